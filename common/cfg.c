@@ -1,0 +1,335 @@
+/* cfg: config-map loader over inih. Counts INI lines itself (Debian's inih
+ * passes no line number to the handler) by feeding ini_parse_stream through a
+ * reader that increments a counter per line. Owns nothing beyond the strings it
+ * puts into the caller's struct. */
+#include "cfg.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const crr_cfg_entry_t *s_find(const crr_cfg_entry_t *t, const char *section, const char *key)
+{
+    for (; t->key; t++)
+        if (strcmp(t->section, section) == 0 && strcmp(t->key, key) == 0)
+            return t;
+    return NULL;
+}
+
+int crr_cfg_parse_duration(const char *s, int64_t *ms)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || v < 0 || !isfinite(v))
+        return CRR_EPARSE;
+    double mult = 1;
+    if (*end == '\0' || strcmp(end, "ms") == 0)
+        mult = 1;
+    else if (strcmp(end, "s") == 0)
+        mult = 1000;
+    else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+        mult = 60000;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600000;
+    else if (strcmp(end, "d") == 0)
+        mult = 86400000;
+    else
+        return CRR_EPARSE;
+    *ms = (int64_t)llround(v * mult);
+    return 0;
+}
+
+int crr_cfg_parse_size(const char *s, uint64_t *bytes)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || v < 0 || !isfinite(v))
+        return CRR_EPARSE;
+    double mult = 1;
+    if (*end == '\0' || strcasecmp(end, "b") == 0)
+        mult = 1;
+    else if (strcasecmp(end, "k") == 0 || strcasecmp(end, "kb") == 0 || strcasecmp(end, "kib") == 0)
+        mult = 1024.0;
+    else if (strcasecmp(end, "m") == 0 || strcasecmp(end, "mb") == 0 || strcasecmp(end, "mib") == 0)
+        mult = 1024.0 * 1024;
+    else if (strcasecmp(end, "g") == 0 || strcasecmp(end, "gb") == 0 || strcasecmp(end, "gib") == 0)
+        mult = 1024.0 * 1024 * 1024;
+    else
+        return CRR_EPARSE;
+    *bytes = (uint64_t)llround(v * mult);
+    return 0;
+}
+
+static int s_bounded(const crr_cfg_entry_t *e, double v)
+{
+    return (e->min == 0 && e->max == 0) || (v >= e->min && v <= e->max);
+}
+
+static int s_store(const crr_cfg_entry_t *e, void *base, const char *value, crr_diag_t *d)
+{
+    char *field = (char *)base + e->offset;
+    const char *what = NULL;
+    double num = 0;
+    switch (e->type) {
+    case CRR_CFG_STR: {
+        char *copy = strdup(value);
+        if (!copy)
+            return crr_diag_set(d, 0, e->key, "out of memory"), CRR_ECONFIG;
+        free(*(char **)field);
+        *(char **)field = copy;
+        return 0;
+    }
+    case CRR_CFG_BOOL:
+        if (!strcasecmp(value, "true") || !strcasecmp(value, "yes") || !strcasecmp(value, "on") ||
+            !strcmp(value, "1"))
+            *(int *)field = 1;
+        else if (!strcasecmp(value, "false") || !strcasecmp(value, "no") ||
+                 !strcasecmp(value, "off") || !strcmp(value, "0") || !*value)
+            *(int *)field = 0;
+        else
+            what = "a boolean (true/false)";
+        break;
+    case CRR_CFG_INT: {
+        char *end;
+        errno = 0;
+        long long v = strtoll(value, &end, 10);
+        if (end == value || *end || errno)
+            what = "an integer";
+        else if (!s_bounded(e, (double)v))
+            what = "inside its bounds";
+        else
+            *(int64_t *)field = v;
+        num = (double)v;
+        break;
+    }
+    case CRR_CFG_DOUBLE: {
+        char *end;
+        errno = 0;
+        double v = strtod(value, &end);
+        if (end == value || *end || errno || !isfinite(v))
+            what = "a number";
+        else if (!s_bounded(e, v))
+            what = "inside its bounds";
+        else
+            *(double *)field = v;
+        num = v;
+        break;
+    }
+    case CRR_CFG_SIZE: {
+        uint64_t v;
+        if (crr_cfg_parse_size(value, &v))
+            what = "a size (e.g. 512k, 64M, 2G)";
+        else if (!s_bounded(e, (double)v))
+            what = "inside its bounds";
+        else
+            *(uint64_t *)field = v;
+        num = (double)v;
+        break;
+    }
+    case CRR_CFG_DURATION: {
+        int64_t v;
+        if (crr_cfg_parse_duration(value, &v))
+            what = "a duration (e.g. 250ms, 5s, 15m, 1h, 2d)";
+        else if (!s_bounded(e, (double)v))
+            what = "inside its bounds";
+        else
+            *(int64_t *)field = v;
+        num = (double)v;
+        break;
+    }
+    }
+    (void)num;
+    if (what) {
+        if (e->min != 0 || e->max != 0)
+            crr_diag_set(d, 0, e->key, "value '%s' is not %s [%g, %g]", value, what, e->min, e->max);
+        else
+            crr_diag_set(d, 0, e->key, "value '%s' is not %s", value, what);
+        return CRR_ECONFIG;
+    }
+    return 0;
+}
+
+int crr_cfg_set(const crr_cfg_entry_t *table, void *base, const char *section, const char *key,
+                const char *value, crr_diag_t *d)
+{
+    const crr_cfg_entry_t *e = s_find(table, section, key);
+    if (!e) {
+        crr_diag_set(d, 0, key, "unknown key '%s.%s'", section, key);
+        return CRR_ECONFIG;
+    }
+    return s_store(e, base, value, d);
+}
+
+typedef struct {
+    const crr_cfg_entry_t *table;
+    void *base;
+    crr_diag_t *d;
+    FILE *fp;
+    long line;
+    int failed;
+} s_ini_t;
+
+static char *s_reader(char *str, int num, void *stream)
+{
+    s_ini_t *st = stream;
+    char *r = fgets(str, num, st->fp);
+    if (r)
+        st->line++;
+    return r;
+}
+
+static int s_handler(void *user, const char *section, const char *name, const char *value)
+{
+    s_ini_t *st = user;
+    if (st->failed)
+        return 0;
+    char field[128];
+    snprintf(field, sizeof field, "%.60s.%.60s", section, name);
+    const crr_cfg_entry_t *e = s_find(st->table, section, name);
+    int rc;
+    if (!e) {
+        crr_diag_set(st->d, 0, field, "unknown key '%s' in section [%s]", name, section);
+        rc = CRR_ECONFIG;
+    } else {
+        rc = s_store(e, st->base, value, st->d);
+        if (rc)
+            snprintf(st->d->field, sizeof st->d->field, "%s", field);
+    }
+    if (rc) {
+        st->d->line = st->line;
+        st->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
+static int s_load_file(const crr_cfg_entry_t *table, void *base, const char *path, crr_diag_t *d)
+{
+    s_ini_t st = {table, base, d, NULL, 0, 0};
+    snprintf(d->file, sizeof d->file, "%s", path);
+    st.fp = fopen(path, "r");
+    if (!st.fp) {
+        crr_diag_set(d, 0, "", "cannot open config file: %s", strerror(errno));
+        return CRR_ECONFIG;
+    }
+    int rc = ini_parse_stream(s_reader, &st, s_handler, &st);
+    fclose(st.fp);
+    if (st.failed)
+        return CRR_ECONFIG;
+    if (rc != 0) {
+        d->line = rc > 0 ? rc : 0;
+        crr_diag_set(d, 0, "", "line does not parse as INI (expected [section] or key = value)");
+        return CRR_ECONFIG;
+    }
+    d->file[0] = '\0';
+    return 0;
+}
+
+int crr_cfg_load(const crr_cfg_entry_t *table, void *base, int argc, char **argv, char **rest,
+                 int *nrest, crr_diag_t *d)
+{
+    crr_diag_clear(d);
+    *nrest = 0;
+    for (const crr_cfg_entry_t *e = table; e->key; e++)
+        if (s_store(e, base, e->def ? e->def : (e->type == CRR_CFG_STR ? "" : "0"), d))
+            return CRR_ECONFIG;
+    /* the config file first, so flags win whatever their order */
+    for (int i = 1; i < argc; i++) {
+        const char *path = NULL;
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            path = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            path = argv[i] + 9;
+        if (path && s_load_file(table, base, path, d))
+            return CRR_ECONFIG;
+    }
+    snprintf(d->file, sizeof d->file, "command line");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            for (i++; i < argc; i++)
+                rest[(*nrest)++] = argv[i];
+            break;
+        }
+        if (strcmp(a, "--config") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(a, "--config=", 9) == 0)
+            continue;
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            rest[(*nrest)++] = argv[i];
+            continue;
+        }
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const crr_cfg_entry_t *hit = NULL;
+        for (const crr_cfg_entry_t *e = table; e->key; e++)
+            if (e->flag && strlen(e->flag) == nlen && strncmp(e->flag, name, nlen) == 0) {
+                hit = e;
+                break;
+            }
+        const char *dot = memchr(name, '.', nlen);
+        if (!hit && dot) {
+            char section[128], key[128];
+            snprintf(section, sizeof section, "%.*s", (int)(dot - name), name);
+            snprintf(key, sizeof key, "%.*s", (int)(nlen - (size_t)(dot - name) - 1), dot + 1);
+            hit = s_find(table, section, key);
+            if (!hit) {
+                crr_diag_set(d, 0, "", "unknown option '--%.*s'", (int)nlen, name);
+                return CRR_ECONFIG;
+            }
+        }
+        if (!hit) {
+            rest[(*nrest)++] = argv[i]; /* the caller's own flag */
+            continue;
+        }
+        const char *value;
+        if (eq)
+            value = eq + 1;
+        else if (hit->type == CRR_CFG_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "-", 1) == 0))
+            value = "true";
+        else if (i + 1 < argc)
+            value = argv[++i];
+        else {
+            crr_diag_set(d, 0, "", "option '%s' needs a value", a);
+            return CRR_ECONFIG;
+        }
+        if (s_store(hit, base, value, d)) {
+            snprintf(d->field, sizeof d->field, "--%.*s", (int)nlen, name);
+            return CRR_ECONFIG;
+        }
+    }
+    d->file[0] = '\0';
+    return 0;
+}
+
+void crr_cfg_free(const crr_cfg_entry_t *table, void *base)
+{
+    for (const crr_cfg_entry_t *e = table; e->key; e++)
+        if (e->type == CRR_CFG_STR) {
+            char **p = (char **)((char *)base + e->offset);
+            free(*p);
+            *p = NULL;
+        }
+}
+
+void crr_cfg_print_help(FILE *out, const crr_cfg_entry_t *table)
+{
+    static const char *const tn[] = {"text", "int", "bool", "number", "size", "duration"};
+    for (const crr_cfg_entry_t *e = table; e->key; e++) {
+        char name[160];
+        if (e->flag)
+            snprintf(name, sizeof name, "--%s", e->flag);
+        else
+            snprintf(name, sizeof name, "--%s.%s", e->section, e->key);
+        fprintf(out, "  %-34s %-8s %s (default: %s; INI [%s] %s)\n", name, tn[e->type], e->help,
+                e->def && *e->def ? e->def : "none", e->section, e->key);
+    }
+}

@@ -1,0 +1,67 @@
+/* cfg: one loader for every binary's configuration.
+ *
+ * Each module describes its settings in a config-map table (section, key, type,
+ * default, bounds, offsetof into the module's struct, the named flag if any,
+ * and a description). crr_cfg_load() fills the struct in this order: table
+ * defaults, then the INI file given by --config FILE (unknown sections or keys
+ * are rejected with file:line), then flags: named ones (`--data-dir DIR` or
+ * `--data-dir=DIR`) and `--section.key=value` for any key. --help output is
+ * printed from the same table. Config is read-only after load. */
+#ifndef CRR_CFG_H
+#define CRR_CFG_H
+
+#include "err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum {
+    CRR_CFG_STR,      /* char * (malloc'd; crr_cfg_free releases it) */
+    CRR_CFG_INT,      /* int64_t, bounded by min/max */
+    CRR_CFG_BOOL,     /* int: true/false/yes/no/on/off/1/0 */
+    CRR_CFG_DOUBLE,   /* double, bounded by min/max */
+    CRR_CFG_SIZE,     /* uint64_t bytes: 123, 64k, 10M, 2G (powers of 1024), bounded */
+    CRR_CFG_DURATION, /* int64_t milliseconds: 250ms, 5s, 15m, 1h, 2d; bare number = ms */
+} crr_cfg_type_t;
+
+typedef struct crr_cfg_entry {
+    const char *section; /* INI section, e.g. "aggregator" */
+    const char *key;     /* INI key, e.g. "data_dir" */
+    crr_cfg_type_t type; /* value type */
+    const char *def;     /* default as text (NULL = empty string / 0) */
+    double min, max;     /* bounds for numbers (ignored when min == max == 0) */
+    size_t offset;       /* offsetof the field in the module's struct */
+    const char *flag;    /* named flag without dashes (e.g. "data-dir"), or NULL */
+    const char *help;    /* one-line description */
+} crr_cfg_entry_t;
+
+#define CRR_CFG_END {NULL, NULL, CRR_CFG_STR, NULL, 0, 0, 0, NULL, NULL}
+
+/* Loads configuration into base as described above.
+ *
+ * argv[1..argc) is scanned for `--config FILE`, named flags and
+ * `--section.key=value`; every other argument (positional, or a flag this
+ * table does not know) is copied in order to rest[] (*nrest set; rest must
+ * hold argc entries; the strings are argv's). Unknown `--x.y=` keys, bad
+ * values and bad INI lines fail with d naming the file (or "command line"),
+ * the line and the key. Returns 0 or CRR_ECONFIG. On failure base may be
+ * partly filled: call crr_cfg_free(). */
+int crr_cfg_load(const crr_cfg_entry_t *table, void *base, int argc, char **argv, char **rest,
+                 int *nrest, crr_diag_t *d);
+
+/* Sets one key from text (as a flag would). Returns 0 or CRR_ECONFIG with d set. */
+int crr_cfg_set(const crr_cfg_entry_t *table, void *base, const char *section, const char *key,
+                const char *value, crr_diag_t *d);
+
+/* Frees the strings crr_cfg_load allocated in base (safe to call twice). */
+void crr_cfg_free(const crr_cfg_entry_t *table, void *base);
+
+/* Prints every entry: flag or --section.key, type, default, description. */
+void crr_cfg_print_help(FILE *out, const crr_cfg_entry_t *table);
+
+/* Parses a duration ("15m") into ms / a size ("64M") into bytes. 0 or CRR_EPARSE. */
+int crr_cfg_parse_duration(const char *s, int64_t *ms);
+int crr_cfg_parse_size(const char *s, uint64_t *bytes);
+
+#endif

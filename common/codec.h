@@ -1,0 +1,39 @@
+/* codec: the only place crrmon packs and unpacks protobuf messages.
+ *
+ * Unpacking uses our own allocator with a budget, so a hostile frame cannot
+ * make the process allocate more than CRR_CODEC_ALLOC_FACTOR times its size.
+ * Messages returned here are freed with crr_codec_free(). */
+#ifndef CRR_CODEC_H
+#define CRR_CODEC_H
+
+#include "crrmon/v1/event.pb-c.h"
+#include "crrmon/v1/ingest.pb-c.h"
+#include "crrmon/v1/snapshot.pb-c.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CRR_CODEC_ALLOC_FACTOR 64
+
+/* Unpacks buf[0..len) as a message of type desc. Returns 0 and sets *out, or
+ * CRR_ETOOBIG (len > max_len, or the allocation budget ran out) or CRR_EPARSE. */
+int crr_codec_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
+                     size_t max_len, ProtobufCMessage **out);
+
+/* Typed wrappers of crr_codec_unpack. */
+int crr_codec_unpack_batch(const uint8_t *buf, size_t len, size_t max_len, Crrmon__V1__Batch **out);
+int crr_codec_unpack_ack(const uint8_t *buf, size_t len, size_t max_len, Crrmon__V1__Ack **out);
+int crr_codec_unpack_event(const uint8_t *buf, size_t len, size_t max_len, Crrmon__V1__Event **out);
+
+/* Frees a message from crr_codec_unpack (NULL is fine). */
+void crr_codec_free(ProtobufCMessage *m);
+
+/* Packs m into a new malloc'd buffer (*out, caller frees) of *len bytes.
+ * Returns 0 or -ENOMEM. */
+int crr_codec_pack(const ProtobufCMessage *m, uint8_t **out, size_t *len);
+
+/* Packs m into buf (cap bytes). Returns the packed size, or CRR_ETOOBIG when it
+ * would not fit (nothing is written then). */
+long crr_codec_pack_into(const ProtobufCMessage *m, uint8_t *buf, size_t cap);
+
+#endif

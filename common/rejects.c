@@ -1,0 +1,129 @@
+/* rejects: append-only JSON records keyed by a big-endian counter, so listing
+ * is in arrival order and pruning by age walks from the front. The value's
+ * "at" is an RFC 3339 string; pruning parses it back. */
+#include "rejects.h"
+
+#include "clock.h"
+#include "lmdbx.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int crr_rejects_put(MDB_txn *txn, MDB_dbi dbi, const crr_reject_t *r)
+{
+    uint64_t id = 1;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc)
+        return rc;
+    MDB_val k, v;
+    if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
+        id = crr_be64_get(k.mv_data) + 1;
+    mdb_cursor_close(cur);
+
+    char when[48], num[32];
+    json_t *o = json_object();
+    if (!o)
+        return -ENOMEM;
+    json_object_set_new(o, "id", json_integer((json_int_t)id));
+    json_object_set_new(o, "at", json_string(crr_time_format(r->at_sec, 0, when, sizeof when)));
+    if (r->source_id && *r->source_id)
+        json_object_set_new(o, "source", json_string(r->source_id));
+    if (r->epoch) {
+        snprintf(num, sizeof num, "%llu", (unsigned long long)r->epoch);
+        json_object_set_new(o, "epoch", json_string(num));
+    }
+    if (r->seq) {
+        snprintf(num, sizeof num, "%llu", (unsigned long long)r->seq);
+        json_object_set_new(o, "seq", json_string(num));
+    }
+    const crr_diag_t *d = r->diag;
+    if (d) {
+        if (d->file[0])
+            json_object_set_new(o, "file", json_string(d->file));
+        if (d->line > 0)
+            json_object_set_new(o, "line", json_integer(d->line));
+        if (d->field[0])
+            json_object_set_new(o, "field", json_string(d->field));
+        json_object_set_new(o, "code", json_string(crr_reject_code_name(d->code)));
+        json_object_set_new(o, "reason", json_string(d->reason));
+    }
+    if (r->raw) {
+        size_t n = strnlen(r->raw, CRR_REJECTS_RAW_MAX);
+        json_object_set_new(o, "raw", json_stringn_nocheck(r->raw, n));
+    }
+    char *text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(o);
+    if (!text)
+        return -ENOMEM;
+    uint8_t key[8];
+    crr_be64_put(key, id);
+    k.mv_size = 8;
+    k.mv_data = key;
+    v.mv_size = strlen(text);
+    v.mv_data = text;
+    rc = mdb_put(txn, dbi, &k, &v, MDB_APPEND);
+    free(text);
+    return rc;
+}
+
+int crr_rejects_foreach(MDB_txn *txn, MDB_dbi dbi, uint64_t from_id,
+                        int (*fn)(const char *json, size_t len, void *ud), void *ud)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc)
+        return rc;
+    uint8_t key[8];
+    crr_be64_put(key, from_id);
+    MDB_val k = {8, key}, v;
+    int op = MDB_SET_RANGE;
+    while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+        op = MDB_NEXT;
+        int r = fn(v.mv_data, v.mv_size, ud);
+        if (r) {
+            mdb_cursor_close(cur);
+            return r;
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int crr_rejects_prune(MDB_txn *txn, MDB_dbi dbi, int64_t cutoff_sec, uint64_t *deleted)
+{
+    uint64_t n = 0;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc)
+        return rc;
+    MDB_val k, v;
+    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0) {
+        json_t *o = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        const char *at = o ? json_string_value(json_object_get(o, "at")) : NULL;
+        int64_t sec = 0;
+        int32_t ns = 0;
+        int old = !at || crr_time_parse(at, 0, &sec, &ns) != 0 || sec < cutoff_sec;
+        json_decref(o);
+        if (!old)
+            break;
+        if ((rc = mdb_cursor_del(cur, 0)) != 0)
+            break;
+        n++;
+    }
+    mdb_cursor_close(cur);
+    if (deleted)
+        *deleted = n;
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+uint64_t crr_rejects_count(MDB_txn *txn, MDB_dbi dbi)
+{
+    MDB_stat st;
+    if (mdb_stat(txn, dbi, &st) != 0)
+        return 0;
+    return st.ms_entries;
+}

@@ -1,0 +1,184 @@
+"""crrtest: the harness every process-level test uses.
+
+Owns: finding the built binaries (CRR_BIN_DIR), free loopback ports, temporary
+folders, starting and stopping real processes (every process started here is
+stopped at exit, even when a test fails), polling with deadlines instead of
+sleeping, and a tiny runner that prints "N passed, N failed".
+
+A test file defines functions named test_* and ends with crrtest.main().
+"""
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+SRC = os.environ.get("CRR_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+BIN = os.environ.get("CRR_BIN_DIR", os.path.join(SRC, "build", "bin"))
+_procs = []
+_tmpdirs = []
+
+
+def binary(name):
+    """Absolute path of a built binary (crrmon, crrmon-aggregator, crrmon-collector, ...)."""
+    p = os.path.join(BIN, name)
+    if not os.path.exists(p):
+        raise AssertionError(f"binary {p} not built")
+    return p
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tmpdir(prefix="crrtest-"):
+    """A fresh temporary folder, removed at exit (kept when CRR_KEEP_TMP is set)."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    _tmpdirs.append(d)
+    return d
+
+
+def wait_until(cond, timeout=30.0, what="condition", interval=0.02):
+    """Polls cond() until it returns a truthy value (returned) or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while time.monotonic() < deadline:
+        try:
+            v = cond()
+            if v:
+                return v
+        except Exception as e:  # a probe may fail until the process is up
+            last_exc = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last_exc})" if last_exc else ""))
+
+
+class Proc:
+    """A real process with stdout/stderr captured to files in its log folder."""
+
+    def __init__(self, args, env=None, cwd=None, logdir=None, stdin=None, name=None):
+        self.args = [str(a) for a in args]
+        self.name = name or os.path.basename(self.args[0])
+        logdir = logdir or tmpdir("crrlog-")
+        self.out_path = os.path.join(logdir, f"{self.name}.{len(_procs)}.out")
+        self.err_path = os.path.join(logdir, f"{self.name}.{len(_procs)}.err")
+        full_env = dict(os.environ)
+        if env:
+            full_env.update({k: str(v) for k, v in env.items()})
+        self._out = open(self.out_path, "wb")
+        self._err = open(self.err_path, "wb")
+        self.p = subprocess.Popen(self.args, env=full_env, cwd=cwd, stdout=self._out, stderr=self._err,
+                                  stdin=subprocess.PIPE if stdin == "pipe" else (stdin or subprocess.DEVNULL),
+                                  start_new_session=True)
+        _procs.append(self)
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def stdout(self):
+        with open(self.out_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stderr(self):
+        with open(self.err_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def wait(self, timeout=60.0):
+        """Waits for exit; returns the exit code (raises on timeout)."""
+        try:
+            return self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{self.name} did not exit within {timeout}s; stderr:\n{self.stderr()[-3000:]}")
+
+    def term(self, timeout=30.0):
+        """SIGTERM and wait; returns the exit code."""
+        if self.alive():
+            self.p.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def kill9(self):
+        if self.alive():
+            self.p.kill()
+        self.p.wait()
+
+    def close(self):
+        if self.alive():
+            try:
+                os.killpg(self.p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.p.wait()
+        self._out.close()
+        self._err.close()
+
+
+def run(args, env=None, timeout=120.0, input=None, check=None):
+    """Runs a command to completion; returns CompletedProcess (text). check = expected exit code."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update({k: str(v) for k, v in env.items()})
+    r = subprocess.run([str(a) for a in args], env=full_env, capture_output=True, text=True,
+                       timeout=timeout, input=input)
+    if check is not None and r.returncode != check:
+        raise AssertionError(f"{args} exited {r.returncode}, expected {check}\nstdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-3000:]}")
+    return r
+
+
+def _cleanup():
+    for p in _procs:
+        try:
+            p.close()
+        except Exception:
+            pass
+    if not os.environ.get("CRR_KEEP_TMP"):
+        for d in _tmpdirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+atexit.register(_cleanup)
+
+
+def main():
+    """Runs every test_* function of the calling module; prints 'N passed, N failed'."""
+    mod = sys.modules["__main__"]
+    only = sys.argv[1:]
+    tests = [(n, f) for n, f in vars(mod).items() if n.startswith("test_") and callable(f)]
+    tests = [(n, f) for n, f in tests if not only or n in only]
+    passed = failed = 0
+    for name, fn in tests:
+        t0 = time.monotonic()
+        try:
+            fn()
+            passed += 1
+            print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
+        except Exception:
+            failed += 1
+            print(f"FAIL {name} ({time.monotonic() - t0:.1f}s)", flush=True)
+            traceback.print_exc()
+            for p in _procs:
+                if p.alive() or True:
+                    try:
+                        err = p.stderr()[-2000:]
+                    except Exception:
+                        err = ""
+                    if err:
+                        print(f"--- stderr of {p.name} ({' '.join(p.args[:3])}...):\n{err}", flush=True)
+        finally:
+            for p in list(_procs):
+                p.close()
+            _procs.clear()
+    print(f"{passed} passed, {failed} failed", flush=True)
+    sys.exit(1 if failed or not tests else 0)
