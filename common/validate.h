@@ -1,0 +1,48 @@
+/* validate: the rules of shared/domain.md applied to one Event.
+ *
+ * The collector calls it at the edge (so bad lines are reported with file and
+ * line) and the aggregator calls it again, authoritatively, with its own clock.
+ * Enum values are checked against the generated protobuf-c descriptors, so an
+ * enum value added to the .proto needs no code change here. Pure function of
+ * its inputs; thread-safe; allocates nothing. */
+#ifndef CRR_VALIDATE_H
+#define CRR_VALIDATE_H
+
+#include "err.h"
+
+#include "crrmon/v1/event.pb-c.h"
+#include "crrmon/v1/ingest.pb-c.h"
+
+#include <stdint.h>
+
+/* Default slack for the "future" rule (domain.md: 5 minutes). */
+#define CRR_VALIDATE_FUTURE_SLACK_SEC 300
+
+/* What the caller's clock and policy are. */
+typedef struct crr_validate_opts {
+    int64_t now_sec;          /* the caller's clock (crr_clock_now_sec) */
+    int64_t future_slack_sec; /* 300: later than now + this is REJECT_CODE_FUTURE */
+    int64_t max_age_days;     /* longest window + 30; older is REJECT_CODE_TOO_OLD; 0 = no check */
+} crr_validate_opts_t;
+
+/* Checks e against every rule of domain.md, in this order: borough
+ * (UNKNOWN_BOROUGH), occurred_at present (MISSING_FIELD), future (FUTURE:
+ * occurred_at > now + slack, to the nanosecond), too old (TOO_OLD:
+ * occurred_at < now - max_age_days * 86400, when max_age_days > 0), body
+ * (NO_BODY), then the body's fields: MISSING_FIELD (empty required string,
+ * required enum 0), OUT_OF_RANGE (enum number with no listed value, number
+ * outside its range, negative or NaN weight), INCONSISTENT (cross-field rules,
+ * sde_code vs ethnicity).
+ * e and o must not be NULL; d may be NULL (then only the result is returned).
+ * Returns 0 when valid (d untouched), or CRR_EREJECT with d->code (a
+ * Crrmon__V1__RejectCode), d->field (dotted proto path, e.g.
+ * "stop_search.outcome", "occurred_at", "borough") and d->reason (what was
+ * wrong and what is allowed); d->file and d->line are kept. */
+int crr_validate_event(const Crrmon__V1__Event *e, const crr_validate_opts_t *o, crr_diag_t *d);
+
+/* The proto field name of e's body ("stop_search", "training_feedback", ...),
+ * or NULL when e is NULL or has no body (or an unknown one). Static storage
+ * (the generated descriptor's strings). */
+const char *crr_event_type_name(const Crrmon__V1__Event *e);
+
+#endif
