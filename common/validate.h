@@ -25,14 +25,20 @@ typedef struct crr_validate_opts {
     int64_t max_age_days;     /* longest window + 30; older is REJECT_CODE_TOO_OLD; 0 = no check */
 } crr_validate_opts_t;
 
-/* Checks e against every rule of domain.md, in this order: borough
- * (UNKNOWN_BOROUGH), occurred_at present (MISSING_FIELD), future (FUTURE:
- * occurred_at > now + slack, to the nanosecond), too old (TOO_OLD:
- * occurred_at < now - max_age_days * 86400, when max_age_days > 0), body
- * (NO_BODY), then the body's fields: MISSING_FIELD (empty required string,
- * required enum 0), OUT_OF_RANGE (enum number with no listed value, number
- * outside its range, negative or NaN weight), INCONSISTENT (cross-field rules,
- * sde_code vs ethnicity).
+/* Checks e against every rule of domain.md, in this order:
+ *  - borough: empty -> MISSING_FIELD; not E09000001..E09000033 -> UNKNOWN_BOROUGH;
+ *  - occurred_at: absent -> MISSING_FIELD; nanos outside 0..999999999 or
+ *    seconds outside years 1..9999 -> OUT_OF_RANGE; later than now + slack
+ *    (to the nanosecond) -> FUTURE; earlier than now - max_age_days * 86400
+ *    (when max_age_days > 0) -> TOO_OLD;
+ *  - no body -> NO_BODY;
+ *  - body fields in .proto order: empty required string or required enum 0
+ *    -> MISSING_FIELD; enum number no listed value has, number outside its
+ *    range, negative/NaN/infinite weight -> OUT_OF_RANGE;
+ *  - cross-field rules (scores <= max_score, met <= observed, attended <=
+ *    booked, senior <= attended, in_scope <= headcount, satisfactory only if
+ *    reviewed, sde_code one of the 19 codes and matching ethnicity)
+ *    -> INCONSISTENT.
  * e and o must not be NULL; d may be NULL (then only the result is returned).
  * Returns 0 when valid (d untouched), or CRR_EREJECT with d->code (a
  * Crrmon__V1__RejectCode), d->field (dotted proto path, e.g.
