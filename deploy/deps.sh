@@ -9,7 +9,7 @@ PKGS=(
   libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler
   liblmdb-dev lmdb-utils
   libmicrohttpd-dev libjansson-dev libcsv-dev libinih-dev libpq-dev
-  libcmocka-dev
+  libcmocka-dev libcurl4-openssl-dev
   python3 python3-protobuf python3-zmq
   postgresql curl jq procps
 )

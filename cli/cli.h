@@ -1,0 +1,42 @@
+/* cli: helpers every `crrmon` subcommand shares: the exit codes, usage
+ * errors, reading an aggregator's endpoints.json, and option parsing helpers.
+ *
+ * Exit codes (the same for every subcommand):
+ *   0  success
+ *   1  runtime failure (a clear message on stderr)
+ *   2  `crrmon send`: some input was rejected (the rest was sent)
+ *   64 bad usage (EX_USAGE; a message and a hint on stderr)
+ * Nothing here keeps state between calls. */
+#ifndef CRR_CLI_H
+#define CRR_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define CRR_EXIT_OK 0
+#define CRR_EXIT_FAIL 1
+#define CRR_EXIT_REJECTED 2
+#define CRR_EXIT_USAGE 64
+
+/* Prints "crrmon <cmd>: <message>" and a "try crrmon <cmd> --help" hint on
+ * stderr. Returns CRR_EXIT_USAGE so callers can `return crr_cli_usage(...)`. */
+int crr_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints "crrmon <cmd>: <message>" on stderr. Returns CRR_EXIT_FAIL. */
+int crr_cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reads key ("ingest", "feed", "http") from DATA_DIR/endpoints.json, the file
+ * the aggregator writes with the endpoints it actually bound. The value is
+ * copied into buf (len bytes). An "http" value is returned as HOST:PORT
+ * (a leading "http://" and trailing "/" are dropped). Returns 0, -errno when
+ * the file cannot be read, CRR_EPARSE when it is not JSON, CRR_ENOTFOUND when
+ * the key is missing, CRR_ETOOBIG when buf is too small. */
+int crr_cli_endpoint(const char *data_dir, const char *key, char *buf, size_t len);
+
+/* Parses a non-negative decimal integer (the whole string). 0 or CRR_EPARSE. */
+int crr_cli_parse_u64(const char *s, uint64_t *out);
+
+/* Resets getopt so that a subcommand can parse its own argv. */
+void crr_cli_getopt_reset(void);
+
+#endif

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# test.sh: the whole test suite, as CI runs it. Installs what is needed
+# (deploy/deps.sh), builds with warnings as errors into build/, runs every
+# CTest (unit, e2e, sink, fuzz replay), then builds again with ASan+UBSan into
+# build-asan/ and runs the suite there too. Exits non-zero if anything fails.
+#   CRR_SKIP_ASAN=1  skip the sanitizer pass (local fast loop)
+#   CTEST_ARGS="-L unit"  pass extra arguments to ctest
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+bash deploy/deps.sh
+jobs=$(nproc 2>/dev/null || echo 2)
+
+run_suite() {
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DCRR_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs"
+  # shellcheck disable=SC2086
+  ctest --test-dir "$dir" --output-on-failure --timeout 900 ${CTEST_ARGS:-}
+}
+
+echo "== build and test (warnings are errors)"
+run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+if [ "${CRR_SKIP_ASAN:-0}" != "1" ]; then
+  echo "== build and test under AddressSanitizer + UndefinedBehaviorSanitizer"
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  export CRR_TEST_SCALE=${CRR_TEST_SCALE:-0.2}
+  run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DCRR_SANITIZE=address,undefined
+fi
+echo "== all tests passed"
