@@ -1,0 +1,92 @@
+/* indicators: the indicator catalogue of shared/domain.md as one declarative
+ * table (indicators.c), and the engine that turns the store's day buckets into
+ * IndicatorValue rows for boroughs, LONDON and windows; snapshots.
+ *
+ * Windows are whole UTC days: the D-day window as of T covers the D UTC days
+ * ending with T's day. LONDON is computed from sums over all boroughs, never
+ * from averaged ratios. Rows: the total, plus each dimension value (and each
+ * cell of a two-dimension indicator) with at least one applied event of the
+ * indicator's type in the window and scope. Undefined values (denominator 0,
+ * missing reference data) have no value wrapper; nothing is NaN.
+ *
+ * Reads run in their own read transaction and may run on any thread. */
+#ifndef CRR_INDICATORS_H
+#define CRR_INDICATORS_H
+
+#include "store.h"
+
+#include "crrmon/v1/snapshot.pb-c.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The statistic an indicator follows (domain.md "stat" column). */
+typedef enum crr_stat {
+    CRR_STAT_C,  /* count: Byar interval, reliable when count >= 10 */
+    CRR_STAT_P,  /* proportion: Wilson, reliable when m >= 50 */
+    CRR_STAT_W,  /* weighted proportion: Wilson with n_eff, reliable when n_eff >= 50 */
+    CRR_STAT_M,  /* mean: mean +- z s / sqrt n, reliable when n >= 30 */
+    CRR_STAT_R,  /* rate per 1,000: Byar scaled, reliable when count >= 10 */
+    CRR_STAT_RR, /* rate ratio vs WHITE: log method, reliable when both counts >= 10 */
+    CRR_STAT_V,  /* plain value: no interval, reliable when present */
+} crr_stat_t;
+
+/* Public description of one catalogue row (for `crrmon indicators`). */
+typedef struct crr_indicator_info {
+    const char *name;        /* catalogue name, e.g. "stop_search.count" */
+    const char *event_type;  /* body field name it reads, e.g. "stop_search" */
+    const char *dims;        /* comma list of dimension names, "" for none */
+    crr_stat_t stat;         /* statistic */
+    const char *description; /* one line */
+} crr_indicator_info_t;
+
+/* The catalogue: *n gets the number of rows; returns a static array. */
+const crr_indicator_info_t *crr_indicators_catalogue(size_t *n);
+
+/* Letter of a stat ("C", "P", ...). Static string. */
+const char *crr_stat_name(crr_stat_t st);
+
+/* Reference population (domain.md "Reference data"): resident population per
+ * borough and ethnicity, for rates per 1,000. The hook until the Census CSV
+ * loader lands: pass NULL and rate indicators are absent (not zero). */
+#define CRR_POP_ETHNICITIES 7 /* index = Crrmon__V1__Ethnicity value; 0 = all (total) */
+typedef struct crr_population {
+    double pop[33][CRR_POP_ETHNICITIES]; /* [borough index][ethnicity]; <= 0 = missing */
+} crr_population_t;
+
+/* What to compute. */
+typedef struct crr_query {
+    int64_t as_of_sec;               /* T: windows end with T's UTC day (0 = now) */
+    const unsigned *windows;         /* window lengths in days; NULL = the store's */
+    size_t nwindows;                 /* entries in windows */
+    const char *borough;             /* NULL = every borough and LONDON; a GSS code or
+                                        "LONDON" = that scope only */
+    const char *indicator;           /* NULL = all; else one catalogue name */
+    const crr_population_t *population; /* NULL = none (rate rows absent) */
+} crr_query_t;
+
+/* Computes the rows for q in one read transaction. *out gets a malloc'd array
+ * of *n malloc'd IndicatorValue messages (every part malloc'd, so each row can
+ * also be freed with crr_codec_free); free the lot with crr_indicators_free.
+ * Row order: indicator (catalogue order), borough (GSS order, LONDON last),
+ * window (as given), total first then dimension rows.
+ * Returns 0, CRR_EINVAL (unknown borough or indicator, no windows),
+ * -ENOMEM or an LMDB code; *out NULL and *n 0 on failure. */
+int crr_indicators_compute(crr_store_t *s, const crr_query_t *q,
+                           Crrmon__V1__IndicatorValue ***out, size_t *n);
+
+/* Frees rows from crr_indicators_compute and sets *vals = NULL. */
+void crr_indicators_free(Crrmon__V1__IndicatorValue ***vals, size_t n);
+
+/* Takes a snapshot as of as_of_sec (0 = now): every indicator for every
+ * borough and LONDON and every configured window; taken_at = now; schedule
+ * NULL = "on-demand". Stores it packed in the store's snapshots database under
+ * a new unique id "<YYYYMMDDTHHMMSSZ of as_of>-<counter, 6+ digits>" in one
+ * committed write transaction. population as in crr_query_t (may be NULL).
+ * *out (may be NULL if not wanted) gets the snapshot, free with crr_codec_free.
+ * Returns 0, CRR_EINVAL (read-only store), -ENOMEM or an LMDB code
+ * (MDB_MAP_FULL: nothing stored). */
+int crr_snapshot_take(crr_store_t *s, int64_t as_of_sec, const char *schedule,
+                      const crr_population_t *population, Crrmon__V1__Snapshot **out);
+
+#endif

@@ -1,0 +1,162 @@
+/* store: the aggregator's state in one LMDB environment.
+ *
+ * Named databases (all keys fixed-width big-endian unless said otherwise):
+ *   sources   (source_id, epoch) -> applied_seq, last seen, spool depth, counters
+ *   agg       borough | family | day | cell -> fixed vector of sums (doubles):
+ *             counts, sums, sums of squares, sums of weights and squared
+ *             weights per borough, UTC day of occurred_at (arrival day for the
+ *             pipeline family), event type family and dimension cell. A window
+ *             is one range scan per (borough, family).
+ *   gauge     borough | staff_group | occurred_at | apply counter ->
+ *             staff_headcount statements (latest up to an instant wins)
+ *   records   borough | type | record_id -> day (record-id de-duplication)
+ *   names     hash -> string (trainer ids, which live in keys as 64-bit hashes)
+ *   meta      counters (snapshot ids, statement order), last arrival per borough
+ *   snapshots id -> taken_at (be64) + packed crrmon.v1.Snapshot
+ *   rejects   common/rejects.h
+ *
+ * Guarantees (shared/DESIGN.md): crr_store_apply applies a group of batches in
+ * ONE write transaction that also stores each source's applied sequence, and
+ * commits it durably (no MDB_NOSYNC) before returning, so the caller may Ack.
+ * Any LMDB error aborts the whole group: nothing of it counts as applied.
+ *
+ * Threading: one writer thread calls apply/reject_frame/prune/snapshot_take;
+ * readers (indicators, sources_foreach, snapshot_get) may run on any thread
+ * (the env is opened MDB_NOTLS). A crr_store_t is otherwise not shared. */
+#ifndef CRR_STORE_H
+#define CRR_STORE_H
+
+#include "err.h"
+
+#include "crrmon/v1/ingest.pb-c.h"
+#include "crrmon/v1/snapshot.pb-c.h"
+
+#include <lmdb.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Opaque store handle. */
+typedef struct crr_store crr_store_t;
+
+#define CRR_STORE_DEFAULT_MAP_SIZE (4ULL << 30) /* 4 GiB */
+#define CRR_STORE_MAX_WINDOWS 8
+
+/* How to open the store. Zero-initialised fields take the defaults. */
+typedef struct crr_store_opts {
+    uint64_t map_size;        /* LMDB map size in bytes; 0 = CRR_STORE_DEFAULT_MAP_SIZE */
+    int readonly;             /* 1: open MDB_RDONLY (CLI); apply/prune/snapshot_take refuse */
+    int64_t max_age_days;     /* events older than this are too_old, buckets and record ids
+                                 are pruned after it; 0 = longest window + 30 */
+    const unsigned *windows;  /* window lengths in days (copied); NULL = 30, 90, 365 */
+    size_t nwindows;          /* entries in windows (at most CRR_STORE_MAX_WINDOWS) */
+} crr_store_opts_t;
+
+/* Opens (creating when writable) the LMDB environment in folder dir and its
+ * databases. o may be NULL (defaults). Returns 0 and sets *out, or -errno, an
+ * LMDB code (MDB_NOTFOUND: a read-only open of a store never written) or
+ * CRR_EINVAL (bad opts); *out is NULL on failure. */
+int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out);
+
+/* Closes the environment and frees *s; sets *s = NULL. Safe with NULL, twice. */
+void crr_store_close(crr_store_t **s);
+
+/* The LMDB environment (borrowed; valid until crr_store_close). */
+MDB_env *crr_store_env(crr_store_t *s);
+
+/* The configured windows (borrowed, until close) and their count. */
+const unsigned *crr_store_windows(const crr_store_t *s, size_t *n);
+
+/* The effective max age in days (events older are rejected as too_old). */
+int64_t crr_store_max_age_days(const crr_store_t *s);
+
+/* One received Batch and what applying it did (for its Ack and metrics). */
+typedef struct crr_ingest_job {
+    const Crrmon__V1__Batch *batch; /* in, borrowed: the batch to apply */
+    int64_t arrival_sec;            /* in: arrival time; 0 = crr_clock_now_sec() at apply */
+    uint64_t durable_seq;           /* out: applied_seq of (source, epoch) after the commit */
+    uint64_t expected_seq;          /* out: applied+1 when the batch started past it (nothing
+                                       applied), else 0 */
+    Crrmon__V1__Rejection **rejected; /* out: malloc'd array of malloc'd Rejections (seq, code,
+                                         field, reason; strings malloc'd), in batch order; freed by
+                                         crr_ingest_job_reset or moved into an Ack by the caller */
+    size_t n_rejected;              /* out: entries in rejected */
+    uint64_t n_applied;             /* out: events applied to the aggregates */
+    uint64_t n_duplicate;           /* out: events skipped as duplicates (seq <= applied, or a
+                                       record_id seen before) */
+} crr_ingest_job_t;
+
+/* Applies every job in ONE LMDB write transaction and commits it durably
+ * before returning (the caller then sends the Acks). Per job, following
+ * docs/MODULES.md "Batches and Acks":
+ *   - first seq > applied + 1: nothing applied, expected_seq = applied + 1;
+ *   - seq <= applied: duplicate (n_duplicate), skipped;
+ *   - seq 0 or seq != previous + 1: that event and the rest of the batch are
+ *     rejected with REJECT_CODE_BAD_SEQUENCE and applied_seq stops before them;
+ *   - otherwise validated (crr_validate_event, now = the arrival time, max age
+ *     from the opts); invalid events are stored with crr_rejects_put and listed
+ *     in rejected; valid ones are applied unless their (borough, type,
+ *     record_id) was seen before (n_duplicate); rejected events still advance
+ *     applied_seq.
+ * Several jobs of the same (source, epoch) in one call are applied in order.
+ * The source's last-seen time and spool depth are stored in the same txn.
+ * Out fields are reset at the start (call crr_ingest_job_reset on reuse to
+ * free the previous rejections). On failure every job's out fields are reset
+ * (nothing applied, no rejections).
+ * Returns 0, CRR_EINVAL (read-only store, NULL batch), -ENOMEM, or an LMDB
+ * code (MDB_MAP_FULL included; the transaction was aborted, the store is as
+ * before the call). */
+int crr_store_apply(crr_store_t *s, crr_ingest_job_t *jobs, size_t n);
+
+/* Frees j's rejections and zeroes its out fields (batch is kept). Safe with NULL. */
+void crr_ingest_job_reset(crr_ingest_job_t *j);
+
+/* Stores one reject that is not an event of a parsed batch (a malformed frame,
+ * a frame over a limit) in its own committed transaction. d gives code,
+ * field, reason (file/line if any); source_id may be NULL; raw is the frame
+ * as hex or text (truncated to CRR_REJECTS_RAW_MAX), may be NULL.
+ * Returns 0, CRR_EINVAL (read-only), -ENOMEM or an LMDB code. */
+int crr_store_reject_frame(crr_store_t *s, const crr_diag_t *d, const char *source_id,
+                           const char *raw);
+
+/* One (source_id, epoch) as stored. */
+typedef struct crr_source_info {
+    const char *source_id;  /* borrowed: valid during the callback only */
+    uint64_t epoch;         /* the source's epoch */
+    uint64_t applied_seq;   /* highest sequence applied (durable) */
+    int64_t last_seen_sec;  /* arrival time of its last batch */
+    uint64_t spool_depth;   /* spool depth the sender last reported */
+    uint64_t applied;       /* events applied to the aggregates, all time */
+    uint64_t duplicates;    /* events skipped as duplicates, all time */
+    uint64_t rejected;      /* events rejected, all time */
+} crr_source_info_t;
+
+/* Calls fn for each stored (source, epoch), in (source_id, epoch) order, in
+ * one read transaction. Stops when fn returns non-zero and returns that value.
+ * Returns 0 or an LMDB code. */
+int crr_store_sources_foreach(crr_store_t *s, int (*fn)(const crr_source_info_t *, void *),
+                              void *ud);
+
+/* Calls fn(json, len, ud) for stored rejects with id >= from_id, oldest first
+ * (see crr_rejects_foreach). Returns 0, fn's non-zero value, or an LMDB code. */
+int crr_store_rejects_foreach(crr_store_t *s, uint64_t from_id,
+                              int (*fn)(const char *json, size_t len, void *ud), void *ud);
+
+/* Stored snapshot by id. Returns 0 and *out (free with crr_codec_free),
+ * CRR_ENOTFOUND, CRR_EPARSE or an LMDB code. */
+int crr_store_snapshot_get(crr_store_t *s, const char *id, Crrmon__V1__Snapshot **out);
+
+/* Calls fn(id, taken_at_sec, ud) for each stored snapshot in id order (ids
+ * sort by as_of then counter). Stops when fn returns non-zero and returns it. */
+int crr_store_snapshots_foreach(crr_store_t *s, int (*fn)(const char *id, int64_t taken_at_sec,
+                                                          void *ud),
+                                void *ud);
+
+/* Prunes in one write transaction: day buckets, record ids and superseded
+ * headcount statements older than max_age_days before now_sec; snapshots
+ * taken more than snapshot_max_age_sec ago and rejects older than
+ * reject_max_age_sec (0 = keep those forever). Returns 0, CRR_EINVAL
+ * (read-only) or an LMDB code. */
+int crr_store_prune(crr_store_t *s, int64_t now_sec, int64_t snapshot_max_age_sec,
+                    int64_t reject_max_age_sec);
+
+#endif
