@@ -46,13 +46,10 @@ const crr_indicator_info_t *crr_indicators_catalogue(size_t *n);
 /* Letter of a stat ("C", "P", ...). Static string. */
 const char *crr_stat_name(crr_stat_t st);
 
-/* Reference population (domain.md "Reference data"): resident population per
- * borough and ethnicity, for rates per 1,000. The hook until the Census CSV
- * loader lands: pass NULL and rate indicators are absent (not zero). */
-#define CRR_POP_ETHNICITIES 7 /* index = Crrmon__V1__Ethnicity value; 0 = all (total) */
-typedef struct crr_population {
-    double pop[33][CRR_POP_ETHNICITIES]; /* [borough index][ethnicity]; <= 0 = missing */
-} crr_population_t;
+/* Reference data (common/refdata.h, owned by its module): resident population
+ * by borough and ethnicity for the rates per 1,000. NULL, or a borough without
+ * population, makes its rate rows absent (not zero). */
+struct crr_refdata;
 
 /* What to compute. */
 typedef struct crr_query {
@@ -62,7 +59,7 @@ typedef struct crr_query {
     const char *borough;             /* NULL = every borough and LONDON; a GSS code or
                                         "LONDON" = that scope only */
     const char *indicator;           /* NULL = all; else one catalogue name */
-    const crr_population_t *population; /* NULL = none (rate rows absent) */
+    const struct crr_refdata *ref;   /* population; NULL = none (rate rows absent) */
 } crr_query_t;
 
 /* Computes the rows for q in one read transaction. *out gets a malloc'd array
@@ -82,11 +79,11 @@ void crr_indicators_free(Crrmon__V1__IndicatorValue ***vals, size_t n);
  * borough and LONDON and every configured window; taken_at = now; schedule
  * NULL = "on-demand". Stores it packed in the store's snapshots database under
  * a new unique id "<YYYYMMDDTHHMMSSZ of as_of>-<counter, 6+ digits>" in one
- * committed write transaction. population as in crr_query_t (may be NULL).
+ * committed write transaction. ref as in crr_query_t (may be NULL).
  * *out (may be NULL if not wanted) gets the snapshot, free with crr_codec_free.
  * Returns 0, CRR_EINVAL (read-only store), -ENOMEM or an LMDB code
  * (MDB_MAP_FULL: nothing stored). */
 int crr_snapshot_take(crr_store_t *s, int64_t as_of_sec, const char *schedule,
-                      const crr_population_t *population, Crrmon__V1__Snapshot **out);
+                      const struct crr_refdata *ref, Crrmon__V1__Snapshot **out);
 
 #endif
