@@ -1,0 +1,132 @@
+/* sender: the ingest protocol engine (DEALER side), shared by the collector
+ * and `crrmon send`.
+ *
+ * The sender owns a DEALER socket connected to the aggregator's ROUTER and a
+ * bounded window of unacknowledged batches. It does not own the events: the
+ * owner keeps them (the collector in its LMDB spool, `crrmon send` in memory)
+ * and exposes them through crr_sender_source_t:
+ *   fetch(ud, from_seq, batch)   add events with seq >= from_seq, ascending and
+ *                                consecutive, with crr_sender_batch_add() until it
+ *                                returns CRR_ETOOBIG or none are left;
+ *   on_ack(ud, durable, rej, n)  the aggregator has made every seq <= durable
+ *                                durable (cumulative); rej lists rejected events.
+ *                                The owner may now forget those events.
+ * Events are re-fetched for every resend (go-back-N), so the sender keeps no
+ * copies and its memory is one frame buffer plus the window's bookkeeping.
+ *
+ * Protocol (docs/MODULES.md "Batches and Acks"):
+ * - each frame is one Batch of consecutive events, never above max_frame_bytes;
+ * - at most window_frames frames are unacknowledged;
+ * - Ack.durable_seq releases every frame ending at or below it;
+ * - Ack.expected_seq != 0 makes the sender go back and resend from there;
+ * - Ack.error is logged and counted (the frame is resent after the timeout);
+ * - no ack progress for resend_ms with frames in flight: go back to the first
+ *   unacknowledged seq; a (re)connect does the same.
+ *
+ * Threading: one thread drives a sender (crr_sender_poll or the
+ * pollitems/process pair). Callbacks run on that thread, inside poll/process. */
+#ifndef CRR_SENDER_H
+#define CRR_SENDER_H
+
+#include "codec.h"
+#include "err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+/* Pollitems crr_sender_pollitems fills. */
+#define CRR_SENDER_POLLITEMS 2
+
+typedef struct crr_sender crr_sender_t;
+/* A frame under construction; only crr_sender_batch_add touches it. */
+typedef struct crr_sender_batch crr_sender_batch_t;
+
+/* Where the events come from (the owner's side). */
+typedef struct crr_sender_source {
+    /* Adds events with seq >= from_seq in ascending consecutive order through
+     * crr_sender_batch_add(b, ...), stopping when it returns non-zero or when
+     * no more events exist. Returns 0 or a negative error (logged; the sender
+     * retries later). Required. */
+    int (*fetch)(void *ud, uint64_t from_seq, crr_sender_batch_t *b);
+    /* Every seq <= durable_seq is durable at the aggregator; rej[0..n) are the
+     * events of the acknowledged batch(es) that it rejected (borrowed for the
+     * call). Called once per Ack that raises durable_seq or lists rejections.
+     * Returns 0 or a negative error (logged). Required. */
+    int (*on_ack)(void *ud, uint64_t durable_seq, Crrmon__V1__Rejection *const *rej, size_t n);
+    /* Events waiting at the owner (Batch.spool_depth). Optional (NULL = 0). */
+    uint64_t (*depth)(void *ud);
+} crr_sender_source_t;
+
+/* Settings; the collector fills these from its config map. */
+typedef struct crr_sender_opts {
+    const char *endpoint;     /* aggregator ingest endpoint, e.g. tcp://127.0.0.1:7400 */
+    const char *source_id;    /* Batch.source_id */
+    uint64_t epoch;           /* Batch.epoch */
+    uint64_t first_seq;       /* first unacknowledged seq at start (acked + 1); >= 1 */
+    uint64_t window_frames;   /* frames in flight, >= 1 (e.g. 64) */
+    uint64_t batch_events;    /* events per frame, >= 1 (e.g. 2000) */
+    uint64_t max_frame_bytes; /* frame size limit; keep below the aggregator's ZMQ_MAXMSGSIZE */
+    int64_t resend_ms;        /* go back after this long without ack progress (e.g. 5000) */
+} crr_sender_opts_t;
+
+/* Counters and state for logs, status and exit decisions. */
+typedef struct crr_sender_stats {
+    uint64_t acked_seq;      /* highest durable seq acknowledged */
+    uint64_t next_seq;       /* next seq to put in a new frame */
+    uint64_t frames_inflight; /* frames sent and not yet acknowledged */
+    uint64_t frames_sent;    /* frames sent, resends included */
+    uint64_t events_sent;    /* events sent, resends included */
+    uint64_t resends;        /* go-backs (timeout, expected_seq, reconnect) */
+    uint64_t acks;           /* Acks received */
+    uint64_t ack_errors;     /* Acks with error set, or that did not parse */
+    uint64_t rejections;     /* rejected events reported by Acks */
+    uint64_t last_ack_ms;    /* crr_clock_mono_ms of the last durable_seq advance (0 = none) */
+    int connected;           /* the socket monitor saw a connection that is still up */
+} crr_sender_stats_t;
+
+/* Creates the DEALER on zmq context ctx (borrowed; must outlive the sender)
+ * and connects it to o->endpoint. src and ud are borrowed. The strings in o
+ * are copied. Returns 0 and *out, CRR_EINVAL for bad options, -errno
+ * (zmq) or -ENOMEM. */
+int crr_sender_new(void *ctx, const crr_sender_opts_t *o, const crr_sender_source_t *src, void *ud,
+                   crr_sender_t **out);
+
+/* Closes the sockets (linger 0: unsent frames are dropped; they are still at
+ * the owner) and frees. Nulls *sp; idempotent. */
+void crr_sender_destroy(crr_sender_t **sp);
+
+/* Appends one packed Event (bytes as Event.SerializeToString, seq inside
+ * equal to seq) to the frame being built. Returns 0; CRR_ETOOBIG when the
+ * frame is full by count or size (not added); CRR_EINVAL when seq is not the
+ * next consecutive one. An event that alone exceeds the frame limit also gets
+ * CRR_ETOOBIG (and is logged once): the owner must not spool such events. */
+int crr_sender_batch_add(crr_sender_batch_t *b, uint64_t seq, const uint8_t *ev, size_t len);
+
+/* Fills items[0..CRR_SENDER_POLLITEMS) (ZMQ_POLLIN on the DEALER and its
+ * monitor) so an owner can poll them with its own fds; returns the count. */
+int crr_sender_pollitems(crr_sender_t *s, zmq_pollitem_t *items);
+
+/* Longest the owner may poll before calling crr_sender_process, in ms
+ * (timers: resend timeout, retry of a send that found no connection). */
+long crr_sender_timeout(const crr_sender_t *s);
+
+/* Does all the work that is due without blocking: reads monitor events and
+ * Acks (calling on_ack), applies timeouts, then fills the window with new
+ * frames (calling fetch). Call after polling, and after new events were
+ * added at the owner. Returns 0 or a negative error from zmq (fatal). */
+int crr_sender_process(crr_sender_t *s);
+
+/* Polls the sender's own sockets for up to timeout_ms (bounded by its
+ * timers), then crr_sender_process. For owners with nothing else to poll
+ * (`crrmon send`). Returns 0, or a negative error (-EINTR when a signal
+ * interrupted the wait is returned as 0). */
+int crr_sender_poll(crr_sender_t *s, long timeout_ms);
+
+/* Copies the counters into *st. */
+void crr_sender_stats(const crr_sender_t *s, crr_sender_stats_t *st);
+
+/* Highest seq acknowledged as durable. */
+uint64_t crr_sender_acked_seq(const crr_sender_t *s);
+
+#endif

@@ -1,0 +1,516 @@
+/* spool: the collector's durable LMDB spool (see spool.h for the layout).
+ *
+ * Invariants:
+ * - events are keyed by consecutive sequences acked_seq+1 .. next_seq-1 (a
+ *   prefix may be missing only between a release and its commit);
+ * - meta's counters (next_seq, acked_seq, bytes, count) are written in the
+ *   same transaction as the events they describe, so they never drift;
+ * - the in-memory counters mirror the open transaction; `c_*` fields hold the
+ *   committed values so an abort restores them.
+ * Threading: one thread. Does not decide when to stop reading: it refuses
+ * with CRR_ESPOOLFULL and the caller stops. */
+#include "spool.h"
+
+#include "clock.h"
+#include "lmdbx.h"
+#include "log.h"
+#include "rejects.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+struct crr_spool {
+    MDB_env *env;          /* the spool environment */
+    MDB_txn *wtxn;         /* the open write txn, or NULL */
+    MDB_dbi meta;          /* counters and identity */
+    MDB_dbi events;        /* seq -> origin header + packed Event */
+    MDB_dbi files;         /* file id -> name */
+    MDB_dbi file_ids;      /* name -> file id */
+    MDB_dbi checkpoints;   /* resume key -> offset, line */
+    MDB_dbi rejects;       /* common/rejects.h records */
+    char *source_id;       /* owned copy of the source id */
+    uint64_t epoch;        /* chosen at creation */
+    uint64_t max_bytes;    /* limit on spooled bytes */
+    uint64_t next_seq;     /* next sequence (open txn view) */
+    uint64_t acked_seq;    /* highest released sequence (open txn view) */
+    uint64_t bytes;        /* spooled bytes (open txn view) */
+    uint64_t count;        /* spooled events (open txn view) */
+    uint64_t c_next_seq;   /* committed next_seq */
+    uint64_t c_acked_seq;  /* committed acked_seq */
+    uint64_t c_bytes;      /* committed bytes */
+    uint64_t c_count;      /* committed count */
+    uint32_t next_file_id; /* next file id to hand out (open txn view) */
+    uint32_t c_next_file_id; /* committed next_file_id */
+    char last_file[1024];  /* cache: last file name looked up ... */
+    uint32_t last_file_id; /* ... and its id (0 = cache empty) */
+};
+
+static int s_meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *v)
+{
+    MDB_val k = {strlen(key), (void *)key}, d;
+    int rc = mdb_get(txn, dbi, &k, &d);
+    if (rc)
+        return rc;
+    if (d.mv_size != 8)
+        return MDB_CORRUPTED;
+    *v = crr_be64_get(d.mv_data);
+    return 0;
+}
+
+static int s_meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t v)
+{
+    uint8_t buf[8];
+    crr_be64_put(buf, v);
+    MDB_val k = {strlen(key), (void *)key}, d = {8, buf};
+    return mdb_put(txn, dbi, &k, &d, 0);
+}
+
+static int s_open_dbs(crr_spool_t *s, MDB_txn *txn)
+{
+    int rc;
+    if ((rc = crr_lmdb_dbi(txn, "meta", 0, &s->meta)) ||
+        (rc = crr_lmdb_dbi(txn, "events", 0, &s->events)) ||
+        (rc = crr_lmdb_dbi(txn, "files", 0, &s->files)) ||
+        (rc = crr_lmdb_dbi(txn, "file_ids", 0, &s->file_ids)) ||
+        (rc = crr_lmdb_dbi(txn, "checkpoints", 0, &s->checkpoints)) ||
+        (rc = crr_lmdb_dbi(txn, CRR_REJECTS_DB, 0, &s->rejects)))
+        return rc;
+    return 0;
+}
+
+static int s_load_or_create(crr_spool_t *s, MDB_txn *txn, const char *source_id)
+{
+    MDB_val k = {9, "source_id"}, d;
+    int rc = mdb_get(txn, s->meta, &k, &d);
+    if (rc == MDB_NOTFOUND) {
+        /* a new spool: its epoch makes this (source_id, epoch) unique even if
+         * an earlier spool of the same id was lost */
+        uint64_t epoch = 0;
+        while (epoch == 0)
+            if (getrandom(&epoch, sizeof epoch, 0) != (ssize_t)sizeof epoch)
+                return -errno;
+        d.mv_size = strlen(source_id);
+        d.mv_data = (void *)source_id;
+        if ((rc = mdb_put(txn, s->meta, &k, &d, 0)) ||
+            (rc = s_meta_put_u64(txn, s->meta, "epoch", epoch)) ||
+            (rc = s_meta_put_u64(txn, s->meta, "next_seq", 1)) ||
+            (rc = s_meta_put_u64(txn, s->meta, "acked_seq", 0)) ||
+            (rc = s_meta_put_u64(txn, s->meta, "bytes", 0)) ||
+            (rc = s_meta_put_u64(txn, s->meta, "count", 0)) ||
+            (rc = s_meta_put_u64(txn, s->meta, "next_file_id", 1)))
+            return rc;
+        CRR_INFO("spool created source=%s epoch=%llu", source_id, (unsigned long long)epoch);
+    } else if (rc) {
+        return rc;
+    } else if (d.mv_size != strlen(source_id) || memcmp(d.mv_data, source_id, d.mv_size) != 0) {
+        CRR_ERROR("spool belongs to source '%.*s', not '%s': use that --source-id or another "
+                  "--data-dir",
+                  (int)d.mv_size, (const char *)d.mv_data, source_id);
+        return CRR_ECONFIG;
+    }
+    uint64_t fid = 1;
+    if ((rc = s_meta_get_u64(txn, s->meta, "epoch", &s->epoch)) ||
+        (rc = s_meta_get_u64(txn, s->meta, "next_seq", &s->next_seq)) ||
+        (rc = s_meta_get_u64(txn, s->meta, "acked_seq", &s->acked_seq)) ||
+        (rc = s_meta_get_u64(txn, s->meta, "bytes", &s->bytes)) ||
+        (rc = s_meta_get_u64(txn, s->meta, "count", &s->count)) ||
+        (rc = s_meta_get_u64(txn, s->meta, "next_file_id", &fid)))
+        return rc;
+    s->next_file_id = (uint32_t)fid;
+    return 0;
+}
+
+static void s_snapshot(crr_spool_t *s)
+{
+    s->c_next_seq = s->next_seq;
+    s->c_acked_seq = s->acked_seq;
+    s->c_bytes = s->bytes;
+    s->c_count = s->count;
+    s->c_next_file_id = s->next_file_id;
+}
+
+static void s_restore(crr_spool_t *s)
+{
+    s->next_seq = s->c_next_seq;
+    s->acked_seq = s->c_acked_seq;
+    s->bytes = s->c_bytes;
+    s->count = s->c_count;
+    s->next_file_id = s->c_next_file_id;
+    s->last_file_id = 0; /* the cached id may belong to the aborted txn */
+}
+
+int crr_spool_open(const crr_spool_opts_t *o, crr_spool_t **out)
+{
+    *out = NULL;
+    if (!o || !o->dir || !o->source_id || !*o->source_id || o->max_bytes == 0)
+        return CRR_EINVAL;
+    crr_spool_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    MDB_txn *txn = NULL;
+    int rc = -ENOMEM;
+    s->max_bytes = o->max_bytes;
+    if (!(s->source_id = strdup(o->source_id)))
+        goto fail;
+    uint64_t map = o->map_size ? o->map_size : o->max_bytes * 3 + (64ull << 20);
+    if ((rc = crr_lmdb_open(o->dir, map, 8, 0, &s->env)))
+        goto fail;
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) || (rc = s_open_dbs(s, txn)) ||
+        (rc = s_load_or_create(s, txn, o->source_id)))
+        goto fail;
+    rc = mdb_txn_commit(txn);
+    txn = NULL;
+    if (rc)
+        goto fail;
+    s_snapshot(s);
+    *out = s;
+    return 0;
+fail:
+    if (txn)
+        mdb_txn_abort(txn);
+    crr_spool_close(&s);
+    return rc;
+}
+
+void crr_spool_close(crr_spool_t **sp)
+{
+    if (!sp || !*sp)
+        return;
+    crr_spool_t *s = *sp;
+    if (s->wtxn)
+        mdb_txn_abort(s->wtxn);
+    if (s->env)
+        mdb_env_close(s->env);
+    free(s->source_id);
+    free(s);
+    *sp = NULL;
+}
+
+const char *crr_spool_source_id(const crr_spool_t *s) { return s->source_id; }
+uint64_t crr_spool_epoch(const crr_spool_t *s) { return s->epoch; }
+uint64_t crr_spool_next_seq(const crr_spool_t *s) { return s->next_seq; }
+uint64_t crr_spool_acked_seq(const crr_spool_t *s) { return s->acked_seq; }
+uint64_t crr_spool_count(const crr_spool_t *s) { return s->count; }
+uint64_t crr_spool_bytes(const crr_spool_t *s) { return s->bytes; }
+uint64_t crr_spool_max_bytes(const crr_spool_t *s) { return s->max_bytes; }
+MDB_env *crr_spool_env(const crr_spool_t *s) { return s->env; }
+int crr_spool_is_open(const crr_spool_t *s) { return s->wtxn != NULL; }
+
+int crr_spool_begin(crr_spool_t *s)
+{
+    if (s->wtxn)
+        return CRR_EINVAL;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &s->wtxn);
+    if (rc) {
+        s->wtxn = NULL;
+        return rc;
+    }
+    s_snapshot(s);
+    return 0;
+}
+
+int crr_spool_commit(crr_spool_t *s)
+{
+    if (!s->wtxn)
+        return CRR_EINVAL;
+    MDB_txn *txn = s->wtxn;
+    s->wtxn = NULL;
+    int rc;
+    if ((rc = s_meta_put_u64(txn, s->meta, "next_seq", s->next_seq)) ||
+        (rc = s_meta_put_u64(txn, s->meta, "acked_seq", s->acked_seq)) ||
+        (rc = s_meta_put_u64(txn, s->meta, "bytes", s->bytes)) ||
+        (rc = s_meta_put_u64(txn, s->meta, "count", s->count)) ||
+        (rc = s_meta_put_u64(txn, s->meta, "next_file_id", s->next_file_id))) {
+        mdb_txn_abort(txn);
+        s_restore(s);
+        return rc;
+    }
+    if ((rc = mdb_txn_commit(txn))) {
+        s_restore(s);
+        return rc;
+    }
+    s_snapshot(s);
+    return 0;
+}
+
+void crr_spool_abort(crr_spool_t *s)
+{
+    if (!s->wtxn)
+        return;
+    mdb_txn_abort(s->wtxn);
+    s->wtxn = NULL;
+    s_restore(s);
+}
+
+/* The id of file name (creating one inside the write txn when new). */
+static int s_file_id(crr_spool_t *s, const char *name, uint32_t *id)
+{
+    size_t n = strlen(name);
+    if (s->last_file_id && strcmp(s->last_file, name) == 0) {
+        *id = s->last_file_id;
+        return 0;
+    }
+    MDB_val k = {n, (void *)name}, d;
+    int rc = mdb_get(s->wtxn, s->file_ids, &k, &d);
+    if (rc == 0 && d.mv_size == 4) {
+        *id = crr_be32_get(d.mv_data);
+    } else if (rc == MDB_NOTFOUND) {
+        uint8_t b[4];
+        *id = s->next_file_id++;
+        crr_be32_put(b, *id);
+        MDB_val idv = {4, b}, namev = {n, (void *)name};
+        if ((rc = mdb_put(s->wtxn, s->file_ids, &k, &idv, 0)) ||
+            (rc = mdb_put(s->wtxn, s->files, &idv, &namev, 0)))
+            return rc;
+    } else {
+        return rc ? rc : MDB_CORRUPTED;
+    }
+    if (n < sizeof s->last_file) {
+        memcpy(s->last_file, name, n + 1);
+        s->last_file_id = *id;
+    }
+    return 0;
+}
+
+int crr_spool_append(crr_spool_t *s, Crrmon__V1__Event *e, const char *file, uint64_t line,
+                     uint64_t *seq)
+{
+    if (!s->wtxn || !e)
+        return CRR_EINVAL;
+    uint64_t q = s->next_seq;
+    char *old_source = e->source_id;
+    e->source_id = s->source_id;
+    e->seq = q;
+    size_t packed = protobuf_c_message_get_packed_size(&e->base);
+    size_t need = CRR_SPOOL_EVENT_HDR + packed;
+    int rc = 0;
+    if (s->bytes + need > s->max_bytes) {
+        rc = CRR_ESPOOLFULL;
+        goto done;
+    }
+    uint32_t fid = 0;
+    if (file && *file && (rc = s_file_id(s, file, &fid)))
+        goto done;
+    uint8_t key[8];
+    crr_be64_put(key, q);
+    MDB_val k = {8, key}, d = {need, NULL};
+    /* MDB_RESERVE: pack straight into the page instead of a temporary buffer */
+    if ((rc = mdb_put(s->wtxn, s->events, &k, &d, MDB_APPEND | MDB_RESERVE)))
+        goto done;
+    uint8_t *p = d.mv_data;
+    crr_be32_put(p, fid);
+    crr_be64_put(p + 4, line);
+    protobuf_c_message_pack(&e->base, p + CRR_SPOOL_EVENT_HDR);
+    s->next_seq = q + 1;
+    s->bytes += need;
+    s->count++;
+    if (seq)
+        *seq = q;
+done:
+    e->source_id = old_source;
+    return rc;
+}
+
+int crr_spool_reject(crr_spool_t *s, const crr_diag_t *d, uint64_t seq, const char *raw)
+{
+    if (!s->wtxn)
+        return CRR_EINVAL;
+    crr_reject_t r = {
+        .at_sec = crr_clock_now_sec(),
+        .source_id = s->source_id,
+        .epoch = s->epoch,
+        .seq = seq,
+        .diag = d,
+        .raw = raw,
+    };
+    return crr_rejects_put(s->wtxn, s->rejects, &r);
+}
+
+int crr_spool_checkpoint_set(crr_spool_t *s, const char *key, uint64_t offset, uint64_t line)
+{
+    if (!s->wtxn || !key || !*key)
+        return CRR_EINVAL;
+    uint8_t v[16];
+    crr_be64_put(v, offset);
+    crr_be64_put(v + 8, line);
+    MDB_val k = {strlen(key), (void *)key}, d = {16, v};
+    return mdb_put(s->wtxn, s->checkpoints, &k, &d, 0);
+}
+
+/* A txn to read with: the open write txn, or a new read-only one (*own set). */
+static int s_read_txn(crr_spool_t *s, MDB_txn **txn, int *own)
+{
+    *own = 0;
+    if (s->wtxn) {
+        *txn = s->wtxn;
+        return 0;
+    }
+    *own = 1;
+    return mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+}
+
+int crr_spool_checkpoint_get(crr_spool_t *s, const char *key, uint64_t *offset, uint64_t *line)
+{
+    MDB_txn *txn;
+    int own, rc;
+    if ((rc = s_read_txn(s, &txn, &own)))
+        return rc;
+    MDB_val k = {strlen(key), (void *)key}, d;
+    rc = mdb_get(txn, s->checkpoints, &k, &d);
+    if (rc == 0 && d.mv_size == 16) {
+        *offset = crr_be64_get(d.mv_data);
+        *line = crr_be64_get((const uint8_t *)d.mv_data + 8);
+    } else if (rc == MDB_NOTFOUND) {
+        rc = CRR_ENOTFOUND;
+    } else if (rc == 0) {
+        rc = MDB_CORRUPTED;
+    }
+    if (own)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+int crr_spool_release(crr_spool_t *s, uint64_t durable_seq, uint64_t *deleted)
+{
+    if (deleted)
+        *deleted = 0;
+    if (durable_seq <= s->acked_seq)
+        return 0;
+    int own = 0, rc;
+    if (!s->wtxn) {
+        if ((rc = crr_spool_begin(s)))
+            return rc;
+        own = 1;
+    }
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(s->wtxn, s->events, &cur)))
+        goto fail;
+    MDB_val k, d;
+    uint64_t n = 0;
+    while ((rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST)) == 0) {
+        if (k.mv_size != 8 || crr_be64_get(k.mv_data) > durable_seq)
+            break;
+        size_t sz = d.mv_size;
+        if ((rc = mdb_cursor_del(cur, 0)))
+            break;
+        s->bytes -= sz < s->bytes ? sz : s->bytes;
+        if (s->count)
+            s->count--;
+        n++;
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND)
+        goto fail;
+    s->acked_seq = durable_seq;
+    /* an Ack may cover sequences this spool has not handed out yet only if
+     * the aggregator is confused; never reuse them */
+    if (s->next_seq <= durable_seq)
+        s->next_seq = durable_seq + 1;
+    if (own && (rc = crr_spool_commit(s)))
+        return rc;
+    if (deleted)
+        *deleted = n;
+    return 0;
+fail:
+    if (own)
+        crr_spool_abort(s);
+    return rc;
+}
+
+int crr_spool_fetch(crr_spool_t *s, uint64_t from_seq,
+                    int (*fn)(void *ud, uint64_t seq, const uint8_t *ev, size_t len), void *ud)
+{
+    MDB_txn *txn;
+    int own, rc;
+    if ((rc = s_read_txn(s, &txn, &own)))
+        return rc;
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(txn, s->events, &cur)))
+        goto done;
+    uint8_t key[8];
+    crr_be64_put(key, from_seq);
+    MDB_val k = {8, key}, d;
+    MDB_cursor_op op = MDB_SET_RANGE;
+    while ((rc = mdb_cursor_get(cur, &k, &d, op)) == 0) {
+        op = MDB_NEXT;
+        if (k.mv_size != 8 || d.mv_size < CRR_SPOOL_EVENT_HDR) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        int r = fn(ud, crr_be64_get(k.mv_data), (const uint8_t *)d.mv_data + CRR_SPOOL_EVENT_HDR,
+                   d.mv_size - CRR_SPOOL_EVENT_HDR);
+        if (r) {
+            rc = r > 0 ? 0 : r;
+            break;
+        }
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    mdb_cursor_close(cur);
+done:
+    if (own)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+int crr_spool_origin(crr_spool_t *s, uint64_t seq, char *file, size_t cap, uint64_t *line,
+                     Crrmon__V1__Event **ev)
+{
+    if (ev)
+        *ev = NULL;
+    if (cap)
+        file[0] = '\0';
+    *line = 0;
+    MDB_txn *txn;
+    int own, rc;
+    if ((rc = s_read_txn(s, &txn, &own)))
+        return rc;
+    uint8_t key[8];
+    crr_be64_put(key, seq);
+    MDB_val k = {8, key}, d;
+    rc = mdb_get(txn, s->events, &k, &d);
+    if (rc == MDB_NOTFOUND) {
+        rc = CRR_ENOTFOUND;
+        goto done;
+    }
+    if (rc)
+        goto done;
+    if (d.mv_size < CRR_SPOOL_EVENT_HDR) {
+        rc = MDB_CORRUPTED;
+        goto done;
+    }
+    const uint8_t *p = d.mv_data;
+    uint32_t fid = crr_be32_get(p);
+    *line = crr_be64_get(p + 4);
+    if (fid && cap) {
+        uint8_t fk[4];
+        crr_be32_put(fk, fid);
+        MDB_val fkv = {4, fk}, name;
+        if (mdb_get(txn, s->files, &fkv, &name) == 0) {
+            size_t n = name.mv_size < cap - 1 ? name.mv_size : cap - 1;
+            memcpy(file, name.mv_data, n);
+            file[n] = '\0';
+        }
+    }
+    if (ev)
+        rc = crr_codec_unpack_event(p + CRR_SPOOL_EVENT_HDR, d.mv_size - CRR_SPOOL_EVENT_HDR,
+                                    d.mv_size, ev);
+done:
+    if (own)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+int crr_spool_rejects_count(crr_spool_t *s, uint64_t *n)
+{
+    MDB_txn *txn;
+    int own, rc;
+    if ((rc = s_read_txn(s, &txn, &own)))
+        return rc;
+    *n = crr_rejects_count(txn, s->rejects);
+    if (own)
+        mdb_txn_abort(txn);
+    return 0;
+}

@@ -1,0 +1,136 @@
+/* spool: the collector's durable LMDB spool.
+ *
+ * One LMDB environment (DATA_DIR/spool) holding, in named databases:
+ *   meta        source_id, epoch (random 64-bit, chosen once when the spool is
+ *               created), next_seq, acked_seq, bytes and count of spooled events;
+ *   events      key = 8-byte big-endian seq (append-only, MDB_APPEND), value =
+ *               CRR_SPOOL_EVENT_HDR bytes of origin (4-byte BE file id, 8-byte
+ *               BE line) followed by the packed Event (source_id and seq set);
+ *   files       4-byte BE file id -> file name as the operator gave it;
+ *   file_ids    file name -> 4-byte BE file id;
+ *   checkpoints resume key (real path) -> 8-byte BE byte offset + 8-byte BE line;
+ *   rejects     common/rejects.h records (bad input lines, aggregator rejections).
+ *
+ * Write model: one write transaction at a time, opened by crr_spool_begin and
+ * ended by crr_spool_commit/crr_spool_abort. The reader groups many lines, the
+ * file checkpoint and the rejects of those lines into one transaction, so a
+ * file resumes after kill -9 exactly at the last committed line. Functions
+ * that only read use the open write transaction when there is one, otherwise a
+ * short read transaction of their own.
+ *
+ * Bounded: the sum of event record sizes never exceeds max_bytes; an append
+ * that would pass it fails with CRR_ESPOOLFULL and writes nothing (the caller
+ * stops reading; nothing is dropped). Only crr_spool_release deletes events,
+ * and only those at or below an acknowledged sequence.
+ *
+ * Threading: a spool is used by one thread. */
+#ifndef CRR_SPOOL_H
+#define CRR_SPOOL_H
+
+#include "codec.h"
+#include "err.h"
+
+#include <lmdb.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bytes of origin header in front of each packed event in the events db. */
+#define CRR_SPOOL_EVENT_HDR 12
+/* Name of the spool folder inside the collector's data folder. */
+#define CRR_SPOOL_DIR "spool"
+
+typedef struct crr_spool crr_spool_t;
+
+/* How to open a spool. */
+typedef struct crr_spool_opts {
+    const char *dir;       /* LMDB folder (DATA_DIR/spool); created when missing */
+    const char *source_id; /* this collector's source id; must match an existing spool's */
+    uint64_t max_bytes;    /* limit on spooled event data (sum of record sizes), > 0 */
+    uint64_t map_size;     /* LMDB map size; 0 = derived from max_bytes (3x + 64 MiB) */
+} crr_spool_opts_t;
+
+/* Opens (creating when new) the spool in o->dir. A new spool gets a random
+ * epoch from getrandom() and next_seq 1. Returns 0 and *out, CRR_ECONFIG when
+ * the spool belongs to another source id (message logged), CRR_EINVAL for bad
+ * options, -errno or an LMDB code. */
+int crr_spool_open(const crr_spool_opts_t *o, crr_spool_t **out);
+
+/* Aborts any open write transaction, closes the env, frees, nulls *sp.
+ * Idempotent; NULL is fine. */
+void crr_spool_close(crr_spool_t **sp);
+
+/* The source id (borrowed; valid until close). */
+const char *crr_spool_source_id(const crr_spool_t *s);
+/* The epoch chosen when the spool was created. */
+uint64_t crr_spool_epoch(const crr_spool_t *s);
+/* The sequence the next append gets (counts appends of the open txn). */
+uint64_t crr_spool_next_seq(const crr_spool_t *s);
+/* Highest sequence released by an Ack (0 = none). */
+uint64_t crr_spool_acked_seq(const crr_spool_t *s);
+/* Events currently spooled, and their bytes (including the open txn). */
+uint64_t crr_spool_count(const crr_spool_t *s);
+uint64_t crr_spool_bytes(const crr_spool_t *s);
+/* The configured limit on spooled bytes. */
+uint64_t crr_spool_max_bytes(const crr_spool_t *s);
+/* The LMDB environment (borrowed), e.g. for listing rejects. */
+MDB_env *crr_spool_env(const crr_spool_t *s);
+
+/* Starts the write transaction. Returns 0, CRR_EINVAL if one is open, or an
+ * LMDB code. */
+int crr_spool_begin(crr_spool_t *s);
+/* Stores the counters and commits durably. On failure the transaction is
+ * gone and the in-memory counters are back at the last commit. Returns 0,
+ * CRR_EINVAL when none is open, or an LMDB code. */
+int crr_spool_commit(crr_spool_t *s);
+/* Drops the open transaction (if any) and restores the counters. */
+void crr_spool_abort(crr_spool_t *s);
+/* Whether a write transaction is open. */
+int crr_spool_is_open(const crr_spool_t *s);
+
+/* Appends e inside the open txn under the next sequence: sets e->seq and
+ * packs it with the spool's source_id (e->source_id is restored afterwards,
+ * so e stays the caller's to free). file (NULL = none) and line record where
+ * the event came from, for rejections that come back later. *seq (may be
+ * NULL) gets the sequence. Returns 0; CRR_ESPOOLFULL when the record would
+ * pass max_bytes (nothing written; the txn stays usable); CRR_EINVAL with no
+ * txn; an LMDB code (MDB_MAP_FULL...; the txn must then be aborted). */
+int crr_spool_append(crr_spool_t *s, Crrmon__V1__Event *e, const char *file, uint64_t line,
+                     uint64_t *seq);
+
+/* Stores a reject (diag's file/line/field/code/reason, the event seq or 0,
+ * raw text or NULL) inside the open txn. Returns 0, CRR_EINVAL with no txn,
+ * -ENOMEM or an LMDB code. */
+int crr_spool_reject(crr_spool_t *s, const crr_diag_t *d, uint64_t seq, const char *raw);
+
+/* Records, inside the open txn, that input `key` (a file's real path) has
+ * been consumed up to byte offset and line number line. Returns 0,
+ * CRR_EINVAL, or an LMDB code. */
+int crr_spool_checkpoint_set(crr_spool_t *s, const char *key, uint64_t offset, uint64_t line);
+/* Reads a checkpoint. Returns 0 with *offset and *line, CRR_ENOTFOUND, or an
+ * LMDB code. */
+int crr_spool_checkpoint_get(crr_spool_t *s, const char *key, uint64_t *offset, uint64_t *line);
+
+/* Deletes every event with seq <= durable_seq (an Ack's cumulative sequence)
+ * and raises acked_seq. Uses the open txn, or its own committed one when none
+ * is open. *deleted (may be NULL) gets the number removed. Returns 0 or an
+ * LMDB code. */
+int crr_spool_release(crr_spool_t *s, uint64_t durable_seq, uint64_t *deleted);
+
+/* Calls fn(ud, seq, packed_event, len) for spooled events with seq >=
+ * from_seq in ascending order until fn returns non-zero or none are left. The
+ * bytes are borrowed and valid only during the call. Returns 0 (also when fn
+ * stopped it with a positive value), fn's negative value, or an LMDB code. */
+int crr_spool_fetch(crr_spool_t *s, uint64_t from_seq,
+                    int (*fn)(void *ud, uint64_t seq, const uint8_t *ev, size_t len), void *ud);
+
+/* Where event seq came from: file name into file (cap bytes, "" if none),
+ * *line, and (when ev is not NULL) the unpacked event (free with
+ * crr_codec_free). Returns 0, CRR_ENOTFOUND (not spooled), CRR_EPARSE or an
+ * LMDB code. */
+int crr_spool_origin(crr_spool_t *s, uint64_t seq, char *file, size_t cap, uint64_t *line,
+                     Crrmon__V1__Event **ev);
+
+/* Number of stored rejects. Returns 0 and *n, or an LMDB code. */
+int crr_spool_rejects_count(crr_spool_t *s, uint64_t *n);
+
+#endif
