@@ -89,3 +89,95 @@ void crr_cli_getopt_reset(void)
     optind = 0;
     opterr = 0;
 }
+
+struct crr_cli_table {
+    size_t ncols;  /* columns per row */
+    size_t nrows;  /* rows stored (header excluded) */
+    size_t cap;    /* rows allocated */
+    char **cells;  /* (nrows + 1) * ncols strings, row 0 the header */
+    size_t *width; /* widest cell per column */
+};
+
+static int s_table_push(crr_cli_table_t *t, const char *const *cells)
+{
+    if (t->nrows + 1 >= t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 64;
+        char **n = realloc(t->cells, ncap * t->ncols * sizeof *n);
+        if (!n)
+            return -ENOMEM;
+        t->cells = n;
+        t->cap = ncap;
+    }
+    size_t base = t->nrows * t->ncols; /* header is row 0 while nrows counts it first */
+    for (size_t i = 0; i < t->ncols; i++) {
+        char *c = strdup(cells[i] ? cells[i] : "-");
+        if (!c) {
+            for (size_t j = 0; j < i; j++)
+                free(t->cells[base + j]);
+            return -ENOMEM;
+        }
+        t->cells[base + i] = c;
+        size_t w = strlen(c);
+        if (w > t->width[i])
+            t->width[i] = w;
+    }
+    t->nrows++;
+    return 0;
+}
+
+int crr_cli_table_new(size_t ncols, const char *const *headers, crr_cli_table_t **out)
+{
+    *out = NULL;
+    crr_cli_table_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    t->ncols = ncols;
+    t->width = calloc(ncols, sizeof *t->width);
+    if (!t->width || s_table_push(t, headers) != 0) {
+        crr_cli_table_destroy(&t);
+        return -ENOMEM;
+    }
+    *out = t;
+    return 0;
+}
+
+int crr_cli_table_add(crr_cli_table_t *t, const char *const *cells)
+{
+    return s_table_push(t, cells);
+}
+
+size_t crr_cli_table_rows(const crr_cli_table_t *t)
+{
+    return t->nrows ? t->nrows - 1 : 0;
+}
+
+void crr_cli_table_print(const crr_cli_table_t *t, FILE *out, unsigned right_mask)
+{
+    for (size_t r = 0; r < t->nrows; r++) {
+        for (size_t c = 0; c < t->ncols; c++) {
+            const char *cell = t->cells[r * t->ncols + c];
+            int w = (int)t->width[c];
+            int last = c + 1 == t->ncols;
+            if (c < 32 && (right_mask >> c & 1u) && r > 0)
+                fprintf(out, "%*s", w, cell);
+            else if (last)
+                fputs(cell, out);
+            else
+                fprintf(out, "%-*s", w, cell);
+            fputs(last ? "\n" : "  ", out);
+        }
+    }
+}
+
+void crr_cli_table_destroy(crr_cli_table_t **tp)
+{
+    if (!tp || !*tp)
+        return;
+    crr_cli_table_t *t = *tp;
+    for (size_t i = 0; i < t->nrows * t->ncols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    free(t->width);
+    free(t);
+    *tp = NULL;
+}

@@ -36,6 +36,24 @@ int crr_cli_endpoint(const char *data_dir, const char *key, char *buf, size_t le
 /* Parses a non-negative decimal integer (the whole string). 0 or CRR_EPARSE. */
 int crr_cli_parse_u64(const char *s, uint64_t *out);
 
+/* An aligned text table: rows are collected, then printed with each column
+ * as wide as its widest cell (the last column is not padded). Cells are
+ * copied. */
+typedef struct crr_cli_table crr_cli_table_t;
+
+/* Creates a table of ncols columns titled headers[0..ncols). Returns 0 and
+ * *out, or -ENOMEM. */
+int crr_cli_table_new(size_t ncols, const char *const *headers, crr_cli_table_t **out);
+/* Appends one row of ncols cells (NULL cells print as "-"). 0 or -ENOMEM. */
+int crr_cli_table_add(crr_cli_table_t *t, const char *const *cells);
+/* Number of rows added so far. */
+size_t crr_cli_table_rows(const crr_cli_table_t *t);
+/* Prints the header and every row; columns whose bit is set in right_mask
+ * (bit i = column i) are right-aligned (numbers). */
+void crr_cli_table_print(const crr_cli_table_t *t, FILE *out, unsigned right_mask);
+/* Frees *t and nulls it; safe twice. */
+void crr_cli_table_destroy(crr_cli_table_t **t);
+
 /* Resets getopt so that a subcommand can parse its own argv. */
 void crr_cli_getopt_reset(void);
 

@@ -1,0 +1,357 @@
+/* cmd_query: prints indicator rows for an operator or a script.
+ *
+ * The store is opened MDB_RDONLY (only LMDB's lock file needs write access),
+ * so a query runs beside a live aggregator and sees its last committed state.
+ * The population for rates per 1,000 comes from --population CSV, by default
+ * the Census 2021 file the source tree ships (CRR_DEFAULT_POPULATION); without
+ * it the rate rows are absent, as domain.md says, never zero.
+ *
+ * Formats: the table is for people (absent values '-', unreliable rows marked
+ * '*'); JSON Lines is the snapshot contract's IndicatorValue in the proto3
+ * mapping with defaults (crr_json_dumps), so `jq` and pandas read it; CSV
+ * writes doubles with 17 significant digits so that they read back exactly. */
+#include "cmd_query.h"
+
+#include "boroughs.h"
+#include "cli.h"
+#include "clock.h"
+#include "codec.h"
+#include "err.h"
+#include "indicators.h"
+#include "json.h"
+#include "refdata.h"
+#include "store.h"
+
+#include <csv.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define S_CMD "query"
+
+enum { S_FMT_TABLE, S_FMT_JSON, S_FMT_CSV };
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: crrmon query --data-dir AGGDIR [--borough CODE | --london] [--window 90d]\n"
+            "                    [--indicator NAME] [--as-of DATE] [--population CSV]\n"
+            "                    [--json | --csv]\n\n"
+            "Computes indicators from an aggregator's store (opened read-only; a running\n"
+            "aggregator is fine). Default: every indicator, every borough and LONDON,\n"
+            "every configured window, as of now.\n\n"
+            "  --data-dir DIR     the aggregator's data folder (DIR/store)\n"
+            "  --borough CODE     one borough by GSS code (E09000001..E09000033)\n"
+            "  --london           London-wide figures only\n"
+            "  --window D         one window of D days (\"90d\" or \"90\"); repeatable\n"
+            "  --indicator NAME   one catalogue indicator (e.g. stop_search.count)\n"
+            "  --as-of DATE       end of that UTC day (YYYY-MM-DD), or an RFC 3339 instant\n"
+            "  --population CSV   resident population for rates (default: %s)\n"
+            "  --json             JSON Lines, one IndicatorValue per line (proto3 JSON)\n"
+            "  --csv              CSV with a header row\n"
+            "  --help             this text\n\n"
+            "Table: '-' marks an absent value (undefined, e.g. a zero denominator); '*' marks\n"
+            "a row whose sample is too small to be read as fact.\n",
+            CRR_DEFAULT_POPULATION);
+}
+
+/* "90d" or "90" -> 90. */
+static int s_parse_window(const char *s, unsigned *out)
+{
+    char buf[32];
+    size_t n = strlen(s);
+    if (n == 0 || n >= sizeof buf)
+        return CRR_EPARSE;
+    memcpy(buf, s, n + 1);
+    if (buf[n - 1] == 'd')
+        buf[--n] = '\0';
+    uint64_t v;
+    if (crr_cli_parse_u64(buf, &v) != 0 || v == 0 || v > 100000)
+        return CRR_EPARSE;
+    *out = (unsigned)v;
+    return 0;
+}
+
+/* Formats a number for people: whole numbers without decimals, others with
+ * four significant digits (two decimals at 100 and above). */
+static const char *s_num(double v, char *buf, size_t len)
+{
+    if (v == (double)(long long)v && v > -1e15 && v < 1e15)
+        snprintf(buf, len, "%lld", (long long)v);
+    else if (v >= 100 || v <= -100)
+        snprintf(buf, len, "%.2f", v);
+    else
+        snprintf(buf, len, "%.4g", v);
+    return buf;
+}
+
+/* "ethnicity=BLACK,gender=FEMALE" (sep between pairs); "" for the total. */
+static void s_dims(const Crrmon__V1__IndicatorValue *v, char *buf, size_t len, const char *sep)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < v->n_dims && off < len; i++) {
+        int w = snprintf(buf + off, len - off, "%s%s=%s", i ? sep : "", v->dims[i]->key,
+                         v->dims[i]->value);
+        if (w < 0)
+            break;
+        off += (size_t)w;
+    }
+}
+
+static int s_csv_field(FILE *out, const char *s, int last)
+{
+    int rc = 0;
+    if (strpbrk(s, ",\"\r\n") || (s[0] == ' ' || (s[0] && s[strlen(s) - 1] == ' ')))
+        rc = csv_fwrite(out, s, strlen(s));
+    else if (fputs(s, out) == EOF)
+        rc = -1;
+    if (fputc(last ? '\n' : ',', out) == EOF)
+        rc = -1;
+    return rc;
+}
+
+static void s_opt_double(const Google__Protobuf__DoubleValue *w, char *buf, size_t len)
+{
+    if (w)
+        snprintf(buf, len, "%.17g", w->value);
+    else
+        buf[0] = '\0';
+}
+
+static int s_print_csv(Crrmon__V1__IndicatorValue **rows, size_t n, FILE *out)
+{
+    static const char *const hdr[] = {"indicator", "borough", "window_days", "dims",    "value",
+                                      "n",         "n_eff",   "ci_low",      "ci_high", "reliable"};
+    int rc = 0;
+    for (size_t i = 0; i < 10; i++)
+        rc |= s_csv_field(out, hdr[i], i == 9);
+    for (size_t r = 0; r < n && rc == 0; r++) {
+        const Crrmon__V1__IndicatorValue *v = rows[r];
+        char win[16], dims[1024], val[40], nn[32], neff[40], lo[40], hi[40];
+        snprintf(win, sizeof win, "%u", v->window_days);
+        s_dims(v, dims, sizeof dims, ";");
+        s_opt_double(v->value, val, sizeof val);
+        snprintf(nn, sizeof nn, "%llu", (unsigned long long)v->n);
+        s_opt_double(v->n_eff, neff, sizeof neff);
+        s_opt_double(v->ci_low, lo, sizeof lo);
+        s_opt_double(v->ci_high, hi, sizeof hi);
+        const char *cells[10] = {v->indicator, v->borough, win, dims, val,
+                                 nn,           neff,       lo,  hi,   v->reliable ? "true" : "false"};
+        for (size_t i = 0; i < 10; i++)
+            rc |= s_csv_field(out, cells[i], i == 9);
+    }
+    return rc;
+}
+
+static int s_print_json(Crrmon__V1__IndicatorValue **rows, size_t n, FILE *out)
+{
+    for (size_t r = 0; r < n; r++) {
+        char *line = crr_json_dumps(&rows[r]->base, CRR_JSON_EMIT_DEFAULTS);
+        if (!line)
+            return -1;
+        int bad = fputs(line, out) == EOF || fputc('\n', out) == EOF;
+        free(line);
+        if (bad)
+            return -1;
+    }
+    return 0;
+}
+
+static int s_print_table(Crrmon__V1__IndicatorValue **rows, size_t n, FILE *out)
+{
+    static const char *const hdr[] = {"indicator", "borough", "window", "dims", "value",
+                                      "95% interval", "n", ""};
+    crr_cli_table_t *t = NULL;
+    if (crr_cli_table_new(8, hdr, &t) != 0)
+        return -1;
+    size_t unreliable = 0;
+    int rc = 0;
+    for (size_t r = 0; r < n && rc == 0; r++) {
+        const Crrmon__V1__IndicatorValue *v = rows[r];
+        char win[16], dims[1024], val[40], ci[96], lo[40], hi[40], nn[32];
+        snprintf(win, sizeof win, "%ud", v->window_days);
+        s_dims(v, dims, sizeof dims, ",");
+        if (!dims[0])
+            snprintf(dims, sizeof dims, "(total)");
+        if (v->value)
+            s_num(v->value->value, val, sizeof val);
+        else
+            snprintf(val, sizeof val, "-");
+        if (v->ci_low && v->ci_high)
+            snprintf(ci, sizeof ci, "[%s, %s]", s_num(v->ci_low->value, lo, sizeof lo),
+                     s_num(v->ci_high->value, hi, sizeof hi));
+        else
+            snprintf(ci, sizeof ci, "-");
+        snprintf(nn, sizeof nn, "%llu", (unsigned long long)v->n);
+        const char *mark = "";
+        if (!v->reliable && v->value) {
+            mark = "*";
+            unreliable++;
+        }
+        const char *cells[8] = {v->indicator, v->borough, win, dims, val, ci, nn, mark};
+        rc = crr_cli_table_add(t, cells);
+    }
+    if (rc == 0) {
+        crr_cli_table_print(t, out, 1u << 2 | 1u << 4 | 1u << 6);
+        if (unreliable)
+            fprintf(out, "\n* %zu row(s) not reliable: the sample is too small to be read as fact "
+                         "(domain.md statistics rules).\n",
+                    unreliable);
+    }
+    crr_cli_table_destroy(&t);
+    return rc;
+}
+
+static int s_known_indicator(const char *name)
+{
+    size_t n = 0;
+    const crr_indicator_info_t *cat = crr_indicators_catalogue(&n);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(cat[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+int crr_cmd_query(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data-dir", required_argument, NULL, 'd'},
+        {"borough", required_argument, NULL, 'b'},
+        {"london", no_argument, NULL, 'L'},
+        {"window", required_argument, NULL, 'w'},
+        {"indicator", required_argument, NULL, 'i'},
+        {"as-of", required_argument, NULL, 'a'},
+        {"population", required_argument, NULL, 'p'},
+        {"json", no_argument, NULL, 'j'},
+        {"csv", no_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *dir = NULL, *borough = NULL, *indicator = NULL, *population = NULL;
+    unsigned windows[CRR_STORE_MAX_WINDOWS];
+    size_t nwindows = 0;
+    int64_t as_of = 0;
+    int fmt = S_FMT_TABLE, nfmt = 0, london = 0;
+    int o;
+    while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'd': dir = optarg; break;
+        case 'b': borough = optarg; break;
+        case 'L': london = 1; break;
+        case 'i': indicator = optarg; break;
+        case 'p': population = optarg; break;
+        case 'j': fmt = S_FMT_JSON, nfmt++; break;
+        case 'c': fmt = S_FMT_CSV, nfmt++; break;
+        case 'w':
+            if (nwindows == CRR_STORE_MAX_WINDOWS)
+                return crr_cli_usage(S_CMD, "at most %d --window options",
+                                     CRR_STORE_MAX_WINDOWS);
+            if (s_parse_window(optarg, &windows[nwindows]) != 0)
+                return crr_cli_usage(S_CMD, "--window needs a number of days such as 90d, not '%s'",
+                                     optarg);
+            nwindows++;
+            break;
+        case 'a': {
+            int32_t ns;
+            int is_date = strlen(optarg) == 10;
+            if (crr_time_parse(optarg, 1, &as_of, &ns) != 0)
+                return crr_cli_usage(S_CMD, "--as-of needs a date (2026-03-01) or an RFC 3339 "
+                                            "instant, not '%s'", optarg);
+            if (is_date)
+                as_of += CRR_SEC_PER_DAY - 1; /* the end of that UTC day */
+            if (as_of <= 0)
+                return crr_cli_usage(S_CMD, "--as-of must be after 1970-01-01");
+            break;
+        }
+        case 'h': s_usage(stdout); return CRR_EXIT_OK;
+        case ':': return crr_cli_usage(S_CMD, "%s needs a value", argv[optind - 1]);
+        default: return crr_cli_usage(S_CMD, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return crr_cli_usage(S_CMD, "unexpected argument '%s'", argv[optind]);
+    if (!dir)
+        return crr_cli_usage(S_CMD, "--data-dir is required");
+    if (borough && london)
+        return crr_cli_usage(S_CMD, "give --borough or --london, not both");
+    if (nfmt > 1)
+        return crr_cli_usage(S_CMD, "give --json or --csv, not both");
+    if (london)
+        borough = "LONDON";
+    if (borough && strcmp(borough, "LONDON") != 0 && crr_borough_index(borough) < 0)
+        return crr_cli_usage(S_CMD, "unknown borough '%s' (GSS codes E09000001..E09000033)",
+                             borough);
+    if (indicator && !s_known_indicator(indicator))
+        return crr_cli_usage(S_CMD, "unknown indicator '%s' (see crrmon query --help and "
+                                    "docs: domain.md catalogue)", indicator);
+
+    int exit_code = CRR_EXIT_FAIL;
+    crr_store_t *store = NULL;
+    Crrmon__V1__IndicatorValue **rows = NULL;
+    size_t nrows = 0;
+    crr_refdata_t *ref = calloc(1, sizeof *ref);
+    if (!ref)
+        return crr_cli_fail(S_CMD, "out of memory");
+    crr_refdata_clear(ref);
+    int have_ref = 0;
+    if (population || access(CRR_DEFAULT_POPULATION, R_OK) == 0) {
+        crr_diag_t d;
+        crr_diag_clear(&d);
+        const char *path = population ? population : CRR_DEFAULT_POPULATION;
+        int rc = crr_refdata_load_population(ref, path, &d);
+        if (rc) {
+            char msg[1024];
+            crr_cli_fail(S_CMD, "cannot load the population: %s", crr_diag_format(&d, msg, sizeof msg));
+            goto fail;
+        }
+        have_ref = 1;
+    }
+
+    char store_dir[4096];
+    snprintf(store_dir, sizeof store_dir, "%s/store", dir);
+    crr_store_opts_t so = {.readonly = 1};
+    int rc = crr_store_open(store_dir, &so, &store);
+    if (rc) {
+        crr_cli_fail(S_CMD, "cannot open the store in %s: %s", store_dir,
+                     rc == MDB_NOTFOUND || rc == -ENOENT ? "no aggregator store there yet"
+                                                         : crr_strerror(rc));
+        goto fail;
+    }
+    crr_query_t q = {
+        .as_of_sec = as_of,
+        .windows = nwindows ? windows : NULL,
+        .nwindows = nwindows,
+        .borough = borough,
+        .indicator = indicator,
+        .ref = have_ref ? ref : NULL,
+    };
+    rc = crr_indicators_compute(store, &q, &rows, &nrows);
+    if (rc == CRR_EINVAL) {
+        exit_code = crr_cli_usage(S_CMD, "unknown borough or indicator (borough %s, indicator %s)",
+                                  borough ? borough : "all", indicator ? indicator : "all");
+        goto fail;
+    }
+    if (rc) {
+        crr_cli_fail(S_CMD, "computing indicators failed: %s", crr_strerror(rc));
+        goto fail;
+    }
+    switch (fmt) {
+    case S_FMT_JSON: rc = s_print_json(rows, nrows, stdout); break;
+    case S_FMT_CSV: rc = s_print_csv(rows, nrows, stdout); break;
+    default: rc = s_print_table(rows, nrows, stdout); break;
+    }
+    if (rc || fflush(stdout) != 0) {
+        crr_cli_fail(S_CMD, "write error on stdout (or out of memory)");
+        goto fail;
+    }
+    exit_code = CRR_EXIT_OK;
+fail:
+    crr_indicators_free(&rows, nrows);
+    crr_store_close(&store);
+    free(ref);
+    return exit_code;
+}

@@ -1,0 +1,188 @@
+/* cmd_rejects: lists the rejects store (common/rejects.h) of an aggregator's
+ * or a collector's data folder. Opens the LMDB env with MDB_RDONLY (LMDB
+ * still needs write access to its lock file) in one read transaction, so the
+ * listing is a consistent view while the daemon keeps writing. */
+#include "cmd_rejects.h"
+
+#include "cli.h"
+#include "err.h"
+#include "lmdbx.h"
+#include "rejects.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define S_CMD "rejects"
+
+typedef struct {
+    int json;               /* print the stored JSON lines */
+    crr_cli_table_t *table; /* table output */
+    int rc;                 /* first failure while printing */
+} s_ctx_t;
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: crrmon rejects --data-dir DIR [--json] [--limit N]\n\n"
+            "Lists rejected events and input lines, with their reasons, from an aggregator's\n"
+            "data folder (DIR/store) or a collector's (DIR/spool), whichever exists.\n\n"
+            "  --data-dir DIR  the daemon's data folder (read-only access)\n"
+            "  --json          print the stored JSON objects, one per line\n"
+            "  --limit N       the N most recent rejects, oldest first (default 100; 0 = all)\n"
+            "  --help          this text\n");
+}
+
+static const char *s_str(json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+static int s_row(const char *text, size_t len, void *ud)
+{
+    s_ctx_t *c = ud;
+    if (c->json) {
+        if (fwrite(text, 1, len, stdout) != len || fputc('\n', stdout) == EOF)
+            return c->rc = -1;
+        return 0;
+    }
+    json_t *o = json_loadb(text, len, 0, NULL);
+    if (!o) {
+        const char *cells[8] = {"?", NULL, NULL, NULL, NULL, NULL, "?", "unreadable record"};
+        return crr_cli_table_add(c->table, cells);
+    }
+    char id[32], where[512];
+    snprintf(id, sizeof id, "%lld", (long long)json_integer_value(json_object_get(o, "id")));
+    const char *file = s_str(o, "file");
+    json_int_t line = json_integer_value(json_object_get(o, "line"));
+    if (file && line > 0)
+        snprintf(where, sizeof where, "%s:%lld", file, (long long)line);
+    else if (file)
+        snprintf(where, sizeof where, "%s", file);
+    else
+        snprintf(where, sizeof where, "-");
+    const char *cells[8] = {id,         s_str(o, "at"),    s_str(o, "source"), s_str(o, "seq"),
+                            where,      s_str(o, "field"), s_str(o, "code"),   s_str(o, "reason")};
+    int rc = crr_cli_table_add(c->table, cells);
+    json_decref(o);
+    return rc;
+}
+
+/* The id of the last stored reject, 0 when there is none. */
+static uint64_t s_last_id(MDB_txn *txn, MDB_dbi dbi)
+{
+    MDB_cursor *cur;
+    uint64_t id = 0;
+    if (mdb_cursor_open(txn, dbi, &cur) != 0)
+        return 0;
+    MDB_val k, v;
+    if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
+        id = crr_be64_get(k.mv_data);
+    mdb_cursor_close(cur);
+    return id;
+}
+
+int crr_cmd_rejects(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data-dir", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
+        {"limit", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *dir = NULL;
+    uint64_t limit = 100;
+    s_ctx_t ctx = {0};
+    int o;
+    while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'd': dir = optarg; break;
+        case 'j': ctx.json = 1; break;
+        case 'n':
+            if (crr_cli_parse_u64(optarg, &limit) != 0)
+                return crr_cli_usage(S_CMD, "--limit needs a whole number, not '%s'", optarg);
+            break;
+        case 'h': s_usage(stdout); return CRR_EXIT_OK;
+        case ':': return crr_cli_usage(S_CMD, "%s needs a value", argv[optind - 1]);
+        default: return crr_cli_usage(S_CMD, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return crr_cli_usage(S_CMD, "unexpected argument '%s'", argv[optind]);
+    if (!dir)
+        return crr_cli_usage(S_CMD, "--data-dir is required");
+
+    char env_dir[4096];
+    struct stat st;
+    const char *kinds[] = {"store", "spool"};
+    int found = 0;
+    for (int i = 0; i < 2 && !found; i++) {
+        snprintf(env_dir, sizeof env_dir, "%s/%s", dir, kinds[i]);
+        found = stat(env_dir, &st) == 0 && S_ISDIR(st.st_mode);
+    }
+    if (!found)
+        return crr_cli_fail(S_CMD, "%s holds neither store/ (aggregator) nor spool/ (collector)",
+                            dir);
+
+    int exit_code = CRR_EXIT_FAIL;
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    int rc = crr_lmdb_open(env_dir, 1u << 20, 32, MDB_RDONLY, &env);
+    if (rc) {
+        crr_cli_fail(S_CMD, "cannot open %s: %s", env_dir, crr_strerror(rc));
+        goto fail;
+    }
+    if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0) {
+        crr_cli_fail(S_CMD, "cannot read %s: %s", env_dir, crr_strerror(rc));
+        goto fail;
+    }
+    rc = crr_lmdb_dbi(txn, CRR_REJECTS_DB, 0, &dbi);
+    if (rc == MDB_NOTFOUND) { /* no reject was ever stored */
+        if (!ctx.json)
+            printf("no rejects in %s\n", env_dir);
+        exit_code = CRR_EXIT_OK;
+        goto fail;
+    }
+    if (rc) {
+        crr_cli_fail(S_CMD, "cannot open the rejects database in %s: %s", env_dir,
+                     crr_strerror(rc));
+        goto fail;
+    }
+    uint64_t last = s_last_id(txn, dbi);
+    uint64_t from = limit && last >= limit ? last - limit + 1 : 0;
+    if (!ctx.json) {
+        const char *hdr[8] = {"id", "at", "source", "seq", "file:line", "field", "code", "reason"};
+        if (crr_cli_table_new(8, hdr, &ctx.table) != 0) {
+            crr_cli_fail(S_CMD, "out of memory");
+            goto fail;
+        }
+    }
+    rc = crr_rejects_foreach(txn, dbi, from, s_row, &ctx);
+    if (rc || ctx.rc) {
+        crr_cli_fail(S_CMD, "listing rejects failed: %s", rc ? crr_strerror(rc) : "write error");
+        goto fail;
+    }
+    if (ctx.table) {
+        if (crr_cli_table_rows(ctx.table) == 0)
+            printf("no rejects in %s\n", env_dir);
+        else
+            crr_cli_table_print(ctx.table, stdout, 1u << 0 | 1u << 3);
+    }
+    if (fflush(stdout) != 0) {
+        crr_cli_fail(S_CMD, "write error on stdout");
+        goto fail;
+    }
+    exit_code = CRR_EXIT_OK;
+fail:
+    crr_cli_table_destroy(&ctx.table);
+    if (txn)
+        mdb_txn_abort(txn);
+    if (env)
+        mdb_env_close(env);
+    return exit_code;
+}

@@ -1,0 +1,452 @@
+/* cmd_send: a one-shot sender with an in-memory event source.
+ *
+ * Each run is its own source (source_id, epoch) with a fresh random epoch
+ * (getrandom), so two runs never collide at the aggregator, even with the
+ * same source id; the same file sent twice counts twice unless its events
+ * carry record ids (domain.md: a record id seen before for the same borough
+ * and type is a duplicate).
+ *
+ * Phases: (1) read and validate every input line, packing valid events
+ * (seq 1, 2, ... in input order) into one arena with their origin (file,
+ * line); (2) drive crr_sender until durable_seq reaches the last seq, the
+ * sender re-fetching from the arena on every (re)send; (3) report. There is
+ * no spool: if this process dies, nothing acknowledged is lost, and a rerun
+ * is a new epoch (events without record ids then count again: the operator
+ * decides; the collector is the tool for at-most-once delivery of files).
+ *
+ * Memory: all packed events of the run (roughly 60-120 bytes each). */
+#include "cmd_send.h"
+
+#include "cfg.h"
+#include "cli.h"
+#include "clock.h"
+#include "codec.h"
+#include "err.h"
+#include "json.h"
+#include "log.h"
+#include "sender.h"
+#include "validate.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define S_CMD "send"
+#define S_FRAME_OVERHEAD 256 /* Batch header bytes beside the events */
+
+/* Where one sent event came from. */
+typedef struct {
+    uint32_t file; /* index into the file names */
+    uint64_t line; /* 1-based line */
+} s_origin_t;
+
+typedef struct {
+    uint8_t *data;      /* packed events back to back */
+    size_t len, cap;    /* bytes used / allocated in data */
+    size_t *off;        /* off[i]: start of event seq i+1; off[n] = len */
+    s_origin_t *origin; /* origin[i] of event seq i+1 */
+    size_t n, ncap;     /* events stored / slots allocated */
+    char **files;       /* input names as given ("-" for stdin) */
+    size_t nfiles;
+    uint64_t durable;          /* highest seq acknowledged durable */
+    uint64_t rejected_input;   /* lines refused before sending */
+    uint64_t rejected_remote;  /* events the aggregator rejected */
+    int quiet;                 /* no per-line messages */
+} s_send_t;
+
+static volatile sig_atomic_t s_stop;
+
+static void s_on_signal(int sig)
+{
+    (void)sig;
+    s_stop = 1;
+}
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: crrmon send [--aggregator ENDPOINT | --data-dir AGGDIR] [--source-id ID]\n"
+            "                   [--give-up-after D] [options] FILE... | -\n\n"
+            "Sends JSON Lines events (proto3 JSON, one Event per line; '-' reads stdin)\n"
+            "straight to an aggregator, under a fresh random epoch, and waits until every\n"
+            "event is acknowledged as durable. Bad lines are reported as\n"
+            "FILE:LINE: field: reason and skipped; the rest are sent.\n\n"
+            "  --aggregator EP       ingest endpoint (default tcp://127.0.0.1:7400)\n"
+            "  --data-dir DIR        read the ingest endpoint from DIR/endpoints.json\n"
+            "  --source-id ID        source id (default send-<hostname>)\n"
+            "  --give-up-after D     exit 1 after D without progress (default 30s)\n"
+            "  --batch-events N      events per frame (default 1000)\n"
+            "  --window N            frames in flight (default 32)\n"
+            "  --max-frame-bytes B   frame size limit (default 1M)\n"
+            "  --quiet               no per-line messages, no summary\n"
+            "  --help                this text\n\n"
+            "Exit status: 0 all sent and accepted; 2 some line or event was rejected (the\n"
+            "rest were sent); 1 gave up or failed; 64 bad usage.\n");
+}
+
+static void s_free(s_send_t *s)
+{
+    free(s->data);
+    free(s->off);
+    free(s->origin);
+    for (size_t i = 0; i < s->nfiles; i++)
+        free(s->files[i]);
+    free(s->files);
+}
+
+static int s_add_event(s_send_t *s, const uint8_t *buf, size_t len, uint32_t file, uint64_t line)
+{
+    if (s->n + 2 > s->ncap) {
+        size_t ncap = s->ncap ? s->ncap * 2 : 4096;
+        size_t *noff = realloc(s->off, ncap * sizeof *noff);
+        if (!noff)
+            return -ENOMEM;
+        s->off = noff;
+        s_origin_t *nor = realloc(s->origin, ncap * sizeof *nor);
+        if (!nor)
+            return -ENOMEM;
+        s->origin = nor;
+        s->ncap = ncap;
+    }
+    if (s->len + len > s->cap) {
+        size_t ncap = s->cap ? s->cap : 1u << 20;
+        while (ncap < s->len + len)
+            ncap *= 2;
+        uint8_t *nd = realloc(s->data, ncap);
+        if (!nd)
+            return -ENOMEM;
+        s->data = nd;
+        s->cap = ncap;
+    }
+    s->off[s->n] = s->len;
+    s->origin[s->n] = (s_origin_t){file, line};
+    memcpy(s->data + s->len, buf, len);
+    s->len += len;
+    s->n++;
+    s->off[s->n] = s->len;
+    return 0;
+}
+
+static void s_report(s_send_t *s, const crr_diag_t *d)
+{
+    if (s->quiet)
+        return;
+    char msg[1200];
+    fprintf(stderr, "%s (%s)\n", crr_diag_format(d, msg, sizeof msg), crr_reject_code_name(d->code));
+}
+
+/* Reads one input (path or "-") line by line into the arena. Returns 0, or a
+ * runtime failure (message printed). */
+static int s_read_input(s_send_t *s, const char *path, const char *source_id,
+                        const crr_validate_opts_t *vo, uint64_t max_event)
+{
+    int is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "r");
+    if (!f)
+        return crr_cli_fail(S_CMD, "cannot open %s: %s", path, strerror(errno));
+    char **nf = realloc(s->files, (s->nfiles + 1) * sizeof *nf);
+    if (!nf || !(nf[s->nfiles] = strdup(path))) {
+        if (nf)
+            s->files = nf;
+        if (!is_stdin)
+            fclose(f);
+        return crr_cli_fail(S_CMD, "out of memory");
+    }
+    s->files = nf;
+    uint32_t file_idx = (uint32_t)s->nfiles++;
+
+    int rc = 0;
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t got;
+    uint64_t lineno = 0;
+    uint8_t *packed = NULL;
+    while ((got = getline(&line, &lcap, f)) >= 0) {
+        lineno++;
+        size_t n = (size_t)got;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            n--;
+        size_t i = 0;
+        while (i < n && (line[i] == ' ' || line[i] == '\t'))
+            i++;
+        if (i == n)
+            continue; /* blank lines are skipped (domain.md) */
+        crr_diag_t d;
+        crr_diag_clear(&d);
+        snprintf(d.file, sizeof d.file, "%s", path);
+        d.line = (long)lineno;
+        ProtobufCMessage *m = NULL;
+        int prc = crr_json_parse(&crrmon__v1__event__descriptor, line, n, &m, &d);
+        if (prc == -ENOMEM) {
+            rc = crr_cli_fail(S_CMD, "out of memory");
+            goto done;
+        }
+        if (prc) {
+            if (!d.code)
+                d.code = CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED;
+            s_report(s, &d);
+            s->rejected_input++;
+            continue;
+        }
+        Crrmon__V1__Event *e = (Crrmon__V1__Event *)m;
+        if (crr_validate_event(e, vo, &d) != 0) {
+            s_report(s, &d);
+            s->rejected_input++;
+            crr_codec_free(m);
+            continue;
+        }
+        /* The source id and sequence are the sender's to set (domain.md). */
+        char *old_sid = e->source_id;
+        e->source_id = (char *)source_id;
+        e->seq = (uint64_t)s->n + 1;
+        size_t plen = 0;
+        int pk = crr_codec_pack(m, &packed, &plen);
+        e->source_id = old_sid;
+        crr_codec_free(m);
+        if (pk) {
+            rc = crr_cli_fail(S_CMD, "out of memory");
+            goto done;
+        }
+        if (plen > max_event) {
+            crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_OUT_OF_RANGE, "",
+                         "event of %zu bytes does not fit a frame of --max-frame-bytes", plen);
+            s_report(s, &d);
+            s->rejected_input++;
+        } else if (s_add_event(s, packed, plen, file_idx, lineno) != 0) {
+            rc = crr_cli_fail(S_CMD, "out of memory");
+        }
+        free(packed);
+        packed = NULL;
+        if (rc)
+            goto done;
+    }
+    if (ferror(f))
+        rc = crr_cli_fail(S_CMD, "reading %s failed: %s", path, strerror(errno));
+done:
+    free(packed);
+    free(line);
+    if (!is_stdin)
+        fclose(f);
+    return rc;
+}
+
+static int s_fetch(void *ud, uint64_t from_seq, crr_sender_batch_t *b)
+{
+    s_send_t *s = ud;
+    for (uint64_t seq = from_seq; seq >= 1 && seq <= s->n; seq++) {
+        size_t i = (size_t)(seq - 1);
+        if (crr_sender_batch_add(b, seq, s->data + s->off[i], s->off[i + 1] - s->off[i]) != 0)
+            break;
+    }
+    return 0;
+}
+
+static int s_on_ack(void *ud, uint64_t durable, Crrmon__V1__Rejection *const *rej, size_t n)
+{
+    s_send_t *s = ud;
+    for (size_t i = 0; i < n; i++) {
+        crr_diag_t d;
+        crr_diag_clear(&d);
+        uint64_t seq = rej[i]->seq;
+        if (seq >= 1 && seq <= s->n) {
+            const s_origin_t *o = &s->origin[seq - 1];
+            snprintf(d.file, sizeof d.file, "%s", s->files[o->file]);
+            d.line = (long)o->line;
+        }
+        crr_diag_set(&d, rej[i]->code, rej[i]->field, "%s (rejected by the aggregator)",
+                     rej[i]->reason ? rej[i]->reason : "");
+        s_report(s, &d);
+        s->rejected_remote++;
+    }
+    if (durable > s->durable)
+        s->durable = durable;
+    return 0;
+}
+
+static uint64_t s_depth(void *ud)
+{
+    s_send_t *s = ud;
+    return s->n > s->durable ? s->n - s->durable : 0;
+}
+
+static uint64_t s_random_epoch(void)
+{
+    uint64_t e = 0;
+    while (e == 0) {
+        if (getrandom(&e, sizeof e, 0) != (ssize_t)sizeof e)
+            e = (uint64_t)crr_clock_now_ns() ^ ((uint64_t)getpid() << 32);
+    }
+    return e;
+}
+
+int crr_cmd_send(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"aggregator", required_argument, NULL, 'a'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"source-id", required_argument, NULL, 's'},
+        {"give-up-after", required_argument, NULL, 'g'},
+        {"batch-events", required_argument, NULL, 'b'},
+        {"window", required_argument, NULL, 'w'},
+        {"max-frame-bytes", required_argument, NULL, 'm'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *endpoint = NULL, *dir = NULL, *source_id = NULL;
+    int64_t give_up_ms = 30000;
+    uint64_t batch_events = 1000, window = 32, max_frame = 1u << 20;
+    s_send_t st = {0};
+    int o;
+    while ((o = getopt_long(argc, argv, ":hq", opts, NULL)) != -1) {
+        switch (o) {
+        case 'a': endpoint = optarg; break;
+        case 'd': dir = optarg; break;
+        case 's': source_id = optarg; break;
+        case 'q': st.quiet = 1; break;
+        case 'g':
+            if (crr_cfg_parse_duration(optarg, &give_up_ms) != 0 || give_up_ms <= 0)
+                return crr_cli_usage(S_CMD, "--give-up-after needs a duration such as 30s, not '%s'",
+                                     optarg);
+            break;
+        case 'b':
+            if (crr_cli_parse_u64(optarg, &batch_events) != 0 || batch_events == 0)
+                return crr_cli_usage(S_CMD, "--batch-events needs a number >= 1, not '%s'", optarg);
+            break;
+        case 'w':
+            if (crr_cli_parse_u64(optarg, &window) != 0 || window == 0)
+                return crr_cli_usage(S_CMD, "--window needs a number >= 1, not '%s'", optarg);
+            break;
+        case 'm':
+            if (crr_cfg_parse_size(optarg, &max_frame) != 0 || max_frame < 4096)
+                return crr_cli_usage(S_CMD, "--max-frame-bytes needs a size >= 4k, not '%s'",
+                                     optarg);
+            break;
+        case 'h': s_usage(stdout); return CRR_EXIT_OK;
+        case ':': return crr_cli_usage(S_CMD, "%s needs a value", argv[optind - 1]);
+        default: return crr_cli_usage(S_CMD, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return crr_cli_usage(S_CMD, "name at least one input FILE (or - for stdin)");
+    if (endpoint && dir)
+        return crr_cli_usage(S_CMD, "give --aggregator or --data-dir, not both");
+    int nstdin = 0;
+    for (int i = optind; i < argc; i++)
+        nstdin += strcmp(argv[i], "-") == 0;
+    if (nstdin > 1)
+        return crr_cli_usage(S_CMD, "stdin (-) can be read only once");
+    if (source_id && !*source_id)
+        return crr_cli_usage(S_CMD, "--source-id must not be empty");
+
+    char ep[512], sid[300];
+    if (dir) {
+        int rc = crr_cli_endpoint(dir, "ingest", ep, sizeof ep);
+        if (rc)
+            return crr_cli_fail(S_CMD, "cannot read the ingest endpoint from %s/endpoints.json: %s",
+                                dir, crr_strerror(rc));
+    } else {
+        snprintf(ep, sizeof ep, "%s", endpoint ? endpoint : "tcp://127.0.0.1:7400");
+    }
+    if (!source_id) {
+        char host[256] = "localhost";
+        gethostname(host, sizeof host - 1);
+        host[sizeof host - 1] = '\0';
+        snprintf(sid, sizeof sid, "send-%s", host);
+        source_id = sid;
+    }
+
+    /* Phase 1: read and validate at the edge. */
+    crr_validate_opts_t vo = {
+        .now_sec = crr_clock_now_sec(),
+        .future_slack_sec = CRR_VALIDATE_FUTURE_SLACK_SEC,
+        .max_age_days = 0, /* the aggregator knows its windows; it rejects too_old itself */
+    };
+    int exit_code = CRR_EXIT_FAIL;
+    void *zctx = NULL;
+    crr_sender_t *sender = NULL;
+    for (int i = optind; i < argc; i++)
+        if (s_read_input(&st, argv[i], source_id, &vo, max_frame - S_FRAME_OVERHEAD) != 0)
+            goto fail;
+
+    /* Phase 2: send until every event is durable, or no progress for give_up_ms. */
+    uint64_t epoch = s_random_epoch();
+    if (st.n > 0) {
+        struct sigaction sa = {0};
+        sa.sa_handler = s_on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        zctx = zmq_ctx_new();
+        if (!zctx) {
+            crr_cli_fail(S_CMD, "cannot create a ZeroMQ context: %s", zmq_strerror(errno));
+            goto fail;
+        }
+        crr_sender_opts_t so = {
+            .endpoint = ep,
+            .source_id = source_id,
+            .epoch = epoch,
+            .first_seq = 1,
+            .window_frames = window,
+            .batch_events = batch_events,
+            .max_frame_bytes = max_frame,
+            .resend_ms = give_up_ms < 5000 ? give_up_ms / 2 + 1 : 5000,
+        };
+        crr_sender_source_t src = {.fetch = s_fetch, .on_ack = s_on_ack, .depth = s_depth};
+        int rc = crr_sender_new(zctx, &so, &src, &st, &sender);
+        if (rc) {
+            crr_cli_fail(S_CMD, "cannot connect to %s: %s", ep, crr_strerror(rc));
+            goto fail;
+        }
+        uint64_t last_progress = crr_clock_mono_ms(), seen = 0;
+        while (st.durable < st.n) {
+            if (s_stop) {
+                crr_cli_fail(S_CMD, "interrupted: %llu of %zu events acknowledged",
+                             (unsigned long long)st.durable, st.n);
+                goto fail;
+            }
+            rc = crr_sender_poll(sender, 100);
+            if (rc) {
+                crr_cli_fail(S_CMD, "sending to %s failed: %s", ep, crr_strerror(rc));
+                goto fail;
+            }
+            uint64_t now = crr_clock_mono_ms();
+            if (st.durable != seen) {
+                seen = st.durable;
+                last_progress = now;
+            } else if (now - last_progress >= (uint64_t)give_up_ms) {
+                crr_sender_stats_t ss;
+                crr_sender_stats(sender, &ss);
+                crr_cli_fail(S_CMD,
+                             "gave up after %.1fs without progress: %llu of %zu events "
+                             "acknowledged by %s (%s)",
+                             (double)give_up_ms / 1000.0, (unsigned long long)st.durable, st.n, ep,
+                             ss.connected ? "connected, but no acknowledgement"
+                                          : "no connection to the aggregator");
+                goto fail;
+            }
+        }
+    }
+
+    /* Phase 3: report. */
+    if (!st.quiet)
+        printf("sent %zu events as source %s epoch %llu to %s: %zu accepted, %llu rejected by "
+               "the aggregator, %llu input lines rejected\n",
+               st.n, source_id, (unsigned long long)epoch, ep,
+               st.n - (size_t)st.rejected_remote, (unsigned long long)st.rejected_remote,
+               (unsigned long long)st.rejected_input);
+    fflush(stdout);
+    exit_code = st.rejected_input || st.rejected_remote ? CRR_EXIT_REJECTED : CRR_EXIT_OK;
+fail:
+    crr_sender_destroy(&sender);
+    if (zctx)
+        zmq_ctx_term(zctx);
+    s_free(&st);
+    return exit_code;
+}

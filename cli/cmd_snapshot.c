@@ -1,0 +1,186 @@
+/* cmd_snapshot: the HTTP client side of POST /api/v1/snapshots. The
+ * aggregator answers {"id": ..., "file": ..., "values": N}; this prints the
+ * id and the file. The address comes from --http or from the endpoints.json
+ * that the aggregator wrote into its data folder. Uses libcurl's easy
+ * interface once; no state survives the call. */
+#include "cmd_snapshot.h"
+
+#include "cli.h"
+#include "cfg.h"
+#include "err.h"
+
+#include <curl/curl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_CMD "snapshot"
+#define S_BODY_MAX (1u << 20)
+
+typedef struct {
+    char *buf;  /* answer body, NUL-terminated */
+    size_t len; /* bytes in buf */
+    int over;   /* the answer passed S_BODY_MAX */
+} s_body_t;
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: crrmon snapshot (--http HOST:PORT | --data-dir AGGDIR) [--json] [--timeout D]\n\n"
+            "Asks a running aggregator to take a snapshot now (POST /api/v1/snapshots) and\n"
+            "prints its id and the file it was written to.\n\n"
+            "  --http HOST:PORT  the aggregator's HTTP API address\n"
+            "  --data-dir DIR    read the address from DIR/endpoints.json instead\n"
+            "  --json            print the aggregator's JSON answer as it came\n"
+            "  --timeout D       give up after D (default 60s; e.g. 500ms, 2m)\n"
+            "  --help            this text\n");
+}
+
+static size_t s_write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    s_body_t *b = ud;
+    size_t n = size * nmemb;
+    if (b->len + n > S_BODY_MAX) {
+        b->over = 1;
+        return 0;
+    }
+    char *nb = realloc(b->buf, b->len + n + 1);
+    if (!nb)
+        return 0;
+    memcpy(nb + b->len, ptr, n);
+    b->buf = nb;
+    b->len += n;
+    b->buf[b->len] = '\0';
+    return n;
+}
+
+int crr_cmd_snapshot(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"http", required_argument, NULL, 'a'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
+        {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *http = NULL, *dir = NULL;
+    int json_out = 0;
+    int64_t timeout_ms = 60000;
+    int o;
+    while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'a': http = optarg; break;
+        case 'd': dir = optarg; break;
+        case 'j': json_out = 1; break;
+        case 't':
+            if (crr_cfg_parse_duration(optarg, &timeout_ms) != 0 || timeout_ms <= 0)
+                return crr_cli_usage(S_CMD, "--timeout needs a duration such as 30s, not '%s'",
+                                     optarg);
+            break;
+        case 'h': s_usage(stdout); return CRR_EXIT_OK;
+        case ':': return crr_cli_usage(S_CMD, "%s needs a value", argv[optind - 1]);
+        default: return crr_cli_usage(S_CMD, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return crr_cli_usage(S_CMD, "unexpected argument '%s'", argv[optind]);
+    if (!http == !dir)
+        return crr_cli_usage(S_CMD, "give exactly one of --http HOST:PORT and --data-dir DIR");
+
+    char addr[512];
+    if (dir) {
+        int rc = crr_cli_endpoint(dir, "http", addr, sizeof addr);
+        if (rc)
+            return crr_cli_fail(S_CMD, "cannot read the HTTP address from %s/endpoints.json: %s",
+                                dir, crr_strerror(rc));
+    } else {
+        if (strncmp(http, "http://", 7) == 0)
+            http += 7;
+        snprintf(addr, sizeof addr, "%s", http);
+        size_t n = strlen(addr);
+        while (n > 0 && addr[n - 1] == '/')
+            addr[--n] = '\0';
+        if (!*addr || !strchr(addr, ':'))
+            return crr_cli_usage(S_CMD, "--http needs HOST:PORT, not '%s'", http);
+    }
+    char url[640];
+    snprintf(url, sizeof url, "http://%s/api/v1/snapshots", addr);
+
+    int exit_code = CRR_EXIT_FAIL;
+    s_body_t body = {0};
+    json_t *ans = NULL;
+    char errbuf[CURL_ERROR_SIZE] = "";
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+        return crr_cli_fail(S_CMD, "cannot initialise libcurl");
+    CURL *c = curl_easy_init();
+    if (!c) {
+        crr_cli_fail(S_CMD, "cannot initialise libcurl");
+        goto fail;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{}");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 2L);
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_ms < 10000 ? timeout_ms : 10000));
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    CURLcode cc = curl_easy_perform(c);
+    curl_slist_free_all(hdrs);
+    if (cc != CURLE_OK) {
+        crr_cli_fail(S_CMD, "cannot reach the aggregator at %s: %s", url,
+                     body.over ? "answer too large" : (errbuf[0] ? errbuf : curl_easy_strerror(cc)));
+        goto fail;
+    }
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    json_error_t jerr;
+    ans = body.buf ? json_loadb(body.buf, body.len, 0, &jerr) : NULL;
+    if (status < 200 || status > 299) {
+        const char *msg = ans ? json_string_value(json_object_get(ans, "error")) : NULL;
+        crr_cli_fail(S_CMD, "the aggregator at %s answered HTTP %ld: %s", url, status,
+                     msg ? msg : (body.buf ? body.buf : "(no body)"));
+        goto fail;
+    }
+    const char *id = ans ? json_string_value(json_object_get(ans, "id")) : NULL;
+    if (!id) {
+        crr_cli_fail(S_CMD, "the aggregator's answer carries no snapshot id: %s",
+                     body.buf ? body.buf : "(no body)");
+        goto fail;
+    }
+    if (json_out) {
+        char *text = json_dumps(ans, JSON_COMPACT);
+        if (text)
+            puts(text);
+        free(text);
+    } else {
+        const char *file = json_string_value(json_object_get(ans, "file"));
+        json_t *vals = json_object_get(ans, "values");
+        printf("id %s\n", id);
+        printf("file %s\n", file ? file : "-");
+        if (json_is_integer(vals))
+            printf("values %lld\n", (long long)json_integer_value(vals));
+        else if (json_is_array(vals))
+            printf("values %zu\n", json_array_size(vals));
+    }
+    if (fflush(stdout) != 0) {
+        crr_cli_fail(S_CMD, "write error on stdout");
+        goto fail;
+    }
+    exit_code = CRR_EXIT_OK;
+fail:
+    json_decref(ans);
+    free(body.buf);
+    if (c)
+        curl_easy_cleanup(c);
+    curl_global_cleanup();
+    return exit_code;
+}
