@@ -1,0 +1,316 @@
+/* test_spool: common/spool against a real LMDB environment in a mkdtemp
+ * folder: identity (epoch kept across reopen, wrong source refused), append /
+ * fetch / release, checkpoint atomicity with the events of the same txn,
+ * the size bound (refuses, keeps the txn usable, frees on release), origins
+ * of events (file, line) and rejects. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "spool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    char dir[64];      /* the temp folder */
+    crr_spool_t *s;    /* the spool under test */
+} fix_t;
+
+static int s_rm_rf(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
+static crr_spool_t *s_open(const char *dir, const char *source, uint64_t max)
+{
+    crr_spool_opts_t o = {.dir = dir, .source_id = source, .max_bytes = max};
+    crr_spool_t *s = NULL;
+    assert_int_equal(crr_spool_open(&o, &s), 0);
+    assert_non_null(s);
+    return s;
+}
+
+static int setup(void **state)
+{
+    fix_t *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/test_spool.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->s = s_open(f->dir, "borough-a", 1 << 20);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fix_t *f = *state;
+    crr_spool_close(&f->s);
+    crr_spool_close(&f->s); /* idempotent */
+    s_rm_rf(f->dir);
+    free(f);
+    return 0;
+}
+
+/* A small event: the spool stores whatever it is given. */
+static void s_event(Crrmon__V1__Event *e, Google__Protobuf__Timestamp *ts, const char *rid)
+{
+    crrmon__v1__event__init(e);
+    google__protobuf__timestamp__init(ts);
+    ts->seconds = 1767225600;
+    e->borough = "E09000001";
+    e->occurred_at = ts;
+    e->record_id = (char *)rid;
+}
+
+static void s_append_n(crr_spool_t *s, int n, const char *file, uint64_t line0)
+{
+    assert_int_equal(crr_spool_begin(s), 0);
+    for (int i = 0; i < n; i++) {
+        Crrmon__V1__Event e;
+        Google__Protobuf__Timestamp ts;
+        s_event(&e, &ts, "r");
+        uint64_t seq = 0;
+        assert_int_equal(crr_spool_append(s, &e, file, line0 + (uint64_t)i, &seq), 0);
+        assert_int_equal(e.seq, seq);
+        assert_string_equal(e.source_id, ""); /* restored */
+    }
+    assert_int_equal(crr_spool_commit(s), 0);
+}
+
+typedef struct {
+    uint64_t seqs[64]; /* seqs seen */
+    int n;             /* how many */
+    int stop_after;    /* stop after this many (0 = never) */
+} collect_t;
+
+static int s_collect(void *ud, uint64_t seq, const uint8_t *ev, size_t len)
+{
+    collect_t *c = ud;
+    Crrmon__V1__Event *e = NULL;
+    assert_int_equal(crr_codec_unpack_event(ev, len, len, &e), 0);
+    assert_int_equal(e->seq, seq);
+    assert_string_equal(e->source_id, "borough-a");
+    crr_codec_free(&e->base);
+    c->seqs[c->n++] = seq;
+    return c->stop_after && c->n >= c->stop_after ? 1 : 0;
+}
+
+static void test_identity(void **state)
+{
+    fix_t *f = *state;
+    uint64_t epoch = crr_spool_epoch(f->s);
+    assert_true(epoch != 0);
+    assert_string_equal(crr_spool_source_id(f->s), "borough-a");
+    assert_int_equal(crr_spool_next_seq(f->s), 1);
+    assert_int_equal(crr_spool_acked_seq(f->s), 0);
+    assert_non_null(crr_spool_env(f->s));
+    crr_spool_close(&f->s);
+    f->s = s_open(f->dir, "borough-a", 1 << 20);
+    assert_true(crr_spool_epoch(f->s) == epoch);
+    crr_spool_t *other = NULL;
+    crr_spool_opts_t o = {.dir = f->dir, .source_id = "borough-b", .max_bytes = 1 << 20};
+    crr_spool_close(&f->s); /* one env per process and folder */
+    assert_int_equal(crr_spool_open(&o, &other), CRR_ECONFIG);
+    assert_null(other);
+    o.max_bytes = 0;
+    assert_int_equal(crr_spool_open(&o, &other), CRR_EINVAL);
+    f->s = s_open(f->dir, "borough-a", 1 << 20);
+
+    /* a new folder gets another epoch */
+    char dir2[64];
+    snprintf(dir2, sizeof dir2, "/tmp/test_spool.XXXXXX");
+    assert_non_null(mkdtemp(dir2));
+    crr_spool_t *s2 = s_open(dir2, "borough-a", 1 << 20);
+    assert_true(crr_spool_epoch(s2) != epoch);
+    crr_spool_close(&s2);
+    s_rm_rf(dir2);
+}
+
+static void test_append_fetch_release(void **state)
+{
+    fix_t *f = *state;
+    s_append_n(f->s, 10, "a.jsonl", 1);
+    assert_int_equal(crr_spool_next_seq(f->s), 11);
+    assert_int_equal(crr_spool_count(f->s), 10);
+    assert_true(crr_spool_bytes(f->s) > 10 * CRR_SPOOL_EVENT_HDR);
+
+    collect_t c = {0};
+    assert_int_equal(crr_spool_fetch(f->s, 1, s_collect, &c), 0);
+    assert_int_equal(c.n, 10);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(c.seqs[i], (uint64_t)i + 1);
+    memset(&c, 0, sizeof c);
+    c.stop_after = 3;
+    assert_int_equal(crr_spool_fetch(f->s, 4, s_collect, &c), 0);
+    assert_int_equal(c.n, 3);
+    assert_int_equal(c.seqs[0], 4);
+
+    uint64_t bytes = crr_spool_bytes(f->s), deleted = 0;
+    assert_int_equal(crr_spool_release(f->s, 4, &deleted), 0);
+    assert_int_equal(deleted, 4);
+    assert_int_equal(crr_spool_acked_seq(f->s), 4);
+    assert_int_equal(crr_spool_count(f->s), 6);
+    assert_true(crr_spool_bytes(f->s) < bytes);
+    /* a repeated (duplicate) Ack changes nothing */
+    assert_int_equal(crr_spool_release(f->s, 3, &deleted), 0);
+    assert_int_equal(deleted, 0);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(crr_spool_fetch(f->s, 1, s_collect, &c), 0);
+    assert_int_equal(c.n, 6);
+    assert_int_equal(c.seqs[0], 5);
+
+    /* counters survive a reopen */
+    bytes = crr_spool_bytes(f->s);
+    crr_spool_close(&f->s);
+    f->s = s_open(f->dir, "borough-a", 1 << 20);
+    assert_int_equal(crr_spool_next_seq(f->s), 11);
+    assert_int_equal(crr_spool_acked_seq(f->s), 4);
+    assert_int_equal(crr_spool_count(f->s), 6);
+    assert_int_equal(crr_spool_bytes(f->s), bytes);
+
+    /* release inside an open txn is aborted with it */
+    assert_int_equal(crr_spool_begin(f->s), 0);
+    assert_int_equal(crr_spool_release(f->s, 10, &deleted), 0);
+    assert_int_equal(deleted, 6);
+    assert_int_equal(crr_spool_count(f->s), 0);
+    crr_spool_abort(f->s);
+    assert_int_equal(crr_spool_count(f->s), 6);
+    assert_int_equal(crr_spool_acked_seq(f->s), 4);
+    assert_int_equal(crr_spool_release(f->s, 10, &deleted), 0);
+    assert_int_equal(crr_spool_count(f->s), 0);
+    assert_int_equal(crr_spool_bytes(f->s), 0);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(crr_spool_fetch(f->s, 1, s_collect, &c), 0);
+    assert_int_equal(c.n, 0);
+}
+
+static void test_checkpoint_atomic(void **state)
+{
+    fix_t *f = *state;
+    uint64_t off = 0, line = 0;
+    assert_int_equal(crr_spool_checkpoint_get(f->s, "/data/a.jsonl", &off, &line), CRR_ENOTFOUND);
+    assert_int_equal(crr_spool_checkpoint_set(f->s, "/data/a.jsonl", 1, 1), CRR_EINVAL); /* no txn */
+
+    /* events and checkpoint in one txn: an abort drops both */
+    assert_int_equal(crr_spool_begin(f->s), 0);
+    assert_int_equal(crr_spool_begin(f->s), CRR_EINVAL);
+    assert_true(crr_spool_is_open(f->s));
+    Crrmon__V1__Event e;
+    Google__Protobuf__Timestamp ts;
+    s_event(&e, &ts, "x");
+    assert_int_equal(crr_spool_append(f->s, &e, "a.jsonl", 1, NULL), 0);
+    assert_int_equal(crr_spool_append(f->s, &e, "a.jsonl", 2, NULL), 0);
+    assert_int_equal(crr_spool_checkpoint_set(f->s, "/data/a.jsonl", 200, 2), 0);
+    assert_int_equal(crr_spool_checkpoint_get(f->s, "/data/a.jsonl", &off, &line), 0);
+    assert_int_equal(off, 200);
+    crr_spool_abort(f->s);
+    assert_false(crr_spool_is_open(f->s));
+    assert_int_equal(crr_spool_checkpoint_get(f->s, "/data/a.jsonl", &off, &line), CRR_ENOTFOUND);
+    assert_int_equal(crr_spool_next_seq(f->s), 1);
+    assert_int_equal(crr_spool_count(f->s), 0);
+
+    /* committed: both visible, also after a reopen */
+    assert_int_equal(crr_spool_begin(f->s), 0);
+    assert_int_equal(crr_spool_append(f->s, &e, "a.jsonl", 1, NULL), 0);
+    assert_int_equal(crr_spool_checkpoint_set(f->s, "/data/a.jsonl", 100, 1), 0);
+    assert_int_equal(crr_spool_commit(f->s), 0);
+    assert_int_equal(crr_spool_commit(f->s), CRR_EINVAL);
+    crr_spool_close(&f->s);
+    f->s = s_open(f->dir, "borough-a", 1 << 20);
+    assert_int_equal(crr_spool_checkpoint_get(f->s, "/data/a.jsonl", &off, &line), 0);
+    assert_int_equal(off, 100);
+    assert_int_equal(line, 1);
+    assert_int_equal(crr_spool_next_seq(f->s), 2);
+    assert_int_equal(crr_spool_count(f->s), 1);
+}
+
+static void test_full_refuses(void **state)
+{
+    fix_t *f = *state;
+    crr_spool_close(&f->s);
+    s_rm_rf(f->dir);
+    f->s = s_open(f->dir, "borough-a", 400);
+    Crrmon__V1__Event e;
+    Google__Protobuf__Timestamp ts;
+    s_event(&e, &ts, "rec");
+    assert_int_equal(crr_spool_append(f->s, &e, NULL, 0, NULL), CRR_EINVAL); /* no txn */
+    assert_int_equal(crr_spool_begin(f->s), 0);
+    int n = 0, rc;
+    while ((rc = crr_spool_append(f->s, &e, "a.jsonl", (uint64_t)n + 1, NULL)) == 0)
+        n++;
+    assert_int_equal(rc, CRR_ESPOOLFULL);
+    assert_true(n > 0);
+    assert_true(crr_spool_bytes(f->s) <= crr_spool_max_bytes(f->s));
+    /* the txn is still usable: the checkpoint before the refused line commits */
+    assert_int_equal(crr_spool_checkpoint_set(f->s, "k", 10, (uint64_t)n), 0);
+    assert_int_equal(crr_spool_commit(f->s), 0);
+    assert_int_equal(crr_spool_count(f->s), (uint64_t)n);
+    assert_int_equal(crr_spool_next_seq(f->s), (uint64_t)n + 1);
+    /* still full in a new txn */
+    assert_int_equal(crr_spool_begin(f->s), 0);
+    assert_int_equal(crr_spool_append(f->s, &e, NULL, 0, NULL), CRR_ESPOOLFULL);
+    crr_spool_abort(f->s);
+    /* an Ack frees room */
+    assert_int_equal(crr_spool_release(f->s, 1, NULL), 0);
+    assert_int_equal(crr_spool_begin(f->s), 0);
+    uint64_t seq = 0;
+    assert_int_equal(crr_spool_append(f->s, &e, NULL, 0, &seq), 0);
+    assert_int_equal(seq, (uint64_t)n + 1);
+    assert_int_equal(crr_spool_commit(f->s), 0);
+}
+
+static void test_origin_and_rejects(void **state)
+{
+    fix_t *f = *state;
+    s_append_n(f->s, 3, "in/a.jsonl", 7);
+    s_append_n(f->s, 2, "in/b.jsonl", 1);
+    s_append_n(f->s, 1, NULL, 0);
+    char file[64];
+    uint64_t line = 0;
+    Crrmon__V1__Event *ev = NULL;
+    assert_int_equal(crr_spool_origin(f->s, 2, file, sizeof file, &line, &ev), 0);
+    assert_string_equal(file, "in/a.jsonl");
+    assert_int_equal(line, 8);
+    assert_non_null(ev);
+    assert_int_equal(ev->seq, 2);
+    assert_string_equal(ev->borough, "E09000001");
+    crr_codec_free(&ev->base);
+    assert_int_equal(crr_spool_origin(f->s, 5, file, sizeof file, &line, NULL), 0);
+    assert_string_equal(file, "in/b.jsonl");
+    assert_int_equal(line, 2);
+    assert_int_equal(crr_spool_origin(f->s, 6, file, sizeof file, &line, NULL), 0);
+    assert_string_equal(file, "");
+    assert_int_equal(crr_spool_origin(f->s, 99, file, sizeof file, &line, NULL), CRR_ENOTFOUND);
+
+    uint64_t n = 9;
+    assert_int_equal(crr_spool_rejects_count(f->s, &n), 0);
+    assert_int_equal(n, 0);
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    snprintf(d.file, sizeof d.file, "in/a.jsonl");
+    d.line = 4;
+    crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_UNKNOWN_BOROUGH, "borough", "no such");
+    assert_int_equal(crr_spool_reject(f->s, &d, 0, "{}"), CRR_EINVAL); /* no txn */
+    assert_int_equal(crr_spool_begin(f->s), 0);
+    assert_int_equal(crr_spool_reject(f->s, &d, 0, "{\"borough\":\"X\"}"), 0);
+    assert_int_equal(crr_spool_commit(f->s), 0);
+    assert_int_equal(crr_spool_rejects_count(f->s, &n), 0);
+    assert_int_equal(n, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_fetch_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_refuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_origin_and_rejects, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
