@@ -2,9 +2,11 @@
  *
  * The store is opened MDB_RDONLY (only LMDB's lock file needs write access),
  * so a query runs beside a live aggregator and sees its last committed state.
- * The population for rates per 1,000 comes from --population CSV, by default
- * the Census 2021 file the source tree ships (CRR_DEFAULT_POPULATION); without
- * it the rate rows are absent, as domain.md says, never zero.
+ * The population for rates per 1,000 comes from --population CSV (give the
+ * file the aggregator's ref_population names, e.g. the shipped
+ * data/population_ethnicity_census2021.csv, to get the same figures as its
+ * snapshots); without it the rate rows are absent, as domain.md says, and as
+ * an aggregator without ref_population reports them.
  *
  * Formats: the table is for people (absent values '-', unreliable rows marked
  * '*'); JSON Lines is the snapshot contract's IndicatorValue in the proto3
@@ -28,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define S_CMD "query"
 
@@ -49,13 +50,13 @@ static void s_usage(FILE *out)
             "  --window D         one window of D days (\"90d\" or \"90\"); repeatable\n"
             "  --indicator NAME   one catalogue indicator (e.g. stop_search.count)\n"
             "  --as-of DATE       end of that UTC day (YYYY-MM-DD), or an RFC 3339 instant\n"
-            "  --population CSV   resident population for rates (default: %s)\n"
+            "  --population CSV   resident population for rates per 1,000 (default none:\n"
+            "                     rate rows absent; give the aggregator's ref_population)\n"
             "  --json             JSON Lines, one IndicatorValue per line (proto3 JSON)\n"
             "  --csv              CSV with a header row\n"
             "  --help             this text\n\n"
             "Table: '-' marks an absent value (undefined, e.g. a zero denominator); '*' marks\n"
-            "a row whose sample is too small to be read as fact.\n",
-            CRR_DEFAULT_POPULATION);
+            "a row whose sample is too small to be read as fact.\n");
 }
 
 /* "90d" or "90" -> 90. */
@@ -298,11 +299,10 @@ int crr_cmd_query(int argc, char **argv)
         return crr_cli_fail(S_CMD, "out of memory");
     crr_refdata_clear(ref);
     int have_ref = 0;
-    if (population || access(CRR_DEFAULT_POPULATION, R_OK) == 0) {
+    if (population) {
         crr_diag_t d;
         crr_diag_clear(&d);
-        const char *path = population ? population : CRR_DEFAULT_POPULATION;
-        int rc = crr_refdata_load_population(ref, path, &d);
+        int rc = crr_refdata_load_population(ref, population, &d);
         if (rc) {
             char msg[1024];
             crr_cli_fail(S_CMD, "cannot load the population: %s", crr_diag_format(&d, msg, sizeof msg));
