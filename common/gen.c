@@ -385,8 +385,9 @@ static int s_gen_survey_response(crr_gen_t *g, Crrmon__V1__Event *ev)
     m->survey = (Crrmon__V1__Survey)(S_PICK(g, w_survey) + 1);
     m->ethnicity = (Crrmon__V1__Ethnicity)(S_PICK(g, w_eth) + 1);
     m->gender = (Crrmon__V1__Gender)(S_PICK(g, w_gender) + 1);
-    /* 5% unweighted (0 reads as 1.0); otherwise 0.4..2.5, two decimals. */
-    m->weight = s_chance(g, 5) ? 0.0 : (double)s_between(g, 40, 250) / 100.0;
+    /* 5% unweighted (0 reads as 1.0); otherwise 0.375..2.5 in eighths, which
+     * binary doubles hold exactly (so JSON shows 1.625, not 1.6299999...). */
+    m->weight = s_chance(g, 5) ? 0.0 : (double)s_between(g, 3, 20) / 8.0;
     int low = m->ethnicity == CRRMON__V1__ETHNICITY__ETHNICITY_BLACK ||
               m->ethnicity == CRRMON__V1__ETHNICITY__ETHNICITY_MIXED;
     m->good_job = s_item(g, w_pos);
