@@ -9,12 +9,12 @@
  * Writes nothing but events to stdout; messages go to stderr. */
 #include "cmd_generate.h"
 
+#include "boroughs.h"
 #include "cli.h"
 #include "clock.h"
 #include "codec.h"
 #include "err.h"
 #include "gen.h"
-#include "boroughs.h"
 #include "json.h"
 
 #include <errno.h>
@@ -70,8 +70,8 @@ static int s_write(crr_gen_t *g, uint64_t count, const char *source_id)
         Crrmon__V1__Event *e = NULL;
         int rc = crr_gen_next(g, &e);
         if (rc != 0)
-            return crr_cli_fail(S_CMD, "generating event %llu: %s",
-                                (unsigned long long)i + 1, crr_strerror(rc));
+            return crr_cli_fail(S_CMD, "generating event %llu: %s", (unsigned long long)i + 1,
+                                crr_strerror(rc));
         if (source_id && !(e->source_id = strdup(source_id))) {
             crr_codec_free(&e->base);
             return crr_cli_fail(S_CMD, "out of memory");
@@ -94,11 +94,11 @@ static int s_write(crr_gen_t *g, uint64_t count, const char *source_id)
 int crr_cmd_generate(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"count", required_argument, NULL, 'n'},  {"seed", required_argument, NULL, 's'},
+        {"count", required_argument, NULL, 'n'},   {"seed", required_argument, NULL, 's'},
         {"borough", required_argument, NULL, 'b'}, {"types", required_argument, NULL, 't'},
-        {"start", required_argument, NULL, 'S'},  {"days", required_argument, NULL, 'd'},
-        {"end", required_argument, NULL, 'E'},    {"source-id", required_argument, NULL, 'i'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"start", required_argument, NULL, 'S'},   {"days", required_argument, NULL, 'd'},
+        {"end", required_argument, NULL, 'E'},     {"source-id", required_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     uint64_t count = 1000, seed = 1, days = S_DEFAULT_DAYS;
     const char *start_s = NULL, *end_s = NULL, *types = NULL, *source_id = NULL;

@@ -37,17 +37,17 @@
 #define S_MAX_TYPES 32
 
 struct crr_gen {
-    uint64_t s[4];                       /* xoshiro256** state */
-    uint64_t seed;                       /* the seed, for record ids */
-    uint64_t n;                          /* events generated so far */
-    int64_t start_sec;                   /* occurred_at >= start_sec */
-    uint64_t span_sec;                   /* end_sec - start_sec (> 0) */
-    int boroughs[CRR_BOROUGHS];          /* borough indexes to draw from */
-    int nboroughs;                       /* entries in boroughs */
+    uint64_t s[4];                                  /* xoshiro256** state */
+    uint64_t seed;                                  /* the seed, for record ids */
+    uint64_t n;                                     /* events generated so far */
+    int64_t start_sec;                              /* occurred_at >= start_sec */
+    uint64_t span_sec;                              /* end_sec - start_sec (> 0) */
+    int boroughs[CRR_BOROUGHS];                     /* borough indexes to draw from */
+    int nboroughs;                                  /* entries in boroughs */
     Crrmon__V1__Event__BodyCase types[S_MAX_TYPES]; /* body cases to draw from */
-    uint32_t type_weight[S_MAX_TYPES];   /* relative frequency of each type */
-    uint32_t type_total;                 /* sum of type_weight */
-    int ntypes;                          /* entries in types */
+    uint32_t type_weight[S_MAX_TYPES];              /* relative frequency of each type */
+    uint32_t type_total;                            /* sum of type_weight */
+    int ntypes;                                     /* entries in types */
 };
 
 /* ---- PRNG ---------------------------------------------------------------- */
@@ -144,25 +144,25 @@ __attribute__((format(printf, 1, 2))) static char *s_strf(const char *fmt, ...)
 }
 
 /* Sets *dst to s_strf(...) or fails the enclosing function with -ENOMEM. */
-#define S_SETSTR(dst, ...)                                                                     \
-    do {                                                                                       \
-        if (!((dst) = s_strf(__VA_ARGS__)))                                                    \
-            return -ENOMEM;                                                                    \
+#define S_SETSTR(dst, ...)                                                                         \
+    do {                                                                                           \
+        if (!((dst) = s_strf(__VA_ARGS__)))                                                        \
+            return -ENOMEM;                                                                        \
     } while (0)
 
 /* Allocates a body message of type T with its INIT function into ev's oneof
  * (so ev frees it, even half-filled) or fails with -ENOMEM. */
-#define S_BODY(ev, member, T, init, kase)                                                      \
-    T *m = malloc(sizeof *m);                                                                  \
-    if (!m)                                                                                    \
-        return -ENOMEM;                                                                        \
-    init(m);                                                                                   \
-    (ev)->body_case = (kase);                                                                  \
+#define S_BODY(ev, member, T, init, kase)                                                          \
+    T *m = malloc(sizeof *m);                                                                      \
+    if (!m)                                                                                        \
+        return -ENOMEM;                                                                            \
+    init(m);                                                                                       \
+    (ev)->body_case = (kase);                                                                      \
     (ev)->member = m
 
 /* ---- reference lists ----------------------------------------------------- */
 
-static const char *const s_courses[] = {"CRR-FOUNDATION", "CRR-REFRESHER", "CRR-SUPERVISOR",
+static const char *const s_courses[] = {"CRR-FOUNDATION", "CRR-REFRESHER",  "CRR-SUPERVISOR",
                                         "CRR-LEADERSHIP", "CRR-STOPSEARCH", "CRR-COMMUNITY"};
 #define S_NCOURSES (sizeof s_courses / sizeof s_courses[0])
 #define S_NTRAINERS 60 /* trainer ids T001..T060 */
@@ -182,8 +182,8 @@ static int s_gen_training_feedback(crr_gen_t *g, Crrmon__V1__Event *ev, int bidx
     static const uint32_t w_good[] = {3, 7, 20, 42, 28};
     static const uint32_t w_bad[] = {22, 38, 25, 10, 5};
     static const uint32_t w_purpose[] = {6, 14, 25, 35, 20};
-    S_BODY(ev, training_feedback, Crrmon__V1__TrainingFeedback,
-           crrmon__v1__training_feedback__init, CRRMON__V1__EVENT__BODY_TRAINING_FEEDBACK);
+    S_BODY(ev, training_feedback, Crrmon__V1__TrainingFeedback, crrmon__v1__training_feedback__init,
+           CRRMON__V1__EVENT__BODY_TRAINING_FEEDBACK);
     uint32_t course = s_below(g, S_NCOURSES);
     uint32_t session = s_between(g, 1, 40);
     uint32_t trainer = s_between(g, 1, S_NTRAINERS);
@@ -237,8 +237,7 @@ static int s_gen_behaviour_observation(crr_gen_t *g, Crrmon__V1__Event *ev)
 {
     static const uint32_t w_observer[] = {50, 20, 20, 10};
     S_BODY(ev, behaviour_observation, Crrmon__V1__BehaviourObservation,
-           crrmon__v1__behaviour_observation__init,
-           CRRMON__V1__EVENT__BODY_BEHAVIOUR_OBSERVATION);
+           crrmon__v1__behaviour_observation__init, CRRMON__V1__EVENT__BODY_BEHAVIOUR_OBSERVATION);
     S_SETSTR(m->officer_ref, "O%06u", s_below(g, 1000000));
     m->observer = (Crrmon__V1__ObserverRole)(S_PICK(g, w_observer) + 1);
     m->trained = s_chance(g, 70);
@@ -309,7 +308,7 @@ static uint32_t s_sde_count(int eth)
 
 static int s_gen_stop_search(crr_gen_t *g, Crrmon__V1__Event *ev)
 {
-    static const uint32_t w_eth[] = {36, 6, 17, 33, 5, 3}; /* W M A B O NS */
+    static const uint32_t w_eth[] = {36, 6, 17, 33, 5, 3};        /* W M A B O NS */
     static const uint32_t w_ic[] = {55, 5, 8, 20, 5, 2, 0, 0, 5}; /* IC1..IC9 */
     static const uint32_t w_leg[] = {22, 64, 2, 6, 1, 5};
     static const uint32_t w_out[] = {70, 15, 1, 2, 3, 8, 1};
@@ -322,8 +321,9 @@ static int s_gen_stop_search(crr_gen_t *g, Crrmon__V1__Event *ev)
         const char *code = s_sde_of[eth][s_below(g, s_sde_count(eth))];
         S_SETSTR(m->sde_code, "%s", code);
     }
-    m->officer_ethnicity = s_chance(g, 85) ? (Crrmon__V1__OfficerEthnicity)(S_PICK(g, w_ic) + 1)
-                                           : CRRMON__V1__OFFICER_ETHNICITY__OFFICER_ETHNICITY_UNSPECIFIED;
+    m->officer_ethnicity = s_chance(g, 85)
+                               ? (Crrmon__V1__OfficerEthnicity)(S_PICK(g, w_ic) + 1)
+                               : CRRMON__V1__OFFICER_ETHNICITY__OFFICER_ETHNICITY_UNSPECIFIED;
     m->legislation = s_chance(g, 95) ? (Crrmon__V1__Legislation)(S_PICK(g, w_leg) + 1)
                                      : CRRMON__V1__LEGISLATION__LEGISLATION_UNSPECIFIED;
     m->outcome = (Crrmon__V1__Outcome)(S_PICK(g, w_out) + 1);
@@ -475,7 +475,8 @@ static int s_parse_types(crr_gen_t *g, const char *list)
             return CRR_EINVAL;
         memcpy(name, p, (size_t)(q - p));
         name[q - p] = '\0';
-        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(ed, name);
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(ed, name);
         if (!f || !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
             !s_type_weight((Crrmon__V1__Event__BodyCase)f->id))
             return CRR_EINVAL;
@@ -545,8 +546,7 @@ uint64_t crr_gen_count(const crr_gen_t *g)
 }
 
 /* Fills ev's body with one event of type c. Returns 0 or -ENOMEM. */
-static int s_gen_body(crr_gen_t *g, Crrmon__V1__Event *ev, Crrmon__V1__Event__BodyCase c,
-                      int bidx)
+static int s_gen_body(crr_gen_t *g, Crrmon__V1__Event *ev, Crrmon__V1__Event__BodyCase c, int bidx)
 {
     switch (c) {
     case CRRMON__V1__EVENT__BODY_TRAINING_FEEDBACK: return s_gen_training_feedback(g, ev, bidx);
@@ -592,8 +592,7 @@ int crr_gen_next(crr_gen_t *g, Crrmon__V1__Event **out)
 
     if (!(ev->borough = s_strf("%s", crr_borough_code(bidx))))
         goto fail;
-    if (!(ev->record_id = s_strf("%llu-%llu", (unsigned long long)g->seed,
-                                 (unsigned long long)n)))
+    if (!(ev->record_id = s_strf("%llu-%llu", (unsigned long long)g->seed, (unsigned long long)n)))
         goto fail;
     if (!(ev->occurred_at = malloc(sizeof *ev->occurred_at)))
         goto fail;

@@ -21,12 +21,12 @@ typedef struct crr_gen crr_gen_t;
 
 /* What to generate. */
 typedef struct crr_gen_opts {
-    uint64_t seed;                  /* PRNG seed; the same seed gives the same events */
-    const char *const *boroughs;    /* GSS codes to spread events over; NULL = all 33 */
-    size_t nboroughs;               /* entries in boroughs (ignored when boroughs is NULL) */
-    int64_t start_sec, end_sec;     /* occurred_at uniformly in [start, end); start < end */
-    const char *types;              /* comma list of body names ("stop_search,complaint"),
-                                       NULL or "" = all eleven */
+    uint64_t seed;               /* PRNG seed; the same seed gives the same events */
+    const char *const *boroughs; /* GSS codes to spread events over; NULL = all 33 */
+    size_t nboroughs;            /* entries in boroughs (ignored when boroughs is NULL) */
+    int64_t start_sec, end_sec;  /* occurred_at uniformly in [start, end); start < end */
+    const char *types;           /* comma list of body names ("stop_search,complaint"),
+                                    NULL or "" = all eleven */
 } crr_gen_opts_t;
 
 /* Creates a generator from o (copied; o's strings need not outlive the call).

@@ -96,8 +96,8 @@ static int s_enum(s_ctx_t *c, const char *field, int v, const ProtobufCEnumDescr
     if (!protobuf_c_enum_descriptor_get_value(ed, v)) {
         s_enum_allowed(ed, allowed, sizeof allowed);
         return s_fail(c, CRRMON__V1__REJECT_CODE__REJECT_CODE_OUT_OF_RANGE, field,
-                      "%s is %d, which no %s value has; must be one of %s%s", field, v, ed->name,
-                      allowed, required ? "" : " (or 0, not recorded)");
+                      "%s is %d, which no %s value has; must be one of %s%s", field, v,
+                      ed->short_name, allowed, required ? "" : " (or 0, not recorded)");
     }
     return 0;
 }
@@ -122,11 +122,11 @@ static int s_le(s_ctx_t *c, const char *fa, uint32_t a, const char *fb, uint32_t
 }
 
 /* Shorthands; each returns from the calling function on failure. */
-#define S_CHECK(expr)                                                                          \
-    do {                                                                                       \
-        int rc_ = (expr);                                                                      \
-        if (rc_)                                                                               \
-            return rc_;                                                                        \
+#define S_CHECK(expr)                                                                              \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        if (rc_)                                                                                   \
+            return rc_;                                                                            \
     } while (0)
 #define S_STR(m, f) S_CHECK(s_str(c, #f, (m)->f))
 #define S_ENUM_REQ(m, f, ed) S_CHECK(s_enum(c, #f, (int)(m)->f, &(ed), 1))
@@ -341,8 +341,7 @@ static int s_envelope(s_ctx_t *c, const Crrmon__V1__Event *e, const crr_validate
                           "occurred_at %s is too old; must be no earlier than %s (now - %lld "
                           "days)",
                           crr_time_format(t->seconds, t->nanos, when, sizeof when),
-                          crr_time_format(oldest, 0, lim, sizeof lim),
-                          (long long)o->max_age_days);
+                          crr_time_format(oldest, 0, lim, sizeof lim), (long long)o->max_age_days);
     }
     return 0;
 }
@@ -367,24 +366,16 @@ int crr_validate_event(const Crrmon__V1__Event *e, const crr_validate_opts_t *o,
         return s_learning_assessment(&c, e->learning_assessment);
     case CRRMON__V1__EVENT__BODY_BEHAVIOUR_OBSERVATION:
         return s_behaviour_observation(&c, e->behaviour_observation);
-    case CRRMON__V1__EVENT__BODY_ATTENDANCE:
-        return s_attendance(&c, e->attendance);
-    case CRRMON__V1__EVENT__BODY_TRAINING_COST:
-        return s_training_cost(&c, e->training_cost);
-    case CRRMON__V1__EVENT__BODY_STAFF_HEADCOUNT:
-        return s_staff_headcount(&c, e->staff_headcount);
-    case CRRMON__V1__EVENT__BODY_STOP_SEARCH:
-        return s_stop_search(&c, e->stop_search);
-    case CRRMON__V1__EVENT__BODY_COMPLAINT:
-        return s_complaint(&c, e->complaint);
-    case CRRMON__V1__EVENT__BODY_RACIST_INCIDENT:
-        return s_racist_incident(&c, e->racist_incident);
-    case CRRMON__V1__EVENT__BODY_SURVEY_RESPONSE:
-        return s_survey_response(&c, e->survey_response);
+    case CRRMON__V1__EVENT__BODY_ATTENDANCE: return s_attendance(&c, e->attendance);
+    case CRRMON__V1__EVENT__BODY_TRAINING_COST: return s_training_cost(&c, e->training_cost);
+    case CRRMON__V1__EVENT__BODY_STAFF_HEADCOUNT: return s_staff_headcount(&c, e->staff_headcount);
+    case CRRMON__V1__EVENT__BODY_STOP_SEARCH: return s_stop_search(&c, e->stop_search);
+    case CRRMON__V1__EVENT__BODY_COMPLAINT: return s_complaint(&c, e->complaint);
+    case CRRMON__V1__EVENT__BODY_RACIST_INCIDENT: return s_racist_incident(&c, e->racist_incident);
+    case CRRMON__V1__EVENT__BODY_SURVEY_RESPONSE: return s_survey_response(&c, e->survey_response);
     case CRRMON__V1__EVENT__BODY_COMMUNITY_ENGAGEMENT:
         return s_community_engagement(&c, e->community_engagement);
-    default:
-        break;
+    default: break;
     }
     /* A body type added to event.proto but not yet to this switch. */
     return s_fail(&c, CRRMON__V1__REJECT_CODE__REJECT_CODE_NO_BODY, "body",

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 
 #include "boroughs.h"
@@ -46,10 +47,10 @@ static void test_bad_codes(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "",          "E09",        "E0900000",   "E090000010", "E09000000", "E09000034",
-        "E09000099", "e09000001",  "E08000001",  "E06000001",  "E09 00001", "E0900000a",
-        "E09-00001", "E09000001 ", " E09000001", "LONDON",     "F09000001", "E19000001",
-        "E09+00001", "E09999999",
+        "",          "E09",       "E0900000",  "E090000010", "E09000000",
+        "E09000034", "E09000099", "e09000001", "E08000001",  "E06000001",
+        "E09 00001", "E0900000a", "E09-00001", "E09000001 ", " E09000001",
+        "LONDON",    "F09000001", "E19000001", "E09+00001",  "E09999999",
     };
     assert_int_equal(crr_borough_index(NULL), -1);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 
 #include "boroughs.h"
@@ -106,8 +107,12 @@ static void test_options(void **state)
 {
     (void)state;
     const char *const bs[] = {"E09000022", "E09000001", "E09000022"};
-    crr_gen_opts_t o = {.seed = 3, .boroughs = bs, .nboroughs = 3, .start_sec = START,
-                        .end_sec = START + 1, .types = "stop_search, complaint"};
+    crr_gen_opts_t o = {.seed = 3,
+                        .boroughs = bs,
+                        .nboroughs = 3,
+                        .start_sec = START,
+                        .end_sec = START + 1,
+                        .types = "stop_search, complaint"};
     crr_gen_t *g = NULL;
     assert_int_equal(crr_gen_new(&o, &g), 0);
     int seen[2] = {0}, ss = 0, co = 0;
