@@ -606,10 +606,11 @@ static const char *s_json_kind(const json_t *v)
     return "?";
 }
 
-/* Strict decimal integer text: optional '-', digits, nothing else. */
+/* Strict decimal integer text: an optional sign ('-' only when allow_minus),
+ * digits, nothing else (no spaces, as json_format). */
 static int s_is_int_text(const char *s, int allow_minus)
 {
-    if (allow_minus && *s == '-')
+    if (*s == '+' || (allow_minus && *s == '-'))
         s++;
     if (!*s)
         return 0;

@@ -4,7 +4,8 @@
  *   json_roundtrip [-d] [-o] TYPE MODE < lines
  *
  * TYPE is a crrmon.v1 message name (Event, Snapshot, IndicatorValue, Batch,
- * Ack, StopSearch, ...). MODE:
+ * Ack, StopSearch, ...) or a well-known type (Timestamp, DoubleValue,
+ * BytesValue, ...), short or full name. MODE:
  *   json     each input line is JSON; writes its canonical JSON
  *   hex      each input line is JSON; writes the hex of its binary encoding
  *   fromhex  each input line is hex of a binary message; writes canonical JSON
@@ -13,6 +14,9 @@
  * and the run goes on; the exit code is 0 unless the arguments are wrong. */
 #include "codec.h"
 #include "json.h"
+
+#include "google/protobuf/timestamp.pb-c.h"
+#include "google/protobuf/wrappers.pb-c.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +40,16 @@ static const ProtobufCMessageDescriptor *const s_types[] = {
     &crrmon__v1__ack__descriptor,
     &crrmon__v1__indicator_value__descriptor,
     &crrmon__v1__snapshot__descriptor,
+    &google__protobuf__timestamp__descriptor,
+    &google__protobuf__double_value__descriptor,
+    &google__protobuf__float_value__descriptor,
+    &google__protobuf__int64_value__descriptor,
+    &google__protobuf__uint64_value__descriptor,
+    &google__protobuf__int32_value__descriptor,
+    &google__protobuf__uint32_value__descriptor,
+    &google__protobuf__bool_value__descriptor,
+    &google__protobuf__string_value__descriptor,
+    &google__protobuf__bytes_value__descriptor,
 };
 
 static int s_hexval(int c)
