@@ -1,0 +1,186 @@
+/* reader: newline-delimited input with exact byte offsets.
+ *
+ * stdio would hide how far a line ends in the file; checkpoints need that
+ * offset exactly, so this reads into its own buffer and counts. A line is
+ * the bytes up to '\n' (a trailing '\r' is left to the JSON parser, which
+ * treats it as whitespace); a last line without '\n' counts at EOF. Lines
+ * longer than max_line are reported once as CRR_READER_TOOLONG with their
+ * start and then skipped to their newline, counting as one line.
+ * Invariants: buf[start..end) is unread data; `off` is the file offset of
+ * buf[start]; `line` counts lines returned so far (including skipped ones).
+ * Threading: one thread. Does not decide what a line means. */
+#include "collector.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct crr_reader {
+    int fd;             /* input fd */
+    int is_stdin;       /* fd 0, not ours to close */
+    char *buf;          /* cap + 1 bytes (room for a NUL after a last line) */
+    size_t cap;         /* buffer size: max_line + 1 */
+    size_t start, end;  /* unread bytes */
+    uint64_t off;       /* file offset of buf[start] */
+    uint64_t line;      /* lines returned */
+    int eof;            /* the fd hit EOF */
+    int skipping;       /* inside an over-long line: drop bytes until '\n' */
+    size_t prev_start;  /* state before the last returned line (unread) */
+    uint64_t prev_off;  /* ... */
+    uint64_t prev_line; /* ... */
+};
+
+int crr_reader_open(const char *path, size_t max_line, crr_reader_t **out)
+{
+    *out = NULL;
+    crr_reader_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    r->cap = max_line + 1;
+    if (!(r->buf = malloc(r->cap + 1))) {
+        free(r);
+        return -ENOMEM;
+    }
+    if (strcmp(path, "-") == 0) {
+        r->fd = 0;
+        r->is_stdin = 1;
+    } else if ((r->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        int rc = -errno;
+        free(r->buf);
+        free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+void crr_reader_close(crr_reader_t **rp)
+{
+    if (!rp || !*rp)
+        return;
+    crr_reader_t *r = *rp;
+    if (!r->is_stdin && r->fd >= 0)
+        close(r->fd);
+    free(r->buf);
+    free(r);
+    *rp = NULL;
+}
+
+int crr_reader_seek(crr_reader_t *r, uint64_t offset, uint64_t line)
+{
+    if (r->is_stdin)
+        return -ESPIPE;
+    if (lseek(r->fd, (off_t)offset, SEEK_SET) < 0)
+        return -errno;
+    r->start = r->end = 0;
+    r->off = offset;
+    r->line = line;
+    r->eof = 0;
+    r->skipping = 0;
+    return 0;
+}
+
+long crr_reader_fill(crr_reader_t *r)
+{
+    if (r->start > 0 && (r->end == r->cap || r->start == r->end)) {
+        memmove(r->buf, r->buf + r->start, r->end - r->start);
+        r->end -= r->start;
+        r->prev_start = r->prev_start >= r->start ? r->prev_start - r->start : 0;
+        r->start = 0;
+    }
+    if (r->end == r->cap)
+        return 0; /* full: the caller handles an over-long line */
+    ssize_t n;
+    do
+        n = read(r->fd, r->buf + r->end, r->cap - r->end);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno == EAGAIN ? 0 : -errno;
+    if (n == 0)
+        r->eof = 1;
+    r->end += (size_t)n;
+    return (long)n;
+}
+
+int crr_reader_next(crr_reader_t *r, int may_read, char **line, size_t *len)
+{
+    for (;;) {
+        char *base = r->buf + r->start;
+        size_t avail = r->end - r->start;
+        char *nl = memchr(base, '\n', avail);
+        if (r->skipping) {
+            /* the rest of an over-long line: drop it, it was reported */
+            if (nl) {
+                size_t n = (size_t)(nl - base) + 1;
+                r->start += n;
+                r->off += n;
+                r->skipping = 0;
+                continue;
+            }
+            r->off += avail;
+            r->start = r->end;
+        } else if (nl) {
+            r->prev_start = r->start;
+            r->prev_off = r->off;
+            r->prev_line = r->line;
+            *line = base;
+            *len = (size_t)(nl - base);
+            r->start += *len + 1;
+            r->off += *len + 1;
+            r->line++;
+            return 1;
+        } else if (avail == r->cap) {
+            /* no newline in a full buffer: over-long line */
+            *line = base;
+            *len = avail;
+            r->off += avail;
+            r->start = r->end;
+            r->line++;
+            r->skipping = 1;
+            return CRR_READER_TOOLONG;
+        } else if (r->eof) {
+            if (avail == 0)
+                return CRR_READER_EOF;
+            r->prev_start = r->start;
+            r->prev_off = r->off;
+            r->prev_line = r->line;
+            *line = base;
+            *len = avail;
+            base[avail] = '\0'; /* room reserved: buf has cap + 1 bytes */
+            r->start = r->end;
+            r->off += avail;
+            r->line++;
+            return 1;
+        }
+        if (r->eof)
+            return CRR_READER_EOF;
+        if (!may_read)
+            return CRR_READER_AGAIN;
+        long n = crr_reader_fill(r);
+        if (n < 0)
+            return (int)n;
+    }
+}
+
+void crr_reader_unread(crr_reader_t *r)
+{
+    r->start = r->prev_start;
+    r->off = r->prev_off;
+    r->line = r->prev_line;
+}
+
+uint64_t crr_reader_offset(const crr_reader_t *r) { return r->off; }
+uint64_t crr_reader_line(const crr_reader_t *r) { return r->line; }
+int crr_reader_fd(const crr_reader_t *r) { return r->fd; }
+int crr_reader_is_stdin(const crr_reader_t *r) { return r->is_stdin; }
+
+int64_t crr_reader_size(const crr_reader_t *r)
+{
+    struct stat st;
+    if (r->is_stdin || fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return -1;
+    return (int64_t)st.st_size;
+}
