@@ -290,6 +290,38 @@ def test_rejects_and_status():
     assert srcs["rej-src"]["lastSeen"].startswith("2026-03-01T"), srcs
 
 
+def test_rejects_of_a_collector():
+    agg_dir = crrtest.tmpdir()
+    _, ep = start_aggregator(agg_dir)
+    work = crrtest.tmpdir()
+    events = generate(os.path.join(work, "g.jsonl"), seed=33, count=4, boroughs=["E09000009"])
+    path = os.path.join(work, "drop.jsonl")
+    with open(path, "w") as f:
+        f.write(json.dumps(events[0]) + "\n")
+        f.write('{"borough": "E09000009", "occurredAt": \n')  # line 2: does not parse
+        f.write(json.dumps(dict(events[1], borough="X1")) + "\n")  # line 3: unknown borough
+        f.write(json.dumps(events[3]) + "\n")
+    coll_dir = crrtest.tmpdir()
+    p = crrtest.Proc([crrtest.binary("crrmon-collector"), "--data-dir", coll_dir, "--aggregator", ep["ingest"],
+                      "--source-id", "coll-rej", "--give-up-after", "60s", path], env=ENV, name="collector")
+    rc = p.wait(timeout=120)
+    assert rc == 2, (rc, p.stderr()[-2000:])
+    assert pipeline_total(agg_dir) == 2
+
+    r = crrmon("rejects", "--data-dir", coll_dir, check=0)
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["id", "at", "source", "seq", "file:line", "field", "code", "reason"], lines
+    rows = lines[1:]
+    assert len(rows) == 2, r.stdout
+    assert f" {path}:2 " in rows[0] and " malformed " in rows[0], rows[0]
+    assert f" {path}:3 " in rows[1] and " borough " in rows[1] and " unknown_borough " in rows[1], rows[1]
+    r = crrmon("rejects", "--data-dir", coll_dir, "--json", check=0)
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(x["file"], x["line"], x["code"]) for x in recs] == [(path, 2, "malformed"),
+                                                                 (path, 3, "unknown_borough")], recs
+    assert recs[1]["field"] == "borough" and "X1" in recs[1]["reason"], recs
+
+
 # ------------------------------------------------------------------ query
 
 def test_query_formats_agree():
