@@ -1,0 +1,254 @@
+/* aggregator: the map of crrmon-aggregator (Redis's server.h style): the
+ * modules, one line each, the one context struct every module receives, and
+ * the prototypes grouped under one banner per file.
+ *
+ *   main.c      flags/config, signals, data-folder lock, start-up and shut-down order
+ *   config.c    the config-map table (aggregator + every sink's map spliced in),
+ *               windows and schedules parsing
+ *   schedule.c  schedule specs (`every 15m`, `daily 02:00`, `monthly 1 03:00`), next due time
+ *   datadir.c   DATA_DIR/lock (flock) and DATA_DIR/endpoints.json (temp + rename)
+ *   ingest.c    ROUTER socket + monitor, the poll loop, group commit, Acks
+ *   feed.c      PUB live feed: one update per borough touched by a committed group
+ *   http.c      libmicrohttpd on its own thread: /healthz, /api/v1/stats, POST /api/v1/snapshots
+ *   snapshot.c  snapshot on demand and on schedule through the sinks; pruning timer
+ *
+ * Threading: the main thread owns the store (the only LMDB writer), every zmq
+ * socket but the HTTP end of the request pipe, the scheduler and the sinks.
+ * libmicrohttpd runs one internal thread; it reads counters (atomics) and
+ * hands snapshot requests to the main loop over an inproc PAIR
+ * ("inproc://crr-agg-http"), waiting for the answer. The signal flag and the
+ * log level are the only globals. */
+#ifndef CRR_AGGREGATOR_H
+#define CRR_AGGREGATOR_H
+
+#include "cfg.h"
+#include "err.h"
+#include "refdata.h"
+#include "sink.h"
+#include "store.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CRR_AGG_MAX_SINKS 8     /* sink instances (one per registered sink at most) */
+#define CRR_AGG_MAX_SCHEDULES 16 /* named schedules */
+#define CRR_AGG_MAX_FRAMES 4096  /* frames received into one group at most */
+
+/* ---------------------------------------------------------------- config.c */
+
+/* Everything the aggregator reads from its config map (read-only after load). */
+typedef struct crr_agg_config {
+    char *data_dir;            /* DATA_DIR: store/, lock, endpoints.json, snapshots/ */
+    char *ingest;              /* ROUTER endpoint to bind */
+    char *feed;                /* PUB endpoint to bind */
+    char *http;                /* HTTP ADDR:PORT (port 0 or * = any) */
+    int insecure;              /* plain TCP without CURVE (the only mode in this issue) */
+    char *log_level;           /* error|warn|info|debug */
+    uint64_t max_msg_size;     /* ZMQ_MAXMSGSIZE of the ROUTER, bytes */
+    int64_t rcvhwm;            /* ZMQ_RCVHWM of the ROUTER, messages */
+    int64_t sndhwm;            /* ZMQ_SNDHWM of the ROUTER and the PUB, messages */
+    int64_t group_max_events;  /* close a group at this many events */
+    int64_t group_max_ms;      /* ... or this long after its first frame */
+    uint64_t map_size;         /* LMDB map size */
+    char *windows;             /* "30,90,365" */
+    char *schedules;           /* "name=spec;name=spec" */
+    char *snapshot_dir;        /* folder of the file sinks; "" = DATA_DIR/snapshots */
+    int64_t snapshot_max_age;  /* ms; stored snapshots older are pruned; 0 = keep */
+    int64_t reject_max_age;    /* ms; stored rejects older are pruned; 0 = keep */
+    int64_t prune_interval;    /* ms between prunes */
+    char *sinks;               /* comma list of sink names, e.g. "jsonl,csv" */
+    char *ref_boroughs;        /* borough list CSV ("" = none) */
+    char *ref_population;      /* population CSV ("" = none: rate rows absent) */
+    union {
+        max_align_t align;
+        unsigned char bytes[CRR_SINK_CONFIG_MAX];
+    } sink_cfg[CRR_AGG_MAX_SINKS]; /* each registered sink's config struct, registry order */
+} crr_agg_config_t;
+
+/* Builds the full config table: the aggregator's entries plus every
+ * registered sink's map (offsets moved into sink_cfg[i]). Returns a malloc'd
+ * table the caller frees, or NULL (out of memory / too many sinks). */
+crr_cfg_entry_t *crr_agg_config_table(void);
+
+/* Parses "30,90,365" into out (at most max entries, each 1..3650 days).
+ * Returns the count (>= 1) or CRR_ECONFIG with d set. */
+int crr_agg_parse_windows(const char *text, unsigned *out, size_t max, crr_diag_t *d);
+
+/* ---------------------------------------------------------------- schedule.c */
+
+typedef enum { CRR_SCHED_EVERY, CRR_SCHED_DAILY, CRR_SCHED_MONTHLY } crr_sched_kind_t;
+
+/* One named schedule. */
+typedef struct crr_schedule {
+    char name[64];          /* the schedule's name, written into Snapshot.schedule */
+    crr_sched_kind_t kind;  /* every / daily / monthly */
+    int64_t period_sec;     /* every: period (aligned to multiples since the epoch, UTC) */
+    int day;                /* monthly: day of month 1..31 (clamped to the month's last day) */
+    int minute_of_day;      /* daily/monthly: HH*60+MM, UTC */
+    int64_t next_sec;       /* next due time (crr_schedule_next) */
+} crr_schedule_t;
+
+/* Parses one spec: "every 15m" (a duration >= 1s, whole seconds), "daily
+ * HH:MM" or "monthly D HH:MM" (UTC). Returns 0 (s filled, name untouched) or
+ * CRR_ECONFIG with d saying what is allowed. */
+int crr_schedule_parse(const char *spec, crr_schedule_t *s, crr_diag_t *d);
+
+/* Parses "name=spec;name=spec" (a bare spec is named after itself with '-'
+ * for spaces; names [A-Za-z0-9._-], unique). Returns the count (0 for "") or
+ * CRR_ECONFIG with d set. */
+int crr_schedule_parse_list(const char *text, crr_schedule_t *out, size_t max, crr_diag_t *d);
+
+/* The first due time strictly after t_sec. */
+int64_t crr_schedule_next(const crr_schedule_t *s, int64_t t_sec);
+
+/* ---------------------------------------------------------------- datadir.c */
+
+/* Creates dir (and parents) if needed and takes an exclusive flock on
+ * dir/lock, writing our pid into it. Returns 0 and *fd, CRR_ELOCKED when
+ * another process holds it (*holder gets its pid or 0), or -errno. */
+int crr_datadir_lock(const char *dir, int *fd, long *holder);
+
+/* Writes dir/endpoints.json atomically (temp + fsync + rename):
+ * {"ingest":..,"feed":..,"http":..,"pid":N}. Returns 0 or -errno/-ENOMEM. */
+int crr_datadir_write_endpoints(const char *dir, const char *ingest, const char *feed,
+                                const char *http, long pid);
+
+/* ---------------------------------------------------------------- the context */
+
+/* Counters, written by the main thread and read by the HTTP thread. */
+typedef struct crr_agg_stats {
+    _Atomic uint64_t frames;         /* frames received */
+    _Atomic uint64_t batches;        /* frames that parsed as a Batch */
+    _Atomic uint64_t events;         /* events received in batches */
+    _Atomic uint64_t applied;        /* events applied to the aggregates */
+    _Atomic uint64_t duplicates;     /* events skipped as duplicates */
+    _Atomic uint64_t rejected;       /* events rejected (validation) */
+    _Atomic uint64_t malformed;      /* frames refused as MALFORMED */
+    _Atomic uint64_t groups;         /* groups committed */
+    _Atomic uint64_t apply_failures; /* groups whose apply failed (no Acks sent) */
+    _Atomic uint64_t acks;           /* Acks sent */
+    _Atomic uint64_t ack_failures;   /* Acks that could not be delivered */
+    _Atomic uint64_t disconnects;    /* peer connections dropped (oversized frames among them) */
+    _Atomic uint64_t protocol_errors; /* handshakes failed on protocol (monitor) */
+    _Atomic uint64_t snapshots;      /* snapshots taken */
+    _Atomic uint64_t sink_failures;  /* sink writes that failed */
+} crr_agg_stats_t;
+
+/* One open sink instance. */
+typedef struct crr_agg_sink {
+    const crr_sink_ops_t *ops; /* the implementation (registry) */
+    void *state;               /* its open state */
+} crr_agg_sink_t;
+
+/* A group being received (buffers reused from group to group). */
+typedef struct crr_agg_slot {
+    uint8_t id[256];               /* ROUTER routing id of the sender */
+    size_t id_len;                 /* bytes in id */
+    Crrmon__V1__Batch *batch;      /* unpacked batch, or NULL when malformed */
+    char error[256];               /* why the frame was malformed */
+} crr_agg_slot_t;
+
+typedef struct crr_http crr_http_t;
+
+/* The aggregator: one per process, passed explicitly to every module. */
+typedef struct crr_aggregator {
+    crr_agg_config_t cfg;         /* loaded configuration */
+    crr_cfg_entry_t *cfg_table;   /* the table cfg was loaded with (frees its strings) */
+    unsigned windows[CRR_STORE_MAX_WINDOWS]; /* parsed windows */
+    size_t nwindows;              /* entries in windows */
+    crr_schedule_t schedules[CRR_AGG_MAX_SCHEDULES]; /* parsed schedules */
+    size_t nschedules;            /* entries in schedules */
+    char snapshot_dir[4096];      /* absolute snapshot folder */
+    crr_refdata_t ref;            /* reference data (population) */
+    int have_ref;                 /* ref was loaded */
+    int lock_fd;                  /* flock on DATA_DIR/lock, -1 when not held */
+    crr_store_t *store;           /* LMDB state (main thread writes) */
+    void *zctx;                   /* zmq context */
+    void *router;                 /* ingest ROUTER */
+    void *monitor;                /* PAIR reading the ROUTER's monitor events */
+    void *pub;                    /* live feed PUB */
+    void *http_pipe;              /* main end of the HTTP request PAIR */
+    crr_http_t *http;             /* the HTTP server */
+    char ingest_ep[256];          /* ROUTER endpoint as bound */
+    char feed_ep[256];            /* PUB endpoint as bound */
+    char http_ep[256];            /* HTTP ADDR:PORT as bound */
+    crr_agg_sink_t sinks[CRR_AGG_MAX_SINKS]; /* open sinks */
+    size_t nsinks;                /* entries in sinks */
+    crr_agg_slot_t *slots;        /* group receive slots (CRR_AGG_MAX_FRAMES) */
+    crr_ingest_job_t *jobs;       /* store jobs, parallel to the batches in slots */
+    size_t *job_slot;             /* jobs[i] came from slots[job_slot[i]] */
+    uint8_t *ackbuf;              /* reused Ack pack buffer */
+    size_t ackcap;                /* bytes in ackbuf */
+    uint64_t next_prune_ms;       /* monotonic time of the next prune */
+    atomic_int stopping;          /* set when shutting down (HTTP answers 503) */
+    crr_agg_stats_t stats;        /* counters */
+} crr_aggregator_t;
+
+/* ---------------------------------------------------------------- main.c */
+
+/* 1 once SIGTERM or SIGINT arrived (the signal flag). */
+int crr_agg_stop_requested(void);
+
+/* ---------------------------------------------------------------- ingest.c */
+
+/* Binds the ROUTER (MAXMSGSIZE, RCVHWM, ROUTER_MANDATORY, linger) and its
+ * monitor; fills a->ingest_ep from ZMQ_LAST_ENDPOINT. Returns 0 or -errno. */
+int crr_ingest_open(crr_aggregator_t *a);
+
+/* Runs the main poll loop until the signal flag is set: groups, Acks, feed,
+ * HTTP requests, schedules and pruning. Returns 0. */
+int crr_ingest_run(crr_aggregator_t *a);
+
+/* Closes the ROUTER and its monitor; frees the group buffers. Safe twice. */
+void crr_ingest_close(crr_aggregator_t *a);
+
+/* ---------------------------------------------------------------- feed.c */
+
+/* Binds the PUB socket; fills a->feed_ep. Returns 0 or -errno. */
+int crr_feed_open(crr_aggregator_t *a);
+
+/* Publishes one update per borough touched by the committed group in
+ * a->jobs[0..n): topic "<GSS code> events", payload JSON
+ * {"borough":..,"events":N,"at":RFC3339}. Never blocks. */
+void crr_feed_publish_group(crr_aggregator_t *a, size_t n);
+
+/* Closes the PUB socket. Safe twice. */
+void crr_feed_close(crr_aggregator_t *a);
+
+/* ---------------------------------------------------------------- http.c */
+
+/* Starts libmicrohttpd on a->cfg.http on its own thread, with the HTTP end
+ * of the request pipe; fills a->http_ep with the bound ADDR:PORT.
+ * Returns 0 or a negative code (logged). */
+int crr_http_open(crr_aggregator_t *a);
+
+/* Serves one request waiting on a->http_pipe (main thread). */
+void crr_http_serve_pipe(crr_aggregator_t *a);
+
+/* Stops the HTTP thread and closes its pipe end. Safe twice. */
+void crr_http_close(crr_aggregator_t *a);
+
+/* ---------------------------------------------------------------- snapshot.c */
+
+/* Opens the configured sinks (cfg.sinks). Returns 0 or CRR_ECONFIG (logged). */
+int crr_snapshots_open_sinks(crr_aggregator_t *a);
+
+/* Closes every open sink. */
+void crr_snapshots_close_sinks(crr_aggregator_t *a);
+
+/* Takes a snapshot as of as_of_sec under schedule name (NULL = on-demand),
+ * stores it and writes it through every sink (failures logged, counted).
+ * Fills id/file (the first sink that can locate it; "" when none) and
+ * *nvalues. Returns 0 or the store's code. Main thread only. */
+int crr_snapshots_take(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule, char *id,
+                       size_t idlen, char *file, size_t filelen, size_t *nvalues);
+
+/* Computes every schedule's next due time from now (start-up). */
+void crr_snapshots_schedule_init(crr_aggregator_t *a);
+
+/* Runs due schedules and the pruning timer. Returns the milliseconds until
+ * the next timer is due (capped at 1000). Main thread only. */
+int crr_snapshots_tick(crr_aggregator_t *a);
+
+#endif

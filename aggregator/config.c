@@ -1,0 +1,126 @@
+/* config: the aggregator's config map. One table describes every key (INI
+ * section [aggregator], named flags for the common ones, --aggregator.key=value
+ * for all); the map of every registered sink is spliced in after it with its
+ * offsets moved into crr_agg_config_t.sink_cfg[i], so `[sink.jsonl] dir = ...`
+ * and `--sink.jsonl.dir=...` work without the aggregator knowing the keys.
+ * CURVE keys (server secret, allow-list) join this table in the security
+ * issue; until then `insecure` must stay true. */
+#include "aggregator.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S "aggregator"
+#define OFF(f) offsetof(crr_agg_config_t, f)
+
+static const crr_cfg_entry_t s_table[] = {
+    {S, "data_dir", CRR_CFG_STR, "", 0, 0, OFF(data_dir), "data-dir",
+     "data folder: store/, lock, endpoints.json, snapshots/ (required)"},
+    {S, "ingest", CRR_CFG_STR, "tcp://*:7400", 0, 0, OFF(ingest), "ingest",
+     "ZeroMQ endpoint the ingest ROUTER binds (port * = any; see endpoints.json)"},
+    {S, "feed", CRR_CFG_STR, "tcp://*:7401", 0, 0, OFF(feed), "feed",
+     "ZeroMQ endpoint the live-feed PUB binds"},
+    {S, "http", CRR_CFG_STR, "127.0.0.1:7480", 0, 0, OFF(http), "http",
+     "HTTP API ADDR:PORT (port 0 or * = any; binds localhost unless configured)"},
+    {S, "insecure", CRR_CFG_BOOL, "true", 0, 0, OFF(insecure), "insecure",
+     "accept plain TCP without CURVE (the only mode until the security issue; logs a warning)"},
+    {S, "log_level", CRR_CFG_STR, "info", 0, 0, OFF(log_level), "log-level",
+     "error, warn, info or debug"},
+    {S, "max_msg_size", CRR_CFG_SIZE, "16M", 1024, 1073741824.0, OFF(max_msg_size), NULL,
+     "ZMQ_MAXMSGSIZE: a larger frame costs its sender the connection"},
+    {S, "rcvhwm", CRR_CFG_INT, "1000", 1, 10000000, OFF(rcvhwm), NULL,
+     "ZMQ_RCVHWM of the ingest socket (frames queued before senders are pushed back)"},
+    {S, "sndhwm", CRR_CFG_INT, "10000", 1, 10000000, OFF(sndhwm), NULL,
+     "ZMQ_SNDHWM of the ingest and feed sockets"},
+    {S, "group_max_events", CRR_CFG_INT, "100000", 1, 100000000, OFF(group_max_events), NULL,
+     "group commit: close a group at this many events"},
+    {S, "group_max_ms", CRR_CFG_DURATION, "50ms", 1, 60000, OFF(group_max_ms), NULL,
+     "group commit: close a group this long after its first frame"},
+    {S, "map_size", CRR_CFG_SIZE, "4G", 65536, 1099511627776.0, OFF(map_size), NULL,
+     "LMDB map size (a hard limit: MDB_MAP_FULL is reported, never a crash)"},
+    {S, "windows", CRR_CFG_STR, "30,90,365", 0, 0, OFF(windows), NULL,
+     "indicator windows in whole UTC days, comma list"},
+    {S, "schedules", CRR_CFG_STR, "nightly=daily 02:00", 0, 0, OFF(schedules), NULL,
+     "snapshot schedules, name=spec;... with spec 'every 15m', 'daily 02:00' or "
+     "'monthly 1 03:00' (UTC); empty = none"},
+    {S, "snapshot_dir", CRR_CFG_STR, "", 0, 0, OFF(snapshot_dir), NULL,
+     "folder the file sinks write to (default DATA_DIR/snapshots)"},
+    {S, "snapshot_max_age", CRR_CFG_DURATION, "730d", 0, 0, OFF(snapshot_max_age), NULL,
+     "stored snapshots older than this are pruned (0 = keep)"},
+    {S, "reject_max_age", CRR_CFG_DURATION, "90d", 0, 0, OFF(reject_max_age), NULL,
+     "stored rejects older than this are pruned (0 = keep)"},
+    {S, "prune_interval", CRR_CFG_DURATION, "1h", 0, 0, OFF(prune_interval), NULL,
+     "time between prunes of old buckets, snapshots and rejects"},
+    {S, "sinks", CRR_CFG_STR, "jsonl", 0, 0, OFF(sinks), NULL,
+     "snapshot sinks, comma list (compiled in: see --help's sink sections)"},
+    {S, "ref_boroughs", CRR_CFG_STR, "", 0, 0, OFF(ref_boroughs), NULL,
+     "borough list CSV (data/london_boroughs.csv)"},
+    {S, "ref_population", CRR_CFG_STR, "", 0, 0, OFF(ref_population), NULL,
+     "population by borough and ethnicity CSV; without it rate rows are absent"},
+    CRR_CFG_END,
+};
+
+crr_cfg_entry_t *crr_agg_config_table(void)
+{
+    size_t n = 0, nsinks = 0;
+    for (const crr_cfg_entry_t *e = s_table; e->key; e++)
+        n++;
+    for (const crr_sink_ops_t *const *s = crr_sink_registry; *s; s++, nsinks++) {
+        if (nsinks >= CRR_AGG_MAX_SINKS || (*s)->config_size > CRR_SINK_CONFIG_MAX)
+            return NULL;
+        for (const crr_cfg_entry_t *e = (*s)->config_map; e && e->key; e++)
+            n++;
+    }
+    crr_cfg_entry_t *t = calloc(n + 1, sizeof *t);
+    if (!t)
+        return NULL;
+    size_t i = 0;
+    for (const crr_cfg_entry_t *e = s_table; e->key; e++)
+        t[i++] = *e;
+    size_t k = 0;
+    for (const crr_sink_ops_t *const *s = crr_sink_registry; *s; s++, k++)
+        for (const crr_cfg_entry_t *e = (*s)->config_map; e && e->key; e++) {
+            t[i] = *e;
+            t[i].offset = OFF(sink_cfg) + k * sizeof(((crr_agg_config_t *)0)->sink_cfg[0]) + e->offset;
+            i++;
+        }
+    t[i] = (crr_cfg_entry_t)CRR_CFG_END;
+    return t;
+}
+
+int crr_agg_parse_windows(const char *text, unsigned *out, size_t max, crr_diag_t *d)
+{
+    size_t n = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 1 || v > 3650) {
+            crr_diag_set(d, 0, "windows", "'%s' is not a comma list of days (1..3650)", text);
+            return CRR_ECONFIG;
+        }
+        if (n == max) {
+            crr_diag_set(d, 0, "windows", "at most %zu windows", max);
+            return CRR_ECONFIG;
+        }
+        out[n++] = (unsigned)v;
+        p = end;
+        while (*p == ' ')
+            p++;
+        if (*p == ',')
+            p++;
+        else if (*p) {
+            crr_diag_set(d, 0, "windows", "'%s' is not a comma list of days (1..3650)", text);
+            return CRR_ECONFIG;
+        }
+        while (*p == ' ')
+            p++;
+    }
+    if (n == 0) {
+        crr_diag_set(d, 0, "windows", "at least one window is needed");
+        return CRR_ECONFIG;
+    }
+    return (int)n;
+}

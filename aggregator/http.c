@@ -1,0 +1,278 @@
+/* http: the aggregator's HTTP API on libmicrohttpd's internal thread.
+ *
+ *   GET  /healthz            200 {"status":"ok"}
+ *   GET  /api/v1/stats       200 the ingest counters (crr_agg_stats_t) as JSON
+ *   POST /api/v1/snapshots   201 {"id":..,"file":..,"values":N}: a snapshot now
+ *
+ * Threading: MHD runs ONE internal polling thread, so every handler runs on
+ * it and the HTTP end of the request pipe (a zmq PAIR, created by the main
+ * thread and used only by that thread afterwards) needs no lock. Reads
+ * (counters) are atomics. Anything that writes LMDB (taking a snapshot) is
+ * handed to the main loop over the pipe: request "snapshot <n>", answer
+ * "<n> <status> <json>"; the handler polls for it with a deadline and gives
+ * up with 503 when the aggregator is stopping (so shutdown never waits on
+ * it). Answers whose number is not the current request's are dropped (a
+ * timed-out request's late answer). Binds 127.0.0.1 unless configured. */
+#include "aggregator.h"
+
+#include "clock.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define S_PIPE_EP "inproc://crr-agg-http"
+#define S_SNAPSHOT_TIMEOUT_MS 300000
+
+struct crr_http {
+    struct MHD_Daemon *daemon; /* libmicrohttpd instance */
+    void *pipe;                /* HTTP end of the request PAIR (MHD thread only) */
+    crr_aggregator_t *a;       /* read-only use: counters and the stopping flag */
+    uint64_t next_req;         /* request counter (MHD thread only) */
+};
+
+static enum MHD_Result s_reply(struct MHD_Connection *c, unsigned status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text)
+        text = strdup("{\"error\":\"out of memory\"}");
+    size_t len = text ? strlen(text) : 0;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, text ? text : (char *)"", MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static json_t *s_error(const char *text)
+{
+    return json_pack("{s:s}", "error", text);
+}
+
+static json_t *s_stats(crr_aggregator_t *a)
+{
+    crr_agg_stats_t *s = &a->stats;
+#define G(f) (json_int_t) atomic_load_explicit(&s->f, memory_order_relaxed)
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                     "frames", G(frames), "batches", G(batches), "events", G(events), "applied",
+                     G(applied), "duplicates", G(duplicates), "rejected", G(rejected), "malformed",
+                     G(malformed), "groups", G(groups), "apply_failures", G(apply_failures), "acks",
+                     G(acks), "ack_failures", G(ack_failures), "disconnects", G(disconnects),
+                     "protocol_errors", G(protocol_errors), "snapshots", G(snapshots),
+                     "sink_failures", G(sink_failures));
+#undef G
+}
+
+/* Asks the main loop for a snapshot and waits for its answer. */
+static enum MHD_Result s_snapshot(crr_http_t *h, struct MHD_Connection *c)
+{
+    char req[64], ans[8192];
+    uint64_t n = ++h->next_req;
+    int len = snprintf(req, sizeof req, "snapshot %" PRIu64, n);
+    if (zmq_send(h->pipe, req, (size_t)len, ZMQ_DONTWAIT) < 0)
+        return s_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, s_error("the aggregator is busy"));
+    uint64_t deadline = crr_clock_mono_ms() + S_SNAPSHOT_TIMEOUT_MS;
+    while (crr_clock_mono_ms() < deadline) {
+        if (atomic_load(&h->a->stopping))
+            return s_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, s_error("the aggregator is stopping"));
+        zmq_pollitem_t it = {h->pipe, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, 200) <= 0)
+            continue;
+        int got = zmq_recv(h->pipe, ans, sizeof ans - 1, ZMQ_DONTWAIT);
+        if (got < 0)
+            continue;
+        ans[got < (int)sizeof ans - 1 ? got : (int)sizeof ans - 1] = '\0';
+        char *end;
+        uint64_t id = strtoull(ans, &end, 10);
+        if (id != n)
+            continue; /* the late answer of a request that timed out */
+        unsigned status = (unsigned)strtoul(end, &end, 10);
+        json_t *body = json_loads(end, 0, NULL);
+        return s_reply(c, status ? status : 500, body ? body : s_error("bad answer"));
+    }
+    return s_reply(c, MHD_HTTP_GATEWAY_TIMEOUT, s_error("the snapshot did not finish in time"));
+}
+
+static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    crr_http_t *h = cls;
+    (void)version;
+    (void)upload_data;
+    if (!*con_cls) { /* headers only; the next call carries (or ends) the body */
+        *con_cls = h; /* any non-NULL pointer: "headers seen" */
+        return MHD_YES;
+    }
+    if (*upload_data_size) { /* no endpoint takes a body: discard it */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    int get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    int post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+    if (strcmp(url, "/healthz") == 0) {
+        if (!get)
+            return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use GET"));
+        return s_reply(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+    }
+    if (strcmp(url, "/api/v1/stats") == 0) {
+        if (!get)
+            return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use GET"));
+        return s_reply(c, MHD_HTTP_OK, s_stats(h->a));
+    }
+    if (strcmp(url, "/api/v1/snapshots") == 0) {
+        if (!post)
+            return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use POST"));
+        return s_snapshot(h, c);
+    }
+    return s_reply(c, MHD_HTTP_NOT_FOUND, s_error("no such endpoint"));
+}
+
+static void s_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                        enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    *con_cls = NULL;
+}
+
+/* Parses "ADDR:PORT" ("*" or "" = any address, "localhost", port "*" = 0). */
+static int s_parse_addr(const char *text, struct sockaddr_in *sa)
+{
+    const char *colon = strrchr(text, ':');
+    if (!colon)
+        return CRR_ECONFIG;
+    char host[128];
+    snprintf(host, sizeof host, "%.*s", (int)(colon - text), text);
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    if (!host[0] || strcmp(host, "*") == 0)
+        sa->sin_addr.s_addr = htonl(INADDR_ANY);
+    else if (strcmp(host, "localhost") == 0)
+        sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    else if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+        return CRR_ECONFIG;
+    const char *port = colon + 1;
+    if (strcmp(port, "*") == 0) {
+        sa->sin_port = 0;
+        return 0;
+    }
+    char *end;
+    long p = strtol(port, &end, 10);
+    if (end == port || *end || p < 0 || p > 65535)
+        return CRR_ECONFIG;
+    sa->sin_port = htons((uint16_t)p);
+    return 0;
+}
+
+int crr_http_open(crr_aggregator_t *a)
+{
+    struct sockaddr_in sa;
+    if (s_parse_addr(a->cfg.http, &sa)) {
+        CRR_ERROR("http '%s' is not ADDR:PORT (IPv4 address, '*' or localhost; port 0 or * = any)",
+                  a->cfg.http);
+        return CRR_ECONFIG;
+    }
+    crr_http_t *h = calloc(1, sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    h->a = a;
+    int linger = 0;
+    a->http_pipe = zmq_socket(a->zctx, ZMQ_PAIR);
+    h->pipe = zmq_socket(a->zctx, ZMQ_PAIR);
+    if (!a->http_pipe || !h->pipe ||
+        zmq_setsockopt(a->http_pipe, ZMQ_LINGER, &linger, sizeof linger) ||
+        zmq_setsockopt(h->pipe, ZMQ_LINGER, &linger, sizeof linger) ||
+        zmq_bind(a->http_pipe, S_PIPE_EP) || zmq_connect(h->pipe, S_PIPE_EP)) {
+        int rc = -errno;
+        CRR_ERROR("cannot set up the HTTP request pipe: %s", zmq_strerror(errno));
+        if (h->pipe)
+            zmq_close(h->pipe);
+        free(h);
+        return rc;
+    }
+    a->http = h;
+    h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                                     MHD_USE_POLL,
+                                 ntohs(sa.sin_port), NULL, NULL, s_handler, h,
+                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                                 MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+    if (!h->daemon) {
+        CRR_ERROR("cannot start the HTTP server on %s (address in use?)", a->cfg.http);
+        return -EADDRINUSE;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    char host[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &sa.sin_addr, host, sizeof host);
+    snprintf(a->http_ep, sizeof a->http_ep, "%s:%u", host,
+             info ? (unsigned)info->port : (unsigned)ntohs(sa.sin_port));
+    return 0;
+}
+
+void crr_http_close(crr_aggregator_t *a)
+{
+    crr_http_t *h = a->http;
+    if (h) {
+        if (h->daemon)
+            MHD_stop_daemon(h->daemon);
+        if (h->pipe)
+            zmq_close(h->pipe);
+        free(h);
+        a->http = NULL;
+    }
+    if (a->http_pipe) {
+        zmq_close(a->http_pipe);
+        a->http_pipe = NULL;
+    }
+}
+
+void crr_http_serve_pipe(crr_aggregator_t *a)
+{
+    char req[64];
+    int got = zmq_recv(a->http_pipe, req, sizeof req - 1, ZMQ_DONTWAIT);
+    if (got < 0)
+        return;
+    req[got < (int)sizeof req - 1 ? got : (int)sizeof req - 1] = '\0';
+    unsigned long long n = 0;
+    if (sscanf(req, "snapshot %llu", &n) != 1)
+        return;
+    char id[160] = "", file[4400] = "";
+    size_t nvalues = 0;
+    int rc = crr_snapshots_take(a, crr_clock_now_sec(), NULL, id, sizeof id, file, sizeof file,
+                                &nvalues);
+    json_t *body;
+    unsigned status;
+    if (rc) {
+        status = rc == MDB_MAP_FULL ? MHD_HTTP_INSUFFICIENT_STORAGE : MHD_HTTP_INTERNAL_SERVER_ERROR;
+        body = json_pack("{s:s}", "error", crr_strerror(rc));
+    } else {
+        status = MHD_HTTP_CREATED;
+        body = json_pack("{s:s, s:s, s:I}", "id", id, "file", file, "values", (json_int_t)nvalues);
+    }
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    char *ans = NULL;
+    int len = text ? (int)strlen(text) + 32 : 0;
+    if (text && (ans = malloc((size_t)len))) {
+        len = snprintf(ans, (size_t)len, "%llu %u %s", n, status, text);
+        zmq_send(a->http_pipe, ans, (size_t)len, ZMQ_DONTWAIT);
+    }
+    free(ans);
+    free(text);
+}

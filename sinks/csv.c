@@ -1,0 +1,209 @@
+/* csv: the CSV file sink (an embedded default).
+ *
+ * One file per snapshot, DIR/<snapshot id>.csv (DIR = the sink's `dir` or the
+ * aggregator's snapshot folder): a header row, then one row per
+ * IndicatorValue with the snapshot's own fields repeated on each row, so that
+ * a spreadsheet needs no join:
+ *   snapshot_id,as_of,taken_at,schedule,indicator,borough,window_days,dims,
+ *   value,n,n_eff,ci_low,ci_high,reliable
+ * dims are "k=v;k=v" sorted by key (empty for the total); an absent wrapper is
+ * an empty cell; doubles use the shortest text that reads back exactly;
+ * reliable is true/false. Fields holding a comma, quote or newline are quoted
+ * by libcsv. Written as temp + fsync + rename: idempotent on the id.
+ *
+ * Threading: an instance is used by one thread at a time. */
+#include "sink.h"
+
+#include "clock.h"
+
+#include <csv.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct {
+    char *dir; /* output folder; empty = the host's snapshot folder */
+} s_config_t;
+
+typedef struct {
+    char dir[PATH_MAX]; /* absolute output folder */
+} s_state_t;
+
+static const crr_cfg_entry_t s_config_map[] = {
+    {"sink.csv", "dir", CRR_CFG_STR, "", 0, 0, offsetof(s_config_t, dir), NULL,
+     "folder for <id>.csv files (default: the aggregator's snapshot_dir)"},
+    CRR_CFG_END,
+};
+
+static int s_open(const crr_sink_section_t *section, void **state, crr_diag_t *d)
+{
+    const s_config_t *cfg = section->config;
+    const char *dir = cfg && cfg->dir && *cfg->dir ? cfg->dir : section->snapshot_dir;
+    if (!dir || !*dir) {
+        crr_diag_set(d, 0, "sink.csv.dir", "no output folder configured");
+        return CRR_ECONFIG;
+    }
+    if (mkdir(dir, 0755) && errno != EEXIST) {
+        crr_diag_set(d, 0, "sink.csv.dir", "cannot create %s: %s", dir, strerror(errno));
+        return -errno;
+    }
+    s_state_t *st = calloc(1, sizeof *st);
+    if (!st)
+        return -ENOMEM;
+    if (!realpath(dir, st->dir)) {
+        int rc = -errno;
+        crr_diag_set(d, 0, "sink.csv.dir", "cannot resolve %s: %s", dir, strerror(errno));
+        free(st);
+        return rc;
+    }
+    *state = st;
+    return 0;
+}
+
+/* Writes one cell (quoted by libcsv only when it needs to be) and a separator. */
+static void s_cell(FILE *out, const char *text, int last)
+{
+    if (strpbrk(text, ",\"\r\n"))
+        csv_fwrite(out, text, strlen(text));
+    else
+        fputs(text, out);
+    fputc(last ? '\n' : ',', out);
+}
+
+/* Shortest %g text of v that parses back to v. buf needs 32 bytes. */
+static const char *s_double(double v, char *buf, size_t len)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    return buf;
+}
+
+static const char *s_wrapper(const Google__Protobuf__DoubleValue *w, char *buf, size_t len)
+{
+    if (!w)
+        return "";
+    return s_double(w->value, buf, len);
+}
+
+static int s_cmp_entry(const void *a, const void *b)
+{
+    const Crrmon__V1__IndicatorValue__DimsEntry *x = *(const Crrmon__V1__IndicatorValue__DimsEntry *const *)a;
+    const Crrmon__V1__IndicatorValue__DimsEntry *y = *(const Crrmon__V1__IndicatorValue__DimsEntry *const *)b;
+    return strcmp(x->key ? x->key : "", y->key ? y->key : "");
+}
+
+/* Formats dims as "k=v;k=v" sorted by key into buf. */
+static const char *s_dims(const Crrmon__V1__IndicatorValue *v, char *buf, size_t len)
+{
+    Crrmon__V1__IndicatorValue__DimsEntry *sorted[32];
+    size_t n = v->n_dims < 32 ? v->n_dims : 32;
+    memcpy(sorted, v->dims, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, s_cmp_entry);
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s=%s", i ? ";" : "",
+                                 sorted[i]->key ? sorted[i]->key : "",
+                                 sorted[i]->value ? sorted[i]->value : "");
+    return buf;
+}
+
+static const char *s_ts(const Google__Protobuf__Timestamp *t, char *buf, size_t len)
+{
+    if (!t)
+        return "";
+    return crr_time_format(t->seconds, t->nanos, buf, len);
+}
+
+static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
+{
+    s_state_t *st = state;
+    char *buf = NULL;
+    size_t len = 0;
+    if (!crr_sink_id_is_safe(s->id)) {
+        crr_diag_set(d, 0, "id", "snapshot id '%.64s' is not a safe file name", s->id ? s->id : "");
+        return CRR_SINK_FATAL;
+    }
+    FILE *out = open_memstream(&buf, &len);
+    if (!out) {
+        crr_diag_set(d, 0, "", "out of memory building snapshot %s", s->id);
+        return CRR_SINK_RETRY;
+    }
+    static const char *const cols[] = {"snapshot_id", "as_of", "taken_at", "schedule", "indicator",
+                                       "borough", "window_days", "dims", "value", "n", "n_eff",
+                                       "ci_low", "ci_high", "reliable"};
+    size_t ncols = sizeof cols / sizeof cols[0];
+    for (size_t i = 0; i < ncols; i++)
+        s_cell(out, cols[i], i + 1 == ncols);
+    char as_of[40], taken[40];
+    s_ts(s->as_of, as_of, sizeof as_of);
+    s_ts(s->taken_at, taken, sizeof taken);
+    for (size_t i = 0; i < s->n_values; i++) {
+        const Crrmon__V1__IndicatorValue *v = s->values[i];
+        char wd[16], n[24], dims[1024], val[32], neff[32], lo[32], hi[32];
+        snprintf(wd, sizeof wd, "%" PRIu32, v->window_days);
+        snprintf(n, sizeof n, "%" PRIu64, v->n);
+        s_cell(out, s->id, 0);
+        s_cell(out, as_of, 0);
+        s_cell(out, taken, 0);
+        s_cell(out, s->schedule ? s->schedule : "", 0);
+        s_cell(out, v->indicator ? v->indicator : "", 0);
+        s_cell(out, v->borough ? v->borough : "", 0);
+        s_cell(out, wd, 0);
+        s_cell(out, s_dims(v, dims, sizeof dims), 0);
+        s_cell(out, s_wrapper(v->value, val, sizeof val), 0);
+        s_cell(out, n, 0);
+        s_cell(out, s_wrapper(v->n_eff, neff, sizeof neff), 0);
+        s_cell(out, s_wrapper(v->ci_low, lo, sizeof lo), 0);
+        s_cell(out, s_wrapper(v->ci_high, hi, sizeof hi), 0);
+        s_cell(out, v->reliable ? "true" : "false", 1);
+    }
+    int bad = ferror(out);
+    if (fclose(out) || bad) {
+        free(buf);
+        crr_diag_set(d, 0, "", "out of memory building snapshot %s", s->id);
+        return CRR_SINK_RETRY;
+    }
+    char path[PATH_MAX + 200];
+    snprintf(path, sizeof path, "%s/%s.csv", st->dir, s->id);
+    int rc = crr_sink_write_file(path, buf, len);
+    free(buf);
+    if (rc) {
+        crr_diag_set(d, 0, "", "cannot write %s: %s", path, strerror(-rc));
+        return CRR_SINK_RETRY;
+    }
+    return CRR_SINK_OK;
+}
+
+static int s_locate(void *state, const char *id, char *buf, size_t len)
+{
+    s_state_t *st = state;
+    if (!crr_sink_id_is_safe(id))
+        return CRR_ENOTFOUND;
+    snprintf(buf, len, "%s/%s.csv", st->dir, id);
+    return 0;
+}
+
+static void s_close(void **state)
+{
+    free(*state);
+    *state = NULL;
+}
+
+const crr_sink_ops_t crr_sink_csv = {
+    .name = "csv",
+    .description = "CSV file per snapshot: a header row, then one row per value",
+    .config_map = s_config_map,
+    .config_size = sizeof(s_config_t),
+    .open = s_open,
+    .write = s_write,
+    .locate = s_locate,
+    .close = s_close,
+};

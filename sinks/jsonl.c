@@ -1,0 +1,151 @@
+/* jsonl: the JSON Lines file sink (an embedded default).
+ *
+ * One file per snapshot, DIR/<snapshot id>.jsonl, where DIR is the sink's
+ * `dir` or else the aggregator's snapshot folder. Layout (shared/domain.md,
+ * "Snapshot"): one header line holding every Snapshot field but `values`,
+ * then one line per IndicatorValue; every field written with its default
+ * (CRR_JSON_EMIT_DEFAULTS: "n":"0", "reliable":false), absent wrappers left
+ * out, proto3 JSON names (windowDays, ciLow). The file is built in memory and
+ * written as temp + fsync + rename, so a reader never sees half a snapshot
+ * and writing the same id again is harmless (idempotent).
+ *
+ * Threading: an instance is used by one thread at a time. Keeps no state but
+ * its folder. */
+#include "sink.h"
+
+#include "json.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct {
+    char *dir; /* output folder; empty = the host's snapshot folder */
+} s_config_t;
+
+typedef struct {
+    char dir[PATH_MAX]; /* absolute output folder */
+} s_state_t;
+
+static const crr_cfg_entry_t s_config_map[] = {
+    {"sink.jsonl", "dir", CRR_CFG_STR, "", 0, 0, offsetof(s_config_t, dir), NULL,
+     "folder for <id>.jsonl files (default: the aggregator's snapshot_dir)"},
+    CRR_CFG_END,
+};
+
+static int s_open(const crr_sink_section_t *section, void **state, crr_diag_t *d)
+{
+    const s_config_t *cfg = section->config;
+    const char *dir = cfg && cfg->dir && *cfg->dir ? cfg->dir : section->snapshot_dir;
+    if (!dir || !*dir) {
+        crr_diag_set(d, 0, "sink.jsonl.dir", "no output folder configured");
+        return CRR_ECONFIG;
+    }
+    if (mkdir(dir, 0755) && errno != EEXIST) {
+        crr_diag_set(d, 0, "sink.jsonl.dir", "cannot create %s: %s", dir, strerror(errno));
+        return -errno;
+    }
+    s_state_t *st = calloc(1, sizeof *st);
+    if (!st)
+        return -ENOMEM;
+    if (!realpath(dir, st->dir)) {
+        int rc = -errno;
+        crr_diag_set(d, 0, "sink.jsonl.dir", "cannot resolve %s: %s", dir, strerror(errno));
+        free(st);
+        return rc;
+    }
+    *state = st;
+    return 0;
+}
+
+/* Appends one JSON object as a line; returns 0 or -ENOMEM / -EIO. */
+static int s_put_line(FILE *out, json_t *obj)
+{
+    if (!obj)
+        return -ENOMEM;
+    char *text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(obj);
+    if (!text)
+        return -ENOMEM;
+    int rc = fputs(text, out) < 0 || fputc('\n', out) == EOF ? -EIO : 0;
+    free(text);
+    return rc;
+}
+
+static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
+{
+    s_state_t *st = state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = NULL;
+    int rc;
+    if (!crr_sink_id_is_safe(s->id)) {
+        crr_diag_set(d, 0, "id", "snapshot id '%.64s' is not a safe file name", s->id ? s->id : "");
+        return CRR_SINK_FATAL;
+    }
+    mem = open_memstream(&buf, &len);
+    if (!mem)
+        goto retry;
+    /* header: the snapshot without its values */
+    Crrmon__V1__Snapshot head = *s;
+    head.n_values = 0;
+    head.values = NULL;
+    json_t *h = crr_json_from_message(&head.base, CRR_JSON_EMIT_DEFAULTS);
+    if (h)
+        json_object_del(h, "values");
+    if (s_put_line(mem, h))
+        goto retry;
+    for (size_t i = 0; i < s->n_values; i++)
+        if (s_put_line(mem, crr_json_from_message(&s->values[i]->base, CRR_JSON_EMIT_DEFAULTS)))
+            goto retry;
+    if (fclose(mem)) {
+        mem = NULL;
+        goto retry;
+    }
+    mem = NULL;
+    char path[PATH_MAX + 200];
+    snprintf(path, sizeof path, "%s/%s.jsonl", st->dir, s->id);
+    rc = crr_sink_write_file(path, buf, len);
+    free(buf);
+    if (rc) {
+        crr_diag_set(d, 0, "", "cannot write %s: %s", path, strerror(-rc));
+        return CRR_SINK_RETRY;
+    }
+    return CRR_SINK_OK;
+retry:
+    if (mem)
+        fclose(mem);
+    free(buf);
+    crr_diag_set(d, 0, "", "out of memory building snapshot %s", s->id);
+    return CRR_SINK_RETRY;
+}
+
+static int s_locate(void *state, const char *id, char *buf, size_t len)
+{
+    s_state_t *st = state;
+    if (!crr_sink_id_is_safe(id))
+        return CRR_ENOTFOUND;
+    snprintf(buf, len, "%s/%s.jsonl", st->dir, id);
+    return 0;
+}
+
+static void s_close(void **state)
+{
+    free(*state);
+    *state = NULL;
+}
+
+const crr_sink_ops_t crr_sink_jsonl = {
+    .name = "jsonl",
+    .description = "JSON Lines file per snapshot: a header line, then one line per value",
+    .config_map = s_config_map,
+    .config_size = sizeof(s_config_t),
+    .open = s_open,
+    .write = s_write,
+    .locate = s_locate,
+    .close = s_close,
+};
