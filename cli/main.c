@@ -5,6 +5,7 @@
  * Every subcommand prints its own --help, exits 64 on bad usage and 1 on a
  * runtime failure with a clear message (cli.h). */
 #include "cli.h"
+#include "cmd_indicators.h"
 #include "cmd_query.h"
 #include "cmd_rejects.h"
 #include "cmd_send.h"
@@ -31,6 +32,7 @@ static const s_cmd_t s_cmds[] = {
     {"snapshot", crr_cmd_snapshot, "ask an aggregator to take a snapshot now"},
     {"rejects", crr_cmd_rejects, "list rejected events of an aggregator or collector"},
     {"status", crr_cmd_status, "per source: applied sequence, last seen, spool depth"},
+    {"indicators", crr_cmd_indicators, "list the indicator catalogue"},
 #ifdef CRR_HAVE_CMD_GENERATE
     {"generate", crr_cmd_generate, "write deterministic valid events as JSON Lines"},
 #endif

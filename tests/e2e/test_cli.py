@@ -93,14 +93,18 @@ def pipeline_total(agg_dir):
 
 def test_help_version_and_usage_errors():
     r = crrmon("--help", check=0)
-    for cmd in ("send", "query", "snapshot", "rejects", "status", "generate"):
+    for cmd in ("send", "query", "snapshot", "rejects", "status", "indicators", "generate"):
         assert f"  {cmd} " in r.stdout, (cmd, r.stdout)
+    r = crrmon("indicators", "--json", check=0)
+    cat = {x["name"]: x for x in map(json.loads, r.stdout.splitlines())}
+    assert cat["stop_search.count"]["stat"] == "C" and cat["stop_search.count"]["dims"] == "ethnicity", cat
+    assert len(cat) >= 40, len(cat)
     r = crrmon("--version", check=0)
     assert r.stdout.startswith("crrmon ") and r.stdout.strip() != "crrmon", r.stdout
     assert crrmon().returncode == 64
     r = crrmon("frobnicate", check=64)
     assert "unknown command 'frobnicate'" in r.stderr, r.stderr
-    for cmd in ("send", "query", "snapshot", "rejects", "status"):
+    for cmd in ("send", "query", "snapshot", "rejects", "status", "indicators"):
         r = crrmon(cmd, "--help", check=0)
         assert r.stdout.startswith(f"usage: crrmon {cmd}"), r.stdout
 
