@@ -132,7 +132,8 @@ int crr_cmd_rejects(int argc, char **argv)
     MDB_env *env = NULL;
     MDB_txn *txn = NULL;
     MDB_dbi dbi;
-    int rc = crr_lmdb_open(env_dir, 1u << 20, 32, MDB_RDONLY, &env);
+    /* map size 0: take the writer's, so every committed page is mapped */
+    int rc = crr_lmdb_open(env_dir, 0, 32, MDB_RDONLY, &env);
     if (rc) {
         crr_cli_fail(S_CMD, "cannot open %s: %s", env_dir, crr_strerror(rc));
         goto fail;
