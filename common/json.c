@@ -242,6 +242,72 @@ static int s_b64_decode(const char *s, size_t n, uint8_t **out, size_t *olen)
 
 /* ---- writing ----------------------------------------------------------- */
 
+/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
+ * surrogates, at most U+10FFFF), or 0 when it is not one. */
+static size_t s_utf8_seq(const unsigned char *p)
+{
+    unsigned c = p[0];
+    if (c < 0x80)
+        return 1;
+    unsigned lo = 0x80, hi = 0xBF;
+    size_t n;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return n;
+}
+
+/* A JSON string of s. protobuf-c does not check UTF-8 when unpacking, so a
+ * string from the wire may be invalid: each bad byte is written as U+FFFD
+ * rather than failing the whole message (rejects of bad frames must still be
+ * recordable). */
+static json_t *s_write_string(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    size_t n = strlen(s);
+    char *buf = malloc(n * 3 + 1);
+    if (!buf)
+        return NULL;
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t k = s_utf8_seq(p);
+        if (k) {
+            memcpy(buf + o, p, k);
+            o += k;
+            p += k;
+        } else {
+            memcpy(buf + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            p++;
+        }
+    }
+    j = json_stringn(buf, o);
+    free(buf);
+    return j;
+}
+
+
 static json_t *s_write_msg(const ProtobufCMessage *m, unsigned flags);
 
 static json_t *s_write_double(double v)
@@ -318,7 +384,7 @@ static json_t *s_write_value(const ProtobufCFieldDescriptor *f, const void *p, u
     }
     case PROTOBUF_C_TYPE_STRING: {
         const char *s = *(char *const *)p;
-        return json_string(s ? s : "");
+        return s_write_string(s ? s : "");
     }
     case PROTOBUF_C_TYPE_BYTES: {
         const ProtobufCBinaryData *b = p;
@@ -417,8 +483,11 @@ static json_t *s_write_map(const ProtobufCMessageDescriptor *ed, ProtobufCMessag
         char kbuf[32];
         const char *key;
         s_map_key(kf, base + kf->offset, kbuf, sizeof kbuf, &key);
-        json_t *v = s_write_value(vf, base + vf->offset, flags);
-        if (!v || json_object_set_new(o, key, v) != 0)
+        json_t *ks = s_write_string(key); /* a valid UTF-8 copy of the key */
+        json_t *v = ks ? s_write_value(vf, base + vf->offset, flags) : NULL;
+        int rc = v ? json_object_set_new(o, json_string_value(ks), v) : -1;
+        json_decref(ks);
+        if (rc != 0)
             goto fail;
     }
     return o;
@@ -541,6 +610,23 @@ char *crr_json_dumps(const ProtobufCMessage *m, unsigned flags)
 
 static int s_fail(s_rd_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Replaces, in place, each byte of s that is not part of valid UTF-8, and
+ * each control character, by '?' (quoted input cut at 60 bytes may end
+ * inside a character; a key may hold a newline), so diagnostics stay one
+ * line and can themselves be stored as JSON. */
+static void s_utf8_clean(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t k = s_utf8_seq(p);
+        if (k && *p >= 0x20 && *p != 0x7f) {
+            p += k;
+        } else {
+            *p++ = '?';
+        }
+    }
+}
+
 static int s_fail(s_rd_t *r, const char *fmt, ...)
 {
     if (r->d) {
@@ -549,6 +635,8 @@ static int s_fail(s_rd_t *r, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(reason, sizeof reason, fmt, ap);
         va_end(ap);
+        s_utf8_clean(reason);
+        s_utf8_clean(r->path);
         crr_diag_set(r->d, S_MALFORMED, r->path, "%s", reason);
     }
     return CRR_EPARSE;
@@ -1048,8 +1136,10 @@ int crr_json_parse(const ProtobufCMessageDescriptor *desc, const char *text, siz
     json_error_t e;
     json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
     if (!j) {
-        if (d)
+        if (d) {
+            s_utf8_clean(e.text);
             crr_diag_set(d, S_MALFORMED, "", "invalid JSON at column %d: %s", e.column, e.text);
+        }
         return CRR_EPARSE;
     }
     int rc = crr_json_to_message(desc, j, out, d);

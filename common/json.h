@@ -52,8 +52,10 @@
 
 /* Converts message m to a new jansson value (an object, or a string/number
  * for a top-level Timestamp or wrapper). flags: CRR_JSON_* bits.
+ * Strings that are not valid UTF-8 (protobuf-c does not check on unpack)
+ * have each bad byte replaced by U+FFFD, so any message can be written.
  * Returns a new reference (caller json_decref()s it), or NULL when out of
- * memory or when a string field holds invalid UTF-8. */
+ * memory (or m is NULL). */
 json_t *crr_json_from_message(const ProtobufCMessage *m, unsigned flags);
 
 /* Converts m to one compact line of JSON (no newline), keys in field order.

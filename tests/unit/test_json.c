@@ -445,6 +445,32 @@ static void test_wrappers_bytes(void **state)
     s_check_dump(&google__protobuf__double_value__descriptor, "1e300", 0, "1.0000000000000001e300");
 }
 
+/* Strings from the wire may be invalid UTF-8 (protobuf-c does not check):
+ * bad bytes are written as U+FFFD, in values and in map keys. */
+static void test_invalid_utf8(void **state)
+{
+    (void)state;
+    Crrmon__V1__Event e = CRRMON__V1__EVENT__INIT;
+    char bad[] = "\xff" "A\xc3\xa9\xed\xa0\x80";
+    e.borough = bad;
+    char *out = crr_json_dumps(&e.base, 0);
+    assert_non_null(out);
+    assert_string_equal(out, "{\"borough\":\"\xef\xbf\xbd" "A\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd"
+                             "\xef\xbf\xbd\"}");
+    free(out);
+    Crrmon__V1__IndicatorValue v = CRRMON__V1__INDICATOR_VALUE__INIT;
+    Crrmon__V1__IndicatorValue__DimsEntry de = CRRMON__V1__INDICATOR_VALUE__DIMS_ENTRY__INIT;
+    Crrmon__V1__IndicatorValue__DimsEntry *dp = &de;
+    de.key = bad;
+    de.value = "x";
+    v.n_dims = 1;
+    v.dims = &dp;
+    out = crr_json_dumps(&v.base, 0);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "\"dims\":{\"\xef\xbf\xbd" "A"));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -452,7 +478,7 @@ int main(void)
         cmocka_unit_test(test_lenient_input),    cmocka_unit_test(test_errors),
         cmocka_unit_test(test_to_message),       cmocka_unit_test(test_snapshot_maps_wrappers),
         cmocka_unit_test(test_emit_defaults),    cmocka_unit_test(test_timestamps),
-        cmocka_unit_test(test_wrappers_bytes),
+        cmocka_unit_test(test_wrappers_bytes),   cmocka_unit_test(test_invalid_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
