@@ -148,6 +148,9 @@ static void s_json_name(const char *name, char *buf, size_t len)
 static const ProtobufCFieldDescriptor *s_find_field(const ProtobufCMessageDescriptor *desc,
                                                     const char *key)
 {
+    const ProtobufCFieldDescriptor *byname = protobuf_c_message_descriptor_get_field_by_name(desc, key);
+    if (byname)
+        return byname;
     char jn[256];
     for (unsigned i = 0; i < desc->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &desc->fields[i];
@@ -596,12 +599,46 @@ json_t *crr_json_from_message(const ProtobufCMessage *m, unsigned flags)
     return s_write_msg(m, flags);
 }
 
+/* True when every real in j reads back exactly from prec significant digits. */
+static int s_prec_ok(const json_t *j, int prec)
+{
+    char buf[40];
+    size_t i;
+    const char *k;
+    json_t *v;
+    switch (json_typeof(j)) {
+    case JSON_REAL:
+        snprintf(buf, sizeof buf, "%.*g", prec, json_real_value(j));
+        return strtod(buf, NULL) == json_real_value(j);
+    case JSON_ARRAY:
+        json_array_foreach(j, i, v) if (!s_prec_ok(v, prec)) return 0;
+        return 1;
+    case JSON_OBJECT:
+        json_object_foreach((json_t *)j, k, v) if (!s_prec_ok(v, prec)) return 0;
+        return 1;
+    default:
+        return 1;
+    }
+}
+
+/* The fewest significant digits (1..17) with which every real in j reads
+ * back exactly: jansson prints all reals of one dump with one precision, and
+ * its default of 17 writes 0.1 as 0.10000000000000001. */
+static int s_real_precision(const json_t *j)
+{
+    int prec = 1;
+    while (prec < 17 && !s_prec_ok(j, prec))
+        prec++;
+    return prec;
+}
+
 char *crr_json_dumps(const ProtobufCMessage *m, unsigned flags)
 {
     json_t *j = crr_json_from_message(m, flags);
     if (!j)
         return NULL;
-    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
+                                JSON_REAL_PRECISION(s_real_precision(j)));
     json_decref(j);
     return s;
 }

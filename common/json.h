@@ -32,9 +32,12 @@
  * the wrong JSON type or out of range.
  *
  * Limits: integers above INT64_MAX must be given as strings (jansson's
- * integers are signed 64-bit); jansson writes doubles with 17 significant
- * digits, so 0.1 is written 0.10000000000000001 (the same double when read
- * back); Duration, Struct, Value, Any and FieldMask get no special mapping.
+ * integers are signed 64-bit); jansson writes every real of one dump with the
+ * same number of significant digits: crr_json_dumps picks the fewest that
+ * read every one back exactly (0.1 stays 0.1 unless another value needs 17),
+ * a caller dumping crr_json_from_message's tree itself gets jansson's 17
+ * unless it passes JSON_REAL_PRECISION; Duration, Struct, Value, Any and
+ * FieldMask get no special mapping.
  *
  * Thread safety: no state; any thread may call any function. */
 #ifndef CRR_JSON_H
@@ -58,7 +61,8 @@
  * memory (or m is NULL). */
 json_t *crr_json_from_message(const ProtobufCMessage *m, unsigned flags);
 
-/* Converts m to one compact line of JSON (no newline), keys in field order.
+/* Converts m to one compact line of JSON (no newline), keys in field order,
+ * reals with the fewest digits that read back exactly (see Limits above).
  * Returns a malloc'd NUL-terminated string the caller frees, or NULL as
  * crr_json_from_message. */
 char *crr_json_dumps(const ProtobufCMessage *m, unsigned flags);

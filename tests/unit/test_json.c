@@ -439,10 +439,26 @@ static void test_wrappers_bytes(void **state)
     s_check_dump(&google__protobuf__bool_value__descriptor, "true", 0, "true");
     s_check_dump(&google__protobuf__string_value__descriptor, "\"\\u2603\"", 0,
                  "\"\xe2\x98\x83\"");
-    s_check_dump(&google__protobuf__float_value__descriptor, "0.1", 0, "0.10000000000000001");
+    /* reals: the fewest digits that read back exactly */
+    s_check_dump(&google__protobuf__float_value__descriptor, "0.1", 0, "0.1");
+    s_check_dump(&google__protobuf__float_value__descriptor, "16777217", 0, "16777216.0");
+    s_check_dump(&google__protobuf__double_value__descriptor, "0.1", 0, "0.1");
+    s_check_dump(&google__protobuf__double_value__descriptor, "0.30000000000000004", 0,
+                 "0.30000000000000004");
+    s_check_dump(&google__protobuf__double_value__descriptor, "5e-324", 0, "5e-324");
+    s_check_dump(&crrmon__v1__indicator_value__descriptor,
+                 "{\"value\":0.1,\"nEff\":2.5,\"ciLow\":-7}", 0,
+                 "{\"value\":0.1,\"nEff\":2.5,\"ciLow\":-7.0}");
+    s_check_dump(&crrmon__v1__indicator_value__descriptor,
+                 "{\"value\":0.1,\"nEff\":0.3333333333333333}", 0,
+                 "{\"value\":0.1,\"nEff\":0.3333333333333333}");
+    /* one precision per dump: a value needing 17 digits gives 17 to all */
+    s_check_dump(&crrmon__v1__indicator_value__descriptor,
+                 "{\"value\":0.1,\"nEff\":0.30000000000000004}", 0,
+                 "{\"value\":0.10000000000000001,\"nEff\":0.30000000000000004}");
     s_check_dump(&google__protobuf__float_value__descriptor, "\"-Infinity\"", 0,
                  "\"-Infinity\"");
-    s_check_dump(&google__protobuf__double_value__descriptor, "1e300", 0, "1.0000000000000001e300");
+    s_check_dump(&google__protobuf__double_value__descriptor, "1e300", 0, "1e300");
 }
 
 /* Strings from the wire may be invalid UTF-8 (protobuf-c does not check):
