@@ -1,0 +1,699 @@
+/* test_store: common/store and common/indicators against a real LMDB in a
+ * mkdtemp folder: sequence rules, duplicates, record ids, rejects, windows,
+ * MDB_MAP_FULL, exact indicator values, snapshots, prune; plus a timing
+ * printout of crr_store_apply (not asserted). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "clock.h"
+#include "codec.h"
+#include "gen.h"
+#include "indicators.h"
+#include "store.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NOW_TEXT "2026-03-01T12:00:00Z"
+#define NOW_SEC 1772366400LL /* 2026-03-01T12:00:00Z */
+#define DAY 86400LL
+#define B1 "E09000001"
+#define B2 "E09000002"
+
+/* ---- fixtures ---------------------------------------------------------- */
+
+typedef struct fx {
+    char dir[64];      /* mkdtemp folder */
+    crr_store_t *s;    /* the store */
+} fx_t;
+
+static void s_rm_rf(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cleanup of %s failed\n", dir);
+}
+
+static int setup(void **state)
+{
+    setenv("CRRMON_NOW", NOW_TEXT, 1);
+    crr_clock_reset();
+    fx_t *f = calloc(1, sizeof *f);
+    strcpy(f->dir, "/tmp/crr_store_XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(crr_store_open(f->dir, NULL, &f->s), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    crr_store_close(&f->s);
+    crr_store_close(&f->s); /* idempotent */
+    s_rm_rf(f->dir);
+    free(f);
+    return 0;
+}
+
+static char *s_dup(const char *s)
+{
+    return strcpy(malloc(strlen(s) + 1), s);
+}
+
+static Crrmon__V1__Event *s_event(uint64_t seq, const char *borough, int64_t at,
+                                  const char *record_id)
+{
+    Crrmon__V1__Event *e = malloc(sizeof *e);
+    crrmon__v1__event__init(e);
+    e->seq = seq;
+    e->borough = s_dup(borough);
+    if (record_id)
+        e->record_id = s_dup(record_id);
+    e->occurred_at = malloc(sizeof *e->occurred_at);
+    google__protobuf__timestamp__init(e->occurred_at);
+    e->occurred_at->seconds = at;
+    return e;
+}
+
+static Crrmon__V1__Event *s_search(uint64_t seq, const char *borough, int64_t at,
+                                   const char *record_id, int ethnicity, unsigned count)
+{
+    Crrmon__V1__Event *e = s_event(seq, borough, at, record_id);
+    Crrmon__V1__StopSearch *x = malloc(sizeof *x);
+    crrmon__v1__stop_search__init(x);
+    x->ethnicity = ethnicity;
+    x->outcome = CRRMON__V1__OUTCOME__OUTCOME_NO_FURTHER_ACTION;
+    x->count = count;
+    e->body_case = CRRMON__V1__EVENT__BODY_STOP_SEARCH;
+    e->stop_search = x;
+    return e;
+}
+
+static Crrmon__V1__Event *s_feedback(uint64_t seq, const char *borough, int64_t at, int group,
+                                     unsigned overall, const char *trainer)
+{
+    Crrmon__V1__Event *e = s_event(seq, borough, at, NULL);
+    Crrmon__V1__TrainingFeedback *x = malloc(sizeof *x);
+    crrmon__v1__training_feedback__init(x);
+    x->course_id = s_dup("C1");
+    x->session_id = s_dup("S1");
+    x->trainer_id = s_dup(trainer);
+    x->staff_group = group;
+    x->overall = overall;
+    x->relevance = overall;
+    x->trainer_quality = overall;
+    x->purpose_explained = 3;
+    e->body_case = CRRMON__V1__EVENT__BODY_TRAINING_FEEDBACK;
+    e->training_feedback = x;
+    return e;
+}
+
+static Crrmon__V1__Event *s_attendance(uint64_t seq, const char *borough, int64_t at, int group,
+                                       unsigned booked, unsigned attended, int mandatory)
+{
+    Crrmon__V1__Event *e = s_event(seq, borough, at, NULL);
+    Crrmon__V1__Attendance *x = malloc(sizeof *x);
+    crrmon__v1__attendance__init(x);
+    x->course_id = s_dup("C1");
+    x->session_id = s_dup("S1");
+    x->staff_group = group;
+    x->booked = booked;
+    x->attended = attended;
+    x->mandatory = mandatory;
+    e->body_case = CRRMON__V1__EVENT__BODY_ATTENDANCE;
+    e->attendance = x;
+    return e;
+}
+
+static Crrmon__V1__Event *s_headcount(uint64_t seq, const char *borough, int64_t at, int group,
+                                      unsigned headcount, unsigned in_scope)
+{
+    Crrmon__V1__Event *e = s_event(seq, borough, at, NULL);
+    Crrmon__V1__StaffHeadcount *x = malloc(sizeof *x);
+    crrmon__v1__staff_headcount__init(x);
+    x->staff_group = group;
+    x->headcount = headcount;
+    x->in_scope = in_scope;
+    e->body_case = CRRMON__V1__EVENT__BODY_STAFF_HEADCOUNT;
+    e->staff_headcount = x;
+    return e;
+}
+
+/* A heap batch owning its events (freed with crr_codec_free). */
+static Crrmon__V1__Batch *s_batch(const char *src, uint64_t epoch, Crrmon__V1__Event **ev,
+                                  size_t n)
+{
+    Crrmon__V1__Batch *b = malloc(sizeof *b);
+    crrmon__v1__batch__init(b);
+    b->source_id = s_dup(src);
+    b->epoch = epoch;
+    b->spool_depth = 7;
+    b->n_events = n;
+    b->events = malloc((n ? n : 1) * sizeof *b->events);
+    for (size_t i = 0; i < n; i++) {
+        b->events[i] = ev[i];
+        b->events[i]->source_id = s_dup(src);
+    }
+    return b;
+}
+
+/* Applies one batch and frees it; fills *j (caller resets). */
+static int s_apply1(crr_store_t *s, Crrmon__V1__Batch *b, crr_ingest_job_t *j)
+{
+    memset(j, 0, sizeof *j);
+    j->batch = b;
+    int rc = crr_store_apply(s, j, 1);
+    j->batch = NULL;
+    crr_codec_free(&b->base);
+    return rc;
+}
+
+typedef struct src_seen {
+    uint64_t epoch, applied_seq, spool_depth, duplicates, applied;
+    int found;
+} src_seen_t;
+
+static int s_src_cb(const crr_source_info_t *i, void *ud)
+{
+    src_seen_t *x = ud;
+    if (strcmp(i->source_id, "src-a") == 0 && i->epoch == x->epoch) {
+        x->found = 1;
+        x->applied_seq = i->applied_seq;
+        x->spool_depth = i->spool_depth;
+        x->duplicates = i->duplicates;
+        x->applied = i->applied;
+    }
+    return 0;
+}
+
+static src_seen_t s_source(crr_store_t *s, uint64_t epoch)
+{
+    src_seen_t x = {.epoch = epoch};
+    assert_int_equal(crr_store_sources_foreach(s, s_src_cb, &x), 0);
+    return x;
+}
+
+/* Finds the row (indicator, borough, window, dims "k=v" or "" for total). */
+static const Crrmon__V1__IndicatorValue *s_row(Crrmon__V1__IndicatorValue **v, size_t n,
+                                               const char *ind, const char *borough,
+                                               unsigned window, const char *dims)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v[i]->indicator, ind) || strcmp(v[i]->borough, borough) ||
+            v[i]->window_days != window)
+            continue;
+        char buf[256] = "";
+        for (size_t d = 0; d < v[i]->n_dims; d++) {
+            size_t l = strlen(buf);
+            snprintf(buf + l, sizeof buf - l, "%s%s=%s", d ? "," : "", v[i]->dims[d]->key,
+                     v[i]->dims[d]->value);
+        }
+        if (strcmp(buf, dims) == 0)
+            return v[i];
+    }
+    return NULL;
+}
+
+static double s_value(Crrmon__V1__IndicatorValue **v, size_t n, const char *ind,
+                      const char *borough, unsigned window, const char *dims)
+{
+    const Crrmon__V1__IndicatorValue *r = s_row(v, n, ind, borough, window, dims);
+    if (!r) {
+        fprintf(stderr, "no row %s %s %u [%s]\n", ind, borough, window, dims);
+        fail();
+    }
+    return r->value ? r->value->value : NAN;
+}
+
+static void s_compute(crr_store_t *s, const char *ind, Crrmon__V1__IndicatorValue ***v, size_t *n)
+{
+    crr_query_t q = {.as_of_sec = NOW_SEC, .indicator = ind};
+    assert_int_equal(crr_indicators_compute(s, &q, v, n), 0);
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+static void test_apply_dup_gap_epoch(void **state)
+{
+    fx_t *f = *state;
+    crr_ingest_job_t j;
+    Crrmon__V1__Event *ev[3];
+    for (int i = 0; i < 3; i++)
+        ev[i] = s_search((uint64_t)i + 1, B1, NOW_SEC - 3600, NULL, 4, 0);
+    assert_int_equal(s_apply1(f->s, s_batch("src-a", 11, ev, 3), &j), 0);
+    assert_int_equal(j.n_applied, 3);
+    assert_int_equal(j.durable_seq, 3);
+    assert_int_equal(j.expected_seq, 0);
+    assert_int_equal(j.n_rejected, 0);
+    crr_ingest_job_reset(&j);
+
+    /* the same batch again: acknowledged, counted once */
+    for (int i = 0; i < 3; i++)
+        ev[i] = s_search((uint64_t)i + 1, B1, NOW_SEC - 3600, NULL, 4, 0);
+    assert_int_equal(s_apply1(f->s, s_batch("src-a", 11, ev, 3), &j), 0);
+    assert_int_equal(j.n_applied, 0);
+    assert_int_equal(j.n_duplicate, 3);
+    assert_int_equal(j.durable_seq, 3);
+    crr_ingest_job_reset(&j);
+
+    /* a gap: nothing applied, expected_seq says where to resend from */
+    ev[0] = s_search(10, B1, NOW_SEC - 3600, NULL, 4, 0);
+    assert_int_equal(s_apply1(f->s, s_batch("src-a", 11, ev, 1), &j), 0);
+    assert_int_equal(j.n_applied, 0);
+    assert_int_equal(j.durable_seq, 3);
+    assert_int_equal(j.expected_seq, 4);
+    crr_ingest_job_reset(&j);
+
+    /* a new epoch of the same source id starts from 1, separately */
+    ev[0] = s_search(1, B1, NOW_SEC - 3600, NULL, 1, 0);
+    assert_int_equal(s_apply1(f->s, s_batch("src-a", 12, ev, 1), &j), 0);
+    assert_int_equal(j.n_applied, 1);
+    assert_int_equal(j.durable_seq, 1);
+    crr_ingest_job_reset(&j);
+
+    src_seen_t x = s_source(f->s, 11);
+    assert_true(x.found);
+    assert_int_equal(x.applied_seq, 3);
+    assert_int_equal(x.spool_depth, 7);
+    assert_int_equal(x.duplicates, 3);
+    assert_int_equal(x.applied, 3);
+    assert_int_equal(s_source(f->s, 12).applied_seq, 1);
+
+    /* overlapping batch 3..5 applies only 4 and 5 */
+    for (int i = 0; i < 3; i++)
+        ev[i] = s_search((uint64_t)i + 3, B1, NOW_SEC - 3600, NULL, 4, 0);
+    assert_int_equal(s_apply1(f->s, s_batch("src-a", 11, ev, 3), &j), 0);
+    assert_int_equal(j.n_applied, 2);
+    assert_int_equal(j.n_duplicate, 1);
+    assert_int_equal(j.durable_seq, 5);
+    crr_ingest_job_reset(&j);
+
+    Crrmon__V1__IndicatorValue **v;
+    size_t n;
+    s_compute(f->s, "stop_search.count", &v, &n);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B1, 30, "") - 6) < 1e-9);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B1, 30, "ethnicity=BLACK") - 5) < 1e-9);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B1, 30, "ethnicity=WHITE") - 1) < 1e-9);
+    assert_null(s_row(v, n, "stop_search.count", B1, 30, "ethnicity=ASIAN"));
+    assert_true(fabs(s_value(v, n, "stop_search.count", "LONDON", 30, "") - 6) < 1e-9);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B2, 30, "") - 0) < 1e-9);
+    crr_indicators_free(&v, n);
+    assert_null(v);
+}
+
+static void test_two_jobs_same_source_one_call(void **state)
+{
+    fx_t *f = *state;
+    Crrmon__V1__Event *e1[2] = {s_search(1, B1, NOW_SEC, NULL, 4, 2), s_search(2, B1, NOW_SEC, NULL, 4, 0)};
+    Crrmon__V1__Event *e2[2] = {s_search(3, B1, NOW_SEC, NULL, 4, 0), s_search(4, B2, NOW_SEC, NULL, 4, 0)};
+    crr_ingest_job_t j[3] = {{.batch = s_batch("src-a", 1, e1, 2)},
+                             {.batch = s_batch("src-a", 1, e2, 2)},
+                             {.batch = NULL}};
+    Crrmon__V1__Event *e3[1] = {s_search(1, B2, NOW_SEC, NULL, 4, 0)};
+    j[2].batch = s_batch("src-a", 1, e3, 1); /* stale resend inside the same group */
+    assert_int_equal(crr_store_apply(f->s, j, 3), 0);
+    assert_int_equal(j[0].durable_seq, 2);
+    assert_int_equal(j[1].durable_seq, 4);
+    assert_int_equal(j[2].durable_seq, 4);
+    assert_int_equal(j[2].n_duplicate, 1);
+    for (int i = 0; i < 3; i++) {
+        crr_codec_free((ProtobufCMessage *)j[i].batch);
+        crr_ingest_job_reset(&j[i]);
+    }
+    Crrmon__V1__IndicatorValue **v;
+    size_t n;
+    s_compute(f->s, "stop_search.count", &v, &n);
+    assert_true(fabs(s_value(v, n, "stop_search.count", "LONDON", 30, "") - 5) < 1e-9);
+    crr_indicators_free(&v, n);
+}
+
+static int s_count_rejects(const char *json, size_t len, void *ud)
+{
+    (void)len;
+    int *c = ud;
+    if (strstr(json, "\"code\""))
+        (*c)++;
+    return 0;
+}
+
+static void test_record_id_and_rejects(void **state)
+{
+    fx_t *f = *state;
+    crr_ingest_job_t j;
+    Crrmon__V1__Event *ev[4];
+    /* seq 1 rejected (unknown borough) with record R1: does not reserve R1 */
+    ev[0] = s_search(1, "E09000099", NOW_SEC, "R1", 4, 0);
+    ev[1] = s_search(2, B1, NOW_SEC, "R1", 4, 0);
+    ev[2] = s_search(3, B1, NOW_SEC, "R1", 4, 0);  /* repeat: duplicate */
+    ev[3] = s_search(4, B2, NOW_SEC, "R1", 4, 0);  /* other borough: its own id */
+    assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev, 4), &j), 0);
+    assert_int_equal(j.n_applied, 2);
+    assert_int_equal(j.n_duplicate, 1);
+    assert_int_equal(j.n_rejected, 1);
+    assert_int_equal(j.rejected[0]->seq, 1);
+    assert_int_equal(j.rejected[0]->code, CRRMON__V1__REJECT_CODE__REJECT_CODE_UNKNOWN_BOROUGH);
+    assert_string_equal(j.rejected[0]->field, "borough");
+    assert_int_equal(j.durable_seq, 4); /* rejects advance applied_seq */
+    crr_ingest_job_reset(&j);
+    assert_null(j.rejected);
+
+    /* a later batch repeating R1 in B1: duplicate */
+    ev[0] = s_search(5, B1, NOW_SEC - DAY, "R1", 1, 0);
+    /* a future event: rejected */
+    ev[1] = s_search(6, B1, NOW_SEC + 3600, "R2", 1, 0);
+    assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev, 2), &j), 0);
+    assert_int_equal(j.n_applied, 0);
+    assert_int_equal(j.n_duplicate, 1);
+    assert_int_equal(j.n_rejected, 1);
+    assert_int_equal(j.rejected[0]->code, CRRMON__V1__REJECT_CODE__REJECT_CODE_FUTURE);
+    crr_ingest_job_reset(&j);
+
+    /* broken sequence inside a batch: 7, 8 applied; 10, 11 rejected; applied stops at 8 */
+    ev[0] = s_search(7, B1, NOW_SEC, NULL, 1, 0);
+    ev[1] = s_search(8, B1, NOW_SEC, NULL, 1, 0);
+    ev[2] = s_search(10, B1, NOW_SEC, NULL, 1, 0);
+    ev[3] = s_search(11, B1, NOW_SEC, NULL, 1, 0);
+    assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev, 4), &j), 0);
+    assert_int_equal(j.n_applied, 2);
+    assert_int_equal(j.n_rejected, 2);
+    assert_int_equal(j.rejected[0]->code, CRRMON__V1__REJECT_CODE__REJECT_CODE_BAD_SEQUENCE);
+    assert_int_equal(j.rejected[1]->seq, 11);
+    assert_int_equal(j.durable_seq, 8);
+    crr_ingest_job_reset(&j);
+
+    int nrej = 0;
+    assert_int_equal(crr_store_rejects_foreach(f->s, 0, s_count_rejects, &nrej), 0);
+    assert_int_equal(nrej, 4);
+
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "", "not a Batch");
+    assert_int_equal(crr_store_reject_frame(f->s, &d, NULL, "deadbeef"), 0);
+    nrej = 0;
+    assert_int_equal(crr_store_rejects_foreach(f->s, 0, s_count_rejects, &nrej), 0);
+    assert_int_equal(nrej, 5);
+
+    Crrmon__V1__IndicatorValue **v;
+    size_t n;
+    s_compute(f->s, "stop_search.count", &v, &n);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B1, 30, "") - 3) < 1e-9);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B2, 30, "") - 1) < 1e-9);
+    crr_indicators_free(&v, n);
+}
+
+static void test_windows(void **state)
+{
+    fx_t *f = *state;
+    crr_ingest_job_t j;
+    Crrmon__V1__Event *ev[5];
+    ev[0] = s_search(1, B1, NOW_SEC - 40 * DAY, NULL, 4, 0);       /* 90d, 365d only */
+    ev[1] = s_search(2, B1, NOW_SEC - 29 * DAY - 11 * 3600, NULL, 4, 0); /* first day of 30d */
+    ev[2] = s_search(3, B1, NOW_SEC - 30 * DAY, NULL, 4, 0);       /* day before: not 30d */
+    ev[3] = s_search(4, B1, NOW_SEC - 12 * 3600, NULL, 4, 0);      /* as_of's day, 00:00 */
+    ev[4] = s_search(5, B1, NOW_SEC - 400 * DAY, NULL, 4, 0);      /* too old: rejected */
+    assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev, 5), &j), 0);
+    assert_int_equal(j.n_applied, 4);
+    assert_int_equal(j.n_rejected, 1);
+    assert_int_equal(j.rejected[0]->code, CRRMON__V1__REJECT_CODE__REJECT_CODE_TOO_OLD);
+    crr_ingest_job_reset(&j);
+    Crrmon__V1__IndicatorValue **v;
+    size_t n;
+    s_compute(f->s, "stop_search.count", &v, &n);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B1, 30, "") - 2) < 1e-9);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B1, 90, "") - 4) < 1e-9);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B1, 365, "") - 4) < 1e-9);
+    const Crrmon__V1__IndicatorValue *r = s_row(v, n, "stop_search.count", B1, 30, "");
+    assert_int_equal(r->n, 2);
+    assert_false(r->reliable);
+    assert_non_null(r->ci_low);
+    crr_indicators_free(&v, n);
+
+    /* 60 days on, the 90d window starts 29 days before NOW: the 40- and 30-day-old events leave */
+    crr_query_t q = {.as_of_sec = NOW_SEC + 60 * DAY, .indicator = "stop_search.count",
+                     .borough = B1};
+    assert_int_equal(crr_indicators_compute(f->s, &q, &v, &n), 0);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B1, 90, "") - 2) < 1e-9);
+    assert_null(s_row(v, n, "stop_search.count", "LONDON", 90, ""));
+    crr_indicators_free(&v, n);
+}
+
+static void test_map_full(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/crr_store_full_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    crr_store_opts_t o = {.map_size = 256 * 1024};
+    crr_store_t *s;
+    assert_int_equal(crr_store_open(dir, &o, &s), 0);
+    crr_ingest_job_t j;
+    Crrmon__V1__Event *one[1] = {s_search(1, B1, NOW_SEC, "first", 4, 0)};
+    assert_int_equal(s_apply1(s, s_batch("src-a", 1, one, 1), &j), 0);
+    crr_ingest_job_reset(&j);
+    /* a batch with many distinct record ids cannot fit in 256 KiB */
+    enum { N = 20000 };
+    Crrmon__V1__Event **ev = malloc(N * sizeof *ev);
+    char rid[64];
+    for (int i = 0; i < N; i++) {
+        snprintf(rid, sizeof rid, "record-%06d-padding-padding-padding-padding", i);
+        ev[i] = s_search((uint64_t)i + 2, B1, NOW_SEC - (i % 300) * DAY, rid, 1 + i % 6, 0);
+    }
+    int rc = s_apply1(s, s_batch("src-a", 1, ev, N), &j);
+    free(ev);
+    assert_int_equal(rc, MDB_MAP_FULL);
+    assert_int_equal(j.n_applied, 0);
+    assert_int_equal(j.durable_seq, 0);
+    assert_null(j.rejected);
+    assert_int_equal(s_source(s, 1).applied_seq, 1);
+    Crrmon__V1__IndicatorValue **v;
+    size_t n;
+    crr_query_t q = {.as_of_sec = NOW_SEC, .indicator = "stop_search.count", .borough = "LONDON"};
+    assert_int_equal(crr_indicators_compute(s, &q, &v, &n), 0);
+    assert_true(fabs(s_value(v, n, "stop_search.count", "LONDON", 365, "") - 1) < 1e-9);
+    crr_indicators_free(&v, n);
+    /* still usable after the failure */
+    one[0] = s_search(2, B1, NOW_SEC, "second", 4, 0);
+    assert_int_equal(s_apply1(s, s_batch("src-a", 1, one, 1), &j), 0);
+    assert_int_equal(j.durable_seq, 2);
+    crr_ingest_job_reset(&j);
+    crr_store_close(&s);
+    s_rm_rf(dir);
+}
+
+static void test_indicator_values(void **state)
+{
+    fx_t *f = *state;
+    crr_ingest_job_t j;
+    Crrmon__V1__Event *ev[10];
+    const int OP = CRRMON__V1__STAFF_GROUP__STAFF_GROUP_OPERATIONAL;
+    const int AD = CRRMON__V1__STAFF_GROUP__STAFF_GROUP_ADMINISTRATIVE;
+    ev[0] = s_feedback(1, B1, NOW_SEC - DAY, OP, 5, "T1");
+    ev[1] = s_feedback(2, B1, NOW_SEC - DAY, OP, 3, "T1");
+    ev[2] = s_feedback(3, B1, NOW_SEC - DAY, AD, 4, "T2");
+    ev[3] = s_feedback(4, B2, NOW_SEC - DAY, AD, 2, "T2");
+    ev[4] = s_attendance(5, B1, NOW_SEC - DAY, OP, 10, 8, 1);
+    ev[5] = s_attendance(6, B1, NOW_SEC - DAY, AD, 10, 4, 0);
+    ev[6] = s_attendance(7, B2, NOW_SEC - DAY, AD, 5, 5, 1);
+    ev[7] = s_headcount(8, B1, NOW_SEC - 100 * DAY, OP, 100, 50);
+    ev[8] = s_headcount(9, B1, NOW_SEC - 2 * DAY, OP, 100, 40);
+    ev[9] = s_headcount(10, B1, NOW_SEC + 60, OP, 100, 30); /* later today: counts */
+    assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev, 10), &j), 0);
+    assert_int_equal(j.n_applied, 10);
+    crr_ingest_job_reset(&j);
+
+    Crrmon__V1__IndicatorValue **v;
+    size_t n;
+    crr_query_t q = {.as_of_sec = NOW_SEC};
+    assert_int_equal(crr_indicators_compute(f->s, &q, &v, &n), 0);
+    /* feedback.responses */
+    assert_true(fabs(s_value(v, n, "feedback.responses", B1, 30, "") - 3) < 1e-9);
+    assert_true(fabs(s_value(v, n, "feedback.responses", "LONDON", 30, "") - 4) < 1e-9);
+    /* feedback.overall_mean with staff_group */
+    assert_true(fabs(s_value(v, n, "feedback.overall_mean", B1, 30, "") - 4) < 1e-9);
+    assert_true(fabs(s_value(v, n, "feedback.overall_mean", B1, 30, "staff_group=OPERATIONAL") - 4) <
+                1e-9);
+    const Crrmon__V1__IndicatorValue *r =
+        s_row(v, n, "feedback.overall_mean", B1, 30, "staff_group=OPERATIONAL");
+    assert_int_equal(r->n, 2);
+    /* s = sqrt(2): 4 +- z * sqrt(2) / sqrt(2) */
+    assert_true(fabs(r->ci_low->value - (4 - 1.959963984540054)) < 1e-9);
+    r = s_row(v, n, "feedback.overall_mean", B1, 30, "staff_group=ADMINISTRATIVE");
+    assert_int_equal(r->n, 1);
+    assert_null(r->ci_low); /* n < 2: no interval */
+    assert_true(fabs(r->value->value - 4) < 1e-9);
+    assert_true(fabs(s_value(v, n, "feedback.overall_mean", "LONDON", 30, "") - 3.5) < 1e-9);
+    /* training.attendance_rate: 12/20 in B1; London 17/25 (from sums) */
+    assert_true(fabs(s_value(v, n, "training.attendance_rate", B1, 30, "") - 0.6) < 1e-9);
+    assert_true(fabs(s_value(v, n, "training.attendance_rate", B1, 30, "staff_group=OPERATIONAL") -
+                     0.8) < 1e-9);
+    assert_true(fabs(s_value(v, n, "training.attendance_rate", "LONDON", 30, "") - 17.0 / 25) <
+                1e-9);
+    r = s_row(v, n, "training.attendance_rate", "LONDON", 30, "");
+    assert_int_equal(r->n, 25);
+    assert_false(r->reliable);
+    /* no attendance in B3: value absent, never NaN or 0 */
+    r = s_row(v, n, "training.attendance_rate", "E09000003", 30, "");
+    assert_non_null(r);
+    assert_null(r->value);
+    assert_null(r->ci_low);
+    /* pipeline.events by arrival */
+    assert_true(fabs(s_value(v, n, "pipeline.events", B1, 30, "") - 8) < 1e-9);
+    assert_true(fabs(s_value(v, n, "pipeline.events", B1, 30, "type=attendance") - 2) < 1e-9);
+    assert_true(fabs(s_value(v, n, "pipeline.events", "LONDON", 30, "type=training_feedback") - 4) <
+                1e-9);
+    /* training.coverage: mandatory attended 8 (B1) / latest in_scope (30, later today) */
+    assert_true(fabs(s_value(v, n, "training.coverage", B1, 30, "") - 8.0 / 30) < 1e-9);
+    r = s_row(v, n, "training.coverage", B1, 30, "");
+    assert_int_equal(r->n, 30);
+    /* trainer.quality_mean per trainer and trainer.flagged for London only */
+    assert_true(fabs(s_value(v, n, "trainer.quality_mean", "LONDON", 30, "trainer_id=T2") - 3) <
+                1e-9);
+    assert_true(fabs(s_value(v, n, "trainer.flagged", "LONDON", 30, "trainer_id=T2") - 0) < 1e-9);
+    assert_null(s_row(v, n, "trainer.flagged", B1, 30, "trainer_id=T2"));
+    crr_indicators_free(&v, n);
+
+    /* as of 10 days ago: the headcount of 100 days ago is the latest */
+    q.as_of_sec = NOW_SEC - 10 * DAY;
+    q.indicator = "training.coverage";
+    q.borough = B1;
+    assert_int_equal(crr_indicators_compute(f->s, &q, &v, &n), 0);
+    r = s_row(v, n, "training.coverage", B1, 30, "");
+    assert_int_equal(r->n, 50);
+    assert_true(fabs(r->value->value - 0) < 1e-9);
+    crr_indicators_free(&v, n);
+
+    crr_query_t bad = {.as_of_sec = NOW_SEC, .indicator = "no.such"};
+    assert_int_equal(crr_indicators_compute(f->s, &bad, &v, &n), CRR_EINVAL);
+    bad.indicator = NULL;
+    bad.borough = "E09000099";
+    assert_int_equal(crr_indicators_compute(f->s, &bad, &v, &n), CRR_EINVAL);
+}
+
+static int s_snap_cb(const char *id, int64_t taken, void *ud)
+{
+    (void)id;
+    (void)taken;
+    (*(int *)ud)++;
+    return 0;
+}
+
+static void test_snapshot_and_prune(void **state)
+{
+    fx_t *f = *state;
+    crr_ingest_job_t j;
+    Crrmon__V1__Event *ev[2] = {s_search(1, B1, NOW_SEC, "X", 4, 3),
+                                s_search(2, B2, NOW_SEC - 200 * DAY, "Y", 1, 0)};
+    assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev, 2), &j), 0);
+    crr_ingest_job_reset(&j);
+    Crrmon__V1__Snapshot *a, *b, *got;
+    assert_int_equal(crr_snapshot_take(f->s, NOW_SEC, NULL, NULL, &a), 0);
+    assert_int_equal(crr_snapshot_take(f->s, NOW_SEC, "daily", NULL, &b), 0);
+    assert_string_not_equal(a->id, b->id);
+    assert_string_equal(a->schedule, "on-demand");
+    assert_true(a->n_values > 1000);
+    assert_int_equal(crr_store_snapshot_get(f->s, a->id, &got), 0);
+    assert_string_equal(got->id, a->id);
+    assert_int_equal(got->n_values, a->n_values);
+    crr_codec_free(&got->base);
+    assert_int_equal(crr_store_snapshot_get(f->s, "nope", &got), CRR_ENOTFOUND);
+    int cnt = 0;
+    assert_int_equal(crr_store_snapshots_foreach(f->s, s_snap_cb, &cnt), 0);
+    assert_int_equal(cnt, 2);
+    crr_codec_free(&a->base);
+    crr_codec_free(&b->base);
+
+    /* prune 300 days on: buckets of 200+395 days ago go, snapshots older than 1 day go */
+    assert_int_equal(crr_store_prune(f->s, NOW_SEC + 300 * DAY, DAY, DAY), 0);
+    cnt = 0;
+    assert_int_equal(crr_store_snapshots_foreach(f->s, s_snap_cb, &cnt), 0);
+    assert_int_equal(cnt, 0);
+    Crrmon__V1__IndicatorValue **v;
+    size_t n;
+    s_compute(f->s, "stop_search.count", &v, &n);
+    assert_true(fabs(s_value(v, n, "stop_search.count", "LONDON", 365, "") - 3) < 1e-9);
+    crr_indicators_free(&v, n);
+    /* record id Y (200 days before NOW) is forgotten 300 days later; X is kept */
+    setenv("CRRMON_NOW", "2026-12-26T12:00:00Z", 1);
+    crr_clock_reset();
+    Crrmon__V1__Event *ev2[2] = {s_search(3, B1, NOW_SEC + 299 * DAY, "X", 4, 0),
+                                 s_search(4, B2, NOW_SEC + 299 * DAY, "Y", 4, 0)};
+    assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev2, 2), &j), 0);
+    assert_int_equal(j.n_duplicate, 1);
+    assert_int_equal(j.n_applied, 1);
+    crr_ingest_job_reset(&j);
+}
+
+/* Timing printout (not asserted): generated events through crr_store_apply. */
+static void test_apply_throughput(void **state)
+{
+    fx_t *f = *state;
+    enum { PER_BATCH = 500, BATCHES_PER_GROUP = 40, GROUPS = 10 };
+    crr_gen_opts_t go = {.seed = 42, .start_sec = NOW_SEC - 300 * DAY, .end_sec = NOW_SEC};
+    crr_gen_t *g;
+    assert_int_equal(crr_gen_new(&go, &g), 0);
+    size_t nb = (size_t)BATCHES_PER_GROUP * GROUPS;
+    Crrmon__V1__Batch **bs = calloc(nb, sizeof *bs);
+    uint64_t seq = 0;
+    for (size_t b = 0; b < nb; b++) {
+        Crrmon__V1__Event *ev[PER_BATCH];
+        for (int i = 0; i < PER_BATCH; i++) {
+            assert_int_equal(crr_gen_next(g, &ev[i]), 0);
+            ev[i]->seq = ++seq;
+        }
+        bs[b] = s_batch("bench", 99, ev, PER_BATCH);
+    }
+    crr_gen_destroy(&g);
+    crr_ingest_job_t jobs[BATCHES_PER_GROUP];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t applied = 0;
+    for (int gi = 0; gi < GROUPS; gi++) {
+        memset(jobs, 0, sizeof jobs);
+        for (int k = 0; k < BATCHES_PER_GROUP; k++)
+            jobs[k].batch = bs[gi * BATCHES_PER_GROUP + k];
+        assert_int_equal(crr_store_apply(f->s, jobs, BATCHES_PER_GROUP), 0);
+        for (int k = 0; k < BATCHES_PER_GROUP; k++) {
+            applied += jobs[k].n_applied;
+            crr_ingest_job_reset(&jobs[k]);
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    printf("crr_store_apply: %llu events in %.3f s = %.0f events/s (groups of %d events, durable)\n",
+           (unsigned long long)applied, secs, applied / secs, PER_BATCH * BATCHES_PER_GROUP);
+    assert_int_equal(applied, (uint64_t)nb * PER_BATCH);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    Crrmon__V1__Snapshot *snap;
+    assert_int_equal(crr_snapshot_take(f->s, NOW_SEC, "bench", NULL, &snap), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    printf("crr_snapshot_take: %zu rows in %.3f s\n", snap->n_values, secs);
+    crr_codec_free(&snap->base);
+    for (size_t b = 0; b < nb; b++)
+        crr_codec_free(&bs[b]->base);
+    free(bs);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_apply_dup_gap_epoch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_jobs_same_source_one_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_id_and_rejects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_windows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_indicator_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_and_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_throughput, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
