@@ -1,0 +1,360 @@
+/* test_sender: common/sender against a real ROUTER socket on loopback TCP
+ * that the test drives by hand: frames are valid Batches within the window
+ * and the size limit, cumulative Acks release frames, duplicate Acks are
+ * harmless, expected_seq makes it go back once (no storm), rejections reach
+ * the owner, a timeout resends, and an error Ack is counted. The owner is an
+ * in-memory array of packed events, as `crrmon send` keeps them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "clock.h"
+#include "sender.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define N_EVENTS 100
+
+typedef struct {
+    uint8_t *ev[N_EVENTS + 1]; /* packed events by seq (1-based) */
+    size_t len[N_EVENTS + 1];  /* their sizes */
+    uint64_t durable;          /* last durable_seq given to on_ack */
+    int acks;                  /* on_ack calls */
+    uint64_t rej_seq;          /* last rejection's seq */
+    char rej_field[64];        /* and field */
+    int bad_seq;               /* fetch: skip a seq to provoke EINVAL */
+    int add_rc;                /* fetch: last non-zero batch_add result */
+} owner_t;
+
+typedef struct {
+    void *ctx;            /* zmq context */
+    void *router;         /* the test's aggregator */
+    char endpoint[64];    /* where it listens */
+    owner_t own;          /* the event owner */
+    crr_sender_t *s;      /* sender under test */
+    uint8_t ident[256];   /* the DEALER's routing id */
+    size_t ident_len;     /* its length */
+} fix_t;
+
+static int s_fetch(void *ud, uint64_t from, crr_sender_batch_t *b)
+{
+    owner_t *o = ud;
+    for (uint64_t q = from; q <= N_EVENTS; q++) {
+        uint64_t use = (o->bad_seq && q == 3) ? 5 : q;
+        int rc = crr_sender_batch_add(b, use, o->ev[use], o->len[use]);
+        if (rc) {
+            o->add_rc = rc;
+            break;
+        }
+    }
+    return 0;
+}
+
+static int s_on_ack(void *ud, uint64_t durable, Crrmon__V1__Rejection *const *rej, size_t n)
+{
+    owner_t *o = ud;
+    o->durable = durable;
+    o->acks++;
+    if (n) {
+        o->rej_seq = rej[n - 1]->seq;
+        snprintf(o->rej_field, sizeof o->rej_field, "%s", rej[n - 1]->field);
+    }
+    return 0;
+}
+
+static uint64_t s_depth(void *ud)
+{
+    owner_t *o = ud;
+    return N_EVENTS - o->durable;
+}
+
+static const crr_sender_source_t s_src = {s_fetch, s_on_ack, s_depth};
+
+static int setup(void **state)
+{
+    fix_t *f = calloc(1, sizeof *f);
+    f->ctx = zmq_ctx_new();
+    f->router = zmq_socket(f->ctx, ZMQ_ROUTER);
+    int zero = 0;
+    zmq_setsockopt(f->router, ZMQ_LINGER, &zero, sizeof zero);
+    assert_int_equal(zmq_bind(f->router, "tcp://127.0.0.1:*"), 0);
+    size_t sz = sizeof f->endpoint;
+    zmq_getsockopt(f->router, ZMQ_LAST_ENDPOINT, f->endpoint, &sz);
+    for (int i = 1; i <= N_EVENTS; i++) {
+        Crrmon__V1__Event e = CRRMON__V1__EVENT__INIT;
+        char rid[32];
+        snprintf(rid, sizeof rid, "record-%d", i);
+        e.source_id = "src";
+        e.seq = (uint64_t)i;
+        e.borough = "E09000001";
+        e.record_id = rid;
+        assert_int_equal(crr_codec_pack(&e.base, &f->own.ev[i], &f->own.len[i]), 0);
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fix_t *f = *state;
+    crr_sender_destroy(&f->s);
+    crr_sender_destroy(&f->s);
+    zmq_close(f->router);
+    zmq_ctx_term(f->ctx);
+    for (int i = 1; i <= N_EVENTS; i++)
+        free(f->own.ev[i]);
+    free(f);
+    return 0;
+}
+
+static void s_start(fix_t *f, uint64_t window, uint64_t batch, uint64_t max_frame, int64_t resend)
+{
+    crr_sender_opts_t o = {
+        .endpoint = f->endpoint, .source_id = "src", .epoch = 77, .first_seq = 1,
+        .window_frames = window, .batch_events = batch, .max_frame_bytes = max_frame,
+        .resend_ms = resend,
+    };
+    assert_int_equal(crr_sender_new(f->ctx, &o, &s_src, &f->own, &f->s), 0);
+}
+
+/* Drives the sender until the router has a frame (returned, caller frees
+ * with crr_codec_free) or timeout_ms passes (NULL). *raw_len gets its size. */
+static Crrmon__V1__Batch *s_next_batch(fix_t *f, long timeout_ms, size_t *raw_len)
+{
+    uint64_t deadline = crr_clock_mono_ms() + (uint64_t)timeout_ms;
+    while (crr_clock_mono_ms() < deadline) {
+        assert_int_equal(crr_sender_poll(f->s, 5), 0);
+        zmq_msg_t id, m;
+        zmq_msg_init(&id);
+        if (zmq_msg_recv(&id, f->router, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&id);
+            continue;
+        }
+        f->ident_len = zmq_msg_size(&id);
+        memcpy(f->ident, zmq_msg_data(&id), f->ident_len);
+        zmq_msg_close(&id);
+        zmq_msg_init(&m);
+        assert_true(zmq_msg_recv(&m, f->router, 0) >= 0);
+        Crrmon__V1__Batch *b = NULL;
+        if (raw_len)
+            *raw_len = zmq_msg_size(&m);
+        assert_int_equal(crr_codec_unpack_batch(zmq_msg_data(&m), zmq_msg_size(&m), 1 << 24, &b), 0);
+        zmq_msg_close(&m);
+        return b;
+    }
+    return NULL;
+}
+
+static void s_ack(fix_t *f, uint64_t durable, uint64_t expected, Crrmon__V1__Rejection *rej, int error)
+{
+    Crrmon__V1__Ack a = CRRMON__V1__ACK__INIT;
+    a.source_id = "src";
+    a.epoch = 77;
+    a.durable_seq = durable;
+    a.expected_seq = expected;
+    Crrmon__V1__Rejection *list[1] = {rej};
+    if (rej) {
+        a.rejected = list;
+        a.n_rejected = 1;
+    }
+    if (error) {
+        a.error = CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED;
+        a.error_text = "garbage";
+    }
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(crr_codec_pack(&a.base, &buf, &len), 0);
+    assert_true(zmq_send(f->router, f->ident, f->ident_len, ZMQ_SNDMORE) >= 0);
+    assert_true(zmq_send(f->router, buf, len, 0) >= 0);
+    free(buf);
+}
+
+/* Drives the sender for ms milliseconds (lets Acks arrive). */
+static void s_spin(fix_t *f, long ms)
+{
+    uint64_t until = crr_clock_mono_ms() + (uint64_t)ms;
+    while (crr_clock_mono_ms() < until)
+        assert_int_equal(crr_sender_poll(f->s, 5), 0);
+}
+
+static void s_check(const Crrmon__V1__Batch *b, uint64_t first, size_t n)
+{
+    assert_non_null(b);
+    assert_string_equal(b->source_id, "src");
+    assert_int_equal(b->epoch, 77);
+    assert_int_equal(b->n_events, n);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(b->events[i]->seq, first + i);
+}
+
+static void test_window_and_cumulative_ack(void **state)
+{
+    fix_t *f = *state;
+    s_start(f, 3, 10, 1 << 20, 60000);
+    for (uint64_t k = 0; k < 3; k++) {
+        Crrmon__V1__Batch *b = s_next_batch(f, 5000, NULL);
+        s_check(b, 1 + k * 10, 10);
+        assert_int_equal(b->spool_depth, N_EVENTS);
+        crr_codec_free(&b->base);
+    }
+    /* the window is full: nothing more without an Ack */
+    assert_null(s_next_batch(f, 200, NULL));
+    crr_sender_stats_t st;
+    crr_sender_stats(f->s, &st);
+    assert_int_equal(st.frames_inflight, 3);
+    assert_int_equal(st.frames_sent, 3);
+    assert_int_equal(st.events_sent, 30);
+    assert_int_equal(st.connected, 1);
+
+    s_ack(f, 20, 0, NULL, 0); /* covers two frames */
+    Crrmon__V1__Batch *b = s_next_batch(f, 5000, NULL);
+    s_check(b, 31, 10);
+    crr_codec_free(&b->base);
+    b = s_next_batch(f, 5000, NULL);
+    s_check(b, 41, 10);
+    crr_codec_free(&b->base);
+    assert_int_equal(f->own.durable, 20);
+    assert_int_equal(crr_sender_acked_seq(f->s), 20);
+    assert_null(s_next_batch(f, 100, NULL));
+
+    /* a duplicate Ack changes nothing and is not passed on again */
+    int acks = f->own.acks;
+    s_ack(f, 20, 0, NULL, 0);
+    s_spin(f, 100);
+    assert_int_equal(f->own.acks, acks);
+    crr_sender_stats(f->s, &st);
+    assert_int_equal(st.frames_inflight, 3);
+    assert_int_equal(st.acks, 2);
+}
+
+static void test_expected_seq_goes_back_once(void **state)
+{
+    fix_t *f = *state;
+    s_start(f, 4, 10, 1 << 20, 60000);
+    for (int k = 0; k < 4; k++) {
+        Crrmon__V1__Batch *b = s_next_batch(f, 5000, NULL);
+        assert_non_null(b);
+        crr_codec_free(&b->base);
+    }
+    /* the aggregator lost nothing durable beyond 10 and wants 11 again:
+     * every later frame of the old window reports the same gap */
+    s_ack(f, 10, 11, NULL, 0);
+    s_ack(f, 10, 11, NULL, 0);
+    s_ack(f, 10, 11, NULL, 0);
+    Crrmon__V1__Batch *b = s_next_batch(f, 5000, NULL);
+    s_check(b, 11, 10);
+    crr_codec_free(&b->base);
+    int frames = 1;
+    while ((b = s_next_batch(f, 200, NULL))) {
+        crr_codec_free(&b->base);
+        frames++;
+    }
+    assert_int_equal(frames, 4); /* one new window, not one per repeated gap */
+    crr_sender_stats_t st;
+    crr_sender_stats(f->s, &st);
+    assert_int_equal(st.resends, 1);
+    assert_int_equal(st.acked_seq, 10);
+}
+
+static void test_rejections_and_error_ack(void **state)
+{
+    fix_t *f = *state;
+    s_start(f, 1, 10, 1 << 20, 60000);
+    Crrmon__V1__Batch *b = s_next_batch(f, 5000, NULL);
+    s_check(b, 1, 10);
+    crr_codec_free(&b->base);
+    Crrmon__V1__Rejection r = CRRMON__V1__REJECTION__INIT;
+    r.seq = 4;
+    r.code = CRRMON__V1__REJECT_CODE__REJECT_CODE_UNKNOWN_BOROUGH;
+    r.field = "borough";
+    r.reason = "not a London borough";
+    s_ack(f, 0, 0, NULL, 1); /* an error Ack: counted, nothing released */
+    s_ack(f, 10, 0, &r, 0);
+    b = s_next_batch(f, 5000, NULL);
+    s_check(b, 11, 10);
+    crr_codec_free(&b->base);
+    assert_int_equal(f->own.rej_seq, 4);
+    assert_string_equal(f->own.rej_field, "borough");
+    crr_sender_stats_t st;
+    crr_sender_stats(f->s, &st);
+    assert_int_equal(st.ack_errors, 1);
+    assert_int_equal(st.rejections, 1);
+    assert_int_equal(f->own.durable, 10);
+}
+
+static void test_timeout_resends(void **state)
+{
+    fix_t *f = *state;
+    s_start(f, 2, 10, 1 << 20, 200);
+    Crrmon__V1__Batch *b = s_next_batch(f, 5000, NULL);
+    s_check(b, 1, 10);
+    crr_codec_free(&b->base);
+    b = s_next_batch(f, 5000, NULL);
+    s_check(b, 11, 10);
+    crr_codec_free(&b->base);
+    /* no Ack: after the timeout the window is sent again from seq 1 */
+    b = s_next_batch(f, 5000, NULL);
+    s_check(b, 1, 10);
+    crr_codec_free(&b->base);
+    crr_sender_stats_t st;
+    crr_sender_stats(f->s, &st);
+    assert_true(st.resends >= 1);
+    assert_true(crr_sender_timeout(f->s) >= 0);
+}
+
+static void test_frame_size_limit(void **state)
+{
+    fix_t *f = *state;
+    size_t max = 200;
+    s_start(f, 64, 1000, max, 60000);
+    uint64_t next = 1;
+    while (next <= N_EVENTS) {
+        size_t raw = 0;
+        Crrmon__V1__Batch *b = s_next_batch(f, 5000, &raw);
+        assert_non_null(b);
+        assert_true(raw <= max);
+        assert_true(b->n_events >= 1);
+        s_check(b, next, b->n_events);
+        next += b->n_events;
+        crr_codec_free(&b->base);
+    }
+    assert_int_equal(f->own.add_rc, CRR_ETOOBIG);
+    /* bad options are refused */
+    crr_sender_t *s2 = NULL;
+    crr_sender_opts_t o = {.endpoint = f->endpoint, .source_id = "src", .epoch = 1, .first_seq = 1,
+                           .window_frames = 1, .batch_events = 1, .max_frame_bytes = 10,
+                           .resend_ms = 100};
+    assert_int_equal(crr_sender_new(f->ctx, &o, &s_src, &f->own, &s2), CRR_EINVAL);
+    o.max_frame_bytes = 4096;
+    o.first_seq = 0;
+    assert_int_equal(crr_sender_new(f->ctx, &o, &s_src, &f->own, &s2), CRR_EINVAL);
+    assert_null(s2);
+}
+
+static void test_non_consecutive_refused(void **state)
+{
+    fix_t *f = *state;
+    f->own.bad_seq = 1;
+    s_start(f, 1, 10, 1 << 20, 60000);
+    Crrmon__V1__Batch *b = s_next_batch(f, 5000, NULL);
+    s_check(b, 1, 2); /* 1, 2, then 5 in place of 3 is refused */
+    crr_codec_free(&b->base);
+    assert_int_equal(f->own.add_rc, CRR_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_window_and_cumulative_ack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expected_seq_goes_back_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rejections_and_error_ack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_resends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_frame_size_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_non_consecutive_refused, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
