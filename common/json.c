@@ -36,7 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_MALFORMED 1          /* REJECT_CODE_MALFORMED */
+#define S_MALFORMED 1             /* REJECT_CODE_MALFORMED */
 #define S_TS_MIN (-62135596800LL) /* 0001-01-01T00:00:00Z */
 #define S_TS_MAX 253402300799LL   /* 9999-12-31T23:59:59Z */
 
@@ -45,9 +45,9 @@ enum { S_WKT_NONE, S_WKT_TIMESTAMP, S_WKT_WRAPPER };
 
 /* Reader state for one crr_json_to_message call. */
 typedef struct {
-    crr_diag_t *d;   /* where errors go (may be NULL) */
-    char path[128];  /* dotted proto path of the value being read */
-    size_t len;      /* strlen(path) */
+    crr_diag_t *d;  /* where errors go (may be NULL) */
+    char path[128]; /* dotted proto path of the value being read */
+    size_t len;     /* strlen(path) */
 } s_rd_t;
 
 /* ---- descriptors ------------------------------------------------------ */
@@ -64,8 +64,7 @@ static int s_wkt(const ProtobufCMessageDescriptor *desc)
     if (strcmp(desc->name, "google.protobuf.Timestamp") == 0)
         return S_WKT_TIMESTAMP;
     for (size_t i = 0; i < sizeof wrappers / sizeof wrappers[0]; i++)
-        if (strcmp(desc->name, wrappers[i]) == 0 && desc->n_fields == 1 &&
-            desc->fields[0].id == 1)
+        if (strcmp(desc->name, wrappers[i]) == 0 && desc->n_fields == 1 && desc->fields[0].id == 1)
             return S_WKT_WRAPPER;
     return S_WKT_NONE;
 }
@@ -94,38 +93,29 @@ static size_t s_elem_size(ProtobufCType t)
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
     case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-        return 4;
-    case PROTOBUF_C_TYPE_FLOAT:
-        return sizeof(float);
+    case PROTOBUF_C_TYPE_FIXED32: return 4;
+    case PROTOBUF_C_TYPE_FLOAT: return sizeof(float);
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        return 8;
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return sizeof(double);
-    case PROTOBUF_C_TYPE_BOOL:
-        return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_ENUM:
-        return sizeof(int);
-    case PROTOBUF_C_TYPE_STRING:
-        return sizeof(char *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(ProtobufCMessage *);
+    case PROTOBUF_C_TYPE_FIXED64: return 8;
+    case PROTOBUF_C_TYPE_DOUBLE: return sizeof(double);
+    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
+    case PROTOBUF_C_TYPE_ENUM: return sizeof(int);
+    case PROTOBUF_C_TYPE_STRING: return sizeof(char *);
+    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(ProtobufCMessage *);
     }
     return 0;
 }
 
 static const char *s_type_name(ProtobufCType t)
 {
-    static const char *const names[] = {"int32",  "sint32", "sfixed32", "int64",  "sint64",
-                                        "sfixed64", "uint32", "fixed32", "uint64", "fixed64",
-                                        "float",  "double", "bool",     "enum",   "string",
-                                        "bytes",  "message"};
+    static const char *const names[] = {"int32",    "sint32", "sfixed32", "int64",  "sint64",
+                                        "sfixed64", "uint32", "fixed32",  "uint64", "fixed64",
+                                        "float",    "double", "bool",     "enum",   "string",
+                                        "bytes",    "message"};
     return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
 }
 
@@ -148,7 +138,8 @@ static void s_json_name(const char *name, char *buf, size_t len)
 static const ProtobufCFieldDescriptor *s_find_field(const ProtobufCMessageDescriptor *desc,
                                                     const char *key)
 {
-    const ProtobufCFieldDescriptor *byname = protobuf_c_message_descriptor_get_field_by_name(desc, key);
+    const ProtobufCFieldDescriptor *byname =
+        protobuf_c_message_descriptor_get_field_by_name(desc, key);
     if (byname)
         return byname;
     char jn[256];
@@ -310,7 +301,6 @@ static json_t *s_write_string(const char *s)
     return j;
 }
 
-
 static json_t *s_write_msg(const ProtobufCMessage *m, unsigned flags);
 
 static json_t *s_write_double(double v)
@@ -360,11 +350,9 @@ static json_t *s_write_value(const ProtobufCFieldDescriptor *f, const void *p, u
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-        return json_integer(*(const int32_t *)p);
+    case PROTOBUF_C_TYPE_SFIXED32: return json_integer(*(const int32_t *)p);
     case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-        return json_integer(*(const uint32_t *)p);
+    case PROTOBUF_C_TYPE_FIXED32: return json_integer(*(const uint32_t *)p);
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
@@ -374,12 +362,9 @@ static json_t *s_write_value(const ProtobufCFieldDescriptor *f, const void *p, u
     case PROTOBUF_C_TYPE_FIXED64:
         snprintf(buf, sizeof buf, "%" PRIu64, *(const uint64_t *)p);
         return json_string(buf);
-    case PROTOBUF_C_TYPE_FLOAT:
-        return s_write_float(*(const float *)p);
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return s_write_double(*(const double *)p);
-    case PROTOBUF_C_TYPE_BOOL:
-        return json_boolean(*(const protobuf_c_boolean *)p);
+    case PROTOBUF_C_TYPE_FLOAT: return s_write_float(*(const float *)p);
+    case PROTOBUF_C_TYPE_DOUBLE: return s_write_double(*(const double *)p);
+    case PROTOBUF_C_TYPE_BOOL: return json_boolean(*(const protobuf_c_boolean *)p);
     case PROTOBUF_C_TYPE_ENUM: {
         int v = *(const int *)p;
         const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(f->descriptor, v);
@@ -407,14 +392,12 @@ static int s_is_default(const ProtobufCFieldDescriptor *f, const void *p)
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
     case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-        return *(const uint32_t *)p == 0;
+    case PROTOBUF_C_TYPE_FIXED32: return *(const uint32_t *)p == 0;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        return *(const uint64_t *)p == 0;
+    case PROTOBUF_C_TYPE_FIXED64: return *(const uint64_t *)p == 0;
     case PROTOBUF_C_TYPE_FLOAT: {
         float v = *(const float *)p; /* -0.0 is not the default: its bits differ */
         return v == 0 && !signbit(v);
@@ -423,18 +406,14 @@ static int s_is_default(const ProtobufCFieldDescriptor *f, const void *p)
         double v = *(const double *)p;
         return v == 0 && !signbit(v);
     }
-    case PROTOBUF_C_TYPE_BOOL:
-        return !*(const protobuf_c_boolean *)p;
-    case PROTOBUF_C_TYPE_ENUM:
-        return *(const int *)p == 0;
+    case PROTOBUF_C_TYPE_BOOL: return !*(const protobuf_c_boolean *)p;
+    case PROTOBUF_C_TYPE_ENUM: return *(const int *)p == 0;
     case PROTOBUF_C_TYPE_STRING: {
         const char *s = *(char *const *)p;
         return !s || !*s;
     }
-    case PROTOBUF_C_TYPE_BYTES:
-        return ((const ProtobufCBinaryData *)p)->len == 0;
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return *(ProtobufCMessage *const *)p == NULL;
+    case PROTOBUF_C_TYPE_BYTES: return ((const ProtobufCBinaryData *)p)->len == 0;
+    case PROTOBUF_C_TYPE_MESSAGE: return *(ProtobufCMessage *const *)p == NULL;
     }
     return 1;
 }
@@ -444,29 +423,17 @@ static void s_map_key(const ProtobufCFieldDescriptor *kf, const void *p, char *b
                       const char **out)
 {
     switch (kf->type) {
-    case PROTOBUF_C_TYPE_STRING:
-        *out = *(char *const *)p ? *(char *const *)p : "";
-        return;
-    case PROTOBUF_C_TYPE_BOOL:
-        *out = *(const protobuf_c_boolean *)p ? "true" : "false";
-        return;
+    case PROTOBUF_C_TYPE_STRING: *out = *(char *const *)p ? *(char *const *)p : ""; return;
+    case PROTOBUF_C_TYPE_BOOL: *out = *(const protobuf_c_boolean *)p ? "true" : "false"; return;
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-        snprintf(buf, len, "%" PRId32, *(const int32_t *)p);
-        break;
+    case PROTOBUF_C_TYPE_SFIXED32: snprintf(buf, len, "%" PRId32, *(const int32_t *)p); break;
     case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-        snprintf(buf, len, "%" PRIu32, *(const uint32_t *)p);
-        break;
+    case PROTOBUF_C_TYPE_FIXED32: snprintf(buf, len, "%" PRIu32, *(const uint32_t *)p); break;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-        snprintf(buf, len, "%" PRId64, *(const int64_t *)p);
-        break;
-    default:
-        snprintf(buf, len, "%" PRIu64, *(const uint64_t *)p);
-        break;
+    case PROTOBUF_C_TYPE_SFIXED64: snprintf(buf, len, "%" PRId64, *(const int64_t *)p); break;
+    default: snprintf(buf, len, "%" PRIu64, *(const uint64_t *)p); break;
     }
     *out = buf;
 }
@@ -532,12 +499,10 @@ static json_t *s_write_msg(const ProtobufCMessage *m, unsigned flags)
     const ProtobufCMessageDescriptor *desc = m->descriptor;
     const char *base = (const char *)m;
     switch (s_wkt(desc)) {
-    case S_WKT_TIMESTAMP:
-        return s_write_timestamp(m);
+    case S_WKT_TIMESTAMP: return s_write_timestamp(m);
     case S_WKT_WRAPPER:
         return s_write_value(&desc->fields[0], base + desc->fields[0].offset, flags);
-    default:
-        break;
+    default: break;
     }
     json_t *o = json_object();
     if (!o)
@@ -560,8 +525,8 @@ static json_t *s_write_msg(const ProtobufCMessage *m, unsigned flags)
             if (*(const uint32_t *)(base + f->quantifier_offset) != f->id)
                 continue;
             v = s_write_value(f, p, flags);
-        } else if (f->label == PROTOBUF_C_LABEL_OPTIONAL &&
-                   f->type != PROTOBUF_C_TYPE_MESSAGE && f->type != PROTOBUF_C_TYPE_STRING) {
+        } else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_MESSAGE &&
+                   f->type != PROTOBUF_C_TYPE_STRING) {
             if (!*(const protobuf_c_boolean *)(base + f->quantifier_offset))
                 continue;
             v = s_write_value(f, p, flags);
@@ -611,13 +576,20 @@ static int s_prec_ok(const json_t *j, int prec)
         snprintf(buf, sizeof buf, "%.*g", prec, json_real_value(j));
         return strtod(buf, NULL) == json_real_value(j);
     case JSON_ARRAY:
-        json_array_foreach(j, i, v) if (!s_prec_ok(v, prec)) return 0;
+        json_array_foreach(j, i, v)
+        {
+            if (!s_prec_ok(v, prec))
+                return 0;
+        }
         return 1;
     case JSON_OBJECT:
-        json_object_foreach((json_t *)j, k, v) if (!s_prec_ok(v, prec)) return 0;
+        json_object_foreach((json_t *)j, k, v)
+        {
+            if (!s_prec_ok(v, prec))
+                return 0;
+        }
         return 1;
-    default:
-        return 1;
+    default: return 1;
     }
 }
 
@@ -712,21 +684,14 @@ static void s_pop(s_rd_t *r, size_t old)
 static const char *s_json_kind(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a number";
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number";
     case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
     }
     return "?";
 }
@@ -1055,8 +1020,7 @@ static int s_read_timestamp(s_rd_t *r, const json_t *v, ProtobufCMessage *m)
     int64_t sec;
     int32_t nanos;
     if (crr_time_parse(s, 0, &sec, &nanos) != 0)
-        return s_fail(r, "\"%.60s\" is not an RFC 3339 timestamp (e.g. 2026-01-02T03:04:05Z)",
-                      s);
+        return s_fail(r, "\"%.60s\" is not an RFC 3339 timestamp (e.g. 2026-01-02T03:04:05Z)", s);
     if (sec < S_TS_MIN || sec > S_TS_MAX)
         return s_fail(r, "timestamp \"%.60s\" is outside 0001-01-01..9999-12-31", s);
     t->seconds = sec;
@@ -1126,9 +1090,7 @@ static int s_read_msg(s_rd_t *r, const ProtobufCMessageDescriptor *desc, const j
     desc->message_init(m);
     char *base = (char *)m;
     switch (s_wkt(desc)) {
-    case S_WKT_TIMESTAMP:
-        rc = s_read_timestamp(r, v, m);
-        break;
+    case S_WKT_TIMESTAMP: rc = s_read_timestamp(r, v, m); break;
     case S_WKT_WRAPPER:
         rc = s_read_value(r, &desc->fields[0], v, base + desc->fields[0].offset);
         break;

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 
 #include "codec.h"
@@ -88,8 +89,8 @@ static void s_check_dump(const ProtobufCMessageDescriptor *desc, const char *tex
 
 /* Asserts that text is refused with the given field path and a reason
  * containing reason_part. */
-static void s_check_err(const ProtobufCMessageDescriptor *desc, const char *text,
-                        const char *field, const char *reason_part)
+static void s_check_err(const ProtobufCMessageDescriptor *desc, const char *text, const char *field,
+                        const char *reason_part)
 {
     ProtobufCMessage *m = (ProtobufCMessage *)&m; /* must be reset to NULL */
     crr_diag_t d;
@@ -187,8 +188,7 @@ static void test_lenient_input(void **state)
                  "{\"weight\":\"-Infinity\"}");
     s_check_dump(&crrmon__v1__survey_response__descriptor, "{\"weight\":\"NaN\"}", 0,
                  "{\"weight\":\"NaN\"}");
-    s_check_dump(&crrmon__v1__survey_response__descriptor, "{\"weight\":3}", 0,
-                 "{\"weight\":3.0}");
+    s_check_dump(&crrmon__v1__survey_response__descriptor, "{\"weight\":3}", 0, "{\"weight\":3.0}");
     s_check_dump(&crrmon__v1__event__descriptor, "{}", 0, "{}");
 }
 
@@ -232,8 +232,8 @@ static void test_errors(void **state)
                 "not a valid uint32");
     s_check_err(ev, "{\"stopSearch\":{\"ethnicity\":2147483648}}", "stop_search.ethnicity",
                 "out of range");
-    s_check_err(&crrmon__v1__training_cost__descriptor,
-                "{\"amountPence\":\"9223372036854775808\"}", "amount_pence", "out of range");
+    s_check_err(&crrmon__v1__training_cost__descriptor, "{\"amountPence\":\"9223372036854775808\"}",
+                "amount_pence", "out of range");
     s_check_err(&crrmon__v1__training_cost__descriptor, "{\"amountPence\":1e19}", "amount_pence",
                 "out of range");
     s_check_err(&crrmon__v1__survey_response__descriptor, "{\"weight\":\"nan\"}", "weight",
@@ -286,15 +286,15 @@ static void test_to_message(void **state)
     assert_int_equal(crr_json_to_message(&crrmon__v1__event__descriptor, j, &m, NULL), 0);
     Crrmon__V1__Event *e = (Crrmon__V1__Event *)m;
     assert_string_equal(e->borough, "E09000001");
-    assert_int_equal(e->complaint->category, CRRMON__V1__COMPLAINT_CATEGORY__COMPLAINT_CATEGORY_OTHER);
+    assert_int_equal(e->complaint->category,
+                     CRRMON__V1__COMPLAINT_CATEGORY__COMPLAINT_CATEGORY_OTHER);
     json_t *back = crr_json_from_message(m, 0);
     assert_true(json_equal(j, back));
     json_decref(back);
     json_decref(j);
     crr_codec_free(m);
     j = json_pack("{s:i}", "borough", 3);
-    assert_int_equal(crr_json_to_message(&crrmon__v1__event__descriptor, j, &m, NULL),
-                     CRR_EPARSE);
+    assert_int_equal(crr_json_to_message(&crrmon__v1__event__descriptor, j, &m, NULL), CRR_EPARSE);
     assert_null(m);
     json_decref(j);
     assert_int_equal(crr_json_to_message(&crrmon__v1__event__descriptor, NULL, &m, NULL),
@@ -412,8 +412,7 @@ static void test_timestamps(void **state)
     s_check_dump(ts, "\"2026-01-01T00:30:00+01:00\"", 0, "\"2025-12-31T23:30:00Z\"");
     s_check_dump(ts, "\"1969-12-31T23:59:59.999Z\"", 0, "\"1969-12-31T23:59:59.999Z\"");
     s_check_dump(ts, "\"0001-01-01T00:00:00Z\"", 0, "\"0001-01-01T00:00:00Z\"");
-    s_check_dump(ts, "\"9999-12-31T23:59:59.999999999Z\"", 0,
-                 "\"9999-12-31T23:59:59.999999999Z\"");
+    s_check_dump(ts, "\"9999-12-31T23:59:59.999999999Z\"", 0, "\"9999-12-31T23:59:59.999999999Z\"");
     Google__Protobuf__Timestamp *t =
         (Google__Protobuf__Timestamp *)s_parse_ok(ts, "\"1970-01-01T00:00:01.25Z\"");
     assert_int_equal(t->seconds, 1);
@@ -437,8 +436,7 @@ static void test_wrappers_bytes(void **state)
     s_check_dump(&google__protobuf__int64_value__descriptor, "123", 0, "\"123\"");
     s_check_dump(&google__protobuf__uint32_value__descriptor, "\"4294967295\"", 0, "4294967295");
     s_check_dump(&google__protobuf__bool_value__descriptor, "true", 0, "true");
-    s_check_dump(&google__protobuf__string_value__descriptor, "\"\\u2603\"", 0,
-                 "\"\xe2\x98\x83\"");
+    s_check_dump(&google__protobuf__string_value__descriptor, "\"\\u2603\"", 0, "\"\xe2\x98\x83\"");
     /* reals: the fewest digits that read back exactly */
     s_check_dump(&google__protobuf__float_value__descriptor, "0.1", 0, "0.1");
     s_check_dump(&google__protobuf__float_value__descriptor, "16777217", 0, "16777216.0");
@@ -456,8 +454,7 @@ static void test_wrappers_bytes(void **state)
     s_check_dump(&crrmon__v1__indicator_value__descriptor,
                  "{\"value\":0.1,\"nEff\":0.30000000000000004}", 0,
                  "{\"value\":0.10000000000000001,\"nEff\":0.30000000000000004}");
-    s_check_dump(&google__protobuf__float_value__descriptor, "\"-Infinity\"", 0,
-                 "\"-Infinity\"");
+    s_check_dump(&google__protobuf__float_value__descriptor, "\"-Infinity\"", 0, "\"-Infinity\"");
     s_check_dump(&google__protobuf__double_value__descriptor, "1e300", 0, "1e300");
 }
 
@@ -467,11 +464,13 @@ static void test_invalid_utf8(void **state)
 {
     (void)state;
     Crrmon__V1__Event e = CRRMON__V1__EVENT__INIT;
-    char bad[] = "\xff" "A\xc3\xa9\xed\xa0\x80";
+    char bad[] = "\xff"
+                 "A\xc3\xa9\xed\xa0\x80";
     e.borough = bad;
     char *out = crr_json_dumps(&e.base, 0);
     assert_non_null(out);
-    assert_string_equal(out, "{\"borough\":\"\xef\xbf\xbd" "A\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd"
+    assert_string_equal(out, "{\"borough\":\"\xef\xbf\xbd"
+                             "A\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd"
                              "\xef\xbf\xbd\"}");
     free(out);
     Crrmon__V1__IndicatorValue v = CRRMON__V1__INDICATOR_VALUE__INIT;
@@ -483,7 +482,8 @@ static void test_invalid_utf8(void **state)
     v.dims = &dp;
     out = crr_json_dumps(&v.base, 0);
     assert_non_null(out);
-    assert_non_null(strstr(out, "\"dims\":{\"\xef\xbf\xbd" "A"));
+    assert_non_null(strstr(out, "\"dims\":{\"\xef\xbf\xbd"
+                                "A"));
     free(out);
 }
 
