@@ -16,6 +16,7 @@ import json
 import math
 import os
 import random
+import urllib.request
 
 import crrtest
 import refimpl as R
@@ -315,7 +316,10 @@ def run_pipeline(events, workdir):
     with open(path, "w") as f:
         for e in events:
             f.write(json.dumps(e, separators=(",", ":")) + "\n")
-    agg_bin, cli = crrtest.binary("crrmon-aggregator"), crrtest.binary("crrmon")
+    agg_bin = crrtest.binary("crrmon-aggregator")
+    cli = os.path.join(crrtest.BIN, "crrmon")
+    if not os.path.exists(cli):
+        cli = None  # fall back to crrmon-collector and a plain HTTP POST (same wire and API)
     agg = crrtest.Proc([agg_bin, "--data-dir", data_dir, "--ingest", "tcp://127.0.0.1:*",
                         "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0",
                         f"--aggregator.ref_boroughs={BOROUGHS_CSV}",
@@ -332,12 +336,21 @@ def run_pipeline(events, workdir):
     ep = crrtest.wait_until(endpoints, timeout=30, what="endpoints.json")
     ingest = ep["ingest"].replace("tcp://*:", "tcp://127.0.0.1:").replace("tcp://0.0.0.0:", "tcp://127.0.0.1:")
     http = ep["http"].replace("http://", "").rstrip("/")
-    r = crrtest.run([cli, "send", "--aggregator", ingest, "--source-id", "refimpl", "--quiet", path],
-                    env=env, timeout=300)
+    if cli:
+        send = [cli, "send", "--aggregator", ingest, "--source-id", "refimpl", "--quiet", path]
+    else:
+        send = [crrtest.binary("crrmon-collector"), "--data-dir", os.path.join(workdir, "coll"),
+                "--aggregator", ingest, "--source-id", "refimpl", "--give-up-after", "60s", path]
+    r = crrtest.run(send, env=env, timeout=300)
     # 2 = some events were rejected (we send some on purpose); all others were acknowledged
-    assert r.returncode in (0, 2), f"crrmon send exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
-    r = crrtest.run([cli, "snapshot", "--http", http, "--json"], env=env, timeout=120, check=0)
-    ans = json.loads(r.stdout)
+    assert r.returncode in (0, 2), f"{send[:2]} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
+    if cli:
+        r = crrtest.run([cli, "snapshot", "--http", http, "--json"], env=env, timeout=120, check=0)
+        ans = json.loads(r.stdout)
+    else:
+        req = urllib.request.Request(f"http://{http}/api/v1/snapshots", data=b"", method="POST")
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            ans = json.loads(resp.read())
     snap = ans["file"]
     if not os.path.isabs(snap):
         for base in (data_dir, os.path.join(data_dir, "snapshots")):
