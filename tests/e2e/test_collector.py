@@ -49,7 +49,11 @@ while True:
     else:
         for e in b.events:
             if e.seq > a:
-                st["applied"] += 1
+                if e.occurred_at.seconds < 1609459200:  # mirrors the aggregator's too_old rule
+                    st["rejected"] += 1
+                    ack.rejected.add(seq=e.seq, code=7, field="occurred_at", reason="too old")
+                else:
+                    st["applied"] += 1
         if b.events:
             st["appliedSeq"] = max(a, b.events[-1].seq)
         ack.durable_seq = st["appliedSeq"]
@@ -62,6 +66,8 @@ while True:
 
 
 def have_real_aggregator():
+    if os.environ.get("CRR_COLLECTOR_STUB"):  # force the stub (debugging the collector alone)
+        return False
     return all(os.path.exists(os.path.join(crrtest.BIN, b)) for b in ("crrmon-aggregator", "crrmon"))
 
 
@@ -166,6 +172,26 @@ def test_bad_line_reported_exit_2():
     dump = rejects_dump(cdir)
     assert f'"file":"{path}"' in dump and '"line":21' in dump and "racist_incident.count" in dump, dump
     assert '\\"lots\\"' in dump or "lots" in dump, dump  # the raw line is kept
+
+
+def test_aggregator_rejection_names_file_and_line():
+    # valid at the edge (the collector does not check age by default), refused
+    # by the aggregator as too old: the reject names the file and line
+    agg = Aggregator().start()
+    work = crrtest.tmpdir()
+    path = write_events(os.path.join(work, "in.jsonl"), 10)
+    with open(path, "a") as f:
+        f.write('{"borough": "E09000002", "occurredAt": "2019-01-01T00:00:00Z", "racistIncident": {"count": 1}}\n')
+    cdir = os.path.join(work, "coll")
+    c = collector(cdir, agg.ingest, "old", "--give-up-after", "60s", path)
+    assert c.wait(60) == 2, c.stderr()
+    err = c.stderr()
+    assert f"{path}:12: occurred_at:" in err and "rejected by the aggregator" in err, err
+    t = agg.totals("old")
+    assert t["applied"] == 10 and t["rejected"] == 1 and t["appliedSeq"] == 11, t
+    dump = rejects_dump(cdir)
+    assert f'"file":"{path}"' in dump and '"line":12' in dump and '"seq":"11"' in dump, dump
+    assert "2019-01-01" in dump, dump  # the event itself, as JSON
 
 
 def test_aggregator_down_then_delivers():
