@@ -1,0 +1,429 @@
+"""test_aggregator: crrmon-aggregator as a black box, over its real sockets.
+
+Each test starts the real daemon on random loopback ports (tcp://127.0.0.1:*
+and 127.0.0.1:0, read back from DATA_DIR/endpoints.json) with CRRMON_NOW set,
+speaks the wire protocol with a Python DEALER (python3-zmq, modules generated
+by protoc at test time), and checks Acks, counters (/api/v1/stats), the
+rejects database (mdb_dump) and the exact lines of the JSON Lines snapshot
+files. Every wait is a poll with a deadline.
+"""
+import calendar
+import glob
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import zmq
+
+import crrtest
+
+NOW = "2026-03-01T12:00:00Z"
+NOW_SEC = calendar.timegm((2026, 3, 1, 12, 0, 0))
+DAY = 86400
+B = "E09000022"  # Lambeth
+Z = 1.959963984540054
+_mods = {}
+
+
+def pb():
+    """The generated protobuf modules (enums, event, ingest), built once per run."""
+    if not _mods:
+        out = crrtest.tmpdir("crrpb-")
+        proto = os.path.join(crrtest.SRC, "proto")
+        crrtest.run(["protoc", f"--python_out={out}", "-I", proto, "-I", "/usr/include"] +
+                    sorted(glob.glob(os.path.join(proto, "crrmon", "v1", "*.proto"))), check=0)
+        sys.path.insert(0, out)
+        from crrmon.v1 import enums_pb2, event_pb2, ingest_pb2
+        _mods.update(enums=enums_pb2, event=event_pb2, ingest=ingest_pb2)
+    return _mods
+
+
+class Agg:
+    """One running aggregator with its endpoints."""
+
+    def __init__(self, data_dir=None, now=NOW, extra=()):
+        self.dir = data_dir or crrtest.tmpdir("crragg-")
+        env = {"CRRMON_NOW": now} if now else {}
+        self.proc = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", self.dir,
+                                  "--ingest", "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*",
+                                  "--http", "127.0.0.1:0", *extra], env=env, name="aggregator")
+        self.ep = crrtest.wait_until(self._endpoints, timeout=30, what="endpoints.json")
+        self.ctx = zmq.Context.instance()
+
+    def _endpoints(self):
+        if not self.proc.alive():
+            raise AssertionError(f"aggregator exited {self.proc.p.returncode}: {self.proc.stderr()}")
+        with open(os.path.join(self.dir, "endpoints.json")) as f:
+            ep = json.load(f)
+        return ep if ep.get("pid") == self.proc.pid else None
+
+    def http(self, method, path):
+        req = urllib.request.Request(f"http://{self.ep['http']}{path}", method=method,
+                                     data=b"" if method == "POST" else None)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    def stats(self):
+        code, body = self.http("GET", "/api/v1/stats")
+        assert code == 200
+        return body
+
+    def snapshot(self):
+        """POST /api/v1/snapshots; returns (answer, header, rows) of the JSONL file."""
+        code, ans = self.http("POST", "/api/v1/snapshots")
+        assert code == 201, (code, ans)
+        header, rows = read_jsonl(ans["file"])
+        assert ans["values"] == len(rows), (ans, len(rows))
+        return ans, header, rows
+
+    def dealer(self):
+        s = self.ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(self.ep["ingest"])
+        return s
+
+    def rejects(self):
+        """Every record of the rejects database, as dicts (read with mdb_dump)."""
+        r = crrtest.run(["mdb_dump", "-p", "-s", "rejects", os.path.join(self.dir, "store")], check=0)
+        lines = r.stdout.split("HEADER=END\n", 1)[1].split("DATA=END", 1)[0].splitlines()
+        return [json.loads(mdb_unescape(v[1:])) for v in lines[1::2]]
+
+
+def mdb_unescape(s):
+    """mdb_dump -p text: bytes that are not printable are written as backslash + 2 hex digits."""
+    out, i = bytearray(), 0
+    hexd = "0123456789abcdefABCDEF"
+    while i < len(s):
+        if s[i] == "\\" and i + 2 < len(s) and s[i + 1] in hexd and s[i + 2] in hexd:
+            out.append(int(s[i + 1:i + 3], 16))
+            i += 3
+        else:
+            out += s[i].encode()
+            i += 1
+    return out.decode()
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        lines = f.read().split("\n")
+    assert lines[-1] == "", "file must end with a newline"
+    docs = [json.loads(line) for line in lines[:-1]]
+    return docs[0], docs[1:]
+
+
+def find(rows, indicator, borough, window, dims=None):
+    hits = [r for r in rows if r["indicator"] == indicator and r["borough"] == borough
+            and r["windowDays"] == window and r["dims"] == (dims or {})]
+    assert len(hits) <= 1, hits
+    return hits[0] if hits else None
+
+
+def byar(a):
+    lower = 0.0 if a == 0 else a * (1 - 1 / (9 * a) - Z / (3 * math.sqrt(a))) ** 3
+    a1 = a + 1
+    return lower, a1 * (1 - 1 / (9 * a1) + Z / (3 * math.sqrt(a1))) ** 3
+
+
+def stop_search(seq, when=NOW_SEC - 7200, borough=B, count=1, eth="ETHNICITY_BLACK"):
+    m = pb()
+    e = m["event"].Event(seq=seq, borough=borough)
+    e.occurred_at.seconds = when
+    e.stop_search.count = count
+    e.stop_search.ethnicity = m["enums"].Ethnicity.Value(eth)
+    e.stop_search.outcome = m["enums"].Outcome.Value("OUTCOME_ARREST")
+    return e
+
+
+def feedback(seq, overall=4, when=NOW_SEC - 7200, borough=B):
+    m = pb()
+    e = m["event"].Event(seq=seq, borough=borough)
+    e.occurred_at.seconds = when
+    f = e.training_feedback
+    f.course_id, f.session_id, f.trainer_id = "CRR1", "S1", "T1"
+    f.staff_group = m["enums"].StaffGroup.Value("STAFF_GROUP_OPERATIONAL")
+    f.overall, f.relevance, f.trainer_quality, f.purpose_explained = overall, 4, 4, 4
+    return e
+
+
+def batch(source, epoch, events):
+    b = pb()["ingest"].Batch(source_id=source, epoch=epoch)
+    for e in events:
+        e.source_id = source
+        b.events.append(e)
+    return b.SerializeToString()
+
+
+def exchange(sock, frames, timeout=20.0):
+    """Sends one message (bytes or a list of frames) and returns the parsed Ack."""
+    if isinstance(frames, (bytes, bytearray)):
+        sock.send(frames)
+    else:
+        sock.send_multipart(frames)
+    if not sock.poll(int(timeout * 1000)):
+        raise AssertionError(f"no Ack within {timeout}s")
+    ack = pb()["ingest"].Ack()
+    ack.ParseFromString(sock.recv())
+    return ack
+
+
+def code(name):
+    return pb()["ingest"].RejectCode.Value(name)
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_endpoints_health_lock_and_sigterm():
+    a = Agg()
+    for k in ("ingest", "feed"):
+        assert a.ep[k].startswith("tcp://127.0.0.1:") and not a.ep[k].endswith(":*"), a.ep
+        assert int(a.ep[k].rsplit(":", 1)[1]) > 0
+    host, port = a.ep["http"].rsplit(":", 1)
+    assert host == "127.0.0.1" and int(port) > 0, a.ep
+    assert a.http("GET", "/healthz") == (200, {"status": "ok"})
+    assert a.http("GET", "/nope")[0] == 404
+    assert a.http("POST", "/healthz")[0] == 405
+    assert a.http("GET", "/api/v1/snapshots")[0] == 405
+    assert "INSECURE" in a.proc.stderr()
+    # a second aggregator on the same folder refuses to start, the first keeps serving
+    r = crrtest.run([crrtest.binary("crrmon-aggregator"), "--data-dir", a.dir, "--ingest",
+                     "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"],
+                    timeout=30)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert f"(pid {a.proc.pid}) holds" in r.stderr and "refusing to start" in r.stderr, r.stderr
+    assert a.http("GET", "/healthz")[0] == 200
+    assert a.proc.term(timeout=15) == 0
+    assert not os.path.exists(os.path.join(a.dir, "endpoints.json"))
+    assert "stopped" in a.proc.stderr()
+
+
+def test_usage_help_version_and_config_errors():
+    agg = crrtest.binary("crrmon-aggregator")
+    r = crrtest.run([agg, "--help"], check=0)
+    for word in ("--data-dir", "--ingest", "--feed", "--http", "--aggregator.max_msg_size",
+                 "--aggregator.schedules", "--sink.jsonl.dir", "jsonl", "csv"):
+        assert word in r.stdout, word
+    assert crrtest.run([agg, "--version"], check=0).stdout.startswith("crrmon-aggregator ")
+    assert "--data-dir" in crrtest.run([agg], check=2).stderr
+    d = crrtest.tmpdir()
+    ini = os.path.join(d, "agg.ini")
+    with open(ini, "w") as f:
+        f.write("[aggregator]\ndata_dir = %s\n\nschedules = q=every 15m;n=weekly 02:00\n" % d)
+    r = crrtest.run([agg, "--config", ini], check=2)
+    assert "weekly 02:00" in r.stderr and "daily 02:00" in r.stderr, r.stderr
+    with open(ini, "w") as f:
+        f.write("[aggregator]\ndata_dir = %s\nbogus = 1\n" % d)
+    r = crrtest.run([agg, "--config", ini], check=2)
+    assert f"{ini}:3" in r.stderr and "bogus" in r.stderr, r.stderr
+    r = crrtest.run([agg, "--data-dir", d, "--aggregator.windows=30,x"], check=2)
+    assert "windows" in r.stderr
+    r = crrtest.run([agg, "--data-dir", d, "--aggregator.sinks=nosuch", "--ingest",
+                     "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"],
+                    check=1)
+    assert "no sink named 'nosuch'" in r.stderr, r.stderr
+
+
+def test_batch_acked_and_duplicate_counted_once():
+    a = Agg()
+    s = a.dealer()
+    frame = batch("src-a", 11, [stop_search(1), stop_search(2), stop_search(3, count=2)])
+    ack = exchange(s, frame)
+    assert (ack.source_id, ack.epoch, ack.durable_seq, ack.expected_seq) == ("src-a", 11, 3, 0), ack
+    assert len(ack.rejected) == 0 and ack.error == 0
+    ack = exchange(s, frame)  # resent: acknowledged again, not applied again
+    assert (ack.durable_seq, ack.expected_seq, len(ack.rejected)) == (3, 0, 0), ack
+    st = a.stats()
+    assert (st["applied"], st["duplicates"], st["batches"], st["acks"]) == (3, 3, 2, 2), st
+    ans, header, rows = a.snapshot()
+    # the header: every Snapshot field but values, in field order, defaults written
+    assert list(header) == ["id", "asOf", "takenAt", "schedule"], header
+    assert header == {"id": ans["id"], "asOf": NOW, "takenAt": NOW, "schedule": "on-demand"}
+    assert ans["file"] == os.path.join(os.path.realpath(a.dir), "snapshots", ans["id"] + ".jsonl")
+    lo, hi = byar(4)
+    for scope in (B, "LONDON"):
+        row = find(rows, "stop_search.count", scope, 30)
+        assert list(row) == ["indicator", "borough", "windowDays", "dims", "value", "n", "ciLow",
+                             "ciHigh", "reliable"], row
+        assert row["value"] == 4.0 and row["n"] == "4" and row["reliable"] is False, row
+        assert abs(row["ciLow"] - lo) < 1e-9 and abs(row["ciHigh"] - hi) < 1e-9, row
+        black = find(rows, "stop_search.count", scope, 30, {"ethnicity": "BLACK"})
+        assert (black["value"], black["n"]) == (4.0, "4"), black
+    # a borough with no events still has its total row, written with defaults
+    other = find(rows, "stop_search.count", "E09000001", 30)
+    assert (other["value"], other["n"], other["reliable"]) == (0.0, "0", False), other
+    for r in rows:  # every line carries every non-wrapper field
+        for k in ("indicator", "borough", "windowDays", "dims", "n", "reliable"):
+            assert k in r, (k, r)
+        assert isinstance(r["n"], str) and "nEff" not in r or r["indicator"].startswith("survey")
+
+
+def test_gap_and_epochs():
+    a = Agg()
+    s = a.dealer()
+    ack = exchange(s, batch("src-g", 1, [stop_search(5), stop_search(6)]))
+    assert (ack.durable_seq, ack.expected_seq) == (0, 1), ack
+    assert a.stats()["applied"] == 0
+    ack = exchange(s, batch("src-g", 2, [stop_search(1), stop_search(2)]))  # new epoch, same id
+    assert (ack.epoch, ack.durable_seq, ack.expected_seq) == (2, 2, 0), ack
+    ack = exchange(s, batch("src-g", 1, [stop_search(1)]))  # the old epoch has its own sequence
+    assert (ack.epoch, ack.durable_seq, ack.expected_seq) == (1, 1, 0), ack
+    ack = exchange(s, batch("src-g", 1, [stop_search(3)]))  # still past expected (2)
+    assert (ack.durable_seq, ack.expected_seq) == (1, 2), ack
+    assert a.stats()["applied"] == 3
+    _, _, rows = a.snapshot()
+    assert find(rows, "stop_search.count", B, 30)["value"] == 3.0
+
+
+def test_malformed_frames_then_good_data():
+    a = Agg()
+    s = a.dealer()
+    good = batch("src-m", 7, [stop_search(1), stop_search(2)])
+    frames = [b"\xff\xff\xff\xff\xff\xff", good[:-3], b"", [good, good], b"\x10\x05"]
+    for f in frames:
+        ack = exchange(s, f)
+        assert ack.error == code("REJECT_CODE_MALFORMED") and ack.error_text, (f, ack)
+        assert ack.durable_seq == 0 and not ack.source_id
+    ack = exchange(s, good)
+    assert (ack.error, ack.durable_seq) == (0, 2), ack
+    st = a.stats()
+    assert (st["malformed"], st["applied"]) == (5, 2), st
+    rej = a.rejects()
+    assert [r["code"] for r in rej] == ["malformed"] * 5, rej
+    assert "empty frame" in rej[2]["reason"] and "multi-frame" in rej[3]["reason"], rej
+    assert "source_id" in rej[4]["reason"], rej
+
+
+def test_event_rejections_in_ack_and_rejects_db():
+    a = Agg()
+    s = a.dealer()
+    evs = [stop_search(1, borough="E09000099"), feedback(2, overall=7),
+           stop_search(3, when=NOW_SEC + 3600), stop_search(4, when=NOW_SEC - 400 * DAY),
+           stop_search(5), feedback(6)]
+    ack = exchange(s, batch("src-r", 3, evs))
+    assert ack.durable_seq == 6 and ack.expected_seq == 0, ack
+    got = [(r.seq, r.code, r.field) for r in ack.rejected]
+    assert got == [(1, code("REJECT_CODE_UNKNOWN_BOROUGH"), "borough"),
+                   (2, code("REJECT_CODE_OUT_OF_RANGE"), "training_feedback.overall"),
+                   (3, code("REJECT_CODE_FUTURE"), "occurred_at"),
+                   (4, code("REJECT_CODE_TOO_OLD"), "occurred_at")], got
+    assert all(r.reason for r in ack.rejected)
+    st = a.stats()
+    assert (st["applied"], st["rejected"]) == (2, 4), st
+    rej = a.rejects()
+    assert [(r["source"], int(r["seq"]), r["code"]) for r in rej] == [
+        ("src-r", 1, "unknown_borough"), ("src-r", 2, "out_of_range"), ("src-r", 3, "future"),
+        ("src-r", 4, "too_old")], rej
+    _, _, rows = a.snapshot()
+    assert find(rows, "stop_search.count", B, 30)["value"] == 1.0
+    assert find(rows, "feedback.responses", B, 30)["value"] == 1.0
+
+
+def test_oversized_frame_drops_only_that_connection():
+    a = Agg(extra=["--aggregator.max_msg_size=64k"])
+    good, big = a.dealer(), a.dealer()
+    ack = exchange(good, batch("src-ok", 1, [stop_search(1)]))
+    assert ack.durable_seq == 1
+    before = a.stats()["disconnects"]
+    big.send(batch("src-big", 1, [stop_search(1)]) + b"\x2a" * 100000)  # unknown field 5, 100 kB
+    crrtest.wait_until(lambda: a.stats()["disconnects"] > before, timeout=20,
+                       what="the oversized sender's connection dropped")
+    assert not big.poll(300), "an oversized frame must get no Ack"
+    ack = exchange(good, batch("src-ok", 1, [stop_search(2)]))
+    assert ack.durable_seq == 2, ack
+    st = a.stats()
+    assert (st["applied"], st["frames"]) == (2, 2), st
+
+
+def test_windows_use_occurred_at():
+    a = Agg()
+    s = a.dealer()
+    ack = exchange(s, batch("src-w", 1, [stop_search(1, when=NOW_SEC - 40 * DAY),
+                                         stop_search(2, when=NOW_SEC - 29 * DAY)]))
+    assert ack.durable_seq == 2 and not ack.rejected, ack
+    _, _, rows = a.snapshot()
+    assert find(rows, "stop_search.count", B, 30)["value"] == 1.0
+    assert find(rows, "stop_search.count", B, 90)["value"] == 2.0
+    assert find(rows, "stop_search.count", B, 365)["value"] == 2.0
+    assert find(rows, "stop_search.count", "LONDON", 90)["value"] == 2.0
+
+
+def test_sigterm_then_restart_keeps_totals():
+    a = Agg()
+    s = a.dealer()
+    frame = batch("src-t", 5, [stop_search(1), stop_search(2), stop_search(3)])
+    assert exchange(s, frame).durable_seq == 3
+    s.close()
+    assert a.proc.term(timeout=15) == 0
+    b = Agg(data_dir=a.dir)
+    s = b.dealer()
+    ack = exchange(s, frame)  # the resend after a restart: acknowledged, not re-applied
+    assert (ack.durable_seq, ack.expected_seq) == (3, 0), ack
+    assert exchange(s, batch("src-t", 5, [stop_search(4)])).durable_seq == 4
+    _, _, rows = b.snapshot()
+    assert find(rows, "stop_search.count", B, 30)["value"] == 4.0
+    assert b.proc.term(timeout=15) == 0
+
+
+def test_schedule_every_minute_and_csv_sink():
+    a = Agg(now="2026-03-01T11:59:57Z+",
+            extra=["--aggregator.schedules=minutely=every 1m;nightly=daily 02:00;"
+                   "monthly=monthly 1 03:00", "--aggregator.sinks=jsonl,csv"])
+    s = a.dealer()
+    assert exchange(s, batch("src-s", 1, [stop_search(1, when=NOW_SEC - 3600)])).durable_seq == 1
+
+    def scheduled():
+        for p in glob.glob(os.path.join(a.dir, "snapshots", "*.jsonl")):
+            header, rows = read_jsonl(p)
+            if header["schedule"] == "minutely":
+                return p, header, rows
+        return None
+
+    path, header, rows = crrtest.wait_until(scheduled, timeout=30, what="the minutely snapshot")
+    assert header["asOf"] == NOW, header
+    assert os.path.basename(path) == header["id"] + ".jsonl"
+    assert header["id"].startswith("20260301T120000Z-"), header
+    assert find(rows, "stop_search.count", B, 30)["value"] == 1.0
+    with open(path[:-len(".jsonl")] + ".csv") as f:
+        lines = f.read().splitlines()
+    assert lines[0] == ("snapshot_id,as_of,taken_at,schedule,indicator,borough,window_days,dims,"
+                        "value,n,n_eff,ci_low,ci_high,reliable"), lines[0]
+    assert len(lines) == len(rows) + 1
+    want = f"{header['id']},{NOW},{header['takenAt']},minutely,stop_search.count,{B},30,,1,1,,"
+    assert any(line.startswith(want) for line in lines), want
+    assert any(line.startswith(f"{header['id']},") and ",ethnicity=BLACK,1,1,," in line
+               for line in lines)
+
+
+def test_live_feed_topic_per_borough():
+    a = Agg()
+    sub = a.ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.SUBSCRIBE, B.encode())
+    sub.connect(a.ep["feed"])
+    s = a.dealer()
+    seq = 0
+    deadline = time.monotonic() + 20
+    got = None
+    while got is None and time.monotonic() < deadline:  # PUB/SUB joins asynchronously
+        exchange(s, batch("src-f", 1, [stop_search(seq + 1),
+                                       stop_search(seq + 2, borough="E09000001")]))
+        seq += 2
+        if sub.poll(200):
+            got = sub.recv_multipart()
+    assert got, "no feed update"
+    assert got[0] == f"{B} events".encode(), got
+    msg = json.loads(got[1])
+    assert (msg["borough"], msg["events"], msg["at"]) == (B, 1, NOW), msg
+
+
+if __name__ == "__main__":
+    crrtest.main()
