@@ -21,8 +21,10 @@ the clock of a running aggregator):
   staff_headcount ties go to the later one);
 - "too old" means T - occurred_at > (longest window + 30) days; "future"
   means occurred_at > T + 300 s;
-- a borough "has data" when it has at least one applied event; only such
-  boroughs get rows, LONDON always does;
+- "Each indicator is computed for every borough" (domain.md, Scope and
+  windows): every borough of the borough list gets its rows, those that sent
+  nothing too (counts 0, shares absent); compute(..., only_with_data=True)
+  restricts the rows to boroughs with at least one applied event;
 - LONDON's population is the sum over every borough whose population is
   known (all 33), whether or not the borough sent data;
 - V rows with no `n` in the catalogue (pipeline.last_event_age_seconds) get
@@ -548,7 +550,7 @@ def latest_in_scope(evs, end_day):
 
 
 def compute(raw_events, as_of, windows=(30, 90, 365), boroughs_csv=None, population_csv=None,
-            boroughs=None, population=None):
+            boroughs=None, population=None, only_with_data=False):
     """Every indicator row. as_of: T as an RFC 3339 string or epoch seconds; raw_events in arrival order.
     Returns (rows, applied, rejected)."""
     now = parse_time(as_of) if isinstance(as_of, str) else float(as_of)
@@ -563,7 +565,7 @@ def compute(raw_events, as_of, windows=(30, 90, 365), boroughs_csv=None, populat
         for k, v in g.items():
             london_pop[k] = london_pop.get(k, 0.0) + v
     scopes = [(b, [e for e in applied if e["borough"] == b], population.get(b))
-              for b in sorted({e["borough"] for e in applied})]
+              for b in sorted({e["borough"] for e in applied} if only_with_data else set(boroughs))]
     scopes.append(("LONDON", applied, london_pop or None))
     out = {}
     for w in windows:

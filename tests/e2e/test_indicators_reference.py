@@ -308,7 +308,7 @@ def compare(want, got, samples=3):
 # ---------------------------------------------------------------- the run
 
 
-def run_pipeline(events, workdir):
+def run_pipeline(events, workdir, windows=WINDOWS):
     """Feeds events (arrival order) to a real aggregator at CRRMON_NOW=T; returns the snapshot file's path."""
     env = {"CRRMON_NOW": T}
     data_dir = os.path.join(workdir, "agg")
@@ -324,7 +324,7 @@ def run_pipeline(events, workdir):
                         "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0",
                         f"--aggregator.ref_boroughs={BOROUGHS_CSV}",
                         f"--aggregator.ref_population={POPULATION_CSV}",
-                        "--aggregator.windows=" + ",".join(map(str, WINDOWS)),
+                        "--aggregator.windows=" + ",".join(map(str, windows)),
                         "--aggregator.schedules="], env=env, name="aggregator")
 
     def endpoints():
@@ -404,7 +404,7 @@ def test_comparison_finds_differences():
     bad[k_val] = dict(want[k_val], value=want[k_val]["value"] * (1 + 1e-8))
     bad[k_flag] = dict(want[k_flag], reliable=not want[k_flag]["reliable"])
     del bad[k_gone]
-    bad[("pipeline.events", "E09000033", 30, ())] = R.stat_count(1)
+    bad[("pipeline.events", "E09000099", 30, ())] = R.stat_count(1)
     write_snapshot(path, bad)
     _, got, _ = read_snapshot(path)
     report, summary = compare(want, got)
@@ -419,14 +419,13 @@ def test_comparison_finds_differences():
     assert not compare(want, got)[1]["stop_search.count"][3]
 
 
-def test_engine_matches_oracle():
-    events = build_dataset()
-    want, applied, rejected = R.compute(events, T, WINDOWS, BOROUGHS_CSV, POPULATION_CSV)
-    snap = run_pipeline(events, crrtest.tmpdir("crrref-"))
+def check_engine(events, windows, report_suffix=""):
+    want, applied, rejected = R.compute(events, T, windows, BOROUGHS_CSV, POPULATION_CSV)
+    snap = run_pipeline(events, crrtest.tmpdir("crrref-"), windows)
     header, got, dups = read_snapshot(snap)
     report, summary = compare(want, got)
-    head = [f"oracle: {len(events)} events sent, {len(applied)} applied, {len(rejected)} rejected/duplicate; "
-            f"{len(want)} rows expected, {len(got)} rows in {snap}"]
+    head = [f"windows {windows}: {len(events)} events sent, {len(applied)} applied, {len(rejected)} "
+            f"rejected/duplicate; {len(want)} rows expected, {len(got)} rows in {snap}"]
     if dups:
         head.append(f"snapshot repeats {len(dups)} row keys, e.g. {R.row_key_str(dups[0])}")
     as_of = header.get("asOf")
@@ -435,10 +434,20 @@ def test_engine_matches_oracle():
     text = "\n".join(head) + "\n" + report
     print(text, flush=True)
     if os.environ.get("CRR_REF_REPORT"):
-        with open(os.environ["CRR_REF_REPORT"], "w") as f:
+        with open(os.environ["CRR_REF_REPORT"] + report_suffix, "w") as f:
             f.write(text + "\n")
     bad = [n for n, (ok, m, x, d) in summary.items() if m or x or d]
     assert not bad and not dups and len(head) == 1, f"{len(bad)} indicators differ from the oracle: {bad}"
+
+
+def test_engine_matches_oracle():
+    check_engine(build_dataset(), WINDOWS)
+
+
+def test_engine_matches_oracle_other_windows():
+    """Another seed and other windows: a 1-day window (T's day only), and a longest window of 400 days,
+    which moves the too_old limit to 430 days (the 400-day-old event is now applied and counted)."""
+    check_engine(build_dataset(seed=7), (1, 7, 400), ".other")
 
 
 crrtest.main()
