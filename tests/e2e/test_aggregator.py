@@ -257,9 +257,11 @@ def test_batch_acked_and_duplicate_counted_once():
         assert abs(row["ciLow"] - lo) < 1e-9 and abs(row["ciHigh"] - hi) < 1e-9, row
         black = find(rows, "stop_search.count", scope, 30, {"ethnicity": "BLACK"})
         assert (black["value"], black["n"]) == (4.0, "4"), black
-    # a borough with no events still has its total row, written with defaults
-    other = find(rows, "stop_search.count", "E09000001", 30)
-    assert (other["value"], other["n"], other["reliable"]) == (0.0, "0", False), other
+    # a total with nothing in it is written with its defaults ("n":"0", "reliable":false)
+    zero = find(rows, "feedback.responses", B, 30)
+    assert (zero["value"], zero["n"], zero["reliable"]) == (0.0, "0", False), zero
+    # a borough without any applied event has no rows at all (indicators.c)
+    assert not [r for r in rows if r["borough"] == "E09000001"]
     for r in rows:  # every line carries every non-wrapper field
         for k in ("indicator", "borough", "windowDays", "dims", "n", "reliable"):
             assert k in r, (k, r)
