@@ -21,10 +21,11 @@ the clock of a running aggregator):
   staff_headcount ties go to the later one);
 - "too old" means T - occurred_at > (longest window + 30) days; "future"
   means occurred_at > T + 300 s;
-- "Each indicator is computed for every borough" (domain.md, Scope and
-  windows): every borough of the borough list gets its rows, those that sent
-  nothing too (counts 0, shares absent); compute(..., only_with_data=True)
-  restricts the rows to boroughs with at least one applied event;
+- only boroughs with at least one applied event get rows (LONDON always
+  does), as the issue states it ("every borough that has data"; a sharded
+  aggregator cannot know the others). domain.md's "computed for every
+  borough" also reads as all 33: compute(..., only_with_data=False) gives
+  rows (counts 0, shares absent) for every borough of the list;
 - LONDON's population is the sum over every borough whose population is
   known (all 33), whether or not the borough sent data;
 - V rows with no `n` in the catalogue (pipeline.last_event_age_seconds) get
@@ -550,7 +551,7 @@ def latest_in_scope(evs, end_day):
 
 
 def compute(raw_events, as_of, windows=(30, 90, 365), boroughs_csv=None, population_csv=None,
-            boroughs=None, population=None, only_with_data=False):
+            boroughs=None, population=None, only_with_data=True):
     """Every indicator row. as_of: T as an RFC 3339 string or epoch seconds; raw_events in arrival order.
     Returns (rows, applied, rejected)."""
     now = parse_time(as_of) if isinstance(as_of, str) else float(as_of)
