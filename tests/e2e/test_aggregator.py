@@ -394,7 +394,9 @@ def test_schedule_every_minute_and_csv_sink():
     assert os.path.basename(path) == header["id"] + ".jsonl"
     assert header["id"].startswith("20260301T120000Z-"), header
     assert find(rows, "stop_search.count", B, 30)["value"] == 1.0
-    with open(path[:-len(".jsonl")] + ".csv") as f:
+    csv_path = path[:-len(".jsonl")] + ".csv"  # the csv sink runs after the jsonl one
+    crrtest.wait_until(lambda: os.path.exists(csv_path), timeout=10, what="the CSV file")
+    with open(csv_path) as f:
         lines = f.read().splitlines()
     assert lines[0] == ("snapshot_id,as_of,taken_at,schedule,indicator,borough,window_days,dims,"
                         "value,n,n_eff,ci_low,ci_high,reliable"), lines[0]
