@@ -104,8 +104,10 @@ static const char *s_dims(const Crrmon__V1__IndicatorValue *v, char *buf, size_t
 {
     Crrmon__V1__IndicatorValue__DimsEntry *sorted[32];
     size_t n = v->n_dims < 32 ? v->n_dims : 32;
-    memcpy(sorted, v->dims, n * sizeof *sorted);
-    qsort(sorted, n, sizeof *sorted, s_cmp_entry);
+    if (n > 0) {
+        memcpy(sorted, v->dims, n * sizeof *sorted);
+        qsort(sorted, n, sizeof *sorted, s_cmp_entry);
+    }
     size_t used = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < n && used < len; i++)
