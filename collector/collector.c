@@ -140,7 +140,8 @@ static int s_open_next(s_coll_t *c)
             s_log_reject(&d, NULL);
             c->rejected++;
             int r2;
-            if ((r2 = crr_spool_begin(c->spool)) || (r2 = crr_spool_reject(c->spool, &d, 0, NULL)) ||
+            if ((r2 = crr_spool_begin(c->spool)) ||
+                (r2 = crr_spool_reject(c->spool, &d, 0, NULL)) ||
                 (r2 = crr_spool_commit(c->spool))) {
                 crr_spool_abort(c->spool);
                 return r2;
@@ -357,8 +358,8 @@ static int s_open_all(s_coll_t *c)
 {
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s/%s", c->cfg->data_dir, CRR_SPOOL_DIR);
-    crr_spool_opts_t so = {.dir = dir, .source_id = c->cfg->source_id,
-                           .max_bytes = c->cfg->spool_max};
+    crr_spool_opts_t so = {
+        .dir = dir, .source_id = c->cfg->source_id, .max_bytes = c->cfg->spool_max};
     int rc = crr_spool_open(&so, &c->spool);
     if (rc) {
         CRR_ERROR("cannot open the spool in %s: %s", dir, crr_strerror(rc));
@@ -381,8 +382,7 @@ static int s_open_all(s_coll_t *c)
         .max_frame_bytes = c->cfg->max_frame,
         .resend_ms = c->cfg->resend_ms,
     };
-    static const crr_sender_source_t src = {.fetch = s_fetch, .on_ack = s_on_ack,
-                                            .depth = s_depth};
+    static const crr_sender_source_t src = {.fetch = s_fetch, .on_ack = s_on_ack, .depth = s_depth};
     rc = crr_sender_new(c->zctx, &o, &src, c, &c->sender);
     if (rc)
         CRR_ERROR("cannot start the sender to %s: %s", c->cfg->aggregator, crr_strerror(rc));
@@ -445,8 +445,7 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
         if ((rc = crr_sender_process(c.sender)))
             goto done;
         uint64_t now = crr_clock_mono_ms();
-        if (c.inputs_done && !c.stdin_mode &&
-            crr_sender_acked_seq(c.sender) >= s_last_seq(&c)) {
+        if (c.inputs_done && !c.stdin_mode && crr_sender_acked_seq(c.sender) >= s_last_seq(&c)) {
             CRR_INFO("done: %llu event(s) spooled and acknowledged in this run, %llu line(s) "
                      "rejected",
                      (unsigned long long)c.accepted, (unsigned long long)c.rejected);

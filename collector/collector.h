@@ -23,9 +23,9 @@
 #include <stdint.h>
 
 /* Exit codes (documented in --help). */
-#define CRR_COLLECTOR_EXIT_OK 0       /* every accepted event acknowledged (or SIGTERM) */
-#define CRR_COLLECTOR_EXIT_GAVE_UP 1  /* --give-up-after elapsed, or a fatal error */
-#define CRR_COLLECTOR_EXIT_REJECTS 2  /* finished, but some lines were rejected */
+#define CRR_COLLECTOR_EXIT_OK 0      /* every accepted event acknowledged (or SIGTERM) */
+#define CRR_COLLECTOR_EXIT_GAVE_UP 1 /* --give-up-after elapsed, or a fatal error */
+#define CRR_COLLECTOR_EXIT_REJECTS 2 /* finished, but some lines were rejected */
 
 /* Everything the config-map table fills (main.c); read-only after load. */
 typedef struct crr_collector_cfg {
@@ -51,9 +51,9 @@ typedef struct crr_collector_cfg {
 typedef struct crr_reader crr_reader_t;
 
 /* crr_reader_next results besides a line (1). */
-#define CRR_READER_AGAIN 0    /* no complete line buffered (stdin: poll, then fill) */
-#define CRR_READER_EOF (-1)   /* end of input, nothing left */
-#define CRR_READER_TOOLONG 2  /* a line longer than max_line: *line holds its start */
+#define CRR_READER_AGAIN 0   /* no complete line buffered (stdin: poll, then fill) */
+#define CRR_READER_EOF (-1)  /* end of input, nothing left */
+#define CRR_READER_TOOLONG 2 /* a line longer than max_line: *line holds its start */
 
 /* Opens path ("-" = stdin) for reading lines of at most max_line bytes.
  * Returns 0 and *out, -errno, or -ENOMEM. */

@@ -67,29 +67,28 @@ static void s_on_signal(int sig)
 
 static void s_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: crrmon-collector --data-dir DIR --aggregator ENDPOINT --source-id ID\n"
-            "                        [--config FILE] [--give-up-after DURATION] [FILE...|-]\n"
-            "\n"
-            "Reads JSON Lines events (one crrmon.v1.Event per line, proto3 JSON) from the\n"
-            "FILEs in order, or from stdin when none is given or for '-'; validates each\n"
-            "line, spools it durably (LMDB in DATA_DIR/spool) and sends it to the aggregator\n"
-            "until acknowledged. A bad line is logged as FILE:LINE: field: reason, kept in\n"
-            "the spool's rejects database (`crrmon rejects --data-dir DIR`), and reading\n"
-            "goes on. Files resume at their checkpoint after a restart with the same\n"
-            "DATA_DIR; stdin cannot be resumed after a restart (lines read but not yet\n"
-            "spooled when the process died are lost to it), so prefer files.\n"
-            "\n"
-            "Exit codes with FILEs: 0 every accepted event acknowledged; 2 some lines\n"
-            "were rejected (the rest were sent); 1 gave up (--give-up-after elapsed\n"
-            "without Ack progress; the spool keeps the events) or a fatal error.\n"
-            "With stdin: runs until SIGTERM/SIGINT. SIGTERM/SIGINT: stop reading, wait\n"
-            "collector.drain_timeout for in-flight Acks, exit 0.\n"
-            "\n"
-            "Options (every one also settable in the INI file as [section] key = value,\n"
-            "and as --section.key=value):\n"
-            "  --config FILE                      INI file\n"
-            "  --help, --version\n");
+    fprintf(out, "usage: crrmon-collector --data-dir DIR --aggregator ENDPOINT --source-id ID\n"
+                 "                        [--config FILE] [--give-up-after DURATION] [FILE...|-]\n"
+                 "\n"
+                 "Reads JSON Lines events (one crrmon.v1.Event per line, proto3 JSON) from the\n"
+                 "FILEs in order, or from stdin when none is given or for '-'; validates each\n"
+                 "line, spools it durably (LMDB in DATA_DIR/spool) and sends it to the aggregator\n"
+                 "until acknowledged. A bad line is logged as FILE:LINE: field: reason, kept in\n"
+                 "the spool's rejects database (`crrmon rejects --data-dir DIR`), and reading\n"
+                 "goes on. Files resume at their checkpoint after a restart with the same\n"
+                 "DATA_DIR; stdin cannot be resumed after a restart (lines read but not yet\n"
+                 "spooled when the process died are lost to it), so prefer files.\n"
+                 "\n"
+                 "Exit codes with FILEs: 0 every accepted event acknowledged; 2 some lines\n"
+                 "were rejected (the rest were sent); 1 gave up (--give-up-after elapsed\n"
+                 "without Ack progress; the spool keeps the events) or a fatal error.\n"
+                 "With stdin: runs until SIGTERM/SIGINT. SIGTERM/SIGINT: stop reading, wait\n"
+                 "collector.drain_timeout for in-flight Acks, exit 0.\n"
+                 "\n"
+                 "Options (every one also settable in the INI file as [section] key = value,\n"
+                 "and as --section.key=value):\n"
+                 "  --config FILE                      INI file\n"
+                 "  --help, --version\n");
     crr_cfg_print_help(out, s_table);
 }
 
@@ -161,8 +160,9 @@ int main(int argc, char **argv)
         goto done;
     }
     if (cfg.max_frame < cfg.max_line + 1024) {
-        fprintf(stderr, "crrmon-collector: sender.max_frame (%llu) must exceed "
-                        "collector.max_line (%llu) by at least 1k so any line fits a frame\n",
+        fprintf(stderr,
+                "crrmon-collector: sender.max_frame (%llu) must exceed "
+                "collector.max_line (%llu) by at least 1k so any line fits a frame\n",
                 (unsigned long long)cfg.max_frame, (unsigned long long)cfg.max_line);
         goto done;
     }

@@ -172,10 +172,22 @@ void crr_reader_unread(crr_reader_t *r)
     r->line = r->prev_line;
 }
 
-uint64_t crr_reader_offset(const crr_reader_t *r) { return r->off; }
-uint64_t crr_reader_line(const crr_reader_t *r) { return r->line; }
-int crr_reader_fd(const crr_reader_t *r) { return r->fd; }
-int crr_reader_is_stdin(const crr_reader_t *r) { return r->is_stdin; }
+uint64_t crr_reader_offset(const crr_reader_t *r)
+{
+    return r->off;
+}
+uint64_t crr_reader_line(const crr_reader_t *r)
+{
+    return r->line;
+}
+int crr_reader_fd(const crr_reader_t *r)
+{
+    return r->fd;
+}
+int crr_reader_is_stdin(const crr_reader_t *r)
+{
+    return r->is_stdin;
+}
 
 int64_t crr_reader_size(const crr_reader_t *r)
 {

@@ -42,15 +42,15 @@
 #define S_ACK_MAX (16u << 20)
 
 struct crr_sender_batch {
-    uint8_t *buf;       /* frame bytes */
-    size_t len;         /* bytes used */
-    size_t cap;         /* max_frame_bytes */
-    size_t n;           /* events added */
-    size_t max_events;  /* batch_events */
-    uint64_t first;     /* seq of the first event, 0 if none */
-    uint64_t last;      /* seq of the last event */
-    size_t head_len;    /* bytes of fields 1 and 2 */
-    int warned_big;     /* an oversized event was reported */
+    uint8_t *buf;      /* frame bytes */
+    size_t len;        /* bytes used */
+    size_t cap;        /* max_frame_bytes */
+    size_t n;          /* events added */
+    size_t max_events; /* batch_events */
+    uint64_t first;    /* seq of the first event, 0 if none */
+    uint64_t last;     /* seq of the last event */
+    size_t head_len;   /* bytes of fields 1 and 2 */
+    int warned_big;    /* an oversized event was reported */
 };
 
 typedef struct {
@@ -59,25 +59,25 @@ typedef struct {
 } s_frame_t;
 
 struct crr_sender {
-    void *sock;                 /* DEALER to the aggregator */
-    void *mon;                  /* PAIR receiving the DEALER's monitor events */
-    crr_sender_source_t src;    /* the owner's callbacks */
-    void *ud;                   /* the owner's data */
-    char *endpoint;             /* owned copy */
-    char *source_id;            /* owned copy */
-    uint64_t epoch;             /* Batch.epoch */
-    uint64_t window;            /* max frames in flight */
-    int64_t resend_ms;          /* timeout without progress */
-    s_frame_t *frames;          /* ring of window frames in flight */
-    uint64_t head, nframes;     /* ring start and length */
-    uint64_t acked_seq;         /* highest durable seq */
-    uint64_t next_seq;          /* next seq for a new frame */
-    uint64_t progress_ms;       /* last ack progress or window start */
-    uint64_t retry_at_ms;       /* when a refused send may be retried (0 = now) */
-    uint64_t goback_seq;        /* target of the last go-back */
-    uint64_t goback_ms;         /* when it happened */
-    crr_sender_batch_t batch;   /* the frame buffer, reused */
-    crr_sender_stats_t st;      /* counters */
+    void *sock;               /* DEALER to the aggregator */
+    void *mon;                /* PAIR receiving the DEALER's monitor events */
+    crr_sender_source_t src;  /* the owner's callbacks */
+    void *ud;                 /* the owner's data */
+    char *endpoint;           /* owned copy */
+    char *source_id;          /* owned copy */
+    uint64_t epoch;           /* Batch.epoch */
+    uint64_t window;          /* max frames in flight */
+    int64_t resend_ms;        /* timeout without progress */
+    s_frame_t *frames;        /* ring of window frames in flight */
+    uint64_t head, nframes;   /* ring start and length */
+    uint64_t acked_seq;       /* highest durable seq */
+    uint64_t next_seq;        /* next seq for a new frame */
+    uint64_t progress_ms;     /* last ack progress or window start */
+    uint64_t retry_at_ms;     /* when a refused send may be retried (0 = now) */
+    uint64_t goback_seq;      /* target of the last go-back */
+    uint64_t goback_ms;       /* when it happened */
+    crr_sender_batch_t batch; /* the frame buffer, reused */
+    crr_sender_stats_t st;    /* counters */
 };
 
 static size_t s_varint(uint8_t *p, uint64_t v)

@@ -22,29 +22,29 @@
 #include <sys/random.h>
 
 struct crr_spool {
-    MDB_env *env;          /* the spool environment */
-    MDB_txn *wtxn;         /* the open write txn, or NULL */
-    MDB_dbi meta;          /* counters and identity */
-    MDB_dbi events;        /* seq -> origin header + packed Event */
-    MDB_dbi files;         /* file id -> name */
-    MDB_dbi file_ids;      /* name -> file id */
-    MDB_dbi checkpoints;   /* resume key -> offset, line */
-    MDB_dbi rejects;       /* common/rejects.h records */
-    char *source_id;       /* owned copy of the source id */
-    uint64_t epoch;        /* chosen at creation */
-    uint64_t max_bytes;    /* limit on spooled bytes */
-    uint64_t next_seq;     /* next sequence (open txn view) */
-    uint64_t acked_seq;    /* highest released sequence (open txn view) */
-    uint64_t bytes;        /* spooled bytes (open txn view) */
-    uint64_t count;        /* spooled events (open txn view) */
-    uint64_t c_next_seq;   /* committed next_seq */
-    uint64_t c_acked_seq;  /* committed acked_seq */
-    uint64_t c_bytes;      /* committed bytes */
-    uint64_t c_count;      /* committed count */
-    uint32_t next_file_id; /* next file id to hand out (open txn view) */
+    MDB_env *env;            /* the spool environment */
+    MDB_txn *wtxn;           /* the open write txn, or NULL */
+    MDB_dbi meta;            /* counters and identity */
+    MDB_dbi events;          /* seq -> origin header + packed Event */
+    MDB_dbi files;           /* file id -> name */
+    MDB_dbi file_ids;        /* name -> file id */
+    MDB_dbi checkpoints;     /* resume key -> offset, line */
+    MDB_dbi rejects;         /* common/rejects.h records */
+    char *source_id;         /* owned copy of the source id */
+    uint64_t epoch;          /* chosen at creation */
+    uint64_t max_bytes;      /* limit on spooled bytes */
+    uint64_t next_seq;       /* next sequence (open txn view) */
+    uint64_t acked_seq;      /* highest released sequence (open txn view) */
+    uint64_t bytes;          /* spooled bytes (open txn view) */
+    uint64_t count;          /* spooled events (open txn view) */
+    uint64_t c_next_seq;     /* committed next_seq */
+    uint64_t c_acked_seq;    /* committed acked_seq */
+    uint64_t c_bytes;        /* committed bytes */
+    uint64_t c_count;        /* committed count */
+    uint32_t next_file_id;   /* next file id to hand out (open txn view) */
     uint32_t c_next_file_id; /* committed next_file_id */
-    char last_file[1024];  /* cache: last file name looked up ... */
-    uint32_t last_file_id; /* ... and its id (0 = cache empty) */
+    char last_file[1024];    /* cache: last file name looked up ... */
+    uint32_t last_file_id;   /* ... and its id (0 = cache empty) */
 };
 
 static int s_meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *v)
@@ -188,15 +188,42 @@ void crr_spool_close(crr_spool_t **sp)
     *sp = NULL;
 }
 
-const char *crr_spool_source_id(const crr_spool_t *s) { return s->source_id; }
-uint64_t crr_spool_epoch(const crr_spool_t *s) { return s->epoch; }
-uint64_t crr_spool_next_seq(const crr_spool_t *s) { return s->next_seq; }
-uint64_t crr_spool_acked_seq(const crr_spool_t *s) { return s->acked_seq; }
-uint64_t crr_spool_count(const crr_spool_t *s) { return s->count; }
-uint64_t crr_spool_bytes(const crr_spool_t *s) { return s->bytes; }
-uint64_t crr_spool_max_bytes(const crr_spool_t *s) { return s->max_bytes; }
-MDB_env *crr_spool_env(const crr_spool_t *s) { return s->env; }
-int crr_spool_is_open(const crr_spool_t *s) { return s->wtxn != NULL; }
+const char *crr_spool_source_id(const crr_spool_t *s)
+{
+    return s->source_id;
+}
+uint64_t crr_spool_epoch(const crr_spool_t *s)
+{
+    return s->epoch;
+}
+uint64_t crr_spool_next_seq(const crr_spool_t *s)
+{
+    return s->next_seq;
+}
+uint64_t crr_spool_acked_seq(const crr_spool_t *s)
+{
+    return s->acked_seq;
+}
+uint64_t crr_spool_count(const crr_spool_t *s)
+{
+    return s->count;
+}
+uint64_t crr_spool_bytes(const crr_spool_t *s)
+{
+    return s->bytes;
+}
+uint64_t crr_spool_max_bytes(const crr_spool_t *s)
+{
+    return s->max_bytes;
+}
+MDB_env *crr_spool_env(const crr_spool_t *s)
+{
+    return s->env;
+}
+int crr_spool_is_open(const crr_spool_t *s)
+{
+    return s->wtxn != NULL;
+}
 
 int crr_spool_begin(crr_spool_t *s)
 {

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 
 #include "clock.h"
@@ -31,13 +32,13 @@ typedef struct {
 } owner_t;
 
 typedef struct {
-    void *ctx;            /* zmq context */
-    void *router;         /* the test's aggregator */
-    char endpoint[64];    /* where it listens */
-    owner_t own;          /* the event owner */
-    crr_sender_t *s;      /* sender under test */
-    uint8_t ident[256];   /* the DEALER's routing id */
-    size_t ident_len;     /* its length */
+    void *ctx;          /* zmq context */
+    void *router;       /* the test's aggregator */
+    char endpoint[64];  /* where it listens */
+    owner_t own;        /* the event owner */
+    crr_sender_t *s;    /* sender under test */
+    uint8_t ident[256]; /* the DEALER's routing id */
+    size_t ident_len;   /* its length */
 } fix_t;
 
 static int s_fetch(void *ud, uint64_t from, crr_sender_batch_t *b)
@@ -114,8 +115,13 @@ static int teardown(void **state)
 static void s_start(fix_t *f, uint64_t window, uint64_t batch, uint64_t max_frame, int64_t resend)
 {
     crr_sender_opts_t o = {
-        .endpoint = f->endpoint, .source_id = "src", .epoch = 77, .first_seq = 1,
-        .window_frames = window, .batch_events = batch, .max_frame_bytes = max_frame,
+        .endpoint = f->endpoint,
+        .source_id = "src",
+        .epoch = 77,
+        .first_seq = 1,
+        .window_frames = window,
+        .batch_events = batch,
+        .max_frame_bytes = max_frame,
         .resend_ms = resend,
     };
     assert_int_equal(crr_sender_new(f->ctx, &o, &s_src, &f->own, &f->s), 0);
@@ -142,14 +148,16 @@ static Crrmon__V1__Batch *s_next_batch(fix_t *f, long timeout_ms, size_t *raw_le
         Crrmon__V1__Batch *b = NULL;
         if (raw_len)
             *raw_len = zmq_msg_size(&m);
-        assert_int_equal(crr_codec_unpack_batch(zmq_msg_data(&m), zmq_msg_size(&m), 1 << 24, &b), 0);
+        assert_int_equal(crr_codec_unpack_batch(zmq_msg_data(&m), zmq_msg_size(&m), 1 << 24, &b),
+                         0);
         zmq_msg_close(&m);
         return b;
     }
     return NULL;
 }
 
-static void s_ack(fix_t *f, uint64_t durable, uint64_t expected, Crrmon__V1__Rejection *rej, int error)
+static void s_ack(fix_t *f, uint64_t durable, uint64_t expected, Crrmon__V1__Rejection *rej,
+                  int error)
 {
     Crrmon__V1__Ack a = CRRMON__V1__ACK__INIT;
     a.source_id = "src";
@@ -325,8 +333,13 @@ static void test_frame_size_limit(void **state)
     assert_int_equal(f->own.add_rc, CRR_ETOOBIG);
     /* bad options are refused */
     crr_sender_t *s2 = NULL;
-    crr_sender_opts_t o = {.endpoint = f->endpoint, .source_id = "src", .epoch = 1, .first_seq = 1,
-                           .window_frames = 1, .batch_events = 1, .max_frame_bytes = 10,
+    crr_sender_opts_t o = {.endpoint = f->endpoint,
+                           .source_id = "src",
+                           .epoch = 1,
+                           .first_seq = 1,
+                           .window_frames = 1,
+                           .batch_events = 1,
+                           .max_frame_bytes = 10,
                            .resend_ms = 100};
     assert_int_equal(crr_sender_new(f->ctx, &o, &s_src, &f->own, &s2), CRR_EINVAL);
     o.max_frame_bytes = 4096;

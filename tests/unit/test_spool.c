@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 
 #include "spool.h"
@@ -16,8 +17,8 @@
 #include <unistd.h>
 
 typedef struct {
-    char dir[64];      /* the temp folder */
-    crr_spool_t *s;    /* the spool under test */
+    char dir[64];   /* the temp folder */
+    crr_spool_t *s; /* the spool under test */
 } fix_t;
 
 static int s_rm_rf(const char *dir)
@@ -194,7 +195,8 @@ static void test_checkpoint_atomic(void **state)
     fix_t *f = *state;
     uint64_t off = 0, line = 0;
     assert_int_equal(crr_spool_checkpoint_get(f->s, "/data/a.jsonl", &off, &line), CRR_ENOTFOUND);
-    assert_int_equal(crr_spool_checkpoint_set(f->s, "/data/a.jsonl", 1, 1), CRR_EINVAL); /* no txn */
+    assert_int_equal(crr_spool_checkpoint_set(f->s, "/data/a.jsonl", 1, 1),
+                     CRR_EINVAL); /* no txn */
 
     /* events and checkpoint in one txn: an abort drops both */
     assert_int_equal(crr_spool_begin(f->s), 0);
