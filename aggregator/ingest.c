@@ -263,6 +263,7 @@ static void s_group(crr_aggregator_t *a)
         return;
 
     int applied_ok = 1;
+    uint64_t t_apply = crr_clock_mono_ms();
     if (nj > 0) {
         int64_t now = crr_clock_now_sec();
         for (size_t i = 0; i < nj; i++)
@@ -311,6 +312,9 @@ static void s_group(crr_aggregator_t *a)
     }
     if (applied_ok && nj > 0)
         crr_feed_publish_group(a, nj);
+    CRR_DEBUG("group frames=%zu batches=%zu events=%lld recv_ms=%llu apply_ms=%llu", ns, nj,
+              (long long)events, (unsigned long long)(t_apply - t0),
+              (unsigned long long)(crr_clock_mono_ms() - t_apply));
     for (size_t i = 0; i < nj; i++) {
         crr_ingest_job_reset(&a->jobs[i]);
         a->jobs[i].batch = NULL;
