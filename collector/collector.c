@@ -32,6 +32,9 @@
 #include <string.h>
 #include <zmq.h>
 
+/* Interval of the progress line. */
+#define S_PROGRESS_MS 30000
+
 typedef struct {
     const crr_collector_cfg_t *cfg; /* borrowed config */
     char **inputs;                  /* input names ("-" = stdin) */
@@ -54,6 +57,7 @@ typedef struct {
     uint64_t accepted;              /* events spooled in this run */
     uint64_t stall_ref_ms;          /* start of the current wait for Ack progress */
     uint64_t last_acked;            /* acked seq seen at the last give-up check */
+    uint64_t progress_at_ms;        /* when the next progress line is due */
 } s_coll_t;
 
 static void s_log_reject(const crr_diag_t *d, const char *suffix)
@@ -389,6 +393,21 @@ static int s_open_all(s_coll_t *c)
     return rc;
 }
 
+/* One INFO line of counters (every S_PROGRESS_MS, never per event). */
+static void s_progress(s_coll_t *c)
+{
+    crr_sender_stats_t st;
+    crr_sender_stats(c->sender, &st);
+    CRR_INFO("progress: spooled=%llu rejected=%llu acked_seq=%llu last_seq=%llu "
+             "spool_events=%llu spool_bytes=%llu frames_inflight=%llu resends=%llu "
+             "connected=%d%s",
+             (unsigned long long)c->accepted, (unsigned long long)c->rejected,
+             (unsigned long long)st.acked_seq, (unsigned long long)s_last_seq(c),
+             (unsigned long long)crr_spool_count(c->spool),
+             (unsigned long long)crr_spool_bytes(c->spool), (unsigned long long)st.frames_inflight,
+             (unsigned long long)st.resends, st.connected, c->full ? " spool=FULL" : "");
+}
+
 /* Whether the wait for Ack progress has lasted past give_up_ms. */
 static int s_gave_up(s_coll_t *c, uint64_t now)
 {
@@ -452,6 +471,11 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
             code = c.rejected ? CRR_COLLECTOR_EXIT_REJECTS : CRR_COLLECTOR_EXIT_OK;
             rc = s_release(&c);
             goto done;
+        }
+        if (now >= c.progress_at_ms) {
+            if (c.progress_at_ms)
+                s_progress(&c);
+            c.progress_at_ms = now + S_PROGRESS_MS;
         }
         if (s_gave_up(&c, now)) {
             CRR_ERROR("giving up: no Ack progress from %s for %lldms; %llu event(s) stay in "
