@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CRR_AGG_MAX_SINKS 8     /* sink instances (one per registered sink at most) */
+#define CRR_AGG_MAX_SINKS 8      /* sink instances (one per registered sink at most) */
 #define CRR_AGG_MAX_SCHEDULES 16 /* named schedules */
 #define CRR_AGG_MAX_FRAMES 4096  /* frames received into one group at most */
 
@@ -39,27 +39,27 @@
 
 /* Everything the aggregator reads from its config map (read-only after load). */
 typedef struct crr_agg_config {
-    char *data_dir;            /* DATA_DIR: store/, lock, endpoints.json, snapshots/ */
-    char *ingest;              /* ROUTER endpoint to bind */
-    char *feed;                /* PUB endpoint to bind */
-    char *http;                /* HTTP ADDR:PORT (port 0 or * = any) */
-    int insecure;              /* plain TCP without CURVE (the only mode in this issue) */
-    char *log_level;           /* error|warn|info|debug */
-    uint64_t max_msg_size;     /* ZMQ_MAXMSGSIZE of the ROUTER, bytes */
-    int64_t rcvhwm;            /* ZMQ_RCVHWM of the ROUTER, messages */
-    int64_t sndhwm;            /* ZMQ_SNDHWM of the ROUTER and the PUB, messages */
-    int64_t group_max_events;  /* close a group at this many events */
-    int64_t group_max_ms;      /* ... or this long after its first frame */
-    uint64_t map_size;         /* LMDB map size */
-    char *windows;             /* "30,90,365" */
-    char *schedules;           /* "name=spec;name=spec" */
-    char *snapshot_dir;        /* folder of the file sinks; "" = DATA_DIR/snapshots */
-    int64_t snapshot_max_age;  /* ms; stored snapshots older are pruned; 0 = keep */
-    int64_t reject_max_age;    /* ms; stored rejects older are pruned; 0 = keep */
-    int64_t prune_interval;    /* ms between prunes */
-    char *sinks;               /* comma list of sink names, e.g. "jsonl,csv" */
-    char *ref_boroughs;        /* borough list CSV ("" = none) */
-    char *ref_population;      /* population CSV ("" = none: rate rows absent) */
+    char *data_dir;           /* DATA_DIR: store/, lock, endpoints.json, snapshots/ */
+    char *ingest;             /* ROUTER endpoint to bind */
+    char *feed;               /* PUB endpoint to bind */
+    char *http;               /* HTTP ADDR:PORT (port 0 or * = any) */
+    int insecure;             /* plain TCP without CURVE (the only mode in this issue) */
+    char *log_level;          /* error|warn|info|debug */
+    uint64_t max_msg_size;    /* ZMQ_MAXMSGSIZE of the ROUTER, bytes */
+    int64_t rcvhwm;           /* ZMQ_RCVHWM of the ROUTER, messages */
+    int64_t sndhwm;           /* ZMQ_SNDHWM of the ROUTER and the PUB, messages */
+    int64_t group_max_events; /* close a group at this many events */
+    int64_t group_max_ms;     /* ... or this long after its first frame */
+    uint64_t map_size;        /* LMDB map size */
+    char *windows;            /* "30,90,365" */
+    char *schedules;          /* "name=spec;name=spec" */
+    char *snapshot_dir;       /* folder of the file sinks; "" = DATA_DIR/snapshots */
+    int64_t snapshot_max_age; /* ms; stored snapshots older are pruned; 0 = keep */
+    int64_t reject_max_age;   /* ms; stored rejects older are pruned; 0 = keep */
+    int64_t prune_interval;   /* ms between prunes */
+    char *sinks;              /* comma list of sink names, e.g. "jsonl,csv" */
+    char *ref_boroughs;       /* borough list CSV ("" = none) */
+    char *ref_population;     /* population CSV ("" = none: rate rows absent) */
     union {
         max_align_t align;
         unsigned char bytes[CRR_SINK_CONFIG_MAX];
@@ -81,12 +81,12 @@ typedef enum { CRR_SCHED_EVERY, CRR_SCHED_DAILY, CRR_SCHED_MONTHLY } crr_sched_k
 
 /* One named schedule. */
 typedef struct crr_schedule {
-    char name[64];          /* the schedule's name, written into Snapshot.schedule */
-    crr_sched_kind_t kind;  /* every / daily / monthly */
-    int64_t period_sec;     /* every: period (aligned to multiples since the epoch, UTC) */
-    int day;                /* monthly: day of month 1..31 (clamped to the month's last day) */
-    int minute_of_day;      /* daily/monthly: HH*60+MM, UTC */
-    int64_t next_sec;       /* next due time (crr_schedule_next) */
+    char name[64];         /* the schedule's name, written into Snapshot.schedule */
+    crr_sched_kind_t kind; /* every / daily / monthly */
+    int64_t period_sec;    /* every: period (aligned to multiples since the epoch, UTC) */
+    int day;               /* monthly: day of month 1..31 (clamped to the month's last day) */
+    int minute_of_day;     /* daily/monthly: HH*60+MM, UTC */
+    int64_t next_sec;      /* next due time (crr_schedule_next) */
 } crr_schedule_t;
 
 /* Parses one spec: "every 15m" (a duration >= 1s, whole seconds), "daily
@@ -118,21 +118,21 @@ int crr_datadir_write_endpoints(const char *dir, const char *ingest, const char 
 
 /* Counters, written by the main thread and read by the HTTP thread. */
 typedef struct crr_agg_stats {
-    _Atomic uint64_t frames;         /* frames received */
-    _Atomic uint64_t batches;        /* frames that parsed as a Batch */
-    _Atomic uint64_t events;         /* events received in batches */
-    _Atomic uint64_t applied;        /* events applied to the aggregates */
-    _Atomic uint64_t duplicates;     /* events skipped as duplicates */
-    _Atomic uint64_t rejected;       /* events rejected (validation) */
-    _Atomic uint64_t malformed;      /* frames refused as MALFORMED */
-    _Atomic uint64_t groups;         /* groups committed */
-    _Atomic uint64_t apply_failures; /* groups whose apply failed (no Acks sent) */
-    _Atomic uint64_t acks;           /* Acks sent */
-    _Atomic uint64_t ack_failures;   /* Acks that could not be delivered */
-    _Atomic uint64_t disconnects;    /* peer connections dropped (oversized frames among them) */
+    _Atomic uint64_t frames;          /* frames received */
+    _Atomic uint64_t batches;         /* frames that parsed as a Batch */
+    _Atomic uint64_t events;          /* events received in batches */
+    _Atomic uint64_t applied;         /* events applied to the aggregates */
+    _Atomic uint64_t duplicates;      /* events skipped as duplicates */
+    _Atomic uint64_t rejected;        /* events rejected (validation) */
+    _Atomic uint64_t malformed;       /* frames refused as MALFORMED */
+    _Atomic uint64_t groups;          /* groups committed */
+    _Atomic uint64_t apply_failures;  /* groups whose apply failed (no Acks sent) */
+    _Atomic uint64_t acks;            /* Acks sent */
+    _Atomic uint64_t ack_failures;    /* Acks that could not be delivered */
+    _Atomic uint64_t disconnects;     /* peer connections dropped (oversized frames among them) */
     _Atomic uint64_t protocol_errors; /* handshakes failed on protocol (monitor) */
-    _Atomic uint64_t snapshots;      /* snapshots taken */
-    _Atomic uint64_t sink_failures;  /* sink writes that failed */
+    _Atomic uint64_t snapshots;       /* snapshots taken */
+    _Atomic uint64_t sink_failures;   /* sink writes that failed */
 } crr_agg_stats_t;
 
 /* One open sink instance. */
@@ -143,46 +143,46 @@ typedef struct crr_agg_sink {
 
 /* A group being received (buffers reused from group to group). */
 typedef struct crr_agg_slot {
-    uint8_t id[256];               /* ROUTER routing id of the sender */
-    size_t id_len;                 /* bytes in id */
-    Crrmon__V1__Batch *batch;      /* unpacked batch, or NULL when malformed */
-    char error[256];               /* why the frame was malformed */
+    uint8_t id[256];          /* ROUTER routing id of the sender */
+    size_t id_len;            /* bytes in id */
+    Crrmon__V1__Batch *batch; /* unpacked batch, or NULL when malformed */
+    char error[256];          /* why the frame was malformed */
 } crr_agg_slot_t;
 
 typedef struct crr_http crr_http_t;
 
 /* The aggregator: one per process, passed explicitly to every module. */
 typedef struct crr_aggregator {
-    crr_agg_config_t cfg;         /* loaded configuration */
-    crr_cfg_entry_t *cfg_table;   /* the table cfg was loaded with (frees its strings) */
+    crr_agg_config_t cfg;                    /* loaded configuration */
+    crr_cfg_entry_t *cfg_table;              /* the table cfg was loaded with (frees its strings) */
     unsigned windows[CRR_STORE_MAX_WINDOWS]; /* parsed windows */
-    size_t nwindows;              /* entries in windows */
+    size_t nwindows;                         /* entries in windows */
     crr_schedule_t schedules[CRR_AGG_MAX_SCHEDULES]; /* parsed schedules */
-    size_t nschedules;            /* entries in schedules */
-    char snapshot_dir[4096];      /* absolute snapshot folder */
-    crr_refdata_t ref;            /* reference data (population) */
-    int have_ref;                 /* ref was loaded */
-    int lock_fd;                  /* flock on DATA_DIR/lock, -1 when not held */
-    crr_store_t *store;           /* LMDB state (main thread writes) */
-    void *zctx;                   /* zmq context */
-    void *router;                 /* ingest ROUTER */
-    void *monitor;                /* PAIR reading the ROUTER's monitor events */
-    void *pub;                    /* live feed PUB */
-    void *http_pipe;              /* main end of the HTTP request PAIR */
-    crr_http_t *http;             /* the HTTP server */
-    char ingest_ep[256];          /* ROUTER endpoint as bound */
-    char feed_ep[256];            /* PUB endpoint as bound */
-    char http_ep[256];            /* HTTP ADDR:PORT as bound */
-    crr_agg_sink_t sinks[CRR_AGG_MAX_SINKS]; /* open sinks */
-    size_t nsinks;                /* entries in sinks */
-    crr_agg_slot_t *slots;        /* group receive slots (CRR_AGG_MAX_FRAMES) */
-    crr_ingest_job_t *jobs;       /* store jobs, parallel to the batches in slots */
-    size_t *job_slot;             /* jobs[i] came from slots[job_slot[i]] */
-    uint8_t *ackbuf;              /* reused Ack pack buffer */
-    size_t ackcap;                /* bytes in ackbuf */
-    uint64_t next_prune_ms;       /* monotonic time of the next prune */
-    atomic_int stopping;          /* set when shutting down (HTTP answers 503) */
-    crr_agg_stats_t stats;        /* counters */
+    size_t nschedules;                               /* entries in schedules */
+    char snapshot_dir[4096];                         /* absolute snapshot folder */
+    crr_refdata_t ref;                               /* reference data (population) */
+    int have_ref;                                    /* ref was loaded */
+    int lock_fd;                                     /* flock on DATA_DIR/lock, -1 when not held */
+    crr_store_t *store;                              /* LMDB state (main thread writes) */
+    void *zctx;                                      /* zmq context */
+    void *router;                                    /* ingest ROUTER */
+    void *monitor;                                   /* PAIR reading the ROUTER's monitor events */
+    void *pub;                                       /* live feed PUB */
+    void *http_pipe;                                 /* main end of the HTTP request PAIR */
+    crr_http_t *http;                                /* the HTTP server */
+    char ingest_ep[256];                             /* ROUTER endpoint as bound */
+    char feed_ep[256];                               /* PUB endpoint as bound */
+    char http_ep[256];                               /* HTTP ADDR:PORT as bound */
+    crr_agg_sink_t sinks[CRR_AGG_MAX_SINKS];         /* open sinks */
+    size_t nsinks;                                   /* entries in sinks */
+    crr_agg_slot_t *slots;                           /* group receive slots (CRR_AGG_MAX_FRAMES) */
+    crr_ingest_job_t *jobs; /* store jobs, parallel to the batches in slots */
+    size_t *job_slot;       /* jobs[i] came from slots[job_slot[i]] */
+    uint8_t *ackbuf;        /* reused Ack pack buffer */
+    size_t ackcap;          /* bytes in ackbuf */
+    uint64_t next_prune_ms; /* monotonic time of the next prune */
+    atomic_int stopping;    /* set when shutting down (HTTP answers 503) */
+    crr_agg_stats_t stats;  /* counters */
 } crr_aggregator_t;
 
 /* ---------------------------------------------------------------- main.c */

@@ -82,7 +82,8 @@ crr_cfg_entry_t *crr_agg_config_table(void)
     for (const crr_sink_ops_t *const *s = crr_sink_registry; *s; s++, k++)
         for (const crr_cfg_entry_t *e = (*s)->config_map; e && e->key; e++) {
             t[i] = *e;
-            t[i].offset = OFF(sink_cfg) + k * sizeof(((crr_agg_config_t *)0)->sink_cfg[0]) + e->offset;
+            t[i].offset =
+                OFF(sink_cfg) + k * sizeof(((crr_agg_config_t *)0)->sink_cfg[0]) + e->offset;
             i++;
         }
     t[i] = (crr_cfg_entry_t)CRR_CFG_END;

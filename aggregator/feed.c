@@ -15,8 +15,8 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 

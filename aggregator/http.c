@@ -114,7 +114,7 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
     crr_http_t *h = cls;
     (void)version;
     (void)upload_data;
-    if (!*con_cls) { /* headers only; the next call carries (or ends) the body */
+    if (!*con_cls) {  /* headers only; the next call carries (or ends) the body */
         *con_cls = h; /* any non-NULL pointer: "headers seen" */
         return MHD_YES;
     }
@@ -207,12 +207,10 @@ int crr_http_open(crr_aggregator_t *a)
         return rc;
     }
     a->http = h;
-    h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-                                     MHD_USE_POLL,
-                                 ntohs(sa.sin_port), NULL, NULL, s_handler, h,
-                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                                 MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+    h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_POLL,
+                                 ntohs(sa.sin_port), NULL, NULL, s_handler, h, MHD_OPTION_SOCK_ADDR,
+                                 (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, s_completed,
+                                 NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
     if (!h->daemon) {
         CRR_ERROR("cannot start the HTTP server on %s (address in use?)", a->cfg.http);
         return -EADDRINUSE;
@@ -259,7 +257,8 @@ void crr_http_serve_pipe(crr_aggregator_t *a)
     json_t *body;
     unsigned status;
     if (rc) {
-        status = rc == MDB_MAP_FULL ? MHD_HTTP_INSUFFICIENT_STORAGE : MHD_HTTP_INTERNAL_SERVER_ERROR;
+        status =
+            rc == MDB_MAP_FULL ? MHD_HTTP_INSUFFICIENT_STORAGE : MHD_HTTP_INTERNAL_SERVER_ERROR;
         body = json_pack("{s:s}", "error", crr_strerror(rc));
     } else {
         status = MHD_HTTP_CREATED;

@@ -36,7 +36,8 @@
 #define S_MONITOR_EP "inproc://crr-agg-monitor"
 #define S_LINGER_MS 2000
 
-#define S_ADD(field, v) atomic_fetch_add_explicit(&a->stats.field, (uint64_t)(v), memory_order_relaxed)
+#define S_ADD(field, v)                                                                            \
+    atomic_fetch_add_explicit(&a->stats.field, (uint64_t)(v), memory_order_relaxed)
 
 int crr_ingest_open(crr_aggregator_t *a)
 {
@@ -275,7 +276,8 @@ static void s_group(crr_aggregator_t *a)
             CRR_ERROR("apply failed: %s; %zu batches (%lld events) not acknowledged, senders "
                       "will resend%s",
                       crr_strerror(rc), nj, (long long)events,
-                      rc == MDB_MAP_FULL ? " (raise map_size)" : "");
+                      rc == MDB_MAP_FULL ? " (MDB_MAP_FULL: the LMDB map is full, raise map_size)"
+                                         : "");
         } else {
             S_ADD(groups, 1);
             S_ADD(batches, nj);

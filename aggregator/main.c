@@ -146,8 +146,8 @@ static int s_start(crr_aggregator_t *a)
         return rc;
     char store_dir[4200];
     snprintf(store_dir, sizeof store_dir, "%s/store", a->cfg.data_dir);
-    crr_store_opts_t so = {.map_size = a->cfg.map_size, .windows = a->windows,
-                           .nwindows = a->nwindows};
+    crr_store_opts_t so = {
+        .map_size = a->cfg.map_size, .windows = a->windows, .nwindows = a->nwindows};
     rc = crr_store_open(store_dir, &so, &a->store);
     if (rc) {
         CRR_ERROR("cannot open the store in %s: %s", store_dir, crr_strerror(rc));

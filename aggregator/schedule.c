@@ -57,9 +57,9 @@ int crr_schedule_parse(const char *spec, crr_schedule_t *s, crr_diag_t *d)
             return 0;
         }
     }
-    crr_diag_set(d, 0, "schedules",
-                 "'%s' is not a schedule: use 'every 15m', 'daily 02:00' or 'monthly 1 03:00' (UTC)",
-                 spec);
+    crr_diag_set(
+        d, 0, "schedules",
+        "'%s' is not a schedule: use 'every 15m', 'daily 02:00' or 'monthly 1 03:00' (UTC)", spec);
     return CRR_ECONFIG;
 }
 

@@ -84,7 +84,9 @@ int crr_snapshots_take(crr_aggregator_t *a, int64_t as_of_sec, const char *sched
     int rc = crr_snapshot_take(a->store, as_of_sec, schedule, a->have_ref ? &a->ref : NULL, &snap);
     if (rc) {
         CRR_ERROR("snapshot schedule=%s failed: %s%s", schedule ? schedule : "on-demand",
-                  crr_strerror(rc), rc == MDB_MAP_FULL ? " (raise map_size)" : "");
+                  crr_strerror(rc),
+                  rc == MDB_MAP_FULL ? " (MDB_MAP_FULL: the LMDB map is full, raise map_size)"
+                                     : "");
         return rc;
     }
     atomic_fetch_add(&a->stats.snapshots, 1);

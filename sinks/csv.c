@@ -94,8 +94,10 @@ static const char *s_wrapper(const Google__Protobuf__DoubleValue *w, char *buf, 
 
 static int s_cmp_entry(const void *a, const void *b)
 {
-    const Crrmon__V1__IndicatorValue__DimsEntry *x = *(const Crrmon__V1__IndicatorValue__DimsEntry *const *)a;
-    const Crrmon__V1__IndicatorValue__DimsEntry *y = *(const Crrmon__V1__IndicatorValue__DimsEntry *const *)b;
+    const Crrmon__V1__IndicatorValue__DimsEntry *x =
+        *(const Crrmon__V1__IndicatorValue__DimsEntry *const *)a;
+    const Crrmon__V1__IndicatorValue__DimsEntry *y =
+        *(const Crrmon__V1__IndicatorValue__DimsEntry *const *)b;
     return strcmp(x->key ? x->key : "", y->key ? y->key : "");
 }
 
@@ -138,9 +140,9 @@ static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
         crr_diag_set(d, 0, "", "out of memory building snapshot %s", s->id);
         return CRR_SINK_RETRY;
     }
-    static const char *const cols[] = {"snapshot_id", "as_of", "taken_at", "schedule", "indicator",
-                                       "borough", "window_days", "dims", "value", "n", "n_eff",
-                                       "ci_low", "ci_high", "reliable"};
+    static const char *const cols[] = {
+        "snapshot_id", "as_of", "taken_at", "schedule", "indicator", "borough", "window_days",
+        "dims",        "value", "n",        "n_eff",    "ci_low",    "ci_high", "reliable"};
     size_t ncols = sizeof cols / sizeof cols[0];
     for (size_t i = 0; i < ncols; i++)
         s_cell(out, cols[i], i + 1 == ncols);

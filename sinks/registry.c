@@ -92,7 +92,7 @@ int crr_sink_write_file(const char *path, const void *data, size_t len)
     if (rename(tmp, path))
         goto fail;
     return s_sync_dir(path);
-fail: {
+fail : {
     int rc = -errno;
     if (fd >= 0)
         close(fd);

@@ -33,9 +33,9 @@
 
 /* write() results. */
 enum {
-    CRR_SINK_OK = 0,     /* written (or already there: same id) */
-    CRR_SINK_RETRY = 1,  /* transient failure; the caller may retry later */
-    CRR_SINK_FATAL = 2,  /* permanent failure for this snapshot */
+    CRR_SINK_OK = 0,    /* written (or already there: same id) */
+    CRR_SINK_RETRY = 1, /* transient failure; the caller may retry later */
+    CRR_SINK_FATAL = 2, /* permanent failure for this snapshot */
 };
 
 /* Largest sink config struct (bytes); the aggregator reserves this per sink. */
@@ -50,10 +50,11 @@ typedef struct crr_sink_section {
 
 /* One sink implementation. */
 typedef struct crr_sink_ops {
-    const char *name;                  /* registry name, e.g. "jsonl" (used in `sinks = jsonl,csv`) */
-    const char *description;           /* one line for --help */
-    const crr_cfg_entry_t *config_map; /* section "sink.<name>", offsets into the config struct; may be NULL */
-    size_t config_size;                /* sizeof the config struct (<= CRR_SINK_CONFIG_MAX) */
+    const char *name;        /* registry name, e.g. "jsonl" (used in `sinks = jsonl,csv`) */
+    const char *description; /* one line for --help */
+    const crr_cfg_entry_t
+        *config_map;    /* section "sink.<name>", offsets into the config struct; may be NULL */
+    size_t config_size; /* sizeof the config struct (<= CRR_SINK_CONFIG_MAX) */
 
     /* Opens an instance. section and its strings are valid until close().
      * Returns 0 and sets *state, or a negative code with d explaining it. */

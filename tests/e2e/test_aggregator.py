@@ -345,6 +345,37 @@ def test_oversized_frame_drops_only_that_connection():
     assert (st["applied"], st["frames"]) == (2, 2), st
 
 
+def test_map_full_no_ack_and_keeps_serving():
+    a = Agg(extra=["--aggregator.map_size=256k"])
+    s = a.dealer()
+    seq, acked = 0, 0
+    for _ in range(200):  # distinct record ids grow the store until the map is full
+        evs = []
+        for i in range(1, 501):
+            e = stop_search(seq + i)
+            e.record_id = f"r{seq + i:09d}-" + "x" * 60
+            evs.append(e)
+        s.send(batch("src-full", 1, evs))
+        if not s.poll(5000):
+            break  # no Ack: the group was not committed
+        ack = pb()["ingest"].Ack()
+        ack.ParseFromString(s.recv())
+        assert ack.durable_seq == seq + 500, ack
+        seq += 500
+        acked += 1
+    else:
+        raise AssertionError("the map never filled")
+    assert acked > 0
+    st = crrtest.wait_until(lambda: (lambda st: st if st["apply_failures"] >= 1 else None)(a.stats()),
+                            timeout=10, what="apply failure counted")
+    assert st["applied"] == seq, st
+    assert "MDB_MAP_FULL" in a.proc.stderr() and "raise map_size" in a.proc.stderr()
+    assert a.proc.alive() and a.http("GET", "/healthz")[0] == 200
+    s2 = a.dealer()  # still serving: a malformed frame is answered
+    assert exchange(s2, b"\xff\xff").error == code("REJECT_CODE_MALFORMED")
+    assert a.proc.term(timeout=15) == 0
+
+
 def test_windows_use_occurred_at():
     a = Agg()
     s = a.dealer()

@@ -5,10 +5,13 @@
  * wrappers left out) and CSV (header row, dims "k=v;k=v", empty cells for
  * absent wrappers). Also: writing the same id twice is harmless, and an
  * unsafe id is FATAL. */
+/* cmocka needs these three first */
+// clang-format off
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+// clang-format on
 
 #include "sink.h"
 
@@ -192,7 +195,8 @@ static void test_jsonl_layout(void **state)
         "{\"indicator\":\"stop_search.count\",\"borough\":\"E09000022\",\"windowDays\":30,"
         "\"dims\":{},\"value\":4.0,\"n\":\"4\",\"ciLow\":1.5,\"ciHigh\":10.25,\"reliable\":false}\n"
         "{\"indicator\":\"survey.good_job\",\"borough\":\"LONDON\",\"windowDays\":365,"
-        "\"dims\":{\"gender\":\"FEMALE\",\"ethnicity\":\"BLACK\"},\"n\":\"0\",\"reliable\":false}\n");
+        "\"dims\":{\"gender\":\"FEMALE\",\"ethnicity\":\"BLACK\"},\"n\":\"0\",\"reliable\":false}"
+        "\n");
     free(got);
     s_sample(&s, "../escape");
     assert_int_equal(crr_sink_jsonl.write(st, &s.snap, &d), CRR_SINK_FATAL);
@@ -215,14 +219,14 @@ static void test_csv_layout(void **state)
     snprintf(path, sizeof path, "%s/20260301T120000Z-000002.csv", f->dir);
     char *got = s_slurp(path);
     assert_non_null(got);
-    assert_string_equal(got,
-                        "snapshot_id,as_of,taken_at,schedule,indicator,borough,window_days,dims,"
-                        "value,n,n_eff,ci_low,ci_high,reliable\n"
-                        "20260301T120000Z-000002,2026-03-01T12:00:00Z,2026-03-01T12:00:01.500Z,"
-                        "\"on,demand\",stop_search.count,E09000022,30,,4,4,,1.5,10.25,false\n"
-                        "20260301T120000Z-000002,2026-03-01T12:00:00Z,2026-03-01T12:00:01.500Z,"
-                        "\"on,demand\",survey.good_job,LONDON,365,ethnicity=BLACK;gender=FEMALE,,0,,"
-                        ",,false\n");
+    assert_string_equal(
+        got, "snapshot_id,as_of,taken_at,schedule,indicator,borough,window_days,dims,"
+             "value,n,n_eff,ci_low,ci_high,reliable\n"
+             "20260301T120000Z-000002,2026-03-01T12:00:00Z,2026-03-01T12:00:01.500Z,"
+             "\"on,demand\",stop_search.count,E09000022,30,,4,4,,1.5,10.25,false\n"
+             "20260301T120000Z-000002,2026-03-01T12:00:00Z,2026-03-01T12:00:01.500Z,"
+             "\"on,demand\",survey.good_job,LONDON,365,ethnicity=BLACK;gender=FEMALE,,0,,"
+             ",,false\n");
     free(got);
     crr_sink_csv.close(&st);
     assert_null(st);
