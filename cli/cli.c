@@ -154,18 +154,24 @@ size_t crr_cli_table_rows(const crr_cli_table_t *t)
 void crr_cli_table_print(const crr_cli_table_t *t, FILE *out, unsigned right_mask)
 {
     for (size_t r = 0; r < t->nrows; r++) {
-        for (size_t c = 0; c < t->ncols; c++) {
-            const char *cell = t->cells[r * t->ncols + c];
+        char **row = t->cells + r * t->ncols;
+        /* Trailing empty cells are not printed, so no line ends in blanks. */
+        size_t last = t->ncols;
+        while (last > 1 && row[last - 1][0] == '\0')
+            last--;
+        for (size_t c = 0; c < last; c++) {
             int w = (int)t->width[c];
-            int last = c + 1 == t->ncols;
-            if (c < 32 && (right_mask >> c & 1u) && r > 0)
-                fprintf(out, "%*s", w, cell);
-            else if (last)
-                fputs(cell, out);
+            int right = c < 32 && (right_mask >> c & 1u) && r > 0;
+            if (c > 0)
+                fputs("  ", out);
+            if (right)
+                fprintf(out, "%*s", w, row[c]);
+            else if (c + 1 == last)
+                fputs(row[c], out);
             else
-                fprintf(out, "%-*s", w, cell);
-            fputs(last ? "\n" : "  ", out);
+                fprintf(out, "%-*s", w, row[c]);
         }
+        fputc('\n', out);
     }
 }
 

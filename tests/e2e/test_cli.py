@@ -395,6 +395,18 @@ def test_query_formats_agree():
                        for x in sub), sub
     sub = query_json(agg_dir, "--borough", "E09000020", "--window", "30d", "--window", "365d")
     assert {x["borough"] for x in sub} == {"E09000020"} and {x["windowDays"] for x in sub} == {30, 365}
+    # With the population (as the aggregator's ref_population): rates per 1,000, annualised.
+    pop_csv = os.path.join(crrtest.SRC, "data", "population_ethnicity_census2021.csv")
+    with open(pop_csv) as f:
+        pop = sum(int(r["population"]) for r in csv.DictReader(f) if r["borough_code"] == "E09000010")
+    rate = query_json(agg_dir, "--population", pop_csv, "--borough", "E09000010", "--window", "90d",
+                      "--indicator", "stop_search.rate_per_1000")
+    got = value_of(rate, "stop_search.rate_per_1000", "E09000010", 90)
+    want = sum(searches.values()) / pop * 1000 * 365 / 90
+    assert abs(got - want) <= 1e-9 * want, (got, want)
+    r = crrmon("query", "--data-dir", agg_dir, "--population", os.path.join(work, "missing.csv"))
+    assert r.returncode == 1 and "cannot load the population" in r.stderr, r.stderr
+
     # As of a day before every event: counts are zero.
     early = query_json(agg_dir, "--as-of", "2025-06-01", "--london", "--indicator", "stop_search.count")
     assert all(x.get("value", 0) == 0 for x in early if not x.get("dims")), early
