@@ -15,12 +15,13 @@
 
 static void s_usage(FILE *out)
 {
-    fprintf(out, "usage: crrmon indicators [--json]\n\n"
-                 "Lists the indicator catalogue: name, statistic (C count, P proportion, W weighted\n"
-                 "proportion, M mean, R rate per 1,000, RR rate ratio, V plain value), dimensions,\n"
-                 "the event type it reads, and what it means.\n\n"
-                 "  --json  one JSON object per indicator, per line\n"
-                 "  --help  this text\n");
+    fprintf(out,
+            "usage: crrmon indicators [--json]\n\n"
+            "Lists the indicator catalogue: name, statistic (C count, P proportion, W weighted\n"
+            "proportion, M mean, R rate per 1,000, RR rate ratio, V plain value), dimensions,\n"
+            "the event type it reads, and what it means.\n\n"
+            "  --json  one JSON object per indicator, per line\n"
+            "  --help  this text\n");
 }
 
 int crr_cmd_indicators(int argc, char **argv)
@@ -54,10 +55,10 @@ int crr_cmd_indicators(int argc, char **argv)
     for (size_t i = 0; i < n && !failed; i++) {
         const crr_indicator_info_t *c = &cat[i];
         if (json_out) {
-            json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", c->name, "stat",
-                                  crr_stat_name(c->stat), "dims", c->dims, "eventType",
-                                  c->event_type ? c->event_type : "", "description",
-                                  c->description);
+            json_t *j =
+                json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", c->name, "stat",
+                          crr_stat_name(c->stat), "dims", c->dims, "eventType",
+                          c->event_type ? c->event_type : "", "description", c->description);
             char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
             failed = !text || puts(text) == EOF;
             free(text);

@@ -140,8 +140,9 @@ static int s_print_csv(Crrmon__V1__IndicatorValue **rows, size_t n, FILE *out)
         s_opt_double(v->n_eff, neff, sizeof neff);
         s_opt_double(v->ci_low, lo, sizeof lo);
         s_opt_double(v->ci_high, hi, sizeof hi);
-        const char *cells[10] = {v->indicator, v->borough, win, dims, val,
-                                 nn,           neff,       lo,  hi,   v->reliable ? "true" : "false"};
+        const char *cells[10] = {
+            v->indicator, v->borough, win, dims, val,
+            nn,           neff,       lo,  hi,   v->reliable ? "true" : "false"};
         for (size_t i = 0; i < 10; i++)
             rc |= s_csv_field(out, cells[i], i == 9);
     }
@@ -164,8 +165,8 @@ static int s_print_json(Crrmon__V1__IndicatorValue **rows, size_t n, FILE *out)
 
 static int s_print_table(Crrmon__V1__IndicatorValue **rows, size_t n, FILE *out)
 {
-    static const char *const hdr[] = {"indicator", "borough", "window", "dims", "value",
-                                      "95% interval", "n", ""};
+    static const char *const hdr[] = {"indicator", "borough",      "window", "dims",
+                                      "value",     "95% interval", "n",      ""};
     crr_cli_table_t *t = NULL;
     if (crr_cli_table_new(8, hdr, &t) != 0)
         return -1;
@@ -199,8 +200,9 @@ static int s_print_table(Crrmon__V1__IndicatorValue **rows, size_t n, FILE *out)
     if (rc == 0) {
         crr_cli_table_print(t, out, 1u << 2 | 1u << 4 | 1u << 6);
         if (unreliable)
-            fprintf(out, "\n* %zu row(s) not reliable: the sample is too small to be read as fact "
-                         "(domain.md statistics rules).\n",
+            fprintf(out,
+                    "\n* %zu row(s) not reliable: the sample is too small to be read as fact "
+                    "(domain.md statistics rules).\n",
                     unreliable);
     }
     crr_cli_table_destroy(&t);
@@ -249,8 +251,7 @@ int crr_cmd_query(int argc, char **argv)
         case 'c': fmt = S_FMT_CSV, nfmt++; break;
         case 'w':
             if (nwindows == CRR_STORE_MAX_WINDOWS)
-                return crr_cli_usage(S_CMD, "at most %d --window options",
-                                     CRR_STORE_MAX_WINDOWS);
+                return crr_cli_usage(S_CMD, "at most %d --window options", CRR_STORE_MAX_WINDOWS);
             if (s_parse_window(optarg, &windows[nwindows]) != 0)
                 return crr_cli_usage(S_CMD, "--window needs a number of days such as 90d, not '%s'",
                                      optarg);
@@ -260,8 +261,10 @@ int crr_cmd_query(int argc, char **argv)
             int32_t ns;
             int is_date = strlen(optarg) == 10;
             if (crr_time_parse(optarg, 1, &as_of, &ns) != 0)
-                return crr_cli_usage(S_CMD, "--as-of needs a date (2026-03-01) or an RFC 3339 "
-                                            "instant, not '%s'", optarg);
+                return crr_cli_usage(S_CMD,
+                                     "--as-of needs a date (2026-03-01) or an RFC 3339 "
+                                     "instant, not '%s'",
+                                     optarg);
             if (is_date)
                 as_of += CRR_SEC_PER_DAY - 1; /* the end of that UTC day */
             if (as_of <= 0)
@@ -287,8 +290,10 @@ int crr_cmd_query(int argc, char **argv)
         return crr_cli_usage(S_CMD, "unknown borough '%s' (GSS codes E09000001..E09000033)",
                              borough);
     if (indicator && !s_known_indicator(indicator))
-        return crr_cli_usage(S_CMD, "unknown indicator '%s' (see crrmon query --help and "
-                                    "docs: domain.md catalogue)", indicator);
+        return crr_cli_usage(S_CMD,
+                             "unknown indicator '%s' (see crrmon query --help and "
+                             "docs: domain.md catalogue)",
+                             indicator);
 
     int exit_code = CRR_EXIT_FAIL;
     crr_store_t *store = NULL;
@@ -305,7 +310,8 @@ int crr_cmd_query(int argc, char **argv)
         int rc = crr_refdata_load_population(ref, population, &d);
         if (rc) {
             char msg[1024];
-            crr_cli_fail(S_CMD, "cannot load the population: %s", crr_diag_format(&d, msg, sizeof msg));
+            crr_cli_fail(S_CMD, "cannot load the population: %s",
+                         crr_diag_format(&d, msg, sizeof msg));
             goto fail;
         }
         have_ref = 1;

@@ -64,8 +64,8 @@ static int s_row(const char *text, size_t len, void *ud)
         snprintf(where, sizeof where, "%s", file);
     else
         snprintf(where, sizeof where, "-");
-    const char *cells[8] = {id,         s_str(o, "at"),    s_str(o, "source"), s_str(o, "seq"),
-                            where,      s_str(o, "field"), s_str(o, "code"),   s_str(o, "reason")};
+    const char *cells[8] = {id,    s_str(o, "at"),    s_str(o, "source"), s_str(o, "seq"),
+                            where, s_str(o, "field"), s_str(o, "code"),   s_str(o, "reason")};
     int rc = crr_cli_table_add(c->table, cells);
     json_decref(o);
     return rc;

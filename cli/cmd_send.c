@@ -54,10 +54,10 @@ typedef struct {
     size_t n, ncap;     /* events stored / slots allocated */
     char **files;       /* input names as given ("-" for stdin) */
     size_t nfiles;
-    uint64_t durable;          /* highest seq acknowledged durable */
-    uint64_t rejected_input;   /* lines refused before sending */
-    uint64_t rejected_remote;  /* events the aggregator rejected */
-    int quiet;                 /* no per-line messages */
+    uint64_t durable;         /* highest seq acknowledged durable */
+    uint64_t rejected_input;  /* lines refused before sending */
+    uint64_t rejected_remote; /* events the aggregator rejected */
+    int quiet;                /* no per-line messages */
 } s_send_t;
 
 static volatile sig_atomic_t s_stop;
@@ -70,24 +70,23 @@ static void s_on_signal(int sig)
 
 static void s_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: crrmon send [--aggregator ENDPOINT | --data-dir AGGDIR] [--source-id ID]\n"
-            "                   [--give-up-after D] [options] FILE... | -\n\n"
-            "Sends JSON Lines events (proto3 JSON, one Event per line; '-' reads stdin)\n"
-            "straight to an aggregator, under a fresh random epoch, and waits until every\n"
-            "event is acknowledged as durable. Bad lines are reported as\n"
-            "FILE:LINE: field: reason and skipped; the rest are sent.\n\n"
-            "  --aggregator EP       ingest endpoint (default tcp://127.0.0.1:7400)\n"
-            "  --data-dir DIR        read the ingest endpoint from DIR/endpoints.json\n"
-            "  --source-id ID        source id (default send-<hostname>)\n"
-            "  --give-up-after D     exit 1 after D without progress (default 30s)\n"
-            "  --batch-events N      events per frame (default 1000)\n"
-            "  --window N            frames in flight (default 32)\n"
-            "  --max-frame-bytes B   frame size limit (default 1M)\n"
-            "  --quiet               no per-line messages, no summary\n"
-            "  --help                this text\n\n"
-            "Exit status: 0 all sent and accepted; 2 some line or event was rejected (the\n"
-            "rest were sent); 1 gave up or failed; 64 bad usage.\n");
+    fprintf(out, "usage: crrmon send [--aggregator ENDPOINT | --data-dir AGGDIR] [--source-id ID]\n"
+                 "                   [--give-up-after D] [options] FILE... | -\n\n"
+                 "Sends JSON Lines events (proto3 JSON, one Event per line; '-' reads stdin)\n"
+                 "straight to an aggregator, under a fresh random epoch, and waits until every\n"
+                 "event is acknowledged as durable. Bad lines are reported as\n"
+                 "FILE:LINE: field: reason and skipped; the rest are sent.\n\n"
+                 "  --aggregator EP       ingest endpoint (default tcp://127.0.0.1:7400)\n"
+                 "  --data-dir DIR        read the ingest endpoint from DIR/endpoints.json\n"
+                 "  --source-id ID        source id (default send-<hostname>)\n"
+                 "  --give-up-after D     exit 1 after D without progress (default 30s)\n"
+                 "  --batch-events N      events per frame (default 1000)\n"
+                 "  --window N            frames in flight (default 32)\n"
+                 "  --max-frame-bytes B   frame size limit (default 1M)\n"
+                 "  --quiet               no per-line messages, no summary\n"
+                 "  --help                this text\n\n"
+                 "Exit status: 0 all sent and accepted; 2 some line or event was rejected (the\n"
+                 "rest were sent); 1 gave up or failed; 64 bad usage.\n");
 }
 
 static void s_free(s_send_t *s)
@@ -138,7 +137,8 @@ static void s_report(s_send_t *s, const crr_diag_t *d)
     if (s->quiet)
         return;
     char msg[1200];
-    fprintf(stderr, "%s (%s)\n", crr_diag_format(d, msg, sizeof msg), crr_reject_code_name(d->code));
+    fprintf(stderr, "%s (%s)\n", crr_diag_format(d, msg, sizeof msg),
+            crr_reject_code_name(d->code));
 }
 
 /* Reads one input (path or "-") line by line into the arena. Returns 0, or a
@@ -312,8 +312,8 @@ int crr_cmd_send(int argc, char **argv)
         case 'q': st.quiet = 1; break;
         case 'g':
             if (crr_cfg_parse_duration(optarg, &give_up_ms) != 0 || give_up_ms <= 0)
-                return crr_cli_usage(S_CMD, "--give-up-after needs a duration such as 30s, not '%s'",
-                                     optarg);
+                return crr_cli_usage(
+                    S_CMD, "--give-up-after needs a duration such as 30s, not '%s'", optarg);
             break;
         case 'b':
             if (crr_cli_parse_u64(optarg, &batch_events) != 0 || batch_events == 0)
@@ -438,9 +438,8 @@ int crr_cmd_send(int argc, char **argv)
     if (!st.quiet)
         printf("sent %zu events as source %s epoch %llu to %s: %zu accepted, %llu rejected by "
                "the aggregator, %llu input lines rejected\n",
-               st.n, source_id, (unsigned long long)epoch, ep,
-               st.n - (size_t)st.rejected_remote, (unsigned long long)st.rejected_remote,
-               (unsigned long long)st.rejected_input);
+               st.n, source_id, (unsigned long long)epoch, ep, st.n - (size_t)st.rejected_remote,
+               (unsigned long long)st.rejected_remote, (unsigned long long)st.rejected_input);
     fflush(stdout);
     exit_code = st.rejected_input || st.rejected_remote ? CRR_EXIT_REJECTED : CRR_EXIT_OK;
 fail:

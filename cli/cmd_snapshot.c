@@ -5,8 +5,8 @@
  * interface once; no state survives the call. */
 #include "cmd_snapshot.h"
 
-#include "cli.h"
 #include "cfg.h"
+#include "cli.h"
 #include "err.h"
 
 #include <curl/curl.h>
@@ -27,15 +27,16 @@ typedef struct {
 
 static void s_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: crrmon snapshot (--http HOST:PORT | --data-dir AGGDIR) [--json] [--timeout D]\n\n"
-            "Asks a running aggregator to take a snapshot now (POST /api/v1/snapshots) and\n"
-            "prints its id and the file it was written to.\n\n"
-            "  --http HOST:PORT  the aggregator's HTTP API address\n"
-            "  --data-dir DIR    read the address from DIR/endpoints.json instead\n"
-            "  --json            print the aggregator's JSON answer as it came\n"
-            "  --timeout D       give up after D (default 60s; e.g. 500ms, 2m)\n"
-            "  --help            this text\n");
+    fprintf(
+        out,
+        "usage: crrmon snapshot (--http HOST:PORT | --data-dir AGGDIR) [--json] [--timeout D]\n\n"
+        "Asks a running aggregator to take a snapshot now (POST /api/v1/snapshots) and\n"
+        "prints its id and the file it was written to.\n\n"
+        "  --http HOST:PORT  the aggregator's HTTP API address\n"
+        "  --data-dir DIR    read the address from DIR/endpoints.json instead\n"
+        "  --json            print the aggregator's JSON answer as it came\n"
+        "  --timeout D       give up after D (default 60s; e.g. 500ms, 2m)\n"
+        "  --help            this text\n");
 }
 
 static size_t s_write(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -59,12 +60,9 @@ static size_t s_write(char *ptr, size_t size, size_t nmemb, void *ud)
 int crr_cmd_snapshot(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"http", required_argument, NULL, 'a'},
-        {"data-dir", required_argument, NULL, 'd'},
-        {"json", no_argument, NULL, 'j'},
-        {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"http", required_argument, NULL, 'a'}, {"data-dir", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},       {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     const char *http = NULL, *dir = NULL;
     int json_out = 0;
@@ -137,7 +135,8 @@ int crr_cmd_snapshot(int argc, char **argv)
     curl_slist_free_all(hdrs);
     if (cc != CURLE_OK) {
         crr_cli_fail(S_CMD, "cannot reach the aggregator at %s: %s", url,
-                     body.over ? "answer too large" : (errbuf[0] ? errbuf : curl_easy_strerror(cc)));
+                     body.over ? "answer too large"
+                               : (errbuf[0] ? errbuf : curl_easy_strerror(cc)));
         goto fail;
     }
     long status = 0;

@@ -65,10 +65,9 @@ static int s_source(const crr_source_info_t *si, void *ud)
     c->count++;
     if (c->json) {
         /* 64-bit counters as strings, as the proto3 JSON mapping writes uint64. */
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sourceId",
-                              si->source_id, "epoch", epoch, "appliedSeq", seq, "lastSeen", when,
-                              "spoolDepth", depth, "applied", applied, "duplicates", dups,
-                              "rejected", rej);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sourceId", si->source_id,
+                              "epoch", epoch, "appliedSeq", seq, "lastSeen", when, "spoolDepth",
+                              depth, "applied", applied, "duplicates", dups, "rejected", rej);
         char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         if (!text || puts(text) == EOF)
@@ -77,7 +76,8 @@ static int s_source(const crr_source_info_t *si, void *ud)
         return c->failed;
     }
     char seen[96];
-    snprintf(seen, sizeof seen, "%s (%s)", when, s_ago(c->now - si->last_seen_sec, ago, sizeof ago));
+    snprintf(seen, sizeof seen, "%s (%s)", when,
+             s_ago(c->now - si->last_seen_sec, ago, sizeof ago));
     const char *cells[8] = {si->source_id, epoch, seq, seen, depth, applied, dups, rej};
     if (crr_cli_table_add(c->table, cells) != 0)
         c->failed = 1;
@@ -142,8 +142,8 @@ int crr_cmd_status(int argc, char **argv)
         if (ctx.count == 0)
             printf("no sources have sent to %s yet\n", dir);
         else
-            crr_cli_table_print(ctx.table, stdout, 1u << 1 | 1u << 2 | 1u << 4 | 1u << 5 |
-                                                       1u << 6 | 1u << 7);
+            crr_cli_table_print(ctx.table, stdout,
+                                1u << 1 | 1u << 2 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 7);
     }
     if (fflush(stdout) != 0) {
         crr_cli_fail(S_CMD, "write error on stdout");

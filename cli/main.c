@@ -21,9 +21,9 @@
 #include <string.h>
 
 typedef struct {
-    const char *name;                 /* subcommand as typed */
+    const char *name;                  /* subcommand as typed */
     int (*run)(int argc, char **argv); /* argv[0] is the name; returns the exit code */
-    const char *summary;              /* one line for crrmon --help */
+    const char *summary;               /* one line for crrmon --help */
 } s_cmd_t;
 
 static const s_cmd_t s_cmds[] = {
