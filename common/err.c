@@ -24,7 +24,7 @@ const char *crr_strerror(int rc)
     case CRR_EREJECT: return "input rejected";
     default: break;
     }
-    if (rc <= MDB_KEYEXIST && rc >= MDB_LAST_ERRCODE)
+    if (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE)
         return mdb_strerror(rc);
     if (rc < 0)
         return zmq_strerror(-rc); /* covers errno and zmq's own codes */

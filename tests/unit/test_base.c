@@ -1,0 +1,178 @@
+/* test_base: the small shared modules every binary uses — err (codes,
+ * crr_strerror, diag), clock (CRRMON_NOW hook, RFC 3339 both ways, day
+ * numbers), codec (bounded unpack, pack) and lmdbx (big-endian keys, env
+ * open), and rejects (append, list, prune) on a real LMDB. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "clock.h"
+#include "codec.h"
+#include "err.h"
+#include "lmdbx.h"
+#include "rejects.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void test_strerror(void **state)
+{
+    (void)state;
+    assert_string_equal(crr_strerror(0), "success");
+    assert_string_equal(crr_strerror(CRR_ESPOOLFULL), "spool is full");
+    assert_string_equal(crr_strerror(MDB_MAP_FULL), mdb_strerror(MDB_MAP_FULL));
+    assert_string_equal(crr_strerror(MDB_NOTFOUND), mdb_strerror(MDB_NOTFOUND));
+    assert_string_equal(crr_strerror(-ENOENT), strerror(ENOENT));
+}
+
+static void test_diag(void **state)
+{
+    (void)state;
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    snprintf(d.file, sizeof d.file, "in.jsonl");
+    d.line = 7;
+    assert_int_equal(crr_diag_set(&d, 5, "training_feedback.overall", "overall is %d; must be 1-5", 0),
+                     CRR_EREJECT);
+    char buf[256];
+    assert_string_equal(crr_diag_format(&d, buf, sizeof buf),
+                        "in.jsonl:7: training_feedback.overall: overall is 0; must be 1-5");
+    crr_diag_clear(&d);
+    crr_diag_set(&d, 0, NULL, "plain");
+    assert_string_equal(crr_diag_format(&d, buf, sizeof buf), "plain");
+    assert_string_equal(crr_reject_code_name(7), "too_old");
+    assert_string_equal(crr_reject_code_name(99), "unspecified");
+}
+
+static void test_time_parse_format(void **state)
+{
+    (void)state;
+    int64_t s;
+    int32_t ns;
+    char buf[48];
+    assert_int_equal(crr_time_parse("1970-01-01T00:00:00Z", 0, &s, &ns), 0);
+    assert_true(s == 0 && ns == 0);
+    assert_int_equal(crr_time_parse("2026-06-15T12:00:00.5+01:00", 0, &s, &ns), 0);
+    assert_string_equal(crr_time_format(s, ns, buf, sizeof buf), "2026-06-15T11:00:00.500Z");
+    assert_int_equal(crr_time_parse("2024-02-29", 1, &s, &ns), 0);
+    assert_string_equal(crr_time_format(s, 0, buf, sizeof buf), "2024-02-29T00:00:00Z");
+    assert_int_equal(crr_time_parse("2023-02-29", 1, &s, &ns), CRR_EPARSE);
+    assert_int_equal(crr_time_parse("2024-02-28", 0, &s, &ns), CRR_EPARSE);
+    assert_int_equal(crr_time_parse("2024-02-28T24:00:00Z", 0, &s, &ns), CRR_EPARSE);
+    assert_int_equal(crr_time_parse("2024-02-28T10:00:00", 0, &s, &ns), CRR_EPARSE);
+    assert_int_equal(crr_time_parse("1969-12-31T23:59:59.000000001Z", 0, &s, &ns), 0);
+    assert_true(s == -1 && ns == 1);
+    assert_string_equal(crr_time_format(s, ns, buf, sizeof buf), "1969-12-31T23:59:59.000000001Z");
+    assert_true(crr_day_of(-1) == -1);
+    assert_true(crr_day_of(86399) == 0);
+    assert_true(crr_day_of(86400) == 1);
+}
+
+static void test_clock_hook(void **state)
+{
+    (void)state;
+    setenv("CRRMON_NOW", "2026-03-01T12:00:00Z", 1);
+    crr_clock_reset();
+    assert_true(crr_clock_now_sec() == 1772366400);
+    assert_true(crr_clock_now_sec() == 1772366400);
+    setenv("CRRMON_NOW", "2026-03-01T12:00:00Z+", 1);
+    crr_clock_reset();
+    int64_t t = crr_clock_now_sec();
+    assert_true(t >= 1772366400 && t <= 1772366402);
+    unsetenv("CRRMON_NOW");
+    crr_clock_reset();
+    assert_true(crr_clock_now_sec() > 1772366400 - 86400 * 365 * 10);
+    uint64_t a = crr_clock_mono_ms(), b = crr_clock_mono_ms();
+    assert_true(b >= a);
+}
+
+static void test_codec(void **state)
+{
+    (void)state;
+    Crrmon__V1__Ack ack = CRRMON__V1__ACK__INIT;
+    ack.source_id = "src";
+    ack.durable_seq = 42;
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(crr_codec_pack(&ack.base, &buf, &len), 0);
+    Crrmon__V1__Ack *back;
+    assert_int_equal(crr_codec_unpack_ack(buf, len, 1024, &back), 0);
+    assert_string_equal(back->source_id, "src");
+    assert_true(back->durable_seq == 42);
+    crr_codec_free(&back->base);
+    assert_int_equal(crr_codec_unpack_ack(buf, len, len - 1, &back), CRR_ETOOBIG);
+    assert_null(back);
+    uint8_t small[4];
+    assert_int_equal(crr_codec_pack_into(&ack.base, small, sizeof small), CRR_ETOOBIG);
+    free(buf);
+    const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0xff};
+    Crrmon__V1__Batch *b;
+    assert_int_equal(crr_codec_unpack_batch(garbage, sizeof garbage, 1024, &b), CRR_EPARSE);
+    /* a length prefix promising far more than the frame: parse error, no huge allocation */
+    const uint8_t lie[] = {0x0a, 0xff, 0xff, 0xff, 0x7f};
+    assert_int_equal(crr_codec_unpack_batch(lie, sizeof lie, 1024, &b), CRR_EPARSE);
+}
+
+static void test_lmdbx_and_rejects(void **state)
+{
+    (void)state;
+    uint8_t k[8];
+    crr_be64_put(k, 0x0102030405060708ull);
+    assert_int_equal(k[0], 1);
+    assert_true(crr_be64_get(k) == 0x0102030405060708ull);
+    crr_be32_put(k, 0xa0b0c0d0u);
+    assert_int_equal(k[0], 0xa0);
+    assert_true(crr_be32_get(k) == 0xa0b0c0d0u);
+
+    char dir[] = "/tmp/crr-base-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char envdir[300];
+    snprintf(envdir, sizeof envdir, "%s/a/b", dir);
+    MDB_env *env;
+    assert_int_equal(crr_lmdb_open(envdir, 1 << 20, 4, 0, &env), 0);
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(crr_lmdb_dbi(txn, CRR_REJECTS_DB, 0, &dbi), 0);
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    snprintf(d.file, sizeof d.file, "x.jsonl");
+    d.line = 3;
+    crr_diag_set(&d, 3, "borough", "unknown");
+    crr_reject_t r = {.at_sec = 1000, .source_id = "s", .epoch = 9, .seq = 4, .diag = &d, .raw = "{}"};
+    assert_int_equal(crr_rejects_put(txn, dbi, &r), 0);
+    r.at_sec = 5000;
+    assert_int_equal(crr_rejects_put(txn, dbi, &r), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_true(crr_rejects_count(txn, dbi) == 2);
+    uint64_t del = 0;
+    assert_int_equal(crr_rejects_prune(txn, dbi, 2000, &del), 0);
+    assert_true(del == 1);
+    assert_true(crr_rejects_count(txn, dbi) == 1);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    assert_int_equal(crr_lmdb_open(envdir, 1 << 20, 4, MDB_RDONLY, &env), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(crr_lmdb_dbi(txn, CRR_REJECTS_DB, 0, &dbi), 0);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_strerror),        cmocka_unit_test(test_diag),
+        cmocka_unit_test(test_time_parse_format), cmocka_unit_test(test_clock_hook),
+        cmocka_unit_test(test_codec),           cmocka_unit_test(test_lmdbx_and_rejects),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,181 @@
+/* test_cfg: the config-map loader — defaults, INI with unknown keys and bad
+ * values named by file:line, named flags in both spellings,
+ * --section.key=value, positional arguments, durations and sizes, --help. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "cfg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    char *data_dir;
+    int64_t window;
+    int verbose;
+    double ratio;
+    uint64_t max_bytes;
+    int64_t timeout_ms;
+} conf_t;
+
+#define O(f) offsetof(conf_t, f)
+static const crr_cfg_entry_t s_table[] = {
+    {"main", "data_dir", CRR_CFG_STR, "/var/lib/x", 0, 0, O(data_dir), "data-dir", "data folder"},
+    {"main", "window", CRR_CFG_INT, "64", 1, 4096, O(window), NULL, "frames in flight"},
+    {"main", "verbose", CRR_CFG_BOOL, "false", 0, 0, O(verbose), "verbose", "chatty"},
+    {"tune", "ratio", CRR_CFG_DOUBLE, "0.5", 0, 1, O(ratio), NULL, "a ratio"},
+    {"tune", "max_bytes", CRR_CFG_SIZE, "1M", 0, 0, O(max_bytes), NULL, "a size"},
+    {"tune", "timeout", CRR_CFG_DURATION, "5s", 0, 0, O(timeout_ms), NULL, "a duration"},
+    CRR_CFG_END,
+};
+
+static char s_ini[64];
+
+static void s_write_ini(const char *text)
+{
+    FILE *f = fopen(s_ini, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_defaults_and_flags(void **state)
+{
+    (void)state;
+    conf_t c = {0};
+    crr_diag_t d;
+    char *argv[] = {"prog", "--data-dir", "/tmp/a", "--main.window=7", "file1", "--verbose",
+                    "--tune.timeout=250ms", "--other", "file2", NULL};
+    char *rest[10];
+    int nrest;
+    assert_int_equal(crr_cfg_load(s_table, &c, 9, argv, rest, &nrest, &d), 0);
+    assert_string_equal(c.data_dir, "/tmp/a");
+    assert_true(c.window == 7);
+    assert_int_equal(c.verbose, 1);
+    assert_true(c.ratio == 0.5);
+    assert_true(c.max_bytes == 1048576);
+    assert_true(c.timeout_ms == 250);
+    assert_int_equal(nrest, 3);
+    assert_string_equal(rest[0], "file1");
+    assert_string_equal(rest[1], "--other");
+    assert_string_equal(rest[2], "file2");
+    crr_cfg_free(s_table, &c);
+    assert_null(c.data_dir);
+    crr_cfg_free(s_table, &c);
+}
+
+static void test_ini_and_precedence(void **state)
+{
+    (void)state;
+    s_write_ini("; comment\n[main]\ndata_dir = /from/ini\nwindow = 9\n\n[tune]\nmax_bytes = 2G\n");
+    conf_t c = {0};
+    crr_diag_t d;
+    char *argv[] = {"prog", "--main.window=11", "--config", s_ini, NULL};
+    char *rest[5];
+    int nrest;
+    assert_int_equal(crr_cfg_load(s_table, &c, 4, argv, rest, &nrest, &d), 0);
+    assert_string_equal(c.data_dir, "/from/ini");
+    assert_true(c.window == 11); /* flags win over the file, whatever their order */
+    assert_true(c.max_bytes == 2ull << 30);
+    assert_int_equal(nrest, 0);
+    crr_cfg_free(s_table, &c);
+}
+
+static void test_errors_name_file_line(void **state)
+{
+    (void)state;
+    conf_t c = {0};
+    crr_diag_t d;
+    char *rest[5];
+    int nrest;
+    char *argv[] = {"prog", "--config", s_ini, NULL};
+
+    s_write_ini("[main]\nwindow = 9\nbogus = 1\n");
+    assert_int_equal(crr_cfg_load(s_table, &c, 3, argv, rest, &nrest, &d), CRR_ECONFIG);
+    assert_string_equal(d.file, s_ini);
+    assert_int_equal(d.line, 3);
+    assert_string_equal(d.field, "main.bogus");
+    crr_cfg_free(s_table, &c);
+
+    s_write_ini("[main]\n\nwindow = 99999\n");
+    assert_int_equal(crr_cfg_load(s_table, &c, 3, argv, rest, &nrest, &d), CRR_ECONFIG);
+    assert_int_equal(d.line, 3);
+    assert_string_equal(d.field, "main.window");
+    assert_non_null(strstr(d.reason, "99999"));
+    crr_cfg_free(s_table, &c);
+
+    s_write_ini("[tune]\ntimeout = soon\n");
+    assert_int_equal(crr_cfg_load(s_table, &c, 3, argv, rest, &nrest, &d), CRR_ECONFIG);
+    assert_int_equal(d.line, 2);
+    crr_cfg_free(s_table, &c);
+
+    char *argv2[] = {"prog", "--main.nope=1", NULL};
+    assert_int_equal(crr_cfg_load(s_table, &c, 2, argv2, rest, &nrest, &d), CRR_ECONFIG);
+    assert_string_equal(d.file, "command line");
+    assert_non_null(strstr(d.reason, "main.nope"));
+    crr_cfg_free(s_table, &c);
+
+    char *argv3[] = {"prog", "--data-dir", NULL};
+    assert_int_equal(crr_cfg_load(s_table, &c, 2, argv3, rest, &nrest, &d), CRR_ECONFIG);
+    crr_cfg_free(s_table, &c);
+
+    char *argv4[] = {"prog", "--config", "/nonexistent/crr.ini", NULL};
+    assert_int_equal(crr_cfg_load(s_table, &c, 3, argv4, rest, &nrest, &d), CRR_ECONFIG);
+    assert_string_equal(d.file, "/nonexistent/crr.ini");
+    crr_cfg_free(s_table, &c);
+}
+
+static void test_parsers_and_help(void **state)
+{
+    (void)state;
+    int64_t ms;
+    uint64_t b;
+    assert_int_equal(crr_cfg_parse_duration("15m", &ms), 0);
+    assert_true(ms == 900000);
+    assert_int_equal(crr_cfg_parse_duration("2d", &ms), 0);
+    assert_true(ms == 172800000);
+    assert_int_equal(crr_cfg_parse_duration("1.5s", &ms), 0);
+    assert_true(ms == 1500);
+    assert_int_equal(crr_cfg_parse_duration("5 parsecs", &ms), CRR_EPARSE);
+    assert_int_equal(crr_cfg_parse_duration("-1s", &ms), CRR_EPARSE);
+    assert_int_equal(crr_cfg_parse_size("64k", &b), 0);
+    assert_true(b == 65536);
+    assert_int_equal(crr_cfg_parse_size("10MiB", &b), 0);
+    assert_true(b == 10485760);
+    assert_int_equal(crr_cfg_parse_size("lots", &b), CRR_EPARSE);
+
+    conf_t c = {0};
+    crr_diag_t d;
+    assert_int_equal(crr_cfg_set(s_table, &c, "tune", "ratio", "0.25", &d), 0);
+    assert_true(c.ratio == 0.25);
+    assert_int_equal(crr_cfg_set(s_table, &c, "tune", "ratio", "2", &d), CRR_ECONFIG);
+    assert_int_equal(crr_cfg_set(s_table, &c, "tune", "nope", "2", &d), CRR_ECONFIG);
+
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    crr_cfg_print_help(f, s_table);
+    fclose(f);
+    assert_non_null(strstr(buf, "--data-dir"));
+    assert_non_null(strstr(buf, "--tune.timeout"));
+    assert_non_null(strstr(buf, "default: 5s"));
+    free(buf);
+}
+
+int main(void)
+{
+    snprintf(s_ini, sizeof s_ini, "/tmp/crr-cfg-%d.ini", (int)getpid());
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_and_flags),
+        cmocka_unit_test(test_ini_and_precedence),
+        cmocka_unit_test(test_errors_name_file_line),
+        cmocka_unit_test(test_parsers_and_help),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    unlink(s_ini);
+    return rc;
+}
