@@ -237,6 +237,34 @@ def test_send_new_epoch_per_run():
     assert sum(1 for ln in lines[1:] if ln.startswith("noids ")) == 2, r.stdout
 
 
+def test_send_survives_aggregator_kill9():
+    """kill -9 of the aggregator in the middle of a send: restarted on the same ingest port, the
+    sender reconnects and resends; every event counts exactly once."""
+    agg_dir = crrtest.tmpdir()
+    agg, ep = start_aggregator(agg_dir)
+    work = crrtest.tmpdir()
+    path = os.path.join(work, "big.jsonl")
+    generate(path, seed=61, count=150000, boroughs=["E09000015"], types="stop_search,complaint")
+    sender = crrtest.Proc([crrtest.binary("crrmon"), "send", "--data-dir", agg_dir, "--source-id", "restart",
+                           "--give-up-after", "60s", path], env=ENV, name="send")
+
+    def applied():
+        r = crrmon("status", "--data-dir", agg_dir, "--json")
+        return sum(int(x["appliedSeq"]) for x in map(json.loads, r.stdout.splitlines())) if r.returncode == 0 else 0
+
+    crrtest.wait_until(applied, timeout=60, interval=0.005, what="first events applied")
+    agg.kill9()
+    at_kill = applied()
+    assert 0 < at_kill < 150000, f"the kill was not mid-send ({at_kill})"
+    start_aggregator(agg_dir, ingest=ep["ingest"])
+    assert sender.wait(timeout=120) == 0, sender.stderr()[-2000:]
+    assert "sent 150000 events" in sender.stdout(), sender.stdout()
+    assert pipeline_total(agg_dir) == 150000
+    r = crrmon("status", "--data-dir", agg_dir, "--json", check=0)
+    srcs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(srcs) == 1 and srcs[0]["appliedSeq"] == "150000" and srcs[0]["applied"] == "150000", srcs
+
+
 # ------------------------------------------------------------------ rejects
 
 def test_rejects_and_status():
@@ -244,6 +272,9 @@ def test_rejects_and_status():
     start_aggregator(agg_dir)
     r = crrmon("rejects", "--data-dir", agg_dir, check=0)
     assert "no rejects" in r.stdout, r.stdout
+    r = crrmon("status", "--data-dir", agg_dir, check=0)
+    assert "no sources have sent" in r.stdout, r.stdout
+    assert crrmon("status", "--data-dir", agg_dir, "--json", check=0).stdout == ""
 
     work = crrtest.tmpdir()
     events = generate(os.path.join(work, "g.jsonl"), seed=31, count=3, boroughs=["E09000007"])
