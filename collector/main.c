@@ -48,7 +48,7 @@ static const crr_cfg_entry_t s_table[] = {
      "time bound of one spool transaction"},
     {"spool", "max_size", CRR_CFG_SIZE, "256M", 4096, 1099511627776.0, C(spool_max), "spool-size",
      "spool limit (bytes of event data); when full, reading stops until Acks free room"},
-    {"sender", "window", CRR_CFG_INT, "64", 1, 4096, C(window_frames), NULL,
+    {"sender", "window", CRR_CFG_INT, "256", 1, 4096, C(window_frames), NULL,
      "frames (batches) in flight without an Ack"},
     {"sender", "batch_events", CRR_CFG_INT, "2000", 1, 1000000, C(batch_events), NULL,
      "events per frame at most"},
