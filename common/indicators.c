@@ -980,8 +980,6 @@ int crr_indicators_compute(crr_store_t *s, const crr_query_t *q,
                 continue;
             if ((ind->flags & S_F_LONDON_ONLY) && sc != S_LONDON)
                 continue;
-            if (sc != S_LONDON && !d.last_arrival[sc])
-                continue; /* a borough without any applied event has no rows */
             for (size_t w = 0; w < d.nw; w++) {
                 s_ctx_t c = {.d = &d, .s = s, .txn = txn, .scope = sc, .w = w,
                              .window = d.win[w], .as_of_sec = as_of,

@@ -4,9 +4,11 @@
  *
  * Windows are whole UTC days: the D-day window as of T covers the D UTC days
  * ending with T's day. LONDON is computed from sums over all boroughs, never
- * from averaged ratios. Scopes: LONDON always; a borough only once it has at
- * least one applied event (ever: an aggregator sharded by borough reports only
- * its own). Rows: the total, plus each dimension value (and each
+ * from averaged ratios. Scopes: every one of the 33 boroughs and LONDON
+ * (DESIGN.md: "every indicator for every borough and London"); a borough
+ * without events gets its total rows with the stat's empty value (a count of
+ * 0 with Byar's [0, 3.689], proportions absent). Rows: the total, plus each
+ * dimension value (and each
  * cell of a two-dimension indicator) with at least one applied event of the
  * indicator's type in the window and scope. Undefined values (denominator 0,
  * missing reference data) have no value wrapper; nothing is NaN.

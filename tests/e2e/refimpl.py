@@ -21,13 +21,16 @@ the clock of a running aggregator):
   staff_headcount ties go to the later one);
 - "too old" means T - occurred_at > (longest window + 30) days; "future"
   means occurred_at > T + 300 s;
-- only boroughs with at least one applied event get rows (LONDON always
-  does), as the issue states it ("every borough that has data"; a sharded
-  aggregator cannot know the others). domain.md's "computed for every
-  borough" also reads as all 33: compute(..., only_with_data=False) gives
-  rows (counts 0, shares absent) for every borough of the list;
-- LONDON's population is the sum over every borough whose population is
-  known (all 33), whether or not the borough sent data;
+- every borough of the list gets rows (DESIGN.md: "a snapshot is every
+  indicator for every borough and London"), also one without any applied
+  event: its totals (counts 0 with Byar's interval, shares absent) and no
+  dimension rows. compute(..., only_with_data=True) restricts the scopes to
+  boroughs with at least one applied event (LONDON always), for a sharded
+  deployment's view;
+- LONDON's population is the sum over every borough of the list, known
+  only when every borough's population is known (a partial sum would
+  overstate London's rates): one borough missing makes LONDON's rates
+  absent too, as it does the borough's own;
 - V rows with no `n` in the catalogue (pipeline.last_event_age_seconds) get
   n = 0; a V row is reliable exactly when its value is present, except where
   the catalogue says otherwise (survey.victim_suspect_gap);
@@ -551,7 +554,7 @@ def latest_in_scope(evs, end_day):
 
 
 def compute(raw_events, as_of, windows=(30, 90, 365), boroughs_csv=None, population_csv=None,
-            boroughs=None, population=None, only_with_data=True):
+            boroughs=None, population=None, only_with_data=False):
     """Every indicator row. as_of: T as an RFC 3339 string or epoch seconds; raw_events in arrival order.
     Returns (rows, applied, rejected)."""
     now = parse_time(as_of) if isinstance(as_of, str) else float(as_of)
@@ -562,9 +565,10 @@ def compute(raw_events, as_of, windows=(30, 90, 365), boroughs_csv=None, populat
     applied, rejected = apply_events(raw_events, now, windows, set(boroughs))
     end_day = math.floor(now / DAY)
     london_pop = {}
-    for b, g in population.items():
-        for k, v in g.items():
-            london_pop[k] = london_pop.get(k, 0.0) + v
+    if all(b in population for b in boroughs):
+        for b in boroughs:
+            for k, v in population[b].items():
+                london_pop[k] = london_pop.get(k, 0.0) + v
     scopes = [(b, [e for e in applied if e["borough"] == b], population.get(b))
               for b in sorted({e["borough"] for e in applied} if only_with_data else set(boroughs))]
     scopes.append(("LONDON", applied, london_pop or None))

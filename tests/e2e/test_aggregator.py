@@ -241,7 +241,9 @@ def test_batch_acked_and_duplicate_counted_once():
     assert len(ack.rejected) == 0 and ack.error == 0
     ack = exchange(s, frame)  # resent: acknowledged again, not applied again
     assert (ack.durable_seq, ack.expected_seq, len(ack.rejected)) == (3, 0, 0), ack
-    st = a.stats()
+    # the acks counter is bumped just after the send: the Ack can arrive first
+    st = crrtest.wait_until(lambda: (lambda x: x if x["acks"] == 2 else None)(a.stats()), timeout=10,
+                            what="acks counter")
     assert (st["applied"], st["duplicates"], st["batches"], st["acks"]) == (3, 3, 2, 2), st
     ans, header, rows = a.snapshot()
     # the header: every Snapshot field but values, in field order, defaults written
@@ -260,8 +262,16 @@ def test_batch_acked_and_duplicate_counted_once():
     # a total with nothing in it is written with its defaults ("n":"0", "reliable":false)
     zero = find(rows, "feedback.responses", B, 30)
     assert (zero["value"], zero["n"], zero["reliable"]) == (0.0, "0", False), zero
-    # a borough without any applied event has no rows at all (indicators.c)
-    assert not [r for r in rows if r["borough"] == "E09000001"]
+    # a borough without any applied event still gets every total row (DESIGN.md: every borough),
+    # with the stat's empty value: a count of 0 with Byar's approximation [0, 3.668] (domain.md: Byar,
+    # lower bound 0; the exact Poisson bound would be 3.689), shares absent, no dimension rows
+    empty = [r for r in rows if r["borough"] == "E09000001"]
+    assert empty and all(r["dims"] == {} for r in empty), empty[:3]
+    none = find(rows, "stop_search.count", "E09000001", 30)
+    assert (none["value"], none["n"], none["reliable"], none["ciLow"]) == (0.0, "0", False, 0.0), none
+    assert abs(none["ciHigh"] - byar(0)[1]) < 1e-12 and abs(none["ciHigh"] - 3.66801) < 1e-5, none
+    assert "value" not in find(rows, "stop_search.arrest_rate", "E09000001", 30)
+    assert len({r["borough"] for r in rows}) == 34
     for r in rows:  # every line carries every non-wrapper field
         for k in ("indicator", "borough", "windowDays", "dims", "n", "reliable"):
             assert k in r, (k, r)
