@@ -306,7 +306,12 @@ static void test_apply_dup_gap_epoch(void **state)
     assert_true(fabs(s_value(v, n, "stop_search.count", B1, 30, "ethnicity=WHITE") - 1) < 1e-9);
     assert_null(s_row(v, n, "stop_search.count", B1, 30, "ethnicity=ASIAN"));
     assert_true(fabs(s_value(v, n, "stop_search.count", "LONDON", 30, "") - 6) < 1e-9);
-    assert_null(s_row(v, n, "stop_search.count", B2, 30, "")); /* no data, no rows */
+    /* no data: the total row still (every borough), a count of 0, no dimension rows */
+    const Crrmon__V1__IndicatorValue *z = s_row(v, n, "stop_search.count", B2, 30, "");
+    assert_non_null(z);
+    assert_true(z->value && z->value->value == 0 && z->n == 0 && !z->reliable);
+    assert_true(z->ci_low && z->ci_low->value == 0);
+    assert_null(s_row(v, n, "stop_search.count", B2, 30, "ethnicity=BLACK"));
     crr_indicators_free(&v, n);
     assert_null(v);
 }
@@ -540,7 +545,10 @@ static void test_indicator_values(void **state)
     r = s_row(v, n, "training.attendance_rate", "LONDON", 30, "");
     assert_int_equal(r->n, 25);
     assert_false(r->reliable);
-    assert_null(s_row(v, n, "training.attendance_rate", "E09000003", 30, "")); /* no data */
+    r = s_row(v, n, "training.attendance_rate", "E09000003", 30, ""); /* no data: absent */
+    assert_non_null(r);
+    assert_null(r->value);
+    assert_int_equal(r->n, 0);
     /* no learning assessments anywhere: value absent, never NaN or 0 */
     r = s_row(v, n, "learning.mean_gain", B1, 30, "");
     assert_non_null(r);
