@@ -61,8 +61,18 @@ echo "   all events acknowledged"
 echo "== taking a snapshot"
 "$bin/crrmon" snapshot --http "$http" | tee "$run/snapshot.txt"
 echo
-echo "== London-wide indicators, last 365 days"
-"$bin/crrmon" query --data-dir "$run/aggregator" --london --window 365d
+echo "== key indicators, last 365 days (all rows: crrmon query --data-dir $run/aggregator)"
+printf '%-11s %-34s %12s  %-23s %8s %s\n' borough indicator value "95% interval" n reliable
+"$bin/crrmon" query --data-dir "$run/aggregator" --window 365d --json |
+  jq -r 'select(.dims == {} and (.indicator | IN("training.attendance_rate",
+           "feedback.overall_mean", "learning.mean_gain", "behaviour.compliance",
+           "stop_search.count", "stop_search.rate_per_1000", "survey.good_job")))
+         | select(.borough | IN("LONDON", "E09000033", "E09000022", "E09000025"))
+         | [.borough, .indicator,
+            (if .value == null then "-" else (.value * 10000 | round / 10000 | tostring) end),
+            (if .ciLow == null then "-" else "[\(.ciLow * 1000 | round / 1000), \(.ciHigh * 1000 | round / 1000)]" end),
+            .n, (if .reliable then "yes" else "no" end)] | @tsv' |
+  awk -F '\t' '{printf "%-11s %-34s %12s  %-23s %8s %s\n", $1, $2, $3, $4, $5, $6}'
 echo
 file=$(awk '/file/ {print $NF}' "$run/snapshot.txt")
 echo "snapshot file: $file"
