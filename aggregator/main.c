@@ -87,17 +87,23 @@ static int s_prepare(crr_aggregator_t *a)
         goto bad;
     a->nschedules = (size_t)n;
     crr_refdata_clear(&a->ref);
+    /* bad reference data is a start-up failure (exit 1, docs/OPERATIONS.md),
+     * not a usage error: the file is named in the config but its content is wrong */
     if (*a->cfg.ref_boroughs && crr_refdata_load_boroughs(&a->ref, a->cfg.ref_boroughs, &d))
-        goto bad;
+        goto bad_ref;
     if (*a->cfg.ref_population) {
         if (crr_refdata_load_population(&a->ref, a->cfg.ref_population, &d))
-            goto bad;
+            goto bad_ref;
         a->have_ref = 1;
     }
     return 0;
 bad:
     fprintf(stderr, "crrmon-aggregator: %s\n", crr_diag_format(&d, buf, sizeof buf));
     return 2;
+bad_ref:
+    fprintf(stderr, "crrmon-aggregator: cannot load reference data: %s\n",
+            crr_diag_format(&d, buf, sizeof buf));
+    return 1;
 }
 
 /* The snapshot folder: configured or DATA_DIR/snapshots, created, absolute. */
@@ -151,6 +157,12 @@ static int s_start(crr_aggregator_t *a)
     rc = crr_store_open(store_dir, &so, &a->store);
     if (rc) {
         CRR_ERROR("cannot open the store in %s: %s", store_dir, crr_strerror(rc));
+        return rc;
+    }
+    /* what the CLI needs to answer as the snapshots do: windows, max age, population */
+    rc = crr_store_record_config(a->store, a->have_ref ? &a->ref : NULL);
+    if (rc) {
+        CRR_ERROR("cannot record the configuration in the store: %s", crr_strerror(rc));
         return rc;
     }
     a->zctx = zmq_ctx_new();

@@ -2,11 +2,11 @@
  *
  * The store is opened MDB_RDONLY (only LMDB's lock file needs write access),
  * so a query runs beside a live aggregator and sees its last committed state.
- * The population for rates per 1,000 comes from --population CSV (give the
- * file the aggregator's ref_population names, e.g. the shipped
- * data/population_ethnicity_census2021.csv, to get the same figures as its
- * snapshots); without it the rate rows are absent, as domain.md says, and as
- * an aggregator without ref_population reports them.
+ * The windows, max age and population are the ones the aggregator recorded
+ * in its store at start (crr_store_record_config), so a query answers exactly
+ * as the aggregator's snapshots do without being given its config; a store
+ * without a recorded population has its rate rows absent, as domain.md says.
+ * --window and --population override them.
  *
  * Formats: the table is for people (absent values '-', unreliable rows marked
  * '*'); JSON Lines is the snapshot contract's IndicatorValue in the proto3
@@ -43,15 +43,16 @@ static void s_usage(FILE *out)
             "                    [--json | --csv]\n\n"
             "Computes indicators from an aggregator's store (opened read-only; a running\n"
             "aggregator is fine). Default: every indicator, every borough and LONDON,\n"
-            "every configured window, as of now.\n\n"
+            "every window the aggregator runs with, as of now, with the reference data it\n"
+            "recorded in the store.\n\n"
             "  --data-dir DIR     the aggregator's data folder (DIR/store)\n"
             "  --borough CODE     one borough by GSS code (E09000001..E09000033)\n"
             "  --london           London-wide figures only\n"
             "  --window D         one window of D days (\"90d\" or \"90\"); repeatable\n"
             "  --indicator NAME   one catalogue indicator (e.g. stop_search.count)\n"
             "  --as-of DATE       end of that UTC day (YYYY-MM-DD), or an RFC 3339 instant\n"
-            "  --population CSV   resident population for rates per 1,000 (default none:\n"
-            "                     rate rows absent; give the aggregator's ref_population)\n"
+            "  --population CSV   resident population for rates per 1,000 (default: the\n"
+            "                     population the aggregator recorded in its store)\n"
             "  --json             JSON Lines, one IndicatorValue per line (proto3 JSON)\n"
             "  --csv              CSV with a header row\n"
             "  --help             this text\n\n"
@@ -333,7 +334,7 @@ int crr_cmd_query(int argc, char **argv)
         .nwindows = nwindows,
         .borough = borough,
         .indicator = indicator,
-        .ref = have_ref ? ref : NULL,
+        .ref = have_ref ? ref : crr_store_refdata(store),
     };
     rc = crr_indicators_compute(store, &q, &rows, &nrows);
     if (rc == CRR_EINVAL) {

@@ -25,6 +25,7 @@
 #include "codec.h"
 #include "json.h"
 #include "lmdbx.h"
+#include "refdata.h"
 #include "rejects.h"
 #include "validate.h"
 
@@ -209,6 +210,160 @@ static void s_co_free(struct crr_coalesce **cp)
     *cp = NULL;
 }
 
+/* ---- the recorded configuration --------------------------------------- */
+
+/* Layout of meta "config" (all big-endian):
+ *   be32 version | be32 nwindows | be32 window * nwindows | be64 max_age_days |
+ *   u8 have_ref | if have_ref: be32 refdata version, then per borough (33):
+ *   u8 have_borough | 64 bytes name (NUL padded) | u8 have_population |
+ *   be64 population (IEEE 754 bits) * CRR_REF_ETHNICITIES. */
+#define S_CFG_BOROUGH (1 + 64 + 1 + 8 * CRR_REF_ETHNICITIES)
+#define S_CFG_MAX (4 + 4 + 4 * CRR_STORE_MAX_WINDOWS + 8 + 1 + 4 + CRR_REF_BOROUGHS * S_CFG_BOROUGH)
+
+static uint64_t s_dbits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+static double s_bitsd(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+static size_t s_config_encode(const crr_store_t *s, const crr_refdata_t *ref, uint8_t *p)
+{
+    size_t k = 0;
+    crr_be32_put(p + k, CRR_STORE_CONFIG_VERSION), k += 4;
+    crr_be32_put(p + k, (uint32_t)s->nwindows), k += 4;
+    for (size_t i = 0; i < s->nwindows; i++)
+        crr_be32_put(p + k, s->windows[i]), k += 4;
+    crr_be64_put(p + k, (uint64_t)s->max_age_days), k += 8;
+    p[k++] = ref != NULL;
+    if (!ref)
+        return k;
+    crr_be32_put(p + k, ref->version), k += 4;
+    for (int b = 0; b < CRR_REF_BOROUGHS; b++) {
+        p[k++] = ref->have_borough[b];
+        memset(p + k, 0, 64);
+        memcpy(p + k, ref->borough_name[b], strnlen(ref->borough_name[b], 63));
+        k += 64;
+        p[k++] = ref->have_population[b];
+        for (int e = 0; e < CRR_REF_ETHNICITIES; e++)
+            crr_be64_put(p + k, s_dbits(ref->population[b][e])), k += 8;
+    }
+    return k;
+}
+
+/* Decodes a config record: windows and max age into w/nw/age, ref (malloc'd or NULL). */
+static int s_config_decode(const uint8_t *p, size_t n, unsigned *w, size_t *nw, int64_t *age,
+                           crr_refdata_t **ref)
+{
+    *ref = NULL;
+    size_t k = 0;
+    if (n < 8 || crr_be32_get(p) != CRR_STORE_CONFIG_VERSION)
+        return CRR_EPARSE;
+    uint32_t cnt = crr_be32_get(p + 4);
+    k = 8;
+    if (cnt == 0 || cnt > CRR_STORE_MAX_WINDOWS || n < k + 4 * cnt + 9)
+        return CRR_EPARSE;
+    for (uint32_t i = 0; i < cnt; i++)
+        w[i] = crr_be32_get(p + k), k += 4;
+    *nw = cnt;
+    *age = (int64_t)crr_be64_get(p + k), k += 8;
+    if (!p[k++])
+        return k == n ? 0 : CRR_EPARSE;
+    if (n != k + 4 + CRR_REF_BOROUGHS * S_CFG_BOROUGH || crr_be32_get(p + k) != CRR_REFDATA_VERSION)
+        return CRR_EPARSE;
+    k += 4;
+    crr_refdata_t *r = malloc(sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    crr_refdata_clear(r);
+    for (int b = 0; b < CRR_REF_BOROUGHS; b++) {
+        r->have_borough[b] = p[k++];
+        memcpy(r->borough_name[b], p + k, 63);
+        r->borough_name[b][63] = 0;
+        k += 64;
+        r->have_population[b] = p[k++];
+        for (int e = 0; e < CRR_REF_ETHNICITIES; e++)
+            r->population[b][e] = s_bitsd(crr_be64_get(p + k)), k += 8;
+    }
+    *ref = r;
+    return 0;
+}
+
+/* At open: reads the recorded config. A read-only open takes its windows and
+ * max age unless opts give them; a record this release cannot read fails a
+ * read-only open (CRR_EPARSE: answering with other windows would be wrong) and
+ * is ignored by a writable one (the aggregator records its own next). */
+static int s_config_load(crr_store_t *s, MDB_txn *txn, const crr_store_opts_t *o)
+{
+    MDB_val k = {sizeof CRR_META_CONFIG - 1, CRR_META_CONFIG}, v;
+    int rc = mdb_get(txn, s->db_meta, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return rc;
+    unsigned w[CRR_STORE_MAX_WINDOWS];
+    size_t nw = 0;
+    int64_t age = 0;
+    rc = s_config_decode(v.mv_data, v.mv_size, w, &nw, &age, &s->ref);
+    if (rc == CRR_EPARSE && !s->readonly)
+        return 0;
+    if (rc)
+        return rc;
+    if (s->readonly && !o->windows) {
+        memcpy(s->windows, w, nw * sizeof *w);
+        s->nwindows = nw;
+        if (o->max_age_days <= 0 && age > 0)
+            s->max_age_days = age;
+    }
+    return 0;
+}
+
+int crr_store_record_config(crr_store_t *s, const crr_refdata_t *ref)
+{
+    if (s->readonly)
+        return CRR_EINVAL;
+    uint8_t *buf = malloc(S_CFG_MAX);
+    crr_refdata_t *copy = ref ? malloc(sizeof *copy) : NULL;
+    if (!buf || (ref && !copy)) {
+        free(buf);
+        free(copy);
+        return -ENOMEM;
+    }
+    size_t n = s_config_encode(s, ref, buf);
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc == 0) {
+        MDB_val k = {sizeof CRR_META_CONFIG - 1, CRR_META_CONFIG}, v = {n, buf};
+        rc = mdb_put(txn, s->db_meta, &k, &v, 0);
+        if (rc == 0)
+            rc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+    }
+    free(buf);
+    if (rc) {
+        free(copy);
+        return rc;
+    }
+    if (copy)
+        *copy = *ref;
+    free(s->ref);
+    s->ref = copy;
+    return 0;
+}
+
+const crr_refdata_t *crr_store_refdata(const crr_store_t *s)
+{
+    return s->ref;
+}
+
 /* ---- open / close ------------------------------------------------------ */
 
 static const unsigned s_default_windows[] = {30, 90, 365};
@@ -261,6 +416,11 @@ int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out
             goto fail;
         }
     }
+    rc = s_config_load(s, txn, o);
+    if (rc) {
+        mdb_txn_abort(txn);
+        goto fail;
+    }
     if ((rc = mdb_txn_commit(txn)) != 0)
         goto fail;
     if (!s->readonly) {
@@ -275,6 +435,7 @@ int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out
 fail:
     if (s->env)
         mdb_env_close(s->env);
+    free(s->ref);
     free(s);
     return rc;
 }
@@ -285,6 +446,7 @@ void crr_store_close(crr_store_t **sp)
         return;
     crr_store_t *s = *sp;
     s_co_free(&s->co);
+    free(s->ref);
     if (s->env)
         mdb_env_close(s->env);
     free(s);

@@ -151,6 +151,28 @@ int crr_store_snapshots_foreach(crr_store_t *s, int (*fn)(const char *id, int64_
                                                           void *ud),
                                 void *ud);
 
+/* ---- the configuration the aggregator runs with ------------------------
+ * The aggregator records its windows, max age and reference data in the meta
+ * database at start (key "config", versioned, CRR_STORE_CONFIG_VERSION), so
+ * that `crrmon query --data-dir` answers exactly as its snapshots do without
+ * being given the config. A read-only open takes the recorded windows and
+ * max age when opts give none; the recorded reference data is kept in the
+ * handle (crr_store_refdata). */
+#define CRR_STORE_CONFIG_VERSION 1u
+
+struct crr_refdata;
+
+/* Records the store's windows and max age (from its opts) and ref (NULL =
+ * none: rate rows absent) in one committed write transaction, replacing what
+ * was recorded before, and keeps a copy for crr_store_refdata.
+ * Returns 0, CRR_EINVAL (read-only store), -ENOMEM or an LMDB code. */
+int crr_store_record_config(crr_store_t *s, const struct crr_refdata *ref);
+
+/* The reference data recorded in the store (read at open, or by
+ * crr_store_record_config), or NULL when none was recorded. Borrowed: valid
+ * until crr_store_close or the next crr_store_record_config. */
+const struct crr_refdata *crr_store_refdata(const crr_store_t *s);
+
 /* Prunes in one write transaction: day buckets, record ids and superseded
  * headcount statements older than max_age_days before now_sec; snapshots
  * taken more than snapshot_max_age_sec ago and rejects older than

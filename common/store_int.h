@@ -80,6 +80,7 @@ struct crr_store {
     MDB_dbi db_sources, db_agg, db_gauge, db_records, db_names, db_meta, db_snapshots,
         db_rejects;            /* named databases */
     struct crr_coalesce *co;   /* apply's per-call coalescing table, reused */
+    struct crr_refdata *ref;   /* recorded reference data (malloc'd), NULL = none */
 };
 
 /* Encodes an agg key. */
@@ -99,5 +100,6 @@ const char *crr_store_name_get(crr_store_t *s, MDB_txn *txn, uint64_t h, size_t 
 /* Meta keys. */
 #define CRR_META_SNAPSHOT_CTR "snapctr"
 #define CRR_META_ORDER_CTR "orderctr"
+#define CRR_META_CONFIG "config" /* crr_store_record_config's record */
 
 #endif

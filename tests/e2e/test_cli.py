@@ -361,7 +361,7 @@ def test_rejects_of_a_collector():
 
 def test_query_formats_agree():
     agg_dir = crrtest.tmpdir()
-    start_aggregator(agg_dir)
+    start_aggregator(agg_dir, extra=["--aggregator.ref_population="])  # no population: rates absent
     work = crrtest.tmpdir()
     path = os.path.join(work, "mix.jsonl")
     boroughs = ["E09000001", "E09000010", "E09000020"]
@@ -416,7 +416,7 @@ def test_query_formats_agree():
     assert len(body) == sum(1 for x in rows if x["borough"] == "E09000001" and x["windowDays"] == 30)
     assert all(" E09000001 " in ln and " 30d " in ln for ln in body)
     rate = [ln for ln in body if ln.startswith("stop_search.rate_per_1000 ")]
-    assert rate and all(ln.split()[4] == "-" for ln in rate), rate  # no population given: absent
+    assert rate and all(ln.split()[4] == "-" for ln in rate), rate  # no population recorded: absent
     assert any(ln.rstrip().endswith("*") for ln in body), "no unreliable mark"
     assert "not reliable" in r.stdout
 
@@ -426,7 +426,7 @@ def test_query_formats_agree():
                        for x in sub), sub
     sub = query_json(agg_dir, "--borough", "E09000020", "--window", "30d", "--window", "365d")
     assert {x["borough"] for x in sub} == {"E09000020"} and {x["windowDays"] for x in sub} == {30, 365}
-    # With the population (as the aggregator's ref_population): rates per 1,000, annualised.
+    # --population overrides what the store recorded: rates per 1,000, annualised.
     pop_csv = os.path.join(crrtest.SRC, "data", "population_ethnicity_census2021.csv")
     with open(pop_csv) as f:
         pop = sum(int(r["population"]) for r in csv.DictReader(f) if r["borough_code"] == "E09000010")
