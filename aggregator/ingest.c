@@ -25,6 +25,7 @@
 
 #include "clock.h"
 #include "codec.h"
+#include "crashpoint.h"
 #include "log.h"
 
 #include <errno.h>
@@ -269,7 +270,10 @@ static void s_group(crr_aggregator_t *a)
         int64_t now = crr_clock_now_sec();
         for (size_t i = 0; i < nj; i++)
             a->jobs[i].arrival_sec = now;
+        crr_crashpoint("agg_before_apply");
         int rc = crr_store_apply(a->store, a->jobs, nj);
+        if (rc == 0)
+            crr_crashpoint("agg_after_commit");
         if (rc) {
             applied_ok = 0;
             S_ADD(apply_failures, 1);
@@ -312,6 +316,8 @@ static void s_group(crr_aggregator_t *a)
         ack.n_rejected = job->n_rejected;
         s_send_ack(a, slot->id, slot->id_len, &ack);
     }
+    if (nj > 0)
+        crr_crashpoint("agg_after_ack");
     if (applied_ok && nj > 0)
         crr_feed_publish_group(a, nj);
     CRR_DEBUG("group frames=%zu batches=%zu events=%lld recv_ms=%llu apply_ms=%llu", ns, nj,

@@ -19,6 +19,7 @@
 #include "collector.h"
 
 #include "clock.h"
+#include "crashpoint.h"
 #include "json.h"
 #include "log.h"
 #include "sender.h"
@@ -271,6 +272,7 @@ static int s_read_group(s_coll_t *c, int may_read)
         CRR_ERROR("spool write failed: %s", crr_strerror(rc));
         return rc;
     }
+    crr_crashpoint("collector_after_spool");
     if (eof)
         s_close_input(c, "end of input");
     return 0;
@@ -343,6 +345,8 @@ static int s_release(s_coll_t *c)
         return 0;
     uint64_t deleted = 0;
     int rc = crr_spool_release(c->spool, c->release_to, &deleted);
+    if (rc == 0)
+        crr_crashpoint("collector_after_release");
     if (rc) {
         CRR_ERROR("spool release up to seq=%llu failed: %s", (unsigned long long)c->release_to,
                   crr_strerror(rc));

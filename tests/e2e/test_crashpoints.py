@@ -1,0 +1,139 @@
+"""test_crashpoints: the exactly-once guarantees at the exact moments that
+matter, made repeatable with named crash points (common/crashpoint.h).
+
+For each point, a collector sends a generated file to an aggregator started
+with CRR_CRASHPOINT=<point>:<n> (or the collector is), the armed process dies
+there with exit code 86 as kill -9 would, it is restarted without the crash
+point, and the totals must equal the file's exactly:
+  agg_before_apply   frames received, nothing applied, no Ack: resent, applied once;
+  agg_after_commit   group durable, Acks never sent: resent, acknowledged, not re-applied;
+  agg_after_ack      Acks delivered, then death: nothing acknowledged may be missing
+                     (this is the one that fails if an Ack ever goes out before the commit);
+  collector_after_spool     lines spooled with their checkpoint, nothing sent yet;
+  collector_after_release   an Ack applied to the spool, more in flight.
+"""
+import json
+import os
+
+import crrtest
+
+NOW = "2026-03-01T12:00:00Z"
+ENV = {"CRRMON_NOW": NOW + "+"}
+COUNT = int(20000 * float(os.environ.get("CRR_TEST_SCALE", "1")))
+BOROUGH = "E09000022"
+CRASH_EXIT = 86
+SMALL = ["--sender.batch_events=500", "--sender.window=4", "--collector.group_lines=700"]
+
+_input = None
+
+
+def crrmon(*args, check=0):
+    return crrtest.run([crrtest.binary("crrmon"), *args], env=ENV, check=check)
+
+
+def make_input():
+    """The generated file and its expected stop_search.count per ethnicity (90-day window)."""
+    global _input
+    if _input is None:
+        path = os.path.join(crrtest.tmpdir("crr-crash-in-"), "events.jsonl")
+        r = crrmon("generate", "--seed", 77, "--borough", BOROUGH, "--count", COUNT, "--types",
+                   "stop_search", "--end", NOW, "--days", 30)
+        with open(path, "w") as f:
+            f.write(r.stdout)
+        exp = {}
+        for line in r.stdout.splitlines():
+            ss = json.loads(line)["stopSearch"]
+            n = ss.get("count") or 1
+            exp[()] = exp.get((), 0) + n
+            k = (("ethnicity", ss["ethnicity"][len("ETHNICITY_"):]),)
+            exp[k] = exp.get(k, 0) + n
+        _input = (path, exp)
+    return _input
+
+
+def start_aggregator(data_dir, ingest="tcp://127.0.0.1:*", crash=None):
+    env = dict(ENV)
+    if crash:
+        env["CRR_CRASHPOINT"] = crash
+    p = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", data_dir, "--ingest", ingest,
+                      "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0",
+                      "--aggregator.group_max_events=1000"], env=env, name="aggregator")
+
+    def endpoints():
+        if not p.alive():
+            raise AssertionError(f"aggregator exited {p.p.returncode}: {p.stderr()[-2000:]}")
+        with open(os.path.join(data_dir, "endpoints.json")) as f:
+            ep = json.load(f)
+        return ep if ep.get("pid") == p.pid else None
+
+    return p, crrtest.wait_until(endpoints, timeout=30, what="endpoints.json")
+
+
+def start_collector(data_dir, ingest, path, crash=None):
+    env = dict(ENV)
+    if crash:
+        env["CRR_CRASHPOINT"] = crash
+    return crrtest.Proc([crrtest.binary("crrmon-collector"), "--data-dir", data_dir, "--aggregator", ingest,
+                         "--source-id", "crash-test", "--give-up-after", "120s", *SMALL, path],
+                        env=env, name="collector")
+
+
+def check_totals(agg_dir, exp):
+    rows = [json.loads(l) for l in crrmon("query", "--data-dir", agg_dir, "--json", "--window", "90d",
+                                           "--borough", BOROUGH, "--indicator", "stop_search.count").stdout.splitlines()]
+    got = {tuple(sorted(r.get("dims", {}).items())): r.get("value") for r in rows}
+    assert got == {k: float(v) for k, v in exp.items()}, f"got {got}\nexpected {exp}"
+    st = [json.loads(l) for l in crrmon("status", "--data-dir", agg_dir, "--json").stdout.splitlines()]
+    assert len(st) == 1 and st[0]["appliedSeq"] == str(COUNT) and st[0]["applied"] == str(COUNT), st
+
+
+def aggregator_crash(point):
+    path, exp = make_input()
+    d = crrtest.tmpdir("crr-crash-")
+    agg_dir, coll_dir = os.path.join(d, "agg"), os.path.join(d, "coll")
+    agg, ep = start_aggregator(agg_dir, crash=f"{point}:3")
+    coll = start_collector(coll_dir, ep["ingest"], path)
+    assert agg.wait(timeout=120) == CRASH_EXIT, agg.stderr()[-2000:]
+    assert f"crash point {point} reached" in agg.stderr()
+    agg2, _ = start_aggregator(agg_dir, ingest=ep["ingest"])
+    assert coll.wait(timeout=180) == 0, coll.stderr()[-3000:]
+    check_totals(agg_dir, exp)
+    assert agg2.term() == 0
+
+
+def collector_crash(point):
+    path, exp = make_input()
+    d = crrtest.tmpdir("crr-crash-")
+    agg_dir, coll_dir = os.path.join(d, "agg"), os.path.join(d, "coll")
+    agg, ep = start_aggregator(agg_dir)
+    coll = start_collector(coll_dir, ep["ingest"], path, crash=f"{point}:3")
+    assert coll.wait(timeout=120) == CRASH_EXIT, coll.stderr()[-2000:]
+    assert f"crash point {point} reached" in coll.stderr()
+    coll2 = start_collector(coll_dir, ep["ingest"], path)
+    assert coll2.wait(timeout=180) == 0, coll2.stderr()[-3000:]
+    check_totals(agg_dir, exp)
+    assert agg.term() == 0
+
+
+def test_aggregator_dies_before_apply():
+    aggregator_crash("agg_before_apply")
+
+
+def test_aggregator_dies_after_commit_before_ack():
+    aggregator_crash("agg_after_commit")
+
+
+def test_aggregator_dies_after_ack():
+    aggregator_crash("agg_after_ack")
+
+
+def test_collector_dies_after_spooling():
+    collector_crash("collector_after_spool")
+
+
+def test_collector_dies_after_release():
+    collector_crash("collector_after_release")
+
+
+if __name__ == "__main__":
+    crrtest.main()
