@@ -25,7 +25,6 @@ if [ "${CRR_SKIP_ASAN:-0}" != "1" ]; then
   echo "== build and test under AddressSanitizer + UndefinedBehaviorSanitizer"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  export CRR_TEST_SCALE=${CRR_TEST_SCALE:-0.2}
   run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DCRR_SANITIZE=address,undefined
 fi
 echo "== all tests passed"

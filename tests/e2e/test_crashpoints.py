@@ -19,7 +19,7 @@ import crrtest
 
 NOW = "2026-03-01T12:00:00Z"
 ENV = {"CRRMON_NOW": NOW + "+"}
-COUNT = int(20000 * float(os.environ.get("CRR_TEST_SCALE", "1")))
+COUNT = 20000
 BOROUGH = "E09000022"
 CRASH_EXIT = 86
 SMALL = ["--sender.batch_events=500", "--sender.window=4", "--collector.group_lines=700"]
