@@ -12,7 +12,7 @@
  * by libcsv. Written as temp + fsync + rename: idempotent on the id.
  *
  * Threading: an instance is used by one thread at a time. */
-#include "sink.h"
+#include "filesink.h"
 
 #include "clock.h"
 
@@ -29,10 +29,6 @@ typedef struct {
     char *dir; /* output folder; empty = the host's snapshot folder */
 } s_config_t;
 
-typedef struct {
-    char dir[PATH_MAX]; /* absolute output folder */
-} s_state_t;
-
 static const crr_cfg_entry_t s_config_map[] = {
     {"sink.csv", "dir", CRR_CFG_STR, "", 0, 0, offsetof(s_config_t, dir), NULL,
      "folder for <id>.csv files (default: the aggregator's snapshot_dir)"},
@@ -42,26 +38,7 @@ static const crr_cfg_entry_t s_config_map[] = {
 static int s_open(const crr_sink_section_t *section, void **state, crr_diag_t *d)
 {
     const s_config_t *cfg = section->config;
-    const char *dir = cfg && cfg->dir && *cfg->dir ? cfg->dir : section->snapshot_dir;
-    if (!dir || !*dir) {
-        crr_diag_set(d, 0, "sink.csv.dir", "no output folder configured");
-        return CRR_ECONFIG;
-    }
-    if (mkdir(dir, 0755) && errno != EEXIST) {
-        crr_diag_set(d, 0, "sink.csv.dir", "cannot create %s: %s", dir, strerror(errno));
-        return -errno;
-    }
-    s_state_t *st = calloc(1, sizeof *st);
-    if (!st)
-        return -ENOMEM;
-    if (!realpath(dir, st->dir)) {
-        int rc = -errno;
-        crr_diag_set(d, 0, "sink.csv.dir", "cannot resolve %s: %s", dir, strerror(errno));
-        free(st);
-        return rc;
-    }
-    *state = st;
-    return 0;
+    return crr_filesink_open(section, cfg ? cfg->dir : NULL, "sink.csv.dir", "csv", state, d);
 }
 
 /* Writes one cell (quoted by libcsv only when it needs to be) and a separator. */
@@ -128,13 +105,8 @@ static const char *s_ts(const Google__Protobuf__Timestamp *t, char *buf, size_t 
 
 static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
 {
-    s_state_t *st = state;
     char *buf = NULL;
     size_t len = 0;
-    if (!crr_sink_id_is_safe(s->id)) {
-        crr_diag_set(d, 0, "id", "snapshot id '%.64s' is not a safe file name", s->id ? s->id : "");
-        return CRR_SINK_FATAL;
-    }
     FILE *out = open_memstream(&buf, &len);
     if (!out) {
         crr_diag_set(d, 0, "", "out of memory building snapshot %s", s->id);
@@ -175,30 +147,9 @@ static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
         crr_diag_set(d, 0, "", "out of memory building snapshot %s", s->id);
         return CRR_SINK_RETRY;
     }
-    char path[PATH_MAX + 200];
-    snprintf(path, sizeof path, "%s/%s.csv", st->dir, s->id);
-    int rc = crr_sink_write_file(path, buf, len);
+    int rc = crr_filesink_commit(state, s->id, buf, len, d);
     free(buf);
-    if (rc) {
-        crr_diag_set(d, 0, "", "cannot write %s: %s", path, strerror(-rc));
-        return CRR_SINK_RETRY;
-    }
-    return CRR_SINK_OK;
-}
-
-static int s_locate(void *state, const char *id, char *buf, size_t len)
-{
-    s_state_t *st = state;
-    if (!crr_sink_id_is_safe(id))
-        return CRR_ENOTFOUND;
-    snprintf(buf, len, "%s/%s.csv", st->dir, id);
-    return 0;
-}
-
-static void s_close(void **state)
-{
-    free(*state);
-    *state = NULL;
+    return rc;
 }
 
 const crr_sink_ops_t crr_sink_csv = {
@@ -208,6 +159,6 @@ const crr_sink_ops_t crr_sink_csv = {
     .config_size = sizeof(s_config_t),
     .open = s_open,
     .write = s_write,
-    .locate = s_locate,
-    .close = s_close,
+    .locate = crr_filesink_locate,
+    .close = crr_filesink_close,
 };

@@ -11,7 +11,7 @@
  *
  * Threading: an instance is used by one thread at a time. Keeps no state but
  * its folder. */
-#include "sink.h"
+#include "filesink.h"
 
 #include "json.h"
 
@@ -27,10 +27,6 @@ typedef struct {
     char *dir; /* output folder; empty = the host's snapshot folder */
 } s_config_t;
 
-typedef struct {
-    char dir[PATH_MAX]; /* absolute output folder */
-} s_state_t;
-
 static const crr_cfg_entry_t s_config_map[] = {
     {"sink.jsonl", "dir", CRR_CFG_STR, "", 0, 0, offsetof(s_config_t, dir), NULL,
      "folder for <id>.jsonl files (default: the aggregator's snapshot_dir)"},
@@ -40,26 +36,7 @@ static const crr_cfg_entry_t s_config_map[] = {
 static int s_open(const crr_sink_section_t *section, void **state, crr_diag_t *d)
 {
     const s_config_t *cfg = section->config;
-    const char *dir = cfg && cfg->dir && *cfg->dir ? cfg->dir : section->snapshot_dir;
-    if (!dir || !*dir) {
-        crr_diag_set(d, 0, "sink.jsonl.dir", "no output folder configured");
-        return CRR_ECONFIG;
-    }
-    if (mkdir(dir, 0755) && errno != EEXIST) {
-        crr_diag_set(d, 0, "sink.jsonl.dir", "cannot create %s: %s", dir, strerror(errno));
-        return -errno;
-    }
-    s_state_t *st = calloc(1, sizeof *st);
-    if (!st)
-        return -ENOMEM;
-    if (!realpath(dir, st->dir)) {
-        int rc = -errno;
-        crr_diag_set(d, 0, "sink.jsonl.dir", "cannot resolve %s: %s", dir, strerror(errno));
-        free(st);
-        return rc;
-    }
-    *state = st;
-    return 0;
+    return crr_filesink_open(section, cfg ? cfg->dir : NULL, "sink.jsonl.dir", "jsonl", state, d);
 }
 
 /* Appends one JSON object as a line; returns 0 or -ENOMEM / -EIO. */
@@ -78,16 +55,9 @@ static int s_put_line(FILE *out, json_t *obj)
 
 static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
 {
-    s_state_t *st = state;
     char *buf = NULL;
     size_t len = 0;
-    FILE *mem = NULL;
-    int rc;
-    if (!crr_sink_id_is_safe(s->id)) {
-        crr_diag_set(d, 0, "id", "snapshot id '%.64s' is not a safe file name", s->id ? s->id : "");
-        return CRR_SINK_FATAL;
-    }
-    mem = open_memstream(&buf, &len);
+    FILE *mem = open_memstream(&buf, &len);
     if (!mem)
         goto retry;
     /* header: the snapshot without its values */
@@ -107,36 +77,15 @@ static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
         goto retry;
     }
     mem = NULL;
-    char path[PATH_MAX + 200];
-    snprintf(path, sizeof path, "%s/%s.jsonl", st->dir, s->id);
-    rc = crr_sink_write_file(path, buf, len);
+    int rc = crr_filesink_commit(state, s->id, buf, len, d);
     free(buf);
-    if (rc) {
-        crr_diag_set(d, 0, "", "cannot write %s: %s", path, strerror(-rc));
-        return CRR_SINK_RETRY;
-    }
-    return CRR_SINK_OK;
+    return rc;
 retry:
     if (mem)
         fclose(mem);
     free(buf);
     crr_diag_set(d, 0, "", "out of memory building snapshot %s", s->id);
     return CRR_SINK_RETRY;
-}
-
-static int s_locate(void *state, const char *id, char *buf, size_t len)
-{
-    s_state_t *st = state;
-    if (!crr_sink_id_is_safe(id))
-        return CRR_ENOTFOUND;
-    snprintf(buf, len, "%s/%s.jsonl", st->dir, id);
-    return 0;
-}
-
-static void s_close(void **state)
-{
-    free(*state);
-    *state = NULL;
 }
 
 const crr_sink_ops_t crr_sink_jsonl = {
@@ -146,6 +95,6 @@ const crr_sink_ops_t crr_sink_jsonl = {
     .config_size = sizeof(s_config_t),
     .open = s_open,
     .write = s_write,
-    .locate = s_locate,
-    .close = s_close,
+    .locate = crr_filesink_locate,
+    .close = crr_filesink_close,
 };
