@@ -1,7 +1,8 @@
 /* http: the aggregator's HTTP API on libmicrohttpd's internal thread.
  *
  *   GET  /healthz            200 {"status":"ok"}
- *   GET  /api/v1/stats       200 the ingest counters (crr_agg_stats_t) as JSON
+ *   GET  /api/v1/stats       200 the ingest counters (crr_agg_stats_t) as JSON, and
+ *                            "store": the store's sizes (crr_store_stat_t)
  *   POST /api/v1/snapshots   201 {"id":..,"file":..,"values":N}: a snapshot now
  *
  * Threading: MHD runs ONE internal polling thread, so every handler runs on
@@ -63,17 +64,34 @@ static json_t *s_error(const char *text)
     return json_pack("{s:s}", "error", text);
 }
 
+/* The store's sizes (a read transaction on this thread: the env is MDB_NOTLS). */
+static json_t *s_store_stats(crr_aggregator_t *a)
+{
+    crr_store_stat_t st;
+    if (crr_store_stat(a->store, &st) != 0)
+        return json_null();
+#define U(f) (json_int_t) st.f
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "agg_keys", U(agg_keys),
+                     "record_ids", U(record_ids), "gauge_keys", U(gauge_keys), "snapshots",
+                     U(snapshots), "rejects", U(rejects), "pages_used", U(pages_used),
+                     "page_size", U(page_size), "last_pgno", U(last_pgno), "map_size",
+                     U(map_size));
+#undef U
+}
+
 static json_t *s_stats(crr_aggregator_t *a)
 {
     crr_agg_stats_t *s = &a->stats;
 #define G(f) (json_int_t) atomic_load_explicit(&s->f, memory_order_relaxed)
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                     "s:I, s:o}",
                      "frames", G(frames), "batches", G(batches), "events", G(events), "applied",
                      G(applied), "duplicates", G(duplicates), "rejected", G(rejected), "malformed",
                      G(malformed), "groups", G(groups), "apply_failures", G(apply_failures), "acks",
                      G(acks), "ack_failures", G(ack_failures), "disconnects", G(disconnects),
                      "protocol_errors", G(protocol_errors), "snapshots", G(snapshots),
-                     "sink_failures", G(sink_failures));
+                     "sink_failures", G(sink_failures), "prunes", G(prunes), "store",
+                     s_store_stats(a));
 #undef G
 }
 

@@ -135,6 +135,8 @@ static void s_prune(crr_aggregator_t *a)
     if (rc)
         CRR_ERROR("prune failed: %s", crr_strerror(rc));
     else
+        atomic_fetch_add(&a->stats.prunes, 1);
+    if (rc == 0)
         CRR_DEBUG("pruned snapshots older than %llds, rejects older than %llds",
                   (long long)(a->cfg.snapshot_max_age / 1000),
                   (long long)(a->cfg.reject_max_age / 1000));

@@ -1190,6 +1190,42 @@ int crr_store_snapshots_foreach(crr_store_t *s,
     return rc;
 }
 
+int crr_store_stat(crr_store_t *s, crr_store_stat_t *out)
+{
+    memset(out, 0, sizeof *out);
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return rc;
+    struct {
+        MDB_dbi dbi;
+        uint64_t *count;
+    } dbs[] = {
+        {s->db_agg, &out->agg_keys},     {s->db_records, &out->record_ids},
+        {s->db_gauge, &out->gauge_keys}, {s->db_snapshots, &out->snapshots},
+        {s->db_rejects, &out->rejects},  {s->db_sources, NULL},
+        {s->db_names, NULL},             {s->db_meta, NULL},
+    };
+    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+        MDB_stat st;
+        if ((rc = mdb_stat(txn, dbs[i].dbi, &st)) != 0)
+            break;
+        if (dbs[i].count)
+            *dbs[i].count = st.ms_entries;
+        out->pages_used += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+        out->page_size = st.ms_psize;
+    }
+    mdb_txn_abort(txn);
+    if (rc)
+        return rc;
+    MDB_envinfo info;
+    if ((rc = mdb_env_info(s->env, &info)) != 0)
+        return rc;
+    out->last_pgno = info.me_last_pgno;
+    out->map_size = info.me_mapsize;
+    return 0;
+}
+
 /* Deletes agg keys with day < cutoff_day, per (borough, family) range. */
 static int s_prune_agg(crr_store_t *s, MDB_txn *txn, int64_t cutoff_day)
 {

@@ -173,6 +173,22 @@ int crr_store_record_config(crr_store_t *s, const struct crr_refdata *ref);
  * until crr_store_close or the next crr_store_record_config. */
 const struct crr_refdata *crr_store_refdata(const crr_store_t *s);
 
+/* Sizes of the store, for /api/v1/stats and the bounded-size test. */
+typedef struct crr_store_stat {
+    uint64_t agg_keys;     /* day buckets (agg database entries) */
+    uint64_t record_ids;   /* remembered record ids */
+    uint64_t gauge_keys;   /* staff_headcount statements */
+    uint64_t snapshots;    /* stored snapshots */
+    uint64_t rejects;      /* stored rejects */
+    uint64_t pages_used;   /* pages in the trees of every database (branch, leaf, overflow) */
+    uint64_t page_size;    /* bytes per page */
+    uint64_t last_pgno;    /* highest page number used in the file (its high-water mark) */
+    uint64_t map_size;     /* the map size in bytes */
+} crr_store_stat_t;
+
+/* Fills *out in one read transaction (any thread). Returns 0 or an LMDB code. */
+int crr_store_stat(crr_store_t *s, crr_store_stat_t *out);
+
 /* Prunes in one write transaction: day buckets, record ids and superseded
  * headcount statements older than max_age_days before now_sec; snapshots
  * taken more than snapshot_max_age_sec ago and rejects older than
