@@ -77,7 +77,7 @@ static int s_cmp_u32(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: bench_e2e ENDPOINT SPOOL_DIR EVENTS [WINDOW_FRAMES BATCH_EVENTS CHUNK TYPES]\n");
+        fprintf(stderr, "usage: bench_e2e ENDPOINT SPOOL_DIR EVENTS [WINDOW_FRAMES BATCH_EVENTS CHUNK TYPES DAYS]\n");
         return 64;
     }
     const char *endpoint = argv[1];
@@ -86,7 +86,10 @@ int main(int argc, char **argv)
     uint64_t window = argc > 4 ? strtoull(argv[4], NULL, 10) : 64;
     uint64_t per_batch = argc > 5 ? strtoull(argv[5], NULL, 10) : 2000;
     uint64_t chunk = argc > 6 ? strtoull(argv[6], NULL, 10) : 20000;
-    const char *types = argc > 7 ? argv[7] : NULL; /* e.g. "staff_headcount": fewest aggregates */
+    const char *types = argc > 7 && *argv[7] ? argv[7] : NULL; /* e.g. "training_cost" */
+    /* occurred_at spread: 300 days is a backfill (many distinct day buckets per
+     * group); 1 day is live traffic (few buckets, updates coalesce) */
+    int64_t days = argc > 8 ? strtoll(argv[8], NULL, 10) : 300;
     crr_log_set_component("bench");
     crr_log_level = CRR_LOG_WARN;
 
@@ -94,7 +97,7 @@ int main(int argc, char **argv)
     Crrmon__V1__Event **evs = calloc(n, sizeof *evs);
     crr_gen_t *gen = NULL;
     int64_t now = crr_clock_now_sec();
-    crr_gen_opts_t go = {.seed = 42, .start_sec = now - 300 * 86400, .end_sec = now - 60,
+    crr_gen_opts_t go = {.seed = 42, .start_sec = now - days * 86400, .end_sec = now - 60,
                        .types = types};
     if (!evs || crr_gen_new(&go, &gen))
         return 1;
