@@ -1,0 +1,444 @@
+/* test_indicators: the indicator engine's edge cases (common/indicators over
+ * common/store, a real LMDB in a mkdtemp folder), each with exact expected
+ * values: a denominator of 0 (absent, never NaN or 0), pre = max in learning
+ * (excluded from mean_gain, counted in ceiling_excluded), a trainer seen in
+ * two boroughs (flagged London-wide only), a survey cell of 49 vs 50
+ * respondents (reliable flips), the window boundary (00:00:00 UTC of the
+ * first day inside, 23:59:59 the day before outside), equal weights
+ * (n_eff = n); and the configuration the store records for the CLI
+ * (crr_store_record_config, crr_store_refdata, crr_store_stat). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "clock.h"
+#include "codec.h"
+#include "indicators.h"
+#include "refdata.h"
+#include "store.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NOW_TEXT "2026-03-01T12:00:00Z"
+#define NOW_SEC 1772366400LL      /* 2026-03-01T12:00:00Z */
+#define JAN31_SEC 1769817600LL    /* 2026-01-31T00:00:00Z: first day of the 30-day window */
+#define B1 "E09000001"
+#define B2 "E09000002"
+#define Z 1.959963984540054
+
+/* ---- fixtures ---------------------------------------------------------- */
+
+typedef struct fx {
+    char dir[64];   /* mkdtemp folder */
+    crr_store_t *s; /* the store */
+    uint64_t seq;   /* next sequence of the test's one source */
+} fx_t;
+
+static int setup(void **state)
+{
+    setenv("CRRMON_NOW", NOW_TEXT, 1);
+    crr_clock_reset();
+    fx_t *f = calloc(1, sizeof *f);
+    strcpy(f->dir, "/tmp/crr_ind_XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(crr_store_open(f->dir, NULL, &f->s), 0);
+    f->seq = 1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    crr_store_close(&f->s);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cleanup of %s failed\n", f->dir);
+    free(f);
+    return 0;
+}
+
+static char *s_dup(const char *s)
+{
+    return strcpy(malloc(strlen(s) + 1), s);
+}
+
+static Crrmon__V1__Event *s_event(const char *borough, int64_t at)
+{
+    Crrmon__V1__Event *e = malloc(sizeof *e);
+    crrmon__v1__event__init(e);
+    e->borough = s_dup(borough);
+    e->source_id = s_dup("t");
+    e->occurred_at = malloc(sizeof *e->occurred_at);
+    google__protobuf__timestamp__init(e->occurred_at);
+    e->occurred_at->seconds = at;
+    return e;
+}
+
+static Crrmon__V1__Event *s_search(const char *borough, int64_t at)
+{
+    Crrmon__V1__Event *e = s_event(borough, at);
+    Crrmon__V1__StopSearch *x = malloc(sizeof *x);
+    crrmon__v1__stop_search__init(x);
+    x->ethnicity = CRRMON__V1__ETHNICITY__ETHNICITY_WHITE;
+    x->outcome = CRRMON__V1__OUTCOME__OUTCOME_NO_FURTHER_ACTION;
+    e->body_case = CRRMON__V1__EVENT__BODY_STOP_SEARCH;
+    e->stop_search = x;
+    return e;
+}
+
+static Crrmon__V1__Event *s_learning(const char *borough, unsigned pre, unsigned post,
+                                     unsigned max)
+{
+    Crrmon__V1__Event *e = s_event(borough, NOW_SEC - 3600);
+    Crrmon__V1__LearningAssessment *x = malloc(sizeof *x);
+    crrmon__v1__learning_assessment__init(x);
+    x->course_id = s_dup("C1");
+    x->participant_ref = s_dup("P1");
+    x->pre_score = pre;
+    x->post_score = post;
+    x->max_score = max;
+    e->body_case = CRRMON__V1__EVENT__BODY_LEARNING_ASSESSMENT;
+    e->learning_assessment = x;
+    return e;
+}
+
+static Crrmon__V1__Event *s_feedback(const char *borough, const char *trainer, unsigned tq)
+{
+    Crrmon__V1__Event *e = s_event(borough, NOW_SEC - 3600);
+    Crrmon__V1__TrainingFeedback *x = malloc(sizeof *x);
+    crrmon__v1__training_feedback__init(x);
+    x->course_id = s_dup("C1");
+    x->session_id = s_dup("S1");
+    x->trainer_id = s_dup(trainer);
+    x->staff_group = CRRMON__V1__STAFF_GROUP__STAFF_GROUP_OPERATIONAL;
+    x->overall = x->relevance = x->purpose_explained = 3;
+    x->trainer_quality = tq;
+    e->body_case = CRRMON__V1__EVENT__BODY_TRAINING_FEEDBACK;
+    e->training_feedback = x;
+    return e;
+}
+
+static Crrmon__V1__Event *s_attendance(const char *borough, unsigned booked, unsigned attended)
+{
+    Crrmon__V1__Event *e = s_event(borough, NOW_SEC - 3600);
+    Crrmon__V1__Attendance *x = malloc(sizeof *x);
+    crrmon__v1__attendance__init(x);
+    x->course_id = s_dup("C1");
+    x->session_id = s_dup("S1");
+    x->staff_group = CRRMON__V1__STAFF_GROUP__STAFF_GROUP_OPERATIONAL;
+    x->booked = booked;
+    x->attended = attended;
+    e->body_case = CRRMON__V1__EVENT__BODY_ATTENDANCE;
+    e->attendance = x;
+    return e;
+}
+
+static Crrmon__V1__Event *s_survey(const char *borough, double weight, unsigned good_job)
+{
+    Crrmon__V1__Event *e = s_event(borough, NOW_SEC - 3600);
+    Crrmon__V1__SurveyResponse *x = malloc(sizeof *x);
+    crrmon__v1__survey_response__init(x);
+    x->survey = CRRMON__V1__SURVEY__SURVEY_PAS;
+    x->ethnicity = CRRMON__V1__ETHNICITY__ETHNICITY_BLACK;
+    x->gender = CRRMON__V1__GENDER__GENDER_FEMALE;
+    x->weight = weight;
+    x->good_job = good_job;
+    e->body_case = CRRMON__V1__EVENT__BODY_SURVEY_RESPONSE;
+    e->survey_response = x;
+    return e;
+}
+
+/* Applies events (owned, freed) as one batch of the fixture's source; all must apply. */
+static void s_apply(fx_t *f, Crrmon__V1__Event **ev, size_t n)
+{
+    Crrmon__V1__Batch *b = malloc(sizeof *b);
+    crrmon__v1__batch__init(b);
+    b->source_id = s_dup("t");
+    b->epoch = 1;
+    b->n_events = n;
+    b->events = malloc(n * sizeof *b->events);
+    for (size_t i = 0; i < n; i++) {
+        ev[i]->seq = f->seq++;
+        b->events[i] = ev[i];
+    }
+    crr_ingest_job_t j;
+    memset(&j, 0, sizeof j);
+    j.batch = b;
+    assert_int_equal(crr_store_apply(f->s, &j, 1), 0);
+    assert_int_equal(j.n_rejected, 0);
+    assert_int_equal(j.n_applied, n);
+    crr_ingest_job_reset(&j);
+    crr_codec_free(&b->base);
+}
+
+/* Finds the row (indicator, borough, window, dims "k=v,k=v" or "" for total). */
+static const Crrmon__V1__IndicatorValue *s_row(Crrmon__V1__IndicatorValue **v, size_t n,
+                                               const char *ind, const char *borough,
+                                               unsigned window, const char *dims)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v[i]->indicator, ind) || strcmp(v[i]->borough, borough) ||
+            v[i]->window_days != window)
+            continue;
+        char buf[256] = "";
+        for (size_t d = 0; d < v[i]->n_dims; d++) {
+            size_t l = strlen(buf);
+            snprintf(buf + l, sizeof buf - l, "%s%s=%s", d ? "," : "", v[i]->dims[d]->key,
+                     v[i]->dims[d]->value);
+        }
+        if (strcmp(buf, dims) == 0)
+            return v[i];
+    }
+    return NULL;
+}
+
+static const Crrmon__V1__IndicatorValue *s_must(Crrmon__V1__IndicatorValue **v, size_t n,
+                                                const char *ind, const char *borough,
+                                                unsigned window, const char *dims)
+{
+    const Crrmon__V1__IndicatorValue *r = s_row(v, n, ind, borough, window, dims);
+    if (!r) {
+        fprintf(stderr, "no row %s %s %u [%s]\n", ind, borough, window, dims);
+        fail();
+    }
+    return r;
+}
+
+static void s_compute(fx_t *f, const char *ind, Crrmon__V1__IndicatorValue ***v, size_t *n)
+{
+    crr_query_t q = {.as_of_sec = NOW_SEC, .indicator = ind};
+    assert_int_equal(crr_indicators_compute(f->s, &q, v, n), 0);
+}
+
+/* Asserts a row with no value and no interval (absent, not NaN, not 0). */
+static void s_absent(const Crrmon__V1__IndicatorValue *r, uint64_t n)
+{
+    assert_null(r->value);
+    assert_null(r->ci_low);
+    assert_null(r->ci_high);
+    assert_int_equal(r->n, n);
+    assert_false(r->reliable);
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+static void test_denominator_zero_is_absent(void **state)
+{
+    fx_t *f = *state;
+    Crrmon__V1__Event *ev[] = {s_attendance(B1, 0, 0), s_learning(B1, 10, 10, 10)};
+    s_apply(f, ev, 2);
+    Crrmon__V1__IndicatorValue **v;
+    size_t n;
+    s_compute(f, NULL, &v, &n);
+    s_absent(s_must(v, n, "training.attendance_rate", B1, 30, ""), 0);                  /* 0/0 */
+    s_absent(s_must(v, n, "training.attendance_rate", B1, 30, "staff_group=OPERATIONAL"), 0);
+    s_absent(s_must(v, n, "training.senior_share", B1, 30, ""), 0);
+    s_absent(s_must(v, n, "feedback.response_rate", B1, 30, ""), 0);  /* 0 responses / 0 attended */
+    s_absent(s_must(v, n, "cost.per_attendee_pence", B1, 30, ""), 0);
+    s_absent(s_must(v, n, "learning.class_gain", B1, 30, ""), 1);     /* sum max - sum pre = 0 */
+    s_absent(s_must(v, n, "learning.mean_gain", B1, 30, ""), 0);      /* no pre < max */
+    s_absent(s_must(v, n, "stop_search.arrest_rate", B2, 30, ""), 0); /* a borough without data */
+    s_absent(s_must(v, n, "complaints.per_1000_searches", B2, 30, ""), 0);
+    s_absent(s_must(v, n, "stop_search.rate_per_1000", B1, 30, ""), 0); /* no population */
+    /* a count over nothing is 0 with Byar's lower bound 0 */
+    const Crrmon__V1__IndicatorValue *c = s_must(v, n, "training.attended", B1, 30, "");
+    assert_non_null(c->value);
+    assert_true(c->value->value == 0 && c->ci_low->value == 0);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i]->value)
+            assert_false(isnan(v[i]->value->value));
+        if (v[i]->ci_low)
+            assert_false(isnan(v[i]->ci_low->value) || isnan(v[i]->ci_high->value));
+    }
+    crr_indicators_free(&v, n);
+}
+
+static void test_learning_ceiling_excluded(void **state)
+{
+    fx_t *f = *state;
+    /* gains (7-4)/(10-4) = 0.5 and (8-2)/(10-2) = 0.75; pre = max excluded */
+    Crrmon__V1__Event *ev[] = {s_learning(B1, 10, 10, 10), s_learning(B1, 4, 7, 10),
+                               s_learning(B1, 2, 8, 10)};
+    s_apply(f, ev, 3);
+    Crrmon__V1__IndicatorValue **v;
+    size_t n;
+    s_compute(f, NULL, &v, &n);
+    const Crrmon__V1__IndicatorValue *r = s_must(v, n, "learning.mean_gain", B1, 30, "");
+    assert_int_equal(r->n, 2);
+    assert_true(fabs(r->value->value - 0.625) < 1e-15);
+    /* s = sqrt(((0.5-0.625)^2 + (0.75-0.625)^2) / 1) = 0.125*sqrt(2); half = z s / sqrt(2) */
+    assert_true(fabs(r->ci_low->value - (0.625 - Z * 0.125)) < 1e-12);
+    assert_true(fabs(r->ci_high->value - (0.625 + Z * 0.125)) < 1e-12);
+    assert_false(r->reliable);
+    r = s_must(v, n, "learning.ceiling_excluded", B1, 30, "");
+    assert_true(r->value->value == 1 && r->n == 1);
+    r = s_must(v, n, "learning.assessments", B1, 30, "");
+    assert_true(r->value->value == 3 && r->n == 3);
+    r = s_must(v, n, "learning.class_gain", B1, 30, ""); /* (25 - 16) / (30 - 16) */
+    assert_true(fabs(r->value->value - 9.0 / 14.0) < 1e-15 && r->n == 3 && r->reliable);
+    r = s_must(v, n, "learning.ceiling_excluded", "LONDON", 365, "");
+    assert_true(r->value->value == 1);
+    crr_indicators_free(&v, n);
+}
+
+static void test_trainer_in_two_boroughs_flagged_london_wide(void **state)
+{
+    fx_t *f = *state;
+    /* 12 + 12 reviews of quality 1: under 20 in each borough, 24 London-wide */
+    Crrmon__V1__Event *ev[26];
+    for (int i = 0; i < 12; i++) {
+        ev[i] = s_feedback(B1, "T-X", 1);
+        ev[12 + i] = s_feedback(B2, "T-X", 1);
+    }
+    ev[24] = s_feedback(B1, "T-OK", 5);
+    ev[25] = s_feedback(B1, "T-OK", 4);
+    s_apply(f, ev, 26);
+    Crrmon__V1__IndicatorValue **v;
+    size_t n;
+    s_compute(f, NULL, &v, &n);
+    const Crrmon__V1__IndicatorValue *r = s_must(v, n, "trainer.flagged", "LONDON", 30,
+                                                 "trainer_id=T-X");
+    assert_true(r->value->value == 1 && r->n == 24 && r->reliable);
+    assert_null(r->ci_low);
+    r = s_must(v, n, "trainer.flagged", "LONDON", 30, "trainer_id=T-OK");
+    assert_true(r->value->value == 0 && r->n == 2);
+    assert_null(s_row(v, n, "trainer.flagged", B1, 30, "trainer_id=T-X")); /* LONDON only */
+    assert_null(s_row(v, n, "trainer.flagged", B2, 30, "trainer_id=T-X"));
+    assert_null(s_row(v, n, "trainer.flagged", "LONDON", 30, "")); /* no total */
+    r = s_must(v, n, "trainer.quality_mean", B1, 30, "trainer_id=T-X");
+    assert_true(r->value->value == 1 && r->n == 12 && r->ci_low->value == 1 &&
+                r->ci_high->value == 1);
+    r = s_must(v, n, "trainer.quality_mean", "LONDON", 30, "trainer_id=T-X");
+    assert_true(r->value->value == 1 && r->n == 24);
+    crr_indicators_free(&v, n);
+}
+
+static void test_survey_49_vs_50_and_equal_weights(void **state)
+{
+    fx_t *f = *state;
+    /* B1: 49 respondents of weight 1; B2: 50 of weight 0.7 (equal weights: n_eff = n) */
+    Crrmon__V1__Event *ev[99];
+    for (int i = 0; i < 49; i++)
+        ev[i] = s_survey(B1, 1.0, 5);
+    for (int i = 0; i < 50; i++)
+        ev[49 + i] = s_survey(B2, 0.7, 4);
+    s_apply(f, ev, 99);
+    Crrmon__V1__IndicatorValue **v;
+    size_t n;
+    s_compute(f, "survey.good_job", &v, &n);
+    const char *cells[] = {"", "ethnicity=BLACK", "gender=FEMALE", "ethnicity=BLACK,gender=FEMALE"};
+    for (size_t k = 0; k < 4; k++) {
+        const Crrmon__V1__IndicatorValue *r = s_must(v, n, "survey.good_job", B1, 30, cells[k]);
+        assert_int_equal(r->n, 49);
+        assert_true(r->n_eff && r->n_eff->value == 49);
+        assert_false(r->reliable);
+        assert_true(r->value->value == 1);
+        /* Wilson at p = 1: low = 1 / (1 + z^2/n), high = 1 */
+        assert_true(fabs(r->ci_low->value - 1 / (1 + Z * Z / 49)) < 1e-12);
+        assert_true(fabs(r->ci_high->value - 1) < 1e-12);
+        r = s_must(v, n, "survey.good_job", B2, 30, cells[k]);
+        assert_int_equal(r->n, 50);
+        assert_true(fabs(r->n_eff->value - 50) < 1e-9);
+        assert_true(r->reliable);
+        assert_true(fabs(r->ci_low->value - 1 / (1 + Z * Z / 50)) < 1e-9);
+    }
+    /* LONDON: 99 respondents, weights 1 and 0.7: n_eff = (49 + 35)^2 / (49 + 24.5) */
+    const Crrmon__V1__IndicatorValue *r = s_must(v, n, "survey.good_job", "LONDON", 30, "");
+    assert_int_equal(r->n, 99);
+    assert_true(fabs(r->n_eff->value - 84.0 * 84.0 / 73.5) < 1e-9);
+    assert_true(r->reliable);
+    crr_indicators_free(&v, n);
+}
+
+static void test_window_boundary(void **state)
+{
+    fx_t *f = *state;
+    Crrmon__V1__Event *ev[] = {s_search(B1, JAN31_SEC), s_search(B1, JAN31_SEC - 1),
+                               s_search(B1, NOW_SEC)};
+    s_apply(f, ev, 3);
+    Crrmon__V1__IndicatorValue **v;
+    size_t n;
+    s_compute(f, "stop_search.count", &v, &n);
+    /* 30 days as of 2026-03-01: 2026-01-31 00:00:00 is inside, 2026-01-30 23:59:59 is not */
+    assert_true(s_must(v, n, "stop_search.count", B1, 30, "")->value->value == 2);
+    assert_true(s_must(v, n, "stop_search.count", B1, 90, "")->value->value == 3);
+    assert_true(s_must(v, n, "stop_search.count", "LONDON", 30, "")->value->value == 2);
+    crr_indicators_free(&v, n);
+    /* as of the end of 2026-01-30 (a 1-day window): only the 23:59:59 event */
+    unsigned one = 1;
+    crr_query_t q = {.as_of_sec = JAN31_SEC - 1, .indicator = "stop_search.count", .windows = &one,
+                     .nwindows = 1, .borough = B1};
+    assert_int_equal(crr_indicators_compute(f->s, &q, &v, &n), 0);
+    assert_true(s_must(v, n, "stop_search.count", B1, 1, "")->value->value == 1);
+    assert_int_equal(n, 2); /* the total and WHITE */
+    crr_indicators_free(&v, n);
+}
+
+static void test_recorded_config_and_stat(void **state)
+{
+    fx_t *f = *state;
+    crr_store_close(&f->s);
+    unsigned w[] = {7, 45};
+    crr_store_opts_t o = {.windows = w, .nwindows = 2};
+    assert_int_equal(crr_store_open(f->dir, &o, &f->s), 0);
+    assert_null(crr_store_refdata(f->s));
+    crr_refdata_t *ref = calloc(1, sizeof *ref);
+    crr_refdata_clear(ref);
+    ref->have_population[0] = 1;
+    for (int e = 1; e <= 5; e++)
+        ref->population[0][e] = 1000.5 * e;
+    ref->have_borough[0] = 1;
+    strcpy(ref->borough_name[0], "City of London");
+    assert_int_equal(crr_store_record_config(f->s, ref), 0);
+    assert_memory_equal(crr_store_refdata(f->s), ref, sizeof *ref);
+    Crrmon__V1__Event *ev[] = {s_search(B1, NOW_SEC - 60), s_search(B1, NOW_SEC - 86400)};
+    s_apply(f, ev, 2);
+    crr_store_stat_t st;
+    assert_int_equal(crr_store_stat(f->s, &st), 0);
+    assert_int_equal(st.agg_keys, 3); /* two occurred days + one pipeline arrival day */
+    assert_int_equal(st.record_ids, 0);
+    assert_true(st.pages_used > 0 && st.page_size >= 4096 && st.last_pgno > 0);
+    crr_store_close(&f->s);
+
+    /* a read-only open (the CLI) takes what was recorded */
+    crr_store_opts_t ro = {.readonly = 1};
+    assert_int_equal(crr_store_open(f->dir, &ro, &f->s), 0);
+    size_t nw;
+    const unsigned *got = crr_store_windows(f->s, &nw);
+    assert_int_equal(nw, 2);
+    assert_true(got[0] == 7 && got[1] == 45);
+    assert_int_equal(crr_store_max_age_days(f->s), 75);
+    assert_memory_equal(crr_store_refdata(f->s), ref, sizeof *ref);
+    assert_int_equal(crr_store_record_config(f->s, NULL), CRR_EINVAL);
+    crr_store_close(&f->s);
+
+    /* recording "no reference data" replaces it */
+    assert_int_equal(crr_store_open(f->dir, &o, &f->s), 0);
+    assert_non_null(crr_store_refdata(f->s));
+    assert_int_equal(crr_store_record_config(f->s, NULL), 0);
+    assert_null(crr_store_refdata(f->s));
+    free(ref);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_denominator_zero_is_absent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_learning_ceiling_excluded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trainer_in_two_boroughs_flagged_london_wide, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_survey_49_vs_50_and_equal_weights, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_window_boundary, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recorded_config_and_stat, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
