@@ -133,7 +133,7 @@ typedef struct crr_agg_stats {
     _Atomic uint64_t protocol_errors; /* handshakes failed on protocol (monitor) */
     _Atomic uint64_t snapshots;       /* snapshots taken */
     _Atomic uint64_t sink_failures;   /* sink writes that failed */
-    _Atomic uint64_t prunes;          /* prunes committed (buckets, record ids, snapshots, rejects) */
+    _Atomic uint64_t prunes; /* prunes committed (buckets, record ids, snapshots, rejects) */
 } crr_agg_stats_t;
 
 /* One open sink instance. */

@@ -73,9 +73,8 @@ static json_t *s_store_stats(crr_aggregator_t *a)
 #define U(f) (json_int_t) st.f
     return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "agg_keys", U(agg_keys),
                      "record_ids", U(record_ids), "gauge_keys", U(gauge_keys), "snapshots",
-                     U(snapshots), "rejects", U(rejects), "pages_used", U(pages_used),
-                     "page_size", U(page_size), "last_pgno", U(last_pgno), "map_size",
-                     U(map_size));
+                     U(snapshots), "rejects", U(rejects), "pages_used", U(pages_used), "page_size",
+                     U(page_size), "last_pgno", U(last_pgno), "map_size", U(map_size));
 #undef U
 }
 

@@ -27,8 +27,8 @@
 #include <unistd.h>
 
 #define NOW_TEXT "2026-03-01T12:00:00Z"
-#define NOW_SEC 1772366400LL      /* 2026-03-01T12:00:00Z */
-#define JAN31_SEC 1769817600LL    /* 2026-01-31T00:00:00Z: first day of the 30-day window */
+#define NOW_SEC 1772366400LL   /* 2026-03-01T12:00:00Z */
+#define JAN31_SEC 1769817600LL /* 2026-01-31T00:00:00Z: first day of the 30-day window */
 #define B1 "E09000001"
 #define B2 "E09000002"
 #define Z 1.959963984540054
@@ -95,8 +95,7 @@ static Crrmon__V1__Event *s_search(const char *borough, int64_t at)
     return e;
 }
 
-static Crrmon__V1__Event *s_learning(const char *borough, unsigned pre, unsigned post,
-                                     unsigned max)
+static Crrmon__V1__Event *s_learning(const char *borough, unsigned pre, unsigned post, unsigned max)
 {
     Crrmon__V1__Event *e = s_event(borough, NOW_SEC - 3600);
     Crrmon__V1__LearningAssessment *x = malloc(sizeof *x);
@@ -239,10 +238,10 @@ static void test_denominator_zero_is_absent(void **state)
     Crrmon__V1__IndicatorValue **v;
     size_t n;
     s_compute(f, NULL, &v, &n);
-    s_absent(s_must(v, n, "training.attendance_rate", B1, 30, ""), 0);                  /* 0/0 */
+    s_absent(s_must(v, n, "training.attendance_rate", B1, 30, ""), 0); /* 0/0 */
     s_absent(s_must(v, n, "training.attendance_rate", B1, 30, "staff_group=OPERATIONAL"), 0);
     s_absent(s_must(v, n, "training.senior_share", B1, 30, ""), 0);
-    s_absent(s_must(v, n, "feedback.response_rate", B1, 30, ""), 0);  /* 0 responses / 0 attended */
+    s_absent(s_must(v, n, "feedback.response_rate", B1, 30, ""), 0); /* 0 responses / 0 attended */
     s_absent(s_must(v, n, "cost.per_attendee_pence", B1, 30, ""), 0);
     s_absent(s_must(v, n, "learning.class_gain", B1, 30, ""), 1);     /* sum max - sum pre = 0 */
     s_absent(s_must(v, n, "learning.mean_gain", B1, 30, ""), 0);      /* no pre < max */
@@ -305,8 +304,8 @@ static void test_trainer_in_two_boroughs_flagged_london_wide(void **state)
     Crrmon__V1__IndicatorValue **v;
     size_t n;
     s_compute(f, NULL, &v, &n);
-    const Crrmon__V1__IndicatorValue *r = s_must(v, n, "trainer.flagged", "LONDON", 30,
-                                                 "trainer_id=T-X");
+    const Crrmon__V1__IndicatorValue *r =
+        s_must(v, n, "trainer.flagged", "LONDON", 30, "trainer_id=T-X");
     assert_true(r->value->value == 1 && r->n == 24 && r->reliable);
     assert_null(r->ci_low);
     r = s_must(v, n, "trainer.flagged", "LONDON", 30, "trainer_id=T-OK");
@@ -375,8 +374,11 @@ static void test_window_boundary(void **state)
     crr_indicators_free(&v, n);
     /* as of the end of 2026-01-30 (a 1-day window): only the 23:59:59 event */
     unsigned one = 1;
-    crr_query_t q = {.as_of_sec = JAN31_SEC - 1, .indicator = "stop_search.count", .windows = &one,
-                     .nwindows = 1, .borough = B1};
+    crr_query_t q = {.as_of_sec = JAN31_SEC - 1,
+                     .indicator = "stop_search.count",
+                     .windows = &one,
+                     .nwindows = 1,
+                     .borough = B1};
     assert_int_equal(crr_indicators_compute(f->s, &q, &v, &n), 0);
     assert_true(s_must(v, n, "stop_search.count", B1, 1, "")->value->value == 1);
     assert_int_equal(n, 2); /* the total and WHITE */
