@@ -573,7 +573,12 @@ typedef struct s_apply {
 } s_apply_t;
 
 /* Adds the metrics of e (borough b, occurred day, arrival day) to the table. */
-static int s_accumulate(s_apply_t *a, const Crrmon__V1__Event *e, unsigned b, int64_t day,
+#ifndef CRR_BENCH_NO_AGGREGATES
+#define S_MAYBE_UNUSED
+#else
+#define S_MAYBE_UNUSED __attribute__((unused))
+#endif
+S_MAYBE_UNUSED static int s_accumulate(s_apply_t *a, const Crrmon__V1__Event *e, unsigned b, int64_t day,
                         int64_t arrival_day)
 {
     uint8_t key[CRR_AGG_KEY], cell[CRR_AGG_CELL] = {0};
@@ -911,8 +916,12 @@ static int s_apply_job(s_apply_t *a, crr_ingest_job_t *j, s_src_t *src, int64_t 
             if (rc)
                 return rc;
         }
+#ifndef CRR_BENCH_NO_AGGREGATES
         if ((rc = s_accumulate(a, e, (unsigned)b, day, arrival_day)) != 0)
             return rc;
+#else
+        (void)arrival_day; /* measurement build only: docs/PERFORMANCE.md figure 4 */
+#endif
         if (now > a->last_arrival[b])
             a->last_arrival[b] = now;
         j->n_applied++;
