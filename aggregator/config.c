@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef CRR_DEFAULT_DATA_DIR /* the shipped reference data; CMake passes the source tree's data/ */
+#ifndef CRR_DEFAULT_DATA_DIR /* the shipped reference data; CMake passes the source tree's data/   \
+                              */
 #define CRR_DEFAULT_DATA_DIR "/usr/share/crrmon/data"
 #endif
 
@@ -60,9 +61,9 @@ static const crr_cfg_entry_t s_table[] = {
      "snapshot sinks, comma list (compiled in: see --help's sink sections)"},
     {S, "ref_boroughs", CRR_CFG_STR, CRR_DEFAULT_DATA_DIR "/london_boroughs.csv", 0, 0,
      OFF(ref_boroughs), NULL, "borough list CSV (\"\" = none)"},
-    {S, "ref_population", CRR_CFG_STR,
-     CRR_DEFAULT_DATA_DIR "/population_ethnicity_census2021.csv", 0, 0, OFF(ref_population),
-     NULL, "population by borough and ethnicity CSV (\"\" = none: rate rows absent)"},
+    {S, "ref_population", CRR_CFG_STR, CRR_DEFAULT_DATA_DIR "/population_ethnicity_census2021.csv",
+     0, 0, OFF(ref_population), NULL,
+     "population by borough and ethnicity CSV (\"\" = none: rate rows absent)"},
     CRR_CFG_END,
 };
 

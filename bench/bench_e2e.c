@@ -22,8 +22,8 @@
 
 typedef struct {
     crr_spool_t *spool;
-    uint64_t *sent_ms;  /* first send time per seq (index seq) */
-    uint32_t *lat_ms;   /* latency per acknowledged event */
+    uint64_t *sent_ms; /* first send time per seq (index seq) */
+    uint32_t *lat_ms;  /* latency per acknowledged event */
     uint64_t nlat;
     uint64_t acked;
     uint64_t total;
@@ -77,7 +77,8 @@ static int s_cmp_u32(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: bench_e2e ENDPOINT SPOOL_DIR EVENTS [WINDOW_FRAMES BATCH_EVENTS CHUNK TYPES DAYS]\n");
+        fprintf(stderr, "usage: bench_e2e ENDPOINT SPOOL_DIR EVENTS [WINDOW_FRAMES BATCH_EVENTS "
+                        "CHUNK TYPES DAYS]\n");
         return 64;
     }
     const char *endpoint = argv[1];
@@ -97,8 +98,8 @@ int main(int argc, char **argv)
     Crrmon__V1__Event **evs = calloc(n, sizeof *evs);
     crr_gen_t *gen = NULL;
     int64_t now = crr_clock_now_sec();
-    crr_gen_opts_t go = {.seed = 42, .start_sec = now - days * 86400, .end_sec = now - 60,
-                       .types = types};
+    crr_gen_opts_t go = {
+        .seed = 42, .start_sec = now - days * 86400, .end_sec = now - 60, .types = types};
     if (!evs || crr_gen_new(&go, &gen))
         return 1;
     for (uint64_t i = 0; i < n; i++)
@@ -116,10 +117,14 @@ int main(int argc, char **argv)
     }
     void *ctx = zmq_ctx_new();
     crr_sender_source_t src = {.fetch = s_fetch, .on_ack = s_on_ack};
-    crr_sender_opts_t o = {.endpoint = endpoint, .source_id = "bench",
-                           .epoch = crr_spool_epoch(b.spool), .first_seq = 1,
-                           .window_frames = window, .batch_events = per_batch,
-                           .max_frame_bytes = 8u << 20, .resend_ms = 5000};
+    crr_sender_opts_t o = {.endpoint = endpoint,
+                           .source_id = "bench",
+                           .epoch = crr_spool_epoch(b.spool),
+                           .first_seq = 1,
+                           .window_frames = window,
+                           .batch_events = per_batch,
+                           .max_frame_bytes = 8u << 20,
+                           .resend_ms = 5000};
     crr_sender_t *snd = NULL;
     if (crr_sender_new(ctx, &o, &src, &b, &snd)) {
         fprintf(stderr, "bench: sender failed\n");

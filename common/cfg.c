@@ -146,7 +146,8 @@ static int s_store(const crr_cfg_entry_t *e, void *base, const char *value, crr_
     (void)num;
     if (what) {
         if (e->min != 0 || e->max != 0)
-            crr_diag_set(d, 0, e->key, "value '%s' is not %s [%g, %g]", value, what, e->min, e->max);
+            crr_diag_set(d, 0, e->key, "value '%s' is not %s [%g, %g]", value, what, e->min,
+                         e->max);
         else
             crr_diag_set(d, 0, e->key, "value '%s' is not %s", value, what);
         return CRR_ECONFIG;

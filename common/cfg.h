@@ -36,7 +36,10 @@ typedef struct crr_cfg_entry {
     const char *help;    /* one-line description */
 } crr_cfg_entry_t;
 
-#define CRR_CFG_END {NULL, NULL, CRR_CFG_STR, NULL, 0, 0, 0, NULL, NULL}
+#define CRR_CFG_END                                                                                \
+    {                                                                                              \
+        NULL, NULL, CRR_CFG_STR, NULL, 0, 0, 0, NULL, NULL                                         \
+    }
 
 /* Loads configuration into base as described above.
  *

@@ -195,7 +195,7 @@ char *crr_time_format(int64_t sec, int32_t nanos, char *buf, size_t len)
         else
             snprintf(frac, sizeof frac, ".%09d", nanos);
     }
-    snprintf(buf, len, "%04lld-%02d-%02dT%02d:%02d:%02d%sZ", (long long)y, m, d,
-             (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), frac);
+    snprintf(buf, len, "%04lld-%02d-%02dT%02d:%02d:%02d%sZ", (long long)y, m, d, (int)(rem / 3600),
+             (int)(rem / 60 % 60), (int)(rem % 60), frac);
     return buf;
 }

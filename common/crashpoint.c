@@ -13,10 +13,10 @@
 
 void crr_crashpoint(const char *name)
 {
-    static int parsed;       /* CRR_CRASHPOINT read */
-    static char want[64];    /* the armed point's name ("" = none) */
-    static long target = 1;  /* which call crashes */
-    static long calls;       /* calls of the armed point so far */
+    static int parsed;      /* CRR_CRASHPOINT read */
+    static char want[64];   /* the armed point's name ("" = none) */
+    static long target = 1; /* which call crashes */
+    static long calls;      /* calls of the armed point so far */
     if (!parsed) {
         parsed = 1;
         const char *v = getenv("CRR_CRASHPOINT");

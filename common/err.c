@@ -53,13 +53,13 @@ char *crr_diag_format(const crr_diag_t *d, char *buf, size_t len)
 {
     size_t off = 0;
     buf[0] = '\0';
-#define APPEND(...)                                                                      \
-    do {                                                                                 \
-        if (off < len) {                                                                 \
-            int w_ = snprintf(buf + off, len - off, __VA_ARGS__);                        \
-            if (w_ > 0)                                                                  \
-                off += (size_t)w_;                                                       \
-        }                                                                                \
+#define APPEND(...)                                                                                \
+    do {                                                                                           \
+        if (off < len) {                                                                           \
+            int w_ = snprintf(buf + off, len - off, __VA_ARGS__);                                  \
+            if (w_ > 0)                                                                            \
+                off += (size_t)w_;                                                                 \
+        }                                                                                          \
     } while (0)
     if (d->file[0])
         APPEND("%s:", d->file);
@@ -77,8 +77,8 @@ char *crr_diag_format(const crr_diag_t *d, char *buf, size_t len)
 const char *crr_reject_code_name(int code)
 {
     static const char *const names[] = {
-        "unspecified",   "malformed",    "no_body",  "unknown_borough",
-        "missing_field", "out_of_range", "future",   "too_old",
+        "unspecified",   "malformed",    "no_body",      "unknown_borough",
+        "missing_field", "out_of_range", "future",       "too_old",
         "inconsistent",  "not_allowed",  "bad_sequence",
     };
     if (code < 0 || (size_t)code >= sizeof names / sizeof names[0])

@@ -45,22 +45,24 @@ typedef struct s_dim {
     const char *prefix;                   /* enum value prefix to strip */
 } s_dim_t;
 
-#define S_ENUM(n, o, d, p) {n, o, S_DK_ENUM, &d, p}
-static const s_dim_t s_dim_staff = S_ENUM("staff_group", 0, crrmon__v1__staff_group__descriptor,
-                                          "STAFF_GROUP_");
+#define S_ENUM(n, o, d, p)                                                                         \
+    {                                                                                              \
+        n, o, S_DK_ENUM, &d, p                                                                     \
+    }
+static const s_dim_t s_dim_staff =
+    S_ENUM("staff_group", 0, crrmon__v1__staff_group__descriptor, "STAFF_GROUP_");
 static const s_dim_t s_dim_trainer = {"trainer_id", 0, S_DK_HASH, NULL, NULL};
 static const s_dim_t s_dim_trained = {"trained", 0, S_DK_BOOL, NULL, NULL};
-static const s_dim_t s_dim_cost = S_ENUM("category", 0, crrmon__v1__cost_category__descriptor,
-                                         "COST_CATEGORY_");
-static const s_dim_t s_dim_eth = S_ENUM("ethnicity", 0, crrmon__v1__ethnicity__descriptor,
-                                        "ETHNICITY_");
-static const s_dim_t s_dim_complaint = S_ENUM(
-    "category", 0, crrmon__v1__complaint_category__descriptor, "COMPLAINT_CATEGORY_");
+static const s_dim_t s_dim_cost =
+    S_ENUM("category", 0, crrmon__v1__cost_category__descriptor, "COST_CATEGORY_");
+static const s_dim_t s_dim_eth =
+    S_ENUM("ethnicity", 0, crrmon__v1__ethnicity__descriptor, "ETHNICITY_");
+static const s_dim_t s_dim_complaint =
+    S_ENUM("category", 0, crrmon__v1__complaint_category__descriptor, "COMPLAINT_CATEGORY_");
 static const s_dim_t s_dim_crime = {"recorded_as_crime", 0, S_DK_BOOL, NULL, NULL};
-static const s_dim_t s_dim_gender = S_ENUM("gender", 1, crrmon__v1__gender__descriptor,
-                                           "GENDER_");
-static const s_dim_t s_dim_format = S_ENUM(
-    "format", 0, crrmon__v1__engagement_format__descriptor, "ENGAGEMENT_FORMAT_");
+static const s_dim_t s_dim_gender = S_ENUM("gender", 1, crrmon__v1__gender__descriptor, "GENDER_");
+static const s_dim_t s_dim_format =
+    S_ENUM("format", 0, crrmon__v1__engagement_format__descriptor, "ENGAGEMENT_FORMAT_");
 static const s_dim_t s_dim_type = {"type", 0, S_DK_TYPE, NULL, NULL};
 
 /* ---- the catalogue ------------------------------------------------------ */
@@ -69,14 +71,14 @@ static const s_dim_t s_dim_type = {"type", 0, S_DK_TYPE, NULL, NULL};
 typedef struct s_ctx s_ctx_t;
 /* A computed row before it becomes a message. */
 typedef struct s_out {
-    int has_value;  /* value defined */
-    double value;   /* the value */
-    double n;       /* sample size */
-    int has_ci;     /* interval defined */
-    double lo, hi;  /* interval */
-    int has_neff;   /* n_eff defined (W) */
-    double neff;    /* effective sample size */
-    int reliable;   /* reliability flag */
+    int has_value; /* value defined */
+    double value;  /* the value */
+    double n;      /* sample size */
+    int has_ci;    /* interval defined */
+    double lo, hi; /* interval */
+    int has_neff;  /* n_eff defined (W) */
+    double neff;   /* effective sample size */
+    int reliable;  /* reliability flag */
 } s_out_t;
 typedef void (*s_fn_t)(const s_ctx_t *c, const double *m, s_out_t *o);
 
@@ -111,9 +113,18 @@ static void s_fn_incident_rate(const s_ctx_t *c, const double *m, s_out_t *o);
 static void s_fn_victim_suspect_gap(const s_ctx_t *c, const double *m, s_out_t *o);
 static void s_fn_last_event_age(const s_ctx_t *c, const double *m, s_out_t *o);
 
-#define D0 {NULL, NULL}
-#define D1(x) {&x, NULL}
-#define D2(x, y) {&x, &y}
+#define D0                                                                                         \
+    {                                                                                              \
+        NULL, NULL                                                                                 \
+    }
+#define D1(x)                                                                                      \
+    {                                                                                              \
+        &x, NULL                                                                                   \
+    }
+#define D2(x, y)                                                                                   \
+    {                                                                                              \
+        &x, &y                                                                                     \
+    }
 #define SV(k) (uint8_t)(M_SV_ITEM0 + 4 * (k))
 #define EXCL(v) (1u << (v))
 #define ETH(v) CRRMON__V1__ETHNICITY__ETHNICITY_##v
@@ -130,8 +141,8 @@ static const s_ind_t s_catalogue[] = {
      "attended at mandatory sessions / latest in_scope summed over staff groups; n = in_scope"},
     {"feedback.responses", CRR_FAM_FEEDBACK, CRR_STAT_C, D0, M_FB_N, 0, 0, 0, 0, NULL, "",
      "count of training_feedback"},
-    {"feedback.response_rate", CRR_FAM_FEEDBACK, CRR_STAT_V, D0, 0, 0, 0, 0, 0,
-     s_fn_response_rate, "", "responses / sum attended; n = sum attended"},
+    {"feedback.response_rate", CRR_FAM_FEEDBACK, CRR_STAT_V, D0, 0, 0, 0, 0, 0, s_fn_response_rate,
+     "", "responses / sum attended; n = sum attended"},
     {"feedback.overall_mean", CRR_FAM_FEEDBACK, CRR_STAT_M, D1(s_dim_staff), M_FB_N, M_FB_OVERALL,
      M_FB_OVERALL2, 0, 0, NULL, "staff_group", "mean of overall"},
     {"feedback.relevance_positive", CRR_FAM_FEEDBACK, CRR_STAT_P, D1(s_dim_staff),
@@ -157,10 +168,10 @@ static const s_ind_t s_catalogue[] = {
      M_BO_OBSERVED, 0, 0, 0, NULL, "trained", "sum items_met / sum items_observed"},
     {"cost.total_pence", CRR_FAM_COST, CRR_STAT_V, D1(s_dim_cost), 0, 0, 0, 0, 0, s_fn_cost_total,
      "category", "sum amount_pence; n = cost records"},
-    {"cost.per_attendee_pence", CRR_FAM_COST, CRR_STAT_V, D0, 0, 0, 0, 0, 0,
-     s_fn_cost_per_attendee, "", "sum amount_pence / sum attended; n = sum attended"},
-    {"stop_search.count", CRR_FAM_STOPSEARCH, CRR_STAT_C, D1(s_dim_eth), M_SS_COUNT_SUM, 0, 0, 0,
-     0, NULL, "ethnicity", "sum of count"},
+    {"cost.per_attendee_pence", CRR_FAM_COST, CRR_STAT_V, D0, 0, 0, 0, 0, 0, s_fn_cost_per_attendee,
+     "", "sum amount_pence / sum attended; n = sum attended"},
+    {"stop_search.count", CRR_FAM_STOPSEARCH, CRR_STAT_C, D1(s_dim_eth), M_SS_COUNT_SUM, 0, 0, 0, 0,
+     NULL, "ethnicity", "sum of count"},
     {"stop_search.rate_per_1000", CRR_FAM_STOPSEARCH, CRR_STAT_R, D1(s_dim_eth), 0, 0, 0, 0,
      EXCL(ETH(NOT_STATED)), s_fn_search_rate, "ethnicity",
      "searches / resident population x 1,000 x 365/D"},
@@ -175,16 +186,15 @@ static const s_ind_t s_catalogue[] = {
      M_SS_COUNT_SUM, 0, 0, 0, NULL, "ethnicity", "share with object_found"},
     {"stop_search.grounds_satisfactory", CRR_FAM_STOPSEARCH, CRR_STAT_P, D0, M_SS_SATISFACTORY,
      M_SS_REVIEWED, 0, 0, 0, NULL, "", "satisfactory / reviewed"},
-    {"complaints.allegations", CRR_FAM_COMPLAINT, CRR_STAT_C, D1(s_dim_complaint),
-     M_CP_ALLEGATIONS, 0, 0, 0, 0, NULL, "category", "sum of allegations"},
+    {"complaints.allegations", CRR_FAM_COMPLAINT, CRR_STAT_C, D1(s_dim_complaint), M_CP_ALLEGATIONS,
+     0, 0, 0, 0, NULL, "category", "sum of allegations"},
     {"complaints.discrimination_share", CRR_FAM_COMPLAINT, CRR_STAT_P, D0, M_CP_DISCRIM,
-     M_CP_ALLEGATIONS, 0, 0, 0, NULL, "",
-     "DISCRIMINATORY_BEHAVIOUR allegations / all allegations"},
+     M_CP_ALLEGATIONS, 0, 0, 0, NULL, "", "DISCRIMINATORY_BEHAVIOUR allegations / all allegations"},
     {"complaints.per_1000_searches", CRR_FAM_COMPLAINT, CRR_STAT_R, D0, 0, 0, 0, 0, 0,
      s_fn_complaints_per_search, "",
      "allegations linked to stop and search / searches x 1,000; n = searches"},
-    {"racist_incidents.count", CRR_FAM_RACIST, CRR_STAT_C, D1(s_dim_crime), M_RI_COUNT_SUM, 0, 0,
-     0, 0, NULL, "recorded_as_crime", "sum of count"},
+    {"racist_incidents.count", CRR_FAM_RACIST, CRR_STAT_C, D1(s_dim_crime), M_RI_COUNT_SUM, 0, 0, 0,
+     0, NULL, "recorded_as_crime", "sum of count"},
     {"racist_incidents.per_1000_residents", CRR_FAM_RACIST, CRR_STAT_R, D0, 0, 0, 0, 0, 0,
      s_fn_incident_rate, "", "count / total population x 1,000 x 365/D"},
     {"survey.good_job", CRR_FAM_SURVEY, CRR_STAT_W, D2(s_dim_eth, s_dim_gender), SV(0), 0, 0, 0, 0,
@@ -195,8 +205,8 @@ static const s_ind_t s_catalogue[] = {
     {"survey.confident_as_victim", CRR_FAM_SURVEY, CRR_STAT_W, D2(s_dim_eth, s_dim_gender), SV(2),
      0, 0, 0, 0, NULL, "ethnicity,gender",
      "weighted share with confident_as_victim >= 4 of those who answered"},
-    {"survey.fair_as_suspect", CRR_FAM_SURVEY, CRR_STAT_W, D2(s_dim_eth, s_dim_gender), SV(3), 0,
-     0, 0, 0, NULL, "ethnicity,gender",
+    {"survey.fair_as_suspect", CRR_FAM_SURVEY, CRR_STAT_W, D2(s_dim_eth, s_dim_gender), SV(3), 0, 0,
+     0, 0, NULL, "ethnicity,gender",
      "weighted share with fair_as_suspect >= 4 of those who answered"},
     {"survey.victim_suspect_gap", CRR_FAM_SURVEY, CRR_STAT_V, D1(s_dim_eth), 0, 0, 0, 0, 0,
      s_fn_victim_suspect_gap, "ethnicity",
@@ -218,10 +228,10 @@ static const s_ind_t s_catalogue[] = {
 #define S_NIND (sizeof s_catalogue / sizeof s_catalogue[0])
 
 static const unsigned s_fam_type[CRR_FAM_COUNT] = {
-    [CRR_FAM_FEEDBACK] = 1, [CRR_FAM_TRAINER] = 1,    [CRR_FAM_LEARNING] = 2,
+    [CRR_FAM_FEEDBACK] = 1,  [CRR_FAM_TRAINER] = 1,    [CRR_FAM_LEARNING] = 2,
     [CRR_FAM_BEHAVIOUR] = 3, [CRR_FAM_ATTENDANCE] = 4, [CRR_FAM_COST] = 5,
     [CRR_FAM_HEADCOUNT] = 6, [CRR_FAM_STOPSEARCH] = 7, [CRR_FAM_COMPLAINT] = 8,
-    [CRR_FAM_RACIST] = 9,   [CRR_FAM_SURVEY] = 10,    [CRR_FAM_ENGAGEMENT] = 11,
+    [CRR_FAM_RACIST] = 9,    [CRR_FAM_SURVEY] = 10,    [CRR_FAM_ENGAGEMENT] = 11,
     [CRR_FAM_PIPELINE] = 0,
 };
 
@@ -252,12 +262,12 @@ const char *crr_stat_name(crr_stat_t st)
 /* ---- cell maps ------------------------------------------------------------ */
 
 typedef struct s_cells {
-    unsigned nm;       /* metrics per cell */
-    size_t n, cap;     /* cells used / allocated */
-    uint64_t *cell;    /* cell bytes as big-endian u64 */
-    double *m;         /* n * nm sums */
-    uint32_t *idx;     /* hash index (cell -> position + 1), hcap entries */
-    size_t hcap;       /* power of two */
+    unsigned nm;    /* metrics per cell */
+    size_t n, cap;  /* cells used / allocated */
+    uint64_t *cell; /* cell bytes as big-endian u64 */
+    double *m;      /* n * nm sums */
+    uint32_t *idx;  /* hash index (cell -> position + 1), hcap entries */
+    size_t hcap;    /* power of two */
 } s_cells_t;
 
 static uint64_t s_mix(uint64_t x)
@@ -327,24 +337,24 @@ static void s_cells_free(s_cells_t *c)
 /* ---- evaluation context ---------------------------------------------------- */
 
 typedef struct s_data {
-    size_t nw;                                     /* windows */
-    unsigned win[CRR_STORE_MAX_WINDOWS];           /* window lengths */
-    s_cells_t *cells;                              /* [scope][window][family] */
-    double in_scope[S_SCOPES];                     /* latest in_scope summed over groups */
-    int64_t last_arrival[S_SCOPES];                /* 0 = none; LONDON = the latest */
+    size_t nw;                           /* windows */
+    unsigned win[CRR_STORE_MAX_WINDOWS]; /* window lengths */
+    s_cells_t *cells;                    /* [scope][window][family] */
+    double in_scope[S_SCOPES];           /* latest in_scope summed over groups */
+    int64_t last_arrival[S_SCOPES];      /* 0 = none; LONDON = the latest */
 } s_data_t;
 
 struct s_ctx {
-    const s_data_t *d;              /* everything computed */
-    crr_store_t *s;                 /* the store (names) */
-    MDB_txn *txn;                   /* the read txn */
-    unsigned scope;                 /* borough index or S_LONDON */
-    size_t w;                       /* window index */
-    unsigned window;                /* window length in days */
-    int64_t as_of_sec;              /* T */
-    const crr_refdata_t *ref;       /* population, may be NULL */
-    const s_ind_t *ind;             /* the row's indicator */
-    int dim_value;                  /* first dimension's value for this row, -1 for total */
+    const s_data_t *d;        /* everything computed */
+    crr_store_t *s;           /* the store (names) */
+    MDB_txn *txn;             /* the read txn */
+    unsigned scope;           /* borough index or S_LONDON */
+    size_t w;                 /* window index */
+    unsigned window;          /* window length in days */
+    int64_t as_of_sec;        /* T */
+    const crr_refdata_t *ref; /* population, may be NULL */
+    const s_ind_t *ind;       /* the row's indicator */
+    int dim_value;            /* first dimension's value for this row, -1 for total */
 };
 
 static s_cells_t *s_cells_at(const s_data_t *d, unsigned scope, size_t w, unsigned fam)
@@ -568,8 +578,7 @@ static const char *s_dim_text(const s_ctx_t *c, const s_dim_t *dm, uint64_t v, c
                               size_t len)
 {
     switch (dm->kind) {
-    case S_DK_BOOL:
-        return v ? "true" : "false";
+    case S_DK_BOOL: return v ? "true" : "false";
     case S_DK_TYPE: {
         const char *t = crr_store_type_name((unsigned)v);
         return t ? t : "unknown";
@@ -664,9 +673,7 @@ static void s_eval(const s_ctx_t *c, const double *m, s_out_t *o)
         return;
     }
     switch (ind->stat) {
-    case CRR_STAT_C:
-        s_set_count(o, m[ind->a]);
-        break;
+    case CRR_STAT_C: s_set_count(o, m[ind->a]); break;
     case CRR_STAT_P:
         o->n = m[ind->b];
         o->reliable = o->n >= 50;
@@ -684,15 +691,14 @@ static void s_eval(const s_ctx_t *c, const double *m, s_out_t *o)
     case CRR_STAT_W: {
         const double *it = m + ind->a;
         o->n = it[M_SV_ANS];
-        if (crr_stats_weighted(it[M_SV_WPOS], it[M_SV_W], it[M_SV_W2], &o->value, &o->neff,
-                               &o->lo, &o->hi) == CRR_STATS_OK) {
+        if (crr_stats_weighted(it[M_SV_WPOS], it[M_SV_W], it[M_SV_W2], &o->value, &o->neff, &o->lo,
+                               &o->hi) == CRR_STATS_OK) {
             o->has_value = o->has_ci = o->has_neff = 1;
             o->reliable = o->neff >= 50 - 1e-9;
         }
         break;
     }
-    default: /* R, RR and V rows all have a function */
-        break;
+    default: /* R, RR and V rows all have a function */ break;
     }
 }
 
@@ -912,8 +918,8 @@ void crr_indicators_free(Crrmon__V1__IndicatorValue ***vals, size_t n)
     *vals = NULL;
 }
 
-int crr_indicators_compute(crr_store_t *s, const crr_query_t *q,
-                           Crrmon__V1__IndicatorValue ***out, size_t *n)
+int crr_indicators_compute(crr_store_t *s, const crr_query_t *q, Crrmon__V1__IndicatorValue ***out,
+                           size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -981,9 +987,15 @@ int crr_indicators_compute(crr_store_t *s, const crr_query_t *q,
             if ((ind->flags & S_F_LONDON_ONLY) && sc != S_LONDON)
                 continue;
             for (size_t w = 0; w < d.nw; w++) {
-                s_ctx_t c = {.d = &d, .s = s, .txn = txn, .scope = sc, .w = w,
-                             .window = d.win[w], .as_of_sec = as_of,
-                             .ref = (const crr_refdata_t *)q->ref, .ind = ind};
+                s_ctx_t c = {.d = &d,
+                             .s = s,
+                             .txn = txn,
+                             .scope = sc,
+                             .w = w,
+                             .window = d.win[w],
+                             .as_of_sec = as_of,
+                             .ref = (const crr_refdata_t *)q->ref,
+                             .ind = ind};
                 if ((rc = s_rows_for(&c, &rows)) != 0)
                     goto fail;
             }

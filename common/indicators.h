@@ -57,13 +57,13 @@ struct crr_refdata;
 
 /* What to compute. */
 typedef struct crr_query {
-    int64_t as_of_sec;               /* T: windows end with T's UTC day (0 = now) */
-    const unsigned *windows;         /* window lengths in days; NULL = the store's */
-    size_t nwindows;                 /* entries in windows */
-    const char *borough;             /* NULL = every borough and LONDON; a GSS code or
-                                        "LONDON" = that scope only */
-    const char *indicator;           /* NULL = all; else one catalogue name */
-    const struct crr_refdata *ref;   /* population; NULL = none (rate rows absent) */
+    int64_t as_of_sec;             /* T: windows end with T's UTC day (0 = now) */
+    const unsigned *windows;       /* window lengths in days; NULL = the store's */
+    size_t nwindows;               /* entries in windows */
+    const char *borough;           /* NULL = every borough and LONDON; a GSS code or
+                                      "LONDON" = that scope only */
+    const char *indicator;         /* NULL = all; else one catalogue name */
+    const struct crr_refdata *ref; /* population; NULL = none (rate rows absent) */
 } crr_query_t;
 
 /* Computes the rows for q in one read transaction. *out gets a malloc'd array
@@ -73,8 +73,8 @@ typedef struct crr_query {
  * window (as given), total first then dimension rows.
  * Returns 0, CRR_EINVAL (unknown borough or indicator, no windows),
  * -ENOMEM or an LMDB code; *out NULL and *n 0 on failure. */
-int crr_indicators_compute(crr_store_t *s, const crr_query_t *q,
-                           Crrmon__V1__IndicatorValue ***out, size_t *n);
+int crr_indicators_compute(crr_store_t *s, const crr_query_t *q, Crrmon__V1__IndicatorValue ***out,
+                           size_t *n);
 
 /* Frees rows from crr_indicators_compute and sets *vals = NULL. */
 void crr_indicators_free(Crrmon__V1__IndicatorValue ***vals, size_t n);

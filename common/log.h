@@ -15,7 +15,8 @@ void crr_log_set_component(const char *name);
 /* Parses "error|warn|info|debug" into the level; returns 0 or CRR_EINVAL. */
 int crr_log_set_level_name(const char *name);
 /* Writes one line: "<ts> <level> <component>: <message>". */
-void crr_log_write(crr_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void crr_log_write(crr_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #define CRR_LOG_AT(lvl, ...)                                                                       \
     do {                                                                                           \
@@ -27,6 +28,7 @@ void crr_log_write(crr_log_level_t level, const char *fmt, ...) __attribute__((f
 #define CRR_INFO(...) CRR_LOG_AT(CRR_LOG_INFO, __VA_ARGS__)
 #define CRR_DEBUG(...) CRR_LOG_AT(CRR_LOG_DEBUG, __VA_ARGS__)
 /* Logs an error with errno's text and the caller's file:line. */
-#define crr_log_errno(what) crr_log_write(CRR_LOG_ERROR, "%s: %s (%s:%d)", (what), strerror(errno), __FILE__, __LINE__)
+#define crr_log_errno(what)                                                                        \
+    crr_log_write(CRR_LOG_ERROR, "%s: %s (%s:%d)", (what), strerror(errno), __FILE__, __LINE__)
 
 #endif

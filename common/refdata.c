@@ -21,8 +21,8 @@ static int s_borough(const char *code, crr_diag_t *d)
 {
     int idx = crr_borough_index(code);
     if (idx < 0 || idx >= CRR_REF_BOROUGHS)
-        crr_diag_set(d, 0, "borough_code", "'%s' is not a London borough GSS code (E09000001-E09000033)",
-                     code);
+        crr_diag_set(d, 0, "borough_code",
+                     "'%s' is not a London borough GSS code (E09000001-E09000033)", code);
     return idx;
 }
 

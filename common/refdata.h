@@ -11,13 +11,14 @@
 #include <stdint.h>
 
 #define CRR_REF_BOROUGHS 33
-#define CRR_REF_ETHNICITIES 6 /* indexed by Crrmon__V1__Ethnicity: 1 WHITE .. 5 OTHER (0, 6 unused) */
+#define CRR_REF_ETHNICITIES                                                                        \
+    6 /* indexed by Crrmon__V1__Ethnicity: 1 WHITE .. 5 OTHER (0, 6 unused) */
 
 typedef struct crr_refdata {
-    uint32_t version;                                   /* CRR_REFDATA_VERSION */
-    uint8_t have_borough[CRR_REF_BOROUGHS];             /* the borough list named this borough */
-    char borough_name[CRR_REF_BOROUGHS][64];            /* from the borough list */
-    uint8_t have_population[CRR_REF_BOROUGHS];          /* every group of this borough was loaded */
+    uint32_t version;                          /* CRR_REFDATA_VERSION */
+    uint8_t have_borough[CRR_REF_BOROUGHS];    /* the borough list named this borough */
+    char borough_name[CRR_REF_BOROUGHS][64];   /* from the borough list */
+    uint8_t have_population[CRR_REF_BOROUGHS]; /* every group of this borough was loaded */
     double population[CRR_REF_BOROUGHS][CRR_REF_ETHNICITIES]; /* residents by ethnicity */
 } crr_refdata_t;
 

@@ -20,12 +20,12 @@
 #define CRR_REJECTS_RAW_MAX 4096
 
 typedef struct crr_reject {
-    int64_t at_sec;        /* arrival time (crr_clock_now_sec) */
-    const char *source_id; /* sender's source id, or NULL */
-    uint64_t epoch;        /* sender's epoch, 0 if none */
-    uint64_t seq;          /* event sequence, 0 if none */
+    int64_t at_sec;         /* arrival time (crr_clock_now_sec) */
+    const char *source_id;  /* sender's source id, or NULL */
+    uint64_t epoch;         /* sender's epoch, 0 if none */
+    uint64_t seq;           /* event sequence, 0 if none */
     const crr_diag_t *diag; /* file, line, field, code, reason */
-    const char *raw;       /* the offending input as text, or NULL (truncated to RAW_MAX) */
+    const char *raw;        /* the offending input as text, or NULL (truncated to RAW_MAX) */
 } crr_reject_t;
 
 /* Appends r to the rejects database dbi inside the write txn. Returns 0 or an

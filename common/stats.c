@@ -82,8 +82,8 @@ int crr_stats_weighted(double sum_wy, double sum_w, double sum_w2, double *p, do
     return CRR_STATS_OK;
 }
 
-int crr_stats_rate_ratio(double a, double base_a, double b, double base_b, double *rr,
-                         double *lo, double *hi)
+int crr_stats_rate_ratio(double a, double base_a, double b, double base_b, double *rr, double *lo,
+                         double *hi)
 {
     if (!(a > 0) || !(b > 0) || !(base_a > 0) || !(base_b > 0))
         return CRR_STATS_ABSENT;

@@ -13,9 +13,9 @@
 
 /* Result codes of the functions below (>= 0, not errors). */
 enum {
-    CRR_STATS_OK = 0,       /* value and interval written */
-    CRR_STATS_NO_CI = 1,    /* value written, no interval (mean with n < 2) */
-    CRR_STATS_ABSENT = 2,   /* undefined (denominator 0): nothing written */
+    CRR_STATS_OK = 0,     /* value and interval written */
+    CRR_STATS_NO_CI = 1,  /* value written, no interval (mean with n < 2) */
+    CRR_STATS_ABSENT = 2, /* undefined (denominator 0): nothing written */
 };
 
 /* Wilson score interval for x successes out of n trials (x may be
@@ -48,7 +48,7 @@ int crr_stats_weighted(double sum_wy, double sum_w, double sum_w2, double *p, do
  * SE(log RR) = sqrt(1/a + 1/b). Returns CRR_STATS_ABSENT when a, b, base_a or
  * base_b is <= 0 (a = 0 gives no log interval, so the ratio is absent too;
  * callers that want RR = 0 for a = 0 check it first), else CRR_STATS_OK. */
-int crr_stats_rate_ratio(double a, double base_a, double b, double base_b, double *rr,
-                         double *lo, double *hi);
+int crr_stats_rate_ratio(double a, double base_a, double b, double base_b, double *rr, double *lo,
+                         double *hi);
 
 #endif

@@ -37,12 +37,12 @@
 /* ---- layout helpers ---------------------------------------------------- */
 
 static const unsigned s_fam_nm[CRR_FAM_COUNT] = {
-    [CRR_FAM_FEEDBACK] = M_FB_COUNT,     [CRR_FAM_TRAINER] = M_TR_COUNT,
-    [CRR_FAM_LEARNING] = M_LA_COUNT,     [CRR_FAM_BEHAVIOUR] = M_BO_COUNT,
-    [CRR_FAM_ATTENDANCE] = M_AT_COUNT,   [CRR_FAM_COST] = M_CO_COUNT,
-    [CRR_FAM_HEADCOUNT] = M_HC_COUNT,    [CRR_FAM_STOPSEARCH] = M_SS_COUNT,
-    [CRR_FAM_COMPLAINT] = M_CP_COUNT,    [CRR_FAM_RACIST] = M_RI_COUNT,
-    [CRR_FAM_SURVEY] = M_SV_COUNT,       [CRR_FAM_ENGAGEMENT] = M_EN_COUNT,
+    [CRR_FAM_FEEDBACK] = M_FB_COUNT,   [CRR_FAM_TRAINER] = M_TR_COUNT,
+    [CRR_FAM_LEARNING] = M_LA_COUNT,   [CRR_FAM_BEHAVIOUR] = M_BO_COUNT,
+    [CRR_FAM_ATTENDANCE] = M_AT_COUNT, [CRR_FAM_COST] = M_CO_COUNT,
+    [CRR_FAM_HEADCOUNT] = M_HC_COUNT,  [CRR_FAM_STOPSEARCH] = M_SS_COUNT,
+    [CRR_FAM_COMPLAINT] = M_CP_COUNT,  [CRR_FAM_RACIST] = M_RI_COUNT,
+    [CRR_FAM_SURVEY] = M_SV_COUNT,     [CRR_FAM_ENGAGEMENT] = M_EN_COUNT,
     [CRR_FAM_PIPELINE] = M_PL_COUNT,
 };
 
@@ -52,18 +52,9 @@ unsigned crr_store_fam_nmetrics(unsigned f)
 }
 
 static const char *const s_type_names[CRR_TYPE_COUNT + 1] = {
-    NULL,
-    "training_feedback",
-    "learning_assessment",
-    "behaviour_observation",
-    "attendance",
-    "training_cost",
-    "staff_headcount",
-    "stop_search",
-    "complaint",
-    "racist_incident",
-    "survey_response",
-    "community_engagement",
+    NULL,         "training_feedback", "learning_assessment", "behaviour_observation",
+    "attendance", "training_cost",     "staff_headcount",     "stop_search",
+    "complaint",  "racist_incident",   "survey_response",     "community_engagement",
 };
 
 const char *crr_store_type_name(unsigned type_idx)
@@ -120,14 +111,14 @@ typedef struct s_slot {
 } s_slot_t;
 
 struct crr_coalesce {
-    s_slot_t *slots;    /* open-addressing table, cap a power of two */
-    size_t cap;         /* slots */
-    size_t used;        /* occupied slots */
-    double *arena;      /* metric vectors */
-    size_t arena_len;   /* doubles in use */
-    size_t arena_cap;   /* doubles allocated */
-    s_slot_t **order;   /* occupied slots, for the sorted flush */
-    size_t order_cap;   /* entries allocated in order */
+    s_slot_t *slots;  /* open-addressing table, cap a power of two */
+    size_t cap;       /* slots */
+    size_t used;      /* occupied slots */
+    double *arena;    /* metric vectors */
+    size_t arena_len; /* doubles in use */
+    size_t arena_cap; /* doubles allocated */
+    s_slot_t **order; /* occupied slots, for the sorted flush */
+    size_t order_cap; /* entries allocated in order */
 };
 
 static uint64_t s_key_hash(const uint8_t *k)
@@ -406,8 +397,9 @@ int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out
         const char *name;
         MDB_dbi *dbi;
     } dbs[] = {
-        {"sources", &s->db_sources}, {"agg", &s->db_agg},       {"gauge", &s->db_gauge},
-        {"records", &s->db_records}, {"names", &s->db_names},   {"meta", &s->db_meta},
+        {"sources", &s->db_sources},     {"agg", &s->db_agg},
+        {"gauge", &s->db_gauge},         {"records", &s->db_records},
+        {"names", &s->db_names},         {"meta", &s->db_meta},
         {"snapshots", &s->db_snapshots}, {CRR_REJECTS_DB, &s->db_rejects},
     };
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
@@ -564,12 +556,12 @@ static int s_job_reject(crr_ingest_job_t *j, uint64_t seq, const crr_diag_t *d)
 
 /* Everything one apply call carries between its steps. */
 typedef struct s_apply {
-    crr_store_t *s;                       /* the store */
-    MDB_txn *txn;                         /* the write transaction */
-    struct crr_coalesce *co;              /* the coalescing table */
+    crr_store_t *s;                     /* the store */
+    MDB_txn *txn;                       /* the write transaction */
+    struct crr_coalesce *co;            /* the coalescing table */
     int64_t last_arrival[CRR_BOROUGHS]; /* latest arrival per borough this call, 0 = none */
-    uint64_t order_ctr;                   /* staff_headcount statement order counter */
-    int order_loaded;                     /* order_ctr read from meta */
+    uint64_t order_ctr;                 /* staff_headcount statement order counter */
+    int order_loaded;                   /* order_ctr read from meta */
 } s_apply_t;
 
 /* Adds the metrics of e (borough b, occurred day, arrival day) to the table. */
@@ -578,17 +570,17 @@ typedef struct s_apply {
 #else
 #define S_MAYBE_UNUSED __attribute__((unused))
 #endif
-S_MAYBE_UNUSED static int s_accumulate(s_apply_t *a, const Crrmon__V1__Event *e, unsigned b, int64_t day,
-                        int64_t arrival_day)
+S_MAYBE_UNUSED static int s_accumulate(s_apply_t *a, const Crrmon__V1__Event *e, unsigned b,
+                                       int64_t day, int64_t arrival_day)
 {
     uint8_t key[CRR_AGG_KEY], cell[CRR_AGG_CELL] = {0};
     double *m;
     unsigned type = (unsigned)e->body_case - 9;
-#define S_GET(fam)                                                                               \
-    do {                                                                                         \
-        crr_store_agg_key(key, b, (fam), day, cell);                                             \
-        if (!(m = s_co_get(a->co, key, s_fam_nm[(fam)])))                                        \
-            return -ENOMEM;                                                                      \
+#define S_GET(fam)                                                                                 \
+    do {                                                                                           \
+        crr_store_agg_key(key, b, (fam), day, cell);                                               \
+        if (!(m = s_co_get(a->co, key, s_fam_nm[(fam)])))                                          \
+            return -ENOMEM;                                                                        \
     } while (0)
 
     switch (e->body_case) {
@@ -634,7 +626,8 @@ S_MAYBE_UNUSED static int s_accumulate(s_apply_t *a, const Crrmon__V1__Event *e,
         S_GET(CRR_FAM_LEARNING);
         m[M_LA_N] += 1;
         if (l->pre_score < l->max_score) {
-            double g = ((double)l->post_score - l->pre_score) / ((double)l->max_score - l->pre_score);
+            double g =
+                ((double)l->post_score - l->pre_score) / ((double)l->max_score - l->pre_score);
             m[M_LA_GAIN_N] += 1;
             m[M_LA_GAIN] += g;
             m[M_LA_GAIN2] += g * g;
@@ -735,7 +728,8 @@ S_MAYBE_UNUSED static int s_accumulate(s_apply_t *a, const Crrmon__V1__Event *e,
         m[M_CP_ALLEGATIONS] += al;
         if (x->linked_to_stop_search)
             m[M_CP_LINKED] += al;
-        if (x->category == CRRMON__V1__COMPLAINT_CATEGORY__COMPLAINT_CATEGORY_DISCRIMINATORY_BEHAVIOUR)
+        if (x->category ==
+            CRRMON__V1__COMPLAINT_CATEGORY__COMPLAINT_CATEGORY_DISCRIMINATORY_BEHAVIOUR)
             m[M_CP_DISCRIM] += al;
         break;
     }
@@ -797,8 +791,7 @@ S_MAYBE_UNUSED static int s_accumulate(s_apply_t *a, const Crrmon__V1__Event *e,
         }
         break;
     }
-    default:
-        return CRR_EINVAL; /* validation guarantees a body */
+    default: return CRR_EINVAL; /* validation guarantees a body */
     }
     memset(cell, 0, sizeof cell);
     cell[0] = (uint8_t)type;
@@ -1012,8 +1005,8 @@ int crr_store_apply(crr_store_t *s, crr_ingest_job_t *jobs, size_t n)
             now = clock_now;
         }
         uint8_t key[S_SRC_KEY_MAX + 9];
-        size_t klen = s_src_key(key, j->batch->source_id ? j->batch->source_id : "",
-                                j->batch->epoch);
+        size_t klen =
+            s_src_key(key, j->batch->source_id ? j->batch->source_id : "", j->batch->epoch);
         s_src_t *src = NULL;
         for (size_t k = 0; k < nsrc; k++)
             if (srcs[k].klen == klen && memcmp(srcs[k].key, key, klen) == 0)
@@ -1168,8 +1161,7 @@ int crr_store_snapshot_get(crr_store_t *s, const char *id, Crrmon__V1__Snapshot 
 }
 
 int crr_store_snapshots_foreach(crr_store_t *s,
-                                int (*fn)(const char *id, int64_t taken_at_sec, void *ud),
-                                void *ud)
+                                int (*fn)(const char *id, int64_t taken_at_sec, void *ud), void *ud)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -1210,10 +1202,14 @@ int crr_store_stat(crr_store_t *s, crr_store_stat_t *out)
         MDB_dbi dbi;
         uint64_t *count;
     } dbs[] = {
-        {s->db_agg, &out->agg_keys},     {s->db_records, &out->record_ids},
-        {s->db_gauge, &out->gauge_keys}, {s->db_snapshots, &out->snapshots},
-        {s->db_rejects, &out->rejects},  {s->db_sources, NULL},
-        {s->db_names, NULL},             {s->db_meta, NULL},
+        {s->db_agg, &out->agg_keys},
+        {s->db_records, &out->record_ids},
+        {s->db_gauge, &out->gauge_keys},
+        {s->db_snapshots, &out->snapshots},
+        {s->db_rejects, &out->rejects},
+        {s->db_sources, NULL},
+        {s->db_names, NULL},
+        {s->db_meta, NULL},
     };
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         MDB_stat st;

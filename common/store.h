@@ -43,12 +43,12 @@ typedef struct crr_store crr_store_t;
 
 /* How to open the store. Zero-initialised fields take the defaults. */
 typedef struct crr_store_opts {
-    uint64_t map_size;        /* LMDB map size in bytes; 0 = CRR_STORE_DEFAULT_MAP_SIZE */
-    int readonly;             /* 1: open MDB_RDONLY (CLI); apply/prune/snapshot_take refuse */
-    int64_t max_age_days;     /* events older than this are too_old, buckets and record ids
-                                 are pruned after it; 0 = longest window + 30 */
-    const unsigned *windows;  /* window lengths in days (copied); NULL = 30, 90, 365 */
-    size_t nwindows;          /* entries in windows (at most CRR_STORE_MAX_WINDOWS) */
+    uint64_t map_size;       /* LMDB map size in bytes; 0 = CRR_STORE_DEFAULT_MAP_SIZE */
+    int readonly;            /* 1: open MDB_RDONLY (CLI); apply/prune/snapshot_take refuse */
+    int64_t max_age_days;    /* events older than this are too_old, buckets and record ids
+                                are pruned after it; 0 = longest window + 30 */
+    const unsigned *windows; /* window lengths in days (copied); NULL = 30, 90, 365 */
+    size_t nwindows;         /* entries in windows (at most CRR_STORE_MAX_WINDOWS) */
 } crr_store_opts_t;
 
 /* Opens (creating when writable) the LMDB environment in folder dir and its
@@ -71,18 +71,18 @@ int64_t crr_store_max_age_days(const crr_store_t *s);
 
 /* One received Batch and what applying it did (for its Ack and metrics). */
 typedef struct crr_ingest_job {
-    const Crrmon__V1__Batch *batch; /* in, borrowed: the batch to apply */
-    int64_t arrival_sec;            /* in: arrival time; 0 = crr_clock_now_sec() at apply */
-    uint64_t durable_seq;           /* out: applied_seq of (source, epoch) after the commit */
-    uint64_t expected_seq;          /* out: applied+1 when the batch started past it (nothing
-                                       applied), else 0 */
+    const Crrmon__V1__Batch *batch;   /* in, borrowed: the batch to apply */
+    int64_t arrival_sec;              /* in: arrival time; 0 = crr_clock_now_sec() at apply */
+    uint64_t durable_seq;             /* out: applied_seq of (source, epoch) after the commit */
+    uint64_t expected_seq;            /* out: applied+1 when the batch started past it (nothing
+                                         applied), else 0 */
     Crrmon__V1__Rejection **rejected; /* out: malloc'd array of malloc'd Rejections (seq, code,
                                          field, reason; strings malloc'd), in batch order; freed by
                                          crr_ingest_job_reset or moved into an Ack by the caller */
-    size_t n_rejected;              /* out: entries in rejected */
-    uint64_t n_applied;             /* out: events applied to the aggregates */
-    uint64_t n_duplicate;           /* out: events skipped as duplicates (seq <= applied, or a
-                                       record_id seen before) */
+    size_t n_rejected;                /* out: entries in rejected */
+    uint64_t n_applied;               /* out: events applied to the aggregates */
+    uint64_t n_duplicate;             /* out: events skipped as duplicates (seq <= applied, or a
+                                         record_id seen before) */
 } crr_ingest_job_t;
 
 /* Applies every job in ONE LMDB write transaction and commits it durably
@@ -120,14 +120,14 @@ int crr_store_reject_frame(crr_store_t *s, const crr_diag_t *d, const char *sour
 
 /* One (source_id, epoch) as stored. */
 typedef struct crr_source_info {
-    const char *source_id;  /* borrowed: valid during the callback only */
-    uint64_t epoch;         /* the source's epoch */
-    uint64_t applied_seq;   /* highest sequence applied (durable) */
-    int64_t last_seen_sec;  /* arrival time of its last batch */
-    uint64_t spool_depth;   /* spool depth the sender last reported */
-    uint64_t applied;       /* events applied to the aggregates, all time */
-    uint64_t duplicates;    /* events skipped as duplicates, all time */
-    uint64_t rejected;      /* events rejected, all time */
+    const char *source_id; /* borrowed: valid during the callback only */
+    uint64_t epoch;        /* the source's epoch */
+    uint64_t applied_seq;  /* highest sequence applied (durable) */
+    int64_t last_seen_sec; /* arrival time of its last batch */
+    uint64_t spool_depth;  /* spool depth the sender last reported */
+    uint64_t applied;      /* events applied to the aggregates, all time */
+    uint64_t duplicates;   /* events skipped as duplicates, all time */
+    uint64_t rejected;     /* events rejected, all time */
 } crr_source_info_t;
 
 /* Calls fn for each stored (source, epoch), in (source_id, epoch) order, in
@@ -147,8 +147,8 @@ int crr_store_snapshot_get(crr_store_t *s, const char *id, Crrmon__V1__Snapshot 
 
 /* Calls fn(id, taken_at_sec, ud) for each stored snapshot in id order (ids
  * sort by as_of then counter). Stops when fn returns non-zero and returns it. */
-int crr_store_snapshots_foreach(crr_store_t *s, int (*fn)(const char *id, int64_t taken_at_sec,
-                                                          void *ud),
+int crr_store_snapshots_foreach(crr_store_t *s,
+                                int (*fn)(const char *id, int64_t taken_at_sec, void *ud),
                                 void *ud);
 
 /* ---- the configuration the aggregator runs with ------------------------
@@ -175,15 +175,15 @@ const struct crr_refdata *crr_store_refdata(const crr_store_t *s);
 
 /* Sizes of the store, for /api/v1/stats and the bounded-size test. */
 typedef struct crr_store_stat {
-    uint64_t agg_keys;     /* day buckets (agg database entries) */
-    uint64_t record_ids;   /* remembered record ids */
-    uint64_t gauge_keys;   /* staff_headcount statements */
-    uint64_t snapshots;    /* stored snapshots */
-    uint64_t rejects;      /* stored rejects */
-    uint64_t pages_used;   /* pages in the trees of every database (branch, leaf, overflow) */
-    uint64_t page_size;    /* bytes per page */
-    uint64_t last_pgno;    /* highest page number used in the file (its high-water mark) */
-    uint64_t map_size;     /* the map size in bytes */
+    uint64_t agg_keys;   /* day buckets (agg database entries) */
+    uint64_t record_ids; /* remembered record ids */
+    uint64_t gauge_keys; /* staff_headcount statements */
+    uint64_t snapshots;  /* stored snapshots */
+    uint64_t rejects;    /* stored rejects */
+    uint64_t pages_used; /* pages in the trees of every database (branch, leaf, overflow) */
+    uint64_t page_size;  /* bytes per page */
+    uint64_t last_pgno;  /* highest page number used in the file (its high-water mark) */
+    uint64_t map_size;   /* the map size in bytes */
 } crr_store_stat_t;
 
 /* Fills *out in one read transaction (any thread). Returns 0 or an LMDB code. */

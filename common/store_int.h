@@ -42,25 +42,66 @@ enum {
 };
 
 /* Metric indices per family (metric 0 is always the event count). */
-enum { M_FB_N, M_FB_OVERALL, M_FB_OVERALL2, M_FB_RELEVANCE_POS, M_FB_PURPOSE_POS, M_FB_CI_N,
-       M_FB_CI, M_FB_CI2, M_FB_RECOMMEND, M_FB_TQ, M_FB_TQ2, M_FB_COUNT };
+enum {
+    M_FB_N,
+    M_FB_OVERALL,
+    M_FB_OVERALL2,
+    M_FB_RELEVANCE_POS,
+    M_FB_PURPOSE_POS,
+    M_FB_CI_N,
+    M_FB_CI,
+    M_FB_CI2,
+    M_FB_RECOMMEND,
+    M_FB_TQ,
+    M_FB_TQ2,
+    M_FB_COUNT
+};
 enum { M_TR_N, M_TR_TQ, M_TR_TQ2, M_TR_COUNT };
-enum { M_LA_N, M_LA_GAIN_N, M_LA_GAIN, M_LA_GAIN2, M_LA_CEILING, M_LA_PRE, M_LA_POST, M_LA_MAX,
-       M_LA_COUNT };
+enum {
+    M_LA_N,
+    M_LA_GAIN_N,
+    M_LA_GAIN,
+    M_LA_GAIN2,
+    M_LA_CEILING,
+    M_LA_PRE,
+    M_LA_POST,
+    M_LA_MAX,
+    M_LA_COUNT
+};
 enum { M_BO_N, M_BO_OBSERVED, M_BO_MET, M_BO_COUNT };
 enum { M_AT_N, M_AT_BOOKED, M_AT_ATTENDED, M_AT_SENIOR, M_AT_COUNT };
 enum { M_CO_N, M_CO_AMOUNT, M_CO_COUNT };
 enum { M_HC_N, M_HC_HEADCOUNT, M_HC_IN_SCOPE, M_HC_COUNT };
-enum { M_SS_N, M_SS_COUNT_SUM, M_SS_ARREST, M_SS_FOUND, M_SS_REVIEWED, M_SS_SATISFACTORY,
-       M_SS_RECORDED, M_SS_COUNT };
+enum {
+    M_SS_N,
+    M_SS_COUNT_SUM,
+    M_SS_ARREST,
+    M_SS_FOUND,
+    M_SS_REVIEWED,
+    M_SS_SATISFACTORY,
+    M_SS_RECORDED,
+    M_SS_COUNT
+};
 enum { M_CP_N, M_CP_ALLEGATIONS, M_CP_LINKED, M_CP_DISCRIM, M_CP_COUNT };
 enum { M_RI_N, M_RI_COUNT_SUM, M_RI_COUNT };
 /* survey: per item k (0 good_job, 1 treats_everyone_fairly, 2 confident_as_victim,
  * 3 fair_as_suspect, 4 would_report): base 1 + 4k: answered n, sum w, sum w^2, sum w positive */
 enum { M_SV_N, M_SV_ITEM0, M_SV_COUNT = 1 + 4 * 5 };
 enum { M_SV_ANS = 0, M_SV_W = 1, M_SV_W2 = 2, M_SV_WPOS = 3 };
-enum { M_EN_N, M_EN_COMMUNITY_VENUE, M_EN_BRIEFED, M_EN_POLICE_P, M_EN_COMMUNITY_P,
-       M_EN_PR_N, M_EN_PR, M_EN_PR2, M_EN_CR_N, M_EN_CR, M_EN_CR2, M_EN_COUNT };
+enum {
+    M_EN_N,
+    M_EN_COMMUNITY_VENUE,
+    M_EN_BRIEFED,
+    M_EN_POLICE_P,
+    M_EN_COMMUNITY_P,
+    M_EN_PR_N,
+    M_EN_PR,
+    M_EN_PR2,
+    M_EN_CR_N,
+    M_EN_CR,
+    M_EN_CR2,
+    M_EN_COUNT
+};
 enum { M_PL_N, M_PL_COUNT };
 
 /* Number of metrics of family f (0 for an unknown family). */
@@ -72,15 +113,15 @@ const char *crr_store_type_name(unsigned type_idx);
 
 /* The store handle (opaque outside store.c / indicators.c). */
 struct crr_store {
-    MDB_env *env;              /* the environment */
-    int readonly;              /* opened MDB_RDONLY */
+    MDB_env *env;                            /* the environment */
+    int readonly;                            /* opened MDB_RDONLY */
     unsigned windows[CRR_STORE_MAX_WINDOWS]; /* window lengths in days */
-    size_t nwindows;           /* entries in windows */
-    int64_t max_age_days;      /* too_old limit and prune horizon */
+    size_t nwindows;                         /* entries in windows */
+    int64_t max_age_days;                    /* too_old limit and prune horizon */
     MDB_dbi db_sources, db_agg, db_gauge, db_records, db_names, db_meta, db_snapshots,
-        db_rejects;            /* named databases */
-    struct crr_coalesce *co;   /* apply's per-call coalescing table, reused */
-    struct crr_refdata *ref;   /* recorded reference data (malloc'd), NULL = none */
+        db_rejects;          /* named databases */
+    struct crr_coalesce *co; /* apply's per-call coalescing table, reused */
+    struct crr_refdata *ref; /* recorded reference data (malloc'd), NULL = none */
 };
 
 /* Encodes an agg key. */

@@ -4,7 +4,7 @@
 # when not root. Skips apt-get when everything is already installed.
 set -euo pipefail
 PKGS=(
-  build-essential cmake pkg-config git
+  build-essential cmake pkg-config git clang-format
   libzmq3-dev libczmq-dev
   libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler
   liblmdb-dev lmdb-utils

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh: the whole test suite, as CI runs it. Installs what is needed
-# (deploy/deps.sh), builds with warnings as errors into build/, runs every
+# (deploy/deps.sh), checks the C formatting against .clang-format, builds
+# with warnings as errors into build/, runs every
 # CTest (unit, e2e, sink, fuzz replay), then builds again with ASan+UBSan into
 # build-asan/ and runs the suite there too. Exits non-zero if anything fails.
 #   CRR_SKIP_ASAN=1  skip the sanitizer pass (local fast loop)
@@ -18,6 +19,13 @@ run_suite() {
   # shellcheck disable=SC2086
   ctest --test-dir "$dir" --output-on-failure --timeout 900 ${CTEST_ARGS:-}
 }
+
+echo "== format check (.clang-format)"
+if git rev-parse --git-dir >/dev/null 2>&1; then
+  git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
+else
+  echo "not a git checkout: format check skipped"
+fi
 
 echo "== build and test (warnings are errors)"
 run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo

@@ -35,8 +35,9 @@ static void test_diag(void **state)
     crr_diag_clear(&d);
     snprintf(d.file, sizeof d.file, "in.jsonl");
     d.line = 7;
-    assert_int_equal(crr_diag_set(&d, 5, "training_feedback.overall", "overall is %d; must be 1-5", 0),
-                     CRR_EREJECT);
+    assert_int_equal(
+        crr_diag_set(&d, 5, "training_feedback.overall", "overall is %d; must be 1-5", 0),
+        CRR_EREJECT);
     char buf[256];
     assert_string_equal(crr_diag_format(&d, buf, sizeof buf),
                         "in.jsonl:7: training_feedback.overall: overall is 0; must be 1-5");
@@ -142,7 +143,8 @@ static void test_lmdbx_and_rejects(void **state)
     snprintf(d.file, sizeof d.file, "x.jsonl");
     d.line = 3;
     crr_diag_set(&d, 3, "borough", "unknown");
-    crr_reject_t r = {.at_sec = 1000, .source_id = "s", .epoch = 9, .seq = 4, .diag = &d, .raw = "{}"};
+    crr_reject_t r = {
+        .at_sec = 1000, .source_id = "s", .epoch = 9, .seq = 4, .diag = &d, .raw = "{}"};
     assert_int_equal(crr_rejects_put(txn, dbi, &r), 0);
     r.at_sec = 5000;
     assert_int_equal(crr_rejects_put(txn, dbi, &r), 0);
@@ -170,9 +172,12 @@ static void test_lmdbx_and_rejects(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_strerror),        cmocka_unit_test(test_diag),
-        cmocka_unit_test(test_time_parse_format), cmocka_unit_test(test_clock_hook),
-        cmocka_unit_test(test_codec),           cmocka_unit_test(test_lmdbx_and_rejects),
+        cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_diag),
+        cmocka_unit_test(test_time_parse_format),
+        cmocka_unit_test(test_clock_hook),
+        cmocka_unit_test(test_codec),
+        cmocka_unit_test(test_lmdbx_and_rejects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

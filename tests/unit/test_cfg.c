@@ -48,8 +48,8 @@ static void test_defaults_and_flags(void **state)
     (void)state;
     conf_t c = {0};
     crr_diag_t d;
-    char *argv[] = {"prog", "--data-dir", "/tmp/a", "--main.window=7", "file1", "--verbose",
-                    "--tune.timeout=250ms", "--other", "file2", NULL};
+    char *argv[] = {"prog",      "--data-dir",           "/tmp/a",  "--main.window=7", "file1",
+                    "--verbose", "--tune.timeout=250ms", "--other", "file2",           NULL};
     char *rest[10];
     int nrest;
     assert_int_equal(crr_cfg_load(s_table, &c, 9, argv, rest, &nrest, &d), 0);

@@ -47,7 +47,8 @@ static void test_shipped_files(void **state)
     crr_diag_t d;
     crr_refdata_clear(&r);
     assert_int_equal(crr_refdata_load_boroughs(&r, s_src("data/london_boroughs.csv"), &d), 0);
-    assert_int_equal(crr_refdata_load_population(&r, s_src("data/population_ethnicity_census2021.csv"), &d), 0);
+    assert_int_equal(
+        crr_refdata_load_population(&r, s_src("data/population_ethnicity_census2021.csv"), &d), 0);
     for (int b = 0; b < CRR_REF_BOROUGHS; b++) {
         assert_true(r.have_borough[b]);
         assert_true(r.have_population[b]);
@@ -83,11 +84,13 @@ static void test_bad_rows(void **state)
     assert_string_equal(d.field, "ethnicity");
 
     /* a quoted newline: the bad row after it is on line 4 */
-    snprintf(text, sizeof text, "%sE09000001,\"City\nof London\",WHITE,10\nE09000001,City,WHITE,11\n", hdr);
+    snprintf(text, sizeof text,
+             "%sE09000001,\"City\nof London\",WHITE,10\nE09000001,City,WHITE,11\n", hdr);
     assert_int_equal(crr_refdata_load_population(&r, s_write("p4.csv", text), &d), CRR_EPARSE);
     assert_int_equal(d.line, 4);
 
-    assert_int_equal(crr_refdata_load_population(&r, s_write("p5.csv", "code,name\n"), &d), CRR_EPARSE);
+    assert_int_equal(crr_refdata_load_population(&r, s_write("p5.csv", "code,name\n"), &d),
+                     CRR_EPARSE);
     assert_int_equal(d.line, 1);
 
     /* nothing was kept from the failed loads */

@@ -31,8 +31,8 @@
 /* ---- fixtures ---------------------------------------------------------- */
 
 typedef struct fx {
-    char dir[64];      /* mkdtemp folder */
-    crr_store_t *s;    /* the store */
+    char dir[64];   /* mkdtemp folder */
+    crr_store_t *s; /* the store */
 } fx_t;
 
 static void s_rm_rf(const char *dir)
@@ -150,8 +150,7 @@ static Crrmon__V1__Event *s_headcount(uint64_t seq, const char *borough, int64_t
 }
 
 /* A heap batch owning its events (freed with crr_codec_free). */
-static Crrmon__V1__Batch *s_batch(const char *src, uint64_t epoch, Crrmon__V1__Event **ev,
-                                  size_t n)
+static Crrmon__V1__Batch *s_batch(const char *src, uint64_t epoch, Crrmon__V1__Event **ev, size_t n)
 {
     Crrmon__V1__Batch *b = malloc(sizeof *b);
     crrmon__v1__batch__init(b);
@@ -319,8 +318,10 @@ static void test_apply_dup_gap_epoch(void **state)
 static void test_two_jobs_same_source_one_call(void **state)
 {
     fx_t *f = *state;
-    Crrmon__V1__Event *e1[2] = {s_search(1, B1, NOW_SEC, NULL, 4, 2), s_search(2, B1, NOW_SEC, NULL, 4, 0)};
-    Crrmon__V1__Event *e2[2] = {s_search(3, B1, NOW_SEC, NULL, 4, 0), s_search(4, B2, NOW_SEC, NULL, 4, 0)};
+    Crrmon__V1__Event *e1[2] = {s_search(1, B1, NOW_SEC, NULL, 4, 2),
+                                s_search(2, B1, NOW_SEC, NULL, 4, 0)};
+    Crrmon__V1__Event *e2[2] = {s_search(3, B1, NOW_SEC, NULL, 4, 0),
+                                s_search(4, B2, NOW_SEC, NULL, 4, 0)};
     crr_ingest_job_t j[3] = {{.batch = s_batch("src-a", 1, e1, 2)},
                              {.batch = s_batch("src-a", 1, e2, 2)},
                              {.batch = NULL}};
@@ -359,8 +360,8 @@ static void test_record_id_and_rejects(void **state)
     /* seq 1 rejected (unknown borough) with record R1: does not reserve R1 */
     ev[0] = s_search(1, "E09000099", NOW_SEC, "R1", 4, 0);
     ev[1] = s_search(2, B1, NOW_SEC, "R1", 4, 0);
-    ev[2] = s_search(3, B1, NOW_SEC, "R1", 4, 0);  /* repeat: duplicate */
-    ev[3] = s_search(4, B2, NOW_SEC, "R1", 4, 0);  /* other borough: its own id */
+    ev[2] = s_search(3, B1, NOW_SEC, "R1", 4, 0); /* repeat: duplicate */
+    ev[3] = s_search(4, B2, NOW_SEC, "R1", 4, 0); /* other borough: its own id */
     assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev, 4), &j), 0);
     assert_int_equal(j.n_applied, 2);
     assert_int_equal(j.n_duplicate, 1);
@@ -421,11 +422,11 @@ static void test_windows(void **state)
     fx_t *f = *state;
     crr_ingest_job_t j;
     Crrmon__V1__Event *ev[5];
-    ev[0] = s_search(1, B1, NOW_SEC - 40 * DAY, NULL, 4, 0);       /* 90d, 365d only */
+    ev[0] = s_search(1, B1, NOW_SEC - 40 * DAY, NULL, 4, 0);             /* 90d, 365d only */
     ev[1] = s_search(2, B1, NOW_SEC - 29 * DAY - 11 * 3600, NULL, 4, 0); /* first day of 30d */
-    ev[2] = s_search(3, B1, NOW_SEC - 30 * DAY, NULL, 4, 0);       /* day before: not 30d */
-    ev[3] = s_search(4, B1, NOW_SEC - 12 * 3600, NULL, 4, 0);      /* as_of's day, 00:00 */
-    ev[4] = s_search(5, B1, NOW_SEC - 400 * DAY, NULL, 4, 0);      /* too old: rejected */
+    ev[2] = s_search(3, B1, NOW_SEC - 30 * DAY, NULL, 4, 0);             /* day before: not 30d */
+    ev[3] = s_search(4, B1, NOW_SEC - 12 * 3600, NULL, 4, 0);            /* as_of's day, 00:00 */
+    ev[4] = s_search(5, B1, NOW_SEC - 400 * DAY, NULL, 4, 0);            /* too old: rejected */
     assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev, 5), &j), 0);
     assert_int_equal(j.n_applied, 4);
     assert_int_equal(j.n_rejected, 1);
@@ -444,8 +445,8 @@ static void test_windows(void **state)
     crr_indicators_free(&v, n);
 
     /* 60 days on, the 90d window starts 29 days before NOW: the 40- and 30-day-old events leave */
-    crr_query_t q = {.as_of_sec = NOW_SEC + 60 * DAY, .indicator = "stop_search.count",
-                     .borough = B1};
+    crr_query_t q = {
+        .as_of_sec = NOW_SEC + 60 * DAY, .indicator = "stop_search.count", .borough = B1};
     assert_int_equal(crr_indicators_compute(f->s, &q, &v, &n), 0);
     assert_true(fabs(s_value(v, n, "stop_search.count", B1, 90, "") - 2) < 1e-9);
     assert_null(s_row(v, n, "stop_search.count", "LONDON", 90, ""));
@@ -524,8 +525,8 @@ static void test_indicator_values(void **state)
     assert_true(fabs(s_value(v, n, "feedback.responses", "LONDON", 30, "") - 4) < 1e-9);
     /* feedback.overall_mean with staff_group */
     assert_true(fabs(s_value(v, n, "feedback.overall_mean", B1, 30, "") - 4) < 1e-9);
-    assert_true(fabs(s_value(v, n, "feedback.overall_mean", B1, 30, "staff_group=OPERATIONAL") - 4) <
-                1e-9);
+    assert_true(
+        fabs(s_value(v, n, "feedback.overall_mean", B1, 30, "staff_group=OPERATIONAL") - 4) < 1e-9);
     const Crrmon__V1__IndicatorValue *r =
         s_row(v, n, "feedback.overall_mean", B1, 30, "staff_group=OPERATIONAL");
     assert_int_equal(r->n, 2);
@@ -677,8 +678,9 @@ static void test_apply_throughput(void **state)
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
-    printf("crr_store_apply: %llu events in %.3f s = %.0f events/s (groups of %d events, durable)\n",
-           (unsigned long long)applied, secs, applied / secs, PER_BATCH * BATCHES_PER_GROUP);
+    printf(
+        "crr_store_apply: %llu events in %.3f s = %.0f events/s (groups of %d events, durable)\n",
+        (unsigned long long)applied, secs, applied / secs, PER_BATCH * BATCHES_PER_GROUP);
     assert_int_equal(applied, (uint64_t)nb * PER_BATCH);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     Crrmon__V1__Snapshot *snap;
