@@ -401,6 +401,7 @@ int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out
         {"gauge", &s->db_gauge},         {"records", &s->db_records},
         {"names", &s->db_names},         {"meta", &s->db_meta},
         {"snapshots", &s->db_snapshots}, {CRR_REJECTS_DB, &s->db_rejects},
+        {"rejseq", &s->db_rejseq},
     };
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         if ((rc = crr_lmdb_dbi(txn, dbs[i].name, 0, dbs[i].dbi)) != 0) {
@@ -819,8 +820,21 @@ static size_t s_record_key(uint8_t *k, unsigned b, unsigned type, const char *ri
     return 399;
 }
 
+/* rejseq key of (source, seq): the source's key, then be64 seq. Returns its length. */
+static size_t s_rejseq_key(uint8_t *k, const s_src_t *src, uint64_t seq)
+{
+    memcpy(k, src->key, src->klen);
+    crr_be64_put(k + src->klen, seq);
+    return src->klen + 8;
+}
+
+/* Stores the reject of event e (and lists it in the job's Ack). With src,
+ * also indexes it by (source, seq) in rejseq, so that a resend of the same
+ * event, which is a duplicate by then, is answered with the same rejection:
+ * an Ack lost after the commit must not lose the sender its reject.
+ * Value: be64 arrival | be32 code | field NUL reason NUL. */
 static int s_store_reject(s_apply_t *a, crr_ingest_job_t *j, const Crrmon__V1__Event *e,
-                          int64_t now, const crr_diag_t *d)
+                          int64_t now, const crr_diag_t *d, const s_src_t *src)
 {
     char *raw = crr_json_dumps(&e->base, 0);
     crr_reject_t r = {
@@ -835,7 +849,46 @@ static int s_store_reject(s_apply_t *a, crr_ingest_job_t *j, const Crrmon__V1__E
     free(raw);
     if (rc)
         return rc;
+    if (src) {
+        uint8_t k[S_SRC_KEY_MAX + 9 + 8];
+        size_t fl = strlen(d->field), rl = strlen(d->reason);
+        uint8_t v[12 + sizeof d->field + sizeof d->reason];
+        crr_be64_put(v, (uint64_t)now);
+        crr_be32_put(v + 8, (uint32_t)d->code);
+        memcpy(v + 12, d->field, fl + 1);
+        memcpy(v + 12 + fl + 1, d->reason, rl + 1);
+        MDB_val key = {s_rejseq_key(k, src, e->seq), k}, val = {12 + fl + 1 + rl + 1, v};
+        if ((rc = mdb_put(a->txn, a->s->db_rejseq, &key, &val, 0)) != 0)
+            return rc;
+    }
     return s_job_reject(j, e->seq, d);
+}
+
+/* A resent event that was rejected the first time: lists the same rejection
+ * in this job's Ack. Returns 0 (also when it was not rejected) or an LMDB
+ * code / -ENOMEM. */
+static int s_rereport_reject(s_apply_t *a, crr_ingest_job_t *j, const s_src_t *src, uint64_t seq)
+{
+    uint8_t k[S_SRC_KEY_MAX + 9 + 8];
+    MDB_val key = {s_rejseq_key(k, src, seq), k}, val;
+    int rc = mdb_get(a->txn, a->s->db_rejseq, &key, &val);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return rc;
+    const uint8_t *v = val.mv_data;
+    if (val.mv_size < 14)
+        return 0;
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    d.code = (int)crr_be32_get(v + 8);
+    const char *field = (const char *)v + 12;
+    size_t fl = strnlen(field, val.mv_size - 12);
+    const char *reason = field + fl + 1;
+    size_t rl = fl + 1 < val.mv_size - 12 ? strnlen(reason, val.mv_size - 12 - fl - 1) : 0;
+    snprintf(d.field, sizeof d.field, "%.*s", (int)fl, field);
+    snprintf(d.reason, sizeof d.reason, "%.*s", (int)rl, rl ? reason : "");
+    return s_job_reject(j, seq, &d);
 }
 
 static int s_apply_job(s_apply_t *a, crr_ingest_job_t *j, s_src_t *src, int64_t now)
@@ -872,7 +925,7 @@ static int s_apply_job(s_apply_t *a, crr_ingest_job_t *j, s_src_t *src, int64_t 
                              "seq %llu does not follow %llu in the batch",
                              (unsigned long long)bt->events[k]->seq,
                              (unsigned long long)(k == i ? prev : bt->events[k - 1]->seq));
-                if ((rc = s_store_reject(a, j, bt->events[k], now, &d)) != 0)
+                if ((rc = s_store_reject(a, j, bt->events[k], now, &d, NULL)) != 0)
                     return rc;
                 src->rejected++;
             }
@@ -882,12 +935,14 @@ static int s_apply_job(s_apply_t *a, crr_ingest_job_t *j, s_src_t *src, int64_t 
         if (e->seq <= src->applied_seq) {
             j->n_duplicate++;
             src->duplicates++;
+            if (src->rejected && (rc = s_rereport_reject(a, j, src, e->seq)) != 0)
+                return rc;
             continue;
         }
         src->applied_seq = e->seq;
         crr_diag_clear(&d);
         if (crr_validate_event(e, &vo, &d) != 0) {
-            if ((rc = s_store_reject(a, j, e, now, &d)) != 0)
+            if ((rc = s_store_reject(a, j, e, now, &d, src)) != 0)
                 return rc;
             src->rejected++;
             continue;
@@ -1351,6 +1406,26 @@ static int s_prune_snapshots(crr_store_t *s, MDB_txn *txn, int64_t cutoff_sec)
     return rc;
 }
 
+/* Deletes rejseq entries that arrived before cutoff_sec (kept as long as the
+ * rejects themselves). A full scan: rejected events are few. */
+static int s_prune_rejseq(crr_store_t *s, MDB_txn *txn, int64_t cutoff_sec)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->db_rejseq, &cur);
+    if (rc)
+        return rc;
+    MDB_val k, v;
+    MDB_cursor_op op = MDB_FIRST;
+    while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+        op = MDB_NEXT;
+        if (v.mv_size >= 8 && (int64_t)crr_be64_get(v.mv_data) < cutoff_sec &&
+            (rc = mdb_cursor_del(cur, 0)) != 0)
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 int crr_store_prune(crr_store_t *s, int64_t now_sec, int64_t snapshot_max_age_sec,
                     int64_t reject_max_age_sec)
 {
@@ -1369,7 +1444,8 @@ int crr_store_prune(crr_store_t *s, int64_t now_sec, int64_t snapshot_max_age_se
         (rc = s_prune_snapshots(s, txn, now_sec - snapshot_max_age_sec)) != 0)
         goto fail;
     if (reject_max_age_sec > 0 &&
-        (rc = crr_rejects_prune(txn, s->db_rejects, now_sec - reject_max_age_sec, NULL)) != 0)
+        ((rc = crr_rejects_prune(txn, s->db_rejects, now_sec - reject_max_age_sec, NULL)) != 0 ||
+         (rc = s_prune_rejseq(s, txn, now_sec - reject_max_age_sec)) != 0))
         goto fail;
     return mdb_txn_commit(txn);
 fail:

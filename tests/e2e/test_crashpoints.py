@@ -127,6 +127,42 @@ def test_aggregator_dies_after_ack():
     aggregator_crash("agg_after_ack")
 
 
+def test_rejection_survives_a_lost_ack():
+    """The aggregator commits a group holding an event it rejects (400 days old) and dies
+    before the Ack: the collector resends, the resend is all duplicates, and the Ack must
+    still carry the rejection, so the collector keeps it (file and line) and exits 2."""
+    path, exp = make_input()
+    d = crrtest.tmpdir("crr-crash-")
+    old = os.path.join(d, "with-old.jsonl")
+    with open(path) as f:
+        lines = f.readlines()
+    bad = json.loads(lines[1])
+    bad["occurredAt"] = "2025-01-25T12:00:00Z"  # 400 days before NOW: too_old at the aggregator
+    bad["recordId"] = "too-old-1"
+    with open(old, "w") as f:
+        f.writelines([lines[0], json.dumps(bad) + "\n"] + lines[2:])
+    agg_dir, coll_dir = os.path.join(d, "agg"), os.path.join(d, "coll")
+    agg, ep = start_aggregator(agg_dir, crash="agg_after_commit:1")
+    coll = start_collector(coll_dir, ep["ingest"], old)
+    assert agg.wait(timeout=120) == CRASH_EXIT, agg.stderr()[-2000:]
+    agg2, _ = start_aggregator(agg_dir, ingest=ep["ingest"])
+    assert coll.wait(timeout=180) == 2, coll.stderr()[-3000:]
+    rej = [json.loads(l) for l in crrmon("rejects", "--data-dir", coll_dir, "--json").stdout.splitlines()]
+    assert [(r["file"], r["line"], r["code"], r["field"]) for r in rej] == [(old, 2, "too_old", "occurred_at")], rej
+    ss = json.loads(lines[1])["stopSearch"]
+    n, k = ss.get("count") or 1, (("ethnicity", ss["ethnicity"][len("ETHNICITY_"):]),)
+    want = dict(exp)
+    want[()] -= n
+    want[k] -= n
+    if want[k] == 0:
+        del want[k]
+    rows = [json.loads(l) for l in crrmon("query", "--data-dir", agg_dir, "--json", "--window", "90d",
+                                           "--borough", BOROUGH, "--indicator", "stop_search.count").stdout.splitlines()]
+    assert {tuple(sorted(r.get("dims", {}).items())): r.get("value") for r in rows} == \
+        {kk: float(v) for kk, v in want.items()}
+    assert agg2.term() == 0
+
+
 def test_collector_dies_after_spooling():
     collector_crash("collector_after_spool")
 

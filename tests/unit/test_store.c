@@ -417,6 +417,50 @@ static void test_record_id_and_rejects(void **state)
     crr_indicators_free(&v, n);
 }
 
+/* An Ack lost after the commit: the resent batch is all duplicates, and the
+ * rejection must come back in its Ack, or the sender never learns of it. */
+static void test_resend_rereports_rejections(void **state)
+{
+    fx_t *f = *state;
+    crr_ingest_job_t j;
+    Crrmon__V1__Event *ev[3];
+    for (int round = 0; round < 2; round++) {
+        ev[0] = s_search(1, B1, NOW_SEC, NULL, 1, 0);
+        ev[1] = s_search(2, B1, NOW_SEC + 3600, NULL, 1, 0);   /* future: rejected */
+        ev[2] = s_search(3, "E09000099", NOW_SEC, NULL, 1, 0); /* unknown borough */
+        assert_int_equal(s_apply1(f->s, s_batch("src-r", 5, ev, 3), &j), 0);
+        assert_int_equal(j.n_applied, round == 0 ? 1 : 0);
+        assert_int_equal(j.n_duplicate, round == 0 ? 0 : 3);
+        assert_int_equal(j.durable_seq, 3);
+        assert_int_equal(j.n_rejected, 2);
+        assert_int_equal(j.rejected[0]->seq, 2);
+        assert_int_equal(j.rejected[0]->code, CRRMON__V1__REJECT_CODE__REJECT_CODE_FUTURE);
+        assert_string_equal(j.rejected[0]->field, "occurred_at");
+        assert_int_equal(j.rejected[1]->seq, 3);
+        assert_int_equal(j.rejected[1]->code, CRRMON__V1__REJECT_CODE__REJECT_CODE_UNKNOWN_BOROUGH);
+        assert_string_equal(j.rejected[1]->field, "borough");
+        assert_non_null(strstr(j.rejected[1]->reason, "E09000099"));
+        crr_ingest_job_reset(&j);
+    }
+    /* stored once, re-reported, not stored again */
+    int nrej = 0;
+    assert_int_equal(crr_store_rejects_foreach(f->s, 0, s_count_rejects, &nrej), 0);
+    assert_int_equal(nrej, 2);
+    /* another epoch's seq 2 is its own */
+    ev[0] = s_search(1, B1, NOW_SEC, NULL, 1, 0);
+    ev[1] = s_search(2, B1, NOW_SEC, NULL, 1, 0);
+    assert_int_equal(s_apply1(f->s, s_batch("src-r", 6, ev, 2), &j), 0);
+    assert_int_equal(j.n_rejected, 0);
+    crr_ingest_job_reset(&j);
+    /* pruned with the rejects: afterwards a resend is a plain duplicate */
+    assert_int_equal(crr_store_prune(f->s, NOW_SEC + 10, 0, 1), 0);
+    ev[0] = s_search(2, B1, NOW_SEC + 3600, NULL, 1, 0);
+    assert_int_equal(s_apply1(f->s, s_batch("src-r", 5, ev, 1), &j), 0);
+    assert_int_equal(j.n_duplicate, 1);
+    assert_int_equal(j.n_rejected, 0);
+    crr_ingest_job_reset(&j);
+}
+
 static void test_windows(void **state)
 {
     fx_t *f = *state;
@@ -700,6 +744,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_apply_dup_gap_epoch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_jobs_same_source_one_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_id_and_rejects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resend_rereports_rejections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_windows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_indicator_values, setup, teardown),
