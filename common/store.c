@@ -1385,33 +1385,13 @@ static int s_prune_gauge(crr_store_t *s, MDB_txn *txn, int64_t cutoff_sec)
     return rc;
 }
 
-static int s_prune_snapshots(crr_store_t *s, MDB_txn *txn, int64_t cutoff_sec)
+/* Deletes the entries of dbi whose value starts with a big-endian time (seconds)
+ * before cutoff_sec: stored snapshots, and rejseq entries (kept as long as the
+ * rejects themselves). A full scan; both hold few entries. */
+static int s_prune_by_time(MDB_txn *txn, MDB_dbi dbi, int64_t cutoff_sec)
 {
     MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, s->db_snapshots, &cur);
-    if (rc)
-        return rc;
-    MDB_val k, v;
-    int op = MDB_FIRST;
-    while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
-        op = MDB_NEXT;
-        if (v.mv_size >= 8 && (int64_t)crr_be64_get(v.mv_data) < cutoff_sec) {
-            if ((rc = mdb_cursor_del(cur, 0)) != 0)
-                break;
-        }
-    }
-    if (rc == MDB_NOTFOUND || rc == EINVAL)
-        rc = 0;
-    mdb_cursor_close(cur);
-    return rc;
-}
-
-/* Deletes rejseq entries that arrived before cutoff_sec (kept as long as the
- * rejects themselves). A full scan: rejected events are few. */
-static int s_prune_rejseq(crr_store_t *s, MDB_txn *txn, int64_t cutoff_sec)
-{
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, s->db_rejseq, &cur);
+    int rc = mdb_cursor_open(txn, dbi, &cur);
     if (rc)
         return rc;
     MDB_val k, v;
@@ -1423,7 +1403,7 @@ static int s_prune_rejseq(crr_store_t *s, MDB_txn *txn, int64_t cutoff_sec)
             break;
     }
     mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return rc == MDB_NOTFOUND || rc == EINVAL ? 0 : rc;
 }
 
 int crr_store_prune(crr_store_t *s, int64_t now_sec, int64_t snapshot_max_age_sec,
@@ -1441,11 +1421,11 @@ int crr_store_prune(crr_store_t *s, int64_t now_sec, int64_t snapshot_max_age_se
         (rc = s_prune_gauge(s, txn, now_sec - s->max_age_days * CRR_SEC_PER_DAY)) != 0)
         goto fail;
     if (snapshot_max_age_sec > 0 &&
-        (rc = s_prune_snapshots(s, txn, now_sec - snapshot_max_age_sec)) != 0)
+        (rc = s_prune_by_time(txn, s->db_snapshots, now_sec - snapshot_max_age_sec)) != 0)
         goto fail;
     if (reject_max_age_sec > 0 &&
         ((rc = crr_rejects_prune(txn, s->db_rejects, now_sec - reject_max_age_sec, NULL)) != 0 ||
-         (rc = s_prune_rejseq(s, txn, now_sec - reject_max_age_sec)) != 0))
+         (rc = s_prune_by_time(txn, s->db_rejseq, now_sec - reject_max_age_sec)) != 0))
         goto fail;
     return mdb_txn_commit(txn);
 fail:
