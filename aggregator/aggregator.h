@@ -118,14 +118,15 @@ int crr_datadir_write_endpoints(const char *dir, const char *ingest, const char 
 
 /* Counters, written by the main thread and read by the HTTP thread. */
 typedef struct crr_agg_stats {
-    _Atomic uint64_t frames;          /* frames received */
-    _Atomic uint64_t batches;         /* frames that parsed as a Batch */
-    _Atomic uint64_t events;          /* events received in batches */
-    _Atomic uint64_t applied;         /* events applied to the aggregates */
-    _Atomic uint64_t duplicates;      /* events skipped as duplicates */
-    _Atomic uint64_t rejected;        /* events rejected (validation) */
-    _Atomic uint64_t malformed;       /* frames refused as MALFORMED */
-    _Atomic uint64_t groups;          /* groups committed */
+    _Atomic uint64_t frames;     /* frames received */
+    _Atomic uint64_t batches;    /* frames that parsed as a Batch */
+    _Atomic uint64_t events;     /* events received in batches */
+    _Atomic uint64_t applied;    /* events applied to the aggregates */
+    _Atomic uint64_t duplicates; /* events skipped as duplicates */
+    _Atomic uint64_t rejected;   /* events rejected (validation), each counted once */
+    _Atomic uint64_t rejected_by_code[CRR_REJECT_CODES]; /* the same, by reject code */
+    _Atomic uint64_t malformed;                          /* frames refused as MALFORMED */
+    _Atomic uint64_t groups;                             /* groups committed */
     _Atomic uint64_t apply_failures;  /* groups whose apply failed (no Acks sent) */
     _Atomic uint64_t acks;            /* Acks sent */
     _Atomic uint64_t ack_failures;    /* Acks that could not be delivered */

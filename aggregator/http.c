@@ -1,8 +1,9 @@
 /* http: the aggregator's HTTP API on libmicrohttpd's internal thread.
  *
  *   GET  /healthz            200 {"status":"ok"}
- *   GET  /api/v1/stats       200 the ingest counters (crr_agg_stats_t) as JSON, and
- *                            "store": the store's sizes (crr_store_stat_t)
+ *   GET  /api/v1/stats       200 the ingest counters (crr_agg_stats_t) as JSON, with
+ *                            "rejected_by_reason" and "store": the store's sizes
+ *   GET  /metrics            200 the same in Prometheus text format 0.0.4
  *   POST /api/v1/snapshots   201 {"id":..,"file":..,"values":N}: a snapshot now
  *
  * Threading: MHD runs ONE internal polling thread, so every handler runs on
@@ -78,20 +79,131 @@ static json_t *s_store_stats(crr_aggregator_t *a)
 #undef U
 }
 
+/* Every ingest counter, once: its name in /api/v1/stats, and its Prometheus
+ * name and help text in /metrics. */
+static const struct {
+    const char *json; /* key in /api/v1/stats */
+    const char *prom; /* metric name in /metrics */
+    const char *help; /* # HELP text */
+    size_t off;       /* offsetof the counter in crr_agg_stats_t */
+} s_counters[] = {
+#define C(f, prom, help)                                                                           \
+    {                                                                                              \
+#f, prom, help, offsetof(crr_agg_stats_t, f)                                               \
+    }
+    C(frames, "crrmon_ingest_frames_total", "Frames received on the ingest socket."),
+    C(batches, "crrmon_ingest_batches_total", "Frames that parsed as a Batch."),
+    C(events, "crrmon_ingest_events_total", "Events received in batches, resends included."),
+    C(applied, "crrmon_events_applied_total", "Events applied to the aggregates."),
+    C(duplicates, "crrmon_events_duplicate_total",
+      "Events skipped as duplicates (resent sequence, or a record id seen before)."),
+    C(rejected, "crrmon_events_rejected_total", "Events rejected, each counted once."),
+    C(malformed, "crrmon_ingest_malformed_frames_total",
+      "Frames refused as malformed (not a Batch)."),
+    C(groups, "crrmon_ingest_groups_total",
+      "Groups committed durably (one LMDB transaction each)."),
+    C(apply_failures, "crrmon_ingest_apply_failures_total",
+      "Groups whose apply failed (for example MDB_MAP_FULL); no Acks sent."),
+    C(acks, "crrmon_ingest_acks_total", "Acks sent."),
+    C(ack_failures, "crrmon_ingest_ack_failures_total", "Acks that could not be delivered."),
+    C(disconnects, "crrmon_ingest_disconnects_total",
+      "Sender connections dropped, oversized frames among them."),
+    C(protocol_errors, "crrmon_ingest_protocol_errors_total",
+      "Handshakes that failed on protocol errors."),
+    C(snapshots, "crrmon_snapshots_total", "Snapshots taken."),
+    C(sink_failures, "crrmon_sink_failures_total", "Sink writes that failed."),
+    C(prunes, "crrmon_prunes_total", "Prunes committed."),
+#undef C
+};
+#define S_NCOUNTERS (sizeof s_counters / sizeof s_counters[0])
+
+static uint64_t s_counter(const crr_agg_stats_t *s, size_t off)
+{
+    return atomic_load_explicit((const _Atomic uint64_t *)(const void *)((const char *)s + off),
+                                memory_order_relaxed);
+}
+
 static json_t *s_stats(crr_aggregator_t *a)
 {
-    crr_agg_stats_t *s = &a->stats;
-#define G(f) (json_int_t) atomic_load_explicit(&s->f, memory_order_relaxed)
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                     "s:I, s:o}",
-                     "frames", G(frames), "batches", G(batches), "events", G(events), "applied",
-                     G(applied), "duplicates", G(duplicates), "rejected", G(rejected), "malformed",
-                     G(malformed), "groups", G(groups), "apply_failures", G(apply_failures), "acks",
-                     G(acks), "ack_failures", G(ack_failures), "disconnects", G(disconnects),
-                     "protocol_errors", G(protocol_errors), "snapshots", G(snapshots),
-                     "sink_failures", G(sink_failures), "prunes", G(prunes), "store",
-                     s_store_stats(a));
-#undef G
+    json_t *o = json_object(), *by = json_object();
+    if (!o || !by) {
+        json_decref(o);
+        json_decref(by);
+        return NULL;
+    }
+    for (size_t i = 0; i < S_NCOUNTERS; i++)
+        json_object_set_new(o, s_counters[i].json,
+                            json_integer((json_int_t)s_counter(&a->stats, s_counters[i].off)));
+    for (int c = 1; c < CRR_REJECT_CODES; c++)
+        json_object_set_new(by, crr_reject_code_name(c),
+                            json_integer((json_int_t)atomic_load_explicit(
+                                &a->stats.rejected_by_code[c], memory_order_relaxed)));
+    json_object_set_new(o, "rejected_by_reason", by);
+    json_object_set_new(o, "store", s_store_stats(a));
+    return o;
+}
+
+/* Prometheus text exposition format 0.0.4: the counters, rejections by
+ * reason, and the store's sizes as gauges. Returns a malloc'd string. */
+static char *s_metrics(crr_aggregator_t *a)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    for (size_t i = 0; i < S_NCOUNTERS; i++)
+        fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", s_counters[i].prom,
+                s_counters[i].help, s_counters[i].prom, s_counters[i].prom,
+                s_counter(&a->stats, s_counters[i].off));
+    fprintf(f, "# HELP crrmon_events_rejected_by_reason_total Events rejected, by reason.\n"
+               "# TYPE crrmon_events_rejected_by_reason_total counter\n");
+    for (int c = 1; c < CRR_REJECT_CODES; c++)
+        fprintf(
+            f, "crrmon_events_rejected_by_reason_total{reason=\"%s\"} %" PRIu64 "\n",
+            crr_reject_code_name(c),
+            (uint64_t)atomic_load_explicit(&a->stats.rejected_by_code[c], memory_order_relaxed));
+    crr_store_stat_t st;
+    if (crr_store_stat(a->store, &st) == 0) {
+        const struct {
+            const char *name, *help;
+            uint64_t v;
+        } g[] = {
+            {"crrmon_store_bucket_keys", "Aggregate keys (borough, family, day, dimensions).",
+             st.agg_keys},
+            {"crrmon_store_record_ids", "Remembered record ids.", st.record_ids},
+            {"crrmon_store_snapshots", "Stored snapshots.", st.snapshots},
+            {"crrmon_store_rejects", "Stored rejects.", st.rejects},
+            {"crrmon_store_used_bytes", "Bytes of the LMDB map in use (pages used x page size).",
+             st.pages_used * st.page_size},
+            {"crrmon_store_map_bytes", "The LMDB map size (a hard limit).", st.map_size},
+        };
+        for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
+            fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %" PRIu64 "\n", g[i].name, g[i].help,
+                    g[i].name, g[i].name, g[i].v);
+    }
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static enum MHD_Result s_reply_text(struct MHD_Connection *c, unsigned status, char *text,
+                                    const char *type)
+{
+    if (!text)
+        return s_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, s_error("out of memory"));
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", type);
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
 }
 
 /* Asks the main loop for a snapshot and waits for its answer. */
@@ -150,6 +262,11 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
         if (!get)
             return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use GET"));
         return s_reply(c, MHD_HTTP_OK, s_stats(h->a));
+    }
+    if (strcmp(url, "/metrics") == 0) {
+        if (!get)
+            return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use GET"));
+        return s_reply_text(c, MHD_HTTP_OK, s_metrics(h->a), "text/plain; version=0.0.4");
     }
     if (strcmp(url, "/api/v1/snapshots") == 0) {
         if (!post)

@@ -289,7 +289,10 @@ static void s_group(crr_aggregator_t *a)
             for (size_t i = 0; i < nj; i++) {
                 S_ADD(applied, a->jobs[i].n_applied);
                 S_ADD(duplicates, a->jobs[i].n_duplicate);
-                S_ADD(rejected, a->jobs[i].n_rejected);
+                S_ADD(rejected, a->jobs[i].n_rejected - a->jobs[i].n_rereported);
+                for (int c = 0; c < CRR_REJECT_CODES; c++)
+                    if (a->jobs[i].rejected_by_code[c])
+                        S_ADD(rejected_by_code[c], a->jobs[i].rejected_by_code[c]);
             }
         }
     }

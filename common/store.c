@@ -519,7 +519,8 @@ void crr_ingest_job_reset(crr_ingest_job_t *j)
     free(j->rejected);
     j->rejected = NULL;
     j->n_rejected = 0;
-    j->durable_seq = j->expected_seq = j->n_applied = j->n_duplicate = 0;
+    j->durable_seq = j->expected_seq = j->n_applied = j->n_duplicate = j->n_rereported = 0;
+    memset(j->rejected_by_code, 0, sizeof j->rejected_by_code);
 }
 
 static char *s_strdup(const char *s)
@@ -861,6 +862,8 @@ static int s_store_reject(s_apply_t *a, crr_ingest_job_t *j, const Crrmon__V1__E
         if ((rc = mdb_put(a->txn, a->s->db_rejseq, &key, &val, 0)) != 0)
             return rc;
     }
+    if (d->code >= 0 && d->code < CRR_REJECT_CODES)
+        j->rejected_by_code[d->code]++;
     return s_job_reject(j, e->seq, d);
 }
 
@@ -888,6 +891,7 @@ static int s_rereport_reject(s_apply_t *a, crr_ingest_job_t *j, const s_src_t *s
     size_t rl = fl + 1 < val.mv_size - 12 ? strnlen(reason, val.mv_size - 12 - fl - 1) : 0;
     snprintf(d.field, sizeof d.field, "%.*s", (int)fl, field);
     snprintf(d.reason, sizeof d.reason, "%.*s", (int)rl, rl ? reason : "");
+    j->n_rereported++;
     return s_job_reject(j, seq, &d);
 }
 

@@ -80,9 +80,12 @@ typedef struct crr_ingest_job {
                                          field, reason; strings malloc'd), in batch order; freed by
                                          crr_ingest_job_reset or moved into an Ack by the caller */
     size_t n_rejected;                /* out: entries in rejected */
-    uint64_t n_applied;               /* out: events applied to the aggregates */
-    uint64_t n_duplicate;             /* out: events skipped as duplicates (seq <= applied, or a
-                                         record_id seen before) */
+    uint64_t n_rereported;            /* out: of those, rejections listed again because their
+                                         event was resent (rejected and counted before) */
+    uint64_t rejected_by_code[CRR_REJECT_CODES]; /* out: NEW rejections by reject code */
+    uint64_t n_applied;                          /* out: events applied to the aggregates */
+    uint64_t n_duplicate; /* out: events skipped as duplicates (seq <= applied, or a
+                             record_id seen before) */
 } crr_ingest_job_t;
 
 /* Applies every job in ONE LMDB write transaction and commits it durably

@@ -337,6 +337,33 @@ def test_event_rejections_in_ack_and_rejects_db():
     _, _, rows = a.snapshot()
     assert find(rows, "stop_search.count", B, 30)["value"] == 1.0
     assert find(rows, "feedback.responses", B, 30)["value"] == 1.0
+    # the same batch again (a lost Ack): the rejections come back, counted once
+    ack = exchange(s, batch("src-r", 3, evs))
+    assert [(r.seq, r.code, r.field) for r in ack.rejected] == got, ack
+    # the acks counter moves just after the send: poll for it
+    st = crrtest.wait_until(lambda: (lambda x: x if x["acks"] == 2 else None)(a.stats()), timeout=10,
+                            what="acks == 2")
+    assert (st["applied"], st["rejected"], st["duplicates"]) == (2, 4, 6), st
+    assert {k: v for k, v in st["rejected_by_reason"].items() if v} == {
+        "unknown_borough": 1, "out_of_range": 1, "future": 1, "too_old": 1}, st
+    # and in Prometheus text format
+    with urllib.request.urlopen(f"http://{a.ep['http']}/metrics", timeout=10) as r:
+        assert r.status == 200
+        assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = r.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    assert samples["crrmon_events_applied_total"] == 2
+    assert samples["crrmon_events_rejected_total"] == 4
+    assert samples['crrmon_events_rejected_by_reason_total{reason="too_old"}'] == 1
+    assert samples['crrmon_events_rejected_by_reason_total{reason="unknown_borough"}'] == 1
+    assert samples['crrmon_events_rejected_by_reason_total{reason="malformed"}'] == 0
+    assert samples["crrmon_store_rejects"] == 4
+    assert samples["crrmon_ingest_acks_total"] == 2
+    assert "# TYPE crrmon_events_applied_total counter" in text
 
 
 def test_oversized_frame_drops_only_that_connection():
