@@ -55,7 +55,7 @@ static void s_usage(FILE *out, const crr_cfg_entry_t *table)
     fprintf(out, "\nsinks compiled in:\n");
     for (const crr_sink_ops_t *const *s = crr_sink_registry; *s; s++)
         fprintf(out, "  %-10s %s\n", (*s)->name, (*s)->description);
-    fprintf(out, "\nHTTP: GET /healthz, GET /api/v1/stats, POST /api/v1/snapshots\n");
+    fprintf(out, "\nHTTP: GET /healthz, GET /metrics, GET /api/v1/stats, POST /api/v1/snapshots\n");
 }
 
 /* Resolves settings that derive from others (windows, schedules, folders, refdata). */
