@@ -3,8 +3,10 @@
 # (deploy/deps.sh), checks the C formatting against .clang-format, builds
 # with warnings as errors into build/, runs every
 # CTest (unit, e2e, sink, fuzz replay), then builds again with ASan+UBSan into
-# build-asan/ and runs the suite there too. Exits non-zero if anything fails.
-#   CRR_SKIP_ASAN=1  skip the sanitizer pass (local fast loop)
+# build-asan/ and runs the suite there too, and with TSan into build-tsan/ for
+# the e2e tests and the sender (libzmq's own hand-offs are suppressed in
+# tests/tsan.supp). Exits non-zero if anything fails.
+#   CRR_SKIP_ASAN=1, CRR_SKIP_TSAN=1  skip a sanitizer pass (local fast loop)
 #   CTEST_ARGS="-L unit"  pass extra arguments to ctest
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,5 +36,12 @@ if [ "${CRR_SKIP_ASAN:-0}" != "1" ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DCRR_SANITIZE=address,undefined
+  unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+if [ "${CRR_SKIP_TSAN:-0}" != "1" ]; then
+  echo "== build and run the threaded parts under ThreadSanitizer (e2e and the sender)"
+  export TSAN_OPTIONS="halt_on_error=1 suppressions=$here/tests/tsan.supp"
+  CTEST_ARGS="-L e2e ${CTEST_ARGS:-}" run_suite build-tsan -DCMAKE_BUILD_TYPE=Debug -DCRR_SANITIZE=thread
+  ctest --test-dir build-tsan --output-on-failure -R unit_sender
 fi
 echo "== all tests passed"
