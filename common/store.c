@@ -404,7 +404,11 @@ int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out
         {"rejseq", &s->db_rejseq},
     };
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
-        if ((rc = crr_lmdb_dbi(txn, dbs[i].name, 0, dbs[i].dbi)) != 0) {
+        rc = crr_lmdb_dbi(txn, dbs[i].name, 0, dbs[i].dbi);
+        /* readers never use rejseq; a store written before it existed still reads */
+        if (rc == MDB_NOTFOUND && s->readonly && dbs[i].dbi == &s->db_rejseq)
+            rc = 0;
+        if (rc != 0) {
             mdb_txn_abort(txn);
             goto fail;
         }

@@ -461,6 +461,26 @@ static void test_resend_rereports_rejections(void **state)
     crr_ingest_job_reset(&j);
 }
 
+/* A store written before the rejseq index existed still opens read-only
+ * (crrmon query/status on an older data folder). */
+static void test_readonly_open_of_older_store(void **state)
+{
+    fx_t *f = *state;
+    MDB_env *env = crr_store_env(f->s);
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "rejseq", 0, &dbi), 0);
+    assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    crr_store_close(&f->s);
+    crr_store_opts_t ro = {.readonly = 1};
+    assert_int_equal(crr_store_open(f->dir, &ro, &f->s), 0);
+    crr_store_close(&f->s);
+    /* and the aggregator recreates it */
+    assert_int_equal(crr_store_open(f->dir, NULL, &f->s), 0);
+}
+
 static void test_windows(void **state)
 {
     fx_t *f = *state;
@@ -745,6 +765,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_jobs_same_source_one_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_id_and_rejects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resend_rereports_rejections, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_open_of_older_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_windows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_indicator_values, setup, teardown),
