@@ -33,10 +33,17 @@ static void s_free(void *data, void *ptr)
 int crr_codec_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
                      size_t max_len, ProtobufCMessage **out)
 {
+    return crr_codec_unpack_budget(desc, buf, len, max_len, (len + 64) * CRR_CODEC_ALLOC_FACTOR,
+                                   out);
+}
+
+int crr_codec_unpack_budget(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
+                            size_t max_len, size_t budget, ProtobufCMessage **out)
+{
     *out = NULL;
     if (len > max_len)
         return CRR_ETOOBIG;
-    s_budget_t b = {.left = (len + 64) * CRR_CODEC_ALLOC_FACTOR, .over = 0};
+    s_budget_t b = {.left = budget, .over = 0};
     ProtobufCAllocator a = {.alloc = s_alloc, .free = s_free, .allocator_data = &b};
     ProtobufCMessage *m = protobuf_c_message_unpack(desc, &a, len, buf);
     if (!m)

@@ -20,6 +20,13 @@
 int crr_codec_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
                      size_t max_len, ProtobufCMessage **out);
 
+/* As crr_codec_unpack, with the allocation budget given in bytes instead of
+ * derived from len. A budget too small for the message gives CRR_ETOOBIG
+ * with nothing leaked, wherever the allocations run out (the OOM loop of
+ * tests/unit/test_base.c walks every budget). */
+int crr_codec_unpack_budget(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
+                            size_t max_len, size_t budget, ProtobufCMessage **out);
+
 /* Typed wrappers of crr_codec_unpack. */
 int crr_codec_unpack_batch(const uint8_t *buf, size_t len, size_t max_len, Crrmon__V1__Batch **out);
 int crr_codec_unpack_ack(const uint8_t *buf, size_t len, size_t max_len, Crrmon__V1__Ack **out);

@@ -117,6 +117,60 @@ static void test_codec(void **state)
     assert_int_equal(crr_codec_unpack_batch(lie, sizeof lie, 1024, &b), CRR_EPARSE);
 }
 
+/* SQLite-style OOM loop: unpack a real batch with every allocation budget
+ * from 0 upwards; each attempt either fails cleanly with CRR_ETOOBIG (ASan
+ * checks nothing leaks) or succeeds, and once it succeeds every larger
+ * budget does too, with the same content. */
+static void test_codec_oom_loop(void **state)
+{
+    (void)state;
+    Crrmon__V1__StopSearch ss = CRRMON__V1__STOP_SEARCH__INIT;
+    ss.ethnicity = CRRMON__V1__ETHNICITY__ETHNICITY_BLACK;
+    ss.outcome = CRRMON__V1__OUTCOME__OUTCOME_ARREST;
+    ss.sde_code = "B1";
+    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    ts.seconds = 1772366400;
+    Crrmon__V1__Event ev[3];
+    Crrmon__V1__Event *evp[3];
+    for (int i = 0; i < 3; i++) {
+        crrmon__v1__event__init(&ev[i]);
+        ev[i].seq = (uint64_t)i + 1;
+        ev[i].borough = "E09000022";
+        ev[i].record_id = "rec";
+        ev[i].occurred_at = &ts;
+        ev[i].body_case = CRRMON__V1__EVENT__BODY_STOP_SEARCH;
+        ev[i].stop_search = &ss;
+        evp[i] = &ev[i];
+    }
+    Crrmon__V1__Batch b = CRRMON__V1__BATCH__INIT;
+    b.source_id = "oom";
+    b.epoch = 9;
+    b.n_events = 3;
+    b.events = evp;
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(crr_codec_pack(&b.base, &buf, &len), 0);
+    int succeeded = 0;
+    for (size_t budget = 0; budget < 16384; budget += 8) {
+        ProtobufCMessage *m = NULL;
+        int rc = crr_codec_unpack_budget(&crrmon__v1__batch__descriptor, buf, len, len, budget, &m);
+        if (rc == 0) {
+            Crrmon__V1__Batch *got = (Crrmon__V1__Batch *)m;
+            assert_int_equal(got->n_events, 3);
+            assert_string_equal(got->events[2]->stop_search->sde_code, "B1");
+            assert_true(got->events[2]->seq == 3);
+            crr_codec_free(m);
+            succeeded = 1;
+        } else {
+            assert_int_equal(rc, CRR_ETOOBIG);
+            assert_null(m);
+            assert_false(succeeded); /* no budget fails once a smaller one worked */
+        }
+    }
+    assert_true(succeeded);
+    free(buf);
+}
+
 static void test_lmdbx_and_rejects(void **state)
 {
     (void)state;
@@ -177,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_time_parse_format),
         cmocka_unit_test(test_clock_hook),
         cmocka_unit_test(test_codec),
+        cmocka_unit_test(test_codec_oom_loop),
         cmocka_unit_test(test_lmdbx_and_rejects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
