@@ -22,6 +22,7 @@
 #define CRR_AGGREGATOR_H
 
 #include "cfg.h"
+#include "codec.h"
 #include "err.h"
 #include "refdata.h"
 #include "sink.h"
@@ -178,13 +179,14 @@ typedef struct crr_aggregator {
     crr_agg_sink_t sinks[CRR_AGG_MAX_SINKS];         /* open sinks */
     size_t nsinks;                                   /* entries in sinks */
     crr_agg_slot_t *slots;                           /* group receive slots (CRR_AGG_MAX_FRAMES) */
-    crr_ingest_job_t *jobs; /* store jobs, parallel to the batches in slots */
-    size_t *job_slot;       /* jobs[i] came from slots[job_slot[i]] */
-    uint8_t *ackbuf;        /* reused Ack pack buffer */
-    size_t ackcap;          /* bytes in ackbuf */
-    uint64_t next_prune_ms; /* monotonic time of the next prune */
-    atomic_int stopping;    /* set when shutting down (HTTP answers 503) */
-    crr_agg_stats_t stats;  /* counters */
+    crr_codec_arena_t *arena; /* the group's unpacked batches, released at the group's end */
+    crr_ingest_job_t *jobs;   /* store jobs, parallel to the batches in slots */
+    size_t *job_slot;         /* jobs[i] came from slots[job_slot[i]] */
+    uint8_t *ackbuf;          /* reused Ack pack buffer */
+    size_t ackcap;            /* bytes in ackbuf */
+    uint64_t next_prune_ms;   /* monotonic time of the next prune */
+    atomic_int stopping;      /* set when shutting down (HTTP answers 503) */
+    crr_agg_stats_t stats;    /* counters */
 } crr_aggregator_t;
 
 /* ---------------------------------------------------------------- main.c */

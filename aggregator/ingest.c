@@ -79,7 +79,7 @@ int crr_ingest_open(crr_aggregator_t *a)
     a->job_slot = calloc(CRR_AGG_MAX_FRAMES, sizeof *a->job_slot);
     a->ackcap = 4096;
     a->ackbuf = malloc(a->ackcap);
-    if (!a->slots || !a->jobs || !a->job_slot || !a->ackbuf)
+    if (!a->slots || !a->jobs || !a->job_slot || !a->ackbuf || crr_codec_arena_new(&a->arena))
         return -ENOMEM;
     return 0;
 fail:
@@ -99,6 +99,7 @@ void crr_ingest_close(crr_aggregator_t *a)
         zmq_close(a->monitor);
         a->monitor = NULL;
     }
+    crr_codec_arena_destroy(&a->arena);
     free(a->slots);
     free(a->jobs);
     free(a->job_slot);
@@ -195,7 +196,7 @@ static Crrmon__V1__Batch *s_take_frame(crr_aggregator_t *a, crr_agg_slot_t *slot
     } else if (len == 0) {
         snprintf(slot->error, sizeof slot->error, "empty frame: expected a crrmon.v1.Batch");
     } else {
-        int rc = crr_codec_unpack_batch(data, len, (size_t)a->cfg.max_msg_size, &b);
+        int rc = crr_codec_unpack_batch_arena(a->arena, data, len, (size_t)a->cfg.max_msg_size, &b);
         if (rc) {
             s_hex(data, len, raw, sizeof raw);
             snprintf(slot->error, sizeof slot->error,
@@ -204,8 +205,7 @@ static Crrmon__V1__Batch *s_take_frame(crr_aggregator_t *a, crr_agg_slot_t *slot
         } else if (!b->source_id || !*b->source_id) {
             s_hex(data, len, raw, sizeof raw);
             snprintf(slot->error, sizeof slot->error, "batch without source_id");
-            crr_codec_free(&b->base);
-            b = NULL;
+            b = NULL; /* it stays in the group's arena */
         } else {
             return b;
         }
@@ -331,10 +331,8 @@ static void s_group(crr_aggregator_t *a)
         a->jobs[i].batch = NULL;
     }
     for (size_t i = 0; i < ns; i++)
-        if (a->slots[i].batch) {
-            crr_codec_free(&a->slots[i].batch->base);
-            a->slots[i].batch = NULL;
-        }
+        a->slots[i].batch = NULL;
+    crr_codec_arena_reset(a->arena); /* every batch of the group at once */
 }
 
 int crr_ingest_run(crr_aggregator_t *a)

@@ -6,6 +6,7 @@
 #include "err.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 typedef struct {
@@ -68,6 +69,99 @@ int crr_codec_unpack_event(const uint8_t *buf, size_t len, size_t max_len, Crrmo
 {
     return crr_codec_unpack(&crrmon__v1__event__descriptor, buf, len, max_len,
                             (ProtobufCMessage **)out);
+}
+
+/* ---- arena ---- */
+
+#define S_CHUNK ((size_t)4 << 20)
+
+typedef struct s_chunk {
+    struct s_chunk *next; /* older chunk */
+    size_t cap, used;     /* bytes in data, bytes handed out */
+    max_align_t data[];   /* the memory */
+} s_chunk_t;
+
+struct crr_codec_arena {
+    s_chunk_t *head; /* current chunk, newest first */
+    size_t left;     /* budget of the unpack in progress */
+    int over;        /* that budget ran out */
+};
+
+int crr_codec_arena_new(crr_codec_arena_t **out)
+{
+    *out = calloc(1, sizeof **out);
+    return *out ? 0 : -ENOMEM;
+}
+
+void crr_codec_arena_reset(crr_codec_arena_t *a)
+{
+    if (!a || !a->head)
+        return;
+    s_chunk_t *c = a->head->next;
+    while (c) {
+        s_chunk_t *next = c->next;
+        free(c);
+        c = next;
+    }
+    a->head->next = NULL;
+    a->head->used = 0;
+}
+
+void crr_codec_arena_destroy(crr_codec_arena_t **ap)
+{
+    crr_codec_arena_t *a = *ap;
+    if (!a)
+        return;
+    crr_codec_arena_reset(a);
+    free(a->head);
+    free(a);
+    *ap = NULL;
+}
+
+static void *s_arena_alloc(void *data, size_t size)
+{
+    crr_codec_arena_t *a = data;
+    if (size > a->left) {
+        a->over = 1;
+        return NULL;
+    }
+    a->left -= size;
+    size = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+    if (!a->head || a->head->cap - a->head->used < size) {
+        size_t cap = size > S_CHUNK ? size : S_CHUNK;
+        s_chunk_t *c = malloc(sizeof *c + cap);
+        if (!c)
+            return NULL;
+        c->cap = cap;
+        c->used = 0;
+        c->next = a->head;
+        a->head = c;
+    }
+    void *p = (char *)a->head->data + a->head->used;
+    a->head->used += size;
+    return p;
+}
+
+static void s_arena_free(void *data, void *ptr)
+{
+    (void)data; /* released all at once by crr_codec_arena_reset */
+    (void)ptr;
+}
+
+int crr_codec_unpack_batch_arena(crr_codec_arena_t *a, const uint8_t *buf, size_t len,
+                                 size_t max_len, Crrmon__V1__Batch **out)
+{
+    *out = NULL;
+    if (len > max_len)
+        return CRR_ETOOBIG;
+    a->left = (len + 64) * CRR_CODEC_ALLOC_FACTOR;
+    a->over = 0;
+    ProtobufCAllocator al = {.alloc = s_arena_alloc, .free = s_arena_free, .allocator_data = a};
+    ProtobufCMessage *m = protobuf_c_message_unpack(&crrmon__v1__batch__descriptor, &al, len, buf);
+    if (!m)
+        return a->over ? CRR_ETOOBIG : CRR_EPARSE;
+    *out = (Crrmon__V1__Batch *)m;
+    return 0;
 }
 
 void crr_codec_free(ProtobufCMessage *m)

@@ -32,6 +32,24 @@ int crr_codec_unpack_batch(const uint8_t *buf, size_t len, size_t max_len, Crrmo
 int crr_codec_unpack_ack(const uint8_t *buf, size_t len, size_t max_len, Crrmon__V1__Ack **out);
 int crr_codec_unpack_event(const uint8_t *buf, size_t len, size_t max_len, Crrmon__V1__Event **out);
 
+/* An arena for unpacking many frames whose messages all die together (the
+ * aggregator's group): allocation is a pointer bump in large chunks, free is
+ * nothing, and crr_codec_arena_reset releases everything at once. Messages
+ * unpacked into an arena must NOT be passed to crr_codec_free. One thread. */
+typedef struct crr_codec_arena crr_codec_arena_t;
+
+/* New empty arena. Returns 0 and *out, or -ENOMEM. */
+int crr_codec_arena_new(crr_codec_arena_t **out);
+/* Forgets every message unpacked into a since the last reset (keeps one chunk). */
+void crr_codec_arena_reset(crr_codec_arena_t *a);
+/* Frees the arena and nulls *ap; idempotent. */
+void crr_codec_arena_destroy(crr_codec_arena_t **ap);
+
+/* As crr_codec_unpack_batch, but the Batch lives in arena a until its next
+ * reset. Same return codes and the same per-frame allocation budget. */
+int crr_codec_unpack_batch_arena(crr_codec_arena_t *a, const uint8_t *buf, size_t len,
+                                 size_t max_len, Crrmon__V1__Batch **out);
+
 /* Frees a message from crr_codec_unpack (NULL is fine). */
 void crr_codec_free(ProtobufCMessage *m);
 

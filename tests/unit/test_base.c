@@ -171,6 +171,51 @@ static void test_codec_oom_loop(void **state)
     free(buf);
 }
 
+/* The aggregator's group arena: many batches unpacked, read, released at once
+ * and the arena reused; the same budget and errors as the heap path. */
+static void test_codec_arena(void **state)
+{
+    (void)state;
+    Crrmon__V1__Event ev = CRRMON__V1__EVENT__INIT;
+    Crrmon__V1__Event *evp[1] = {&ev};
+    Crrmon__V1__Batch b = CRRMON__V1__BATCH__INIT;
+    b.n_events = 1;
+    b.events = evp;
+    crr_codec_arena_t *a = NULL;
+    assert_int_equal(crr_codec_arena_new(&a), 0);
+    char id[32], borough[32];
+    for (int round = 0; round < 3; round++) {
+        Crrmon__V1__Batch *got[200];
+        for (int i = 0; i < 200; i++) {
+            snprintf(id, sizeof id, "src-%d", i);
+            snprintf(borough, sizeof borough, "E090000%02d", i % 33 + 1);
+            b.source_id = id;
+            b.epoch = (uint64_t)i;
+            ev.borough = borough;
+            ev.seq = (uint64_t)i + 1;
+            uint8_t *buf;
+            size_t len;
+            assert_int_equal(crr_codec_pack(&b.base, &buf, &len), 0);
+            assert_int_equal(crr_codec_unpack_batch_arena(a, buf, len, 1 << 20, &got[i]), 0);
+            free(buf);
+        }
+        for (int i = 0; i < 200; i++) { /* all still valid until the reset */
+            snprintf(id, sizeof id, "src-%d", i);
+            assert_string_equal(got[i]->source_id, id);
+            assert_true(got[i]->events[0]->seq == (uint64_t)i + 1);
+        }
+        crr_codec_arena_reset(a);
+    }
+    const uint8_t garbage[] = {0xff, 0xff, 0xff};
+    Crrmon__V1__Batch *m;
+    assert_int_equal(crr_codec_unpack_batch_arena(a, garbage, sizeof garbage, 64, &m), CRR_EPARSE);
+    assert_null(m);
+    assert_int_equal(crr_codec_unpack_batch_arena(a, garbage, sizeof garbage, 2, &m), CRR_ETOOBIG);
+    crr_codec_arena_destroy(&a);
+    assert_null(a);
+    crr_codec_arena_destroy(&a);
+}
+
 static void test_lmdbx_and_rejects(void **state)
 {
     (void)state;
@@ -232,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_clock_hook),
         cmocka_unit_test(test_codec),
         cmocka_unit_test(test_codec_oom_loop),
+        cmocka_unit_test(test_codec_arena),
         cmocka_unit_test(test_lmdbx_and_rejects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
