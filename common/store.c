@@ -1326,30 +1326,6 @@ static int s_prune_agg(crr_store_t *s, MDB_txn *txn, int64_t cutoff_day)
     return rc;
 }
 
-static int s_prune_records(crr_store_t *s, MDB_txn *txn, int64_t cutoff_day)
-{
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, s->db_records, &cur);
-    if (rc)
-        return rc;
-    uint32_t lim = (uint32_t)(cutoff_day + (int64_t)CRR_DAY_BIAS);
-    MDB_val k, v;
-    int op = MDB_FIRST;
-    while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
-        op = MDB_NEXT;
-        if (v.mv_size == 4 && crr_be32_get(v.mv_data) < lim) {
-            if ((rc = mdb_cursor_del(cur, 0)) != 0)
-                break;
-            /* after a delete, MDB_NEXT yields the item now under the cursor */
-            op = MDB_NEXT;
-        }
-    }
-    if (rc == MDB_NOTFOUND || rc == EINVAL)
-        rc = 0;
-    mdb_cursor_close(cur);
-    return rc;
-}
-
 /* Deletes headcount statements older than cutoff_sec unless they are the
  * latest statement at or before the cutoff for their (borough, staff group),
  * which still answers "latest up to the end of the window". */
@@ -1393,10 +1369,11 @@ static int s_prune_gauge(crr_store_t *s, MDB_txn *txn, int64_t cutoff_sec)
     return rc;
 }
 
-/* Deletes the entries of dbi whose value starts with a big-endian time (seconds)
- * before cutoff_sec: stored snapshots, and rejseq entries (kept as long as the
- * rejects themselves). A full scan; both hold few entries. */
-static int s_prune_by_time(MDB_txn *txn, MDB_dbi dbi, int64_t cutoff_sec)
+/* Deletes the entries of dbi whose value starts with a big-endian number of
+ * `width` bytes (4 or 8) below limit: remembered record ids (4-byte biased
+ * day), stored snapshots and rejseq entries (8-byte time in seconds). A full
+ * scan, in one transaction. */
+static int s_prune_by_value(MDB_txn *txn, MDB_dbi dbi, size_t width, uint64_t limit)
 {
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, dbi, &cur);
@@ -1405,13 +1382,21 @@ static int s_prune_by_time(MDB_txn *txn, MDB_dbi dbi, int64_t cutoff_sec)
     MDB_val k, v;
     MDB_cursor_op op = MDB_FIRST;
     while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
-        op = MDB_NEXT;
-        if (v.mv_size >= 8 && (int64_t)crr_be64_get(v.mv_data) < cutoff_sec &&
-            (rc = mdb_cursor_del(cur, 0)) != 0)
+        op = MDB_NEXT; /* after a delete, MDB_NEXT yields the item now under the cursor */
+        if (v.mv_size < width)
+            continue;
+        uint64_t x = width == 4 ? crr_be32_get(v.mv_data) : crr_be64_get(v.mv_data);
+        if (x < limit && (rc = mdb_cursor_del(cur, 0)) != 0)
             break;
     }
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND || rc == EINVAL ? 0 : rc;
+}
+
+/* An 8-byte time limit for s_prune_by_value (times before 1970 never occur). */
+static uint64_t s_time_limit(int64_t cutoff_sec)
+{
+    return cutoff_sec > 0 ? (uint64_t)cutoff_sec : 0;
 }
 
 int crr_store_prune(crr_store_t *s, int64_t now_sec, int64_t snapshot_max_age_sec,
@@ -1425,15 +1410,18 @@ int crr_store_prune(crr_store_t *s, int64_t now_sec, int64_t snapshot_max_age_se
         return rc;
     int64_t cutoff_day = crr_day_of(now_sec) - s->max_age_days;
     if ((rc = s_prune_agg(s, txn, cutoff_day)) != 0 ||
-        (rc = s_prune_records(s, txn, cutoff_day)) != 0 ||
+        (rc = s_prune_by_value(txn, s->db_records, 4,
+                               (uint64_t)(cutoff_day + (int64_t)CRR_DAY_BIAS))) != 0 ||
         (rc = s_prune_gauge(s, txn, now_sec - s->max_age_days * CRR_SEC_PER_DAY)) != 0)
         goto fail;
     if (snapshot_max_age_sec > 0 &&
-        (rc = s_prune_by_time(txn, s->db_snapshots, now_sec - snapshot_max_age_sec)) != 0)
+        (rc = s_prune_by_value(txn, s->db_snapshots, 8,
+                               s_time_limit(now_sec - snapshot_max_age_sec))) != 0)
         goto fail;
     if (reject_max_age_sec > 0 &&
         ((rc = crr_rejects_prune(txn, s->db_rejects, now_sec - reject_max_age_sec, NULL)) != 0 ||
-         (rc = s_prune_by_time(txn, s->db_rejseq, now_sec - reject_max_age_sec)) != 0))
+         (rc = s_prune_by_value(txn, s->db_rejseq, 8,
+                                s_time_limit(now_sec - reject_max_age_sec))) != 0))
         goto fail;
     return mdb_txn_commit(txn);
 fail:
