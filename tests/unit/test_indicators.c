@@ -19,6 +19,7 @@
 #include "indicators.h"
 #include "refdata.h"
 #include "store.h"
+#include "store_fixture.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -26,50 +27,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NOW_TEXT "2026-03-01T12:00:00Z"
-#define NOW_SEC 1772366400LL   /* 2026-03-01T12:00:00Z */
 #define JAN31_SEC 1769817600LL /* 2026-01-31T00:00:00Z: first day of the 30-day window */
-#define B1 "E09000001"
-#define B2 "E09000002"
 #define Z 1.959963984540054
 
 /* ---- fixtures ---------------------------------------------------------- */
-
-typedef struct fx {
-    char dir[64];   /* mkdtemp folder */
-    crr_store_t *s; /* the store */
-    uint64_t seq;   /* next sequence of the test's one source */
-} fx_t;
-
-static int setup(void **state)
-{
-    setenv("CRRMON_NOW", NOW_TEXT, 1);
-    crr_clock_reset();
-    fx_t *f = calloc(1, sizeof *f);
-    strcpy(f->dir, "/tmp/crr_ind_XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    assert_int_equal(crr_store_open(f->dir, NULL, &f->s), 0);
-    f->seq = 1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_t *f = *state;
-    crr_store_close(&f->s);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cleanup of %s failed\n", f->dir);
-    free(f);
-    return 0;
-}
-
-static char *s_dup(const char *s)
-{
-    return strcpy(malloc(strlen(s) + 1), s);
-}
 
 static Crrmon__V1__Event *s_event(const char *borough, int64_t at)
 {
@@ -177,39 +138,6 @@ static void s_apply(fx_t *f, Crrmon__V1__Event **ev, size_t n)
     assert_int_equal(j.n_applied, n);
     crr_ingest_job_reset(&j);
     crr_codec_free(&b->base);
-}
-
-/* Finds the row (indicator, borough, window, dims "k=v,k=v" or "" for total). */
-static const Crrmon__V1__IndicatorValue *s_row(Crrmon__V1__IndicatorValue **v, size_t n,
-                                               const char *ind, const char *borough,
-                                               unsigned window, const char *dims)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(v[i]->indicator, ind) || strcmp(v[i]->borough, borough) ||
-            v[i]->window_days != window)
-            continue;
-        char buf[256] = "";
-        for (size_t d = 0; d < v[i]->n_dims; d++) {
-            size_t l = strlen(buf);
-            snprintf(buf + l, sizeof buf - l, "%s%s=%s", d ? "," : "", v[i]->dims[d]->key,
-                     v[i]->dims[d]->value);
-        }
-        if (strcmp(buf, dims) == 0)
-            return v[i];
-    }
-    return NULL;
-}
-
-static const Crrmon__V1__IndicatorValue *s_must(Crrmon__V1__IndicatorValue **v, size_t n,
-                                                const char *ind, const char *borough,
-                                                unsigned window, const char *dims)
-{
-    const Crrmon__V1__IndicatorValue *r = s_row(v, n, ind, borough, window, dims);
-    if (!r) {
-        fprintf(stderr, "no row %s %s %u [%s]\n", ind, borough, window, dims);
-        fail();
-    }
-    return r;
 }
 
 static void s_compute(fx_t *f, const char *ind, Crrmon__V1__IndicatorValue ***v, size_t *n)

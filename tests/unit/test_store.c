@@ -14,6 +14,7 @@
 #include "gen.h"
 #include "indicators.h"
 #include "store.h"
+#include "store_fixture.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -22,53 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NOW_TEXT "2026-03-01T12:00:00Z"
-#define NOW_SEC 1772366400LL /* 2026-03-01T12:00:00Z */
 #define DAY 86400LL
-#define B1 "E09000001"
-#define B2 "E09000002"
 
 /* ---- fixtures ---------------------------------------------------------- */
-
-typedef struct fx {
-    char dir[64];   /* mkdtemp folder */
-    crr_store_t *s; /* the store */
-} fx_t;
-
-static void s_rm_rf(const char *dir)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cleanup of %s failed\n", dir);
-}
-
-static int setup(void **state)
-{
-    setenv("CRRMON_NOW", NOW_TEXT, 1);
-    crr_clock_reset();
-    fx_t *f = calloc(1, sizeof *f);
-    strcpy(f->dir, "/tmp/crr_store_XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    assert_int_equal(crr_store_open(f->dir, NULL, &f->s), 0);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_t *f = *state;
-    crr_store_close(&f->s);
-    crr_store_close(&f->s); /* idempotent */
-    s_rm_rf(f->dir);
-    free(f);
-    return 0;
-}
-
-static char *s_dup(const char *s)
-{
-    return strcpy(malloc(strlen(s) + 1), s);
-}
 
 static Crrmon__V1__Event *s_event(uint64_t seq, const char *borough, int64_t at,
                                   const char *record_id)
@@ -202,35 +159,10 @@ static src_seen_t s_source(crr_store_t *s, uint64_t epoch)
     return x;
 }
 
-/* Finds the row (indicator, borough, window, dims "k=v" or "" for total). */
-static const Crrmon__V1__IndicatorValue *s_row(Crrmon__V1__IndicatorValue **v, size_t n,
-                                               const char *ind, const char *borough,
-                                               unsigned window, const char *dims)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(v[i]->indicator, ind) || strcmp(v[i]->borough, borough) ||
-            v[i]->window_days != window)
-            continue;
-        char buf[256] = "";
-        for (size_t d = 0; d < v[i]->n_dims; d++) {
-            size_t l = strlen(buf);
-            snprintf(buf + l, sizeof buf - l, "%s%s=%s", d ? "," : "", v[i]->dims[d]->key,
-                     v[i]->dims[d]->value);
-        }
-        if (strcmp(buf, dims) == 0)
-            return v[i];
-    }
-    return NULL;
-}
-
 static double s_value(Crrmon__V1__IndicatorValue **v, size_t n, const char *ind,
                       const char *borough, unsigned window, const char *dims)
 {
-    const Crrmon__V1__IndicatorValue *r = s_row(v, n, ind, borough, window, dims);
-    if (!r) {
-        fprintf(stderr, "no row %s %s %u [%s]\n", ind, borough, window, dims);
-        fail();
-    }
+    const Crrmon__V1__IndicatorValue *r = s_must(v, n, ind, borough, window, dims);
     return r->value ? r->value->value : NAN;
 }
 
