@@ -212,6 +212,9 @@ def test_usage_help_version_and_config_errors():
     for word in ("--data-dir", "--ingest", "--feed", "--http", "--aggregator.max_msg_size",
                  "--aggregator.schedules", "--sink.jsonl.dir", "jsonl", "csv"):
         assert word in r.stdout, word
+    # DESIGN.md: the HTTP API binds to localhost unless configured
+    http_line = next(l for l in r.stdout.splitlines() if l.strip().startswith("--http "))
+    assert "default: 127.0.0.1:7480;" in http_line, http_line
     assert crrtest.run([agg, "--version"], check=0).stdout.startswith("crrmon-aggregator ")
     assert "--data-dir" in crrtest.run([agg], check=2).stderr
     d = crrtest.tmpdir()
