@@ -59,7 +59,7 @@ typedef struct crr_agg_config {
     int64_t reject_max_age;   /* ms; stored rejects older are pruned; 0 = keep */
     int64_t prune_interval;   /* ms between prunes */
     char *sinks;              /* comma list of sink names, e.g. "jsonl,csv" */
-    char *ref_boroughs;       /* borough list CSV (default CRR_DEFAULT_DATA_DIR's; "" = none) */
+    char *ref_boroughs;       /* borough list CSV (bare name: shipped data; "" = none) */
     char *ref_population;     /* population CSV (default shipped; "" = none: rate rows absent) */
     union {
         max_align_t align;

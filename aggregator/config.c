@@ -11,11 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef CRR_DEFAULT_DATA_DIR /* the shipped reference data; CMake passes the source tree's data/   \
-                              */
-#define CRR_DEFAULT_DATA_DIR "/usr/share/crrmon/data"
-#endif
-
 #define S "aggregator"
 #define OFF(f) offsetof(crr_agg_config_t, f)
 
@@ -59,10 +54,10 @@ static const crr_cfg_entry_t s_table[] = {
      "time between prunes of old buckets, snapshots and rejects"},
     {S, "sinks", CRR_CFG_STR, "jsonl", 0, 0, OFF(sinks), NULL,
      "snapshot sinks, comma list (compiled in: see --help's sink sections)"},
-    {S, "ref_boroughs", CRR_CFG_STR, CRR_DEFAULT_DATA_DIR "/london_boroughs.csv", 0, 0,
-     OFF(ref_boroughs), NULL, "borough list CSV (\"\" = none)"},
-    {S, "ref_population", CRR_CFG_STR, CRR_DEFAULT_DATA_DIR "/population_ethnicity_census2021.csv",
-     0, 0, OFF(ref_population), NULL,
+    {S, "ref_boroughs", CRR_CFG_STR, "london_boroughs.csv", 0, 0, OFF(ref_boroughs), NULL,
+     "borough list CSV; a bare name is looked up in the shipped data (\"\" = none)"},
+    {S, "ref_population", CRR_CFG_STR, "population_ethnicity_census2021.csv", 0, 0,
+     OFF(ref_population), NULL,
      "population by borough and ethnicity CSV (\"\" = none: rate rows absent)"},
     CRR_CFG_END,
 };

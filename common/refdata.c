@@ -1,15 +1,69 @@
 /* refdata: CSV loaders for reference data over csvread. Validates the header
  * and every row; keeps what it loaded only when the whole file is good (the
- * aggregator refuses to start otherwise). Owns no state. */
+ * aggregator refuses to start otherwise). Resolves a bare file name in the
+ * shipped reference-data folder (crr_refdata_resolve). Owns no state. */
 #include "refdata.h"
 
 #include "boroughs.h"
 #include "csvread.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#ifndef CRR_SOURCE_DATA_DIR /* CMake passes the source tree's data/ */
+#define CRR_SOURCE_DATA_DIR "/usr/share/crrmon"
+#endif
+
+/* The installed folder beside the running binary, <exe>/../share/crrmon,
+ * canonical (so messages name it plainly); -1 when there is none. */
+static int s_installed_dir(char *out, size_t cap)
+{
+    char exe[PATH_MAX], dir[PATH_MAX + 32];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return -1;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return -1;
+    *slash = 0;
+    snprintf(dir, sizeof dir, "%s/../share/crrmon", exe);
+    char real[PATH_MAX];
+    if (!realpath(dir, real))
+        return -1;
+    int w = snprintf(out, cap, "%s", real);
+    return w < 0 || (size_t)w >= cap ? -1 : 0;
+}
+
+int crr_refdata_resolve(const char *name, char *out, size_t cap)
+{
+    if (strchr(name, '/')) {
+        int w = snprintf(out, cap, "%s", name);
+        return w < 0 || (size_t)w >= cap ? -ENAMETOOLONG : 0;
+    }
+    char dir[PATH_MAX];
+    if (s_installed_dir(dir, sizeof dir) == 0) {
+        int w = snprintf(out, cap, "%s/%s", dir, name);
+        if (w > 0 && (size_t)w < cap && access(out, R_OK) == 0)
+            return 0;
+    }
+    int w = snprintf(out, cap, "%s/%s", CRR_SOURCE_DATA_DIR, name);
+    return w < 0 || (size_t)w >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* crr_csv_read_file on the resolved path (the diag then names the real file). */
+static int s_read(const char *name, crr_csv_row_fn fn, void *st, crr_diag_t *d)
+{
+    char path[PATH_MAX];
+    int rc = crr_refdata_resolve(name, path, sizeof path);
+    if (rc)
+        return rc;
+    return crr_csv_read_file(path, fn, st, d);
+}
 
 void crr_refdata_clear(crr_refdata_t *r)
 {
@@ -76,7 +130,7 @@ int crr_refdata_load_boroughs(crr_refdata_t *r, const char *path, crr_diag_t *d)
         return -ENOMEM;
     st->tmp = *r;
     memset(st->tmp.have_borough, 0, sizeof st->tmp.have_borough);
-    int rc = crr_csv_read_file(path, s_borough_row, st, d);
+    int rc = s_read(path, s_borough_row, st, d);
     if (rc == 0 && !st->seen_header) {
         crr_diag_set(d, 0, "", "file is empty");
         rc = CRR_EPARSE;
@@ -139,7 +193,7 @@ int crr_refdata_load_population(crr_refdata_t *r, const char *path, crr_diag_t *
     st->tmp = *r;
     memset(st->tmp.population, 0, sizeof st->tmp.population);
     memset(st->tmp.have_population, 0, sizeof st->tmp.have_population);
-    int rc = crr_csv_read_file(path, s_population_row, st, d);
+    int rc = s_read(path, s_population_row, st, d);
     if (rc == 0 && !st->seen_header) {
         crr_diag_set(d, 0, "", "file is empty");
         rc = CRR_EPARSE;

@@ -27,6 +27,13 @@ typedef struct crr_refdata {
 /* Empties r (nothing known: every rate is then unavailable). */
 void crr_refdata_clear(crr_refdata_t *r);
 
+/* Resolves a reference-data file name into out (cap bytes). A name with a
+ * slash is a path and used as it is. A bare name ("london_boroughs.csv") is
+ * looked up in the shipped folder: <dir of the running binary>/../share/crrmon
+ * when the file is there (an installed binary), else the source tree's data/
+ * (a build-tree binary). Returns 0 or -ENAMETOOLONG. The loaders below call it. */
+int crr_refdata_resolve(const char *name, char *out, size_t cap);
+
 /* Loads the borough list (header: borough_code,borough_name[,policed_by]).
  * Returns 0, or CRR_EPARSE / -errno with d naming file, line, field, reason. */
 int crr_refdata_load_boroughs(crr_refdata_t *r, const char *path, crr_diag_t *d);
