@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
-# deps.sh: installs every Debian 12 package crrmon needs to build, run and
-# test. The one list of packages; quickstart.sh and test.sh call it. Uses sudo
+# deps.sh: installs every Debian 12 package crrmon needs to build, run its
+# main job and test; nothing for work that has not landed. The one list of
+# packages, grouped by use; quickstart.sh and test.sh call it. Uses sudo
 # when not root. Skips apt-get when everything is already installed.
 set -euo pipefail
 PKGS=(
+  # build: compiler, CMake, pkg-config, and the formatting check of test.sh
   build-essential cmake pkg-config git clang-format
-  libzmq3-dev libczmq-dev
+  # libraries the binaries link (transport, wire format, state, HTTP, JSON,
+  # CSV, INI config) and the protobuf compilers that generate the wire code
+  libzmq3-dev
   libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler
-  liblmdb-dev lmdb-utils
-  libmicrohttpd-dev libjansson-dev libcsv-dev libinih-dev libpq-dev
-  libcmocka-dev libcurl4-openssl-dev
+  liblmdb-dev
+  libmicrohttpd-dev libjansson-dev libcsv-dev libinih-dev
+  # the CLI's HTTP client (crrmon snapshot) and the quickstart's JSON filter
+  libcurl4-openssl-dev jq
+  # bench/run.sh: curl for the HTTP snapshot call
+  curl
+  # tests: cmocka for unit tests; Python with pyzmq and Google's protobuf (the
+  # JSON cross-check) for process tests; lmdb-utils (mdb_dump) to read stores
+  libcmocka-dev lmdb-utils
   python3 python3-protobuf python3-zmq
-  postgresql curl jq procps
 )
 missing=()
 for p in "${PKGS[@]}"; do

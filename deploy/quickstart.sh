@@ -3,19 +3,30 @@
 # Installs the packages (deploy/deps.sh), builds into build/, then runs the
 # main job on embedded defaults: an aggregator with its LMDB state under
 # run/quickstart/aggregator, three borough collectors (Westminster, Lambeth,
-# Newham) fed with generated sample events, one snapshot taken over HTTP, and a
-# short indicator table printed with the snapshot file's path. Everything it
-# starts is stopped before it exits (also on failure or Ctrl-C).
-#   QUICKSTART_EVENTS=N   events per borough (default 20000)
+# Newham) fed with generated sample events, one snapshot taken over HTTP and
+# written as JSON Lines and CSV, and a short indicator table with borough
+# names. It prints a line per stage as it goes. Everything it starts is
+# stopped before it exits (also on failure or Ctrl-C).
+#   QUICKSTART_EVENTS=N     events per borough (default 20000)
+#   QUICKSTART_RUN_DIR=DIR  where the run's folders go (default run/quickstart)
+#   CRR_BIN_DIR=DIR         use binaries already built there: no install, no build
+#                           (the test suite runs the quickstart this way)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-bash deploy/deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
-bin=$here/build/bin
+if [ -n "${CRR_BIN_DIR:-}" ]; then
+  bin=$CRR_BIN_DIR
+  echo "== dependencies and build: using the binaries in $bin"
+else
+  echo "== dependencies (deploy/deps.sh: apt-get when a package is missing)"
+  bash deploy/deps.sh
+  echo "== build (cmake, into build/)"
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
+  bin=$here/build/bin
+fi
 
-run=$here/run/quickstart
+run=${QUICKSTART_RUN_DIR:-$here/run/quickstart}
 rm -rf "$run"
 mkdir -p "$run"
 n=${QUICKSTART_EVENTS:-20000}
@@ -27,7 +38,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 echo "== starting the aggregator (data in $run/aggregator)"
-"$bin/crrmon-aggregator" --data-dir "$run/aggregator" \
+"$bin/crrmon-aggregator" --data-dir "$run/aggregator" --aggregator.sinks=jsonl,csv \
   --ingest 'tcp://127.0.0.1:*' --feed 'tcp://127.0.0.1:*' --http 127.0.0.1:0 \
   2>"$run/aggregator.log" &
 pids+=($!)
@@ -46,7 +57,9 @@ for b in "${boroughs[@]}"; do
   "$bin/crrmon" generate --seed "$seed" --borough "$b" --count "$n" --days 365 > "$run/$b.jsonl"
   seed=$((seed + 1))
 done
-echo "== three collectors sending $n generated events each"
+name() { awk -F, -v c="$1" '$1 == c {print $2}' data/london_boroughs.csv; }
+echo "== sending: three collectors, $n generated events each:" \
+  "$(for b in "${boroughs[@]}"; do printf '%s (%s) ' "$(name "$b")" "$b"; done)"
 cpids=()
 for b in "${boroughs[@]}"; do
   "$bin/crrmon-collector" --data-dir "$run/collector-$b" --aggregator "$ingest" \
@@ -58,11 +71,11 @@ for p in "${cpids[@]}"; do
 done
 echo "   all events acknowledged"
 
-echo "== taking a snapshot"
+echo "== snapshot: taken over HTTP, written by the jsonl and csv sinks"
 "$bin/crrmon" snapshot --http "$http" | tee "$run/snapshot.txt"
 echo
 echo "== key indicators, last 365 days (all rows: crrmon query --data-dir $run/aggregator)"
-printf '%-11s %-34s %12s  %-23s %8s %s\n' borough indicator value "95% interval" n reliable
+printf '%-22s %-11s %-34s %12s  %-23s %8s %s\n' name borough indicator value "95% interval" n reliable
 "$bin/crrmon" query --data-dir "$run/aggregator" --window 365d --json |
   jq -r 'select(.dims == {} and (.indicator | IN("training.attendance_rate",
            "feedback.overall_mean", "learning.mean_gain", "behaviour.compliance",
@@ -72,10 +85,12 @@ printf '%-11s %-34s %12s  %-23s %8s %s\n' borough indicator value "95% interval"
             (if .value == null then "-" else (.value * 10000 | round / 10000 | tostring) end),
             (if .ciLow == null then "-" else "[\(.ciLow * 1000 | round / 1000), \(.ciHigh * 1000 | round / 1000)]" end),
             .n, (if .reliable then "yes" else "no" end)] | @tsv' |
-  awk -F '\t' '{printf "%-11s %-34s %12s  %-23s %8s %s\n", $1, $2, $3, $4, $5, $6}'
+  awk -F '\t' 'NR == FNR { if (FNR > 1) { split($0, f, ","); nm[f[1]] = f[2] } next }
+                { printf "%-22s %-11s %-34s %12s  %-23s %8s %s\n", ($1 == "LONDON" ? "London" : nm[$1]),
+                  $1, $2, $3, $4, $5, $6 }' data/london_boroughs.csv -
 echo
-file=$(awk '/file/ {print $NF}' "$run/snapshot.txt")
-echo "snapshot file: $file"
+echo "snapshot files:"
+ls -1 "$run"/aggregator/snapshots/*.jsonl "$run"/aggregator/snapshots/*.csv
 kill -TERM "${pids[0]}"
 wait "${pids[0]}"
 pids=()
