@@ -1,7 +1,7 @@
 /* collector: the run loop of crrmon-collector.
  *
  * One thread, one zmq_poll loop:
- *   inputs (files in order, or stdin) -> crr_json_parse -> crr_validate_event
+ *   inputs (files in order, or stdin) -> crr_edge_line (JSON, validation)
  *   -> crr_spool_append, grouped: up to group_lines lines or group_ms per
  *   LMDB transaction, with the file's checkpoint (offset + line) in the same
  *   transaction, so a restart after kill -9 resumes at exactly the next line;
@@ -20,6 +20,7 @@
 
 #include "clock.h"
 #include "crashpoint.h"
+#include "edge.h"
 #include "json.h"
 #include "log.h"
 #include "sender.h"
@@ -83,30 +84,18 @@ static int s_reject_line(s_coll_t *c, crr_diag_t *d, char *line, size_t len)
     return rc;
 }
 
-/* Parses, validates and spools one line. Returns 0 (spooled, skipped or
- * rejected), CRR_ESPOOLFULL (line put back), or a spool/LMDB error. */
+/* Turns one line into an event at the edge (common/edge.h) and spools it.
+ * Returns 0 (spooled, blank or rejected), CRR_ESPOOLFULL (line put back), or
+ * a spool/LMDB error. */
 static int s_line(s_coll_t *c, char *line, size_t len, const crr_validate_opts_t *vo)
 {
-    size_t i = 0;
-    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
-        i++;
-    if (i == len)
-        return 0; /* blank lines are skipped */
     crr_diag_t d;
-    crr_diag_clear(&d);
     Crrmon__V1__Event *e = NULL;
-    int rc = crr_json_parse(&crrmon__v1__event__descriptor, line, len, (ProtobufCMessage **)&e, &d);
-    if (rc == -ENOMEM)
-        return rc;
-    if (rc) {
-        if (!d.code)
-            d.code = CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED;
+    int rc = crr_edge_line(line, len, c->rd_name, crr_reader_line(c->rd), vo, &e, &d);
+    if (rc == CRR_EDGE_BLANK || rc == -ENOMEM)
+        return rc == -ENOMEM ? rc : 0;
+    if (rc)
         return s_reject_line(c, &d, line, len);
-    }
-    if (crr_validate_event(e, vo, &d)) {
-        crr_codec_free(&e->base);
-        return s_reject_line(c, &d, line, len);
-    }
     rc = crr_spool_append(c->spool, e, c->rd_name, crr_reader_line(c->rd), NULL);
     crr_codec_free(&e->base);
     if (rc == CRR_ESPOOLFULL) {
