@@ -45,6 +45,7 @@ typedef struct {
     crr_reader_t *rd;               /* current input, or NULL */
     const char *rd_name;            /* its name as given */
     char rd_key[PATH_MAX];          /* its checkpoint key (real path), "" for stdin */
+    crr_spool_ckpt_t rd_id;         /* its identity: dev, ino, fingerprint taken so far */
     uint64_t rd_lines;              /* lines of the current input read in this run */
     uint64_t rd_rejected;           /* of which rejected */
     int stdin_mode;                 /* reading stdin: run until stopped */
@@ -113,7 +114,83 @@ static int s_line(s_coll_t *c, char *line, size_t len, const crr_validate_opts_t
     return rc;
 }
 
-/* Opens the next input and seeks it to its checkpoint. Returns 0 (also when
+/* Records, in its own spool txn, that input `name` could not be read
+ * (reported like a bad line; reading goes on with the next input). */
+static int s_input_failed(s_coll_t *c, const char *name, const char *what, int err)
+{
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    snprintf(d.file, sizeof d.file, "%s", name);
+    crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "", "%s: %s", what,
+                 crr_strerror(err));
+    s_log_reject(&d, "; going on with the next input");
+    c->rejected++;
+    int own = !crr_spool_is_open(c->spool), rc;
+    if ((own && (rc = crr_spool_begin(c->spool))) ||
+        (rc = crr_spool_reject(c->spool, &d, 0, NULL)) ||
+        (own && (rc = crr_spool_commit(c->spool)))) {
+        crr_spool_abort(c->spool);
+        return rc;
+    }
+    return 0;
+}
+
+/* Why the file behind the checkpoint cp is not the open one, or NULL when it
+ * is (same device, inode and first bytes, and not shorter). */
+static const char *s_replaced(s_coll_t *c, const crr_spool_ckpt_t *cp)
+{
+    int64_t size = crr_reader_size(c->rd);
+    if (size >= 0 && cp->offset > (uint64_t)size)
+        return "shorter than its checkpoint";
+    if (!cp->has_identity)
+        return NULL; /* a checkpoint from before identities: the size is all we know */
+    if (cp->dev != c->rd_id.dev || cp->ino != c->rd_id.ino)
+        return "another file: device or inode changed";
+    uint64_t h = 0;
+    if (cp->fp_len > CRR_READER_FP_MAX || crr_reader_fingerprint(c->rd, cp->fp_len, &h) != 0 ||
+        h != cp->fp_hash)
+        return "its first bytes changed";
+    c->rd_id.fp_len = cp->fp_len;
+    c->rd_id.fp_hash = h;
+    return NULL;
+}
+
+/* Takes the open file's identity and seeks it to its checkpoint, or to the
+ * start when there is none or the file was replaced. Returns 0 or an error. */
+static int s_resume(s_coll_t *c, const char *name)
+{
+    if (!realpath(name, c->rd_key))
+        snprintf(c->rd_key, sizeof c->rd_key, "%s", name);
+    c->rd_id = (crr_spool_ckpt_t){.has_identity = 1};
+    int rc = crr_reader_stat(c->rd, &c->rd_id.dev, &c->rd_id.ino);
+    if (rc == 0)
+        rc = crr_reader_fingerprint(c->rd, 0, &c->rd_id.fp_hash);
+    if (rc)
+        return rc;
+    crr_spool_ckpt_t cp;
+    rc = crr_spool_checkpoint_get(c->spool, c->rd_key, &cp);
+    if (rc == CRR_ENOTFOUND) {
+        CRR_INFO("%s: reading", name);
+        return 0;
+    }
+    if (rc)
+        return rc;
+    const char *why = s_replaced(c, &cp);
+    if (why) {
+        CRR_WARN("%s was replaced: reading it from the start (%s; checkpoint was line %llu, "
+                 "byte %llu)",
+                 name, why, (unsigned long long)cp.line, (unsigned long long)cp.offset);
+        return 0;
+    }
+    if (cp.offset && (rc = crr_reader_seek(c->rd, cp.offset, cp.line)))
+        return rc;
+    CRR_INFO("%s: resuming after line %llu (byte %llu)", name, (unsigned long long)cp.line,
+             (unsigned long long)cp.offset);
+    return 0;
+}
+
+/* Opens the next input and seeks it to its checkpoint. An input that cannot
+ * be opened is a reject and the next one is tried. Returns 0 (also when
  * there is none left: inputs_done), or a fatal error. */
 static int s_open_next(s_coll_t *c)
 {
@@ -125,21 +202,8 @@ static int s_open_next(s_coll_t *c)
         const char *name = c->inputs[c->next_input++];
         int rc = crr_reader_open(name, (size_t)c->cfg->max_line, &c->rd);
         if (rc) {
-            /* an input that cannot be opened is reported like a bad line */
-            crr_diag_t d;
-            crr_diag_clear(&d);
-            snprintf(d.file, sizeof d.file, "%s", name);
-            crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "",
-                         "cannot open input: %s", crr_strerror(rc));
-            s_log_reject(&d, NULL);
-            c->rejected++;
-            int r2;
-            if ((r2 = crr_spool_begin(c->spool)) ||
-                (r2 = crr_spool_reject(c->spool, &d, 0, NULL)) ||
-                (r2 = crr_spool_commit(c->spool))) {
-                crr_spool_abort(c->spool);
-                return r2;
-            }
+            if ((rc = s_input_failed(c, name, "cannot open input", rc)))
+                return rc;
             continue;
         }
         c->rd_name = name;
@@ -149,28 +213,27 @@ static int s_open_next(s_coll_t *c)
             CRR_INFO("reading stdin (not resumable after a restart)");
             continue;
         }
-        if (!realpath(name, c->rd_key))
-            snprintf(c->rd_key, sizeof c->rd_key, "%s", name);
-        uint64_t off = 0, line = 0;
-        rc = crr_spool_checkpoint_get(c->spool, c->rd_key, &off, &line);
-        if (rc && rc != CRR_ENOTFOUND)
+        if ((rc = s_resume(c, name)))
             return rc;
-        int64_t size = crr_reader_size(c->rd);
-        if (rc == 0 && size >= 0 && off > (uint64_t)size) {
-            CRR_WARN("%s is shorter (%lld bytes) than its checkpoint (%llu): truncated or "
-                     "replaced; reading it from the start",
-                     name, (long long)size, (unsigned long long)off);
-            off = line = 0;
-        }
-        if (off && (rc = crr_reader_seek(c->rd, off, line)))
-            return rc;
-        if (off)
-            CRR_INFO("%s: resuming after line %llu (byte %llu)", name, (unsigned long long)line,
-                     (unsigned long long)off);
-        else
-            CRR_INFO("%s: reading", name);
     }
     return 0;
+}
+
+/* Writes the current file's checkpoint (with its identity) into the open
+ * spool txn. The fingerprint covers min(4096, offset) bytes: only bytes
+ * already read, so a file that merely grows keeps its fingerprint. */
+static int s_checkpoint(s_coll_t *c)
+{
+    crr_spool_ckpt_t cp = c->rd_id;
+    cp.offset = crr_reader_offset(c->rd);
+    cp.line = crr_reader_line(c->rd);
+    uint32_t want = cp.offset < CRR_READER_FP_MAX ? (uint32_t)cp.offset : CRR_READER_FP_MAX;
+    uint64_t h;
+    if (want != cp.fp_len && crr_reader_fingerprint(c->rd, want, &h) == 0) {
+        c->rd_id.fp_len = cp.fp_len = want;
+        c->rd_id.fp_hash = cp.fp_hash = h;
+    }
+    return crr_spool_checkpoint_set(c->spool, c->rd_key, &cp);
 }
 
 static void s_close_input(s_coll_t *c, const char *why)
@@ -252,8 +315,7 @@ static int s_read_group(s_coll_t *c, int may_read)
             break;
     }
     if (rc == 0 && c->rd_key[0])
-        rc = crr_spool_checkpoint_set(c->spool, c->rd_key, crr_reader_offset(c->rd),
-                                      crr_reader_line(c->rd));
+        rc = s_checkpoint(c);
     if (rc == 0)
         rc = crr_spool_commit(c->spool);
     if (rc) {

@@ -17,6 +17,7 @@
 #define CRR_COLLECTOR_H
 
 #include "err.h"
+#include "reader.h"
 
 #include <signal.h>
 #include <stddef.h>
@@ -46,42 +47,6 @@ typedef struct crr_collector_cfg {
     uint64_t max_frame;      /* sender: frame size limit */
     int64_t resend_ms;       /* sender: go back after this long without progress */
 } crr_collector_cfg_t;
-
-/* ---- reader.c ---- */
-typedef struct crr_reader crr_reader_t;
-
-/* crr_reader_next results besides a line (1). */
-#define CRR_READER_AGAIN 0   /* no complete line buffered (stdin: poll, then fill) */
-#define CRR_READER_EOF (-1)  /* end of input, nothing left */
-#define CRR_READER_TOOLONG 2 /* a line longer than max_line: *line holds its start */
-
-/* Opens path ("-" = stdin) for reading lines of at most max_line bytes.
- * Returns 0 and *out, -errno, or -ENOMEM. */
-int crr_reader_open(const char *path, size_t max_line, crr_reader_t **out);
-/* Closes the file (not stdin), frees, nulls *rp; idempotent. */
-void crr_reader_close(crr_reader_t **rp);
-/* Positions a file at byte offset (the start of line `line` + 1). Returns 0 or -errno. */
-int crr_reader_seek(crr_reader_t *r, uint64_t offset, uint64_t line);
-/* Reads once from the fd into the buffer (stdin: call when poll says readable).
- * Returns bytes read (0 at EOF) or -errno. */
-long crr_reader_fill(crr_reader_t *r);
-/* Next line without its newline in *line and *len (valid until the next call; the
- * byte after it may be overwritten with NUL by the caller). may_read: read
- * from the fd when the buffer holds no full line (files: 1; stdin: 0 and use
- * crr_reader_fill). Returns 1 (line), CRR_READER_TOOLONG, CRR_READER_AGAIN,
- * CRR_READER_EOF, or -errno. */
-int crr_reader_next(crr_reader_t *r, int may_read, char **line, size_t *len);
-/* Puts back the line just returned by crr_reader_next (not a TOOLONG one). */
-void crr_reader_unread(crr_reader_t *r);
-/* Byte offset just after the last returned line, and its line number. */
-uint64_t crr_reader_offset(const crr_reader_t *r);
-uint64_t crr_reader_line(const crr_reader_t *r);
-/* The fd (for polling stdin). */
-int crr_reader_fd(const crr_reader_t *r);
-/* Whether this reader is stdin. */
-int crr_reader_is_stdin(const crr_reader_t *r);
-/* Size of the file in bytes (-1 for stdin or unknown). */
-int64_t crr_reader_size(const crr_reader_t *r);
 
 /* ---- collector.c ---- */
 /* Runs the collector: opens DATA_DIR/spool, connects the sender, reads

@@ -9,7 +9,9 @@
  * Invariants: buf[start..end) is unread data; `off` is the file offset of
  * buf[start]; `line` counts lines returned so far (including skipped ones).
  * Threading: one thread. Does not decide what a line means. */
-#include "collector.h"
+#include "reader.h"
+
+#include "err.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -195,4 +197,41 @@ int64_t crr_reader_size(const crr_reader_t *r)
     if (r->is_stdin || fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode))
         return -1;
     return (int64_t)st.st_size;
+}
+
+int crr_reader_stat(const crr_reader_t *r, uint64_t *dev, uint64_t *ino)
+{
+    struct stat st;
+    if (r->is_stdin)
+        return -ESPIPE;
+    if (fstat(r->fd, &st) != 0)
+        return -errno;
+    *dev = (uint64_t)st.st_dev;
+    *ino = (uint64_t)st.st_ino;
+    return 0;
+}
+
+int crr_reader_fingerprint(const crr_reader_t *r, uint32_t len, uint64_t *hash)
+{
+    uint8_t buf[CRR_READER_FP_MAX];
+    if (r->is_stdin)
+        return -ESPIPE;
+    if (len > sizeof buf)
+        return CRR_EINVAL;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(r->fd, buf + got, len - got, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return CRR_ENOTFOUND;
+        got += (size_t)n;
+    }
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 offset basis */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ buf[i]) * 0x100000001b3ull;
+    *hash = h;
+    return 0;
 }

@@ -66,5 +66,77 @@ def test_blank_cr_and_bom_same_in_collector_and_send():
     assert applied(agg, "edge-s") == 2
 
 
+# ------------------------------------------------------------------ file identity
+
+def _first_run(agg, work, sid, n=10):
+    """A file of n events read once by a fresh collector; returns (path, data dir)."""
+    path = write(os.path.join(work, sid + ".jsonl"), n)
+    cdir = os.path.join(work, sid)
+    run_collector(agg, cdir, sid, path)
+    assert applied(agg, sid) == n
+    return path, cdir
+
+
+def _replace_by_rename(path, n, start):
+    tmp = path + ".tmp"
+    write(tmp, n, start=start)
+    os.replace(tmp, path)
+
+
+def test_file_rewritten_under_same_name_is_read_from_start():
+    agg = Aggregator().start()
+    work = crrtest.tmpdir()
+    cases = [
+        # (source id, rewrite, events expected after the second run)
+        ("longer-inplace", lambda p: write(p, 15, start=100), 25),
+        ("longer-renamed", lambda p: _replace_by_rename(p, 15, 100), 25),
+        ("shorter", lambda p: write(p, 5, start=100), 15),
+        ("same-length", lambda p: write(p, 10, start=100), 20),
+        ("same-length-renamed", lambda p: _replace_by_rename(p, 10, 100), 20),
+        ("truncated", lambda p: (os.truncate(p, 0), write(p, 3, start=100, mode="a")), 13),
+    ]
+    for sid, rewrite, want in cases:
+        path, cdir = _first_run(agg, work, sid)
+        before = os.path.getsize(path)
+        rewrite(path)
+        if sid.startswith("same-length"):
+            assert os.path.getsize(path) == before
+        err = run_collector(agg, cdir, sid, path)
+        assert f"{path} was replaced: reading it from the start" in err, (sid, err)
+        assert applied(agg, sid) == want, (sid, agg.totals(sid), err)
+        # and a third run reads nothing again
+        err = run_collector(agg, cdir, sid, path)
+        assert "was replaced" not in err and applied(agg, sid) == want, (sid, err)
+
+
+def test_file_appended_or_renamed_back_resumes():
+    agg = Aggregator().start()
+    work = crrtest.tmpdir()
+    path, cdir = _first_run(agg, work, "appended")
+    write(path, 5, start=100, mode="a")
+    err = run_collector(agg, cdir, "appended", path)
+    assert "resuming after line 10" in err and "was replaced" not in err, err
+    assert applied(agg, "appended") == 15
+
+    path, cdir = _first_run(agg, work, "renamed")
+    os.rename(path, path + ".away")
+    err = run_collector(agg, cdir, "renamed", path, code=2)  # missing: a reject naming it
+    assert f"{path}: cannot open input" in err, err
+    os.rename(path + ".away", path)
+    err = run_collector(agg, cdir, "renamed", path)
+    assert "resuming after line 10" in err and "was replaced" not in err, err
+    assert applied(agg, "renamed") == 10
+
+    # past the fingerprint's 4 KiB: a file that only grew still resumes
+    path = write(os.path.join(work, "big.jsonl"), 100)
+    assert os.path.getsize(path) > 4096
+    cdir = os.path.join(work, "big")
+    run_collector(agg, cdir, "big", path)
+    write(path, 7, start=300, mode="a")
+    err = run_collector(agg, cdir, "big", path)
+    assert "resuming after line 100" in err, err
+    assert applied(agg, "big") == 107
+
+
 if __name__ == "__main__":
     crrtest.main()
