@@ -48,7 +48,6 @@ typedef struct {
     crr_spool_ckpt_t rd_id;         /* its identity: dev, ino, fingerprint taken so far */
     uint64_t rd_lines;              /* lines of the current input read in this run */
     uint64_t rd_rejected;           /* of which rejected */
-    int stdin_mode;                 /* reading stdin: run until stopped */
     int inputs_done;                /* every input read to its end */
     crr_spool_t *spool;             /* the durable spool */
     crr_sender_t *sender;           /* the protocol engine */
@@ -485,9 +484,6 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
         c.inputs = (char **)stdin_input;
         c.ninputs = 1;
     }
-    for (int i = 0; i < c.ninputs; i++)
-        if (strcmp(c.inputs[i], "-") == 0)
-            c.stdin_mode = 1;
     int code = CRR_COLLECTOR_EXIT_GAVE_UP;
     int rc = s_open_all(&c);
     if (rc)
@@ -505,21 +501,24 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
         if ((rc = s_release(&c)))
             goto done;
         int want_read = !c.inputs_done && !c.full;
-        int reading_file = 0, poll_stdin = 0;
+        int reading_file = 0, poll_stdin = 0, buffered = 0;
         if (want_read) {
             if ((rc = s_open_next(&c)))
                 goto done;
-            if (c.rd && crr_reader_is_stdin(c.rd))
-                poll_stdin = 1;
-            else if (c.rd)
+            if (c.rd && crr_reader_is_stdin(c.rd)) {
+                buffered = crr_reader_ready(c.rd);
+                poll_stdin = !buffered;
+            } else if (c.rd) {
                 reading_file = 1;
+            }
         }
-        if (reading_file && (rc = s_read_group(&c, 1)))
+        /* stdin is read only when poll says so; lines it already gave wait in the buffer */
+        if ((reading_file || buffered) && (rc = s_read_group(&c, reading_file)))
             goto done;
         if ((rc = crr_sender_process(c.sender)))
             goto done;
         uint64_t now = crr_clock_mono_ms();
-        if (c.inputs_done && !c.stdin_mode && crr_sender_acked_seq(c.sender) >= s_last_seq(&c)) {
+        if (c.inputs_done && crr_sender_acked_seq(c.sender) >= s_last_seq(&c)) {
             CRR_INFO("done: %llu event(s) spooled and acknowledged in this run, %llu line(s) "
                      "rejected",
                      (unsigned long long)c.accepted, (unsigned long long)c.rejected);
@@ -545,7 +544,7 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
         int n = crr_sender_pollitems(c.sender, items);
         if (poll_stdin)
             items[n++] = (zmq_pollitem_t){.fd = crr_reader_fd(c.rd), .events = ZMQ_POLLIN};
-        long timeout = reading_file ? 0 : crr_sender_timeout(c.sender);
+        long timeout = reading_file || buffered ? 0 : crr_sender_timeout(c.sender);
         if (zmq_poll(items, n, timeout) < 0 && zmq_errno() != EINTR) {
             rc = -zmq_errno();
             goto done;

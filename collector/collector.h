@@ -51,7 +51,8 @@ typedef struct crr_collector_cfg {
 /* ---- collector.c ---- */
 /* Runs the collector: opens DATA_DIR/spool, connects the sender, reads
  * inputs[0..ninputs) in order (none, or "-", = stdin, which cannot resume
- * after a restart), until they are done and acknowledged (files), or until
+ * after a restart), until every input has ended (stdin: closed by the
+ * producer) and every spooled event is acknowledged, or until
  * *stop is set (SIGTERM/SIGINT: stop reading, wait up to drain_ms for Acks).
  * cfg and inputs are borrowed. Returns an exit code CRR_COLLECTOR_EXIT_*. */
 int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs,

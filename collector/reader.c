@@ -167,6 +167,12 @@ int crr_reader_next(crr_reader_t *r, int may_read, char **line, size_t *len)
     }
 }
 
+int crr_reader_ready(const crr_reader_t *r)
+{
+    size_t avail = r->end - r->start;
+    return r->eof || avail == r->cap || memchr(r->buf + r->start, '\n', avail) != NULL;
+}
+
 void crr_reader_unread(crr_reader_t *r)
 {
     r->start = r->prev_start;

@@ -32,6 +32,9 @@ long crr_reader_fill(crr_reader_t *r);
  * crr_reader_fill). Returns 1 (line), CRR_READER_TOOLONG, CRR_READER_AGAIN,
  * CRR_READER_EOF, or -errno. */
 int crr_reader_next(crr_reader_t *r, int may_read, char **line, size_t *len);
+/* Whether crr_reader_next can answer without reading the fd: a complete (or
+ * over-long) line is buffered, or the input has ended. */
+int crr_reader_ready(const crr_reader_t *r);
 /* Puts back the line just returned by crr_reader_next (not a TOOLONG one). */
 void crr_reader_unread(crr_reader_t *r);
 /* Byte offset just after the last returned line, and its line number. */

@@ -138,5 +138,38 @@ def test_file_appended_or_renamed_back_resumes():
     assert applied(agg, "big") == 107
 
 
+# ------------------------------------------------------------------ stdin
+
+def _pipe(agg_ingest, cdir, sid, src, *args):
+    """`cat SRC | crrmon-collector ... -`: a real pipe from a producer that exits."""
+    cmd = (f"cat '{src}' | '{crrtest.binary('crrmon-collector')}' --data-dir '{cdir}' "
+           f"--aggregator '{agg_ingest}' --source-id '{sid}' " + " ".join(args) + " -")
+    return crrtest.run(["/bin/sh", "-c", cmd], env=ENV, timeout=90)
+
+
+def test_stdin_ends_with_the_pipe():
+    agg = Aggregator().start()
+    work = crrtest.tmpdir()
+    src = write(os.path.join(work, "in.jsonl"), 3000)
+    r = _pipe(agg.ingest, os.path.join(work, "c1"), "pipe", src, "--give-up-after", "60s")
+    assert r.returncode == 0, r.stderr
+    assert "end of input" in r.stderr and "done: 3000 event(s)" in r.stderr, r.stderr
+    assert applied(agg, "pipe") == 3000
+
+    # a bad line: the rest is sent, exit 2 as for files
+    with open(src, "a") as f:
+        f.write('{"borough": "E09000001", "racistIncident": {"count": 1}}\n')
+        f.write(event(5000))
+    r = _pipe(agg.ingest, os.path.join(work, "c2"), "pipe-bad", src, "--give-up-after", "60s")
+    assert r.returncode == 2, r.stderr
+    assert "-:3001: occurred_at:" in r.stderr, r.stderr
+    assert applied(agg, "pipe-bad") == 3001
+
+    # nobody acknowledges: --give-up-after ends it with 1, the spool keeps the events
+    r = _pipe(f"tcp://127.0.0.1:{crrtest.free_port()}", os.path.join(work, "c3"), "pipe-down", src,
+              "--give-up-after", "1s")
+    assert r.returncode == 1 and "giving up" in r.stderr, r.stderr
+
+
 if __name__ == "__main__":
     crrtest.main()
