@@ -212,6 +212,7 @@ static int s_open_next(s_coll_t *c)
             CRR_INFO("reading stdin (not resumable after a restart)");
             continue;
         }
+        crr_reader_take_last(c->rd, strcmp(c->cfg->final_line, "accept") == 0);
         if ((rc = s_resume(c, name)))
             return rc;
     }
@@ -323,6 +324,12 @@ static int s_read_group(s_coll_t *c, int may_read)
         return rc;
     }
     crr_crashpoint("collector_after_spool");
+    if (eof && crr_reader_unterminated(c->rd))
+        CRR_WARN("%s: line %llu has no newline yet (%zu bytes): left unread until it is "
+                 "complete, as it may still be being written (--collector.final_line=accept "
+                 "reads it as it is)",
+                 c->rd_name, (unsigned long long)crr_reader_line(c->rd) + 1,
+                 crr_reader_unterminated(c->rd));
     if (eof)
         s_close_input(c, "end of input");
     return 0;

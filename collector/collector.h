@@ -46,6 +46,7 @@ typedef struct crr_collector_cfg {
     int64_t batch_events;    /* sender: events per frame */
     uint64_t max_frame;      /* sender: frame size limit */
     int64_t resend_ms;       /* sender: go back after this long without progress */
+    char *final_line;        /* "wait": a file's unterminated last line stays unread; "accept" */
 } crr_collector_cfg_t;
 
 /* ---- collector.c ---- */

@@ -42,6 +42,9 @@ static const crr_cfg_entry_t s_table[] = {
      "edge validation: reject events older than this (0 = leave it to the aggregator)"},
     {"collector", "max_line", CRR_CFG_SIZE, "64k", 256, 16777216, C(max_line), NULL,
      "longest input line; longer lines are rejected"},
+    {"collector", "final_line", CRR_CFG_STR, "wait", 0, 0, C(final_line), NULL,
+     "a file's last line without a newline: wait (left unread, it may still be being written) "
+     "or accept (the files are finished); stdin's is always accepted at its end"},
     {"collector", "group_lines", CRR_CFG_INT, "1000", 1, 1000000, C(group_lines), NULL,
      "lines per spool transaction (group commit)"},
     {"collector", "group_time", CRR_CFG_DURATION, "50ms", 1, 10000, C(group_ms), NULL,
@@ -153,6 +156,11 @@ int main(int argc, char **argv)
         }
     if (crr_log_set_level_name(cfg.log_level)) {
         fprintf(stderr, "crrmon-collector: bad --log-level '%s'\n", cfg.log_level);
+        goto done;
+    }
+    if (strcmp(cfg.final_line, "wait") != 0 && strcmp(cfg.final_line, "accept") != 0) {
+        fprintf(stderr, "crrmon-collector: --collector.final_line is wait or accept, not '%s'\n",
+                cfg.final_line);
         goto done;
     }
     if (!*cfg.data_dir || !*cfg.source_id || !*cfg.aggregator) {

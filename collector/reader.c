@@ -3,7 +3,9 @@
  * stdio would hide how far a line ends in the file; checkpoints need that
  * offset exactly, so this reads into its own buffer and counts. A line is
  * the bytes up to '\n' (a trailing '\r' is left to the JSON parser, which
- * treats it as whitespace); a last line without '\n' counts at EOF. Lines
+ * treats it as whitespace). A last line without '\n' may still be being
+ * written: it is left unread at EOF (the offset stays before it) unless the
+ * input is known to be finished (stdin, or crr_reader_take_last). Lines
  * longer than max_line are reported once as CRR_READER_TOOLONG with their
  * start and then skipped to their newline, counting as one line.
  * Invariants: buf[start..end) is unread data; `off` is the file offset of
@@ -30,6 +32,7 @@ struct crr_reader {
     uint64_t line;      /* lines returned */
     int eof;            /* the fd hit EOF */
     int skipping;       /* inside an over-long line: drop bytes until '\n' */
+    int take_last;      /* at EOF, return a last line without '\n' (stdin: yes) */
     size_t prev_start;  /* state before the last returned line (unread) */
     uint64_t prev_off;  /* ... */
     uint64_t prev_line; /* ... */
@@ -49,6 +52,7 @@ int crr_reader_open(const char *path, size_t max_line, crr_reader_t **out)
     if (strcmp(path, "-") == 0) {
         r->fd = 0;
         r->is_stdin = 1;
+        r->take_last = 1; /* stdin's end is final: the producer closed it */
     } else if ((r->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
         int rc = -errno;
         free(r->buf);
@@ -144,8 +148,8 @@ int crr_reader_next(crr_reader_t *r, int may_read, char **line, size_t *len)
             r->skipping = 1;
             return CRR_READER_TOOLONG;
         } else if (r->eof) {
-            if (avail == 0)
-                return CRR_READER_EOF;
+            if (avail == 0 || !r->take_last)
+                return CRR_READER_EOF; /* an unterminated last line stays unread */
             r->prev_start = r->start;
             r->prev_off = r->off;
             r->prev_line = r->line;
@@ -165,6 +169,16 @@ int crr_reader_next(crr_reader_t *r, int may_read, char **line, size_t *len)
         if (n < 0)
             return (int)n;
     }
+}
+
+void crr_reader_take_last(crr_reader_t *r, int yes)
+{
+    r->take_last = yes;
+}
+
+size_t crr_reader_unterminated(const crr_reader_t *r)
+{
+    return r->eof && !r->skipping ? r->end - r->start : 0;
 }
 
 int crr_reader_ready(const crr_reader_t *r)

@@ -13,7 +13,7 @@ typedef struct crr_reader crr_reader_t;
 
 /* crr_reader_next results besides a line (1). */
 #define CRR_READER_AGAIN 0   /* no complete line buffered (stdin: poll, then fill) */
-#define CRR_READER_EOF (-1)  /* end of input, nothing left */
+#define CRR_READER_EOF (-1)  /* end of input (an unterminated last line may stay unread) */
 #define CRR_READER_TOOLONG 2 /* a line longer than max_line: *line holds its start */
 
 /* Opens path ("-" = stdin) for reading lines of at most max_line bytes.
@@ -32,6 +32,12 @@ long crr_reader_fill(crr_reader_t *r);
  * crr_reader_fill). Returns 1 (line), CRR_READER_TOOLONG, CRR_READER_AGAIN,
  * CRR_READER_EOF, or -errno. */
 int crr_reader_next(crr_reader_t *r, int may_read, char **line, size_t *len);
+/* Whether a last line without '\n' is returned at EOF (yes: the input is
+ * known to be finished) or left unread, as it may still be being written.
+ * Default: yes for stdin, no for files. */
+void crr_reader_take_last(crr_reader_t *r, int yes);
+/* Bytes of an unterminated last line left unread at EOF (0 if none). */
+size_t crr_reader_unterminated(const crr_reader_t *r);
 /* Whether crr_reader_next can answer without reading the fd: a complete (or
  * over-long) line is buffered, or the input has ended. */
 int crr_reader_ready(const crr_reader_t *r);

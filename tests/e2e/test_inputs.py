@@ -171,5 +171,40 @@ def test_stdin_ends_with_the_pipe():
     assert r.returncode == 1 and "giving up" in r.stderr, r.stderr
 
 
+# ------------------------------------------------------------------ half-written last line
+
+def test_half_written_last_line_waits_until_complete():
+    agg = Aggregator().start()
+    work = crrtest.tmpdir()
+    path = write(os.path.join(work, "in.jsonl"), 3)
+    last = event(99)
+    with open(path, "a") as f:
+        f.write(last[:40])  # the producer is still writing this line
+    cdir = os.path.join(work, "c")
+    err = run_collector(agg, cdir, "half", path)
+    assert f"{path}: line 4 has no newline yet" in err, err
+    assert applied(agg, "half") == 3
+    with open(path, "a") as f:
+        f.write(last[40:])
+    err = run_collector(agg, cdir, "half", path)  # exit 0: nothing rejected
+    assert "resuming after line 3" in err, err
+    assert applied(agg, "half") == 4
+
+    # finished files: --collector.final_line=accept takes a last line as it is
+    path = os.path.join(work, "done.jsonl")
+    with open(path, "w") as f:
+        f.write(event(1) + event(2).rstrip("\n"))
+    run_collector(agg, os.path.join(work, "c2"), "final", "--collector.final_line=accept", path)
+    assert applied(agg, "final") == 2
+    r = crrtest.run([crrtest.binary("crrmon-collector"), "--data-dir", os.path.join(work, "c3"),
+                     "--source-id", "x", "--collector.final_line=maybe", path])
+    assert r.returncode != 0 and "wait or accept" in r.stderr, r.stderr
+
+    # stdin's end is final: its last line is taken without a newline
+    r = _pipe(agg.ingest, os.path.join(work, "c4"), "stdin-last", path, "--give-up-after", "60s")
+    assert r.returncode == 0, r.stderr
+    assert applied(agg, "stdin-last") == 2
+
+
 if __name__ == "__main__":
     crrtest.main()
