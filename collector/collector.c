@@ -252,10 +252,11 @@ static int s_read_group(s_coll_t *c, int may_read)
     if (rc || !c->rd)
         return rc;
     int is_stdin = crr_reader_is_stdin(c->rd);
+    int read_err = 0; /* the input failed to read: a reject, then the next input */
     if (is_stdin && may_read) {
         long n = crr_reader_fill(c->rd);
         if (n < 0)
-            return (int)n;
+            read_err = (int)n;
         may_read = 0;
     }
     crr_validate_opts_t vo = {
@@ -267,7 +268,7 @@ static int s_read_group(s_coll_t *c, int may_read)
         return rc;
     uint64_t t0 = crr_clock_mono_ms();
     int eof = 0;
-    for (int64_t n = 0; n < c->cfg->group_lines; n++) {
+    for (int64_t n = 0; n < c->cfg->group_lines && !read_err; n++) {
         if ((n & 63) == 63 && crr_clock_mono_ms() - t0 >= (uint64_t)c->cfg->group_ms)
             break;
         char *line;
@@ -280,7 +281,7 @@ static int s_read_group(s_coll_t *c, int may_read)
             break;
         }
         if (r < 0) {
-            rc = r;
+            read_err = r;
             break;
         }
         c->rd_lines++;
@@ -314,6 +315,8 @@ static int s_read_group(s_coll_t *c, int may_read)
         if (rc)
             break;
     }
+    if (rc == 0 && read_err)
+        rc = s_input_failed(c, c->rd_name, "cannot read input", read_err);
     if (rc == 0 && c->rd_key[0])
         rc = s_checkpoint(c);
     if (rc == 0)
@@ -330,8 +333,8 @@ static int s_read_group(s_coll_t *c, int may_read)
                  "reads it as it is)",
                  c->rd_name, (unsigned long long)crr_reader_line(c->rd) + 1,
                  crr_reader_unterminated(c->rd));
-    if (eof)
-        s_close_input(c, "end of input");
+    if (eof || read_err)
+        s_close_input(c, eof ? "end of input" : "read error");
     return 0;
 }
 

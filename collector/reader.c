@@ -38,6 +38,13 @@ struct crr_reader {
     uint64_t prev_line; /* ... */
 };
 
+/* Whether fd is a directory (open succeeds on one; read fails later). */
+static int s_is_dir(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int crr_reader_open(const char *path, size_t max_line, crr_reader_t **out)
 {
     *out = NULL;
@@ -53,8 +60,10 @@ int crr_reader_open(const char *path, size_t max_line, crr_reader_t **out)
         r->fd = 0;
         r->is_stdin = 1;
         r->take_last = 1; /* stdin's end is final: the producer closed it */
-    } else if ((r->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        int rc = -errno;
+    } else if ((r->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || s_is_dir(r->fd)) {
+        int rc = r->fd < 0 ? -errno : -EISDIR;
+        if (r->fd >= 0)
+            close(r->fd);
         free(r->buf);
         free(r);
         return rc;

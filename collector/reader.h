@@ -17,7 +17,7 @@ typedef struct crr_reader crr_reader_t;
 #define CRR_READER_TOOLONG 2 /* a line longer than max_line: *line holds its start */
 
 /* Opens path ("-" = stdin) for reading lines of at most max_line bytes.
- * Returns 0 and *out, -errno, or -ENOMEM. */
+ * Returns 0 and *out, -errno (-EISDIR for a directory), or -ENOMEM. */
 int crr_reader_open(const char *path, size_t max_line, crr_reader_t **out);
 /* Closes the file (not stdin), frees, nulls *rp; idempotent. */
 void crr_reader_close(crr_reader_t **rp);

@@ -206,5 +206,30 @@ def test_half_written_last_line_waits_until_complete():
     assert applied(agg, "stdin-last") == 2
 
 
+# ------------------------------------------------------------------ unreadable inputs
+
+def test_directory_between_files_is_a_reject():
+    agg = Aggregator().start()
+    work = crrtest.tmpdir()
+    a = write(os.path.join(work, "a.jsonl"), 20)
+    d = os.path.join(work, "adir")
+    os.mkdir(d)
+    b = write(os.path.join(work, "b.jsonl"), 30, start=50)
+    cdir = os.path.join(work, "c")
+    err = run_collector(agg, cdir, "dir", a, d, b, code=2)
+    assert f"{d}: cannot open input: Is a directory" in err, err
+    assert applied(agg, "dir") == 50
+    r = crrtest.run(["mdb_dump", "-p", "-s", "rejects", os.path.join(cdir, "spool")], check=0)
+    assert f'"file":"{d}"' in r.stdout, r.stdout
+    # the next start resumes both files and reports the directory again
+    err = run_collector(agg, cdir, "dir", a, d, b, code=2)
+    assert applied(agg, "dir") == 50
+    # a read that fails after a good open (EIO: /proc/self/mem at offset 0) is the same
+    c = write(os.path.join(work, "c.jsonl"), 5, start=200)
+    err = run_collector(agg, os.path.join(work, "c2"), "eio", a, "/proc/self/mem", c, code=2)
+    assert "/proc/self/mem: cannot read input: Input/output error" in err, err
+    assert applied(agg, "eio") == 25
+
+
 if __name__ == "__main__":
     crrtest.main()
