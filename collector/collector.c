@@ -23,6 +23,7 @@
 #include "edge.h"
 #include "json.h"
 #include "log.h"
+#include "seen.h"
 #include "sender.h"
 #include "spool.h"
 #include "validate.h"
@@ -46,6 +47,8 @@ typedef struct {
     const char *rd_name;            /* its name as given */
     char rd_key[PATH_MAX];          /* its checkpoint key (real path), "" for stdin */
     crr_spool_ckpt_t rd_id;         /* its identity: dev, ino, fingerprint taken so far */
+    int rd_seen;                    /* its key is in the files-read list */
+    crr_seen_t *seen;               /* files read by this data folder's spools */
     uint64_t rd_lines;              /* lines of the current input read in this run */
     uint64_t rd_rejected;           /* of which rejected */
     int inputs_done;                /* every input read to its end */
@@ -166,6 +169,7 @@ static int s_resume(s_coll_t *c, const char *name)
         rc = crr_reader_fingerprint(c->rd, 0, &c->rd_id.fp_hash);
     if (rc)
         return rc;
+    c->rd_seen = crr_seen_has(c->seen, c->rd_key);
     crr_spool_ckpt_t cp;
     rc = crr_spool_checkpoint_get(c->spool, c->rd_key, &cp);
     if (rc == CRR_ENOTFOUND) {
@@ -326,6 +330,11 @@ static int s_read_group(s_coll_t *c, int may_read)
         CRR_ERROR("spool write failed: %s", crr_strerror(rc));
         return rc;
     }
+    if (c->rd_key[0] && !c->rd_seen) {
+        /* after the commit that holds its checkpoint: never lists a file the spool lacks */
+        crr_seen_add(c->seen, c->rd_key);
+        c->rd_seen = 1;
+    }
     crr_crashpoint("collector_after_spool");
     if (eof && crr_reader_unterminated(c->rd))
         CRR_WARN("%s: line %llu has no newline yet (%zu bytes): left unread until it is "
@@ -457,6 +466,59 @@ static int s_open_all(s_coll_t *c)
     return rc;
 }
 
+/* Appends " path" to list (cap bytes), or "..." once it is full. */
+static void s_list_add(char *list, size_t cap, const char *path)
+{
+    size_t used = strlen(list);
+    if (used + strlen(path) + 6 < cap)
+        snprintf(list + used, cap - used, " %s", path);
+    else if (used + 5 < cap && !strstr(list, " ..."))
+        snprintf(list + used, cap - used, " ...");
+}
+
+/* A named file that this data folder's spools read before (files-read) but
+ * that the open spool has no checkpoint for would be read again from line 1:
+ * the spool was deleted or replaced. Refused (CRR_ECONFIG) unless --new-spool. */
+static int s_check_lost_spool(s_coll_t *c)
+{
+    int rc = crr_seen_load(c->cfg->data_dir, &c->seen);
+    if (rc)
+        return rc;
+    char list[2048] = "";
+    int n = 0;
+    for (int i = 0; i < c->ninputs; i++) {
+        char key[PATH_MAX];
+        crr_spool_ckpt_t cp;
+        if (strcmp(c->inputs[i], "-") == 0)
+            continue;
+        if (!realpath(c->inputs[i], key))
+            snprintf(key, sizeof key, "%s", c->inputs[i]);
+        if (!crr_seen_has(c->seen, key))
+            continue;
+        if ((rc = crr_spool_checkpoint_get(c->spool, key, &cp)) != CRR_ENOTFOUND) {
+            if (rc)
+                return rc;
+            continue;
+        }
+        s_list_add(list, sizeof list, key);
+        n++;
+    }
+    if (n == 0)
+        return 0;
+    if (c->cfg->new_spool) {
+        CRR_WARN("--new-spool: reading %d file(s) again from line 1 that an earlier spool of %s "
+                 "read:%s; their events without record_id count again",
+                 n, c->cfg->data_dir, list);
+        return 0;
+    }
+    CRR_ERROR("the spool in %s/%s has no checkpoint for %d file(s) that an earlier spool of this "
+              "data folder read (the spool was deleted or replaced):%s; reading them again from "
+              "line 1 would count every event without record_id twice. Start with --new-spool "
+              "to read them anyway (events with record_id are de-duplicated by the aggregator)",
+              c->cfg->data_dir, CRR_SPOOL_DIR, n, list);
+    return CRR_ECONFIG;
+}
+
 /* One INFO line of counters (every S_PROGRESS_MS, never per event). */
 static void s_progress(s_coll_t *c)
 {
@@ -496,6 +558,11 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
     }
     int code = CRR_COLLECTOR_EXIT_GAVE_UP;
     int rc = s_open_all(&c);
+    if (rc == 0 && (rc = s_check_lost_spool(&c)) == CRR_ECONFIG) {
+        code = CRR_COLLECTOR_EXIT_CONFIG;
+        rc = 0;
+        goto done;
+    }
     if (rc)
         goto done;
     c.stall_ref_ms = crr_clock_mono_ms();
@@ -581,6 +648,7 @@ done:
     if (rc)
         CRR_ERROR("collector failed: %s", crr_strerror(rc));
     crr_reader_close(&c.rd);
+    crr_seen_free(&c.seen);
     crr_sender_destroy(&c.sender);
     crr_spool_close(&c.spool);
     if (c.zctx)

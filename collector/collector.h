@@ -7,12 +7,15 @@
  *                group of lines, with the file checkpoint) and the sender
  *                callbacks (fetch from the spool, Acks release and rejects)
  *   reader.c     line reader over a file or stdin that knows the byte offset
- *                and line number of every line (for checkpoints and rejects)
+ *                and line number of every line (for checkpoints and rejects),
+ *                and an input file's identity (device, inode, fingerprint)
+ *   seen.c       DATA_DIR/files-read: the files this folder's spools read,
+ *                kept outside the spool so a lost spool is noticed
  * Shared modules used (common/): spool (LMDB spool), sender (DEALER window),
  * json (line -> Event), validate (edge checks), cfg, log, clock, err.
  *
- * Data folder: DATA_DIR/spool (LMDB, see common/spool.h) and DATA_DIR/lock
- * (flock: one collector per spool). */
+ * Data folder: DATA_DIR/spool (LMDB, see common/spool.h), DATA_DIR/lock
+ * (flock: one collector per spool) and DATA_DIR/files-read (seen.h). */
 #ifndef CRR_COLLECTOR_H
 #define CRR_COLLECTOR_H
 
@@ -27,6 +30,7 @@
 #define CRR_COLLECTOR_EXIT_OK 0      /* every accepted event acknowledged (or SIGTERM) */
 #define CRR_COLLECTOR_EXIT_GAVE_UP 1 /* --give-up-after elapsed, or a fatal error */
 #define CRR_COLLECTOR_EXIT_REJECTS 2 /* finished, but some lines were rejected */
+#define CRR_COLLECTOR_EXIT_CONFIG 78 /* refused to start: named files a lost spool had read */
 
 /* Everything the config-map table fills (main.c); read-only after load. */
 typedef struct crr_collector_cfg {
@@ -46,6 +50,7 @@ typedef struct crr_collector_cfg {
     int64_t batch_events;    /* sender: events per frame */
     uint64_t max_frame;      /* sender: frame size limit */
     int64_t resend_ms;       /* sender: go back after this long without progress */
+    int new_spool;           /* --new-spool: read files a lost spool had read again */
     char *final_line;        /* "wait": a file's unterminated last line stays unread; "accept" */
 } crr_collector_cfg_t;
 

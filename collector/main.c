@@ -42,6 +42,9 @@ static const crr_cfg_entry_t s_table[] = {
      "edge validation: reject events older than this (0 = leave it to the aggregator)"},
     {"collector", "max_line", CRR_CFG_SIZE, "64k", 256, 16777216, C(max_line), NULL,
      "longest input line; longer lines are rejected"},
+    {"collector", "new_spool", CRR_CFG_BOOL, "false", 0, 0, C(new_spool), "new-spool",
+     "start although the spool has no checkpoint for named files an earlier spool of this "
+     "data folder read (it was lost): they are read again from line 1 (exit 78 otherwise)"},
     {"collector", "final_line", CRR_CFG_STR, "wait", 0, 0, C(final_line), NULL,
      "a file's last line without a newline: wait (left unread, it may still be being written) "
      "or accept (the files are finished); stdin's is always accepted at its end"},
@@ -86,7 +89,9 @@ static void s_usage(FILE *out)
                  "waits until each spooled event is acknowledged, then exits: 0 every accepted\n"
                  "event acknowledged; 2 some lines were rejected (the rest were sent); 1 gave\n"
                  "up (--give-up-after elapsed without Ack progress; the spool keeps the\n"
-                 "events) or a fatal error. SIGTERM/SIGINT: stop reading, wait\n"
+                 "events) or a fatal error; 78 refused to start: the spool has no checkpoint\n"
+                 "for named files an earlier spool of DATA_DIR read (see --new-spool).\n"
+                 "SIGTERM/SIGINT: stop reading, wait\n"
                  "collector.drain_timeout for in-flight Acks, exit 0.\n"
                  "\n"
                  "Options (every one also settable in the INI file as [section] key = value,\n"

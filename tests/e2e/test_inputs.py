@@ -43,7 +43,10 @@ def run_collector(agg, cdir, sid, *args, code=0):
 
 
 def applied(agg, sid):
-    return agg.totals(sid)["applied"]
+    """Events applied for sid over all its epochs (a new spool is a new epoch)."""
+    r = crrtest.run([crrtest.binary("crrmon"), "status", "--data-dir", agg.dir, "--json"], env=ENV, check=0)
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    return sum(int(row.get("applied", 0)) for row in rows if row.get("sourceId") == sid)
 
 
 # ------------------------------------------------------------------ the edge
@@ -103,7 +106,7 @@ def test_file_rewritten_under_same_name_is_read_from_start():
             assert os.path.getsize(path) == before
         err = run_collector(agg, cdir, sid, path)
         assert f"{path} was replaced: reading it from the start" in err, (sid, err)
-        assert applied(agg, sid) == want, (sid, agg.totals(sid), err)
+        assert applied(agg, sid) == want, (sid, applied(agg, sid), err)
         # and a third run reads nothing again
         err = run_collector(agg, cdir, sid, path)
         assert "was replaced" not in err and applied(agg, sid) == want, (sid, err)
@@ -229,6 +232,33 @@ def test_directory_between_files_is_a_reject():
     err = run_collector(agg, os.path.join(work, "c2"), "eio", a, "/proc/self/mem", c, code=2)
     assert "/proc/self/mem: cannot read input: Input/output error" in err, err
     assert applied(agg, "eio") == 25
+
+
+# ------------------------------------------------------------------ lost spool
+
+def test_lost_spool_refused_unless_new_spool():
+    agg = Aggregator().start()
+    work = crrtest.tmpdir()
+    path = write(os.path.join(work, "in.jsonl"), 5000)
+    other = write(os.path.join(work, "other.jsonl"), 4, start=7000)
+    cdir = os.path.join(work, "c")
+    run_collector(agg, cdir, "lost", path)
+    assert applied(agg, "lost") == 5000
+    shutil.rmtree(os.path.join(cdir, "spool"))
+    # a file never read before is no reason to refuse, the one read before is
+    err = run_collector(agg, cdir, "lost", other, path, code=78)
+    assert "has no checkpoint for 1 file(s)" in err and f" {path}" in err, err
+    assert other not in err.split("has no checkpoint")[1].split("\n")[0], err
+    assert "--new-spool" in err, err
+    assert applied(agg, "lost") == 5000
+    # told so, it reads the file again (events without record_id count again)
+    err = run_collector(agg, cdir, "lost", "--new-spool=true", path)
+    assert "--new-spool: reading 1 file(s) again" in err, err
+    assert applied(agg, "lost") == 10000, err
+    # and the new spool knows the file from now on
+    err = run_collector(agg, cdir, "lost", path)
+    assert "resuming after line 5000" in err, err
+    assert applied(agg, "lost") == 10000
 
 
 if __name__ == "__main__":
