@@ -21,8 +21,8 @@
 #include "cli.h"
 #include "clock.h"
 #include "codec.h"
+#include "edge.h"
 #include "err.h"
-#include "json.h"
 #include "log.h"
 #include "sender.h"
 #include "validate.h"
@@ -170,37 +170,23 @@ static int s_read_input(s_send_t *s, const char *path, const char *source_id,
     while ((got = getline(&line, &lcap, f)) >= 0) {
         lineno++;
         size_t n = (size_t)got;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        if (n > 0 && line[n - 1] == '\n')
             n--;
-        size_t i = 0;
-        while (i < n && (line[i] == ' ' || line[i] == '\t'))
-            i++;
-        if (i == n)
-            continue; /* blank lines are skipped (domain.md) */
         crr_diag_t d;
-        crr_diag_clear(&d);
-        snprintf(d.file, sizeof d.file, "%s", path);
-        d.line = (long)lineno;
-        ProtobufCMessage *m = NULL;
-        int prc = crr_json_parse(&crrmon__v1__event__descriptor, line, n, &m, &d);
-        if (prc == -ENOMEM) {
+        Crrmon__V1__Event *e = NULL;
+        int erc = crr_edge_line(line, n, path, lineno, vo, &e, &d);
+        if (erc == CRR_EDGE_BLANK)
+            continue;
+        if (erc == -ENOMEM) {
             rc = crr_cli_fail(S_CMD, "out of memory");
             goto done;
         }
-        if (prc) {
-            if (!d.code)
-                d.code = CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED;
+        if (erc) {
             s_report(s, &d);
             s->rejected_input++;
             continue;
         }
-        Crrmon__V1__Event *e = (Crrmon__V1__Event *)m;
-        if (crr_validate_event(e, vo, &d) != 0) {
-            s_report(s, &d);
-            s->rejected_input++;
-            crr_codec_free(m);
-            continue;
-        }
+        ProtobufCMessage *m = &e->base;
         /* The source id and sequence are the sender's to set (domain.md). */
         char *old_sid = e->source_id;
         e->source_id = (char *)source_id;

@@ -1,7 +1,7 @@
 /* collector: the run loop of crrmon-collector.
  *
  * One thread, one zmq_poll loop:
- *   inputs (files in order, or stdin) -> crr_json_parse -> crr_validate_event
+ *   inputs (files in order, or stdin) -> crr_edge_line (JSON, validation)
  *   -> crr_spool_append, grouped: up to group_lines lines or group_ms per
  *   LMDB transaction, with the file's checkpoint (offset + line) in the same
  *   transaction, so a restart after kill -9 resumes at exactly the next line;
@@ -20,8 +20,10 @@
 
 #include "clock.h"
 #include "crashpoint.h"
+#include "edge.h"
 #include "json.h"
 #include "log.h"
+#include "seen.h"
 #include "sender.h"
 #include "spool.h"
 #include "validate.h"
@@ -44,9 +46,11 @@ typedef struct {
     crr_reader_t *rd;               /* current input, or NULL */
     const char *rd_name;            /* its name as given */
     char rd_key[PATH_MAX];          /* its checkpoint key (real path), "" for stdin */
+    crr_spool_ckpt_t rd_id;         /* its identity: dev, ino, fingerprint taken so far */
+    int rd_seen;                    /* its key is in the files-read list */
+    crr_seen_t *seen;               /* files read by this data folder's spools */
     uint64_t rd_lines;              /* lines of the current input read in this run */
     uint64_t rd_rejected;           /* of which rejected */
-    int stdin_mode;                 /* reading stdin: run until stopped */
     int inputs_done;                /* every input read to its end */
     crr_spool_t *spool;             /* the durable spool */
     crr_sender_t *sender;           /* the protocol engine */
@@ -83,30 +87,18 @@ static int s_reject_line(s_coll_t *c, crr_diag_t *d, char *line, size_t len)
     return rc;
 }
 
-/* Parses, validates and spools one line. Returns 0 (spooled, skipped or
- * rejected), CRR_ESPOOLFULL (line put back), or a spool/LMDB error. */
+/* Turns one line into an event at the edge (common/edge.h) and spools it.
+ * Returns 0 (spooled, blank or rejected), CRR_ESPOOLFULL (line put back), or
+ * a spool/LMDB error. */
 static int s_line(s_coll_t *c, char *line, size_t len, const crr_validate_opts_t *vo)
 {
-    size_t i = 0;
-    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
-        i++;
-    if (i == len)
-        return 0; /* blank lines are skipped */
     crr_diag_t d;
-    crr_diag_clear(&d);
     Crrmon__V1__Event *e = NULL;
-    int rc = crr_json_parse(&crrmon__v1__event__descriptor, line, len, (ProtobufCMessage **)&e, &d);
-    if (rc == -ENOMEM)
-        return rc;
-    if (rc) {
-        if (!d.code)
-            d.code = CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED;
+    int rc = crr_edge_line(line, len, c->rd_name, crr_reader_line(c->rd), vo, &e, &d);
+    if (rc == CRR_EDGE_BLANK || rc == -ENOMEM)
+        return rc == -ENOMEM ? rc : 0;
+    if (rc)
         return s_reject_line(c, &d, line, len);
-    }
-    if (crr_validate_event(e, vo, &d)) {
-        crr_codec_free(&e->base);
-        return s_reject_line(c, &d, line, len);
-    }
     rc = crr_spool_append(c->spool, e, c->rd_name, crr_reader_line(c->rd), NULL);
     crr_codec_free(&e->base);
     if (rc == CRR_ESPOOLFULL) {
@@ -124,7 +116,84 @@ static int s_line(s_coll_t *c, char *line, size_t len, const crr_validate_opts_t
     return rc;
 }
 
-/* Opens the next input and seeks it to its checkpoint. Returns 0 (also when
+/* Records, in its own spool txn, that input `name` could not be read
+ * (reported like a bad line; reading goes on with the next input). */
+static int s_input_failed(s_coll_t *c, const char *name, const char *what, int err)
+{
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    snprintf(d.file, sizeof d.file, "%s", name);
+    crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "", "%s: %s", what,
+                 crr_strerror(err));
+    s_log_reject(&d, "; going on with the next input");
+    c->rejected++;
+    int own = !crr_spool_is_open(c->spool), rc;
+    if ((own && (rc = crr_spool_begin(c->spool))) ||
+        (rc = crr_spool_reject(c->spool, &d, 0, NULL)) ||
+        (own && (rc = crr_spool_commit(c->spool)))) {
+        crr_spool_abort(c->spool);
+        return rc;
+    }
+    return 0;
+}
+
+/* Why the file behind the checkpoint cp is not the open one, or NULL when it
+ * is (same device, inode and first bytes, and not shorter). */
+static const char *s_replaced(s_coll_t *c, const crr_spool_ckpt_t *cp)
+{
+    int64_t size = crr_reader_size(c->rd);
+    if (size >= 0 && cp->offset > (uint64_t)size)
+        return "shorter than its checkpoint";
+    if (!cp->has_identity)
+        return NULL; /* a checkpoint from before identities: the size is all we know */
+    if (cp->dev != c->rd_id.dev || cp->ino != c->rd_id.ino)
+        return "another file: device or inode changed";
+    uint64_t h = 0;
+    if (cp->fp_len > CRR_READER_FP_MAX || crr_reader_fingerprint(c->rd, cp->fp_len, &h) != 0 ||
+        h != cp->fp_hash)
+        return "its first bytes changed";
+    c->rd_id.fp_len = cp->fp_len;
+    c->rd_id.fp_hash = h;
+    return NULL;
+}
+
+/* Takes the open file's identity and seeks it to its checkpoint, or to the
+ * start when there is none or the file was replaced. Returns 0 or an error. */
+static int s_resume(s_coll_t *c, const char *name)
+{
+    if (!realpath(name, c->rd_key))
+        snprintf(c->rd_key, sizeof c->rd_key, "%s", name);
+    c->rd_id = (crr_spool_ckpt_t){.has_identity = 1};
+    int rc = crr_reader_stat(c->rd, &c->rd_id.dev, &c->rd_id.ino);
+    if (rc == 0)
+        rc = crr_reader_fingerprint(c->rd, 0, &c->rd_id.fp_hash);
+    if (rc)
+        return rc;
+    c->rd_seen = crr_seen_has(c->seen, c->rd_key);
+    crr_spool_ckpt_t cp;
+    rc = crr_spool_checkpoint_get(c->spool, c->rd_key, &cp);
+    if (rc == CRR_ENOTFOUND) {
+        CRR_INFO("%s: reading", name);
+        return 0;
+    }
+    if (rc)
+        return rc;
+    const char *why = s_replaced(c, &cp);
+    if (why) {
+        CRR_WARN("%s was replaced: reading it from the start (%s; checkpoint was line %llu, "
+                 "byte %llu)",
+                 name, why, (unsigned long long)cp.line, (unsigned long long)cp.offset);
+        return 0;
+    }
+    if (cp.offset && (rc = crr_reader_seek(c->rd, cp.offset, cp.line)))
+        return rc;
+    CRR_INFO("%s: resuming after line %llu (byte %llu)", name, (unsigned long long)cp.line,
+             (unsigned long long)cp.offset);
+    return 0;
+}
+
+/* Opens the next input and seeks it to its checkpoint. An input that cannot
+ * be opened is a reject and the next one is tried. Returns 0 (also when
  * there is none left: inputs_done), or a fatal error. */
 static int s_open_next(s_coll_t *c)
 {
@@ -136,21 +205,8 @@ static int s_open_next(s_coll_t *c)
         const char *name = c->inputs[c->next_input++];
         int rc = crr_reader_open(name, (size_t)c->cfg->max_line, &c->rd);
         if (rc) {
-            /* an input that cannot be opened is reported like a bad line */
-            crr_diag_t d;
-            crr_diag_clear(&d);
-            snprintf(d.file, sizeof d.file, "%s", name);
-            crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "",
-                         "cannot open input: %s", crr_strerror(rc));
-            s_log_reject(&d, NULL);
-            c->rejected++;
-            int r2;
-            if ((r2 = crr_spool_begin(c->spool)) ||
-                (r2 = crr_spool_reject(c->spool, &d, 0, NULL)) ||
-                (r2 = crr_spool_commit(c->spool))) {
-                crr_spool_abort(c->spool);
-                return r2;
-            }
+            if ((rc = s_input_failed(c, name, "cannot open input", rc)))
+                return rc;
             continue;
         }
         c->rd_name = name;
@@ -160,28 +216,28 @@ static int s_open_next(s_coll_t *c)
             CRR_INFO("reading stdin (not resumable after a restart)");
             continue;
         }
-        if (!realpath(name, c->rd_key))
-            snprintf(c->rd_key, sizeof c->rd_key, "%s", name);
-        uint64_t off = 0, line = 0;
-        rc = crr_spool_checkpoint_get(c->spool, c->rd_key, &off, &line);
-        if (rc && rc != CRR_ENOTFOUND)
+        crr_reader_take_last(c->rd, strcmp(c->cfg->final_line, "accept") == 0);
+        if ((rc = s_resume(c, name)))
             return rc;
-        int64_t size = crr_reader_size(c->rd);
-        if (rc == 0 && size >= 0 && off > (uint64_t)size) {
-            CRR_WARN("%s is shorter (%lld bytes) than its checkpoint (%llu): truncated or "
-                     "replaced; reading it from the start",
-                     name, (long long)size, (unsigned long long)off);
-            off = line = 0;
-        }
-        if (off && (rc = crr_reader_seek(c->rd, off, line)))
-            return rc;
-        if (off)
-            CRR_INFO("%s: resuming after line %llu (byte %llu)", name, (unsigned long long)line,
-                     (unsigned long long)off);
-        else
-            CRR_INFO("%s: reading", name);
     }
     return 0;
+}
+
+/* Writes the current file's checkpoint (with its identity) into the open
+ * spool txn. The fingerprint covers min(4096, offset) bytes: only bytes
+ * already read, so a file that merely grows keeps its fingerprint. */
+static int s_checkpoint(s_coll_t *c)
+{
+    crr_spool_ckpt_t cp = c->rd_id;
+    cp.offset = crr_reader_offset(c->rd);
+    cp.line = crr_reader_line(c->rd);
+    uint32_t want = cp.offset < CRR_READER_FP_MAX ? (uint32_t)cp.offset : CRR_READER_FP_MAX;
+    uint64_t h;
+    if (want != cp.fp_len && crr_reader_fingerprint(c->rd, want, &h) == 0) {
+        c->rd_id.fp_len = cp.fp_len = want;
+        c->rd_id.fp_hash = cp.fp_hash = h;
+    }
+    return crr_spool_checkpoint_set(c->spool, c->rd_key, &cp);
 }
 
 static void s_close_input(s_coll_t *c, const char *why)
@@ -200,10 +256,11 @@ static int s_read_group(s_coll_t *c, int may_read)
     if (rc || !c->rd)
         return rc;
     int is_stdin = crr_reader_is_stdin(c->rd);
+    int read_err = 0; /* the input failed to read: a reject, then the next input */
     if (is_stdin && may_read) {
         long n = crr_reader_fill(c->rd);
         if (n < 0)
-            return (int)n;
+            read_err = (int)n;
         may_read = 0;
     }
     crr_validate_opts_t vo = {
@@ -215,7 +272,7 @@ static int s_read_group(s_coll_t *c, int may_read)
         return rc;
     uint64_t t0 = crr_clock_mono_ms();
     int eof = 0;
-    for (int64_t n = 0; n < c->cfg->group_lines; n++) {
+    for (int64_t n = 0; n < c->cfg->group_lines && !read_err; n++) {
         if ((n & 63) == 63 && crr_clock_mono_ms() - t0 >= (uint64_t)c->cfg->group_ms)
             break;
         char *line;
@@ -228,7 +285,7 @@ static int s_read_group(s_coll_t *c, int may_read)
             break;
         }
         if (r < 0) {
-            rc = r;
+            read_err = r;
             break;
         }
         c->rd_lines++;
@@ -262,9 +319,10 @@ static int s_read_group(s_coll_t *c, int may_read)
         if (rc)
             break;
     }
+    if (rc == 0 && read_err)
+        rc = s_input_failed(c, c->rd_name, "cannot read input", read_err);
     if (rc == 0 && c->rd_key[0])
-        rc = crr_spool_checkpoint_set(c->spool, c->rd_key, crr_reader_offset(c->rd),
-                                      crr_reader_line(c->rd));
+        rc = s_checkpoint(c);
     if (rc == 0)
         rc = crr_spool_commit(c->spool);
     if (rc) {
@@ -272,9 +330,20 @@ static int s_read_group(s_coll_t *c, int may_read)
         CRR_ERROR("spool write failed: %s", crr_strerror(rc));
         return rc;
     }
+    if (c->rd_key[0] && !c->rd_seen) {
+        /* after the commit that holds its checkpoint: never lists a file the spool lacks */
+        crr_seen_add(c->seen, c->rd_key);
+        c->rd_seen = 1;
+    }
     crr_crashpoint("collector_after_spool");
-    if (eof)
-        s_close_input(c, "end of input");
+    if (eof && crr_reader_unterminated(c->rd))
+        CRR_WARN("%s: line %llu has no newline yet (%zu bytes): left unread until it is "
+                 "complete, as it may still be being written (--collector.final_line=accept "
+                 "reads it as it is)",
+                 c->rd_name, (unsigned long long)crr_reader_line(c->rd) + 1,
+                 crr_reader_unterminated(c->rd));
+    if (eof || read_err)
+        s_close_input(c, eof ? "end of input" : "read error");
     return 0;
 }
 
@@ -397,6 +466,59 @@ static int s_open_all(s_coll_t *c)
     return rc;
 }
 
+/* Appends " path" to list (cap bytes), or "..." once it is full. */
+static void s_list_add(char *list, size_t cap, const char *path)
+{
+    size_t used = strlen(list);
+    if (used + strlen(path) + 6 < cap)
+        snprintf(list + used, cap - used, " %s", path);
+    else if (used + 5 < cap && !strstr(list, " ..."))
+        snprintf(list + used, cap - used, " ...");
+}
+
+/* A named file that this data folder's spools read before (files-read) but
+ * that the open spool has no checkpoint for would be read again from line 1:
+ * the spool was deleted or replaced. Refused (CRR_ECONFIG) unless --new-spool. */
+static int s_check_lost_spool(s_coll_t *c)
+{
+    int rc = crr_seen_load(c->cfg->data_dir, &c->seen);
+    if (rc)
+        return rc;
+    char list[2048] = "";
+    int n = 0;
+    for (int i = 0; i < c->ninputs; i++) {
+        char key[PATH_MAX];
+        crr_spool_ckpt_t cp;
+        if (strcmp(c->inputs[i], "-") == 0)
+            continue;
+        if (!realpath(c->inputs[i], key))
+            snprintf(key, sizeof key, "%s", c->inputs[i]);
+        if (!crr_seen_has(c->seen, key))
+            continue;
+        if ((rc = crr_spool_checkpoint_get(c->spool, key, &cp)) != CRR_ENOTFOUND) {
+            if (rc)
+                return rc;
+            continue;
+        }
+        s_list_add(list, sizeof list, key);
+        n++;
+    }
+    if (n == 0)
+        return 0;
+    if (c->cfg->new_spool) {
+        CRR_WARN("--new-spool: reading %d file(s) again from line 1 that an earlier spool of %s "
+                 "read:%s; their events without record_id count again",
+                 n, c->cfg->data_dir, list);
+        return 0;
+    }
+    CRR_ERROR("the spool in %s/%s has no checkpoint for %d file(s) that an earlier spool of this "
+              "data folder read (the spool was deleted or replaced):%s; reading them again from "
+              "line 1 would count every event without record_id twice. Start with --new-spool "
+              "to read them anyway (events with record_id are de-duplicated by the aggregator)",
+              c->cfg->data_dir, CRR_SPOOL_DIR, n, list);
+    return CRR_ECONFIG;
+}
+
 /* One INFO line of counters (every S_PROGRESS_MS, never per event). */
 static void s_progress(s_coll_t *c)
 {
@@ -434,11 +556,13 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
         c.inputs = (char **)stdin_input;
         c.ninputs = 1;
     }
-    for (int i = 0; i < c.ninputs; i++)
-        if (strcmp(c.inputs[i], "-") == 0)
-            c.stdin_mode = 1;
     int code = CRR_COLLECTOR_EXIT_GAVE_UP;
     int rc = s_open_all(&c);
+    if (rc == 0 && (rc = s_check_lost_spool(&c)) == CRR_ECONFIG) {
+        code = CRR_COLLECTOR_EXIT_CONFIG;
+        rc = 0;
+        goto done;
+    }
     if (rc)
         goto done;
     c.stall_ref_ms = crr_clock_mono_ms();
@@ -454,21 +578,24 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
         if ((rc = s_release(&c)))
             goto done;
         int want_read = !c.inputs_done && !c.full;
-        int reading_file = 0, poll_stdin = 0;
+        int reading_file = 0, poll_stdin = 0, buffered = 0;
         if (want_read) {
             if ((rc = s_open_next(&c)))
                 goto done;
-            if (c.rd && crr_reader_is_stdin(c.rd))
-                poll_stdin = 1;
-            else if (c.rd)
+            if (c.rd && crr_reader_is_stdin(c.rd)) {
+                buffered = crr_reader_ready(c.rd);
+                poll_stdin = !buffered;
+            } else if (c.rd) {
                 reading_file = 1;
+            }
         }
-        if (reading_file && (rc = s_read_group(&c, 1)))
+        /* stdin is read only when poll says so; lines it already gave wait in the buffer */
+        if ((reading_file || buffered) && (rc = s_read_group(&c, reading_file)))
             goto done;
         if ((rc = crr_sender_process(c.sender)))
             goto done;
         uint64_t now = crr_clock_mono_ms();
-        if (c.inputs_done && !c.stdin_mode && crr_sender_acked_seq(c.sender) >= s_last_seq(&c)) {
+        if (c.inputs_done && crr_sender_acked_seq(c.sender) >= s_last_seq(&c)) {
             CRR_INFO("done: %llu event(s) spooled and acknowledged in this run, %llu line(s) "
                      "rejected",
                      (unsigned long long)c.accepted, (unsigned long long)c.rejected);
@@ -494,7 +621,7 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
         int n = crr_sender_pollitems(c.sender, items);
         if (poll_stdin)
             items[n++] = (zmq_pollitem_t){.fd = crr_reader_fd(c.rd), .events = ZMQ_POLLIN};
-        long timeout = reading_file ? 0 : crr_sender_timeout(c.sender);
+        long timeout = reading_file || buffered ? 0 : crr_sender_timeout(c.sender);
         if (zmq_poll(items, n, timeout) < 0 && zmq_errno() != EINTR) {
             rc = -zmq_errno();
             goto done;
@@ -521,6 +648,7 @@ done:
     if (rc)
         CRR_ERROR("collector failed: %s", crr_strerror(rc));
     crr_reader_close(&c.rd);
+    crr_seen_free(&c.seen);
     crr_sender_destroy(&c.sender);
     crr_spool_close(&c.spool);
     if (c.zctx)

@@ -42,6 +42,12 @@ static const crr_cfg_entry_t s_table[] = {
      "edge validation: reject events older than this (0 = leave it to the aggregator)"},
     {"collector", "max_line", CRR_CFG_SIZE, "64k", 256, 16777216, C(max_line), NULL,
      "longest input line; longer lines are rejected"},
+    {"collector", "new_spool", CRR_CFG_BOOL, "false", 0, 0, C(new_spool), "new-spool",
+     "start although the spool has no checkpoint for named files an earlier spool of this "
+     "data folder read (it was lost): they are read again from line 1 (exit 78 otherwise)"},
+    {"collector", "final_line", CRR_CFG_STR, "wait", 0, 0, C(final_line), NULL,
+     "a file's last line without a newline: wait (left unread, it may still be being written) "
+     "or accept (the files are finished); stdin's is always accepted at its end"},
     {"collector", "group_lines", CRR_CFG_INT, "1000", 1, 1000000, C(group_lines), NULL,
      "lines per spool transaction (group commit)"},
     {"collector", "group_time", CRR_CFG_DURATION, "50ms", 1, 10000, C(group_ms), NULL,
@@ -79,10 +85,13 @@ static void s_usage(FILE *out)
                  "DATA_DIR; stdin cannot be resumed after a restart (lines read but not yet\n"
                  "spooled when the process died are lost to it), so prefer files.\n"
                  "\n"
-                 "Exit codes with FILEs: 0 every accepted event acknowledged; 2 some lines\n"
-                 "were rejected (the rest were sent); 1 gave up (--give-up-after elapsed\n"
-                 "without Ack progress; the spool keeps the events) or a fatal error.\n"
-                 "With stdin: runs until SIGTERM/SIGINT. SIGTERM/SIGINT: stop reading, wait\n"
+                 "At the end of every input (stdin: when the producer closes it) the collector\n"
+                 "waits until each spooled event is acknowledged, then exits: 0 every accepted\n"
+                 "event acknowledged; 2 some lines were rejected (the rest were sent); 1 gave\n"
+                 "up (--give-up-after elapsed without Ack progress; the spool keeps the\n"
+                 "events) or a fatal error; 78 refused to start: the spool has no checkpoint\n"
+                 "for named files an earlier spool of DATA_DIR read (see --new-spool).\n"
+                 "SIGTERM/SIGINT: stop reading, wait\n"
                  "collector.drain_timeout for in-flight Acks, exit 0.\n"
                  "\n"
                  "Options (every one also settable in the INI file as [section] key = value,\n"
@@ -152,6 +161,11 @@ int main(int argc, char **argv)
         }
     if (crr_log_set_level_name(cfg.log_level)) {
         fprintf(stderr, "crrmon-collector: bad --log-level '%s'\n", cfg.log_level);
+        goto done;
+    }
+    if (strcmp(cfg.final_line, "wait") != 0 && strcmp(cfg.final_line, "accept") != 0) {
+        fprintf(stderr, "crrmon-collector: --collector.final_line is wait or accept, not '%s'\n",
+                cfg.final_line);
         goto done;
     }
     if (!*cfg.data_dir || !*cfg.source_id || !*cfg.aggregator) {

@@ -3,13 +3,17 @@
  * stdio would hide how far a line ends in the file; checkpoints need that
  * offset exactly, so this reads into its own buffer and counts. A line is
  * the bytes up to '\n' (a trailing '\r' is left to the JSON parser, which
- * treats it as whitespace); a last line without '\n' counts at EOF. Lines
+ * treats it as whitespace). A last line without '\n' may still be being
+ * written: it is left unread at EOF (the offset stays before it) unless the
+ * input is known to be finished (stdin, or crr_reader_take_last). Lines
  * longer than max_line are reported once as CRR_READER_TOOLONG with their
  * start and then skipped to their newline, counting as one line.
  * Invariants: buf[start..end) is unread data; `off` is the file offset of
  * buf[start]; `line` counts lines returned so far (including skipped ones).
  * Threading: one thread. Does not decide what a line means. */
-#include "collector.h"
+#include "reader.h"
+
+#include "err.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,10 +32,18 @@ struct crr_reader {
     uint64_t line;      /* lines returned */
     int eof;            /* the fd hit EOF */
     int skipping;       /* inside an over-long line: drop bytes until '\n' */
+    int take_last;      /* at EOF, return a last line without '\n' (stdin: yes) */
     size_t prev_start;  /* state before the last returned line (unread) */
     uint64_t prev_off;  /* ... */
     uint64_t prev_line; /* ... */
 };
+
+/* Whether fd is a directory (open succeeds on one; read fails later). */
+static int s_is_dir(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+}
 
 int crr_reader_open(const char *path, size_t max_line, crr_reader_t **out)
 {
@@ -47,8 +59,11 @@ int crr_reader_open(const char *path, size_t max_line, crr_reader_t **out)
     if (strcmp(path, "-") == 0) {
         r->fd = 0;
         r->is_stdin = 1;
-    } else if ((r->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        int rc = -errno;
+        r->take_last = 1; /* stdin's end is final: the producer closed it */
+    } else if ((r->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || s_is_dir(r->fd)) {
+        int rc = r->fd < 0 ? -errno : -EISDIR;
+        if (r->fd >= 0)
+            close(r->fd);
         free(r->buf);
         free(r);
         return rc;
@@ -142,8 +157,8 @@ int crr_reader_next(crr_reader_t *r, int may_read, char **line, size_t *len)
             r->skipping = 1;
             return CRR_READER_TOOLONG;
         } else if (r->eof) {
-            if (avail == 0)
-                return CRR_READER_EOF;
+            if (avail == 0 || !r->take_last)
+                return CRR_READER_EOF; /* an unterminated last line stays unread */
             r->prev_start = r->start;
             r->prev_off = r->off;
             r->prev_line = r->line;
@@ -163,6 +178,22 @@ int crr_reader_next(crr_reader_t *r, int may_read, char **line, size_t *len)
         if (n < 0)
             return (int)n;
     }
+}
+
+void crr_reader_take_last(crr_reader_t *r, int yes)
+{
+    r->take_last = yes;
+}
+
+size_t crr_reader_unterminated(const crr_reader_t *r)
+{
+    return r->eof && !r->skipping ? r->end - r->start : 0;
+}
+
+int crr_reader_ready(const crr_reader_t *r)
+{
+    size_t avail = r->end - r->start;
+    return r->eof || avail == r->cap || memchr(r->buf + r->start, '\n', avail) != NULL;
 }
 
 void crr_reader_unread(crr_reader_t *r)
@@ -195,4 +226,41 @@ int64_t crr_reader_size(const crr_reader_t *r)
     if (r->is_stdin || fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode))
         return -1;
     return (int64_t)st.st_size;
+}
+
+int crr_reader_stat(const crr_reader_t *r, uint64_t *dev, uint64_t *ino)
+{
+    struct stat st;
+    if (r->is_stdin)
+        return -ESPIPE;
+    if (fstat(r->fd, &st) != 0)
+        return -errno;
+    *dev = (uint64_t)st.st_dev;
+    *ino = (uint64_t)st.st_ino;
+    return 0;
+}
+
+int crr_reader_fingerprint(const crr_reader_t *r, uint32_t len, uint64_t *hash)
+{
+    uint8_t buf[CRR_READER_FP_MAX];
+    if (r->is_stdin)
+        return -ESPIPE;
+    if (len > sizeof buf)
+        return CRR_EINVAL;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(r->fd, buf + got, len - got, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return CRR_ENOTFOUND;
+        got += (size_t)n;
+    }
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 offset basis */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ buf[i]) * 0x100000001b3ull;
+    *hash = h;
+    return 0;
 }

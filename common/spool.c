@@ -355,14 +355,22 @@ int crr_spool_reject(crr_spool_t *s, const crr_diag_t *d, uint64_t seq, const ch
     return crr_rejects_put(s->wtxn, s->rejects, &r);
 }
 
-int crr_spool_checkpoint_set(crr_spool_t *s, const char *key, uint64_t offset, uint64_t line)
+/* Checkpoint value sizes: without identity (older spools) and with it. */
+#define S_CKPT_OLD 16
+#define S_CKPT_LEN 44
+
+int crr_spool_checkpoint_set(crr_spool_t *s, const char *key, const crr_spool_ckpt_t *cp)
 {
-    if (!s->wtxn || !key || !*key)
+    if (!s->wtxn || !key || !*key || !cp)
         return CRR_EINVAL;
-    uint8_t v[16];
-    crr_be64_put(v, offset);
-    crr_be64_put(v + 8, line);
-    MDB_val k = {strlen(key), (void *)key}, d = {16, v};
+    uint8_t v[S_CKPT_LEN];
+    crr_be64_put(v, cp->offset);
+    crr_be64_put(v + 8, cp->line);
+    crr_be64_put(v + 16, cp->dev);
+    crr_be64_put(v + 24, cp->ino);
+    crr_be32_put(v + 32, cp->fp_len);
+    crr_be64_put(v + 36, cp->fp_hash);
+    MDB_val k = {strlen(key), (void *)key}, d = {cp->has_identity ? S_CKPT_LEN : S_CKPT_OLD, v};
     return mdb_put(s->wtxn, s->checkpoints, &k, &d, 0);
 }
 
@@ -378,7 +386,26 @@ static int s_read_txn(crr_spool_t *s, MDB_txn **txn, int *own)
     return mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
 }
 
-int crr_spool_checkpoint_get(crr_spool_t *s, const char *key, uint64_t *offset, uint64_t *line)
+/* Decodes a checkpoint value of either size. */
+static int s_ckpt_decode(const MDB_val *d, crr_spool_ckpt_t *cp)
+{
+    const uint8_t *p = d->mv_data;
+    if (d->mv_size != S_CKPT_OLD && d->mv_size != S_CKPT_LEN)
+        return MDB_CORRUPTED;
+    memset(cp, 0, sizeof *cp);
+    cp->offset = crr_be64_get(p);
+    cp->line = crr_be64_get(p + 8);
+    if (d->mv_size == S_CKPT_LEN) {
+        cp->has_identity = 1;
+        cp->dev = crr_be64_get(p + 16);
+        cp->ino = crr_be64_get(p + 24);
+        cp->fp_len = crr_be32_get(p + 32);
+        cp->fp_hash = crr_be64_get(p + 36);
+    }
+    return 0;
+}
+
+int crr_spool_checkpoint_get(crr_spool_t *s, const char *key, crr_spool_ckpt_t *cp)
 {
     MDB_txn *txn;
     int own, rc;
@@ -386,14 +413,10 @@ int crr_spool_checkpoint_get(crr_spool_t *s, const char *key, uint64_t *offset, 
         return rc;
     MDB_val k = {strlen(key), (void *)key}, d;
     rc = mdb_get(txn, s->checkpoints, &k, &d);
-    if (rc == 0 && d.mv_size == 16) {
-        *offset = crr_be64_get(d.mv_data);
-        *line = crr_be64_get((const uint8_t *)d.mv_data + 8);
-    } else if (rc == MDB_NOTFOUND) {
+    if (rc == 0)
+        rc = s_ckpt_decode(&d, cp);
+    else if (rc == MDB_NOTFOUND)
         rc = CRR_ENOTFOUND;
-    } else if (rc == 0) {
-        rc = MDB_CORRUPTED;
-    }
     if (own)
         mdb_txn_abort(txn);
     return rc;

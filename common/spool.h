@@ -8,7 +8,10 @@
  *               BE line) followed by the packed Event (source_id and seq set);
  *   files       4-byte BE file id -> file name as the operator gave it;
  *   file_ids    file name -> 4-byte BE file id;
- *   checkpoints resume key (real path) -> 8-byte BE byte offset + 8-byte BE line;
+ *   checkpoints resume key (real path) -> 8-byte BE byte offset, 8-byte BE line,
+ *               then the file's identity: 8-byte BE st_dev, 8-byte BE st_ino,
+ *               4-byte BE fingerprint length, 8-byte BE fingerprint hash (44
+ *               bytes; a 16-byte value, from before identities, still reads);
  *   rejects     common/rejects.h records (bad input lines, aggregator rejections).
  *
  * Write model: one write transaction at a time, opened by crr_spool_begin and
@@ -102,13 +105,27 @@ int crr_spool_append(crr_spool_t *s, Crrmon__V1__Event *e, const char *file, uin
  * -ENOMEM or an LMDB code. */
 int crr_spool_reject(crr_spool_t *s, const crr_diag_t *d, uint64_t seq, const char *raw);
 
+/* Where a file input was read to, and which file it was (its identity).
+ * A file that was replaced under the same name has another device/inode or
+ * other first bytes; the collector compares them before resuming. */
+typedef struct crr_spool_ckpt {
+    uint64_t offset;  /* bytes consumed (the start of the next line) */
+    uint64_t line;    /* lines consumed */
+    int has_identity; /* 0: written before identities were kept (dev..fp_hash are 0) */
+    uint64_t dev;     /* st_dev of the file */
+    uint64_t ino;     /* st_ino of the file */
+    uint32_t fp_len;  /* bytes the fingerprint covers (min(4096, offset) when taken) */
+    uint64_t fp_hash; /* hash of the file's first fp_len bytes */
+} crr_spool_ckpt_t;
+
 /* Records, inside the open txn, that input `key` (a file's real path) has
- * been consumed up to byte offset and line number line. Returns 0,
- * CRR_EINVAL, or an LMDB code. */
-int crr_spool_checkpoint_set(crr_spool_t *s, const char *key, uint64_t offset, uint64_t line);
-/* Reads a checkpoint. Returns 0 with *offset and *line, CRR_ENOTFOUND, or an
+ * been consumed as cp says (its identity is stored when cp->has_identity).
+ * Returns 0, CRR_EINVAL, or an LMDB code. */
+int crr_spool_checkpoint_set(crr_spool_t *s, const char *key, const crr_spool_ckpt_t *cp);
+/* Reads a checkpoint into *cp (one written by an older collector, without
+ * identity, reads with has_identity 0). Returns 0, CRR_ENOTFOUND, or an
  * LMDB code. */
-int crr_spool_checkpoint_get(crr_spool_t *s, const char *key, uint64_t *offset, uint64_t *line);
+int crr_spool_checkpoint_get(crr_spool_t *s, const char *key, crr_spool_ckpt_t *cp);
 
 /* Deletes every event with seq <= durable_seq (an Ack's cumulative sequence)
  * and raises acked_seq. Uses the open txn, or its own committed one when none

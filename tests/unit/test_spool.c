@@ -193,9 +193,9 @@ static void test_append_fetch_release(void **state)
 static void test_checkpoint_atomic(void **state)
 {
     fix_t *f = *state;
-    uint64_t off = 0, line = 0;
-    assert_int_equal(crr_spool_checkpoint_get(f->s, "/data/a.jsonl", &off, &line), CRR_ENOTFOUND);
-    assert_int_equal(crr_spool_checkpoint_set(f->s, "/data/a.jsonl", 1, 1),
+    crr_spool_ckpt_t cp;
+    assert_int_equal(crr_spool_checkpoint_get(f->s, "/data/a.jsonl", &cp), CRR_ENOTFOUND);
+    assert_int_equal(crr_spool_checkpoint_set(f->s, "/data/a.jsonl", &(crr_spool_ckpt_t){1, 1}),
                      CRR_EINVAL); /* no txn */
 
     /* events and checkpoint in one txn: an abort drops both */
@@ -207,28 +207,68 @@ static void test_checkpoint_atomic(void **state)
     s_event(&e, &ts, "x");
     assert_int_equal(crr_spool_append(f->s, &e, "a.jsonl", 1, NULL), 0);
     assert_int_equal(crr_spool_append(f->s, &e, "a.jsonl", 2, NULL), 0);
-    assert_int_equal(crr_spool_checkpoint_set(f->s, "/data/a.jsonl", 200, 2), 0);
-    assert_int_equal(crr_spool_checkpoint_get(f->s, "/data/a.jsonl", &off, &line), 0);
-    assert_int_equal(off, 200);
+    assert_int_equal(crr_spool_checkpoint_set(f->s, "/data/a.jsonl", &(crr_spool_ckpt_t){200, 2}),
+                     0);
+    assert_int_equal(crr_spool_checkpoint_get(f->s, "/data/a.jsonl", &cp), 0);
+    assert_int_equal(cp.offset, 200);
     crr_spool_abort(f->s);
     assert_false(crr_spool_is_open(f->s));
-    assert_int_equal(crr_spool_checkpoint_get(f->s, "/data/a.jsonl", &off, &line), CRR_ENOTFOUND);
+    assert_int_equal(crr_spool_checkpoint_get(f->s, "/data/a.jsonl", &cp), CRR_ENOTFOUND);
     assert_int_equal(crr_spool_next_seq(f->s), 1);
     assert_int_equal(crr_spool_count(f->s), 0);
 
     /* committed: both visible, also after a reopen */
     assert_int_equal(crr_spool_begin(f->s), 0);
     assert_int_equal(crr_spool_append(f->s, &e, "a.jsonl", 1, NULL), 0);
-    assert_int_equal(crr_spool_checkpoint_set(f->s, "/data/a.jsonl", 100, 1), 0);
+    crr_spool_ckpt_t id = {.offset = 100,
+                           .line = 1,
+                           .has_identity = 1,
+                           .dev = 0x801,
+                           .ino = 1234567,
+                           .fp_len = 100,
+                           .fp_hash = 0xfeedfacecafebeefull};
+    assert_int_equal(crr_spool_checkpoint_set(f->s, "/data/a.jsonl", &id), 0);
     assert_int_equal(crr_spool_commit(f->s), 0);
     assert_int_equal(crr_spool_commit(f->s), CRR_EINVAL);
     crr_spool_close(&f->s);
     f->s = s_open(f->dir, "borough-a", 1 << 20);
-    assert_int_equal(crr_spool_checkpoint_get(f->s, "/data/a.jsonl", &off, &line), 0);
-    assert_int_equal(off, 100);
-    assert_int_equal(line, 1);
+    assert_int_equal(crr_spool_checkpoint_get(f->s, "/data/a.jsonl", &cp), 0);
+    assert_int_equal(cp.offset, 100);
+    assert_int_equal(cp.line, 1);
+    assert_int_equal(cp.has_identity, 1);
+    assert_int_equal(cp.dev, 0x801);
+    assert_int_equal(cp.ino, 1234567);
+    assert_int_equal(cp.fp_len, 100);
+    assert_true(cp.fp_hash == 0xfeedfacecafebeefull);
     assert_int_equal(crr_spool_next_seq(f->s), 2);
     assert_int_equal(crr_spool_count(f->s), 1);
+}
+
+/* A spool written before identities were kept holds 16-byte checkpoints
+ * (offset, line): it still opens and reads them, without identity. */
+static void test_checkpoint_without_identity(void **state)
+{
+    fix_t *f = *state;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_txn_begin(crr_spool_env(f->s), NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "checkpoints", 0, &dbi), 0);
+    uint8_t v[16] = {0};
+    v[7] = 200; /* offset 200 */
+    v[15] = 4;  /* line 4 */
+    MDB_val k = {13, "/data/old.txt"}, d = {16, v};
+    assert_int_equal(mdb_put(txn, dbi, &k, &d, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    crr_spool_close(&f->s);
+    f->s = s_open(f->dir, "borough-a", 1 << 20);
+    crr_spool_ckpt_t cp;
+    memset(&cp, 0xff, sizeof cp);
+    assert_int_equal(crr_spool_checkpoint_get(f->s, "/data/old.txt", &cp), 0);
+    assert_int_equal(cp.offset, 200);
+    assert_int_equal(cp.line, 4);
+    assert_int_equal(cp.has_identity, 0);
+    assert_int_equal(cp.ino, 0);
+    assert_int_equal(cp.fp_len, 0);
 }
 
 static void test_full_refuses(void **state)
@@ -249,7 +289,7 @@ static void test_full_refuses(void **state)
     assert_true(n > 0);
     assert_true(crr_spool_bytes(f->s) <= crr_spool_max_bytes(f->s));
     /* the txn is still usable: the checkpoint before the refused line commits */
-    assert_int_equal(crr_spool_checkpoint_set(f->s, "k", 10, (uint64_t)n), 0);
+    assert_int_equal(crr_spool_checkpoint_set(f->s, "k", &(crr_spool_ckpt_t){10, (uint64_t)n}), 0);
     assert_int_equal(crr_spool_commit(f->s), 0);
     assert_int_equal(crr_spool_count(f->s), (uint64_t)n);
     assert_int_equal(crr_spool_next_seq(f->s), (uint64_t)n + 1);
@@ -311,6 +351,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_fetch_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_without_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_origin_and_rejects, setup, teardown),
     };
