@@ -18,8 +18,9 @@
  * - ZMQ_IMMEDIATE: frames are queued only on a completed connection, so an
  *   unreachable aggregator makes sends fail with EAGAIN (retried on a timer)
  *   instead of piling duplicates into a queue. The socket monitor reports
- *   handshakes and disconnects; a new handshake means a resend from the first
- *   unacknowledged seq.
+ *   handshakes and disconnects; a disconnect, and the handshake of a
+ *   re-connection, mean a resend from the first unacknowledged seq (the first
+ *   handshake does not: see sender.h).
  * Invariants: acked_seq < next_seq; window frames are ascending and
  * contiguous, ending at next_seq - 1; frames <= window_frames.
  * Threading: one thread. Does not store events, decide when to give up, or
@@ -76,6 +77,7 @@ struct crr_sender {
     uint64_t retry_at_ms;     /* when a refused send may be retried (0 = now) */
     uint64_t goback_seq;      /* target of the last go-back */
     uint64_t goback_ms;       /* when it happened */
+    int lost_conn;            /* a disconnect was seen since the last handshake */
     crr_sender_batch_t batch; /* the frame buffer, reused */
     crr_sender_stats_t st;    /* counters */
 };
@@ -289,9 +291,16 @@ static void s_on_monitor(crr_sender_t *s)
         if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             s->st.connected = 1;
             CRR_INFO("sender: connected to %s", s->endpoint);
-            s_goback(s, s->acked_seq + 1, "connected");
+            /* a first connection carries every frame sent so far (ZMQ_IMMEDIATE
+             * queues nothing before it): however late its event is read, there
+             * is nothing to resend. A re-connection may follow frames that went
+             * into the dying pipe of the old one: resend those. */
+            if (s->lost_conn)
+                s_goback(s, s->acked_seq + 1, "reconnected");
+            s->lost_conn = 0;
         } else if (ev == ZMQ_EVENT_DISCONNECTED) {
             s->st.connected = 0;
+            s->lost_conn = 1;
             CRR_WARN("sender: disconnected from %s; will resend unacknowledged events",
                      s->endpoint);
             /* frames queued on the old connection are gone with it */

@@ -21,7 +21,18 @@
  * - Ack.expected_seq != 0 makes the sender go back and resend from there;
  * - Ack.error is logged and counted (the frame is resent after the timeout);
  * - no ack progress for resend_ms with frames in flight: go back to the first
- *   unacknowledged seq; a (re)connect does the same.
+ *   unacknowledged seq; a disconnect and a re-connection do the same.
+ *
+ * Connection events (decision): the monitor reports a handshake
+ * asynchronously, so frames can be sent on a connection before its
+ * "connected" event is read. The FIRST connection never causes a resend:
+ * with ZMQ_IMMEDIATE nothing is queued before it exists, so every frame in
+ * flight went out on it, and resending them would only send each event twice
+ * (the aggregator skips them, but a loaded machine then depends on timing).
+ * A disconnect resends from the first unacknowledged seq, and so does the
+ * handshake of a RE-connection, because frames sent between the disconnect
+ * and reading its event may have gone into the old connection's dying pipe.
+ * The resend timeout remains the safety net for anything else lost.
  *
  * Threading: one thread drives a sender (crr_sender_poll or the
  * pollitems/process pair). Callbacks run on that thread, inside poll/process. */
