@@ -275,6 +275,12 @@ static uint64_t s_depth(void *ud)
     return s->n > s->durable ? s->n - s->durable : 0;
 }
 
+static uint64_t s_last_seq(void *ud)
+{
+    s_send_t *s = ud;
+    return s->n;
+}
+
 static uint64_t s_random_epoch(void)
 {
     uint64_t e = 0;
@@ -398,7 +404,8 @@ int crr_cmd_send(int argc, char **argv)
             .max_frame_bytes = max_frame,
             .resend_ms = give_up_ms < 5000 ? give_up_ms / 2 + 1 : 5000,
         };
-        crr_sender_source_t src = {.fetch = s_fetch, .on_ack = s_on_ack, .depth = s_depth};
+        crr_sender_source_t src = {
+            .fetch = s_fetch, .on_ack = s_on_ack, .depth = s_depth, .last_seq = s_last_seq};
         int rc = crr_sender_new(zctx, &so, &src, &st, &sender);
         if (rc) {
             crr_cli_fail(S_CMD, "cannot connect to %s: %s", ep, crr_strerror(rc));

@@ -300,6 +300,12 @@ static uint64_t s_depth(void *ud)
     return crr_spool_count(c->spool);
 }
 
+static uint64_t s_spool_last(void *ud)
+{
+    s_coll_t *c = ud;
+    return crr_spool_next_seq(c->spool) - 1;
+}
+
 static int s_on_ack(void *ud, uint64_t durable_seq, Crrmon__V1__Rejection *const *rej, size_t n)
 {
     s_coll_t *c = ud;
@@ -390,7 +396,8 @@ static int s_open_all(s_coll_t *c)
         .max_frame_bytes = c->cfg->max_frame,
         .resend_ms = c->cfg->resend_ms,
     };
-    static const crr_sender_source_t src = {.fetch = s_fetch, .on_ack = s_on_ack, .depth = s_depth};
+    static const crr_sender_source_t src = {
+        .fetch = s_fetch, .on_ack = s_on_ack, .depth = s_depth, .last_seq = s_spool_last};
     rc = crr_sender_new(c->zctx, &o, &src, c, &c->sender);
     if (rc)
         CRR_ERROR("cannot start the sender to %s: %s", c->cfg->aggregator, crr_strerror(rc));

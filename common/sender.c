@@ -78,6 +78,7 @@ struct crr_sender {
     uint64_t goback_seq;      /* target of the last go-back */
     uint64_t goback_ms;       /* when it happened */
     int lost_conn;            /* a disconnect was seen since the last handshake */
+    uint64_t max_sent;        /* highest seq put in a frame in this run */
     crr_sender_batch_t batch; /* the frame buffer, reused */
     crr_sender_stats_t st;    /* counters */
 };
@@ -309,6 +310,40 @@ static void s_on_monitor(crr_sender_t *s)
     }
 }
 
+/* Highest seq an Ack may name: what the owner ever handed out, at least what
+ * this run sent and what was acknowledged when it started. */
+static uint64_t s_seq_bound(const crr_sender_t *s)
+{
+    uint64_t b = s->src.last_seq ? s->src.last_seq(s->ud) : 0;
+    if (b < s->max_sent)
+        b = s->max_sent;
+    return b < s->acked_seq ? s->acked_seq : b;
+}
+
+/* Whether the Ack names only sequences that exist (logged when not). */
+static int s_ack_trusted(crr_sender_t *s, const Crrmon__V1__Ack *ack)
+{
+    uint64_t bound = s_seq_bound(s);
+    const char *what = NULL;
+    uint64_t seq = ack->durable_seq;
+    if (ack->durable_seq > bound)
+        what = "durable_seq";
+    for (size_t i = 0; !what && i < ack->n_rejected; i++) {
+        seq = ack->rejected[i]->seq;
+        if (seq == 0 || seq > bound)
+            what = "a rejection's seq";
+    }
+    if (!what)
+        return 1;
+    s->st.ack_errors++;
+    CRR_ERROR("sender: ignoring an Ack from %s whose %s is %llu, but seq %llu is the highest "
+              "ever sent by source=%s epoch=%llu: nothing is released for it (a wrong or "
+              "hostile endpoint?)",
+              s->endpoint, what, (unsigned long long)seq, (unsigned long long)bound, s->source_id,
+              (unsigned long long)s->epoch);
+    return 0;
+}
+
 static void s_on_ack(crr_sender_t *s, const uint8_t *data, size_t len)
 {
     Crrmon__V1__Ack *ack = NULL;
@@ -330,6 +365,8 @@ static void s_on_ack(crr_sender_t *s, const uint8_t *data, size_t len)
                   (unsigned long long)ack->epoch);
         goto done;
     }
+    if (!s_ack_trusted(s, ack))
+        goto done;
     uint64_t now = crr_clock_mono_ms();
     int advanced = ack->durable_seq > s->acked_seq;
     if (advanced) {
@@ -426,6 +463,8 @@ static int s_pump(crr_sender_t *s)
         s->frames[(s->head + s->nframes) % s->window] = (s_frame_t){b->first, b->last};
         s->nframes++;
         s->next_seq = b->last + 1;
+        if (b->last > s->max_sent)
+            s->max_sent = b->last;
         s->st.frames_sent++;
         s->st.events_sent += b->n;
     }

@@ -23,6 +23,13 @@
  * - no ack progress for resend_ms with frames in flight: go back to the first
  *   unacknowledged seq; a disconnect and a re-connection do the same.
  *
+ * Trust: an Ack whose durable_seq, or a rejection's seq, lies beyond the
+ * highest seq ever handed out (last_seq, or what was sent), or a rejection
+ * with seq 0, is ignored as a whole and logged as an error (counted in
+ * ack_errors): nothing is released for it. acked_seq therefore never passes
+ * the owner's last seq, so no sequence arithmetic (acked + 1, last - acked)
+ * can wrap.
+ *
  * Connection events (decision): the monitor reports a handshake
  * asynchronously, so frames can be sent on a connection before its
  * "connected" event is read. The FIRST connection never causes a resend:
@@ -67,6 +74,10 @@ typedef struct crr_sender_source {
     int (*on_ack)(void *ud, uint64_t durable_seq, Crrmon__V1__Rejection *const *rej, size_t n);
     /* Events waiting at the owner (Batch.spool_depth). Optional (NULL = 0). */
     uint64_t (*depth)(void *ud);
+    /* Highest seq the owner ever handed out (the spool's next_seq - 1), sent
+     * in this run or an earlier one. Optional (NULL = the highest seq sent in
+     * this run). An Ack naming a seq beyond it is not trusted (see below). */
+    uint64_t (*last_seq)(void *ud);
 } crr_sender_source_t;
 
 /* Settings; the collector fills these from its config map. */
@@ -90,7 +101,7 @@ typedef struct crr_sender_stats {
     uint64_t events_sent;     /* events sent, resends included */
     uint64_t resends;         /* go-backs (timeout, expected_seq, reconnect) */
     uint64_t acks;            /* Acks received */
-    uint64_t ack_errors;      /* Acks with error set, or that did not parse */
+    uint64_t ack_errors;      /* Acks with error set, that did not parse, or not trusted */
     uint64_t rejections;      /* rejected events reported by Acks */
     uint64_t last_ack_ms;     /* crr_clock_mono_ms of the last durable_seq advance (0 = none) */
     int connected;            /* the socket monitor saw a connection that is still up */

@@ -411,6 +411,47 @@ static void test_frame_size_limit(void **state)
     assert_null(s2);
 }
 
+/* A fake aggregator answers with sequences that were never sent: durable_seq
+ * 2^64-1, then a rejection of seq 2^64-1, then one of seq 0. Each Ack is
+ * ignored whole (logged, counted): nothing reaches the owner, nothing is
+ * released, and a genuine Ack still works afterwards. */
+static void test_untrusted_acks_ignored(void **state)
+{
+    fix_t *f = *state;
+    s_start(f, 2, 10, 1 << 20, 600000);
+    for (uint64_t k = 0; k < 2; k++) {
+        Crrmon__V1__Batch *b = s_next_batch(f, 5000, NULL);
+        s_check(b, 1 + k * 10, 10);
+        crr_codec_free(&b->base);
+    }
+    Crrmon__V1__Rejection r = CRRMON__V1__REJECTION__INIT;
+    r.code = CRRMON__V1__REJECT_CODE__REJECT_CODE_UNKNOWN_BOROUGH;
+    r.field = "borough";
+    r.reason = "x";
+    s_ack(f, UINT64_MAX, 0, NULL, 0);
+    r.seq = UINT64_MAX;
+    s_ack(f, 10, 0, &r, 0);
+    r.seq = 0;
+    s_ack(f, 10, 0, &r, 0);
+    s_ack(f, 21, 0, NULL, 0); /* one past the last seq sent (20) */
+    crr_sender_stats_t st = s_wait_stat(f, W_ACKS, 4);
+    s_run_idle(f);
+    crr_sender_stats(f->s, &st);
+    assert_int_equal(st.ack_errors, 4);
+    assert_int_equal(st.acked_seq, 0);
+    assert_int_equal(st.rejections, 0);
+    assert_int_equal(st.frames_inflight, 2);
+    assert_int_equal(st.next_seq, 21);
+    assert_int_equal(f->own.acks, 0);
+    /* the real aggregator's Ack is applied as usual */
+    s_ack(f, 20, 0, NULL, 0);
+    Crrmon__V1__Batch *b = s_next_batch(f, 5000, NULL);
+    s_check(b, 21, 10);
+    crr_codec_free(&b->base);
+    assert_int_equal(f->own.durable, 20);
+    assert_int_equal(crr_sender_acked_seq(f->s), 20);
+}
+
 static void test_non_consecutive_refused(void **state)
 {
     fix_t *f = *state;
@@ -430,6 +471,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rejections_and_error_ack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_resends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_resends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_untrusted_acks_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_frame_size_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_non_consecutive_refused, setup, teardown),
     };
