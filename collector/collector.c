@@ -432,6 +432,21 @@ static int s_gave_up(s_coll_t *c, uint64_t now)
     return now - c->stall_ref_ms >= (uint64_t)c->cfg->give_up_ms;
 }
 
+/* The final line: what this run read, and what became of the spool's events
+ * at the aggregator (its totals for this source and epoch, each event
+ * counted once). */
+static void s_done_line(s_coll_t *c)
+{
+    crr_sender_stats_t st;
+    crr_sender_stats(c->sender, &st);
+    CRR_INFO("done: %llu event(s) spooled and acknowledged in this run, %llu line(s) rejected; "
+             "aggregator totals for source=%s epoch=%llu: %llu accepted, %llu duplicate, %llu "
+             "rejected",
+             (unsigned long long)c->accepted, (unsigned long long)c->rejected, c->cfg->source_id,
+             (unsigned long long)crr_spool_epoch(c->spool), (unsigned long long)st.total_applied,
+             (unsigned long long)st.total_duplicates, (unsigned long long)st.total_rejected);
+}
+
 int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs,
                       volatile sig_atomic_t *stop)
 {
@@ -476,9 +491,7 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
             goto done;
         uint64_t now = crr_clock_mono_ms();
         if (c.inputs_done && !c.stdin_mode && crr_sender_acked_seq(c.sender) >= s_last_seq(&c)) {
-            CRR_INFO("done: %llu event(s) spooled and acknowledged in this run, %llu line(s) "
-                     "rejected",
-                     (unsigned long long)c.accepted, (unsigned long long)c.rejected);
+            s_done_line(&c);
             code = c.rejected ? CRR_COLLECTOR_EXIT_REJECTS : CRR_COLLECTOR_EXIT_OK;
             rc = s_release(&c);
             goto done;

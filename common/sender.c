@@ -344,6 +344,17 @@ static int s_ack_trusted(crr_sender_t *s, const Crrmon__V1__Ack *ack)
     return 0;
 }
 
+/* Keeps the highest totals: they are cumulative, an older Ack has lower ones. */
+static void s_take_totals(crr_sender_stats_t *st, const Crrmon__V1__Ack *ack)
+{
+    if (ack->total_applied > st->total_applied)
+        st->total_applied = ack->total_applied;
+    if (ack->total_duplicates > st->total_duplicates)
+        st->total_duplicates = ack->total_duplicates;
+    if (ack->total_rejected > st->total_rejected)
+        st->total_rejected = ack->total_rejected;
+}
+
 static void s_on_ack(crr_sender_t *s, const uint8_t *data, size_t len)
 {
     Crrmon__V1__Ack *ack = NULL;
@@ -367,6 +378,7 @@ static void s_on_ack(crr_sender_t *s, const uint8_t *data, size_t len)
     }
     if (!s_ack_trusted(s, ack))
         goto done;
+    s_take_totals(&s->st, ack);
     uint64_t now = crr_clock_mono_ms();
     int advanced = ack->durable_seq > s->acked_seq;
     if (advanced) {

@@ -94,17 +94,20 @@ typedef struct crr_sender_opts {
 
 /* Counters and state for logs, status and exit decisions. */
 typedef struct crr_sender_stats {
-    uint64_t acked_seq;       /* highest durable seq acknowledged */
-    uint64_t next_seq;        /* next seq to put in a new frame */
-    uint64_t frames_inflight; /* frames sent and not yet acknowledged */
-    uint64_t frames_sent;     /* frames sent, resends included */
-    uint64_t events_sent;     /* events sent, resends included */
-    uint64_t resends;         /* go-backs (timeout, expected_seq, reconnect) */
-    uint64_t acks;            /* Acks received */
-    uint64_t ack_errors;      /* Acks with error set, that did not parse, or not trusted */
-    uint64_t rejections;      /* rejected events reported by Acks */
-    uint64_t last_ack_ms;     /* crr_clock_mono_ms of the last durable_seq advance (0 = none) */
-    int connected;            /* the socket monitor saw a connection that is still up */
+    uint64_t acked_seq;        /* highest durable seq acknowledged */
+    uint64_t next_seq;         /* next seq to put in a new frame */
+    uint64_t frames_inflight;  /* frames sent and not yet acknowledged */
+    uint64_t frames_sent;      /* frames sent, resends included */
+    uint64_t events_sent;      /* events sent, resends included */
+    uint64_t resends;          /* go-backs (timeout, expected_seq, reconnect) */
+    uint64_t acks;             /* Acks received */
+    uint64_t ack_errors;       /* Acks with error set, that did not parse, or not trusted */
+    uint64_t rejections;       /* rejected events reported by Acks */
+    uint64_t last_ack_ms;      /* crr_clock_mono_ms of the last durable_seq advance (0 = none) */
+    uint64_t total_applied;    /* the aggregator's totals for this source and epoch (highest */
+    uint64_t total_duplicates; /* Ack.total_* seen; all 0 from an aggregator that predates */
+    uint64_t total_rejected;   /* them) */
+    int connected;             /* the socket monitor saw a connection that is still up */
 } crr_sender_stats_t;
 
 /* Creates the DEALER on zmq context ctx (borrowed; must outlive the sender)
