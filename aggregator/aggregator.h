@@ -123,7 +123,8 @@ typedef struct crr_agg_stats {
     _Atomic uint64_t batches;    /* frames that parsed as a Batch */
     _Atomic uint64_t events;     /* events received in batches */
     _Atomic uint64_t applied;    /* events applied to the aggregates */
-    _Atomic uint64_t duplicates; /* events skipped as duplicates */
+    _Atomic uint64_t duplicates; /* events skipped as duplicates (record_id seen before) */
+    _Atomic uint64_t resent;     /* events received again under a seq already applied */
     _Atomic uint64_t rejected;   /* events rejected (validation), each counted once */
     _Atomic uint64_t rejected_by_code[CRR_REJECT_CODES]; /* the same, by reject code */
     _Atomic uint64_t malformed;                          /* frames refused as MALFORMED */

@@ -289,6 +289,7 @@ static void s_group(crr_aggregator_t *a)
             for (size_t i = 0; i < nj; i++) {
                 S_ADD(applied, a->jobs[i].n_applied);
                 S_ADD(duplicates, a->jobs[i].n_duplicate);
+                S_ADD(resent, a->jobs[i].n_resent);
                 S_ADD(rejected, a->jobs[i].n_rejected - a->jobs[i].n_rereported);
                 for (int c = 0; c < CRR_REJECT_CODES; c++)
                     if (a->jobs[i].rejected_by_code[c])
@@ -317,6 +318,9 @@ static void s_group(crr_aggregator_t *a)
         ack.expected_seq = job->expected_seq;
         ack.rejected = job->rejected;
         ack.n_rejected = job->n_rejected;
+        ack.total_applied = job->total_applied;
+        ack.total_duplicates = job->total_duplicates;
+        ack.total_rejected = job->total_rejected;
         s_send_ack(a, slot->id, slot->id_len, &ack);
     }
     if (nj > 0)

@@ -261,6 +261,12 @@ static uint64_t s_depth(void *ud)
     return s->n > s->durable ? s->n - s->durable : 0;
 }
 
+static uint64_t s_last_seq(void *ud)
+{
+    s_send_t *s = ud;
+    return s->n;
+}
+
 static uint64_t s_random_epoch(void)
 {
     uint64_t e = 0;
@@ -269,6 +275,32 @@ static uint64_t s_random_epoch(void)
             e = (uint64_t)crr_clock_now_ns() ^ ((uint64_t)getpid() << 32);
     }
     return e;
+}
+
+/* Prints what became of the events: the aggregator's totals for this run's
+ * (source, epoch), which count every event once whatever Acks were lost or
+ * repeated. Returns the number rejected by the aggregator. */
+static uint64_t s_report_totals(const s_send_t *st, crr_sender_t *sender, const char *source_id,
+                                uint64_t epoch, const char *ep)
+{
+    crr_sender_stats_t ss = {0};
+    if (sender)
+        crr_sender_stats(sender, &ss);
+    uint64_t applied = ss.total_applied, dups = ss.total_duplicates, rej = ss.total_rejected;
+    int old = st->n > 0 && applied + dups + rej == 0;
+    if (old) {
+        /* an aggregator that predates Ack.total_*: duplicates cannot be told apart */
+        rej = st->rejected_remote;
+        applied = st->n - rej;
+    }
+    if (!st->quiet)
+        printf("sent %zu events as source %s epoch %llu to %s: %llu accepted, %llu duplicate, "
+               "%llu rejected by the aggregator, %llu input lines rejected%s\n",
+               st->n, source_id, (unsigned long long)epoch, ep, (unsigned long long)applied,
+               (unsigned long long)dups, (unsigned long long)rej,
+               (unsigned long long)st->rejected_input,
+               old ? " (this aggregator does not report duplicates: they count as accepted)" : "");
+    return rej;
 }
 
 int crr_cmd_send(int argc, char **argv)
@@ -384,7 +416,8 @@ int crr_cmd_send(int argc, char **argv)
             .max_frame_bytes = max_frame,
             .resend_ms = give_up_ms < 5000 ? give_up_ms / 2 + 1 : 5000,
         };
-        crr_sender_source_t src = {.fetch = s_fetch, .on_ack = s_on_ack, .depth = s_depth};
+        crr_sender_source_t src = {
+            .fetch = s_fetch, .on_ack = s_on_ack, .depth = s_depth, .last_seq = s_last_seq};
         int rc = crr_sender_new(zctx, &so, &src, &st, &sender);
         if (rc) {
             crr_cli_fail(S_CMD, "cannot connect to %s: %s", ep, crr_strerror(rc));
@@ -421,13 +454,9 @@ int crr_cmd_send(int argc, char **argv)
     }
 
     /* Phase 3: report. */
-    if (!st.quiet)
-        printf("sent %zu events as source %s epoch %llu to %s: %zu accepted, %llu rejected by "
-               "the aggregator, %llu input lines rejected\n",
-               st.n, source_id, (unsigned long long)epoch, ep, st.n - (size_t)st.rejected_remote,
-               (unsigned long long)st.rejected_remote, (unsigned long long)st.rejected_input);
+    uint64_t remote_rejected = s_report_totals(&st, sender, source_id, epoch, ep);
     fflush(stdout);
-    exit_code = st.rejected_input || st.rejected_remote ? CRR_EXIT_REJECTED : CRR_EXIT_OK;
+    exit_code = st.rejected_input || remote_rejected ? CRR_EXIT_REJECTED : CRR_EXIT_OK;
 fail:
     crr_sender_destroy(&sender);
     if (zctx)

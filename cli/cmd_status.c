@@ -29,8 +29,11 @@ static void s_usage(FILE *out)
 {
     fprintf(out, "usage: crrmon status --data-dir AGGDIR [--json]\n\n"
                  "Per source and epoch: the applied (durable) sequence, when it was last seen,\n"
-                 "the spool depth its sender last reported, and the events applied, skipped as\n"
-                 "duplicates and rejected. Reads the store read-only.\n\n"
+                 "the spool depth its sender last reported, and what became of its events, each\n"
+                 "counted once: applied (accepted), skipped as duplicates (a record_id seen\n"
+                 "before), rejected; and how many arrived again under a sequence already\n"
+                 "applied (resent after a lost Ack: not counted twice). Reads the store\n"
+                 "read-only.\n\n"
                  "  --data-dir DIR  the aggregator's data folder (DIR/store)\n"
                  "  --json          one JSON object per source and epoch, per line\n"
                  "  --help          this text\n");
@@ -54,7 +57,8 @@ static const char *s_ago(int64_t secs, char *buf, size_t len)
 static int s_source(const crr_source_info_t *si, void *ud)
 {
     s_ctx_t *c = ud;
-    char epoch[32], seq[32], when[48], ago[32], depth[32], applied[32], dups[32], rej[32];
+    char epoch[32], seq[32], when[48], ago[32], depth[32], applied[32], dups[32], rej[32],
+        resent[32];
     snprintf(epoch, sizeof epoch, "%llu", (unsigned long long)si->epoch);
     snprintf(seq, sizeof seq, "%llu", (unsigned long long)si->applied_seq);
     crr_time_format(si->last_seen_sec, 0, when, sizeof when);
@@ -62,12 +66,14 @@ static int s_source(const crr_source_info_t *si, void *ud)
     snprintf(applied, sizeof applied, "%llu", (unsigned long long)si->applied);
     snprintf(dups, sizeof dups, "%llu", (unsigned long long)si->duplicates);
     snprintf(rej, sizeof rej, "%llu", (unsigned long long)si->rejected);
+    snprintf(resent, sizeof resent, "%llu", (unsigned long long)si->resent);
     c->count++;
     if (c->json) {
         /* 64-bit counters as strings, as the proto3 JSON mapping writes uint64. */
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sourceId", si->source_id,
-                              "epoch", epoch, "appliedSeq", seq, "lastSeen", when, "spoolDepth",
-                              depth, "applied", applied, "duplicates", dups, "rejected", rej);
+        json_t *o =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sourceId", si->source_id,
+                      "epoch", epoch, "appliedSeq", seq, "lastSeen", when, "spoolDepth", depth,
+                      "applied", applied, "duplicates", dups, "rejected", rej, "resent", resent);
         char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         if (!text || puts(text) == EOF)
@@ -78,7 +84,7 @@ static int s_source(const crr_source_info_t *si, void *ud)
     char seen[96];
     snprintf(seen, sizeof seen, "%s (%s)", when,
              s_ago(c->now - si->last_seen_sec, ago, sizeof ago));
-    const char *cells[8] = {si->source_id, epoch, seq, seen, depth, applied, dups, rej};
+    const char *cells[9] = {si->source_id, epoch, seq, seen, depth, applied, dups, rej, resent};
     if (crr_cli_table_add(c->table, cells) != 0)
         c->failed = 1;
     return c->failed;
@@ -122,9 +128,9 @@ int crr_cmd_status(int argc, char **argv)
         goto fail;
     }
     if (!ctx.json) {
-        const char *hdr[8] = {"source",      "epoch",   "applied seq", "last seen",
-                              "spool depth", "applied", "duplicates",  "rejected"};
-        if (crr_cli_table_new(8, hdr, &ctx.table) != 0) {
+        const char *hdr[9] = {"source",  "epoch",      "applied seq", "last seen", "spool depth",
+                              "applied", "duplicates", "rejected",    "resent"};
+        if (crr_cli_table_new(9, hdr, &ctx.table) != 0) {
             crr_cli_fail(S_CMD, "out of memory");
             goto fail;
         }
@@ -143,7 +149,8 @@ int crr_cmd_status(int argc, char **argv)
             printf("no sources have sent to %s yet\n", dir);
         else
             crr_cli_table_print(ctx.table, stdout,
-                                1u << 1 | 1u << 2 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 7);
+                                1u << 1 | 1u << 2 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 7 |
+                                    1u << 8);
     }
     if (fflush(stdout) != 0) {
         crr_cli_fail(S_CMD, "write error on stdout");

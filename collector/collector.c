@@ -369,6 +369,12 @@ static uint64_t s_depth(void *ud)
     return crr_spool_count(c->spool);
 }
 
+static uint64_t s_spool_last(void *ud)
+{
+    s_coll_t *c = ud;
+    return crr_spool_next_seq(c->spool) - 1;
+}
+
 static int s_on_ack(void *ud, uint64_t durable_seq, Crrmon__V1__Rejection *const *rej, size_t n)
 {
     s_coll_t *c = ud;
@@ -459,7 +465,8 @@ static int s_open_all(s_coll_t *c)
         .max_frame_bytes = c->cfg->max_frame,
         .resend_ms = c->cfg->resend_ms,
     };
-    static const crr_sender_source_t src = {.fetch = s_fetch, .on_ack = s_on_ack, .depth = s_depth};
+    static const crr_sender_source_t src = {
+        .fetch = s_fetch, .on_ack = s_on_ack, .depth = s_depth, .last_seq = s_spool_last};
     rc = crr_sender_new(c->zctx, &o, &src, c, &c->sender);
     if (rc)
         CRR_ERROR("cannot start the sender to %s: %s", c->cfg->aggregator, crr_strerror(rc));
@@ -547,6 +554,21 @@ static int s_gave_up(s_coll_t *c, uint64_t now)
     return now - c->stall_ref_ms >= (uint64_t)c->cfg->give_up_ms;
 }
 
+/* The final line: what this run read, and what became of the spool's events
+ * at the aggregator (its totals for this source and epoch, each event
+ * counted once). */
+static void s_done_line(s_coll_t *c)
+{
+    crr_sender_stats_t st;
+    crr_sender_stats(c->sender, &st);
+    CRR_INFO("done: %llu event(s) spooled and acknowledged in this run, %llu line(s) rejected; "
+             "aggregator totals for source=%s epoch=%llu: %llu accepted, %llu duplicate, %llu "
+             "rejected",
+             (unsigned long long)c->accepted, (unsigned long long)c->rejected, c->cfg->source_id,
+             (unsigned long long)crr_spool_epoch(c->spool), (unsigned long long)st.total_applied,
+             (unsigned long long)st.total_duplicates, (unsigned long long)st.total_rejected);
+}
+
 int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs,
                       volatile sig_atomic_t *stop)
 {
@@ -596,9 +618,7 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
             goto done;
         uint64_t now = crr_clock_mono_ms();
         if (c.inputs_done && crr_sender_acked_seq(c.sender) >= s_last_seq(&c)) {
-            CRR_INFO("done: %llu event(s) spooled and acknowledged in this run, %llu line(s) "
-                     "rejected",
-                     (unsigned long long)c.accepted, (unsigned long long)c.rejected);
+            s_done_line(&c);
             code = c.rejected ? CRR_COLLECTOR_EXIT_REJECTS : CRR_COLLECTOR_EXIT_OK;
             rc = s_release(&c);
             goto done;

@@ -18,8 +18,9 @@
  * - ZMQ_IMMEDIATE: frames are queued only on a completed connection, so an
  *   unreachable aggregator makes sends fail with EAGAIN (retried on a timer)
  *   instead of piling duplicates into a queue. The socket monitor reports
- *   handshakes and disconnects; a new handshake means a resend from the first
- *   unacknowledged seq.
+ *   handshakes and disconnects; a disconnect, and the handshake of a
+ *   re-connection, mean a resend from the first unacknowledged seq (the first
+ *   handshake does not: see sender.h).
  * Invariants: acked_seq < next_seq; window frames are ascending and
  * contiguous, ending at next_seq - 1; frames <= window_frames.
  * Threading: one thread. Does not store events, decide when to give up, or
@@ -76,6 +77,8 @@ struct crr_sender {
     uint64_t retry_at_ms;     /* when a refused send may be retried (0 = now) */
     uint64_t goback_seq;      /* target of the last go-back */
     uint64_t goback_ms;       /* when it happened */
+    int lost_conn;            /* a disconnect was seen since the last handshake */
+    uint64_t max_sent;        /* highest seq put in a frame in this run */
     crr_sender_batch_t batch; /* the frame buffer, reused */
     crr_sender_stats_t st;    /* counters */
 };
@@ -289,15 +292,67 @@ static void s_on_monitor(crr_sender_t *s)
         if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             s->st.connected = 1;
             CRR_INFO("sender: connected to %s", s->endpoint);
-            s_goback(s, s->acked_seq + 1, "connected");
+            /* a first connection carries every frame sent so far (ZMQ_IMMEDIATE
+             * queues nothing before it): however late its event is read, there
+             * is nothing to resend. A re-connection may follow frames that went
+             * into the dying pipe of the old one: resend those. */
+            if (s->lost_conn)
+                s_goback(s, s->acked_seq + 1, "reconnected");
+            s->lost_conn = 0;
         } else if (ev == ZMQ_EVENT_DISCONNECTED) {
             s->st.connected = 0;
+            s->lost_conn = 1;
             CRR_WARN("sender: disconnected from %s; will resend unacknowledged events",
                      s->endpoint);
             /* frames queued on the old connection are gone with it */
             s_goback(s, s->acked_seq + 1, "disconnected");
         }
     }
+}
+
+/* Highest seq an Ack may name: what the owner ever handed out, at least what
+ * this run sent and what was acknowledged when it started. */
+static uint64_t s_seq_bound(const crr_sender_t *s)
+{
+    uint64_t b = s->src.last_seq ? s->src.last_seq(s->ud) : 0;
+    if (b < s->max_sent)
+        b = s->max_sent;
+    return b < s->acked_seq ? s->acked_seq : b;
+}
+
+/* Whether the Ack names only sequences that exist (logged when not). */
+static int s_ack_trusted(crr_sender_t *s, const Crrmon__V1__Ack *ack)
+{
+    uint64_t bound = s_seq_bound(s);
+    const char *what = NULL;
+    uint64_t seq = ack->durable_seq;
+    if (ack->durable_seq > bound)
+        what = "durable_seq";
+    for (size_t i = 0; !what && i < ack->n_rejected; i++) {
+        seq = ack->rejected[i]->seq;
+        if (seq == 0 || seq > bound)
+            what = "a rejection's seq";
+    }
+    if (!what)
+        return 1;
+    s->st.ack_errors++;
+    CRR_ERROR("sender: ignoring an Ack from %s whose %s is %llu, but seq %llu is the highest "
+              "ever sent by source=%s epoch=%llu: nothing is released for it (a wrong or "
+              "hostile endpoint?)",
+              s->endpoint, what, (unsigned long long)seq, (unsigned long long)bound, s->source_id,
+              (unsigned long long)s->epoch);
+    return 0;
+}
+
+/* Keeps the highest totals: they are cumulative, an older Ack has lower ones. */
+static void s_take_totals(crr_sender_stats_t *st, const Crrmon__V1__Ack *ack)
+{
+    if (ack->total_applied > st->total_applied)
+        st->total_applied = ack->total_applied;
+    if (ack->total_duplicates > st->total_duplicates)
+        st->total_duplicates = ack->total_duplicates;
+    if (ack->total_rejected > st->total_rejected)
+        st->total_rejected = ack->total_rejected;
 }
 
 static void s_on_ack(crr_sender_t *s, const uint8_t *data, size_t len)
@@ -321,6 +376,9 @@ static void s_on_ack(crr_sender_t *s, const uint8_t *data, size_t len)
                   (unsigned long long)ack->epoch);
         goto done;
     }
+    if (!s_ack_trusted(s, ack))
+        goto done;
+    s_take_totals(&s->st, ack);
     uint64_t now = crr_clock_mono_ms();
     int advanced = ack->durable_seq > s->acked_seq;
     if (advanced) {
@@ -417,6 +475,8 @@ static int s_pump(crr_sender_t *s)
         s->frames[(s->head + s->nframes) % s->window] = (s_frame_t){b->first, b->last};
         s->nframes++;
         s->next_seq = b->last + 1;
+        if (b->last > s->max_sent)
+            s->max_sent = b->last;
         s->st.frames_sent++;
         s->st.events_sent += b->n;
     }

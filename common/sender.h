@@ -21,7 +21,25 @@
  * - Ack.expected_seq != 0 makes the sender go back and resend from there;
  * - Ack.error is logged and counted (the frame is resent after the timeout);
  * - no ack progress for resend_ms with frames in flight: go back to the first
- *   unacknowledged seq; a (re)connect does the same.
+ *   unacknowledged seq; a disconnect and a re-connection do the same.
+ *
+ * Trust: an Ack whose durable_seq, or a rejection's seq, lies beyond the
+ * highest seq ever handed out (last_seq, or what was sent), or a rejection
+ * with seq 0, is ignored as a whole and logged as an error (counted in
+ * ack_errors): nothing is released for it. acked_seq therefore never passes
+ * the owner's last seq, so no sequence arithmetic (acked + 1, last - acked)
+ * can wrap.
+ *
+ * Connection events (decision): the monitor reports a handshake
+ * asynchronously, so frames can be sent on a connection before its
+ * "connected" event is read. The FIRST connection never causes a resend:
+ * with ZMQ_IMMEDIATE nothing is queued before it exists, so every frame in
+ * flight went out on it, and resending them would only send each event twice
+ * (the aggregator skips them, but a loaded machine then depends on timing).
+ * A disconnect resends from the first unacknowledged seq, and so does the
+ * handshake of a RE-connection, because frames sent between the disconnect
+ * and reading its event may have gone into the old connection's dying pipe.
+ * The resend timeout remains the safety net for anything else lost.
  *
  * Threading: one thread drives a sender (crr_sender_poll or the
  * pollitems/process pair). Callbacks run on that thread, inside poll/process. */
@@ -56,6 +74,10 @@ typedef struct crr_sender_source {
     int (*on_ack)(void *ud, uint64_t durable_seq, Crrmon__V1__Rejection *const *rej, size_t n);
     /* Events waiting at the owner (Batch.spool_depth). Optional (NULL = 0). */
     uint64_t (*depth)(void *ud);
+    /* Highest seq the owner ever handed out (the spool's next_seq - 1), sent
+     * in this run or an earlier one. Optional (NULL = the highest seq sent in
+     * this run). An Ack naming a seq beyond it is not trusted (see below). */
+    uint64_t (*last_seq)(void *ud);
 } crr_sender_source_t;
 
 /* Settings; the collector fills these from its config map. */
@@ -72,17 +94,20 @@ typedef struct crr_sender_opts {
 
 /* Counters and state for logs, status and exit decisions. */
 typedef struct crr_sender_stats {
-    uint64_t acked_seq;       /* highest durable seq acknowledged */
-    uint64_t next_seq;        /* next seq to put in a new frame */
-    uint64_t frames_inflight; /* frames sent and not yet acknowledged */
-    uint64_t frames_sent;     /* frames sent, resends included */
-    uint64_t events_sent;     /* events sent, resends included */
-    uint64_t resends;         /* go-backs (timeout, expected_seq, reconnect) */
-    uint64_t acks;            /* Acks received */
-    uint64_t ack_errors;      /* Acks with error set, or that did not parse */
-    uint64_t rejections;      /* rejected events reported by Acks */
-    uint64_t last_ack_ms;     /* crr_clock_mono_ms of the last durable_seq advance (0 = none) */
-    int connected;            /* the socket monitor saw a connection that is still up */
+    uint64_t acked_seq;        /* highest durable seq acknowledged */
+    uint64_t next_seq;         /* next seq to put in a new frame */
+    uint64_t frames_inflight;  /* frames sent and not yet acknowledged */
+    uint64_t frames_sent;      /* frames sent, resends included */
+    uint64_t events_sent;      /* events sent, resends included */
+    uint64_t resends;          /* go-backs (timeout, expected_seq, reconnect) */
+    uint64_t acks;             /* Acks received */
+    uint64_t ack_errors;       /* Acks with error set, that did not parse, or not trusted */
+    uint64_t rejections;       /* rejected events reported by Acks */
+    uint64_t last_ack_ms;      /* crr_clock_mono_ms of the last durable_seq advance (0 = none) */
+    uint64_t total_applied;    /* the aggregator's totals for this source and epoch (highest */
+    uint64_t total_duplicates; /* Ack.total_* seen; all 0 from an aggregator that predates */
+    uint64_t total_rejected;   /* them) */
+    int connected;             /* the socket monitor saw a connection that is still up */
 } crr_sender_stats_t;
 
 /* Creates the DEALER on zmq context ctx (borrowed; must outlive the sender)

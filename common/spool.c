@@ -428,6 +428,13 @@ int crr_spool_release(crr_spool_t *s, uint64_t durable_seq, uint64_t *deleted)
         *deleted = 0;
     if (durable_seq <= s->acked_seq)
         return 0;
+    if (durable_seq >= s->next_seq) {
+        /* never release (or renumber past) what was not handed out: the
+         * sender refuses such Acks; this keeps the spool safe on its own */
+        CRR_ERROR("spool: refusing to release up to seq=%llu: the highest seq spooled is %llu",
+                  (unsigned long long)durable_seq, (unsigned long long)(s->next_seq - 1));
+        return CRR_EINVAL;
+    }
     int own = 0, rc;
     if (!s->wtxn) {
         if ((rc = crr_spool_begin(s)))
@@ -454,10 +461,6 @@ int crr_spool_release(crr_spool_t *s, uint64_t durable_seq, uint64_t *deleted)
     if (rc && rc != MDB_NOTFOUND)
         goto fail;
     s->acked_seq = durable_seq;
-    /* an Ack may cover sequences this spool has not handed out yet only if
-     * the aggregator is confused; never reuse them */
-    if (s->next_seq <= durable_seq)
-        s->next_seq = durable_seq + 1;
     if (own && (rc = crr_spool_commit(s)))
         return rc;
     if (deleted)

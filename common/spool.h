@@ -129,8 +129,9 @@ int crr_spool_checkpoint_get(crr_spool_t *s, const char *key, crr_spool_ckpt_t *
 
 /* Deletes every event with seq <= durable_seq (an Ack's cumulative sequence)
  * and raises acked_seq. Uses the open txn, or its own committed one when none
- * is open. *deleted (may be NULL) gets the number removed. Returns 0 or an
- * LMDB code. */
+ * is open. *deleted (may be NULL) gets the number removed. Returns 0,
+ * CRR_EINVAL (logged, nothing changed) when durable_seq >= next_seq (a seq
+ * never handed out), or an LMDB code. */
 int crr_spool_release(crr_spool_t *s, uint64_t durable_seq, uint64_t *deleted);
 
 /* Calls fn(ud, seq, packed_event, len) for spooled events with seq >=

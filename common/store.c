@@ -468,13 +468,15 @@ int64_t crr_store_max_age_days(const crr_store_t *s)
 
 /* ---- sources ----------------------------------------------------------- */
 
-#define S_SRC_VAL 48 /* applied_seq, last_seen, spool_depth, applied, duplicates, rejected */
+#define S_SRC_VAL                                                                                  \
+    56 /* applied_seq, last_seen, spool_depth, applied, duplicates, rejected, resent */
+#define S_SRC_VAL_V1 48 /* the same without resent (stores written before it) */
 #define S_SRC_KEY_MAX 480
 
 typedef struct s_src {
     uint8_t key[S_SRC_KEY_MAX + 9]; /* source_id | 0 | be64 epoch */
     size_t klen;                    /* bytes in key */
-    uint64_t applied_seq, spool_depth, applied, duplicates, rejected;
+    uint64_t applied_seq, spool_depth, applied, duplicates, rejected, resent;
     int64_t last_seen;
 } s_src_t;
 
@@ -492,7 +494,7 @@ static size_t s_src_key(uint8_t *k, const char *id, uint64_t epoch)
 static void s_src_decode(s_src_t *x, const MDB_val *v)
 {
     const uint8_t *p = v->mv_data;
-    if (v->mv_size < S_SRC_VAL)
+    if (v->mv_size < S_SRC_VAL_V1)
         return;
     x->applied_seq = crr_be64_get(p);
     x->last_seen = (int64_t)crr_be64_get(p + 8);
@@ -500,6 +502,8 @@ static void s_src_decode(s_src_t *x, const MDB_val *v)
     x->applied = crr_be64_get(p + 24);
     x->duplicates = crr_be64_get(p + 32);
     x->rejected = crr_be64_get(p + 40);
+    /* a V1 value counted resent events among its duplicates */
+    x->resent = v->mv_size >= S_SRC_VAL ? crr_be64_get(p + 48) : 0;
 }
 
 static void s_src_encode(const s_src_t *x, uint8_t *p)
@@ -510,6 +514,7 @@ static void s_src_encode(const s_src_t *x, uint8_t *p)
     crr_be64_put(p + 24, x->applied);
     crr_be64_put(p + 32, x->duplicates);
     crr_be64_put(p + 40, x->rejected);
+    crr_be64_put(p + 48, x->resent);
 }
 
 /* ---- apply ------------------------------------------------------------- */
@@ -524,6 +529,7 @@ void crr_ingest_job_reset(crr_ingest_job_t *j)
     j->rejected = NULL;
     j->n_rejected = 0;
     j->durable_seq = j->expected_seq = j->n_applied = j->n_duplicate = j->n_rereported = 0;
+    j->n_resent = j->total_applied = j->total_duplicates = j->total_rejected = 0;
     memset(j->rejected_by_code, 0, sizeof j->rejected_by_code);
 }
 
@@ -899,6 +905,15 @@ static int s_rereport_reject(s_apply_t *a, crr_ingest_job_t *j, const s_src_t *s
     return s_job_reject(j, seq, &d);
 }
 
+/* The job's answer: the source's applied seq and totals (Ack fields). */
+static void s_job_done(crr_ingest_job_t *j, const s_src_t *src)
+{
+    j->durable_seq = src->applied_seq;
+    j->total_applied = src->applied;
+    j->total_duplicates = src->duplicates;
+    j->total_rejected = src->rejected;
+}
+
 static int s_apply_job(s_apply_t *a, crr_ingest_job_t *j, s_src_t *src, int64_t now)
 {
     const Crrmon__V1__Batch *bt = j->batch;
@@ -906,12 +921,12 @@ static int s_apply_job(s_apply_t *a, crr_ingest_job_t *j, s_src_t *src, int64_t 
     src->last_seen = now;
     src->spool_depth = bt->spool_depth;
     if (bt->n_events == 0) {
-        j->durable_seq = src->applied_seq;
+        s_job_done(j, src);
         return 0;
     }
     uint64_t first = bt->events[0]->seq;
     if (first > src->applied_seq + 1) {
-        j->durable_seq = src->applied_seq;
+        s_job_done(j, src);
         j->expected_seq = src->applied_seq + 1;
         return 0;
     }
@@ -941,8 +956,8 @@ static int s_apply_job(s_apply_t *a, crr_ingest_job_t *j, s_src_t *src, int64_t 
         }
         prev = e->seq;
         if (e->seq <= src->applied_seq) {
-            j->n_duplicate++;
-            src->duplicates++;
+            j->n_resent++;
+            src->resent++;
             if (src->rejected && (rc = s_rereport_reject(a, j, src, e->seq)) != 0)
                 return rc;
             continue;
@@ -983,7 +998,7 @@ static int s_apply_job(s_apply_t *a, crr_ingest_job_t *j, s_src_t *src, int64_t 
         j->n_applied++;
         src->applied++;
     }
-    j->durable_seq = src->applied_seq;
+    s_job_done(j, src);
     return 0;
 }
 
@@ -1180,6 +1195,7 @@ int crr_store_sources_foreach(crr_store_t *s, int (*fn)(const crr_source_info_t 
             .applied = x.applied,
             .duplicates = x.duplicates,
             .rejected = x.rejected,
+            .resent = x.resent,
         };
         if ((rc = fn(&info, ud)) != 0)
             break;

@@ -84,15 +84,18 @@ typedef struct crr_ingest_job {
                                          event was resent (rejected and counted before) */
     uint64_t rejected_by_code[CRR_REJECT_CODES]; /* out: NEW rejections by reject code */
     uint64_t n_applied;                          /* out: events applied to the aggregates */
-    uint64_t n_duplicate; /* out: events skipped as duplicates (seq <= applied, or a
-                             record_id seen before) */
+    uint64_t n_duplicate; /* out: events skipped as duplicates (a record_id seen before) */
+    uint64_t n_resent;    /* out: events resent (seq <= applied: their outcome was counted
+                             when they first arrived) */
+    uint64_t total_applied, total_duplicates, total_rejected; /* out: the source's totals after
+                                                                 this job (Ack.total_*) */
 } crr_ingest_job_t;
 
 /* Applies every job in ONE LMDB write transaction and commits it durably
  * before returning (the caller then sends the Acks). Per job, following
  * docs/MODULES.md "Batches and Acks":
  *   - first seq > applied + 1: nothing applied, expected_seq = applied + 1;
- *   - seq <= applied: duplicate (n_duplicate), skipped;
+ *   - seq <= applied: resent (n_resent), skipped;
  *   - seq 0 or seq != previous + 1: that event and the rest of the batch are
  *     rejected with REJECT_CODE_BAD_SEQUENCE and applied_seq stops before them;
  *   - otherwise validated (crr_validate_event, now = the arrival time, max age
@@ -129,8 +132,9 @@ typedef struct crr_source_info {
     int64_t last_seen_sec; /* arrival time of its last batch */
     uint64_t spool_depth;  /* spool depth the sender last reported */
     uint64_t applied;      /* events applied to the aggregates, all time */
-    uint64_t duplicates;   /* events skipped as duplicates, all time */
+    uint64_t duplicates;   /* events skipped as duplicates (record_id seen before), all time */
     uint64_t rejected;     /* events rejected, all time */
+    uint64_t resent;       /* events received again under a seq already applied, all time */
 } crr_source_info_t;
 
 /* Calls fn for each stored (source, epoch), in (source_id, epoch) order, in

@@ -247,7 +247,9 @@ def test_batch_acked_and_duplicate_counted_once():
     # the acks counter is bumped just after the send: the Ack can arrive first
     st = crrtest.wait_until(lambda: (lambda x: x if x["acks"] == 2 else None)(a.stats()), timeout=10,
                             what="acks counter")
-    assert (st["applied"], st["duplicates"], st["batches"], st["acks"]) == (3, 3, 2, 2), st
+    # a resend is not a duplicate: nothing new, counted as resent; the Ack's totals say so
+    assert (st["applied"], st["duplicates"], st["resent"], st["batches"], st["acks"]) == (3, 0, 3, 2, 2), st
+    assert (ack.total_applied, ack.total_duplicates, ack.total_rejected) == (3, 0, 0), ack
     ans, header, rows = a.snapshot()
     # the header: every Snapshot field but values, in field order, defaults written
     assert list(header) == ["id", "asOf", "takenAt", "schedule"], header
@@ -346,7 +348,8 @@ def test_event_rejections_in_ack_and_rejects_db():
     # the acks counter moves just after the send: poll for it
     st = crrtest.wait_until(lambda: (lambda x: x if x["acks"] == 2 else None)(a.stats()), timeout=10,
                             what="acks == 2")
-    assert (st["applied"], st["rejected"], st["duplicates"]) == (2, 4, 6), st
+    assert (st["applied"], st["rejected"], st["duplicates"], st["resent"]) == (2, 4, 0, 6), st
+    assert (ack.total_applied, ack.total_duplicates, ack.total_rejected) == (2, 0, 4), ack
     assert {k: v for k, v in st["rejected_by_reason"].items() if v} == {
         "unknown_borough": 1, "out_of_range": 1, "future": 1, "too_old": 1}, st
     # and in Prometheus text format

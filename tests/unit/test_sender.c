@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "sender.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,12 +182,35 @@ static void s_ack(fix_t *f, uint64_t durable, uint64_t expected, Crrmon__V1__Rej
     free(buf);
 }
 
-/* Drives the sender for ms milliseconds (lets Acks arrive). */
-static void s_spin(fix_t *f, long ms)
+/* Which counter s_wait_stat polls. */
+typedef enum { W_CONNECTED, W_ACKS, W_RESENDS } wait_on_t;
+
+static uint64_t s_stat_of(const crr_sender_stats_t *st, wait_on_t w)
 {
-    uint64_t until = crr_clock_mono_ms() + (uint64_t)ms;
-    while (crr_clock_mono_ms() < until)
+    return w == W_CONNECTED ? (uint64_t)st->connected : w == W_ACKS ? st->acks : st->resends;
+}
+
+/* Drives the sender until counter w reaches at least want (deadline 10 s:
+ * a polled condition, never a fixed wait); returns the stats then. */
+static crr_sender_stats_t s_wait_stat(fix_t *f, wait_on_t w, uint64_t want)
+{
+    crr_sender_stats_t st;
+    uint64_t deadline = crr_clock_mono_ms() + 10000;
+    for (;;) {
+        crr_sender_stats(f->s, &st);
+        if (s_stat_of(&st, w) >= want)
+            return st;
+        assert_true(crr_clock_mono_ms() < deadline);
         assert_int_equal(crr_sender_poll(f->s, 5), 0);
+    }
+}
+
+/* Runs the sender's work loop a number of times without waiting: whatever it
+ * would send on its own (window not full, timers) it sends here. */
+static void s_run_idle(fix_t *f)
+{
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(crr_sender_process(f->s), 0);
 }
 
 static void s_check(const Crrmon__V1__Batch *b, uint64_t first, size_t n)
@@ -209,14 +233,16 @@ static void test_window_and_cumulative_ack(void **state)
         assert_int_equal(b->spool_depth, N_EVENTS);
         crr_codec_free(&b->base);
     }
+    /* However late the monitor reports the (first) connection, it is not a
+     * reason to resend: the frames went out on that connection. */
+    crr_sender_stats_t st = s_wait_stat(f, W_CONNECTED, 1);
     /* the window is full: nothing more without an Ack */
-    assert_null(s_next_batch(f, 200, NULL));
-    crr_sender_stats_t st;
+    s_run_idle(f);
     crr_sender_stats(f->s, &st);
     assert_int_equal(st.frames_inflight, 3);
     assert_int_equal(st.frames_sent, 3);
     assert_int_equal(st.events_sent, 30);
-    assert_int_equal(st.connected, 1);
+    assert_int_equal(st.resends, 0);
 
     s_ack(f, 20, 0, NULL, 0); /* covers two frames */
     Crrmon__V1__Batch *b = s_next_batch(f, 5000, NULL);
@@ -227,15 +253,17 @@ static void test_window_and_cumulative_ack(void **state)
     crr_codec_free(&b->base);
     assert_int_equal(f->own.durable, 20);
     assert_int_equal(crr_sender_acked_seq(f->s), 20);
-    assert_null(s_next_batch(f, 100, NULL));
+    s_run_idle(f);
+    crr_sender_stats(f->s, &st);
+    assert_int_equal(st.frames_sent, 5);
 
     /* a duplicate Ack changes nothing and is not passed on again */
     int acks = f->own.acks;
     s_ack(f, 20, 0, NULL, 0);
-    s_spin(f, 100);
+    st = s_wait_stat(f, W_ACKS, 2);
     assert_int_equal(f->own.acks, acks);
-    crr_sender_stats(f->s, &st);
     assert_int_equal(st.frames_inflight, 3);
+    assert_int_equal(st.frames_sent, 5);
     assert_int_equal(st.acks, 2);
 }
 
@@ -253,17 +281,16 @@ static void test_expected_seq_goes_back_once(void **state)
     s_ack(f, 10, 11, NULL, 0);
     s_ack(f, 10, 11, NULL, 0);
     s_ack(f, 10, 11, NULL, 0);
-    Crrmon__V1__Batch *b = s_next_batch(f, 5000, NULL);
-    s_check(b, 11, 10);
-    crr_codec_free(&b->base);
-    int frames = 1;
-    while ((b = s_next_batch(f, 200, NULL))) {
+    for (uint64_t k = 0; k < 4; k++) { /* one new window: 11..50 */
+        Crrmon__V1__Batch *b = s_next_batch(f, 5000, NULL);
+        s_check(b, 11 + k * 10, 10);
         crr_codec_free(&b->base);
-        frames++;
     }
-    assert_int_equal(frames, 4); /* one new window, not one per repeated gap */
-    crr_sender_stats_t st;
+    /* every repeated gap has been read, and none started another window */
+    crr_sender_stats_t st = s_wait_stat(f, W_ACKS, 3);
+    s_run_idle(f);
     crr_sender_stats(f->s, &st);
+    assert_int_equal(st.frames_sent, 8);
     assert_int_equal(st.resends, 1);
     assert_int_equal(st.acked_seq, 10);
 }
@@ -310,8 +337,44 @@ static void test_timeout_resends(void **state)
     crr_codec_free(&b->base);
     crr_sender_stats_t st;
     crr_sender_stats(f->s, &st);
+    assert_true(st.resends >= 1); /* more than one if this thread was held up past 200 ms */
+}
+
+/* The aggregator goes away and comes back on the same port: the frames in
+ * flight on the old connection are sent again from the first unacknowledged
+ * seq, without waiting for the resend timeout. */
+static void test_reconnect_resends(void **state)
+{
+    fix_t *f = *state;
+    s_start(f, 2, 10, 1 << 20, 600000);
+    Crrmon__V1__Batch *b = s_next_batch(f, 5000, NULL);
+    s_check(b, 1, 10);
+    crr_codec_free(&b->base);
+    s_ack(f, 10, 0, NULL, 0);
+    for (uint64_t k = 0; k < 2; k++) {
+        b = s_next_batch(f, 5000, NULL);
+        s_check(b, 11 + k * 10, 10);
+        crr_codec_free(&b->base);
+    }
+    s_wait_stat(f, W_CONNECTED, 1);
+    zmq_close(f->router);
+    f->router = zmq_socket(f->ctx, ZMQ_ROUTER);
+    int zero = 0;
+    zmq_setsockopt(f->router, ZMQ_LINGER, &zero, sizeof zero);
+    /* the old listener is closed by libzmq's I/O thread: retry until the port is free */
+    uint64_t deadline = crr_clock_mono_ms() + 10000;
+    while (zmq_bind(f->router, f->endpoint) != 0) {
+        assert_int_equal(zmq_errno(), EADDRINUSE);
+        assert_true(crr_clock_mono_ms() < deadline);
+        assert_int_equal(crr_sender_poll(f->s, 5), 0);
+    }
+    b = s_next_batch(f, 10000, NULL);
+    s_check(b, 11, 10);
+    crr_codec_free(&b->base);
+    crr_sender_stats_t st;
+    crr_sender_stats(f->s, &st);
     assert_true(st.resends >= 1);
-    assert_true(crr_sender_timeout(f->s) >= 0);
+    assert_int_equal(st.acked_seq, 10);
 }
 
 static void test_frame_size_limit(void **state)
@@ -348,6 +411,47 @@ static void test_frame_size_limit(void **state)
     assert_null(s2);
 }
 
+/* A fake aggregator answers with sequences that were never sent: durable_seq
+ * 2^64-1, then a rejection of seq 2^64-1, then one of seq 0. Each Ack is
+ * ignored whole (logged, counted): nothing reaches the owner, nothing is
+ * released, and a genuine Ack still works afterwards. */
+static void test_untrusted_acks_ignored(void **state)
+{
+    fix_t *f = *state;
+    s_start(f, 2, 10, 1 << 20, 600000);
+    for (uint64_t k = 0; k < 2; k++) {
+        Crrmon__V1__Batch *b = s_next_batch(f, 5000, NULL);
+        s_check(b, 1 + k * 10, 10);
+        crr_codec_free(&b->base);
+    }
+    Crrmon__V1__Rejection r = CRRMON__V1__REJECTION__INIT;
+    r.code = CRRMON__V1__REJECT_CODE__REJECT_CODE_UNKNOWN_BOROUGH;
+    r.field = "borough";
+    r.reason = "x";
+    s_ack(f, UINT64_MAX, 0, NULL, 0);
+    r.seq = UINT64_MAX;
+    s_ack(f, 10, 0, &r, 0);
+    r.seq = 0;
+    s_ack(f, 10, 0, &r, 0);
+    s_ack(f, 21, 0, NULL, 0); /* one past the last seq sent (20) */
+    crr_sender_stats_t st = s_wait_stat(f, W_ACKS, 4);
+    s_run_idle(f);
+    crr_sender_stats(f->s, &st);
+    assert_int_equal(st.ack_errors, 4);
+    assert_int_equal(st.acked_seq, 0);
+    assert_int_equal(st.rejections, 0);
+    assert_int_equal(st.frames_inflight, 2);
+    assert_int_equal(st.next_seq, 21);
+    assert_int_equal(f->own.acks, 0);
+    /* the real aggregator's Ack is applied as usual */
+    s_ack(f, 20, 0, NULL, 0);
+    Crrmon__V1__Batch *b = s_next_batch(f, 5000, NULL);
+    s_check(b, 21, 10);
+    crr_codec_free(&b->base);
+    assert_int_equal(f->own.durable, 20);
+    assert_int_equal(crr_sender_acked_seq(f->s), 20);
+}
+
 static void test_non_consecutive_refused(void **state)
 {
     fix_t *f = *state;
@@ -366,6 +470,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expected_seq_goes_back_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rejections_and_error_ack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_resends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reconnect_resends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_untrusted_acks_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_frame_size_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_non_consecutive_refused, setup, teardown),
     };

@@ -157,6 +157,12 @@ static void test_append_fetch_release(void **state)
     assert_int_equal(crr_spool_acked_seq(f->s), 4);
     assert_int_equal(crr_spool_count(f->s), 6);
     assert_true(crr_spool_bytes(f->s) < bytes);
+    /* an Ack beyond anything spooled releases nothing and wraps nothing */
+    assert_int_equal(crr_spool_release(f->s, UINT64_MAX, &deleted), CRR_EINVAL);
+    assert_int_equal(crr_spool_release(f->s, 11, &deleted), CRR_EINVAL);
+    assert_int_equal(deleted, 0);
+    assert_int_equal(crr_spool_next_seq(f->s), 11);
+    assert_int_equal(crr_spool_acked_seq(f->s), 4);
     /* a repeated (duplicate) Ack changes nothing */
     assert_int_equal(crr_spool_release(f->s, 3, &deleted), 0);
     assert_int_equal(deleted, 0);

@@ -135,7 +135,7 @@ static int s_apply1(crr_store_t *s, Crrmon__V1__Batch *b, crr_ingest_job_t *j)
 }
 
 typedef struct src_seen {
-    uint64_t epoch, applied_seq, spool_depth, duplicates, applied;
+    uint64_t epoch, applied_seq, spool_depth, duplicates, applied, resent, totals[3];
     int found;
 } src_seen_t;
 
@@ -148,6 +148,7 @@ static int s_src_cb(const crr_source_info_t *i, void *ud)
         x->spool_depth = i->spool_depth;
         x->duplicates = i->duplicates;
         x->applied = i->applied;
+        x->resent = i->resent;
     }
     return 0;
 }
@@ -188,13 +189,18 @@ static void test_apply_dup_gap_epoch(void **state)
     assert_int_equal(j.n_rejected, 0);
     crr_ingest_job_reset(&j);
 
-    /* the same batch again: acknowledged, counted once */
+    /* the same batch again: acknowledged, counted once (resent, not duplicates:
+     * the Ack's totals still say 3 applied, 0 duplicates) */
     for (int i = 0; i < 3; i++)
         ev[i] = s_search((uint64_t)i + 1, B1, NOW_SEC - 3600, NULL, 4, 0);
     assert_int_equal(s_apply1(f->s, s_batch("src-a", 11, ev, 3), &j), 0);
     assert_int_equal(j.n_applied, 0);
-    assert_int_equal(j.n_duplicate, 3);
+    assert_int_equal(j.n_duplicate, 0);
+    assert_int_equal(j.n_resent, 3);
     assert_int_equal(j.durable_seq, 3);
+    assert_int_equal(j.total_applied, 3);
+    assert_int_equal(j.total_duplicates, 0);
+    assert_int_equal(j.total_rejected, 0);
     crr_ingest_job_reset(&j);
 
     /* a gap: nothing applied, expected_seq says where to resend from */
@@ -216,7 +222,8 @@ static void test_apply_dup_gap_epoch(void **state)
     assert_true(x.found);
     assert_int_equal(x.applied_seq, 3);
     assert_int_equal(x.spool_depth, 7);
-    assert_int_equal(x.duplicates, 3);
+    assert_int_equal(x.duplicates, 0);
+    assert_int_equal(x.resent, 3);
     assert_int_equal(x.applied, 3);
     assert_int_equal(s_source(f->s, 12).applied_seq, 1);
 
@@ -225,7 +232,7 @@ static void test_apply_dup_gap_epoch(void **state)
         ev[i] = s_search((uint64_t)i + 3, B1, NOW_SEC - 3600, NULL, 4, 0);
     assert_int_equal(s_apply1(f->s, s_batch("src-a", 11, ev, 3), &j), 0);
     assert_int_equal(j.n_applied, 2);
-    assert_int_equal(j.n_duplicate, 1);
+    assert_int_equal(j.n_resent, 1);
     assert_int_equal(j.durable_seq, 5);
     crr_ingest_job_reset(&j);
 
@@ -263,7 +270,7 @@ static void test_two_jobs_same_source_one_call(void **state)
     assert_int_equal(j[0].durable_seq, 2);
     assert_int_equal(j[1].durable_seq, 4);
     assert_int_equal(j[2].durable_seq, 4);
-    assert_int_equal(j[2].n_duplicate, 1);
+    assert_int_equal(j[2].n_resent, 1);
     for (int i = 0; i < 3; i++) {
         crr_codec_free((ProtobufCMessage *)j[i].batch);
         crr_ingest_job_reset(&j[i]);
@@ -362,7 +369,8 @@ static void test_resend_rereports_rejections(void **state)
         ev[2] = s_search(3, "E09000099", NOW_SEC, NULL, 1, 0); /* unknown borough */
         assert_int_equal(s_apply1(f->s, s_batch("src-r", 5, ev, 3), &j), 0);
         assert_int_equal(j.n_applied, round == 0 ? 1 : 0);
-        assert_int_equal(j.n_duplicate, round == 0 ? 0 : 3);
+        assert_int_equal(j.n_resent, round == 0 ? 0 : 3);
+        assert_int_equal(j.total_rejected, 2); /* counted once */
         assert_int_equal(j.durable_seq, 3);
         assert_int_equal(j.n_rejected, 2);
         assert_int_equal(j.rejected[0]->seq, 2);
@@ -388,7 +396,7 @@ static void test_resend_rereports_rejections(void **state)
     assert_int_equal(crr_store_prune(f->s, NOW_SEC + 10, 0, 1), 0);
     ev[0] = s_search(2, B1, NOW_SEC + 3600, NULL, 1, 0);
     assert_int_equal(s_apply1(f->s, s_batch("src-r", 5, ev, 1), &j), 0);
-    assert_int_equal(j.n_duplicate, 1);
+    assert_int_equal(j.n_resent, 1);
     assert_int_equal(j.n_rejected, 0);
     crr_ingest_job_reset(&j);
 }

