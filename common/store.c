@@ -556,6 +556,9 @@ static int s_job_reject(crr_ingest_job_t *j, uint64_t seq, const crr_diag_t *d)
         free(r);
         return -ENOMEM;
     }
+    /* reasons quote the input: a strict reader refuses an Ack holding bad UTF-8 */
+    crr_json_clean(r->field);
+    crr_json_clean(r->reason);
     nr[j->n_rejected++] = r;
     return 0;
 }
