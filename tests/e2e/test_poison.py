@@ -17,6 +17,7 @@ Real processes on random loopback ports; every wait is a poll with a deadline.
 """
 import json
 import os
+import signal
 import socket
 import threading
 import urllib.request
@@ -109,6 +110,72 @@ def test_aggregator_stores_rejects_of_any_bytes():
     for r in rej[:2]:
         assert 4093 <= len(r["raw"].encode()) <= 4096 and "\ufffd" not in r["raw"], r
     assert "\ufffd" in rej[2]["raw"], rej[2]
+
+
+# ------------------------------------------------------------------ Poison 2
+
+
+def _one_group(a, frames):
+    """Sends each (socket, frame) while the aggregator is stopped (SIGSTOP), so
+    that they wait in its queue and are read into one group; returns the Acks
+    (None for a frame that got none within 20 s)."""
+    os.kill(a.proc.pid, signal.SIGSTOP)
+    try:
+        for sock, frame in frames:
+            sock.send(frame)
+    finally:
+        os.kill(a.proc.pid, signal.SIGCONT)
+    acks = []
+    for sock, _ in frames:
+        if not sock.poll(20000):
+            acks.append(None)
+            continue
+        ack = ta.pb()["ingest"].Ack()
+        ack.ParseFromString(sock.recv())
+        acks.append(ack)
+    return acks
+
+
+def test_poison_batch_does_not_fail_its_group():
+    a = ta.Agg()
+    poison = ta.stop_search(1, when=NOW_SEC - 400 * DAY)
+    poison.record_id = "x" + "\u00e9" * 2100  # too old; JSON past 4,096 bytes, a character across the cut
+    poison2 = ta.stop_search(1, when=NOW_SEC - 400 * DAY)
+    poison2.record_id = "xy" + "\u00e9" * 2100
+    socks = [a.dealer() for _ in range(6)]
+    frames = [(socks[0], ta.batch("src-poison", 1, [poison])),
+              (socks[1], ta.batch("src-poison2", 1, [poison2]))]
+    frames += [(socks[i], ta.batch(f"src-ok{i}", 1, [ta.stop_search(1), ta.stop_search(2)]))
+               for i in range(2, 6)]
+    acks = _one_group(a, frames)
+    assert all(ack is not None and ack.error == 0 for ack in acks), acks
+    assert [ack.durable_seq for ack in acks] == [1, 1, 2, 2, 2, 2], acks
+    assert [len(ack.rejected) for ack in acks] == [1, 1, 0, 0, 0, 0], acks
+    st = a.stats()
+    assert (st["applied"], st["rejected"], st["apply_failures"]) == (8, 2, 0), st
+
+
+def test_batch_that_cannot_be_stored_fails_alone():
+    # a batch too big for the map: it gets an error Ack, the others of its group are applied
+    a = ta.Agg(extra=["--aggregator.map_size=256k"])
+    big = []
+    for i in range(1, 20001):
+        e = ta.stop_search(i)
+        e.record_id = f"r{i:09d}-" + "x" * 40
+        big.append(e)
+    socks = [a.dealer() for _ in range(4)]
+    frames = [(socks[0], ta.batch("src-a", 1, [ta.stop_search(1)])),
+              (socks[1], ta.batch("src-big", 1, big)),
+              (socks[2], ta.batch("src-b", 1, [ta.stop_search(1), ta.stop_search(2)])),
+              (socks[3], ta.batch("src-c", 1, [ta.stop_search(1)]))]
+    acks = _one_group(a, frames)
+    assert all(ack is not None for ack in acks), acks
+    assert acks[1].error == ta.code("REJECT_CODE_STORE_FAILED") and "MDB_MAP_FULL" in acks[1].error_text, acks[1]
+    assert [(ack.error, ack.durable_seq) for i, ack in enumerate(acks) if i != 1] == [(0, 1), (0, 2), (0, 1)], acks
+    st = a.stats()
+    assert (st["applied"], st["batch_failures"], st["apply_failures"]) == (4, 1, 0), st
+    err = a.proc.stderr()
+    assert "batch not applied" in err and "source=src-big" in err and "raise map_size" in err, err
 
 
 if __name__ == "__main__":
