@@ -10,9 +10,11 @@
  * protobuf, empty, multi-frame, no source_id) is stored as a reject and
  * answered with error = REJECT_CODE_MALFORMED. Then crr_store_apply applies
  * every batch of the group in ONE durable transaction, and only THEN is each
- * batch acknowledged (durable_seq, rejections, expected_seq). If the apply
- * fails (MDB_MAP_FULL, I/O) nothing of the group is acknowledged: senders
- * resend, and the loop keeps serving.
+ * batch acknowledged (durable_seq, rejections, expected_seq). A batch whose
+ * own apply failed is left out of the group by the store (the others are
+ * applied) and answered with error = REJECT_CODE_STORE_FAILED. If the apply
+ * fails as a whole (the commit, MDB_MAP_FULL batch after batch, I/O) nothing
+ * of the group is acknowledged: senders resend, and the loop keeps serving.
  *
  * Backpressure: nothing is read while a group is applied, so the ROUTER's
  * RCVHWM fills and libzmq stops reading from the senders' TCP connections.
@@ -221,6 +223,20 @@ static Crrmon__V1__Batch *s_take_frame(crr_aggregator_t *a, crr_agg_slot_t *slot
     return NULL;
 }
 
+/* Logs a batch that crr_store_apply left out of its group and counts it. */
+static void s_log_left_out(crr_aggregator_t *a, const crr_ingest_job_t *job)
+{
+    S_ADD(batch_failures, 1);
+    CRR_ERROR("batch not applied: %s%s; source=%s epoch=%llu first_seq=%llu events=%zu; the rest "
+              "of the group was applied, this sender gets error=store_failed and resends",
+              crr_strerror(job->error),
+              job->error == MDB_MAP_FULL ? " (MDB_MAP_FULL: the LMDB map is full, raise map_size)"
+                                         : "",
+              job->batch->source_id, (unsigned long long)job->batch->epoch,
+              (unsigned long long)(job->batch->n_events ? job->batch->events[0]->seq : 0),
+              job->batch->n_events);
+}
+
 /* Receives, applies and acknowledges one group. */
 static void s_group(crr_aggregator_t *a)
 {
@@ -287,6 +303,10 @@ static void s_group(crr_aggregator_t *a)
             S_ADD(batches, nj);
             S_ADD(events, events);
             for (size_t i = 0; i < nj; i++) {
+                if (a->jobs[i].error) {
+                    s_log_left_out(a, &a->jobs[i]);
+                    continue;
+                }
                 S_ADD(applied, a->jobs[i].n_applied);
                 S_ADD(duplicates, a->jobs[i].n_duplicate);
                 S_ADD(resent, a->jobs[i].n_resent);
@@ -314,6 +334,16 @@ static void s_group(crr_aggregator_t *a)
             continue;
         ack.source_id = slot->batch->source_id;
         ack.epoch = slot->batch->epoch;
+        if (job->error) {
+            char text[200];
+            snprintf(text, sizeof text,
+                     "this batch could not be stored (%s); the rest of its group was: resend later",
+                     crr_strerror(job->error));
+            ack.error = CRRMON__V1__REJECT_CODE__REJECT_CODE_STORE_FAILED;
+            ack.error_text = text;
+            s_send_ack(a, slot->id, slot->id_len, &ack);
+            continue;
+        }
         ack.durable_seq = job->durable_seq;
         ack.expected_seq = job->expected_seq;
         ack.rejected = job->rejected;

@@ -237,8 +237,9 @@ static int s_b64_decode(const char *s, size_t n, uint8_t **out, size_t *olen)
 /* ---- writing ----------------------------------------------------------- */
 
 /* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
- * surrogates, at most U+10FFFF), or 0 when it is not one. */
-static size_t s_utf8_seq(const unsigned char *p)
+ * surrogates, at most U+10FFFF) when it fits in the avail bytes left, or 0
+ * when it is not one (or is cut short by avail). */
+static size_t s_utf8_seqn(const unsigned char *p, size_t avail)
 {
     unsigned c = p[0];
     if (c < 0x80)
@@ -262,12 +263,42 @@ static size_t s_utf8_seq(const unsigned char *p)
     } else {
         return 0;
     }
-    if (p[1] < lo || p[1] > hi)
+    if (n > avail || p[1] < lo || p[1] > hi)
         return 0;
     for (size_t i = 2; i < n; i++)
         if (p[i] < 0x80 || p[i] > 0xBF)
             return 0;
     return n;
+}
+
+/* The same for a NUL-terminated string (the NUL stops any sequence). */
+static size_t s_utf8_seq(const unsigned char *p)
+{
+    return s_utf8_seqn(p, 4);
+}
+
+json_t *crr_json_text(const char *s, size_t len, size_t max)
+{
+    if (!s)
+        return NULL;
+    char *buf = malloc(max + 1);
+    if (!buf)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    size_t o = 0;
+    while (p < end) {
+        size_t k = s_utf8_seqn(p, (size_t)(end - p));
+        const char *from = k ? (const char *)p : "\xEF\xBF\xBD";
+        size_t w = k ? k : 3;
+        if (o + w > max)
+            break; /* never half a character */
+        memcpy(buf + o, from, w);
+        o += w;
+        p += k ? k : 1;
+    }
+    json_t *j = json_stringn(buf, o);
+    free(buf);
+    return j;
 }
 
 /* A JSON string of s. protobuf-c does not check UTF-8 when unpacking, so a
@@ -299,6 +330,18 @@ static json_t *s_write_string(const char *s)
     j = json_stringn(buf, o);
     free(buf);
     return j;
+}
+
+int crr_json_is_utf8(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        size_t k = s_utf8_seqn(p, (size_t)(end - p));
+        if (!k)
+            return 0;
+        p += k;
+    }
+    return 1;
 }
 
 static json_t *s_write_msg(const ProtobufCMessage *m, unsigned flags);
@@ -624,6 +667,11 @@ static int s_fail(s_rd_t *r, const char *fmt, ...) __attribute__((format(printf,
  * inside a character; a key may hold a newline), so diagnostics stay one
  * line and can themselves be stored as JSON. */
 static void s_utf8_clean(char *s)
+{
+    crr_json_clean(s);
+}
+
+void crr_json_clean(char *s)
 {
     unsigned char *p = (unsigned char *)s;
     while (*p) {

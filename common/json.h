@@ -67,6 +67,23 @@ json_t *crr_json_from_message(const ProtobufCMessage *m, unsigned flags);
  * crr_json_from_message. */
 char *crr_json_dumps(const ProtobufCMessage *m, unsigned flags);
 
+/* A JSON string of at most max bytes of UTF-8 made from s[0..len): each
+ * byte that is not part of valid UTF-8 (RFC 3629) becomes U+FFFD, and the
+ * text is cut before the first character that would not fit whole, so a cut
+ * never splits a character and the result always dumps. Embedded NULs are
+ * kept (jansson writes \u0000). For stored raw text of rejected input, which
+ * may be anything. Returns a new reference, or NULL when s is NULL or out of
+ * memory. */
+json_t *crr_json_text(const char *s, size_t len, size_t max);
+
+/* 1 when s[0..len) is valid UTF-8 (RFC 3629), else 0. */
+int crr_json_is_utf8(const char *s, size_t len);
+
+/* Replaces, in place, each byte of the NUL-terminated s that is not part of
+ * valid UTF-8, and each control character, by '?', so that text quoted from
+ * input (a reason, a field) can go into a protobuf string or a log line. */
+void crr_json_clean(char *s);
+
 /* Builds a message of type desc from the jansson value in (borrowed, not
  * modified). On success returns 0 and sets *out to a heap message that the
  * caller frees with crr_codec_free() (protobuf_c_message_free_unpacked(m,

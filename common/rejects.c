@@ -1,9 +1,16 @@
 /* rejects: append-only JSON records keyed by a big-endian counter, so listing
  * is in arrival order and pruning by age walks from the front. The value's
- * "at" is an RFC 3339 string; pruning parses it back. */
+ * "at" is an RFC 3339 string; pruning parses it back.
+ *
+ * Storing a reject never fails because of its text: every string is made
+ * valid UTF-8 and cut on a character boundary (crr_json_text), and should
+ * the dump still fail the record is stored without "raw". A reject that
+ * cannot be stored would abort its owner's transaction, and the good input
+ * of the same transaction with it. */
 #include "rejects.h"
 
 #include "clock.h"
+#include "json.h"
 #include "lmdbx.h"
 
 #include <errno.h>
@@ -11,6 +18,46 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Sets o[key] to a valid UTF-8 copy of s (cut at max bytes); does nothing
+ * for NULL or "" (a field that does not apply), or when out of memory. */
+static void s_set_text(json_t *o, const char *key, const char *s, size_t max)
+{
+    if (s && *s)
+        json_object_set_new(o, key, crr_json_text(s, strnlen(s, max), max));
+}
+
+/* The record's JSON text without "raw"; NULL when out of memory. */
+static json_t *s_record(uint64_t id, const crr_reject_t *r)
+{
+    char when[48], num[32];
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "id", json_integer((json_int_t)id));
+    json_object_set_new(o, "at", json_string(crr_time_format(r->at_sec, 0, when, sizeof when)));
+    s_set_text(o, "source", r->source_id, CRR_REJECTS_RAW_MAX);
+    if (r->epoch) {
+        snprintf(num, sizeof num, "%llu", (unsigned long long)r->epoch);
+        json_object_set_new(o, "epoch", json_string(num));
+    }
+    if (r->seq) {
+        snprintf(num, sizeof num, "%llu", (unsigned long long)r->seq);
+        json_object_set_new(o, "seq", json_string(num));
+    }
+    const crr_diag_t *d = r->diag;
+    if (d) {
+        s_set_text(o, "file", d->file, sizeof d->file);
+        if (d->line > 0)
+            json_object_set_new(o, "line", json_integer(d->line));
+        s_set_text(o, "field", d->field, sizeof d->field);
+        json_object_set_new(o, "code", json_string(crr_reject_code_name(d->code)));
+        json_object_set_new(
+            o, "reason",
+            crr_json_text(d->reason, strnlen(d->reason, sizeof d->reason), sizeof d->reason));
+    }
+    return o;
+}
 
 int crr_rejects_put(MDB_txn *txn, MDB_dbi dbi, const crr_reject_t *r)
 {
@@ -24,38 +71,21 @@ int crr_rejects_put(MDB_txn *txn, MDB_dbi dbi, const crr_reject_t *r)
         id = crr_be64_get(k.mv_data) + 1;
     mdb_cursor_close(cur);
 
-    char when[48], num[32];
-    json_t *o = json_object();
+    json_t *o = s_record(id, r);
     if (!o)
         return -ENOMEM;
-    json_object_set_new(o, "id", json_integer((json_int_t)id));
-    json_object_set_new(o, "at", json_string(crr_time_format(r->at_sec, 0, when, sizeof when)));
-    if (r->source_id && *r->source_id)
-        json_object_set_new(o, "source", json_string(r->source_id));
-    if (r->epoch) {
-        snprintf(num, sizeof num, "%llu", (unsigned long long)r->epoch);
-        json_object_set_new(o, "epoch", json_string(num));
-    }
-    if (r->seq) {
-        snprintf(num, sizeof num, "%llu", (unsigned long long)r->seq);
-        json_object_set_new(o, "seq", json_string(num));
-    }
-    const crr_diag_t *d = r->diag;
-    if (d) {
-        if (d->file[0])
-            json_object_set_new(o, "file", json_string(d->file));
-        if (d->line > 0)
-            json_object_set_new(o, "line", json_integer(d->line));
-        if (d->field[0])
-            json_object_set_new(o, "field", json_string(d->field));
-        json_object_set_new(o, "code", json_string(crr_reject_code_name(d->code)));
-        json_object_set_new(o, "reason", json_string(d->reason));
-    }
+    char *text = NULL;
     if (r->raw) {
-        size_t n = strnlen(r->raw, CRR_REJECTS_RAW_MAX);
-        json_object_set_new(o, "raw", json_stringn_nocheck(r->raw, n));
+        /* any bytes at all: cut on a character, bad bytes replaced */
+        size_t n =
+            strnlen(r->raw, CRR_REJECTS_RAW_MAX + 4); /* see a character across the cut whole */
+        json_object_set_new(o, "raw", crr_json_text(r->raw, n, CRR_REJECTS_RAW_MAX));
+        text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+        if (!text) /* the reject matters more than its text: store it without */
+            json_object_del(o, "raw");
     }
-    char *text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+    if (!text)
+        text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
     json_decref(o);
     if (!text)
         return -ENOMEM;

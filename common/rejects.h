@@ -25,11 +25,15 @@ typedef struct crr_reject {
     uint64_t epoch;         /* sender's epoch, 0 if none */
     uint64_t seq;           /* event sequence, 0 if none */
     const crr_diag_t *diag; /* file, line, field, code, reason */
-    const char *raw;        /* the offending input as text, or NULL (truncated to RAW_MAX) */
+    const char *raw;        /* the offending input as text, or NULL: any bytes (cut at
+                               RAW_MAX on a character, invalid UTF-8 replaced by U+FFFD) */
 } crr_reject_t;
 
-/* Appends r to the rejects database dbi inside the write txn. Returns 0 or an
- * LMDB code / -ENOMEM. */
+/* Appends r to the rejects database dbi inside the write txn. Every string of
+ * r may hold any bytes: each is stored as valid UTF-8, cut on a character
+ * boundary; when the raw text cannot be stored the reject is stored without
+ * it. Returns 0 or an LMDB code / -ENOMEM (out of memory for the record
+ * itself). */
 int crr_rejects_put(MDB_txn *txn, MDB_dbi dbi, const crr_reject_t *r);
 
 /* Calls fn(json_text, len, ud) for each stored reject, oldest first, starting

@@ -530,6 +530,7 @@ void crr_ingest_job_reset(crr_ingest_job_t *j)
     j->n_rejected = 0;
     j->durable_seq = j->expected_seq = j->n_applied = j->n_duplicate = j->n_rereported = 0;
     j->n_resent = j->total_applied = j->total_duplicates = j->total_rejected = 0;
+    j->error = 0;
     memset(j->rejected_by_code, 0, sizeof j->rejected_by_code);
 }
 
@@ -562,6 +563,9 @@ static int s_job_reject(crr_ingest_job_t *j, uint64_t seq, const crr_diag_t *d)
         free(r);
         return -ENOMEM;
     }
+    /* reasons quote the input: a strict reader refuses an Ack holding bad UTF-8 */
+    crr_json_clean(r->field);
+    crr_json_clean(r->reason);
     nr[j->n_rejected++] = r;
     return 0;
 }
@@ -1055,15 +1059,14 @@ static int s_flush(s_apply_t *a)
     return rc;
 }
 
-int crr_store_apply(crr_store_t *s, crr_ingest_job_t *jobs, size_t n)
+/* One attempt at the group: every job without an error, in one write
+ * transaction. When a job's own apply fails, *failed gets its index (else it
+ * stays SIZE_MAX: the failure is the group's, e.g. the commit). */
+static int s_apply_once(crr_store_t *s, crr_ingest_job_t *jobs, size_t n, size_t *failed)
 {
     for (size_t i = 0; i < n; i++)
-        crr_ingest_job_reset(&jobs[i]);
-    if (s->readonly || !s->co)
-        return CRR_EINVAL;
-    for (size_t i = 0; i < n; i++)
-        if (!jobs[i].batch)
-            return CRR_EINVAL;
+        if (!jobs[i].error)
+            crr_ingest_job_reset(&jobs[i]);
     s_apply_t a = {.s = s, .co = s->co};
     s_co_clear(s->co);
     s_src_t *srcs = n ? calloc(n, sizeof *srcs) : NULL;
@@ -1076,6 +1079,8 @@ int crr_store_apply(crr_store_t *s, crr_ingest_job_t *jobs, size_t n)
     int64_t clock_now = 0;
     for (size_t i = 0; i < n; i++) {
         crr_ingest_job_t *j = &jobs[i];
+        if (j->error)
+            continue; /* left out of this attempt */
         int64_t now = j->arrival_sec;
         if (!now) {
             if (!clock_now)
@@ -1100,8 +1105,10 @@ int crr_store_apply(crr_store_t *s, crr_ingest_job_t *jobs, size_t n)
             else if (rc != MDB_NOTFOUND)
                 goto fail;
         }
-        if ((rc = s_apply_job(&a, j, src, now)) != 0)
+        if ((rc = s_apply_job(&a, j, src, now)) != 0) {
+            *failed = i;
             goto fail;
+        }
     }
     if ((rc = s_flush(&a)) != 0)
         goto fail;
@@ -1138,6 +1145,33 @@ fail:
     if (a.txn)
         mdb_txn_abort(a.txn);
     free(srcs);
+    return rc;
+}
+
+int crr_store_apply(crr_store_t *s, crr_ingest_job_t *jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        crr_ingest_job_reset(&jobs[i]);
+    if (s->readonly || !s->co)
+        return CRR_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!jobs[i].batch)
+            return CRR_EINVAL;
+    /* One batch must not fail the others' group: the transaction that failed
+     * in a batch is aborted (LMDB cannot undo part of one, nor can the
+     * coalescing table) and the group is applied again without that batch.
+     * A failure that comes back batch after batch (the map is full) is the
+     * group's, after a few tries. Costs nothing while nothing fails. */
+    int rc = 0;
+    for (unsigned attempt = 0;; attempt++) {
+        size_t failed = SIZE_MAX;
+        if ((rc = s_apply_once(s, jobs, n, &failed)) == 0)
+            return 0;
+        if (failed == SIZE_MAX || attempt >= CRR_STORE_APPLY_RETRIES)
+            break;
+        crr_ingest_job_reset(&jobs[failed]);
+        jobs[failed].error = rc;
+    }
     for (size_t i = 0; i < n; i++)
         crr_ingest_job_reset(&jobs[i]);
     return rc;

@@ -15,10 +15,12 @@
  *   snapshots id -> taken_at (be64) + packed crrmon.v1.Snapshot
  *   rejects   common/rejects.h
  *
- * Guarantees (shared/DESIGN.md): crr_store_apply applies a group of batches in
+ * Guarantees (docs/MODULES.md): crr_store_apply applies a group of batches in
  * ONE write transaction that also stores each source's applied sequence, and
  * commits it durably (no MDB_NOSYNC) before returning, so the caller may Ack.
- * Any LMDB error aborts the whole group: nothing of it counts as applied.
+ * Any LMDB error aborts the whole transaction: nothing of it counts as
+ * applied; a batch whose own apply failed is then left out and the group
+ * applied again without it (crr_ingest_job_t.error).
  *
  * Threading: one writer thread calls apply/reject_frame/prune/snapshot_take;
  * readers (indicators, sources_foreach, snapshot_get) may run on any thread
@@ -89,7 +91,12 @@ typedef struct crr_ingest_job {
                              when they first arrived) */
     uint64_t total_applied, total_duplicates, total_rejected; /* out: the source's totals after
                                                                  this job (Ack.total_*) */
+    int error; /* out: 0, or why this batch alone could not be applied (an LMDB code such as
+                  MDB_MAP_FULL, -ENOMEM): nothing of it was, the rest of the group was */
 } crr_ingest_job_t;
+
+/* Batches left out of a group, one by one, before the group fails as a whole. */
+#define CRR_STORE_APPLY_RETRIES 3
 
 /* Applies every job in ONE LMDB write transaction and commits it durably
  * before returning (the caller then sends the Acks). Per job, following
@@ -106,11 +113,17 @@ typedef struct crr_ingest_job {
  * Several jobs of the same (source, epoch) in one call are applied in order.
  * The source's last-seen time and spool depth are stored in the same txn.
  * Out fields are reset at the start (call crr_ingest_job_reset on reuse to
- * free the previous rejections). On failure every job's out fields are reset
- * (nothing applied, no rejections).
- * Returns 0, CRR_EINVAL (read-only store, NULL batch), -ENOMEM, or an LMDB
- * code (MDB_MAP_FULL included; the transaction was aborted, the store is as
- * before the call). */
+ * free the previous rejections).
+ * One batch cannot fail the others: when applying a job fails (an LMDB
+ * error, -ENOMEM), the transaction is aborted and the group applied again
+ * without it; that job gets error set and nothing else (answer its sender
+ * with an error: it resends). Up to CRR_STORE_APPLY_RETRIES jobs are left
+ * out so; a failure past that, or one that is no job's (the commit), fails
+ * the call and every job's out fields are reset (nothing applied, no
+ * rejections, error 0).
+ * Returns 0 (jobs with error != 0 were left out), CRR_EINVAL (read-only
+ * store, NULL batch), -ENOMEM, or an LMDB code (MDB_MAP_FULL included; the
+ * transaction was aborted, the store is as before the call). */
 int crr_store_apply(crr_store_t *s, crr_ingest_job_t *jobs, size_t n);
 
 /* Frees j's rejections and zeroes its out fields (batch is kept). Safe with NULL. */

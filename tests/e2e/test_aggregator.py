@@ -388,7 +388,7 @@ def test_oversized_frame_drops_only_that_connection():
     assert (st["applied"], st["frames"]) == (2, 2), st
 
 
-def test_map_full_no_ack_and_keeps_serving():
+def test_map_full_error_ack_and_keeps_serving():
     a = Agg(extra=["--aggregator.map_size=256k"])
     s = a.dealer()
     seq, acked = 0, 0
@@ -398,19 +398,18 @@ def test_map_full_no_ack_and_keeps_serving():
             e = stop_search(seq + i)
             e.record_id = f"r{seq + i:09d}-" + "x" * 60
             evs.append(e)
-        s.send(batch("src-full", 1, evs))
-        if not s.poll(5000):
-            break  # no Ack: the group was not committed
-        ack = pb()["ingest"].Ack()
-        ack.ParseFromString(s.recv())
+        ack = exchange(s, batch("src-full", 1, evs))
+        if ack.error:  # this batch could not be stored (alone in its group)
+            assert ack.error == code("REJECT_CODE_STORE_FAILED") and "resend" in ack.error_text, ack
+            break
         assert ack.durable_seq == seq + 500, ack
         seq += 500
         acked += 1
     else:
         raise AssertionError("the map never filled")
     assert acked > 0
-    st = crrtest.wait_until(lambda: (lambda st: st if st["apply_failures"] >= 1 else None)(a.stats()),
-                            timeout=10, what="apply failure counted")
+    st = crrtest.wait_until(lambda: (lambda st: st if st["batch_failures"] >= 1 else None)(a.stats()),
+                            timeout=10, what="batch failure counted")
     assert st["applied"] == seq, st
     assert "MDB_MAP_FULL" in a.proc.stderr() and "raise map_size" in a.proc.stderr()
     assert a.proc.alive() and a.http("GET", "/healthz")[0] == 200

@@ -13,6 +13,8 @@
 #include "lmdbx.h"
 #include "rejects.h"
 
+#include <jansson.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,6 +270,81 @@ static void test_lmdbx_and_rejects(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Collects stored reject texts (parsed) for test_rejects_any_bytes. */
+static int s_collect(const char *json, size_t len, void *ud)
+{
+    json_t **arr = ud;
+    json_error_t e;
+    json_t *o = json_loadb(json, len, 0, &e);
+    assert_non_null(o); /* every stored record is valid JSON */
+    json_array_append_new(*arr, o);
+    return 0;
+}
+
+/* Poison 1: raw text that is not valid UTF-8, or cut inside a character,
+ * used to fail json_dumps and with it the owner's whole transaction. */
+static void test_rejects_any_bytes(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/crr-base-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    MDB_env *env;
+    assert_int_equal(crr_lmdb_open(dir, 8 << 20, 4, 0, &env), 0);
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(crr_lmdb_dbi(txn, CRR_REJECTS_DB, 0, &dbi), 0);
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    snprintf(d.file, sizeof d.file, "bad\xff.jsonl");
+    crr_diag_set(&d, 1, "x", "bad byte \xff here");
+    /* a stray 0xff */
+    crr_reject_t r = {.at_sec = 1000, .source_id = "s\xfe", .diag = &d, .raw = "{\"a\":\"\xff\"}"};
+    assert_int_equal(crr_rejects_put(txn, dbi, &r), 0);
+    /* 199 ASCII bytes then "é" split by a cut at 200 (as the collector cuts lines) */
+    char cut[201];
+    memset(cut, 'a', 199);
+    cut[199] = '\xc3';
+    cut[200] = '\0';
+    r.raw = cut;
+    assert_int_equal(crr_rejects_put(txn, dbi, &r), 0);
+    /* valid UTF-8 over RAW_MAX: "é" * 3000 = 6000 bytes, 4096 is even but start at 1 */
+    size_t n = 1 + 2 * 3000;
+    char *big = malloc(n + 1);
+    big[0] = 'x';
+    for (size_t i = 1; i < n; i += 2)
+        memcpy(big + i, "\xc3\xa9", 2);
+    big[n] = '\0';
+    r.raw = big;
+    assert_int_equal(crr_rejects_put(txn, dbi, &r), 0);
+    free(big);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+
+    json_t *got = json_array();
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(crr_rejects_foreach(txn, dbi, 0, s_collect, &got), 0);
+    mdb_txn_abort(txn);
+    assert_int_equal(json_array_size(got), 3);
+    json_t *o = json_array_get(got, 0);
+    assert_string_equal(json_string_value(json_object_get(o, "raw")), "{\"a\":\"\xef\xbf\xbd\"}");
+    assert_string_equal(json_string_value(json_object_get(o, "source")), "s\xef\xbf\xbd");
+    assert_string_equal(json_string_value(json_object_get(o, "file")), "bad\xef\xbf\xbd.jsonl");
+    assert_string_equal(json_string_value(json_object_get(o, "reason")),
+                        "bad byte \xef\xbf\xbd here");
+    /* the cut half character: replaced, whole text kept */
+    const char *raw = json_string_value(json_object_get(json_array_get(got, 1), "raw"));
+    assert_int_equal(strlen(raw), 199 + 3);
+    /* 4096 bytes cut at 4095: "x" + 2047 whole "é" (4095 bytes), none split */
+    raw = json_string_value(json_object_get(json_array_get(got, 2), "raw"));
+    assert_int_equal(strlen(raw), 4095);
+    assert_memory_equal(raw + 4093, "\xc3\xa9", 2);
+    json_decref(got);
+    mdb_env_close(env);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_codec_oom_loop),
         cmocka_unit_test(test_codec_arena),
         cmocka_unit_test(test_lmdbx_and_rejects),
+        cmocka_unit_test(test_rejects_any_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -487,14 +487,45 @@ static void test_invalid_utf8(void **state)
     free(out);
 }
 
+/* crr_json_text: any bytes in, valid UTF-8 out, never half a character. */
+static void test_text(void **state)
+{
+    (void)state;
+    json_t *j = crr_json_text("a\xffz", 3, 100);
+    assert_string_equal(json_string_value(j), "a\xef\xbf\xbdz");
+    json_decref(j);
+    j = crr_json_text("ab\xc3\xa9", 4, 3); /* "é" does not fit whole: left out */
+    assert_string_equal(json_string_value(j), "ab");
+    json_decref(j);
+    j = crr_json_text("ab\xc3", 3, 10); /* cut inside a character: replaced */
+    assert_string_equal(json_string_value(j), "ab\xef\xbf\xbd");
+    json_decref(j);
+    j = crr_json_text("\xf0\x9f\x98\x80", 4, 4);
+    assert_string_equal(json_string_value(j), "\xf0\x9f\x98\x80");
+    json_decref(j);
+    j = crr_json_text("\xed\xa0\x80", 3, 9); /* a surrogate: three bad bytes */
+    assert_string_equal(json_string_value(j), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    char *dump = json_dumps(j, JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
+    assert_non_null(dump);
+    free(dump);
+    json_decref(j);
+    assert_null(crr_json_text(NULL, 0, 4));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_events_roundtrip), cmocka_unit_test(test_event_fields),
-        cmocka_unit_test(test_lenient_input),    cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_to_message),       cmocka_unit_test(test_snapshot_maps_wrappers),
-        cmocka_unit_test(test_emit_defaults),    cmocka_unit_test(test_timestamps),
-        cmocka_unit_test(test_wrappers_bytes),   cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_events_roundtrip),
+        cmocka_unit_test(test_event_fields),
+        cmocka_unit_test(test_lenient_input),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_to_message),
+        cmocka_unit_test(test_snapshot_maps_wrappers),
+        cmocka_unit_test(test_emit_defaults),
+        cmocka_unit_test(test_timestamps),
+        cmocka_unit_test(test_wrappers_bytes),
+        cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

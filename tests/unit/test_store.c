@@ -479,7 +479,8 @@ static void test_map_full(void **state)
     }
     int rc = s_apply1(s, s_batch("src-a", 1, ev, N), &j);
     free(ev);
-    assert_int_equal(rc, MDB_MAP_FULL);
+    assert_int_equal(rc, 0); /* the group (of this batch alone) fails without it */
+    assert_int_equal(j.error, MDB_MAP_FULL);
     assert_int_equal(j.n_applied, 0);
     assert_int_equal(j.durable_seq, 0);
     assert_null(j.rejected);
@@ -495,6 +496,58 @@ static void test_map_full(void **state)
     assert_int_equal(s_apply1(s, s_batch("src-a", 1, one, 1), &j), 0);
     assert_int_equal(j.durable_seq, 2);
     crr_ingest_job_reset(&j);
+    crr_store_close(&s);
+    s_rm_rf(dir);
+}
+
+/* Poison 2: one batch that cannot be applied (here too big for the map)
+ * must not fail the other batches of its group. */
+static void test_one_batch_fails_alone(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/crr_store_alone_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    crr_store_opts_t o = {.map_size = 256 * 1024};
+    crr_store_t *s;
+    assert_int_equal(crr_store_open(dir, &o, &s), 0);
+    enum { N = 20000 };
+    Crrmon__V1__Event **ev = malloc(N * sizeof *ev);
+    char rid[64];
+    for (int i = 0; i < N; i++) {
+        snprintf(rid, sizeof rid, "record-%06d-padding-padding-padding-padding", i);
+        ev[i] = s_search((uint64_t)i + 1, B1, NOW_SEC - (i % 300) * DAY, rid, 1 + i % 6, 0);
+    }
+    Crrmon__V1__Event *b1[2] = {s_search(1, B1, NOW_SEC, "b1", 4, 0),
+                                s_search(2, B1, NOW_SEC - 400 * DAY, "b2", 4, 0)};
+    Crrmon__V1__Event *c1[1] = {s_search(1, B2, NOW_SEC, "c1", 4, 0)};
+    crr_ingest_job_t jobs[3];
+    memset(jobs, 0, sizeof jobs);
+    jobs[0].batch = s_batch("src-b", 1, b1, 2);
+    jobs[1].batch = s_batch("src-a", 5, ev, N);
+    jobs[2].batch = s_batch("src-c", 1, c1, 1);
+    free(ev);
+    assert_int_equal(crr_store_apply(s, jobs, 3), 0);
+    assert_int_equal(jobs[0].error, 0);
+    assert_int_equal(jobs[0].durable_seq, 2);
+    assert_int_equal(jobs[0].n_applied, 1);
+    assert_int_equal(jobs[0].n_rejected, 1); /* its too_old event, as usual */
+    assert_int_equal(jobs[1].error, MDB_MAP_FULL);
+    assert_int_equal(jobs[1].n_applied, 0);
+    assert_int_equal(jobs[1].durable_seq, 0);
+    assert_null(jobs[1].rejected);
+    assert_int_equal(jobs[2].error, 0);
+    assert_int_equal(jobs[2].durable_seq, 1);
+    assert_int_equal(s_source(s, 5).applied_seq, 0); /* src-a: nothing */
+    for (int i = 0; i < 3; i++) {
+        crr_ingest_job_reset(&jobs[i]);
+        crr_codec_free((ProtobufCMessage *)&jobs[i].batch->base);
+    }
+    Crrmon__V1__IndicatorValue **v;
+    size_t n;
+    crr_query_t q = {.as_of_sec = NOW_SEC, .indicator = "stop_search.count", .borough = "LONDON"};
+    assert_int_equal(crr_indicators_compute(s, &q, &v, &n), 0);
+    assert_true(fabs(s_value(v, n, "stop_search.count", "LONDON", 365, "") - 2) < 1e-9);
+    crr_indicators_free(&v, n);
     crr_store_close(&s);
     s_rm_rf(dir);
 }
@@ -708,6 +761,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readonly_open_of_older_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_windows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_batch_fails_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_indicator_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_and_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_throughput, setup, teardown),
