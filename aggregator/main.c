@@ -45,11 +45,12 @@ static void s_usage(FILE *out, const crr_cfg_entry_t *table)
     fprintf(out,
             "usage: crrmon-aggregator --data-dir DIR [--ingest ENDPOINT] [--feed ENDPOINT]\n"
             "                         [--http ADDR:PORT] [--config FILE] [--insecure]\n"
-            "                         [--section.key=value ...]\n\n"
+            "                         [--section.key=value ...] [--check-config]\n\n"
             "Receives event batches on a ZeroMQ ROUTER, applies them durably to LMDB, answers\n"
             "each with an Ack, publishes a live feed, serves an HTTP API and exports snapshots\n"
             "on schedule through the sinks. Writes DATA_DIR/endpoints.json with the endpoints\n"
-            "actually bound. CRRMON_NOW=<RFC 3339>[+] sets the clock (tests).\n\n"
+            "actually bound. CRRMON_NOW=<RFC 3339>[+] sets the clock (tests).\n"
+            "--check-config validates the configuration, prints it as INI and exits.\n\n"
             "options (every key also as INI [section] key = value in --config FILE):\n");
     crr_cfg_print_help(out, table);
     fprintf(out, "\nsinks compiled in:\n");
@@ -238,13 +239,22 @@ int main(int argc, char **argv)
         code = 2;
         goto done;
     }
-    if (nrest > 0) {
-        fprintf(stderr, "crrmon-aggregator: unexpected argument '%s' (see --help)\n", rest[0]);
+    int check_only = 0;
+    for (int i = 0; i < nrest; i++) {
+        if (strcmp(rest[i], "--check-config") == 0) {
+            check_only = 1;
+            continue;
+        }
+        fprintf(stderr, "crrmon-aggregator: unexpected argument '%s' (see --help)\n", rest[i]);
         code = 2;
         goto done;
     }
     if ((code = s_prepare(a)) != 0)
         goto done;
+    if (check_only) {
+        crr_cfg_dump(stdout, a->cfg_table, &a->cfg);
+        goto done;
+    }
     code = 1;
     (void)crr_clock_now_sec(); /* read CRRMON_NOW once, before any other thread exists */
 

@@ -88,6 +88,8 @@ static void s_usage(FILE *out)
                  "Options (every one also settable in the INI file as [section] key = value,\n"
                  "and as --section.key=value):\n"
                  "  --config FILE                      INI file\n"
+                 "  --check-config                     validate the configuration, print it as "
+                 "INI, exit\n"
                  "  --help, --version\n");
     crr_cfg_print_help(out, s_table);
 }
@@ -145,11 +147,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "crrmon-collector: %s\n", crr_diag_format(&d, buf, sizeof buf));
         goto done;
     }
-    for (int i = 0; i < nrest; i++)
+    int check_only = 0, ninputs = 0;
+    for (int i = 0; i < nrest; i++) {
+        if (strcmp(rest[i], "--check-config") == 0) {
+            check_only = 1;
+            continue;
+        }
         if (rest[i][0] == '-' && rest[i][1] != '\0') {
             fprintf(stderr, "crrmon-collector: unknown option '%s' (see --help)\n", rest[i]);
             goto done;
         }
+        rest[ninputs++] = rest[i];
+    }
+    nrest = ninputs;
     if (crr_log_set_level_name(cfg.log_level)) {
         fprintf(stderr, "crrmon-collector: bad --log-level '%s'\n", cfg.log_level);
         goto done;
@@ -164,6 +174,11 @@ int main(int argc, char **argv)
                 "crrmon-collector: sender.max_frame (%llu) must exceed "
                 "collector.max_line (%llu) by at least 1k so any line fits a frame\n",
                 (unsigned long long)cfg.max_frame, (unsigned long long)cfg.max_line);
+        goto done;
+    }
+    if (check_only) {
+        crr_cfg_dump(stdout, s_table, &cfg);
+        code = 0;
         goto done;
     }
     if ((lock = s_lock(cfg.data_dir)) < 0)

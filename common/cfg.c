@@ -276,7 +276,11 @@ int crr_cfg_load(const crr_cfg_entry_t *table, void *base, int argc, char **argv
                 hit = e;
                 break;
             }
-        const char *dot = memchr(name, '.', nlen);
+        /* a key never holds a dot, a section may (sink.csv): split at the last one */
+        const char *dot = NULL;
+        for (const char *c = name; c < name + nlen; c++)
+            if (*c == '.')
+                dot = c;
         if (!hit && dot) {
             char section[128], key[128];
             snprintf(section, sizeof section, "%.*s", (int)(dot - name), name);
@@ -321,16 +325,113 @@ void crr_cfg_free(const crr_cfg_entry_t *table, void *base)
         }
 }
 
+char *crr_cfg_format_duration(int64_t ms, char *buf, size_t len)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } u[] = {{"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
+    if (ms == 0) {
+        snprintf(buf, len, "0");
+        return buf;
+    }
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++)
+        if (ms % u[i].ms == 0) {
+            snprintf(buf, len, "%lld%s", (long long)(ms / u[i].ms), u[i].unit);
+            return buf;
+        }
+    snprintf(buf, len, "%lldms", (long long)ms);
+    return buf;
+}
+
+char *crr_cfg_format_size(uint64_t bytes, char *buf, size_t len)
+{
+    static const char *const unit[] = {"T", "G", "M", "k"};
+    if (bytes == 0) {
+        snprintf(buf, len, "0");
+        return buf;
+    }
+    for (int i = 0; i < 4; i++) {
+        uint64_t m = 1ull << (10 * (4 - i));
+        if (bytes % m == 0) {
+            snprintf(buf, len, "%llu%s", (unsigned long long)(bytes / m), unit[i]);
+            return buf;
+        }
+    }
+    snprintf(buf, len, "%llub", (unsigned long long)bytes);
+    return buf;
+}
+
+char *crr_cfg_format(const crr_cfg_entry_t *e, const void *base, char *buf, size_t len)
+{
+    const char *field = (const char *)base + e->offset;
+    switch (e->type) {
+    case CRR_CFG_STR: {
+        const char *v = *(char *const *)field;
+        snprintf(buf, len, "%s", v ? v : "");
+        break;
+    }
+    case CRR_CFG_INT: snprintf(buf, len, "%lld", (long long)*(const int64_t *)field); break;
+    case CRR_CFG_BOOL: snprintf(buf, len, "%s", *(const int *)field ? "true" : "false"); break;
+    case CRR_CFG_DOUBLE: snprintf(buf, len, "%.17g", *(const double *)field); break;
+    case CRR_CFG_SIZE: crr_cfg_format_size(*(const uint64_t *)field, buf, len); break;
+    case CRR_CFG_DURATION: crr_cfg_format_duration(*(const int64_t *)field, buf, len); break;
+    }
+    return buf;
+}
+
+int crr_cfg_same(const crr_cfg_entry_t *e, const void *a, const void *b)
+{
+    char x[1024], y[1024];
+    crr_cfg_format(e, a, x, sizeof x);
+    crr_cfg_format(e, b, y, sizeof y);
+    return strcmp(x, y) == 0;
+}
+
+void crr_cfg_dump(FILE *out, const crr_cfg_entry_t *table, const void *base)
+{
+    const char *section = NULL;
+    for (const crr_cfg_entry_t *e = table; e->key; e++) {
+        if (!section || strcmp(section, e->section) != 0) {
+            fprintf(out, "%s[%s]\n", section ? "\n" : "", e->section);
+            section = e->section;
+        }
+        char v[1024];
+        fprintf(out, "%s = %s\n", e->key, crr_cfg_format(e, base, v, sizeof v));
+    }
+}
+
+/* " range A..B" in the entry's own syntax, or "" when unbounded. */
+static void s_range(const crr_cfg_entry_t *e, char *buf, size_t len)
+{
+    char lo[64], hi[64];
+    buf[0] = '\0';
+    if (e->min == 0 && e->max == 0)
+        return;
+    if (e->type == CRR_CFG_DURATION) {
+        crr_cfg_format_duration((int64_t)e->min, lo, sizeof lo);
+        crr_cfg_format_duration((int64_t)e->max, hi, sizeof hi);
+    } else if (e->type == CRR_CFG_SIZE) {
+        crr_cfg_format_size((uint64_t)e->min, lo, sizeof lo);
+        crr_cfg_format_size((uint64_t)e->max, hi, sizeof hi);
+    } else {
+        snprintf(lo, sizeof lo, "%g", e->min);
+        snprintf(hi, sizeof hi, "%.15g", e->max);
+    }
+    snprintf(buf, len, "; range %s..%s", lo, hi);
+}
+
 void crr_cfg_print_help(FILE *out, const crr_cfg_entry_t *table)
 {
     static const char *const tn[] = {"text", "int", "bool", "number", "size", "duration"};
     for (const crr_cfg_entry_t *e = table; e->key; e++) {
-        char name[160];
+        char name[160], range[160];
         if (e->flag)
             snprintf(name, sizeof name, "--%s", e->flag);
         else
             snprintf(name, sizeof name, "--%s.%s", e->section, e->key);
-        fprintf(out, "  %-34s %-8s %s (default: %s; INI [%s] %s)\n", name, tn[e->type], e->help,
-                e->def && *e->def ? e->def : "none", e->section, e->key);
+        s_range(e, range, sizeof range);
+        fprintf(out, "  %-34s %-8s %s (default: %s%s; INI [%s] %s)\n", name, tn[e->type], e->help,
+                e->def && *e->def ? e->def : "none", range, e->section, e->key);
     }
 }

@@ -60,8 +60,25 @@ int crr_cfg_set(const crr_cfg_entry_t *table, void *base, const char *section, c
 /* Frees the strings crr_cfg_load allocated in base (safe to call twice). */
 void crr_cfg_free(const crr_cfg_entry_t *table, void *base);
 
-/* Prints every entry: flag or --section.key, type, default, description. */
+/* Prints every entry: flag or --section.key, type, default, range, INI name,
+ * description. Every entry is also accepted as --section.key=value, the
+ * section's own dots included (--sink.csv.dir=DIR: keys never hold a dot). */
 void crr_cfg_print_help(FILE *out, const crr_cfg_entry_t *table);
+
+/* Writes entry e's value in base into buf, in the syntax the loader reads
+ * back (durations and sizes in their largest exact unit: 90d, 4G). Returns buf. */
+char *crr_cfg_format(const crr_cfg_entry_t *e, const void *base, char *buf, size_t len);
+
+/* 1 when entry e holds the same value in the structs a and b, else 0. */
+int crr_cfg_same(const crr_cfg_entry_t *e, const void *a, const void *b);
+
+/* Prints the configuration in base as an INI file: [section], key = value,
+ * every key of the table in its order (what --check-config shows). */
+void crr_cfg_dump(FILE *out, const crr_cfg_entry_t *table, const void *base);
+
+/* Formats ms / bytes in the largest exact unit ("90d", "1500ms", "64k"; 0 as "0"). */
+char *crr_cfg_format_duration(int64_t ms, char *buf, size_t len);
+char *crr_cfg_format_size(uint64_t bytes, char *buf, size_t len);
 
 /* Parses a duration ("15m") into ms / a size ("64M") into bytes. 0 or CRR_EPARSE. */
 int crr_cfg_parse_duration(const char *s, int64_t *ms);
