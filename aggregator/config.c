@@ -101,28 +101,27 @@ int crr_agg_parse_windows(const char *text, unsigned *out, size_t max, crr_diag_
     size_t n = 0;
     const char *p = text;
     while (*p) {
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 1 || v > 3650) {
-            crr_diag_set(d, 0, "windows", "'%s' is not a comma list of days (1..3650)", text);
+        char item[32];
+        while (*p == ' ')
+            p++;
+        size_t len = strcspn(p, ", ");
+        snprintf(item, sizeof item, "%.*s", (int)(len < 31 ? len : 31), p);
+        unsigned v;
+        if (len >= 31 || crr_cfg_parse_days(item, &v) || v > 3650) {
+            crr_diag_set(d, 0, "windows",
+                         "'%s' is not a comma list of days (1..3650, e.g. 30,90,365 or 30d,90d)",
+                         text);
             return CRR_ECONFIG;
         }
         if (n == max) {
             crr_diag_set(d, 0, "windows", "at most %zu windows", max);
             return CRR_ECONFIG;
         }
-        out[n++] = (unsigned)v;
-        p = end;
+        out[n++] = v;
+        p += len;
         while (*p == ' ')
             p++;
         if (*p == ',')
-            p++;
-        else if (*p) {
-            crr_diag_set(d, 0, "windows", "'%s' is not a comma list of days (1..3650)", text);
-            return CRR_ECONFIG;
-        }
-        while (*p == ' ')
             p++;
     }
     if (n == 0) {

@@ -15,6 +15,7 @@
 #include "cmd_query.h"
 
 #include "boroughs.h"
+#include "cfg.h"
 #include "cli.h"
 #include "clock.h"
 #include "codec.h"
@@ -60,21 +61,10 @@ static void s_usage(FILE *out)
             "a row whose sample is too small to be read as fact.\n");
 }
 
-/* "90d" or "90" -> 90. */
+/* "90d" or "90" -> 90 (the one days parser, cfg). */
 static int s_parse_window(const char *s, unsigned *out)
 {
-    char buf[32];
-    size_t n = strlen(s);
-    if (n == 0 || n >= sizeof buf)
-        return CRR_EPARSE;
-    memcpy(buf, s, n + 1);
-    if (buf[n - 1] == 'd')
-        buf[--n] = '\0';
-    uint64_t v;
-    if (crr_cli_parse_u64(buf, &v) != 0 || v == 0 || v > 100000)
-        return CRR_EPARSE;
-    *out = (unsigned)v;
-    return 0;
+    return crr_cfg_parse_days(s, out);
 }
 
 /* Formats a number for people: whole numbers without decimals, others with

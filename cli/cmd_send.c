@@ -303,6 +303,7 @@ int crr_cmd_send(int argc, char **argv)
     int64_t give_up_ms = 30000;
     uint64_t batch_events = 1000, window = 32, max_frame = 1u << 20;
     s_send_t st = {0};
+    char expl[600];
     int o;
     while ((o = getopt_long(argc, argv, ":hq", opts, NULL)) != -1) {
         switch (o) {
@@ -311,9 +312,11 @@ int crr_cmd_send(int argc, char **argv)
         case 's': source_id = optarg; break;
         case 'q': st.quiet = 1; break;
         case 'g':
-            if (crr_cfg_parse_duration(optarg, &give_up_ms) != 0 || give_up_ms <= 0)
-                return crr_cli_usage(
-                    S_CMD, "--give-up-after needs a duration such as 30s, not '%s'", optarg);
+            if (crr_cfg_parse_duration(optarg, &give_up_ms) != 0)
+                return crr_cli_usage(S_CMD, "--give-up-after: %s",
+                                     crr_cfg_explain_duration(optarg, expl, sizeof expl));
+            if (give_up_ms <= 0)
+                return crr_cli_usage(S_CMD, "--give-up-after must be more than 0");
             break;
         case 'b':
             if (crr_cli_parse_u64(optarg, &batch_events) != 0 || batch_events == 0)
@@ -324,7 +327,10 @@ int crr_cmd_send(int argc, char **argv)
                 return crr_cli_usage(S_CMD, "--window needs a number >= 1, not '%s'", optarg);
             break;
         case 'm':
-            if (crr_cfg_parse_size(optarg, &max_frame) != 0 || max_frame < 4096)
+            if (crr_cfg_parse_size(optarg, &max_frame) != 0)
+                return crr_cli_usage(S_CMD, "--max-frame-bytes: %s",
+                                     crr_cfg_explain_size(optarg, expl, sizeof expl));
+            if (max_frame < 4096)
                 return crr_cli_usage(S_CMD, "--max-frame-bytes needs a size >= 4k, not '%s'",
                                      optarg);
             break;

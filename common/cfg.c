@@ -19,51 +19,115 @@ static const crr_cfg_entry_t *s_find(const crr_cfg_entry_t *t, const char *secti
     return NULL;
 }
 
-int crr_cfg_parse_duration(const char *s, int64_t *ms)
+/* A number and the unit after it; a number without a unit is CRR_EINVAL
+ * unless it is zero (0 = off), anything else that is not a number CRR_EPARSE. */
+static int s_number_unit(const char *s, double *v, const char **unit)
 {
     char *end;
     errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno || v < 0 || !isfinite(v))
+    *v = strtod(s, &end);
+    if (end == s || errno || *v < 0 || !isfinite(*v) || (*s != '.' && (*s < '0' || *s > '9')))
         return CRR_EPARSE;
-    double mult = 1;
-    if (*end == '\0' || strcmp(end, "ms") == 0)
-        mult = 1;
-    else if (strcmp(end, "s") == 0)
-        mult = 1000;
-    else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
-        mult = 60000;
-    else if (strcmp(end, "h") == 0)
-        mult = 3600000;
-    else if (strcmp(end, "d") == 0)
-        mult = 86400000;
-    else
-        return CRR_EPARSE;
-    *ms = (int64_t)llround(v * mult);
+    *unit = end;
+    if (*end == '\0' && *v != 0)
+        return CRR_EINVAL;
     return 0;
+}
+
+int crr_cfg_parse_duration(const char *s, int64_t *ms)
+{
+    static const struct {
+        const char *unit;
+        double ms;
+    } u[] = {{"", 0},        {"ms", 1},      {"s", 1000},    {"m", 60000},
+             {"min", 60000}, {"h", 3600000}, {"d", 86400000}};
+    double v;
+    const char *unit;
+    int rc = s_number_unit(s, &v, &unit);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++)
+        if (strcmp(unit, u[i].unit) == 0) {
+            if (v * u[i].ms > 9.2e18)
+                return CRR_EPARSE;
+            *ms = (int64_t)llround(v * u[i].ms);
+            return 0;
+        }
+    return CRR_EPARSE;
 }
 
 int crr_cfg_parse_size(const char *s, uint64_t *bytes)
 {
+    static const struct {
+        const char *unit[3];
+        double mult;
+    } u[] = {{{"", "", ""}, 0},
+             {{"b", "b", "b"}, 1},
+             {{"k", "kb", "kib"}, 1024.0},
+             {{"m", "mb", "mib"}, 1024.0 * 1024},
+             {{"g", "gb", "gib"}, 1024.0 * 1024 * 1024},
+             {{"t", "tb", "tib"}, 1024.0 * 1024 * 1024 * 1024}};
+    double v;
+    const char *unit;
+    int rc = s_number_unit(s, &v, &unit);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++)
+        for (int j = 0; j < 3; j++)
+            if (strcasecmp(unit, u[i].unit[j]) == 0) {
+                if (v * u[i].mult > 1.8e19)
+                    return CRR_EPARSE;
+                *bytes = (uint64_t)llround(v * u[i].mult);
+                return 0;
+            }
+    return CRR_EPARSE;
+}
+
+int crr_cfg_parse_days(const char *s, unsigned *days)
+{
     char *end;
+    if (*s < '0' || *s > '9')
+        return CRR_EPARSE;
     errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno || v < 0 || !isfinite(v))
+    unsigned long v = strtoul(s, &end, 10);
+    if (end == s || errno || v < 1 || v > CRR_CFG_MAX_DAYS)
         return CRR_EPARSE;
-    double mult = 1;
-    if (*end == '\0' || strcasecmp(end, "b") == 0)
-        mult = 1;
-    else if (strcasecmp(end, "k") == 0 || strcasecmp(end, "kb") == 0 || strcasecmp(end, "kib") == 0)
-        mult = 1024.0;
-    else if (strcasecmp(end, "m") == 0 || strcasecmp(end, "mb") == 0 || strcasecmp(end, "mib") == 0)
-        mult = 1024.0 * 1024;
-    else if (strcasecmp(end, "g") == 0 || strcasecmp(end, "gb") == 0 || strcasecmp(end, "gib") == 0)
-        mult = 1024.0 * 1024 * 1024;
-    else
+    if (*end == 'd')
+        end++;
+    if (*end)
         return CRR_EPARSE;
-    *bytes = (uint64_t)llround(v * mult);
+    *days = (unsigned)v;
     return 0;
 }
+
+char *crr_cfg_explain_duration(const char *s, char *buf, size_t len)
+{
+    double v;
+    const char *unit;
+    if (s_number_unit(s, &v, &unit) == CRR_EINVAL)
+        snprintf(buf, len,
+                 "'%s' has no unit: write %sms, %ss, %sm, %sh or %sd (a bare number is "
+                 "allowed only as 0 = off)",
+                 s, s, s, s, s, s);
+    else
+        snprintf(buf, len, "'%s' is not a duration (e.g. 500ms, 30s, 5m, 2h, 90d; 0 = off)", s);
+    return buf;
+}
+
+char *crr_cfg_explain_size(const char *s, char *buf, size_t len)
+{
+    double v;
+    const char *unit;
+    if (s_number_unit(s, &v, &unit) == CRR_EINVAL)
+        snprintf(buf, len,
+                 "'%s' has no unit: write %sk, %sM or %sG (powers of 1024; %sb for bytes)", s, s, s,
+                 s, s);
+    else
+        snprintf(buf, len, "'%s' is not a size (e.g. 64k, 4M, 4G; 0 = none)", s);
+    return buf;
+}
+
+static void s_range(const crr_cfg_entry_t *e, char *buf, size_t len);
 
 static int s_bounded(const crr_cfg_entry_t *e, double v)
 {
@@ -74,6 +138,7 @@ static int s_store(const crr_cfg_entry_t *e, void *base, const char *value, crr_
 {
     char *field = (char *)base + e->offset;
     const char *what = NULL;
+    char expl[600];
     double num = 0;
     switch (e->type) {
     case CRR_CFG_STR: {
@@ -123,7 +188,8 @@ static int s_store(const crr_cfg_entry_t *e, void *base, const char *value, crr_
     case CRR_CFG_SIZE: {
         uint64_t v;
         if (crr_cfg_parse_size(value, &v))
-            what = "a size (e.g. 512k, 64M, 2G)";
+            return crr_diag_set(d, 0, e->key, "%s", crr_cfg_explain_size(value, expl, sizeof expl)),
+                   CRR_ECONFIG;
         else if (!s_bounded(e, (double)v))
             what = "inside its bounds";
         else
@@ -134,7 +200,9 @@ static int s_store(const crr_cfg_entry_t *e, void *base, const char *value, crr_
     case CRR_CFG_DURATION: {
         int64_t v;
         if (crr_cfg_parse_duration(value, &v))
-            what = "a duration (e.g. 250ms, 5s, 15m, 1h, 2d)";
+            return crr_diag_set(d, 0, e->key, "%s",
+                                crr_cfg_explain_duration(value, expl, sizeof expl)),
+                   CRR_ECONFIG;
         else if (!s_bounded(e, (double)v))
             what = "inside its bounds";
         else
@@ -145,10 +213,10 @@ static int s_store(const crr_cfg_entry_t *e, void *base, const char *value, crr_
     }
     (void)num;
     if (what) {
-        if (e->min != 0 || e->max != 0)
-            crr_diag_set(d, 0, e->key, "value '%s' is not %s [%g, %g]", value, what, e->min,
-                         e->max);
-        else
+        if (e->min != 0 || e->max != 0) {
+            s_range(e, expl, sizeof expl);
+            crr_diag_set(d, 0, e->key, "value '%s' is not %s (%s)", value, what, expl + 2);
+        } else
             crr_diag_set(d, 0, e->key, "value '%s' is not %s", value, what);
         return CRR_ECONFIG;
     }

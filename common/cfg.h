@@ -21,8 +21,8 @@ typedef enum {
     CRR_CFG_INT,      /* int64_t, bounded by min/max */
     CRR_CFG_BOOL,     /* int: true/false/yes/no/on/off/1/0 */
     CRR_CFG_DOUBLE,   /* double, bounded by min/max */
-    CRR_CFG_SIZE,     /* uint64_t bytes: 123, 64k, 10M, 2G (powers of 1024), bounded */
-    CRR_CFG_DURATION, /* int64_t milliseconds: 250ms, 5s, 15m, 1h, 2d; bare number = ms */
+    CRR_CFG_SIZE,     /* uint64_t bytes: 512b, 64k, 10M, 2G (powers of 1024; unit required) */
+    CRR_CFG_DURATION, /* int64_t milliseconds: 250ms, 5s, 15m, 1h, 2d (unit required; 0 = 0) */
 } crr_cfg_type_t;
 
 typedef struct crr_cfg_entry {
@@ -80,8 +80,25 @@ void crr_cfg_dump(FILE *out, const crr_cfg_entry_t *table, const void *base);
 char *crr_cfg_format_duration(int64_t ms, char *buf, size_t len);
 char *crr_cfg_format_size(uint64_t bytes, char *buf, size_t len);
 
-/* Parses a duration ("15m") into ms / a size ("64M") into bytes. 0 or CRR_EPARSE. */
+/* The one duration parser: a number (decimals allowed) and a unit, ms, s, m
+ * (or min), h or d: "500ms", "1.5s", "15m", "90d". A bare number is refused
+ * (CRR_EINVAL: say which unit to add, crr_cfg_explain_duration) except 0,
+ * which means "off" where a key allows it. Anything else is CRR_EPARSE. */
 int crr_cfg_parse_duration(const char *s, int64_t *ms);
+
+/* The one size parser: a number and a unit, b, k, M, G or T (powers of 1024;
+ * kb/kib... and any case accepted): "64k", "4M", "4G". Bare numbers other
+ * than 0 are CRR_EINVAL, anything else CRR_EPARSE. */
 int crr_cfg_parse_size(const char *s, uint64_t *bytes);
+
+/* The one parser of indicator windows: whole days, "30" or "30d",
+ * 1..CRR_CFG_MAX_DAYS. 0 or CRR_EPARSE. */
+#define CRR_CFG_MAX_DAYS 36500
+int crr_cfg_parse_days(const char *s, unsigned *days);
+
+/* Why s is not a duration / size, for a usage message: "'30' has no unit:
+ * write 30ms, 30s, ..." or "'soon' is not a duration (e.g. ...)". Returns buf. */
+char *crr_cfg_explain_duration(const char *s, char *buf, size_t len);
+char *crr_cfg_explain_size(const char *s, char *buf, size_t len);
 
 #endif

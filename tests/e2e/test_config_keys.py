@@ -109,5 +109,29 @@ def test_crrmon_every_flag_accepted():
             assert "unknown option" not in r.stderr, (args, r.stderr)
 
 
+def test_bare_numbers_need_a_unit():
+    """A duration or size without a unit is a usage error that names the unit to add; 0 is off."""
+    d = crrtest.tmpdir()
+    agg, coll, cli = (crrtest.binary(b) for b in ("crrmon-aggregator", "crrmon-collector", "crrmon"))
+    cases = [
+        ([agg, "--data-dir", d, "--aggregator.group_max_ms=50", "--check-config"], "50ms, 50s"),
+        ([agg, "--data-dir", d, "--aggregator.map_size=65536", "--check-config"], "65536k"),
+        ([coll, "--data-dir", d, "--source-id", "x", "--give-up-after", "30", "--check-config"], "30s"),
+        ([coll, "--data-dir", d, "--source-id", "x", "--spool-size=1024", "--check-config"], "1024M"),
+        ([cli, "send", "--give-up-after", "30", "x.jsonl"], "30ms, 30s"),
+        ([cli, "snapshot", "--http", "127.0.0.1:1", "--timeout", "5"], "5s"),
+    ]
+    for args, hint in cases:
+        r = crrtest.run(args)
+        assert r.returncode == (64 if args[0] == cli else 2 if args[0] == agg else 1), (args, r.returncode, r.stderr)
+        assert "no unit" in r.stderr and hint in r.stderr, (args, r.stderr)
+    # 0 means off, units are accepted, windows take bare days and 30d alike
+    out = crrtest.run([agg, "--data-dir", d, "--aggregator.snapshot_max_age=0", "--aggregator.windows=7,30d",
+                       "--aggregator.map_size=64M", "--check-config"], check=0).stdout
+    assert "snapshot_max_age = 0\n" in out and "windows = 7,30d\n" in out and "map_size = 64M\n" in out, out
+    r = crrtest.run([cli, "query", "--data-dir", d, "--window", "30h"])
+    assert r.returncode == 64 and "--window" in r.stderr, r.stderr
+
+
 if __name__ == "__main__":
     crrtest.main()
