@@ -272,7 +272,8 @@ int crr_cmd_query(int argc, char **argv)
     if (!dir)
         return crr_cli_usage(S_CMD, "--data-dir is required");
     if (borough && london)
-        return crr_cli_usage(S_CMD, "give --borough or --london, not both");
+        return crr_cli_conflict(S_CMD, "--borough", borough, "--london", NULL, "which area to show",
+                                "show the borough", "show London as a whole");
     if (nfmt > 1)
         return crr_cli_usage(S_CMD, "give --json or --csv, not both");
     if (london)
@@ -301,8 +302,8 @@ int crr_cmd_query(int argc, char **argv)
         int rc = crr_refdata_load_population(ref, population, &d);
         if (rc) {
             char msg[1024];
-            crr_cli_fail(S_CMD, "cannot load the population: %s",
-                         crr_diag_format(&d, msg, sizeof msg));
+            exit_code = crr_cli_config(S_CMD, "cannot load the population: %s",
+                                       crr_diag_format(&d, msg, sizeof msg));
             goto fail;
         }
         have_ref = 1;
@@ -312,10 +313,11 @@ int crr_cmd_query(int argc, char **argv)
     snprintf(store_dir, sizeof store_dir, "%s/store", dir);
     crr_store_opts_t so = {.readonly = 1};
     int rc = crr_store_open(store_dir, &so, &store);
-    if (rc) {
-        crr_cli_fail(S_CMD, "cannot open the store in %s: %s", store_dir,
-                     rc == MDB_NOTFOUND || rc == -ENOENT ? "no aggregator store there yet"
-                                                         : crr_strerror(rc));
+    if (rc) { /* a refused data folder: exit 78 */
+        exit_code =
+            crr_cli_config(S_CMD, "cannot open the store in %s: %s", store_dir,
+                           rc == MDB_NOTFOUND || rc == -ENOENT ? "no aggregator store there yet"
+                                                               : crr_strerror(rc));
         goto fail;
     }
     crr_query_t q = {

@@ -88,15 +88,19 @@ int crr_cmd_snapshot(int argc, char **argv)
     }
     if (optind < argc)
         return crr_cli_usage(S_CMD, "unexpected argument '%s'", argv[optind]);
-    if (!http == !dir)
+    if (http && dir)
+        return crr_cli_conflict(S_CMD, "--http", http, "--data-dir", dir, "where the aggregator is",
+                                "ask the address given",
+                                "read the address from its endpoints.json");
+    if (!http && !dir)
         return crr_cli_usage(S_CMD, "give exactly one of --http HOST:PORT and --data-dir DIR");
 
     char addr[512];
     if (dir) {
         int rc = crr_cli_endpoint(dir, "http", addr, sizeof addr);
         if (rc)
-            return crr_cli_fail(S_CMD, "cannot read the HTTP address from %s/endpoints.json: %s",
-                                dir, crr_strerror(rc));
+            return crr_cli_config(S_CMD, "cannot read the HTTP address from %s/endpoints.json: %s",
+                                  dir, crr_strerror(rc));
     } else {
         if (strncmp(http, "http://", 7) == 0)
             http += 7;

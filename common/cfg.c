@@ -140,6 +140,10 @@ static int s_store(const crr_cfg_entry_t *e, void *base, const char *value, crr_
     const char *what = NULL;
     char expl[600];
     double num = 0;
+    if (e->check && e->check(value, expl, sizeof expl)) {
+        crr_diag_set(d, 0, e->key, "%s", expl);
+        return CRR_ECONFIG;
+    }
     switch (e->type) {
     case CRR_CFG_STR: {
         char *copy = strdup(value);
@@ -356,7 +360,7 @@ int crr_cfg_load(const crr_cfg_entry_t *table, void *base, int argc, char **argv
             hit = s_find(table, section, key);
             if (!hit) {
                 crr_diag_set(d, 0, "", "unknown option '--%.*s'", (int)nlen, name);
-                return CRR_ECONFIG;
+                return CRR_EINVAL;
             }
         }
         if (!hit) {
@@ -372,15 +376,20 @@ int crr_cfg_load(const crr_cfg_entry_t *table, void *base, int argc, char **argv
             value = argv[++i];
         else {
             crr_diag_set(d, 0, "", "option '%s' needs a value", a);
-            return CRR_ECONFIG;
+            return CRR_EINVAL;
         }
         if (s_store(hit, base, value, d)) {
             snprintf(d->field, sizeof d->field, "--%.*s", (int)nlen, name);
-            return CRR_ECONFIG;
+            return CRR_EINVAL;
         }
     }
     d->file[0] = '\0';
     return 0;
+}
+
+int crr_cfg_exit_code(int rc)
+{
+    return rc == 0 ? CRR_EXIT_OK : rc == CRR_EINVAL ? CRR_EXIT_USAGE : CRR_EXIT_CONFIG;
 }
 
 void crr_cfg_free(const crr_cfg_entry_t *table, void *base)
@@ -498,8 +507,11 @@ void crr_cfg_print_help(FILE *out, const crr_cfg_entry_t *table)
             snprintf(name, sizeof name, "--%s", e->flag);
         else
             snprintf(name, sizeof name, "--%s.%s", e->section, e->key);
+        char also[300] = "";
         s_range(e, range, sizeof range);
-        fprintf(out, "  %-34s %-8s %s (default: %s%s; INI [%s] %s)\n", name, tn[e->type], e->help,
-                e->def && *e->def ? e->def : "none", range, e->section, e->key);
+        if (e->flag)
+            snprintf(also, sizeof also, "; also --%s.%s", e->section, e->key);
+        fprintf(out, "  %-34s %-8s %s (default: %s%s; INI [%s] %s%s)\n", name, tn[e->type], e->help,
+                e->def && *e->def ? e->def : "none", range, e->section, e->key, also);
     }
 }

@@ -34,7 +34,21 @@ typedef struct crr_cfg_entry {
     size_t offset;       /* offsetof the field in the module's struct */
     const char *flag;    /* named flag without dashes (e.g. "data-dir"), or NULL */
     const char *help;    /* one-line description */
+    /* optional: checks a value's meaning beyond its type (a log level, a
+     * schedule list); returns 0, or nonzero with why filled. Runs wherever
+     * the value comes from, so a bad value is named with its file:line or
+     * as a command-line error. */
+    int (*check)(const char *value, char *why, size_t len);
 } crr_cfg_entry_t;
+
+/* Exit codes of every crrmon binary (docs/OPERATIONS.md "Exit codes"). */
+#define CRR_EXIT_OK 0       /* success */
+#define CRR_EXIT_FAIL 1     /* failure: gave up, I/O, a runtime error, a crash-safe stop */
+#define CRR_EXIT_REJECTED 2 /* some input lines or events were refused, the rest sent */
+#define CRR_EXIT_USAGE 64   /* a bad flag or value on the command line (EX_USAGE) */
+#define CRR_EXIT_CONFIG                                                                            \
+    78 /* a config file that does not parse or names something missing,                            \
+          a refused data folder (EX_CONFIG) */
 
 #define CRR_CFG_END                                                                                \
     {                                                                                              \
@@ -48,10 +62,15 @@ typedef struct crr_cfg_entry {
  * table does not know) is copied in order to rest[] (*nrest set; rest must
  * hold argc entries; the strings are argv's). Unknown `--x.y=` keys, bad
  * values and bad INI lines fail with d naming the file (or "command line"),
- * the line and the key. Returns 0 or CRR_ECONFIG. On failure base may be
- * partly filled: call crr_cfg_free(). */
+ * the line and the key. Returns 0, CRR_EINVAL when the command line is at
+ * fault (a usage error) or CRR_ECONFIG when the config file is (it does not
+ * open, parse or check). On failure base may be partly filled: call
+ * crr_cfg_free(). */
 int crr_cfg_load(const crr_cfg_entry_t *table, void *base, int argc, char **argv, char **rest,
                  int *nrest, crr_diag_t *d);
+
+/* The exit code for crr_cfg_load's result: 0, CRR_EXIT_USAGE or CRR_EXIT_CONFIG. */
+int crr_cfg_exit_code(int rc);
 
 /* Sets one key from text (as a flag would). Returns 0 or CRR_ECONFIG with d set. */
 int crr_cfg_set(const crr_cfg_entry_t *table, void *base, const char *section, const char *key,

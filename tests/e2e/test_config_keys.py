@@ -14,7 +14,7 @@ import re
 import crrtest
 
 LINE = re.compile(r"^  (--\S+)\s+(text|int|bool|number|size|duration)\s+.*\(default: (.*?)"
-                  r"(?:; range (\S+)\.\.(\S+))?; INI \[(\S+)\] (\S+)\)$")
+                  r"(?:; range (\S+)\.\.(\S+))?; INI \[(\S+)\] (\S+?)(?:; also --\S+)?\)$")
 
 
 def options(binary):
@@ -123,7 +123,7 @@ def test_bare_numbers_need_a_unit():
     ]
     for args, hint in cases:
         r = crrtest.run(args)
-        assert r.returncode == (64 if args[0] == cli else 2 if args[0] == agg else 1), (args, r.returncode, r.stderr)
+        assert r.returncode == 64, (args, r.returncode, r.stderr)
         assert "no unit" in r.stderr and hint in r.stderr, (args, r.stderr)
     # 0 means off, units are accepted, windows take bare days and 30d alike
     out = crrtest.run([agg, "--data-dir", d, "--aggregator.snapshot_max_age=0", "--aggregator.windows=7,30d",

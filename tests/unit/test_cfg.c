@@ -116,18 +116,21 @@ static void test_errors_name_file_line(void **state)
     crr_cfg_free(s_table, &c);
 
     char *argv2[] = {"prog", "--main.nope=1", NULL};
-    assert_int_equal(crr_cfg_load(s_table, &c, 2, argv2, rest, &nrest, &d), CRR_ECONFIG);
+    assert_int_equal(crr_cfg_load(s_table, &c, 2, argv2, rest, &nrest, &d), CRR_EINVAL);
+    assert_int_equal(crr_cfg_exit_code(CRR_EINVAL), CRR_EXIT_USAGE);
     assert_string_equal(d.file, "command line");
     assert_non_null(strstr(d.reason, "main.nope"));
     crr_cfg_free(s_table, &c);
 
     char *argv3[] = {"prog", "--data-dir", NULL};
-    assert_int_equal(crr_cfg_load(s_table, &c, 2, argv3, rest, &nrest, &d), CRR_ECONFIG);
+    assert_int_equal(crr_cfg_load(s_table, &c, 2, argv3, rest, &nrest, &d), CRR_EINVAL);
     crr_cfg_free(s_table, &c);
 
     char *argv4[] = {"prog", "--config", "/nonexistent/crr.ini", NULL};
     assert_int_equal(crr_cfg_load(s_table, &c, 3, argv4, rest, &nrest, &d), CRR_ECONFIG);
     assert_string_equal(d.file, "/nonexistent/crr.ini");
+    assert_int_equal(crr_cfg_exit_code(CRR_ECONFIG), CRR_EXIT_CONFIG);
+    assert_int_equal(crr_cfg_exit_code(0), CRR_EXIT_OK);
     crr_cfg_free(s_table, &c);
 }
 
