@@ -72,6 +72,9 @@ typedef struct crr_agg_config {
  * table the caller frees, or NULL (out of memory / too many sinks). */
 crr_cfg_entry_t *crr_agg_config_table(void);
 
+/* Checks a log level name (error|warn|info|debug): 0, or -1 with why set. */
+int crr_agg_check_log_level(const char *v, char *why, size_t len);
+
 /* Parses "30,90,365" into out (at most max entries, each 1..3650 days).
  * Returns the count (>= 1) or CRR_ECONFIG with d set. */
 int crr_agg_parse_windows(const char *text, unsigned *out, size_t max, crr_diag_t *d);

@@ -10,9 +10,85 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define S "aggregator"
 #define OFF(f) offsetof(crr_agg_config_t, f)
+
+int crr_agg_check_log_level(const char *v, char *why, size_t len)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    for (size_t i = 0; i < 4; i++)
+        if (strcmp(v, names[i]) == 0)
+            return 0;
+    snprintf(why, len, "'%s' is not a log level (error, warn, info or debug)", v);
+    return -1;
+}
+
+static int s_check_diag(int rc, const crr_diag_t *d, char *why, size_t len)
+{
+    if (rc >= 0)
+        return 0;
+    snprintf(why, len, "%s", d->reason);
+    return -1;
+}
+
+static int s_check_windows(const char *v, char *why, size_t len)
+{
+    unsigned w[CRR_STORE_MAX_WINDOWS];
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    return s_check_diag(crr_agg_parse_windows(v, w, CRR_STORE_MAX_WINDOWS, &d), &d, why, len);
+}
+
+static int s_check_schedules(const char *v, char *why, size_t len)
+{
+    crr_schedule_t sc[CRR_AGG_MAX_SCHEDULES];
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    return s_check_diag(crr_schedule_parse_list(v, sc, CRR_AGG_MAX_SCHEDULES, &d), &d, why, len);
+}
+
+static int s_check_sinks(const char *v, char *why, size_t len)
+{
+    const crr_sink_ops_t *seen[CRR_AGG_MAX_SINKS + 1] = {0};
+    size_t n = 0;
+    for (const char *p = v; *p;) {
+        size_t k = strcspn(p, ", ");
+        if (k) {
+            const crr_sink_ops_t *ops = NULL;
+            for (size_t i = 0; crr_sink_registry[i]; i++)
+                if (strlen(crr_sink_registry[i]->name) == k &&
+                    strncmp(crr_sink_registry[i]->name, p, k) == 0)
+                    ops = crr_sink_registry[i];
+            if (!ops) {
+                snprintf(why, len, "no sink named '%.*s' is compiled in (see --help)", (int)k, p);
+                return -1;
+            }
+            for (size_t i = 0; i < n; i++)
+                if (seen[i] == ops) {
+                    snprintf(why, len, "sink '%s' is listed twice", ops->name);
+                    return -1;
+                }
+            if (n < CRR_AGG_MAX_SINKS)
+                seen[n++] = ops;
+        }
+        p += k;
+        while (*p == ',' || *p == ' ')
+            p++;
+    }
+    return 0;
+}
+
+static int s_check_insecure(const char *v, char *why, size_t len)
+{
+    if (strcasecmp(v, "false") && strcasecmp(v, "no") && strcasecmp(v, "off") && strcmp(v, "0"))
+        return 0;
+    snprintf(why, len,
+             "CURVE security is not available in this build yet; keep insecure = true "
+             "(plain TCP)");
+    return -1;
+}
 
 static const crr_cfg_entry_t s_table[] = {
     {S, "data_dir", CRR_CFG_STR, "", 0, 0, OFF(data_dir), "data-dir",
@@ -24,9 +100,10 @@ static const crr_cfg_entry_t s_table[] = {
     {S, "http", CRR_CFG_STR, "127.0.0.1:7480", 0, 0, OFF(http), "http",
      "HTTP API ADDR:PORT (port 0 or * = any; binds localhost unless configured)"},
     {S, "insecure", CRR_CFG_BOOL, "true", 0, 0, OFF(insecure), "insecure",
-     "accept plain TCP without CURVE (the only mode until the security issue; logs a warning)"},
+     "accept plain TCP without CURVE (the only mode until the security issue; logs a warning)",
+     s_check_insecure},
     {S, "log_level", CRR_CFG_STR, "info", 0, 0, OFF(log_level), "log-level",
-     "error, warn, info or debug"},
+     "error, warn, info or debug", crr_agg_check_log_level},
     {S, "max_msg_size", CRR_CFG_SIZE, "4M", 1024, 1073741824.0, OFF(max_msg_size), NULL,
      "ZMQ_MAXMSGSIZE: a larger frame costs its sender the connection"},
     {S, "rcvhwm", CRR_CFG_INT, "64", 1, 10000000, OFF(rcvhwm), NULL,
@@ -40,10 +117,11 @@ static const crr_cfg_entry_t s_table[] = {
     {S, "map_size", CRR_CFG_SIZE, "4G", 65536, 1099511627776.0, OFF(map_size), NULL,
      "LMDB map size (a hard limit: MDB_MAP_FULL is reported, never a crash)"},
     {S, "windows", CRR_CFG_STR, "30,90,365", 0, 0, OFF(windows), NULL,
-     "indicator windows in whole UTC days, comma list"},
+     "indicator windows in whole UTC days, comma list", s_check_windows},
     {S, "schedules", CRR_CFG_STR, "nightly=daily 02:00", 0, 0, OFF(schedules), NULL,
      "snapshot schedules, name=spec;... with spec 'every 15m', 'daily 02:00' or "
-     "'monthly 1 03:00' (UTC); empty = none"},
+     "'monthly 1 03:00' (UTC); empty = none",
+     s_check_schedules},
     {S, "snapshot_dir", CRR_CFG_STR, "", 0, 0, OFF(snapshot_dir), NULL,
      "folder the file sinks write to (default DATA_DIR/snapshots)"},
     {S, "snapshot_max_age", CRR_CFG_DURATION, "730d", 0, 0, OFF(snapshot_max_age), NULL,
@@ -53,7 +131,7 @@ static const crr_cfg_entry_t s_table[] = {
     {S, "prune_interval", CRR_CFG_DURATION, "1h", 0, 0, OFF(prune_interval), NULL,
      "time between prunes of old buckets, snapshots and rejects"},
     {S, "sinks", CRR_CFG_STR, "jsonl", 0, 0, OFF(sinks), NULL,
-     "snapshot sinks, comma list (compiled in: see --help's sink sections)"},
+     "snapshot sinks, comma list (compiled in: see --help's sink sections)", s_check_sinks},
     {S, "ref_boroughs", CRR_CFG_STR, "london_boroughs.csv", 0, 0, OFF(ref_boroughs), NULL,
      "borough list CSV; a bare name is looked up in the shipped data (\"\" = none)"},
     {S, "ref_population", CRR_CFG_STR, "population_ethnicity_census2021.csv", 0, 0,
@@ -96,28 +174,27 @@ int crr_agg_parse_windows(const char *text, unsigned *out, size_t max, crr_diag_
     size_t n = 0;
     const char *p = text;
     while (*p) {
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 1 || v > 3650) {
-            crr_diag_set(d, 0, "windows", "'%s' is not a comma list of days (1..3650)", text);
+        char item[32];
+        while (*p == ' ')
+            p++;
+        size_t len = strcspn(p, ", ");
+        snprintf(item, sizeof item, "%.*s", (int)(len < 31 ? len : 31), p);
+        unsigned v;
+        if (len >= 31 || crr_cfg_parse_days(item, &v) || v > 3650) {
+            crr_diag_set(d, 0, "windows",
+                         "'%s' is not a comma list of days (1..3650, e.g. 30,90,365 or 30d,90d)",
+                         text);
             return CRR_ECONFIG;
         }
         if (n == max) {
             crr_diag_set(d, 0, "windows", "at most %zu windows", max);
             return CRR_ECONFIG;
         }
-        out[n++] = (unsigned)v;
-        p = end;
+        out[n++] = v;
+        p += len;
         while (*p == ' ')
             p++;
         if (*p == ',')
-            p++;
-        else if (*p) {
-            crr_diag_set(d, 0, "windows", "'%s' is not a comma list of days (1..3650)", text);
-            return CRR_ECONFIG;
-        }
-        while (*p == ' ')
             p++;
     }
     if (n == 0) {

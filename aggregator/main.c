@@ -9,8 +9,10 @@
  * and Acks) and returns; HTTP stops, sockets close with a bounded linger,
  * the store closes, endpoints.json is removed, the lock is released: exit 0.
  *
- * Exit codes: 0 clean stop, 1 runtime/start-up failure (lock held, store or
- * socket failure), 2 usage or configuration error. */
+ * Exit codes (cfg.h): 0 clean stop; 1 runtime failure (store, sockets, HTTP);
+ * 64 a bad flag or value on the command line; 78 a config file that does not
+ * parse or check, reference data or a sink that cannot be loaded, a data
+ * folder that cannot be created or is locked by another aggregator. */
 #include "aggregator.h"
 
 #include "clock.h"
@@ -45,11 +47,12 @@ static void s_usage(FILE *out, const crr_cfg_entry_t *table)
     fprintf(out,
             "usage: crrmon-aggregator --data-dir DIR [--ingest ENDPOINT] [--feed ENDPOINT]\n"
             "                         [--http ADDR:PORT] [--config FILE] [--insecure]\n"
-            "                         [--section.key=value ...]\n\n"
+            "                         [--section.key=value ...] [--check-config]\n\n"
             "Receives event batches on a ZeroMQ ROUTER, applies them durably to LMDB, answers\n"
             "each with an Ack, publishes a live feed, serves an HTTP API and exports snapshots\n"
             "on schedule through the sinks. Writes DATA_DIR/endpoints.json with the endpoints\n"
-            "actually bound. CRRMON_NOW=<RFC 3339>[+] sets the clock (tests).\n\n"
+            "actually bound. CRRMON_NOW=<RFC 3339>[+] sets the clock (tests).\n"
+            "--check-config validates the configuration, prints it as INI and exits.\n\n"
             "options (every key also as INI [section] key = value in --config FILE):\n");
     crr_cfg_print_help(out, table);
     fprintf(out, "\nsinks compiled in:\n");
@@ -66,18 +69,10 @@ static int s_prepare(crr_aggregator_t *a)
     char buf[1024];
     if (!a->cfg.data_dir || !*a->cfg.data_dir) {
         fprintf(stderr, "crrmon-aggregator: --data-dir DIR is required (see --help)\n");
-        return 2;
+        return CRR_EXIT_USAGE;
     }
-    if (crr_log_set_level_name(a->cfg.log_level)) {
-        fprintf(stderr, "crrmon-aggregator: log_level '%s' is not error|warn|info|debug\n",
-                a->cfg.log_level);
-        return 2;
-    }
-    if (!a->cfg.insecure) {
-        fprintf(stderr, "crrmon-aggregator: CURVE security is not available in this build yet; "
-                        "run with --insecure (plain TCP)\n");
-        return 2;
-    }
+    /* log_level, insecure, windows and schedules were checked by the loader */
+    (void)crr_log_set_level_name(a->cfg.log_level);
     int n = crr_agg_parse_windows(a->cfg.windows, a->windows, CRR_STORE_MAX_WINDOWS, &d);
     if (n < 0)
         goto bad;
@@ -87,8 +82,8 @@ static int s_prepare(crr_aggregator_t *a)
         goto bad;
     a->nschedules = (size_t)n;
     crr_refdata_clear(&a->ref);
-    /* bad reference data is a start-up failure (exit 1, docs/OPERATIONS.md),
-     * not a usage error: the file is named in the config but its content is wrong */
+    /* bad reference data is a configuration error (exit 78): the file is named
+     * in the config but is missing or its content is wrong */
     if (*a->cfg.ref_boroughs && crr_refdata_load_boroughs(&a->ref, a->cfg.ref_boroughs, &d))
         goto bad_ref;
     if (*a->cfg.ref_population) {
@@ -99,11 +94,11 @@ static int s_prepare(crr_aggregator_t *a)
     return 0;
 bad:
     fprintf(stderr, "crrmon-aggregator: %s\n", crr_diag_format(&d, buf, sizeof buf));
-    return 2;
+    return CRR_EXIT_CONFIG;
 bad_ref:
     fprintf(stderr, "crrmon-aggregator: cannot load reference data: %s\n",
             crr_diag_format(&d, buf, sizeof buf));
-    return 1;
+    return CRR_EXIT_CONFIG;
 }
 
 /* The snapshot folder: configured or DATA_DIR/snapshots, created, absolute. */
@@ -130,6 +125,8 @@ static void s_endpoints_path(const crr_aggregator_t *a, char *buf, size_t len)
     snprintf(buf, len, "%s/endpoints.json", a->cfg.data_dir);
 }
 
+/* Starts everything; returns 0 or the exit code (78 for the data folder,
+ * snapshot folder and sinks, 1 for the rest). */
 static int s_start(crr_aggregator_t *a)
 {
     int rc;
@@ -139,17 +136,17 @@ static int s_start(crr_aggregator_t *a)
         CRR_ERROR("another crrmon-aggregator (pid %ld) holds %s/lock; refusing to start on the "
                   "same data folder",
                   holder, a->cfg.data_dir);
-        return rc;
+        return CRR_EXIT_CONFIG;
     }
     if (rc) {
         CRR_ERROR("cannot lock data folder %s: %s", a->cfg.data_dir, crr_strerror(rc));
-        return rc;
+        return CRR_EXIT_CONFIG;
     }
     char path[4200];
     s_endpoints_path(a, path, sizeof path);
     unlink(path); /* a stale file from the previous run must not be read as ours */
-    if ((rc = s_snapshot_dir(a)))
-        return rc;
+    if (s_snapshot_dir(a))
+        return CRR_EXIT_CONFIG;
     char store_dir[4200];
     snprintf(store_dir, sizeof store_dir, "%s/store", a->cfg.data_dir);
     crr_store_opts_t so = {
@@ -157,26 +154,26 @@ static int s_start(crr_aggregator_t *a)
     rc = crr_store_open(store_dir, &so, &a->store);
     if (rc) {
         CRR_ERROR("cannot open the store in %s: %s", store_dir, crr_strerror(rc));
-        return rc;
+        return CRR_EXIT_FAIL;
     }
     /* what the CLI needs to answer as the snapshots do: windows, max age, population */
     rc = crr_store_record_config(a->store, a->have_ref ? &a->ref : NULL);
     if (rc) {
         CRR_ERROR("cannot record the configuration in the store: %s", crr_strerror(rc));
-        return rc;
+        return CRR_EXIT_FAIL;
     }
     a->zctx = zmq_ctx_new();
     if (!a->zctx)
-        return -errno;
-    if ((rc = crr_ingest_open(a)) || (rc = crr_feed_open(a)) || (rc = crr_http_open(a)))
-        return rc;
-    if ((rc = crr_snapshots_open_sinks(a)))
-        return rc;
+        return CRR_EXIT_FAIL;
+    if (crr_ingest_open(a) || crr_feed_open(a) || crr_http_open(a))
+        return CRR_EXIT_FAIL;
+    if (crr_snapshots_open_sinks(a))
+        return CRR_EXIT_CONFIG;
     rc = crr_datadir_write_endpoints(a->cfg.data_dir, a->ingest_ep, a->feed_ep, a->http_ep,
                                      (long)getpid());
     if (rc) {
         CRR_ERROR("cannot write %s: %s", path, crr_strerror(rc));
-        return rc;
+        return CRR_EXIT_FAIL;
     }
     return 0;
 }
@@ -231,20 +228,29 @@ int main(int argc, char **argv)
         }
     }
     crr_diag_t d;
-    int nrest = 0;
-    if (crr_cfg_load(a->cfg_table, &a->cfg, argc, argv, rest, &nrest, &d)) {
+    int nrest = 0, rc = crr_cfg_load(a->cfg_table, &a->cfg, argc, argv, rest, &nrest, &d);
+    if (rc) {
         char buf[1024];
         fprintf(stderr, "crrmon-aggregator: %s\n", crr_diag_format(&d, buf, sizeof buf));
-        code = 2;
+        code = crr_cfg_exit_code(rc);
         goto done;
     }
-    if (nrest > 0) {
-        fprintf(stderr, "crrmon-aggregator: unexpected argument '%s' (see --help)\n", rest[0]);
-        code = 2;
+    int check_only = 0;
+    for (int i = 0; i < nrest; i++) {
+        if (strcmp(rest[i], "--check-config") == 0) {
+            check_only = 1;
+            continue;
+        }
+        fprintf(stderr, "crrmon-aggregator: unexpected argument '%s' (see --help)\n", rest[i]);
+        code = CRR_EXIT_USAGE;
         goto done;
     }
     if ((code = s_prepare(a)) != 0)
         goto done;
+    if (check_only) {
+        crr_cfg_dump(stdout, a->cfg_table, &a->cfg);
+        goto done;
+    }
     code = 1;
     (void)crr_clock_now_sec(); /* read CRRMON_NOW once, before any other thread exists */
 
@@ -263,7 +269,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
 
-    if (s_start(a) == 0) {
+    if ((code = s_start(a)) == 0) {
         if (a->cfg.insecure)
             CRR_WARN("transport is INSECURE: plain TCP without CURVE encryption or collector "
                      "allow-list (--insecure); use only on a trusted network");

@@ -33,6 +33,30 @@ int crr_cli_fail(const char *cmd, const char *fmt, ...)
     return CRR_EXIT_FAIL;
 }
 
+int crr_cli_config(const char *cmd, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "crrmon %s: %s\n", cmd, msg);
+    return CRR_EXIT_CONFIG;
+}
+
+int crr_cli_conflict(const char *cmd, const char *a, const char *a_value, const char *b,
+                     const char *b_value, const char *what, const char *use_a, const char *use_b)
+{
+    char va[600], vb[600];
+    snprintf(va, sizeof va, "%s%s%s", a, a_value ? " " : "", a_value ? a_value : "");
+    snprintf(vb, sizeof vb, "%s%s%s", b, b_value ? " " : "", b_value ? b_value : "");
+    fprintf(stderr,
+            "crrmon %s: %s and %s both say %s, give one, not both: drop %s to %s, or drop %s "
+            "to %s\n",
+            cmd, va, vb, what, b, use_a, a, use_b);
+    return CRR_EXIT_USAGE;
+}
+
 int crr_cli_endpoint(const char *data_dir, const char *key, char *buf, size_t len)
 {
     char path[4096];

@@ -1,11 +1,12 @@
 /* cli: helpers every `crrmon` subcommand shares: the exit codes, usage
  * errors, reading an aggregator's endpoints.json, and option parsing helpers.
  *
- * Exit codes (the same for every subcommand):
+ * Exit codes (cfg.h, the same for every subcommand and binary):
  *   0  success
  *   1  runtime failure (a clear message on stderr)
  *   2  `crrmon send`: some input was rejected (the rest was sent)
  *   64 bad usage (EX_USAGE; a message and a hint on stderr)
+ *   78 a named folder or file is missing or unusable (EX_CONFIG)
  * Nothing here keeps state between calls. */
 #ifndef CRR_CLI_H
 #define CRR_CLI_H
@@ -13,10 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CRR_EXIT_OK 0
-#define CRR_EXIT_FAIL 1
-#define CRR_EXIT_REJECTED 2
-#define CRR_EXIT_USAGE 64
+#include "cfg.h" /* CRR_EXIT_*: the exit codes every binary shares */
 
 /* Prints "crrmon <cmd>: <message>" and a "try crrmon <cmd> --help" hint on
  * stderr. Returns CRR_EXIT_USAGE so callers can `return crr_cli_usage(...)`. */
@@ -24,6 +22,18 @@ int crr_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(p
 
 /* Prints "crrmon <cmd>: <message>" on stderr. Returns CRR_EXIT_FAIL. */
 int crr_cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints "crrmon <cmd>: <message>" on stderr. Returns CRR_EXIT_CONFIG: a data
+ * folder or file named on the command line is missing or unusable. */
+int crr_cli_config(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Two options that say the same thing were both given: prints which one to
+ * drop ("--http X and --data-dir Y both say where the aggregator is: drop
+ * --data-dir to use --http X, or --http to read Y/endpoints.json") where
+ * what is "where the aggregator is" and each choice is explained by its
+ * "use_a"/"use_b" text. Returns CRR_EXIT_USAGE. */
+int crr_cli_conflict(const char *cmd, const char *a, const char *a_value, const char *b,
+                     const char *b_value, const char *what, const char *use_a, const char *use_b);
 
 /* Reads key ("ingest", "feed", "http") from DATA_DIR/endpoints.json, the file
  * the aggregator writes with the endpoints it actually bound. The value is

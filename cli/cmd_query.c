@@ -15,6 +15,7 @@
 #include "cmd_query.h"
 
 #include "boroughs.h"
+#include "cfg.h"
 #include "cli.h"
 #include "clock.h"
 #include "codec.h"
@@ -60,21 +61,10 @@ static void s_usage(FILE *out)
             "a row whose sample is too small to be read as fact.\n");
 }
 
-/* "90d" or "90" -> 90. */
+/* "90d" or "90" -> 90 (the one days parser, cfg). */
 static int s_parse_window(const char *s, unsigned *out)
 {
-    char buf[32];
-    size_t n = strlen(s);
-    if (n == 0 || n >= sizeof buf)
-        return CRR_EPARSE;
-    memcpy(buf, s, n + 1);
-    if (buf[n - 1] == 'd')
-        buf[--n] = '\0';
-    uint64_t v;
-    if (crr_cli_parse_u64(buf, &v) != 0 || v == 0 || v > 100000)
-        return CRR_EPARSE;
-    *out = (unsigned)v;
-    return 0;
+    return crr_cfg_parse_days(s, out);
 }
 
 /* Formats a number for people: whole numbers without decimals, others with
@@ -282,7 +272,8 @@ int crr_cmd_query(int argc, char **argv)
     if (!dir)
         return crr_cli_usage(S_CMD, "--data-dir is required");
     if (borough && london)
-        return crr_cli_usage(S_CMD, "give --borough or --london, not both");
+        return crr_cli_conflict(S_CMD, "--borough", borough, "--london", NULL, "which area to show",
+                                "show the borough", "show London as a whole");
     if (nfmt > 1)
         return crr_cli_usage(S_CMD, "give --json or --csv, not both");
     if (london)
@@ -311,8 +302,8 @@ int crr_cmd_query(int argc, char **argv)
         int rc = crr_refdata_load_population(ref, population, &d);
         if (rc) {
             char msg[1024];
-            crr_cli_fail(S_CMD, "cannot load the population: %s",
-                         crr_diag_format(&d, msg, sizeof msg));
+            exit_code = crr_cli_config(S_CMD, "cannot load the population: %s",
+                                       crr_diag_format(&d, msg, sizeof msg));
             goto fail;
         }
         have_ref = 1;
@@ -322,10 +313,11 @@ int crr_cmd_query(int argc, char **argv)
     snprintf(store_dir, sizeof store_dir, "%s/store", dir);
     crr_store_opts_t so = {.readonly = 1};
     int rc = crr_store_open(store_dir, &so, &store);
-    if (rc) {
-        crr_cli_fail(S_CMD, "cannot open the store in %s: %s", store_dir,
-                     rc == MDB_NOTFOUND || rc == -ENOENT ? "no aggregator store there yet"
-                                                         : crr_strerror(rc));
+    if (rc) { /* a refused data folder: exit 78 */
+        exit_code =
+            crr_cli_config(S_CMD, "cannot open the store in %s: %s", store_dir,
+                           rc == MDB_NOTFOUND || rc == -ENOENT ? "no aggregator store there yet"
+                                                               : crr_strerror(rc));
         goto fail;
     }
     crr_query_t q = {

@@ -125,8 +125,8 @@ int crr_cmd_rejects(int argc, char **argv)
         found = stat(env_dir, &st) == 0 && S_ISDIR(st.st_mode);
     }
     if (!found)
-        return crr_cli_fail(S_CMD, "%s holds neither store/ (aggregator) nor spool/ (collector)",
-                            dir);
+        return crr_cli_config(S_CMD, "%s holds neither store/ (aggregator) nor spool/ (collector)",
+                              dir);
 
     int exit_code = CRR_EXIT_FAIL;
     MDB_env *env = NULL;

@@ -79,14 +79,18 @@ static void s_usage(FILE *out)
                  "  --aggregator EP       ingest endpoint (default tcp://127.0.0.1:7400)\n"
                  "  --data-dir DIR        read the ingest endpoint from DIR/endpoints.json\n"
                  "  --source-id ID        source id (default send-<hostname>)\n"
-                 "  --give-up-after D     exit 1 after D without progress (default 30s)\n"
-                 "  --batch-events N      events per frame (default 1000)\n"
-                 "  --window N            frames in flight (default 32)\n"
-                 "  --max-frame-bytes B   frame size limit (default 1M)\n"
+                 "  --give-up-after D     exit 1 after D without progress (default 30s; 0 = "
+                 "never)\n"
+                 "  --batch-events N      events per frame (default 1000; also "
+                 "--sender.batch_events)\n"
+                 "  --window N            frames in flight (default 32; also --sender.window)\n"
+                 "  --max-frame S         frame size limit (default 1M; also --sender.max_frame)\n"
                  "  --quiet               no per-line messages, no summary\n"
                  "  --help                this text\n\n"
+                 "The flags are the collector's: the same setting has the same name.\n\n"
                  "Exit status: 0 all sent and accepted; 2 some line or event was rejected (the\n"
-                 "rest were sent); 1 gave up or failed; 64 bad usage.\n");
+                 "rest were sent); 1 gave up or failed; 64 bad usage; 78 DIR/endpoints.json\n"
+                 "missing or unreadable.\n");
 }
 
 static void s_free(s_send_t *s)
@@ -312,7 +316,12 @@ int crr_cmd_send(int argc, char **argv)
         {"give-up-after", required_argument, NULL, 'g'},
         {"batch-events", required_argument, NULL, 'b'},
         {"window", required_argument, NULL, 'w'},
-        {"max-frame-bytes", required_argument, NULL, 'm'},
+        {"max-frame", required_argument, NULL, 'm'},
+        /* the collector's names for the same settings (INI [sender] keys) */
+        {"sender.batch_events", required_argument, NULL, 'b'},
+        {"sender.window", required_argument, NULL, 'w'},
+        {"sender.max_frame", required_argument, NULL, 'm'},
+        {"max-frame-bytes", required_argument, NULL, 'm'}, /* the old name, not listed */
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -321,6 +330,7 @@ int crr_cmd_send(int argc, char **argv)
     int64_t give_up_ms = 30000;
     uint64_t batch_events = 1000, window = 32, max_frame = 1u << 20;
     s_send_t st = {0};
+    char expl[600];
     int o;
     while ((o = getopt_long(argc, argv, ":hq", opts, NULL)) != -1) {
         switch (o) {
@@ -329,21 +339,25 @@ int crr_cmd_send(int argc, char **argv)
         case 's': source_id = optarg; break;
         case 'q': st.quiet = 1; break;
         case 'g':
-            if (crr_cfg_parse_duration(optarg, &give_up_ms) != 0 || give_up_ms <= 0)
-                return crr_cli_usage(
-                    S_CMD, "--give-up-after needs a duration such as 30s, not '%s'", optarg);
+            if (crr_cfg_parse_duration(optarg, &give_up_ms) != 0)
+                return crr_cli_usage(S_CMD, "--give-up-after: %s",
+                                     crr_cfg_explain_duration(optarg, expl, sizeof expl));
             break;
         case 'b':
             if (crr_cli_parse_u64(optarg, &batch_events) != 0 || batch_events == 0)
                 return crr_cli_usage(S_CMD, "--batch-events needs a number >= 1, not '%s'", optarg);
             break;
         case 'w':
-            if (crr_cli_parse_u64(optarg, &window) != 0 || window == 0)
-                return crr_cli_usage(S_CMD, "--window needs a number >= 1, not '%s'", optarg);
+            if (crr_cli_parse_u64(optarg, &window) != 0 || window == 0 || window > 4096)
+                return crr_cli_usage(S_CMD, "--window needs a number from 1 to 4096, not '%s'",
+                                     optarg);
             break;
         case 'm':
-            if (crr_cfg_parse_size(optarg, &max_frame) != 0 || max_frame < 4096)
-                return crr_cli_usage(S_CMD, "--max-frame-bytes needs a size >= 4k, not '%s'",
+            if (crr_cfg_parse_size(optarg, &max_frame) != 0)
+                return crr_cli_usage(S_CMD, "--max-frame: %s",
+                                     crr_cfg_explain_size(optarg, expl, sizeof expl));
+            if (max_frame < 4096 || max_frame > (256u << 20))
+                return crr_cli_usage(S_CMD, "--max-frame needs a size from 4k to 256M, not '%s'",
                                      optarg);
             break;
         case 'h': s_usage(stdout); return CRR_EXIT_OK;
@@ -354,7 +368,9 @@ int crr_cmd_send(int argc, char **argv)
     if (optind >= argc)
         return crr_cli_usage(S_CMD, "name at least one input FILE (or - for stdin)");
     if (endpoint && dir)
-        return crr_cli_usage(S_CMD, "give --aggregator or --data-dir, not both");
+        return crr_cli_conflict(S_CMD, "--aggregator", endpoint, "--data-dir", dir,
+                                "where the aggregator is", "send to the endpoint given",
+                                "read the endpoint from its endpoints.json");
     int nstdin = 0;
     for (int i = optind; i < argc; i++)
         nstdin += strcmp(argv[i], "-") == 0;
@@ -367,8 +383,9 @@ int crr_cmd_send(int argc, char **argv)
     if (dir) {
         int rc = crr_cli_endpoint(dir, "ingest", ep, sizeof ep);
         if (rc)
-            return crr_cli_fail(S_CMD, "cannot read the ingest endpoint from %s/endpoints.json: %s",
-                                dir, crr_strerror(rc));
+            return crr_cli_config(S_CMD,
+                                  "cannot read the ingest endpoint from %s/endpoints.json: %s", dir,
+                                  crr_strerror(rc));
     } else {
         snprintf(ep, sizeof ep, "%s", endpoint ? endpoint : "tcp://127.0.0.1:7400");
     }
@@ -414,7 +431,7 @@ int crr_cmd_send(int argc, char **argv)
             .window_frames = window,
             .batch_events = batch_events,
             .max_frame_bytes = max_frame,
-            .resend_ms = give_up_ms < 5000 ? give_up_ms / 2 + 1 : 5000,
+            .resend_ms = give_up_ms > 0 && give_up_ms < 5000 ? give_up_ms / 2 + 1 : 5000,
         };
         crr_sender_source_t src = {
             .fetch = s_fetch, .on_ack = s_on_ack, .depth = s_depth, .last_seq = s_last_seq};
@@ -439,7 +456,7 @@ int crr_cmd_send(int argc, char **argv)
             if (st.durable != seen) {
                 seen = st.durable;
                 last_progress = now;
-            } else if (now - last_progress >= (uint64_t)give_up_ms) {
+            } else if (give_up_ms > 0 && now - last_progress >= (uint64_t)give_up_ms) {
                 crr_sender_stats_t ss;
                 crr_sender_stats(sender, &ss);
                 crr_cli_fail(S_CMD,

@@ -67,6 +67,7 @@ int crr_cmd_snapshot(int argc, char **argv)
     const char *http = NULL, *dir = NULL;
     int json_out = 0;
     int64_t timeout_ms = 60000;
+    char expl[600];
     int o;
     while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (o) {
@@ -74,9 +75,11 @@ int crr_cmd_snapshot(int argc, char **argv)
         case 'd': dir = optarg; break;
         case 'j': json_out = 1; break;
         case 't':
-            if (crr_cfg_parse_duration(optarg, &timeout_ms) != 0 || timeout_ms <= 0)
-                return crr_cli_usage(S_CMD, "--timeout needs a duration such as 30s, not '%s'",
-                                     optarg);
+            if (crr_cfg_parse_duration(optarg, &timeout_ms) != 0)
+                return crr_cli_usage(S_CMD, "--timeout: %s",
+                                     crr_cfg_explain_duration(optarg, expl, sizeof expl));
+            if (timeout_ms <= 0)
+                return crr_cli_usage(S_CMD, "--timeout must be more than 0");
             break;
         case 'h': s_usage(stdout); return CRR_EXIT_OK;
         case ':': return crr_cli_usage(S_CMD, "%s needs a value", argv[optind - 1]);
@@ -85,15 +88,19 @@ int crr_cmd_snapshot(int argc, char **argv)
     }
     if (optind < argc)
         return crr_cli_usage(S_CMD, "unexpected argument '%s'", argv[optind]);
-    if (!http == !dir)
+    if (http && dir)
+        return crr_cli_conflict(S_CMD, "--http", http, "--data-dir", dir, "where the aggregator is",
+                                "ask the address given",
+                                "read the address from its endpoints.json");
+    if (!http && !dir)
         return crr_cli_usage(S_CMD, "give exactly one of --http HOST:PORT and --data-dir DIR");
 
     char addr[512];
     if (dir) {
         int rc = crr_cli_endpoint(dir, "http", addr, sizeof addr);
         if (rc)
-            return crr_cli_fail(S_CMD, "cannot read the HTTP address from %s/endpoints.json: %s",
-                                dir, crr_strerror(rc));
+            return crr_cli_config(S_CMD, "cannot read the HTTP address from %s/endpoints.json: %s",
+                                  dir, crr_strerror(rc));
     } else {
         if (strncmp(http, "http://", 7) == 0)
             http += 7;

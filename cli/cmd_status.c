@@ -121,10 +121,11 @@ int crr_cmd_status(int argc, char **argv)
     snprintf(store_dir, sizeof store_dir, "%s/store", dir);
     crr_store_opts_t so = {.readonly = 1};
     int rc = crr_store_open(store_dir, &so, &store);
-    if (rc) {
-        crr_cli_fail(S_CMD, "cannot open the store in %s: %s", store_dir,
-                     rc == MDB_NOTFOUND || rc == -ENOENT ? "no aggregator store there yet"
-                                                         : crr_strerror(rc));
+    if (rc) { /* a refused data folder: exit 78 */
+        exit_code =
+            crr_cli_config(S_CMD, "cannot open the store in %s: %s", store_dir,
+                           rc == MDB_NOTFOUND || rc == -ENOENT ? "no aggregator store there yet"
+                                                               : crr_strerror(rc));
         goto fail;
     }
     if (!ctx.json) {

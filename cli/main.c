@@ -45,7 +45,8 @@ static void s_help(FILE *out)
     for (size_t i = 0; i < sizeof s_cmds / sizeof s_cmds[0]; i++)
         fprintf(out, "  %-10s %s\n", s_cmds[i].name, s_cmds[i].summary);
     fprintf(out, "\n'crrmon <command> --help' describes a command's options.\n"
-                 "Exit status: 0 ok, 1 failure, 2 input rejected (send), 64 bad usage.\n");
+                 "Exit status: 0 ok, 1 failure, 2 input rejected (send), 64 bad usage,\n"
+                 "78 a data folder or file named on the command line is missing or unusable.\n");
 }
 
 int main(int argc, char **argv)

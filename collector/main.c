@@ -22,6 +22,16 @@
 static volatile sig_atomic_t s_stop = 0;
 
 #define C(field) offsetof(crr_collector_cfg_t, field)
+static int s_check_log_level(const char *v, char *why, size_t len)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    for (size_t i = 0; i < 4; i++)
+        if (strcmp(v, names[i]) == 0)
+            return 0;
+    snprintf(why, len, "'%s' is not a log level (error, warn, info or debug)", v);
+    return -1;
+}
+
 static const crr_cfg_entry_t s_table[] = {
     {"collector", "data_dir", CRR_CFG_STR, "", 0, 0, C(data_dir), "data-dir",
      "data folder: LMDB spool (DATA_DIR/spool) and lock (required)"},
@@ -30,7 +40,7 @@ static const crr_cfg_entry_t s_table[] = {
     {"collector", "source_id", CRR_CFG_STR, "", 0, 0, C(source_id), "source-id",
      "this collector's source id (required; fixed for the life of the spool)"},
     {"collector", "log_level", CRR_CFG_STR, "info", 0, 0, C(log_level), "log-level",
-     "error, warn, info or debug"},
+     "error, warn, info or debug", s_check_log_level},
     {"collector", "give_up_after", CRR_CFG_DURATION, "0", 0, 0, C(give_up_ms), "give-up-after",
      "exit 1 after this long without Ack progress while events wait (0 = never); the spool "
      "keeps them"},
@@ -54,11 +64,11 @@ static const crr_cfg_entry_t s_table[] = {
      "time bound of one spool transaction"},
     {"spool", "max_size", CRR_CFG_SIZE, "256M", 4096, 1099511627776.0, C(spool_max), "spool-size",
      "spool limit (bytes of event data); when full, reading stops until Acks free room"},
-    {"sender", "window", CRR_CFG_INT, "256", 1, 4096, C(window_frames), NULL,
+    {"sender", "window", CRR_CFG_INT, "256", 1, 4096, C(window_frames), "window",
      "frames (batches) in flight without an Ack"},
-    {"sender", "batch_events", CRR_CFG_INT, "2000", 1, 1000000, C(batch_events), NULL,
+    {"sender", "batch_events", CRR_CFG_INT, "2000", 1, 1000000, C(batch_events), "batch-events",
      "events per frame at most"},
-    {"sender", "max_frame", CRR_CFG_SIZE, "1M", 4096, 268435456, C(max_frame), NULL,
+    {"sender", "max_frame", CRR_CFG_SIZE, "1M", 4096, 268435456, C(max_frame), "max-frame",
      "frame size limit; keep below the aggregator's ingest max message size"},
     {"sender", "resend_timeout", CRR_CFG_DURATION, "5s", 10, 3600000, C(resend_ms), NULL,
      "resend unacknowledged frames after this long without Ack progress"},
@@ -89,14 +99,20 @@ static void s_usage(FILE *out)
                  "waits until each spooled event is acknowledged, then exits: 0 every accepted\n"
                  "event acknowledged; 2 some lines were rejected (the rest were sent); 1 gave\n"
                  "up (--give-up-after elapsed without Ack progress; the spool keeps the\n"
-                 "events) or a fatal error; 78 refused to start: the spool has no checkpoint\n"
-                 "for named files an earlier spool of DATA_DIR read (see --new-spool).\n"
+                 "events) or a fatal error; 64 a bad flag or value on the command line; 78 a\n"
+                 "config file that does not parse, a data folder that cannot be used (locked,\n"
+                 "not creatable), or a spool with no checkpoint for named files an earlier\n"
+                 "spool of DATA_DIR read (see --new-spool).\n"
+                 "--window, --batch-events, --max-frame and --give-up-after are named as in\n"
+                 "`crrmon send`.\n"
                  "SIGTERM/SIGINT: stop reading, wait\n"
                  "collector.drain_timeout for in-flight Acks, exit 0.\n"
                  "\n"
                  "Options (every one also settable in the INI file as [section] key = value,\n"
                  "and as --section.key=value):\n"
                  "  --config FILE                      INI file\n"
+                 "  --check-config                     validate the configuration, print it as "
+                 "INI, exit\n"
                  "  --help, --version\n");
     crr_cfg_print_help(out, s_table);
 }
@@ -149,28 +165,38 @@ int main(int argc, char **argv)
     int nrest = 0, code = CRR_COLLECTOR_EXIT_GAVE_UP, lock = -1;
     if (!rest)
         return 1;
-    if (crr_cfg_load(s_table, &cfg, argc, argv, rest, &nrest, &d)) {
+    int rc = crr_cfg_load(s_table, &cfg, argc, argv, rest, &nrest, &d);
+    if (rc) {
         char buf[1024];
         fprintf(stderr, "crrmon-collector: %s\n", crr_diag_format(&d, buf, sizeof buf));
+        code = crr_cfg_exit_code(rc);
         goto done;
     }
-    for (int i = 0; i < nrest; i++)
+    int check_only = 0, ninputs = 0;
+    for (int i = 0; i < nrest; i++) {
+        if (strcmp(rest[i], "--check-config") == 0) {
+            check_only = 1;
+            continue;
+        }
         if (rest[i][0] == '-' && rest[i][1] != '\0') {
             fprintf(stderr, "crrmon-collector: unknown option '%s' (see --help)\n", rest[i]);
+            code = CRR_EXIT_USAGE;
             goto done;
         }
-    if (crr_log_set_level_name(cfg.log_level)) {
-        fprintf(stderr, "crrmon-collector: bad --log-level '%s'\n", cfg.log_level);
-        goto done;
+        rest[ninputs++] = rest[i];
     }
+    nrest = ninputs;
+    (void)crr_log_set_level_name(cfg.log_level); /* checked by the loader */
     if (strcmp(cfg.final_line, "wait") != 0 && strcmp(cfg.final_line, "accept") != 0) {
         fprintf(stderr, "crrmon-collector: --collector.final_line is wait or accept, not '%s'\n",
                 cfg.final_line);
+        code = CRR_EXIT_USAGE;
         goto done;
     }
     if (!*cfg.data_dir || !*cfg.source_id || !*cfg.aggregator) {
         fprintf(stderr, "crrmon-collector: --data-dir, --source-id and --aggregator are "
                         "required (see --help)\n");
+        code = CRR_EXIT_USAGE;
         goto done;
     }
     if (cfg.max_frame < cfg.max_line + 1024) {
@@ -178,10 +204,18 @@ int main(int argc, char **argv)
                 "crrmon-collector: sender.max_frame (%llu) must exceed "
                 "collector.max_line (%llu) by at least 1k so any line fits a frame\n",
                 (unsigned long long)cfg.max_frame, (unsigned long long)cfg.max_line);
+        code = CRR_EXIT_CONFIG;
         goto done;
     }
-    if ((lock = s_lock(cfg.data_dir)) < 0)
+    if (check_only) {
+        crr_cfg_dump(stdout, s_table, &cfg);
+        code = 0;
         goto done;
+    }
+    if ((lock = s_lock(cfg.data_dir)) < 0) {
+        code = CRR_EXIT_CONFIG; /* a refused data folder */
+        goto done;
+    }
     struct sigaction sa = {0};
     sa.sa_handler = s_on_signal;
     sigemptyset(&sa.sa_mask);

@@ -19,51 +19,115 @@ static const crr_cfg_entry_t *s_find(const crr_cfg_entry_t *t, const char *secti
     return NULL;
 }
 
-int crr_cfg_parse_duration(const char *s, int64_t *ms)
+/* A number and the unit after it; a number without a unit is CRR_EINVAL
+ * unless it is zero (0 = off), anything else that is not a number CRR_EPARSE. */
+static int s_number_unit(const char *s, double *v, const char **unit)
 {
     char *end;
     errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno || v < 0 || !isfinite(v))
+    *v = strtod(s, &end);
+    if (end == s || errno || *v < 0 || !isfinite(*v) || (*s != '.' && (*s < '0' || *s > '9')))
         return CRR_EPARSE;
-    double mult = 1;
-    if (*end == '\0' || strcmp(end, "ms") == 0)
-        mult = 1;
-    else if (strcmp(end, "s") == 0)
-        mult = 1000;
-    else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
-        mult = 60000;
-    else if (strcmp(end, "h") == 0)
-        mult = 3600000;
-    else if (strcmp(end, "d") == 0)
-        mult = 86400000;
-    else
-        return CRR_EPARSE;
-    *ms = (int64_t)llround(v * mult);
+    *unit = end;
+    if (*end == '\0' && *v != 0)
+        return CRR_EINVAL;
     return 0;
+}
+
+int crr_cfg_parse_duration(const char *s, int64_t *ms)
+{
+    static const struct {
+        const char *unit;
+        double ms;
+    } u[] = {{"", 0},        {"ms", 1},      {"s", 1000},    {"m", 60000},
+             {"min", 60000}, {"h", 3600000}, {"d", 86400000}};
+    double v;
+    const char *unit;
+    int rc = s_number_unit(s, &v, &unit);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++)
+        if (strcmp(unit, u[i].unit) == 0) {
+            if (v * u[i].ms > 9.2e18)
+                return CRR_EPARSE;
+            *ms = (int64_t)llround(v * u[i].ms);
+            return 0;
+        }
+    return CRR_EPARSE;
 }
 
 int crr_cfg_parse_size(const char *s, uint64_t *bytes)
 {
+    static const struct {
+        const char *unit[3];
+        double mult;
+    } u[] = {{{"", "", ""}, 0},
+             {{"b", "b", "b"}, 1},
+             {{"k", "kb", "kib"}, 1024.0},
+             {{"m", "mb", "mib"}, 1024.0 * 1024},
+             {{"g", "gb", "gib"}, 1024.0 * 1024 * 1024},
+             {{"t", "tb", "tib"}, 1024.0 * 1024 * 1024 * 1024}};
+    double v;
+    const char *unit;
+    int rc = s_number_unit(s, &v, &unit);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++)
+        for (int j = 0; j < 3; j++)
+            if (strcasecmp(unit, u[i].unit[j]) == 0) {
+                if (v * u[i].mult > 1.8e19)
+                    return CRR_EPARSE;
+                *bytes = (uint64_t)llround(v * u[i].mult);
+                return 0;
+            }
+    return CRR_EPARSE;
+}
+
+int crr_cfg_parse_days(const char *s, unsigned *days)
+{
     char *end;
+    if (*s < '0' || *s > '9')
+        return CRR_EPARSE;
     errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno || v < 0 || !isfinite(v))
+    unsigned long v = strtoul(s, &end, 10);
+    if (end == s || errno || v < 1 || v > CRR_CFG_MAX_DAYS)
         return CRR_EPARSE;
-    double mult = 1;
-    if (*end == '\0' || strcasecmp(end, "b") == 0)
-        mult = 1;
-    else if (strcasecmp(end, "k") == 0 || strcasecmp(end, "kb") == 0 || strcasecmp(end, "kib") == 0)
-        mult = 1024.0;
-    else if (strcasecmp(end, "m") == 0 || strcasecmp(end, "mb") == 0 || strcasecmp(end, "mib") == 0)
-        mult = 1024.0 * 1024;
-    else if (strcasecmp(end, "g") == 0 || strcasecmp(end, "gb") == 0 || strcasecmp(end, "gib") == 0)
-        mult = 1024.0 * 1024 * 1024;
-    else
+    if (*end == 'd')
+        end++;
+    if (*end)
         return CRR_EPARSE;
-    *bytes = (uint64_t)llround(v * mult);
+    *days = (unsigned)v;
     return 0;
 }
+
+char *crr_cfg_explain_duration(const char *s, char *buf, size_t len)
+{
+    double v;
+    const char *unit;
+    if (s_number_unit(s, &v, &unit) == CRR_EINVAL)
+        snprintf(buf, len,
+                 "'%s' has no unit: write %sms, %ss, %sm, %sh or %sd (a bare number is "
+                 "allowed only as 0 = off)",
+                 s, s, s, s, s, s);
+    else
+        snprintf(buf, len, "'%s' is not a duration (e.g. 500ms, 30s, 5m, 2h, 90d; 0 = off)", s);
+    return buf;
+}
+
+char *crr_cfg_explain_size(const char *s, char *buf, size_t len)
+{
+    double v;
+    const char *unit;
+    if (s_number_unit(s, &v, &unit) == CRR_EINVAL)
+        snprintf(buf, len,
+                 "'%s' has no unit: write %sk, %sM or %sG (powers of 1024; %sb for bytes)", s, s, s,
+                 s, s);
+    else
+        snprintf(buf, len, "'%s' is not a size (e.g. 64k, 4M, 4G; 0 = none)", s);
+    return buf;
+}
+
+static void s_range(const crr_cfg_entry_t *e, char *buf, size_t len);
 
 static int s_bounded(const crr_cfg_entry_t *e, double v)
 {
@@ -74,7 +138,12 @@ static int s_store(const crr_cfg_entry_t *e, void *base, const char *value, crr_
 {
     char *field = (char *)base + e->offset;
     const char *what = NULL;
+    char expl[600];
     double num = 0;
+    if (e->check && e->check(value, expl, sizeof expl)) {
+        crr_diag_set(d, 0, e->key, "%s", expl);
+        return CRR_ECONFIG;
+    }
     switch (e->type) {
     case CRR_CFG_STR: {
         char *copy = strdup(value);
@@ -123,7 +192,8 @@ static int s_store(const crr_cfg_entry_t *e, void *base, const char *value, crr_
     case CRR_CFG_SIZE: {
         uint64_t v;
         if (crr_cfg_parse_size(value, &v))
-            what = "a size (e.g. 512k, 64M, 2G)";
+            return crr_diag_set(d, 0, e->key, "%s", crr_cfg_explain_size(value, expl, sizeof expl)),
+                   CRR_ECONFIG;
         else if (!s_bounded(e, (double)v))
             what = "inside its bounds";
         else
@@ -134,7 +204,9 @@ static int s_store(const crr_cfg_entry_t *e, void *base, const char *value, crr_
     case CRR_CFG_DURATION: {
         int64_t v;
         if (crr_cfg_parse_duration(value, &v))
-            what = "a duration (e.g. 250ms, 5s, 15m, 1h, 2d)";
+            return crr_diag_set(d, 0, e->key, "%s",
+                                crr_cfg_explain_duration(value, expl, sizeof expl)),
+                   CRR_ECONFIG;
         else if (!s_bounded(e, (double)v))
             what = "inside its bounds";
         else
@@ -145,10 +217,10 @@ static int s_store(const crr_cfg_entry_t *e, void *base, const char *value, crr_
     }
     (void)num;
     if (what) {
-        if (e->min != 0 || e->max != 0)
-            crr_diag_set(d, 0, e->key, "value '%s' is not %s [%g, %g]", value, what, e->min,
-                         e->max);
-        else
+        if (e->min != 0 || e->max != 0) {
+            s_range(e, expl, sizeof expl);
+            crr_diag_set(d, 0, e->key, "value '%s' is not %s (%s)", value, what, expl + 2);
+        } else
             crr_diag_set(d, 0, e->key, "value '%s' is not %s", value, what);
         return CRR_ECONFIG;
     }
@@ -276,7 +348,11 @@ int crr_cfg_load(const crr_cfg_entry_t *table, void *base, int argc, char **argv
                 hit = e;
                 break;
             }
-        const char *dot = memchr(name, '.', nlen);
+        /* a key never holds a dot, a section may (sink.csv): split at the last one */
+        const char *dot = NULL;
+        for (const char *c = name; c < name + nlen; c++)
+            if (*c == '.')
+                dot = c;
         if (!hit && dot) {
             char section[128], key[128];
             snprintf(section, sizeof section, "%.*s", (int)(dot - name), name);
@@ -284,7 +360,7 @@ int crr_cfg_load(const crr_cfg_entry_t *table, void *base, int argc, char **argv
             hit = s_find(table, section, key);
             if (!hit) {
                 crr_diag_set(d, 0, "", "unknown option '--%.*s'", (int)nlen, name);
-                return CRR_ECONFIG;
+                return CRR_EINVAL;
             }
         }
         if (!hit) {
@@ -300,15 +376,20 @@ int crr_cfg_load(const crr_cfg_entry_t *table, void *base, int argc, char **argv
             value = argv[++i];
         else {
             crr_diag_set(d, 0, "", "option '%s' needs a value", a);
-            return CRR_ECONFIG;
+            return CRR_EINVAL;
         }
         if (s_store(hit, base, value, d)) {
             snprintf(d->field, sizeof d->field, "--%.*s", (int)nlen, name);
-            return CRR_ECONFIG;
+            return CRR_EINVAL;
         }
     }
     d->file[0] = '\0';
     return 0;
+}
+
+int crr_cfg_exit_code(int rc)
+{
+    return rc == 0 ? CRR_EXIT_OK : rc == CRR_EINVAL ? CRR_EXIT_USAGE : CRR_EXIT_CONFIG;
 }
 
 void crr_cfg_free(const crr_cfg_entry_t *table, void *base)
@@ -321,16 +402,116 @@ void crr_cfg_free(const crr_cfg_entry_t *table, void *base)
         }
 }
 
+char *crr_cfg_format_duration(int64_t ms, char *buf, size_t len)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } u[] = {{"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
+    if (ms == 0) {
+        snprintf(buf, len, "0");
+        return buf;
+    }
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++)
+        if (ms % u[i].ms == 0) {
+            snprintf(buf, len, "%lld%s", (long long)(ms / u[i].ms), u[i].unit);
+            return buf;
+        }
+    snprintf(buf, len, "%lldms", (long long)ms);
+    return buf;
+}
+
+char *crr_cfg_format_size(uint64_t bytes, char *buf, size_t len)
+{
+    static const char *const unit[] = {"T", "G", "M", "k"};
+    if (bytes == 0) {
+        snprintf(buf, len, "0");
+        return buf;
+    }
+    for (int i = 0; i < 4; i++) {
+        uint64_t m = 1ull << (10 * (4 - i));
+        if (bytes % m == 0) {
+            snprintf(buf, len, "%llu%s", (unsigned long long)(bytes / m), unit[i]);
+            return buf;
+        }
+    }
+    snprintf(buf, len, "%llub", (unsigned long long)bytes);
+    return buf;
+}
+
+char *crr_cfg_format(const crr_cfg_entry_t *e, const void *base, char *buf, size_t len)
+{
+    const char *field = (const char *)base + e->offset;
+    switch (e->type) {
+    case CRR_CFG_STR: {
+        const char *v = *(char *const *)field;
+        snprintf(buf, len, "%s", v ? v : "");
+        break;
+    }
+    case CRR_CFG_INT: snprintf(buf, len, "%lld", (long long)*(const int64_t *)field); break;
+    case CRR_CFG_BOOL: snprintf(buf, len, "%s", *(const int *)field ? "true" : "false"); break;
+    case CRR_CFG_DOUBLE: snprintf(buf, len, "%.17g", *(const double *)field); break;
+    case CRR_CFG_SIZE: crr_cfg_format_size(*(const uint64_t *)field, buf, len); break;
+    case CRR_CFG_DURATION: crr_cfg_format_duration(*(const int64_t *)field, buf, len); break;
+    }
+    return buf;
+}
+
+int crr_cfg_same(const crr_cfg_entry_t *e, const void *a, const void *b)
+{
+    char x[1024], y[1024];
+    crr_cfg_format(e, a, x, sizeof x);
+    crr_cfg_format(e, b, y, sizeof y);
+    return strcmp(x, y) == 0;
+}
+
+void crr_cfg_dump(FILE *out, const crr_cfg_entry_t *table, const void *base)
+{
+    const char *section = NULL;
+    for (const crr_cfg_entry_t *e = table; e->key; e++) {
+        if (!section || strcmp(section, e->section) != 0) {
+            fprintf(out, "%s[%s]\n", section ? "\n" : "", e->section);
+            section = e->section;
+        }
+        char v[1024];
+        fprintf(out, "%s = %s\n", e->key, crr_cfg_format(e, base, v, sizeof v));
+    }
+}
+
+/* " range A..B" in the entry's own syntax, or "" when unbounded. */
+static void s_range(const crr_cfg_entry_t *e, char *buf, size_t len)
+{
+    char lo[64], hi[64];
+    buf[0] = '\0';
+    if (e->min == 0 && e->max == 0)
+        return;
+    if (e->type == CRR_CFG_DURATION) {
+        crr_cfg_format_duration((int64_t)e->min, lo, sizeof lo);
+        crr_cfg_format_duration((int64_t)e->max, hi, sizeof hi);
+    } else if (e->type == CRR_CFG_SIZE) {
+        crr_cfg_format_size((uint64_t)e->min, lo, sizeof lo);
+        crr_cfg_format_size((uint64_t)e->max, hi, sizeof hi);
+    } else {
+        snprintf(lo, sizeof lo, "%g", e->min);
+        snprintf(hi, sizeof hi, "%.15g", e->max);
+    }
+    snprintf(buf, len, "; range %s..%s", lo, hi);
+}
+
 void crr_cfg_print_help(FILE *out, const crr_cfg_entry_t *table)
 {
     static const char *const tn[] = {"text", "int", "bool", "number", "size", "duration"};
     for (const crr_cfg_entry_t *e = table; e->key; e++) {
-        char name[160];
+        char name[160], range[160];
         if (e->flag)
             snprintf(name, sizeof name, "--%s", e->flag);
         else
             snprintf(name, sizeof name, "--%s.%s", e->section, e->key);
-        fprintf(out, "  %-34s %-8s %s (default: %s; INI [%s] %s)\n", name, tn[e->type], e->help,
-                e->def && *e->def ? e->def : "none", e->section, e->key);
+        char also[300] = "";
+        s_range(e, range, sizeof range);
+        if (e->flag)
+            snprintf(also, sizeof also, "; also --%s.%s", e->section, e->key);
+        fprintf(out, "  %-34s %-8s %s (default: %s%s; INI [%s] %s%s)\n", name, tn[e->type], e->help,
+                e->def && *e->def ? e->def : "none", range, e->section, e->key, also);
     }
 }

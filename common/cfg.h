@@ -21,8 +21,8 @@ typedef enum {
     CRR_CFG_INT,      /* int64_t, bounded by min/max */
     CRR_CFG_BOOL,     /* int: true/false/yes/no/on/off/1/0 */
     CRR_CFG_DOUBLE,   /* double, bounded by min/max */
-    CRR_CFG_SIZE,     /* uint64_t bytes: 123, 64k, 10M, 2G (powers of 1024), bounded */
-    CRR_CFG_DURATION, /* int64_t milliseconds: 250ms, 5s, 15m, 1h, 2d; bare number = ms */
+    CRR_CFG_SIZE,     /* uint64_t bytes: 512b, 64k, 10M, 2G (powers of 1024; unit required) */
+    CRR_CFG_DURATION, /* int64_t milliseconds: 250ms, 5s, 15m, 1h, 2d (unit required; 0 = 0) */
 } crr_cfg_type_t;
 
 typedef struct crr_cfg_entry {
@@ -34,7 +34,21 @@ typedef struct crr_cfg_entry {
     size_t offset;       /* offsetof the field in the module's struct */
     const char *flag;    /* named flag without dashes (e.g. "data-dir"), or NULL */
     const char *help;    /* one-line description */
+    /* optional: checks a value's meaning beyond its type (a log level, a
+     * schedule list); returns 0, or nonzero with why filled. Runs wherever
+     * the value comes from, so a bad value is named with its file:line or
+     * as a command-line error. */
+    int (*check)(const char *value, char *why, size_t len);
 } crr_cfg_entry_t;
+
+/* Exit codes of every crrmon binary (docs/OPERATIONS.md "Exit codes"). */
+#define CRR_EXIT_OK 0       /* success */
+#define CRR_EXIT_FAIL 1     /* failure: gave up, I/O, a runtime error, a crash-safe stop */
+#define CRR_EXIT_REJECTED 2 /* some input lines or events were refused, the rest sent */
+#define CRR_EXIT_USAGE 64   /* a bad flag or value on the command line (EX_USAGE) */
+#define CRR_EXIT_CONFIG                                                                            \
+    78 /* a config file that does not parse or names something missing,                            \
+          a refused data folder (EX_CONFIG) */
 
 #define CRR_CFG_END                                                                                \
     {                                                                                              \
@@ -48,10 +62,15 @@ typedef struct crr_cfg_entry {
  * table does not know) is copied in order to rest[] (*nrest set; rest must
  * hold argc entries; the strings are argv's). Unknown `--x.y=` keys, bad
  * values and bad INI lines fail with d naming the file (or "command line"),
- * the line and the key. Returns 0 or CRR_ECONFIG. On failure base may be
- * partly filled: call crr_cfg_free(). */
+ * the line and the key. Returns 0, CRR_EINVAL when the command line is at
+ * fault (a usage error) or CRR_ECONFIG when the config file is (it does not
+ * open, parse or check). On failure base may be partly filled: call
+ * crr_cfg_free(). */
 int crr_cfg_load(const crr_cfg_entry_t *table, void *base, int argc, char **argv, char **rest,
                  int *nrest, crr_diag_t *d);
+
+/* The exit code for crr_cfg_load's result: 0, CRR_EXIT_USAGE or CRR_EXIT_CONFIG. */
+int crr_cfg_exit_code(int rc);
 
 /* Sets one key from text (as a flag would). Returns 0 or CRR_ECONFIG with d set. */
 int crr_cfg_set(const crr_cfg_entry_t *table, void *base, const char *section, const char *key,
@@ -60,11 +79,45 @@ int crr_cfg_set(const crr_cfg_entry_t *table, void *base, const char *section, c
 /* Frees the strings crr_cfg_load allocated in base (safe to call twice). */
 void crr_cfg_free(const crr_cfg_entry_t *table, void *base);
 
-/* Prints every entry: flag or --section.key, type, default, description. */
+/* Prints every entry: flag or --section.key, type, default, range, INI name,
+ * description. Every entry is also accepted as --section.key=value, the
+ * section's own dots included (--sink.csv.dir=DIR: keys never hold a dot). */
 void crr_cfg_print_help(FILE *out, const crr_cfg_entry_t *table);
 
-/* Parses a duration ("15m") into ms / a size ("64M") into bytes. 0 or CRR_EPARSE. */
+/* Writes entry e's value in base into buf, in the syntax the loader reads
+ * back (durations and sizes in their largest exact unit: 90d, 4G). Returns buf. */
+char *crr_cfg_format(const crr_cfg_entry_t *e, const void *base, char *buf, size_t len);
+
+/* 1 when entry e holds the same value in the structs a and b, else 0. */
+int crr_cfg_same(const crr_cfg_entry_t *e, const void *a, const void *b);
+
+/* Prints the configuration in base as an INI file: [section], key = value,
+ * every key of the table in its order (what --check-config shows). */
+void crr_cfg_dump(FILE *out, const crr_cfg_entry_t *table, const void *base);
+
+/* Formats ms / bytes in the largest exact unit ("90d", "1500ms", "64k"; 0 as "0"). */
+char *crr_cfg_format_duration(int64_t ms, char *buf, size_t len);
+char *crr_cfg_format_size(uint64_t bytes, char *buf, size_t len);
+
+/* The one duration parser: a number (decimals allowed) and a unit, ms, s, m
+ * (or min), h or d: "500ms", "1.5s", "15m", "90d". A bare number is refused
+ * (CRR_EINVAL: say which unit to add, crr_cfg_explain_duration) except 0,
+ * which means "off" where a key allows it. Anything else is CRR_EPARSE. */
 int crr_cfg_parse_duration(const char *s, int64_t *ms);
+
+/* The one size parser: a number and a unit, b, k, M, G or T (powers of 1024;
+ * kb/kib... and any case accepted): "64k", "4M", "4G". Bare numbers other
+ * than 0 are CRR_EINVAL, anything else CRR_EPARSE. */
 int crr_cfg_parse_size(const char *s, uint64_t *bytes);
+
+/* The one parser of indicator windows: whole days, "30" or "30d",
+ * 1..CRR_CFG_MAX_DAYS. 0 or CRR_EPARSE. */
+#define CRR_CFG_MAX_DAYS 36500
+int crr_cfg_parse_days(const char *s, unsigned *days);
+
+/* Why s is not a duration / size, for a usage message: "'30' has no unit:
+ * write 30ms, 30s, ..." or "'soon' is not a duration (e.g. ...)". Returns buf. */
+char *crr_cfg_explain_duration(const char *s, char *buf, size_t len);
+char *crr_cfg_explain_size(const char *s, char *buf, size_t len);
 
 #endif

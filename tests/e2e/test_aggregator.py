@@ -198,7 +198,7 @@ def test_endpoints_health_lock_and_sigterm():
     r = crrtest.run([crrtest.binary("crrmon-aggregator"), "--data-dir", a.dir, "--ingest",
                      "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"],
                     timeout=30)
-    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert r.returncode == 78, (r.returncode, r.stderr)  # a refused data folder
     assert f"(pid {a.proc.pid}) holds" in r.stderr and "refusing to start" in r.stderr, r.stderr
     assert a.http("GET", "/healthz")[0] == 200
     assert a.proc.term(timeout=15) == 0
@@ -216,22 +216,22 @@ def test_usage_help_version_and_config_errors():
     http_line = next(l for l in r.stdout.splitlines() if l.strip().startswith("--http "))
     assert "default: 127.0.0.1:7480;" in http_line, http_line
     assert crrtest.run([agg, "--version"], check=0).stdout.startswith("crrmon-aggregator ")
-    assert "--data-dir" in crrtest.run([agg], check=2).stderr
+    assert "--data-dir" in crrtest.run([agg], check=64).stderr
     d = crrtest.tmpdir()
     ini = os.path.join(d, "agg.ini")
     with open(ini, "w") as f:
         f.write("[aggregator]\ndata_dir = %s\n\nschedules = q=every 15m;n=weekly 02:00\n" % d)
-    r = crrtest.run([agg, "--config", ini], check=2)
-    assert "weekly 02:00" in r.stderr and "daily 02:00" in r.stderr, r.stderr
+    r = crrtest.run([agg, "--config", ini], check=78)
+    assert f"{ini}:4" in r.stderr and "weekly 02:00" in r.stderr and "daily 02:00" in r.stderr, r.stderr
     with open(ini, "w") as f:
         f.write("[aggregator]\ndata_dir = %s\nbogus = 1\n" % d)
-    r = crrtest.run([agg, "--config", ini], check=2)
+    r = crrtest.run([agg, "--config", ini], check=78)
     assert f"{ini}:3" in r.stderr and "bogus" in r.stderr, r.stderr
-    r = crrtest.run([agg, "--data-dir", d, "--aggregator.windows=30,x"], check=2)
+    r = crrtest.run([agg, "--data-dir", d, "--aggregator.windows=30,x"], check=64)
     assert "windows" in r.stderr
     r = crrtest.run([agg, "--data-dir", d, "--aggregator.sinks=nosuch", "--ingest",
                      "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"],
-                    check=1)
+                    check=64)
     assert "no sink named 'nosuch'" in r.stderr, r.stderr
 
 

@@ -113,14 +113,12 @@ def test_help_version_and_usage_errors():
         (["send"], "at least one input FILE"),
         (["send", "--bogus", "x.jsonl"], "unknown option '--bogus'"),
         (["send", "--give-up-after", "soon", "x.jsonl"], "--give-up-after"),
-        (["send", "--aggregator", "tcp://127.0.0.1:1", "--data-dir", d, "x.jsonl"], "not both"),
         (["send", "-", "-"], "stdin"),
         (["query"], "--data-dir is required"),
         (["query", "--data-dir", d, "--window", "abc"], "--window"),
         (["query", "--data-dir", d, "--borough", "E09000099"], "unknown borough 'E09000099'"),
         (["query", "--data-dir", d, "--indicator", "no.such"], "unknown indicator 'no.such'"),
         (["query", "--data-dir", d, "--json", "--csv"], "not both"),
-        (["query", "--data-dir", d, "--borough", "E09000001", "--london"], "not both"),
         (["query", "--data-dir", d, "--as-of", "yesterday"], "--as-of"),
         (["query", "--data-dir"], "needs a value"),
         (["snapshot"], "exactly one of"),
@@ -136,18 +134,33 @@ def test_help_version_and_usage_errors():
         assert msg in r.stderr, (args, r.stderr)
         assert f"Try 'crrmon {args[0]} --help'" in r.stderr, (args, r.stderr)
 
-    runtime = [
+    refused = [  # a data folder or file named on the command line that cannot be used: 78
         (["query", "--data-dir", d], "cannot open the store"),
         (["status", "--data-dir", d], "cannot open the store"),
         (["rejects", "--data-dir", d], "neither store/"),
         (["snapshot", "--data-dir", d], "endpoints.json"),
         (["send", "--data-dir", d, "x.jsonl"], "endpoints.json"),
-        (["send", "--aggregator", "tcp://127.0.0.1:1", os.path.join(d, "missing.jsonl")], "missing.jsonl"),
     ]
-    for args, msg in runtime:
+    for args, msg in refused:
         r = crrmon(*args)
-        assert r.returncode == 1, (args, r.returncode, r.stderr)
+        assert r.returncode == 78, (args, r.returncode, r.stderr)
         assert msg in r.stderr, (args, r.stderr)
+    r = crrmon("send", "--aggregator", "tcp://127.0.0.1:1", os.path.join(d, "missing.jsonl"))
+    assert r.returncode == 1 and "missing.jsonl" in r.stderr, (r.returncode, r.stderr)
+
+    # two options naming the same thing: the message says which one to drop, not "Try --help"
+    conflicts = [
+        (["snapshot", "--http", "127.0.0.1:1", "--data-dir", d],
+         "drop --data-dir to ask the address given, or drop --http to read the address from its endpoints.json"),
+        (["send", "--aggregator", "tcp://127.0.0.1:1", "--data-dir", d, "x.jsonl"],
+         "drop --data-dir to send to the endpoint given, or drop --aggregator"),
+        (["query", "--data-dir", d, "--borough", "E09000001", "--london"],
+         "drop --london to show the borough, or drop --borough to show London as a whole"),
+    ]
+    for args, msg in conflicts:
+        r = crrmon(*args)
+        assert r.returncode == 64 and msg in r.stderr and "not both" in r.stderr, (args, r.returncode, r.stderr)
+        assert "Try" not in r.stderr, (args, r.stderr)
 
 
 # ------------------------------------------------------------------ send
@@ -436,7 +449,7 @@ def test_query_formats_agree():
     want = sum(searches.values()) / pop * 1000 * 365 / 90
     assert abs(got - want) <= 1e-9 * want, (got, want)
     r = crrmon("query", "--data-dir", agg_dir, "--population", os.path.join(work, "missing.csv"))
-    assert r.returncode == 1 and "cannot load the population" in r.stderr, r.stderr
+    assert r.returncode == 78 and "cannot load the population" in r.stderr, r.stderr
 
     # As of a day before every event: counts are zero.
     early = query_json(agg_dir, "--as-of", "2025-06-01", "--london", "--indicator", "stop_search.count")

@@ -121,7 +121,7 @@ def test_bad_reference_row_stops_start_up():
     agg = crrtest.binary("crrmon-aggregator")
     base = [agg, "--data-dir", crrtest.tmpdir(), "--ingest", "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*",
             "--http", "127.0.0.1:0"]
-    r = crrtest.run(base + [f"--aggregator.ref_population={bad_pop}"], env=ENV, check=1, timeout=30)
+    r = crrtest.run(base + [f"--aggregator.ref_population={bad_pop}"], env=ENV, check=78, timeout=30)
     assert f"{bad_pop}:7: population: '12x' is not a whole number >= 0" in r.stderr, r.stderr
 
     with open(BOROUGHS_CSV) as f:
@@ -129,10 +129,10 @@ def test_bad_reference_row_stops_start_up():
     bad_b = os.path.join(work, "boroughs.csv")
     with open(bad_b, "w") as f:
         f.write("\n".join(blines[:3] + ["E09000099,Nowhere,Metropolitan Police Service"] + blines[3:]) + "\n")
-    r = crrtest.run(base + [f"--aggregator.ref_boroughs={bad_b}"], env=ENV, check=1, timeout=30)
+    r = crrtest.run(base + [f"--aggregator.ref_boroughs={bad_b}"], env=ENV, check=78, timeout=30)
     assert f"{bad_b}:4: borough_code: 'E09000099' is not a London borough GSS code" in r.stderr, r.stderr
 
-    r = crrtest.run(base + [f"--aggregator.ref_population={work}/nosuch.csv"], env=ENV, check=1, timeout=30)
+    r = crrtest.run(base + [f"--aggregator.ref_population={work}/nosuch.csv"], env=ENV, check=78, timeout=30)
     assert "nosuch.csv" in r.stderr and "cannot load reference data" in r.stderr, r.stderr
 
 

@@ -20,6 +20,7 @@ typedef struct {
     double ratio;
     uint64_t max_bytes;
     int64_t timeout_ms;
+    char *sink_dir;
 } conf_t;
 
 #define O(f) offsetof(conf_t, f)
@@ -30,6 +31,7 @@ static const crr_cfg_entry_t s_table[] = {
     {"tune", "ratio", CRR_CFG_DOUBLE, "0.5", 0, 1, O(ratio), NULL, "a ratio"},
     {"tune", "max_bytes", CRR_CFG_SIZE, "1M", 0, 0, O(max_bytes), NULL, "a size"},
     {"tune", "timeout", CRR_CFG_DURATION, "5s", 0, 0, O(timeout_ms), NULL, "a duration"},
+    {"sink.csv", "dir", CRR_CFG_STR, "", 0, 0, O(sink_dir), NULL, "a dotted section"},
     CRR_CFG_END,
 };
 
@@ -114,18 +116,49 @@ static void test_errors_name_file_line(void **state)
     crr_cfg_free(s_table, &c);
 
     char *argv2[] = {"prog", "--main.nope=1", NULL};
-    assert_int_equal(crr_cfg_load(s_table, &c, 2, argv2, rest, &nrest, &d), CRR_ECONFIG);
+    assert_int_equal(crr_cfg_load(s_table, &c, 2, argv2, rest, &nrest, &d), CRR_EINVAL);
+    assert_int_equal(crr_cfg_exit_code(CRR_EINVAL), CRR_EXIT_USAGE);
     assert_string_equal(d.file, "command line");
     assert_non_null(strstr(d.reason, "main.nope"));
     crr_cfg_free(s_table, &c);
 
     char *argv3[] = {"prog", "--data-dir", NULL};
-    assert_int_equal(crr_cfg_load(s_table, &c, 2, argv3, rest, &nrest, &d), CRR_ECONFIG);
+    assert_int_equal(crr_cfg_load(s_table, &c, 2, argv3, rest, &nrest, &d), CRR_EINVAL);
     crr_cfg_free(s_table, &c);
 
     char *argv4[] = {"prog", "--config", "/nonexistent/crr.ini", NULL};
     assert_int_equal(crr_cfg_load(s_table, &c, 3, argv4, rest, &nrest, &d), CRR_ECONFIG);
     assert_string_equal(d.file, "/nonexistent/crr.ini");
+    assert_int_equal(crr_cfg_exit_code(CRR_ECONFIG), CRR_EXIT_CONFIG);
+    assert_int_equal(crr_cfg_exit_code(0), CRR_EXIT_OK);
+    crr_cfg_free(s_table, &c);
+}
+
+/* A section with a dot is split at the last dot (keys never hold one); the
+ * dump prints what the loader reads back. */
+static void test_dotted_section_and_dump(void **state)
+{
+    (void)state;
+    conf_t c = {0};
+    crr_diag_t d;
+    char *argv[] = {"prog", "--sink.csv.dir=/tmp/csv", "--tune.max_bytes=3k", NULL};
+    char *rest[3];
+    int nrest;
+    assert_int_equal(crr_cfg_load(s_table, &c, 3, argv, rest, &nrest, &d), 0);
+    assert_string_equal(c.sink_dir, "/tmp/csv");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    crr_cfg_dump(f, s_table, &c);
+    fclose(f);
+    assert_non_null(strstr(buf, "[sink.csv]\ndir = /tmp/csv\n"));
+    assert_non_null(strstr(buf, "max_bytes = 3k\n"));
+    assert_non_null(strstr(buf, "timeout = 5s\n"));
+    free(buf);
+    crr_cfg_free(s_table, &c);
+    char *argv2[] = {"prog", "--sink.csv.nope=1", NULL};
+    assert_int_not_equal(crr_cfg_load(s_table, &c, 2, argv2, rest, &nrest, &d), 0);
+    assert_non_null(strstr(d.reason, "sink.csv.nope"));
     crr_cfg_free(s_table, &c);
 }
 
@@ -147,6 +180,75 @@ static void test_parsers_and_help(void **state)
     assert_int_equal(crr_cfg_parse_size("10MiB", &b), 0);
     assert_true(b == 10485760);
     assert_int_equal(crr_cfg_parse_size("lots", &b), CRR_EPARSE);
+}
+
+/* Durations and sizes carry a unit; a bare number is refused (saying which
+ * unit to add) except 0 = off; windows take bare days or "30d". */
+static void test_units_required(void **state)
+{
+    (void)state;
+    int64_t ms = -1;
+    uint64_t b = 1;
+    unsigned days = 0;
+    char ebuf[600];
+    static const struct {
+        const char *s;
+        int64_t ms;
+    } good[] = {{"500ms", 500},  {"30s", 30000},        {"5m", 300000}, {"5min", 300000},
+                {"2h", 7200000}, {"90d", 7776000000LL}, {"0", 0},       {"0s", 0},
+                {"0.5s", 500},   {"1.5h", 5400000}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        assert_int_equal(crr_cfg_parse_duration(good[i].s, &ms), 0);
+        assert_true(ms == good[i].ms);
+    }
+    assert_int_equal(crr_cfg_parse_duration("30", &ms), CRR_EINVAL);
+    assert_int_equal(crr_cfg_parse_duration("2.5", &ms), CRR_EINVAL);
+    static const char *const bad[] = {"",    "s",   "30x",    "30 s",  "-5s", "+5s",
+                                      "nan", "inf", "1e400s", "30sec", "5M"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(crr_cfg_parse_duration(bad[i], &ms), CRR_EPARSE);
+    crr_cfg_explain_duration("30", ebuf, sizeof ebuf);
+    assert_non_null(strstr(ebuf, "30s"));
+    assert_non_null(strstr(ebuf, "no unit"));
+    crr_cfg_explain_duration("soon", ebuf, sizeof ebuf);
+    assert_non_null(strstr(ebuf, "'soon' is not a duration"));
+
+    static const struct {
+        const char *s;
+        uint64_t b;
+    } sizes[] = {{"64k", 65536}, {"4M", 4194304}, {"4G", 4294967296ULL}, {"1T", 1ULL << 40},
+                 {"512b", 512},  {"0", 0},        {"64KiB", 65536},      {"0.5k", 512}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        assert_int_equal(crr_cfg_parse_size(sizes[i].s, &b), 0);
+        assert_true(b == sizes[i].b);
+    }
+    assert_int_equal(crr_cfg_parse_size("65536", &b), CRR_EINVAL);
+    assert_int_equal(crr_cfg_parse_size("4X", &b), CRR_EPARSE);
+    assert_int_equal(crr_cfg_parse_size("-4k", &b), CRR_EPARSE);
+    crr_cfg_explain_size("64", ebuf, sizeof ebuf);
+    assert_non_null(strstr(ebuf, "64k"));
+
+    assert_int_equal(crr_cfg_parse_days("30", &days), 0);
+    assert_int_equal(days, 30);
+    assert_int_equal(crr_cfg_parse_days("365d", &days), 0);
+    assert_int_equal(days, 365);
+    static const char *const bad_days[] = {"0", "0d", "30dd", "d", "", "-1", "30h", "1.5", "36501"};
+    for (size_t i = 0; i < sizeof bad_days / sizeof bad_days[0]; i++)
+        assert_int_equal(crr_cfg_parse_days(bad_days[i], &days), CRR_EPARSE);
+
+    /* through the loader: the reason names the unit to add */
+    conf_t c2 = {0};
+    crr_diag_t d2;
+    char *rest[3];
+    int nrest;
+    char *argv[] = {"prog", "--tune.timeout=30", NULL};
+    assert_int_not_equal(crr_cfg_load(s_table, &c2, 2, argv, rest, &nrest, &d2), 0);
+    assert_non_null(strstr(d2.reason, "30ms, 30s"));
+    crr_cfg_free(s_table, &c2);
+    char *argv2[] = {"prog", "--tune.max_bytes=1024", NULL};
+    assert_int_not_equal(crr_cfg_load(s_table, &c2, 2, argv2, rest, &nrest, &d2), 0);
+    assert_non_null(strstr(d2.reason, "1024k"));
+    crr_cfg_free(s_table, &c2);
 
     conf_t c = {0};
     crr_diag_t d;
@@ -170,10 +272,9 @@ int main(void)
 {
     snprintf(s_ini, sizeof s_ini, "/tmp/crr-cfg-%d.ini", (int)getpid());
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults_and_flags),
-        cmocka_unit_test(test_ini_and_precedence),
-        cmocka_unit_test(test_errors_name_file_line),
-        cmocka_unit_test(test_parsers_and_help),
+        cmocka_unit_test(test_defaults_and_flags),      cmocka_unit_test(test_ini_and_precedence),
+        cmocka_unit_test(test_errors_name_file_line),   cmocka_unit_test(test_parsers_and_help),
+        cmocka_unit_test(test_dotted_section_and_dump), cmocka_unit_test(test_units_required),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(s_ini);
