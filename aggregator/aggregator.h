@@ -52,6 +52,7 @@ typedef struct crr_agg_config {
     int64_t group_max_events; /* close a group at this many events */
     int64_t group_max_ms;     /* ... or this long after its first frame */
     uint64_t map_size;        /* LMDB map size */
+    int start_empty;          /* an empty (0-byte) store data file starts empty, not exit 78 */
     char *windows;            /* "30,90,365" */
     char *schedules;          /* "name=spec;name=spec" */
     char *snapshot_dir;       /* folder of the file sinks; "" = DATA_DIR/snapshots */

@@ -10,7 +10,8 @@
  * the store closes, endpoints.json is removed, the lock is released: exit 0.
  *
  * Exit codes: 0 clean stop, 1 runtime/start-up failure (lock held, store or
- * socket failure), 2 usage or configuration error. */
+ * socket failure), 2 usage or configuration error, 78 a damaged store file
+ * (empty or truncated: an operator must restore it; restarting won't help). */
 #include "aggregator.h"
 
 #include "clock.h"
@@ -152,8 +153,10 @@ static int s_start(crr_aggregator_t *a)
         return rc;
     char store_dir[4200];
     snprintf(store_dir, sizeof store_dir, "%s/store", a->cfg.data_dir);
-    crr_store_opts_t so = {
-        .map_size = a->cfg.map_size, .windows = a->windows, .nwindows = a->nwindows};
+    crr_store_opts_t so = {.map_size = a->cfg.map_size,
+                           .windows = a->windows,
+                           .nwindows = a->nwindows,
+                           .start_empty = a->cfg.start_empty};
     rc = crr_store_open(store_dir, &so, &a->store);
     if (rc) {
         CRR_ERROR("cannot open the store in %s: %s", store_dir, crr_strerror(rc));
@@ -161,6 +164,13 @@ static int s_start(crr_aggregator_t *a)
     }
     /* what the CLI needs to answer as the snapshots do: windows, max age, population */
     rc = crr_store_record_config(a->store, a->have_ref ? &a->ref : NULL);
+    if (rc == ENOSPC || rc == EDQUOT || rc == MDB_MAP_FULL) {
+        /* a full disk must not keep the aggregator down: Acks are what frees it */
+        CRR_WARN("cannot record the configuration in the store (%s): `crrmon query` answers "
+                 "with the one recorded before until a later start records it",
+                 crr_strerror(rc));
+        rc = 0;
+    }
     if (rc) {
         CRR_ERROR("cannot record the configuration in the store: %s", crr_strerror(rc));
         return rc;
@@ -263,7 +273,10 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
 
-    if (s_start(a) == 0) {
+    int rc = s_start(a);
+    if (crr_err_bad_data(rc))
+        code = CRR_EXIT_BAD_DATA;
+    if (rc == 0) {
         if (a->cfg.insecure)
             CRR_WARN("transport is INSECURE: plain TCP without CURVE encryption or collector "
                      "allow-list (--insecure); use only on a trusted network");
