@@ -182,6 +182,7 @@ static int s_start(crr_aggregator_t *a)
         return rc;
     if ((rc = crr_snapshots_open_sinks(a)))
         return rc;
+    crr_snapshots_recover(a); /* exports a crash left undone; logged, never fatal */
     rc = crr_datadir_write_endpoints(a->cfg.data_dir, a->ingest_ep, a->feed_ep, a->http_ep,
                                      (long)getpid());
     if (rc) {

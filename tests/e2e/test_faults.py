@@ -168,5 +168,51 @@ def test_truncated_spool():
         assert r.returncode == 1 and "PROBLEM" in r.stdout, (r.stdout, r.stderr)
 
 
+# ------------------------------------------------------------------ snapshots never exported
+
+def snapshot_files(snap_dir):
+    return sorted(f for f in os.listdir(snap_dir) if f.endswith(".jsonl"))
+
+
+def test_snapshot_committed_but_not_exported():
+    d = crrtest.tmpdir("crr-snapx-")
+    agg_dir = os.path.join(d, "agg")
+    snap_dir = os.path.join(agg_dir, "snapshots")
+    text, total = generate(500)
+    path = os.path.join(d, "in.jsonl")
+    with open(path, "w") as f:
+        f.write(text)
+    env = dict(ENV, CRR_CRASHPOINT="agg_snapshot_after_commit:1")
+    agg, ep = start_aggregator(agg_dir, extra=["--aggregator.schedules="], env=env)
+    crrmon("send", "--aggregator", ep["ingest"], path, check=0)
+    r = crrmon("snapshot", "--http", ep["http"], "--timeout", "10s")
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)  # the aggregator died answering
+    assert agg.wait(timeout=30) == 86, agg.stderr()[-2000:]
+    assert "crash point agg_snapshot_after_commit reached" in agg.stderr()
+    assert snapshot_files(snap_dir) == [], os.listdir(snap_dir)  # committed, never written
+    stale = os.path.join(snap_dir, "20260101T000000Z-000009.jsonl.tmp")
+    with open(stale, "w") as f:
+        f.write('{"id":"half a file')
+    agg2, ep2 = start_aggregator(agg_dir, extra=["--aggregator.schedules="])
+    files = snapshot_files(snap_dir)
+    assert len(files) == 1, os.listdir(snap_dir)
+    assert not os.path.exists(stale), os.listdir(snap_dir)
+    err = agg2.stderr()
+    assert "written at start (its export had not finished)" in err and "removed stale temporary file" in err, err
+    with open(os.path.join(snap_dir, files[0])) as f:
+        lines = [json.loads(l) for l in f]
+    assert lines[0]["id"] + ".jsonl" == files[0], lines[0]
+    got = [l["value"] for l in lines[1:] if l.get("indicator") == "stop_search.count" and
+           l.get("borough") == BOROUGH and l.get("windowDays") == 90 and not l.get("dims")]
+    assert got == [total], (got, total)
+    assert agg2.term() == 0
+    # delivered now: a start neither rewrites it nor brings back a file the operator removed
+    os.unlink(os.path.join(snap_dir, files[0]))
+    agg3, _ = start_aggregator(agg_dir, extra=["--aggregator.schedules="])
+    assert agg3.term() == 0
+    assert "written at start" not in agg3.stderr(), agg3.stderr()[-2000:]
+    assert snapshot_files(snap_dir) == [], os.listdir(snap_dir)
+
+
 if __name__ == "__main__":
     crrtest.main()
