@@ -52,6 +52,7 @@ typedef struct crr_agg_config {
     int64_t group_max_events; /* close a group at this many events */
     int64_t group_max_ms;     /* ... or this long after its first frame */
     uint64_t map_size;        /* LMDB map size */
+    int start_empty;          /* an empty (0-byte) store data file starts empty, not exit 78 */
     char *windows;            /* "30,90,365" */
     char *schedules;          /* "name=spec;name=spec" */
     char *snapshot_dir;       /* folder of the file sinks; "" = DATA_DIR/snapshots */
@@ -183,7 +184,9 @@ typedef struct crr_aggregator {
     char http_ep[256];                               /* HTTP ADDR:PORT as bound */
     crr_agg_sink_t sinks[CRR_AGG_MAX_SINKS];         /* open sinks */
     size_t nsinks;                                   /* entries in sinks */
-    crr_agg_slot_t *slots;                           /* group receive slots (CRR_AGG_MAX_FRAMES) */
+    MDB_dbi db_delivered;  /* store db "delivered": snapshot id \0 sink name -> "" (snapshot.c) */
+    int have_delivered;    /* db_delivered is open */
+    crr_agg_slot_t *slots; /* group receive slots (CRR_AGG_MAX_FRAMES) */
     crr_codec_arena_t *arena; /* the group's unpacked batches, released at the group's end */
     crr_ingest_job_t *jobs;   /* store jobs, parallel to the batches in slots */
     size_t *job_slot;         /* jobs[i] came from slots[job_slot[i]] */
@@ -246,8 +249,19 @@ int crr_snapshots_open_sinks(crr_aggregator_t *a);
 /* Closes every open sink. */
 void crr_snapshots_close_sinks(crr_aggregator_t *a);
 
+/* Start-up recovery of snapshot deliveries (after the sinks are open):
+ * removes stale temporary files (*.tmp) from every file sink's folder, then
+ * writes every stored snapshot that a sink has not recorded as delivered (a
+ * crash between the snapshot's commit and its export, a sink that failed):
+ * a file sink whose file is already there counts as delivered. Failures are
+ * logged and counted and never stop the start. Returns 0, or an LMDB code
+ * when the delivery records cannot be opened (logged). Main thread only. */
+int crr_snapshots_recover(crr_aggregator_t *a);
+
 /* Takes a snapshot as of as_of_sec under schedule name (NULL = on-demand),
- * stores it and writes it through every sink (failures logged, counted).
+ * stores it and writes it through every sink (failures logged, counted),
+ * then records each sink's delivery in the store (what crr_snapshots_recover
+ * reads; crash point agg_snapshot_after_commit sits before the sinks).
  * Fills id/file (the first sink that can locate it; "" when none) and
  * *nvalues. Returns 0 or the store's code. Main thread only. */
 int crr_snapshots_take(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule, char *id,

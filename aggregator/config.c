@@ -116,6 +116,8 @@ static const crr_cfg_entry_t s_table[] = {
      "group commit: close a group this long after its first frame"},
     {S, "map_size", CRR_CFG_SIZE, "4G", 65536, 1099511627776.0, OFF(map_size), NULL,
      "LMDB map size (a hard limit: MDB_MAP_FULL is reported, never a crash)"},
+    {S, "start_empty", CRR_CFG_BOOL, "false", 0, 0, OFF(start_empty), NULL,
+     "start with an empty store when store/data.mdb is empty (0 bytes) instead of exiting 78"},
     {S, "windows", CRR_CFG_STR, "30,90,365", 0, 0, OFF(windows), NULL,
      "indicator windows in whole UTC days, comma list", s_check_windows},
     {S, "schedules", CRR_CFG_STR, "nightly=daily 02:00", 0, 0, OFF(schedules), NULL,

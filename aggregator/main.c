@@ -12,7 +12,8 @@
  * Exit codes (cfg.h): 0 clean stop; 1 runtime failure (store, sockets, HTTP);
  * 64 a bad flag or value on the command line; 78 a config file that does not
  * parse or check, reference data or a sink that cannot be loaded, a data
- * folder that cannot be created or is locked by another aggregator. */
+ * folder that cannot be created or is locked by another aggregator, a damaged
+ * store file (empty or truncated: restore it; restarting won't help). */
 #include "aggregator.h"
 
 #include "clock.h"
@@ -149,15 +150,24 @@ static int s_start(crr_aggregator_t *a)
         return CRR_EXIT_CONFIG;
     char store_dir[4200];
     snprintf(store_dir, sizeof store_dir, "%s/store", a->cfg.data_dir);
-    crr_store_opts_t so = {
-        .map_size = a->cfg.map_size, .windows = a->windows, .nwindows = a->nwindows};
+    crr_store_opts_t so = {.map_size = a->cfg.map_size,
+                           .windows = a->windows,
+                           .nwindows = a->nwindows,
+                           .start_empty = a->cfg.start_empty};
     rc = crr_store_open(store_dir, &so, &a->store);
     if (rc) {
         CRR_ERROR("cannot open the store in %s: %s", store_dir, crr_strerror(rc));
-        return CRR_EXIT_FAIL;
+        return crr_err_bad_data(rc) ? CRR_EXIT_CONFIG : CRR_EXIT_FAIL;
     }
     /* what the CLI needs to answer as the snapshots do: windows, max age, population */
     rc = crr_store_record_config(a->store, a->have_ref ? &a->ref : NULL);
+    if (rc == ENOSPC || rc == EDQUOT || rc == MDB_MAP_FULL) {
+        /* a full disk must not keep the aggregator down: Acks are what frees it */
+        CRR_WARN("cannot record the configuration in the store (%s): `crrmon query` answers "
+                 "with the one recorded before until a later start records it",
+                 crr_strerror(rc));
+        rc = 0;
+    }
     if (rc) {
         CRR_ERROR("cannot record the configuration in the store: %s", crr_strerror(rc));
         return CRR_EXIT_FAIL;
@@ -169,6 +179,7 @@ static int s_start(crr_aggregator_t *a)
         return CRR_EXIT_FAIL;
     if (crr_snapshots_open_sinks(a))
         return CRR_EXIT_CONFIG;
+    crr_snapshots_recover(a); /* exports a crash left undone; logged, never fatal */
     rc = crr_datadir_write_endpoints(a->cfg.data_dir, a->ingest_ep, a->feed_ep, a->http_ep,
                                      (long)getpid());
     if (rc) {

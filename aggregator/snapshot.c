@@ -4,9 +4,15 @@
  * be repeated).
  *
  * Sinks are called after the snapshot is committed, outside the ingest commit
- * path; a failing sink is logged and counted. The outbox actor of a later
- * issue takes over here: it will queue the stored snapshot id per sink and
- * retry with backoff on CRR_SINK_RETRY, so ingest never waits on a sink.
+ * path; a failing sink is logged and counted. Each sink's success is then
+ * recorded in the store's "delivered" database (key: snapshot id, NUL, sink
+ * name), so that a start after a crash between the commit and the export,
+ * or after a failed sink, writes what is missing (crr_snapshots_recover); a
+ * file sink whose file exists counts as delivered (its write is an atomic
+ * rename), which also covers snapshots stored before the records existed.
+ * The outbox actor of a later issue takes over here: it will queue the
+ * stored snapshot id per sink and retry with backoff on CRR_SINK_RETRY, so
+ * ingest never waits on a sink; it can keep these delivery records.
  *
  * A schedule fires when crr_clock_now_sec() reaches its due time (CRRMON_NOW
  * drives it in tests); the snapshot's as_of is the due time, so the id and the
@@ -16,11 +22,22 @@
 
 #include "clock.h"
 #include "codec.h"
+#include "crashpoint.h"
 #include "indicators.h"
+#include "lmdbx.h"
 #include "log.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The store database of delivery records. */
+#define S_DELIVERED_DB "delivered"
 
 int crr_snapshots_open_sinks(crr_aggregator_t *a)
 {
@@ -74,6 +91,85 @@ void crr_snapshots_close_sinks(crr_aggregator_t *a)
     a->nsinks = 0;
 }
 
+/* ---- delivery records ---- */
+
+/* The record key of (snapshot id, sink): id NUL name. Returns its length. */
+static size_t s_delivery_key(const char *id, const char *sink, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s%c%s", id, '\0', sink);
+    return n > 0 && (size_t)n < len ? (size_t)n : 0;
+}
+
+/* Opens (creating) the delivered database once. Returns 0 or an LMDB code. */
+static int s_delivered_open(crr_aggregator_t *a)
+{
+    if (a->have_delivered)
+        return 0;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(crr_store_env(a->store), NULL, 0, &txn);
+    if (rc)
+        return rc;
+    if ((rc = crr_lmdb_dbi(txn, S_DELIVERED_DB, 0, &a->db_delivered)) != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    if ((rc = mdb_txn_commit(txn)) != 0)
+        return rc;
+    a->have_delivered = 1;
+    return 0;
+}
+
+/* Records that the sinks whose bit is set in mask delivered snapshot id, in
+ * one committed transaction. Returns 0 or an LMDB code. */
+static int s_delivered_put(crr_aggregator_t *a, const char *id, unsigned mask)
+{
+    int rc = s_delivered_open(a);
+    MDB_txn *txn;
+    if (rc || (rc = mdb_txn_begin(crr_store_env(a->store), NULL, 0, &txn)) != 0)
+        return rc;
+    for (size_t i = 0; i < a->nsinks && rc == 0; i++) {
+        if (!(mask & 1u << i))
+            continue;
+        char key[512];
+        MDB_val k = {s_delivery_key(id, a->sinks[i].ops->name, key, sizeof key), key}, v = {0, ""};
+        if (k.mv_size)
+            rc = mdb_put(txn, a->db_delivered, &k, &v, 0);
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return mdb_txn_commit(txn);
+}
+
+/* Whether sink i recorded snapshot id as delivered (1), not (0), or an LMDB code. */
+static int s_delivered_get(crr_aggregator_t *a, MDB_txn *txn, const char *id, size_t i)
+{
+    char key[512];
+    MDB_val k = {s_delivery_key(id, a->sinks[i].ops->name, key, sizeof key), key}, v;
+    if (!k.mv_size)
+        return 1; /* an id too long for a key is never recoverable: do not retry it forever */
+    int rc = mdb_get(txn, a->db_delivered, &k, &v);
+    return rc == 0 ? 1 : rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Writes snap through sink i. Returns 1 when delivered, 0 when not (logged, counted). */
+static int s_sink_write(crr_aggregator_t *a, size_t i, const Crrmon__V1__Snapshot *snap)
+{
+    crr_agg_sink_t *s = &a->sinks[i];
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    int r = s->ops->write(s->state, snap, &d);
+    if (r == CRR_SINK_OK)
+        return 1;
+    char buf[1024];
+    atomic_fetch_add(&a->stats.sink_failures, 1);
+    CRR_ERROR("sink %s: snapshot id=%s not written (%s): %s", s->ops->name, snap->id,
+              r == CRR_SINK_RETRY ? "retried at the next start" : "fatal",
+              crr_diag_format(&d, buf, sizeof buf));
+    return 0;
+}
+
 int crr_snapshots_take(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule, char *id,
                        size_t idlen, char *file, size_t filelen, size_t *nvalues)
 {
@@ -92,26 +188,228 @@ int crr_snapshots_take(crr_aggregator_t *a, int64_t as_of_sec, const char *sched
     atomic_fetch_add(&a->stats.snapshots, 1);
     snprintf(id, idlen, "%s", snap->id);
     *nvalues = snap->n_values;
+    crr_crashpoint("agg_snapshot_after_commit");
+    unsigned delivered = 0;
     for (size_t i = 0; i < a->nsinks; i++) {
         crr_agg_sink_t *s = &a->sinks[i];
-        crr_diag_t d;
-        crr_diag_clear(&d);
-        int r = s->ops->write(s->state, snap, &d);
-        if (r != CRR_SINK_OK) {
-            char buf[1024];
-            atomic_fetch_add(&a->stats.sink_failures, 1);
-            CRR_ERROR("sink %s: snapshot id=%s not written (%s): %s", s->ops->name, snap->id,
-                      r == CRR_SINK_RETRY ? "retry later" : "fatal",
-                      crr_diag_format(&d, buf, sizeof buf));
+        if (!s_sink_write(a, i, snap))
             continue;
-        }
+        delivered |= 1u << i;
         if (!file[0] && s->ops->locate)
             s->ops->locate(s->state, snap->id, file, filelen);
     }
+    if (delivered && (rc = s_delivered_put(a, snap->id, delivered)) != 0)
+        CRR_WARN("snapshot id=%s: its delivery could not be recorded (%s); the next start "
+                 "writes it again (same content)",
+                 snap->id, crr_strerror(rc));
     CRR_INFO("snapshot id=%s schedule=%s values=%zu ms=%llu", snap->id,
              schedule ? schedule : "on-demand", snap->n_values,
              (unsigned long long)(crr_clock_mono_ms() - t0));
     crr_codec_free(&snap->base);
+    return 0;
+}
+
+/* ---- start-up recovery ---- */
+
+/* Removes the *.tmp files in dir: a write that did not finish (the final
+ * name is only ever made by rename). Returns how many were removed. */
+static size_t s_remove_stale_tmp(const char *sink, const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n <= 4 || strcmp(e->d_name + n - 4, ".tmp") != 0)
+            continue;
+        char path[PATH_MAX + 256];
+        int w = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (w < 0 || (size_t)w >= sizeof path)
+            continue;
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (unlink(path) == 0) {
+            removed++;
+            CRR_INFO("sink %s: removed stale temporary file %s (a write that did not finish)", sink,
+                     path);
+        } else {
+            CRR_WARN("sink %s: cannot remove stale %s: %s", sink, path, strerror(errno));
+        }
+    }
+    closedir(d);
+    return removed;
+}
+
+/* The stored snapshot ids, in store (byte) order. */
+typedef struct {
+    char **ids;
+    size_t n, cap;
+    int oom;
+} s_ids_t;
+
+static int s_collect_id(const char *id, int64_t taken_at_sec, void *ud)
+{
+    (void)taken_at_sec;
+    s_ids_t *l = ud;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        char **p = realloc(l->ids, cap * sizeof *p);
+        if (!p)
+            return l->oom = 1;
+        l->ids = p;
+        l->cap = cap;
+    }
+    if (!(l->ids[l->n] = strdup(id)))
+        return l->oom = 1;
+    l->n++;
+    return 0;
+}
+
+static void s_ids_free(s_ids_t *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->ids[i]);
+    free(l->ids);
+}
+
+/* Which sinks still owe snapshot id: bits in *missing; sinks that delivered
+ * without a record (a file sink whose file is there) in *found. */
+static int s_pending_sinks(crr_aggregator_t *a, const char *id, unsigned *missing, unsigned *found)
+{
+    *missing = *found = 0;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(crr_store_env(a->store), NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < a->nsinks; i++) {
+        int got = s_delivered_get(a, txn, id, i);
+        if (got < 0) {
+            mdb_txn_abort(txn);
+            return got;
+        }
+        if (got)
+            continue;
+        char path[PATH_MAX + 256];
+        struct stat st;
+        const crr_sink_ops_t *ops = a->sinks[i].ops;
+        if (ops->locate && ops->locate(a->sinks[i].state, id, path, sizeof path) == 0 &&
+            stat(path, &st) == 0)
+            *found |= 1u << i;
+        else
+            *missing |= 1u << i;
+    }
+    mdb_txn_abort(txn);
+    return 0;
+}
+
+/* Writes snapshot id through the sinks in missing. Returns the bits delivered. */
+static unsigned s_export_missing(crr_aggregator_t *a, const char *id, unsigned missing)
+{
+    Crrmon__V1__Snapshot *snap = NULL;
+    int rc = crr_store_snapshot_get(a->store, id, &snap);
+    if (rc) {
+        CRR_ERROR("snapshot id=%s: cannot be read back for its export: %s", id, crr_strerror(rc));
+        return 0;
+    }
+    unsigned delivered = 0;
+    for (size_t i = 0; i < a->nsinks; i++) {
+        if (!(missing & 1u << i) || !s_sink_write(a, i, snap))
+            continue;
+        delivered |= 1u << i;
+        CRR_INFO("sink %s: snapshot id=%s written at start (its export had not finished)",
+                 a->sinks[i].ops->name, id);
+    }
+    crr_codec_free(&snap->base);
+    return delivered;
+}
+
+static int s_cmp_id(const void *key, const void *elem)
+{
+    return strcmp(key, *(char *const *)elem);
+}
+
+/* Deletes the delivery records of snapshots no longer stored (pruned). */
+static int s_delivered_prune(crr_aggregator_t *a, const s_ids_t *l)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(crr_store_env(a->store), NULL, 0, &txn);
+    if (rc)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, a->db_delivered, &cur)) != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    MDB_val k, v;
+    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+        char id[512];
+        size_t n = strnlen(k.mv_data, k.mv_size < sizeof id ? k.mv_size : sizeof id - 1);
+        memcpy(id, k.mv_data, n);
+        id[n] = '\0';
+        if (!bsearch(id, l->ids, l->n, sizeof *l->ids, s_cmp_id) &&
+            (rc = mdb_cursor_del(cur, 0)) != 0)
+            break;
+    }
+    mdb_cursor_close(cur);
+    if (rc != MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return mdb_txn_commit(txn);
+}
+
+int crr_snapshots_recover(crr_aggregator_t *a)
+{
+    size_t tmps = 0;
+    for (size_t i = 0; i < a->nsinks; i++) {
+        char path[PATH_MAX + 256];
+        const crr_sink_ops_t *ops = a->sinks[i].ops;
+        if (!ops->locate || ops->locate(a->sinks[i].state, "probe", path, sizeof path) != 0)
+            continue;
+        char *slash = strrchr(path, '/');
+        if (slash)
+            *slash = '\0';
+        tmps += s_remove_stale_tmp(ops->name, path);
+    }
+    int rc = s_delivered_open(a);
+    if (rc) {
+        CRR_ERROR("cannot open the snapshot delivery records: %s; snapshots whose export did not "
+                  "finish are not written again",
+                  crr_strerror(rc));
+        return rc;
+    }
+    s_ids_t l = {0};
+    rc = crr_store_snapshots_foreach(a->store, s_collect_id, &l);
+    if (rc || l.oom) {
+        CRR_ERROR("cannot list the stored snapshots: %s",
+                  l.oom ? "out of memory" : crr_strerror(rc));
+        s_ids_free(&l);
+        return rc ? rc : -ENOMEM;
+    }
+    size_t written = 0;
+    for (size_t j = 0; j < l.n; j++) {
+        unsigned missing, found;
+        if ((rc = s_pending_sinks(a, l.ids[j], &missing, &found)) != 0)
+            break;
+        unsigned delivered = missing ? s_export_missing(a, l.ids[j], missing) : 0;
+        for (unsigned b = delivered; b; b &= b - 1)
+            written++;
+        if ((delivered | found) && (rc = s_delivered_put(a, l.ids[j], delivered | found)) != 0)
+            break;
+    }
+    if (rc == 0)
+        rc = s_delivered_prune(a, &l);
+    if (rc)
+        CRR_WARN("snapshot delivery records not updated: %s (the next start tries again)",
+                 crr_strerror(rc));
+    if (written || tmps)
+        CRR_INFO("snapshot recovery: %zu stored snapshot(s), %zu export(s) written, %zu stale "
+                 "temporary file(s) removed",
+                 l.n, written, tmps);
+    s_ids_free(&l);
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include "cmd_send.h"
 #include "cmd_snapshot.h"
 #include "cmd_status.h"
+#include "cmd_verify.h"
 #ifdef CRR_HAVE_CMD_GENERATE
 #include "cmd_generate.h"
 #endif
@@ -33,6 +34,7 @@ static const s_cmd_t s_cmds[] = {
     {"rejects", crr_cmd_rejects, "list rejected events of an aggregator or collector"},
     {"status", crr_cmd_status, "per source: applied sequence, last seen, spool depth"},
     {"indicators", crr_cmd_indicators, "list the indicator catalogue"},
+    {"verify", crr_cmd_verify, "check a data folder's LMDB files, read-only"},
 #ifdef CRR_HAVE_CMD_GENERATE
     {"generate", crr_cmd_generate, "write deterministic valid events as JSON Lines"},
 #endif

@@ -13,7 +13,11 @@
  * ahead of the checkpoint; nothing is deleted from the spool unless an Ack
  * covers it.
  * Bounded: when the spool is full the reader stops (the line stays unread)
- * and resumes once Acks free room; nothing is dropped.
+ * and resumes once Acks free room; nothing is dropped. A full disk (ENOSPC,
+ * EDQUOT) or LMDB map (MDB_MAP_FULL) while spooling is the same: the group's
+ * transaction is dropped, the file is put back at the group's first line,
+ * reading pauses and is retried every S_DISK_RETRY_MS while sending goes on
+ * (Acks free spool pages, the aggregator may free space).
  * Does not: parse flags (main.c), keep events in memory, retry sending
  * itself (the sender does). */
 #include "collector.h"
@@ -37,6 +41,8 @@
 
 /* Interval of the progress line. */
 #define S_PROGRESS_MS 30000
+/* How often reading is retried while the disk (or LMDB map) is full. */
+#define S_DISK_RETRY_MS 1000
 
 typedef struct {
     const crr_collector_cfg_t *cfg; /* borrowed config */
@@ -57,6 +63,8 @@ typedef struct {
     void *zctx;                     /* zmq context */
     int full;                       /* the spool refused a line; reading paused */
     int full_logged;                /* the pause was logged */
+    int disk_full;                  /* the last spool write found the disk or map full */
+    uint64_t disk_retry_ms;         /* when reading is tried again while disk_full */
     uint64_t release_to;            /* highest durable seq from Acks, to release */
     uint64_t rejected;              /* lines rejected in this run (edge + aggregator) */
     uint64_t accepted;              /* events spooled in this run */
@@ -240,6 +248,53 @@ static int s_checkpoint(s_coll_t *c)
     return crr_spool_checkpoint_set(c->spool, c->rd_key, &cp);
 }
 
+/* Where the current group started, to put the input back when its
+ * transaction cannot be committed. */
+typedef struct {
+    uint64_t offset, line;                              /* reader position */
+    uint64_t rd_lines, rd_rejected, rejected, accepted; /* counters */
+} s_group_mark_t;
+
+/* A spool write failed because the disk or the LMDB map is full. */
+static int s_is_disk_full(int rc)
+{
+    return rc == ENOSPC || rc == -ENOSPC || rc == EDQUOT || rc == -EDQUOT || rc == MDB_MAP_FULL;
+}
+
+/* The group's transaction was dropped on a full disk: puts the file back at
+ * the group's first line, pauses reading (sending goes on) and schedules a
+ * retry. stdin cannot be put back: the lines of that group are lost, and
+ * said so. Returns 0, or the seek's error. */
+static int s_pause_disk_full(s_coll_t *c, int rc, const s_group_mark_t *m)
+{
+    uint64_t lost = c->rd_lines - m->rd_lines;
+    c->rd_lines = m->rd_lines;
+    c->rd_rejected = m->rd_rejected;
+    c->rejected = m->rejected;
+    c->accepted = m->accepted;
+    if (!crr_reader_is_stdin(c->rd)) {
+        int r = crr_reader_seek(c->rd, m->offset, m->line);
+        if (r)
+            return r;
+    } else if (lost) {
+        CRR_ERROR("stdin: %llu line(s) after line %llu could not be spooled (%s) and are lost "
+                  "(stdin cannot be read again; prefer files)",
+                  (unsigned long long)lost, (unsigned long long)m->line, crr_strerror(rc));
+    }
+    c->full = 1;
+    c->disk_retry_ms = crr_clock_mono_ms() + S_DISK_RETRY_MS;
+    if (!c->disk_full)
+        CRR_ERROR("spool write failed: %s%s: stopped reading %s at line %llu; spooled events "
+                  "are still sent; reading is retried every %dms (free space on the spool's "
+                  "file system, or raise the map size)",
+                  crr_strerror(rc), rc == MDB_MAP_FULL ? " (the LMDB map is full)" : "", c->rd_name,
+                  (unsigned long long)m->line + 1, S_DISK_RETRY_MS);
+    else
+        CRR_DEBUG("spool still full: %s", crr_strerror(rc));
+    c->disk_full = 1;
+    return 0;
+}
+
 static void s_close_input(s_coll_t *c, const char *why)
 {
     CRR_INFO("%s: %s; %llu line(s) read in this run, %llu rejected", c->rd_name, why,
@@ -270,6 +325,12 @@ static int s_read_group(s_coll_t *c, int may_read)
     };
     if ((rc = crr_spool_begin(c->spool)))
         return rc;
+    s_group_mark_t mark = {crr_reader_offset(c->rd),
+                           crr_reader_line(c->rd),
+                           c->rd_lines,
+                           c->rd_rejected,
+                           c->rejected,
+                           c->accepted};
     uint64_t t0 = crr_clock_mono_ms();
     int eof = 0;
     for (int64_t n = 0; n < c->cfg->group_lines && !read_err; n++) {
@@ -327,6 +388,8 @@ static int s_read_group(s_coll_t *c, int may_read)
         rc = crr_spool_commit(c->spool);
     if (rc) {
         crr_spool_abort(c->spool);
+        if (s_is_disk_full(rc))
+            return s_pause_disk_full(c, rc, &mark);
         CRR_ERROR("spool write failed: %s", crr_strerror(rc));
         return rc;
     }
@@ -334,6 +397,10 @@ static int s_read_group(s_coll_t *c, int may_read)
         /* after the commit that holds its checkpoint: never lists a file the spool lacks */
         crr_seen_add(c->seen, c->rd_key);
         c->rd_seen = 1;
+    }
+    if (c->disk_full) {
+        CRR_INFO("spool writes succeed again: resumed reading %s", c->rd_name);
+        c->disk_full = 0;
     }
     crr_crashpoint("collector_after_spool");
     if (eof && crr_reader_unterminated(c->rd))
@@ -422,6 +489,12 @@ static int s_release(s_coll_t *c)
     int rc = crr_spool_release(c->spool, c->release_to, &deleted);
     if (rc == 0)
         crr_crashpoint("collector_after_release");
+    if (rc && s_is_disk_full(rc)) {
+        /* deleting needs free pages too; the events stay, Acked, until it works */
+        CRR_DEBUG("spool release up to seq=%llu postponed: %s", (unsigned long long)c->release_to,
+                  crr_strerror(rc));
+        return 0;
+    }
     if (rc) {
         CRR_ERROR("spool release up to seq=%llu failed: %s", (unsigned long long)c->release_to,
                   crr_strerror(rc));
@@ -580,6 +653,8 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
     }
     int code = CRR_COLLECTOR_EXIT_GAVE_UP;
     int rc = s_open_all(&c);
+    if (crr_err_bad_data(rc))
+        code = CRR_COLLECTOR_EXIT_BAD_DATA;
     if (rc == 0 && (rc = s_check_lost_spool(&c)) == CRR_ECONFIG) {
         code = CRR_COLLECTOR_EXIT_CONFIG;
         rc = 0;
@@ -589,6 +664,10 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
         goto done;
     c.stall_ref_ms = crr_clock_mono_ms();
     c.last_acked = crr_sender_acked_seq(c.sender);
+    /* spooled events go out before any new line is read (a full disk may
+     * only be freed by their Acks) */
+    if ((rc = crr_sender_process(c.sender)))
+        goto done;
     for (;;) {
         if (*stop) {
             CRR_INFO("stopping: no more input read; waiting up to %lldms for %llu "
@@ -599,6 +678,8 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
         }
         if ((rc = s_release(&c)))
             goto done;
+        if (c.disk_full && c.full && crr_clock_mono_ms() >= c.disk_retry_ms)
+            c.full = 0; /* try the disk again */
         int want_read = !c.inputs_done && !c.full;
         int reading_file = 0, poll_stdin = 0, buffered = 0;
         if (want_read) {
@@ -642,6 +723,11 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
         if (poll_stdin)
             items[n++] = (zmq_pollitem_t){.fd = crr_reader_fd(c.rd), .events = ZMQ_POLLIN};
         long timeout = reading_file || buffered ? 0 : crr_sender_timeout(c.sender);
+        if (c.disk_full && c.full) {
+            long until = (long)(c.disk_retry_ms - now) + 1;
+            if (timeout < 0 || timeout > until)
+                timeout = until < 0 ? 0 : until;
+        }
         if (zmq_poll(items, n, timeout) < 0 && zmq_errno() != EINTR) {
             rc = -zmq_errno();
             goto done;

@@ -22,13 +22,22 @@ const char *crr_strerror(int rc)
     case CRR_ETIMEOUT: return "timed out";
     case CRR_EPROTO: return "protocol error";
     case CRR_EREJECT: return "input rejected";
+    case CRR_ETRUNCATED:
+        return "data file is shorter than LMDB's own record of its size (truncated or damaged)";
+    case CRR_EEMPTY: return "data file is empty (0 bytes)";
     default: break;
     }
     if (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE)
         return mdb_strerror(rc);
     if (rc < 0)
         return zmq_strerror(-rc); /* covers errno and zmq's own codes */
-    return "unknown error";
+    return strerror(rc);          /* LMDB passes system errors through as positive errno */
+}
+
+int crr_err_bad_data(int rc)
+{
+    return rc == CRR_ETRUNCATED || rc == CRR_EEMPTY || rc == MDB_INVALID || rc == MDB_CORRUPTED ||
+           rc == MDB_PAGE_NOTFOUND || rc == MDB_VERSION_MISMATCH;
 }
 
 void crr_diag_clear(crr_diag_t *d)

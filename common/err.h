@@ -20,9 +20,21 @@ enum {
     CRR_ETIMEOUT = -1008,   /* a deadline passed */
     CRR_EPROTO = -1009,     /* the peer broke the wire protocol */
     CRR_EREJECT = -1010,    /* input rejected (details in the diag) */
+    /* damaged data files (common/lmdbx.c refuses them at open) */
+    CRR_ETRUNCATED = -1020, /* an LMDB data file is shorter than its own meta page says */
+    CRR_EEMPTY = -1021,     /* an LMDB data file is empty (0 bytes) */
 };
 
-/* Explains rc: a CRR_E* code, an LMDB code or -errno. Returns a static string. */
+/* Exit status of a daemon that refuses to start on a damaged data file
+ * (EX_CONFIG of sysexits.h): restarting it will not help, an operator must. */
+#define CRR_EXIT_BAD_DATA 78
+
+/* 1 when rc says a data file is damaged (CRR_ETRUNCATED, CRR_EEMPTY,
+ * MDB_INVALID, MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_VERSION_MISMATCH), else 0. */
+int crr_err_bad_data(int rc);
+
+/* Explains rc: a CRR_E* code, an LMDB code, -errno, or a positive errno (how
+ * LMDB reports system errors: ENOSPC, EIO...). Returns a static string. */
 const char *crr_strerror(int rc);
 
 /* Where and why one piece of input was refused. `code` is a

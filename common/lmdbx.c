@@ -2,9 +2,11 @@
  * the collector spool and the CLI. Owns nothing after return. */
 #include "lmdbx.h"
 
+#include "err.h"
 #include "log.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -28,6 +30,63 @@ static int s_mkdir_p(const char *dir)
     return 0;
 }
 
+/* Refuses an existing data.mdb of 0 bytes (LMDB would silently start a new,
+ * empty environment in it). A missing file is a new environment. */
+static int s_check_empty(const char *dir, unsigned flags)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    struct stat st;
+    if (stat(path, &st) != 0 || st.st_size > 0)
+        return 0;
+    if ((flags & CRR_LMDB_ALLOW_EMPTY) && !(flags & MDB_RDONLY)) {
+        CRR_WARN("%s is empty (0 bytes): starting with an empty environment as told", path);
+        return 0;
+    }
+    CRR_ERROR("%s is empty (0 bytes): its data is lost (a failed copy, a truncation, a full "
+              "disk?); restore it from a backup, or remove it to start empty",
+              path);
+    return CRR_EEMPTY;
+}
+
+int crr_lmdb_size(MDB_env *env, crr_lmdb_size_t *out)
+{
+    memset(out, 0, sizeof *out);
+    MDB_envinfo info;
+    MDB_stat ms;
+    int rc, fd;
+    if ((rc = mdb_env_info(env, &info)) != 0 || (rc = mdb_env_stat(env, &ms)) != 0 ||
+        (rc = mdb_env_get_fd(env, &fd)) != 0)
+        return rc;
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -errno;
+    out->file_bytes = (uint64_t)st.st_size;
+    out->page_size = ms.ms_psize;
+    out->last_pgno = info.me_last_pgno;
+    out->needed_bytes = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+    return 0;
+}
+
+/* After mdb_env_open has read the two meta pages (with read(), so a short
+ * file fails there with MDB_INVALID): the file must hold every page up to
+ * the meta page's last one, or the first read of a missing page is SIGBUS. */
+static int s_check_size(MDB_env *env, const char *dir)
+{
+    crr_lmdb_size_t sz;
+    int rc = crr_lmdb_size(env, &sz);
+    if (rc)
+        return rc;
+    if (sz.file_bytes >= sz.needed_bytes)
+        return 0;
+    CRR_ERROR("%s/data.mdb is %llu bytes but LMDB's meta page says it holds %llu pages of %llu "
+              "bytes (%llu bytes): the file is truncated or damaged; restore it from a backup "
+              "(crrmon verify --data-dir checks a copy)",
+              dir, (unsigned long long)sz.file_bytes, (unsigned long long)sz.last_pgno + 1,
+              (unsigned long long)sz.page_size, (unsigned long long)sz.needed_bytes);
+    return CRR_ETRUNCATED;
+}
+
 int crr_lmdb_open(const char *dir, uint64_t map_size, unsigned max_dbs, unsigned flags,
                   MDB_env **out)
 {
@@ -35,13 +94,21 @@ int crr_lmdb_open(const char *dir, uint64_t map_size, unsigned max_dbs, unsigned
     int rc;
     if (!(flags & MDB_RDONLY) && (rc = s_mkdir_p(dir)) != 0)
         return rc;
+    if ((rc = s_check_empty(dir, flags)) != 0)
+        return rc;
+    flags &= ~CRR_LMDB_ALLOW_EMPTY;
     MDB_env *env;
     if ((rc = mdb_env_create(&env)) != 0)
         return rc;
     if ((rc = mdb_env_set_mapsize(env, (size_t)map_size)) != 0 ||
         (rc = mdb_env_set_maxdbs(env, max_dbs)) != 0 ||
         (rc = mdb_env_set_maxreaders(env, 254)) != 0 ||
-        (rc = mdb_env_open(env, dir, flags | MDB_NOTLS, 0640)) != 0) {
+        (rc = mdb_env_open(env, dir, flags | MDB_NOTLS, 0640)) != 0 ||
+        (rc = s_check_size(env, dir)) != 0) {
+        if (rc == MDB_INVALID)
+            CRR_ERROR("%s/data.mdb is not an LMDB file, or shorter than its two meta pages: "
+                      "restore it from a backup",
+                      dir);
         mdb_env_close(env);
         return rc;
     }

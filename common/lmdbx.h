@@ -8,12 +8,37 @@
 #include <lmdb.h>
 #include <stdint.h>
 
+/* crr_lmdb_open flag (not an LMDB one): an empty (0-byte) data.mdb is
+ * initialised as a new environment instead of being refused. */
+#define CRR_LMDB_ALLOW_EMPTY 0x40000000u
+
 /* Opens (creating the folder when writable) an LMDB environment in dir with
  * the given map size, room for max_dbs named databases, and flags (MDB_NOTLS
- * is always added; pass MDB_RDONLY for readers such as the CLI). Runs
- * mdb_reader_check. Returns 0 and *out, -errno, or an LMDB code. */
+ * is always added; pass MDB_RDONLY for readers such as the CLI, and
+ * CRR_LMDB_ALLOW_EMPTY to accept an empty data file). Runs mdb_reader_check.
+ *
+ * A damaged data file is refused here, before any data page is touched (a
+ * page past the end of the file would kill the process with SIGBUS): an
+ * existing dir/data.mdb of 0 bytes gives CRR_EEMPTY (unless
+ * CRR_LMDB_ALLOW_EMPTY and writable), one shorter than its meta page's last
+ * page number + 1 times the page size gives CRR_ETRUNCATED; both are logged
+ * with the sizes and what to do.
+ * Returns 0 and *out, CRR_EEMPTY, CRR_ETRUNCATED, -errno, or an LMDB code
+ * (MDB_INVALID: not an LMDB file or shorter than its two meta pages). */
 int crr_lmdb_open(const char *dir, uint64_t map_size, unsigned max_dbs, unsigned flags,
                   MDB_env **out);
+
+/* Sizes of an open environment's data file: the file's size in bytes and the
+ * size its current meta page needs ((last page number + 1) * page size). */
+typedef struct crr_lmdb_size {
+    uint64_t file_bytes;   /* st_size of data.mdb */
+    uint64_t needed_bytes; /* (last_pgno + 1) * page_size */
+    uint64_t page_size;    /* LMDB page size */
+    uint64_t last_pgno;    /* highest page number in use */
+} crr_lmdb_size_t;
+
+/* Fills *out for env. Returns 0, -errno or an LMDB code. */
+int crr_lmdb_size(MDB_env *env, crr_lmdb_size_t *out);
 
 /* Opens the named database (creating it unless MDB_RDONLY env) inside txn.
  * Returns 0 or an LMDB code (MDB_NOTFOUND when a read-only env lacks it). */

@@ -387,7 +387,8 @@ int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out
     s->max_age_days = o->max_age_days > 0 ? o->max_age_days : (int64_t)longest + 30;
     s->readonly = o->readonly != 0;
     rc = crr_lmdb_open(dir, o->map_size ? o->map_size : CRR_STORE_DEFAULT_MAP_SIZE, 16,
-                       s->readonly ? MDB_RDONLY : 0, &s->env);
+                       s->readonly ? MDB_RDONLY : (o->start_empty ? CRR_LMDB_ALLOW_EMPTY : 0),
+                       &s->env);
     if (rc)
         goto fail;
     MDB_txn *txn;

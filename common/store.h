@@ -51,12 +51,15 @@ typedef struct crr_store_opts {
                                 are pruned after it; 0 = longest window + 30 */
     const unsigned *windows; /* window lengths in days (copied); NULL = 30, 90, 365 */
     size_t nwindows;         /* entries in windows (at most CRR_STORE_MAX_WINDOWS) */
+    int start_empty;         /* 1: an empty (0-byte) data.mdb starts a new store instead of being
+                                refused with CRR_EEMPTY (common/lmdbx.h) */
 } crr_store_opts_t;
 
 /* Opens (creating when writable) the LMDB environment in folder dir and its
  * databases. o may be NULL (defaults). Returns 0 and sets *out, or -errno, an
- * LMDB code (MDB_NOTFOUND: a read-only open of a store never written) or
- * CRR_EINVAL (bad opts); *out is NULL on failure. */
+ * LMDB code (MDB_NOTFOUND: a read-only open of a store never written),
+ * CRR_EEMPTY / CRR_ETRUNCATED (a damaged data file, refused and logged by
+ * crr_lmdb_open) or CRR_EINVAL (bad opts); *out is NULL on failure. */
 int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out);
 
 /* Closes the environment and frees *s; sets *s = NULL. Safe with NULL, twice. */

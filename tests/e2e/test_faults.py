@@ -1,0 +1,218 @@
+"""test_faults: ordinary operational faults are told to the operator, never
+hidden and never a crash.
+
+  - damaged LMDB files (store, spool): data.mdb truncated to 0 bytes or to
+    half; the aggregator and the collector refuse to start with exit 78 and a
+    message naming the file and the sizes; `crrmon query`, `status` and
+    `rejects` exit 1 with a message (no SIGBUS); `crrmon verify` reports the
+    problem (exit 1) and, on healthy folders, the entries of every database
+    (exit 0); `--aggregator.start_empty` starts on an empty store file.
+  - snapshots committed but never exported (a crash between the commit and
+    the file write, crash point agg_snapshot_after_commit): the next start
+    writes the missing file and removes the stale temporary file.
+  - a full disk (tmpfs in a private mount namespace) under both daemons: they
+    keep running, say "No space left on device", and once space is freed every
+    event is applied exactly once.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+
+import crrtest
+
+NOW = "2026-03-01T12:00:00Z"
+ENV = {"CRRMON_NOW": NOW + "+"}
+BOROUGH = "E09000022"
+BAD_DATA_EXIT = 78
+
+
+def crrmon(*args, check=None, env=None):
+    return crrtest.run([crrtest.binary("crrmon"), *args], env=env or ENV, check=check)
+
+
+def read_endpoints(data_dir, proc):
+    if not proc.alive():
+        raise AssertionError(f"aggregator exited {proc.p.returncode}:\n{proc.stderr()[-3000:]}")
+    with open(os.path.join(data_dir, "endpoints.json")) as f:
+        ep = json.load(f)
+    return ep if ep.get("pid") == proc.pid else None
+
+
+def start_aggregator(data_dir, extra=(), env=None, ingest="tcp://127.0.0.1:*"):
+    p = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", data_dir, "--ingest", ingest,
+                      "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0", *extra],
+                     env=env or ENV, name="aggregator")
+    return p, crrtest.wait_until(lambda: read_endpoints(data_dir, p), timeout=30, what="endpoints.json")
+
+
+def collector_args(data_dir, ingest, *paths, extra=()):
+    return [crrtest.binary("crrmon-collector"), "--data-dir", data_dir, "--aggregator", ingest,
+            "--source-id", "faults-test", "--give-up-after", "120s", *extra, *paths]
+
+
+def generate(count, seed=5):
+    """count stop_search events in BOROUGH (JSON Lines text) and their total count."""
+    r = crrmon("generate", "--seed", seed, "--borough", BOROUGH, "--count", count, "--types",
+               "stop_search", "--end", NOW, "--days", 30, check=0)
+    total = sum(json.loads(l)["stopSearch"].get("count") or 1 for l in r.stdout.splitlines())
+    return r.stdout, total
+
+
+def query_total(agg_dir):
+    r = crrmon("query", "--data-dir", agg_dir, "--json", "--window", "90d", "--borough", BOROUGH,
+               "--indicator", "stop_search.count", check=0)
+    rows = [json.loads(l) for l in r.stdout.splitlines()]
+    return sum(r["value"] for r in rows if not r.get("dims"))
+
+
+# ------------------------------------------------------------------ damaged LMDB files
+
+_healthy = None
+
+
+def healthy_folders():
+    """An aggregator and a collector folder after a small run (one rejected line), built once."""
+    global _healthy
+    if _healthy is None:
+        d = crrtest.tmpdir("crr-faults-")
+        agg_dir, coll_dir = os.path.join(d, "agg"), os.path.join(d, "coll")
+        text, _ = generate(3000)
+        path = os.path.join(d, "in.jsonl")
+        with open(path, "w") as f:
+            f.write(text + "{not json\n")
+        agg, ep = start_aggregator(agg_dir)
+        coll = crrtest.Proc(collector_args(coll_dir, ep["ingest"], path), env=ENV, name="collector")
+        assert coll.wait(timeout=120) == 2, coll.stderr()[-3000:]  # 2: one line rejected
+        assert agg.term() == 0
+        _healthy = (agg_dir, coll_dir)
+    return _healthy
+
+
+def damaged_copy(which, size):
+    """A copy of the healthy folders with <which>/data.mdb cut to size ('half' or 0)."""
+    agg_src, coll_src = healthy_folders()
+    d = crrtest.tmpdir("crr-damaged-")
+    agg_dir, coll_dir = os.path.join(d, "agg"), os.path.join(d, "coll")
+    shutil.copytree(agg_src, agg_dir)
+    shutil.copytree(coll_src, coll_dir)
+    path = os.path.join(agg_dir, "store", "data.mdb") if which == "store" else \
+        os.path.join(coll_dir, "spool", "data.mdb")
+    full = os.path.getsize(path)
+    os.truncate(path, full // 2 if size == "half" else 0)
+    return agg_dir, coll_dir, path
+
+
+def assert_clear_failure(r, *words):
+    """Exited 1 (not killed by a signal) and said why."""
+    assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
+    for w in words:
+        assert w in r.stderr, (w, r.stderr[-2000:])
+
+
+def test_verify_healthy_folders():
+    agg_dir, coll_dir = healthy_folders()
+    r = crrmon("verify", "--data-dir", agg_dir, check=0)
+    for db in ("agg", "sources", "meta", "rejects"):
+        assert any(l.split(": ")[1].split()[0] == db for l in r.stdout.splitlines() if l.count(": ") >= 1
+                   and "entries" in l), (db, r.stdout)
+    assert f"{agg_dir}/store: ok" in r.stdout, r.stdout
+    r = crrmon("verify", "--data-dir", coll_dir, check=0)
+    assert f"{coll_dir}/spool: ok" in r.stdout, r.stdout
+    rejects_line = [l for l in r.stdout.splitlines() if l.startswith(f"{coll_dir}/spool: rejects ")]
+    assert rejects_line and " 1 entries" in rejects_line[0], r.stdout
+    r = crrmon("verify", "--data-dir", crrtest.tmpdir(), check=1)
+    assert "holds no LMDB file" in r.stderr
+    assert crrmon("verify").returncode == 64
+
+
+def test_truncated_store():
+    for size in ("half", 0):
+        agg_dir, _, path = damaged_copy("store", size)
+        cut = os.path.getsize(path)
+        word = "is empty" if size == 0 else "truncated"
+        p = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", agg_dir, "--ingest",
+                          "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"],
+                         env=ENV, name="aggregator")
+        assert p.wait(timeout=30) == BAD_DATA_EXIT, (size, p.p.returncode, p.stderr()[-2000:])
+        assert path in p.stderr() and word in p.stderr(), p.stderr()[-2000:]
+        for cmd in (["query", "--data-dir", agg_dir], ["status", "--data-dir", agg_dir],
+                    ["rejects", "--data-dir", agg_dir]):
+            assert_clear_failure(crrmon(*cmd), path, word)
+        r = crrmon("verify", "--data-dir", agg_dir)
+        assert r.returncode == 1 and "PROBLEM" in r.stdout and word in r.stderr, (r.stdout, r.stderr)
+        assert os.path.getsize(path) == cut  # refused, not "repaired" into an empty store
+
+
+def test_start_empty_is_explicit():
+    agg_dir, _, path = damaged_copy("store", 0)
+    agg, ep = start_aggregator(agg_dir, extra=["--aggregator.start_empty=true"])
+    assert "is empty (0 bytes): starting with an empty environment as told" in agg.stderr()
+    assert agg.term() == 0
+    r = crrmon("status", "--data-dir", agg_dir, "--json", check=0)
+    assert r.stdout.strip() == "", r.stdout
+    assert crrmon("verify", "--data-dir", agg_dir).returncode == 0
+
+
+def test_truncated_spool():
+    for size in ("half", 0):
+        _, coll_dir, path = damaged_copy("spool", size)
+        word = "is empty" if size == 0 else "truncated"
+        p = crrtest.Proc(collector_args(coll_dir, "tcp://127.0.0.1:9"), env=ENV, name="collector")
+        assert p.wait(timeout=30) == BAD_DATA_EXIT, (size, p.p.returncode, p.stderr()[-2000:])
+        assert path in p.stderr() and word in p.stderr(), p.stderr()[-2000:]
+        assert_clear_failure(crrmon("rejects", "--data-dir", coll_dir), path, word)
+        r = crrmon("verify", "--data-dir", coll_dir)
+        assert r.returncode == 1 and "PROBLEM" in r.stdout, (r.stdout, r.stderr)
+
+
+# ------------------------------------------------------------------ snapshots never exported
+
+def snapshot_files(snap_dir):
+    return sorted(f for f in os.listdir(snap_dir) if f.endswith(".jsonl"))
+
+
+def test_snapshot_committed_but_not_exported():
+    d = crrtest.tmpdir("crr-snapx-")
+    agg_dir = os.path.join(d, "agg")
+    snap_dir = os.path.join(agg_dir, "snapshots")
+    text, total = generate(500)
+    path = os.path.join(d, "in.jsonl")
+    with open(path, "w") as f:
+        f.write(text)
+    env = dict(ENV, CRR_CRASHPOINT="agg_snapshot_after_commit:1")
+    agg, ep = start_aggregator(agg_dir, extra=["--aggregator.schedules="], env=env)
+    crrmon("send", "--aggregator", ep["ingest"], path, check=0)
+    r = crrmon("snapshot", "--http", ep["http"], "--timeout", "10s")
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)  # the aggregator died answering
+    assert agg.wait(timeout=30) == 86, agg.stderr()[-2000:]
+    assert "crash point agg_snapshot_after_commit reached" in agg.stderr()
+    assert snapshot_files(snap_dir) == [], os.listdir(snap_dir)  # committed, never written
+    stale = os.path.join(snap_dir, "20260101T000000Z-000009.jsonl.tmp")
+    with open(stale, "w") as f:
+        f.write('{"id":"half a file')
+    agg2, ep2 = start_aggregator(agg_dir, extra=["--aggregator.schedules="])
+    files = snapshot_files(snap_dir)
+    assert len(files) == 1, os.listdir(snap_dir)
+    assert not os.path.exists(stale), os.listdir(snap_dir)
+    err = agg2.stderr()
+    assert "written at start (its export had not finished)" in err and "removed stale temporary file" in err, err
+    with open(os.path.join(snap_dir, files[0])) as f:
+        lines = [json.loads(l) for l in f]
+    assert lines[0]["id"] + ".jsonl" == files[0], lines[0]
+    got = [l["value"] for l in lines[1:] if l.get("indicator") == "stop_search.count" and
+           l.get("borough") == BOROUGH and l.get("windowDays") == 90 and not l.get("dims")]
+    assert got == [total], (got, total)
+    assert agg2.term() == 0
+    # delivered now: a start neither rewrites it nor brings back a file the operator removed
+    os.unlink(os.path.join(snap_dir, files[0]))
+    agg3, _ = start_aggregator(agg_dir, extra=["--aggregator.schedules="])
+    assert agg3.term() == 0
+    assert "written at start" not in agg3.stderr(), agg3.stderr()[-2000:]
+    assert snapshot_files(snap_dir) == [], os.listdir(snap_dir)
+
+
+if __name__ == "__main__":
+    crrtest.main()
