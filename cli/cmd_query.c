@@ -5,7 +5,7 @@
  * The windows, max age and population are the ones the aggregator recorded
  * in its store at start (crr_store_record_config), so a query answers exactly
  * as the aggregator's snapshots do without being given its config; a store
- * without a recorded population has its rate rows absent, as domain.md says.
+ * without a recorded population has its rate rows absent, as docs/DOMAIN.md says.
  * --window and --population override them.
  *
  * Formats: the table is for people (absent values '-', unreliable rows marked
@@ -193,7 +193,7 @@ static int s_print_table(Crrmon__V1__IndicatorValue **rows, size_t n, FILE *out)
         if (unreliable)
             fprintf(out,
                     "\n* %zu row(s) not reliable: the sample is too small to be read as fact "
-                    "(domain.md statistics rules).\n",
+                    "(docs/DOMAIN.md statistics rules).\n",
                     unreliable);
     }
     crr_cli_table_destroy(&t);
@@ -284,7 +284,7 @@ int crr_cmd_query(int argc, char **argv)
     if (indicator && !s_known_indicator(indicator))
         return crr_cli_usage(S_CMD,
                              "unknown indicator '%s' (see crrmon query --help and "
-                             "docs: domain.md catalogue)",
+                             "docs/INDICATORS.md)",
                              indicator);
 
     int exit_code = CRR_EXIT_FAIL;

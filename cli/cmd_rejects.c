@@ -134,8 +134,8 @@ int crr_cmd_rejects(int argc, char **argv)
     MDB_dbi dbi;
     /* map size 0: take the writer's, so every committed page is mapped */
     int rc = crr_lmdb_open(env_dir, 0, 32, MDB_RDONLY, &env);
-    if (rc) {
-        crr_cli_fail(S_CMD, "cannot open %s: %s", env_dir, crr_strerror(rc));
+    if (rc) { /* a refused data folder (damaged, unreadable): exit 78 */
+        exit_code = crr_cli_config(S_CMD, "cannot open %s: %s", env_dir, crr_strerror(rc));
         goto fail;
     }
     if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0) {

@@ -3,7 +3,7 @@
  * Each run is its own source (source_id, epoch) with a fresh random epoch
  * (getrandom), so two runs never collide at the aggregator, even with the
  * same source id; the same file sent twice counts twice unless its events
- * carry record ids (domain.md: a record id seen before for the same borough
+ * carry record ids (docs/DOMAIN.md: a record id seen before for the same borough
  * and type is a duplicate).
  *
  * Phases: (1) read and validate every input line, packing valid events
@@ -191,7 +191,7 @@ static int s_read_input(s_send_t *s, const char *path, const char *source_id,
             continue;
         }
         ProtobufCMessage *m = &e->base;
-        /* The source id and sequence are the sender's to set (domain.md). */
+        /* The source id and sequence are the sender's to set (docs/DOMAIN.md). */
         char *old_sid = e->source_id;
         e->source_id = (char *)source_id;
         e->seq = (uint64_t)s->n + 1;

@@ -1,4 +1,4 @@
-/* crashpoint: named crash points for repeatable crash tests (STYLE.md).
+/* crashpoint: named crash points for repeatable crash tests.
  *
  * CRR_CRASHPOINT=name[:n] in the environment makes the n-th call (default the
  * first) of crr_crashpoint("name") end the process at once with _exit(86),

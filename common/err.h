@@ -1,7 +1,7 @@
 /* err: crrmon's error codes, crr_strerror() and the diagnostic record that
  * validators at the edges fill (file, line, field, reason).
  *
- * Convention (STYLE.md): fallible functions return int, 0 on success and
+ * Convention: fallible functions return int, 0 on success and
  * negative on failure: -errno for system and zmq failures, CRR_E* (this file,
  * -1000..-1099) for our own, LMDB codes passed through unchanged. */
 #ifndef CRR_ERR_H

@@ -1,4 +1,4 @@
-/* indicators: the catalogue of shared/domain.md as ONE declarative table
+/* indicators: the catalogue of docs/DOMAIN.md as ONE declarative table
  * (s_catalogue below: name, family, dims, stat, metrics read, flags, custom
  * function, description) and the engine that evaluates it.
  *

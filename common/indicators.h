@@ -1,11 +1,11 @@
-/* indicators: the indicator catalogue of shared/domain.md as one declarative
+/* indicators: the indicator catalogue of docs/DOMAIN.md as one declarative
  * table (indicators.c), and the engine that turns the store's day buckets into
  * IndicatorValue rows for boroughs, LONDON and windows; snapshots.
  *
  * Windows are whole UTC days: the D-day window as of T covers the D UTC days
  * ending with T's day. LONDON is computed from sums over all boroughs, never
  * from averaged ratios. Scopes: every one of the 33 boroughs and LONDON
- * (DESIGN.md: "every indicator for every borough and London"); a borough
+ * (docs/DESIGN.md: "every indicator for every borough and London"); a borough
  * without events gets its total rows with the stat's empty value (a count of
  * 0 with Byar's [0, 3.689], proportions absent). Rows: the total, plus each
  * dimension value (and each
@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The statistic an indicator follows (domain.md "stat" column). */
+/* The statistic an indicator follows (docs/DOMAIN.md "stat" column). */
 typedef enum crr_stat {
     CRR_STAT_C,  /* count: Byar interval, reliable when count >= 10 */
     CRR_STAT_P,  /* proportion: Wilson, reliable when m >= 50 */

@@ -1,5 +1,5 @@
 /* stats: Wilson, Byar, mean, weighted proportion and rate ratio exactly as
- * shared/domain.md defines them. Pure functions; no state, no allocation.
+ * docs/DOMAIN.md defines them. Pure functions; no state, no allocation.
  * Undefined statistics are reported by return code, never as NaN. */
 #include "stats.h"
 

@@ -1,4 +1,4 @@
-/* stats: the statistics of shared/domain.md ("Statistics (rules)"), as pure
+/* stats: the statistics of docs/DOMAIN.md ("Statistics (rules)"), as pure
  * functions of sums, so the indicator engine and the tests share one
  * implementation.
  *

@@ -1,4 +1,4 @@
-/* validate: domain.md's event rules, one function per body type.
+/* validate: docs/DOMAIN.md's event rules, one function per body type.
  *
  * Order of checks: envelope first (borough, occurred_at, future, too old,
  * body), then each body field in .proto order (missing, then range), then the

@@ -1,4 +1,4 @@
-/* validate: the rules of shared/domain.md applied to one Event.
+/* validate: the rules of docs/DOMAIN.md applied to one Event.
  *
  * The collector calls it at the edge (so bad lines are reported with file and
  * line) and the aggregator calls it again, authoritatively, with its own clock.
@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-/* Default slack for the "future" rule (domain.md: 5 minutes). */
+/* Default slack for the "future" rule (docs/DOMAIN.md: 5 minutes). */
 #define CRR_VALIDATE_FUTURE_SLACK_SEC 300
 
 /* What the caller's clock and policy are. */
@@ -25,7 +25,7 @@ typedef struct crr_validate_opts {
     int64_t max_age_days;     /* longest window + 30; older is REJECT_CODE_TOO_OLD; 0 = no check */
 } crr_validate_opts_t;
 
-/* Checks e against every rule of domain.md, in this order:
+/* Checks e against every rule of docs/DOMAIN.md, in this order:
  *  - borough: empty -> MISSING_FIELD; not E09000001..E09000033 -> UNKNOWN_BOROUGH;
  *  - occurred_at: absent -> MISSING_FIELD; nanos outside 0..999999999 or
  *    seconds outside years 1..9999 -> OUT_OF_RANGE; later than now + slack

@@ -1,7 +1,7 @@
 /* jsonl: the JSON Lines file sink (an embedded default).
  *
  * One file per snapshot, DIR/<snapshot id>.jsonl, where DIR is the sink's
- * `dir` or else the aggregator's snapshot folder. Layout (shared/domain.md,
+ * `dir` or else the aggregator's snapshot folder. Layout (docs/DOMAIN.md,
  * "Snapshot"): one header line holding every Snapshot field but `values`,
  * then one line per IndicatorValue; every field written with its default
  * (CRR_JSON_EMIT_DEFAULTS: "n":"0", "reliable":false), absent wrappers left

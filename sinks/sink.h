@@ -1,12 +1,12 @@
 /* sink: the interface every snapshot sink implements, and the registry.
  *
  * A sink receives whole snapshots (proto Snapshot, the export contract of
- * shared/domain.md) and writes them somewhere: a JSON Lines file, a CSV file,
+ * docs/DOMAIN.md) and writes them somewhere: a JSON Lines file, a CSV file,
  * later PostgreSQL or a webhook. Each sink is one file sinks/<name>.c that
  * exports one `const crr_sink_ops_t crr_sink_<name>`; sinks/registry.c lists
  * them in one table, each entry guarded by CRR_WITH_SINK_<NAME>.
  *
- * Rules for a sink (STYLE.md "Sinks"):
+ * Rules for a sink:
  *   - it never sees LMDB or ZeroMQ and never runs on the ingest thread;
  *   - write() is idempotent on the snapshot id (temp file + fsync + rename, or
  *     one SQL transaction) and keeps no pointer into the snapshot afterwards;

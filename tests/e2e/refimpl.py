@@ -1,5 +1,5 @@
-"""refimpl: an independent reference implementation (oracle) of domain.md's
-indicator catalogue, written from the text of domain.md alone.
+"""refimpl: an independent reference implementation (oracle) of docs/DOMAIN.md's
+indicator catalogue, written from the text of docs/DOMAIN.md alone.
 
 It is deliberately slow and plain: it keeps every applied event in a list and
 recomputes each indicator by filtering that list, with no buckets and no
@@ -11,7 +11,7 @@ Input: events as dicts in the proto3 JSON mapping as crrmon writes them
 int64 possibly as strings, defaults possibly left out, occurredAt RFC 3339),
 in ARRIVAL order; the reference CSVs; the windows; the as-of instant T.
 
-Assumptions of the oracle (documented here because domain.md leaves them to
+Assumptions of the oracle (documented here because docs/DOMAIN.md leaves them to
 the clock of a running aggregator):
 - every event arrives at T, i.e. the aggregator's clock reads T while it
   applies them (CRRMON_NOW fixed). So the future/too_old rules compare with
@@ -21,7 +21,7 @@ the clock of a running aggregator):
   staff_headcount ties go to the later one);
 - "too old" means T - occurred_at > (longest window + 30) days; "future"
   means occurred_at > T + 300 s;
-- every borough of the list gets rows (DESIGN.md: "a snapshot is every
+- every borough of the list gets rows (docs/DESIGN.md: "a snapshot is every
   indicator for every borough and London"), also one without any applied
   event: its totals (counts 0 with Byar's interval, shares absent) and no
   dimension rows. compute(..., only_with_data=True) restricts the scopes to
@@ -49,7 +49,7 @@ FUTURE_SLACK_SEC = 300
 DAY = 86400
 
 # ------------------------------------------------------------------ enums
-# Short names in number order from 1 (domain.md); OfficerEthnicity has IC9 = 9.
+# Short names in number order from 1 (docs/DOMAIN.md); OfficerEthnicity has IC9 = 9.
 ENUMS = {
     "StaffGroup": ("STAFF_GROUP", ["OPERATIONAL", "ADMINISTRATIVE", "SUPERVISOR", "SENIOR_MANAGER"]),
     "ObserverRole": ("OBSERVER_ROLE", ["SUPERVISOR", "PEER", "QUALITY_ASSURANCE", "COMMUNITY"]),
@@ -197,7 +197,7 @@ def normalize(ev):
 
 
 def validate(e, now, max_age_days, boroughs):
-    """Raises Reject(code) when domain.md says the aggregator rejects e (a normalized event)."""
+    """Raises Reject(code) when docs/DOMAIN.md says the aggregator rejects e (a normalized event)."""
     if e["borough"] not in boroughs:
         raise Reject("unknown_borough")
     if e["t"] > now + FUTURE_SLACK_SEC:
@@ -366,7 +366,7 @@ def stat_rate_ratio(a, pop_a, b, pop_b):
     """RR: (a/pop_a) / (b/pop_b) by the log method, SE = sqrt(1/a + 1/b); n = min(a, b); reliable when both >= 10."""
     n = min(a, b)
     if a == 0 or b == 0 or not pop_a or not pop_b:
-        # a = 0: ratio 0 has no log interval; b = 0 (WHITE): absent (domain.md)
+        # a = 0: ratio 0 has no log interval; b = 0 (WHITE): absent (docs/DOMAIN.md)
         if b == 0 or not pop_a or not pop_b:
             return row(None, n)
         return row(0.0, n, reliable=False)

@@ -212,7 +212,7 @@ def test_usage_help_version_and_config_errors():
     for word in ("--data-dir", "--ingest", "--feed", "--http", "--aggregator.max_msg_size",
                  "--aggregator.schedules", "--sink.jsonl.dir", "jsonl", "csv"):
         assert word in r.stdout, word
-    # DESIGN.md: the HTTP API binds to localhost unless configured
+    # docs/DESIGN.md: the HTTP API binds to localhost unless configured
     http_line = next(l for l in r.stdout.splitlines() if l.strip().startswith("--http "))
     assert "default: 127.0.0.1:7480;" in http_line, http_line
     assert crrtest.run([agg, "--version"], check=0).stdout.startswith("crrmon-aggregator ")
@@ -267,8 +267,8 @@ def test_batch_acked_and_duplicate_counted_once():
     # a total with nothing in it is written with its defaults ("n":"0", "reliable":false)
     zero = find(rows, "feedback.responses", B, 30)
     assert (zero["value"], zero["n"], zero["reliable"]) == (0.0, "0", False), zero
-    # a borough without any applied event still gets every total row (DESIGN.md: every borough),
-    # with the stat's empty value: a count of 0 with Byar's approximation [0, 3.668] (domain.md: Byar,
+    # a borough without any applied event still gets every total row (docs/DESIGN.md: every borough),
+    # with the stat's empty value: a count of 0 with Byar's approximation [0, 3.668] (docs/DOMAIN.md: Byar,
     # lower bound 0; the exact Poisson bound would be 3.689), shares absent, no dimension rows
     empty = [r for r in rows if r["borough"] == "E09000001"]
     assert empty and all(r["dims"] == {} for r in empty), empty[:3]

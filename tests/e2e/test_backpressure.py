@@ -1,4 +1,4 @@
-"""test_backpressure: DESIGN.md's bound on the aggregator's memory. A sender
+"""test_backpressure: docs/DESIGN.md's bound on the aggregator's memory. A sender
 that floods frames faster than the aggregator can take them (every frame here
 is a 1 MiB malformed one, each answered and kept as a reject in its own
 durable transaction, so the aggregator is the slow side) must be pushed back

@@ -1,6 +1,6 @@
 """test_collector: crrmon-collector as a black box against an aggregator.
 
-Scenarios (DESIGN.md "Guarantees", the collector's part):
+Scenarios (docs/DESIGN.md "Guarantees", the collector's part):
   - a JSONL file with a bad line in the middle: the good lines arrive, the bad
     one is logged as FILE:LINE: field: reason, kept in the spool's rejects
     database, and the collector exits 2;

@@ -32,7 +32,7 @@ def value_for(key, typ, default, lo, hi, tmp):
         "dir": os.path.join(tmp, "sinkdir"), "ingest": "tcp://127.0.0.1:*", "feed": "tcp://127.0.0.1:*",
         "http": "127.0.0.1:0", "log_level": "debug", "windows": "7,28", "schedules": "hourly=every 1h",
         "sinks": "jsonl,csv", "ref_boroughs": "", "ref_population": "", "aggregator": "tcp://127.0.0.1:9",
-        "source_id": "walker",
+        "source_id": "walker", "final_line": "accept",
     }
     if typ == "text":
         return text.get(key, "walk-value")

@@ -5,7 +5,7 @@ today's new records, counts nothing twice: every indicator equals what a
 single import of the distinct records gives; each duplicate is acknowledged
 (send exits 0), counted in `crrmon status` (per source and epoch) and in
 /api/v1/stats, and NOT stored as a reject. The same id in another borough or
-for another event type is a different record (domain.md: "for the same
+for another event type is a different record (docs/DOMAIN.md: "for the same
 borough and type").
 """
 import json

@@ -106,8 +106,9 @@ def damaged_copy(which, size):
 
 
 def assert_clear_failure(r, *words):
-    """Exited 1 (not killed by a signal) and said why."""
-    assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
+    """Exited 78 (a refused data folder: docs/OPERATIONS.md "Exit codes"; not
+    killed by a signal) and said why."""
+    assert r.returncode == 78, (r.returncode, r.stderr[-2000:])
     for w in words:
         assert w in r.stderr, (w, r.stderr[-2000:])
 

@@ -11,7 +11,7 @@ the input files:
     data folder and the same ingest port (read from the first endpoints.json);
   - kill -9 of a collector in the middle of its file, restarted with the same
     arguments (it resumes from its spool and file checkpoint).
-Nothing is counted twice and nothing acknowledged is lost (DESIGN.md,
+Nothing is counted twice and nothing acknowledged is lost (docs/DESIGN.md,
 "Guarantees").
 
 Ports are random (tcp://127.0.0.1:* and HTTP port 0, read back from
@@ -87,7 +87,7 @@ def expected_totals(events):
     for e in events:
         if "stopSearch" in e:
             ss = e["stopSearch"]
-            n = ss.get("count") or 1  # 0 or absent reads as 1 (domain.md)
+            n = ss.get("count") or 1  # 0 or absent reads as 1 (docs/DOMAIN.md)
             add("stop_search.count", {}, n)
             add("stop_search.count", {"ethnicity": short(ss["ethnicity"], "ETHNICITY_")}, n)
             add("pipeline.events", {"type": "stop_search"}, 1)

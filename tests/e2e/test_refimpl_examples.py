@@ -1,5 +1,5 @@
 """Tests of the oracle itself (refimpl.py): worked examples with published
-answers, and the edge cases of domain.md that the end-to-end comparison
+answers, and the edge cases of docs/DOMAIN.md that the end-to-end comparison
 relies on. No process is started: this runs without any C binary."""
 import math
 import os

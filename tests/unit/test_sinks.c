@@ -1,6 +1,6 @@
 /* test_sinks: every public function of sinks/ (registry, id check, atomic
  * file write) and the two file sinks, writing a small hand-built snapshot and
- * comparing the files byte for byte with the layout of shared/domain.md:
+ * comparing the files byte for byte with the layout of docs/DOMAIN.md:
  * JSON Lines (header line without values, every field with defaults, absent
  * wrappers left out) and CSV (header row, dims "k=v;k=v", empty cells for
  * absent wrappers). Also: writing the same id twice is harmless, and an

@@ -1,4 +1,4 @@
-/* test_stats: known answers and edge cases of common/stats (domain.md's rules). */
+/* test_stats: known answers and edge cases of common/stats (docs/DOMAIN.md's rules). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* test_validate: every rule of domain.md as implemented by common/validate:
+/* test_validate: every rule of docs/DOMAIN.md as implemented by common/validate:
  * one valid event of each type passes; each missing, out-of-range and
  * inconsistent case fails with the exact reject code and dotted field; the
  * future and too-old edges to the second. Events are built on the stack:
