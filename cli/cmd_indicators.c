@@ -45,6 +45,14 @@ static int s_markdown(FILE *out, const crr_indicator_info_t *cat, size_t n)
                    "indicator is computed per borough (all 33), for LONDON (from summed counts, "
                    "never averaged ratios) and for every configured window. The statistics "
                    "rules (interval, `n`, `reliable`) are domain.md's:\n\n"
+                   "Coverage: a borough *covers* a window for an indicator when it was first "
+                   "seen (the earliest `occurred_at` ever applied for it), for every event type "
+                   "the indicator reads, at or before 00:00:00 UTC of the window's first day. "
+                   "Every row carries `boroughs_reporting`: 1 or 0 for a borough, and for LONDON "
+                   "the number of covering boroughs, the only ones whose sums, statements and "
+                   "population LONDON is computed from. A row with 0 is never reliable. "
+                   "`pipeline.*` rows are about arrival: a borough reports when an event arrived "
+                   "in the window.\n\n"
                    "| stat | meaning |\n| --- | --- |\n"
                    "| C | count: Byar's interval, reliable when the count >= 10 |\n"
                    "| P | proportion: Wilson interval, reliable when m >= 50 |\n"
@@ -54,7 +62,7 @@ static int s_markdown(FILE *out, const crr_indicator_info_t *cat, size_t n)
                    "|\n"
                    "| RR | rate ratio vs WHITE: log method, reliable when both counts >= 10 |\n"
                    "| V | plain value: no interval, reliable when present |\n\n"
-                   "| indicator | stat | dimensions | event type | definition |\n"
+                   "| indicator | stat | dimensions | event types | definition |\n"
                    "| --- | --- | --- | --- | --- |\n",
                    out) == EOF;
     for (size_t i = 0; i < n && !rc; i++) {
@@ -62,6 +70,8 @@ static int s_markdown(FILE *out, const crr_indicator_info_t *cat, size_t n)
         rc |= s_md_cell(out, *cat[i].dims ? cat[i].dims : "-");
         rc |= fputs(" | ", out) == EOF;
         rc |= s_md_cell(out, cat[i].event_type ? cat[i].event_type : "");
+        if (cat[i].event_type2)
+            rc |= fprintf(out, ", %s", cat[i].event_type2) < 0;
         rc |= fputs(" | ", out) == EOF;
         rc |= s_md_cell(out, cat[i].description);
         rc |= fputs(" |\n", out) == EOF;

@@ -57,7 +57,11 @@ static void s_usage(FILE *out)
             "  --csv              CSV with a header row\n"
             "  --help             this text\n\n"
             "Table: '-' marks an absent value (undefined, e.g. a zero denominator); '*' marks\n"
-            "a row whose sample is too small to be read as fact.\n");
+            "a row whose sample is too small to be read as fact. 'reporting' is the row's\n"
+            "boroughs_reporting: 1 when the borough's data covers the whole window (first\n"
+            "seen, for every event type the indicator reads, at or before its first day),\n"
+            "else 0; for LONDON the number of such boroughs, the only ones it is computed\n"
+            "from. A row with 0 is never reliable.\n");
 }
 
 /* "90d" or "90" -> 90. */
@@ -126,26 +130,36 @@ static void s_opt_double(const Google__Protobuf__DoubleValue *w, char *buf, size
 
 static int s_print_csv(Crrmon__V1__IndicatorValue **rows, size_t n, FILE *out)
 {
-    static const char *const hdr[] = {"indicator", "borough", "window_days", "dims",    "value",
-                                      "n",         "n_eff",   "ci_low",      "ci_high", "reliable"};
+    static const char *const hdr[] = {
+        "indicator", "borough",  "window_days",       "dims", "value", "n", "n_eff", "ci_low",
+        "ci_high",   "reliable", "boroughs_reporting"};
     int rc = 0;
-    for (size_t i = 0; i < 10; i++)
-        rc |= s_csv_field(out, hdr[i], i == 9);
+    for (size_t i = 0; i < 11; i++)
+        rc |= s_csv_field(out, hdr[i], i == 10);
     for (size_t r = 0; r < n && rc == 0; r++) {
         const Crrmon__V1__IndicatorValue *v = rows[r];
-        char win[16], dims[1024], val[40], nn[32], neff[40], lo[40], hi[40];
+        char win[16], dims[1024], val[40], nn[32], neff[40], lo[40], hi[40], br[16];
         snprintf(win, sizeof win, "%u", v->window_days);
+        snprintf(br, sizeof br, "%u", v->boroughs_reporting);
         s_dims(v, dims, sizeof dims, ";");
         s_opt_double(v->value, val, sizeof val);
         snprintf(nn, sizeof nn, "%llu", (unsigned long long)v->n);
         s_opt_double(v->n_eff, neff, sizeof neff);
         s_opt_double(v->ci_low, lo, sizeof lo);
         s_opt_double(v->ci_high, hi, sizeof hi);
-        const char *cells[10] = {
-            v->indicator, v->borough, win, dims, val,
-            nn,           neff,       lo,  hi,   v->reliable ? "true" : "false"};
-        for (size_t i = 0; i < 10; i++)
-            rc |= s_csv_field(out, cells[i], i == 9);
+        const char *cells[11] = {v->indicator,
+                                 v->borough,
+                                 win,
+                                 dims,
+                                 val,
+                                 nn,
+                                 neff,
+                                 lo,
+                                 hi,
+                                 v->reliable ? "true" : "false",
+                                 br};
+        for (size_t i = 0; i < 11; i++)
+            rc |= s_csv_field(out, cells[i], i == 10);
     }
     return rc;
 }
@@ -166,16 +180,16 @@ static int s_print_json(Crrmon__V1__IndicatorValue **rows, size_t n, FILE *out)
 
 static int s_print_table(Crrmon__V1__IndicatorValue **rows, size_t n, FILE *out)
 {
-    static const char *const hdr[] = {"indicator", "borough",      "window", "dims",
-                                      "value",     "95% interval", "n",      ""};
+    static const char *const hdr[] = {"indicator",    "borough", "window",    "dims", "value",
+                                      "95% interval", "n",       "reporting", ""};
     crr_cli_table_t *t = NULL;
-    if (crr_cli_table_new(8, hdr, &t) != 0)
+    if (crr_cli_table_new(9, hdr, &t) != 0)
         return -1;
     size_t unreliable = 0;
     int rc = 0;
     for (size_t r = 0; r < n && rc == 0; r++) {
         const Crrmon__V1__IndicatorValue *v = rows[r];
-        char win[16], dims[1024], val[40], ci[96], lo[40], hi[40], nn[32];
+        char win[16], dims[1024], val[40], ci[96], lo[40], hi[40], nn[32], br[16];
         snprintf(win, sizeof win, "%ud", v->window_days);
         s_dims(v, dims, sizeof dims, ",");
         if (!dims[0])
@@ -190,20 +204,21 @@ static int s_print_table(Crrmon__V1__IndicatorValue **rows, size_t n, FILE *out)
         else
             snprintf(ci, sizeof ci, "-");
         snprintf(nn, sizeof nn, "%llu", (unsigned long long)v->n);
+        snprintf(br, sizeof br, "%u", v->boroughs_reporting);
         const char *mark = "";
         if (!v->reliable && v->value) {
             mark = "*";
             unreliable++;
         }
-        const char *cells[8] = {v->indicator, v->borough, win, dims, val, ci, nn, mark};
+        const char *cells[9] = {v->indicator, v->borough, win, dims, val, ci, nn, br, mark};
         rc = crr_cli_table_add(t, cells);
     }
     if (rc == 0) {
-        crr_cli_table_print(t, out, 1u << 2 | 1u << 4 | 1u << 6);
+        crr_cli_table_print(t, out, 1u << 2 | 1u << 4 | 1u << 6 | 1u << 7);
         if (unreliable)
             fprintf(out,
-                    "\n* %zu row(s) not reliable: the sample is too small to be read as fact "
-                    "(domain.md statistics rules).\n",
+                    "\n* %zu row(s) not reliable: the sample is too small to be read as fact, "
+                    "or the data does not cover the whole window (reporting 0).\n",
                     unreliable);
     }
     crr_cli_table_destroy(&t);

@@ -22,6 +22,8 @@ const char *crr_strerror(int rc)
     case CRR_ETIMEOUT: return "timed out";
     case CRR_EPROTO: return "protocol error";
     case CRR_EREJECT: return "input rejected";
+    case CRR_EVERSION:
+        return "written by a newer crrmon (on-disk format version newer than this build reads)";
     default: break;
     }
     if (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE)

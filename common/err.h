@@ -20,6 +20,7 @@ enum {
     CRR_ETIMEOUT = -1008,   /* a deadline passed */
     CRR_EPROTO = -1009,     /* the peer broke the wire protocol */
     CRR_EREJECT = -1010,    /* input rejected (details in the diag) */
+    CRR_EVERSION = -1011,   /* an on-disk format newer than this build reads */
 };
 
 /* Explains rc: a CRR_E* code, an LMDB code or -errno. Returns a static string. */

@@ -3,9 +3,20 @@
  * IndicatorValue rows for boroughs, LONDON and windows; snapshots.
  *
  * Windows are whole UTC days: the D-day window as of T covers the D UTC days
- * ending with T's day. LONDON is computed from sums over all boroughs, never
- * from averaged ratios. Scopes: every one of the 33 boroughs and LONDON
- * (DESIGN.md: "every indicator for every borough and London"); a borough
+ * ending with T's day. LONDON is computed from sums over the boroughs that
+ * cover the window for the indicator, never from averaged ratios.
+ *
+ * Coverage: a borough covers a window for an indicator when its first-seen
+ * instant (store: the earliest occurred_at ever applied, per borough and
+ * event type) is at or before 00:00:00 UTC of the window's first day for
+ * every event type the indicator reads (its family's type, plus a second one
+ * for training.coverage, feedback.response_rate, cost.per_attendee_pence and
+ * complaints.per_1000_searches). Every row carries boroughs_reporting: 0/1
+ * for a borough, the number of covering boroughs for LONDON, whose sums,
+ * statements and population are those boroughs' only; a row with 0 is never
+ * reliable. pipeline.* rows are about arrival: a borough reports when an
+ * event arrived in the window, and LONDON sums every borough as before. Scopes: every one of the 33
+ * boroughs and LONDON (DESIGN.md: "every indicator for every borough and London"); a borough
  * without events gets its total rows with the stat's empty value (a count of
  * 0 with Byar's [0, 3.689], proportions absent). Rows: the total, plus each
  * dimension value (and each
@@ -39,6 +50,7 @@ typedef enum crr_stat {
 typedef struct crr_indicator_info {
     const char *name;        /* catalogue name, e.g. "stop_search.count" */
     const char *event_type;  /* body field name it reads, e.g. "stop_search" */
+    const char *event_type2; /* a second type it reads (coverage needs both), NULL = none */
     const char *dims;        /* comma list of dimension names, "" for none */
     crr_stat_t stat;         /* statistic */
     const char *description; /* one line */

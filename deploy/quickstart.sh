@@ -42,8 +42,9 @@ echo "   ingest $ingest, http $http"
 
 boroughs=(E09000033 E09000022 E09000025)
 seed=1
+# 380 days: each borough's data starts before the 365-day window, so it covers it
 for b in "${boroughs[@]}"; do
-  "$bin/crrmon" generate --seed "$seed" --borough "$b" --count "$n" --days 365 > "$run/$b.jsonl"
+  "$bin/crrmon" generate --seed "$seed" --borough "$b" --count "$n" --days 380 > "$run/$b.jsonl"
   seed=$((seed + 1))
 done
 echo "== three collectors sending $n generated events each"
@@ -62,7 +63,7 @@ echo "== taking a snapshot"
 "$bin/crrmon" snapshot --http "$http" | tee "$run/snapshot.txt"
 echo
 echo "== key indicators, last 365 days (all rows: crrmon query --data-dir $run/aggregator)"
-printf '%-11s %-34s %12s  %-23s %8s %s\n' borough indicator value "95% interval" n reliable
+printf '%-11s %-34s %12s  %-23s %8s %9s %s\n' borough indicator value "95% interval" n reporting reliable
 "$bin/crrmon" query --data-dir "$run/aggregator" --window 365d --json |
   jq -r 'select(.dims == {} and (.indicator | IN("training.attendance_rate",
            "feedback.overall_mean", "learning.mean_gain", "behaviour.compliance",
@@ -71,8 +72,9 @@ printf '%-11s %-34s %12s  %-23s %8s %s\n' borough indicator value "95% interval"
          | [.borough, .indicator,
             (if .value == null then "-" else (.value * 10000 | round / 10000 | tostring) end),
             (if .ciLow == null then "-" else "[\(.ciLow * 1000 | round / 1000), \(.ciHigh * 1000 | round / 1000)]" end),
-            .n, (if .reliable then "yes" else "no" end)] | @tsv' |
-  awk -F '\t' '{printf "%-11s %-34s %12s  %-23s %8s %s\n", $1, $2, $3, $4, $5, $6}'
+            .n, .boroughsReporting, (if .reliable then "yes" else "no" end)] | @tsv' |
+  awk -F '\t' '{printf "%-11s %-34s %12s  %-23s %8s %9s %s\n", $1, $2, $3, $4, $5, $6, $7}'
+echo "(reporting: boroughs whose data covers the whole window; LONDON is computed from those only)"
 echo
 file=$(awk '/file/ {print $NF}' "$run/snapshot.txt")
 echo "snapshot file: $file"

@@ -254,14 +254,17 @@ def test_batch_acked_and_duplicate_counted_once():
     assert header == {"id": ans["id"], "asOf": NOW, "takenAt": NOW, "schedule": "on-demand"}
     assert ans["file"] == os.path.join(os.path.realpath(a.dir), "snapshots", ans["id"] + ".jsonl")
     lo, hi = byar(4)
-    for scope in (B, "LONDON"):
-        row = find(rows, "stop_search.count", scope, 30)
-        assert list(row) == ["indicator", "borough", "windowDays", "dims", "value", "n", "ciLow",
-                             "ciHigh", "reliable"], row
-        assert row["value"] == 4.0 and row["n"] == "4" and row["reliable"] is False, row
-        assert abs(row["ciLow"] - lo) < 1e-9 and abs(row["ciHigh"] - hi) < 1e-9, row
-        black = find(rows, "stop_search.count", scope, 30, {"ethnicity": "BLACK"})
-        assert (black["value"], black["n"]) == (4.0, "4"), black
+    row = find(rows, "stop_search.count", B, 30)
+    assert list(row) == ["indicator", "borough", "windowDays", "dims", "value", "n", "ciLow",
+                         "ciHigh", "reliable", "boroughsReporting"], row
+    assert row["value"] == 4.0 and row["n"] == "4" and row["reliable"] is False, row
+    assert abs(row["ciLow"] - lo) < 1e-9 and abs(row["ciHigh"] - hi) < 1e-9, row
+    black = find(rows, "stop_search.count", B, 30, {"ethnicity": "BLACK"})
+    assert (black["value"], black["n"]) == (4.0, "4"), black
+    # B was first seen inside the window: it does not cover it, and LONDON stands on no borough
+    assert row["boroughsReporting"] == 0 and black["boroughsReporting"] == 0, (row, black)
+    london = find(rows, "stop_search.count", "LONDON", 30)
+    assert (london["value"], london["n"], london["boroughsReporting"]) == (0.0, "0", 0), london
     # a total with nothing in it is written with its defaults ("n":"0", "reliable":false)
     zero = find(rows, "feedback.responses", B, 30)
     assert (zero["value"], zero["n"], zero["reliable"]) == (0.0, "0", False), zero
@@ -426,7 +429,11 @@ def test_windows_use_occurred_at():
     assert find(rows, "stop_search.count", B, 30)["value"] == 1.0
     assert find(rows, "stop_search.count", B, 90)["value"] == 2.0
     assert find(rows, "stop_search.count", B, 365)["value"] == 2.0
-    assert find(rows, "stop_search.count", "LONDON", 90)["value"] == 2.0
+    # coverage: B was first seen 40 days ago, so it covers the 30-day window (LONDON = B) and not 90
+    london30, london90 = find(rows, "stop_search.count", "LONDON", 30), find(rows, "stop_search.count", "LONDON", 90)
+    assert (london30["value"], london30["boroughsReporting"]) == (1.0, 1), london30
+    assert (london90["value"], london90["boroughsReporting"]) == (0.0, 0), london90
+    assert find(rows, "stop_search.count", B, 90)["boroughsReporting"] == 0
 
 
 def test_sigterm_then_restart_keeps_totals():
@@ -470,7 +477,7 @@ def test_schedule_every_minute_and_csv_sink():
     with open(csv_path) as f:
         lines = f.read().splitlines()
     assert lines[0] == ("snapshot_id,as_of,taken_at,schedule,indicator,borough,window_days,dims,"
-                        "value,n,n_eff,ci_low,ci_high,reliable"), lines[0]
+                        "value,n,n_eff,ci_low,ci_high,reliable,boroughs_reporting"), lines[0]
     assert len(lines) == len(rows) + 1
     want = f"{header['id']},{NOW},{header['takenAt']},minutely,stop_search.count,{B},30,,1,1,,"
     assert any(line.startswith(want) for line in lines), want

@@ -393,7 +393,7 @@ def test_query_formats_agree():
     r = crrmon("query", "--data-dir", agg_dir, "--csv", check=0)
     recs = list(csv.DictReader(io.StringIO(r.stdout)))
     assert list(recs[0].keys()) == ["indicator", "borough", "window_days", "dims", "value", "n", "n_eff",
-                                    "ci_low", "ci_high", "reliable"]
+                                    "ci_low", "ci_high", "reliable", "boroughs_reporting"]
     assert len(recs) == len(rows)
     for j, c in zip(rows, recs):
         assert c["indicator"] == j["indicator"] and c["borough"] == j["borough"]
@@ -404,6 +404,7 @@ def test_query_formats_agree():
         assert c["n"] == j["n"]
         assert (float(c["ci_low"]) if c["ci_low"] else None) == j.get("ciLow"), (c, j)
         assert c["reliable"] == ("true" if j["reliable"] else "false")
+        assert int(c["boroughs_reporting"]) == j["boroughsReporting"], (c, j)
 
     # Table: aligned, '-' for absent values, '*' for unreliable rows.
     r = crrmon("query", "--data-dir", agg_dir, "--borough", "E09000001", "--window", "30d", check=0)

@@ -2,11 +2,14 @@
 
 Builds a deterministic dataset (several boroughs, all eleven event types,
 survey weights, late events, duplicate record ids, events that must be
-rejected, staff_headcount statements out of order), feeds it to a real
+rejected, staff_headcount statements out of order, boroughs that joined
+during the windows or never sent some types, so that coverage differs per
+indicator and window), feeds it to a real
 aggregator whose clock stands still at T (CRRMON_NOW), takes a snapshot over
 HTTP, reads the JSONL snapshot file and compares every row and every field
 with refimpl.compute(): the same set of rows (key = indicator, borough,
-window, sorted dims), numbers equal to 1e-9 relative, flags equal.
+window, sorted dims), numbers equal to 1e-9 relative, flags and
+boroughs_reporting equal.
 
 On a difference the test prints, per indicator, how many rows match, which
 are missing or extra, and a sample of differing fields, then fails.
@@ -28,6 +31,7 @@ DATA = os.path.join(crrtest.SRC, "data")
 BOROUGHS_CSV = os.path.join(DATA, "london_boroughs.csv")
 POPULATION_CSV = os.path.join(DATA, "population_ethnicity_census2021.csv")
 BOROUGHS = ["E09000001", "E09000005", "E09000012", "E09000022", "E09000025", "E09000030"]
+LATE = ["E09000014", "E09000017"]  # boroughs that joined during the windows
 REL_TOL = 1e-9
 ABS_TOL = 1e-12
 
@@ -195,6 +199,12 @@ def build_dataset(seed=20260615):
     for i in range(26):
         body = g.body("training_feedback", trainer="T-BAD")
         evs.append(g.event(BOROUGHS[1 + i % 2], "training_feedback", body, at=T_SEC - r.uniform(0, 29) * R.DAY))
+    # coverage: a borough that joined 45 days ago (covers the 30-day window only) and never sent
+    # staff_headcount, and one that joined 5 days ago sending two types only (covers nothing)
+    for b, since, types in ((LATE[0], 45, list(PER_BOROUGH)), (LATE[1], 5, ["stop_search", "complaint"])):
+        for typ in types:
+            for _ in range(max(4, PER_BOROUGH[typ] // 4)):
+                evs.append(g.event(b, typ, g.body(typ), at=T_SEC - r.uniform(0, since) * R.DAY))
     r.shuffle(evs)  # arrival order is not occurrence order (late events)
 
     # window edges: 00:00:00 of the 30-day window's first day is in, 23:59:59 the day before is out
@@ -257,7 +267,7 @@ def read_snapshot(path):
             dups.append(key)
         rows[key] = dict(value=o.get("value"), n=int(o.get("n", "0")), n_eff=o.get("nEff"),
                          ci_low=o.get("ciLow"), ci_high=o.get("ciHigh"), reliable=o.get("reliable", False),
-                         raw=o)
+                         boroughs_reporting=o.get("boroughsReporting"), raw=o)
     return header, rows, dups
 
 
@@ -277,6 +287,8 @@ def diff_row(want, got):
         out.append(f"n: want {want['n']}, got {got['n']}")
     if bool(want["reliable"]) != bool(got["reliable"]):
         out.append(f"reliable: want {want['reliable']}, got {got['reliable']}")
+    if want["boroughs_reporting"] != got["boroughs_reporting"]:
+        out.append(f"boroughs_reporting: want {want['boroughs_reporting']}, got {got['boroughs_reporting']}")
     return out
 
 
@@ -373,6 +385,14 @@ def test_oracle_dataset_is_what_it_says():
     assert any(e["day"] < math.floor(T_SEC / R.DAY) - 364 for e in applied), "events outside every window"
     assert any(r["reliable"] for k, r in rows.items() if k[0] == "survey.good_job" and k[1] != "LONDON")
     assert any(not r["reliable"] for k, r in rows.items() if k[0] == "survey.good_job")
+    # coverage differs by indicator and window, and LONDON stands on fewer boroughs than send data
+    rep = {w: rows[("stop_search.count", "LONDON", w, ())]["boroughs_reporting"] for w in WINDOWS}
+    assert rep[30] > rep[365] and rep[30] < len(BOROUGHS) + len(LATE), rep
+    assert rows[("training.coverage", LATE[0], 30, ())]["boroughs_reporting"] == 0
+    assert rows[("training.attended", LATE[0], 30, ())]["boroughs_reporting"] == 1
+    late = rows[("stop_search.count", LATE[1], 30, ())]
+    assert late["boroughs_reporting"] == 0 and late["value"] >= 10 and not late["reliable"], late
+    assert rows[("pipeline.events", "LONDON", 30, ())]["boroughs_reporting"] == len(BOROUGHS) + len(LATE)
 
 
 def write_snapshot(path, rows):
@@ -386,6 +406,7 @@ def write_snapshot(path, rows):
                     o[j] = r[f_]
             o["n"] = str(r["n"])
             o["reliable"] = r["reliable"]
+            o["boroughsReporting"] = r["boroughs_reporting"]
             f.write(json.dumps(o) + "\n")
 
 
@@ -404,13 +425,15 @@ def test_comparison_finds_differences():
     bad[k_val] = dict(want[k_val], value=want[k_val]["value"] * (1 + 1e-8))
     bad[k_flag] = dict(want[k_flag], reliable=not want[k_flag]["reliable"])
     del bad[k_gone]
-    bad[("pipeline.events", "E09000099", 30, ())] = R.stat_count(1)
+    k_rep = ("stop_search.count", "LONDON", 90, ())
+    bad[k_rep] = dict(want[k_rep], boroughs_reporting=want[k_rep]["boroughs_reporting"] + 1)
+    bad[("pipeline.events", "E09000099", 30, ())] = R.report(R.stat_count(1), 1)
     write_snapshot(path, bad)
     _, got, _ = read_snapshot(path)
     report, summary = compare(want, got)
-    assert summary["stop_search.count"][3] == 1 and summary["survey.good_job"][3] == 1, report
+    assert summary["stop_search.count"][3] == 2 and summary["survey.good_job"][3] == 1, report
     assert summary["learning.mean_gain"][1] == 1 and summary["pipeline.events"][2] == 1, report
-    assert sum(d for ok, m, x, d in summary.values()) == 2, report
+    assert sum(d for ok, m, x, d in summary.values()) == 3, report
     # within 1e-9 relative is equal
     bad = dict(want)
     bad[k_val] = dict(want[k_val], value=want[k_val]["value"] * (1 + 1e-11))

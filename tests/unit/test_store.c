@@ -236,7 +236,10 @@ static void test_apply_dup_gap_epoch(void **state)
     assert_true(fabs(s_value(v, n, "stop_search.count", B1, 30, "ethnicity=BLACK") - 5) < 1e-9);
     assert_true(fabs(s_value(v, n, "stop_search.count", B1, 30, "ethnicity=WHITE") - 1) < 1e-9);
     assert_null(s_row(v, n, "stop_search.count", B1, 30, "ethnicity=ASIAN"));
-    assert_true(fabs(s_value(v, n, "stop_search.count", "LONDON", 30, "") - 6) < 1e-9);
+    /* coverage: B1 was first seen inside the window, so LONDON stands on no borough */
+    assert_true(fabs(s_value(v, n, "stop_search.count", "LONDON", 30, "") - 0) < 1e-9);
+    assert_int_equal(s_row(v, n, "stop_search.count", "LONDON", 30, "")->boroughs_reporting, 0);
+    assert_int_equal(s_row(v, n, "stop_search.count", B1, 30, "")->boroughs_reporting, 0);
     /* no data: the total row still (every borough), a count of 0, no dimension rows */
     const Crrmon__V1__IndicatorValue *z = s_row(v, n, "stop_search.count", B2, 30, "");
     assert_non_null(z);
@@ -271,7 +274,8 @@ static void test_two_jobs_same_source_one_call(void **state)
     Crrmon__V1__IndicatorValue **v;
     size_t n;
     s_compute(f->s, "stop_search.count", &v, &n);
-    assert_true(fabs(s_value(v, n, "stop_search.count", "LONDON", 30, "") - 5) < 1e-9);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B1, 30, "") - 4) < 1e-9);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B2, 30, "") - 1) < 1e-9);
     crr_indicators_free(&v, n);
 }
 
@@ -478,9 +482,11 @@ static void test_map_full(void **state)
     assert_int_equal(s_source(s, 1).applied_seq, 1);
     Crrmon__V1__IndicatorValue **v;
     size_t n;
-    crr_query_t q = {.as_of_sec = NOW_SEC, .indicator = "stop_search.count", .borough = "LONDON"};
+    crr_query_t q = {.as_of_sec = NOW_SEC, .indicator = "stop_search.count", .borough = B1};
     assert_int_equal(crr_indicators_compute(s, &q, &v, &n), 0);
-    assert_true(fabs(s_value(v, n, "stop_search.count", "LONDON", 365, "") - 1) < 1e-9);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B1, 365, "") - 1) < 1e-9);
+    /* the failed batch's earlier occurred_at did not move B1's first-seen instant */
+    assert_int_equal(s_row(v, n, "stop_search.count", B1, 365, "")->boroughs_reporting, 0);
     crr_indicators_free(&v, n);
     /* still usable after the failure */
     one[0] = s_search(2, B1, NOW_SEC, "second", 4, 0);
@@ -510,6 +516,14 @@ static void test_indicator_values(void **state)
     ev[9] = s_headcount(10, B1, NOW_SEC + 60, OP, 100, 30); /* later today: counts */
     assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev, 10), &j), 0);
     assert_int_equal(j.n_applied, 10);
+    crr_ingest_job_reset(&j);
+    /* coverage: both boroughs sent feedback and attendance before the 30-day window */
+    ev[0] = s_feedback(11, B1, NOW_SEC - 40 * DAY, OP, 1, "T9");
+    ev[1] = s_feedback(12, B2, NOW_SEC - 40 * DAY, OP, 1, "T9");
+    ev[2] = s_attendance(13, B1, NOW_SEC - 40 * DAY, OP, 1, 1, 0);
+    ev[3] = s_attendance(14, B2, NOW_SEC - 40 * DAY, OP, 1, 1, 0);
+    assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev, 4), &j), 0);
+    assert_int_equal(j.n_applied, 4);
     crr_ingest_job_reset(&j);
 
     Crrmon__V1__IndicatorValue **v;
@@ -552,10 +566,16 @@ static void test_indicator_values(void **state)
     assert_null(r->value);
     assert_null(r->ci_low);
     /* pipeline.events by arrival */
-    assert_true(fabs(s_value(v, n, "pipeline.events", B1, 30, "") - 8) < 1e-9);
-    assert_true(fabs(s_value(v, n, "pipeline.events", B1, 30, "type=attendance") - 2) < 1e-9);
-    assert_true(fabs(s_value(v, n, "pipeline.events", "LONDON", 30, "type=training_feedback") - 4) <
+    assert_true(fabs(s_value(v, n, "pipeline.events", B1, 30, "") - 10) < 1e-9);
+    assert_true(fabs(s_value(v, n, "pipeline.events", B1, 30, "type=attendance") - 3) < 1e-9);
+    assert_true(fabs(s_value(v, n, "pipeline.events", "LONDON", 30, "type=training_feedback") - 6) <
                 1e-9);
+    assert_int_equal(s_row(v, n, "pipeline.events", "LONDON", 30, "")->boroughs_reporting, 2);
+    assert_int_equal(s_row(v, n, "feedback.responses", "LONDON", 30, "")->boroughs_reporting, 2);
+    /* training.coverage also reads staff_headcount, which B1 sent 100 days ago and B2 never */
+    assert_int_equal(s_row(v, n, "training.coverage", B1, 30, "")->boroughs_reporting, 1);
+    assert_int_equal(s_row(v, n, "training.coverage", B2, 30, "")->boroughs_reporting, 0);
+    assert_int_equal(s_row(v, n, "training.coverage", "LONDON", 30, "")->boroughs_reporting, 1);
     /* training.coverage: mandatory attended 8 (B1) / latest in_scope (30, later today) */
     assert_true(fabs(s_value(v, n, "training.coverage", B1, 30, "") - 8.0 / 30) < 1e-9);
     r = s_row(v, n, "training.coverage", B1, 30, "");
@@ -625,7 +645,12 @@ static void test_snapshot_and_prune(void **state)
     Crrmon__V1__IndicatorValue **v;
     size_t n;
     s_compute(f->s, "stop_search.count", &v, &n);
-    assert_true(fabs(s_value(v, n, "stop_search.count", "LONDON", 365, "") - 3) < 1e-9);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B1, 365, "") - 3) < 1e-9);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B2, 365, "") - 0) < 1e-9);
+    /* first seen is never pruned: B2 (first seen 200 days before NOW) still covers 90 days */
+    assert_int_equal(s_row(v, n, "stop_search.count", B2, 90, "")->boroughs_reporting, 1);
+    assert_int_equal(s_row(v, n, "stop_search.count", B1, 90, "")->boroughs_reporting, 0);
+    assert_int_equal(s_row(v, n, "stop_search.count", "LONDON", 90, "")->boroughs_reporting, 1);
     crr_indicators_free(&v, n);
     /* record id Y (200 days before NOW) is forgotten 300 days later; X is kept */
     setenv("CRRMON_NOW", "2026-12-26T12:00:00Z", 1);
