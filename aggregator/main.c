@@ -155,6 +155,13 @@ static int s_start(crr_aggregator_t *a)
     crr_store_opts_t so = {
         .map_size = a->cfg.map_size, .windows = a->windows, .nwindows = a->nwindows};
     rc = crr_store_open(store_dir, &so, &a->store);
+    if (rc == CRR_EVERSION) {
+        CRR_ERROR("cannot open the store in %s: it was written by a newer crrmon (its on-disk "
+                  "format version is above %u, the newest this build reads); run that crrmon "
+                  "release or a later one on this data folder",
+                  store_dir, CRR_STORE_FORMAT_VERSION);
+        return rc;
+    }
     if (rc) {
         CRR_ERROR("cannot open the store in %s: %s", store_dir, crr_strerror(rc));
         return rc;
@@ -263,7 +270,10 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
 
-    if (s_start(a) == 0) {
+    int started = s_start(a);
+    if (started == CRR_EVERSION)
+        code = 78; /* configuration: a refused data folder */
+    if (started == 0) {
         if (a->cfg.insecure)
             CRR_WARN("transport is INSECURE: plain TCP without CURVE encryption or collector "
                      "allow-list (--insecure); use only on a trusted network");

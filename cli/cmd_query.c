@@ -341,6 +341,8 @@ int crr_cmd_query(int argc, char **argv)
         crr_cli_fail(S_CMD, "cannot open the store in %s: %s", store_dir,
                      rc == MDB_NOTFOUND || rc == -ENOENT ? "no aggregator store there yet"
                                                          : crr_strerror(rc));
+        if (rc == CRR_EVERSION)
+            exit_code = 78; /* a refused data folder */
         goto fail;
     }
     crr_query_t q = {

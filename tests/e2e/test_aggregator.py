@@ -284,6 +284,24 @@ def test_batch_acked_and_duplicate_counted_once():
         assert isinstance(r["n"], str) and "nEff" not in r or r["indicator"].startswith("survey")
 
 
+def test_store_of_a_newer_format_is_refused_with_78():
+    """A store whose on-disk format version is newer than this build reads: the aggregator exits 78
+    (configuration: a refused data folder) with a message saying so, and `crrmon query` too; the store
+    is left as it was (an older one would be migrated: tests/unit/test_store.c)."""
+    a = Agg()
+    assert a.proc.term(timeout=15) == 0
+    store = os.path.join(a.dir, "store")
+    # meta "format" = be32 99, written with lmdb-utils' mdb_load (text mode: key line, value line)
+    crrtest.run(["mdb_load", "-T", "-s", "meta", store], input="format\n\\00\\00\\00\\63\n", check=0)
+    r = crrtest.run([crrtest.binary("crrmon-aggregator"), "--data-dir", a.dir, "--ingest", "tcp://127.0.0.1:*",
+                     "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"], env={"CRRMON_NOW": NOW}, check=78)
+    assert "written by a newer crrmon" in r.stderr and "format version" in r.stderr, r.stderr
+    r = crrtest.run([crrtest.binary("crrmon"), "query", "--data-dir", a.dir, "--london"], check=78)
+    assert "newer crrmon" in r.stderr, r.stderr
+    dump = crrtest.run(["mdb_dump", "-p", "-s", "meta", store], check=0).stdout
+    assert " format\n \\00\\00\\00c\n" in dump, dump
+
+
 def test_gap_and_epochs():
     a = Agg()
     s = a.dealer()

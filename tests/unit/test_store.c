@@ -1,7 +1,8 @@
 /* test_store: common/store and common/indicators against a real LMDB in a
  * mkdtemp folder: sequence rules, duplicates, record ids, rejects, windows,
- * MDB_MAP_FULL, exact indicator values, snapshots, prune; plus a timing
- * printout of crr_store_apply (not asserted). */
+ * MDB_MAP_FULL, exact indicator values, snapshots, prune, the on-disk format
+ * version (a store written before coverage is migrated, a newer one is
+ * refused); plus a timing printout of crr_store_apply (not asserted). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,8 @@
 #include "indicators.h"
 #include "store.h"
 #include "store_fixture.h"
+#include "lmdbx.h"
+#include "store_int.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -663,6 +666,127 @@ static void test_snapshot_and_prune(void **state)
     crr_ingest_job_reset(&j);
 }
 
+/* Rewrites meta as a store written before coverage looks (format 1: no
+ * "format" key and no first-seen keys), or with format version `version`. */
+static void s_set_format(crr_store_t *s, uint32_t version)
+{
+    MDB_txn *txn;
+    MDB_dbi meta;
+    assert_int_equal(mdb_txn_begin(crr_store_env(s), NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    MDB_cursor *cur;
+    assert_int_equal(mdb_cursor_open(txn, meta, &cur), 0);
+    MDB_val k, v;
+    int deleted = 0;
+    while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0)
+        if (version == 1 && k.mv_size == 3 && ((const uint8_t *)k.mv_data)[0] == 'F') {
+            assert_int_equal(mdb_cursor_del(cur, 0), 0);
+            deleted++;
+        }
+    mdb_cursor_close(cur);
+    assert_true(version != 1 || deleted > 0);
+    MDB_val fk = {sizeof CRR_META_FORMAT - 1, CRR_META_FORMAT};
+    if (version == 1) {
+        assert_int_equal(mdb_del(txn, meta, &fk, NULL), 0);
+    } else {
+        uint8_t v4[4] = {0, 0, 0, (uint8_t)version};
+        MDB_val fv = {4, v4};
+        assert_int_equal(mdb_put(txn, meta, &fk, &fv, 0), 0);
+    }
+    assert_int_equal(mdb_txn_commit(txn), 0);
+}
+
+/* The recorded format version of the store in dir (1 when none), read raw. */
+static uint32_t s_get_format(const char *dir)
+{
+    uint32_t version = 1; /* plain LMDB: a store of a newer version refuses crr_store_open */
+    MDB_env *env;
+    assert_int_equal(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 16);
+    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+    MDB_txn *txn;
+    MDB_dbi meta;
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    MDB_val k = {sizeof CRR_META_FORMAT - 1, CRR_META_FORMAT}, v;
+    if (mdb_get(txn, meta, &k, &v) == 0 && v.mv_size == 4)
+        version = crr_be32_get(v.mv_data);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return version;
+}
+
+/* The first-seen instant of (borough index b, type) as the store answers it. */
+static void s_first(crr_store_t *s, unsigned b, unsigned type, int64_t *sec, int32_t *ns)
+{
+    MDB_txn *txn;
+    assert_int_equal(mdb_txn_begin(crr_store_env(s), NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(crr_store_first_seen(s, txn, b, type, sec, ns), 0);
+    mdb_txn_abort(txn);
+}
+
+static void test_format_version_migration(void **state)
+{
+    fx_t *f = *state;
+    crr_ingest_job_t j;
+    const int OP = CRRMON__V1__STAFF_GROUP__STAFF_GROUP_OPERATIONAL;
+    /* B1: a search 100 days ago at 12:00 and today; a headcount 50 days ago; B2: today only */
+    Crrmon__V1__Event *ev[4] = {s_search(1, B1, NOW_SEC - 100 * DAY, NULL, 4, 0),
+                                s_search(2, B1, NOW_SEC - 60, NULL, 4, 0),
+                                s_headcount(3, B1, NOW_SEC - 50 * DAY + 7, OP, 100, 50),
+                                s_search(4, B2, NOW_SEC - 60, NULL, 4, 0)};
+    assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev, 4), &j), 0);
+    crr_ingest_job_reset(&j);
+    assert_int_equal(s_get_format(f->dir), CRR_STORE_FORMAT_VERSION);
+    int64_t sec;
+    int32_t ns;
+    s_first(f->s, 0, 7, &sec, &ns); /* stop_search is type 7 */
+    assert_true(sec == NOW_SEC - 100 * DAY && ns == 0);
+    s_set_format(f->s, 1);
+    crr_store_close(&f->s);
+    assert_int_equal(s_get_format(f->dir), 1);
+
+    /* read-only (crrmon query on an old data folder): derived in memory, file untouched */
+    crr_store_opts_t ro = {.readonly = 1};
+    assert_int_equal(crr_store_open(f->dir, &ro, &f->s), 0);
+    const int64_t day_end = (NOW_SEC / DAY - 100) * DAY + DAY - 1; /* 100 days ago, 23:59:59 */
+    s_first(f->s, 0, 7, &sec, &ns);
+    assert_true(sec == day_end && ns == 999999999); /* the day is known, not the instant */
+    Crrmon__V1__IndicatorValue **v;
+    size_t n;
+    s_compute(f->s, "stop_search.count", &v, &n);
+    assert_int_equal(s_row(v, n, "stop_search.count", B1, 90, "")->boroughs_reporting, 1);
+    assert_int_equal(s_row(v, n, "stop_search.count", B2, 90, "")->boroughs_reporting, 0);
+    assert_int_equal(s_row(v, n, "stop_search.count", "LONDON", 90, "")->boroughs_reporting, 1);
+    crr_indicators_free(&v, n);
+    crr_store_close(&f->s);
+    assert_int_equal(s_get_format(f->dir), 1);
+
+    /* writable (the aggregator): migrated in the open's transaction, version recorded */
+    assert_int_equal(crr_store_open(f->dir, NULL, &f->s), 0);
+    assert_int_equal(s_get_format(f->dir), CRR_STORE_FORMAT_VERSION);
+    s_first(f->s, 0, 7, &sec, &ns);
+    assert_true(sec == day_end && ns == 999999999);
+    s_first(f->s, 0, 6, &sec, &ns); /* staff_headcount: exact, from the statement itself */
+    assert_true(sec == NOW_SEC - 50 * DAY + 7 && ns == 0);
+    s_first(f->s, 1, 7, &sec, &ns);
+    assert_true(sec == (NOW_SEC / DAY) * DAY + DAY - 1); /* B2: only today's bucket */
+    /* applying keeps working on the migrated store, and moves first seen earlier */
+    Crrmon__V1__Event *ev2[1] = {s_search(5, B1, NOW_SEC - 100 * DAY + 3600, NULL, 4, 0)};
+    assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev2, 1), &j), 0);
+    crr_ingest_job_reset(&j);
+    s_first(f->s, 0, 7, &sec, &ns);
+    assert_true(sec == NOW_SEC - 100 * DAY + 3600 && ns == 0);
+
+    /* a newer format is refused, writable or not */
+    s_set_format(f->s, CRR_STORE_FORMAT_VERSION + 1);
+    crr_store_close(&f->s);
+    assert_int_equal(crr_store_open(f->dir, NULL, &f->s), CRR_EVERSION);
+    assert_null(f->s);
+    assert_int_equal(crr_store_open(f->dir, &ro, &f->s), CRR_EVERSION);
+    assert_int_equal(s_get_format(f->dir), CRR_STORE_FORMAT_VERSION + 1); /* left as it was */
+}
+
 /* Timing printout (not asserted): generated events through crr_store_apply. */
 static void test_apply_throughput(void **state)
 {
@@ -727,6 +851,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_indicator_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_and_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_format_version_migration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_throughput, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
