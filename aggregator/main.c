@@ -82,6 +82,9 @@ static int s_prepare(crr_aggregator_t *a)
     if (n < 0)
         goto bad;
     a->nwindows = (size_t)n;
+    if (crr_agg_bucket_max_age_days(a->cfg.bucket_max_age, a->windows, a->nwindows,
+                                    &a->max_age_days, &d))
+        goto bad;
     n = crr_schedule_parse_list(a->cfg.schedules, a->schedules, CRR_AGG_MAX_SCHEDULES, &d);
     if (n < 0)
         goto bad;
@@ -152,8 +155,10 @@ static int s_start(crr_aggregator_t *a)
         return rc;
     char store_dir[4200];
     snprintf(store_dir, sizeof store_dir, "%s/store", a->cfg.data_dir);
-    crr_store_opts_t so = {
-        .map_size = a->cfg.map_size, .windows = a->windows, .nwindows = a->nwindows};
+    crr_store_opts_t so = {.map_size = a->cfg.map_size,
+                           .windows = a->windows,
+                           .nwindows = a->nwindows,
+                           .max_age_days = a->max_age_days};
     rc = crr_store_open(store_dir, &so, &a->store);
     if (rc == CRR_EVERSION) {
         CRR_ERROR("cannot open the store in %s: it was written by a newer crrmon (its on-disk "

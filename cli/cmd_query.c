@@ -50,7 +50,10 @@ static void s_usage(FILE *out)
             "  --london           London-wide figures only\n"
             "  --window D         one window of D days (\"90d\" or \"90\"); repeatable\n"
             "  --indicator NAME   one catalogue indicator (e.g. stop_search.count)\n"
-            "  --as-of DATE       end of that UTC day (YYYY-MM-DD), or an RFC 3339 instant\n"
+            "  --as-of DATE       end of that UTC day (YYYY-MM-DD), or an RFC 3339 instant;\n"
+            "                     not later than now, nor earlier than the store's day\n"
+            "                     buckets serve for the longest window (the message names\n"
+            "                     the earliest date allowed)\n"
             "  --population CSV   resident population for rates per 1,000 (default: the\n"
             "                     population the aggregator recorded in its store)\n"
             "  --json             JSON Lines, one IndicatorValue per line (proto3 JSON)\n"
@@ -254,6 +257,7 @@ int crr_cmd_query(int argc, char **argv)
     unsigned windows[CRR_STORE_MAX_WINDOWS];
     size_t nwindows = 0;
     int64_t as_of = 0;
+    int as_of_date = 0;
     int fmt = S_FMT_TABLE, nfmt = 0, london = 0;
     int o;
     while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -273,20 +277,15 @@ int crr_cmd_query(int argc, char **argv)
                                      optarg);
             nwindows++;
             break;
-        case 'a': {
-            int32_t ns;
-            int is_date = strlen(optarg) == 10;
-            if (crr_time_parse(optarg, 1, &as_of, &ns) != 0)
+        case 'a':
+            if (crr_as_of_parse(optarg, &as_of, &as_of_date) != 0)
                 return crr_cli_usage(S_CMD,
                                      "--as-of needs a date (2026-03-01) or an RFC 3339 "
                                      "instant, not '%s'",
                                      optarg);
-            if (is_date)
-                as_of += CRR_SEC_PER_DAY - 1; /* the end of that UTC day */
             if (as_of <= 0)
                 return crr_cli_usage(S_CMD, "--as-of must be after 1970-01-01");
             break;
-        }
         case 'h': s_usage(stdout); return CRR_EXIT_OK;
         case ':': return crr_cli_usage(S_CMD, "%s needs a value", argv[optind - 1]);
         default: return crr_cli_usage(S_CMD, "unknown option '%s'", argv[optind - 1]);
@@ -343,6 +342,11 @@ int crr_cmd_query(int argc, char **argv)
                                                          : crr_strerror(rc));
         if (rc == CRR_EVERSION)
             exit_code = 78; /* a refused data folder */
+        goto fail;
+    }
+    char msg[512];
+    if (as_of && crr_as_of_check(store, as_of, as_of_date, crr_clock_now_sec(), msg, sizeof msg)) {
+        exit_code = crr_cli_usage(S_CMD, "%s", msg);
         goto fail;
     }
     crr_query_t q = {

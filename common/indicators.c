@@ -1119,6 +1119,60 @@ fail:
     return rc;
 }
 
+/* ---- as-of dates ----------------------------------------------------------------- */
+
+int crr_as_of_parse(const char *text, int64_t *sec, int *is_date)
+{
+    int32_t ns;
+    *is_date = strlen(text) == 10;
+    if (crr_time_parse(text, 1, sec, &ns) != 0)
+        return CRR_EPARSE;
+    if (*is_date)
+        *sec += CRR_SEC_PER_DAY - 1; /* the end of that UTC day */
+    return 0;
+}
+
+int64_t crr_as_of_earliest_day(const crr_store_t *s, int64_t now_sec)
+{
+    size_t nw;
+    const unsigned *w = crr_store_windows(s, &nw);
+    unsigned longest = 0;
+    for (size_t i = 0; i < nw; i++)
+        if (w[i] > longest)
+            longest = w[i];
+    return crr_day_of(now_sec) - crr_store_max_age_days(s) + longest;
+}
+
+int crr_as_of_check(const crr_store_t *s, int64_t as_of_sec, int is_date, int64_t now_sec,
+                    char *msg, size_t len)
+{
+    int64_t day = crr_day_of(as_of_sec), first = crr_as_of_earliest_day(s, now_sec);
+    char a[40], lo[40], hi[40];
+    crr_time_format(as_of_sec, 0, a, sizeof a);
+    crr_time_format(first * CRR_SEC_PER_DAY, 0, lo, sizeof lo);
+    crr_time_format(now_sec, 0, hi, sizeof hi);
+    lo[10] = '\0'; /* the date */
+    if (is_date ? day > crr_day_of(now_sec) : as_of_sec > now_sec) {
+        snprintf(msg, len, "as_of %s is later than now (%s): the latest date allowed is %.10s", a,
+                 hi, hi);
+        return CRR_EINVAL;
+    }
+    if (day < first) {
+        size_t nw;
+        const unsigned *w = crr_store_windows(s, &nw);
+        unsigned longest = 0;
+        for (size_t i = 0; i < nw; i++)
+            longest = w[i] > longest ? w[i] : longest;
+        snprintf(msg, len,
+                 "as_of %s is earlier than the retained day buckets can serve for the longest "
+                 "window (%u days; buckets are kept %lld days): the earliest date allowed is %s "
+                 "(keep buckets longer with aggregator.bucket_max_age)",
+                 a, longest, (long long)crr_store_max_age_days(s), lo);
+        return CRR_EINVAL;
+    }
+    return 0;
+}
+
 /* ---- snapshots ------------------------------------------------------------------ */
 
 static Google__Protobuf__Timestamp *s_ts(int64_t sec)

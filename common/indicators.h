@@ -88,6 +88,24 @@ typedef struct crr_query {
 int crr_indicators_compute(crr_store_t *s, const crr_query_t *q, Crrmon__V1__IndicatorValue ***out,
                            size_t *n);
 
+/* Parses an as-of argument: a date "YYYY-MM-DD" (the end of that UTC day,
+ * 23:59:59; *is_date = 1) or an RFC 3339 instant (*is_date = 0).
+ * Returns 0 and *sec, or CRR_EPARSE. */
+int crr_as_of_parse(const char *text, int64_t *sec, int *is_date);
+
+/* The earliest UTC day (days since 1970-01-01) an as-of date may have at
+ * now_sec: the longest window ending with it must start on a day the store
+ * keeps whole (buckets of days before now's day - max_age_days + 1 are
+ * pruned, and older events are rejected as too_old). */
+int64_t crr_as_of_earliest_day(const crr_store_t *s, int64_t now_sec);
+
+/* Checks an as-of instant at now_sec: refused when it is later than now (a
+ * date: its day after now's day) or earlier than crr_as_of_earliest_day.
+ * Returns 0, or CRR_EINVAL with a message for people in msg that names the
+ * earliest date allowed (and the latest). */
+int crr_as_of_check(const crr_store_t *s, int64_t as_of_sec, int is_date, int64_t now_sec,
+                    char *msg, size_t len);
+
 /* Frees rows from crr_indicators_compute and sets *vals = NULL. */
 void crr_indicators_free(Crrmon__V1__IndicatorValue ***vals, size_t n);
 

@@ -302,6 +302,35 @@ def test_store_of_a_newer_format_is_refused_with_78():
     assert " format\n \\00\\00\\00c\n" in dump, dump
 
 
+def test_snapshot_as_of_range_follows_bucket_max_age():
+    """POST /api/v1/snapshots?as_of=DATE: buckets kept 400 days (aggregator.bucket_max_age) serve the
+    365-day window back to 35 days before today; earlier is refused naming that date, a date inside is
+    a snapshot as of the end of that day with its own id; a bucket_max_age shorter than the longest
+    window is a configuration error."""
+    a = Agg(extra=["--aggregator.bucket_max_age=400d"])
+    s = a.dealer()
+    ack = exchange(s, batch("src-a", 1, [stop_search(1, when=NOW_SEC - 40 * DAY),
+                                         stop_search(2, when=NOW_SEC - 20 * DAY)]))
+    assert ack.durable_seq == 2 and not ack.rejected, ack
+    code, body = a.http("POST", "/api/v1/snapshots?as_of=2026-01-24")
+    assert code == 400 and "earliest date allowed is 2026-01-25" in body["error"], (code, body)
+    assert body["earliest"] == "2026-01-25", body
+    code, body = a.http("POST", "/api/v1/snapshots?as_of=2026-01-25")
+    assert code == 201 and body["as_of"] == "2026-01-25T23:59:59Z", (code, body)
+    assert body["id"].startswith("20260125T235959Z-"), body
+    code, body = a.http("POST", "/api/v1/snapshots?as_of=2026-02-10T06:00:00%2B01:00")
+    assert code == 201 and body["as_of"] == "2026-02-10T05:00:00Z", (code, body)
+    with open(body["file"]) as f:
+        rows = [json.loads(line) for line in f.read().splitlines()[1:]]
+    # as of 2026-02-10 05:00Z: the searches of 2026-01-20 and 2026-02-09 are both in its 30-day window
+    assert find(rows, "stop_search.count", B, 30)["value"] == 2.0
+    assert find(rows, "stop_search.count", B, 90)["value"] == 2.0
+    assert a.proc.term(timeout=15) == 0
+    r = crrtest.run([crrtest.binary("crrmon-aggregator"), "--data-dir", crrtest.tmpdir(),
+                     "--aggregator.bucket_max_age=300d"], check=2)
+    assert "bucket_max_age" in r.stderr and "365d" in r.stderr, r.stderr
+
+
 def test_gap_and_epochs():
     a = Agg()
     s = a.dealer()

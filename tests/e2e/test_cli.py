@@ -439,9 +439,14 @@ def test_query_formats_agree():
     r = crrmon("query", "--data-dir", agg_dir, "--population", os.path.join(work, "missing.csv"))
     assert r.returncode == 1 and "cannot load the population" in r.stderr, r.stderr
 
-    # As of a day before every event: counts are zero.
-    early = query_json(agg_dir, "--as-of", "2025-06-01", "--london", "--indicator", "stop_search.count")
-    assert all(x.get("value", 0) == 0 for x in early if not x.get("dims")), early
+    # As of a date the kept day buckets cannot serve for the 365-day window (kept 395 days): refused
+    # with the earliest date allowed, not answered with zeros; a date after today likewise.
+    r = crrmon("query", "--data-dir", agg_dir, "--as-of", "2025-06-01", "--london")
+    assert r.returncode == 64 and "earliest date allowed is 2026-01-30" in r.stderr, (r.returncode, r.stderr)
+    r = crrmon("query", "--data-dir", agg_dir, "--as-of", "2026-03-02", "--london")
+    assert r.returncode == 64 and "later than now" in r.stderr, (r.returncode, r.stderr)
+    early = query_json(agg_dir, "--as-of", "2026-01-30", "--london", "--indicator", "stop_search.count")
+    assert early and all(x["windowDays"] != 365 or x["boroughsReporting"] == 0 for x in early), early
 
 
 # ------------------------------------------------------------------ snapshot

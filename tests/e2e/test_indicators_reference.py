@@ -19,6 +19,7 @@ import json
 import math
 import os
 import random
+import urllib.error
 import urllib.request
 
 import crrtest
@@ -320,8 +321,9 @@ def compare(want, got, samples=3):
 # ---------------------------------------------------------------- the run
 
 
-def run_pipeline(events, workdir, windows=WINDOWS):
-    """Feeds events (arrival order) to a real aggregator at CRRMON_NOW=T; returns the snapshot file's path."""
+def run_pipeline(events, workdir, windows=WINDOWS, as_of=None, before_stop=None):
+    """Feeds events (arrival order) to a real aggregator at CRRMON_NOW=T; returns the snapshot file's path.
+    as_of: a date for `crrmon snapshot --as-of` (default: now); before_stop(http_addr) runs last."""
     env = {"CRRMON_NOW": T}
     data_dir = os.path.join(workdir, "agg")
     path = os.path.join(workdir, "events.jsonl")
@@ -357,7 +359,8 @@ def run_pipeline(events, workdir, windows=WINDOWS):
     # 2 = some events were rejected (we send some on purpose); all others were acknowledged
     assert r.returncode in (0, 2), f"{send[:2]} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
     if cli:
-        r = crrtest.run([cli, "snapshot", "--http", http, "--json"], env=env, timeout=120, check=0)
+        r = crrtest.run([cli, "snapshot", "--http", http, "--json", *(["--as-of", as_of] if as_of else [])],
+                        env=env, timeout=120, check=0)
         ans = json.loads(r.stdout)
     else:
         req = urllib.request.Request(f"http://{http}/api/v1/snapshots", data=b"", method="POST")
@@ -370,6 +373,8 @@ def run_pipeline(events, workdir, windows=WINDOWS):
                 snap = os.path.join(base, snap)
                 break
     assert os.path.exists(snap), f"snapshot file {snap} not found (answer {ans})"
+    if before_stop:
+        before_stop(http)
     agg.term()
     return snap
 
@@ -442,18 +447,20 @@ def test_comparison_finds_differences():
     assert not compare(want, got)[1]["stop_search.count"][3]
 
 
-def check_engine(events, windows, report_suffix=""):
-    want, applied, rejected = R.compute(events, T, windows, BOROUGHS_CSV, POPULATION_CSV)
-    snap = run_pipeline(events, crrtest.tmpdir("crrref-"), windows)
+def check_engine(events, windows, report_suffix="", as_of=None, before_stop=None):
+    """as_of: a past date (YYYY-MM-DD) for the snapshot, the events still arriving at T."""
+    t = T if as_of is None else as_of + "T23:59:59Z"
+    want, applied, rejected = R.compute(events, t, windows, BOROUGHS_CSV, POPULATION_CSV, now=T)
+    snap = run_pipeline(events, crrtest.tmpdir("crrref-"), windows, as_of, before_stop)
     header, got, dups = read_snapshot(snap)
     report, summary = compare(want, got)
     head = [f"windows {windows}: {len(events)} events sent, {len(applied)} applied, {len(rejected)} "
             f"rejected/duplicate; {len(want)} rows expected, {len(got)} rows in {snap}"]
     if dups:
         head.append(f"snapshot repeats {len(dups)} row keys, e.g. {R.row_key_str(dups[0])}")
-    as_of = header.get("asOf")
-    if as_of is None or R.parse_time(as_of) != T_SEC:
-        head.append(f"snapshot asOf {as_of!r}, want {T}")
+    got_as_of = header.get("asOf")
+    if got_as_of is None or R.parse_time(got_as_of) != R.parse_time(t):
+        head.append(f"snapshot asOf {got_as_of!r}, want {t}")
     text = "\n".join(head) + "\n" + report
     print(text, flush=True)
     if os.environ.get("CRR_REF_REPORT"):
@@ -465,6 +472,36 @@ def check_engine(events, windows, report_suffix=""):
 
 def test_engine_matches_oracle():
     check_engine(build_dataset(), WINDOWS)
+
+
+def test_past_date_snapshot_matches_oracle():
+    """A snapshot as of a past date inside the kept range (20 days before T; buckets are kept 395 days,
+    so the earliest date for the 365-day window is T's day - 30): recorded with that as_of and its own
+    id, computed from every event applied by T (late arrivals included) whose occurred_at falls in the
+    windows ending that date; pipeline.* counts arrivals (all at T, outside those windows). Dates the
+    buckets cannot serve, or after T, are refused with HTTP 400 naming the earliest date allowed, and by
+    `crrmon snapshot --as-of` with exit 64."""
+    cli = os.path.join(crrtest.BIN, "crrmon")
+
+    def refusals(http):
+        for bad, words in (("2026-05-15", "earliest date allowed is 2026-05-16"),
+                           ("2026-06-16", "later than now"), ("2026-06-15T12:00:01Z", "later than now"),
+                           ("yesterday", "RFC 3339")):
+            req = urllib.request.Request(f"http://{http}/api/v1/snapshots?as_of={bad}", data=b"", method="POST")
+            try:
+                urllib.request.urlopen(req, timeout=60)
+                raise AssertionError(f"as_of={bad} was accepted")
+            except urllib.error.HTTPError as e:
+                body = json.loads(e.read())
+                assert e.code == 400 and words in body["error"], (bad, e.code, body)
+        r = crrtest.run([cli, "snapshot", "--http", http, "--as-of", "2026-05-15"], env={"CRRMON_NOW": T})
+        assert r.returncode == 64 and "earliest date allowed is 2026-05-16" in r.stderr, (r.returncode, r.stderr)
+        r = crrtest.run([cli, "snapshot", "--http", http, "--as-of", "2026-05-16", "--json"], env={"CRRMON_NOW": T})
+        ans = json.loads(r.stdout)
+        assert r.returncode == 0 and ans["id"].startswith("20260516T235959Z-"), (r.returncode, r.stdout)
+        assert ans["as_of"] == "2026-05-16T23:59:59Z", ans
+
+    check_engine(build_dataset(), WINDOWS, ".past", as_of="2026-05-26", before_stop=refusals)
 
 
 def test_engine_matches_oracle_other_windows():
