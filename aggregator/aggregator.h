@@ -59,6 +59,8 @@ typedef struct crr_agg_config {
     int64_t snapshot_max_age; /* ms; stored snapshots older are pruned; 0 = keep */
     int64_t reject_max_age;   /* ms; stored rejects older are pruned; 0 = keep */
     int64_t prune_interval;   /* ms between prunes */
+    int64_t bucket_max_age;   /* ms; buckets, record ids and the too_old limit; 0 = longest
+                                 window + 30 days */
     char *sinks;              /* comma list of sink names, e.g. "jsonl,csv" */
     char *ref_boroughs;       /* borough list CSV (bare name: shipped data; "" = none) */
     char *ref_population;     /* population CSV (default shipped; "" = none: rate rows absent) */
@@ -79,6 +81,12 @@ int crr_agg_check_log_level(const char *v, char *why, size_t len);
 /* Parses "30,90,365" into out (at most max entries, each 1..3650 days).
  * Returns the count (>= 1) or CRR_ECONFIG with d set. */
 int crr_agg_parse_windows(const char *text, unsigned *out, size_t max, crr_diag_t *d);
+
+/* Resolves aggregator.bucket_max_age into whole days (rounded up): 0 gives the
+ * longest of the nw windows plus 30. Returns 0 and *days, or CRR_ECONFIG with
+ * d set when it is shorter than the longest window (which it must serve). */
+int crr_agg_bucket_max_age_days(int64_t bucket_max_age_ms, const unsigned *windows, size_t nw,
+                                int64_t *days, crr_diag_t *d);
 
 /* ---------------------------------------------------------------- schedule.c */
 
@@ -166,6 +174,7 @@ typedef struct crr_aggregator {
     crr_cfg_entry_t *cfg_table;              /* the table cfg was loaded with (frees its strings) */
     unsigned windows[CRR_STORE_MAX_WINDOWS]; /* parsed windows */
     size_t nwindows;                         /* entries in windows */
+    int64_t max_age_days;                    /* bucket_max_age in whole days (resolved) */
     crr_schedule_t schedules[CRR_AGG_MAX_SCHEDULES]; /* parsed schedules */
     size_t nschedules;                               /* entries in schedules */
     char snapshot_dir[4096];                         /* absolute snapshot folder */

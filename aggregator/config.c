@@ -132,6 +132,10 @@ static const crr_cfg_entry_t s_table[] = {
      "stored rejects older than this are pruned (0 = keep)"},
     {S, "prune_interval", CRR_CFG_DURATION, "1h", 0, 0, OFF(prune_interval), NULL,
      "time between prunes of old buckets, snapshots and rejects"},
+    {S, "bucket_max_age", CRR_CFG_DURATION, "0", 0, 0, OFF(bucket_max_age), NULL,
+     "keep day buckets and record ids this long (whole days) and reject older events as "
+     "too_old; snapshots can be taken as of dates back to now minus (this - the longest "
+     "window); 0 = the longest window plus 30 days"},
     {S, "sinks", CRR_CFG_STR, "jsonl", 0, 0, OFF(sinks), NULL,
      "snapshot sinks, comma list (compiled in: see --help's sink sections)", s_check_sinks},
     {S, "ref_boroughs", CRR_CFG_STR, "london_boroughs.csv", 0, 0, OFF(ref_boroughs), NULL,
@@ -204,4 +208,26 @@ int crr_agg_parse_windows(const char *text, unsigned *out, size_t max, crr_diag_
         return CRR_ECONFIG;
     }
     return (int)n;
+}
+
+int crr_agg_bucket_max_age_days(int64_t bucket_max_age_ms, const unsigned *windows, size_t nw,
+                                int64_t *days, crr_diag_t *d)
+{
+    int64_t longest = 0;
+    for (size_t i = 0; i < nw; i++)
+        if (windows[i] > longest)
+            longest = windows[i];
+    const int64_t day_ms = 86400000;
+    if (bucket_max_age_ms <= 0) {
+        *days = longest + 30;
+        return 0;
+    }
+    *days = (bucket_max_age_ms + day_ms - 1) / day_ms;
+    if (*days < longest) {
+        crr_diag_set(d, 0, "bucket_max_age",
+                     "%lldd is shorter than the longest window (%lldd), which it must keep",
+                     (long long)*days, (long long)longest);
+        return CRR_ECONFIG;
+    }
+    return 0;
 }

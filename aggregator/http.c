@@ -4,13 +4,16 @@
  *   GET  /api/v1/stats       200 the ingest counters (crr_agg_stats_t) as JSON, with
  *                            "rejected_by_reason" and "store": the store's sizes
  *   GET  /metrics            200 the same in Prometheus text format 0.0.4
- *   POST /api/v1/snapshots   201 {"id":..,"file":..,"values":N}: a snapshot now
+ *   POST /api/v1/snapshots   201 {"id":..,"file":..,"values":N,"as_of":..}: a snapshot now;
+ *                            ?as_of=DATE (YYYY-MM-DD: the end of that UTC day) or an RFC 3339
+ *                            instant: a snapshot as of then, 400 {"error":..} naming the
+ *                            earliest date allowed when the store cannot serve it
  *
  * Threading: MHD runs ONE internal polling thread, so every handler runs on
  * it and the HTTP end of the request pipe (a zmq PAIR, created by the main
  * thread and used only by that thread afterwards) needs no lock. Reads
  * (counters) are atomics. Anything that writes LMDB (taking a snapshot) is
- * handed to the main loop over the pipe: request "snapshot <n>", answer
+ * handed to the main loop over the pipe: request "snapshot <n>[ <as_of>]", answer
  * "<n> <status> <json>"; the handler polls for it with a deadline and gives
  * up with 503 when the aggregator is stopping (so shutdown never waits on
  * it). Answers whose number is not the current request's are dropped (a
@@ -18,6 +21,7 @@
 #include "aggregator.h"
 
 #include "clock.h"
+#include "indicators.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -33,6 +37,7 @@
 
 #define S_PIPE_EP "inproc://crr-agg-http"
 #define S_SNAPSHOT_TIMEOUT_MS 300000
+#define S_PIPE_REQ 128 /* "snapshot <n> <as_of>" */
 
 struct crr_http {
     struct MHD_Daemon *daemon; /* libmicrohttpd instance */
@@ -210,12 +215,16 @@ static enum MHD_Result s_reply_text(struct MHD_Connection *c, unsigned status, c
     return ret;
 }
 
-/* Asks the main loop for a snapshot and waits for its answer. */
-static enum MHD_Result s_snapshot(crr_http_t *h, struct MHD_Connection *c)
+/* Asks the main loop for a snapshot (as of as_of, NULL = now) and waits for its answer. */
+static enum MHD_Result s_snapshot(crr_http_t *h, struct MHD_Connection *c, const char *as_of)
 {
-    char req[64], ans[8192];
+    char req[S_PIPE_REQ], ans[8192];
+    if (as_of && (strlen(as_of) > 40 || strspn(as_of, "0123456789TZtz:.+-") != strlen(as_of)))
+        return s_reply(c, MHD_HTTP_BAD_REQUEST,
+                       s_error("as_of needs a date (2026-03-01) or an RFC 3339 instant"));
     uint64_t n = ++h->next_req;
-    int len = snprintf(req, sizeof req, "snapshot %" PRIu64, n);
+    int len = snprintf(req, sizeof req, "snapshot %" PRIu64 "%s%s", n, as_of ? " " : "",
+                       as_of ? as_of : "");
     if (zmq_send(h->pipe, req, (size_t)len, ZMQ_DONTWAIT) < 0)
         return s_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, s_error("the aggregator is busy"));
     uint64_t deadline = crr_clock_mono_ms() + S_SNAPSHOT_TIMEOUT_MS;
@@ -275,7 +284,7 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
     if (strcmp(url, "/api/v1/snapshots") == 0) {
         if (!post)
             return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use POST"));
-        return s_snapshot(h, c);
+        return s_snapshot(h, c, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "as_of"));
     }
     return s_reply(c, MHD_HTTP_NOT_FOUND, s_error("no such endpoint"));
 }
@@ -378,29 +387,62 @@ void crr_http_close(crr_aggregator_t *a)
     }
 }
 
+/* The as-of instant of a request ("" = now): 0 and *sec, or an HTTP 400 body in *err. */
+static int s_as_of(crr_aggregator_t *a, const char *text, int64_t now, int64_t *sec, json_t **err)
+{
+    int is_date = 0;
+    char msg[512];
+    *sec = now;
+    if (!*text)
+        return 0;
+    if (crr_as_of_parse(text, sec, &is_date) != 0) {
+        snprintf(msg, sizeof msg,
+                 "as_of needs a date (2026-03-01) or an RFC 3339 instant, not '%s'", text);
+        *err = json_pack("{s:s}", "error", msg);
+        return CRR_EINVAL;
+    }
+    if (crr_as_of_check(a->store, *sec, is_date, now, msg, sizeof msg) != 0) {
+        char earliest[40];
+        crr_time_format(crr_as_of_earliest_day(a->store, now) * CRR_SEC_PER_DAY, 0, earliest,
+                        sizeof earliest);
+        earliest[10] = '\0';
+        *err = json_pack("{s:s, s:s}", "error", msg, "earliest", earliest);
+        return CRR_EINVAL;
+    }
+    return 0;
+}
+
 void crr_http_serve_pipe(crr_aggregator_t *a)
 {
-    char req[64];
+    char req[S_PIPE_REQ];
     int got = zmq_recv(a->http_pipe, req, sizeof req - 1, ZMQ_DONTWAIT);
     if (got < 0)
         return;
     req[got < (int)sizeof req - 1 ? got : (int)sizeof req - 1] = '\0';
     unsigned long long n = 0;
-    if (sscanf(req, "snapshot %llu", &n) != 1)
+    int off = 0;
+    if (sscanf(req, "snapshot %llu%n", &n, &off) != 1)
         return;
-    char id[160] = "", file[4400] = "";
+    const char *as_of_text = req[off] == ' ' ? req + off + 1 : "";
+    char id[160] = "", file[4400] = "", when[40];
     size_t nvalues = 0;
-    int rc = crr_snapshots_take(a, crr_clock_now_sec(), NULL, id, sizeof id, file, sizeof file,
-                                &nvalues);
-    json_t *body;
+    int64_t as_of = 0;
+    json_t *body = NULL;
     unsigned status;
-    if (rc) {
+    int rc = s_as_of(a, as_of_text, crr_clock_now_sec(), &as_of, &body);
+    if (rc == 0)
+        rc = crr_snapshots_take(a, as_of, NULL, id, sizeof id, file, sizeof file, &nvalues);
+    if (rc == CRR_EINVAL && body) {
+        status = MHD_HTTP_BAD_REQUEST;
+    } else if (rc) {
         status =
             rc == MDB_MAP_FULL ? MHD_HTTP_INSUFFICIENT_STORAGE : MHD_HTTP_INTERNAL_SERVER_ERROR;
         body = json_pack("{s:s}", "error", crr_strerror(rc));
     } else {
         status = MHD_HTTP_CREATED;
-        body = json_pack("{s:s, s:s, s:I}", "id", id, "file", file, "values", (json_int_t)nvalues);
+        body =
+            json_pack("{s:s, s:s, s:I, s:s}", "id", id, "file", file, "values", (json_int_t)nvalues,
+                      "as_of", crr_time_format(as_of, 0, when, sizeof when));
     }
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);

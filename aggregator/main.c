@@ -78,6 +78,9 @@ static int s_prepare(crr_aggregator_t *a)
     if (n < 0)
         goto bad;
     a->nwindows = (size_t)n;
+    if (crr_agg_bucket_max_age_days(a->cfg.bucket_max_age, a->windows, a->nwindows,
+                                    &a->max_age_days, &d))
+        goto bad;
     n = crr_schedule_parse_list(a->cfg.schedules, a->schedules, CRR_AGG_MAX_SCHEDULES, &d);
     if (n < 0)
         goto bad;
@@ -153,8 +156,16 @@ static int s_start(crr_aggregator_t *a)
     crr_store_opts_t so = {.map_size = a->cfg.map_size,
                            .windows = a->windows,
                            .nwindows = a->nwindows,
-                           .start_empty = a->cfg.start_empty};
+                           .start_empty = a->cfg.start_empty,
+                           .max_age_days = a->max_age_days};
     rc = crr_store_open(store_dir, &so, &a->store);
+    if (rc == CRR_EVERSION) {
+        CRR_ERROR("cannot open the store in %s: it was written by a newer crrmon (its on-disk "
+                  "format version is above %u, the newest this build reads); run that crrmon "
+                  "release or a later one on this data folder",
+                  store_dir, CRR_STORE_FORMAT_VERSION);
+        return rc;
+    }
     if (rc) {
         CRR_ERROR("cannot open the store in %s: %s", store_dir, crr_strerror(rc));
         return crr_err_bad_data(rc) ? CRR_EXIT_CONFIG : CRR_EXIT_FAIL;

@@ -51,14 +51,21 @@ static void s_usage(FILE *out)
             "  --london           London-wide figures only\n"
             "  --window D         one window of D days (\"90d\" or \"90\"); repeatable\n"
             "  --indicator NAME   one catalogue indicator (e.g. stop_search.count)\n"
-            "  --as-of DATE       end of that UTC day (YYYY-MM-DD), or an RFC 3339 instant\n"
+            "  --as-of DATE       end of that UTC day (YYYY-MM-DD), or an RFC 3339 instant;\n"
+            "                     not later than now, nor earlier than the store's day\n"
+            "                     buckets serve for the longest window (the message names\n"
+            "                     the earliest date allowed)\n"
             "  --population CSV   resident population for rates per 1,000 (default: the\n"
             "                     population the aggregator recorded in its store)\n"
             "  --json             JSON Lines, one IndicatorValue per line (proto3 JSON)\n"
             "  --csv              CSV with a header row\n"
             "  --help             this text\n\n"
             "Table: '-' marks an absent value (undefined, e.g. a zero denominator); '*' marks\n"
-            "a row whose sample is too small to be read as fact.\n");
+            "a row whose sample is too small to be read as fact. 'reporting' is the row's\n"
+            "boroughs_reporting: 1 when the borough's data covers the whole window (first\n"
+            "seen, for every event type the indicator reads, at or before its first day),\n"
+            "else 0; for LONDON the number of such boroughs, the only ones it is computed\n"
+            "from. A row with 0 is never reliable.\n");
 }
 
 /* "90d" or "90" -> 90 (the one days parser, cfg). */
@@ -116,26 +123,36 @@ static void s_opt_double(const Google__Protobuf__DoubleValue *w, char *buf, size
 
 static int s_print_csv(Crrmon__V1__IndicatorValue **rows, size_t n, FILE *out)
 {
-    static const char *const hdr[] = {"indicator", "borough", "window_days", "dims",    "value",
-                                      "n",         "n_eff",   "ci_low",      "ci_high", "reliable"};
+    static const char *const hdr[] = {
+        "indicator", "borough",  "window_days",       "dims", "value", "n", "n_eff", "ci_low",
+        "ci_high",   "reliable", "boroughs_reporting"};
     int rc = 0;
-    for (size_t i = 0; i < 10; i++)
-        rc |= s_csv_field(out, hdr[i], i == 9);
+    for (size_t i = 0; i < 11; i++)
+        rc |= s_csv_field(out, hdr[i], i == 10);
     for (size_t r = 0; r < n && rc == 0; r++) {
         const Crrmon__V1__IndicatorValue *v = rows[r];
-        char win[16], dims[1024], val[40], nn[32], neff[40], lo[40], hi[40];
+        char win[16], dims[1024], val[40], nn[32], neff[40], lo[40], hi[40], br[16];
         snprintf(win, sizeof win, "%u", v->window_days);
+        snprintf(br, sizeof br, "%u", v->boroughs_reporting);
         s_dims(v, dims, sizeof dims, ";");
         s_opt_double(v->value, val, sizeof val);
         snprintf(nn, sizeof nn, "%llu", (unsigned long long)v->n);
         s_opt_double(v->n_eff, neff, sizeof neff);
         s_opt_double(v->ci_low, lo, sizeof lo);
         s_opt_double(v->ci_high, hi, sizeof hi);
-        const char *cells[10] = {
-            v->indicator, v->borough, win, dims, val,
-            nn,           neff,       lo,  hi,   v->reliable ? "true" : "false"};
-        for (size_t i = 0; i < 10; i++)
-            rc |= s_csv_field(out, cells[i], i == 9);
+        const char *cells[11] = {v->indicator,
+                                 v->borough,
+                                 win,
+                                 dims,
+                                 val,
+                                 nn,
+                                 neff,
+                                 lo,
+                                 hi,
+                                 v->reliable ? "true" : "false",
+                                 br};
+        for (size_t i = 0; i < 11; i++)
+            rc |= s_csv_field(out, cells[i], i == 10);
     }
     return rc;
 }
@@ -156,16 +173,16 @@ static int s_print_json(Crrmon__V1__IndicatorValue **rows, size_t n, FILE *out)
 
 static int s_print_table(Crrmon__V1__IndicatorValue **rows, size_t n, FILE *out)
 {
-    static const char *const hdr[] = {"indicator", "borough",      "window", "dims",
-                                      "value",     "95% interval", "n",      ""};
+    static const char *const hdr[] = {"indicator",    "borough", "window",    "dims", "value",
+                                      "95% interval", "n",       "reporting", ""};
     crr_cli_table_t *t = NULL;
-    if (crr_cli_table_new(8, hdr, &t) != 0)
+    if (crr_cli_table_new(9, hdr, &t) != 0)
         return -1;
     size_t unreliable = 0;
     int rc = 0;
     for (size_t r = 0; r < n && rc == 0; r++) {
         const Crrmon__V1__IndicatorValue *v = rows[r];
-        char win[16], dims[1024], val[40], ci[96], lo[40], hi[40], nn[32];
+        char win[16], dims[1024], val[40], ci[96], lo[40], hi[40], nn[32], br[16];
         snprintf(win, sizeof win, "%ud", v->window_days);
         s_dims(v, dims, sizeof dims, ",");
         if (!dims[0])
@@ -180,20 +197,21 @@ static int s_print_table(Crrmon__V1__IndicatorValue **rows, size_t n, FILE *out)
         else
             snprintf(ci, sizeof ci, "-");
         snprintf(nn, sizeof nn, "%llu", (unsigned long long)v->n);
+        snprintf(br, sizeof br, "%u", v->boroughs_reporting);
         const char *mark = "";
         if (!v->reliable && v->value) {
             mark = "*";
             unreliable++;
         }
-        const char *cells[8] = {v->indicator, v->borough, win, dims, val, ci, nn, mark};
+        const char *cells[9] = {v->indicator, v->borough, win, dims, val, ci, nn, br, mark};
         rc = crr_cli_table_add(t, cells);
     }
     if (rc == 0) {
-        crr_cli_table_print(t, out, 1u << 2 | 1u << 4 | 1u << 6);
+        crr_cli_table_print(t, out, 1u << 2 | 1u << 4 | 1u << 6 | 1u << 7);
         if (unreliable)
             fprintf(out,
-                    "\n* %zu row(s) not reliable: the sample is too small to be read as fact "
-                    "(docs/DOMAIN.md statistics rules).\n",
+                    "\n* %zu row(s) not reliable: the sample is too small to be read as fact, "
+                    "or the data does not cover the whole window (reporting 0).\n",
                     unreliable);
     }
     crr_cli_table_destroy(&t);
@@ -229,6 +247,7 @@ int crr_cmd_query(int argc, char **argv)
     unsigned windows[CRR_STORE_MAX_WINDOWS];
     size_t nwindows = 0;
     int64_t as_of = 0;
+    int as_of_date = 0;
     int fmt = S_FMT_TABLE, nfmt = 0, london = 0;
     int o;
     while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -248,20 +267,15 @@ int crr_cmd_query(int argc, char **argv)
                                      optarg);
             nwindows++;
             break;
-        case 'a': {
-            int32_t ns;
-            int is_date = strlen(optarg) == 10;
-            if (crr_time_parse(optarg, 1, &as_of, &ns) != 0)
+        case 'a':
+            if (crr_as_of_parse(optarg, &as_of, &as_of_date) != 0)
                 return crr_cli_usage(S_CMD,
                                      "--as-of needs a date (2026-03-01) or an RFC 3339 "
                                      "instant, not '%s'",
                                      optarg);
-            if (is_date)
-                as_of += CRR_SEC_PER_DAY - 1; /* the end of that UTC day */
             if (as_of <= 0)
                 return crr_cli_usage(S_CMD, "--as-of must be after 1970-01-01");
             break;
-        }
         case 'h': s_usage(stdout); return CRR_EXIT_OK;
         case ':': return crr_cli_usage(S_CMD, "%s needs a value", argv[optind - 1]);
         default: return crr_cli_usage(S_CMD, "unknown option '%s'", argv[optind - 1]);
@@ -313,11 +327,16 @@ int crr_cmd_query(int argc, char **argv)
     snprintf(store_dir, sizeof store_dir, "%s/store", dir);
     crr_store_opts_t so = {.readonly = 1};
     int rc = crr_store_open(store_dir, &so, &store);
-    if (rc) { /* a refused data folder: exit 78 */
+    if (rc) { /* a refused data folder (damaged, newer format): exit 78 */
         exit_code =
             crr_cli_config(S_CMD, "cannot open the store in %s: %s", store_dir,
                            rc == MDB_NOTFOUND || rc == -ENOENT ? "no aggregator store there yet"
                                                                : crr_strerror(rc));
+        goto fail;
+    }
+    char msg[512];
+    if (as_of && crr_as_of_check(store, as_of, as_of_date, crr_clock_now_sec(), msg, sizeof msg)) {
+        exit_code = crr_cli_usage(S_CMD, "%s", msg);
         goto fail;
     }
     crr_query_t q = {

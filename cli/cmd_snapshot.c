@@ -1,6 +1,8 @@
 /* cmd_snapshot: the HTTP client side of POST /api/v1/snapshots. The
  * aggregator answers {"id": ..., "file": ..., "values": N}; this prints the
- * id and the file. The address comes from --http or from the endpoints.json
+ * id and the file. --as-of DATE is passed as ?as_of=DATE; the aggregator
+ * refuses (HTTP 400, exit 64 here) a date it cannot serve, naming the
+ * earliest one allowed. The address comes from --http or from the endpoints.json
  * that the aggregator wrote into its data folder. Uses libcurl's easy
  * interface once; no state survives the call. */
 #include "cmd_snapshot.h"
@@ -8,6 +10,7 @@
 #include "cfg.h"
 #include "cli.h"
 #include "err.h"
+#include "indicators.h"
 
 #include <curl/curl.h>
 #include <getopt.h>
@@ -29,11 +32,17 @@ static void s_usage(FILE *out)
 {
     fprintf(
         out,
-        "usage: crrmon snapshot (--http HOST:PORT | --data-dir AGGDIR) [--json] [--timeout D]\n\n"
+        "usage: crrmon snapshot (--http HOST:PORT | --data-dir AGGDIR) [--as-of DATE] [--json]\n"
+        "                       [--timeout D]\n\n"
         "Asks a running aggregator to take a snapshot now (POST /api/v1/snapshots) and\n"
         "prints its id and the file it was written to.\n\n"
         "  --http HOST:PORT  the aggregator's HTTP API address\n"
         "  --data-dir DIR    read the address from DIR/endpoints.json instead\n"
+        "  --as-of DATE      a snapshot as of the end of that UTC day (YYYY-MM-DD) or an\n"
+        "                    RFC 3339 instant, from every event applied so far whose\n"
+        "                    occurred_at falls in its windows; not later than now, nor\n"
+        "                    earlier than the kept day buckets serve (the aggregator\n"
+        "                    names the earliest date)\n"
         "  --json            print the aggregator's JSON answer as it came\n"
         "  --timeout D       give up after D (default 60s; e.g. 500ms, 2m)\n"
         "  --help            this text\n");
@@ -60,11 +69,15 @@ static size_t s_write(char *ptr, size_t size, size_t nmemb, void *ud)
 int crr_cmd_snapshot(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"http", required_argument, NULL, 'a'}, {"data-dir", required_argument, NULL, 'd'},
-        {"json", no_argument, NULL, 'j'},       {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+        {"http", required_argument, NULL, 'a'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
+        {"timeout", required_argument, NULL, 't'},
+        {"as-of", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    const char *http = NULL, *dir = NULL;
+    const char *http = NULL, *dir = NULL, *as_of = NULL;
     int json_out = 0;
     int64_t timeout_ms = 60000;
     char expl[600];
@@ -74,6 +87,17 @@ int crr_cmd_snapshot(int argc, char **argv)
         case 'a': http = optarg; break;
         case 'd': dir = optarg; break;
         case 'j': json_out = 1; break;
+        case 'o': {
+            int64_t sec;
+            int is_date;
+            if (crr_as_of_parse(optarg, &sec, &is_date) != 0)
+                return crr_cli_usage(S_CMD,
+                                     "--as-of needs a date (2026-03-01) or an RFC 3339 instant, "
+                                     "not '%s'",
+                                     optarg);
+            as_of = optarg;
+            break;
+        }
         case 't':
             if (crr_cfg_parse_duration(optarg, &timeout_ms) != 0)
                 return crr_cli_usage(S_CMD, "--timeout: %s",
@@ -111,7 +135,7 @@ int crr_cmd_snapshot(int argc, char **argv)
         if (!*addr || !strchr(addr, ':'))
             return crr_cli_usage(S_CMD, "--http needs HOST:PORT, not '%s'", http);
     }
-    char url[640];
+    char url[800];
     snprintf(url, sizeof url, "http://%s/api/v1/snapshots", addr);
 
     int exit_code = CRR_EXIT_FAIL;
@@ -124,6 +148,16 @@ int crr_cmd_snapshot(int argc, char **argv)
     if (!c) {
         crr_cli_fail(S_CMD, "cannot initialise libcurl");
         goto fail;
+    }
+    if (as_of) {
+        char *esc = curl_easy_escape(c, as_of, 0);
+        if (!esc) {
+            crr_cli_fail(S_CMD, "out of memory");
+            goto fail;
+        }
+        size_t ul = strlen(url);
+        snprintf(url + ul, sizeof url - ul, "?as_of=%s", esc);
+        curl_free(esc);
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
@@ -154,6 +188,8 @@ int crr_cmd_snapshot(int argc, char **argv)
         const char *msg = ans ? json_string_value(json_object_get(ans, "error")) : NULL;
         crr_cli_fail(S_CMD, "the aggregator at %s answered HTTP %ld: %s", url, status,
                      msg ? msg : (body.buf ? body.buf : "(no body)"));
+        if (status == 400)
+            exit_code = CRR_EXIT_USAGE; /* a date it cannot serve */
         goto fail;
     }
     const char *id = ans ? json_string_value(json_object_get(ans, "id")) : NULL;

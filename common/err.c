@@ -25,6 +25,8 @@ const char *crr_strerror(int rc)
     case CRR_ETRUNCATED:
         return "data file is shorter than LMDB's own record of its size (truncated or damaged)";
     case CRR_EEMPTY: return "data file is empty (0 bytes)";
+    case CRR_EVERSION:
+        return "written by a newer crrmon (on-disk format version newer than this build reads)";
     default: break;
     }
     if (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE)
@@ -37,7 +39,7 @@ const char *crr_strerror(int rc)
 int crr_err_bad_data(int rc)
 {
     return rc == CRR_ETRUNCATED || rc == CRR_EEMPTY || rc == MDB_INVALID || rc == MDB_CORRUPTED ||
-           rc == MDB_PAGE_NOTFOUND || rc == MDB_VERSION_MISMATCH;
+           rc == MDB_PAGE_NOTFOUND || rc == MDB_VERSION_MISMATCH || rc == CRR_EVERSION;
 }
 
 void crr_diag_clear(crr_diag_t *d)

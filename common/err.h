@@ -23,6 +23,7 @@ enum {
     /* damaged data files (common/lmdbx.c refuses them at open) */
     CRR_ETRUNCATED = -1020, /* an LMDB data file is shorter than its own meta page says */
     CRR_EEMPTY = -1021,     /* an LMDB data file is empty (0 bytes) */
+    CRR_EVERSION = -1011,   /* an on-disk format newer than this build reads */
 };
 
 /* Exit status of a daemon that refuses to start on a damaged data file

@@ -4,8 +4,11 @@
  *
  * Engine: one read transaction. For each wanted borough and each family the
  * day buckets of the longest window are range-scanned once; each bucket's
- * sums are added to every window that contains its day, per borough and to
- * LONDON (so LONDON is always built from summed sums, never from ratios).
+ * sums are added to every window that contains its day, per borough. LONDON's
+ * cells are then summed, per indicator and window, from the boroughs that
+ * cover it (s_prepare: coverage from the first-seen instants, cached per
+ * window and family while the set stays the same), so LONDON is always built
+ * from summed sums, never from ratios.
  * Each (scope, window, family) ends as a small map cell -> summed metrics;
  * a row (total, one dimension value, or a cell of two dimensions) sums the
  * matching cells and applies the row's statistic (common/stats). Adding an
@@ -98,6 +101,8 @@ typedef struct s_ind {
     s_fn_t fn;              /* custom value (R, RR, V), NULL = the stat's generic rule */
     const char *dims_text;  /* dims for crr_indicators_catalogue */
     const char *desc;       /* one line */
+    unsigned fam2;          /* the family of a second source type it reads, 0 = none
+                               (coverage needs both types; CRR_FAM_HEADCOUNT: the gauge) */
 } s_ind_t;
 
 static void s_fn_coverage(const s_ctx_t *c, const double *m, s_out_t *o);
@@ -138,11 +143,12 @@ static const s_ind_t s_catalogue[] = {
     {"training.senior_share", CRR_FAM_ATTENDANCE, CRR_STAT_P, D0, M_AT_SENIOR, M_AT_ATTENDED, 0, 0,
      0, NULL, "", "sum senior / sum attended"},
     {"training.coverage", CRR_FAM_ATTENDANCE, CRR_STAT_V, D0, 0, 0, 0, 0, 0, s_fn_coverage, "",
-     "attended at mandatory sessions / latest in_scope summed over staff groups; n = in_scope"},
+     "attended at mandatory sessions / latest in_scope summed over staff groups; n = in_scope",
+     CRR_FAM_HEADCOUNT},
     {"feedback.responses", CRR_FAM_FEEDBACK, CRR_STAT_C, D0, M_FB_N, 0, 0, 0, 0, NULL, "",
      "count of training_feedback"},
     {"feedback.response_rate", CRR_FAM_FEEDBACK, CRR_STAT_V, D0, 0, 0, 0, 0, 0, s_fn_response_rate,
-     "", "responses / sum attended; n = sum attended"},
+     "", "responses / sum attended; n = sum attended", CRR_FAM_ATTENDANCE},
     {"feedback.overall_mean", CRR_FAM_FEEDBACK, CRR_STAT_M, D1(s_dim_staff), M_FB_N, M_FB_OVERALL,
      M_FB_OVERALL2, 0, 0, NULL, "staff_group", "mean of overall"},
     {"feedback.relevance_positive", CRR_FAM_FEEDBACK, CRR_STAT_P, D1(s_dim_staff),
@@ -169,7 +175,7 @@ static const s_ind_t s_catalogue[] = {
     {"cost.total_pence", CRR_FAM_COST, CRR_STAT_V, D1(s_dim_cost), 0, 0, 0, 0, 0, s_fn_cost_total,
      "category", "sum amount_pence; n = cost records"},
     {"cost.per_attendee_pence", CRR_FAM_COST, CRR_STAT_V, D0, 0, 0, 0, 0, 0, s_fn_cost_per_attendee,
-     "", "sum amount_pence / sum attended; n = sum attended"},
+     "", "sum amount_pence / sum attended; n = sum attended", CRR_FAM_ATTENDANCE},
     {"stop_search.count", CRR_FAM_STOPSEARCH, CRR_STAT_C, D1(s_dim_eth), M_SS_COUNT_SUM, 0, 0, 0, 0,
      NULL, "ethnicity", "sum of count"},
     {"stop_search.rate_per_1000", CRR_FAM_STOPSEARCH, CRR_STAT_R, D1(s_dim_eth), 0, 0, 0, 0,
@@ -192,7 +198,7 @@ static const s_ind_t s_catalogue[] = {
      M_CP_ALLEGATIONS, 0, 0, 0, NULL, "", "DISCRIMINATORY_BEHAVIOUR allegations / all allegations"},
     {"complaints.per_1000_searches", CRR_FAM_COMPLAINT, CRR_STAT_R, D0, 0, 0, 0, 0, 0,
      s_fn_complaints_per_search, "",
-     "allegations linked to stop and search / searches x 1,000; n = searches"},
+     "allegations linked to stop and search / searches x 1,000; n = searches", CRR_FAM_STOPSEARCH},
     {"racist_incidents.count", CRR_FAM_RACIST, CRR_STAT_C, D1(s_dim_crime), M_RI_COUNT_SUM, 0, 0, 0,
      0, NULL, "recorded_as_crime", "sum of count"},
     {"racist_incidents.per_1000_residents", CRR_FAM_RACIST, CRR_STAT_R, D0, 0, 0, 0, 0, 0,
@@ -227,23 +233,18 @@ static const s_ind_t s_catalogue[] = {
 };
 #define S_NIND (sizeof s_catalogue / sizeof s_catalogue[0])
 
-static const unsigned s_fam_type[CRR_FAM_COUNT] = {
-    [CRR_FAM_FEEDBACK] = 1,  [CRR_FAM_TRAINER] = 1,    [CRR_FAM_LEARNING] = 2,
-    [CRR_FAM_BEHAVIOUR] = 3, [CRR_FAM_ATTENDANCE] = 4, [CRR_FAM_COST] = 5,
-    [CRR_FAM_HEADCOUNT] = 6, [CRR_FAM_STOPSEARCH] = 7, [CRR_FAM_COMPLAINT] = 8,
-    [CRR_FAM_RACIST] = 9,    [CRR_FAM_SURVEY] = 10,    [CRR_FAM_ENGAGEMENT] = 11,
-    [CRR_FAM_PIPELINE] = 0,
-};
-
 const crr_indicator_info_t *crr_indicators_catalogue(size_t *n)
 {
     static crr_indicator_info_t info[S_NIND];
     /* filled from the one table; idempotent, so concurrent first calls write equal values */
     for (size_t i = 0; i < S_NIND; i++) {
-        unsigned t = s_fam_type[s_catalogue[i].fam];
+        unsigned t = crr_store_fam_type(s_catalogue[i].fam);
         info[i] = (crr_indicator_info_t){
             .name = s_catalogue[i].name,
             .event_type = t ? crr_store_type_name(t) : "any",
+            .event_type2 = s_catalogue[i].fam2
+                               ? crr_store_type_name(crr_store_fam_type(s_catalogue[i].fam2))
+                               : NULL,
             .dims = s_catalogue[i].dims_text,
             .stat = s_catalogue[i].stat,
             .description = s_catalogue[i].desc,
@@ -340,8 +341,13 @@ typedef struct s_data {
     size_t nw;                           /* windows */
     unsigned win[CRR_STORE_MAX_WINDOWS]; /* window lengths */
     s_cells_t *cells;                    /* [scope][window][family] */
-    double in_scope[S_SCOPES];           /* latest in_scope summed over groups */
+    double in_scope[S_SCOPES];           /* latest in_scope summed over groups (boroughs) */
     int64_t last_arrival[S_SCOPES];      /* 0 = none; LONDON = the latest */
+    int64_t fs_sec[CRR_BOROUGHS][CRR_TYPE_COUNT + 1];        /* first seen per borough and type */
+    int32_t fs_ns[CRR_BOROUGHS][CRR_TYPE_COUNT + 1];         /* ... its nanos */
+    uint8_t fs_have[CRR_BOROUGHS][CRR_TYPE_COUNT + 1];       /* ... 0 = never seen */
+    uint64_t lon_mask[CRR_STORE_MAX_WINDOWS][CRR_FAM_COUNT]; /* boroughs LONDON's cells hold */
+    uint8_t lon_built[CRR_STORE_MAX_WINDOWS][CRR_FAM_COUNT]; /* lon_mask is valid */
 } s_data_t;
 
 struct s_ctx {
@@ -355,6 +361,8 @@ struct s_ctx {
     const crr_refdata_t *ref; /* population, may be NULL */
     const s_ind_t *ind;       /* the row's indicator */
     int dim_value;            /* first dimension's value for this row, -1 for total */
+    uint64_t mask;            /* LONDON: the covering boroughs (bit b) its cells hold */
+    unsigned reporting;       /* boroughs_reporting of every row of this context */
 };
 
 static s_cells_t *s_cells_at(const s_data_t *d, unsigned scope, size_t w, unsigned fam)
@@ -386,7 +394,7 @@ static double s_population(const s_ctx_t *c, int eth)
         return -1;
     double t = 0;
     for (unsigned b = 0; b < CRR_BOROUGHS; b++) {
-        if (c->scope != S_LONDON && b != c->scope)
+        if (c->scope != S_LONDON ? b != c->scope : !(c->mask >> b & 1))
             continue;
         if (!c->ref->have_population[b])
             return -1;
@@ -442,7 +450,13 @@ static void s_fn_coverage(const s_ctx_t *c, const double *m, s_out_t *o)
 {
     (void)m;
     double att = s_sum(c, CRR_FAM_ATTENDANCE, M_AT_ATTENDED, 1, 1); /* mandatory sessions */
-    double scope = c->d->in_scope[c->scope];
+    double scope = 0;
+    if (c->scope != S_LONDON)
+        scope = c->d->in_scope[c->scope];
+    else
+        for (unsigned b = 0; b < CRR_BOROUGHS; b++)
+            if (c->mask >> b & 1)
+                scope += c->d->in_scope[b];
     o->n = scope;
     if (scope > 0)
         s_set_plain(o, att / scope, scope);
@@ -652,7 +666,8 @@ static int s_emit(const s_ctx_t *c, s_rows_t *rows, const s_out_t *o, const s_di
         }
     }
     r->n = o->n > 0 ? (uint64_t)llround(o->n) : 0;
-    r->reliable = o->has_value && o->reliable;
+    r->boroughs_reporting = c->reporting;
+    r->reliable = o->has_value && o->reliable && c->reporting > 0; /* no coverage: never */
     if (o->has_value && isfinite(o->value) && !(r->value = s_dv(o->value)))
         return -ENOMEM;
     if (r->value && o->has_ci && isfinite(o->lo) && isfinite(o->hi) &&
@@ -838,9 +853,11 @@ static int s_gauge(crr_store_t *s, MDB_txn *txn, unsigned b, int64_t end_excl, d
     return rc;
 }
 
-/* Scans borough b's buckets of every family into its scope (and LONDON's). */
+/* Scans borough b's buckets of every family into its scope (LONDON's cells
+ * are summed from the boroughs' later, per indicator: s_london_cells), and
+ * reads its headcount gauge, last arrival and first-seen instants. */
 static int s_scan_borough(crr_store_t *s, MDB_txn *txn, MDB_cursor *cur, s_data_t *d, unsigned b,
-                          int64_t as_day, unsigned longest, int want_borough, int want_london)
+                          int64_t as_day, unsigned longest)
 {
     int rc = 0;
     int64_t lo_day = as_day - (int64_t)longest + 1;
@@ -869,16 +886,11 @@ static int s_scan_borough(crr_store_t *s, MDB_txn *txn, MDB_cursor *cur, s_data_
             for (size_t w = 0; w < d->nw; w++) {
                 if (day < as_day - (int64_t)d->win[w] + 1)
                     continue;
-                for (int pass = 0; pass < 2; pass++) {
-                    if ((pass == 0 && !want_borough) || (pass == 1 && !want_london))
-                        continue;
-                    s_cells_t *cl = s_cells_at(d, pass ? S_LONDON : b, w, f);
-                    double *acc = s_cells_get(cl, cell);
-                    if (!acc)
-                        return -ENOMEM;
-                    for (unsigned i = 0; i < nm; i++)
-                        acc[i] += m[i];
-                }
+                double *acc = s_cells_get(s_cells_at(d, b, w, f), cell);
+                if (!acc)
+                    return -ENOMEM;
+                for (unsigned i = 0; i < nm; i++)
+                    acc[i] += m[i];
             }
         }
         if (rc == MDB_NOTFOUND)
@@ -892,8 +904,13 @@ static int s_scan_borough(crr_store_t *s, MDB_txn *txn, MDB_cursor *cur, s_data_
     if ((rc = s_gauge(s, txn, b, end_excl, &sc)) != 0)
         return rc;
     d->in_scope[b] = sc;
-    d->in_scope[S_LONDON] += sc;
-    uint8_t lk[2] = {'L', (uint8_t)b};
+    for (unsigned t = 1; t <= CRR_TYPE_COUNT; t++) {
+        rc = crr_store_first_seen(s, txn, b, t, &d->fs_sec[b][t], &d->fs_ns[b][t]);
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+        d->fs_have[b][t] = rc == 0;
+    }
+    uint8_t lk[2] = {CRR_META_LAST_ARRIVAL, (uint8_t)b};
     MDB_val key = {2, lk}, val;
     rc = mdb_get(txn, s->db_meta, &key, &val);
     if (rc == 0 && val.mv_size == 8) {
@@ -905,6 +922,88 @@ static int s_scan_borough(crr_store_t *s, MDB_txn *txn, MDB_cursor *cur, s_data_
         return rc;
     }
     return 0;
+}
+
+/* ---- coverage ------------------------------------------------------------------ */
+
+/* Borough b has seen type t at or before the instant start (00:00:00 UTC). */
+static int s_seen_by(const s_data_t *d, unsigned b, unsigned t, int64_t start)
+{
+    if (!d->fs_have[b][t])
+        return 0;
+    return d->fs_sec[b][t] < start || (d->fs_sec[b][t] == start && d->fs_ns[b][t] == 0);
+}
+
+/* Borough b had at least one event applied (by arrival day) in window w. */
+static int s_arrived(const s_data_t *d, unsigned b, size_t w)
+{
+    const s_cells_t *cl = s_cells_at(d, b, w, CRR_FAM_PIPELINE);
+    for (size_t i = 0; i < cl->n; i++)
+        if (cl->m[i * cl->nm] > 0)
+            return 1;
+    return 0;
+}
+
+/* The boroughs (bit b) that report for ind over window w (domain "Coverage"):
+ * first seen, for the indicator's type and its second type, at or before
+ * the window's first instant; pipeline.*: an event arrived in the window. */
+static uint64_t s_covering(const s_data_t *d, const s_ind_t *ind, size_t w, int64_t as_day)
+{
+    int64_t start = (as_day - (int64_t)d->win[w] + 1) * CRR_SEC_PER_DAY;
+    unsigned t1 = crr_store_fam_type(ind->fam), t2 = ind->fam2 ? crr_store_fam_type(ind->fam2) : 0;
+    uint64_t mask = 0;
+    for (unsigned b = 0; b < CRR_BOROUGHS; b++) {
+        int ok = t1 ? s_seen_by(d, b, t1, start) && (!t2 || s_seen_by(d, b, t2, start))
+                    : s_arrived(d, b, w);
+        if (ok)
+            mask |= 1ULL << b;
+    }
+    return mask;
+}
+
+/* Makes LONDON's cells of family f in window w the sum of the boroughs in mask. */
+static int s_london_fam(s_data_t *d, size_t w, unsigned f, uint64_t mask)
+{
+    if (d->lon_built[w][f] && d->lon_mask[w][f] == mask)
+        return 0;
+    s_cells_t *lon = s_cells_at(d, S_LONDON, w, f);
+    unsigned nm = lon->nm;
+    s_cells_free(lon);
+    lon->nm = nm;
+    d->lon_built[w][f] = 0;
+    for (unsigned b = 0; b < CRR_BOROUGHS; b++) {
+        if (!(mask >> b & 1))
+            continue;
+        const s_cells_t *cl = s_cells_at(d, b, w, f);
+        for (size_t i = 0; i < cl->n; i++) {
+            double *acc = s_cells_get(lon, cl->cell[i]);
+            if (!acc)
+                return -ENOMEM;
+            for (unsigned k = 0; k < nm; k++)
+                acc[k] += cl->m[i * nm + k];
+        }
+    }
+    d->lon_mask[w][f] = mask;
+    d->lon_built[w][f] = 1;
+    return 0;
+}
+
+/* Fills c->mask and c->reporting, and for LONDON its cells of every family
+ * the indicator reads (pipeline.*: every borough, values as before). */
+static int s_prepare(s_data_t *d, s_ctx_t *c, int64_t as_day)
+{
+    const s_ind_t *ind = c->ind;
+    uint64_t cov = s_covering(d, ind, c->w, as_day);
+    if (c->scope != S_LONDON) {
+        c->reporting = (unsigned)(cov >> c->scope & 1);
+        return 0;
+    }
+    c->reporting = (unsigned)__builtin_popcountll(cov);
+    c->mask = ind->fam == CRR_FAM_PIPELINE ? (1ULL << CRR_BOROUGHS) - 1 : cov;
+    int rc = s_london_fam(d, c->w, ind->fam, c->mask);
+    if (rc == 0 && ind->fam2)
+        rc = s_london_fam(d, c->w, ind->fam2, c->mask);
+    return rc;
 }
 
 void crr_indicators_free(Crrmon__V1__IndicatorValue ***vals, size_t n)
@@ -971,10 +1070,9 @@ int crr_indicators_compute(crr_store_t *s, const crr_query_t *q, Crrmon__V1__Ind
     if ((rc = mdb_cursor_open(txn, s->db_agg, &cur)) != 0)
         goto fail;
     for (unsigned b = 0; b < CRR_BOROUGHS; b++) {
-        int want_b = only < 0 || only == (int)b;
-        if (!want_b && !want_london)
-            continue;
-        if ((rc = s_scan_borough(s, txn, cur, &d, b, as_day, longest, want_b, want_london)) != 0)
+        if (!want_london && only != (int)b)
+            continue; /* LONDON needs every borough's cells */
+        if ((rc = s_scan_borough(s, txn, cur, &d, b, as_day, longest)) != 0)
             goto fail;
     }
     for (size_t i = 0; i < S_NIND; i++) {
@@ -996,7 +1094,7 @@ int crr_indicators_compute(crr_store_t *s, const crr_query_t *q, Crrmon__V1__Ind
                              .as_of_sec = as_of,
                              .ref = (const crr_refdata_t *)q->ref,
                              .ind = ind};
-                if ((rc = s_rows_for(&c, &rows)) != 0)
+                if ((rc = s_prepare(&d, &c, as_day)) != 0 || (rc = s_rows_for(&c, &rows)) != 0)
                     goto fail;
             }
         }
@@ -1019,6 +1117,60 @@ fail:
     free(d.cells);
     crr_indicators_free(&rows.v, rows.n);
     return rc;
+}
+
+/* ---- as-of dates ----------------------------------------------------------------- */
+
+int crr_as_of_parse(const char *text, int64_t *sec, int *is_date)
+{
+    int32_t ns;
+    *is_date = strlen(text) == 10;
+    if (crr_time_parse(text, 1, sec, &ns) != 0)
+        return CRR_EPARSE;
+    if (*is_date)
+        *sec += CRR_SEC_PER_DAY - 1; /* the end of that UTC day */
+    return 0;
+}
+
+int64_t crr_as_of_earliest_day(const crr_store_t *s, int64_t now_sec)
+{
+    size_t nw;
+    const unsigned *w = crr_store_windows(s, &nw);
+    unsigned longest = 0;
+    for (size_t i = 0; i < nw; i++)
+        if (w[i] > longest)
+            longest = w[i];
+    return crr_day_of(now_sec) - crr_store_max_age_days(s) + longest;
+}
+
+int crr_as_of_check(const crr_store_t *s, int64_t as_of_sec, int is_date, int64_t now_sec,
+                    char *msg, size_t len)
+{
+    int64_t day = crr_day_of(as_of_sec), first = crr_as_of_earliest_day(s, now_sec);
+    char a[40], lo[40], hi[40];
+    crr_time_format(as_of_sec, 0, a, sizeof a);
+    crr_time_format(first * CRR_SEC_PER_DAY, 0, lo, sizeof lo);
+    crr_time_format(now_sec, 0, hi, sizeof hi);
+    lo[10] = '\0'; /* the date */
+    if (is_date ? day > crr_day_of(now_sec) : as_of_sec > now_sec) {
+        snprintf(msg, len, "as_of %s is later than now (%s): the latest date allowed is %.10s", a,
+                 hi, hi);
+        return CRR_EINVAL;
+    }
+    if (day < first) {
+        size_t nw;
+        const unsigned *w = crr_store_windows(s, &nw);
+        unsigned longest = 0;
+        for (size_t i = 0; i < nw; i++)
+            longest = w[i] > longest ? w[i] : longest;
+        snprintf(msg, len,
+                 "as_of %s is earlier than the retained day buckets can serve for the longest "
+                 "window (%u days; buckets are kept %lld days): the earliest date allowed is %s "
+                 "(keep buckets longer with aggregator.bucket_max_age)",
+                 a, longest, (long long)crr_store_max_age_days(s), lo);
+        return CRR_EINVAL;
+    }
+    return 0;
 }
 
 /* ---- snapshots ------------------------------------------------------------------ */

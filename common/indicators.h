@@ -3,9 +3,20 @@
  * IndicatorValue rows for boroughs, LONDON and windows; snapshots.
  *
  * Windows are whole UTC days: the D-day window as of T covers the D UTC days
- * ending with T's day. LONDON is computed from sums over all boroughs, never
- * from averaged ratios. Scopes: every one of the 33 boroughs and LONDON
- * (docs/DESIGN.md: "every indicator for every borough and London"); a borough
+ * ending with T's day. LONDON is computed from sums over the boroughs that
+ * cover the window for the indicator, never from averaged ratios.
+ *
+ * Coverage: a borough covers a window for an indicator when its first-seen
+ * instant (store: the earliest occurred_at ever applied, per borough and
+ * event type) is at or before 00:00:00 UTC of the window's first day for
+ * every event type the indicator reads (its family's type, plus a second one
+ * for training.coverage, feedback.response_rate, cost.per_attendee_pence and
+ * complaints.per_1000_searches). Every row carries boroughs_reporting: 0/1
+ * for a borough, the number of covering boroughs for LONDON, whose sums,
+ * statements and population are those boroughs' only; a row with 0 is never
+ * reliable. pipeline.* rows are about arrival: a borough reports when an
+ * event arrived in the window, and LONDON sums every borough as before. Scopes: every one of the 33
+ * boroughs and LONDON (docs/DESIGN.md: "every indicator for every borough and London"); a borough
  * without events gets its total rows with the stat's empty value (a count of
  * 0 with Byar's [0, 3.689], proportions absent). Rows: the total, plus each
  * dimension value (and each
@@ -39,6 +50,7 @@ typedef enum crr_stat {
 typedef struct crr_indicator_info {
     const char *name;        /* catalogue name, e.g. "stop_search.count" */
     const char *event_type;  /* body field name it reads, e.g. "stop_search" */
+    const char *event_type2; /* a second type it reads (coverage needs both), NULL = none */
     const char *dims;        /* comma list of dimension names, "" for none */
     crr_stat_t stat;         /* statistic */
     const char *description; /* one line */
@@ -75,6 +87,24 @@ typedef struct crr_query {
  * -ENOMEM or an LMDB code; *out NULL and *n 0 on failure. */
 int crr_indicators_compute(crr_store_t *s, const crr_query_t *q, Crrmon__V1__IndicatorValue ***out,
                            size_t *n);
+
+/* Parses an as-of argument: a date "YYYY-MM-DD" (the end of that UTC day,
+ * 23:59:59; *is_date = 1) or an RFC 3339 instant (*is_date = 0).
+ * Returns 0 and *sec, or CRR_EPARSE. */
+int crr_as_of_parse(const char *text, int64_t *sec, int *is_date);
+
+/* The earliest UTC day (days since 1970-01-01) an as-of date may have at
+ * now_sec: the longest window ending with it must start on a day the store
+ * keeps whole (buckets of days before now's day - max_age_days + 1 are
+ * pruned, and older events are rejected as too_old). */
+int64_t crr_as_of_earliest_day(const crr_store_t *s, int64_t now_sec);
+
+/* Checks an as-of instant at now_sec: refused when it is later than now (a
+ * date: its day after now's day) or earlier than crr_as_of_earliest_day.
+ * Returns 0, or CRR_EINVAL with a message for people in msg that names the
+ * earliest date allowed (and the latest). */
+int crr_as_of_check(const crr_store_t *s, int64_t as_of_sec, int is_date, int64_t now_sec,
+                    char *msg, size_t len);
 
 /* Frees rows from crr_indicators_compute and sets *vals = NULL. */
 void crr_indicators_free(Crrmon__V1__IndicatorValue ***vals, size_t n);

@@ -102,6 +102,202 @@ const char *crr_store_name_get(crr_store_t *s, MDB_txn *txn, uint64_t h, size_t 
     return val.mv_data;
 }
 
+static const unsigned s_fam_type[CRR_FAM_COUNT] = {
+    [CRR_FAM_FEEDBACK] = 1,  [CRR_FAM_TRAINER] = 1,    [CRR_FAM_LEARNING] = 2,
+    [CRR_FAM_BEHAVIOUR] = 3, [CRR_FAM_ATTENDANCE] = 4, [CRR_FAM_COST] = 5,
+    [CRR_FAM_HEADCOUNT] = 6, [CRR_FAM_STOPSEARCH] = 7, [CRR_FAM_COMPLAINT] = 8,
+    [CRR_FAM_RACIST] = 9,    [CRR_FAM_SURVEY] = 10,    [CRR_FAM_ENGAGEMENT] = 11,
+    [CRR_FAM_PIPELINE] = 0,
+};
+
+unsigned crr_store_fam_type(unsigned f)
+{
+    return f < CRR_FAM_COUNT ? s_fam_type[f] : 0;
+}
+
+/* ---- first seen (coverage) ------------------------------------------------ */
+
+/* One first-seen instant; the table is [borough][type]. */
+typedef struct s_fs {
+    int64_t sec;   /* occurred_at seconds */
+    int32_t nanos; /* occurred_at nanos */
+    uint8_t state; /* S_FS_* */
+} s_fs_t;
+
+enum { S_FS_UNKNOWN, S_FS_NONE, S_FS_KNOWN, S_FS_DIRTY };
+
+struct crr_first_seen {
+    s_fs_t t[CRR_BOROUGHS][CRR_TYPE_COUNT + 1];
+};
+
+static void s_fs_key(uint8_t k[3], unsigned b, unsigned type)
+{
+    k[0] = CRR_META_FIRST_SEEN;
+    k[1] = (uint8_t)b;
+    k[2] = (uint8_t)type;
+}
+
+static int s_fs_earlier(int64_t sec, int32_t nanos, const s_fs_t *x)
+{
+    return sec < x->sec || (sec == x->sec && nanos < x->nanos);
+}
+
+int crr_store_first_seen(crr_store_t *s, MDB_txn *txn, unsigned b, unsigned type, int64_t *sec,
+                         int32_t *nanos)
+{
+    if (b >= CRR_BOROUGHS || type < 1 || type > CRR_TYPE_COUNT)
+        return MDB_NOTFOUND;
+    if (s->fs_mem) {
+        const s_fs_t *x = &s->fs_mem->t[b][type];
+        if (x->state == S_FS_NONE || x->state == S_FS_UNKNOWN)
+            return MDB_NOTFOUND;
+        *sec = x->sec;
+        *nanos = x->nanos;
+        return 0;
+    }
+    uint8_t k[3];
+    s_fs_key(k, b, type);
+    MDB_val key = {3, k}, val;
+    int rc = mdb_get(txn, s->db_meta, &key, &val);
+    if (rc)
+        return rc;
+    if (val.mv_size != 12)
+        return MDB_NOTFOUND;
+    *sec = (int64_t)(crr_be64_get(val.mv_data) ^ (1ULL << 63));
+    *nanos = (int32_t)crr_be32_get((const uint8_t *)val.mv_data + 8);
+    return 0;
+}
+
+/* Notes that an event of type in borough b occurred at (sec, nanos): loads the
+ * stored instant the first time this call meets (b, type), keeps the earlier. */
+static int s_fs_note(crr_store_t *s, MDB_txn *txn, struct crr_first_seen *fs, unsigned b,
+                     unsigned type, int64_t sec, int32_t nanos)
+{
+    s_fs_t *x = &fs->t[b][type];
+    if (x->state == S_FS_UNKNOWN) {
+        int rc = crr_store_first_seen(s, txn, b, type, &x->sec, &x->nanos);
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+        x->state = rc ? S_FS_NONE : S_FS_KNOWN;
+    }
+    if (x->state == S_FS_NONE || s_fs_earlier(sec, nanos, x)) {
+        x->sec = sec;
+        x->nanos = nanos;
+        x->state = S_FS_DIRTY;
+    }
+    return 0;
+}
+
+/* Writes the instants that moved earlier (or appeared) into meta. */
+static int s_fs_flush(crr_store_t *s, MDB_txn *txn, const struct crr_first_seen *fs)
+{
+    for (unsigned b = 0; b < CRR_BOROUGHS; b++)
+        for (unsigned t = 1; t <= CRR_TYPE_COUNT; t++) {
+            const s_fs_t *x = &fs->t[b][t];
+            if (x->state != S_FS_DIRTY)
+                continue;
+            uint8_t k[3], v[12];
+            s_fs_key(k, b, t);
+            crr_be64_put(v, (uint64_t)x->sec ^ (1ULL << 63));
+            crr_be32_put(v + 8, (uint32_t)x->nanos);
+            MDB_val key = {3, k}, val = {12, v};
+            int rc = mdb_put(txn, s->db_meta, &key, &val, 0);
+            if (rc)
+                return rc;
+        }
+    return 0;
+}
+
+/* Format 1 -> 2: first-seen instants from the retained state (store.h says
+ * how, and what it cannot know). Fills fs with S_FS_DIRTY entries. */
+static int s_fs_derive(crr_store_t *s, MDB_txn *txn, struct crr_first_seen *fs)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->db_agg, &cur);
+    if (rc)
+        return rc;
+    for (unsigned b = 0; b < CRR_BOROUGHS && !rc; b++)
+        for (unsigned f = 1; f < CRR_FAM_COUNT && !rc; f++) {
+            unsigned type = s_fam_type[f];
+            if (!type)
+                continue; /* pipeline buckets are by arrival day */
+            uint8_t start[CRR_AGG_KEY];
+            crr_store_agg_key(start, b, f, -(int64_t)CRR_DAY_BIAS, NULL);
+            MDB_val k = {CRR_AGG_KEY, start}, v;
+            for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+                 rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                const uint8_t *p = k.mv_data;
+                if (k.mv_size != CRR_AGG_KEY || p[0] != b || p[1] != f)
+                    break;
+                double n0;
+                if (v.mv_size < sizeof n0)
+                    continue;
+                memcpy(&n0, v.mv_data, sizeof n0);
+                if (!(n0 > 0))
+                    continue;
+                int64_t day = (int64_t)crr_be32_get(p + 2) - (int64_t)CRR_DAY_BIAS;
+                if ((rc = s_fs_note(s, txn, fs, b, type, (day + 1) * CRR_SEC_PER_DAY - 1,
+                                    999999999)) != 0)
+                    break;
+                break; /* the earliest day of (b, f) */
+            }
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+        }
+    mdb_cursor_close(cur);
+    if (rc)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->db_gauge, &cur)) != 0)
+        return rc;
+    MDB_val k, v;
+    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+        const uint8_t *p = k.mv_data;
+        if (k.mv_size != CRR_GAUGE_KEY || p[0] >= CRR_BOROUGHS)
+            continue;
+        int64_t sec = (int64_t)(crr_be64_get(p + 2) ^ (1ULL << 63));
+        if ((rc = s_fs_note(s, txn, fs, p[0], 6, sec, (int32_t)crr_be32_get(p + 10))) != 0)
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* At open: checks the format version; migrates a version-1 store (writable:
+ * in txn, the open's one write transaction; read-only: in memory). */
+static int s_format_check(crr_store_t *s, MDB_txn *txn)
+{
+    MDB_val k = {sizeof CRR_META_FORMAT - 1, CRR_META_FORMAT}, v;
+    int rc = mdb_get(txn, s->db_meta, &k, &v);
+    uint32_t version = 1;
+    if (rc == 0)
+        version = v.mv_size == 4 ? crr_be32_get(v.mv_data) : UINT32_MAX;
+    else if (rc != MDB_NOTFOUND)
+        return rc;
+    if (version > CRR_STORE_FORMAT_VERSION)
+        return CRR_EVERSION;
+    if (version == CRR_STORE_FORMAT_VERSION)
+        return 0;
+    struct crr_first_seen *fs = calloc(1, sizeof *fs);
+    if (!fs)
+        return -ENOMEM;
+    if ((rc = s_fs_derive(s, txn, fs)) != 0) {
+        free(fs);
+        return rc;
+    }
+    if (s->readonly) {
+        s->fs_mem = fs;
+        return 0;
+    }
+    uint8_t v4[4];
+    crr_be32_put(v4, CRR_STORE_FORMAT_VERSION);
+    v.mv_data = v4;
+    v.mv_size = 4;
+    if ((rc = s_fs_flush(s, txn, fs)) == 0)
+        rc = mdb_put(txn, s->db_meta, &k, &v, 0);
+    free(fs);
+    return rc;
+}
+
 /* ---- coalescing table -------------------------------------------------- */
 
 typedef struct s_slot {
@@ -415,6 +611,8 @@ int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out
         }
     }
     rc = s_config_load(s, txn, o);
+    if (rc == 0)
+        rc = s_format_check(s, txn);
     if (rc) {
         mdb_txn_abort(txn);
         goto fail;
@@ -434,6 +632,7 @@ fail:
     if (s->env)
         mdb_env_close(s->env);
     free(s->ref);
+    free(s->fs_mem);
     free(s);
     return rc;
 }
@@ -445,6 +644,7 @@ void crr_store_close(crr_store_t **sp)
     crr_store_t *s = *sp;
     s_co_free(&s->co);
     free(s->ref);
+    free(s->fs_mem);
     if (s->env)
         mdb_env_close(s->env);
     free(s);
@@ -579,6 +779,7 @@ typedef struct s_apply {
     int64_t last_arrival[CRR_BOROUGHS]; /* latest arrival per borough this call, 0 = none */
     uint64_t order_ctr;                 /* staff_headcount statement order counter */
     int order_loaded;                   /* order_ctr read from meta */
+    struct crr_first_seen fs;           /* first seen per (borough, type), this call */
 } s_apply_t;
 
 /* Adds the metrics of e (borough b, occurred day, arrival day) to the table. */
@@ -998,6 +1199,9 @@ static int s_apply_job(s_apply_t *a, crr_ingest_job_t *j, s_src_t *src, int64_t 
 #else
         (void)arrival_day; /* measurement build only: docs/PERFORMANCE.md figure 4 */
 #endif
+        if ((rc = s_fs_note(a->s, a->txn, &a->fs, (unsigned)b, type, e->occurred_at->seconds,
+                            e->occurred_at->nanos)) != 0)
+            return rc;
         if (now > a->last_arrival[b])
             a->last_arrival[b] = now;
         j->n_applied++;
@@ -1068,7 +1272,7 @@ static int s_apply_once(crr_store_t *s, crr_ingest_job_t *jobs, size_t n, size_t
     for (size_t i = 0; i < n; i++)
         if (!jobs[i].error)
             crr_ingest_job_reset(&jobs[i]);
-    s_apply_t a = {.s = s, .co = s->co};
+    s_apply_t a = {.s = s, .co = s->co}; /* a.fs: every (borough, type) S_FS_UNKNOWN */
     s_co_clear(s->co);
     s_src_t *srcs = n ? calloc(n, sizeof *srcs) : NULL;
     size_t nsrc = 0;
@@ -1111,7 +1315,7 @@ static int s_apply_once(crr_store_t *s, crr_ingest_job_t *jobs, size_t n, size_t
             goto fail;
         }
     }
-    if ((rc = s_flush(&a)) != 0)
+    if ((rc = s_flush(&a)) != 0 || (rc = s_fs_flush(s, a.txn, &a.fs)) != 0)
         goto fail;
     for (size_t k = 0; k < nsrc; k++) {
         uint8_t v8[S_SRC_VAL];
@@ -1123,7 +1327,7 @@ static int s_apply_once(crr_store_t *s, crr_ingest_job_t *jobs, size_t n, size_t
     for (int b = 0; b < CRR_BOROUGHS; b++) {
         if (!a.last_arrival[b])
             continue;
-        uint8_t kk[2] = {'L', (uint8_t)b}, v8[8];
+        uint8_t kk[2] = {CRR_META_LAST_ARRIVAL, (uint8_t)b}, v8[8];
         crr_be64_put(v8, (uint64_t)a.last_arrival[b]);
         MDB_val key = {2, kk}, v = {8, v8};
         if ((rc = mdb_put(a.txn, s->db_meta, &key, &v, 0)) != 0)

@@ -11,7 +11,8 @@
  *             staff_headcount statements (latest up to an instant wins)
  *   records   borough | type | record_id -> day (record-id de-duplication)
  *   names     hash -> string (trainer ids, which live in keys as 64-bit hashes)
- *   meta      counters (snapshot ids, statement order), last arrival per borough
+ *   meta      counters (snapshot ids, statement order), last arrival per borough,
+ *             first seen per borough and event type (coverage), format version
  *   snapshots id -> taken_at (be64) + packed crrmon.v1.Snapshot
  *   rejects   common/rejects.h
  *
@@ -55,11 +56,27 @@ typedef struct crr_store_opts {
                                 refused with CRR_EEMPTY (common/lmdbx.h) */
 } crr_store_opts_t;
 
+/* On-disk format version, recorded in meta ("format") and checked at open.
+ *   1  before coverage (no "format" key; no first-seen instants)
+ *   2  first-seen instants per borough and event type (coverage)
+ * A store of a newer version is refused (CRR_EVERSION). A version-1 store is
+ * migrated by a writable open in the open's one transaction: first-seen
+ * instants are derived from what is retained (the earliest day bucket with an
+ * event, per borough and family, taken as the LAST instant of that day, and
+ * the earliest retained staff_headcount statement exactly). Events older
+ * than the retained buckets (pruned after max_age_days) are gone, so a
+ * borough that sent data before them looks as if it joined on its earliest
+ * retained day. A read-only open derives the same instants in memory and
+ * leaves the file as it is. */
+#define CRR_STORE_FORMAT_VERSION 2u
+
 /* Opens (creating when writable) the LMDB environment in folder dir and its
- * databases. o may be NULL (defaults). Returns 0 and sets *out, or -errno, an
- * LMDB code (MDB_NOTFOUND: a read-only open of a store never written),
- * CRR_EEMPTY / CRR_ETRUNCATED (a damaged data file, refused and logged by
- * crr_lmdb_open) or CRR_EINVAL (bad opts); *out is NULL on failure. */
+ * databases, checking and migrating its format version (above). o may be
+ * NULL (defaults). Returns 0 and sets *out, or -errno, an LMDB code
+ * (MDB_NOTFOUND: a read-only open of a store never written), CRR_EVERSION
+ * (written by a newer crrmon), CRR_EEMPTY / CRR_ETRUNCATED (a damaged data
+ * file, refused and logged by crr_lmdb_open) or CRR_EINVAL (bad opts); *out
+ * is NULL on failure. */
 int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out);
 
 /* Closes the environment and frees *s; sets *s = NULL. Safe with NULL, twice. */

@@ -111,6 +111,10 @@ unsigned crr_store_fam_nmetrics(unsigned f);
 #define CRR_TYPE_COUNT 11
 const char *crr_store_type_name(unsigned type_idx);
 
+/* The event type index a family's buckets hold (0 for CRR_FAM_PIPELINE, which
+ * holds every type by arrival day, and for an unknown family). */
+unsigned crr_store_fam_type(unsigned f);
+
 /* The store handle (opaque outside store.c / indicators.c). */
 struct crr_store {
     MDB_env *env;                            /* the environment */
@@ -123,6 +127,8 @@ struct crr_store {
     MDB_dbi db_rejseq;       /* rejected events by source key | be64 seq, to re-report on resend */
     struct crr_coalesce *co; /* apply's per-call coalescing table, reused */
     struct crr_refdata *ref; /* recorded reference data (malloc'd), NULL = none */
+    struct crr_first_seen *fs_mem; /* read-only open of a format-1 store: first-seen
+                                      instants derived at open (malloc'd), else NULL */
 };
 
 /* Encodes an agg key. */
@@ -139,7 +145,18 @@ const char *crr_store_name_get(crr_store_t *s, MDB_txn *txn, uint64_t h, size_t 
 /* gauge key: borough (1) | staff_group (1) | be64(sec + 2^63) | be32 nanos | be64 order */
 #define CRR_GAUGE_KEY 22
 
+/* First seen (coverage): the earliest occurred_at of any applied event of
+ * type `type` (1..CRR_TYPE_COUNT) in borough b, ever (never pruned; it only
+ * moves earlier). Stored in meta under CRR_META_FIRST_SEEN | b | type as
+ * be64(sec + 2^63) | be32 nanos. Reads it in txn into *sec / *nanos.
+ * Returns 0, MDB_NOTFOUND (nothing of that type applied for b) or an LMDB code. */
+int crr_store_first_seen(crr_store_t *s, MDB_txn *txn, unsigned b, unsigned type, int64_t *sec,
+                         int32_t *nanos);
+
 /* Meta keys. */
+#define CRR_META_FIRST_SEEN 'F'   /* 3-byte keys: 'F' | borough | type */
+#define CRR_META_LAST_ARRIVAL 'L' /* 2-byte keys: 'L' | borough -> be64 last arrival */
+#define CRR_META_FORMAT "format"  /* be32 on-disk format version (absent: version 1) */
 #define CRR_META_SNAPSHOT_CTR "snapctr"
 #define CRR_META_ORDER_CTR "orderctr"
 #define CRR_META_CONFIG "config" /* crr_store_record_config's record */

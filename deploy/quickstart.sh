@@ -53,8 +53,9 @@ echo "   ingest $ingest, http $http"
 
 boroughs=(E09000033 E09000022 E09000025)
 seed=1
+# 380 days: each borough's data starts before the 365-day window, so it covers it
 for b in "${boroughs[@]}"; do
-  "$bin/crrmon" generate --seed "$seed" --borough "$b" --count "$n" --days 365 > "$run/$b.jsonl"
+  "$bin/crrmon" generate --seed "$seed" --borough "$b" --count "$n" --days 380 > "$run/$b.jsonl"
   seed=$((seed + 1))
 done
 name() { awk -F, -v c="$1" '$1 == c {print $2}' data/london_boroughs.csv; }
@@ -75,7 +76,7 @@ echo "== snapshot: taken over HTTP, written by the jsonl and csv sinks"
 "$bin/crrmon" snapshot --http "$http" | tee "$run/snapshot.txt"
 echo
 echo "== key indicators, last 365 days (all rows: crrmon query --data-dir $run/aggregator)"
-printf '%-22s %-11s %-34s %12s  %-23s %8s %s\n' name borough indicator value "95% interval" n reliable
+printf '%-22s %-11s %-34s %12s  %-23s %8s %9s %s\n' name borough indicator value "95% interval" n reporting reliable
 "$bin/crrmon" query --data-dir "$run/aggregator" --window 365d --json |
   jq -r 'select(.dims == {} and (.indicator | IN("training.attendance_rate",
            "feedback.overall_mean", "learning.mean_gain", "behaviour.compliance",
@@ -84,10 +85,11 @@ printf '%-22s %-11s %-34s %12s  %-23s %8s %s\n' name borough indicator value "95
          | [.borough, .indicator,
             (if .value == null then "-" else (.value * 10000 | round / 10000 | tostring) end),
             (if .ciLow == null then "-" else "[\(.ciLow * 1000 | round / 1000), \(.ciHigh * 1000 | round / 1000)]" end),
-            .n, (if .reliable then "yes" else "no" end)] | @tsv' |
+            .n, .boroughsReporting, (if .reliable then "yes" else "no" end)] | @tsv' |
   awk -F '\t' 'NR == FNR { if (FNR > 1) { split($0, f, ","); nm[f[1]] = f[2] } next }
-                { printf "%-22s %-11s %-34s %12s  %-23s %8s %s\n", ($1 == "LONDON" ? "London" : nm[$1]),
-                  $1, $2, $3, $4, $5, $6 }' data/london_boroughs.csv -
+                { printf "%-22s %-11s %-34s %12s  %-23s %8s %9s %s\n", ($1 == "LONDON" ? "London" : nm[$1]),
+                  $1, $2, $3, $4, $5, $6, $7 }' data/london_boroughs.csv -
+echo "(reporting: boroughs whose data covers the whole window; LONDON is computed from those only)"
 echo
 echo "snapshot files:"
 ls -1 "$run"/aggregator/snapshots/*.jsonl "$run"/aggregator/snapshots/*.csv

@@ -5,11 +5,12 @@
  * IndicatorValue with the snapshot's own fields repeated on each row, so that
  * a spreadsheet needs no join:
  *   snapshot_id,as_of,taken_at,schedule,indicator,borough,window_days,dims,
- *   value,n,n_eff,ci_low,ci_high,reliable
+ *   value,n,n_eff,ci_low,ci_high,reliable,boroughs_reporting
  * dims are "k=v;k=v" sorted by key (empty for the total); an absent wrapper is
  * an empty cell; doubles use the shortest text that reads back exactly;
- * reliable is true/false. Fields holding a comma, quote or newline are quoted
- * by libcsv. Written as temp + fsync + rename: idempotent on the id.
+ * reliable is true/false; boroughs_reporting is the coverage count (0/1 for a
+ * borough, 0-33 for LONDON), last so that older readers' columns stay put. Fields holding a comma,
+ * quote or newline are quoted by libcsv. Written as temp + fsync + rename: idempotent on the id.
  *
  * Threading: an instance is used by one thread at a time. */
 #include "filesink.h"
@@ -113,8 +114,9 @@ static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
         return CRR_SINK_RETRY;
     }
     static const char *const cols[] = {
-        "snapshot_id", "as_of", "taken_at", "schedule", "indicator", "borough", "window_days",
-        "dims",        "value", "n",        "n_eff",    "ci_low",    "ci_high", "reliable"};
+        "snapshot_id", "as_of",       "taken_at", "schedule", "indicator",
+        "borough",     "window_days", "dims",     "value",    "n",
+        "n_eff",       "ci_low",      "ci_high",  "reliable", "boroughs_reporting"};
     size_t ncols = sizeof cols / sizeof cols[0];
     for (size_t i = 0; i < ncols; i++)
         s_cell(out, cols[i], i + 1 == ncols);
@@ -123,7 +125,7 @@ static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
     s_ts(s->taken_at, taken, sizeof taken);
     for (size_t i = 0; i < s->n_values; i++) {
         const Crrmon__V1__IndicatorValue *v = s->values[i];
-        char wd[16], n[24], dims[1024], val[32], neff[32], lo[32], hi[32];
+        char wd[16], n[24], dims[1024], val[32], neff[32], lo[32], hi[32], br[16];
         snprintf(wd, sizeof wd, "%" PRIu32, v->window_days);
         snprintf(n, sizeof n, "%" PRIu64, v->n);
         s_cell(out, s->id, 0);
@@ -139,7 +141,9 @@ static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
         s_cell(out, s_wrapper(v->n_eff, neff, sizeof neff), 0);
         s_cell(out, s_wrapper(v->ci_low, lo, sizeof lo), 0);
         s_cell(out, s_wrapper(v->ci_high, hi, sizeof hi), 0);
-        s_cell(out, v->reliable ? "true" : "false", 1);
+        s_cell(out, v->reliable ? "true" : "false", 0);
+        snprintf(br, sizeof br, "%" PRIu32, v->boroughs_reporting);
+        s_cell(out, br, 1);
     }
     int bad = ferror(out);
     if (fclose(out) || bad) {

@@ -13,10 +13,12 @@ in ARRIVAL order; the reference CSVs; the windows; the as-of instant T.
 
 Assumptions of the oracle (documented here because docs/DOMAIN.md leaves them to
 the clock of a running aggregator):
-- every event arrives at T, i.e. the aggregator's clock reads T while it
-  applies them (CRRMON_NOW fixed). So the future/too_old rules compare with
-  T, `pipeline.events` counts every applied event in every window (its
-  arrival day is T's day), and `pipeline.last_event_age_seconds` is 0;
+- every event arrives at NOW, i.e. the aggregator's clock reads NOW while
+  it applies them (CRRMON_NOW fixed); NOW is T unless compute() is given
+  another (a snapshot as of a past date). So the future/too_old rules compare
+  with NOW, `pipeline.events` counts every applied event in the windows that
+  contain NOW's day, and `pipeline.last_event_age_seconds` is T - NOW (0 when
+  NOW is later);
 - the events arrive in list order (first valid copy of a record id wins,
   staff_headcount ties go to the later one);
 - "too old" means T - occurred_at > (longest window + 30) days; "future"
@@ -27,10 +29,21 @@ the clock of a running aggregator):
   dimension rows. compute(..., only_with_data=True) restricts the scopes to
   boroughs with at least one applied event (LONDON always), for a sharded
   deployment's view;
-- LONDON's population is the sum over every borough of the list, known
-  only when every borough's population is known (a partial sum would
-  overstate London's rates): one borough missing makes LONDON's rates
-  absent too, as it does the borough's own;
+- coverage (domain.md revision 2): the first-seen instant of a (borough,
+  type) is the earliest occurred_at of the applied events of that type in
+  that borough, in the whole list (the list is everything ever applied). A
+  borough covers a window for an indicator when that instant is at or before
+  00:00:00 UTC of the window's first day for every source type of the
+  indicator (SOURCE_TYPES below). LONDON's rows of an indicator are computed
+  as if only its covering boroughs existed (their events, statements and
+  population) and carry their number as boroughs_reporting; a borough's rows
+  carry 1 or 0. pipeline.* rows: a borough reports when an event arrived in
+  the window; LONDON is every borough's events, as before, and reports how
+  many boroughs had an arrival. A row reporting 0 is never reliable;
+- LONDON's population is the sum over its covering boroughs, known only when
+  every one of them has a known population (a partial sum would overstate
+  London's rates): one of them missing makes LONDON's rates absent too, as
+  it does the borough's own;
 - V rows with no `n` in the catalogue (pipeline.last_event_age_seconds) get
   n = 0; a V row is reliable exactly when its value is present, except where
   the catalogue says otherwise (survey.victim_suspect_gap);
@@ -38,7 +51,7 @@ the clock of a running aggregator):
 
 Output: compute() returns {key: row}, key = (indicator, borough, window_days,
 tuple(sorted(dims.items()))), row = dict(value, n, n_eff, ci_low, ci_high,
-reliable) with None for an absent wrapper.
+reliable, boroughs_reporting) with None for an absent wrapper.
 """
 import csv
 import math
@@ -393,10 +406,11 @@ def dim_str(v):
     return ("true" if v else "false") if isinstance(v, bool) else str(v)
 
 
-def compute_scope(out, scope, window, evs, all_scope_evs, pop, in_scope_total):
+def compute_scope(out, scope, window, evs, all_scope_evs, pop, in_scope_total, arrival_in_window=True, age=0.0):
     """Every catalogue row (but trainer.flagged) for one scope and window.
     evs: applied events of the scope with occurred day in the window; all_scope_evs: every applied event
-    of the scope (pipeline.*, by arrival = T); pop: {ethnicity: residents} or None; in_scope_total: coverage base."""
+    of the scope (pipeline.*, by arrival = NOW, which falls in the window when arrival_in_window; age = T - NOW);
+    pop: {ethnicity: residents} or None; in_scope_total: training.coverage's base."""
 
     def put(ind, r, **dims):
         out[(ind, scope, window, tuple(sorted((k, dim_str(v)) for k, v in dims.items())))] = r
@@ -530,14 +544,15 @@ def compute_scope(out, scope, window, evs, all_scope_evs, pop, in_scope_total):
     put("engagement.community_venue_share", stat_prop(sum(c["venue"] == "COMMUNITY_VENUE" for c in ce), len(ce)))
     put("engagement.briefed_share", stat_prop(sum(c["pre_briefed"] and c["debriefed"] for c in ce), len(ce)))
 
-    # pipeline: by arrival time, and every event arrives at T (see the module comment)
+    # pipeline: by arrival time, and every event arrives at NOW (see the module comment)
+    arrived = all_scope_evs if arrival_in_window else []
     types = {}
-    for e in all_scope_evs:
+    for e in arrived:
         types[e["type"]] = types.get(e["type"], 0) + 1
-    put("pipeline.events", stat_count(len(all_scope_evs)))
+    put("pipeline.events", stat_count(len(arrived)))
     for t, c in sorted(types.items()):
         put("pipeline.events", stat_count(c), type=t)
-    put("pipeline.last_event_age_seconds", stat_value(0.0 if all_scope_evs else None, 0))
+    put("pipeline.last_event_age_seconds", stat_value(max(0.0, age) if all_scope_evs else None, 0))
 
 
 def latest_in_scope(evs, end_day):
@@ -553,38 +568,131 @@ def latest_in_scope(evs, end_day):
     return sum(e["b"]["in_scope"] for e in best.values())
 
 
+# Source types of each indicator family (domain.md "Coverage"), and the four that read a second type.
+FAMILY_TYPE = {"training": "attendance", "feedback": "training_feedback", "trainer": "training_feedback",
+               "learning": "learning_assessment", "behaviour": "behaviour_observation", "cost": "training_cost",
+               "stop_search": "stop_search", "complaints": "complaint", "racist_incidents": "racist_incident",
+               "survey": "survey_response", "engagement": "community_engagement"}
+SECOND_TYPE = {"training.coverage": "staff_headcount", "feedback.response_rate": "attendance",
+               "cost.per_attendee_pence": "attendance", "complaints.per_1000_searches": "stop_search"}
+
+
+def source_types(indicator):
+    """The event types an indicator reads; () for pipeline.* (about arrival, not coverage)."""
+    fam = indicator.split(".")[0]
+    if fam == "pipeline":
+        return ()
+    return tuple(sorted({FAMILY_TYPE[fam], SECOND_TYPE.get(indicator, FAMILY_TYPE[fam])}))
+
+
+def first_seen(applied):
+    """{(borough, type): earliest occurred_at} over every applied event."""
+    fs = {}
+    for e in applied:
+        k = (e["borough"], e["type"])
+        fs[k] = min(fs.get(k, e["t"]), e["t"])
+    return fs
+
+
+def covering(boroughs, types, fs, start):
+    """The boroughs first seen, for every type, at or before the instant start."""
+    return [b for b in boroughs if all((b, t) in fs and fs[(b, t)] <= start for t in types)]
+
+
+def sum_population(population, members):
+    """{ethnicity: residents} summed over members, or None when one of them (or all: none) is unknown."""
+    if not members or not all(b in population for b in members):
+        return None
+    pop = {}
+    for b in members:
+        for k, v in population[b].items():
+            pop[k] = pop.get(k, 0.0) + v
+    return pop
+
+
 def compute(raw_events, as_of, windows=(30, 90, 365), boroughs_csv=None, population_csv=None,
-            boroughs=None, population=None, only_with_data=False):
-    """Every indicator row. as_of: T as an RFC 3339 string or epoch seconds; raw_events in arrival order.
-    Returns (rows, applied, rejected)."""
-    now = parse_time(as_of) if isinstance(as_of, str) else float(as_of)
+            boroughs=None, population=None, only_with_data=False, now=None):
+    """Every indicator row. as_of: T as an RFC 3339 string or epoch seconds; raw_events in arrival order;
+    now: the aggregator's clock while it applies them (default T). Returns (rows, applied, rejected)."""
+    as_of = parse_time(as_of) if isinstance(as_of, str) else float(as_of)
+    now = as_of if now is None else (parse_time(now) if isinstance(now, str) else float(now))
     if boroughs is None:
         boroughs = load_boroughs(boroughs_csv)
     if population is None:
         population = load_population(population_csv) if population_csv else {}
     applied, rejected = apply_events(raw_events, now, windows, set(boroughs))
-    end_day = math.floor(now / DAY)
-    london_pop = {}
-    if all(b in population for b in boroughs):
-        for b in boroughs:
-            for k, v in population[b].items():
-                london_pop[k] = london_pop.get(k, 0.0) + v
-    scopes = [(b, [e for e in applied if e["borough"] == b], population.get(b))
-              for b in sorted({e["borough"] for e in applied} if only_with_data else set(boroughs))]
-    scopes.append(("LONDON", applied, london_pop or None))
+    fs = first_seen(applied)
+    end_day = math.floor(as_of / DAY)
+    now_day = math.floor(now / DAY)
+    age = as_of - now
+    by_borough = {b: [e for e in applied if e["borough"] == b] for b in boroughs}
+    scopes = sorted({e["borough"] for e in applied} if only_with_data else set(boroughs))
+    groups = {}  # source types -> indicator names (LONDON is computed once per group)
+    for name in CATALOGUE_NAMES:
+        groups.setdefault(source_types(name), []).append(name)
     out = {}
     for w in windows:
         first_day = end_day - w + 1
-        for name, evs, pop in scopes:
-            in_win = [e for e in evs if first_day <= e["day"] <= end_day]
-            compute_scope(out, name, w, in_win, evs, pop, latest_in_scope(evs, end_day))
-        # trainer.flagged: LONDON only, per trainer, no total
-        fb = [e["b"] for e in applied if e["type"] == "training_feedback" and first_day <= e["day"] <= end_day]
-        for t in sorted({f["trainer_id"] for f in fb}):
-            m = stat_mean([f["trainer_quality"] for f in fb if f["trainer_id"] == t])
-            flagged = m["n"] >= 20 and m["ci_high"] is not None and m["ci_high"] < 3.0
-            out[("trainer.flagged", "LONDON", w, (("trainer_id", t),))] = stat_value(1.0 if flagged else 0.0, m["n"])
+        start = first_day * DAY
+        arrival_in_window = first_day <= now_day <= end_day
+
+        def in_window(evs):
+            return [e for e in evs if first_day <= e["day"] <= end_day]
+
+        for b in scopes:
+            evs = by_borough[b]
+            rows = {}
+            compute_scope(rows, b, w, in_window(evs), evs, population.get(b), latest_in_scope(evs, end_day),
+                          arrival_in_window, age)
+            for k, r in rows.items():
+                types = source_types(k[0])
+                ok = (bool(evs) and arrival_in_window) if not types else bool(covering([b], types, fs, start))
+                out[k] = report(r, 1 if ok else 0)
+        for types, names in groups.items():
+            if types:
+                members = covering(boroughs, types, fs, start)
+                reporting = len(members)
+            else:  # pipeline.*: every borough's events; reporting = boroughs with an arrival in the window
+                members = list(boroughs)
+                reporting = sum(1 for b in boroughs if by_borough[b]) if arrival_in_window else 0
+            evs = [e for b in members for e in by_borough[b]]
+            rows = {}
+            compute_scope(rows, "LONDON", w, in_window(evs), evs, sum_population(population, members),
+                          latest_in_scope(evs, end_day), arrival_in_window, age)
+            for k, r in rows.items():
+                if k[0] in names:
+                    out[k] = report(r, reporting)
+            if "trainer.flagged" in names:
+                # LONDON only, per trainer, no total: over the covering boroughs' feedback
+                fb = [e["b"] for e in in_window(evs) if e["type"] == "training_feedback"]
+                for t in sorted({f["trainer_id"] for f in fb}):
+                    m = stat_mean([f["trainer_quality"] for f in fb if f["trainer_id"] == t])
+                    flagged = m["n"] >= 20 and m["ci_high"] is not None and m["ci_high"] < 3.0
+                    out[("trainer.flagged", "LONDON", w, (("trainer_id", t),))] = report(
+                        stat_value(1.0 if flagged else 0.0, m["n"]), reporting)
     return out, applied, rejected
+
+
+def report(r, reporting):
+    """r with its boroughs_reporting; a row that no borough's data covers is never reliable."""
+    return dict(r, boroughs_reporting=reporting, reliable=bool(r["reliable"]) and reporting > 0)
+
+
+CATALOGUE_NAMES = [
+    "training.attended", "training.attendance_rate", "training.senior_share", "training.coverage",
+    "feedback.responses", "feedback.response_rate", "feedback.overall_mean", "feedback.relevance_positive",
+    "feedback.purpose_explained_positive", "feedback.community_interface_mean", "trainer.quality_mean",
+    "trainer.flagged", "learning.assessments", "learning.mean_gain", "learning.ceiling_excluded",
+    "learning.class_gain", "behaviour.compliance", "cost.total_pence", "cost.per_attendee_pence",
+    "stop_search.count", "stop_search.rate_per_1000", "stop_search.disparity_ratio",
+    "stop_search.ethnicity_recorded", "stop_search.arrest_rate", "stop_search.find_rate",
+    "stop_search.grounds_satisfactory", "complaints.allegations", "complaints.discrimination_share",
+    "complaints.per_1000_searches", "racist_incidents.count", "racist_incidents.per_1000_residents",
+    "survey.good_job", "survey.treats_everyone_fairly", "survey.confident_as_victim", "survey.fair_as_suspect",
+    "survey.victim_suspect_gap", "survey.would_report", "engagement.sessions",
+    "engagement.community_venue_share", "engagement.briefed_share", "pipeline.events",
+    "pipeline.last_event_age_seconds",
+]
 
 
 def row_key_str(key):

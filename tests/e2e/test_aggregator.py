@@ -256,14 +256,17 @@ def test_batch_acked_and_duplicate_counted_once():
     assert header == {"id": ans["id"], "asOf": NOW, "takenAt": NOW, "schedule": "on-demand"}
     assert ans["file"] == os.path.join(os.path.realpath(a.dir), "snapshots", ans["id"] + ".jsonl")
     lo, hi = byar(4)
-    for scope in (B, "LONDON"):
-        row = find(rows, "stop_search.count", scope, 30)
-        assert list(row) == ["indicator", "borough", "windowDays", "dims", "value", "n", "ciLow",
-                             "ciHigh", "reliable"], row
-        assert row["value"] == 4.0 and row["n"] == "4" and row["reliable"] is False, row
-        assert abs(row["ciLow"] - lo) < 1e-9 and abs(row["ciHigh"] - hi) < 1e-9, row
-        black = find(rows, "stop_search.count", scope, 30, {"ethnicity": "BLACK"})
-        assert (black["value"], black["n"]) == (4.0, "4"), black
+    row = find(rows, "stop_search.count", B, 30)
+    assert list(row) == ["indicator", "borough", "windowDays", "dims", "value", "n", "ciLow",
+                         "ciHigh", "reliable", "boroughsReporting"], row
+    assert row["value"] == 4.0 and row["n"] == "4" and row["reliable"] is False, row
+    assert abs(row["ciLow"] - lo) < 1e-9 and abs(row["ciHigh"] - hi) < 1e-9, row
+    black = find(rows, "stop_search.count", B, 30, {"ethnicity": "BLACK"})
+    assert (black["value"], black["n"]) == (4.0, "4"), black
+    # B was first seen inside the window: it does not cover it, and LONDON stands on no borough
+    assert row["boroughsReporting"] == 0 and black["boroughsReporting"] == 0, (row, black)
+    london = find(rows, "stop_search.count", "LONDON", 30)
+    assert (london["value"], london["n"], london["boroughsReporting"]) == (0.0, "0", 0), london
     # a total with nothing in it is written with its defaults ("n":"0", "reliable":false)
     zero = find(rows, "feedback.responses", B, 30)
     assert (zero["value"], zero["n"], zero["reliable"]) == (0.0, "0", False), zero
@@ -281,6 +284,53 @@ def test_batch_acked_and_duplicate_counted_once():
         for k in ("indicator", "borough", "windowDays", "dims", "n", "reliable"):
             assert k in r, (k, r)
         assert isinstance(r["n"], str) and "nEff" not in r or r["indicator"].startswith("survey")
+
+
+def test_store_of_a_newer_format_is_refused_with_78():
+    """A store whose on-disk format version is newer than this build reads: the aggregator exits 78
+    (configuration: a refused data folder) with a message saying so, and `crrmon query` too; the store
+    is left as it was (an older one would be migrated: tests/unit/test_store.c)."""
+    a = Agg()
+    assert a.proc.term(timeout=15) == 0
+    store = os.path.join(a.dir, "store")
+    # meta "format" = be32 99, written with lmdb-utils' mdb_load (text mode: key line, value line)
+    crrtest.run(["mdb_load", "-T", "-s", "meta", store], input="format\n\\00\\00\\00\\63\n", check=0)
+    r = crrtest.run([crrtest.binary("crrmon-aggregator"), "--data-dir", a.dir, "--ingest", "tcp://127.0.0.1:*",
+                     "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"], env={"CRRMON_NOW": NOW}, check=78)
+    assert "written by a newer crrmon" in r.stderr and "format version" in r.stderr, r.stderr
+    r = crrtest.run([crrtest.binary("crrmon"), "query", "--data-dir", a.dir, "--london"], check=78)
+    assert "newer crrmon" in r.stderr, r.stderr
+    dump = crrtest.run(["mdb_dump", "-p", "-s", "meta", store], check=0).stdout
+    assert " format\n \\00\\00\\00c\n" in dump, dump
+
+
+def test_snapshot_as_of_range_follows_bucket_max_age():
+    """POST /api/v1/snapshots?as_of=DATE: buckets kept 400 days (aggregator.bucket_max_age) serve the
+    365-day window back to 35 days before today; earlier is refused naming that date, a date inside is
+    a snapshot as of the end of that day with its own id; a bucket_max_age shorter than the longest
+    window is a configuration error."""
+    a = Agg(extra=["--aggregator.bucket_max_age=400d"])
+    s = a.dealer()
+    ack = exchange(s, batch("src-a", 1, [stop_search(1, when=NOW_SEC - 40 * DAY),
+                                         stop_search(2, when=NOW_SEC - 20 * DAY)]))
+    assert ack.durable_seq == 2 and not ack.rejected, ack
+    code, body = a.http("POST", "/api/v1/snapshots?as_of=2026-01-24")
+    assert code == 400 and "earliest date allowed is 2026-01-25" in body["error"], (code, body)
+    assert body["earliest"] == "2026-01-25", body
+    code, body = a.http("POST", "/api/v1/snapshots?as_of=2026-01-25")
+    assert code == 201 and body["as_of"] == "2026-01-25T23:59:59Z", (code, body)
+    assert body["id"].startswith("20260125T235959Z-"), body
+    code, body = a.http("POST", "/api/v1/snapshots?as_of=2026-02-10T06:00:00%2B01:00")
+    assert code == 201 and body["as_of"] == "2026-02-10T05:00:00Z", (code, body)
+    with open(body["file"]) as f:
+        rows = [json.loads(line) for line in f.read().splitlines()[1:]]
+    # as of 2026-02-10 05:00Z: the searches of 2026-01-20 and 2026-02-09 are both in its 30-day window
+    assert find(rows, "stop_search.count", B, 30)["value"] == 2.0
+    assert find(rows, "stop_search.count", B, 90)["value"] == 2.0
+    assert a.proc.term(timeout=15) == 0
+    r = crrtest.run([crrtest.binary("crrmon-aggregator"), "--data-dir", crrtest.tmpdir(),
+                     "--aggregator.bucket_max_age=300d"], check=2)
+    assert "bucket_max_age" in r.stderr and "365d" in r.stderr, r.stderr
 
 
 def test_gap_and_epochs():
@@ -428,7 +478,11 @@ def test_windows_use_occurred_at():
     assert find(rows, "stop_search.count", B, 30)["value"] == 1.0
     assert find(rows, "stop_search.count", B, 90)["value"] == 2.0
     assert find(rows, "stop_search.count", B, 365)["value"] == 2.0
-    assert find(rows, "stop_search.count", "LONDON", 90)["value"] == 2.0
+    # coverage: B was first seen 40 days ago, so it covers the 30-day window (LONDON = B) and not 90
+    london30, london90 = find(rows, "stop_search.count", "LONDON", 30), find(rows, "stop_search.count", "LONDON", 90)
+    assert (london30["value"], london30["boroughsReporting"]) == (1.0, 1), london30
+    assert (london90["value"], london90["boroughsReporting"]) == (0.0, 0), london90
+    assert find(rows, "stop_search.count", B, 90)["boroughsReporting"] == 0
 
 
 def test_sigterm_then_restart_keeps_totals():
@@ -472,7 +526,7 @@ def test_schedule_every_minute_and_csv_sink():
     with open(csv_path) as f:
         lines = f.read().splitlines()
     assert lines[0] == ("snapshot_id,as_of,taken_at,schedule,indicator,borough,window_days,dims,"
-                        "value,n,n_eff,ci_low,ci_high,reliable"), lines[0]
+                        "value,n,n_eff,ci_low,ci_high,reliable,boroughs_reporting"), lines[0]
     assert len(lines) == len(rows) + 1
     want = f"{header['id']},{NOW},{header['takenAt']},minutely,stop_search.count,{B},30,,1,1,,"
     assert any(line.startswith(want) for line in lines), want

@@ -406,7 +406,7 @@ def test_query_formats_agree():
     r = crrmon("query", "--data-dir", agg_dir, "--csv", check=0)
     recs = list(csv.DictReader(io.StringIO(r.stdout)))
     assert list(recs[0].keys()) == ["indicator", "borough", "window_days", "dims", "value", "n", "n_eff",
-                                    "ci_low", "ci_high", "reliable"]
+                                    "ci_low", "ci_high", "reliable", "boroughs_reporting"]
     assert len(recs) == len(rows)
     for j, c in zip(rows, recs):
         assert c["indicator"] == j["indicator"] and c["borough"] == j["borough"]
@@ -417,6 +417,7 @@ def test_query_formats_agree():
         assert c["n"] == j["n"]
         assert (float(c["ci_low"]) if c["ci_low"] else None) == j.get("ciLow"), (c, j)
         assert c["reliable"] == ("true" if j["reliable"] else "false")
+        assert int(c["boroughs_reporting"]) == j["boroughsReporting"], (c, j)
 
     # Table: aligned, '-' for absent values, '*' for unreliable rows.
     r = crrmon("query", "--data-dir", agg_dir, "--borough", "E09000001", "--window", "30d", check=0)
@@ -451,9 +452,14 @@ def test_query_formats_agree():
     r = crrmon("query", "--data-dir", agg_dir, "--population", os.path.join(work, "missing.csv"))
     assert r.returncode == 78 and "cannot load the population" in r.stderr, r.stderr
 
-    # As of a day before every event: counts are zero.
-    early = query_json(agg_dir, "--as-of", "2025-06-01", "--london", "--indicator", "stop_search.count")
-    assert all(x.get("value", 0) == 0 for x in early if not x.get("dims")), early
+    # As of a date the kept day buckets cannot serve for the 365-day window (kept 395 days): refused
+    # with the earliest date allowed, not answered with zeros; a date after today likewise.
+    r = crrmon("query", "--data-dir", agg_dir, "--as-of", "2025-06-01", "--london")
+    assert r.returncode == 64 and "earliest date allowed is 2026-01-30" in r.stderr, (r.returncode, r.stderr)
+    r = crrmon("query", "--data-dir", agg_dir, "--as-of", "2026-03-02", "--london")
+    assert r.returncode == 64 and "later than now" in r.stderr, (r.returncode, r.stderr)
+    early = query_json(agg_dir, "--as-of", "2026-01-30", "--london", "--indicator", "stop_search.count")
+    assert early and all(x["windowDays"] != 365 or x["boroughsReporting"] == 0 for x in early), early
 
 
 # ------------------------------------------------------------------ snapshot

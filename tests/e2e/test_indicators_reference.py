@@ -2,11 +2,14 @@
 
 Builds a deterministic dataset (several boroughs, all eleven event types,
 survey weights, late events, duplicate record ids, events that must be
-rejected, staff_headcount statements out of order), feeds it to a real
+rejected, staff_headcount statements out of order, boroughs that joined
+during the windows or never sent some types, so that coverage differs per
+indicator and window), feeds it to a real
 aggregator whose clock stands still at T (CRRMON_NOW), takes a snapshot over
 HTTP, reads the JSONL snapshot file and compares every row and every field
 with refimpl.compute(): the same set of rows (key = indicator, borough,
-window, sorted dims), numbers equal to 1e-9 relative, flags equal.
+window, sorted dims), numbers equal to 1e-9 relative, flags and
+boroughs_reporting equal.
 
 On a difference the test prints, per indicator, how many rows match, which
 are missing or extra, and a sample of differing fields, then fails.
@@ -16,6 +19,7 @@ import json
 import math
 import os
 import random
+import urllib.error
 import urllib.request
 
 import crrtest
@@ -28,6 +32,7 @@ DATA = os.path.join(crrtest.SRC, "data")
 BOROUGHS_CSV = os.path.join(DATA, "london_boroughs.csv")
 POPULATION_CSV = os.path.join(DATA, "population_ethnicity_census2021.csv")
 BOROUGHS = ["E09000001", "E09000005", "E09000012", "E09000022", "E09000025", "E09000030"]
+LATE = ["E09000014", "E09000017"]  # boroughs that joined during the windows
 REL_TOL = 1e-9
 ABS_TOL = 1e-12
 
@@ -195,6 +200,12 @@ def build_dataset(seed=20260615):
     for i in range(26):
         body = g.body("training_feedback", trainer="T-BAD")
         evs.append(g.event(BOROUGHS[1 + i % 2], "training_feedback", body, at=T_SEC - r.uniform(0, 29) * R.DAY))
+    # coverage: a borough that joined 45 days ago (covers the 30-day window only) and never sent
+    # staff_headcount, and one that joined 5 days ago sending two types only (covers nothing)
+    for b, since, types in ((LATE[0], 45, list(PER_BOROUGH)), (LATE[1], 5, ["stop_search", "complaint"])):
+        for typ in types:
+            for _ in range(max(4, PER_BOROUGH[typ] // 4)):
+                evs.append(g.event(b, typ, g.body(typ), at=T_SEC - r.uniform(0, since) * R.DAY))
     r.shuffle(evs)  # arrival order is not occurrence order (late events)
 
     # window edges: 00:00:00 of the 30-day window's first day is in, 23:59:59 the day before is out
@@ -257,7 +268,7 @@ def read_snapshot(path):
             dups.append(key)
         rows[key] = dict(value=o.get("value"), n=int(o.get("n", "0")), n_eff=o.get("nEff"),
                          ci_low=o.get("ciLow"), ci_high=o.get("ciHigh"), reliable=o.get("reliable", False),
-                         raw=o)
+                         boroughs_reporting=o.get("boroughsReporting"), raw=o)
     return header, rows, dups
 
 
@@ -277,6 +288,8 @@ def diff_row(want, got):
         out.append(f"n: want {want['n']}, got {got['n']}")
     if bool(want["reliable"]) != bool(got["reliable"]):
         out.append(f"reliable: want {want['reliable']}, got {got['reliable']}")
+    if want["boroughs_reporting"] != got["boroughs_reporting"]:
+        out.append(f"boroughs_reporting: want {want['boroughs_reporting']}, got {got['boroughs_reporting']}")
     return out
 
 
@@ -308,8 +321,9 @@ def compare(want, got, samples=3):
 # ---------------------------------------------------------------- the run
 
 
-def run_pipeline(events, workdir, windows=WINDOWS):
-    """Feeds events (arrival order) to a real aggregator at CRRMON_NOW=T; returns the snapshot file's path."""
+def run_pipeline(events, workdir, windows=WINDOWS, as_of=None, before_stop=None):
+    """Feeds events (arrival order) to a real aggregator at CRRMON_NOW=T; returns the snapshot file's path.
+    as_of: a date for `crrmon snapshot --as-of` (default: now); before_stop(http_addr) runs last."""
     env = {"CRRMON_NOW": T}
     data_dir = os.path.join(workdir, "agg")
     path = os.path.join(workdir, "events.jsonl")
@@ -345,7 +359,8 @@ def run_pipeline(events, workdir, windows=WINDOWS):
     # 2 = some events were rejected (we send some on purpose); all others were acknowledged
     assert r.returncode in (0, 2), f"{send[:2]} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
     if cli:
-        r = crrtest.run([cli, "snapshot", "--http", http, "--json"], env=env, timeout=120, check=0)
+        r = crrtest.run([cli, "snapshot", "--http", http, "--json", *(["--as-of", as_of] if as_of else [])],
+                        env=env, timeout=120, check=0)
         ans = json.loads(r.stdout)
     else:
         req = urllib.request.Request(f"http://{http}/api/v1/snapshots", data=b"", method="POST")
@@ -358,6 +373,8 @@ def run_pipeline(events, workdir, windows=WINDOWS):
                 snap = os.path.join(base, snap)
                 break
     assert os.path.exists(snap), f"snapshot file {snap} not found (answer {ans})"
+    if before_stop:
+        before_stop(http)
     agg.term()
     return snap
 
@@ -373,6 +390,14 @@ def test_oracle_dataset_is_what_it_says():
     assert any(e["day"] < math.floor(T_SEC / R.DAY) - 364 for e in applied), "events outside every window"
     assert any(r["reliable"] for k, r in rows.items() if k[0] == "survey.good_job" and k[1] != "LONDON")
     assert any(not r["reliable"] for k, r in rows.items() if k[0] == "survey.good_job")
+    # coverage differs by indicator and window, and LONDON stands on fewer boroughs than send data
+    rep = {w: rows[("stop_search.count", "LONDON", w, ())]["boroughs_reporting"] for w in WINDOWS}
+    assert rep[30] > rep[365] and rep[30] < len(BOROUGHS) + len(LATE), rep
+    assert rows[("training.coverage", LATE[0], 30, ())]["boroughs_reporting"] == 0
+    assert rows[("training.attended", LATE[0], 30, ())]["boroughs_reporting"] == 1
+    late = rows[("stop_search.count", LATE[1], 30, ())]
+    assert late["boroughs_reporting"] == 0 and late["value"] >= 10 and not late["reliable"], late
+    assert rows[("pipeline.events", "LONDON", 30, ())]["boroughs_reporting"] == len(BOROUGHS) + len(LATE)
 
 
 def write_snapshot(path, rows):
@@ -386,6 +411,7 @@ def write_snapshot(path, rows):
                     o[j] = r[f_]
             o["n"] = str(r["n"])
             o["reliable"] = r["reliable"]
+            o["boroughsReporting"] = r["boroughs_reporting"]
             f.write(json.dumps(o) + "\n")
 
 
@@ -404,13 +430,15 @@ def test_comparison_finds_differences():
     bad[k_val] = dict(want[k_val], value=want[k_val]["value"] * (1 + 1e-8))
     bad[k_flag] = dict(want[k_flag], reliable=not want[k_flag]["reliable"])
     del bad[k_gone]
-    bad[("pipeline.events", "E09000099", 30, ())] = R.stat_count(1)
+    k_rep = ("stop_search.count", "LONDON", 90, ())
+    bad[k_rep] = dict(want[k_rep], boroughs_reporting=want[k_rep]["boroughs_reporting"] + 1)
+    bad[("pipeline.events", "E09000099", 30, ())] = R.report(R.stat_count(1), 1)
     write_snapshot(path, bad)
     _, got, _ = read_snapshot(path)
     report, summary = compare(want, got)
-    assert summary["stop_search.count"][3] == 1 and summary["survey.good_job"][3] == 1, report
+    assert summary["stop_search.count"][3] == 2 and summary["survey.good_job"][3] == 1, report
     assert summary["learning.mean_gain"][1] == 1 and summary["pipeline.events"][2] == 1, report
-    assert sum(d for ok, m, x, d in summary.values()) == 2, report
+    assert sum(d for ok, m, x, d in summary.values()) == 3, report
     # within 1e-9 relative is equal
     bad = dict(want)
     bad[k_val] = dict(want[k_val], value=want[k_val]["value"] * (1 + 1e-11))
@@ -419,18 +447,20 @@ def test_comparison_finds_differences():
     assert not compare(want, got)[1]["stop_search.count"][3]
 
 
-def check_engine(events, windows, report_suffix=""):
-    want, applied, rejected = R.compute(events, T, windows, BOROUGHS_CSV, POPULATION_CSV)
-    snap = run_pipeline(events, crrtest.tmpdir("crrref-"), windows)
+def check_engine(events, windows, report_suffix="", as_of=None, before_stop=None):
+    """as_of: a past date (YYYY-MM-DD) for the snapshot, the events still arriving at T."""
+    t = T if as_of is None else as_of + "T23:59:59Z"
+    want, applied, rejected = R.compute(events, t, windows, BOROUGHS_CSV, POPULATION_CSV, now=T)
+    snap = run_pipeline(events, crrtest.tmpdir("crrref-"), windows, as_of, before_stop)
     header, got, dups = read_snapshot(snap)
     report, summary = compare(want, got)
     head = [f"windows {windows}: {len(events)} events sent, {len(applied)} applied, {len(rejected)} "
             f"rejected/duplicate; {len(want)} rows expected, {len(got)} rows in {snap}"]
     if dups:
         head.append(f"snapshot repeats {len(dups)} row keys, e.g. {R.row_key_str(dups[0])}")
-    as_of = header.get("asOf")
-    if as_of is None or R.parse_time(as_of) != T_SEC:
-        head.append(f"snapshot asOf {as_of!r}, want {T}")
+    got_as_of = header.get("asOf")
+    if got_as_of is None or R.parse_time(got_as_of) != R.parse_time(t):
+        head.append(f"snapshot asOf {got_as_of!r}, want {t}")
     text = "\n".join(head) + "\n" + report
     print(text, flush=True)
     if os.environ.get("CRR_REF_REPORT"):
@@ -442,6 +472,36 @@ def check_engine(events, windows, report_suffix=""):
 
 def test_engine_matches_oracle():
     check_engine(build_dataset(), WINDOWS)
+
+
+def test_past_date_snapshot_matches_oracle():
+    """A snapshot as of a past date inside the kept range (20 days before T; buckets are kept 395 days,
+    so the earliest date for the 365-day window is T's day - 30): recorded with that as_of and its own
+    id, computed from every event applied by T (late arrivals included) whose occurred_at falls in the
+    windows ending that date; pipeline.* counts arrivals (all at T, outside those windows). Dates the
+    buckets cannot serve, or after T, are refused with HTTP 400 naming the earliest date allowed, and by
+    `crrmon snapshot --as-of` with exit 64."""
+    cli = os.path.join(crrtest.BIN, "crrmon")
+
+    def refusals(http):
+        for bad, words in (("2026-05-15", "earliest date allowed is 2026-05-16"),
+                           ("2026-06-16", "later than now"), ("2026-06-15T12:00:01Z", "later than now"),
+                           ("yesterday", "RFC 3339")):
+            req = urllib.request.Request(f"http://{http}/api/v1/snapshots?as_of={bad}", data=b"", method="POST")
+            try:
+                urllib.request.urlopen(req, timeout=60)
+                raise AssertionError(f"as_of={bad} was accepted")
+            except urllib.error.HTTPError as e:
+                body = json.loads(e.read())
+                assert e.code == 400 and words in body["error"], (bad, e.code, body)
+        r = crrtest.run([cli, "snapshot", "--http", http, "--as-of", "2026-05-15"], env={"CRRMON_NOW": T})
+        assert r.returncode == 64 and "earliest date allowed is 2026-05-16" in r.stderr, (r.returncode, r.stderr)
+        r = crrtest.run([cli, "snapshot", "--http", http, "--as-of", "2026-05-16", "--json"], env={"CRRMON_NOW": T})
+        ans = json.loads(r.stdout)
+        assert r.returncode == 0 and ans["id"].startswith("20260516T235959Z-"), (r.returncode, r.stdout)
+        assert ans["as_of"] == "2026-05-16T23:59:59Z", ans
+
+    check_engine(build_dataset(), WINDOWS, ".past", as_of="2026-05-26", before_stop=refusals)
 
 
 def test_engine_matches_oracle_other_windows():

@@ -99,7 +99,11 @@ def test_defaults_recorded_and_query_answers_as_the_snapshot():
     got = snap[("stop_search.rate_per_1000", "E09000014", 45, ())]
     want = searches / sum(pop.values()) * 1000 * 365 / 45
     assert searches > 0 and abs(got["value"] - want) <= 1e-9 * want, (got, want)
-    assert "value" in snap[("stop_search.rate_per_1000", "LONDON", 45, ())]
+    # the boroughs joined 30 days ago: they cover the 7-day window, and LONDON's rate is theirs
+    lon7 = snap[("stop_search.rate_per_1000", "LONDON", 7, ())]
+    assert "value" in lon7 and lon7["boroughsReporting"] == 2, lon7
+    lon45 = snap[("stop_search.rate_per_1000", "LONDON", 45, ())]
+    assert "value" not in lon45 and lon45["boroughsReporting"] == 0, lon45
     # a restart with other windows records those; the query follows
     agg.term()
     agg, _ = start_aggregator(agg_dir, ["--aggregator.windows=30"])

@@ -30,6 +30,14 @@ def compute(events, windows=(30, 90, 365)):
     return rows
 
 
+EARLY = "2025-06-01T00:00:00Z"  # before every window of T, inside the 395-day max age
+
+
+def joined(borough, typ, body):
+    """An event before every window: its borough then covers every window for that type."""
+    return ev(borough, EARLY, typ, body)
+
+
 def key(ind, borough, w, **dims):
     return (ind, borough, w, tuple(sorted(dims.items())))
 
@@ -133,6 +141,7 @@ def test_trainer_in_two_boroughs_flagged_london_wide():
     e = [ev(B1 if i % 2 else B2, "2026-06-10T10:00:00Z", "trainingFeedback", fb("bad", 1 + (i % 3 == 0)))
          for i in range(24)]
     e += [ev(B1, "2026-06-10T10:00:00Z", "trainingFeedback", fb("good", 5)) for _ in range(25)]
+    e += [joined(b, "trainingFeedback", fb("old", 3)) for b in (B1, B2)]
     rows = compute(e)
     f = rows[key("trainer.flagged", "LONDON", 30, trainer_id="bad")]
     assert f["value"] == 1.0 and f["n"] == 24 and f["reliable"] and f["ci_low"] is None
@@ -143,7 +152,7 @@ def test_trainer_in_two_boroughs_flagged_london_wide():
     assert rows[key("trainer.quality_mean", B1, 30, trainer_id="bad")]["n"] == 12
     assert rows[key("trainer.quality_mean", "LONDON", 30, trainer_id="bad")]["n"] == 24
     # under 20 London-wide: not flagged however bad
-    rows = compute(e[:19])
+    rows = compute(e[:19] + e[-2:])
     assert rows[key("trainer.flagged", "LONDON", 30, trainer_id="bad")]["value"] == 0.0
 
 
@@ -151,7 +160,8 @@ def survey(n, weight=None, eth="ETHNICITY_BLACK", gender="GENDER_FEMALE"):
     body = {"survey": "SURVEY_PAS", "ethnicity": eth, "gender": gender, "goodJob": 4}
     if weight is not None:
         body["weight"] = weight
-    return [ev(B1, "2026-06-10T10:00:00Z", "surveyResponse", dict(body)) for _ in range(n)]
+    return [ev(B1, "2026-06-10T10:00:00Z", "surveyResponse", dict(body)) for _ in range(n)] + [
+        joined(B1, "surveyResponse", dict(body))]
 
 
 def test_survey_49_vs_50_flips_reliable():
@@ -222,7 +232,8 @@ def test_duplicates_first_valid_copy_wins():
          ev(B1, "2026-06-10T10:00:00Z", "stopSearch", ok, "r1"),     # first valid copy
          ev(B1, "2026-06-10T10:00:00Z", "stopSearch", dict(ok, count=5), "r1"),  # duplicate
          ev(B2, "2026-06-10T10:00:00Z", "stopSearch", ok, "r1"),     # other borough: counts
-         ev(B1, "2026-06-10T10:00:00Z", "complaint", {"category": "COMPLAINT_CATEGORY_OTHER"}, "r1")]  # other type
+         ev(B1, "2026-06-10T10:00:00Z", "complaint", {"category": "COMPLAINT_CATEGORY_OTHER"}, "r1"),  # other type
+         ev(B1, "2026-05-01T00:00:00Z", "stopSearch", ok), ev(B2, "2026-05-01T00:00:00Z", "stopSearch", ok)]
     rows, applied, rejected = R.compute(e, T, (30,), BOROUGHS, POPULATION)
     assert [r[1] for r in rejected] == ["inconsistent", "duplicate"], rejected
     assert rows[key("stop_search.count", B1, 30)]["value"] == 2.0
@@ -239,7 +250,8 @@ def test_headcount_latest_wins_tie_later_applied():
          ev(B1, "2026-05-01T00:00:00Z", "staffHeadcount", hc(999)),  # older, arrives last
          ev(B1, "2025-06-01T00:00:00Z", "staffHeadcount",            # other group, before every window
             {"staffGroup": "STAFF_GROUP_SUPERVISOR", "headcount": 100, "inScope": 50}),
-         ev(B1, "2026-06-10T00:00:00Z", "attendance", att)]
+         ev(B1, "2026-06-10T00:00:00Z", "attendance", att),
+         joined(B1, "attendance", dict(att, mandatory=False))]
     rows = compute(e)
     c = rows[key("training.coverage", B1, 30)]
     assert c["n"] == 300 and c["reliable"] and c["ci_low"] is None
@@ -251,7 +263,8 @@ def test_rate_per_1000_annualised_and_population():
     e = [ev(B1, "2026-06-10T10:00:00Z", "stopSearch",
             {"count": 12, "ethnicity": "ETHNICITY_BLACK", "outcome": "OUTCOME_ARREST"}),
          ev(B1, "2026-06-10T10:00:00Z", "stopSearch",
-            {"count": 3, "ethnicity": "ETHNICITY_NOT_STATED", "outcome": "OUTCOME_ARREST"})]
+            {"count": 3, "ethnicity": "ETHNICITY_NOT_STATED", "outcome": "OUTCOME_ARREST"}),
+         joined(B1, "stopSearch", {"ethnicity": "ETHNICITY_WHITE", "outcome": "OUTCOME_ARREST"})]
     rows = compute(e)
     r = rows[key("stop_search.rate_per_1000", B1, 30, ethnicity="BLACK")]
     close(r["value"], 12 / pop["BLACK"] * 1000 * 365 / 30, 1e-12)
@@ -262,6 +275,35 @@ def test_rate_per_1000_annualised_and_population():
     assert key("stop_search.rate_per_1000", B1, 30, ethnicity="NOT_STATED") not in rows
     assert key("stop_search.count", B1, 30, ethnicity="NOT_STATED") in rows
     close(rows[key("stop_search.ethnicity_recorded", B1, 30)]["value"], 12 / 15, 1e-12)
+
+
+
+def test_london_from_covering_boroughs_only():
+    """Coverage: three boroughs send stop and search; B1 since a year, B2 since 60 days, B3 since 10.
+    LONDON's 30-day rate stands on B1 and B2 (their searches over their population), its 90-day rate
+    on B1 alone; B3's rows keep their values but are never reliable."""
+    pop = R.load_population(POPULATION)
+    B3 = "E09000003"
+    s = {"ethnicity": "ETHNICITY_WHITE", "outcome": "OUTCOME_ARREST", "count": 20}
+    e = [joined(B1, "stopSearch", s), ev(B2, "2026-04-16T00:00:00Z", "stopSearch", s),
+         ev(B3, "2026-06-05T00:00:00Z", "stopSearch", s)]
+    e += [ev(b, "2026-06-10T10:00:00Z", "stopSearch", s) for b in (B1, B2, B3)]
+    rows = compute(e)
+    lon = rows[key("stop_search.rate_per_1000", "LONDON", 30)]
+    close(lon["value"], 40 / (sum(pop[B1].values()) + sum(pop[B2].values())) * 1000 * 365 / 30, 1e-12)
+    assert lon["boroughs_reporting"] == 2 and lon["reliable"]
+    assert rows[key("stop_search.count", "LONDON", 90)]["value"] == 20.0
+    assert rows[key("stop_search.count", "LONDON", 90)]["boroughs_reporting"] == 1
+    assert rows[key("stop_search.count", "LONDON", 365)]["boroughs_reporting"] == 1
+    rows = compute(e[1:])  # without B1: no borough covers 90 days, LONDON's ratios are absent
+    assert rows[key("stop_search.count", "LONDON", 90)]["value"] == 0.0
+    assert rows[key("stop_search.count", "LONDON", 90)]["boroughs_reporting"] == 0
+    assert rows[key("stop_search.rate_per_1000", "LONDON", 90)]["value"] is None
+    assert rows[key("stop_search.arrest_rate", "LONDON", 90)]["value"] is None
+    b3 = rows[key("stop_search.count", B3, 30)]
+    assert b3["value"] == 40.0 and b3["boroughs_reporting"] == 0 and not b3["reliable"]
+    assert rows[key("stop_search.count", "E09000004", 30)]["boroughs_reporting"] == 0
+    assert rows[key("pipeline.events", "LONDON", 30)]["boroughs_reporting"] == 3
 
 
 crrtest.main()

@@ -140,6 +140,21 @@ static void s_apply(fx_t *f, Crrmon__V1__Event **ev, size_t n)
     crr_codec_free(&b->base);
 }
 
+/* Moves e to sec (returns e). */
+static Crrmon__V1__Event *s_at(Crrmon__V1__Event *e, int64_t sec, int32_t nanos)
+{
+    e->occurred_at->seconds = sec;
+    e->occurred_at->nanos = nanos;
+    return e;
+}
+
+/* e moved before every window (380 days before NOW, inside the 395-day max
+ * age): its borough is then first seen early enough to cover every window. */
+static Crrmon__V1__Event *s_early(Crrmon__V1__Event *e)
+{
+    return s_at(e, NOW_SEC - 380 * 86400LL, 0);
+}
+
 static void s_compute(fx_t *f, const char *ind, Crrmon__V1__IndicatorValue ***v, size_t *n)
 {
     crr_query_t q = {.as_of_sec = NOW_SEC, .indicator = ind};
@@ -194,8 +209,8 @@ static void test_learning_ceiling_excluded(void **state)
     fx_t *f = *state;
     /* gains (7-4)/(10-4) = 0.5 and (8-2)/(10-2) = 0.75; pre = max excluded */
     Crrmon__V1__Event *ev[] = {s_learning(B1, 10, 10, 10), s_learning(B1, 4, 7, 10),
-                               s_learning(B1, 2, 8, 10)};
-    s_apply(f, ev, 3);
+                               s_learning(B1, 2, 8, 10), s_early(s_learning(B1, 1, 1, 2))};
+    s_apply(f, ev, 4);
     Crrmon__V1__IndicatorValue **v;
     size_t n;
     s_compute(f, NULL, &v, &n);
@@ -229,6 +244,9 @@ static void test_trainer_in_two_boroughs_flagged_london_wide(void **state)
     ev[24] = s_feedback(B1, "T-OK", 5);
     ev[25] = s_feedback(B1, "T-OK", 4);
     s_apply(f, ev, 26);
+    Crrmon__V1__Event *early[] = {s_early(s_feedback(B1, "T-OLD", 3)),
+                                  s_early(s_feedback(B2, "T-OLD", 3))};
+    s_apply(f, early, 2);
     Crrmon__V1__IndicatorValue **v;
     size_t n;
     s_compute(f, NULL, &v, &n);
@@ -259,6 +277,8 @@ static void test_survey_49_vs_50_and_equal_weights(void **state)
     for (int i = 0; i < 50; i++)
         ev[49 + i] = s_survey(B2, 0.7, 4);
     s_apply(f, ev, 99);
+    Crrmon__V1__Event *early[] = {s_early(s_survey(B1, 1, 1)), s_early(s_survey(B2, 1, 1))};
+    s_apply(f, early, 2);
     Crrmon__V1__IndicatorValue **v;
     size_t n;
     s_compute(f, "survey.good_job", &v, &n);
@@ -311,6 +331,79 @@ static void test_window_boundary(void **state)
     assert_true(s_must(v, n, "stop_search.count", B1, 1, "")->value->value == 1);
     assert_int_equal(n, 2); /* the total and WHITE */
     crr_indicators_free(&v, n);
+}
+
+/* Coverage (domain "Coverage"): three boroughs at three joining times. B1
+ * first seen 100 days ago covers the 30- and 90-day windows; B2 first seen
+ * at exactly 00:00:00 of the 30-day window's first day covers it (at or
+ * before); B3 first seen half a second later covers nothing. LONDON's count
+ * and rate stand on B1 and B2 only, with their population; B3's own rows keep
+ * their values but are never reliable. */
+static void test_coverage_london_from_covering_boroughs(void **state)
+{
+    fx_t *f = *state;
+    const char *B3 = "E09000003";
+    Crrmon__V1__Event *ev[45];
+    size_t k = 0;
+    ev[k++] = s_at(s_search(B1, 0), NOW_SEC - 100 * 86400LL, 0);
+    for (int i = 0; i < 10; i++)
+        ev[k++] = s_search(B1, NOW_SEC - 3600);
+    ev[k++] = s_at(s_search(B2, 0), JAN31_SEC, 0);
+    for (int i = 0; i < 19; i++)
+        ev[k++] = s_search(B2, NOW_SEC - 3600);
+    ev[k++] = s_at(s_search(B3, 0), JAN31_SEC, 500000000);
+    for (int i = 0; i < 13; i++)
+        ev[k++] = s_search(B3, NOW_SEC - 3600);
+    s_apply(f, ev, k);
+    crr_refdata_t *ref = calloc(1, sizeof *ref);
+    crr_refdata_clear(ref);
+    for (int b = 0; b < 33; b++) {
+        ref->have_population[b] = 1;
+        for (int e = 1; e <= 5; e++)
+            ref->population[b][e] = 1000.0 * (b + 1);
+    }
+    Crrmon__V1__IndicatorValue **v;
+    size_t n;
+    crr_query_t q = {.as_of_sec = NOW_SEC, .ref = ref};
+    assert_int_equal(crr_indicators_compute(f->s, &q, &v, &n), 0);
+    const Crrmon__V1__IndicatorValue *r = s_must(v, n, "stop_search.count", "LONDON", 30, "");
+    assert_true(r->value->value == 10 + 20 && r->boroughs_reporting == 2 && r->reliable);
+    r = s_must(v, n, "stop_search.count", "LONDON", 30, "ethnicity=WHITE");
+    assert_true(r->value->value == 30 && r->boroughs_reporting == 2);
+    /* rate: 30 searches over B1's and B2's 5 x 1,000 + 5 x 2,000 residents, annualised */
+    r = s_must(v, n, "stop_search.rate_per_1000", "LONDON", 30, "");
+    assert_true(fabs(r->value->value - 30.0 / 15000.0 * 1000.0 * 365.0 / 30.0) < 1e-12);
+    r = s_must(v, n, "stop_search.rate_per_1000", "LONDON", 30, "ethnicity=WHITE");
+    assert_true(fabs(r->value->value - 30.0 / 3000.0 * 1000.0 * 365.0 / 30.0) < 1e-12);
+    r = s_must(v, n, "stop_search.count", "LONDON", 90, "");
+    assert_true(r->value->value == 10 &&
+                r->boroughs_reporting == 1); /* B1 only (its first search is 100 days old) */
+    r = s_must(v, n, "stop_search.count", "LONDON", 365, "");
+    assert_true(r->value->value == 0 && r->boroughs_reporting == 0 && !r->reliable);
+    assert_null(s_row(v, n, "stop_search.count", "LONDON", 365, "ethnicity=WHITE"));
+    assert_null(s_must(v, n, "stop_search.arrest_rate", "LONDON", 365, "")->value);
+    r = s_must(v, n, "stop_search.count", B1, 30, "");
+    assert_true(r->value->value == 10 && r->boroughs_reporting == 1 && r->reliable);
+    r = s_must(v, n, "stop_search.count", B2, 30, "");
+    assert_true(r->value->value == 20 && r->boroughs_reporting == 1 && r->reliable);
+    r = s_must(v, n, "stop_search.count", B3, 30, "");
+    assert_true(r->value->value == 14 && r->boroughs_reporting == 0 && !r->reliable);
+    r = s_must(v, n, "stop_search.count", B2, 90, "");
+    assert_true(r->value->value == 20 && r->boroughs_reporting == 0 && !r->reliable);
+    /* a borough that never sent the type: 0 there means no data */
+    r = s_must(v, n, "stop_search.count", "E09000004", 30, "");
+    assert_true(r->value->value == 0 && r->boroughs_reporting == 0);
+    /* another type: nobody covers it; pipeline.* counts arrivals (all today) */
+    assert_int_equal(s_must(v, n, "complaints.allegations", "LONDON", 30, "")->boroughs_reporting,
+                     0);
+    r = s_must(v, n, "complaints.per_1000_searches", "LONDON", 30, ""); /* reads both types */
+    assert_true(r->boroughs_reporting == 0 && !r->value && r->n == 0);
+    r = s_must(v, n, "pipeline.events", "LONDON", 30, "");
+    assert_true(r->value->value == 45 && r->boroughs_reporting == 3);
+    assert_int_equal(s_must(v, n, "pipeline.events", B3, 30, "")->boroughs_reporting, 1);
+    assert_int_equal(s_must(v, n, "pipeline.events", "E09000004", 30, "")->boroughs_reporting, 0);
+    crr_indicators_free(&v, n);
+    free(ref);
 }
 
 static void test_recorded_config_and_stat(void **state)
@@ -368,6 +461,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_survey_49_vs_50_and_equal_weights, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_boundary, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_coverage_london_from_covering_boroughs, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_recorded_config_and_stat, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

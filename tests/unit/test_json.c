@@ -352,7 +352,8 @@ static void test_snapshot_maps_wrappers(void **state)
     free(out);
     out = crr_json_dumps(&s->base, CRR_JSON_EMIT_DEFAULTS | CRR_JSON_ORIG_NAMES);
     assert_non_null(strstr(out, "{\"indicator\":\"x\",\"borough\":\"\",\"window_days\":0,"
-                                "\"dims\":{},\"value\":0.0,\"n\":\"0\",\"reliable\":false}"));
+                                "\"dims\":{},\"value\":0.0,\"n\":\"0\",\"reliable\":false,"
+                                "\"boroughs_reporting\":0}"));
     assert_non_null(strstr(out, "\"n_eff\":0.0,\"ci_low\":\"NaN\""));
     free(out);
     /* binary round trip keeps the map */
@@ -389,7 +390,7 @@ static void test_emit_defaults(void **state)
                  "{\"id\":\"\",\"schedule\":\"\",\"values\":[]}");
     s_check_dump(&crrmon__v1__indicator_value__descriptor, "{}", CRR_JSON_EMIT_DEFAULTS,
                  "{\"indicator\":\"\",\"borough\":\"\",\"windowDays\":0,\"dims\":{},\"n\":\"0\","
-                 "\"reliable\":false}");
+                 "\"reliable\":false,\"boroughsReporting\":0}");
     s_check_dump(&crrmon__v1__ack__descriptor, "{\"rejected\":[{}]}", CRR_JSON_EMIT_DEFAULTS,
                  "{\"sourceId\":\"\",\"epoch\":\"0\",\"durableSeq\":\"0\",\"rejected\":[{\"seq\":"
                  "\"0\",\"code\":\"REJECT_CODE_UNSPECIFIED\",\"field\":\"\",\"reason\":\"\"}],"

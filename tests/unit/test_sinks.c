@@ -109,6 +109,8 @@ static void s_sample(sample_t *s, const char *id)
     s->v2.window_days = 365;
     s->v2.n_dims = 2;
     s->v2.dims = s->dims;
+    s->v1.boroughs_reporting = 1;
+    s->v2.boroughs_reporting = 3;
     s->values[0] = &s->v1;
     s->values[1] = &s->v2;
     s->snap.n_values = 2;
@@ -193,10 +195,11 @@ static void test_jsonl_layout(void **state)
         "{\"id\":\"20260301T120000Z-000001\",\"asOf\":\"2026-03-01T12:00:00Z\","
         "\"takenAt\":\"2026-03-01T12:00:01.500Z\",\"schedule\":\"nightly\"}\n"
         "{\"indicator\":\"stop_search.count\",\"borough\":\"E09000022\",\"windowDays\":30,"
-        "\"dims\":{},\"value\":4.0,\"n\":\"4\",\"ciLow\":1.5,\"ciHigh\":10.25,\"reliable\":false}\n"
+        "\"dims\":{},\"value\":4.0,\"n\":\"4\",\"ciLow\":1.5,\"ciHigh\":10.25,\"reliable\":false,"
+        "\"boroughsReporting\":1}\n"
         "{\"indicator\":\"survey.good_job\",\"borough\":\"LONDON\",\"windowDays\":365,"
-        "\"dims\":{\"gender\":\"FEMALE\",\"ethnicity\":\"BLACK\"},\"n\":\"0\",\"reliable\":false}"
-        "\n");
+        "\"dims\":{\"gender\":\"FEMALE\",\"ethnicity\":\"BLACK\"},\"n\":\"0\",\"reliable\":false,"
+        "\"boroughsReporting\":3}\n");
     free(got);
     s_sample(&s, "../escape");
     assert_int_equal(crr_sink_jsonl.write(st, &s.snap, &d), CRR_SINK_FATAL);
@@ -221,12 +224,12 @@ static void test_csv_layout(void **state)
     assert_non_null(got);
     assert_string_equal(
         got, "snapshot_id,as_of,taken_at,schedule,indicator,borough,window_days,dims,"
-             "value,n,n_eff,ci_low,ci_high,reliable\n"
+             "value,n,n_eff,ci_low,ci_high,reliable,boroughs_reporting\n"
              "20260301T120000Z-000002,2026-03-01T12:00:00Z,2026-03-01T12:00:01.500Z,"
-             "\"on,demand\",stop_search.count,E09000022,30,,4,4,,1.5,10.25,false\n"
+             "\"on,demand\",stop_search.count,E09000022,30,,4,4,,1.5,10.25,false,1\n"
              "20260301T120000Z-000002,2026-03-01T12:00:00Z,2026-03-01T12:00:01.500Z,"
              "\"on,demand\",survey.good_job,LONDON,365,ethnicity=BLACK;gender=FEMALE,,0,,"
-             ",,false\n");
+             ",,false,3\n");
     free(got);
     crr_sink_csv.close(&st);
     assert_null(st);

@@ -1,7 +1,8 @@
 /* test_store: common/store and common/indicators against a real LMDB in a
  * mkdtemp folder: sequence rules, duplicates, record ids, rejects, windows,
- * MDB_MAP_FULL, exact indicator values, snapshots, prune; plus a timing
- * printout of crr_store_apply (not asserted). */
+ * MDB_MAP_FULL, exact indicator values, snapshots, prune, the on-disk format
+ * version (a store written before coverage is migrated, a newer one is
+ * refused); plus a timing printout of crr_store_apply (not asserted). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,8 @@
 #include "indicators.h"
 #include "store.h"
 #include "store_fixture.h"
+#include "lmdbx.h"
+#include "store_int.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -243,7 +246,10 @@ static void test_apply_dup_gap_epoch(void **state)
     assert_true(fabs(s_value(v, n, "stop_search.count", B1, 30, "ethnicity=BLACK") - 5) < 1e-9);
     assert_true(fabs(s_value(v, n, "stop_search.count", B1, 30, "ethnicity=WHITE") - 1) < 1e-9);
     assert_null(s_row(v, n, "stop_search.count", B1, 30, "ethnicity=ASIAN"));
-    assert_true(fabs(s_value(v, n, "stop_search.count", "LONDON", 30, "") - 6) < 1e-9);
+    /* coverage: B1 was first seen inside the window, so LONDON stands on no borough */
+    assert_true(fabs(s_value(v, n, "stop_search.count", "LONDON", 30, "") - 0) < 1e-9);
+    assert_int_equal(s_row(v, n, "stop_search.count", "LONDON", 30, "")->boroughs_reporting, 0);
+    assert_int_equal(s_row(v, n, "stop_search.count", B1, 30, "")->boroughs_reporting, 0);
     /* no data: the total row still (every borough), a count of 0, no dimension rows */
     const Crrmon__V1__IndicatorValue *z = s_row(v, n, "stop_search.count", B2, 30, "");
     assert_non_null(z);
@@ -278,7 +284,8 @@ static void test_two_jobs_same_source_one_call(void **state)
     Crrmon__V1__IndicatorValue **v;
     size_t n;
     s_compute(f->s, "stop_search.count", &v, &n);
-    assert_true(fabs(s_value(v, n, "stop_search.count", "LONDON", 30, "") - 5) < 1e-9);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B1, 30, "") - 4) < 1e-9);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B2, 30, "") - 1) < 1e-9);
     crr_indicators_free(&v, n);
 }
 
@@ -487,9 +494,11 @@ static void test_map_full(void **state)
     assert_int_equal(s_source(s, 1).applied_seq, 1);
     Crrmon__V1__IndicatorValue **v;
     size_t n;
-    crr_query_t q = {.as_of_sec = NOW_SEC, .indicator = "stop_search.count", .borough = "LONDON"};
+    crr_query_t q = {.as_of_sec = NOW_SEC, .indicator = "stop_search.count", .borough = B1};
     assert_int_equal(crr_indicators_compute(s, &q, &v, &n), 0);
-    assert_true(fabs(s_value(v, n, "stop_search.count", "LONDON", 365, "") - 1) < 1e-9);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B1, 365, "") - 1) < 1e-9);
+    /* the failed batch's earlier occurred_at did not move B1's first-seen instant */
+    assert_int_equal(s_row(v, n, "stop_search.count", B1, 365, "")->boroughs_reporting, 0);
     crr_indicators_free(&v, n);
     /* still usable after the failure */
     one[0] = s_search(2, B1, NOW_SEC, "second", 4, 0);
@@ -572,6 +581,14 @@ static void test_indicator_values(void **state)
     assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev, 10), &j), 0);
     assert_int_equal(j.n_applied, 10);
     crr_ingest_job_reset(&j);
+    /* coverage: both boroughs sent feedback and attendance before the 30-day window */
+    ev[0] = s_feedback(11, B1, NOW_SEC - 40 * DAY, OP, 1, "T9");
+    ev[1] = s_feedback(12, B2, NOW_SEC - 40 * DAY, OP, 1, "T9");
+    ev[2] = s_attendance(13, B1, NOW_SEC - 40 * DAY, OP, 1, 1, 0);
+    ev[3] = s_attendance(14, B2, NOW_SEC - 40 * DAY, OP, 1, 1, 0);
+    assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev, 4), &j), 0);
+    assert_int_equal(j.n_applied, 4);
+    crr_ingest_job_reset(&j);
 
     Crrmon__V1__IndicatorValue **v;
     size_t n;
@@ -613,10 +630,16 @@ static void test_indicator_values(void **state)
     assert_null(r->value);
     assert_null(r->ci_low);
     /* pipeline.events by arrival */
-    assert_true(fabs(s_value(v, n, "pipeline.events", B1, 30, "") - 8) < 1e-9);
-    assert_true(fabs(s_value(v, n, "pipeline.events", B1, 30, "type=attendance") - 2) < 1e-9);
-    assert_true(fabs(s_value(v, n, "pipeline.events", "LONDON", 30, "type=training_feedback") - 4) <
+    assert_true(fabs(s_value(v, n, "pipeline.events", B1, 30, "") - 10) < 1e-9);
+    assert_true(fabs(s_value(v, n, "pipeline.events", B1, 30, "type=attendance") - 3) < 1e-9);
+    assert_true(fabs(s_value(v, n, "pipeline.events", "LONDON", 30, "type=training_feedback") - 6) <
                 1e-9);
+    assert_int_equal(s_row(v, n, "pipeline.events", "LONDON", 30, "")->boroughs_reporting, 2);
+    assert_int_equal(s_row(v, n, "feedback.responses", "LONDON", 30, "")->boroughs_reporting, 2);
+    /* training.coverage also reads staff_headcount, which B1 sent 100 days ago and B2 never */
+    assert_int_equal(s_row(v, n, "training.coverage", B1, 30, "")->boroughs_reporting, 1);
+    assert_int_equal(s_row(v, n, "training.coverage", B2, 30, "")->boroughs_reporting, 0);
+    assert_int_equal(s_row(v, n, "training.coverage", "LONDON", 30, "")->boroughs_reporting, 1);
     /* training.coverage: mandatory attended 8 (B1) / latest in_scope (30, later today) */
     assert_true(fabs(s_value(v, n, "training.coverage", B1, 30, "") - 8.0 / 30) < 1e-9);
     r = s_row(v, n, "training.coverage", B1, 30, "");
@@ -686,7 +709,12 @@ static void test_snapshot_and_prune(void **state)
     Crrmon__V1__IndicatorValue **v;
     size_t n;
     s_compute(f->s, "stop_search.count", &v, &n);
-    assert_true(fabs(s_value(v, n, "stop_search.count", "LONDON", 365, "") - 3) < 1e-9);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B1, 365, "") - 3) < 1e-9);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B2, 365, "") - 0) < 1e-9);
+    /* first seen is never pruned: B2 (first seen 200 days before NOW) still covers 90 days */
+    assert_int_equal(s_row(v, n, "stop_search.count", B2, 90, "")->boroughs_reporting, 1);
+    assert_int_equal(s_row(v, n, "stop_search.count", B1, 90, "")->boroughs_reporting, 0);
+    assert_int_equal(s_row(v, n, "stop_search.count", "LONDON", 90, "")->boroughs_reporting, 1);
     crr_indicators_free(&v, n);
     /* record id Y (200 days before NOW) is forgotten 300 days later; X is kept */
     setenv("CRRMON_NOW", "2026-12-26T12:00:00Z", 1);
@@ -697,6 +725,127 @@ static void test_snapshot_and_prune(void **state)
     assert_int_equal(j.n_duplicate, 1);
     assert_int_equal(j.n_applied, 1);
     crr_ingest_job_reset(&j);
+}
+
+/* Rewrites meta as a store written before coverage looks (format 1: no
+ * "format" key and no first-seen keys), or with format version `version`. */
+static void s_set_format(crr_store_t *s, uint32_t version)
+{
+    MDB_txn *txn;
+    MDB_dbi meta;
+    assert_int_equal(mdb_txn_begin(crr_store_env(s), NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    MDB_cursor *cur;
+    assert_int_equal(mdb_cursor_open(txn, meta, &cur), 0);
+    MDB_val k, v;
+    int deleted = 0;
+    while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0)
+        if (version == 1 && k.mv_size == 3 && ((const uint8_t *)k.mv_data)[0] == 'F') {
+            assert_int_equal(mdb_cursor_del(cur, 0), 0);
+            deleted++;
+        }
+    mdb_cursor_close(cur);
+    assert_true(version != 1 || deleted > 0);
+    MDB_val fk = {sizeof CRR_META_FORMAT - 1, CRR_META_FORMAT};
+    if (version == 1) {
+        assert_int_equal(mdb_del(txn, meta, &fk, NULL), 0);
+    } else {
+        uint8_t v4[4] = {0, 0, 0, (uint8_t)version};
+        MDB_val fv = {4, v4};
+        assert_int_equal(mdb_put(txn, meta, &fk, &fv, 0), 0);
+    }
+    assert_int_equal(mdb_txn_commit(txn), 0);
+}
+
+/* The recorded format version of the store in dir (1 when none), read raw. */
+static uint32_t s_get_format(const char *dir)
+{
+    uint32_t version = 1; /* plain LMDB: a store of a newer version refuses crr_store_open */
+    MDB_env *env;
+    assert_int_equal(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 16);
+    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+    MDB_txn *txn;
+    MDB_dbi meta;
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    MDB_val k = {sizeof CRR_META_FORMAT - 1, CRR_META_FORMAT}, v;
+    if (mdb_get(txn, meta, &k, &v) == 0 && v.mv_size == 4)
+        version = crr_be32_get(v.mv_data);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return version;
+}
+
+/* The first-seen instant of (borough index b, type) as the store answers it. */
+static void s_first(crr_store_t *s, unsigned b, unsigned type, int64_t *sec, int32_t *ns)
+{
+    MDB_txn *txn;
+    assert_int_equal(mdb_txn_begin(crr_store_env(s), NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(crr_store_first_seen(s, txn, b, type, sec, ns), 0);
+    mdb_txn_abort(txn);
+}
+
+static void test_format_version_migration(void **state)
+{
+    fx_t *f = *state;
+    crr_ingest_job_t j;
+    const int OP = CRRMON__V1__STAFF_GROUP__STAFF_GROUP_OPERATIONAL;
+    /* B1: a search 100 days ago at 12:00 and today; a headcount 50 days ago; B2: today only */
+    Crrmon__V1__Event *ev[4] = {s_search(1, B1, NOW_SEC - 100 * DAY, NULL, 4, 0),
+                                s_search(2, B1, NOW_SEC - 60, NULL, 4, 0),
+                                s_headcount(3, B1, NOW_SEC - 50 * DAY + 7, OP, 100, 50),
+                                s_search(4, B2, NOW_SEC - 60, NULL, 4, 0)};
+    assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev, 4), &j), 0);
+    crr_ingest_job_reset(&j);
+    assert_int_equal(s_get_format(f->dir), CRR_STORE_FORMAT_VERSION);
+    int64_t sec;
+    int32_t ns;
+    s_first(f->s, 0, 7, &sec, &ns); /* stop_search is type 7 */
+    assert_true(sec == NOW_SEC - 100 * DAY && ns == 0);
+    s_set_format(f->s, 1);
+    crr_store_close(&f->s);
+    assert_int_equal(s_get_format(f->dir), 1);
+
+    /* read-only (crrmon query on an old data folder): derived in memory, file untouched */
+    crr_store_opts_t ro = {.readonly = 1};
+    assert_int_equal(crr_store_open(f->dir, &ro, &f->s), 0);
+    const int64_t day_end = (NOW_SEC / DAY - 100) * DAY + DAY - 1; /* 100 days ago, 23:59:59 */
+    s_first(f->s, 0, 7, &sec, &ns);
+    assert_true(sec == day_end && ns == 999999999); /* the day is known, not the instant */
+    Crrmon__V1__IndicatorValue **v;
+    size_t n;
+    s_compute(f->s, "stop_search.count", &v, &n);
+    assert_int_equal(s_row(v, n, "stop_search.count", B1, 90, "")->boroughs_reporting, 1);
+    assert_int_equal(s_row(v, n, "stop_search.count", B2, 90, "")->boroughs_reporting, 0);
+    assert_int_equal(s_row(v, n, "stop_search.count", "LONDON", 90, "")->boroughs_reporting, 1);
+    crr_indicators_free(&v, n);
+    crr_store_close(&f->s);
+    assert_int_equal(s_get_format(f->dir), 1);
+
+    /* writable (the aggregator): migrated in the open's transaction, version recorded */
+    assert_int_equal(crr_store_open(f->dir, NULL, &f->s), 0);
+    assert_int_equal(s_get_format(f->dir), CRR_STORE_FORMAT_VERSION);
+    s_first(f->s, 0, 7, &sec, &ns);
+    assert_true(sec == day_end && ns == 999999999);
+    s_first(f->s, 0, 6, &sec, &ns); /* staff_headcount: exact, from the statement itself */
+    assert_true(sec == NOW_SEC - 50 * DAY + 7 && ns == 0);
+    s_first(f->s, 1, 7, &sec, &ns);
+    assert_true(sec == (NOW_SEC / DAY) * DAY + DAY - 1); /* B2: only today's bucket */
+    /* applying keeps working on the migrated store, and moves first seen earlier */
+    Crrmon__V1__Event *ev2[1] = {s_search(5, B1, NOW_SEC - 100 * DAY + 3600, NULL, 4, 0)};
+    assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev2, 1), &j), 0);
+    crr_ingest_job_reset(&j);
+    s_first(f->s, 0, 7, &sec, &ns);
+    assert_true(sec == NOW_SEC - 100 * DAY + 3600 && ns == 0);
+
+    /* a newer format is refused, writable or not */
+    s_set_format(f->s, CRR_STORE_FORMAT_VERSION + 1);
+    crr_store_close(&f->s);
+    assert_int_equal(crr_store_open(f->dir, NULL, &f->s), CRR_EVERSION);
+    assert_null(f->s);
+    assert_int_equal(crr_store_open(f->dir, &ro, &f->s), CRR_EVERSION);
+    assert_int_equal(s_get_format(f->dir), CRR_STORE_FORMAT_VERSION + 1); /* left as it was */
 }
 
 /* Timing printout (not asserted): generated events through crr_store_apply. */
@@ -764,6 +913,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_one_batch_fails_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_indicator_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_and_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_format_version_migration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_throughput, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
