@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 
 import crrtest
 from test_collector import ENV, Aggregator, collector
@@ -172,6 +173,24 @@ def test_stdin_ends_with_the_pipe():
     r = _pipe(f"tcp://127.0.0.1:{crrtest.free_port()}", os.path.join(work, "c3"), "pipe-down", src,
               "--give-up-after", "1s")
     assert r.returncode == 1 and "giving up" in r.stderr, r.stderr
+
+
+def test_stdin_idle_producer_lines_in_buffer_are_read():
+    # the producer wrote everything and stays open: lines the reader buffered
+    # while the spool was full are read once Acks free room, with no new input
+    agg = Aggregator()
+    work = crrtest.tmpdir()
+    data = open(write(os.path.join(work, "in.jsonl"), 3000), "rb").read()
+    c = collector(os.path.join(work, "c"), agg.ingest, "idle", "--spool-size", "4k",
+                  "--give-up-after", "120s", stdin="pipe")
+    writer = threading.Thread(target=lambda: (c.p.stdin.write(data), c.p.stdin.flush()))
+    writer.start()
+    crrtest.wait_until(lambda: "spool full" in c.stderr(), timeout=30, what="spool full")
+    agg.start()
+    writer.join(60)
+    crrtest.wait_until(lambda: applied(agg, "idle") == 3000, timeout=60, what="3000 applied")
+    c.p.stdin.close()
+    assert c.wait(60) == 0, c.stderr()
 
 
 # ------------------------------------------------------------------ half-written last line
