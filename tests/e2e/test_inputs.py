@@ -16,7 +16,6 @@ record_id on purpose, so a file read twice would count twice.
 import json
 import os
 import shutil
-import subprocess
 import threading
 
 import crrtest
