@@ -216,6 +216,12 @@ static int s_open_next(s_coll_t *c)
             CRR_INFO("reading stdin (not resumable after a restart)");
             continue;
         }
+        if (crr_reader_size(c->rd) < 0) {
+            /* a named pipe or device: no offsets to resume at; its end is final */
+            CRR_INFO("%s: reading (not a regular file: not resumable after a restart)", name);
+            crr_reader_take_last(c->rd, 1);
+            continue;
+        }
         crr_reader_take_last(c->rd, strcmp(c->cfg->final_line, "accept") == 0);
         if ((rc = s_resume(c, name)))
             return rc;

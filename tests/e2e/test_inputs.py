@@ -252,6 +252,25 @@ def test_directory_between_files_is_a_reject():
     assert applied(agg, "eio") == 25
 
 
+def test_named_pipe_is_read_to_its_end():
+    agg = Aggregator().start()
+    work = crrtest.tmpdir()
+    fifo = os.path.join(work, "fifo")
+    os.mkfifo(fifo)
+    data = "".join(event(i) for i in range(40)) + event(40).rstrip("\n")
+
+    def produce():
+        with open(fifo, "w") as f:
+            f.write(data)
+    for run in (1, 2):  # not resumable: nothing is remembered, each run reads what it is given
+        writer = threading.Thread(target=produce)
+        writer.start()
+        err = run_collector(agg, os.path.join(work, "c"), "fifo", fifo)
+        writer.join(30)
+        assert "not a regular file" in err, err
+        assert applied(agg, "fifo") == 41 * run
+
+
 # ------------------------------------------------------------------ lost spool
 
 def test_lost_spool_refused_unless_new_spool():
