@@ -298,5 +298,32 @@ def test_lost_spool_refused_unless_new_spool():
     assert applied(agg, "lost") == 10000
 
 
+# ------------------------------------------------------------------ crash inside a spool commit
+
+def test_crash_inside_each_spool_commit_exact_totals():
+    # a crash inside the n-th spool commit, for every n over a file: the
+    # checkpoint must be in the same transaction as its events, or a restart
+    # reads those lines again (events carry no record_id: they would count twice)
+    agg = Aggregator().start()
+    work = crrtest.tmpdir()
+    n_events = 300
+    path = write(os.path.join(work, "in.jsonl"), n_events)
+    small = ("--collector.group_lines=40", "--sender.batch_events=25")
+    crashed = 0
+    for n in range(1, 30):
+        sid, cdir = f"commit-{n}", os.path.join(work, f"c{n}")
+        env = dict(ENV, CRR_CRASHPOINT=f"spool_commit:{n}")
+        c = crrtest.Proc([crrtest.binary("crrmon-collector"), "--data-dir", cdir, "--aggregator", agg.ingest,
+                          "--source-id", sid, "--give-up-after", "60s", *small, path], env=env, name=sid)
+        rc = c.wait(60)
+        if rc == 0:
+            break  # fewer commits than n: the sweep is complete
+        assert rc == 86, (n, rc, c.stderr())
+        crashed += 1
+        run_collector(agg, cdir, sid, *small, path)
+        assert applied(agg, sid) == n_events, (n, applied(agg, sid))
+    assert crashed >= 8, crashed
+
+
 if __name__ == "__main__":
     crrtest.main()
