@@ -95,10 +95,12 @@ static int s_line(s_coll_t *c, char *line, size_t len, const crr_validate_opts_t
     crr_diag_t d;
     Crrmon__V1__Event *e = NULL;
     int rc = crr_edge_line(line, len, c->rd_name, crr_reader_line(c->rd), vo, &e, &d);
-    if (rc == CRR_EDGE_BLANK || rc == -ENOMEM)
-        return rc == -ENOMEM ? rc : 0;
-    if (rc)
+    if (rc == CRR_EDGE_BLANK)
+        return 0;
+    if (rc == CRR_EREJECT)
         return s_reject_line(c, &d, line, len);
+    if (rc)
+        return rc; /* out of memory */
     rc = crr_spool_append(c->spool, e, c->rd_name, crr_reader_line(c->rd), NULL);
     crr_codec_free(&e->base);
     if (rc == CRR_ESPOOLFULL) {
@@ -116,8 +118,9 @@ static int s_line(s_coll_t *c, char *line, size_t len, const crr_validate_opts_t
     return rc;
 }
 
-/* Records, in its own spool txn, that input `name` could not be read
- * (reported like a bad line; reading goes on with the next input). */
+/* Records that input `name` could not be opened or read, as a reject (in
+ * the open spool txn, or in one of its own); reading goes on with the next
+ * input. */
 static int s_input_failed(s_coll_t *c, const char *name, const char *what, int err)
 {
     crr_diag_t d;
