@@ -103,10 +103,12 @@ static int s_line(s_coll_t *c, char *line, size_t len, const crr_validate_opts_t
     crr_diag_t d;
     Crrmon__V1__Event *e = NULL;
     int rc = crr_edge_line(line, len, c->rd_name, crr_reader_line(c->rd), vo, &e, &d);
-    if (rc == CRR_EDGE_BLANK || rc == -ENOMEM)
-        return rc == -ENOMEM ? rc : 0;
-    if (rc)
+    if (rc == CRR_EDGE_BLANK)
+        return 0;
+    if (rc == CRR_EREJECT)
         return s_reject_line(c, &d, line, len);
+    if (rc)
+        return rc; /* out of memory */
     rc = crr_spool_append(c->spool, e, c->rd_name, crr_reader_line(c->rd), NULL);
     crr_codec_free(&e->base);
     if (rc == CRR_ESPOOLFULL) {
@@ -124,8 +126,9 @@ static int s_line(s_coll_t *c, char *line, size_t len, const crr_validate_opts_t
     return rc;
 }
 
-/* Records, in its own spool txn, that input `name` could not be read
- * (reported like a bad line; reading goes on with the next input). */
+/* Records that input `name` could not be opened or read, as a reject (in
+ * the open spool txn, or in one of its own); reading goes on with the next
+ * input. */
 static int s_input_failed(s_coll_t *c, const char *name, const char *what, int err)
 {
     crr_diag_t d;
@@ -222,6 +225,12 @@ static int s_open_next(s_coll_t *c)
         c->rd_key[0] = '\0';
         if (crr_reader_is_stdin(c->rd)) {
             CRR_INFO("reading stdin (not resumable after a restart)");
+            continue;
+        }
+        if (crr_reader_size(c->rd) < 0) {
+            /* a named pipe or device: no offsets to resume at; its end is final */
+            CRR_INFO("%s: reading (not a regular file: not resumable after a restart)", name);
+            crr_reader_take_last(c->rd, 1);
             continue;
         }
         crr_reader_take_last(c->rd, strcmp(c->cfg->final_line, "accept") == 0);

@@ -12,6 +12,7 @@
 #include "spool.h"
 
 #include "clock.h"
+#include "crashpoint.h"
 #include "lmdbx.h"
 #include "log.h"
 #include "rejects.h"
@@ -254,6 +255,7 @@ int crr_spool_commit(crr_spool_t *s)
         s_restore(s);
         return rc;
     }
+    crr_crashpoint("spool_commit"); /* the whole txn is lost, as in a crash here */
     if ((rc = mdb_txn_commit(txn))) {
         s_restore(s);
         return rc;

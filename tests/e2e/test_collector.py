@@ -11,118 +11,49 @@ Scenarios (docs/DESIGN.md "Guarantees", the collector's part):
   - --give-up-after: exit 1 with the spool kept (delivered on the next start);
   - stdin until SIGTERM; a second collector on the same data folder refused.
 
-The aggregator is the real crrmon-aggregator (totals read with `crrmon
-status --json`). Only when it has not been built (early in the project) does
-a small Python ROUTER stub stand in, which applies batches with the wire
-contract's sequence rules and writes its totals to a JSON file.
+The aggregator is always the real crrmon-aggregator (totals read with
+`crrmon status --json`); when it is not built the tests fail.
 Ports are free loopback ports; waits poll with deadlines.
 """
 import json
 import os
-import subprocess
-import sys
 
 import crrtest
 
 NOW = "2026-03-01T12:00:00Z"
 ENV = {"CRRMON_NOW": NOW + "+"}
 
-STUB = r'''
-import json, os, sys, zmq
-sys.path.insert(0, sys.argv[3])
-from crrmon.v1 import ingest_pb2
-ctx = zmq.Context()
-s = ctx.socket(zmq.ROUTER)
-s.bind(sys.argv[1])
-state = {}
-while True:
-    ident, frame = s.recv_multipart()
-    b = ingest_pb2.Batch()
-    b.ParseFromString(frame)
-    st = state.setdefault(b.source_id, {"appliedSeq": 0, "applied": 0, "rejected": 0, "epochs": []})
-    if b.epoch not in st["epochs"]:
-        st["epochs"].append(b.epoch)
-    ack = ingest_pb2.Ack(source_id=b.source_id, epoch=b.epoch)
-    a = st["appliedSeq"]
-    if b.events and b.events[0].seq > a + 1:
-        ack.durable_seq, ack.expected_seq = a, a + 1
-    else:
-        for e in b.events:
-            if e.seq > a:
-                if e.occurred_at.seconds < 1609459200:  # mirrors the aggregator's too_old rule
-                    st["rejected"] += 1
-                    ack.rejected.add(seq=e.seq, code=7, field="occurred_at", reason="too old")
-                else:
-                    st["applied"] += 1
-        if b.events:
-            st["appliedSeq"] = max(a, b.events[-1].seq)
-        ack.durable_seq = st["appliedSeq"]
-    tmp = sys.argv[2] + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(state, f)
-    os.replace(tmp, sys.argv[2])
-    s.send_multipart([ident, ack.SerializeToString()])
-'''
-
-
-def have_real_aggregator():
-    if os.environ.get("CRR_COLLECTOR_STUB"):  # force the stub (debugging the collector alone)
-        return False
-    return all(os.path.exists(os.path.join(crrtest.BIN, b)) for b in ("crrmon-aggregator", "crrmon"))
-
-
 class Aggregator:
-    """The aggregator on a fixed ingest port (so it can start after a collector)."""
+    """The real crrmon-aggregator on a fixed ingest port (so it can start after a
+    collector). There is no stand-in: a test of the collector against the real
+    thing fails when the real thing is not built."""
 
     def __init__(self):
         self.port = crrtest.free_port()
         self.ingest = f"tcp://127.0.0.1:{self.port}"
         self.dir = crrtest.tmpdir("crragg-")
-        self.real = have_real_aggregator()
         self.proc = None
-        if not self.real:
-            print("NOTE: crrmon-aggregator not built; using the Python ROUTER stub", flush=True)
-            self.pb = crrtest.tmpdir("crrpb-")
-            subprocess.run(["protoc", f"--python_out={self.pb}", "-I", os.path.join(crrtest.SRC, "proto"),
-                            "-I", "/usr/include"] +
-                           [os.path.join(crrtest.SRC, "proto", "crrmon", "v1", f)
-                            for f in ("enums.proto", "event.proto", "ingest.proto", "snapshot.proto")],
-                           check=True)
-            self.stub = os.path.join(self.pb, "stub.py")
-            with open(self.stub, "w") as f:
-                f.write(STUB)
-            self.state = os.path.join(self.dir, "state.json")
 
     def start(self):
-        if self.real:
-            self.proc = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", self.dir,
-                                      "--ingest", self.ingest, "--feed", "tcp://127.0.0.1:*",
-                                      "--http", "127.0.0.1:0"], env=ENV, name="aggregator")
-            crrtest.wait_until(lambda: os.path.exists(os.path.join(self.dir, "endpoints.json")) or
-                               not self.proc.alive(), timeout=30, what="aggregator endpoints.json")
-            assert self.proc.alive(), self.proc.stderr()
-        else:
-            self.proc = crrtest.Proc(["/usr/bin/python3", self.stub, self.ingest, self.state, self.pb],
-                                     name="stub")
+        self.proc = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", self.dir,
+                                  "--ingest", self.ingest, "--feed", "tcp://127.0.0.1:*",
+                                  "--http", "127.0.0.1:0"], env=ENV, name="aggregator")
+        crrtest.wait_until(lambda: os.path.exists(os.path.join(self.dir, "endpoints.json")) or
+                           not self.proc.alive(), timeout=30, what="aggregator endpoints.json")
+        assert self.proc.alive(), self.proc.stderr()
         return self
 
     def totals(self, source_id):
         """{'appliedSeq': int, 'applied': int, 'rejected': int} for source_id (zeros if unseen)."""
         zero = {"appliedSeq": 0, "applied": 0, "rejected": 0}
-        if self.real:
-            r = crrtest.run([crrtest.binary("crrmon"), "status", "--data-dir", self.dir, "--json"], env=ENV)
-            if r.returncode != 0:
-                return zero
-            for line in r.stdout.splitlines():
-                s = json.loads(line)
-                if s.get("sourceId") == source_id:
-                    return {k: int(s.get(k, 0)) for k in zero}
+        r = crrtest.run([crrtest.binary("crrmon"), "status", "--data-dir", self.dir, "--json"], env=ENV)
+        if r.returncode != 0:
             return zero
-        if not os.path.exists(self.state):
-            return zero
-        with open(self.state) as f:
-            st = json.load(f).get(source_id)
-        return {k: int(st[k]) for k in zero} if st else zero
+        for line in r.stdout.splitlines():
+            s = json.loads(line)
+            if s.get("sourceId") == source_id:
+                return {k: int(s.get(k, 0)) for k in zero}
+        return zero
 
 
 def write_events(path, n, bad=()):

@@ -1,0 +1,218 @@
+/* test_reader: collector/reader over real files and pipes: lines with exact
+ * offsets and numbers, an unterminated last line left unread (files) or
+ * taken (stdin-like finished input), over-long lines, unread, seek, a
+ * directory refused at open, and the identity (device, inode, fingerprint
+ * over a given length, position kept). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "err.h"
+#include "reader.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char s_dir[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(s_dir, sizeof s_dir, "/tmp/test_reader.XXXXXX");
+    return mkdtemp(s_dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
+    return system(cmd);
+}
+
+/* Writes text to DIR/name; returns the path (static). */
+static const char *s_file(const char *name, const char *text, const char *mode)
+{
+    static char path[128];
+    snprintf(path, sizeof path, "%s/%s", s_dir, name);
+    FILE *f = fopen(path, mode);
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+/* The next line as a string ("" when none), asserting the result code. */
+static const char *s_next(crr_reader_t *r, int want)
+{
+    static char buf[256];
+    char *line = NULL;
+    size_t len = 0;
+    assert_int_equal(crr_reader_next(r, 1, &line, &len), want);
+    buf[0] = '\0';
+    if (want == 1 || want == CRR_READER_TOOLONG)
+        snprintf(buf, sizeof buf, "%.*s", (int)len, line);
+    return buf;
+}
+
+static void test_lines_and_unterminated_last(void **state)
+{
+    (void)state;
+    const char *p = s_file("a", "one\ntwo\r\nthr", "w");
+    crr_reader_t *r = NULL;
+    assert_int_equal(crr_reader_open(p, 256, &r), 0);
+    assert_string_equal(s_next(r, 1), "one");
+    assert_int_equal(crr_reader_offset(r), 4);
+    assert_int_equal(crr_reader_line(r), 1);
+    assert_string_equal(s_next(r, 1), "two\r");
+    assert_int_equal(crr_reader_offset(r), 9);
+    /* "thr" may still be being written: left unread, offset before it */
+    s_next(r, CRR_READER_EOF);
+    assert_int_equal(crr_reader_offset(r), 9);
+    assert_int_equal(crr_reader_line(r), 2);
+    assert_int_equal(crr_reader_unterminated(r), 3);
+    assert_true(crr_reader_ready(r));
+    /* told the input is finished, it is taken */
+    crr_reader_take_last(r, 1);
+    assert_string_equal(s_next(r, 1), "thr");
+    assert_int_equal(crr_reader_offset(r), 12);
+    s_next(r, CRR_READER_EOF);
+    assert_int_equal(crr_reader_unterminated(r), 0);
+    crr_reader_close(&r);
+    crr_reader_close(&r);
+    assert_null(r);
+}
+
+static void test_resume_after_completion(void **state)
+{
+    (void)state;
+    const char *p = s_file("b", "one\ntw", "w");
+    crr_reader_t *r = NULL;
+    assert_int_equal(crr_reader_open(p, 256, &r), 0);
+    assert_string_equal(s_next(r, 1), "one");
+    s_next(r, CRR_READER_EOF);
+    uint64_t off = crr_reader_offset(r), line = crr_reader_line(r);
+    crr_reader_close(&r);
+    s_file("b", "o\n", "a");
+    assert_int_equal(crr_reader_open(p, 256, &r), 0);
+    assert_int_equal(crr_reader_seek(r, off, line), 0);
+    assert_string_equal(s_next(r, 1), "two");
+    assert_int_equal(crr_reader_line(r), 2);
+    s_next(r, CRR_READER_EOF);
+    crr_reader_close(&r);
+}
+
+static void test_too_long_and_unread(void **state)
+{
+    (void)state;
+    char text[1200];
+    memset(text, 'x', 1000);
+    snprintf(text + 1000, sizeof text - 1000, "\nshort\n");
+    const char *p = s_file("c", text, "w");
+    crr_reader_t *r = NULL;
+    assert_int_equal(crr_reader_open(p, 300, &r), 0);
+    assert_int_equal(strlen(s_next(r, CRR_READER_TOOLONG)), 255); /* its start, cut for print */
+    assert_string_equal(s_next(r, 1), "short");
+    assert_int_equal(crr_reader_line(r), 2);
+    assert_int_equal(crr_reader_offset(r), 1007);
+    crr_reader_unread(r);
+    assert_int_equal(crr_reader_line(r), 1);
+    assert_int_equal(crr_reader_offset(r), 1001);
+    assert_string_equal(s_next(r, 1), "short");
+    s_next(r, CRR_READER_EOF);
+    crr_reader_close(&r);
+}
+
+static void test_directory_refused(void **state)
+{
+    (void)state;
+    crr_reader_t *r = NULL;
+    assert_int_equal(crr_reader_open(s_dir, 256, &r), -EISDIR);
+    assert_null(r);
+    char missing[128];
+    snprintf(missing, sizeof missing, "%s/none", s_dir);
+    assert_int_equal(crr_reader_open(missing, 256, &r), -ENOENT);
+}
+
+static void test_identity(void **state)
+{
+    (void)state;
+    const char *p = s_file("d", "header\nbody one\n", "w");
+    crr_reader_t *r = NULL;
+    assert_int_equal(crr_reader_open(p, 256, &r), 0);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    uint64_t dev = 0, ino = 0, h7 = 0, h7b = 0, h16 = 0, h0 = 0;
+    assert_int_equal(crr_reader_stat(r, &dev, &ino), 0);
+    assert_true(dev == (uint64_t)st.st_dev && ino == (uint64_t)st.st_ino);
+    assert_int_equal(crr_reader_fingerprint(r, 0, &h0), 0);
+    assert_int_equal(crr_reader_fingerprint(r, 7, &h7), 0);
+    assert_int_equal(crr_reader_fingerprint(r, 16, &h16), 0);
+    assert_true(h0 != h7 && h7 != h16);
+    assert_int_equal(crr_reader_fingerprint(r, 17, &h16), CRR_ENOTFOUND);
+    assert_int_equal(crr_reader_fingerprint(r, CRR_READER_FP_MAX + 1, &h16), CRR_EINVAL);
+    /* the reading position is kept */
+    assert_string_equal(s_next(r, 1), "header");
+    crr_reader_close(&r);
+    /* another file with the same header: same fingerprint over the header only */
+    const char *q = s_file("e", "header\nbody two\n", "w");
+    assert_int_equal(crr_reader_open(q, 256, &r), 0);
+    assert_int_equal(crr_reader_fingerprint(r, 7, &h7b), 0);
+    assert_true(h7 == h7b);
+    assert_int_equal(crr_reader_fingerprint(r, 16, &h7b), 0);
+    assert_true(h7b != h16);
+    crr_reader_close(&r);
+}
+
+static void test_pipe_is_stdin_like(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    int saved = dup(0);
+    assert_int_equal(dup2(fds[0], 0), 0);
+    close(fds[0]);
+    assert_int_equal(write(fds[1], "a\nlast", 6), 6);
+    close(fds[1]);
+    crr_reader_t *r = NULL;
+    assert_int_equal(crr_reader_open("-", 256, &r), 0);
+    assert_true(crr_reader_is_stdin(r));
+    uint64_t dev, ino, h;
+    assert_int_equal(crr_reader_stat(r, &dev, &ino), -ESPIPE);
+    assert_int_equal(crr_reader_fingerprint(r, 0, &h), -ESPIPE);
+    assert_false(crr_reader_ready(r));
+    assert_int_equal(crr_reader_fill(r), 6);
+    assert_true(crr_reader_ready(r));
+    char *line;
+    size_t len;
+    assert_int_equal(crr_reader_next(r, 0, &line, &len), 1);
+    assert_int_equal(crr_reader_next(r, 0, &line, &len), CRR_READER_AGAIN);
+    assert_false(crr_reader_ready(r));
+    assert_int_equal(crr_reader_fill(r), 0); /* closed: the end is final */
+    assert_int_equal(crr_reader_next(r, 0, &line, &len), 1);
+    assert_int_equal(len, 4);
+    assert_memory_equal(line, "last", 4);
+    assert_int_equal(crr_reader_next(r, 0, &line, &len), CRR_READER_EOF);
+    crr_reader_close(&r);
+    dup2(saved, 0);
+    close(saved);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lines_and_unterminated_last),
+        cmocka_unit_test(test_resume_after_completion),
+        cmocka_unit_test(test_too_long_and_unread),
+        cmocka_unit_test(test_directory_refused),
+        cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_pipe_is_stdin_like),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
