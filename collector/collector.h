@@ -45,6 +45,13 @@ typedef struct crr_collector_cfg {
     int64_t batch_events;    /* sender: events per frame */
     uint64_t max_frame;      /* sender: frame size limit */
     int64_t resend_ms;       /* sender: go back after this long without progress */
+    /* SIGHUP (main.c): while *reload_flag is set, the run loop calls
+     * on_reload(reload_ctx) between two steps; it may change the keys above
+     * that need no restart (log level, give_up_ms, drain_ms, the edge
+     * validation and group bounds). NULL = no reload. Not config keys. */
+    volatile sig_atomic_t *reload_flag;
+    void (*on_reload)(void *ctx);
+    void *reload_ctx;
 } crr_collector_cfg_t;
 
 /* ---- reader.c ---- */
