@@ -63,7 +63,11 @@ static void s_usage(FILE *out, const crr_cfg_entry_t *table)
             "each with an Ack, publishes a live feed, serves an HTTP API and exports snapshots\n"
             "on schedule through the sinks. Writes DATA_DIR/endpoints.json with the endpoints\n"
             "actually bound. CRRMON_NOW=<RFC 3339>[+] sets the clock (tests).\n"
-            "--check-config validates the configuration, prints it as INI and exits.\n\n"
+            "--check-config validates the configuration, prints it as INI and exits.\n"
+            "SIGHUP re-reads --config FILE: schedules, sinks, reference data, prune and log\n"
+            "settings apply at once, other changed keys are logged as needing a restart,\n"
+            "a file that does not load is refused (docs/OPERATIONS.md, Reload).\n"
+            "Exit codes: 0 stopped, 1 failure, 64 usage, 78 configuration.\n\n"
             "options (every key also as INI [section] key = value in --config FILE):\n");
     crr_cfg_print_help(out, table);
     fprintf(out, "\nsinks compiled in:\n");
