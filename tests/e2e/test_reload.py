@@ -120,6 +120,35 @@ def test_aggregator_reload_without_config_file_changes_nothing():
     assert p.term() == 0
 
 
+def test_aggregator_reload_reads_reference_data():
+    """Population added to the file by a reload: rates appear, and `crrmon query` (which answers
+    with the reference data the aggregator recorded in its store) shows them too."""
+    d = crrtest.tmpdir()
+    data, ini = os.path.join(d, "data"), os.path.join(d, "agg.ini")
+    write(ini, "[aggregator]\nschedules =\nref_population =\n")
+    p, ep = start_aggregator(data, "--config", ini, "--http", "127.0.0.1:0")
+    events = os.path.join(d, "ev.jsonl")
+    with open(events, "w") as f:
+        f.write(crrtest.run([crrtest.binary("crrmon"), "generate", "--count", "200", "--types", "stop_search",
+                             "--borough", "E09000022", "--end", NOW, "--days", "60"], env=ENV, check=0).stdout)
+    crrtest.run([crrtest.binary("crrmon"), "send", "--quiet", "--aggregator", ep["ingest"], events], env=ENV,
+                check=0)
+
+    def rate():
+        r = crrtest.run([crrtest.binary("crrmon"), "query", "--data-dir", data, "--json", "--borough", "E09000022",
+                         "--window", "30", "--indicator", "stop_search.rate_per_1000"], env=ENV, check=0)
+        rows = [json.loads(line) for line in r.stdout.splitlines() if not json.loads(line).get("dims")]
+        assert len(rows) == 1, r.stdout
+        return rows[0].get("value")
+    assert rate() is None  # no population: the rate is absent, never zero
+    pop = os.path.join(crrtest.SRC, "data", "population_ethnicity_census2021.csv")
+    write(ini, f"[aggregator]\nschedules =\nref_population = {pop}\n")
+    tail = hup_and_wait(p, "reload: applied", "the reload with population")
+    assert f"reload: aggregator.ref_population = '{pop}' (was '')" in tail, tail
+    assert rate() > 0
+    assert p.term() == 0
+
+
 def test_collector_survives_sighup():
     d = crrtest.tmpdir()
     agg, ep = start_aggregator(os.path.join(d, "agg"), "--http", "127.0.0.1:0")
