@@ -1,7 +1,9 @@
 /* cfg: config-map loader over inih. Counts INI lines itself (Debian's inih
  * passes no line number to the handler) by feeding ini_parse_stream through a
- * reader that increments a counter per line. Owns nothing beyond the strings it
- * puts into the caller's struct. */
+ * reader that increments a counter per line. Also the one parser of durations,
+ * sizes and windows in days (every binary and command uses these), value
+ * formatting for --help and --check-config, and the reload helpers. Owns
+ * nothing beyond the strings it puts into the caller's struct. */
 #include "cfg.h"
 
 #include "log.h"

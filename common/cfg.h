@@ -6,7 +6,10 @@
  * defaults, then the INI file given by --config FILE (unknown sections or keys
  * are rejected with file:line), then flags: named ones (`--data-dir DIR` or
  * `--data-dir=DIR`) and `--section.key=value` for any key. --help output is
- * printed from the same table. Config is read-only after load. */
+ * printed from the same table, and --check-config prints the loaded values
+ * (crr_cfg_dump). Config is read-only after load, except that a daemon's
+ * SIGHUP reload swaps in a freshly loaded struct from its main loop
+ * (crr_cfg_keep_restart, crr_cfg_log_changes, crr_cfg_take). */
 #ifndef CRR_CFG_H
 #define CRR_CFG_H
 
