@@ -11,13 +11,14 @@
  *   feed.c      PUB live feed: one update per borough touched by a committed group
  *   http.c      libmicrohttpd on its own thread: /healthz, /api/v1/stats, POST /api/v1/snapshots
  *   snapshot.c  snapshot on demand and on schedule through the sinks; pruning timer
+ *   reload.c    SIGHUP: re-read the config, apply what can change live, refuse a bad one
  *
  * Threading: the main thread owns the store (the only LMDB writer), every zmq
  * socket but the HTTP end of the request pipe, the scheduler and the sinks.
  * libmicrohttpd runs one internal thread; it reads counters (atomics) and
  * hands snapshot requests to the main loop over an inproc PAIR
- * ("inproc://crr-agg-http"), waiting for the answer. The signal flag and the
- * log level are the only globals. */
+ * ("inproc://crr-agg-http"), waiting for the answer. The signal flags (stop,
+ * reload) and the log level are the only globals. */
 #ifndef CRR_AGGREGATOR_H
 #define CRR_AGGREGATOR_H
 
@@ -172,6 +173,8 @@ typedef struct crr_http crr_http_t;
 typedef struct crr_aggregator {
     crr_agg_config_t cfg;                    /* loaded configuration */
     crr_cfg_entry_t *cfg_table;              /* the table cfg was loaded with (frees its strings) */
+    int argc;                                /* the command line, kept for reloads */
+    char **argv;                             /* (main's argv, borrowed) */
     unsigned windows[CRR_STORE_MAX_WINDOWS]; /* parsed windows */
     size_t nwindows;                         /* entries in windows */
     int64_t max_age_days;                    /* bucket_max_age in whole days (resolved) */
@@ -210,6 +213,21 @@ typedef struct crr_aggregator {
 
 /* 1 once SIGTERM or SIGINT arrived (the signal flag). */
 int crr_agg_stop_requested(void);
+
+/* 1 when SIGHUP arrived since the last call (the flag is cleared). */
+int crr_agg_reload_requested(void);
+
+/* ---------------------------------------------------------------- reload.c */
+
+/* Handles SIGHUP (main thread, from the poll loop): re-reads the config and
+ * applies what can change without a restart, logs each changed key and each
+ * one that needs a restart, or refuses the whole file with one error line
+ * and keeps running on the old configuration. */
+void crr_agg_reload(crr_aggregator_t *a);
+
+/* The snapshot folder for cfg (cfg->snapshot_dir, or data_dir/snapshots),
+ * created if needed, as an absolute path in out. 0 or -errno (logged). */
+int crr_agg_snapshot_dir(const crr_agg_config_t *cfg, const char *data_dir, char *out, size_t len);
 
 /* ---------------------------------------------------------------- ingest.c */
 

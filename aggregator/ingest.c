@@ -377,6 +377,8 @@ int crr_ingest_run(crr_aggregator_t *a)
         {a->http_pipe, 0, ZMQ_POLLIN, 0},
     };
     while (!crr_agg_stop_requested()) {
+        if (crr_agg_reload_requested())
+            crr_agg_reload(a); /* SIGHUP: acted on here, never in the handler */
         int timeout = crr_snapshots_tick(a);
         if (crr_agg_stop_requested())
             break;

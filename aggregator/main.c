@@ -5,9 +5,9 @@
  * aggregator exits 1) -> store -> zmq sockets and HTTP (signals blocked so
  * that libzmq's and libmicrohttpd's threads never take them) -> sinks ->
  * endpoints.json -> signals unblocked on the main thread -> loop.
- * Shut-down on SIGTERM/SIGINT: the loop finishes the group in hand (commit
- * and Acks) and returns; HTTP stops, sockets close with a bounded linger,
- * the store closes, endpoints.json is removed, the lock is released: exit 0.
+ * SIGHUP sets a flag the loop acts on (reload.c). Shut-down on SIGTERM/SIGINT:
+ * the loop finishes the group in hand (commit and Acks) and returns; HTTP stops, sockets close with
+ * a bounded linger, the store closes, endpoints.json is removed, the lock is released: exit 0.
  *
  * Exit codes (cfg.h): 0 clean stop; 1 runtime failure (store, sockets, HTTP);
  * 64 a bad flag or value on the command line; 78 a config file that does not
@@ -30,17 +30,28 @@
 #include <unistd.h>
 #include <zmq.h>
 
-static volatile sig_atomic_t s_stop; /* the signal flag (one of the two allowed globals) */
+static volatile sig_atomic_t s_stop;   /* the signal flags (with the log level, the */
+static volatile sig_atomic_t s_reload; /* only globals): SIGTERM/SIGINT, SIGHUP */
 
 int crr_agg_stop_requested(void)
 {
     return s_stop != 0;
 }
 
+int crr_agg_reload_requested(void)
+{
+    if (!s_reload)
+        return 0;
+    s_reload = 0;
+    return 1;
+}
+
 static void s_on_signal(int sig)
 {
-    (void)sig;
-    s_stop = 1;
+    if (sig == SIGHUP)
+        s_reload = 1;
+    else
+        s_stop = 1;
 }
 
 static void s_usage(FILE *out, const crr_cfg_entry_t *table)
@@ -53,7 +64,11 @@ static void s_usage(FILE *out, const crr_cfg_entry_t *table)
             "each with an Ack, publishes a live feed, serves an HTTP API and exports snapshots\n"
             "on schedule through the sinks. Writes DATA_DIR/endpoints.json with the endpoints\n"
             "actually bound. CRRMON_NOW=<RFC 3339>[+] sets the clock (tests).\n"
-            "--check-config validates the configuration, prints it as INI and exits.\n\n"
+            "--check-config validates the configuration, prints it as INI and exits.\n"
+            "SIGHUP re-reads --config FILE: schedules, sinks, reference data, prune and log\n"
+            "settings apply at once, other changed keys are logged as needing a restart,\n"
+            "a file that does not load is refused (docs/OPERATIONS.md, Reload).\n"
+            "Exit codes: 0 stopped, 1 failure, 64 usage, 78 configuration.\n\n"
             "options (every key also as INI [section] key = value in --config FILE):\n");
     crr_cfg_print_help(out, table);
     fprintf(out, "\nsinks compiled in:\n");
@@ -105,25 +120,6 @@ bad_ref:
     return CRR_EXIT_CONFIG;
 }
 
-/* The snapshot folder: configured or DATA_DIR/snapshots, created, absolute. */
-static int s_snapshot_dir(crr_aggregator_t *a)
-{
-    char dir[4096];
-    if (*a->cfg.snapshot_dir)
-        snprintf(dir, sizeof dir, "%s", a->cfg.snapshot_dir);
-    else
-        snprintf(dir, sizeof dir, "%s/snapshots", a->cfg.data_dir);
-    if (mkdir(dir, 0755) && errno != EEXIST) {
-        CRR_ERROR("cannot create snapshot_dir %s: %s", dir, strerror(errno));
-        return -errno;
-    }
-    if (!realpath(dir, a->snapshot_dir)) {
-        CRR_ERROR("cannot resolve snapshot_dir %s: %s", dir, strerror(errno));
-        return -errno;
-    }
-    return 0;
-}
-
 static void s_endpoints_path(const crr_aggregator_t *a, char *buf, size_t len)
 {
     snprintf(buf, len, "%s/endpoints.json", a->cfg.data_dir);
@@ -149,7 +145,7 @@ static int s_start(crr_aggregator_t *a)
     char path[4200];
     s_endpoints_path(a, path, sizeof path);
     unlink(path); /* a stale file from the previous run must not be read as ours */
-    if (s_snapshot_dir(a))
+    if (crr_agg_snapshot_dir(&a->cfg, a->cfg.data_dir, a->snapshot_dir, sizeof a->snapshot_dir))
         return CRR_EXIT_CONFIG;
     char store_dir[4200];
     snprintf(store_dir, sizeof store_dir, "%s/store", a->cfg.data_dir);
@@ -232,6 +228,8 @@ int main(int argc, char **argv)
         return 1;
     }
     a->lock_fd = -1;
+    a->argc = argc;
+    a->argv = argv;
     a->cfg_table = crr_agg_config_table();
     if (!a->cfg_table) {
         fprintf(stderr, "crrmon-aggregator: cannot build the config table\n");
@@ -277,11 +275,13 @@ int main(int argc, char **argv)
     (void)crr_clock_now_sec(); /* read CRRMON_NOW once, before any other thread exists */
 
     /* Threads created from here on (libzmq's, libmicrohttpd's) inherit a mask
-     * without SIGTERM/SIGINT, so the signal interrupts the main thread's poll. */
+     * without SIGTERM/SIGINT/SIGHUP, so the signal interrupts the main thread's
+     * poll; the handlers only set a flag, the loop acts on it. */
     sigset_t set, old;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, &old);
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa;
@@ -290,6 +290,7 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 
     if ((code = s_start(a)) == 0) {
         if (a->cfg.insecure)

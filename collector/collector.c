@@ -685,6 +685,8 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
                      (unsigned long long)(s_last_seq(&c) - crr_sender_acked_seq(c.sender)));
             break;
         }
+        if (cfg->reload_flag && *cfg->reload_flag && cfg->on_reload)
+            cfg->on_reload(cfg->reload_ctx); /* SIGHUP, acted on here (main.c) */
         if ((rc = s_release(&c)))
             goto done;
         if (c.disk_full && c.full && crr_clock_mono_ms() >= c.disk_retry_ms)

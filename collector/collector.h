@@ -53,6 +53,13 @@ typedef struct crr_collector_cfg {
     int64_t resend_ms;       /* sender: go back after this long without progress */
     int new_spool;           /* --new-spool: read files a lost spool had read again */
     char *final_line;        /* "wait": a file's unterminated last line stays unread; "accept" */
+    /* SIGHUP (main.c): while *reload_flag is set, the run loop calls
+     * on_reload(reload_ctx) between two steps; it may change the keys above
+     * that need no restart (log level, give_up_ms, drain_ms, the edge
+     * validation and group bounds). NULL = no reload. Not config keys. */
+    volatile sig_atomic_t *reload_flag;
+    void (*on_reload)(void *ctx);
+    void *reload_ctx;
 } crr_collector_cfg_t;
 
 /* ---- collector.c ---- */

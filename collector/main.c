@@ -1,7 +1,8 @@
 /* main: crrmon-collector's entry point: the config-map table (every key also
  * an INI key and a --section.key=value flag), --help/--version, the data
- * folder lock, SIGTERM/SIGINT, and the exit code. The work is in
- * collector.c. Globals: only the signal flag (and log's level). */
+ * folder lock, SIGTERM/SIGINT, SIGHUP (reload, acted on from the run loop)
+ * and the exit code. The work is in collector.c. Globals: only the signal
+ * flags (and log's level). */
 #include "collector.h"
 
 #include "cfg.h"
@@ -20,6 +21,18 @@
 
 /* Set by SIGTERM/SIGINT; the run loop stops reading and drains. */
 static volatile sig_atomic_t s_stop = 0;
+/* Set by SIGHUP; the run loop calls s_reload. */
+static volatile sig_atomic_t s_hup = 0;
+
+/* Keys that a reload logs but keeps until a restart: the spool, the sender's
+ * connection and window, and the reader are set up with them. */
+static const char *const s_restart[] = {
+    "collector.data_dir",    "collector.aggregator",
+    "collector.source_id",   "collector.max_line",
+    "spool.max_size",        "sender.window",
+    "sender.batch_events",   "sender.max_frame",
+    "sender.resend_timeout", NULL,
+};
 
 #define C(field) offsetof(crr_collector_cfg_t, field)
 static int s_check_log_level(const char *v, char *why, size_t len)
@@ -77,8 +90,50 @@ static const crr_cfg_entry_t s_table[] = {
 
 static void s_on_signal(int sig)
 {
-    (void)sig;
-    s_stop = 1;
+    if (sig == SIGHUP)
+        s_hup = 1;
+    else
+        s_stop = 1;
+}
+
+/* What a reload needs (main's, borrowed). */
+typedef struct {
+    crr_collector_cfg_t *cfg;
+    int argc;
+    char **argv;
+} s_reload_t;
+
+/* SIGHUP, from the run loop: re-reads the configuration (same argv: the file
+ * again, flags still win) and applies what needs no restart, or refuses a
+ * file that does not load and keeps the running configuration. */
+static void s_reload(void *ctx)
+{
+    s_reload_t *r = ctx;
+    s_hup = 0;
+    CRR_INFO("reload: SIGHUP received, re-reading the configuration");
+    crr_collector_cfg_t next = {0};
+    char **rest = calloc((size_t)r->argc + 1, sizeof *rest);
+    int nrest = 0, rc = CRR_ECONFIG;
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    if (rest)
+        rc = crr_cfg_load(s_table, &next, r->argc, r->argv, rest, &nrest, &d);
+    else
+        crr_diag_set(&d, 0, "", "out of memory");
+    free(rest);
+    if (rc) {
+        char buf[1024];
+        CRR_ERROR("reload refused: %s; keeping the running configuration",
+                  crr_diag_format(&d, buf, sizeof buf));
+        crr_cfg_free(s_table, &next);
+        return;
+    }
+    int changed = crr_cfg_log_changes(s_table, r->cfg, &next, s_restart);
+    int restart = crr_cfg_keep_restart(s_table, r->cfg, &next, s_restart);
+    crr_cfg_take(s_table, r->cfg, &next);
+    crr_cfg_free(s_table, &next);
+    (void)crr_log_set_level_name(r->cfg->log_level);
+    CRR_INFO("reload: applied; %d key(s) changed, %d kept until a restart", changed, restart);
 }
 
 static void s_usage(FILE *out)
@@ -109,6 +164,9 @@ static void s_usage(FILE *out)
                  "`crrmon send`.\n"
                  "SIGTERM/SIGINT: stop reading, wait\n"
                  "collector.drain_timeout for in-flight Acks, exit 0.\n"
+                 "SIGHUP: re-read --config FILE and apply the log level, give_up_after,\n"
+                 "drain_timeout and the edge validation and group keys; the others are\n"
+                 "logged as needing a restart; a file that does not load is refused.\n"
                  "\n"
                  "Options (every one also settable in the INI file as [section] key = value,\n"
                  "and as --section.key=value):\n"
@@ -223,7 +281,12 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    s_reload_t reload = {&cfg, argc, argv};
+    cfg.reload_flag = &s_hup;
+    cfg.on_reload = s_reload;
+    cfg.reload_ctx = &reload;
     code = crr_collector_run(&cfg, rest, nrest, &s_stop);
 done:
     if (lock >= 0)

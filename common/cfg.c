@@ -1,8 +1,12 @@
 /* cfg: config-map loader over inih. Counts INI lines itself (Debian's inih
  * passes no line number to the handler) by feeding ini_parse_stream through a
- * reader that increments a counter per line. Owns nothing beyond the strings it
- * puts into the caller's struct. */
+ * reader that increments a counter per line. Also the one parser of durations,
+ * sizes and windows in days (every binary and command uses these), value
+ * formatting for --help and --check-config, and the reload helpers. Owns
+ * nothing beyond the strings it puts into the caller's struct. */
 #include "cfg.h"
+
+#include "log.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -463,6 +467,67 @@ int crr_cfg_same(const crr_cfg_entry_t *e, const void *a, const void *b)
     crr_cfg_format(e, a, x, sizeof x);
     crr_cfg_format(e, b, y, sizeof y);
     return strcmp(x, y) == 0;
+}
+
+int crr_cfg_listed(const crr_cfg_entry_t *e, const char *const *list)
+{
+    size_t slen = strlen(e->section);
+    for (; list && *list; list++)
+        if (strncmp(*list, e->section, slen) == 0 && (*list)[slen] == '.' &&
+            strcmp(*list + slen + 1, e->key) == 0)
+            return 1;
+    return 0;
+}
+
+/* Exchanges entry e's value between the structs a and b (strings by pointer). */
+static void s_swap(const crr_cfg_entry_t *e, void *a, void *b)
+{
+    static const size_t size[] = {sizeof(char *), sizeof(int64_t),  sizeof(int),
+                                  sizeof(double), sizeof(uint64_t), sizeof(int64_t)};
+    unsigned char tmp[16];
+    char *x = (char *)a + e->offset, *y = (char *)b + e->offset;
+    memcpy(tmp, x, size[e->type]);
+    memcpy(x, y, size[e->type]);
+    memcpy(y, tmp, size[e->type]);
+}
+
+int crr_cfg_keep_restart(const crr_cfg_entry_t *table, void *running, void *next,
+                         const char *const *restart)
+{
+    int n = 0;
+    for (const crr_cfg_entry_t *e = table; e->key; e++) {
+        if (!crr_cfg_listed(e, restart) || crr_cfg_same(e, running, next))
+            continue;
+        char was[512], now[512];
+        CRR_WARN("reload: %s.%s changed to '%s' but needs a restart; keeping '%s' until then",
+                 e->section, e->key, crr_cfg_format(e, next, now, sizeof now),
+                 crr_cfg_format(e, running, was, sizeof was));
+        s_swap(e, running, next);
+        n++;
+    }
+    return n;
+}
+
+void crr_cfg_take(const crr_cfg_entry_t *table, void *running, void *next)
+{
+    for (const crr_cfg_entry_t *e = table; e->key; e++)
+        s_swap(e, running, next);
+}
+
+int crr_cfg_log_changes(const crr_cfg_entry_t *table, const void *running, const void *next,
+                        const char *const *skip)
+{
+    int n = 0;
+    for (const crr_cfg_entry_t *e = table; e->key; e++) {
+        if (crr_cfg_listed(e, skip) || crr_cfg_same(e, running, next))
+            continue;
+        char was[512], now[512];
+        CRR_INFO("reload: %s.%s = '%s' (was '%s')", e->section, e->key,
+                 crr_cfg_format(e, next, now, sizeof now),
+                 crr_cfg_format(e, running, was, sizeof was));
+        n++;
+    }
+    return n;
 }
 
 void crr_cfg_dump(FILE *out, const crr_cfg_entry_t *table, const void *base)

@@ -6,7 +6,10 @@
  * defaults, then the INI file given by --config FILE (unknown sections or keys
  * are rejected with file:line), then flags: named ones (`--data-dir DIR` or
  * `--data-dir=DIR`) and `--section.key=value` for any key. --help output is
- * printed from the same table. Config is read-only after load. */
+ * printed from the same table, and --check-config prints the loaded values
+ * (crr_cfg_dump). Config is read-only after load, except that a daemon's
+ * SIGHUP reload swaps in a freshly loaded struct from its main loop
+ * (crr_cfg_keep_restart, crr_cfg_log_changes, crr_cfg_take). */
 #ifndef CRR_CFG_H
 #define CRR_CFG_H
 
@@ -90,6 +93,34 @@ char *crr_cfg_format(const crr_cfg_entry_t *e, const void *base, char *buf, size
 
 /* 1 when entry e holds the same value in the structs a and b, else 0. */
 int crr_cfg_same(const crr_cfg_entry_t *e, const void *a, const void *b);
+
+/* Reload (SIGHUP) helpers. A daemon loads a fresh struct `next` with
+ * crr_cfg_load (same argv: the file is re-read, flags still win), checks what
+ * derives from it, then:
+ *
+ * crr_cfg_keep_restart: for every entry named in restart ("section.key"
+ * strings, NULL-terminated) whose value differs, logs a warning that it needs
+ * a restart and exchanges the values of running and next, so that next keeps
+ * the running value (strings change hands by pointer: whatever the program
+ * borrowed from running stays valid in next) and running holds the new one,
+ * to be freed with it. Returns how many.
+ *
+ * crr_cfg_log_changes: logs every entry not named in skip whose value differs
+ * between running and next ("reload: section.key = 'new' (was 'old')").
+ * Returns how many. Call it before crr_cfg_keep_restart.
+ *
+ * Then the daemon frees running's strings and copies next into it, or calls
+ * crr_cfg_take, which exchanges every entry's value (running gets next's,
+ * next the rest, to be freed with crr_cfg_free) and leaves whatever the
+ * struct holds beside the table's fields alone. */
+void crr_cfg_take(const crr_cfg_entry_t *table, void *running, void *next);
+int crr_cfg_keep_restart(const crr_cfg_entry_t *table, void *running, void *next,
+                         const char *const *restart);
+int crr_cfg_log_changes(const crr_cfg_entry_t *table, const void *running, const void *next,
+                        const char *const *skip);
+
+/* 1 when "section.key" of e is in list (NULL-terminated), else 0. */
+int crr_cfg_listed(const crr_cfg_entry_t *e, const char *const *list);
 
 /* Prints the configuration in base as an INI file: [section], key = value,
  * every key of the table in its order (what --check-config shows). */
