@@ -79,7 +79,7 @@ const char *crr_reject_code_name(int code)
     static const char *const names[] = {
         "unspecified",   "malformed",    "no_body",      "unknown_borough",
         "missing_field", "out_of_range", "future",       "too_old",
-        "inconsistent",  "not_allowed",  "bad_sequence",
+        "inconsistent",  "not_allowed",  "bad_sequence", "sequence_conflict",
     };
     if (code < 0 || (size_t)code >= sizeof names / sizeof names[0])
         return "unspecified";

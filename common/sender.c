@@ -390,6 +390,14 @@ static void s_on_ack(crr_sender_t *s, const uint8_t *data, size_t len)
         CRR_WARN("sender: an Ack from %s does not parse (%s)", s->endpoint, crr_strerror(rc));
         return;
     }
+    if (ack->error == CRRMON__V1__REJECT_CODE__REJECT_CODE_SEQUENCE_CONFLICT &&
+        strcmp(ack->source_id ? ack->source_id : "", s->source_id) == 0 && ack->epoch == s->epoch) {
+        s->st.ack_errors++;
+        CRR_ERROR("sender: aggregator refused a frame: %s",
+                  ack->error_text ? ack->error_text : "sequence conflict");
+        s_halt(s, CRR_SENDER_CONFLICT, 0);
+        goto done;
+    }
     if (ack->error) {
         s->st.ack_errors++;
         CRR_WARN("sender: aggregator refused a frame: %s: %s",

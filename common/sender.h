@@ -20,7 +20,9 @@
  * - Ack.durable_seq releases every frame ending at or below it;
  * - Ack.expected_seq != 0 makes the sender go back and resend from there; at
  *   or below the acknowledged seq it halts instead (CRR_SENDER_LOST_STATE);
- * - Ack.error is logged and counted (the frame is resent after the timeout);
+ * - Ack.error is logged and counted (the frame is resent after the timeout),
+ *   except REJECT_CODE_SEQUENCE_CONFLICT for this source and epoch, which
+ *   halts the sender (CRR_SENDER_CONFLICT);
  * - no ack progress for resend_ms with frames in flight: go back to the first
  *   unacknowledged seq; a disconnect and a re-connection do the same.
  *

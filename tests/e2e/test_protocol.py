@@ -147,5 +147,35 @@ def test_store_emptied_new_epoch():
     assert [(s["appliedSeq"], s["applied"]) for s in old] == [("0", "0")], old
 
 
+
+def test_cloned_spool_second_collector_stops_loudly():
+    work = crrtest.tmpdir()
+    agg = Aggregator().start()
+    first = crrtest.tmpdir("crrcoll-")
+    c = collector(first, agg.ingest, "camden", write_events(os.path.join(work, "day1.jsonl"), 10, 1, "d"))
+    assert c.wait(60) == 0, c.stderr()
+    clone = os.path.join(crrtest.tmpdir("crrclone-"), "data")
+    shutil.copytree(first, clone)  # a cloned VM: same source id, same epoch, same acknowledged seq
+    a = collector(first, agg.ingest, "camden", write_events(os.path.join(work, "a.jsonl"), 300, 1, "a"))
+    assert a.wait(60) == 0, a.stderr()
+    b = collector(clone, agg.ingest, "camden", write_events(os.path.join(work, "b.jsonl"), 300, 1, "b"))
+    assert b.wait(60) == 1, b.stderr()
+    err = b.stderr()
+    assert "REJECT_CODE_SEQUENCE_CONFLICT" not in err  # said in words, not as a code
+    assert "seq 11 of source camden epoch " in err and "was applied before with another event" in err, err
+    assert f"stopped: the aggregator at {agg.ingest} holds different events under source=camden" in err, err
+    assert f"300 event(s) stay in the spool ({clone}/spool)" in err, err
+    assert "done:" not in err, err
+    # nothing of b was taken for a duplicate or resend of a: the totals are a's alone
+    [st] = agg.status()
+    assert (st["appliedSeq"], st["applied"], st["duplicates"], st["resent"], st["rejected"]) == \
+        ("310", "310", "0", "0", "0"), st
+    # and it stays stopped on the next start, its events still spooled
+    b = collector(clone, agg.ingest, "camden")
+    assert b.wait(60) == 1, b.stderr()
+    assert "300 event(s) stay in the spool" in b.stderr(), b.stderr()
+    assert agg.status()[0]["applied"] == "310"
+
+
 if __name__ == "__main__":
     crrtest.main()
