@@ -393,7 +393,8 @@ static void test_emit_defaults(void **state)
     s_check_dump(&crrmon__v1__ack__descriptor, "{\"rejected\":[{}]}", CRR_JSON_EMIT_DEFAULTS,
                  "{\"sourceId\":\"\",\"epoch\":\"0\",\"durableSeq\":\"0\",\"rejected\":[{\"seq\":"
                  "\"0\",\"code\":\"REJECT_CODE_UNSPECIFIED\",\"field\":\"\",\"reason\":\"\"}],"
-                 "\"expectedSeq\":\"0\",\"error\":\"REJECT_CODE_UNSPECIFIED\",\"errorText\":\"\"}");
+                 "\"expectedSeq\":\"0\",\"error\":\"REJECT_CODE_UNSPECIFIED\",\"errorText\":\"\","
+                 "\"totalApplied\":\"0\",\"totalDuplicates\":\"0\",\"totalRejected\":\"0\"}");
     /* without the flag, defaults (incl. -0.0 is not a default) */
     s_check_dump(&crrmon__v1__survey_response__descriptor, "{\"weight\":-0.0,\"goodJob\":0}", 0,
                  "{\"weight\":-0.0}");
