@@ -237,6 +237,23 @@ static void s_log_left_out(crr_aggregator_t *a, const crr_ingest_job_t *job)
               job->batch->n_events);
 }
 
+/* A batch refused because a resent seq carries another event: the Ack says
+ * so as a whole-frame error (an older sender then keeps its events and
+ * retries instead of releasing them), and the operator is told. */
+static void s_conflict(crr_aggregator_t *a, crr_agg_slot_t *slot, const crr_ingest_job_t *job,
+                       Crrmon__V1__Ack *ack)
+{
+    snprintf(slot->error, sizeof slot->error,
+             "seq %llu of source %.64s epoch %llu was applied before with another event: two "
+             "senders use this (source_id, epoch) (a copied spool?); batch refused",
+             (unsigned long long)job->conflict_seq, slot->batch->source_id,
+             (unsigned long long)slot->batch->epoch);
+    CRR_ERROR("%s", slot->error);
+    ack->error = CRRMON__V1__REJECT_CODE__REJECT_CODE_SEQUENCE_CONFLICT;
+    ack->error_text = slot->error;
+    S_ADD(rejected_by_code[CRRMON__V1__REJECT_CODE__REJECT_CODE_SEQUENCE_CONFLICT], 1);
+}
+
 /* Receives, applies and acknowledges one group. */
 static void s_group(crr_aggregator_t *a)
 {
@@ -332,6 +349,8 @@ static void s_group(crr_aggregator_t *a)
         crr_ingest_job_t *job = &a->jobs[j++];
         if (!applied_ok)
             continue;
+        if (job->conflict_seq)
+            s_conflict(a, slot, job, &ack);
         ack.source_id = slot->batch->source_id;
         ack.epoch = slot->batch->epoch;
         if (job->error) {

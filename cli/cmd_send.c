@@ -452,6 +452,19 @@ int crr_cmd_send(int argc, char **argv)
                 crr_cli_fail(S_CMD, "sending to %s failed: %s", ep, crr_strerror(rc));
                 goto fail;
             }
+            uint64_t hseq = 0;
+            crr_sender_halt_t h = crr_sender_halted(sender, &hseq);
+            if (h != CRR_SENDER_RUNNING) {
+                crr_cli_fail(S_CMD,
+                             "%s: %llu of %zu events acknowledged; nothing more was sent (run "
+                             "the send again: events with record ids do not count twice)",
+                             h == CRR_SENDER_LOST_STATE
+                                 ? "the aggregator lost this run's state while it ran (its store "
+                                   "was restored or emptied)"
+                                 : "another sender uses this run's source id and epoch",
+                             (unsigned long long)st.durable, st.n);
+                goto fail;
+            }
             uint64_t now = crr_clock_mono_ms();
             if (st.durable != seen) {
                 seen = st.durable;

@@ -519,6 +519,76 @@ static uint64_t s_last_seq(s_coll_t *c)
     return crr_spool_next_seq(c->spool) - 1;
 }
 
+/* Starts the sender at the spool's epoch and first unacknowledged seq. */
+static int s_start_sender(s_coll_t *c)
+{
+    crr_sender_opts_t o = {
+        .endpoint = c->cfg->aggregator,
+        .source_id = c->cfg->source_id,
+        .epoch = crr_spool_epoch(c->spool),
+        .first_seq = crr_spool_acked_seq(c->spool) + 1,
+        .window_frames = (uint64_t)c->cfg->window_frames,
+        .batch_events = (uint64_t)c->cfg->batch_events,
+        .max_frame_bytes = c->cfg->max_frame,
+        .resend_ms = c->cfg->resend_ms,
+    };
+    static const crr_sender_source_t src = {
+        .fetch = s_fetch, .on_ack = s_on_ack, .depth = s_depth, .last_seq = s_spool_last};
+    int rc = crr_sender_new(c->zctx, &o, &src, c, &c->sender);
+    if (rc)
+        CRR_ERROR("cannot start the sender to %s: %s", c->cfg->aggregator, crr_strerror(rc));
+    return rc;
+}
+
+/* The aggregator lost this epoch's state (expected seq at or below what it
+ * acknowledged): say so, then go on under a fresh epoch from the first
+ * unacknowledged event. Returns 0 or a fatal error. */
+static int s_lost_state(s_coll_t *c, uint64_t expected)
+{
+    uint64_t acked = crr_spool_acked_seq(c->spool), old = crr_spool_epoch(c->spool);
+    CRR_ERROR("the aggregator at %s lost the state of source=%s epoch=%llu: it expects seq=%llu "
+              "but acknowledged up to seq=%llu before (its store was restored from an older "
+              "backup, or emptied). Events up to seq=%llu were acknowledged and released from "
+              "the spool and are NOT recoverable from it: if the aggregator lacks them, send "
+              "their input files again (record_ids keep them from counting twice). Continuing "
+              "under a fresh epoch from the first unacknowledged event (seq=%llu, %llu event(s) "
+              "waiting)",
+              c->cfg->aggregator, c->cfg->source_id, (unsigned long long)old,
+              (unsigned long long)expected, (unsigned long long)acked, (unsigned long long)acked,
+              (unsigned long long)(acked + 1), (unsigned long long)crr_spool_count(c->spool));
+    crr_sender_destroy(&c->sender);
+    int rc = crr_spool_new_epoch(c->spool, NULL);
+    if (rc) {
+        CRR_ERROR("cannot start a fresh epoch in the spool: %s", crr_strerror(rc));
+        return rc;
+    }
+    c->release_to = 0;
+    c->last_acked = 0;
+    return s_start_sender(c);
+}
+
+/* Acts on a halted sender. Returns 0 (running, or restarted under a fresh
+ * epoch), 1 when the collector must stop (*code set), or a negative fatal
+ * error. */
+static int s_check_halt(s_coll_t *c, int *code)
+{
+    uint64_t seq = 0;
+    crr_sender_halt_t h = crr_sender_halted(c->sender, &seq);
+    if (h == CRR_SENDER_RUNNING)
+        return 0;
+    if (h == CRR_SENDER_LOST_STATE)
+        return s_lost_state(c, seq);
+    CRR_ERROR("stopped: the aggregator at %s holds different events under source=%s epoch=%llu: "
+              "another collector sends with a copy of this data folder (a cloned VM or a "
+              "restored backup on a second host). Nothing more is sent under this epoch; %llu "
+              "event(s) stay in the spool (%s/%s). Give one of the two collectors its own "
+              "--source-id and a fresh --data-dir, then feed it the inputs this one read",
+              c->cfg->aggregator, c->cfg->source_id, (unsigned long long)crr_spool_epoch(c->spool),
+              (unsigned long long)crr_spool_count(c->spool), c->cfg->data_dir, CRR_SPOOL_DIR);
+    *code = CRR_COLLECTOR_EXIT_GAVE_UP;
+    return 1;
+}
+
 static int s_open_all(s_coll_t *c)
 {
     char dir[PATH_MAX];
@@ -537,22 +607,7 @@ static int s_open_all(s_coll_t *c)
     c->release_to = crr_spool_acked_seq(c->spool);
     if (!(c->zctx = zmq_ctx_new()))
         return -errno;
-    crr_sender_opts_t o = {
-        .endpoint = c->cfg->aggregator,
-        .source_id = c->cfg->source_id,
-        .epoch = crr_spool_epoch(c->spool),
-        .first_seq = crr_spool_acked_seq(c->spool) + 1,
-        .window_frames = (uint64_t)c->cfg->window_frames,
-        .batch_events = (uint64_t)c->cfg->batch_events,
-        .max_frame_bytes = c->cfg->max_frame,
-        .resend_ms = c->cfg->resend_ms,
-    };
-    static const crr_sender_source_t src = {
-        .fetch = s_fetch, .on_ack = s_on_ack, .depth = s_depth, .last_seq = s_spool_last};
-    rc = crr_sender_new(c->zctx, &o, &src, c, &c->sender);
-    if (rc)
-        CRR_ERROR("cannot start the sender to %s: %s", c->cfg->aggregator, crr_strerror(rc));
-    return rc;
+    return s_start_sender(c);
 }
 
 /* Appends " path" to list (cap bytes), or "..." once it is full. */
@@ -708,6 +763,12 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
             goto done;
         if ((rc = crr_sender_process(c.sender)))
             goto done;
+        if ((rc = s_check_halt(&c, &code)) > 0) {
+            rc = 0;
+            goto done;
+        }
+        if (rc)
+            goto done;
         uint64_t now = crr_clock_mono_ms();
         if (c.inputs_done && crr_sender_acked_seq(c.sender) >= s_last_seq(&c)) {
             s_done_line(&c);
@@ -754,6 +815,8 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
         long left = (long)(deadline - crr_clock_mono_ms());
         if ((rc = crr_sender_poll(c.sender, left < 100 ? left : 100)))
             break;
+        if (crr_sender_halted(c.sender, NULL) != CRR_SENDER_RUNNING)
+            break; /* handled on the next start */
         if ((rc = s_release(&c)))
             break;
     }

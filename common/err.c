@@ -88,9 +88,9 @@ char *crr_diag_format(const crr_diag_t *d, char *buf, size_t len)
 const char *crr_reject_code_name(int code)
 {
     static const char *const names[] = {
-        "unspecified",   "malformed",    "no_body",      "unknown_borough",
-        "missing_field", "out_of_range", "future",       "too_old",
-        "inconsistent",  "not_allowed",  "bad_sequence", "store_failed",
+        "unspecified",  "malformed",    "no_body",           "unknown_borough", "missing_field",
+        "out_of_range", "future",       "too_old",           "inconsistent",    "not_allowed",
+        "bad_sequence", "store_failed", "sequence_conflict",
     };
     if (code < 0 || (size_t)code >= sizeof names / sizeof names[0])
         return "unspecified";

@@ -61,7 +61,7 @@ int crr_diag_set(crr_diag_t *d, int code, const char *field, const char *fmt, ..
 char *crr_diag_format(const crr_diag_t *d, char *buf, size_t len);
 
 /* Reject codes 0..CRR_REJECT_CODES-1 (Crrmon__V1__RejectCode). */
-#define CRR_REJECT_CODES 12
+#define CRR_REJECT_CODES 13
 
 /* The short snake_case name of a reject code ("unknown_borough", "too_old"...);
  * "unspecified" for 0 or an unknown value. */

@@ -79,6 +79,8 @@ struct crr_sender {
     uint64_t goback_ms;       /* when it happened */
     int lost_conn;            /* a disconnect was seen since the last handshake */
     uint64_t max_sent;        /* highest seq put in a frame in this run */
+    crr_sender_halt_t halted; /* why sending stopped for good, or RUNNING */
+    uint64_t halt_seq;        /* the seq that goes with it */
     crr_sender_batch_t batch; /* the frame buffer, reused */
     crr_sender_stats_t st;    /* counters */
 };
@@ -344,6 +346,27 @@ static int s_ack_trusted(crr_sender_t *s, const Crrmon__V1__Ack *ack)
     return 0;
 }
 
+/* Stops sending for good (the owner decides what comes next). */
+static void s_halt(crr_sender_t *s, crr_sender_halt_t why, uint64_t seq)
+{
+    s->halted = why;
+    s->halt_seq = seq;
+    s->nframes = 0;
+    s->head = 0;
+    s->retry_at_ms = 0;
+    CRR_ERROR("sender: stopped sending source=%s epoch=%llu to %s: %s", s->source_id,
+              (unsigned long long)s->epoch, s->endpoint,
+              why == CRR_SENDER_LOST_STATE ? "the aggregator lost this epoch's state"
+                                           : "another sender uses this (source_id, epoch)");
+}
+
+crr_sender_halt_t crr_sender_halted(const crr_sender_t *s, uint64_t *seq)
+{
+    if (seq)
+        *seq = s->halt_seq;
+    return s->halted;
+}
+
 /* Keeps the highest totals: they are cumulative, an older Ack has lower ones. */
 static void s_take_totals(crr_sender_stats_t *st, const Crrmon__V1__Ack *ack)
 {
@@ -360,10 +383,20 @@ static void s_on_ack(crr_sender_t *s, const uint8_t *data, size_t len)
     Crrmon__V1__Ack *ack = NULL;
     int rc = crr_codec_unpack_ack(data, len, S_ACK_MAX, &ack);
     s->st.acks++;
+    if (rc == 0 && s->halted)
+        goto done; /* nothing more is sent or released under this epoch */
     if (rc) {
         s->st.ack_errors++;
         CRR_WARN("sender: an Ack from %s does not parse (%s)", s->endpoint, crr_strerror(rc));
         return;
+    }
+    if (ack->error == CRRMON__V1__REJECT_CODE__REJECT_CODE_SEQUENCE_CONFLICT &&
+        strcmp(ack->source_id ? ack->source_id : "", s->source_id) == 0 && ack->epoch == s->epoch) {
+        s->st.ack_errors++;
+        CRR_ERROR("sender: aggregator refused a frame: %s",
+                  ack->error_text ? ack->error_text : "sequence conflict");
+        s_halt(s, CRR_SENDER_CONFLICT, 0);
+        goto done;
     }
     if (ack->error) {
         s->st.ack_errors++;
@@ -406,7 +439,10 @@ static void s_on_ack(crr_sender_t *s, const uint8_t *data, size_t len)
             CRR_ERROR("sender: owner failed to apply Ack durable_seq=%llu: %s",
                       (unsigned long long)s->acked_seq, crr_strerror(rc));
     }
-    if (ack->expected_seq) {
+    if (ack->expected_seq && ack->expected_seq <= s->acked_seq) {
+        /* it acknowledged more before: its state is older than ours */
+        s_halt(s, CRR_SENDER_LOST_STATE, ack->expected_seq);
+    } else if (ack->expected_seq) {
         uint64_t e = ack->expected_seq;
         /* later frames of the old window all report the same gap; go back
          * once per target and timeout */
@@ -535,6 +571,8 @@ int crr_sender_process(crr_sender_t *s)
         s_on_ack(s, zmq_msg_data(&m), zmq_msg_size(&m));
         zmq_msg_close(&m);
     }
+    if (s->halted)
+        return 0;
     uint64_t now = crr_clock_mono_ms();
     if (s->nframes && now - s->progress_ms >= (uint64_t)s->resend_ms) {
         char why[64];

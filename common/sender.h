@@ -18,8 +18,11 @@
  * - each frame is one Batch of consecutive events, never above max_frame_bytes;
  * - at most window_frames frames are unacknowledged;
  * - Ack.durable_seq releases every frame ending at or below it;
- * - Ack.expected_seq != 0 makes the sender go back and resend from there;
- * - Ack.error is logged and counted (the frame is resent after the timeout);
+ * - Ack.expected_seq != 0 makes the sender go back and resend from there; at
+ *   or below the acknowledged seq it halts instead (CRR_SENDER_LOST_STATE);
+ * - Ack.error is logged and counted (the frame is resent after the timeout),
+ *   except REJECT_CODE_SEQUENCE_CONFLICT for this source and epoch, which
+ *   halts the sender (CRR_SENDER_CONFLICT);
  * - no ack progress for resend_ms with frames in flight: go back to the first
  *   unacknowledged seq; a disconnect and a re-connection do the same.
  *
@@ -147,6 +150,22 @@ int crr_sender_process(crr_sender_t *s);
  * (`crrmon send`). Returns 0, or a negative error (-EINTR when a signal
  * interrupted the wait is returned as 0). */
 int crr_sender_poll(crr_sender_t *s, long timeout_ms);
+
+/* Why a sender stopped sending for good. Once halted it sends nothing more,
+ * reads and ignores Acks, and never calls on_ack; the owner decides what to
+ * do (start a new sender under a fresh epoch, or exit). */
+typedef enum crr_sender_halt {
+    CRR_SENDER_RUNNING = 0,    /* not halted */
+    CRR_SENDER_LOST_STATE = 1, /* the aggregator expects a seq at or below one it already
+                                  acknowledged: it lost state (store restored from an older
+                                  backup, or emptied); *seq = the seq it expects */
+    CRR_SENDER_CONFLICT = 2,   /* the aggregator holds different events under the same
+                                  (source_id, epoch) (a copied spool): Ack.error
+                                  REJECT_CODE_SEQUENCE_CONFLICT; *seq = 0 */
+} crr_sender_halt_t;
+
+/* Whether (and why) the sender halted; *seq (may be NULL) as above. */
+crr_sender_halt_t crr_sender_halted(const crr_sender_t *s, uint64_t *seq);
 
 /* Copies the counters into *st. */
 void crr_sender_stats(const crr_sender_t *s, crr_sender_stats_t *st);

@@ -569,3 +569,74 @@ int crr_spool_rejects_count(crr_spool_t *s, uint64_t *n)
         mdb_txn_abort(txn);
     return 0;
 }
+
+/* Moves event q to key q - shift with its packed seq rewritten, inside the
+ * open txn. Returns 0 or an error. */
+static int s_renumber_one(crr_spool_t *s, uint64_t q, uint64_t shift)
+{
+    uint8_t key[8];
+    crr_be64_put(key, q);
+    MDB_val k = {8, key}, d;
+    int rc = mdb_get(s->wtxn, s->events, &k, &d);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return rc;
+    if (d.mv_size < CRR_SPOOL_EVENT_HDR)
+        return MDB_CORRUPTED;
+    uint8_t hdr[CRR_SPOOL_EVENT_HDR];
+    memcpy(hdr, d.mv_data, sizeof hdr);
+    Crrmon__V1__Event *e = NULL;
+    const uint8_t *p = d.mv_data;
+    if ((rc = crr_codec_unpack_event(p + CRR_SPOOL_EVENT_HDR, d.mv_size - CRR_SPOOL_EVENT_HDR,
+                                     d.mv_size, &e)))
+        return rc;
+    size_t old_size = d.mv_size;
+    e->seq = q - shift;
+    size_t need = CRR_SPOOL_EVENT_HDR + protobuf_c_message_get_packed_size(&e->base);
+    if ((rc = mdb_del(s->wtxn, s->events, &k, NULL)) == 0) {
+        crr_be64_put(key, q - shift);
+        d = (MDB_val){need, NULL};
+        if ((rc = mdb_put(s->wtxn, s->events, &k, &d, MDB_RESERVE)) == 0) {
+            memcpy(d.mv_data, hdr, sizeof hdr);
+            protobuf_c_message_pack(&e->base, (uint8_t *)d.mv_data + CRR_SPOOL_EVENT_HDR);
+            s->bytes = s->bytes - (old_size < s->bytes ? old_size : s->bytes) + need;
+        }
+    }
+    crr_codec_free(&e->base);
+    return rc;
+}
+
+int crr_spool_new_epoch(crr_spool_t *s, uint64_t *old_epoch)
+{
+    if (s->wtxn)
+        return CRR_EINVAL;
+    uint64_t epoch = 0;
+    while (epoch == 0 || epoch == s->epoch)
+        if (getrandom(&epoch, sizeof epoch, 0) != (ssize_t)sizeof epoch)
+            return -errno;
+    int rc = crr_spool_begin(s);
+    if (rc)
+        return rc;
+    uint64_t shift = s->acked_seq;
+    /* ascending: key q - shift is free once every lower event has moved */
+    for (uint64_t q = shift + 1; q < s->next_seq && rc == 0; q++)
+        rc = s_renumber_one(s, q, shift);
+    if (rc == 0)
+        rc = s_meta_put_u64(s->wtxn, s->meta, "epoch", epoch);
+    if (rc) {
+        crr_spool_abort(s);
+        return rc;
+    }
+    s->next_seq -= shift;
+    s->acked_seq = 0;
+    if ((rc = crr_spool_commit(s)))
+        return rc;
+    uint64_t prev = s->epoch;
+    s->epoch = epoch;
+    if (old_epoch)
+        *old_epoch = prev;
+    CRR_INFO("spool: new epoch=%llu (was %llu): %llu waiting event(s) renumbered from seq 1",
+             (unsigned long long)epoch, (unsigned long long)prev, (unsigned long long)s->count);
+    return 0;
+}

@@ -1,9 +1,9 @@
 /* spool: the collector's durable LMDB spool.
  *
  * One LMDB environment (DATA_DIR/spool) holding, in named databases:
- *   meta        source_id, epoch (random 64-bit, chosen once when the spool is
- *               created), next_seq, acked_seq, bytes and count of spooled events;
- *   events      key = 8-byte big-endian seq (append-only, MDB_APPEND), value =
+ *   meta        source_id, epoch (random 64-bit, chosen when the spool is
+ *               created, or anew by crr_spool_new_epoch), next_seq, acked_seq, bytes and count of
+ * spooled events; events      key = 8-byte big-endian seq (append-only, MDB_APPEND), value =
  *               CRR_SPOOL_EVENT_HDR bytes of origin (4-byte BE file id, 8-byte
  *               BE line) followed by the packed Event (source_id and seq set);
  *   files       4-byte BE file id -> file name as the operator gave it;
@@ -64,7 +64,7 @@ void crr_spool_close(crr_spool_t **sp);
 
 /* The source id (borrowed; valid until close). */
 const char *crr_spool_source_id(const crr_spool_t *s);
-/* The epoch chosen when the spool was created. */
+/* The epoch chosen when the spool was created (or by crr_spool_new_epoch). */
 uint64_t crr_spool_epoch(const crr_spool_t *s);
 /* The sequence the next append gets (counts appends of the open txn). */
 uint64_t crr_spool_next_seq(const crr_spool_t *s);
@@ -133,6 +133,15 @@ int crr_spool_checkpoint_get(crr_spool_t *s, const char *key, crr_spool_ckpt_t *
  * CRR_EINVAL (logged, nothing changed) when durable_seq >= next_seq (a seq
  * never handed out), or an LMDB code. */
 int crr_spool_release(crr_spool_t *s, uint64_t durable_seq, uint64_t *deleted);
+
+/* Starts a fresh epoch (a new random one) for the events still spooled, in
+ * one committed txn: the first unacknowledged event becomes seq 1, the rest
+ * follow in order (their packed seq rewritten), acked_seq becomes 0. For when
+ * the aggregator lost the old epoch's state: events released before cannot be
+ * sent again from here. *old_epoch (may be NULL) gets the previous epoch.
+ * Returns 0, CRR_EINVAL while a txn is open, -errno, or an LMDB/codec error
+ * (nothing changed). */
+int crr_spool_new_epoch(crr_spool_t *s, uint64_t *old_epoch);
 
 /* Calls fn(ud, seq, packed_event, len) for spooled events with seq >=
  * from_seq in ascending order until fn returns non-zero or none are left. The

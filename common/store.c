@@ -598,12 +598,13 @@ int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out
         {"gauge", &s->db_gauge},         {"records", &s->db_records},
         {"names", &s->db_names},         {"meta", &s->db_meta},
         {"snapshots", &s->db_snapshots}, {CRR_REJECTS_DB, &s->db_rejects},
-        {"rejseq", &s->db_rejseq},
+        {"rejseq", &s->db_rejseq},       {"seqhash", &s->db_seqhash},
     };
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         rc = crr_lmdb_dbi(txn, dbs[i].name, 0, dbs[i].dbi);
         /* readers never use rejseq; a store written before it existed still reads */
-        if (rc == MDB_NOTFOUND && s->readonly && dbs[i].dbi == &s->db_rejseq)
+        if (rc == MDB_NOTFOUND && s->readonly &&
+            (dbs[i].dbi == &s->db_rejseq || dbs[i].dbi == &s->db_seqhash))
             rc = 0;
         if (rc != 0) {
             mdb_txn_abort(txn);
@@ -732,6 +733,7 @@ void crr_ingest_job_reset(crr_ingest_job_t *j)
     j->durable_seq = j->expected_seq = j->n_applied = j->n_duplicate = j->n_rereported = 0;
     j->n_resent = j->total_applied = j->total_duplicates = j->total_rejected = 0;
     j->error = 0;
+    j->conflict_seq = 0;
     memset(j->rejected_by_code, 0, sizeof j->rejected_by_code);
 }
 
@@ -1111,6 +1113,75 @@ static int s_rereport_reject(s_apply_t *a, crr_ingest_job_t *j, const s_src_t *s
     return s_job_reject(j, seq, &d);
 }
 
+/* ---- resend check (seqhash) ------------------------------------------- */
+
+/* 64-bit hash of e as packed (a resend carries the spool's same bytes). */
+static int s_event_hash(const Crrmon__V1__Event *e, uint64_t *h)
+{
+    uint8_t stack[2048];
+    size_t n = protobuf_c_message_get_packed_size(&e->base);
+    uint8_t *buf = n <= sizeof stack ? stack : malloc(n);
+    if (!buf)
+        return -ENOMEM;
+    protobuf_c_message_pack(&e->base, buf);
+    *h = crr_store_hash64((const char *)buf, n);
+    if (buf != stack)
+        free(buf);
+    return 0;
+}
+
+/* Records the hash of e (which just advanced src's applied_seq) and drops
+ * the one CRR_STORE_SEQHASH_KEEP seqs back. Value: be64 arrival | be64 hash. */
+static int s_seqhash_put(s_apply_t *a, const s_src_t *src, const Crrmon__V1__Event *e, int64_t now)
+{
+    uint64_t h;
+    int rc = s_event_hash(e, &h);
+    if (rc)
+        return rc;
+    uint8_t k[S_SRC_KEY_MAX + 9 + 8], v[16];
+    crr_be64_put(v, (uint64_t)now);
+    crr_be64_put(v + 8, h);
+    MDB_val key = {s_rejseq_key(k, src, e->seq), k}, val = {16, v};
+    if ((rc = mdb_put(a->txn, a->s->db_seqhash, &key, &val, 0)) != 0)
+        return rc;
+    if (e->seq <= CRR_STORE_SEQHASH_KEEP)
+        return 0;
+    key.mv_size = s_rejseq_key(k, src, e->seq - CRR_STORE_SEQHASH_KEEP);
+    rc = mdb_del(a->txn, a->s->db_seqhash, &key, NULL);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Sets *conflict to the first resent seq of the batch (its consecutive
+ * prefix at or below applied_seq) whose event differs from the one applied
+ * under it, or 0. A seq without a stored hash (older than the horizon, or
+ * applied before the check existed) cannot be checked and passes. */
+static int s_seqhash_conflict(s_apply_t *a, const s_src_t *src, const Crrmon__V1__Batch *bt,
+                              uint64_t *conflict)
+{
+    *conflict = 0;
+    for (size_t i = 0; i < bt->n_events; i++) {
+        const Crrmon__V1__Event *e = bt->events[i];
+        if (e->seq == 0 || e->seq > src->applied_seq ||
+            (i > 0 && e->seq != bt->events[i - 1]->seq + 1))
+            break;
+        uint8_t k[S_SRC_KEY_MAX + 9 + 8];
+        MDB_val key = {s_rejseq_key(k, src, e->seq), k}, val;
+        int rc = mdb_get(a->txn, a->s->db_seqhash, &key, &val);
+        if (rc == MDB_NOTFOUND || (rc == 0 && val.mv_size < 16))
+            continue;
+        if (rc)
+            return rc;
+        uint64_t stored = crr_be64_get((const uint8_t *)val.mv_data + 8), h;
+        if ((rc = s_event_hash(e, &h)) != 0)
+            return rc;
+        if (h != stored) {
+            *conflict = e->seq;
+            return 0;
+        }
+    }
+    return 0;
+}
+
 /* The job's answer: the source's applied seq and totals (Ack fields). */
 static void s_job_done(crr_ingest_job_t *j, const s_src_t *src)
 {
@@ -1135,6 +1206,15 @@ static int s_apply_job(s_apply_t *a, crr_ingest_job_t *j, s_src_t *src, int64_t 
         s_job_done(j, src);
         j->expected_seq = src->applied_seq + 1;
         return 0;
+    }
+    /* a resend must be the same events: check before touching anything */
+    if (first <= src->applied_seq) {
+        if ((rc = s_seqhash_conflict(a, src, bt, &j->conflict_seq)) != 0)
+            return rc;
+        if (j->conflict_seq) {
+            s_job_done(j, src);
+            return 0;
+        }
     }
     crr_validate_opts_t vo = {
         .now_sec = now,
@@ -1169,6 +1249,8 @@ static int s_apply_job(s_apply_t *a, crr_ingest_job_t *j, s_src_t *src, int64_t 
             continue;
         }
         src->applied_seq = e->seq;
+        if ((rc = s_seqhash_put(a, src, e, now)) != 0)
+            return rc;
         crr_diag_clear(&d);
         if (crr_validate_event(e, &vo, &d) != 0) {
             if ((rc = s_store_reject(a, j, e, now, &d, src)) != 0)
@@ -1526,6 +1608,7 @@ int crr_store_stat(crr_store_t *s, crr_store_stat_t *out)
         {s->db_snapshots, &out->snapshots},
         {s->db_rejects, &out->rejects},
         {s->db_sources, NULL},
+        {s->db_seqhash, NULL},
         {s->db_names, NULL},
         {s->db_meta, NULL},
     };
@@ -1667,7 +1750,9 @@ int crr_store_prune(crr_store_t *s, int64_t now_sec, int64_t snapshot_max_age_se
     if ((rc = s_prune_agg(s, txn, cutoff_day)) != 0 ||
         (rc = s_prune_by_value(txn, s->db_records, 4,
                                (uint64_t)(cutoff_day + (int64_t)CRR_DAY_BIAS))) != 0 ||
-        (rc = s_prune_gauge(s, txn, now_sec - s->max_age_days * CRR_SEC_PER_DAY)) != 0)
+        (rc = s_prune_gauge(s, txn, now_sec - s->max_age_days * CRR_SEC_PER_DAY)) != 0 ||
+        (rc = s_prune_by_value(txn, s->db_seqhash, 8,
+                               s_time_limit(now_sec - s->max_age_days * CRR_SEC_PER_DAY))) != 0)
         goto fail;
     if (snapshot_max_age_sec > 0 &&
         (rc = s_prune_by_value(txn, s->db_snapshots, 8,

@@ -14,6 +14,9 @@
  *   meta      counters (snapshot ids, statement order), last arrival per borough,
  *             first seen per borough and event type (coverage), format version
  *   snapshots id -> taken_at (be64) + packed crrmon.v1.Snapshot
+ *   seqhash   (source_id, epoch) | seq -> arrival, 64-bit hash of the packed event,
+ *             for the last CRR_STORE_SEQHASH_KEEP seqs of each source: a resent
+ *             seq must carry the same event (REJECT_CODE_SEQUENCE_CONFLICT)
  *   rejects   common/rejects.h
  *
  * Guarantees (docs/MODULES.md): crr_store_apply applies a group of batches in
@@ -91,6 +94,11 @@ const unsigned *crr_store_windows(const crr_store_t *s, size_t *n);
 /* The effective max age in days (events older are rejected as too_old). */
 int64_t crr_store_max_age_days(const crr_store_t *s);
 
+/* Sequences per (source, epoch) whose event hash is kept to check resends:
+ * twice the default sender window (64 frames of 2,000 events). A resend
+ * further back than this cannot be checked and counts as resent. */
+#define CRR_STORE_SEQHASH_KEEP 262144u
+
 /* One received Batch and what applying it did (for its Ack and metrics). */
 typedef struct crr_ingest_job {
     const Crrmon__V1__Batch *batch;   /* in, borrowed: the batch to apply */
@@ -113,6 +121,9 @@ typedef struct crr_ingest_job {
                                                                  this job (Ack.total_*) */
     int error; /* out: 0, or why this batch alone could not be applied (an LMDB code such as
                   MDB_MAP_FULL, -ENOMEM): nothing of it was, the rest of the group was */
+    uint64_t conflict_seq; /* out: a resent seq whose event differs from the one applied under
+                              it (another sender under this source and epoch): nothing of the
+                              batch was applied; 0 = none */
 } crr_ingest_job_t;
 
 /* Batches left out of a group, one by one, before the group fails as a whole. */
@@ -122,6 +133,8 @@ typedef struct crr_ingest_job {
  * before returning (the caller then sends the Acks). Per job, following
  * docs/MODULES.md "Batches and Acks":
  *   - first seq > applied + 1: nothing applied, expected_seq = applied + 1;
+ *   - a resent seq (<= applied) whose event hash differs from the one stored
+ *     for it: nothing applied, conflict_seq = that seq;
  *   - seq <= applied: resent (n_resent), skipped;
  *   - seq 0 or seq != previous + 1: that event and the rest of the batch are
  *     rejected with REJECT_CODE_BAD_SEQUENCE and applied_seq stops before them;

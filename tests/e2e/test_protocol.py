@@ -99,5 +99,83 @@ def test_second_send_counts_duplicates_not_accepted():
     assert header[-4:] == ["applied", "duplicates", "rejected", "resent"], table
 
 
+
+def _lost_state(replace_store):
+    """Sends 50 + 50 events, then replace_store(agg, older_copy), then 30 more."""
+    work = crrtest.tmpdir()
+    agg = Aggregator().start()
+    coll_dir = crrtest.tmpdir("crrcoll-")
+    c = collector(coll_dir, agg.ingest, "lambeth", write_events(os.path.join(work, "a1.jsonl"), 50, 1))
+    assert c.wait(60) == 0, c.stderr()
+    agg.stop()
+    older = os.path.join(work, "store-backup")
+    shutil.copytree(os.path.join(agg.dir, "store"), older)
+    agg.start()
+    c = collector(coll_dir, agg.ingest, "lambeth", write_events(os.path.join(work, "a2.jsonl"), 50, 51))
+    assert c.wait(60) == 0, c.stderr()
+    assert [(s["appliedSeq"], s["applied"]) for s in agg.status()] == [("100", "100")]
+    old_epoch = agg.status()[0]["epoch"]
+    agg.stop()
+    replace_store(agg, older)
+    agg.start()
+    c = collector(coll_dir, agg.ingest, "lambeth", write_events(os.path.join(work, "a3.jsonl"), 30, 101))
+    assert c.wait(60) == 0, c.stderr()
+    err = c.stderr()
+    assert (f"the aggregator at {agg.ingest} lost the state of source=lambeth epoch={old_epoch}: it expects seq="
+            in err), err
+    assert "acknowledged up to seq=100 before" in err, err
+    assert "Events up to seq=100 were acknowledged and released from the spool and are NOT recoverable" in err, err
+    assert "Continuing under a fresh epoch from the first unacknowledged event (seq=101, 30 event(s)" in err, err
+    new = [s for s in agg.status() if s["epoch"] != old_epoch]
+    assert [(s["appliedSeq"], s["applied"]) for s in new] == [("30", "30")], agg.status()
+    return agg, old_epoch
+
+
+def test_store_restored_from_older_backup_new_epoch():
+    def restore(agg, older):
+        shutil.rmtree(os.path.join(agg.dir, "store"))
+        shutil.copytree(older, os.path.join(agg.dir, "store"))
+    agg, old_epoch = _lost_state(restore)
+    old = [s for s in agg.status() if s["epoch"] == old_epoch]
+    assert [(s["appliedSeq"], s["applied"]) for s in old] == [("50", "50")], old
+
+
+def test_store_emptied_new_epoch():
+    agg, old_epoch = _lost_state(lambda agg, older: shutil.rmtree(os.path.join(agg.dir, "store")))
+    # the old epoch is known again only by the batch it refused
+    old = [s for s in agg.status() if s["epoch"] == old_epoch]
+    assert [(s["appliedSeq"], s["applied"]) for s in old] == [("0", "0")], old
+
+
+
+def test_cloned_spool_second_collector_stops_loudly():
+    work = crrtest.tmpdir()
+    agg = Aggregator().start()
+    first = crrtest.tmpdir("crrcoll-")
+    c = collector(first, agg.ingest, "camden", write_events(os.path.join(work, "day1.jsonl"), 10, 1, "d"))
+    assert c.wait(60) == 0, c.stderr()
+    clone = os.path.join(crrtest.tmpdir("crrclone-"), "data")
+    shutil.copytree(first, clone)  # a cloned VM: same source id, same epoch, same acknowledged seq
+    a = collector(first, agg.ingest, "camden", write_events(os.path.join(work, "a.jsonl"), 300, 1, "a"))
+    assert a.wait(60) == 0, a.stderr()
+    b = collector(clone, agg.ingest, "camden", write_events(os.path.join(work, "b.jsonl"), 300, 1, "b"))
+    assert b.wait(60) == 1, b.stderr()
+    err = b.stderr()
+    assert "REJECT_CODE_SEQUENCE_CONFLICT" not in err  # said in words, not as a code
+    assert "seq 11 of source camden epoch " in err and "was applied before with another event" in err, err
+    assert f"stopped: the aggregator at {agg.ingest} holds different events under source=camden" in err, err
+    assert f"300 event(s) stay in the spool ({clone}/spool)" in err, err
+    assert "done:" not in err, err
+    # nothing of b was taken for a duplicate or resend of a: the totals are a's alone
+    [st] = agg.status()
+    assert (st["appliedSeq"], st["applied"], st["duplicates"], st["resent"], st["rejected"]) == \
+        ("310", "310", "0", "0", "0"), st
+    # and it stays stopped on the next start, its events still spooled
+    b = collector(clone, agg.ingest, "camden")
+    assert b.wait(60) == 1, b.stderr()
+    assert "300 event(s) stay in the spool" in b.stderr(), b.stderr()
+    assert agg.status()[0]["applied"] == "310"
+
+
 if __name__ == "__main__":
     crrtest.main()

@@ -452,6 +452,80 @@ static void test_untrusted_acks_ignored(void **state)
     assert_int_equal(crr_sender_acked_seq(f->s), 20);
 }
 
+/* The aggregator's store went back in time: after acknowledging 20 it
+ * expects seq 5. The sender halts (LOST_STATE, seq 5) instead of ignoring it
+ * forever: nothing more is sent, no Ack reaches the owner any more. */
+static void test_lost_state_halts(void **state)
+{
+    fix_t *f = *state;
+    s_start(f, 2, 10, 1 << 20, 600000);
+    for (uint64_t k = 0; k < 2; k++) {
+        Crrmon__V1__Batch *b = s_next_batch(f, 5000, NULL);
+        s_check(b, 1 + k * 10, 10);
+        crr_codec_free(&b->base);
+    }
+    s_ack(f, 20, 0, NULL, 0);
+    for (uint64_t k = 0; k < 2; k++) {
+        Crrmon__V1__Batch *b = s_next_batch(f, 5000, NULL);
+        s_check(b, 21 + k * 10, 10);
+        crr_codec_free(&b->base);
+    }
+    assert_int_equal(crr_sender_halted(f->s, NULL), CRR_SENDER_RUNNING);
+    s_ack(f, 4, 5, NULL, 0);
+    s_ack(f, 40, 0, NULL, 0); /* ignored once halted */
+    crr_sender_stats_t st = s_wait_stat(f, W_ACKS, 3);
+    s_run_idle(f);
+    uint64_t seq = 0;
+    assert_int_equal(crr_sender_halted(f->s, &seq), CRR_SENDER_LOST_STATE);
+    assert_int_equal(seq, 5);
+    crr_sender_stats(f->s, &st);
+    assert_int_equal(st.frames_sent, 4);
+    assert_int_equal(st.acked_seq, 20);
+    assert_int_equal(f->own.durable, 20);
+    assert_int_equal(f->own.acks, 1);
+}
+
+/* Sends an Ack refusing the frame as a sequence conflict for epoch. */
+static void s_conflict_ack(fix_t *f, uint64_t epoch)
+{
+    Crrmon__V1__Ack a = CRRMON__V1__ACK__INIT;
+    a.source_id = "src";
+    a.epoch = epoch;
+    a.durable_seq = 10;
+    a.error = CRRMON__V1__REJECT_CODE__REJECT_CODE_SEQUENCE_CONFLICT;
+    a.error_text = "seq 1 was applied before with another event";
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(crr_codec_pack(&a.base, &buf, &len), 0);
+    assert_true(zmq_send(f->router, f->ident, f->ident_len, ZMQ_SNDMORE) >= 0);
+    assert_true(zmq_send(f->router, buf, len, 0) >= 0);
+    free(buf);
+}
+
+/* Another sender holds this (source, epoch) at the aggregator: a conflict
+ * for another epoch is only counted, one for ours halts the sender, and its
+ * durable_seq releases nothing. */
+static void test_sequence_conflict_halts(void **state)
+{
+    fix_t *f = *state;
+    s_start(f, 1, 10, 1 << 20, 600000);
+    Crrmon__V1__Batch *b = s_next_batch(f, 5000, NULL);
+    s_check(b, 1, 10);
+    crr_codec_free(&b->base);
+    s_conflict_ack(f, 78);
+    s_wait_stat(f, W_ACKS, 1);
+    assert_int_equal(crr_sender_halted(f->s, NULL), CRR_SENDER_RUNNING);
+    s_conflict_ack(f, 77);
+    crr_sender_stats_t st = s_wait_stat(f, W_ACKS, 2);
+    s_run_idle(f);
+    crr_sender_stats(f->s, &st);
+    assert_int_equal(crr_sender_halted(f->s, NULL), CRR_SENDER_CONFLICT);
+    assert_int_equal(st.ack_errors, 2);
+    assert_int_equal(st.acked_seq, 0);
+    assert_int_equal(st.frames_sent, 1);
+    assert_int_equal(f->own.acks, 0);
+}
+
 static void test_non_consecutive_refused(void **state)
 {
     fix_t *f = *state;
@@ -472,6 +546,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeout_resends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_resends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_untrusted_acks_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_state_halts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sequence_conflict_halts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_frame_size_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_non_consecutive_refused, setup, teardown),
     };

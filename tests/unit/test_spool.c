@@ -84,9 +84,9 @@ static void s_append_n(crr_spool_t *s, int n, const char *file, uint64_t line0)
 }
 
 typedef struct {
-    uint64_t seqs[64]; /* seqs seen */
-    int n;             /* how many */
-    int stop_after;    /* stop after this many (0 = never) */
+    uint64_t seqs[256]; /* seqs seen */
+    int n;              /* how many */
+    int stop_after;     /* stop after this many (0 = never) */
 } collect_t;
 
 static int s_collect(void *ud, uint64_t seq, const uint8_t *ev, size_t len)
@@ -351,6 +351,42 @@ static void test_origin_and_rejects(void **state)
     assert_int_equal(n, 1);
 }
 
+/* A fresh epoch after the aggregator lost state: the waiting events become
+ * seq 1.. (packed seq too), keep their origin, and it survives a reopen. */
+static void test_new_epoch_renumbers(void **state)
+{
+    fix_t *f = *state;
+    s_append_n(f->s, 200, "in/a.jsonl", 1);
+    assert_int_equal(crr_spool_release(f->s, 150, NULL), 0);
+    uint64_t old = crr_spool_epoch(f->s), prev = 0, bytes = crr_spool_bytes(f->s);
+    assert_int_equal(crr_spool_new_epoch(f->s, &prev), 0);
+    assert_int_equal(prev, old);
+    assert_true(crr_spool_epoch(f->s) != old);
+    assert_int_equal(crr_spool_acked_seq(f->s), 0);
+    assert_int_equal(crr_spool_next_seq(f->s), 51);
+    assert_int_equal(crr_spool_count(f->s), 50);
+    assert_true(crr_spool_bytes(f->s) < bytes); /* seq 1..50 packs shorter than 151..200 */
+    collect_t c = {0};
+    assert_int_equal(crr_spool_fetch(f->s, 1, s_collect, &c), 0); /* checks packed seq == key */
+    assert_int_equal(c.n, 50);
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(c.seqs[i], (uint64_t)i + 1);
+    char file[64];
+    uint64_t line = 0;
+    assert_int_equal(crr_spool_origin(f->s, 1, file, sizeof file, &line, NULL), 0);
+    assert_string_equal(file, "in/a.jsonl");
+    assert_int_equal(line, 151);
+    uint64_t epoch = crr_spool_epoch(f->s);
+    bytes = crr_spool_bytes(f->s);
+    crr_spool_close(&f->s);
+    f->s = s_open(f->dir, "borough-a", 1 << 20);
+    assert_int_equal(crr_spool_epoch(f->s), epoch);
+    assert_int_equal(crr_spool_next_seq(f->s), 51);
+    assert_int_equal(crr_spool_bytes(f->s), bytes);
+    s_append_n(f->s, 1, NULL, 0);
+    assert_int_equal(crr_spool_next_seq(f->s), 52);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +396,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checkpoint_without_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_origin_and_rejects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_epoch_renumbers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -270,7 +270,7 @@ static void test_two_jobs_same_source_one_call(void **state)
     crr_ingest_job_t j[3] = {{.batch = s_batch("src-a", 1, e1, 2)},
                              {.batch = s_batch("src-a", 1, e2, 2)},
                              {.batch = NULL}};
-    Crrmon__V1__Event *e3[1] = {s_search(1, B2, NOW_SEC, NULL, 4, 0)};
+    Crrmon__V1__Event *e3[1] = {s_search(1, B1, NOW_SEC, NULL, 4, 2)};
     j[2].batch = s_batch("src-a", 1, e3, 1); /* stale resend inside the same group */
     assert_int_equal(crr_store_apply(f->s, j, 3), 0);
     assert_int_equal(j[0].durable_seq, 2);
@@ -365,6 +365,54 @@ static void test_record_id_and_rejects(void **state)
 
 /* An Ack lost after the commit: the resent batch is all duplicates, and the
  * rejection must come back in its Ack, or the sender never learns of it. */
+/* Two senders under one (source, epoch) (a copied spool): a resent seq with
+ * another event is refused whole (conflict_seq), nothing of its batch is
+ * applied, and the real resend still passes. */
+static void test_resend_with_other_content_conflicts(void **state)
+{
+    fx_t *f = *state;
+    crr_ingest_job_t j;
+    Crrmon__V1__Event *ev[3];
+    for (int i = 0; i < 3; i++)
+        ev[i] = s_search((uint64_t)i + 1, B1, NOW_SEC, NULL, 4, 0);
+    assert_int_equal(s_apply1(f->s, s_batch("src-c", 9, ev, 3), &j), 0);
+    assert_int_equal(j.n_applied, 3);
+    crr_ingest_job_reset(&j);
+    /* the clone's 2..4: seq 2 is another event (other borough), 4 would be new */
+    ev[0] = s_search(2, B2, NOW_SEC, NULL, 4, 0);
+    ev[1] = s_search(3, B1, NOW_SEC, NULL, 4, 0);
+    ev[2] = s_search(4, B1, NOW_SEC, NULL, 4, 0);
+    assert_int_equal(s_apply1(f->s, s_batch("src-c", 9, ev, 3), &j), 0);
+    assert_int_equal(j.conflict_seq, 2);
+    assert_int_equal(j.n_applied, 0);
+    assert_int_equal(j.n_resent, 0);
+    assert_int_equal(j.durable_seq, 3);
+    assert_int_equal(j.total_applied, 3);
+    crr_ingest_job_reset(&j);
+    /* a difference in any field counts (here the count inside the body) */
+    ev[0] = s_search(3, B1, NOW_SEC, NULL, 4, 7);
+    assert_int_equal(s_apply1(f->s, s_batch("src-c", 9, ev, 1), &j), 0);
+    assert_int_equal(j.conflict_seq, 3);
+    crr_ingest_job_reset(&j);
+    /* the genuine resend of 2..3 plus a new 4 */
+    ev[0] = s_search(2, B1, NOW_SEC, NULL, 4, 0);
+    ev[1] = s_search(3, B1, NOW_SEC, NULL, 4, 0);
+    ev[2] = s_search(4, B1, NOW_SEC, NULL, 4, 0);
+    assert_int_equal(s_apply1(f->s, s_batch("src-c", 9, ev, 3), &j), 0);
+    assert_int_equal(j.conflict_seq, 0);
+    assert_int_equal(j.n_resent, 2);
+    assert_int_equal(j.n_applied, 1);
+    assert_int_equal(j.durable_seq, 4);
+    crr_ingest_job_reset(&j);
+    /* another epoch's seq 2 is its own */
+    ev[0] = s_search(1, B2, NOW_SEC, NULL, 4, 0);
+    ev[1] = s_search(2, B2, NOW_SEC, NULL, 4, 0);
+    assert_int_equal(s_apply1(f->s, s_batch("src-c", 10, ev, 2), &j), 0);
+    assert_int_equal(j.conflict_seq, 0);
+    assert_int_equal(j.n_applied, 2);
+    crr_ingest_job_reset(&j);
+}
+
 static void test_resend_rereports_rejections(void **state)
 {
     fx_t *f = *state;
@@ -906,6 +954,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_apply_dup_gap_epoch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_jobs_same_source_one_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_id_and_rejects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resend_with_other_content_conflicts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resend_rereports_rejections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_open_of_older_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_windows, setup, teardown),
