@@ -199,10 +199,14 @@ typedef struct {
     uint64_t rd_lines, rd_rejected, rejected, accepted; /* counters */
 } s_group_mark_t;
 
-/* A spool write failed because the disk or the LMDB map is full. */
+/* A spool write failed because the disk or the LMDB map is full. LMDB
+ * reports a short write (a full disk part-way through a commit) as EIO, so
+ * EIO pauses too: a real I/O error then shows as a pause that never ends,
+ * logged, rather than an exit and a restart loop. */
 static int s_is_disk_full(int rc)
 {
-    return rc == ENOSPC || rc == -ENOSPC || rc == EDQUOT || rc == -EDQUOT || rc == MDB_MAP_FULL;
+    return rc == ENOSPC || rc == -ENOSPC || rc == EDQUOT || rc == -EDQUOT || rc == EIO ||
+           rc == -EIO || rc == MDB_MAP_FULL;
 }
 
 /* The group's transaction was dropped on a full disk: puts the file back at
