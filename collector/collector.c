@@ -41,6 +41,10 @@
 #define S_PROGRESS_MS 30000
 /* How often reading is retried while the disk (or LMDB map) is full. */
 #define S_DISK_RETRY_MS 1000
+/* Lines per spool transaction while the disk is (or was just) full. */
+#define S_DISK_GROUP_LINES 64
+/* Events per release step when a full disk refused a whole release. */
+#define S_RELEASE_STEP 512
 
 typedef struct {
     const crr_collector_cfg_t *cfg; /* borrowed config */
@@ -280,7 +284,11 @@ static int s_read_group(s_coll_t *c, int may_read)
                            c->accepted};
     uint64_t t0 = crr_clock_mono_ms();
     int eof = 0;
-    for (int64_t n = 0; n < c->cfg->group_lines; n++) {
+    /* after a full disk, small groups: they fit in the pages that Acks free */
+    int64_t group_lines = c->disk_full && S_DISK_GROUP_LINES < c->cfg->group_lines
+                              ? S_DISK_GROUP_LINES
+                              : c->cfg->group_lines;
+    for (int64_t n = 0; n < group_lines; n++) {
         if ((n & 63) == 63 && crr_clock_mono_ms() - t0 >= (uint64_t)c->cfg->group_ms)
             break;
         char *line;
@@ -409,6 +417,38 @@ static int s_on_ack(void *ud, uint64_t durable_seq, Crrmon__V1__Rejection *const
     return rc;
 }
 
+/* A full disk refused one release: deleting needs free pages too (LMDB
+ * copies every page it changes), so release in steps, smaller each time one
+ * is refused; each step's commit frees pages for the next. Returns 0 (also
+ * when even one event cannot be released yet: retried on the next pass) or
+ * another error. */
+static int s_release_steps(s_coll_t *c)
+{
+    uint64_t step = S_RELEASE_STEP;
+    while (crr_spool_acked_seq(c->spool) < c->release_to) {
+        uint64_t left = c->release_to - crr_spool_acked_seq(c->spool);
+        uint64_t deleted = 0;
+        int rc = crr_spool_release(
+            c->spool, crr_spool_acked_seq(c->spool) + (left < step ? left : step), &deleted);
+        if (rc == 0) {
+            if (deleted)
+                c->full = 0;
+            continue;
+        }
+        if (!s_is_disk_full(rc))
+            return rc;
+        if (step == 1) {
+            CRR_DEBUG("spool release up to seq=%llu postponed: %s",
+                      (unsigned long long)c->release_to, crr_strerror(rc));
+            return 0;
+        }
+        step /= 8;
+        if (step == 0)
+            step = 1;
+    }
+    return 0;
+}
+
 /* Deletes what Acks covered; a full spool may read again. */
 static int s_release(s_coll_t *c)
 {
@@ -418,12 +458,8 @@ static int s_release(s_coll_t *c)
     int rc = crr_spool_release(c->spool, c->release_to, &deleted);
     if (rc == 0)
         crr_crashpoint("collector_after_release");
-    if (rc && s_is_disk_full(rc)) {
-        /* deleting needs free pages too; the events stay, Acked, until it works */
-        CRR_DEBUG("spool release up to seq=%llu postponed: %s", (unsigned long long)c->release_to,
-                  crr_strerror(rc));
-        return 0;
-    }
+    if (rc && s_is_disk_full(rc))
+        rc = s_release_steps(c);
     if (rc) {
         CRR_ERROR("spool release up to seq=%llu failed: %s", (unsigned long long)c->release_to,
                   crr_strerror(rc));

@@ -278,6 +278,10 @@ def disk_full_scenario():
         assert "No space left on device" in err or "Input/output error" in err, err[-3000:]
         assert "unknown error" not in err, err[-3000:]
     assert free_bytes(mnt) < 256 * 1024, free_bytes(mnt)
+    # a snapshot asked for now cannot be stored: the answer says why
+    r = crrmon("snapshot", "--http", ep["http"], "--timeout", "30s")
+    assert r.returncode == 1 and ("No space left on device" in r.stderr or "Input/output error" in r.stderr), \
+        (r.returncode, r.stdout, r.stderr)
     os.unlink(filler)
     assert coll.wait(timeout=180) == 0, coll.stderr()[-3000:]
     assert "spool writes succeed again" in coll.stderr(), coll.stderr()[-3000:]
@@ -340,8 +344,9 @@ def test_disk_full():
     prefix = ["unshare", "--mount", "--propagation", "private"]
     if os.geteuid() != 0:
         prefix = ["unshare", "--user", "--map-root-user", "--mount", "--propagation", "private"]
+    env = dict(os.environ, TMPDIR=crrtest.tmpdir("faults-ns-"))  # its folders, logs included, in ours
     r = subprocess.run([*prefix, sys.executable, os.path.abspath(__file__), INSIDE_FLAG],
-                       capture_output=True, text=True, timeout=600)
+                       capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0 and "2 passed, 0 failed" in r.stdout, \
         f"exit {r.returncode}\nstdout:\n{r.stdout[-6000:]}\nstderr:\n{r.stderr[-3000:]}"
 
