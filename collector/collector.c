@@ -44,7 +44,7 @@
 /* Lines per spool transaction while the disk is (or was just) full. */
 #define S_DISK_GROUP_LINES 64
 /* Events per release step when a full disk refused a whole release. */
-#define S_RELEASE_STEP 512
+#define S_RELEASE_STEP 256
 
 typedef struct {
     const crr_collector_cfg_t *cfg; /* borrowed config */
@@ -417,11 +417,14 @@ static int s_on_ack(void *ud, uint64_t durable_seq, Crrmon__V1__Rejection *const
     return rc;
 }
 
-/* A full disk refused one release: deleting needs free pages too (LMDB
- * copies every page it changes), so release in steps, smaller each time one
- * is refused; each step's commit frees pages for the next. Returns 0 (also
- * when even one event cannot be released yet: retried on the next pass) or
- * another error. */
+/* Releases on a full disk, in steps. Deleting needs free pages too (LMDB
+ * copies every page it changes), so a step refused is retried smaller. And
+ * the pages a commit frees can be reused only by the transaction after the
+ * next one (LMDB keeps the last two snapshots): one big release would free
+ * the whole spool file for a next write that can never commit, for ever on
+ * a disk that stays full. With steps, all but the last two steps' pages are
+ * free for the reading that follows. Returns 0 (also when even one event
+ * cannot be released yet: retried on the next pass) or another error. */
 static int s_release_steps(s_coll_t *c)
 {
     uint64_t step = S_RELEASE_STEP;
@@ -455,8 +458,9 @@ static int s_release(s_coll_t *c)
     if (c->release_to <= crr_spool_acked_seq(c->spool))
         return 0;
     uint64_t deleted = 0;
-    int rc = crr_spool_release(c->spool, c->release_to, &deleted);
-    if (rc == 0)
+    int rc =
+        c->disk_full ? s_release_steps(c) : crr_spool_release(c->spool, c->release_to, &deleted);
+    if (rc == 0 && !c->disk_full)
         crr_crashpoint("collector_after_release");
     if (rc && s_is_disk_full(rc))
         rc = s_release_steps(c);
