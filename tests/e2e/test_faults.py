@@ -282,6 +282,10 @@ def disk_full_scenario():
     r = crrmon("snapshot", "--http", ep["http"], "--timeout", "30s")
     assert r.returncode == 1 and ("No space left on device" in r.stderr or "Input/output error" in r.stderr), \
         (r.returncode, r.stdout, r.stderr)
+    # an aggregator restarted on the full disk starts (and serves the same endpoint)
+    assert agg.term() == 0
+    agg, _ = start_aggregator(agg_dir, ingest=ep["ingest"])
+    assert free_bytes(mnt) < 256 * 1024, free_bytes(mnt)
     os.unlink(filler)
     assert coll.wait(timeout=180) == 0, coll.stderr()[-3000:]
     assert "spool writes succeed again" in coll.stderr(), coll.stderr()[-3000:]
