@@ -168,7 +168,7 @@ static int s_start(crr_aggregator_t *a)
     }
     /* what the CLI needs to answer as the snapshots do: windows, max age, population */
     rc = crr_store_record_config(a->store, a->have_ref ? &a->ref : NULL);
-    if (rc == ENOSPC || rc == EDQUOT || rc == MDB_MAP_FULL) {
+    if (rc == ENOSPC || rc == EDQUOT || rc == EIO || rc == MDB_MAP_FULL) {
         /* a full disk must not keep the aggregator down: Acks are what frees it */
         CRR_WARN("cannot record the configuration in the store (%s): `crrmon query` answers "
                  "with the one recorded before until a later start records it",
