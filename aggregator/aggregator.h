@@ -65,6 +65,10 @@ typedef struct crr_agg_config {
     char *sinks;              /* comma list of sink names, e.g. "jsonl,csv" */
     char *ref_boroughs;       /* borough list CSV (bare name: shipped data; "" = none) */
     char *ref_population;     /* population CSV (default shipped; "" = none: rate rows absent) */
+    /* [http] (http.c): TLS and users; "" = not configured */
+    char *http_tls_cert;   /* PEM certificate chain */
+    char *http_tls_key;    /* PEM private key (mode 0600 or stricter) */
+    char *http_users_file; /* users file (users.h) */
     union {
         max_align_t align;
         unsigned char bytes[CRR_SINK_CONFIG_MAX];
@@ -257,10 +261,24 @@ void crr_feed_close(crr_aggregator_t *a);
 
 /* ---------------------------------------------------------------- http.c */
 
-/* Starts libmicrohttpd on a->cfg.http on its own thread, with the HTTP end
- * of the request pipe; fills a->http_ep with the bound ADDR:PORT.
+/* Checks the HTTP side's configuration before anything starts: parses
+ * a->cfg.http, reads [http] tls_cert/tls_key (a key open to group or others
+ * is refused) and loads [http] users_file; any address but 127.0.0.1
+ * without both TLS and users is refused. Allocates a->http (freed by
+ * crr_http_close). Returns 0, or CRR_ECONFIG (exit 78; the reason and what
+ * to configure logged) or -ENOMEM. Safe to call again (no-op). */
+int crr_http_prepare(crr_aggregator_t *a);
+
+/* Starts libmicrohttpd on a->cfg.http on its own thread (TLS when
+ * configured), with the HTTP end of the request pipe; fills a->http_ep with
+ * the bound ADDR:PORT. Runs crr_http_prepare first if it did not run.
  * Returns 0 or a negative code (logged). */
 int crr_http_open(crr_aggregator_t *a);
+
+/* SIGHUP (main thread): re-reads [http] users_file and swaps it in; a file
+ * that does not load is refused with file:line and the users loaded before
+ * stay. No-op without a users file. Returns 0 or the load's code. */
+int crr_http_reload_users(crr_aggregator_t *a);
 
 /* Serves one request waiting on a->http_pipe (main thread). */
 void crr_http_serve_pipe(crr_aggregator_t *a);

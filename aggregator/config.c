@@ -143,6 +143,16 @@ static const crr_cfg_entry_t s_table[] = {
     {S, "ref_population", CRR_CFG_STR, "population_ethnicity_census2021.csv", 0, 0,
      OFF(ref_population), NULL,
      "population by borough and ethnicity CSV (\"\" = none: rate rows absent)"},
+    /* [http]: TLS and Basic authentication of the HTTP API (http.c, users.h) */
+    {"http", "tls_cert", CRR_CFG_STR, "", 0, 0, OFF(http_tls_cert), NULL,
+     "PEM certificate (chain) the HTTP API serves TLS with; needs tls_key (required on a "
+     "non-loopback http address)"},
+    {"http", "tls_key", CRR_CFG_STR, "", 0, 0, OFF(http_tls_key), NULL,
+     "PEM private key of tls_cert; refused when group or others can read it"},
+    {"http", "users_file", CRR_CFG_STR, "", 0, 0, OFF(http_users_file), NULL,
+     "users file (NAME:SHA512-CRYPT:ROLE lines, written by `crrmon passwd`): HTTP Basic "
+     "authentication on every endpoint but /healthz, re-read on SIGHUP (required on a "
+     "non-loopback http address)"},
     CRR_CFG_END,
 };
 

@@ -17,12 +17,23 @@
  * "<n> <status> <json>"; the handler polls for it with a deadline and gives
  * up with 503 when the aggregator is stopping (so shutdown never waits on
  * it). Answers whose number is not the current request's are dropped (a
- * timed-out request's late answer). Binds 127.0.0.1 unless configured. */
+ * timed-out request's late answer). Binds 127.0.0.1 unless configured.
+ *
+ * Security ([http] section): any address but 127.0.0.1 needs TLS (tls_cert,
+ * tls_key: read once at start, a key readable by group or others refused)
+ * and a users_file, or the start is refused (exit 78) naming what to set.
+ * With a users file, every endpoint but /healthz needs HTTP Basic
+ * credentials (401 with WWW-Authenticate: Basic realm="crrmon" otherwise)
+ * and every method but GET/HEAD (a change of state: POST /api/v1/snapshots)
+ * the admin role (403 for a read user), on loopback too. The users are
+ * re-read on SIGHUP (crr_http_reload_users, main thread) and swapped under
+ * a mutex the MHD thread takes to check a password. */
 #include "aggregator.h"
 
 #include "clock.h"
 #include "indicators.h"
 #include "log.h"
+#include "users.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,20 +41,30 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zmq.h>
 
 #define S_PIPE_EP "inproc://crr-agg-http"
 #define S_SNAPSHOT_TIMEOUT_MS 300000
 #define S_PIPE_REQ 128 /* "snapshot <n> <as_of>" */
+#define S_REALM "crrmon"
+#define S_PEM_MAX (1u << 20)
+#define S_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 struct crr_http {
     struct MHD_Daemon *daemon; /* libmicrohttpd instance */
     void *pipe;                /* HTTP end of the request PAIR (MHD thread only) */
     crr_aggregator_t *a;       /* read-only use: counters and the stopping flag */
     uint64_t next_req;         /* request counter (MHD thread only) */
+    struct sockaddr_in sa;     /* the address to bind (crr_http_prepare) */
+    char *tls_cert, *tls_key;  /* PEM text when TLS is on, else NULL (kept while MHD runs) */
+    int auth;                  /* a users file is configured: Basic authentication is on */
+    pthread_mutex_t lock;      /* guards users (the MHD thread reads, a reload swaps) */
+    crr_users_t users;         /* the users file as last loaded */
 };
 
 static enum MHD_Result s_reply(struct MHD_Connection *c, unsigned status, json_t *body)
@@ -249,6 +270,45 @@ static enum MHD_Result s_snapshot(crr_http_t *h, struct MHD_Connection *c, const
     return s_reply(c, MHD_HTTP_GATEWAY_TIMEOUT, s_error("the snapshot did not finish in time"));
 }
 
+/* The caller's role: CRR_ROLE_ADMIN when authentication is off (loopback
+ * without a users file), else what the Basic credentials prove. */
+static crr_role_t s_role(crr_http_t *h, struct MHD_Connection *c)
+{
+    if (!h->auth)
+        return CRR_ROLE_ADMIN;
+    char *pass = NULL;
+    char *user = MHD_basic_auth_get_username_password(c, &pass);
+    crr_role_t role = CRR_ROLE_NONE;
+    if (user && pass) {
+        pthread_mutex_lock(&h->lock);
+        role = crr_users_check(&h->users, user, pass);
+        pthread_mutex_unlock(&h->lock);
+    }
+    if (role == CRR_ROLE_NONE && user)
+        CRR_DEBUG("http: credentials refused for user '%.63s'", user);
+    if (pass) {
+        explicit_bzero(pass, strlen(pass));
+        MHD_free(pass);
+    }
+    if (user)
+        MHD_free(user);
+    return role;
+}
+
+/* 401 with WWW-Authenticate: Basic realm="crrmon". */
+static enum MHD_Result s_unauthorized(struct MHD_Connection *c)
+{
+    static const char body[] = "{\"error\":\"authentication required (HTTP Basic, realm crrmon)\"}";
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ret = MHD_queue_basic_auth_fail_response(c, S_REALM, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -266,11 +326,16 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
     }
     int get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     int post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
-    if (strcmp(url, "/healthz") == 0) {
+    if (strcmp(url, "/healthz") == 0) { /* open to all: liveness probes carry no credentials */
         if (!get)
             return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use GET"));
         return s_reply(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
     }
+    crr_role_t role = s_role(h, c);
+    if (role == CRR_ROLE_NONE)
+        return s_unauthorized(c);
+    if (!get && role != CRR_ROLE_ADMIN) /* anything but a read may change state */
+        return s_reply(c, MHD_HTTP_FORBIDDEN, s_error("this needs a user with the admin role"));
     if (strcmp(url, "/api/v1/stats") == 0) {
         if (!get)
             return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use GET"));
@@ -327,18 +392,145 @@ static int s_parse_addr(const char *text, struct sockaddr_in *sa)
     return 0;
 }
 
-int crr_http_open(crr_aggregator_t *a)
+/* Reads a PEM file (at most 1 MiB) into a malloc'd string; what names the
+ * key for messages. NULL (logged) when it cannot be read or is not PEM. */
+static char *s_read_pem(const char *what, const char *path, const char *marker)
 {
-    struct sockaddr_in sa;
-    if (s_parse_addr(a->cfg.http, &sa)) {
-        CRR_ERROR("http '%s' is not ADDR:PORT (IPv4 address, '*' or localhost; port 0 or * = any)",
-                  a->cfg.http);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        CRR_ERROR("[http] %s %s: cannot open: %s", what, path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(S_PEM_MAX + 1);
+    size_t n = buf ? fread(buf, 1, S_PEM_MAX + 1, f) : 0;
+    fclose(f);
+    if (buf && n <= S_PEM_MAX) {
+        buf[n] = '\0';
+        if (strlen(buf) == n && strstr(buf, "-----BEGIN ") && strstr(buf, marker))
+            return buf;
+    }
+    CRR_ERROR("[http] %s %s: not a PEM file with a %s block", what, path, marker);
+    free(buf);
+    return NULL;
+}
+
+/* Loads tls_cert and tls_key (both or neither). 0 or CRR_ECONFIG (logged). */
+static int s_load_tls(crr_http_t *h, const crr_agg_config_t *cfg)
+{
+    const char *cert = cfg->http_tls_cert ? cfg->http_tls_cert : "";
+    const char *key = cfg->http_tls_key ? cfg->http_tls_key : "";
+    if (!*cert && !*key)
+        return 0;
+    if (!*cert || !*key) {
+        CRR_ERROR("[http] tls_cert and tls_key go together: set both (--http.tls_cert=FILE "
+                  "--http.tls_key=FILE) or neither");
         return CRR_ECONFIG;
     }
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        CRR_ERROR("[http] tls_cert is set but this libmicrohttpd was built without TLS");
+        return CRR_ECONFIG;
+    }
+    struct stat st;
+    if (stat(key, &st) != 0) {
+        CRR_ERROR("[http] tls_key %s: %s", key, strerror(errno));
+        return CRR_ECONFIG;
+    }
+    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+        CRR_ERROR("[http] tls_key %s is open to group or others (mode %04o): a private key must "
+                  "be readable by its owner only; chmod 600 it",
+                  key, (unsigned)(st.st_mode & 07777));
+        return CRR_ECONFIG;
+    }
+    h->tls_cert = s_read_pem("tls_cert", cert, "CERTIFICATE");
+    h->tls_key = h->tls_cert ? s_read_pem("tls_key", key, "PRIVATE KEY") : NULL;
+    return h->tls_key ? 0 : CRR_ECONFIG;
+}
+
+/* Loads path into *out after checking that only its owner may write it.
+ * 0, or the load's code with the reason logged (prefix starts the line). */
+static int s_load_users(const char *path, crr_users_t *out, const char *prefix)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH))) {
+        CRR_ERROR("%s[http] users_file %s can be written by group or others (mode %04o): "
+                  "chmod 600 it",
+                  prefix, path, (unsigned)(st.st_mode & 07777));
+        return CRR_ECONFIG;
+    }
+    crr_diag_t d;
+    char buf[1024];
+    int rc = crr_users_load(path, out, &d);
+    if (rc)
+        CRR_ERROR("%s[http] users_file %s", prefix, crr_diag_format(&d, buf, sizeof buf));
+    return rc;
+}
+
+int crr_http_prepare(crr_aggregator_t *a)
+{
+    if (a->http)
+        return 0;
     crr_http_t *h = calloc(1, sizeof *h);
     if (!h)
         return -ENOMEM;
     h->a = a;
+    pthread_mutex_init(&h->lock, NULL);
+    a->http = h;
+    if (s_parse_addr(a->cfg.http, &h->sa)) {
+        CRR_ERROR("http '%s' is not ADDR:PORT (IPv4 address, '*' or localhost; port 0 or * = any)",
+                  a->cfg.http);
+        return CRR_ECONFIG;
+    }
+    if (s_load_tls(h, &a->cfg))
+        return CRR_ECONFIG;
+    const char *users = a->cfg.http_users_file ? a->cfg.http_users_file : "";
+    if (*users) {
+        if (s_load_users(users, &h->users, ""))
+            return CRR_ECONFIG;
+        h->auth = 1;
+        if (h->users.n == 0)
+            CRR_WARN("[http] users_file %s lists no user: every request but /healthz gets 401",
+                     users);
+    }
+    if (h->sa.sin_addr.s_addr != htonl(INADDR_LOOPBACK) && (!h->tls_cert || !h->auth)) {
+        CRR_ERROR("refusing to serve HTTP on %s: any address but 127.0.0.1 needs TLS and users; "
+                  "configure%s%s (see docs/OPERATIONS.md \"HTTP security\"), or bind 127.0.0.1",
+                  a->cfg.http, h->tls_cert ? "" : " [http] tls_cert and tls_key",
+                  h->auth ? "" : (h->tls_cert ? " [http] users_file" : " and [http] users_file"));
+        return CRR_ECONFIG;
+    }
+    if (!h->tls_cert && h->auth)
+        CRR_WARN("http: Basic authentication without TLS on %s: passwords cross loopback in "
+                 "plain text",
+                 a->cfg.http);
+    return 0;
+}
+
+int crr_http_reload_users(crr_aggregator_t *a)
+{
+    crr_http_t *h = a->http;
+    if (!h || !h->auth)
+        return 0;
+    crr_users_t next = {0}, old;
+    int rc = s_load_users(a->cfg.http_users_file, &next, "reload: ");
+    if (rc) {
+        CRR_ERROR("reload: keeping the %zu HTTP user(s) loaded before", h->users.n);
+        return rc;
+    }
+    pthread_mutex_lock(&h->lock);
+    old = h->users;
+    h->users = next;
+    pthread_mutex_unlock(&h->lock);
+    crr_users_free(&old);
+    CRR_INFO("reload: [http] users_file %s: %zu user(s)", a->cfg.http_users_file, next.n);
+    return 0;
+}
+
+int crr_http_open(crr_aggregator_t *a)
+{
+    int rc = crr_http_prepare(a);
+    if (rc)
+        return rc;
+    crr_http_t *h = a->http;
     int linger = 0;
     a->http_pipe = zmq_socket(a->zctx, ZMQ_PAIR);
     h->pipe = zmq_socket(a->zctx, ZMQ_PAIR);
@@ -346,27 +538,35 @@ int crr_http_open(crr_aggregator_t *a)
         zmq_setsockopt(a->http_pipe, ZMQ_LINGER, &linger, sizeof linger) ||
         zmq_setsockopt(h->pipe, ZMQ_LINGER, &linger, sizeof linger) ||
         zmq_bind(a->http_pipe, S_PIPE_EP) || zmq_connect(h->pipe, S_PIPE_EP)) {
-        int rc = -errno;
+        rc = -errno;
         CRR_ERROR("cannot set up the HTTP request pipe: %s", zmq_strerror(errno));
-        if (h->pipe)
-            zmq_close(h->pipe);
-        free(h);
         return rc;
     }
-    a->http = h;
-    h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_POLL,
-                                 ntohs(sa.sin_port), NULL, NULL, s_handler, h, MHD_OPTION_SOCK_ADDR,
-                                 (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, s_completed,
-                                 NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_POLL;
+    if (h->tls_cert)
+        h->daemon = MHD_start_daemon(
+            flags | MHD_USE_TLS, ntohs(h->sa.sin_port), NULL, NULL, s_handler, h,
+            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&h->sa, MHD_OPTION_NOTIFY_COMPLETED,
+            s_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+            MHD_OPTION_HTTPS_MEM_CERT, h->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, h->tls_key,
+            MHD_OPTION_HTTPS_PRIORITIES, S_TLS_PRIORITIES, MHD_OPTION_END);
+    else
+        h->daemon = MHD_start_daemon(flags, ntohs(h->sa.sin_port), NULL, NULL, s_handler, h,
+                                     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&h->sa,
+                                     MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
     if (!h->daemon) {
-        CRR_ERROR("cannot start the HTTP server on %s (address in use?)", a->cfg.http);
+        CRR_ERROR("cannot start the HTTP server on %s (address in use?%s)", a->cfg.http,
+                  h->tls_cert ? " or a tls_cert/tls_key pair GnuTLS refuses: see above" : "");
         return -EADDRINUSE;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     char host[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &sa.sin_addr, host, sizeof host);
+    inet_ntop(AF_INET, &h->sa.sin_addr, host, sizeof host);
     snprintf(a->http_ep, sizeof a->http_ep, "%s:%u", host,
-             info ? (unsigned)info->port : (unsigned)ntohs(sa.sin_port));
+             info ? (unsigned)info->port : (unsigned)ntohs(h->sa.sin_port));
+    CRR_INFO("http: %s on %s, %s", h->tls_cert ? "TLS" : "plain HTTP", a->http_ep,
+             h->auth ? "Basic authentication (users_file)" : "no authentication (loopback)");
     return 0;
 }
 
@@ -378,6 +578,12 @@ void crr_http_close(crr_aggregator_t *a)
             MHD_stop_daemon(h->daemon);
         if (h->pipe)
             zmq_close(h->pipe);
+        crr_users_free(&h->users);
+        if (h->tls_key)
+            explicit_bzero(h->tls_key, strlen(h->tls_key));
+        free(h->tls_key);
+        free(h->tls_cert);
+        pthread_mutex_destroy(&h->lock);
         free(h);
         a->http = NULL;
     }

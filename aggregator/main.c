@@ -131,6 +131,8 @@ static int s_start(crr_aggregator_t *a)
 {
     int rc;
     long holder = 0;
+    if (crr_http_prepare(a)) /* TLS and users files: refused before anything opens */
+        return CRR_EXIT_CONFIG;
     rc = crr_datadir_lock(a->cfg.data_dir, &a->lock_fd, &holder);
     if (rc == CRR_ELOCKED) {
         CRR_ERROR("another crrmon-aggregator (pid %ld) holds %s/lock; refusing to start on the "

@@ -6,9 +6,12 @@
  * due times recomputed from now), sinks and every sink's keys, snapshot_dir,
  * reference data (re-read even when the paths did not change, and recorded in
  * the store for `crrmon query`), snapshot_max_age, reject_max_age and
- * prune_interval (a prune runs at once with the new settings).
+ * prune_interval (a prune runs at once with the new settings), and the
+ * HTTP users file (re-read at the path the aggregator started with; a file
+ * that does not load keeps the users loaded before: http.c).
  * Kept until a restart (each change logged as a warning): the keys in
  * s_restart: the data folder, the endpoints and their sockets' options, the
+ * [http] file paths (tls_cert, tls_key, users_file), the
  * LMDB map size and the windows (the store is open with them).
  * Refused whole, with one error line, when the file does not open or parse,
  * a value does not check, reference data does not load, the snapshot folder
@@ -38,6 +41,9 @@ static const char *const s_restart[] = {
     "aggregator.sndhwm",
     "aggregator.map_size",
     "aggregator.windows",
+    "http.tls_cert",   /* read once at start (http.c) */
+    "http.tls_key",    /* read once at start (http.c) */
+    "http.users_file", /* the path; the file itself is re-read on SIGHUP */
     NULL,
 };
 
@@ -179,5 +185,6 @@ void crr_agg_reload(crr_aggregator_t *a)
     int restart = crr_cfg_keep_restart(a->cfg_table, &a->cfg, &n->cfg, s_restart);
     s_apply(a, n);
     s_discard(a, n);
+    (void)crr_http_reload_users(a); /* the users file at the path kept (logged) */
     CRR_INFO("reload: applied; %d key(s) changed, %d kept until a restart", changed, restart);
 }

@@ -13,6 +13,8 @@ PKGS=(
   libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler
   liblmdb-dev
   libmicrohttpd-dev libjansson-dev libcsv-dev libinih-dev
+  # the HTTP users file: crypt_r/crypt_gensalt (SHA-512 hashes)
+  libcrypt-dev
   # the CLI's HTTP client (crrmon snapshot) and the quickstart's JSON filter
   libcurl4-openssl-dev jq
   # bench/run.sh: curl for the HTTP snapshot call
@@ -20,6 +22,8 @@ PKGS=(
   # tests: cmocka for unit tests; Python with pyzmq and Google's protobuf (the
   # JSON cross-check) for process tests; lmdb-utils (mdb_dump) to read stores
   libcmocka-dev lmdb-utils
+  # test_http_security: `openssl req` makes the self-signed certificate for the TLS tests
+  openssl
   python3 python3-protobuf python3-zmq
 )
 missing=()
