@@ -42,6 +42,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -525,6 +526,16 @@ int crr_http_reload_users(crr_aggregator_t *a)
     return 0;
 }
 
+/* libmicrohttpd's own messages (a TLS handshake refused...) in our log format. */
+static void s_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    buf[strcspn(buf, "\n")] = '\0';
+    CRR_WARN("http: %s", buf);
+}
+
 int crr_http_open(crr_aggregator_t *a)
 {
     int rc = crr_http_prepare(a);
@@ -549,12 +560,14 @@ int crr_http_open(crr_aggregator_t *a)
             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&h->sa, MHD_OPTION_NOTIFY_COMPLETED,
             s_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
             MHD_OPTION_HTTPS_MEM_CERT, h->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, h->tls_key,
-            MHD_OPTION_HTTPS_PRIORITIES, S_TLS_PRIORITIES, MHD_OPTION_END);
+            MHD_OPTION_HTTPS_PRIORITIES, S_TLS_PRIORITIES, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log,
+            NULL, MHD_OPTION_END);
     else
         h->daemon = MHD_start_daemon(flags, ntohs(h->sa.sin_port), NULL, NULL, s_handler, h,
                                      MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&h->sa,
                                      MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
-                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                                     MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
     if (!h->daemon) {
         CRR_ERROR("cannot start the HTTP server on %s (address in use?%s)", a->cfg.http,
                   h->tls_cert ? " or a tls_cert/tls_key pair GnuTLS refuses: see above" : "");

@@ -6,6 +6,7 @@
  * runtime failure with a clear message (cli.h). */
 #include "cli.h"
 #include "cmd_indicators.h"
+#include "cmd_passwd.h"
 #include "cmd_query.h"
 #include "cmd_rejects.h"
 #include "cmd_send.h"
@@ -35,6 +36,7 @@ static const s_cmd_t s_cmds[] = {
     {"status", crr_cmd_status, "per source: applied sequence, last seen, spool depth"},
     {"indicators", crr_cmd_indicators, "list the indicator catalogue"},
     {"verify", crr_cmd_verify, "check a data folder's LMDB files, read-only"},
+    {"passwd", crr_cmd_passwd, "add a user to the HTTP users file or set its password"},
 #ifdef CRR_HAVE_CMD_GENERATE
     {"generate", crr_cmd_generate, "write deterministic valid events as JSON Lines"},
 #endif
