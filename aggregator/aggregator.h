@@ -127,15 +127,17 @@ typedef struct crr_agg_stats {
     _Atomic uint64_t rejected;   /* events rejected (validation), each counted once */
     _Atomic uint64_t rejected_by_code[CRR_REJECT_CODES]; /* the same, by reject code */
     _Atomic uint64_t malformed;                          /* frames refused as MALFORMED */
-    _Atomic uint64_t groups;                             /* groups committed */
-    _Atomic uint64_t apply_failures;  /* groups whose apply failed (no Acks sent) */
-    _Atomic uint64_t batch_failures;  /* batches left out of their group (error Ack sent) */
-    _Atomic uint64_t acks;            /* Acks sent */
-    _Atomic uint64_t ack_failures;    /* Acks that could not be delivered */
-    _Atomic uint64_t disconnects;     /* peer connections dropped (oversized frames among them) */
-    _Atomic uint64_t protocol_errors; /* handshakes failed on protocol (monitor) */
-    _Atomic uint64_t snapshots;       /* snapshots taken */
-    _Atomic uint64_t sink_failures;   /* sink writes that failed */
+    _Atomic uint64_t oversized; /* of those, frames over a limit (events per batch, unpack size) */
+    _Atomic uint64_t rejects_unstored; /* rejections past the reject storage caps (not stored) */
+    _Atomic uint64_t groups;           /* groups committed */
+    _Atomic uint64_t apply_failures;   /* groups whose apply failed (no Acks sent) */
+    _Atomic uint64_t batch_failures;   /* batches left out of their group (error Ack sent) */
+    _Atomic uint64_t acks;             /* Acks sent */
+    _Atomic uint64_t ack_failures;     /* Acks that could not be delivered */
+    _Atomic uint64_t disconnects;      /* peer connections dropped (oversized frames among them) */
+    _Atomic uint64_t protocol_errors;  /* handshakes failed on protocol (monitor) */
+    _Atomic uint64_t snapshots;        /* snapshots taken */
+    _Atomic uint64_t sink_failures;    /* sink writes that failed */
     _Atomic uint64_t prunes; /* prunes committed (buckets, record ids, snapshots, rejects) */
 } crr_agg_stats_t;
 

@@ -100,6 +100,11 @@ static const struct {
     C(rejected, "crrmon_events_rejected_total", "Events rejected, each counted once."),
     C(malformed, "crrmon_ingest_malformed_frames_total",
       "Frames refused as malformed (not a Batch)."),
+    C(oversized, "crrmon_ingest_oversized_frames_total",
+      "Frames refused as malformed because over a limit (events per batch, unpacked size); "
+      "frames over max_msg_size are dropped with their connection (disconnects)."),
+    C(rejects_unstored, "crrmon_rejects_not_stored_total",
+      "Rejections counted and acknowledged but not stored (reject storage caps)."),
     C(groups, "crrmon_ingest_groups_total",
       "Groups committed durably (one LMDB transaction each)."),
     C(apply_failures, "crrmon_ingest_apply_failures_total",

@@ -386,6 +386,10 @@ int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out
     s->nwindows = nw;
     s->max_age_days = o->max_age_days > 0 ? o->max_age_days : (int64_t)longest + 30;
     s->readonly = o->readonly != 0;
+    s->rcap_batch = o->reject_cap_batch ? o->reject_cap_batch : CRR_STORE_REJECT_CAP_BATCH;
+    s->rcap_source = o->reject_cap_source ? o->reject_cap_source : CRR_STORE_REJECT_CAP_SOURCE;
+    s->rcap_window =
+        o->reject_cap_window_sec > 0 ? o->reject_cap_window_sec : CRR_STORE_REJECT_CAP_WINDOW_SEC;
     rc = crr_lmdb_open(dir, o->map_size ? o->map_size : CRR_STORE_DEFAULT_MAP_SIZE, 16,
                        s->readonly ? MDB_RDONLY : 0, &s->env);
     if (rc)
@@ -422,7 +426,8 @@ int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out
         goto fail;
     if (!s->readonly) {
         s->co = calloc(1, sizeof *s->co);
-        if (!s->co) {
+        s->rcap = calloc(CRR_RCAP_SLOTS, sizeof *s->rcap);
+        if (!s->co || !s->rcap) {
             rc = -ENOMEM;
             goto fail;
         }
@@ -432,6 +437,8 @@ int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out
 fail:
     if (s->env)
         mdb_env_close(s->env);
+    s_co_free(&s->co);
+    free(s->rcap);
     free(s->ref);
     free(s);
     return rc;
@@ -443,6 +450,7 @@ void crr_store_close(crr_store_t **sp)
         return;
     crr_store_t *s = *sp;
     s_co_free(&s->co);
+    free(s->rcap);
     free(s->ref);
     if (s->env)
         mdb_env_close(s->env);
@@ -525,6 +533,8 @@ void crr_ingest_job_reset(crr_ingest_job_t *j)
     j->n_rejected = 0;
     j->durable_seq = j->expected_seq = j->n_applied = j->n_duplicate = j->n_rereported = 0;
     j->error = 0;
+    j->n_unstored = 0;
+    j->source_cap_hit = 0;
     memset(j->rejected_by_code, 0, sizeof j->rejected_by_code);
 }
 
@@ -842,30 +852,68 @@ static size_t s_rejseq_key(uint8_t *k, const s_src_t *src, uint64_t seq)
  * event, which is a duplicate by then, is answered with the same rejection:
  * an Ack lost after the commit must not lose the sender its reject.
  * Value: be64 arrival | be32 code | field NUL reason NUL. */
+/* Bytes of reason kept in rejseq for a reject past the storage caps. */
+#define S_REJSEQ_REASON_UNSTORED 64
+
+/* Whether the reject of one more event of job j may be stored with its text
+ * (the caps of crr_store_opts_t); counts it against them if so. */
+static int s_reject_storable(s_apply_t *a, crr_ingest_job_t *j, int64_t now)
+{
+    crr_store_t *s = a->s;
+    uint64_t stored = j->n_rejected - j->n_rereported - j->n_unstored;
+    if (stored >= s->rcap_batch)
+        return 0;
+    const char *id = j->batch->source_id ? j->batch->source_id : "";
+    uint64_t h = crr_store_hash64(id, strlen(id)) | 1;
+    struct crr_rcap *c = &s->rcap[h % CRR_RCAP_SLOTS];
+    int64_t window = now - now % s->rcap_window;
+    if (c->hash != h || c->window != window) {
+        c->hash = h;
+        c->window = window;
+        c->stored = 0;
+        c->hit = 0;
+    }
+    if (c->stored >= s->rcap_source) {
+        if (!c->hit)
+            j->source_cap_hit = c->hit = 1;
+        return 0;
+    }
+    c->stored++;
+    return 1;
+}
+
 static int s_store_reject(s_apply_t *a, crr_ingest_job_t *j, const Crrmon__V1__Event *e,
                           int64_t now, const crr_diag_t *d, const s_src_t *src)
 {
-    char *raw = crr_json_dumps(&e->base, 0);
-    crr_reject_t r = {
-        .at_sec = now,
-        .source_id = j->batch->source_id,
-        .epoch = j->batch->epoch,
-        .seq = e->seq,
-        .diag = d,
-        .raw = raw,
-    };
-    int rc = crr_rejects_put(a->txn, a->s->db_rejects, &r);
-    free(raw);
-    if (rc)
-        return rc;
+    int rc, stored = s_reject_storable(a, j, now);
+    if (stored) {
+        char *raw = crr_json_dumps(&e->base, 0);
+        crr_reject_t r = {
+            .at_sec = now,
+            .source_id = j->batch->source_id,
+            .epoch = j->batch->epoch,
+            .seq = e->seq,
+            .diag = d,
+            .raw = raw,
+        };
+        rc = crr_rejects_put(a->txn, a->s->db_rejects, &r);
+        free(raw);
+        if (rc)
+            return rc;
+    } else {
+        j->n_unstored++; /* counted and listed in the Ack all the same */
+    }
     if (src) {
         uint8_t k[S_SRC_KEY_MAX + 9 + 8];
         size_t fl = strlen(d->field), rl = strlen(d->reason);
+        if (!stored && rl > S_REJSEQ_REASON_UNSTORED)
+            rl = S_REJSEQ_REASON_UNSTORED; /* past the caps: only the gist, for a re-report */
         uint8_t v[12 + sizeof d->field + sizeof d->reason];
         crr_be64_put(v, (uint64_t)now);
         crr_be32_put(v + 8, (uint32_t)d->code);
         memcpy(v + 12, d->field, fl + 1);
-        memcpy(v + 12 + fl + 1, d->reason, rl + 1);
+        memcpy(v + 12 + fl + 1, d->reason, rl);
+        v[12 + fl + 1 + rl] = 0;
         MDB_val key = {s_rejseq_key(k, src, e->seq), k}, val = {12 + fl + 1 + rl + 1, v};
         if ((rc = mdb_put(a->txn, a->s->db_rejseq, &key, &val, 0)) != 0)
             return rc;

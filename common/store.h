@@ -45,13 +45,25 @@ typedef struct crr_store crr_store_t;
 
 /* How to open the store. Zero-initialised fields take the defaults. */
 typedef struct crr_store_opts {
-    uint64_t map_size;       /* LMDB map size in bytes; 0 = CRR_STORE_DEFAULT_MAP_SIZE */
-    int readonly;            /* 1: open MDB_RDONLY (CLI); apply/prune/snapshot_take refuse */
-    int64_t max_age_days;    /* events older than this are too_old, buckets and record ids
-                                are pruned after it; 0 = longest window + 30 */
-    const unsigned *windows; /* window lengths in days (copied); NULL = 30, 90, 365 */
-    size_t nwindows;         /* entries in windows (at most CRR_STORE_MAX_WINDOWS) */
+    uint64_t map_size;             /* LMDB map size in bytes; 0 = CRR_STORE_DEFAULT_MAP_SIZE */
+    int readonly;                  /* 1: open MDB_RDONLY (CLI); apply/prune/snapshot_take refuse */
+    int64_t max_age_days;          /* events older than this are too_old, buckets and record ids
+                                      are pruned after it; 0 = longest window + 30 */
+    const unsigned *windows;       /* window lengths in days (copied); NULL = 30, 90, 365 */
+    size_t nwindows;               /* entries in windows (at most CRR_STORE_MAX_WINDOWS) */
+    uint64_t reject_cap_batch;     /* rejects stored per batch; 0 = CRR_STORE_REJECT_CAP_BATCH */
+    uint64_t reject_cap_source;    /* rejects stored per source_id and window; 0 = ..._SOURCE */
+    int64_t reject_cap_window_sec; /* that window; 0 = CRR_STORE_REJECT_CAP_WINDOW_SEC */
 } crr_store_opts_t;
+
+/* Reject storage caps (defaults). Each rejected event is always counted and
+ * listed in its Ack; only the first rejects of a batch, and of a source_id in
+ * each window, are stored with their text (a sample with reasons); the rest
+ * are counted (crr_ingest_job_t.n_unstored). The per-source count lives in
+ * memory (it starts again at a restart) and may count a failed attempt. */
+#define CRR_STORE_REJECT_CAP_BATCH 100
+#define CRR_STORE_REJECT_CAP_SOURCE 1000
+#define CRR_STORE_REJECT_CAP_WINDOW_SEC 3600
 
 /* Opens (creating when writable) the LMDB environment in folder dir and its
  * databases. o may be NULL (defaults). Returns 0 and sets *out, or -errno, an
@@ -85,7 +97,11 @@ typedef struct crr_ingest_job {
     uint64_t n_rereported;            /* out: of those, rejections listed again because their
                                          event was resent (rejected and counted before) */
     uint64_t rejected_by_code[CRR_REJECT_CODES]; /* out: NEW rejections by reject code */
-    uint64_t n_applied;                          /* out: events applied to the aggregates */
+    uint64_t n_unstored;  /* out: of the NEW rejections, those past a reject storage cap (listed
+                             and counted, not stored in the rejects database) */
+    int source_cap_hit;   /* out: this batch was the first to reach its source's cap in the
+                             window (report it once) */
+    uint64_t n_applied;   /* out: events applied to the aggregates */
     uint64_t n_duplicate; /* out: events skipped as duplicates (seq <= applied, or a
                              record_id seen before) */
     int error; /* out: 0, or why this batch alone could not be applied (an LMDB code such as
@@ -103,9 +119,9 @@ typedef struct crr_ingest_job {
  *   - seq 0 or seq != previous + 1: that event and the rest of the batch are
  *     rejected with REJECT_CODE_BAD_SEQUENCE and applied_seq stops before them;
  *   - otherwise validated (crr_validate_event, now = the arrival time, max age
- *     from the opts); invalid events are stored with crr_rejects_put and listed
- *     in rejected; valid ones are applied unless their (borough, type,
- *     record_id) was seen before (n_duplicate); rejected events still advance
+ *     from the opts); invalid events are listed in rejected and stored with
+ *     crr_rejects_put, up to the reject storage caps (see above); valid ones are applied unless
+ * their (borough, type, record_id) was seen before (n_duplicate); rejected events still advance
  *     applied_seq.
  * Several jobs of the same (source, epoch) in one call are applied in order.
  * The source's last-seen time and spool depth are stored in the same txn.

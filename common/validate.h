@@ -18,6 +18,11 @@
 /* Default slack for the "future" rule (domain.md: 5 minutes). */
 #define CRR_VALIDATE_FUTURE_SLACK_SEC 300
 
+/* Events one Batch may carry. Senders build at most sender.batch_events per
+ * frame (2,000 by default, the collector allows up to this); a frame with
+ * more is MALFORMED at the aggregator and refused before it is unpacked. */
+#define CRR_VALIDATE_MAX_BATCH_EVENTS 100000
+
 /* What the caller's clock and policy are. */
 typedef struct crr_validate_opts {
     int64_t now_sec;          /* the caller's clock (crr_clock_now_sec) */

@@ -178,5 +178,67 @@ def test_batch_that_cannot_be_stored_fails_alone():
     assert "batch not applied" in err and "source=src-big" in err and "raise map_size" in err, err
 
 
+# ------------------------------------------------------------------ Poison 3
+
+
+def test_oversized_count_frame_refused_cheaply():
+    a = ta.Agg()
+    s = a.dealer()
+    # 600,000 seq-only events (3.6 MB, under max_msg_size): refused before unpacking
+    ev = b"".join(b"\x1a" + bytes([len(v)]) + v for v in
+                  (b"\x08" + _varint(i) for i in range(1, 600001)))
+    frame = b"\x0a\x07src-amp" + b"\x10\x01" + ev
+    ack = ta.exchange(s, frame, timeout=60)
+    assert ack.error == ta.code("REJECT_CODE_MALFORMED"), ack
+    assert "more than 100000 events" in ack.error_text, ack.error_text
+    st = a.stats()
+    assert (st["malformed"], st["oversized"], st["rejected"], st["store"]["rejects"]) == (1, 1, 0, 1), st
+    m = metrics(a)
+    assert m["crrmon_ingest_oversized_frames_total"] == 1, m
+    # the same source's legitimate batch is served right after
+    ack = ta.exchange(s, ta.batch("src-amp", 1, [ta.stop_search(1)]))
+    assert ack.error == 0 and ack.durable_seq == 1, ack
+
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def test_backfill_of_old_data_rejected_event_by_event():
+    agg = tc.Aggregator().start()
+    assert agg.real, "needs the real aggregator"
+    work = crrtest.tmpdir()
+    path = os.path.join(work, "old.jsonl")
+    with open(path, "w") as f:
+        for i in range(12000):  # older than the longest window plus 30 days
+            f.write(json.dumps({"borough": "E09000001", "occurredAt": "2024-01-01T00:00:00Z",
+                                "recordId": f"old{i}", "racistIncident": {"count": 1}}) + "\n")
+        for i in range(10):
+            f.write(json.dumps({"borough": "E09000001", "occurredAt": "2026-02-01T00:00:00Z",
+                                "recordId": f"new{i}", "racistIncident": {"count": 1}}) + "\n")
+    cdir = os.path.join(work, "coll")
+    c = tc.collector(cdir, agg.ingest, "backfill", "--give-up-after", "120s",
+                     "--sender.batch_events=500", path)
+    assert c.wait(180) == 2, c.stderr()
+    t = agg.totals("backfill")
+    assert t == {"appliedSeq": 12010, "applied": 10, "rejected": 12000}, t
+    # the collector kept every one of them, with file and line
+    r = crrtest.run(["mdb_stat", "-s", "rejects", os.path.join(cdir, "spool")], check=0)
+    assert "Entries: 12000\n" in r.stdout, r.stdout
+    # the aggregator stored a sample (100 per batch, 1,000 per source an hour) and counted the rest
+    r = crrtest.run(["mdb_stat", "-s", "rejects", os.path.join(agg.dir, "store")], check=0)
+    assert "Entries: 1000\n" in r.stdout, r.stdout
+    err = agg.proc.stderr()
+    assert err.count("reject storage cap reached: source=backfill") == 1, err
+
+
 if __name__ == "__main__":
     crrtest.main()

@@ -544,6 +544,61 @@ static void test_one_batch_fails_alone(void **state)
     s_rm_rf(dir);
 }
 
+/* Poison 3: rejects are all listed and counted, but only a sample is stored:
+ * per batch and per source_id in each window. */
+static void test_reject_caps(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/crr_store_caps_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    crr_store_opts_t o = {
+        .reject_cap_batch = 3, .reject_cap_source = 5, .reject_cap_window_sec = 60};
+    crr_store_t *s;
+    assert_int_equal(crr_store_open(dir, &o, &s), 0);
+    /* arrival times: three batches in one window, the fourth in the next */
+    const int64_t at[4] = {NOW_SEC - NOW_SEC % 60, NOW_SEC - NOW_SEC % 60 + 1,
+                           NOW_SEC - NOW_SEC % 60 + 2, NOW_SEC - NOW_SEC % 60 + 60};
+    const uint64_t unstored[4] = {7, 8, 10, 7};
+    const int hit[4] = {0, 1, 0, 0};
+    uint64_t seq = 1;
+    for (int b = 0; b < 4; b++) {
+        Crrmon__V1__Event *ev[10];
+        for (int i = 0; i < 10; i++)
+            ev[i] = s_search(seq++, B1, NOW_SEC - 400 * DAY, NULL, 4, 0);
+        crr_ingest_job_t j;
+        memset(&j, 0, sizeof j);
+        j.batch = s_batch("src-old", 1, ev, 10);
+        j.arrival_sec = at[b];
+        assert_int_equal(crr_store_apply(s, &j, 1), 0);
+        assert_int_equal(j.n_rejected, 10); /* every one listed in the Ack */
+        assert_int_equal(j.rejected_by_code[CRRMON__V1__REJECT_CODE__REJECT_CODE_TOO_OLD], 10);
+        assert_int_equal(j.n_unstored, unstored[b]);
+        assert_int_equal(j.source_cap_hit, hit[b]);
+        assert_int_equal(j.durable_seq, seq - 1);
+        crr_ingest_job_reset(&j);
+        crr_codec_free((ProtobufCMessage *)&j.batch->base);
+    }
+    crr_store_stat_t st;
+    assert_int_equal(crr_store_stat(s, &st), 0);
+    assert_int_equal(st.rejects, 3 + 2 + 0 + 3);
+    /* a resend of the first batch re-reports all ten, the unstored ones too */
+    Crrmon__V1__Event *ev[10];
+    for (int i = 0; i < 10; i++)
+        ev[i] = s_search((uint64_t)i + 1, B1, NOW_SEC - 400 * DAY, NULL, 4, 0);
+    crr_ingest_job_t j;
+    memset(&j, 0, sizeof j);
+    j.batch = s_batch("src-old", 1, ev, 10);
+    assert_int_equal(crr_store_apply(s, &j, 1), 0);
+    assert_int_equal(j.n_rejected, 10);
+    assert_int_equal(j.n_rereported, 10);
+    for (size_t i = 0; i < 10; i++)
+        assert_non_null(strstr(j.rejected[i]->reason, "too old"));
+    crr_ingest_job_reset(&j);
+    crr_codec_free((ProtobufCMessage *)&j.batch->base);
+    crr_store_close(&s);
+    s_rm_rf(dir);
+}
+
 static void test_indicator_values(void **state)
 {
     fx_t *f = *state;
@@ -754,6 +809,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_windows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_batch_fails_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reject_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_indicator_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_and_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_throughput, setup, teardown),
