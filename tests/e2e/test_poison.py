@@ -240,5 +240,97 @@ def test_backfill_of_old_data_rejected_event_by_event():
     assert err.count("reject storage cap reached: source=backfill") == 1, err
 
 
+# ------------------------------------------------------------------ Poison 13
+
+
+def _get(http, path, source="127.0.0.1", timeout=10):
+    host, port = http.rsplit(":", 1)
+    conn = __import__("http.client").client.HTTPConnection(host, int(port), timeout=timeout,
+                                                          source_address=(source, 0))
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def test_slow_connections_do_not_take_healthz_down():
+    a = ta.Agg()
+    host, port = a.ep["http"].rsplit(":", 1)
+    slow = []
+    try:
+        for _ in range(1100):  # more than the server's connections, all from 127.0.0.1
+            c = socket.create_connection((host, int(port)), timeout=10)
+            try:
+                c.send(b"G")  # a request that never completes
+            except OSError:
+                pass  # refused over the per-address limit
+            slow.append(c)
+        stop = threading.Event()
+
+        def trickle():  # a byte every 2 s keeps a connection from being idle
+            while not stop.wait(2):
+                for c in slow:
+                    try:
+                        c.send(b"x")
+                    except OSError:
+                        pass
+
+        t = threading.Thread(target=trickle)
+        t.start()
+        try:
+            # another client address is still served
+            crrtest.wait_until(lambda: _get(a.ep["http"], "/healthz", source="127.0.0.2")[0] == 200,
+                               timeout=20, what="/healthz from 127.0.0.2")
+        finally:
+            stop.set()
+            t.join()
+        # the idle connections are closed by the server, not kept for ever
+        def closed(c):
+            c.settimeout(60)
+            try:
+                return c.recv(1) == b""
+            except (ConnectionResetError, OSError):
+                return True
+        assert all(closed(c) for c in slow[:40])
+        crrtest.wait_until(lambda: _get(a.ep["http"], "/healthz")[0] == 200, timeout=60,
+                           what="/healthz from 127.0.0.1 again")
+    finally:
+        for c in slow:
+            c.close()
+
+
+def test_concurrent_snapshot_requests_are_coalesced():
+    a = ta.Agg()
+    s = a.dealer()
+    ack = ta.exchange(s, ta.batch("src-snap", 1, [ta.stop_search(i) for i in range(1, 201)]))
+    assert ack.durable_seq == 200
+    answers, health = [], []
+
+    def post():
+        answers.append(a.http("POST", "/api/v1/snapshots"))
+
+    def ping():
+        health.append(_get(a.ep["http"], "/healthz")[0])
+
+    threads = [threading.Thread(target=post) for _ in range(20)]
+    threads += [threading.Thread(target=ping) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert health == [200] * 10, health
+    assert len(answers) == 20 and all(code == 201 for code, _ in answers), answers
+    ids = {ans["id"] for _, ans in answers}
+    # all that came while one ran share it; those just after it share the next (at most one per 2 s)
+    assert 1 <= len(ids) <= 2, ids
+    assert a.stats()["store"]["snapshots"] == len(ids), a.stats()
+    # a request after them is served (it waits out the gap) with a snapshot of its own
+    code, ans = a.http("POST", "/api/v1/snapshots")
+    assert code == 201 and ans["id"] not in ids, ans
+    assert a.stats()["store"]["snapshots"] == len(ids) + 1
+
+
 if __name__ == "__main__":
     crrtest.main()
