@@ -228,6 +228,7 @@ static size_t s_count_events(const uint8_t *data, size_t len, size_t limit)
 static Crrmon__V1__Batch *s_take_frame(crr_aggregator_t *a, crr_agg_slot_t *slot, zmq_msg_t *body)
 {
     Crrmon__V1__Batch *b = NULL;
+    crr_diag_t d;
     const uint8_t *data = zmq_msg_data(body);
     size_t len = zmq_msg_size(body);
     char raw[300] = "";
@@ -259,15 +260,18 @@ static Crrmon__V1__Batch *s_take_frame(crr_aggregator_t *a, crr_agg_slot_t *slot
             snprintf(slot->error, sizeof slot->error,
                      "frame of %zu bytes does not parse as a crrmon.v1.Batch: %s", len,
                      crr_strerror(rc));
-        } else if (!b->source_id || !*b->source_id) {
+        } else if (crr_validate_source_id(b->source_id, &d) != 0) {
+            /* longer ids would collide in the store's keys; bad UTF-8 breaks every reader */
             s_hex(data, len, raw, sizeof raw);
-            snprintf(slot->error, sizeof slot->error, "batch without source_id");
+            if (!b->source_id || !*b->source_id)
+                snprintf(slot->error, sizeof slot->error, "batch without source_id");
+            else
+                snprintf(slot->error, sizeof slot->error, "batch source_id: %.200s", d.reason);
             b = NULL; /* it stays in the group's arena */
         } else {
             return b;
         }
     }
-    crr_diag_t d;
     crr_diag_clear(&d);
     crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "", "%s", slot->error);
     int rc = crr_store_reject_frame(a->store, &d, NULL, raw[0] ? raw : NULL);

@@ -6,6 +6,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "validate.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -157,6 +158,11 @@ int main(int argc, char **argv)
     if (!*cfg.data_dir || !*cfg.source_id || !*cfg.aggregator) {
         fprintf(stderr, "crrmon-collector: --data-dir, --source-id and --aggregator are "
                         "required (see --help)\n");
+        goto done;
+    }
+    crr_diag_t sd;
+    if (crr_validate_source_id(cfg.source_id, &sd) != 0) {
+        fprintf(stderr, "crrmon-collector: --source-id: %s\n", sd.reason);
         goto done;
     }
     if (cfg.max_frame < cfg.max_line + 1024) {

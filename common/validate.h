@@ -23,6 +23,13 @@
  * more is MALFORMED at the aggregator and refused before it is unpacked. */
 #define CRR_VALIDATE_MAX_BATCH_EVENTS 100000
 
+/* Longest identifier string of an event (course_id, session_id, trainer_id,
+ * participant_ref, officer_ref, record_id), in bytes. */
+#define CRR_VALIDATE_MAX_ID 256
+
+/* Longest source id, in bytes (it is part of the store's keys). */
+#define CRR_VALIDATE_MAX_SOURCE_ID 255
+
 /* What the caller's clock and policy are. */
 typedef struct crr_validate_opts {
     int64_t now_sec;          /* the caller's clock (crr_clock_now_sec) */
@@ -36,9 +43,12 @@ typedef struct crr_validate_opts {
  *    seconds outside years 1..9999 -> OUT_OF_RANGE; later than now + slack
  *    (to the nanosecond) -> FUTURE; earlier than now - max_age_days * 86400
  *    (when max_age_days > 0) -> TOO_OLD;
+ *  - record_id, source_id (when set): over CRR_VALIDATE_MAX_ID /
+ *    CRR_VALIDATE_MAX_SOURCE_ID bytes -> OUT_OF_RANGE; not UTF-8 -> MALFORMED;
  *  - no body -> NO_BODY;
  *  - body fields in .proto order: empty required string or required enum 0
- *    -> MISSING_FIELD; enum number no listed value has, number outside its
+ *    -> MISSING_FIELD; a string over CRR_VALIDATE_MAX_ID bytes -> OUT_OF_RANGE,
+ *    not UTF-8 -> MALFORMED; enum number no listed value has, number outside its
  *    range, negative/NaN/infinite weight -> OUT_OF_RANGE;
  *  - cross-field rules (scores <= max_score, met <= observed, attended <=
  *    booked, senior <= attended, in_scope <= headcount, satisfactory only if
@@ -50,6 +60,12 @@ typedef struct crr_validate_opts {
  * "stop_search.outcome", "occurred_at", "borough") and d->reason (what was
  * wrong and what is allowed); d->file and d->line are kept. */
 int crr_validate_event(const Crrmon__V1__Event *e, const crr_validate_opts_t *o, crr_diag_t *d);
+
+/* Checks a source id (Batch.source_id, the collector's --source-id): non-empty,
+ * at most CRR_VALIDATE_MAX_SOURCE_ID bytes, valid UTF-8. Returns 0, or
+ * CRR_EREJECT with d (may be NULL) set: code REJECT_CODE_MALFORMED, field
+ * "source_id", reason. */
+int crr_validate_source_id(const char *id, crr_diag_t *d);
 
 /* The proto field name of e's body ("stop_search", "training_feedback", ...),
  * or NULL when e is NULL or has no body (or an unknown one). Static storage

@@ -332,5 +332,49 @@ def test_concurrent_snapshot_requests_are_coalesced():
     assert a.stats()["store"]["snapshots"] == len(ids) + 1
 
 
+# ------------------------------------------------------------------ smaller
+
+
+def test_bad_source_ids_are_malformed():
+    a = ta.Agg()
+    s = a.dealer()
+    long_a, long_b = "a" * 480 + "-one", "a" * 480 + "-two"  # shared 480-byte prefix
+    for sid in (long_a, long_b, "a" * 256):
+        ack = ta.exchange(s, ta.batch(sid, 1, [ta.stop_search(1)]))
+        assert ack.error == ta.code("REJECT_CODE_MALFORMED"), ack
+        assert "at most 255 bytes" in ack.error_text, ack.error_text
+    frame = ta.batch("src-\u00e9", 1, [ta.stop_search(1)]).replace("\u00e9".encode(), b"\xff\xfe")
+    ack = ta.exchange(s, frame)
+    assert ack.error == ta.code("REJECT_CODE_MALFORMED") and "UTF-8" in ack.error_text, ack
+    ok = "b" * 255
+    ack = ta.exchange(s, ta.batch(ok, 1, [ta.stop_search(1)]))
+    assert ack.error == 0 and ack.durable_seq == 1, ack
+    st = a.stats()
+    assert (st["malformed"], st["applied"]) == (4, 1), st
+    r = crrtest.run([crrtest.binary("crrmon"), "status", "--data-dir", a.dir, "--json"], check=0)
+    assert [json.loads(line)["sourceId"] for line in r.stdout.splitlines()] == [ok], r.stdout
+
+
+def test_long_strings_rejected():
+    a = ta.Agg()
+    s = a.dealer()
+    big = ta.feedback(1)
+    big.training_feedback.trainer_id = "t" * (3 << 20)  # under max_msg_size (4M)
+    ack = ta.exchange(s, ta.batch("src-big", 1, [big, ta.feedback(2)]))
+    assert ack.durable_seq == 2, ack
+    assert [(r.seq, r.code, r.field) for r in ack.rejected] == [
+        (1, ta.code("REJECT_CODE_OUT_OF_RANGE"), "training_feedback.trainer_id")], ack
+    assert a.stats()["applied"] == 1
+    rej = a.rejects()
+    assert len(rej) == 1 and len(rej[0]["raw"]) <= 4096, rej
+
+
+def test_collector_refuses_a_bad_source_id():
+    work = crrtest.tmpdir()
+    c = crrtest.Proc([crrtest.binary("crrmon-collector"), "--data-dir", os.path.join(work, "c"),
+                      "--aggregator", "tcp://127.0.0.1:1", "--source-id", "x" * 256], name="collector")
+    assert c.wait(30) == 1 and "at most 255 bytes" in c.stderr(), c.stderr()
+
+
 if __name__ == "__main__":
     crrtest.main()
