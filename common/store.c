@@ -584,6 +584,29 @@ typedef struct s_apply {
     int order_loaded;                   /* order_ctr read from meta */
 } s_apply_t;
 
+/* Sets *m to key's metric vector in the table. On the key's first sight in
+ * this call the vector starts from the stored sums (not from zero), so each
+ * event is added to the running total in arrival order, one at a time: the
+ * sums are the same bits whatever the group boundaries (floating-point
+ * addition is not associative; adding a group's partial sum would make the
+ * totals depend on how events were grouped). Returns 0, -ENOMEM or an LMDB
+ * code. */
+static int s_co_load(s_apply_t *a, const uint8_t *key, unsigned nm, double **m)
+{
+    size_t before = a->co->used;
+    if (!(*m = s_co_get(a->co, key, nm)))
+        return -ENOMEM;
+    if (a->co->used == before)
+        return 0;
+    MDB_val k = {CRR_AGG_KEY, (void *)key}, v;
+    int rc = mdb_get(a->txn, a->s->db_agg, &k, &v);
+    if (rc == 0 && v.mv_size == nm * sizeof(double))
+        memcpy(*m, v.mv_data, nm * sizeof(double));
+    else if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    return 0;
+}
+
 /* Adds the metrics of e (borough b, occurred day, arrival day) to the table. */
 #ifndef CRR_BENCH_NO_AGGREGATES
 #define S_MAYBE_UNUSED
@@ -599,8 +622,9 @@ S_MAYBE_UNUSED static int s_accumulate(s_apply_t *a, const Crrmon__V1__Event *e,
 #define S_GET(fam)                                                                                 \
     do {                                                                                           \
         crr_store_agg_key(key, b, (fam), day, cell);                                               \
-        if (!(m = s_co_get(a->co, key, s_fam_nm[(fam)])))                                          \
-            return -ENOMEM;                                                                        \
+        int rc_ = s_co_load(a, key, s_fam_nm[(fam)], &m);                                          \
+        if (rc_)                                                                                   \
+            return rc_;                                                                            \
     } while (0)
 
     switch (e->body_case) {
@@ -628,12 +652,12 @@ S_MAYBE_UNUSED static int s_accumulate(s_apply_t *a, const Crrmon__V1__Event *e,
         crr_be64_put(cell, h);
         crr_store_agg_key(key, b, CRR_FAM_TRAINER, day, cell);
         size_t before = a->co->used;
-        if (!(m = s_co_get(a->co, key, M_TR_COUNT)))
-            return -ENOMEM;
+        int rc = s_co_load(a, key, M_TR_COUNT, &m);
+        if (rc)
+            return rc;
         if (a->co->used != before) {
             MDB_val k = {8, cell}, v = {tl, (void *)f->trainer_id};
-            int rc = mdb_put(a->txn, a->s->db_names, &k, &v, 0);
-            if (rc)
+            if ((rc = mdb_put(a->txn, a->s->db_names, &k, &v, 0)) != 0)
                 return rc;
         }
         m[M_TR_N] += 1;
@@ -1044,7 +1068,7 @@ static int s_cmp_slot(const void *x, const void *y)
     return memcmp((*(s_slot_t *const *)x)->key, (*(s_slot_t *const *)y)->key, CRR_AGG_KEY);
 }
 
-/* Writes the coalesced sums: one get + put per distinct key, in key order. */
+/* Writes the running totals: one put per distinct key, in key order. */
 static int s_flush(s_apply_t *a)
 {
     struct crr_coalesce *c = a->co;
@@ -1066,26 +1090,11 @@ static int s_flush(s_apply_t *a)
     int rc = mdb_cursor_open(a->txn, a->s->db_agg, &cur);
     if (rc)
         return rc;
-    double buf[CRR_AGG_MAXM];
     for (size_t i = 0; i < n; i++) {
         s_slot_t *sl = c->order[i];
         unsigned nm = s_fam_nm[sl->key[1]];
-        const double *add = c->arena + sl->off;
-        MDB_val k = {CRR_AGG_KEY, sl->key}, v;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
-        if (rc == 0 && v.mv_size == nm * sizeof(double)) {
-            memcpy(buf, v.mv_data, nm * sizeof(double));
-            for (unsigned m = 0; m < nm; m++)
-                buf[m] += add[m];
-            v.mv_data = buf;
-            v.mv_size = nm * sizeof(double);
-            rc = mdb_cursor_put(cur, &k, &v, MDB_CURRENT);
-        } else if (rc == MDB_NOTFOUND || rc == 0) {
-            v.mv_data = (void *)add;
-            v.mv_size = nm * sizeof(double);
-            rc = mdb_cursor_put(cur, &k, &v, 0);
-        }
-        if (rc)
+        MDB_val k = {CRR_AGG_KEY, sl->key}, v = {nm * sizeof(double), c->arena + sl->off};
+        if ((rc = mdb_cursor_put(cur, &k, &v, 0)) != 0)
             break;
     }
     mdb_cursor_close(cur);

@@ -6,7 +6,9 @@
  *             counts, sums, sums of squares, sums of weights and squared
  *             weights per borough, UTC day of occurred_at (arrival day for the
  *             pipeline family), event type family and dimension cell. A window
- *             is one range scan per (borough, family).
+ *             is one range scan per (borough, family). Each event is added to
+ *             the running totals in arrival order, so the sums are the same
+ *             bits however the events were grouped.
  *   gauge     borough | staff_group | occurred_at | apply counter ->
  *             staff_headcount statements (latest up to an instant wins)
  *   records   borough | type | record_id -> day (record-id de-duplication)
