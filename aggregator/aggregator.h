@@ -9,14 +9,16 @@
  *   datadir.c   DATA_DIR/lock (flock) and DATA_DIR/endpoints.json (temp + rename)
  *   ingest.c    ROUTER socket + monitor, the poll loop, group commit, Acks
  *   feed.c      PUB live feed: one update per borough touched by a committed group
- *   http.c      libmicrohttpd on its own thread: /healthz, /api/v1/stats, POST /api/v1/snapshots
+ *   http.c      libmicrohttpd, a thread per connection: /healthz, /api/v1/stats, /metrics,
+ *               POST /api/v1/snapshots (coalesced)
  *   snapshot.c  snapshot on demand and on schedule through the sinks; pruning timer
  *
  * Threading: the main thread owns the store (the only LMDB writer), every zmq
  * socket but the HTTP end of the request pipe, the scheduler and the sinks.
- * libmicrohttpd runs one internal thread; it reads counters (atomics) and
- * hands snapshot requests to the main loop over an inproc PAIR
- * ("inproc://crr-agg-http"), waiting for the answer. The signal flag and the
+ * libmicrohttpd runs a listening thread and one thread per connection; they
+ * read counters (atomics) and hand snapshot requests to the main loop over an
+ * inproc PAIR ("inproc://crr-agg-http"), one at a time (http.c's mutex),
+ * waiting for the answer. The signal flag and the
  * log level are the only globals. */
 #ifndef CRR_AGGREGATOR_H
 #define CRR_AGGREGATOR_H
@@ -225,7 +227,7 @@ void crr_feed_close(crr_aggregator_t *a);
 
 /* ---------------------------------------------------------------- http.c */
 
-/* Starts libmicrohttpd on a->cfg.http on its own thread, with the HTTP end
+/* Starts libmicrohttpd on a->cfg.http on its own threads, with the HTTP end
  * of the request pipe; fills a->http_ep with the bound ADDR:PORT.
  * Returns 0 or a negative code (logged). */
 int crr_http_open(crr_aggregator_t *a);
