@@ -275,7 +275,9 @@ static Crrmon__V1__Batch *s_take_frame(crr_aggregator_t *a, crr_agg_slot_t *slot
     crr_diag_clear(&d);
     crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "", "%s", slot->error);
     int rc = crr_store_reject_frame(a->store, &d, NULL, raw[0] ? raw : NULL);
-    if (rc)
+    if (rc == 1)
+        S_ADD(rejects_unstored, 1); /* a flood of bad frames: counted, not stored */
+    else if (rc)
         CRR_ERROR("cannot store the reject of a malformed frame: %s", crr_strerror(rc));
     S_ADD(malformed, 1);
     CRR_DEBUG("malformed frame: %s", slot->error);

@@ -879,15 +879,11 @@ static size_t s_rejseq_key(uint8_t *k, const s_src_t *src, uint64_t seq)
 /* Bytes of reason kept in rejseq for a reject past the storage caps. */
 #define S_REJSEQ_REASON_UNSTORED 64
 
-/* Whether the reject of one more event of job j may be stored with its text
- * (the caps of crr_store_opts_t); counts it against them if so. */
-static int s_reject_storable(s_apply_t *a, crr_ingest_job_t *j, int64_t now)
+/* Takes one reject from source id's budget for the window of now: 1 when
+ * it may be stored, 0 past the cap (*first_hit, if not NULL, set to 1 the
+ * first time in the window). */
+static int s_rcap_take(crr_store_t *s, const char *id, int64_t now, int *first_hit)
 {
-    crr_store_t *s = a->s;
-    uint64_t stored = j->n_rejected - j->n_rereported - j->n_unstored;
-    if (stored >= s->rcap_batch)
-        return 0;
-    const char *id = j->batch->source_id ? j->batch->source_id : "";
     uint64_t h = crr_store_hash64(id, strlen(id)) | 1;
     struct crr_rcap *c = &s->rcap[h % CRR_RCAP_SLOTS];
     int64_t window = now - now % s->rcap_window;
@@ -898,12 +894,24 @@ static int s_reject_storable(s_apply_t *a, crr_ingest_job_t *j, int64_t now)
         c->hit = 0;
     }
     if (c->stored >= s->rcap_source) {
-        if (!c->hit)
-            j->source_cap_hit = c->hit = 1;
+        if (!c->hit && first_hit)
+            *first_hit = 1;
+        c->hit = 1;
         return 0;
     }
     c->stored++;
     return 1;
+}
+
+/* Whether the reject of one more event of job j may be stored with its text
+ * (the caps of crr_store_opts_t); counts it against them if so. */
+static int s_reject_storable(s_apply_t *a, crr_ingest_job_t *j, int64_t now)
+{
+    crr_store_t *s = a->s;
+    uint64_t stored = j->n_rejected - j->n_rereported - j->n_unstored;
+    if (stored >= s->rcap_batch)
+        return 0;
+    return s_rcap_take(s, j->batch->source_id ? j->batch->source_id : "", now, &j->source_cap_hit);
 }
 
 static int s_store_reject(s_apply_t *a, crr_ingest_job_t *j, const Crrmon__V1__Event *e,
@@ -1226,11 +1234,14 @@ int crr_store_reject_frame(crr_store_t *s, const crr_diag_t *d, const char *sour
 {
     if (s->readonly)
         return CRR_EINVAL;
+    int64_t now = crr_clock_now_sec();
+    if (!s_rcap_take(s, source_id ? source_id : "", now, NULL))
+        return 1; /* a flood of bad frames must not fill the store either */
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc)
         return rc;
-    crr_reject_t r = {.at_sec = crr_clock_now_sec(), .source_id = source_id, .diag = d, .raw = raw};
+    crr_reject_t r = {.at_sec = now, .source_id = source_id, .diag = d, .raw = raw};
     if ((rc = crr_rejects_put(txn, s->db_rejects, &r)) != 0) {
         mdb_txn_abort(txn);
         return rc;

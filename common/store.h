@@ -147,8 +147,11 @@ void crr_ingest_job_reset(crr_ingest_job_t *j);
 /* Stores one reject that is not an event of a parsed batch (a malformed frame,
  * a frame over a limit) in its own committed transaction. d gives code,
  * field, reason (file/line if any); source_id may be NULL; raw is the frame
- * as hex or text (truncated to CRR_REJECTS_RAW_MAX), may be NULL.
- * Returns 0, CRR_EINVAL (read-only), -ENOMEM or an LMDB code. */
+ * as hex or text (truncated to CRR_REJECTS_RAW_MAX), may be NULL. Frame
+ * rejects share the per-source cap of event rejects (source_id NULL counts
+ * as ""): past it nothing is stored and 1 is returned (count it).
+ * Returns 0, 1 (not stored: cap), CRR_EINVAL (read-only), -ENOMEM or an
+ * LMDB code. */
 int crr_store_reject_frame(crr_store_t *s, const crr_diag_t *d, const char *source_id,
                            const char *raw);
 

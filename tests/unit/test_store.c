@@ -595,6 +595,15 @@ static void test_reject_caps(void **state)
         assert_non_null(strstr(j.rejected[i]->reason, "too old"));
     crr_ingest_job_reset(&j);
     crr_codec_free((ProtobufCMessage *)&j.batch->base);
+    /* malformed frames (no source) have a budget of their own */
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "", "garbage");
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(crr_store_reject_frame(s, &d, NULL, "ff"), 0);
+    assert_int_equal(crr_store_reject_frame(s, &d, NULL, "ff"), 1);
+    assert_int_equal(crr_store_stat(s, &st), 0);
+    assert_int_equal(st.rejects, 8 + 5);
     crr_store_close(&s);
     s_rm_rf(dir);
 }
