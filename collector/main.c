@@ -51,7 +51,7 @@ static const crr_cfg_entry_t s_table[] = {
      "spool limit (bytes of event data); when full, reading stops until Acks free room"},
     {"sender", "window", CRR_CFG_INT, "256", 1, 4096, C(window_frames), NULL,
      "frames (batches) in flight without an Ack"},
-    {"sender", "batch_events", CRR_CFG_INT, "2000", 1, 100000, C(batch_events), NULL,
+    {"sender", "batch_events", CRR_CFG_INT, "2000", 1, 20000, C(batch_events), NULL,
      "events per frame at most"},
     {"sender", "max_frame", CRR_CFG_SIZE, "1M", 4096, 268435456, C(max_frame), NULL,
      "frame size limit; keep below the aggregator's ingest max message size"},

@@ -20,8 +20,11 @@
 
 /* Events one Batch may carry. Senders build at most sender.batch_events per
  * frame (2,000 by default, the collector allows up to this); a frame with
- * more is MALFORMED at the aggregator and refused before it is unpacked. */
-#define CRR_VALIDATE_MAX_BATCH_EVENTS 100000
+ * more is MALFORMED at the aggregator and refused before it is unpacked.
+ * It also bounds an Ack: 20,000 rejections of at most ~660 bytes each stay
+ * under the sender's 16 MiB Ack limit, so a batch rejected whole is still
+ * acknowledged. */
+#define CRR_VALIDATE_MAX_BATCH_EVENTS 20000
 
 /* Longest identifier string of an event (course_id, session_id, trainer_id,
  * participant_ref, officer_ref, record_id), in bytes. */
