@@ -7,6 +7,11 @@ test noticing, each checked from outside with real processes.
     from the socket and before the Ack is written to it. Opening the store
     with MDB_NOSYNC removes every such call (tests/unit/test_durability.c
     checks the environment flags themselves).
+  - the edge's future rule: the collector itself rejects an event 10 minutes
+    ahead (code future, no sequence given, so nothing of it reaches the
+    aggregator) and accepts one 4 minutes ahead (inside the 5-minute slack).
+    The aggregator applies the same rule, so a collector whose slack were off
+    by a factor of 1000 either way would go unnoticed without this test.
 """
 import glob
 import json
@@ -133,6 +138,50 @@ def test_data_sync_between_batch_and_ack():
     syncs, recv_line, send_line = syncs_between_batch_and_ack(trace, source)
     assert len(syncs) >= 1, ("no fdatasync/fsync/msync between the batch's arrival and its Ack:\n"
                              f"  {recv_line}\n  {send_line}")
+
+
+# ------------------------------------------------------------------ the edge's future rule
+
+def status_of(data_dir, source_id, env):
+    """The aggregator's `crrmon status --json` line of source_id, or None when unseen."""
+    r = crrtest.run([crrtest.binary("crrmon"), "status", "--data-dir", data_dir, "--json"], env=env, check=0)
+    hits = [json.loads(line) for line in r.stdout.splitlines() if json.loads(line).get("sourceId") == source_id]
+    assert len(hits) <= 1, hits
+    return hits[0] if hits else None
+
+
+def collector_rejects(data_dir, env):
+    r = crrtest.run([crrtest.binary("crrmon"), "rejects", "--data-dir", data_dir, "--json", "--limit", "0"],
+                    env=env, check=0)
+    return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+def test_collector_rejects_future_event_itself():
+    env = {"CRRMON_NOW": NOW + "+"}  # running from NOW: the test has 60 s before +4 min leaves the slack
+    adir = crrtest.tmpdir("crragg-")
+    agg, ep = start_aggregator(adir, env)
+    work = crrtest.tmpdir()
+    path = os.path.join(work, "in.jsonl")
+    with open(path, "w") as f:
+        f.write('{"borough": "E09000001", "occurredAt": "2026-03-01T12:10:00Z", "recordId": "ahead10", '
+                '"racistIncident": {"count": 1}}\n')  # now + 10 min: future at the edge
+        f.write('{"borough": "E09000001", "occurredAt": "2026-03-01T12:04:00Z", "recordId": "ahead4", '
+                '"racistIncident": {"count": 1}}\n')  # now + 4 min: inside the 5-minute slack
+    cdir = os.path.join(work, "coll")
+    c = crrtest.Proc([crrtest.binary("crrmon-collector"), "--data-dir", cdir, "--aggregator", ep["ingest"],
+                      "--source-id", "ahead", "--give-up-after", "60s", path], env=env, name="collector")
+    assert c.wait(90) == 2, c.stderr()  # 2: a line was rejected
+    err = c.stderr()
+    assert f"{path}:1: occurred_at:" in err and "in the future" in err, err
+    assert "rejected by the aggregator" not in err, err
+    rej = collector_rejects(cdir, env)
+    assert [(r["file"], r["line"], r["field"], r["code"]) for r in rej] == [(path, 1, "occurred_at", "future")], rej
+    assert "seq" not in rej[0] or str(rej[0]["seq"]) == "0", rej  # never given a sequence
+    # the aggregator saw exactly the one event inside the slack, as sequence 1
+    st = status_of(adir, "ahead", env)
+    assert st is not None, "the event 4 minutes ahead never reached the aggregator"
+    assert (int(st.get("appliedSeq", 0)), int(st.get("applied", 0)), int(st.get("rejected", 0))) == (1, 1, 0), st
+    assert agg.term() == 0, agg.stderr()
 
 
 if __name__ == "__main__":
