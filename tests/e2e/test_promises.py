@@ -12,6 +12,9 @@ test noticing, each checked from outside with real processes.
     aggregator) and accepts one 4 minutes ahead (inside the 5-minute slack).
     The aggregator applies the same rule, so a collector whose slack were off
     by a factor of 1000 either way would go unnoticed without this test.
+  - the spool's on-disk format version: a spool marked with a newer version
+    (mdb_load) makes the collector exit 78 with a message naming both
+    versions, and the spool keeps its mark and reads no input.
 """
 import glob
 import json
@@ -182,6 +185,39 @@ def test_collector_rejects_future_event_itself():
     assert st is not None, "the event 4 minutes ahead never reached the aggregator"
     assert (int(st.get("appliedSeq", 0)), int(st.get("applied", 0)), int(st.get("rejected", 0))) == (1, 1, 0), st
     assert agg.term() == 0, agg.stderr()
+
+
+# ------------------------------------------------------------------ spool format version
+
+def spool_meta(data_dir):
+    """The spool's meta database as {key: value text} (mdb_dump -p)."""
+    r = crrtest.run(["mdb_dump", "-p", "-s", "meta", os.path.join(data_dir, "spool")], check=0)
+    lines = r.stdout.split("HEADER=END\n", 1)[1].split("DATA=END", 1)[0].splitlines()
+    return {k.strip(): v.strip() for k, v in zip(lines[0::2], lines[1::2])}
+
+
+def test_collector_refuses_spool_of_newer_format():
+    env = {"CRRMON_NOW": NOW}
+    work = crrtest.tmpdir()
+    path = os.path.join(work, "in.jsonl")
+    with open(path, "w") as f:
+        f.write('{"borough": "E09000001", "occurredAt": "2026-02-01T10:00:00Z", "racistIncident": {"count": 1}}\n')
+    cdir = os.path.join(work, "coll")
+    args = [crrtest.binary("crrmon-collector"), "--data-dir", cdir, "--aggregator",
+            f"tcp://127.0.0.1:{crrtest.free_port()}", "--source-id", "fmt", "--give-up-after", "1s"]
+    # a run with no input and nobody listening: creates the spool, exits on give-up
+    c = crrtest.Proc(args + [os.devnull], env=env, name="collector")
+    c.wait(60)
+    assert spool_meta(cdir).get("format") == "\\00\\00\\00\\01", spool_meta(cdir)
+    crrtest.run(["mdb_load", "-T", "-s", "meta", os.path.join(cdir, "spool")], input="format\n\\00\\00\\00\\07\n",
+                check=0)
+    c = crrtest.Proc(args + [path], env=env, name="collector")
+    assert c.wait(60) == 78, c.stderr()
+    err = c.stderr()
+    assert "written by a newer crrmon (on-disk format version 7; this build reads up to 1)" in err, err
+    meta = spool_meta(cdir)
+    assert meta.get("format") == "\\00\\00\\00\\07", meta  # left as it is
+    assert meta.get("count") == "\\00" * 8 and meta.get("next_seq") == "\\00" * 7 + "\\01", meta
 
 
 if __name__ == "__main__":
