@@ -12,6 +12,10 @@ test noticing, each checked from outside with real processes.
     aggregator) and accepts one 4 minutes ahead (inside the 5-minute slack).
     The aggregator applies the same rule, so a collector whose slack were off
     by a factor of 1000 either way would go unnoticed without this test.
+  - LONDON's pipeline.last_event_age_seconds through the real ingest path:
+    three boroughs' events arrive at three instants (the aggregator restarted
+    with another CRRMON_NOW each time), the latest in the middle borough;
+    LONDON must be the smallest age, whichever borough a slip would take.
   - the spool's on-disk format version: a spool marked with a newer version
     (mdb_load) makes the collector exit 78 with a message naming both
     versions, and the spool keeps its mark and reads no input.
@@ -23,6 +27,7 @@ import re
 import shutil
 import signal
 import sys
+import urllib.request
 
 import zmq
 
@@ -188,6 +193,53 @@ def test_collector_rejects_future_event_itself():
     assert st is not None, "the event 4 minutes ahead never reached the aggregator"
     assert (int(st.get("appliedSeq", 0)), int(st.get("applied", 0)), int(st.get("rejected", 0))) == (1, 1, 0), st
     assert agg.term() == 0, agg.stderr()
+
+
+# ------------------------------------------------------------------ LONDON's last event age
+
+def send_one(ep, source, seq, borough):
+    """One stop_search of borough as sequence seq of (source, epoch 5); returns the Ack."""
+    b = pb()["ingest"].Batch(source_id=source, epoch=5)
+    e = stop_search(seq, source, NOW_SEC - 7200)
+    e.borough = borough
+    b.events.append(e)
+    s = zmq.Context.instance().socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(ep["ingest"])
+    try:
+        s.send(b.SerializeToString())
+        assert s.poll(60000), "no Ack within 60 s"
+        ack = pb()["ingest"].Ack()
+        ack.ParseFromString(s.recv())
+        return ack
+    finally:
+        s.close()
+
+
+def test_london_last_event_age_is_the_smallest():
+    d = crrtest.tmpdir("crragg-")
+    arrivals = [("E09000001", "2026-03-01T11:10:00Z"),   # age 3000 s at NOW
+                ("E09000015", "2026-03-01T11:43:20Z"),   # age 1000 s: the latest arrival
+                ("E09000033", "2026-03-01T11:26:40Z")]   # age 2000 s
+    for seq, (borough, at) in enumerate(arrivals, 1):
+        proc, ep = start_aggregator(d, {"CRRMON_NOW": at})
+        ack = send_one(ep, "ages", seq, borough)
+        assert (ack.durable_seq, len(ack.rejected), ack.error) == (seq, 0, 0), ack
+        assert proc.term() == 0, proc.stderr()
+    proc, ep = start_aggregator(d, {"CRRMON_NOW": NOW})
+    req = urllib.request.Request(f"http://{ep['http']}/api/v1/snapshots", method="POST", data=b"")
+    with urllib.request.urlopen(req, timeout=60) as r:
+        assert r.status == 201
+        ans = json.loads(r.read())
+    with open(ans["file"]) as f:
+        rows = [json.loads(line) for line in f.read().splitlines()[1:]]
+    ages = {(r["borough"], r["windowDays"]): r.get("value") for r in rows
+            if r["indicator"] == "pipeline.last_event_age_seconds" and r["dims"] == {}}
+    seen = {k: v for k, v in ages.items() if v is not None}  # what the messages show
+    assert (ages[("E09000001", 30)], ages[("E09000015", 30)], ages[("E09000033", 30)]) == (3000, 1000, 2000), seen
+    assert [ages[("LONDON", w)] for w in (30, 90, 365)] == [1000, 1000, 1000], seen
+    assert ages.get(("E09000002", 30)) is None, seen  # no event, no age
+    assert proc.term() == 0, proc.stderr()
 
 
 # ------------------------------------------------------------------ spool format version
