@@ -1,4 +1,4 @@
-/* http: the aggregator's HTTP API on libmicrohttpd's internal thread.
+/* http: the aggregator's HTTP API on libmicrohttpd, one thread per connection.
  *
  *   GET  /healthz            200 {"status":"ok"}
  *   GET  /api/v1/stats       200 the ingest counters (crr_agg_stats_t) as JSON, with
@@ -9,15 +9,26 @@
  *                            instant: a snapshot as of then, 400 {"error":..} naming the
  *                            earliest date allowed when the store cannot serve it
  *
- * Threading: MHD runs ONE internal polling thread, so every handler runs on
- * it and the HTTP end of the request pipe (a zmq PAIR, created by the main
- * thread and used only by that thread afterwards) needs no lock. Reads
- * (counters) are atomics. Anything that writes LMDB (taking a snapshot) is
- * handed to the main loop over the pipe: request "snapshot <n>[ <as_of>]", answer
- * "<n> <status> <json>"; the handler polls for it with a deadline and gives
- * up with 503 when the aggregator is stopping (so shutdown never waits on
- * it). Answers whose number is not the current request's are dropped (a
- * timed-out request's late answer). Binds 127.0.0.1 unless configured.
+ * Threading: MHD accepts on its internal thread and serves each connection
+ * on its own thread, so a slow snapshot or a slow client never holds up
+ * /healthz. Connections are bounded (S_CONN_LIMIT in all, S_CONN_PER_IP per
+ * client address) and one idle for S_CONN_TIMEOUT_S is closed, so idle or
+ * trickling connections from one address cannot lock others out. Reads
+ * (counters) are atomics; the store's sizes are a read transaction on the
+ * calling thread (the env is MDB_NOTLS).
+ *
+ * Snapshots: anything that writes LMDB is handed to the main loop over the
+ * request pipe (a zmq PAIR, request "snapshot <n>[ <as_of>]", answer "<n> <status>
+ * <json>"). Concurrent POSTs are coalesced: one request is in flight at a
+ * time (the mutex below also hands the pipe from thread to thread), and a
+ * POST that arrives while one runs waits for it and gets its answer (the
+ * same id) when it asks for the same as_of; one for another as_of waits
+ * for its turn. A new snapshot starts at most once per S_SNAPSHOT_MIN_GAP_MS: a
+ * POST that comes sooner waits for the gap (then starts one, which the others
+ * waiting join). Waits end with 503 when the aggregator is stopping and 504
+ * after S_SNAPSHOT_TIMEOUT_MS. Answers whose number is not the request's are
+ * dropped (a timed-out request's late answer). Binds 127.0.0.1 unless
+ * configured.
  *
  * Security ([http] section): any address but 127.0.0.1 needs TLS (tls_cert,
  * tls_key: read once at start, a key readable by group or others refused)
@@ -27,7 +38,8 @@
  * and every method but GET/HEAD (a change of state: POST /api/v1/snapshots)
  * the admin role (403 for a read user), on loopback too. The users are
  * re-read on SIGHUP (crr_http_reload_users, main thread) and swapped under
- * a mutex the MHD thread takes to check a password. */
+ * `ulock`; a connection's thread copies the one user it needs under it and
+ * runs crypt_r outside it. */
 #include "aggregator.h"
 
 #include "clock.h"
@@ -47,25 +59,40 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <zmq.h>
 
 #define S_PIPE_EP "inproc://crr-agg-http"
 #define S_SNAPSHOT_TIMEOUT_MS 300000
-#define S_PIPE_REQ 128 /* "snapshot <n> <as_of>" */
-#define S_REALM "crrmon"
-#define S_PEM_MAX (1u << 20)
+#define S_PIPE_REQ 128             /* "snapshot <n> <as_of>" */
+#define S_AS_OF_MAX 48             /* the longest as_of text accepted (with its NUL) */
+#define S_SNAPSHOT_MIN_GAP_MS 2000 /* between the starts of two on-demand snapshots */
+#define S_CONN_LIMIT 256           /* connections in all */
+#define S_CONN_PER_IP 32           /* connections from one client address */
+#define S_CONN_TIMEOUT_S 5         /* an idle connection is closed after this */
+#define S_REALM "crrmon"           /* of WWW-Authenticate: Basic */
+#define S_PEM_MAX (1u << 20)       /* the largest tls_cert / tls_key read */
 #define S_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 struct crr_http {
-    struct MHD_Daemon *daemon; /* libmicrohttpd instance */
-    void *pipe;                /* HTTP end of the request PAIR (MHD thread only) */
-    crr_aggregator_t *a;       /* read-only use: counters and the stopping flag */
-    uint64_t next_req;         /* request counter (MHD thread only) */
-    struct sockaddr_in sa;     /* the address to bind (crr_http_prepare) */
-    char *tls_cert, *tls_key;  /* PEM text when TLS is on, else NULL (kept while MHD runs) */
-    int auth;                  /* a users file is configured: Basic authentication is on */
-    pthread_mutex_t lock;      /* guards users (the MHD thread reads, a reload swaps) */
-    crr_users_t users;         /* the users file as last loaded */
+    struct MHD_Daemon *daemon;    /* libmicrohttpd instance */
+    void *pipe;                   /* HTTP end of the request PAIR (the thread holding `busy`) */
+    crr_aggregator_t *a;          /* read-only use: counters and the stopping flag */
+    pthread_mutex_t mu;           /* guards everything below */
+    pthread_cond_t cv;            /* signalled when a snapshot request ends */
+    uint64_t next_req;            /* last request number sent on the pipe */
+    int busy;                     /* a snapshot request is in flight (its thread owns the pipe) */
+    uint64_t done_req;            /* last request number answered (or given up) */
+    unsigned done_status;         /* its HTTP status */
+    char *done_body;              /* its JSON answer (malloc'd), NULL = none */
+    char cur_as_of[S_AS_OF_MAX];  /* as_of of the request in flight ("" = now) */
+    char done_as_of[S_AS_OF_MAX]; /* as_of of the last request answered */
+    uint64_t last_start_ms;       /* crr_clock_mono_ms when the last request was sent, 0 = never */
+    struct sockaddr_in sa;        /* the address to bind (crr_http_prepare) */
+    char *tls_cert, *tls_key;     /* PEM text when TLS is on, else NULL (kept while MHD runs) */
+    int auth;                     /* a users file is configured: Basic authentication is on */
+    pthread_mutex_t ulock;        /* guards users (connection threads read, a reload swaps) */
+    crr_users_t users;            /* the users file as last loaded */
 };
 
 static enum MHD_Result s_reply(struct MHD_Connection *c, unsigned status, json_t *body)
@@ -129,6 +156,11 @@ static const struct {
     C(rejected, "crrmon_events_rejected_total", "Events rejected, each counted once."),
     C(malformed, "crrmon_ingest_malformed_frames_total",
       "Frames refused as malformed (not a Batch)."),
+    C(oversized, "crrmon_ingest_oversized_frames_total",
+      "Frames refused as malformed because over a limit (events per batch, unpacked size); "
+      "frames over max_msg_size are dropped with their connection (disconnects)."),
+    C(rejects_unstored, "crrmon_rejects_not_stored_total",
+      "Rejections counted and acknowledged but not stored (reject storage caps)."),
     C(groups, "crrmon_ingest_groups_total",
       "Groups committed durably (one LMDB transaction each)."),
     C(apply_failures, "crrmon_ingest_apply_failures_total",
@@ -237,22 +269,24 @@ static enum MHD_Result s_reply_text(struct MHD_Connection *c, unsigned status, c
     return ret;
 }
 
-/* Asks the main loop for a snapshot (as of as_of, NULL = now) and waits for its answer. */
-static enum MHD_Result s_snapshot(crr_http_t *h, struct MHD_Connection *c, const char *as_of)
+/* Sends request n (as of as_of, "" = now) on the pipe and waits for its
+ * answer (the caller owns the pipe: h->busy). Returns the status and sets
+ * *body (malloc'd JSON text). */
+static unsigned s_snapshot_ask(crr_http_t *h, uint64_t n, const char *as_of, char **body)
 {
     char req[S_PIPE_REQ], ans[8192];
-    if (as_of && (strlen(as_of) > 40 || strspn(as_of, "0123456789TZtz:.+-") != strlen(as_of)))
-        return s_reply(c, MHD_HTTP_BAD_REQUEST,
-                       s_error("as_of needs a date (2026-03-01) or an RFC 3339 instant"));
-    uint64_t n = ++h->next_req;
-    int len = snprintf(req, sizeof req, "snapshot %" PRIu64 "%s%s", n, as_of ? " " : "",
-                       as_of ? as_of : "");
-    if (zmq_send(h->pipe, req, (size_t)len, ZMQ_DONTWAIT) < 0)
-        return s_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, s_error("the aggregator is busy"));
+    int len = snprintf(req, sizeof req, "snapshot %" PRIu64 "%s%s", n, *as_of ? " " : "", as_of);
+    *body = NULL;
+    if (zmq_send(h->pipe, req, (size_t)len, ZMQ_DONTWAIT) < 0) {
+        *body = strdup("{\"error\":\"the aggregator is busy\"}");
+        return MHD_HTTP_SERVICE_UNAVAILABLE;
+    }
     uint64_t deadline = crr_clock_mono_ms() + S_SNAPSHOT_TIMEOUT_MS;
     while (crr_clock_mono_ms() < deadline) {
-        if (atomic_load(&h->a->stopping))
-            return s_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, s_error("the aggregator is stopping"));
+        if (atomic_load(&h->a->stopping)) {
+            *body = strdup("{\"error\":\"the aggregator is stopping\"}");
+            return MHD_HTTP_SERVICE_UNAVAILABLE;
+        }
         zmq_pollitem_t it = {h->pipe, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&it, 1, 200) <= 0)
             continue;
@@ -265,10 +299,85 @@ static enum MHD_Result s_snapshot(crr_http_t *h, struct MHD_Connection *c, const
         if (id != n)
             continue; /* the late answer of a request that timed out */
         unsigned status = (unsigned)strtoul(end, &end, 10);
-        json_t *body = json_loads(end, 0, NULL);
-        return s_reply(c, status ? status : 500, body ? body : s_error("bad answer"));
+        while (*end == ' ')
+            end++;
+        *body = strdup(end);
+        return status ? status : 500;
     }
-    return s_reply(c, MHD_HTTP_GATEWAY_TIMEOUT, s_error("the snapshot did not finish in time"));
+    *body = strdup("{\"error\":\"the snapshot did not finish in time\"}");
+    return MHD_HTTP_GATEWAY_TIMEOUT;
+}
+
+/* Waits on h->cv for up to 200 ms (h->mu held). */
+static void s_wait(crr_http_t *h)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 200 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+}
+
+/* POST /api/v1/snapshots[?as_of=]: joins the snapshot in flight for the
+ * same as_of, or starts one (at most one start per S_SNAPSHOT_MIN_GAP_MS),
+ * and answers with its result. */
+static enum MHD_Result s_snapshot(crr_http_t *h, struct MHD_Connection *c, const char *as_of)
+{
+    if (!as_of)
+        as_of = "";
+    if (strlen(as_of) >= S_AS_OF_MAX || strspn(as_of, "0123456789TZtz:.+-") != strlen(as_of))
+        return s_reply(c, MHD_HTTP_BAD_REQUEST,
+                       s_error("as_of needs a date (2026-03-01) or an RFC 3339 instant"));
+    uint64_t deadline = crr_clock_mono_ms() + S_SNAPSHOT_TIMEOUT_MS;
+    pthread_mutex_lock(&h->mu);
+    uint64_t join = 0; /* the request whose answer we take */
+    for (;;) {
+        if (atomic_load(&h->a->stopping) || crr_clock_mono_ms() >= deadline) {
+            pthread_mutex_unlock(&h->mu);
+            return s_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                           s_error("the aggregator is stopping or busy"));
+        }
+        if (join && h->done_req >= join) {
+            if (h->done_req == join || strcmp(h->done_as_of, as_of) == 0)
+                break; /* ours is answered (or a later one for the same as_of) */
+            join = 0;  /* ours was answered and replaced by another as_of's: ask again */
+        }
+        if (h->busy) {
+            if (strcmp(h->cur_as_of, as_of) == 0)
+                join = h->next_req; /* coalesce with the request in flight */
+            s_wait(h);
+            continue;
+        }
+        uint64_t now = crr_clock_mono_ms();
+        if (h->last_start_ms && now < h->last_start_ms + S_SNAPSHOT_MIN_GAP_MS) {
+            s_wait(h); /* rate limit: one start per gap; whoever starts next, we may join */
+            continue;
+        }
+        uint64_t n = ++h->next_req;
+        h->busy = 1;
+        h->last_start_ms = now;
+        snprintf(h->cur_as_of, sizeof h->cur_as_of, "%s", as_of);
+        pthread_mutex_unlock(&h->mu);
+        char *body;
+        unsigned status = s_snapshot_ask(h, n, as_of, &body);
+        pthread_mutex_lock(&h->mu);
+        free(h->done_body);
+        h->done_body = body;
+        h->done_status = status;
+        h->done_req = n;
+        snprintf(h->done_as_of, sizeof h->done_as_of, "%s", as_of);
+        h->busy = 0;
+        pthread_cond_broadcast(&h->cv);
+        join = n;
+        break;
+    }
+    unsigned status = h->done_status;
+    json_t *body = h->done_body ? json_loads(h->done_body, 0, NULL) : NULL;
+    pthread_mutex_unlock(&h->mu);
+    return s_reply(c, status, body ? body : s_error("bad answer"));
 }
 
 /* The caller's role: CRR_ROLE_ADMIN when authentication is off (loopback
@@ -281,9 +390,15 @@ static crr_role_t s_role(crr_http_t *h, struct MHD_Connection *c)
     char *user = MHD_basic_auth_get_username_password(c, &pass);
     crr_role_t role = CRR_ROLE_NONE;
     if (user && pass) {
-        pthread_mutex_lock(&h->lock);
-        role = crr_users_check(&h->users, user, pass);
-        pthread_mutex_unlock(&h->lock);
+        crr_user_t one = {0}; /* a copy: crypt_r runs without the lock */
+        pthread_mutex_lock(&h->ulock);
+        const crr_user_t *found = crr_users_find(&h->users, user);
+        if (found)
+            one = *found;
+        pthread_mutex_unlock(&h->ulock);
+        crr_users_t just = {found ? &one : NULL, found ? 1 : 0};
+        role = crr_users_check(&just, user, pass);
+        explicit_bzero(&one, sizeof one);
     }
     if (role == CRR_ROLE_NONE && user)
         CRR_DEBUG("http: credentials refused for user '%.63s'", user);
@@ -474,7 +589,9 @@ int crr_http_prepare(crr_aggregator_t *a)
     if (!h)
         return -ENOMEM;
     h->a = a;
-    pthread_mutex_init(&h->lock, NULL);
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    pthread_mutex_init(&h->ulock, NULL);
     a->http = h;
     if (s_parse_addr(a->cfg.http, &h->sa)) {
         CRR_ERROR("http '%s' is not ADDR:PORT (IPv4 address, '*' or localhost; port 0 or * = any)",
@@ -517,10 +634,10 @@ int crr_http_reload_users(crr_aggregator_t *a)
         CRR_ERROR("reload: keeping the %zu HTTP user(s) loaded before", h->users.n);
         return rc;
     }
-    pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&h->ulock);
     old = h->users;
     h->users = next;
-    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&h->ulock);
     crr_users_free(&old);
     CRR_INFO("reload: [http] users_file %s: %zu user(s)", a->cfg.http_users_file, next.n);
     return 0;
@@ -553,21 +670,24 @@ int crr_http_open(crr_aggregator_t *a)
         CRR_ERROR("cannot set up the HTTP request pipe: %s", zmq_strerror(errno));
         return rc;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_POLL;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_ERROR_LOG | MHD_USE_POLL;
     if (h->tls_cert)
         h->daemon = MHD_start_daemon(
             flags | MHD_USE_TLS, ntohs(h->sa.sin_port), NULL, NULL, s_handler, h,
             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&h->sa, MHD_OPTION_NOTIFY_COMPLETED,
-            s_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-            MHD_OPTION_HTTPS_MEM_CERT, h->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, h->tls_key,
-            MHD_OPTION_HTTPS_PRIORITIES, S_TLS_PRIORITIES, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log,
-            NULL, MHD_OPTION_END);
+            s_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)S_CONN_TIMEOUT_S,
+            MHD_OPTION_CONNECTION_LIMIT, (unsigned)S_CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+            (unsigned)S_CONN_PER_IP, MHD_OPTION_HTTPS_MEM_CERT, h->tls_cert,
+            MHD_OPTION_HTTPS_MEM_KEY, h->tls_key, MHD_OPTION_HTTPS_PRIORITIES, S_TLS_PRIORITIES,
+            MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
     else
-        h->daemon = MHD_start_daemon(flags, ntohs(h->sa.sin_port), NULL, NULL, s_handler, h,
-                                     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&h->sa,
-                                     MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
-                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                                     MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
+        h->daemon = MHD_start_daemon(
+            flags, ntohs(h->sa.sin_port), NULL, NULL, s_handler, h, MHD_OPTION_SOCK_ADDR,
+            (struct sockaddr *)&h->sa, MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)S_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+            (unsigned)S_CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)S_CONN_PER_IP,
+            MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
     if (!h->daemon) {
         CRR_ERROR("cannot start the HTTP server on %s (address in use?%s)", a->cfg.http,
                   h->tls_cert ? " or a tls_cert/tls_key pair GnuTLS refuses: see above" : "");
@@ -591,12 +711,15 @@ void crr_http_close(crr_aggregator_t *a)
             MHD_stop_daemon(h->daemon);
         if (h->pipe)
             zmq_close(h->pipe);
+        free(h->done_body);
+        pthread_cond_destroy(&h->cv);
+        pthread_mutex_destroy(&h->mu);
         crr_users_free(&h->users);
         if (h->tls_key)
             explicit_bzero(h->tls_key, strlen(h->tls_key));
         free(h->tls_key);
         free(h->tls_cert);
-        pthread_mutex_destroy(&h->lock);
+        pthread_mutex_destroy(&h->ulock);
         free(h);
         a->http = NULL;
     }

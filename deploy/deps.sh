@@ -24,6 +24,9 @@ PKGS=(
   libcmocka-dev lmdb-utils
   # test_http_security: `openssl req` makes the self-signed certificate for the TLS tests
   openssl
+  # strace: tests/e2e/test_promises.py counts the aggregator's fdatasync calls
+  # between a batch's arrival and its Ack (the store must sync before it Acks)
+  strace
   python3 python3-protobuf python3-zmq
 )
 missing=()
