@@ -4,7 +4,10 @@
  * refuses (HTTP 400, exit 64 here) a date it cannot serve, naming the
  * earliest one allowed. The address comes from --http or from the endpoints.json
  * that the aggregator wrote into its data folder. Uses libcurl's easy
- * interface once; no state survives the call. */
+ * interface once; no state survives the call. An aggregator with TLS and
+ * users (docs/OPERATIONS.md "HTTP security") is reached with --http
+ * https://HOST:PORT or --cacert FILE, and --user USER (the password from
+ * $CRRMON_HTTP_PASSWORD, else one line of stdin; never printed). */
 #include "cmd_snapshot.h"
 
 #include "cfg.h"
@@ -33,7 +36,7 @@ static void s_usage(FILE *out)
     fprintf(
         out,
         "usage: crrmon snapshot (--http HOST:PORT | --data-dir AGGDIR) [--as-of DATE] [--json]\n"
-        "                       [--timeout D]\n\n"
+        "                       [--timeout D] [--user USER] [--cacert FILE]\n\n"
         "Asks a running aggregator to take a snapshot now (POST /api/v1/snapshots) and\n"
         "prints its id and the file it was written to.\n\n"
         "  --http HOST:PORT  the aggregator's HTTP API address\n"
@@ -45,6 +48,11 @@ static void s_usage(FILE *out)
         "                    names the earliest date)\n"
         "  --json            print the aggregator's JSON answer as it came\n"
         "  --timeout D       give up after D (default 60s; e.g. 500ms, 2m)\n"
+        "  --user USER       HTTP Basic credentials (an admin of the aggregator's users\n"
+        "                    file); the password comes from $CRRMON_HTTP_PASSWORD, else\n"
+        "                    from one line of stdin\n"
+        "  --cacert FILE     speak TLS (as --http https://HOST:PORT does) and trust the\n"
+        "                    aggregator's certificate as FILE (PEM) has it\n"
         "  --help            this text\n");
 }
 
@@ -66,6 +74,20 @@ static size_t s_write(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* The --user password: $CRRMON_HTTP_PASSWORD, else one line of stdin. 0 or -1. */
+static int s_password(char *buf, size_t len)
+{
+    const char *env = getenv("CRRMON_HTTP_PASSWORD");
+    if (env && *env) {
+        snprintf(buf, len, "%s", env);
+        return 0;
+    }
+    if (!fgets(buf, (int)len, stdin))
+        return -1;
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return *buf ? 0 : -1;
+}
+
 int crr_cmd_snapshot(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -74,11 +96,14 @@ int crr_cmd_snapshot(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"timeout", required_argument, NULL, 't'},
         {"as-of", required_argument, NULL, 'o'},
+        {"user", required_argument, NULL, 'u'},
+        {"cacert", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *http = NULL, *dir = NULL, *as_of = NULL;
-    int json_out = 0;
+    const char *http = NULL, *dir = NULL, *as_of = NULL, *user = NULL, *cacert = NULL;
+    int json_out = 0, tls = 0;
+    char pass[1024] = "";
     int64_t timeout_ms = 60000;
     char expl[600];
     int o;
@@ -105,6 +130,11 @@ int crr_cmd_snapshot(int argc, char **argv)
             if (timeout_ms <= 0)
                 return crr_cli_usage(S_CMD, "--timeout must be more than 0");
             break;
+        case 'u': user = optarg; break;
+        case 'c':
+            cacert = optarg;
+            tls = 1;
+            break;
         case 'h': s_usage(stdout); return CRR_EXIT_OK;
         case ':': return crr_cli_usage(S_CMD, "%s needs a value", argv[optind - 1]);
         default: return crr_cli_usage(S_CMD, "unknown option '%s'", argv[optind - 1]);
@@ -128,6 +158,10 @@ int crr_cmd_snapshot(int argc, char **argv)
     } else {
         if (strncmp(http, "http://", 7) == 0)
             http += 7;
+        else if (strncmp(http, "https://", 8) == 0) {
+            http += 8;
+            tls = 1;
+        }
         snprintf(addr, sizeof addr, "%s", http);
         size_t n = strlen(addr);
         while (n > 0 && addr[n - 1] == '/')
@@ -136,7 +170,12 @@ int crr_cmd_snapshot(int argc, char **argv)
             return crr_cli_usage(S_CMD, "--http needs HOST:PORT, not '%s'", http);
     }
     char url[800];
-    snprintf(url, sizeof url, "http://%s/api/v1/snapshots", addr);
+    snprintf(url, sizeof url, "%s://%s/api/v1/snapshots", tls ? "https" : "http", addr);
+    if (user && s_password(pass, sizeof pass))
+        return crr_cli_fail(S_CMD,
+                            "--user %s needs a password: set CRRMON_HTTP_PASSWORD or give "
+                            "it as one line on stdin",
+                            user);
 
     int exit_code = CRR_EXIT_FAIL;
     s_body_t body = {0};
@@ -172,7 +211,15 @@ int crr_cmd_snapshot(int argc, char **argv)
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_ms < 10000 ? timeout_ms : 10000));
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    if (cacert)
+        curl_easy_setopt(c, CURLOPT_CAINFO, cacert);
+    if (user) {
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(c, CURLOPT_USERNAME, user);
+        curl_easy_setopt(c, CURLOPT_PASSWORD, pass);
+    }
     CURLcode cc = curl_easy_perform(c);
+    explicit_bzero(pass, sizeof pass);
     curl_slist_free_all(hdrs);
     if (cc != CURLE_OK) {
         crr_cli_fail(S_CMD, "cannot reach the aggregator at %s: %s", url,

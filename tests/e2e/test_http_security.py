@@ -8,7 +8,8 @@
   WWW-Authenticate: Basic realm="crrmon"; right ones 200; a read user 403 on
   POST /api/v1/snapshots, an admin 201; /healthz open; a user whose hash was
   made by `openssl passwd -6` gets in like one made by `crrmon passwd`;
-  plain HTTP to the TLS port gets no answer.
+  plain HTTP to the TLS port gets no answer; `crrmon snapshot --cacert
+  --user` gets 401/403/its snapshot as the user allows.
 - On loopback with a users file the same rules hold without TLS, and SIGHUP
   re-reads the file: an added user gets in, a removed one gets 401, a file
   that does not parse is refused with file:line and the users stay.
@@ -152,6 +153,18 @@ def test_tls_with_basic_auth_and_roles():
     status, _, body = request(tls(), "POST", "/api/v1/snapshots", "ada", "admin-pass")
     assert status == 201 and b'"id"' in body, (status, body)
     assert len(os.listdir(os.path.join(data, "snapshots"))) == 1
+    # crrmon snapshot over TLS: no user 401, a read user 403, an admin gets its snapshot
+    snap = [crrtest.binary("crrmon"), "snapshot", "--http", f"https://{host}:{port}", "--cacert", cert]
+    r = crrtest.run(snap, check=1)
+    assert "HTTP 401" in r.stderr, r.stderr
+    r = crrtest.run(snap + ["--user", "rita"], input="read-pass\n", check=1)
+    assert "HTTP 403" in r.stderr, r.stderr
+    r = crrtest.run(snap + ["--user", "ada"], env={"CRRMON_HTTP_PASSWORD": "admin-pass"}, check=0)
+    assert r.stdout.startswith("id ") and "admin-pass" not in r.stdout + r.stderr, r.stdout
+    assert len(os.listdir(os.path.join(data, "snapshots"))) == 2
+    r = crrtest.run([crrtest.binary("crrmon"), "snapshot", "--http", f"https://{host}:{port}", "--user", "ada"],
+                    env={"CRRMON_HTTP_PASSWORD": "admin-pass"}, check=1)  # the test CA is not trusted
+    assert "cannot reach" in r.stderr, r.stderr
     # plain HTTP to the TLS port: no HTTP answer at all
     plain = http.client.HTTPConnection(host, port, timeout=30)
     try:
