@@ -39,8 +39,6 @@
 
 /* Bytes of origin header in front of each packed event in the events db. */
 #define CRR_SPOOL_EVENT_HDR 12
-/* Name of the spool folder inside the collector's data folder. */
-#define CRR_SPOOL_DIR "spool"
 
 typedef struct crr_spool crr_spool_t;
 
