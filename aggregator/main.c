@@ -184,7 +184,7 @@ static int s_start(crr_aggregator_t *a)
                   "format version is above %u, the newest this build reads); run that crrmon "
                   "release or a later one on this data folder",
                   store_dir, CRR_STORE_FORMAT_VERSION);
-        return rc;
+        return CRR_EXIT_CONFIG; /* not rc: a CRR_E* code is no exit status */
     }
     if (rc) {
         CRR_ERROR("cannot open the store in %s: %s", store_dir, crr_strerror(rc));
