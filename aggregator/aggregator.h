@@ -8,15 +8,17 @@
  *   schedule.c  schedule specs (`every 15m`, `daily 02:00`, `monthly 1 03:00`), next due time
  *   ingest.c    ROUTER socket + monitor, the poll loop, group commit, Acks
  *   feed.c      PUB live feed: one update per borough touched by a committed group
- *   http.c      libmicrohttpd on its own thread: /healthz, /api/v1/stats, POST /api/v1/snapshots
+ *   http.c      libmicrohttpd, a thread per connection: /healthz, /api/v1/stats, /metrics,
+ *               POST /api/v1/snapshots (coalesced)
  *   snapshot.c  snapshot on demand and on schedule through the sinks; pruning timer
  *   reload.c    SIGHUP: re-read the config, apply what can change live, refuse a bad one
  *
  * Threading: the main thread owns the store (the only LMDB writer), every zmq
  * socket but the HTTP end of the request pipe, the scheduler and the sinks.
- * libmicrohttpd runs one internal thread; it reads counters (atomics) and
- * hands snapshot requests to the main loop over an inproc PAIR
- * ("inproc://crr-agg-http"), waiting for the answer. The signal flags (stop,
+ * libmicrohttpd runs a listening thread and one thread per connection; they
+ * read counters (atomics) and hand snapshot requests to the main loop over an
+ * inproc PAIR ("inproc://crr-agg-http"), one at a time (http.c's mutex),
+ * waiting for the answer. The signal flags (stop,
  * reload) and the log level are the only globals. */
 #ifndef CRR_AGGREGATOR_H
 #define CRR_AGGREGATOR_H
@@ -128,15 +130,17 @@ typedef struct crr_agg_stats {
     _Atomic uint64_t rejected;   /* events rejected (validation), each counted once */
     _Atomic uint64_t rejected_by_code[CRR_REJECT_CODES]; /* the same, by reject code */
     _Atomic uint64_t malformed;                          /* frames refused as MALFORMED */
-    _Atomic uint64_t groups;                             /* groups committed */
-    _Atomic uint64_t apply_failures;  /* groups whose apply failed (no Acks sent) */
-    _Atomic uint64_t batch_failures;  /* batches left out of their group (error Ack sent) */
-    _Atomic uint64_t acks;            /* Acks sent */
-    _Atomic uint64_t ack_failures;    /* Acks that could not be delivered */
-    _Atomic uint64_t disconnects;     /* peer connections dropped (oversized frames among them) */
-    _Atomic uint64_t protocol_errors; /* handshakes failed on protocol (monitor) */
-    _Atomic uint64_t snapshots;       /* snapshots taken */
-    _Atomic uint64_t sink_failures;   /* sink writes that failed */
+    _Atomic uint64_t oversized; /* of those, frames over a limit (events per batch, unpack size) */
+    _Atomic uint64_t rejects_unstored; /* rejections past the reject storage caps (not stored) */
+    _Atomic uint64_t groups;           /* groups committed */
+    _Atomic uint64_t apply_failures;   /* groups whose apply failed (no Acks sent) */
+    _Atomic uint64_t batch_failures;   /* batches left out of their group (error Ack sent) */
+    _Atomic uint64_t acks;             /* Acks sent */
+    _Atomic uint64_t ack_failures;     /* Acks that could not be delivered */
+    _Atomic uint64_t disconnects;      /* peer connections dropped (oversized frames among them) */
+    _Atomic uint64_t protocol_errors;  /* handshakes failed on protocol (monitor) */
+    _Atomic uint64_t snapshots;        /* snapshots taken */
+    _Atomic uint64_t sink_failures;    /* sink writes that failed */
     _Atomic uint64_t prunes; /* prunes committed (buckets, record ids, snapshots, rejects) */
 } crr_agg_stats_t;
 
@@ -244,7 +248,7 @@ void crr_feed_close(crr_aggregator_t *a);
 
 /* ---------------------------------------------------------------- http.c */
 
-/* Starts libmicrohttpd on a->cfg.http on its own thread, with the HTTP end
+/* Starts libmicrohttpd on a->cfg.http on its own threads, with the HTTP end
  * of the request pipe; fills a->http_ep with the bound ADDR:PORT.
  * Returns 0 or a negative code (logged). */
 int crr_http_open(crr_aggregator_t *a);

@@ -1,4 +1,4 @@
-/* http: the aggregator's HTTP API on libmicrohttpd's internal thread.
+/* http: the aggregator's HTTP API on libmicrohttpd, one thread per connection.
  *
  *   GET  /healthz            200 {"status":"ok"}
  *   GET  /api/v1/stats       200 the ingest counters (crr_agg_stats_t) as JSON, with
@@ -9,15 +9,26 @@
  *                            instant: a snapshot as of then, 400 {"error":..} naming the
  *                            earliest date allowed when the store cannot serve it
  *
- * Threading: MHD runs ONE internal polling thread, so every handler runs on
- * it and the HTTP end of the request pipe (a zmq PAIR, created by the main
- * thread and used only by that thread afterwards) needs no lock. Reads
- * (counters) are atomics. Anything that writes LMDB (taking a snapshot) is
- * handed to the main loop over the pipe: request "snapshot <n>[ <as_of>]", answer
- * "<n> <status> <json>"; the handler polls for it with a deadline and gives
- * up with 503 when the aggregator is stopping (so shutdown never waits on
- * it). Answers whose number is not the current request's are dropped (a
- * timed-out request's late answer). Binds 127.0.0.1 unless configured. */
+ * Threading: MHD accepts on its internal thread and serves each connection
+ * on its own thread, so a slow snapshot or a slow client never holds up
+ * /healthz. Connections are bounded (S_CONN_LIMIT in all, S_CONN_PER_IP per
+ * client address) and one idle for S_CONN_TIMEOUT_S is closed, so idle or
+ * trickling connections from one address cannot lock others out. Reads
+ * (counters) are atomics; the store's sizes are a read transaction on the
+ * calling thread (the env is MDB_NOTLS).
+ *
+ * Snapshots: anything that writes LMDB is handed to the main loop over the
+ * request pipe (a zmq PAIR, request "snapshot <n>[ <as_of>]", answer "<n> <status>
+ * <json>"). Concurrent POSTs are coalesced: one request is in flight at a
+ * time (the mutex below also hands the pipe from thread to thread), and a
+ * POST that arrives while one runs waits for it and gets its answer (the
+ * same id) when it asks for the same as_of; one for another as_of waits
+ * for its turn. A new snapshot starts at most once per S_SNAPSHOT_MIN_GAP_MS: a
+ * POST that comes sooner waits for the gap (then starts one, which the others
+ * waiting join). Waits end with 503 when the aggregator is stopping and 504
+ * after S_SNAPSHOT_TIMEOUT_MS. Answers whose number is not the request's are
+ * dropped (a timed-out request's late answer). Binds 127.0.0.1 unless
+ * configured. */
 #include "aggregator.h"
 
 #include "clock.h"
@@ -30,20 +41,36 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #define S_PIPE_EP "inproc://crr-agg-http"
 #define S_SNAPSHOT_TIMEOUT_MS 300000
-#define S_PIPE_REQ 128 /* "snapshot <n> <as_of>" */
+#define S_PIPE_REQ 128             /* "snapshot <n> <as_of>" */
+#define S_AS_OF_MAX 48             /* the longest as_of text accepted (with its NUL) */
+#define S_SNAPSHOT_MIN_GAP_MS 2000 /* between the starts of two on-demand snapshots */
+#define S_CONN_LIMIT 256           /* connections in all */
+#define S_CONN_PER_IP 32           /* connections from one client address */
+#define S_CONN_TIMEOUT_S 5         /* an idle connection is closed after this */
 
 struct crr_http {
-    struct MHD_Daemon *daemon; /* libmicrohttpd instance */
-    void *pipe;                /* HTTP end of the request PAIR (MHD thread only) */
-    crr_aggregator_t *a;       /* read-only use: counters and the stopping flag */
-    uint64_t next_req;         /* request counter (MHD thread only) */
+    struct MHD_Daemon *daemon;    /* libmicrohttpd instance */
+    void *pipe;                   /* HTTP end of the request PAIR (the thread holding `busy`) */
+    crr_aggregator_t *a;          /* read-only use: counters and the stopping flag */
+    pthread_mutex_t mu;           /* guards everything below */
+    pthread_cond_t cv;            /* signalled when a snapshot request ends */
+    uint64_t next_req;            /* last request number sent on the pipe */
+    int busy;                     /* a snapshot request is in flight (its thread owns the pipe) */
+    uint64_t done_req;            /* last request number answered (or given up) */
+    unsigned done_status;         /* its HTTP status */
+    char *done_body;              /* its JSON answer (malloc'd), NULL = none */
+    char cur_as_of[S_AS_OF_MAX];  /* as_of of the request in flight ("" = now) */
+    char done_as_of[S_AS_OF_MAX]; /* as_of of the last request answered */
+    uint64_t last_start_ms;       /* crr_clock_mono_ms when the last request was sent, 0 = never */
 };
 
 static enum MHD_Result s_reply(struct MHD_Connection *c, unsigned status, json_t *body)
@@ -107,6 +134,11 @@ static const struct {
     C(rejected, "crrmon_events_rejected_total", "Events rejected, each counted once."),
     C(malformed, "crrmon_ingest_malformed_frames_total",
       "Frames refused as malformed (not a Batch)."),
+    C(oversized, "crrmon_ingest_oversized_frames_total",
+      "Frames refused as malformed because over a limit (events per batch, unpacked size); "
+      "frames over max_msg_size are dropped with their connection (disconnects)."),
+    C(rejects_unstored, "crrmon_rejects_not_stored_total",
+      "Rejections counted and acknowledged but not stored (reject storage caps)."),
     C(groups, "crrmon_ingest_groups_total",
       "Groups committed durably (one LMDB transaction each)."),
     C(apply_failures, "crrmon_ingest_apply_failures_total",
@@ -215,22 +247,24 @@ static enum MHD_Result s_reply_text(struct MHD_Connection *c, unsigned status, c
     return ret;
 }
 
-/* Asks the main loop for a snapshot (as of as_of, NULL = now) and waits for its answer. */
-static enum MHD_Result s_snapshot(crr_http_t *h, struct MHD_Connection *c, const char *as_of)
+/* Sends request n (as of as_of, "" = now) on the pipe and waits for its
+ * answer (the caller owns the pipe: h->busy). Returns the status and sets
+ * *body (malloc'd JSON text). */
+static unsigned s_snapshot_ask(crr_http_t *h, uint64_t n, const char *as_of, char **body)
 {
     char req[S_PIPE_REQ], ans[8192];
-    if (as_of && (strlen(as_of) > 40 || strspn(as_of, "0123456789TZtz:.+-") != strlen(as_of)))
-        return s_reply(c, MHD_HTTP_BAD_REQUEST,
-                       s_error("as_of needs a date (2026-03-01) or an RFC 3339 instant"));
-    uint64_t n = ++h->next_req;
-    int len = snprintf(req, sizeof req, "snapshot %" PRIu64 "%s%s", n, as_of ? " " : "",
-                       as_of ? as_of : "");
-    if (zmq_send(h->pipe, req, (size_t)len, ZMQ_DONTWAIT) < 0)
-        return s_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, s_error("the aggregator is busy"));
+    int len = snprintf(req, sizeof req, "snapshot %" PRIu64 "%s%s", n, *as_of ? " " : "", as_of);
+    *body = NULL;
+    if (zmq_send(h->pipe, req, (size_t)len, ZMQ_DONTWAIT) < 0) {
+        *body = strdup("{\"error\":\"the aggregator is busy\"}");
+        return MHD_HTTP_SERVICE_UNAVAILABLE;
+    }
     uint64_t deadline = crr_clock_mono_ms() + S_SNAPSHOT_TIMEOUT_MS;
     while (crr_clock_mono_ms() < deadline) {
-        if (atomic_load(&h->a->stopping))
-            return s_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, s_error("the aggregator is stopping"));
+        if (atomic_load(&h->a->stopping)) {
+            *body = strdup("{\"error\":\"the aggregator is stopping\"}");
+            return MHD_HTTP_SERVICE_UNAVAILABLE;
+        }
         zmq_pollitem_t it = {h->pipe, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&it, 1, 200) <= 0)
             continue;
@@ -243,10 +277,85 @@ static enum MHD_Result s_snapshot(crr_http_t *h, struct MHD_Connection *c, const
         if (id != n)
             continue; /* the late answer of a request that timed out */
         unsigned status = (unsigned)strtoul(end, &end, 10);
-        json_t *body = json_loads(end, 0, NULL);
-        return s_reply(c, status ? status : 500, body ? body : s_error("bad answer"));
+        while (*end == ' ')
+            end++;
+        *body = strdup(end);
+        return status ? status : 500;
     }
-    return s_reply(c, MHD_HTTP_GATEWAY_TIMEOUT, s_error("the snapshot did not finish in time"));
+    *body = strdup("{\"error\":\"the snapshot did not finish in time\"}");
+    return MHD_HTTP_GATEWAY_TIMEOUT;
+}
+
+/* Waits on h->cv for up to 200 ms (h->mu held). */
+static void s_wait(crr_http_t *h)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 200 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+}
+
+/* POST /api/v1/snapshots[?as_of=]: joins the snapshot in flight for the
+ * same as_of, or starts one (at most one start per S_SNAPSHOT_MIN_GAP_MS),
+ * and answers with its result. */
+static enum MHD_Result s_snapshot(crr_http_t *h, struct MHD_Connection *c, const char *as_of)
+{
+    if (!as_of)
+        as_of = "";
+    if (strlen(as_of) >= S_AS_OF_MAX || strspn(as_of, "0123456789TZtz:.+-") != strlen(as_of))
+        return s_reply(c, MHD_HTTP_BAD_REQUEST,
+                       s_error("as_of needs a date (2026-03-01) or an RFC 3339 instant"));
+    uint64_t deadline = crr_clock_mono_ms() + S_SNAPSHOT_TIMEOUT_MS;
+    pthread_mutex_lock(&h->mu);
+    uint64_t join = 0; /* the request whose answer we take */
+    for (;;) {
+        if (atomic_load(&h->a->stopping) || crr_clock_mono_ms() >= deadline) {
+            pthread_mutex_unlock(&h->mu);
+            return s_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                           s_error("the aggregator is stopping or busy"));
+        }
+        if (join && h->done_req >= join) {
+            if (h->done_req == join || strcmp(h->done_as_of, as_of) == 0)
+                break; /* ours is answered (or a later one for the same as_of) */
+            join = 0;  /* ours was answered and replaced by another as_of's: ask again */
+        }
+        if (h->busy) {
+            if (strcmp(h->cur_as_of, as_of) == 0)
+                join = h->next_req; /* coalesce with the request in flight */
+            s_wait(h);
+            continue;
+        }
+        uint64_t now = crr_clock_mono_ms();
+        if (h->last_start_ms && now < h->last_start_ms + S_SNAPSHOT_MIN_GAP_MS) {
+            s_wait(h); /* rate limit: one start per gap; whoever starts next, we may join */
+            continue;
+        }
+        uint64_t n = ++h->next_req;
+        h->busy = 1;
+        h->last_start_ms = now;
+        snprintf(h->cur_as_of, sizeof h->cur_as_of, "%s", as_of);
+        pthread_mutex_unlock(&h->mu);
+        char *body;
+        unsigned status = s_snapshot_ask(h, n, as_of, &body);
+        pthread_mutex_lock(&h->mu);
+        free(h->done_body);
+        h->done_body = body;
+        h->done_status = status;
+        h->done_req = n;
+        snprintf(h->done_as_of, sizeof h->done_as_of, "%s", as_of);
+        h->busy = 0;
+        pthread_cond_broadcast(&h->cv);
+        join = n;
+        break;
+    }
+    unsigned status = h->done_status;
+    json_t *body = h->done_body ? json_loads(h->done_body, 0, NULL) : NULL;
+    pthread_mutex_unlock(&h->mu);
+    return s_reply(c, status, body ? body : s_error("bad answer"));
 }
 
 static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -339,6 +448,8 @@ int crr_http_open(crr_aggregator_t *a)
     if (!h)
         return -ENOMEM;
     h->a = a;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
     int linger = 0;
     a->http_pipe = zmq_socket(a->zctx, ZMQ_PAIR);
     h->pipe = zmq_socket(a->zctx, ZMQ_PAIR);
@@ -350,14 +461,19 @@ int crr_http_open(crr_aggregator_t *a)
         CRR_ERROR("cannot set up the HTTP request pipe: %s", zmq_strerror(errno));
         if (h->pipe)
             zmq_close(h->pipe);
+        pthread_cond_destroy(&h->cv);
+        pthread_mutex_destroy(&h->mu);
         free(h);
         return rc;
     }
     a->http = h;
-    h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_POLL,
-                                 ntohs(sa.sin_port), NULL, NULL, s_handler, h, MHD_OPTION_SOCK_ADDR,
-                                 (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, s_completed,
-                                 NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+    h->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG |
+            MHD_USE_POLL,
+        ntohs(sa.sin_port), NULL, NULL, s_handler, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)S_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, (unsigned)S_CONN_LIMIT,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)S_CONN_PER_IP, MHD_OPTION_END);
     if (!h->daemon) {
         CRR_ERROR("cannot start the HTTP server on %s (address in use?)", a->cfg.http);
         return -EADDRINUSE;
@@ -378,6 +494,9 @@ void crr_http_close(crr_aggregator_t *a)
             MHD_stop_daemon(h->daemon);
         if (h->pipe)
             zmq_close(h->pipe);
+        free(h->done_body);
+        pthread_cond_destroy(&h->cv);
+        pthread_mutex_destroy(&h->mu);
         free(h);
         a->http = NULL;
     }

@@ -29,6 +29,7 @@
 #include "codec.h"
 #include "crashpoint.h"
 #include "log.h"
+#include "validate.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -177,11 +178,57 @@ static void s_hex(const uint8_t *data, size_t len, char *out, size_t cap)
     out[o] = '\0';
 }
 
+/* Reads a protobuf varint at *p (< end); 0 on success. */
+static int s_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return 0;
+    }
+    return -1;
+}
+
+/* Counts the events (Batch field 3) of a packed Batch by walking its
+ * top-level fields, without unpacking: a frame of 600,000 seq-only events
+ * costs a scan, not 600 MB. Stops counting past limit. Returns the count, or
+ * limit + 1; a frame that does not walk is left to the unpacker. */
+static size_t s_count_events(const uint8_t *data, size_t len, size_t limit)
+{
+    const uint8_t *p = data, *end = data + len;
+    size_t n = 0;
+    while (p < end && n <= limit) {
+        uint64_t tag, v;
+        if (s_varint(&p, end, &tag))
+            break;
+        switch (tag & 7) {
+        case 0:
+            if (s_varint(&p, end, &v))
+                return n;
+            break;
+        case 1: p += 8; break;
+        case 5: p += 4; break;
+        case 2:
+            if (s_varint(&p, end, &v) || v > (uint64_t)(end - p))
+                return n;
+            p += v;
+            if (tag >> 3 == 3)
+                n++;
+            break;
+        default: return n;
+        }
+    }
+    return n;
+}
+
 /* Receives the rest of a frame whose first part is in body; classifies it.
  * Returns the batch or NULL with slot->error set (and the reject stored). */
 static Crrmon__V1__Batch *s_take_frame(crr_aggregator_t *a, crr_agg_slot_t *slot, zmq_msg_t *body)
 {
     Crrmon__V1__Batch *b = NULL;
+    crr_diag_t d;
     const uint8_t *data = zmq_msg_data(body);
     size_t len = zmq_msg_size(body);
     char raw[300] = "";
@@ -197,30 +244,62 @@ static Crrmon__V1__Batch *s_take_frame(crr_aggregator_t *a, crr_agg_slot_t *slot
                  "multi-frame message (%d frames): send each Batch as one frame", parts);
     } else if (len == 0) {
         snprintf(slot->error, sizeof slot->error, "empty frame: expected a crrmon.v1.Batch");
+    } else if (s_count_events(data, len, CRR_VALIDATE_MAX_BATCH_EVENTS) >
+               CRR_VALIDATE_MAX_BATCH_EVENTS) {
+        s_hex(data, len, raw, sizeof raw);
+        snprintf(slot->error, sizeof slot->error,
+                 "batch of more than %d events (frame of %zu bytes); at most %d per batch",
+                 CRR_VALIDATE_MAX_BATCH_EVENTS, len, CRR_VALIDATE_MAX_BATCH_EVENTS);
+        S_ADD(oversized, 1);
     } else {
         int rc = crr_codec_unpack_batch_arena(a->arena, data, len, (size_t)a->cfg.max_msg_size, &b);
+        if (rc == CRR_ETOOBIG)
+            S_ADD(oversized, 1);
         if (rc) {
             s_hex(data, len, raw, sizeof raw);
             snprintf(slot->error, sizeof slot->error,
                      "frame of %zu bytes does not parse as a crrmon.v1.Batch: %s", len,
                      crr_strerror(rc));
-        } else if (!b->source_id || !*b->source_id) {
+        } else if (crr_validate_source_id(b->source_id, &d) != 0) {
+            /* longer ids would collide in the store's keys; bad UTF-8 breaks every reader */
             s_hex(data, len, raw, sizeof raw);
-            snprintf(slot->error, sizeof slot->error, "batch without source_id");
+            if (!b->source_id || !*b->source_id)
+                snprintf(slot->error, sizeof slot->error, "batch without source_id");
+            else
+                snprintf(slot->error, sizeof slot->error, "batch source_id: %.200s", d.reason);
             b = NULL; /* it stays in the group's arena */
         } else {
             return b;
         }
     }
-    crr_diag_t d;
     crr_diag_clear(&d);
     crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "", "%s", slot->error);
     int rc = crr_store_reject_frame(a->store, &d, NULL, raw[0] ? raw : NULL);
-    if (rc)
+    if (rc == 1)
+        S_ADD(rejects_unstored, 1); /* a flood of bad frames: counted, not stored */
+    else if (rc)
         CRR_ERROR("cannot store the reject of a malformed frame: %s", crr_strerror(rc));
     S_ADD(malformed, 1);
     CRR_DEBUG("malformed frame: %s", slot->error);
     return NULL;
+}
+
+/* Counts the rejections a job did not store (caps) and logs, once per source
+ * and window, that its cap was reached. */
+static void s_log_unstored(crr_aggregator_t *a, const crr_ingest_job_t *job)
+{
+    if (!job->n_unstored)
+        return;
+    S_ADD(rejects_unstored, job->n_unstored);
+    if (job->source_cap_hit)
+        CRR_WARN("reject storage cap reached: source=%s stored %d rejects in this %ds window; "
+                 "its further rejections are acknowledged and counted "
+                 "(crrmon_rejects_not_stored_total) but not stored until the window ends",
+                 job->batch->source_id, CRR_STORE_REJECT_CAP_SOURCE,
+                 CRR_STORE_REJECT_CAP_WINDOW_SEC);
+    else
+        CRR_DEBUG("source=%s: %llu rejections of one batch past the per-batch storage cap",
+                  job->batch->source_id, (unsigned long long)job->n_unstored);
 }
 
 /* Logs a batch that crr_store_apply left out of its group and counts it. */
@@ -325,6 +404,7 @@ static void s_group(crr_aggregator_t *a)
                     continue;
                 }
                 S_ADD(applied, a->jobs[i].n_applied);
+                s_log_unstored(a, &a->jobs[i]);
                 S_ADD(duplicates, a->jobs[i].n_duplicate);
                 S_ADD(resent, a->jobs[i].n_resent);
                 S_ADD(rejected, a->jobs[i].n_rejected - a->jobs[i].n_rereported);

@@ -184,7 +184,7 @@ static int s_start(crr_aggregator_t *a)
                   "format version is above %u, the newest this build reads); run that crrmon "
                   "release or a later one on this data folder",
                   store_dir, CRR_STORE_FORMAT_VERSION);
-        return CRR_EXIT_CONFIG; /* not rc: a CRR_E* code is no exit status */
+        return CRR_EXIT_CONFIG;
     }
     if (rc) {
         CRR_ERROR("cannot open the store in %s: %s", store_dir, crr_strerror(rc));
@@ -192,7 +192,7 @@ static int s_start(crr_aggregator_t *a)
     }
     /* what the CLI needs to answer as the snapshots do: windows, max age, population */
     rc = crr_store_record_config(a->store, a->have_ref ? &a->ref : NULL);
-    if (rc == ENOSPC || rc == EDQUOT || rc == MDB_MAP_FULL) {
+    if (rc == ENOSPC || rc == EDQUOT || rc == EIO || rc == MDB_MAP_FULL) {
         /* a full disk must not keep the aggregator down: Acks are what frees it */
         CRR_WARN("cannot record the configuration in the store (%s): `crrmon query` answers "
                  "with the one recorded before until a later start records it",

@@ -438,6 +438,13 @@ static void s_prune(crr_aggregator_t *a)
         CRR_DEBUG("pruned snapshots older than %llds, rejects older than %llds",
                   (long long)(a->cfg.snapshot_max_age / 1000),
                   (long long)(a->cfg.reject_max_age / 1000));
+    if (rc == 0 && a->have_delivered) { /* the delivery records of pruned snapshots go too */
+        s_ids_t l = {0};
+        rc = crr_store_snapshots_foreach(a->store, s_collect_id, &l);
+        if (rc == 0 && !l.oom && (rc = s_delivered_prune(a, &l)) != 0)
+            CRR_WARN("pruning snapshot delivery records failed: %s", crr_strerror(rc));
+        s_ids_free(&l);
+    }
 }
 
 int crr_snapshots_tick(crr_aggregator_t *a)

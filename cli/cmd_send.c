@@ -345,8 +345,10 @@ int crr_cmd_send(int argc, char **argv)
                                      crr_cfg_explain_duration(optarg, expl, sizeof expl));
             break;
         case 'b':
-            if (crr_cli_parse_u64(optarg, &batch_events) != 0 || batch_events == 0)
-                return crr_cli_usage(S_CMD, "--batch-events needs a number >= 1, not '%s'", optarg);
+            if (crr_cli_parse_u64(optarg, &batch_events) != 0 || batch_events == 0 ||
+                batch_events > CRR_VALIDATE_MAX_BATCH_EVENTS)
+                return crr_cli_usage(S_CMD, "--batch-events needs a number 1..%d, not '%s'",
+                                     CRR_VALIDATE_MAX_BATCH_EVENTS, optarg);
             break;
         case 'w':
             if (crr_cli_parse_u64(optarg, &window) != 0 || window == 0 || window > 4096)

@@ -44,6 +44,10 @@
 #define S_PROGRESS_MS 30000
 /* How often reading is retried while the disk (or LMDB map) is full. */
 #define S_DISK_RETRY_MS 1000
+/* Lines per spool transaction while the disk is (or was just) full. */
+#define S_DISK_GROUP_LINES 64
+/* Events per release step when a full disk refused a whole release. */
+#define S_RELEASE_STEP 256
 
 typedef struct {
     const crr_collector_cfg_t *cfg; /* borrowed config */
@@ -265,10 +269,14 @@ typedef struct {
     uint64_t rd_lines, rd_rejected, rejected, accepted; /* counters */
 } s_group_mark_t;
 
-/* A spool write failed because the disk or the LMDB map is full. */
+/* A spool write failed because the disk or the LMDB map is full. LMDB
+ * reports a short write (a full disk part-way through a commit) as EIO, so
+ * EIO pauses too: a real I/O error then shows as a pause that never ends,
+ * logged, rather than an exit and a restart loop. */
 static int s_is_disk_full(int rc)
 {
-    return rc == ENOSPC || rc == -ENOSPC || rc == EDQUOT || rc == -EDQUOT || rc == MDB_MAP_FULL;
+    return rc == ENOSPC || rc == -ENOSPC || rc == EDQUOT || rc == -EDQUOT || rc == EIO ||
+           rc == -EIO || rc == MDB_MAP_FULL;
 }
 
 /* The group's transaction was dropped on a full disk: puts the file back at
@@ -343,7 +351,11 @@ static int s_read_group(s_coll_t *c, int may_read)
                            c->accepted};
     uint64_t t0 = crr_clock_mono_ms();
     int eof = 0;
-    for (int64_t n = 0; n < c->cfg->group_lines && !read_err; n++) {
+    /* after a full disk, small groups: they fit in the pages that Acks free */
+    int64_t group_lines = c->disk_full && S_DISK_GROUP_LINES < c->cfg->group_lines
+                              ? S_DISK_GROUP_LINES
+                              : c->cfg->group_lines;
+    for (int64_t n = 0; n < group_lines && !read_err; n++) {
         if ((n & 63) == 63 && crr_clock_mono_ms() - t0 >= (uint64_t)c->cfg->group_ms)
             break;
         char *line;
@@ -490,21 +502,53 @@ static int s_on_ack(void *ud, uint64_t durable_seq, Crrmon__V1__Rejection *const
     return rc;
 }
 
+/* Releases on a full disk, in steps. Deleting needs free pages too (LMDB
+ * copies every page it changes), so a step refused is retried smaller. And
+ * the pages a commit frees can be reused only by the transaction after the
+ * next one (LMDB keeps the last two snapshots): one big release would free
+ * the whole spool file for a next write that can never commit, for ever on
+ * a disk that stays full. With steps, all but the last two steps' pages are
+ * free for the reading that follows. Returns 0 (also when even one event
+ * cannot be released yet: retried on the next pass) or another error. */
+static int s_release_steps(s_coll_t *c)
+{
+    uint64_t step = S_RELEASE_STEP;
+    while (crr_spool_acked_seq(c->spool) < c->release_to) {
+        uint64_t left = c->release_to - crr_spool_acked_seq(c->spool);
+        uint64_t deleted = 0;
+        int rc = crr_spool_release(
+            c->spool, crr_spool_acked_seq(c->spool) + (left < step ? left : step), &deleted);
+        if (rc == 0) {
+            if (deleted)
+                c->full = 0;
+            continue;
+        }
+        if (!s_is_disk_full(rc))
+            return rc;
+        if (step == 1) {
+            CRR_DEBUG("spool release up to seq=%llu postponed: %s",
+                      (unsigned long long)c->release_to, crr_strerror(rc));
+            return 0;
+        }
+        step /= 8;
+        if (step == 0)
+            step = 1;
+    }
+    return 0;
+}
+
 /* Deletes what Acks covered; a full spool may read again. */
 static int s_release(s_coll_t *c)
 {
     if (c->release_to <= crr_spool_acked_seq(c->spool))
         return 0;
     uint64_t deleted = 0;
-    int rc = crr_spool_release(c->spool, c->release_to, &deleted);
-    if (rc == 0)
+    int rc =
+        c->disk_full ? s_release_steps(c) : crr_spool_release(c->spool, c->release_to, &deleted);
+    if (rc == 0 && !c->disk_full)
         crr_crashpoint("collector_after_release");
-    if (rc && s_is_disk_full(rc)) {
-        /* deleting needs free pages too; the events stay, Acked, until it works */
-        CRR_DEBUG("spool release up to seq=%llu postponed: %s", (unsigned long long)c->release_to,
-                  crr_strerror(rc));
-        return 0;
-    }
+    if (rc && s_is_disk_full(rc))
+        rc = s_release_steps(c);
     if (rc) {
         CRR_ERROR("spool release up to seq=%llu failed: %s", (unsigned long long)c->release_to,
                   crr_strerror(rc));

@@ -8,6 +8,7 @@
 #include "cfg.h"
 #include "datadir.h"
 #include "log.h"
+#include "validate.h"
 
 #include <limits.h>
 #include <signal.h>
@@ -76,7 +77,7 @@ static const crr_cfg_entry_t s_table[] = {
      "spool limit (bytes of event data); when full, reading stops until Acks free room"},
     {"sender", "window", CRR_CFG_INT, "256", 1, 4096, C(window_frames), "window",
      "frames (batches) in flight without an Ack"},
-    {"sender", "batch_events", CRR_CFG_INT, "2000", 1, 1000000, C(batch_events), "batch-events",
+    {"sender", "batch_events", CRR_CFG_INT, "2000", 1, 20000, C(batch_events), "batch-events",
      "events per frame at most"},
     {"sender", "max_frame", CRR_CFG_SIZE, "1M", 4096, 268435456, C(max_frame), "max-frame",
      "frame size limit; keep below the aggregator's ingest max message size"},
@@ -240,6 +241,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "crrmon-collector: --data-dir, --source-id and --aggregator are "
                         "required (see --help)\n");
         code = CRR_EXIT_USAGE;
+        goto done;
+    }
+    crr_diag_t sd;
+    if (crr_validate_source_id(cfg.source_id, &sd) != 0) {
+        fprintf(stderr, "crrmon-collector: --source-id: %s\n", sd.reason);
         goto done;
     }
     if (cfg.max_frame < cfg.max_line + 1024) {

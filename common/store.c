@@ -582,6 +582,10 @@ int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out
     s->nwindows = nw;
     s->max_age_days = o->max_age_days > 0 ? o->max_age_days : (int64_t)longest + 30;
     s->readonly = o->readonly != 0;
+    s->rcap_batch = o->reject_cap_batch ? o->reject_cap_batch : CRR_STORE_REJECT_CAP_BATCH;
+    s->rcap_source = o->reject_cap_source ? o->reject_cap_source : CRR_STORE_REJECT_CAP_SOURCE;
+    s->rcap_window =
+        o->reject_cap_window_sec > 0 ? o->reject_cap_window_sec : CRR_STORE_REJECT_CAP_WINDOW_SEC;
     rc = crr_lmdb_open(dir, o->map_size ? o->map_size : CRR_STORE_DEFAULT_MAP_SIZE, 16,
                        s->readonly ? MDB_RDONLY : (o->start_empty ? CRR_LMDB_ALLOW_EMPTY : 0),
                        &s->env);
@@ -622,7 +626,8 @@ int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out
         goto fail;
     if (!s->readonly) {
         s->co = calloc(1, sizeof *s->co);
-        if (!s->co) {
+        s->rcap = calloc(CRR_RCAP_SLOTS, sizeof *s->rcap);
+        if (!s->co || !s->rcap) {
             rc = -ENOMEM;
             goto fail;
         }
@@ -632,6 +637,8 @@ int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out
 fail:
     if (s->env)
         mdb_env_close(s->env);
+    s_co_free(&s->co);
+    free(s->rcap);
     free(s->ref);
     free(s->fs_mem);
     free(s);
@@ -644,6 +651,7 @@ void crr_store_close(crr_store_t **sp)
         return;
     crr_store_t *s = *sp;
     s_co_free(&s->co);
+    free(s->rcap);
     free(s->ref);
     free(s->fs_mem);
     if (s->env)
@@ -734,6 +742,8 @@ void crr_ingest_job_reset(crr_ingest_job_t *j)
     j->n_resent = j->total_applied = j->total_duplicates = j->total_rejected = 0;
     j->error = 0;
     j->conflict_seq = 0;
+    j->n_unstored = 0;
+    j->source_cap_hit = 0;
     memset(j->rejected_by_code, 0, sizeof j->rejected_by_code);
 }
 
@@ -784,6 +794,29 @@ typedef struct s_apply {
     struct crr_first_seen fs;           /* first seen per (borough, type), this call */
 } s_apply_t;
 
+/* Sets *m to key's metric vector in the table. On the key's first sight in
+ * this call the vector starts from the stored sums (not from zero), so each
+ * event is added to the running total in arrival order, one at a time: the
+ * sums are the same bits whatever the group boundaries (floating-point
+ * addition is not associative; adding a group's partial sum would make the
+ * totals depend on how events were grouped). Returns 0, -ENOMEM or an LMDB
+ * code. */
+static int s_co_load(s_apply_t *a, const uint8_t *key, unsigned nm, double **m)
+{
+    size_t before = a->co->used;
+    if (!(*m = s_co_get(a->co, key, nm)))
+        return -ENOMEM;
+    if (a->co->used == before)
+        return 0;
+    MDB_val k = {CRR_AGG_KEY, (void *)key}, v;
+    int rc = mdb_get(a->txn, a->s->db_agg, &k, &v);
+    if (rc == 0 && v.mv_size == nm * sizeof(double))
+        memcpy(*m, v.mv_data, nm * sizeof(double));
+    else if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    return 0;
+}
+
 /* Adds the metrics of e (borough b, occurred day, arrival day) to the table. */
 #ifndef CRR_BENCH_NO_AGGREGATES
 #define S_MAYBE_UNUSED
@@ -799,8 +832,9 @@ S_MAYBE_UNUSED static int s_accumulate(s_apply_t *a, const Crrmon__V1__Event *e,
 #define S_GET(fam)                                                                                 \
     do {                                                                                           \
         crr_store_agg_key(key, b, (fam), day, cell);                                               \
-        if (!(m = s_co_get(a->co, key, s_fam_nm[(fam)])))                                          \
-            return -ENOMEM;                                                                        \
+        int rc_ = s_co_load(a, key, s_fam_nm[(fam)], &m);                                          \
+        if (rc_)                                                                                   \
+            return rc_;                                                                            \
     } while (0)
 
     switch (e->body_case) {
@@ -828,12 +862,12 @@ S_MAYBE_UNUSED static int s_accumulate(s_apply_t *a, const Crrmon__V1__Event *e,
         crr_be64_put(cell, h);
         crr_store_agg_key(key, b, CRR_FAM_TRAINER, day, cell);
         size_t before = a->co->used;
-        if (!(m = s_co_get(a->co, key, M_TR_COUNT)))
-            return -ENOMEM;
+        int rc = s_co_load(a, key, M_TR_COUNT, &m);
+        if (rc)
+            return rc;
         if (a->co->used != before) {
             MDB_val k = {8, cell}, v = {tl, (void *)f->trainer_id};
-            int rc = mdb_put(a->txn, a->s->db_names, &k, &v, 0);
-            if (rc)
+            if ((rc = mdb_put(a->txn, a->s->db_names, &k, &v, 0)) != 0)
                 return rc;
         }
         m[M_TR_N] += 1;
@@ -1052,30 +1086,76 @@ static size_t s_rejseq_key(uint8_t *k, const s_src_t *src, uint64_t seq)
  * event, which is a duplicate by then, is answered with the same rejection:
  * an Ack lost after the commit must not lose the sender its reject.
  * Value: be64 arrival | be32 code | field NUL reason NUL. */
+/* Bytes of reason kept in rejseq for a reject past the storage caps. */
+#define S_REJSEQ_REASON_UNSTORED 64
+
+/* Takes one reject from source id's budget for the window of now: 1 when
+ * it may be stored, 0 past the cap (*first_hit, if not NULL, set to 1 the
+ * first time in the window). */
+static int s_rcap_take(crr_store_t *s, const char *id, int64_t now, int *first_hit)
+{
+    uint64_t h = crr_store_hash64(id, strlen(id)) | 1;
+    struct crr_rcap *c = &s->rcap[h % CRR_RCAP_SLOTS];
+    int64_t window = now - now % s->rcap_window;
+    if (c->hash != h || c->window != window) {
+        c->hash = h;
+        c->window = window;
+        c->stored = 0;
+        c->hit = 0;
+    }
+    if (c->stored >= s->rcap_source) {
+        if (!c->hit && first_hit)
+            *first_hit = 1;
+        c->hit = 1;
+        return 0;
+    }
+    c->stored++;
+    return 1;
+}
+
+/* Whether the reject of one more event of job j may be stored with its text
+ * (the caps of crr_store_opts_t); counts it against them if so. */
+static int s_reject_storable(s_apply_t *a, crr_ingest_job_t *j, int64_t now)
+{
+    crr_store_t *s = a->s;
+    uint64_t stored = j->n_rejected - j->n_rereported - j->n_unstored;
+    if (stored >= s->rcap_batch)
+        return 0;
+    return s_rcap_take(s, j->batch->source_id ? j->batch->source_id : "", now, &j->source_cap_hit);
+}
+
 static int s_store_reject(s_apply_t *a, crr_ingest_job_t *j, const Crrmon__V1__Event *e,
                           int64_t now, const crr_diag_t *d, const s_src_t *src)
 {
-    char *raw = crr_json_dumps(&e->base, 0);
-    crr_reject_t r = {
-        .at_sec = now,
-        .source_id = j->batch->source_id,
-        .epoch = j->batch->epoch,
-        .seq = e->seq,
-        .diag = d,
-        .raw = raw,
-    };
-    int rc = crr_rejects_put(a->txn, a->s->db_rejects, &r);
-    free(raw);
-    if (rc)
-        return rc;
+    int rc, stored = s_reject_storable(a, j, now);
+    if (stored) {
+        char *raw = crr_json_dumps(&e->base, 0);
+        crr_reject_t r = {
+            .at_sec = now,
+            .source_id = j->batch->source_id,
+            .epoch = j->batch->epoch,
+            .seq = e->seq,
+            .diag = d,
+            .raw = raw,
+        };
+        rc = crr_rejects_put(a->txn, a->s->db_rejects, &r);
+        free(raw);
+        if (rc)
+            return rc;
+    } else {
+        j->n_unstored++; /* counted and listed in the Ack all the same */
+    }
     if (src) {
         uint8_t k[S_SRC_KEY_MAX + 9 + 8];
         size_t fl = strlen(d->field), rl = strlen(d->reason);
+        if (!stored && rl > S_REJSEQ_REASON_UNSTORED)
+            rl = S_REJSEQ_REASON_UNSTORED; /* past the caps: only the gist, for a re-report */
         uint8_t v[12 + sizeof d->field + sizeof d->reason];
         crr_be64_put(v, (uint64_t)now);
         crr_be32_put(v + 8, (uint32_t)d->code);
         memcpy(v + 12, d->field, fl + 1);
-        memcpy(v + 12 + fl + 1, d->reason, rl + 1);
+        memcpy(v + 12 + fl + 1, d->reason, rl);
+        v[12 + fl + 1 + rl] = 0;
         MDB_val key = {s_rejseq_key(k, src, e->seq), k}, val = {12 + fl + 1 + rl + 1, v};
         if ((rc = mdb_put(a->txn, a->s->db_rejseq, &key, &val, 0)) != 0)
             return rc;
@@ -1298,7 +1378,7 @@ static int s_cmp_slot(const void *x, const void *y)
     return memcmp((*(s_slot_t *const *)x)->key, (*(s_slot_t *const *)y)->key, CRR_AGG_KEY);
 }
 
-/* Writes the coalesced sums: one get + put per distinct key, in key order. */
+/* Writes the running totals: one put per distinct key, in key order. */
 static int s_flush(s_apply_t *a)
 {
     struct crr_coalesce *c = a->co;
@@ -1320,26 +1400,11 @@ static int s_flush(s_apply_t *a)
     int rc = mdb_cursor_open(a->txn, a->s->db_agg, &cur);
     if (rc)
         return rc;
-    double buf[CRR_AGG_MAXM];
     for (size_t i = 0; i < n; i++) {
         s_slot_t *sl = c->order[i];
         unsigned nm = s_fam_nm[sl->key[1]];
-        const double *add = c->arena + sl->off;
-        MDB_val k = {CRR_AGG_KEY, sl->key}, v;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
-        if (rc == 0 && v.mv_size == nm * sizeof(double)) {
-            memcpy(buf, v.mv_data, nm * sizeof(double));
-            for (unsigned m = 0; m < nm; m++)
-                buf[m] += add[m];
-            v.mv_data = buf;
-            v.mv_size = nm * sizeof(double);
-            rc = mdb_cursor_put(cur, &k, &v, MDB_CURRENT);
-        } else if (rc == MDB_NOTFOUND || rc == 0) {
-            v.mv_data = (void *)add;
-            v.mv_size = nm * sizeof(double);
-            rc = mdb_cursor_put(cur, &k, &v, 0);
-        }
-        if (rc)
+        MDB_val k = {CRR_AGG_KEY, sl->key}, v = {nm * sizeof(double), c->arena + sl->off};
+        if ((rc = mdb_cursor_put(cur, &k, &v, 0)) != 0)
             break;
     }
     mdb_cursor_close(cur);
@@ -1471,11 +1536,14 @@ int crr_store_reject_frame(crr_store_t *s, const crr_diag_t *d, const char *sour
 {
     if (s->readonly)
         return CRR_EINVAL;
+    int64_t now = crr_clock_now_sec();
+    if (!s_rcap_take(s, source_id ? source_id : "", now, NULL))
+        return 1; /* a flood of bad frames must not fill the store either */
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc)
         return rc;
-    crr_reject_t r = {.at_sec = crr_clock_now_sec(), .source_id = source_id, .diag = d, .raw = raw};
+    crr_reject_t r = {.at_sec = now, .source_id = source_id, .diag = d, .raw = raw};
     if ((rc = crr_rejects_put(txn, s->db_rejects, &r)) != 0) {
         mdb_txn_abort(txn);
         return rc;

@@ -6,7 +6,9 @@
  *             counts, sums, sums of squares, sums of weights and squared
  *             weights per borough, UTC day of occurred_at (arrival day for the
  *             pipeline family), event type family and dimension cell. A window
- *             is one range scan per (borough, family).
+ *             is one range scan per (borough, family). Each event is added to
+ *             the running totals in arrival order, so the sums are the same
+ *             bits however the events were grouped.
  *   gauge     borough | staff_group | occurred_at | apply counter ->
  *             staff_headcount statements (latest up to an instant wins)
  *   records   borough | type | record_id -> day (record-id de-duplication)
@@ -49,15 +51,27 @@ typedef struct crr_store crr_store_t;
 
 /* How to open the store. Zero-initialised fields take the defaults. */
 typedef struct crr_store_opts {
-    uint64_t map_size;       /* LMDB map size in bytes; 0 = CRR_STORE_DEFAULT_MAP_SIZE */
-    int readonly;            /* 1: open MDB_RDONLY (CLI); apply/prune/snapshot_take refuse */
-    int64_t max_age_days;    /* events older than this are too_old, buckets and record ids
-                                are pruned after it; 0 = longest window + 30 */
-    const unsigned *windows; /* window lengths in days (copied); NULL = 30, 90, 365 */
-    size_t nwindows;         /* entries in windows (at most CRR_STORE_MAX_WINDOWS) */
-    int start_empty;         /* 1: an empty (0-byte) data.mdb starts a new store instead of being
-                                refused with CRR_EEMPTY (common/lmdbx.h) */
+    uint64_t map_size;          /* LMDB map size in bytes; 0 = CRR_STORE_DEFAULT_MAP_SIZE */
+    int readonly;               /* 1: open MDB_RDONLY (CLI); apply/prune/snapshot_take refuse */
+    int64_t max_age_days;       /* events older than this are too_old, buckets and record ids
+                                   are pruned after it; 0 = longest window + 30 */
+    const unsigned *windows;    /* window lengths in days (copied); NULL = 30, 90, 365 */
+    size_t nwindows;            /* entries in windows (at most CRR_STORE_MAX_WINDOWS) */
+    int start_empty;            /* 1: an empty (0-byte) data.mdb starts a new store instead of being
+                                   refused with CRR_EEMPTY (common/lmdbx.h) */
+    uint64_t reject_cap_batch;  /* rejects stored per batch; 0 = CRR_STORE_REJECT_CAP_BATCH */
+    uint64_t reject_cap_source; /* rejects stored per source_id and window; 0 = ..._SOURCE */
+    int64_t reject_cap_window_sec; /* that window; 0 = CRR_STORE_REJECT_CAP_WINDOW_SEC */
 } crr_store_opts_t;
+
+/* Reject storage caps (defaults). Each rejected event is always counted and
+ * listed in its Ack; only the first rejects of a batch, and of a source_id in
+ * each window, are stored with their text (a sample with reasons); the rest
+ * are counted (crr_ingest_job_t.n_unstored). The per-source count lives in
+ * memory (it starts again at a restart) and may count a failed attempt. */
+#define CRR_STORE_REJECT_CAP_BATCH 100
+#define CRR_STORE_REJECT_CAP_SOURCE 1000
+#define CRR_STORE_REJECT_CAP_WINDOW_SEC 3600
 
 /* On-disk format version, recorded in meta ("format") and checked at open.
  *   1  before coverage (no "format" key; no first-seen instants)
@@ -113,7 +127,11 @@ typedef struct crr_ingest_job {
     uint64_t n_rereported;            /* out: of those, rejections listed again because their
                                          event was resent (rejected and counted before) */
     uint64_t rejected_by_code[CRR_REJECT_CODES]; /* out: NEW rejections by reject code */
-    uint64_t n_applied;                          /* out: events applied to the aggregates */
+    uint64_t n_unstored;  /* out: of the NEW rejections, those past a reject storage cap (listed
+                             and counted, not stored in the rejects database) */
+    int source_cap_hit;   /* out: this batch was the first to reach its source's cap in the
+                             window (report it once) */
+    uint64_t n_applied;   /* out: events applied to the aggregates */
     uint64_t n_duplicate; /* out: events skipped as duplicates (a record_id seen before) */
     uint64_t n_resent;    /* out: events resent (seq <= applied: their outcome was counted
                              when they first arrived) */
@@ -139,9 +157,9 @@ typedef struct crr_ingest_job {
  *   - seq 0 or seq != previous + 1: that event and the rest of the batch are
  *     rejected with REJECT_CODE_BAD_SEQUENCE and applied_seq stops before them;
  *   - otherwise validated (crr_validate_event, now = the arrival time, max age
- *     from the opts); invalid events are stored with crr_rejects_put and listed
- *     in rejected; valid ones are applied unless their (borough, type,
- *     record_id) was seen before (n_duplicate); rejected events still advance
+ *     from the opts); invalid events are listed in rejected and stored with
+ *     crr_rejects_put, up to the reject storage caps (see above); valid ones are applied unless
+ * their (borough, type, record_id) was seen before (n_duplicate); rejected events still advance
  *     applied_seq.
  * Several jobs of the same (source, epoch) in one call are applied in order.
  * The source's last-seen time and spool depth are stored in the same txn.
@@ -165,8 +183,11 @@ void crr_ingest_job_reset(crr_ingest_job_t *j);
 /* Stores one reject that is not an event of a parsed batch (a malformed frame,
  * a frame over a limit) in its own committed transaction. d gives code,
  * field, reason (file/line if any); source_id may be NULL; raw is the frame
- * as hex or text (truncated to CRR_REJECTS_RAW_MAX), may be NULL.
- * Returns 0, CRR_EINVAL (read-only), -ENOMEM or an LMDB code. */
+ * as hex or text (truncated to CRR_REJECTS_RAW_MAX), may be NULL. Frame
+ * rejects share the per-source cap of event rejects (source_id NULL counts
+ * as ""): past it nothing is stored and 1 is returned (count it).
+ * Returns 0, 1 (not stored: cap), CRR_EINVAL (read-only), -ENOMEM or an
+ * LMDB code. */
 int crr_store_reject_frame(crr_store_t *s, const crr_diag_t *d, const char *source_id,
                            const char *raw);
 

@@ -128,8 +128,21 @@ struct crr_store {
     MDB_dbi db_seqhash;      /* hash of each applied event by source key | be64 seq (resends) */
     struct crr_coalesce *co; /* apply's per-call coalescing table, reused */
     struct crr_refdata *ref; /* recorded reference data (malloc'd), NULL = none */
-    struct crr_first_seen *fs_mem; /* read-only open of a format-1 store: first-seen
-                                      instants derived at open (malloc'd), else NULL */
+    struct crr_first_seen *fs_mem;    /* read-only open of a format-1 store: first-seen
+                                         instants derived at open (malloc'd), else NULL */
+    uint64_t rcap_batch, rcap_source; /* reject storage caps (crr_store_opts_t) */
+    int64_t rcap_window;              /* the per-source cap's window, seconds */
+    struct crr_rcap *rcap;            /* per-source reject counts, CRR_RCAP_SLOTS (writer) */
+};
+
+/* Per-source reject count in the current window (a direct-mapped table by
+ * source_id hash: a colliding source takes the slot over, its count restarts). */
+#define CRR_RCAP_SLOTS 1024
+struct crr_rcap {
+    uint64_t hash;   /* hash of the source_id, 0 = free */
+    int64_t window;  /* window start (arrival time / window * window) */
+    uint64_t stored; /* rejects stored for it in that window */
+    int hit;         /* the cap was reached in that window (reported once) */
 };
 
 /* Encodes an agg key. */

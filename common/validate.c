@@ -10,12 +10,19 @@
  * accepted without touching this file. Body names come from the Event
  * descriptor for the same reason.
  *
+ * String limits: identifiers (course_id, session_id, trainer_id,
+ * participant_ref, officer_ref, record_id) at most CRR_VALIDATE_MAX_ID bytes,
+ * source ids at most CRR_VALIDATE_MAX_SOURCE_ID, all valid UTF-8: a 4 MB
+ * trainer_id would otherwise be stored (names database) and carried into
+ * every snapshot.
+ *
  * Pure: no allocation, no globals, no clock (the caller passes now), so the
  * collector and the aggregator can run it on any thread. */
 #include "validate.h"
 
 #include "boroughs.h"
 #include "clock.h"
+#include "json.h"
 
 #include "crrmon/v1/enums.pb-c.h"
 
@@ -72,13 +79,39 @@ static void s_enum_allowed(const ProtobufCEnumDescriptor *ed, char *buf, size_t 
     }
 }
 
-/* A required (non-empty) string. */
+/* An identifier string: at most max bytes of valid UTF-8 (protobuf-c does
+ * not check UTF-8 when unpacking a frame). */
+static int s_text(s_ctx_t *c, const char *field, const char *v, size_t max)
+{
+    size_t n = strnlen(v, max + 1);
+    if (n > max)
+        return s_fail(c, CRRMON__V1__REJECT_CODE__REJECT_CODE_OUT_OF_RANGE, field,
+                      "%s is %zu bytes long; at most %zu bytes are allowed", field, strlen(v), max);
+    if (!crr_json_is_utf8(v, n))
+        return s_fail(c, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, field,
+                      "%s is not valid UTF-8", field);
+    return 0;
+}
+
+/* A required (non-empty) string, at most CRR_VALIDATE_MAX_ID bytes. */
 static int s_str(s_ctx_t *c, const char *field, const char *v)
 {
     if (!v || !v[0])
         return s_fail(c, CRRMON__V1__REJECT_CODE__REJECT_CODE_MISSING_FIELD, field,
                       "%s is empty; it is required (a non-empty string)", field);
-    return 0;
+    return s_text(c, field, v, CRR_VALIDATE_MAX_ID);
+}
+
+int crr_validate_source_id(const char *id, crr_diag_t *d)
+{
+    s_ctx_t c = {.d = d, .type = ""};
+    if (!id || !id[0])
+        return s_fail(&c, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "source_id",
+                      "source_id is empty; it is required");
+    int rc = s_text(&c, "source_id", id, CRR_VALIDATE_MAX_SOURCE_ID);
+    if (rc && d)
+        d->code = CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED;
+    return rc;
 }
 
 /* An enum: a number some listed value has; 0 only when not required. */
@@ -350,6 +383,11 @@ int crr_validate_event(const Crrmon__V1__Event *e, const crr_validate_opts_t *o,
 {
     s_ctx_t c = {.d = d, .type = ""};
     S_CHECK(s_envelope(&c, e, o));
+
+    if (e->record_id && e->record_id[0])
+        S_CHECK(s_text(&c, "record_id", e->record_id, CRR_VALIDATE_MAX_ID));
+    if (e->source_id && e->source_id[0])
+        S_CHECK(s_text(&c, "source_id", e->source_id, CRR_VALIDATE_MAX_SOURCE_ID));
 
     const char *type = crr_event_type_name(e);
     /* A set case with a NULL pointer cannot come from unpack, but a

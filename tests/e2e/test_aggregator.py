@@ -329,7 +329,7 @@ def test_snapshot_as_of_range_follows_bucket_max_age():
     assert find(rows, "stop_search.count", B, 90)["value"] == 2.0
     assert a.proc.term(timeout=15) == 0
     r = crrtest.run([crrtest.binary("crrmon-aggregator"), "--data-dir", crrtest.tmpdir(),
-                     "--aggregator.bucket_max_age=300d"], check=2)
+                     "--aggregator.bucket_max_age=300d"], check=78)  # keys that contradict: configuration
     assert "bucket_max_age" in r.stderr and "365d" in r.stderr, r.stderr
 
 

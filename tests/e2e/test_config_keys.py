@@ -34,6 +34,8 @@ def value_for(key, typ, default, lo, hi, tmp):
         "sinks": "jsonl,csv", "ref_boroughs": "", "ref_population": "", "aggregator": "tcp://127.0.0.1:9",
         "source_id": "walker", "final_line": "accept",
     }
+    if key == "bucket_max_age":  # must keep the longest window (28d above)
+        return "60d"
     if typ == "text":
         return text.get(key, "walk-value")
     if typ == "bool":

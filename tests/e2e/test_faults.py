@@ -17,6 +17,7 @@ hidden and never a crash.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -215,5 +216,149 @@ def test_snapshot_committed_but_not_exported():
     assert snapshot_files(snap_dir) == [], os.listdir(snap_dir)
 
 
+# ------------------------------------------------------------------ a full disk
+
+DISK_COUNT = 30000
+TMPFS_SIZE = "24m"
+INSIDE_FLAG = "--inside-a-private-mount-namespace"
+
+
+def fill(mnt):
+    """Writes mnt/filler until the file system is full; returns its path."""
+    path = os.path.join(mnt, "filler")
+    chunk = b"\0" * 65536
+    with open(path, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(chunk)
+        except OSError as e:
+            assert e.errno == 28, e  # ENOSPC
+        try:  # the last pages too
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+    return path
+
+
+def free_bytes(mnt):
+    st = os.statvfs(mnt)
+    return st.f_bavail * st.f_frsize
+
+
+def disk_full_scenario():
+    """Runs inside a private mount namespace (see test_disk_full): both data folders on a
+    small tmpfs that fills up while events flow, then space is freed."""
+    mnt = crrtest.tmpdir("crr-tmpfs-")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE}", "crrtest", mnt], check=True)
+    agg_dir, coll_dir = os.path.join(mnt, "agg"), os.path.join(mnt, "coll")
+    text, total = generate(DISK_COUNT, seed=11)
+    src = crrtest.tmpdir("crr-diskfull-in-")  # the input is not on the small file system
+    path = os.path.join(src, "in.jsonl")
+    with open(path, "w") as f:
+        f.write(text)
+    # LMDB grows its file page by page (no preallocation): a 4 GiB map on a 24 MiB file
+    # system meets ENOSPC (or a short write, EIO) long before MDB_MAP_FULL.
+    agg, ep = start_aggregator(agg_dir)
+    os.makedirs(coll_dir)
+    filler = fill(mnt)
+    os.truncate(filler, max(0, os.path.getsize(filler) - 1024 * 1024))  # 1 MiB left for both
+    coll = crrtest.Proc(collector_args(coll_dir, ep["ingest"], path,
+                                       extra=["--give-up-after", "0", "--sender.resend_timeout=1s"]),
+                        env=ENV, name="collector")
+    crrtest.wait_until(lambda: "stopped reading" in coll.stderr() or not coll.alive(), timeout=60,
+                       what="the collector to find its disk full")
+    assert coll.alive(), coll.stderr()[-3000:]
+    # the store needs about 100 bytes per event: 30,000 cannot fit in what is left
+    crrtest.wait_until(lambda: "apply failed" in agg.stderr() or not agg.alive(), timeout=60,
+                       what="the aggregator to find its disk full")
+    # full: both daemons are up and say why
+    for p, name in ((coll, "collector"), (agg, "aggregator")):
+        assert p.alive(), f"{name} exited {p.p.returncode}:\n{p.stderr()[-3000:]}"
+        err = p.stderr()
+        assert "No space left on device" in err or "Input/output error" in err, err[-3000:]
+        assert "unknown error" not in err, err[-3000:]
+    assert free_bytes(mnt) < 256 * 1024, free_bytes(mnt)
+    # a snapshot asked for now cannot be stored: the answer says why
+    r = crrmon("snapshot", "--http", ep["http"], "--timeout", "30s")
+    assert r.returncode == 1 and ("No space left on device" in r.stderr or "Input/output error" in r.stderr), \
+        (r.returncode, r.stdout, r.stderr)
+    # an aggregator restarted on the full disk starts (and serves the same endpoint)
+    assert agg.term() == 0
+    agg, _ = start_aggregator(agg_dir, ingest=ep["ingest"])
+    assert free_bytes(mnt) < 256 * 1024, free_bytes(mnt)
+    os.unlink(filler)
+    assert coll.wait(timeout=180) == 0, coll.stderr()[-3000:]
+    assert "spool writes succeed again" in coll.stderr(), coll.stderr()[-3000:]
+    got = query_total(agg_dir)
+    assert got == total, (got, total)
+    st = [json.loads(l) for l in crrmon("status", "--data-dir", agg_dir, "--json", check=0).stdout.splitlines()]
+    assert len(st) == 1 and st[0]["appliedSeq"] == str(DISK_COUNT) and st[0]["applied"] == str(DISK_COUNT), st
+    assert agg.term() == 0
+    assert crrmon("verify", "--data-dir", agg_dir).returncode == 0
+    assert crrmon("verify", "--data-dir", coll_dir).returncode == 0
+    print(f"disk full: collector and aggregator paused and resumed; {DISK_COUNT} events applied once", flush=True)
+
+
+def collector_disk_full_scenario():
+    """Only the collector's disk is full, and stays full: with the aggregator stopped (SIGSTOP) the
+    spool grows until ENOSPC; the collector pauses, is killed, restarts on the full disk and pauses
+    again (no exit 1); once the aggregator runs again, the spooled events go out first, their Acks
+    free pages inside the spool file, and reading finishes there, with exact totals."""
+    mnt = crrtest.tmpdir("crr-tmpfs-")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "crrtest", mnt], check=True)
+    coll_dir = os.path.join(mnt, "coll")
+    agg_dir = os.path.join(crrtest.tmpdir("crr-diskfull-agg-"), "agg")
+    text, total = generate(DISK_COUNT, seed=12)
+    path = os.path.join(crrtest.tmpdir("crr-diskfull-in-"), "in.jsonl")
+    with open(path, "w") as f:
+        f.write(text)
+    agg, ep = start_aggregator(agg_dir)
+    os.makedirs(coll_dir)
+    filler = fill(mnt)
+    os.truncate(filler, max(0, os.path.getsize(filler) - 1024 * 1024))
+    agg.p.send_signal(signal.SIGSTOP)
+    args = collector_args(coll_dir, ep["ingest"], path, extra=["--give-up-after", "0", "--sender.resend_timeout=1s"])
+    coll = crrtest.Proc(args, env=ENV, name="collector")
+    crrtest.wait_until(lambda: "stopped reading" in coll.stderr() or not coll.alive(), timeout=60,
+                       what="the collector to find its disk full")
+    assert coll.alive(), coll.stderr()[-3000:]
+    coll.kill9()
+    coll2 = crrtest.Proc(args, env=ENV, name="collector-restarted")
+    crrtest.wait_until(lambda: "stopped reading" in coll2.stderr() or not coll2.alive(), timeout=60,
+                       what="the restarted collector to find its disk full")
+    assert coll2.alive(), coll2.stderr()[-3000:]
+    assert "No space left on device" in coll2.stderr() or "Input/output error" in coll2.stderr()
+    agg.p.send_signal(signal.SIGCONT)
+    assert coll2.wait(timeout=180) == 0, coll2.stderr()[-3000:]
+    assert os.path.exists(filler) and free_bytes(mnt) < 512 * 1024, free_bytes(mnt)  # never freed
+    assert "unknown error" not in coll.stderr() + coll2.stderr()
+    got = query_total(agg_dir)
+    assert got == total, (got, total)
+    st = [json.loads(l) for l in crrmon("status", "--data-dir", agg_dir, "--json", check=0).stdout.splitlines()]
+    assert len(st) == 1 and st[0]["appliedSeq"] == str(DISK_COUNT) and st[0]["applied"] == str(DISK_COUNT), st
+    assert agg.term() == 0
+    print("collector disk full: killed, restarted on the full disk, finished on freed spool pages", flush=True)
+
+
+def test_disk_full():
+    """The collector and the aggregator on a tiny tmpfs that fills up, then frees space: both keep
+    running, and every event is applied exactly once. The tmpfs is mounted in a private mount
+    namespace (`unshare --mount`, with `--user --map-root-user` when not root), so the test runs
+    anywhere user namespaces are allowed and fails loudly where they are not."""
+    prefix = ["unshare", "--mount", "--propagation", "private"]
+    if os.geteuid() != 0:
+        prefix = ["unshare", "--user", "--map-root-user", "--mount", "--propagation", "private"]
+    env = dict(os.environ, TMPDIR=crrtest.tmpdir("faults-ns-"))  # its folders, logs included, in ours
+    r = subprocess.run([*prefix, sys.executable, os.path.abspath(__file__), INSIDE_FLAG],
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0 and "2 passed, 0 failed" in r.stdout, \
+        f"exit {r.returncode}\nstdout:\n{r.stdout[-6000:]}\nstderr:\n{r.stderr[-3000:]}"
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == [INSIDE_FLAG]:
+        globals()["test_inside_disk_full"] = disk_full_scenario
+        globals()["test_inside_collector_disk_full"] = collector_disk_full_scenario
+        sys.argv[1:] = ["test_inside_disk_full", "test_inside_collector_disk_full"]
     crrtest.main()

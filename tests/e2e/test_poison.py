@@ -178,5 +178,203 @@ def test_batch_that_cannot_be_stored_fails_alone():
     assert "batch not applied" in err and "source=src-big" in err and "raise map_size" in err, err
 
 
+# ------------------------------------------------------------------ Poison 3
+
+
+def test_oversized_count_frame_refused_cheaply():
+    a = ta.Agg()
+    s = a.dealer()
+    # 600,000 seq-only events (3.6 MB, under max_msg_size): refused before unpacking
+    ev = b"".join(b"\x1a" + bytes([len(v)]) + v for v in
+                  (b"\x08" + _varint(i) for i in range(1, 600001)))
+    frame = b"\x0a\x07src-amp" + b"\x10\x01" + ev
+    ack = ta.exchange(s, frame, timeout=60)
+    assert ack.error == ta.code("REJECT_CODE_MALFORMED"), ack
+    assert "more than 20000 events" in ack.error_text, ack.error_text
+    st = a.stats()
+    assert (st["malformed"], st["oversized"], st["rejected"], st["store"]["rejects"]) == (1, 1, 0, 1), st
+    m = metrics(a)
+    assert m["crrmon_ingest_oversized_frames_total"] == 1, m
+    # the same source's legitimate batch is served right after
+    ack = ta.exchange(s, ta.batch("src-amp", 1, [ta.stop_search(1)]))
+    assert ack.error == 0 and ack.durable_seq == 1, ack
+
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def test_backfill_of_old_data_rejected_event_by_event():
+    agg = tc.Aggregator().start()
+    assert agg.real, "needs the real aggregator"
+    work = crrtest.tmpdir()
+    path = os.path.join(work, "old.jsonl")
+    with open(path, "w") as f:
+        for i in range(12000):  # older than the longest window plus 30 days
+            f.write(json.dumps({"borough": "E09000001", "occurredAt": "2024-01-01T00:00:00Z",
+                                "recordId": f"old{i}", "racistIncident": {"count": 1}}) + "\n")
+        for i in range(10):
+            f.write(json.dumps({"borough": "E09000001", "occurredAt": "2026-02-01T00:00:00Z",
+                                "recordId": f"new{i}", "racistIncident": {"count": 1}}) + "\n")
+    cdir = os.path.join(work, "coll")
+    c = tc.collector(cdir, agg.ingest, "backfill", "--give-up-after", "120s",
+                     "--sender.batch_events=500", path)
+    assert c.wait(180) == 2, c.stderr()
+    t = agg.totals("backfill")
+    assert t == {"appliedSeq": 12010, "applied": 10, "rejected": 12000}, t
+    # the collector kept every one of them, with file and line
+    r = crrtest.run(["mdb_stat", "-s", "rejects", os.path.join(cdir, "spool")], check=0)
+    assert "Entries: 12000\n" in r.stdout, r.stdout
+    # the aggregator stored a sample (100 per batch, 1,000 per source an hour) and counted the rest
+    r = crrtest.run(["mdb_stat", "-s", "rejects", os.path.join(agg.dir, "store")], check=0)
+    assert "Entries: 1000\n" in r.stdout, r.stdout
+    err = agg.proc.stderr()
+    assert err.count("reject storage cap reached: source=backfill") == 1, err
+
+
+# ------------------------------------------------------------------ Poison 13
+
+
+def _get(http, path, source="127.0.0.1", timeout=10):
+    host, port = http.rsplit(":", 1)
+    conn = __import__("http.client").client.HTTPConnection(host, int(port), timeout=timeout,
+                                                          source_address=(source, 0))
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def test_slow_connections_do_not_take_healthz_down():
+    a = ta.Agg()
+    host, port = a.ep["http"].rsplit(":", 1)
+    slow = []
+    try:
+        for _ in range(1100):  # more than the server's connections, all from 127.0.0.1
+            c = socket.create_connection((host, int(port)), timeout=10)
+            try:
+                c.send(b"G")  # a request that never completes
+            except OSError:
+                pass  # refused over the per-address limit
+            slow.append(c)
+        stop = threading.Event()
+
+        def trickle():  # a byte every 2 s keeps a connection from being idle
+            while not stop.wait(2):
+                for c in slow:
+                    try:
+                        c.send(b"x")
+                    except OSError:
+                        pass
+
+        t = threading.Thread(target=trickle)
+        t.start()
+        try:
+            # another client address is still served
+            crrtest.wait_until(lambda: _get(a.ep["http"], "/healthz", source="127.0.0.2")[0] == 200,
+                               timeout=20, what="/healthz from 127.0.0.2")
+        finally:
+            stop.set()
+            t.join()
+        # the idle connections are closed by the server, not kept for ever
+        def closed(c):
+            c.settimeout(60)
+            try:
+                return c.recv(1) == b""
+            except (ConnectionResetError, OSError):
+                return True
+        assert all(closed(c) for c in slow[:40])
+        crrtest.wait_until(lambda: _get(a.ep["http"], "/healthz")[0] == 200, timeout=60,
+                           what="/healthz from 127.0.0.1 again")
+    finally:
+        for c in slow:
+            c.close()
+
+
+def test_concurrent_snapshot_requests_are_coalesced():
+    a = ta.Agg()
+    s = a.dealer()
+    ack = ta.exchange(s, ta.batch("src-snap", 1, [ta.stop_search(i) for i in range(1, 201)]))
+    assert ack.durable_seq == 200
+    answers, health = [], []
+
+    def post():
+        answers.append(a.http("POST", "/api/v1/snapshots"))
+
+    def ping():
+        health.append(_get(a.ep["http"], "/healthz")[0])
+
+    threads = [threading.Thread(target=post) for _ in range(20)]
+    threads += [threading.Thread(target=ping) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert health == [200] * 10, health
+    assert len(answers) == 20 and all(code == 201 for code, _ in answers), answers
+    ids = {ans["id"] for _, ans in answers}
+    # all that came while one ran share it; those just after it share the next (at most one per 2 s)
+    assert 1 <= len(ids) <= 2, ids
+    assert a.stats()["store"]["snapshots"] == len(ids), a.stats()
+    # a request after them is served (it waits out the gap) with a snapshot of its own
+    code, ans = a.http("POST", "/api/v1/snapshots")
+    assert code == 201 and ans["id"] not in ids, ans
+    assert a.stats()["store"]["snapshots"] == len(ids) + 1
+
+
+# ------------------------------------------------------------------ smaller
+
+
+def test_bad_source_ids_are_malformed():
+    a = ta.Agg()
+    s = a.dealer()
+    long_a, long_b = "a" * 480 + "-one", "a" * 480 + "-two"  # shared 480-byte prefix
+    for sid in (long_a, long_b, "a" * 256):
+        ack = ta.exchange(s, ta.batch(sid, 1, [ta.stop_search(1)]))
+        assert ack.error == ta.code("REJECT_CODE_MALFORMED"), ack
+        assert "at most 255 bytes" in ack.error_text, ack.error_text
+    frame = ta.batch("src-\u00e9", 1, [ta.stop_search(1)]).replace("\u00e9".encode(), b"\xff\xfe")
+    ack = ta.exchange(s, frame)
+    assert ack.error == ta.code("REJECT_CODE_MALFORMED") and "UTF-8" in ack.error_text, ack
+    ok = "b" * 255
+    ack = ta.exchange(s, ta.batch(ok, 1, [ta.stop_search(1)]))
+    assert ack.error == 0 and ack.durable_seq == 1, ack
+    st = a.stats()
+    assert (st["malformed"], st["applied"]) == (4, 1), st
+    r = crrtest.run([crrtest.binary("crrmon"), "status", "--data-dir", a.dir, "--json"], check=0)
+    assert [json.loads(line)["sourceId"] for line in r.stdout.splitlines()] == [ok], r.stdout
+
+
+def test_long_strings_rejected():
+    a = ta.Agg()
+    s = a.dealer()
+    big = ta.feedback(1)
+    big.training_feedback.trainer_id = "t" * (3 << 20)  # under max_msg_size (4M)
+    ack = ta.exchange(s, ta.batch("src-big", 1, [big, ta.feedback(2)]))
+    assert ack.durable_seq == 2, ack
+    assert [(r.seq, r.code, r.field) for r in ack.rejected] == [
+        (1, ta.code("REJECT_CODE_OUT_OF_RANGE"), "training_feedback.trainer_id")], ack
+    assert a.stats()["applied"] == 1
+    rej = a.rejects()
+    assert len(rej) == 1 and len(rej[0]["raw"]) <= 4096, rej
+
+
+def test_collector_refuses_a_bad_source_id():
+    work = crrtest.tmpdir()
+    c = crrtest.Proc([crrtest.binary("crrmon-collector"), "--data-dir", os.path.join(work, "c"),
+                      "--aggregator", "tcp://127.0.0.1:1", "--source-id", "x" * 256], name="collector")
+    assert c.wait(30) == 1 and "at most 255 bytes" in c.stderr(), c.stderr()
+
+
 if __name__ == "__main__":
     crrtest.main()

@@ -512,6 +512,16 @@ static void test_text(void **state)
     free(dump);
     json_decref(j);
     assert_null(crr_json_text(NULL, 0, 4));
+
+    assert_true(crr_json_is_utf8("ab\xc3\xa9", 4));
+    assert_false(crr_json_is_utf8("ab\xc3\xa9", 3)); /* cut inside the character */
+    assert_false(crr_json_is_utf8("\xff", 1));
+    assert_false(crr_json_is_utf8("\xc0\x80", 2)); /* overlong NUL */
+    assert_true(crr_json_is_utf8("", 0));
+    char t[] = "a\xff"
+               "b\nc\xc3\xa9";
+    crr_json_clean(t);
+    assert_string_equal(t, "a?b?c\xc3\xa9");
 }
 
 int main(void)

@@ -601,12 +601,160 @@ static void test_one_batch_fails_alone(void **state)
     }
     Crrmon__V1__IndicatorValue **v;
     size_t n;
-    crr_query_t q = {.as_of_sec = NOW_SEC, .indicator = "stop_search.count", .borough = "LONDON"};
+    /* one search each in B1 and B2 (borough rows: LONDON counts covering boroughs only) */
+    crr_query_t q = {.as_of_sec = NOW_SEC, .indicator = "stop_search.count"};
     assert_int_equal(crr_indicators_compute(s, &q, &v, &n), 0);
-    assert_true(fabs(s_value(v, n, "stop_search.count", "LONDON", 365, "") - 2) < 1e-9);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B1, 365, "") - 1) < 1e-9);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B2, 365, "") - 1) < 1e-9);
     crr_indicators_free(&v, n);
     crr_store_close(&s);
     s_rm_rf(dir);
+}
+
+/* Poison 3: rejects are all listed and counted, but only a sample is stored:
+ * per batch and per source_id in each window. */
+static void test_reject_caps(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/crr_store_caps_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    crr_store_opts_t o = {
+        .reject_cap_batch = 3, .reject_cap_source = 5, .reject_cap_window_sec = 60};
+    crr_store_t *s;
+    assert_int_equal(crr_store_open(dir, &o, &s), 0);
+    /* arrival times: three batches in one window, the fourth in the next */
+    const int64_t at[4] = {NOW_SEC - NOW_SEC % 60, NOW_SEC - NOW_SEC % 60 + 1,
+                           NOW_SEC - NOW_SEC % 60 + 2, NOW_SEC - NOW_SEC % 60 + 60};
+    const uint64_t unstored[4] = {7, 8, 10, 7};
+    const int hit[4] = {0, 1, 0, 0};
+    uint64_t seq = 1;
+    for (int b = 0; b < 4; b++) {
+        Crrmon__V1__Event *ev[10];
+        for (int i = 0; i < 10; i++)
+            ev[i] = s_search(seq++, B1, NOW_SEC - 400 * DAY, NULL, 4, 0);
+        crr_ingest_job_t j;
+        memset(&j, 0, sizeof j);
+        j.batch = s_batch("src-old", 1, ev, 10);
+        j.arrival_sec = at[b];
+        assert_int_equal(crr_store_apply(s, &j, 1), 0);
+        assert_int_equal(j.n_rejected, 10); /* every one listed in the Ack */
+        assert_int_equal(j.rejected_by_code[CRRMON__V1__REJECT_CODE__REJECT_CODE_TOO_OLD], 10);
+        assert_int_equal(j.n_unstored, unstored[b]);
+        assert_int_equal(j.source_cap_hit, hit[b]);
+        assert_int_equal(j.durable_seq, seq - 1);
+        crr_ingest_job_reset(&j);
+        crr_codec_free((ProtobufCMessage *)&j.batch->base);
+    }
+    crr_store_stat_t st;
+    assert_int_equal(crr_store_stat(s, &st), 0);
+    assert_int_equal(st.rejects, 3 + 2 + 0 + 3);
+    /* a resend of the first batch re-reports all ten, the unstored ones too */
+    Crrmon__V1__Event *ev[10];
+    for (int i = 0; i < 10; i++)
+        ev[i] = s_search((uint64_t)i + 1, B1, NOW_SEC - 400 * DAY, NULL, 4, 0);
+    crr_ingest_job_t j;
+    memset(&j, 0, sizeof j);
+    j.batch = s_batch("src-old", 1, ev, 10);
+    assert_int_equal(crr_store_apply(s, &j, 1), 0);
+    assert_int_equal(j.n_rejected, 10);
+    assert_int_equal(j.n_rereported, 10);
+    for (size_t i = 0; i < 10; i++)
+        assert_non_null(strstr(j.rejected[i]->reason, "too old"));
+    crr_ingest_job_reset(&j);
+    crr_codec_free((ProtobufCMessage *)&j.batch->base);
+    /* malformed frames (no source) have a budget of their own */
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "", "garbage");
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(crr_store_reject_frame(s, &d, NULL, "ff"), 0);
+    assert_int_equal(crr_store_reject_frame(s, &d, NULL, "ff"), 1);
+    assert_int_equal(crr_store_stat(s, &st), 0);
+    assert_int_equal(st.rejects, 8 + 5);
+    crr_store_close(&s);
+    s_rm_rf(dir);
+}
+
+static Crrmon__V1__Event *s_survey(uint64_t seq, double weight)
+{
+    Crrmon__V1__Event *e = s_event(seq, B1, NOW_SEC - 3600, NULL);
+    Crrmon__V1__SurveyResponse *x = malloc(sizeof *x);
+    crrmon__v1__survey_response__init(x);
+    x->survey = 1;
+    x->ethnicity = 1;
+    x->gender = 1;
+    x->weight = weight;
+    x->good_job = 4;
+    e->body_case = CRRMON__V1__EVENT__BODY_SURVEY_RESPONSE;
+    e->survey_response = x;
+    return e;
+}
+
+/* Copies every (key, value) of the agg database, concatenated, into *out. */
+static size_t s_agg_bytes(crr_store_t *s, uint8_t **out)
+{
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *cur;
+    assert_int_equal(mdb_txn_begin(crr_store_env(s), NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "agg", 0, &dbi), 0);
+    assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+    MDB_val k, v;
+    size_t len = 0;
+    *out = NULL;
+    while (mdb_cursor_get(cur, &k, &v, len ? MDB_NEXT : MDB_FIRST) == 0) {
+        *out = realloc(*out, len + k.mv_size + v.mv_size);
+        memcpy(*out + len, k.mv_data, k.mv_size);
+        memcpy(*out + len + k.mv_size, v.mv_data, v.mv_size);
+        len += k.mv_size + v.mv_size;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return len;
+}
+
+/* Smaller poison: the same events give the same sums, to the bit, whatever
+ * the group boundaries (0.1 + (0.2 + 0.3) != (0.1 + 0.2) + 0.3). */
+static void test_sums_independent_of_groups(void **state)
+{
+    (void)state;
+    static const double w[] = {0.1, 0.2, 0.3};
+    enum { N = sizeof w / sizeof w[0] };
+    /* group splits: all events in one call; each alone; {1}, {2, 3} */
+    static const size_t splits[3][N + 1] = {{N}, {1, 1, 1}, {1, N - 1}};
+    uint8_t *bytes[3];
+    size_t len[3];
+    for (int v = 0; v < 3; v++) {
+        char dir[] = "/tmp/crr_store_sums_XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        crr_store_t *s;
+        assert_int_equal(crr_store_open(dir, NULL, &s), 0);
+        uint64_t seq = 1;
+        for (size_t g = 0; splits[v][g]; g++) {
+            Crrmon__V1__Event *ev[N];
+            size_t n = splits[v][g];
+            for (size_t i = 0; i < n; i++, seq++)
+                ev[i] = s_survey(seq, w[seq - 1]);
+            crr_ingest_job_t j;
+            memset(&j, 0, sizeof j);
+            j.batch = s_batch("src-w", 1, ev, n);
+            j.arrival_sec = NOW_SEC;
+            assert_int_equal(crr_store_apply(s, &j, 1), 0);
+            assert_int_equal(j.n_applied, n);
+            crr_ingest_job_reset(&j);
+            crr_codec_free((ProtobufCMessage *)&j.batch->base);
+        }
+        len[v] = s_agg_bytes(s, &bytes[v]);
+        crr_store_close(&s);
+        s_rm_rf(dir);
+    }
+    assert_true(len[0] > 0);
+    for (int v = 1; v < 3; v++) {
+        assert_int_equal(len[v], len[0]);
+        assert_memory_equal(bytes[v], bytes[0], len[0]);
+    }
+    for (int v = 0; v < 3; v++)
+        free(bytes[v]);
 }
 
 static void test_indicator_values(void **state)
@@ -960,6 +1108,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_windows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_batch_fails_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reject_caps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sums_independent_of_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_indicator_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_and_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_format_version_migration, setup, teardown),

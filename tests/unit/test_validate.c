@@ -334,6 +334,54 @@ static void test_training_feedback(void **state)
     assert_int_equal(d.line, 7);
 }
 
+/* Smaller poison: string limits (a 4 MB trainer_id used to be accepted) and
+ * UTF-8; source ids at most 255 bytes (longer ones collided in the store). */
+static void test_string_limits(void **state)
+{
+    (void)state;
+    fix_t f;
+    const crr_validate_opts_t *o = &s_opts;
+    enum { MALF = CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED };
+    static char big[4u << 20];
+    memset(big, 'x', sizeof big - 1);
+    char at_max[CRR_VALIDATE_MAX_ID + 2];
+    memset(at_max, 'y', sizeof at_max);
+    at_max[CRR_VALIDATE_MAX_ID] = '\0';
+#define TF s_fix(&f, CRRMON__V1__EVENT__BODY_TRAINING_FEEDBACK)
+    TF; f.tf.trainer_id = big; REJECT(&f, o, RANGE, "training_feedback.trainer_id");
+    TF; f.tf.trainer_id = at_max; PASS(&f, o);
+    at_max[CRR_VALIDATE_MAX_ID] = 'y';
+    at_max[CRR_VALIDATE_MAX_ID + 1] = '\0';
+    TF; f.tf.course_id = at_max; REJECT(&f, o, RANGE, "training_feedback.course_id");
+    TF; f.tf.session_id = "S\xff"; REJECT(&f, o, MALF, "training_feedback.session_id");
+    TF; f.e.record_id = at_max; REJECT(&f, o, RANGE, "record_id");
+    TF; f.e.record_id = "r\xc3"; REJECT(&f, o, MALF, "record_id");
+    TF; f.e.record_id = "r\xc3\xa9"; PASS(&f, o);
+    TF; f.e.source_id = at_max; REJECT(&f, o, RANGE, "source_id");
+#undef TF
+    s_fix(&f, CRRMON__V1__EVENT__BODY_ATTENDANCE);
+    f.at.course_id = big;
+    REJECT(&f, o, RANGE, "attendance.course_id");
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    s_fix(&f, CRRMON__V1__EVENT__BODY_TRAINING_FEEDBACK);
+    f.tf.trainer_id = big;
+    assert_int_equal(crr_validate_event(&f.e, o, &d), CRR_EREJECT);
+    assert_string_equal(d.reason, "trainer_id is 4194303 bytes long; at most 256 bytes are allowed");
+
+    at_max[CRR_VALIDATE_MAX_SOURCE_ID] = '\0';
+    assert_int_equal(crr_validate_source_id(at_max, &d), 0);
+    at_max[CRR_VALIDATE_MAX_SOURCE_ID] = 'y';
+    assert_int_equal(crr_validate_source_id(at_max, &d), CRR_EREJECT);
+    assert_int_equal(d.code, MALF);
+    assert_string_equal(d.field, "source_id");
+    assert_int_equal(crr_validate_source_id("src\xff", &d), CRR_EREJECT);
+    assert_string_equal(d.reason, "source_id is not valid UTF-8");
+    assert_int_equal(crr_validate_source_id("", NULL), CRR_EREJECT);
+    assert_int_equal(crr_validate_source_id(NULL, NULL), CRR_EREJECT);
+    assert_int_equal(crr_validate_source_id("borough-\xc3\xa9", NULL), 0);
+}
+
 static void test_learning_assessment(void **state)
 {
     (void)state;
@@ -551,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_future),
         cmocka_unit_test(test_too_old),
         cmocka_unit_test(test_training_feedback),
+        cmocka_unit_test(test_string_limits),
         cmocka_unit_test(test_learning_assessment),
         cmocka_unit_test(test_behaviour_observation),
         cmocka_unit_test(test_attendance),
