@@ -81,6 +81,40 @@ static int s_open_dbs(crr_spool_t *s, MDB_txn *txn)
     return 0;
 }
 
+/* At open, in the open's write txn: refuses a spool of a newer format;
+ * records the version in a new spool and in one written before the key was
+ * kept (read as version 1). */
+static int s_format_check(crr_spool_t *s, MDB_txn *txn, const char *dir)
+{
+    MDB_val k = {sizeof CRR_SPOOL_META_FORMAT - 1, CRR_SPOOL_META_FORMAT}, v;
+    int rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == 0 && v.mv_size != 4) {
+        CRR_ERROR("spool %s: its format version is %zu bytes, not 4: the spool is damaged", dir,
+                  v.mv_size);
+        return MDB_CORRUPTED;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    uint32_t version = rc == 0 ? crr_be32_get(v.mv_data) : 1;
+    if (version > CRR_SPOOL_FORMAT_VERSION) {
+        CRR_ERROR("spool %s was written by a newer crrmon (on-disk format version %u; this build "
+                  "reads up to %u): run that crrmon release or a later one on this data folder",
+                  dir, version, CRR_SPOOL_FORMAT_VERSION);
+        return CRR_EVERSION;
+    }
+    if (rc == 0 && version == CRR_SPOOL_FORMAT_VERSION)
+        return 0;
+    MDB_val id = {9, "source_id"};
+    if (mdb_get(txn, s->meta, &id, &v) == 0)
+        CRR_INFO("spool %s: format version %u recorded (written before versions were kept)", dir,
+                 CRR_SPOOL_FORMAT_VERSION);
+    uint8_t b[4];
+    crr_be32_put(b, CRR_SPOOL_FORMAT_VERSION);
+    v.mv_size = 4;
+    v.mv_data = b;
+    return mdb_put(txn, s->meta, &k, &v, 0);
+}
+
 static int s_load_or_create(crr_spool_t *s, MDB_txn *txn, const char *source_id)
 {
     MDB_val k = {9, "source_id"}, d;
@@ -159,7 +193,7 @@ int crr_spool_open(const crr_spool_opts_t *o, crr_spool_t **out)
     if ((rc = crr_lmdb_open(o->dir, map, 8, 0, &s->env)))
         goto fail;
     if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) || (rc = s_open_dbs(s, txn)) ||
-        (rc = s_load_or_create(s, txn, o->source_id)))
+        (rc = s_format_check(s, txn, o->dir)) || (rc = s_load_or_create(s, txn, o->source_id)))
         goto fail;
     rc = mdb_txn_commit(txn);
     txn = NULL;

@@ -1,7 +1,8 @@
 /* spool: the collector's durable LMDB spool.
  *
  * One LMDB environment (DATA_DIR/spool) holding, in named databases:
- *   meta        source_id, epoch (random 64-bit, chosen when the spool is
+ *   meta        format (be32 on-disk format version, CRR_SPOOL_FORMAT_VERSION),
+ *               source_id, epoch (random 64-bit, chosen when the spool is
  *               created, or anew by crr_spool_new_epoch), next_seq, acked_seq, bytes and count of
  * spooled events; events      key = 8-byte big-endian seq (append-only, MDB_APPEND), value =
  *               CRR_SPOOL_EVENT_HDR bytes of origin (4-byte BE file id, 8-byte
@@ -40,6 +41,18 @@
 /* Bytes of origin header in front of each packed event in the events db. */
 #define CRR_SPOOL_EVENT_HDR 12
 
+/* On-disk format version, recorded in meta ("format", 4-byte BE) when the
+ * spool is created and checked at every open:
+ *   1  the layout above (a spool without the key was written before versions
+ *      were kept and is version 1: the open records the key, in the open's
+ *      one write transaction)
+ * A spool of a newer version is refused with CRR_EVERSION (logged with both
+ * versions; the collector exits 78) and left as it is. A change of the
+ * layout raises the number and migrates older spools in that transaction. */
+#define CRR_SPOOL_FORMAT_VERSION 1u
+/* The meta key that holds the format version. */
+#define CRR_SPOOL_META_FORMAT "format"
+
 typedef struct crr_spool crr_spool_t;
 
 /* How to open a spool. */
@@ -51,9 +64,11 @@ typedef struct crr_spool_opts {
 } crr_spool_opts_t;
 
 /* Opens (creating when new) the spool in o->dir. A new spool gets a random
- * epoch from getrandom() and next_seq 1. Returns 0 and *out, CRR_ECONFIG when
+ * epoch from getrandom(), next_seq 1 and the format version. Returns 0 and
+ * *out, CRR_EVERSION when a newer crrmon wrote it (logged), CRR_ECONFIG when
  * the spool belongs to another source id (message logged), CRR_EINVAL for bad
- * options, -errno or an LMDB code. */
+ * options, -errno or an LMDB code (MDB_CORRUPTED: a format value that is not
+ * 4 bytes). */
 int crr_spool_open(const crr_spool_opts_t *o, crr_spool_t **out);
 
 /* Aborts any open write transaction, closes the env, frees, nulls *sp.

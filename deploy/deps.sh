@@ -20,6 +20,9 @@ PKGS=(
   # tests: cmocka for unit tests; Python with pyzmq and Google's protobuf (the
   # JSON cross-check) for process tests; lmdb-utils (mdb_dump) to read stores
   libcmocka-dev lmdb-utils
+  # strace: tests/e2e/test_promises.py counts the aggregator's fdatasync calls
+  # between a batch's arrival and its Ack (the store must sync before it Acks)
+  strace
   python3 python3-protobuf python3-zmq
 )
 missing=()

@@ -5,7 +5,9 @@
  * two boroughs (flagged London-wide only), a survey cell of 49 vs 50
  * respondents (reliable flips), the window boundary (00:00:00 UTC of the
  * first day inside, 23:59:59 the day before outside), equal weights
- * (n_eff = n); and the configuration the store records for the CLI
+ * (n_eff = n); pipeline.last_event_age_seconds with boroughs whose events
+ * arrived at three different instants (LONDON = the smallest age, i.e. the
+ * latest arrival of any borough); and the configuration the store records for the CLI
  * (crr_store_record_config, crr_store_refdata, crr_store_stat). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -452,6 +454,45 @@ static void test_recorded_config_and_stat(void **state)
     free(ref);
 }
 
+/* Applies e with the clock (CRRMON_NOW) at arrival: the store stamps the
+ * arrival instant from it. */
+static void s_apply_arrived_at(fx_t *f, Crrmon__V1__Event *e, const char *arrival)
+{
+    setenv("CRRMON_NOW", arrival, 1);
+    crr_clock_reset();
+    s_apply(f, &e, 1);
+    setenv("CRRMON_NOW", NOW_TEXT, 1);
+    crr_clock_reset();
+}
+
+/* pipeline.last_event_age_seconds: three boroughs, three arrival instants,
+ * the latest in the middle borough (neither the first nor the last code),
+ * so LONDON taken from the oldest arrival, the first borough or the last
+ * borough all give another number than the right one (the smallest age). */
+static void test_last_event_age_london_is_the_smallest(void **state)
+{
+    fx_t *f = *state;
+    const char *B15 = "E09000015", *B33 = "E09000033";
+    s_apply_arrived_at(f, s_search(B1, NOW_SEC - 7200), "2026-03-01T11:10:00Z");  /* age 3000 */
+    s_apply_arrived_at(f, s_search(B15, NOW_SEC - 7200), "2026-03-01T11:43:20Z"); /* age 1000 */
+    s_apply_arrived_at(f, s_search(B33, NOW_SEC - 7200), "2026-03-01T11:26:40Z"); /* age 2000 */
+    Crrmon__V1__IndicatorValue **v;
+    size_t n;
+    s_compute(f, "pipeline.last_event_age_seconds", &v, &n);
+    const char *ind = "pipeline.last_event_age_seconds";
+    assert_true(s_must(v, n, ind, B1, 30, "")->value->value == 3000);
+    assert_true(s_must(v, n, ind, B15, 30, "")->value->value == 1000);
+    assert_true(s_must(v, n, ind, B33, 30, "")->value->value == 2000);
+    for (unsigned i = 0; i < 3; i++) {
+        unsigned w = (unsigned[]){30, 90, 365}[i];
+        assert_true(s_must(v, n, ind, "LONDON", w, "")->value->value == 1000);
+    }
+    /* a borough with no event has no age */
+    const Crrmon__V1__IndicatorValue *r = s_row(v, n, ind, B2, 30, "");
+    assert_true(r == NULL || r->value == NULL);
+    crr_indicators_free(&v, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -464,6 +505,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_coverage_london_from_covering_boroughs, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_recorded_config_and_stat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_last_event_age_london_is_the_smallest, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

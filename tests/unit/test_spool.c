@@ -2,13 +2,15 @@
  * folder: identity (epoch kept across reopen, wrong source refused), append /
  * fetch / release, checkpoint atomicity with the events of the same txn,
  * the size bound (refuses, keeps the txn usable, frees on release), origins
- * of events (file, line) and rejects. */
+ * of events (file, line) and rejects; the on-disk format version (recorded
+ * at creation, recorded in a spool written before it, a newer one refused). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 
 #include <cmocka.h>
 
+#include "lmdbx.h"
 #include "spool.h"
 
 #include <stdio.h>
@@ -387,6 +389,94 @@ static void test_new_epoch_renumbers(void **state)
     assert_int_equal(crr_spool_next_seq(f->s), 52);
 }
 
+/* The spool's meta "format" value, in one txn on the spool's env (no spool
+ * txn is open): set (v NULL: deleted) when set is 1, then read back
+ * (UINT32_MAX when absent). */
+static uint32_t s_format(crr_spool_t *s, int set, const uint32_t *v)
+{
+    MDB_env *env = crr_spool_env(s);
+    MDB_txn *txn;
+    MDB_dbi meta;
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    MDB_val k = {strlen(CRR_SPOOL_META_FORMAT), CRR_SPOOL_META_FORMAT}, d;
+    uint8_t b[4];
+    if (set && v) {
+        crr_be32_put(b, *v);
+        d.mv_size = 4;
+        d.mv_data = b;
+        assert_int_equal(mdb_put(txn, meta, &k, &d, 0), 0);
+    } else if (set) {
+        int rc = mdb_del(txn, meta, &k, NULL);
+        assert_true(rc == 0 || rc == MDB_NOTFOUND);
+    }
+    uint32_t out = UINT32_MAX;
+    if (mdb_get(txn, meta, &k, &d) == 0) {
+        assert_int_equal(d.mv_size, 4);
+        out = crr_be32_get(d.mv_data);
+    }
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    return out;
+}
+
+/* Writes raw bytes as the format value of the spool in dir (no spool open). */
+static void s_format_raw(const char *dir, const void *p, size_t n)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0640), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    MDB_val k = {strlen(CRR_SPOOL_META_FORMAT), CRR_SPOOL_META_FORMAT}, d = {n, (void *)p};
+    assert_int_equal(mdb_put(txn, meta, &k, &d, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+static void test_format_version(void **state)
+{
+    fix_t *f = *state;
+    s_append_n(f->s, 3, "in/a.jsonl", 1);
+    uint64_t epoch = crr_spool_epoch(f->s);
+    /* a new spool records the version */
+    assert_int_equal(s_format(f->s, 0, NULL), CRR_SPOOL_FORMAT_VERSION);
+
+    /* a spool written before versions were kept (no key) reads as version 1
+     * and gets the key at open; everything else as it was */
+    assert_int_equal(s_format(f->s, 1, NULL), UINT32_MAX);
+    crr_spool_close(&f->s);
+    f->s = s_open(f->dir, "borough-a", 1 << 20);
+    assert_int_equal(s_format(f->s, 0, NULL), CRR_SPOOL_FORMAT_VERSION);
+    assert_true(crr_spool_epoch(f->s) == epoch);
+    assert_int_equal(crr_spool_next_seq(f->s), 4);
+    assert_int_equal(crr_spool_count(f->s), 3);
+
+    /* a newer version is refused (the collector exits 78) and left as it is */
+    uint32_t newer = CRR_SPOOL_FORMAT_VERSION + 1;
+    assert_int_equal(s_format(f->s, 1, &newer), newer);
+    crr_spool_close(&f->s);
+    crr_spool_opts_t o = {.dir = f->dir, .source_id = "borough-a", .max_bytes = 1 << 20};
+    crr_spool_t *s = NULL;
+    assert_int_equal(crr_spool_open(&o, &s), CRR_EVERSION);
+    assert_null(s);
+    assert_true(crr_err_bad_data(CRR_EVERSION));
+    assert_int_equal(crr_spool_open(&o, &s), CRR_EVERSION); /* not downgraded by the first */
+    uint8_t back[4];
+    crr_be32_put(back, CRR_SPOOL_FORMAT_VERSION);
+    s_format_raw(f->dir, back, 4); /* the refused open wrote nothing: reopening works */
+    f->s = s_open(f->dir, "borough-a", 1 << 20);
+    assert_int_equal(crr_spool_count(f->s), 3);
+    crr_spool_close(&f->s);
+
+    /* a value that is not 4 bytes is damage, refused as such */
+    s_format_raw(f->dir, "\0\1", 2);
+    assert_int_equal(crr_spool_open(&o, &s), MDB_CORRUPTED);
+    assert_null(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,6 +487,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_full_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_origin_and_rejects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_epoch_renumbers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_format_version, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
