@@ -6,7 +6,6 @@
  *   config.c    the config-map table (aggregator + every sink's map spliced in),
  *               windows and schedules parsing
  *   schedule.c  schedule specs (`every 15m`, `daily 02:00`, `monthly 1 03:00`), next due time
- *   datadir.c   DATA_DIR/lock (flock) and DATA_DIR/endpoints.json (temp + rename)
  *   ingest.c    ROUTER socket + monitor, the poll loop, group commit, Acks
  *   feed.c      PUB live feed: one update per borough touched by a committed group
  *   http.c      libmicrohttpd, a thread per connection: /healthz, /api/v1/stats, /metrics,
@@ -121,18 +120,6 @@ int crr_schedule_parse_list(const char *text, crr_schedule_t *out, size_t max, c
 
 /* The first due time strictly after t_sec. */
 int64_t crr_schedule_next(const crr_schedule_t *s, int64_t t_sec);
-
-/* ---------------------------------------------------------------- datadir.c */
-
-/* Creates dir (and parents) if needed and takes an exclusive flock on
- * dir/lock, writing our pid into it. Returns 0 and *fd, CRR_ELOCKED when
- * another process holds it (*holder gets its pid or 0), or -errno. */
-int crr_datadir_lock(const char *dir, int *fd, long *holder);
-
-/* Writes dir/endpoints.json atomically (temp + fsync + rename):
- * {"ingest":..,"feed":..,"http":..,"pid":N}. Returns 0 or -errno/-ENOMEM. */
-int crr_datadir_write_endpoints(const char *dir, const char *ingest, const char *feed,
-                                const char *http, long pid);
 
 /* ---------------------------------------------------------------- the context */
 

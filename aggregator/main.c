@@ -2,12 +2,12 @@
  * lock, start-up in dependency order, the signal flag, shut-down.
  *
  * Start-up: config (defaults < INI < flags) -> lock DATA_DIR/lock (a second
- * aggregator exits 1) -> store -> zmq sockets and HTTP (signals blocked so
- * that libzmq's and libmicrohttpd's threads never take them) -> sinks ->
- * endpoints.json -> signals unblocked on the main thread -> loop.
- * SIGHUP sets a flag the loop acts on (reload.c). Shut-down on SIGTERM/SIGINT:
- * the loop finishes the group in hand (commit and Acks) and returns; HTTP stops, sockets close with
- * a bounded linger, the store closes, endpoints.json is removed, the lock is released: exit 0.
+ * aggregator exits 78, naming the first one's pid) -> store -> zmq sockets and HTTP (signals
+ * blocked so that libzmq's and libmicrohttpd's threads never take them) -> sinks -> endpoints.json
+ * -> signals unblocked on the main thread -> loop. SIGHUP sets a flag the loop acts on (reload.c).
+ * Shut-down on SIGTERM/SIGINT: the loop finishes the group in hand (commit and Acks) and returns;
+ * HTTP stops, sockets close with a bounded linger, the store closes, endpoints.json is removed, the
+ * lock is released: exit 0.
  *
  * Exit codes (cfg.h): 0 clean stop; 1 runtime failure (store, sockets, HTTP);
  * 64 a bad flag or value on the command line; 78 a config file that does not
@@ -17,9 +17,11 @@
 #include "aggregator.h"
 
 #include "clock.h"
+#include "datadir.h"
 #include "log.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -122,7 +124,24 @@ bad_ref:
 
 static void s_endpoints_path(const crr_aggregator_t *a, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/endpoints.json", a->cfg.data_dir);
+    crr_datadir_path(buf, len, a->cfg.data_dir, CRR_DATADIR_ENDPOINTS);
+}
+
+/* Writes DATA_DIR/endpoints.json atomically, for the CLI:
+ * {"ingest":..,"feed":..,"http":..,"pid":N}. Returns 0 or -errno/-ENOMEM. */
+static int s_write_endpoints(const crr_aggregator_t *a, const char *path)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "ingest", a->ingest_ep, "feed", a->feed_ep,
+                          "http", a->http_ep, "pid", (json_int_t)getpid());
+    char *text = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
+    json_decref(o);
+    if (!text)
+        return -ENOMEM;
+    size_t len = strlen(text);
+    text[len] = '\n'; /* json_dumps' terminator becomes the file's last newline */
+    int rc = crr_datadir_write_file(path, text, len + 1, 0644);
+    free(text);
+    return rc;
 }
 
 /* Starts everything; returns 0 or the exit code (78 for the data folder,
@@ -133,24 +152,29 @@ static int s_start(crr_aggregator_t *a)
     long holder = 0;
     if (crr_http_prepare(a)) /* TLS and users files: refused before anything opens */
         return CRR_EXIT_CONFIG;
+    char pid[32];
     rc = crr_datadir_lock(a->cfg.data_dir, &a->lock_fd, &holder);
     if (rc == CRR_ELOCKED) {
-        CRR_ERROR("another crrmon-aggregator (pid %ld) holds %s/lock; refusing to start on the "
+        CRR_ERROR("another crrmon-aggregator (pid %s) holds %s/%s; refusing to start on the "
                   "same data folder",
-                  holder, a->cfg.data_dir);
+                  crr_datadir_holder_text(holder, pid, sizeof pid), a->cfg.data_dir,
+                  CRR_DATADIR_LOCK);
         return CRR_EXIT_CONFIG;
     }
     if (rc) {
         CRR_ERROR("cannot lock data folder %s: %s", a->cfg.data_dir, crr_strerror(rc));
         return CRR_EXIT_CONFIG;
     }
-    char path[4200];
+    char path[PATH_MAX];
     s_endpoints_path(a, path, sizeof path);
     unlink(path); /* a stale file from the previous run must not be read as ours */
     if (crr_agg_snapshot_dir(&a->cfg, a->cfg.data_dir, a->snapshot_dir, sizeof a->snapshot_dir))
         return CRR_EXIT_CONFIG;
-    char store_dir[4200];
-    snprintf(store_dir, sizeof store_dir, "%s/store", a->cfg.data_dir);
+    char store_dir[PATH_MAX];
+    if (crr_datadir_path(store_dir, sizeof store_dir, a->cfg.data_dir, CRR_DATADIR_STORE)) {
+        CRR_ERROR("data folder name too long: %s", a->cfg.data_dir);
+        return CRR_EXIT_CONFIG;
+    }
     crr_store_opts_t so = {.map_size = a->cfg.map_size,
                            .windows = a->windows,
                            .nwindows = a->nwindows,
@@ -189,8 +213,7 @@ static int s_start(crr_aggregator_t *a)
     if (crr_snapshots_open_sinks(a))
         return CRR_EXIT_CONFIG;
     crr_snapshots_recover(a); /* exports a crash left undone; logged, never fatal */
-    rc = crr_datadir_write_endpoints(a->cfg.data_dir, a->ingest_ep, a->feed_ep, a->http_ep,
-                                     (long)getpid());
+    rc = s_write_endpoints(a, path);
     if (rc) {
         CRR_ERROR("cannot write %s: %s", path, crr_strerror(rc));
         return CRR_EXIT_FAIL;
@@ -211,11 +234,10 @@ static void s_stop_all(crr_aggregator_t *a)
     }
     crr_store_close(&a->store);
     if (a->lock_fd >= 0) {
-        char path[4200];
+        char path[PATH_MAX];
         s_endpoints_path(a, path, sizeof path);
         unlink(path);
-        close(a->lock_fd);
-        a->lock_fd = -1;
+        crr_datadir_unlock(&a->lock_fd);
     }
 }
 

@@ -22,13 +22,13 @@
 #include "aggregator.h"
 
 #include "clock.h"
+#include "datadir.h"
 #include "log.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static const char *const s_restart[] = {
     "aggregator.data_dir",
@@ -53,10 +53,11 @@ int crr_agg_snapshot_dir(const crr_agg_config_t *cfg, const char *data_dir, char
     if (*cfg->snapshot_dir)
         snprintf(dir, sizeof dir, "%s", cfg->snapshot_dir);
     else
-        snprintf(dir, sizeof dir, "%s/snapshots", data_dir);
-    if (mkdir(dir, 0755) && errno != EEXIST) {
-        CRR_ERROR("cannot create snapshot_dir %s: %s", dir, strerror(errno));
-        return -errno;
+        crr_datadir_path(dir, sizeof dir, data_dir, CRR_DATADIR_SNAPSHOTS);
+    int rc = crr_datadir_mkdirs(dir);
+    if (rc) {
+        CRR_ERROR("cannot create snapshot_dir %s: %s", dir, strerror(-rc));
+        return rc;
     }
     if (!realpath(dir, abs)) {
         CRR_ERROR("cannot resolve snapshot_dir %s: %s", dir, strerror(errno));

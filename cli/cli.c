@@ -1,6 +1,7 @@
 /* cli: shared helpers of the `crrmon` subcommands (see cli.h). Stateless. */
 #include "cli.h"
 
+#include "datadir.h"
 #include "err.h"
 
 #include <errno.h>
@@ -60,8 +61,7 @@ int crr_cli_conflict(const char *cmd, const char *a, const char *a_value, const 
 int crr_cli_endpoint(const char *data_dir, const char *key, char *buf, size_t len)
 {
     char path[4096];
-    int n = snprintf(path, sizeof path, "%s/endpoints.json", data_dir);
-    if (n < 0 || (size_t)n >= sizeof path)
+    if (crr_datadir_path(path, sizeof path, data_dir, CRR_DATADIR_ENDPOINTS))
         return CRR_ETOOBIG;
     FILE *f = fopen(path, "r");
     if (!f)

@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "codec.h"
+#include "datadir.h"
 #include "err.h"
 #include "indicators.h"
 #include "json.h"
@@ -324,7 +325,7 @@ int crr_cmd_query(int argc, char **argv)
     }
 
     char store_dir[4096];
-    snprintf(store_dir, sizeof store_dir, "%s/store", dir);
+    crr_datadir_path(store_dir, sizeof store_dir, dir, CRR_DATADIR_STORE);
     crr_store_opts_t so = {.readonly = 1};
     int rc = crr_store_open(store_dir, &so, &store);
     if (rc) { /* a refused data folder (damaged, newer format): exit 78 */

@@ -5,6 +5,7 @@
 #include "cmd_rejects.h"
 
 #include "cli.h"
+#include "datadir.h"
 #include "err.h"
 #include "lmdbx.h"
 #include "rejects.h"
@@ -118,10 +119,10 @@ int crr_cmd_rejects(int argc, char **argv)
 
     char env_dir[4096];
     struct stat st;
-    const char *kinds[] = {"store", "spool"};
+    const char *kinds[] = {CRR_DATADIR_STORE, CRR_DATADIR_SPOOL};
     int found = 0;
     for (int i = 0; i < 2 && !found; i++) {
-        snprintf(env_dir, sizeof env_dir, "%s/%s", dir, kinds[i]);
+        crr_datadir_path(env_dir, sizeof env_dir, dir, kinds[i]);
         found = stat(env_dir, &st) == 0 && S_ISDIR(st.st_mode);
     }
     if (!found)

@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "codec.h"
+#include "datadir.h"
 #include "edge.h"
 #include "err.h"
 #include "log.h"
@@ -385,9 +386,9 @@ int crr_cmd_send(int argc, char **argv)
     if (dir) {
         int rc = crr_cli_endpoint(dir, "ingest", ep, sizeof ep);
         if (rc)
-            return crr_cli_config(S_CMD,
-                                  "cannot read the ingest endpoint from %s/endpoints.json: %s", dir,
-                                  crr_strerror(rc));
+            return crr_cli_config(
+                S_CMD, "cannot read the ingest endpoint from %s/" CRR_DATADIR_ENDPOINTS ": %s", dir,
+                crr_strerror(rc));
     } else {
         snprintf(ep, sizeof ep, "%s", endpoint ? endpoint : "tcp://127.0.0.1:7400");
     }

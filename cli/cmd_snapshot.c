@@ -12,6 +12,7 @@
 
 #include "cfg.h"
 #include "cli.h"
+#include "datadir.h"
 #include "err.h"
 #include "indicators.h"
 
@@ -153,8 +154,9 @@ int crr_cmd_snapshot(int argc, char **argv)
     if (dir) {
         int rc = crr_cli_endpoint(dir, "http", addr, sizeof addr);
         if (rc)
-            return crr_cli_config(S_CMD, "cannot read the HTTP address from %s/endpoints.json: %s",
-                                  dir, crr_strerror(rc));
+            return crr_cli_config(
+                S_CMD, "cannot read the HTTP address from %s/" CRR_DATADIR_ENDPOINTS ": %s", dir,
+                crr_strerror(rc));
     } else {
         if (strncmp(http, "http://", 7) == 0)
             http += 7;

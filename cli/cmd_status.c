@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "clock.h"
+#include "datadir.h"
 #include "err.h"
 #include "store.h"
 
@@ -118,7 +119,7 @@ int crr_cmd_status(int argc, char **argv)
     int exit_code = CRR_EXIT_FAIL;
     crr_store_t *store = NULL;
     char store_dir[4096];
-    snprintf(store_dir, sizeof store_dir, "%s/store", dir);
+    crr_datadir_path(store_dir, sizeof store_dir, dir, CRR_DATADIR_STORE);
     crr_store_opts_t so = {.readonly = 1};
     int rc = crr_store_open(store_dir, &so, &store);
     if (rc) { /* a refused data folder: exit 78 */

@@ -8,6 +8,7 @@
 #include "cmd_verify.h"
 
 #include "cli.h"
+#include "datadir.h"
 #include "err.h"
 #include "lmdbx.h"
 
@@ -184,10 +185,10 @@ int crr_cmd_verify(int argc, char **argv)
         found++;
         problems += s_verify_env(dir);
     }
-    static const char *const kinds[] = {"store", "spool"};
+    static const char *const kinds[] = {CRR_DATADIR_STORE, CRR_DATADIR_SPOOL};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         char env_dir[4000];
-        snprintf(env_dir, sizeof env_dir, "%s/%s", dir, kinds[i]);
+        crr_datadir_path(env_dir, sizeof env_dir, dir, kinds[i]);
         if (!s_is_env(env_dir))
             continue;
         found++;

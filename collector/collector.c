@@ -24,6 +24,7 @@
 
 #include "clock.h"
 #include "crashpoint.h"
+#include "datadir.h"
 #include "edge.h"
 #include "json.h"
 #include "log.h"
@@ -628,7 +629,7 @@ static int s_check_halt(s_coll_t *c, int *code)
               "event(s) stay in the spool (%s/%s). Give one of the two collectors its own "
               "--source-id and a fresh --data-dir, then feed it the inputs this one read",
               c->cfg->aggregator, c->cfg->source_id, (unsigned long long)crr_spool_epoch(c->spool),
-              (unsigned long long)crr_spool_count(c->spool), c->cfg->data_dir, CRR_SPOOL_DIR);
+              (unsigned long long)crr_spool_count(c->spool), c->cfg->data_dir, CRR_DATADIR_SPOOL);
     *code = CRR_COLLECTOR_EXIT_GAVE_UP;
     return 1;
 }
@@ -636,7 +637,7 @@ static int s_check_halt(s_coll_t *c, int *code)
 static int s_open_all(s_coll_t *c)
 {
     char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/%s", c->cfg->data_dir, CRR_SPOOL_DIR);
+    crr_datadir_path(dir, sizeof dir, c->cfg->data_dir, CRR_DATADIR_SPOOL);
     crr_spool_opts_t so = {
         .dir = dir, .source_id = c->cfg->source_id, .max_bytes = c->cfg->spool_max};
     int rc = crr_spool_open(&so, &c->spool);
@@ -703,7 +704,7 @@ static int s_check_lost_spool(s_coll_t *c)
               "data folder read (the spool was deleted or replaced):%s; reading them again from "
               "line 1 would count every event without record_id twice. Start with --new-spool "
               "to read them anyway (events with record_id are de-duplicated by the aggregator)",
-              c->cfg->data_dir, CRR_SPOOL_DIR, n, list);
+              c->cfg->data_dir, CRR_DATADIR_SPOOL, n, list);
     return CRR_ECONFIG;
 }
 
@@ -830,7 +831,7 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
                       "the spool (%s/%s) and are sent on the next start",
                       cfg->aggregator, (long long)cfg->give_up_ms,
                       (unsigned long long)(s_last_seq(&c) - crr_sender_acked_seq(c.sender)),
-                      cfg->data_dir, CRR_SPOOL_DIR);
+                      cfg->data_dir, CRR_DATADIR_SPOOL);
             code = CRR_COLLECTOR_EXIT_GAVE_UP;
             goto done;
         }

@@ -6,18 +6,15 @@
 #include "collector.h"
 
 #include "cfg.h"
+#include "datadir.h"
 #include "log.h"
 #include "validate.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* Set by SIGTERM/SIGINT; the run loop stops reading and drains. */
@@ -181,30 +178,16 @@ static void s_usage(FILE *out)
 /* Creates the data folder and takes its lock; returns the fd or -1 (logged). */
 static int s_lock(const char *dir)
 {
-    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
-        CRR_ERROR("cannot create data folder %s: %s", dir, strerror(errno));
-        return -1;
-    }
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/lock", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        CRR_ERROR("cannot open %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        if (errno == EWOULDBLOCK)
-            CRR_ERROR("another crrmon-collector is using %s (lock held on %s)", dir, path);
-        else
-            CRR_ERROR("cannot lock %s: %s", path, strerror(errno));
-        close(fd);
-        return -1;
-    }
+    int fd;
+    long holder;
     char pid[32];
-    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) == 0 && write(fd, pid, (size_t)n) < 0)
-        CRR_DEBUG("cannot write pid to %s", path);
-    return fd;
+    int rc = crr_datadir_lock(dir, &fd, &holder);
+    if (rc == CRR_ELOCKED)
+        CRR_ERROR("another crrmon-collector (pid %s) is using %s (lock held on %s/%s)",
+                  crr_datadir_holder_text(holder, pid, sizeof pid), dir, dir, CRR_DATADIR_LOCK);
+    else if (rc)
+        CRR_ERROR("cannot lock data folder %s: %s", dir, crr_strerror(rc));
+    return rc ? -1 : fd;
 }
 
 int main(int argc, char **argv)
@@ -295,8 +278,7 @@ int main(int argc, char **argv)
     cfg.reload_ctx = &reload;
     code = crr_collector_run(&cfg, rest, nrest, &s_stop);
 done:
-    if (lock >= 0)
-        close(lock);
+    crr_datadir_unlock(&lock);
     crr_cfg_free(s_table, &cfg);
     free(rest);
     return code;

@@ -4,19 +4,16 @@
  * Does not: decide what to do with a listed file (collector.c does). */
 #include "seen.h"
 
+#include "datadir.h"
 #include "log.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 struct crr_seen {
     char *path;    /* DATA_DIR/files-read */
-    char *dir;     /* DATA_DIR (fsync'd after the rename) */
     char **paths;  /* the listed real paths */
     size_t n, cap; /* used / allocated */
 };
@@ -66,10 +63,10 @@ int crr_seen_load(const char *data_dir, crr_seen_t **out)
     crr_seen_t *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
-    size_t n = strlen(data_dir) + sizeof "/" CRR_SEEN_FILE;
+    size_t n = strlen(data_dir) + sizeof "/" CRR_DATADIR_FILES_READ;
     int rc = -ENOMEM;
-    if ((s->dir = strdup(data_dir)) && (s->path = malloc(n))) {
-        snprintf(s->path, n, "%s/%s", data_dir, CRR_SEEN_FILE);
+    if ((s->path = malloc(n))) {
+        crr_datadir_path(s->path, n, data_dir, CRR_DATADIR_FILES_READ);
         rc = s_read(s);
         if (rc)
             CRR_ERROR("cannot read %s: %s", s->path, strerror(-rc));
@@ -90,37 +87,22 @@ int crr_seen_has(const crr_seen_t *s, const char *path)
     return 0;
 }
 
-/* Writes every path to tmp and syncs it. */
-static int s_write_tmp(const crr_seen_t *s, const char *tmp)
+/* The list as the file holds it: one path per line. Returns 0 and *buf
+ * (the caller's to free) with *len, or -ENOMEM. */
+static int s_format(const crr_seen_t *s, char **buf, size_t *len)
 {
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0)
-        return -errno;
-    FILE *f = fdopen(fd, "w");
-    if (!f) {
-        int rc = -errno;
-        close(fd);
-        return rc;
-    }
+    FILE *f = open_memstream(buf, len);
+    if (!f)
+        return -ENOMEM;
     for (size_t i = 0; i < s->n; i++)
         fprintf(f, "%s\n", s->paths[i]);
-    int rc = 0;
-    if (fflush(f) != 0 || ferror(f) || fsync(fd) != 0)
-        rc = errno ? -errno : -EIO;
-    if (fclose(f) != 0 && rc == 0)
-        rc = errno ? -errno : -EIO;
-    return rc;
-}
-
-/* fsync of the folder, so the rename itself is durable. */
-static int s_sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int rc = fsync(fd) ? -errno : 0;
-    close(fd);
-    return rc;
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        free(*buf);
+        *buf = NULL;
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 int crr_seen_add(crr_seen_t *s, const char *path)
@@ -130,16 +112,13 @@ int crr_seen_add(crr_seen_t *s, const char *path)
     int rc = s_push(s, path);
     if (rc)
         return rc;
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s.tmp", s->path);
-    if ((rc = s_write_tmp(s, tmp)) == 0 && rename(tmp, s->path) != 0)
-        rc = -errno;
-    if (rc == 0)
-        rc = s_sync_dir(s->dir);
-    if (rc) {
-        unlink(tmp);
+    char *text = NULL;
+    size_t len = 0;
+    if ((rc = s_format(s, &text, &len)) == 0)
+        rc = crr_datadir_write_file(s->path, text, len, 0640);
+    free(text);
+    if (rc)
         CRR_WARN("cannot record %s in %s: %s", path, s->path, strerror(-rc));
-    }
     return rc;
 }
 
@@ -152,7 +131,6 @@ void crr_seen_free(crr_seen_t **sp)
         free(s->paths[i]);
     free(s->paths);
     free(s->path);
-    free(s->dir);
     free(s);
     *sp = NULL;
 }

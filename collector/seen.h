@@ -9,15 +9,12 @@
  * collector refuses to start (exit 78) unless told --new-spool.
  * A path is added only after the first spool commit that holds its
  * checkpoint, so a crash never lists a file the spool does not know. The
- * file is rewritten whole, atomically (temporary file, fsync, rename, fsync
- * of the folder): it is either the old list or the new one.
+ * file (named CRR_DATADIR_FILES_READ in common/datadir.h) is rewritten
+ * whole with crr_datadir_write_file: it is either the old list or the new one.
  * Paths with a newline are not listed (they cannot be, one per line).
  * One thread. */
 #ifndef CRR_SEEN_H
 #define CRR_SEEN_H
-
-/* Name of the list inside the collector's data folder. */
-#define CRR_SEEN_FILE "files-read"
 
 typedef struct crr_seen crr_seen_t;
 

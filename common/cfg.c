@@ -374,8 +374,8 @@ int crr_cfg_load(const crr_cfg_entry_t *table, void *base, int argc, char **argv
         const char *value;
         if (eq)
             value = eq + 1;
-        else if (hit->type == CRR_CFG_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "-", 1) == 0))
-            value = "true";
+        else if (hit->type == CRR_CFG_BOOL)
+            value = "true"; /* never the next argument: it may be an input file */
         else if (i + 1 < argc)
             value = argv[++i];
         else {

@@ -5,7 +5,9 @@
  * and a description). crr_cfg_load() fills the struct in this order: table
  * defaults, then the INI file given by --config FILE (unknown sections or keys
  * are rejected with file:line), then flags: named ones (`--data-dir DIR` or
- * `--data-dir=DIR`) and `--section.key=value` for any key. --help output is
+ * `--data-dir=DIR`) and `--section.key=value` for any key. A boolean flag
+ * without `=value` (`--new-spool`) means true and never takes the next
+ * argument as its value (`--flag=false` says false). --help output is
  * printed from the same table, and --check-config prints the loaded values
  * (crr_cfg_dump). Config is read-only after load, except that a daemon's
  * SIGHUP reload swaps in a freshly loaded struct from its main loop

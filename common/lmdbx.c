@@ -2,6 +2,7 @@
  * the collector spool and the CLI. Owns nothing after return. */
 #include "lmdbx.h"
 
+#include "datadir.h"
 #include "err.h"
 #include "log.h"
 
@@ -9,26 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static int s_mkdir_p(const char *dir)
-{
-    char buf[4096];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof buf)
-        return -EINVAL;
-    memcpy(buf, dir, n + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
 
 /* Refuses an existing data.mdb of 0 bytes (LMDB would silently start a new,
  * empty environment in it). A missing file is a new environment. */
@@ -92,7 +73,7 @@ int crr_lmdb_open(const char *dir, uint64_t map_size, unsigned max_dbs, unsigned
 {
     *out = NULL;
     int rc;
-    if (!(flags & MDB_RDONLY) && (rc = s_mkdir_p(dir)) != 0)
+    if (!(flags & MDB_RDONLY) && (rc = crr_datadir_mkdirs(dir)) != 0)
         return rc;
     if ((rc = s_check_empty(dir, flags)) != 0)
         return rc;

@@ -40,8 +40,6 @@
 
 /* Bytes of origin header in front of each packed event in the events db. */
 #define CRR_SPOOL_EVENT_HDR 12
-/* Name of the spool folder inside the collector's data folder. */
-#define CRR_SPOOL_DIR "spool"
 
 /* On-disk format version, recorded in meta ("format", 4-byte BE) when the
  * spool is created and checked at every open:

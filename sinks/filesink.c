@@ -3,12 +3,13 @@
  * outside open (mkdir, realpath) and commit (one atomic file write). */
 #include "filesink.h"
 
+#include "datadir.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 typedef struct {
     char dir[PATH_MAX]; /* absolute output folder */
@@ -23,16 +24,16 @@ int crr_filesink_open(const crr_sink_section_t *section, const char *cfg_dir, co
         crr_diag_set(d, 0, key, "no output folder configured");
         return CRR_ECONFIG;
     }
-    if (mkdir(dir, 0755) && errno != EEXIST) {
-        int rc = -errno;
-        crr_diag_set(d, 0, key, "cannot create %s: %s", dir, strerror(errno));
+    int rc = crr_datadir_mkdirs(dir);
+    if (rc) {
+        crr_diag_set(d, 0, key, "cannot create %s: %s", dir, strerror(-rc));
         return rc;
     }
     s_state_t *st = calloc(1, sizeof *st);
     if (!st)
         return -ENOMEM;
     if (!realpath(dir, st->dir)) {
-        int rc = -errno;
+        rc = -errno;
         crr_diag_set(d, 0, key, "cannot resolve %s: %s", dir, strerror(errno));
         free(st);
         return rc;
@@ -49,7 +50,7 @@ int crr_filesink_commit(void *state, const char *id, const char *buf, size_t len
         crr_diag_set(d, 0, "id", "snapshot id '%.64s' is not a safe file name", id ? id : "");
         return CRR_SINK_FATAL;
     }
-    int rc = crr_sink_write_file(path, buf, len);
+    int rc = crr_datadir_write_file(path, buf, len, 0644);
     if (rc) {
         crr_diag_set(d, 0, "", "cannot write %s: %s", path, strerror(-rc));
         return CRR_SINK_RETRY;

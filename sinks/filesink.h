@@ -1,9 +1,8 @@
 /* filesink: what every file-per-snapshot sink shares (JSON Lines, CSV, ...):
  * resolving and creating the output folder at open, the file name
  * <dir>/<id>.<ext>, the safe-id check, the atomic write (temp + fsync +
- * rename through crr_sink_write_file) and locate/close. A file sink keeps only
- * its format: it renders the snapshot into a buffer and calls
- * crr_filesink_commit. */
+ * rename through crr_datadir_write_file of common/datadir.h) and locate/close. A file sink keeps
+ * only its format: it renders the snapshot into a buffer and calls crr_filesink_commit. */
 #ifndef CRR_FILESINK_H
 #define CRR_FILESINK_H
 

@@ -82,10 +82,6 @@ const crr_sink_ops_t *crr_sink_find(const char *name);
  * from [A-Za-z0-9._-], not starting with '.'. Returns 1 or 0. */
 int crr_sink_id_is_safe(const char *id);
 
-/* Writes len bytes of data to path atomically: path.tmp, fsync, rename, fsync
- * of the folder. Returns 0 or -errno (the temp file is removed on failure). */
-int crr_sink_write_file(const char *path, const void *data, size_t len);
-
 /* The exported sinks (each guarded by its CRR_WITH_SINK_<NAME> option). */
 extern const crr_sink_ops_t crr_sink_jsonl;
 extern const crr_sink_ops_t crr_sink_csv;

@@ -9,7 +9,9 @@ Scenarios (docs/DESIGN.md "Guarantees", the collector's part):
   - kill -9 of a collector mid-way through a large file, restart: the
     aggregator's totals equal the file's events exactly;
   - --give-up-after: exit 1 with the spool kept (delivered on the next start);
-  - stdin until SIGTERM; a second collector on the same data folder refused.
+  - stdin until SIGTERM; a second collector on the same data folder refused,
+    naming the first one's pid;
+  - `--new-spool FILE`: a bare boolean flag before a file name means true.
 
 The aggregator is always the real crrmon-aggregator (totals read with
 `crrmon status --json`); when it is not built the tests fail.
@@ -17,6 +19,7 @@ Ports are free loopback ports; waits poll with deadlines.
 """
 import json
 import os
+import shutil
 
 import crrtest
 
@@ -206,8 +209,28 @@ def test_stdin_until_sigterm_and_lock():
     # a second collector on the same data folder is refused
     other = collector(cdir, agg.ingest, "stdin", os.path.join(work, "in.jsonl"))
     assert other.wait(30) == 78  # a refused data folder
-    assert "another crrmon-collector" in other.stderr(), other.stderr()
+    assert f"another crrmon-collector (pid {c.pid}) is using" in other.stderr(), other.stderr()
     assert c.term(30) == 0, c.stderr()
+
+
+def test_new_spool_bare_flag_before_file():
+    # `--new-spool FILE`: a boolean flag without =value means true and leaves
+    # FILE an input (it once took FILE as its value and exited 64)
+    agg = Aggregator().start()
+    work = crrtest.tmpdir()
+    path = write_events(os.path.join(work, "in.jsonl"), 20)
+    cdir = os.path.join(work, "coll")
+    c = collector(cdir, agg.ingest, "bare", "--give-up-after", "60s", path)
+    assert c.wait(60) == 0, c.stderr()
+    shutil.rmtree(os.path.join(cdir, "spool"))
+    c = collector(cdir, agg.ingest, "bare", "--give-up-after", "60s", path)
+    assert c.wait(60) == 78, c.stderr()  # a lost spool is refused
+    c = collector(cdir, agg.ingest, "bare", "--give-up-after", "60s", "--new-spool", path)
+    assert c.wait(60) == 0, c.stderr()
+    assert "--new-spool: reading 1 file(s) again" in c.stderr(), c.stderr()
+    # read twice, its record ids counted once (the new spool is a new epoch)
+    assert "20 event(s) spooled and acknowledged" in c.stderr(), c.stderr()
+    assert "0 accepted, 20 duplicate, 0 rejected" in c.stderr(), c.stderr()
 
 
 def test_help_and_version():

@@ -268,6 +268,41 @@ static void test_units_required(void **state)
     free(buf);
 }
 
+/* A bare boolean flag means true and never takes the next argument, even a
+ * file name right after it (`--new-spool FILE` once failed on FILE). */
+static void test_bare_bool_before_file(void **state)
+{
+    (void)state;
+    char *cases[][2] = {
+        {"--verbose", "in.jsonl"},
+        {"--main.verbose", "in.jsonl"},
+        {"in.jsonl", "--verbose"},
+        {"--verbose", "true"}, /* "true" is an argument of its own too */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        conf_t c = {0};
+        crr_diag_t d;
+        char *argv[] = {"prog", cases[k][0], cases[k][1], NULL};
+        char *rest[3];
+        int nrest = -1;
+        assert_int_equal(crr_cfg_load(s_table, &c, 3, argv, rest, &nrest, &d), 0);
+        assert_int_equal(c.verbose, 1);
+        assert_int_equal(nrest, 1);
+        assert_string_equal(rest[0], k == 2 ? cases[k][0] : cases[k][1]);
+        crr_cfg_free(s_table, &c);
+    }
+    conf_t c = {0};
+    crr_diag_t d;
+    char *argv[] = {"prog", "--verbose=false", "in.jsonl", NULL};
+    char *rest[3];
+    int nrest = -1;
+    assert_int_equal(crr_cfg_load(s_table, &c, 3, argv, rest, &nrest, &d), 0);
+    assert_int_equal(c.verbose, 0);
+    assert_int_equal(nrest, 1);
+    assert_string_equal(rest[0], "in.jsonl");
+    crr_cfg_free(s_table, &c);
+}
+
 int main(void)
 {
     snprintf(s_ini, sizeof s_ini, "/tmp/crr-cfg-%d.ini", (int)getpid());
@@ -275,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_defaults_and_flags),      cmocka_unit_test(test_ini_and_precedence),
         cmocka_unit_test(test_errors_name_file_line),   cmocka_unit_test(test_parsers_and_help),
         cmocka_unit_test(test_dotted_section_and_dump), cmocka_unit_test(test_units_required),
+        cmocka_unit_test(test_bare_bool_before_file),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(s_ini);

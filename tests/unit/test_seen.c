@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "datadir.h"
 #include "seen.h"
 
 #include <errno.h>
@@ -38,7 +39,7 @@ static const char *s_content(void)
 {
     static char buf[1024];
     char path[128];
-    snprintf(path, sizeof path, "%s/%s", s_dir, CRR_SEEN_FILE);
+    snprintf(path, sizeof path, "%s/%s", s_dir, CRR_DATADIR_FILES_READ);
     FILE *f = fopen(path, "r");
     if (!f)
         return NULL;
@@ -61,7 +62,7 @@ static void test_add_and_reload(void **state)
     assert_int_equal(crr_seen_add(s, "/data/odd\nname"), 0);
     assert_string_equal(s_content(), "/data/a.jsonl\n/data/b.jsonl\n");
     char tmp[128];
-    snprintf(tmp, sizeof tmp, "%s/%s.tmp", s_dir, CRR_SEEN_FILE);
+    snprintf(tmp, sizeof tmp, "%s/%s.tmp", s_dir, CRR_DATADIR_FILES_READ);
     assert_int_equal(access(tmp, F_OK), -1);
     crr_seen_free(&s);
     crr_seen_free(&s);

@@ -1,10 +1,9 @@
-/* test_sinks: every public function of sinks/ (registry, id check, atomic
- * file write) and the two file sinks, writing a small hand-built snapshot and
- * comparing the files byte for byte with the layout of docs/DOMAIN.md:
- * JSON Lines (header line without values, every field with defaults, absent
- * wrappers left out) and CSV (header row, dims "k=v;k=v", empty cells for
- * absent wrappers). Also: writing the same id twice is harmless, and an
- * unsafe id is FATAL. */
+/* test_sinks: every public function of sinks/ (registry, id check) and the
+ * two file sinks (their atomic write is tested in test_datadir), writing a small hand-built
+ * snapshot and comparing the files byte for byte with the layout of docs/DOMAIN.md: JSON Lines
+ * (header line without values, every field with defaults, absent wrappers left out) and CSV (header
+ * row, dims "k=v;k=v", empty cells for absent wrappers). Also: writing the same id twice is
+ * harmless, and an unsafe id is FATAL. */
 /* cmocka needs these three first */
 // clang-format off
 #include <setjmp.h>
@@ -139,23 +138,6 @@ static void test_registry_and_ids(void **state)
     assert_false(crr_sink_id_is_safe("a/b"));
 }
 
-static void test_write_file_atomic(void **state)
-{
-    fixture_t *f = *state;
-    char path[400], tmp[420];
-    snprintf(path, sizeof path, "%s/x.txt", f->dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    assert_int_equal(crr_sink_write_file(path, "one\n", 4), 0);
-    assert_int_equal(crr_sink_write_file(path, "two\n", 4), 0);
-    char *got = s_slurp(path);
-    assert_string_equal(got, "two\n");
-    free(got);
-    assert_int_not_equal(access(tmp, F_OK), 0);
-    char bad[400];
-    snprintf(bad, sizeof bad, "%s/missing/x.txt", f->dir);
-    assert_true(crr_sink_write_file(bad, "x", 1) < 0);
-}
-
 static void *s_open(const crr_sink_ops_t *ops, const char *dir)
 {
     union {
@@ -256,7 +238,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry_and_ids),
-        cmocka_unit_test_setup_teardown(test_write_file_atomic, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_jsonl_layout, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_csv_layout, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_open_makes_folder, s_setup, s_teardown),
