@@ -7,7 +7,8 @@
  *               windows and schedules parsing
  *   schedule.c  schedule specs (`every 15m`, `daily 02:00`, `monthly 1 03:00`), next due time
  *   datadir.c   DATA_DIR/lock (flock) and DATA_DIR/endpoints.json (temp + rename)
- *   ingest.c    ROUTER socket + monitor, the poll loop, group commit, Acks
+ *   loop.c      the poll loop: signal flags, reload, timers, ROUTER/monitor/HTTP pipe
+ *   ingest.c    ROUTER socket + monitor, group commit: receive -> apply -> acknowledge
  *   feed.c      PUB live feed: one update per borough touched by a committed group
  *   http.c      libmicrohttpd on its own thread: /healthz, /api/v1/stats, POST /api/v1/snapshots
  *   snapshot.c  snapshot on demand and on schedule through the sinks; pruning timer
@@ -29,6 +30,7 @@
 #include "sink.h"
 #include "store.h"
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -209,17 +211,19 @@ typedef struct crr_aggregator {
     crr_agg_stats_t stats;    /* counters */
 } crr_aggregator_t;
 
-/* ---------------------------------------------------------------- main.c */
+/* ---------------------------------------------------------------- loop.c */
 
-/* 1 once SIGTERM or SIGINT arrived (the signal flag). */
-int crr_agg_stop_requested(void);
-
-/* 1 when SIGHUP arrived since the last call (the flag is cleared). */
-int crr_agg_reload_requested(void);
+/* Runs the main poll loop until *stop is set (main.c's SIGTERM/SIGINT flag):
+ * groups and their Acks (ingest.c), monitor events, HTTP requests, schedules
+ * and pruning. When *reload is set (SIGHUP) it clears it and calls
+ * crr_agg_reload between two steps. A stop finishes the group in hand.
+ * The flags are borrowed. Returns 0. */
+int crr_agg_loop_run(crr_aggregator_t *a, volatile sig_atomic_t *stop,
+                     volatile sig_atomic_t *reload);
 
 /* ---------------------------------------------------------------- reload.c */
 
-/* Handles SIGHUP (main thread, from the poll loop): re-reads the config and
+/* Handles SIGHUP (main thread, from loop.c): re-reads the config and
  * applies what can change without a restart, logs each changed key and each
  * one that needs a restart, or refuses the whole file with one error line
  * and keeps running on the old configuration. */
@@ -235,9 +239,15 @@ int crr_agg_snapshot_dir(const crr_agg_config_t *cfg, const char *data_dir, char
  * monitor; fills a->ingest_ep from ZMQ_LAST_ENDPOINT. Returns 0 or -errno. */
 int crr_ingest_open(crr_aggregator_t *a);
 
-/* Runs the main poll loop until the signal flag is set: groups, Acks, feed,
- * HTTP requests, schedules and pruning. Returns 0. */
-int crr_ingest_run(crr_aggregator_t *a);
+/* The ROUTER is readable: receives one group (without blocking), applies it
+ * in one durable transaction, then acknowledges each frame and publishes the
+ * feed (the top of ingest.c). Failures are logged and counted; the caller's
+ * loop goes on. Main thread only. */
+void crr_ingest_group(crr_aggregator_t *a);
+
+/* The monitor PAIR is readable: counts disconnects and failed handshakes
+ * (stats.disconnects, stats.protocol_errors). Never blocks. */
+void crr_ingest_monitor_drain(crr_aggregator_t *a);
 
 /* Closes the ROUTER and its monitor; frees the group buffers. Safe twice. */
 void crr_ingest_close(crr_aggregator_t *a);
