@@ -47,7 +47,7 @@ typedef struct crr_agg_config {
     char *ingest;             /* ROUTER endpoint to bind */
     char *feed;               /* PUB endpoint to bind */
     char *http;               /* HTTP ADDR:PORT (port 0 or * = any) */
-    int insecure;             /* plain TCP without CURVE (the only mode in this issue) */
+    int insecure;             /* plain TCP without CURVE (CURVE is not implemented yet) */
     char *log_level;          /* error|warn|info|debug */
     uint64_t max_msg_size;    /* ZMQ_MAXMSGSIZE of the ROUTER, bytes */
     int64_t rcvhwm;           /* ZMQ_RCVHWM of the ROUTER, messages */
@@ -202,7 +202,7 @@ typedef struct crr_aggregator {
     int have_delivered;    /* db_delivered is open */
     crr_agg_slot_t *slots; /* group receive slots (CRR_AGG_MAX_FRAMES) */
     crr_codec_arena_t *arena; /* the group's unpacked batches, released at the group's end */
-    crr_ingest_job_t *jobs;   /* store jobs, parallel to the batches in slots */
+    crr_store_job_t *jobs;    /* store jobs, parallel to the batches in slots */
     size_t *job_slot;         /* jobs[i] came from slots[job_slot[i]] */
     uint8_t *ackbuf;          /* reused Ack pack buffer */
     size_t ackcap;            /* bytes in ackbuf */
@@ -295,14 +295,15 @@ void crr_snapshots_close_sinks(crr_aggregator_t *a);
  * when the delivery records cannot be opened (logged). Main thread only. */
 int crr_snapshots_recover(crr_aggregator_t *a);
 
-/* Takes a snapshot as of as_of_sec under schedule name (NULL = on-demand),
- * stores it and writes it through every sink (failures logged, counted),
+/* Takes a snapshot as of as_of_sec under schedule name (NULL = on-demand)
+ * with crr_snapshot_take (indicators.h), stores it and writes it through every
+ * sink (failures logged, counted),
  * then records each sink's delivery in the store (what crr_snapshots_recover
  * reads; crash point agg_snapshot_after_commit sits before the sinks).
  * Fills id/file (the first sink that can locate it; "" when none) and
  * *nvalues. Returns 0 or the store's code. Main thread only. */
-int crr_snapshots_take(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule, char *id,
-                       size_t idlen, char *file, size_t filelen, size_t *nvalues);
+int crr_snapshots_export(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule, char *id,
+                         size_t idlen, char *file, size_t filelen, size_t *nvalues);
 
 /* Computes every schedule's next due time from now (start-up). */
 void crr_snapshots_schedule_init(crr_aggregator_t *a);

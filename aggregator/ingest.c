@@ -230,7 +230,7 @@ static Crrmon__V1__Batch *s_take_frame(crr_aggregator_t *a, crr_agg_slot_t *slot
 }
 
 /* Logs a batch that crr_store_apply left out of its group and counts it. */
-static void s_log_left_out(crr_aggregator_t *a, const crr_ingest_job_t *job)
+static void s_log_left_out(crr_aggregator_t *a, const crr_store_job_t *job)
 {
     S_ADD(batch_failures, 1);
     CRR_ERROR("batch not applied: %s%s; source=%s epoch=%llu first_seq=%llu events=%zu; the rest "
@@ -246,7 +246,7 @@ static void s_log_left_out(crr_aggregator_t *a, const crr_ingest_job_t *job)
 /* A batch refused because a resent seq carries another event: the Ack says
  * so as a whole-frame error (an older sender then keeps its events and
  * retries instead of releasing them), and the operator is told. */
-static void s_conflict(crr_aggregator_t *a, crr_agg_slot_t *slot, const crr_ingest_job_t *job,
+static void s_conflict(crr_aggregator_t *a, crr_agg_slot_t *slot, const crr_store_job_t *job,
                        Crrmon__V1__Ack *ack)
 {
     snprintf(slot->error, sizeof slot->error,
@@ -327,7 +327,7 @@ static void s_count_applied(crr_aggregator_t *a, const s_group_t *g)
     S_ADD(batches, g->nj);
     S_ADD(events, g->events);
     for (size_t i = 0; i < g->nj; i++) {
-        const crr_ingest_job_t *job = &a->jobs[i];
+        const crr_store_job_t *job = &a->jobs[i];
         if (job->error) {
             s_log_left_out(a, job);
             continue;
@@ -371,7 +371,7 @@ static void s_apply(crr_aggregator_t *a, s_group_t *g)
 }
 
 /* Acknowledges one applied batch: its own failure, or what the store did. */
-static void s_ack_batch(crr_aggregator_t *a, crr_agg_slot_t *slot, const crr_ingest_job_t *job)
+static void s_ack_batch(crr_aggregator_t *a, crr_agg_slot_t *slot, const crr_store_job_t *job)
 {
     Crrmon__V1__Ack ack = CRRMON__V1__ACK__INIT;
     if (job->conflict_seq)
@@ -413,7 +413,7 @@ static void s_acknowledge(crr_aggregator_t *a, const s_group_t *g)
             s_send_ack(a, slot->id, slot->id_len, &ack);
             continue;
         }
-        const crr_ingest_job_t *job = &a->jobs[j++];
+        const crr_store_job_t *job = &a->jobs[j++];
         if (g->applied_ok)
             s_ack_batch(a, slot, job);
     }
@@ -430,7 +430,7 @@ static void s_finish(crr_aggregator_t *a, const s_group_t *g)
               (long long)g->events, (unsigned long long)(g->t_apply - g->t0),
               (unsigned long long)(crr_clock_mono_ms() - g->t_apply));
     for (size_t i = 0; i < g->nj; i++) {
-        crr_ingest_job_reset(&a->jobs[i]);
+        crr_store_job_reset(&a->jobs[i]);
         a->jobs[i].batch = NULL;
     }
     for (size_t i = 0; i < g->ns; i++)

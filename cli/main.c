@@ -12,9 +12,7 @@
 #include "cmd_snapshot.h"
 #include "cmd_status.h"
 #include "cmd_verify.h"
-#ifdef CRR_HAVE_CMD_GENERATE
 #include "cmd_generate.h"
-#endif
 
 #include "log.h"
 
@@ -35,9 +33,7 @@ static const s_cmd_t s_cmds[] = {
     {"status", crr_cmd_status, "per source: applied sequence, last seen, spool depth"},
     {"indicators", crr_cmd_indicators, "list the indicator catalogue"},
     {"verify", crr_cmd_verify, "check a data folder's LMDB files, read-only"},
-#ifdef CRR_HAVE_CMD_GENERATE
     {"generate", crr_cmd_generate, "write deterministic valid events as JSON Lines"},
-#endif
 };
 
 static void s_help(FILE *out)

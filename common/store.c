@@ -721,7 +721,7 @@ static void s_src_encode(const s_src_t *x, uint8_t *p)
 
 /* ---- apply ------------------------------------------------------------- */
 
-void crr_ingest_job_reset(crr_ingest_job_t *j)
+void crr_store_job_reset(crr_store_job_t *j)
 {
     if (!j)
         return;
@@ -746,7 +746,7 @@ static char *s_strdup(const char *s)
     return p;
 }
 
-static int s_job_reject(crr_ingest_job_t *j, uint64_t seq, const crr_diag_t *d)
+static int s_job_reject(crr_store_job_t *j, uint64_t seq, const crr_diag_t *d)
 {
     Crrmon__V1__Rejection **nr = realloc(j->rejected, (j->n_rejected + 1) * sizeof *nr);
     if (!nr)
@@ -1052,8 +1052,8 @@ static size_t s_rejseq_key(uint8_t *k, const s_src_t *src, uint64_t seq)
  * event, which is a duplicate by then, is answered with the same rejection:
  * an Ack lost after the commit must not lose the sender its reject.
  * Value: be64 arrival | be32 code | field NUL reason NUL. */
-static int s_store_reject(s_apply_t *a, crr_ingest_job_t *j, const Crrmon__V1__Event *e,
-                          int64_t now, const crr_diag_t *d, const s_src_t *src)
+static int s_store_reject(s_apply_t *a, crr_store_job_t *j, const Crrmon__V1__Event *e, int64_t now,
+                          const crr_diag_t *d, const s_src_t *src)
 {
     char *raw = crr_json_dumps(&e->base, 0);
     crr_reject_t r = {
@@ -1088,7 +1088,7 @@ static int s_store_reject(s_apply_t *a, crr_ingest_job_t *j, const Crrmon__V1__E
 /* A resent event that was rejected the first time: lists the same rejection
  * in this job's Ack. Returns 0 (also when it was not rejected) or an LMDB
  * code / -ENOMEM. */
-static int s_rereport_reject(s_apply_t *a, crr_ingest_job_t *j, const s_src_t *src, uint64_t seq)
+static int s_rereport_reject(s_apply_t *a, crr_store_job_t *j, const s_src_t *src, uint64_t seq)
 {
     uint8_t k[S_SRC_KEY_MAX + 9 + 8];
     MDB_val key = {s_rejseq_key(k, src, seq), k}, val;
@@ -1183,7 +1183,7 @@ static int s_seqhash_conflict(s_apply_t *a, const s_src_t *src, const Crrmon__V1
 }
 
 /* The job's answer: the source's applied seq and totals (Ack fields). */
-static void s_job_done(crr_ingest_job_t *j, const s_src_t *src)
+static void s_job_done(crr_store_job_t *j, const s_src_t *src)
 {
     j->durable_seq = src->applied_seq;
     j->total_applied = src->applied;
@@ -1191,7 +1191,7 @@ static void s_job_done(crr_ingest_job_t *j, const s_src_t *src)
     j->total_rejected = src->rejected;
 }
 
-static int s_apply_job(s_apply_t *a, crr_ingest_job_t *j, s_src_t *src, int64_t now)
+static int s_apply_job(s_apply_t *a, crr_store_job_t *j, s_src_t *src, int64_t now)
 {
     const Crrmon__V1__Batch *bt = j->batch;
     int rc;
@@ -1349,11 +1349,11 @@ static int s_flush(s_apply_t *a)
 /* One attempt at the group: every job without an error, in one write
  * transaction. When a job's own apply fails, *failed gets its index (else it
  * stays SIZE_MAX: the failure is the group's, e.g. the commit). */
-static int s_apply_once(crr_store_t *s, crr_ingest_job_t *jobs, size_t n, size_t *failed)
+static int s_apply_once(crr_store_t *s, crr_store_job_t *jobs, size_t n, size_t *failed)
 {
     for (size_t i = 0; i < n; i++)
         if (!jobs[i].error)
-            crr_ingest_job_reset(&jobs[i]);
+            crr_store_job_reset(&jobs[i]);
     s_apply_t a = {.s = s, .co = s->co}; /* a.fs: every (borough, type) S_FS_UNKNOWN */
     s_co_clear(s->co);
     s_src_t *srcs = n ? calloc(n, sizeof *srcs) : NULL;
@@ -1365,7 +1365,7 @@ static int s_apply_once(crr_store_t *s, crr_ingest_job_t *jobs, size_t n, size_t
         goto fail;
     int64_t clock_now = 0;
     for (size_t i = 0; i < n; i++) {
-        crr_ingest_job_t *j = &jobs[i];
+        crr_store_job_t *j = &jobs[i];
         if (j->error)
             continue; /* left out of this attempt */
         int64_t now = j->arrival_sec;
@@ -1435,10 +1435,10 @@ fail:
     return rc;
 }
 
-int crr_store_apply(crr_store_t *s, crr_ingest_job_t *jobs, size_t n)
+int crr_store_apply(crr_store_t *s, crr_store_job_t *jobs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        crr_ingest_job_reset(&jobs[i]);
+        crr_store_job_reset(&jobs[i]);
     if (s->readonly || !s->co)
         return CRR_EINVAL;
     for (size_t i = 0; i < n; i++)
@@ -1456,11 +1456,11 @@ int crr_store_apply(crr_store_t *s, crr_ingest_job_t *jobs, size_t n)
             return 0;
         if (failed == SIZE_MAX || attempt >= CRR_STORE_APPLY_RETRIES)
             break;
-        crr_ingest_job_reset(&jobs[failed]);
+        crr_store_job_reset(&jobs[failed]);
         jobs[failed].error = rc;
     }
     for (size_t i = 0; i < n; i++)
-        crr_ingest_job_reset(&jobs[i]);
+        crr_store_job_reset(&jobs[i]);
     return rc;
 }
 
