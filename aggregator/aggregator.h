@@ -296,10 +296,10 @@ void crr_snapshots_close_sinks(crr_aggregator_t *a);
 int crr_snapshots_recover(crr_aggregator_t *a);
 
 /* Takes a snapshot as of as_of_sec under schedule name (NULL = on-demand)
- * with crr_snapshot_take (indicators.h), stores it and writes it through every
- * sink (failures logged, counted),
- * then records each sink's delivery in the store (what crr_snapshots_recover
- * reads; crash point agg_snapshot_after_commit sits before the sinks).
+ * with crr_snapshot_take (indicators.h), stores it and writes it through
+ * every sink (failures logged, counted), then records each sink's delivery
+ * in the store (what crr_snapshots_recover reads; crash point
+ * agg_snapshot_after_commit sits before the sinks).
  * Fills id/file (the first sink that can locate it; "" when none) and
  * *nvalues. Returns 0 or the store's code. Main thread only. */
 int crr_snapshots_export(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule, char *id,
