@@ -6,7 +6,8 @@
  *   config.c    the config-map table (aggregator + every sink's map spliced in),
  *               windows and schedules parsing
  *   schedule.c  schedule specs (`every 15m`, `daily 02:00`, `monthly 1 03:00`), next due time
- *   ingest.c    ROUTER socket + monitor, the poll loop, group commit, Acks
+ *   loop.c      the poll loop: signal flags, reload, timers, ROUTER/monitor/HTTP pipe
+ *   ingest.c    ROUTER socket + monitor, group commit: receive -> apply -> acknowledge
  *   feed.c      PUB live feed: one update per borough touched by a committed group
  *   http.c      libmicrohttpd, a thread per connection: /healthz, /api/v1/stats, /metrics,
  *               POST /api/v1/snapshots (coalesced)
@@ -30,6 +31,7 @@
 #include "sink.h"
 #include "store.h"
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,7 +48,7 @@ typedef struct crr_agg_config {
     char *ingest;             /* ROUTER endpoint to bind */
     char *feed;               /* PUB endpoint to bind */
     char *http;               /* HTTP ADDR:PORT (port 0 or * = any) */
-    int insecure;             /* plain TCP without CURVE (the only mode in this issue) */
+    int insecure;             /* plain TCP without CURVE (CURVE is not implemented yet) */
     char *log_level;          /* error|warn|info|debug */
     uint64_t max_msg_size;    /* ZMQ_MAXMSGSIZE of the ROUTER, bytes */
     int64_t rcvhwm;           /* ZMQ_RCVHWM of the ROUTER, messages */
@@ -195,7 +197,7 @@ typedef struct crr_aggregator {
     int have_delivered;    /* db_delivered is open */
     crr_agg_slot_t *slots; /* group receive slots (CRR_AGG_MAX_FRAMES) */
     crr_codec_arena_t *arena; /* the group's unpacked batches, released at the group's end */
-    crr_ingest_job_t *jobs;   /* store jobs, parallel to the batches in slots */
+    crr_store_job_t *jobs;    /* store jobs, parallel to the batches in slots */
     size_t *job_slot;         /* jobs[i] came from slots[job_slot[i]] */
     uint8_t *ackbuf;          /* reused Ack pack buffer */
     size_t ackcap;            /* bytes in ackbuf */
@@ -204,17 +206,19 @@ typedef struct crr_aggregator {
     crr_agg_stats_t stats;    /* counters */
 } crr_aggregator_t;
 
-/* ---------------------------------------------------------------- main.c */
+/* ---------------------------------------------------------------- loop.c */
 
-/* 1 once SIGTERM or SIGINT arrived (the signal flag). */
-int crr_agg_stop_requested(void);
-
-/* 1 when SIGHUP arrived since the last call (the flag is cleared). */
-int crr_agg_reload_requested(void);
+/* Runs the main poll loop until *stop is set (main.c's SIGTERM/SIGINT flag):
+ * groups and their Acks (ingest.c), monitor events, HTTP requests, schedules
+ * and pruning. When *reload is set (SIGHUP) it clears it and calls
+ * crr_agg_reload between two steps. A stop finishes the group in hand.
+ * The flags are borrowed. Returns 0. */
+int crr_agg_loop_run(crr_aggregator_t *a, volatile sig_atomic_t *stop,
+                     volatile sig_atomic_t *reload);
 
 /* ---------------------------------------------------------------- reload.c */
 
-/* Handles SIGHUP (main thread, from the poll loop): re-reads the config and
+/* Handles SIGHUP (main thread, from loop.c): re-reads the config and
  * applies what can change without a restart, logs each changed key and each
  * one that needs a restart, or refuses the whole file with one error line
  * and keeps running on the old configuration. */
@@ -230,9 +234,15 @@ int crr_agg_snapshot_dir(const crr_agg_config_t *cfg, const char *data_dir, char
  * monitor; fills a->ingest_ep from ZMQ_LAST_ENDPOINT. Returns 0 or -errno. */
 int crr_ingest_open(crr_aggregator_t *a);
 
-/* Runs the main poll loop until the signal flag is set: groups, Acks, feed,
- * HTTP requests, schedules and pruning. Returns 0. */
-int crr_ingest_run(crr_aggregator_t *a);
+/* The ROUTER is readable: receives one group (without blocking), applies it
+ * in one durable transaction, then acknowledges each frame and publishes the
+ * feed (the top of ingest.c). Failures are logged and counted; the caller's
+ * loop goes on. Main thread only. */
+void crr_ingest_group(crr_aggregator_t *a);
+
+/* The monitor PAIR is readable: counts disconnects and failed handshakes
+ * (stats.disconnects, stats.protocol_errors). Never blocks. */
+void crr_ingest_monitor_drain(crr_aggregator_t *a);
 
 /* Closes the ROUTER and its monitor; frees the group buffers. Safe twice. */
 void crr_ingest_close(crr_aggregator_t *a);
@@ -294,14 +304,15 @@ void crr_snapshots_close_sinks(crr_aggregator_t *a);
  * when the delivery records cannot be opened (logged). Main thread only. */
 int crr_snapshots_recover(crr_aggregator_t *a);
 
-/* Takes a snapshot as of as_of_sec under schedule name (NULL = on-demand),
- * stores it and writes it through every sink (failures logged, counted),
- * then records each sink's delivery in the store (what crr_snapshots_recover
- * reads; crash point agg_snapshot_after_commit sits before the sinks).
+/* Takes a snapshot as of as_of_sec under schedule name (NULL = on-demand)
+ * with crr_snapshot_take (indicators.h), stores it and writes it through
+ * every sink (failures logged, counted), then records each sink's delivery
+ * in the store (what crr_snapshots_recover reads; crash point
+ * agg_snapshot_after_commit sits before the sinks).
  * Fills id/file (the first sink that can locate it; "" when none) and
  * *nvalues. Returns 0 or the store's code. Main thread only. */
-int crr_snapshots_take(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule, char *id,
-                       size_t idlen, char *file, size_t filelen, size_t *nvalues);
+int crr_snapshots_export(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule, char *id,
+                         size_t idlen, char *file, size_t filelen, size_t *nvalues);
 
 /* Computes every schedule's next due time from now (start-up). */
 void crr_snapshots_schedule_init(crr_aggregator_t *a);

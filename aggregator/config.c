@@ -3,8 +3,8 @@
  * for all); the map of every registered sink is spliced in after it with its
  * offsets moved into crr_agg_config_t.sink_cfg[i], so `[sink.jsonl] dir = ...`
  * and `--sink.jsonl.dir=...` work without the aggregator knowing the keys.
- * CURVE keys (server secret, allow-list) join this table in the security
- * issue; until then `insecure` must stay true. */
+ * CURVE is not implemented yet: there are no keys in this table and
+ * `insecure` must stay true (s_check_insecure refuses false). */
 #include "aggregator.h"
 
 #include <errno.h>
@@ -100,7 +100,8 @@ static const crr_cfg_entry_t s_table[] = {
     {S, "http", CRR_CFG_STR, "127.0.0.1:7480", 0, 0, OFF(http), "http",
      "HTTP API ADDR:PORT (port 0 or * = any; binds localhost unless configured)"},
     {S, "insecure", CRR_CFG_BOOL, "true", 0, 0, OFF(insecure), "insecure",
-     "accept plain TCP without CURVE (the only mode until the security issue; logs a warning)",
+     "accept plain TCP without CURVE (CURVE is not implemented yet: must stay true; logs a "
+     "warning)",
      s_check_insecure},
     {S, "log_level", CRR_CFG_STR, "info", 0, 0, OFF(log_level), "log-level",
      "error, warn, info or debug", crr_agg_check_log_level},

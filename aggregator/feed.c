@@ -3,9 +3,9 @@
  * filters one borough with a prefix), payload JSON
  *   {"borough":"E09000022","events":N,"at":"RFC 3339"}
  * where N counts the group's events for that borough that were not rejected
- * (in batches that applied anything). The live-feed issue brings indicator
- * updates and the Clone pattern's state for late joiners; this module is the
- * place for them. PUB never blocks: updates beyond SNDHWM are dropped by
+ * (in batches that applied anything). Not implemented yet: indicator updates
+ * and a state snapshot for late joiners (the Clone pattern); this module is
+ * the place for them. PUB never blocks: updates beyond SNDHWM are dropped by
  * libzmq for that subscriber. */
 #include "aggregator.h"
 
@@ -28,7 +28,7 @@ int crr_feed_open(crr_aggregator_t *a)
     int hwm = (int)a->cfg.sndhwm, linger = 0;
     zmq_setsockopt(a->pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(a->pub, ZMQ_LINGER, &linger, sizeof linger);
-    /* CURVE for subscribers joins here with the security issue. */
+    /* Not implemented yet: CURVE for subscribers (set here, before the bind). */
     if (zmq_bind(a->pub, a->cfg.feed)) {
         int rc = -errno;
         CRR_ERROR("cannot bind feed endpoint %s: %s", a->cfg.feed, zmq_strerror(errno));
@@ -49,7 +49,7 @@ void crr_feed_close(crr_aggregator_t *a)
 }
 
 /* 1 when seq is listed in the job's rejections (they are in batch order). */
-static int s_rejected(const crr_ingest_job_t *job, uint64_t seq, size_t *cursor)
+static int s_rejected(const crr_store_job_t *job, uint64_t seq, size_t *cursor)
 {
     while (*cursor < job->n_rejected && job->rejected[*cursor]->seq < seq)
         (*cursor)++;
@@ -61,7 +61,7 @@ void crr_feed_publish_group(crr_aggregator_t *a, size_t n)
     uint64_t count[CRR_BOROUGHS] = {0};
     int any = 0;
     for (size_t i = 0; i < n; i++) {
-        const crr_ingest_job_t *job = &a->jobs[i];
+        const crr_store_job_t *job = &a->jobs[i];
         if (job->n_applied == 0)
             continue;
         size_t cursor = 0;

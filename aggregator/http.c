@@ -773,7 +773,7 @@ void crr_http_serve_pipe(crr_aggregator_t *a)
     unsigned status;
     int rc = s_as_of(a, as_of_text, crr_clock_now_sec(), &as_of, &body);
     if (rc == 0)
-        rc = crr_snapshots_take(a, as_of, NULL, id, sizeof id, file, sizeof file, &nvalues);
+        rc = crr_snapshots_export(a, as_of, NULL, id, sizeof id, file, sizeof file, &nvalues);
     if (rc == CRR_EINVAL && body) {
         status = MHD_HTTP_BAD_REQUEST;
     } else if (rc) {

@@ -1,20 +1,27 @@
-/* ingest: the ROUTER socket and the main poll loop with group commit.
+/* ingest: the ROUTER socket, its monitor and group commit.
  *
- * Loop (main thread): poll the ROUTER, its monitor, the HTTP request pipe and
- * the timers. When frames are waiting, receive a group without blocking: up
- * to group_max_events events, group_max_ms after the first frame, or until
- * the queue is empty (no lingering: a sender whose window is full sends
- * nothing more until it is acknowledged, so waiting would only add latency;
- * the time spent committing lets the next group build up by itself). Each
- * frame is unpacked as a Batch; a frame that is not one (garbage, truncated
- * protobuf, empty, multi-frame, no source_id) is stored as a reject and
- * answered with error = REJECT_CODE_MALFORMED. Then crr_store_apply applies
- * every batch of the group in ONE durable transaction, and only THEN is each
- * batch acknowledged (durable_seq, rejections, expected_seq). A batch whose
- * own apply failed is left out of the group by the store (the others are
- * applied) and answered with error = REJECT_CODE_STORE_FAILED. If the apply
- * fails as a whole (the commit, MDB_MAP_FULL batch after batch, I/O) nothing
- * of the group is acknowledged: senders resend, and the loop keeps serving.
+ * The poll loop (loop.c) calls crr_ingest_group when the ROUTER is readable.
+ * A group is handled in three steps, in this order:
+ *   receive      take frames without blocking: up to group_max_events events,
+ *                group_max_ms after the first frame, or until the queue is
+ *                empty (no lingering: a sender whose window is full sends
+ *                nothing more until it is acknowledged, so waiting would only
+ *                add latency; the time spent committing lets the next group
+ *                build up by itself). Each frame is unpacked as a Batch; a
+ *                frame that is not one (garbage, truncated protobuf, empty,
+ *                multi-frame, no source_id) is stored as a reject and
+ *                answered with error = REJECT_CODE_MALFORMED.
+ *   apply        crr_store_apply applies every batch of the group in ONE
+ *                durable transaction. A batch whose own apply failed is left
+ *                out of the group by the store (the others are applied).
+ *   acknowledge  only THEN is each batch acknowledged (durable_seq,
+ *                rejections, expected_seq); a batch left out is answered with
+ *                error = REJECT_CODE_STORE_FAILED. If the apply failed as a
+ *                whole (the commit, MDB_MAP_FULL batch after batch, I/O)
+ *                nothing of the group is acknowledged: senders resend, and
+ *                the loop keeps serving.
+ * Then the feed is told of the committed group and the buffers are reused.
+ * This module never decides when the loop stops.
  *
  * Backpressure: nothing is read while a group is applied, so the ROUTER's
  * RCVHWM fills and libzmq stops reading from the senders' TCP connections.
@@ -113,8 +120,7 @@ void crr_ingest_close(crr_aggregator_t *a)
     a->ackbuf = NULL;
 }
 
-/* Counts what the ROUTER's monitor reports. */
-static void s_monitor_drain(crr_aggregator_t *a)
+void crr_ingest_monitor_drain(crr_aggregator_t *a)
 {
     for (;;) {
         zmq_msg_t ev, addr;
@@ -286,7 +292,7 @@ static Crrmon__V1__Batch *s_take_frame(crr_aggregator_t *a, crr_agg_slot_t *slot
 
 /* Counts the rejections a job did not store (caps) and logs, once per source
  * and window, that its cap was reached. */
-static void s_log_unstored(crr_aggregator_t *a, const crr_ingest_job_t *job)
+static void s_log_unstored(crr_aggregator_t *a, const crr_store_job_t *job)
 {
     if (!job->n_unstored)
         return;
@@ -303,7 +309,7 @@ static void s_log_unstored(crr_aggregator_t *a, const crr_ingest_job_t *job)
 }
 
 /* Logs a batch that crr_store_apply left out of its group and counts it. */
-static void s_log_left_out(crr_aggregator_t *a, const crr_ingest_job_t *job)
+static void s_log_left_out(crr_aggregator_t *a, const crr_store_job_t *job)
 {
     S_ADD(batch_failures, 1);
     CRR_ERROR("batch not applied: %s%s; source=%s epoch=%llu first_seq=%llu events=%zu; the rest "
@@ -319,7 +325,7 @@ static void s_log_left_out(crr_aggregator_t *a, const crr_ingest_job_t *job)
 /* A batch refused because a resent seq carries another event: the Ack says
  * so as a whole-frame error (an older sender then keeps its events and
  * retries instead of releasing them), and the operator is told. */
-static void s_conflict(crr_aggregator_t *a, crr_agg_slot_t *slot, const crr_ingest_job_t *job,
+static void s_conflict(crr_aggregator_t *a, crr_agg_slot_t *slot, const crr_store_job_t *job,
                        Crrmon__V1__Ack *ack)
 {
     snprintf(slot->error, sizeof slot->error,
@@ -333,169 +339,191 @@ static void s_conflict(crr_aggregator_t *a, crr_agg_slot_t *slot, const crr_inge
     S_ADD(rejected_by_code[CRRMON__V1__REJECT_CODE__REJECT_CODE_SEQUENCE_CONFLICT], 1);
 }
 
-/* Receives, applies and acknowledges one group. */
-static void s_group(crr_aggregator_t *a)
+/* One group in hand: counts and times shared by its three steps. */
+typedef struct s_group {
+    size_t ns;        /* frames received (slots[0..ns)) */
+    size_t nj;        /* of them, batches to apply (jobs[0..nj)) */
+    int64_t events;   /* events in those batches */
+    uint64_t t0;      /* monotonic ms of the first frame */
+    uint64_t t_apply; /* monotonic ms when the apply began */
+    int applied_ok;   /* the group's transaction committed */
+} s_group_t;
+
+/* Fills slot from the next waiting frame (routing id + body); a batch that
+ * parses becomes the next job. Returns 0, or -1 when the queue is empty. */
+static int s_receive_frame(crr_aggregator_t *a, s_group_t *g, zmq_msg_t *msg)
 {
-    size_t ns = 0, nj = 0;
-    int64_t events = 0;
-    uint64_t t0 = 0;
+    if (zmq_msg_recv(msg, a->router, ZMQ_DONTWAIT) < 0)
+        return errno == EINTR ? 0 : -1; /* EAGAIN: the queue is empty, close the group */
+    if (!g->t0)
+        g->t0 = crr_clock_mono_ms();
+    crr_agg_slot_t *slot = &a->slots[g->ns];
+    slot->id_len = zmq_msg_size(msg);
+    if (slot->id_len > sizeof slot->id)
+        slot->id_len = sizeof slot->id;
+    memcpy(slot->id, zmq_msg_data(msg), slot->id_len);
+    if (!zmq_msg_more(msg))
+        return 0; /* a ROUTER always delivers routing id + body */
+    if (zmq_msg_recv(msg, a->router, 0) < 0)
+        return -1;
+    S_ADD(frames, 1);
+    slot->error[0] = '\0';
+    slot->batch = s_take_frame(a, slot, msg);
+    if (slot->batch) {
+        g->events += (int64_t)slot->batch->n_events;
+        memset(&a->jobs[g->nj], 0, sizeof a->jobs[g->nj]);
+        a->jobs[g->nj].batch = slot->batch;
+        a->job_slot[g->nj++] = g->ns;
+    }
+    g->ns++;
+    return 0;
+}
+
+/* Step 1: receives a group without blocking (see the top of the file).
+ * Returns the number of frames received (0: nothing was waiting). */
+static size_t s_receive(crr_aggregator_t *a, s_group_t *g)
+{
     zmq_msg_t msg;
     zmq_msg_init(&msg);
-    while (ns < CRR_AGG_MAX_FRAMES) {
-        if (zmq_msg_recv(&msg, a->router, ZMQ_DONTWAIT) < 0) {
-            if (errno == EINTR)
-                continue;
-            break; /* EAGAIN: the queue is empty, close the group */
-        }
-        if (!t0)
-            t0 = crr_clock_mono_ms();
-        crr_agg_slot_t *slot = &a->slots[ns];
-        slot->id_len = zmq_msg_size(&msg);
-        if (slot->id_len > sizeof slot->id)
-            slot->id_len = sizeof slot->id;
-        memcpy(slot->id, zmq_msg_data(&msg), slot->id_len);
-        if (!zmq_msg_more(&msg))
-            continue; /* a ROUTER always delivers routing id + body */
-        if (zmq_msg_recv(&msg, a->router, 0) < 0)
+    while (g->ns < CRR_AGG_MAX_FRAMES) {
+        size_t before = g->ns;
+        if (s_receive_frame(a, g, &msg))
             break;
-        S_ADD(frames, 1);
-        slot->error[0] = '\0';
-        slot->batch = s_take_frame(a, slot, &msg);
-        if (slot->batch) {
-            events += (int64_t)slot->batch->n_events;
-            memset(&a->jobs[nj], 0, sizeof a->jobs[nj]);
-            a->jobs[nj].batch = slot->batch;
-            a->job_slot[nj++] = ns;
-        }
-        ns++;
-        if (events >= a->cfg.group_max_events ||
-            crr_clock_mono_ms() - t0 >= (uint64_t)a->cfg.group_max_ms)
+        if (g->ns == before)
+            continue; /* EINTR, or a routing id without a body */
+        if (g->events >= a->cfg.group_max_events ||
+            crr_clock_mono_ms() - g->t0 >= (uint64_t)a->cfg.group_max_ms)
             break;
     }
     zmq_msg_close(&msg);
-    if (ns == 0)
-        return;
+    return g->ns;
+}
 
-    int applied_ok = 1;
-    uint64_t t_apply = crr_clock_mono_ms();
-    if (nj > 0) {
-        int64_t now = crr_clock_now_sec();
-        for (size_t i = 0; i < nj; i++)
-            a->jobs[i].arrival_sec = now;
-        crr_crashpoint("agg_before_apply");
-        int rc = crr_store_apply(a->store, a->jobs, nj);
-        if (rc == 0)
-            crr_crashpoint("agg_after_commit");
-        if (rc) {
-            applied_ok = 0;
-            S_ADD(apply_failures, 1);
-            CRR_ERROR("apply failed: %s; %zu batches (%lld events) not acknowledged, senders "
-                      "will resend%s",
-                      crr_strerror(rc), nj, (long long)events,
-                      rc == MDB_MAP_FULL ? " (MDB_MAP_FULL: the LMDB map is full, raise map_size)"
-                                         : "");
-        } else {
-            S_ADD(groups, 1);
-            S_ADD(batches, nj);
-            S_ADD(events, events);
-            for (size_t i = 0; i < nj; i++) {
-                if (a->jobs[i].error) {
-                    s_log_left_out(a, &a->jobs[i]);
-                    continue;
-                }
-                S_ADD(applied, a->jobs[i].n_applied);
-                s_log_unstored(a, &a->jobs[i]);
-                S_ADD(duplicates, a->jobs[i].n_duplicate);
-                S_ADD(resent, a->jobs[i].n_resent);
-                S_ADD(rejected, a->jobs[i].n_rejected - a->jobs[i].n_rereported);
-                for (int c = 0; c < CRR_REJECT_CODES; c++)
-                    if (a->jobs[i].rejected_by_code[c])
-                        S_ADD(rejected_by_code[c], a->jobs[i].rejected_by_code[c]);
-            }
+/* Counts what a committed group applied, and logs each batch left out. */
+static void s_count_applied(crr_aggregator_t *a, const s_group_t *g)
+{
+    S_ADD(groups, 1);
+    S_ADD(batches, g->nj);
+    S_ADD(events, g->events);
+    for (size_t i = 0; i < g->nj; i++) {
+        const crr_store_job_t *job = &a->jobs[i];
+        if (job->error) {
+            s_log_left_out(a, job);
+            continue;
         }
+        S_ADD(applied, job->n_applied);
+        s_log_unstored(a, job);
+        S_ADD(duplicates, job->n_duplicate);
+        S_ADD(resent, job->n_resent);
+        S_ADD(rejected, job->n_rejected - job->n_rereported);
+        for (int c = 0; c < CRR_REJECT_CODES; c++)
+            if (job->rejected_by_code[c])
+                S_ADD(rejected_by_code[c], job->rejected_by_code[c]);
     }
+}
 
-    /* Acks, in arrival order, only now that the group is durable. */
+/* Step 2: applies every batch of the group in one durable transaction.
+ * Sets g->applied_ok (1 also when there was nothing to apply). */
+static void s_apply(crr_aggregator_t *a, s_group_t *g)
+{
+    g->applied_ok = 1;
+    g->t_apply = crr_clock_mono_ms();
+    if (g->nj == 0)
+        return;
+    int64_t now = crr_clock_now_sec();
+    for (size_t i = 0; i < g->nj; i++)
+        a->jobs[i].arrival_sec = now;
+    crr_crashpoint("agg_before_apply");
+    int rc = crr_store_apply(a->store, a->jobs, g->nj);
+    if (rc == 0)
+        crr_crashpoint("agg_after_commit");
+    if (rc) {
+        g->applied_ok = 0;
+        S_ADD(apply_failures, 1);
+        CRR_ERROR("apply failed: %s; %zu batches (%lld events) not acknowledged, senders "
+                  "will resend%s",
+                  crr_strerror(rc), g->nj, (long long)g->events,
+                  rc == MDB_MAP_FULL ? " (MDB_MAP_FULL: the LMDB map is full, raise map_size)"
+                                     : "");
+        return;
+    }
+    s_count_applied(a, g);
+}
+
+/* Acknowledges one applied batch: its own failure, or what the store did. */
+static void s_ack_batch(crr_aggregator_t *a, crr_agg_slot_t *slot, const crr_store_job_t *job)
+{
+    Crrmon__V1__Ack ack = CRRMON__V1__ACK__INIT;
+    if (job->conflict_seq)
+        s_conflict(a, slot, job, &ack);
+    ack.source_id = slot->batch->source_id;
+    ack.epoch = slot->batch->epoch;
+    if (job->error) {
+        char text[200];
+        snprintf(text, sizeof text,
+                 "this batch could not be stored (%s); the rest of its group was: resend later",
+                 crr_strerror(job->error));
+        ack.error = CRRMON__V1__REJECT_CODE__REJECT_CODE_STORE_FAILED;
+        ack.error_text = text;
+        s_send_ack(a, slot->id, slot->id_len, &ack);
+        return;
+    }
+    ack.durable_seq = job->durable_seq;
+    ack.expected_seq = job->expected_seq;
+    ack.rejected = job->rejected;
+    ack.n_rejected = job->n_rejected;
+    ack.total_applied = job->total_applied;
+    ack.total_duplicates = job->total_duplicates;
+    ack.total_rejected = job->total_rejected;
+    s_send_ack(a, slot->id, slot->id_len, &ack);
+}
+
+/* Step 3: the Acks, in arrival order, only now that the group is durable.
+ * A malformed frame is always answered; an applied batch only when the
+ * group's transaction committed (otherwise its sender resends). */
+static void s_acknowledge(crr_aggregator_t *a, const s_group_t *g)
+{
     size_t j = 0;
-    for (size_t i = 0; i < ns; i++) {
+    for (size_t i = 0; i < g->ns; i++) {
         crr_agg_slot_t *slot = &a->slots[i];
-        Crrmon__V1__Ack ack = CRRMON__V1__ACK__INIT;
         if (!slot->batch) {
+            Crrmon__V1__Ack ack = CRRMON__V1__ACK__INIT;
             ack.error = CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED;
             ack.error_text = slot->error;
             s_send_ack(a, slot->id, slot->id_len, &ack);
             continue;
         }
-        crr_ingest_job_t *job = &a->jobs[j++];
-        if (!applied_ok)
-            continue;
-        if (job->conflict_seq)
-            s_conflict(a, slot, job, &ack);
-        ack.source_id = slot->batch->source_id;
-        ack.epoch = slot->batch->epoch;
-        if (job->error) {
-            char text[200];
-            snprintf(text, sizeof text,
-                     "this batch could not be stored (%s); the rest of its group was: resend later",
-                     crr_strerror(job->error));
-            ack.error = CRRMON__V1__REJECT_CODE__REJECT_CODE_STORE_FAILED;
-            ack.error_text = text;
-            s_send_ack(a, slot->id, slot->id_len, &ack);
-            continue;
-        }
-        ack.durable_seq = job->durable_seq;
-        ack.expected_seq = job->expected_seq;
-        ack.rejected = job->rejected;
-        ack.n_rejected = job->n_rejected;
-        ack.total_applied = job->total_applied;
-        ack.total_duplicates = job->total_duplicates;
-        ack.total_rejected = job->total_rejected;
-        s_send_ack(a, slot->id, slot->id_len, &ack);
+        const crr_store_job_t *job = &a->jobs[j++];
+        if (g->applied_ok)
+            s_ack_batch(a, slot, job);
     }
-    if (nj > 0)
+    if (g->nj > 0)
         crr_crashpoint("agg_after_ack");
-    if (applied_ok && nj > 0)
-        crr_feed_publish_group(a, nj);
-    CRR_DEBUG("group frames=%zu batches=%zu events=%lld recv_ms=%llu apply_ms=%llu", ns, nj,
-              (long long)events, (unsigned long long)(t_apply - t0),
-              (unsigned long long)(crr_clock_mono_ms() - t_apply));
-    for (size_t i = 0; i < nj; i++) {
-        crr_ingest_job_reset(&a->jobs[i]);
+}
+
+/* After the Acks: the feed hears of a committed group, the buffers are reset. */
+static void s_finish(crr_aggregator_t *a, const s_group_t *g)
+{
+    if (g->applied_ok && g->nj > 0)
+        crr_feed_publish_group(a, g->nj);
+    CRR_DEBUG("group frames=%zu batches=%zu events=%lld recv_ms=%llu apply_ms=%llu", g->ns, g->nj,
+              (long long)g->events, (unsigned long long)(g->t_apply - g->t0),
+              (unsigned long long)(crr_clock_mono_ms() - g->t_apply));
+    for (size_t i = 0; i < g->nj; i++) {
+        crr_store_job_reset(&a->jobs[i]);
         a->jobs[i].batch = NULL;
     }
-    for (size_t i = 0; i < ns; i++)
+    for (size_t i = 0; i < g->ns; i++)
         a->slots[i].batch = NULL;
     crr_codec_arena_reset(a->arena); /* every batch of the group at once */
 }
 
-int crr_ingest_run(crr_aggregator_t *a)
+void crr_ingest_group(crr_aggregator_t *a)
 {
-    zmq_pollitem_t items[3] = {
-        {a->router, 0, ZMQ_POLLIN, 0},
-        {a->monitor, 0, ZMQ_POLLIN, 0},
-        {a->http_pipe, 0, ZMQ_POLLIN, 0},
-    };
-    while (!crr_agg_stop_requested()) {
-        if (crr_agg_reload_requested())
-            crr_agg_reload(a); /* SIGHUP: acted on here, never in the handler */
-        int timeout = crr_snapshots_tick(a);
-        if (crr_agg_stop_requested())
-            break;
-        int r = zmq_poll(items, 3, timeout);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            CRR_ERROR("poll failed: %s", zmq_strerror(errno));
-            if (errno == ETERM)
-                break;
-            continue;
-        }
-        if (items[1].revents & ZMQ_POLLIN)
-            s_monitor_drain(a);
-        if (items[2].revents & ZMQ_POLLIN)
-            crr_http_serve_pipe(a);
-        if (items[0].revents & ZMQ_POLLIN)
-            s_group(a);
-    }
-    return 0;
+    s_group_t g = {0};
+    if (s_receive(a, &g) == 0)
+        return;
+    s_apply(a, &g);       /* one durable transaction ... */
+    s_acknowledge(a, &g); /* ... and only then the Acks */
+    s_finish(a, &g);
 }

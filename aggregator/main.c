@@ -4,10 +4,11 @@
  * Start-up: config (defaults < INI < flags) -> lock DATA_DIR/lock (a second
  * aggregator exits 78, naming the first one's pid) -> store -> zmq sockets and HTTP (signals
  * blocked so that libzmq's and libmicrohttpd's threads never take them) -> sinks -> endpoints.json
- * -> signals unblocked on the main thread -> loop. SIGHUP sets a flag the loop acts on (reload.c).
- * Shut-down on SIGTERM/SIGINT: the loop finishes the group in hand (commit and Acks) and returns;
- * HTTP stops, sockets close with a bounded linger, the store closes, endpoints.json is removed, the
- * lock is released: exit 0.
+ * -> signals unblocked on the main thread -> loop. The signal handlers only set two flags, which
+ * main passes to the loop (loop.c); SIGHUP's is acted on there (reload.c). Shut-down on
+ * SIGTERM/SIGINT: the loop finishes the group in hand (commit and Acks) and returns; HTTP stops,
+ * sockets close with a bounded linger, the store closes, endpoints.json is removed, the lock is
+ * released: exit 0.
  *
  * Exit codes (cfg.h): 0 clean stop; 1 runtime failure (store, sockets, HTTP);
  * 64 a bad flag or value on the command line; 78 a config file that does not
@@ -34,19 +35,6 @@
 
 static volatile sig_atomic_t s_stop;   /* the signal flags (with the log level, the */
 static volatile sig_atomic_t s_reload; /* only globals): SIGTERM/SIGINT, SIGHUP */
-
-int crr_agg_stop_requested(void)
-{
-    return s_stop != 0;
-}
-
-int crr_agg_reload_requested(void)
-{
-    if (!s_reload)
-        return 0;
-    s_reload = 0;
-    return 1;
-}
 
 static void s_on_signal(int sig)
 {
@@ -325,7 +313,7 @@ int main(int argc, char **argv)
                  (long)getpid(), a->cfg.data_dir, a->ingest_ep, a->feed_ep, a->http_ep,
                  a->cfg.sinks, a->cfg.windows);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
-        crr_ingest_run(a);
+        crr_agg_loop_run(a, &s_stop, &s_reload);
         CRR_INFO("stopping: signal received");
         code = 0;
     }

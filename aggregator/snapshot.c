@@ -10,9 +10,10 @@
  * or after a failed sink, writes what is missing (crr_snapshots_recover); a
  * file sink whose file exists counts as delivered (its write is an atomic
  * rename), which also covers snapshots stored before the records existed.
- * The outbox actor of a later issue takes over here: it will queue the
- * stored snapshot id per sink and retry with backoff on CRR_SINK_RETRY, so
- * ingest never waits on a sink; it can keep these delivery records.
+ * Not implemented yet: retries while running. A sink that fails (even with
+ * CRR_SINK_RETRY) is written again only at the next start, and sinks run on
+ * the main thread between groups; a queue per sink with backoff, off the
+ * ingest thread, would take over here and keep these delivery records.
  *
  * A schedule fires when crr_clock_now_sec() reaches its due time (CRRMON_NOW
  * drives it in tests); the snapshot's as_of is the due time, so the id and the
@@ -170,8 +171,8 @@ static int s_sink_write(crr_aggregator_t *a, size_t i, const Crrmon__V1__Snapsho
     return 0;
 }
 
-int crr_snapshots_take(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule, char *id,
-                       size_t idlen, char *file, size_t filelen, size_t *nvalues)
+int crr_snapshots_export(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule, char *id,
+                         size_t idlen, char *file, size_t filelen, size_t *nvalues)
 {
     Crrmon__V1__Snapshot *snap = NULL;
     uint64_t t0 = crr_clock_mono_ms();
@@ -457,7 +458,7 @@ int crr_snapshots_tick(crr_aggregator_t *a)
         if (now >= s->next_sec) {
             char id[160], file[4400];
             size_t n;
-            crr_snapshots_take(a, s->next_sec, s->name, id, sizeof id, file, sizeof file, &n);
+            crr_snapshots_export(a, s->next_sec, s->name, id, sizeof id, file, sizeof file, &n);
             s->next_sec = crr_schedule_next(s, now);
         }
         int64_t until = (s->next_sec * CRR_NS_PER_SEC - now_ns) / 1000000 + 1;

@@ -13,9 +13,7 @@
 #include "cmd_snapshot.h"
 #include "cmd_status.h"
 #include "cmd_verify.h"
-#ifdef CRR_HAVE_CMD_GENERATE
 #include "cmd_generate.h"
-#endif
 
 #include "log.h"
 
@@ -37,9 +35,7 @@ static const s_cmd_t s_cmds[] = {
     {"indicators", crr_cmd_indicators, "list the indicator catalogue"},
     {"verify", crr_cmd_verify, "check a data folder's LMDB files, read-only"},
     {"passwd", crr_cmd_passwd, "add a user to the HTTP users file or set its password"},
-#ifdef CRR_HAVE_CMD_GENERATE
     {"generate", crr_cmd_generate, "write deterministic valid events as JSON Lines"},
-#endif
 };
 
 static void s_help(FILE *out)

@@ -729,7 +729,7 @@ static void s_src_encode(const s_src_t *x, uint8_t *p)
 
 /* ---- apply ------------------------------------------------------------- */
 
-void crr_ingest_job_reset(crr_ingest_job_t *j)
+void crr_store_job_reset(crr_store_job_t *j)
 {
     if (!j)
         return;
@@ -756,7 +756,7 @@ static char *s_strdup(const char *s)
     return p;
 }
 
-static int s_job_reject(crr_ingest_job_t *j, uint64_t seq, const crr_diag_t *d)
+static int s_job_reject(crr_store_job_t *j, uint64_t seq, const crr_diag_t *d)
 {
     Crrmon__V1__Rejection **nr = realloc(j->rejected, (j->n_rejected + 1) * sizeof *nr);
     if (!nr)
@@ -1115,7 +1115,7 @@ static int s_rcap_take(crr_store_t *s, const char *id, int64_t now, int *first_h
 
 /* Whether the reject of one more event of job j may be stored with its text
  * (the caps of crr_store_opts_t); counts it against them if so. */
-static int s_reject_storable(s_apply_t *a, crr_ingest_job_t *j, int64_t now)
+static int s_reject_storable(s_apply_t *a, crr_store_job_t *j, int64_t now)
 {
     crr_store_t *s = a->s;
     uint64_t stored = j->n_rejected - j->n_rereported - j->n_unstored;
@@ -1124,8 +1124,8 @@ static int s_reject_storable(s_apply_t *a, crr_ingest_job_t *j, int64_t now)
     return s_rcap_take(s, j->batch->source_id ? j->batch->source_id : "", now, &j->source_cap_hit);
 }
 
-static int s_store_reject(s_apply_t *a, crr_ingest_job_t *j, const Crrmon__V1__Event *e,
-                          int64_t now, const crr_diag_t *d, const s_src_t *src)
+static int s_store_reject(s_apply_t *a, crr_store_job_t *j, const Crrmon__V1__Event *e, int64_t now,
+                          const crr_diag_t *d, const s_src_t *src)
 {
     int rc, stored = s_reject_storable(a, j, now);
     if (stored) {
@@ -1168,7 +1168,7 @@ static int s_store_reject(s_apply_t *a, crr_ingest_job_t *j, const Crrmon__V1__E
 /* A resent event that was rejected the first time: lists the same rejection
  * in this job's Ack. Returns 0 (also when it was not rejected) or an LMDB
  * code / -ENOMEM. */
-static int s_rereport_reject(s_apply_t *a, crr_ingest_job_t *j, const s_src_t *src, uint64_t seq)
+static int s_rereport_reject(s_apply_t *a, crr_store_job_t *j, const s_src_t *src, uint64_t seq)
 {
     uint8_t k[S_SRC_KEY_MAX + 9 + 8];
     MDB_val key = {s_rejseq_key(k, src, seq), k}, val;
@@ -1263,7 +1263,7 @@ static int s_seqhash_conflict(s_apply_t *a, const s_src_t *src, const Crrmon__V1
 }
 
 /* The job's answer: the source's applied seq and totals (Ack fields). */
-static void s_job_done(crr_ingest_job_t *j, const s_src_t *src)
+static void s_job_done(crr_store_job_t *j, const s_src_t *src)
 {
     j->durable_seq = src->applied_seq;
     j->total_applied = src->applied;
@@ -1271,7 +1271,7 @@ static void s_job_done(crr_ingest_job_t *j, const s_src_t *src)
     j->total_rejected = src->rejected;
 }
 
-static int s_apply_job(s_apply_t *a, crr_ingest_job_t *j, s_src_t *src, int64_t now)
+static int s_apply_job(s_apply_t *a, crr_store_job_t *j, s_src_t *src, int64_t now)
 {
     const Crrmon__V1__Batch *bt = j->batch;
     int rc;
@@ -1414,11 +1414,11 @@ static int s_flush(s_apply_t *a)
 /* One attempt at the group: every job without an error, in one write
  * transaction. When a job's own apply fails, *failed gets its index (else it
  * stays SIZE_MAX: the failure is the group's, e.g. the commit). */
-static int s_apply_once(crr_store_t *s, crr_ingest_job_t *jobs, size_t n, size_t *failed)
+static int s_apply_once(crr_store_t *s, crr_store_job_t *jobs, size_t n, size_t *failed)
 {
     for (size_t i = 0; i < n; i++)
         if (!jobs[i].error)
-            crr_ingest_job_reset(&jobs[i]);
+            crr_store_job_reset(&jobs[i]);
     s_apply_t a = {.s = s, .co = s->co}; /* a.fs: every (borough, type) S_FS_UNKNOWN */
     s_co_clear(s->co);
     s_src_t *srcs = n ? calloc(n, sizeof *srcs) : NULL;
@@ -1430,7 +1430,7 @@ static int s_apply_once(crr_store_t *s, crr_ingest_job_t *jobs, size_t n, size_t
         goto fail;
     int64_t clock_now = 0;
     for (size_t i = 0; i < n; i++) {
-        crr_ingest_job_t *j = &jobs[i];
+        crr_store_job_t *j = &jobs[i];
         if (j->error)
             continue; /* left out of this attempt */
         int64_t now = j->arrival_sec;
@@ -1500,10 +1500,10 @@ fail:
     return rc;
 }
 
-int crr_store_apply(crr_store_t *s, crr_ingest_job_t *jobs, size_t n)
+int crr_store_apply(crr_store_t *s, crr_store_job_t *jobs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        crr_ingest_job_reset(&jobs[i]);
+        crr_store_job_reset(&jobs[i]);
     if (s->readonly || !s->co)
         return CRR_EINVAL;
     for (size_t i = 0; i < n; i++)
@@ -1521,11 +1521,11 @@ int crr_store_apply(crr_store_t *s, crr_ingest_job_t *jobs, size_t n)
             return 0;
         if (failed == SIZE_MAX || attempt >= CRR_STORE_APPLY_RETRIES)
             break;
-        crr_ingest_job_reset(&jobs[failed]);
+        crr_store_job_reset(&jobs[failed]);
         jobs[failed].error = rc;
     }
     for (size_t i = 0; i < n; i++)
-        crr_ingest_job_reset(&jobs[i]);
+        crr_store_job_reset(&jobs[i]);
     return rc;
 }
 

@@ -26,7 +26,7 @@
  * commits it durably (no MDB_NOSYNC) before returning, so the caller may Ack.
  * Any LMDB error aborts the whole transaction: nothing of it counts as
  * applied; a batch whose own apply failed is then left out and the group
- * applied again without it (crr_ingest_job_t.error).
+ * applied again without it (crr_store_job_t.error).
  *
  * Threading: one writer thread calls apply/reject_frame/prune/snapshot_take;
  * readers (indicators, sources_foreach, snapshot_get) may run on any thread
@@ -67,7 +67,7 @@ typedef struct crr_store_opts {
 /* Reject storage caps (defaults). Each rejected event is always counted and
  * listed in its Ack; only the first rejects of a batch, and of a source_id in
  * each window, are stored with their text (a sample with reasons); the rest
- * are counted (crr_ingest_job_t.n_unstored). The per-source count lives in
+ * are counted (crr_store_job_t.n_unstored). The per-source count lives in
  * memory (it starts again at a restart) and may count a failed attempt. */
 #define CRR_STORE_REJECT_CAP_BATCH 100
 #define CRR_STORE_REJECT_CAP_SOURCE 1000
@@ -113,8 +113,11 @@ int64_t crr_store_max_age_days(const crr_store_t *s);
  * further back than this cannot be checked and counts as resent. */
 #define CRR_STORE_SEQHASH_KEEP 262144u
 
-/* One received Batch and what applying it did (for its Ack and metrics). */
-typedef struct crr_ingest_job {
+/* The store's unit of work: one received Batch and what applying it did (for
+ * its Ack and metrics). It lives here, not in the aggregator, because
+ * crr_store_apply reads and fills it; the aggregator's ingest (and the tests)
+ * only build it from a Batch and read the out fields. */
+typedef struct crr_store_job {
     const Crrmon__V1__Batch *batch;   /* in, borrowed: the batch to apply */
     int64_t arrival_sec;              /* in: arrival time; 0 = crr_clock_now_sec() at apply */
     uint64_t durable_seq;             /* out: applied_seq of (source, epoch) after the commit */
@@ -122,7 +125,7 @@ typedef struct crr_ingest_job {
                                          applied), else 0 */
     Crrmon__V1__Rejection **rejected; /* out: malloc'd array of malloc'd Rejections (seq, code,
                                          field, reason; strings malloc'd), in batch order; freed by
-                                         crr_ingest_job_reset or moved into an Ack by the caller */
+                                         crr_store_job_reset or moved into an Ack by the caller */
     size_t n_rejected;                /* out: entries in rejected */
     uint64_t n_rereported;            /* out: of those, rejections listed again because their
                                          event was resent (rejected and counted before) */
@@ -142,7 +145,7 @@ typedef struct crr_ingest_job {
     uint64_t conflict_seq; /* out: a resent seq whose event differs from the one applied under
                               it (another sender under this source and epoch): nothing of the
                               batch was applied; 0 = none */
-} crr_ingest_job_t;
+} crr_store_job_t;
 
 /* Batches left out of a group, one by one, before the group fails as a whole. */
 #define CRR_STORE_APPLY_RETRIES 3
@@ -163,7 +166,7 @@ typedef struct crr_ingest_job {
  *     applied_seq.
  * Several jobs of the same (source, epoch) in one call are applied in order.
  * The source's last-seen time and spool depth are stored in the same txn.
- * Out fields are reset at the start (call crr_ingest_job_reset on reuse to
+ * Out fields are reset at the start (call crr_store_job_reset on reuse to
  * free the previous rejections).
  * One batch cannot fail the others: when applying a job fails (an LMDB
  * error, -ENOMEM), the transaction is aborted and the group applied again
@@ -175,10 +178,10 @@ typedef struct crr_ingest_job {
  * Returns 0 (jobs with error != 0 were left out), CRR_EINVAL (read-only
  * store, NULL batch), -ENOMEM, or an LMDB code (MDB_MAP_FULL included; the
  * transaction was aborted, the store is as before the call). */
-int crr_store_apply(crr_store_t *s, crr_ingest_job_t *jobs, size_t n);
+int crr_store_apply(crr_store_t *s, crr_store_job_t *jobs, size_t n);
 
 /* Frees j's rejections and zeroes its out fields (batch is kept). Safe with NULL. */
-void crr_ingest_job_reset(crr_ingest_job_t *j);
+void crr_store_job_reset(crr_store_job_t *j);
 
 /* Stores one reject that is not an event of a parsed batch (a malformed frame,
  * a frame over a limit) in its own committed transaction. d gives code,

@@ -12,8 +12,9 @@
  *     one SQL transaction) and keeps no pointer into the snapshot afterwards;
  *   - write() reports CRR_SINK_OK, CRR_SINK_RETRY (transient: try again later)
  *     or CRR_SINK_FATAL (this snapshot can never be written); the caller (the
- *     aggregator today, the outbox actor later) owns retries, a sink never
- *     retries by itself;
+ *     aggregator) owns retries, a sink never retries by itself (the aggregator
+ *     does not retry while running yet: it writes what is undelivered at its
+ *     next start);
  *   - close() is called exactly once for every successful open().
  *
  * Configuration: a sink's settings are a config map (common/cfg.h) whose

@@ -132,13 +132,13 @@ static void s_apply(fx_t *f, Crrmon__V1__Event **ev, size_t n)
         ev[i]->seq = f->seq++;
         b->events[i] = ev[i];
     }
-    crr_ingest_job_t j;
+    crr_store_job_t j;
     memset(&j, 0, sizeof j);
     j.batch = b;
     assert_int_equal(crr_store_apply(f->s, &j, 1), 0);
     assert_int_equal(j.n_rejected, 0);
     assert_int_equal(j.n_applied, n);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
     crr_codec_free(&b->base);
 }
 

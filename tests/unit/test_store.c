@@ -127,7 +127,7 @@ static Crrmon__V1__Batch *s_batch(const char *src, uint64_t epoch, Crrmon__V1__E
 }
 
 /* Applies one batch and frees it; fills *j (caller resets). */
-static int s_apply1(crr_store_t *s, Crrmon__V1__Batch *b, crr_ingest_job_t *j)
+static int s_apply1(crr_store_t *s, Crrmon__V1__Batch *b, crr_store_job_t *j)
 {
     memset(j, 0, sizeof *j);
     j->batch = b;
@@ -181,7 +181,7 @@ static void s_compute(crr_store_t *s, const char *ind, Crrmon__V1__IndicatorValu
 static void test_apply_dup_gap_epoch(void **state)
 {
     fx_t *f = *state;
-    crr_ingest_job_t j;
+    crr_store_job_t j;
     Crrmon__V1__Event *ev[3];
     for (int i = 0; i < 3; i++)
         ev[i] = s_search((uint64_t)i + 1, B1, NOW_SEC - 3600, NULL, 4, 0);
@@ -190,7 +190,7 @@ static void test_apply_dup_gap_epoch(void **state)
     assert_int_equal(j.durable_seq, 3);
     assert_int_equal(j.expected_seq, 0);
     assert_int_equal(j.n_rejected, 0);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
 
     /* the same batch again: acknowledged, counted once (resent, not duplicates:
      * the Ack's totals still say 3 applied, 0 duplicates) */
@@ -204,7 +204,7 @@ static void test_apply_dup_gap_epoch(void **state)
     assert_int_equal(j.total_applied, 3);
     assert_int_equal(j.total_duplicates, 0);
     assert_int_equal(j.total_rejected, 0);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
 
     /* a gap: nothing applied, expected_seq says where to resend from */
     ev[0] = s_search(10, B1, NOW_SEC - 3600, NULL, 4, 0);
@@ -212,14 +212,14 @@ static void test_apply_dup_gap_epoch(void **state)
     assert_int_equal(j.n_applied, 0);
     assert_int_equal(j.durable_seq, 3);
     assert_int_equal(j.expected_seq, 4);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
 
     /* a new epoch of the same source id starts from 1, separately */
     ev[0] = s_search(1, B1, NOW_SEC - 3600, NULL, 1, 0);
     assert_int_equal(s_apply1(f->s, s_batch("src-a", 12, ev, 1), &j), 0);
     assert_int_equal(j.n_applied, 1);
     assert_int_equal(j.durable_seq, 1);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
 
     src_seen_t x = s_source(f->s, 11);
     assert_true(x.found);
@@ -237,7 +237,7 @@ static void test_apply_dup_gap_epoch(void **state)
     assert_int_equal(j.n_applied, 2);
     assert_int_equal(j.n_resent, 1);
     assert_int_equal(j.durable_seq, 5);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
 
     Crrmon__V1__IndicatorValue **v;
     size_t n;
@@ -267,9 +267,9 @@ static void test_two_jobs_same_source_one_call(void **state)
                                 s_search(2, B1, NOW_SEC, NULL, 4, 0)};
     Crrmon__V1__Event *e2[2] = {s_search(3, B1, NOW_SEC, NULL, 4, 0),
                                 s_search(4, B2, NOW_SEC, NULL, 4, 0)};
-    crr_ingest_job_t j[3] = {{.batch = s_batch("src-a", 1, e1, 2)},
-                             {.batch = s_batch("src-a", 1, e2, 2)},
-                             {.batch = NULL}};
+    crr_store_job_t j[3] = {{.batch = s_batch("src-a", 1, e1, 2)},
+                            {.batch = s_batch("src-a", 1, e2, 2)},
+                            {.batch = NULL}};
     Crrmon__V1__Event *e3[1] = {s_search(1, B1, NOW_SEC, NULL, 4, 2)};
     j[2].batch = s_batch("src-a", 1, e3, 1); /* stale resend inside the same group */
     assert_int_equal(crr_store_apply(f->s, j, 3), 0);
@@ -279,7 +279,7 @@ static void test_two_jobs_same_source_one_call(void **state)
     assert_int_equal(j[2].n_resent, 1);
     for (int i = 0; i < 3; i++) {
         crr_codec_free((ProtobufCMessage *)j[i].batch);
-        crr_ingest_job_reset(&j[i]);
+        crr_store_job_reset(&j[i]);
     }
     Crrmon__V1__IndicatorValue **v;
     size_t n;
@@ -301,7 +301,7 @@ static int s_count_rejects(const char *json, size_t len, void *ud)
 static void test_record_id_and_rejects(void **state)
 {
     fx_t *f = *state;
-    crr_ingest_job_t j;
+    crr_store_job_t j;
     Crrmon__V1__Event *ev[4];
     /* seq 1 rejected (unknown borough) with record R1: does not reserve R1 */
     ev[0] = s_search(1, "E09000099", NOW_SEC, "R1", 4, 0);
@@ -316,7 +316,7 @@ static void test_record_id_and_rejects(void **state)
     assert_int_equal(j.rejected[0]->code, CRRMON__V1__REJECT_CODE__REJECT_CODE_UNKNOWN_BOROUGH);
     assert_string_equal(j.rejected[0]->field, "borough");
     assert_int_equal(j.durable_seq, 4); /* rejects advance applied_seq */
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
     assert_null(j.rejected);
 
     /* a later batch repeating R1 in B1: duplicate */
@@ -328,7 +328,7 @@ static void test_record_id_and_rejects(void **state)
     assert_int_equal(j.n_duplicate, 1);
     assert_int_equal(j.n_rejected, 1);
     assert_int_equal(j.rejected[0]->code, CRRMON__V1__REJECT_CODE__REJECT_CODE_FUTURE);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
 
     /* broken sequence inside a batch: 7, 8 applied; 10, 11 rejected; applied stops at 8 */
     ev[0] = s_search(7, B1, NOW_SEC, NULL, 1, 0);
@@ -341,7 +341,7 @@ static void test_record_id_and_rejects(void **state)
     assert_int_equal(j.rejected[0]->code, CRRMON__V1__REJECT_CODE__REJECT_CODE_BAD_SEQUENCE);
     assert_int_equal(j.rejected[1]->seq, 11);
     assert_int_equal(j.durable_seq, 8);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
 
     int nrej = 0;
     assert_int_equal(crr_store_rejects_foreach(f->s, 0, s_count_rejects, &nrej), 0);
@@ -371,13 +371,13 @@ static void test_record_id_and_rejects(void **state)
 static void test_resend_with_other_content_conflicts(void **state)
 {
     fx_t *f = *state;
-    crr_ingest_job_t j;
+    crr_store_job_t j;
     Crrmon__V1__Event *ev[3];
     for (int i = 0; i < 3; i++)
         ev[i] = s_search((uint64_t)i + 1, B1, NOW_SEC, NULL, 4, 0);
     assert_int_equal(s_apply1(f->s, s_batch("src-c", 9, ev, 3), &j), 0);
     assert_int_equal(j.n_applied, 3);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
     /* the clone's 2..4: seq 2 is another event (other borough), 4 would be new */
     ev[0] = s_search(2, B2, NOW_SEC, NULL, 4, 0);
     ev[1] = s_search(3, B1, NOW_SEC, NULL, 4, 0);
@@ -388,12 +388,12 @@ static void test_resend_with_other_content_conflicts(void **state)
     assert_int_equal(j.n_resent, 0);
     assert_int_equal(j.durable_seq, 3);
     assert_int_equal(j.total_applied, 3);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
     /* a difference in any field counts (here the count inside the body) */
     ev[0] = s_search(3, B1, NOW_SEC, NULL, 4, 7);
     assert_int_equal(s_apply1(f->s, s_batch("src-c", 9, ev, 1), &j), 0);
     assert_int_equal(j.conflict_seq, 3);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
     /* the genuine resend of 2..3 plus a new 4 */
     ev[0] = s_search(2, B1, NOW_SEC, NULL, 4, 0);
     ev[1] = s_search(3, B1, NOW_SEC, NULL, 4, 0);
@@ -403,20 +403,20 @@ static void test_resend_with_other_content_conflicts(void **state)
     assert_int_equal(j.n_resent, 2);
     assert_int_equal(j.n_applied, 1);
     assert_int_equal(j.durable_seq, 4);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
     /* another epoch's seq 2 is its own */
     ev[0] = s_search(1, B2, NOW_SEC, NULL, 4, 0);
     ev[1] = s_search(2, B2, NOW_SEC, NULL, 4, 0);
     assert_int_equal(s_apply1(f->s, s_batch("src-c", 10, ev, 2), &j), 0);
     assert_int_equal(j.conflict_seq, 0);
     assert_int_equal(j.n_applied, 2);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
 }
 
 static void test_resend_rereports_rejections(void **state)
 {
     fx_t *f = *state;
-    crr_ingest_job_t j;
+    crr_store_job_t j;
     Crrmon__V1__Event *ev[3];
     for (int round = 0; round < 2; round++) {
         ev[0] = s_search(1, B1, NOW_SEC, NULL, 1, 0);
@@ -435,7 +435,7 @@ static void test_resend_rereports_rejections(void **state)
         assert_int_equal(j.rejected[1]->code, CRRMON__V1__REJECT_CODE__REJECT_CODE_UNKNOWN_BOROUGH);
         assert_string_equal(j.rejected[1]->field, "borough");
         assert_non_null(strstr(j.rejected[1]->reason, "E09000099"));
-        crr_ingest_job_reset(&j);
+        crr_store_job_reset(&j);
     }
     /* stored once, re-reported, not stored again */
     int nrej = 0;
@@ -446,14 +446,14 @@ static void test_resend_rereports_rejections(void **state)
     ev[1] = s_search(2, B1, NOW_SEC, NULL, 1, 0);
     assert_int_equal(s_apply1(f->s, s_batch("src-r", 6, ev, 2), &j), 0);
     assert_int_equal(j.n_rejected, 0);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
     /* pruned with the rejects: afterwards a resend is a plain duplicate */
     assert_int_equal(crr_store_prune(f->s, NOW_SEC + 10, 0, 1), 0);
     ev[0] = s_search(2, B1, NOW_SEC + 3600, NULL, 1, 0);
     assert_int_equal(s_apply1(f->s, s_batch("src-r", 5, ev, 1), &j), 0);
     assert_int_equal(j.n_resent, 1);
     assert_int_equal(j.n_rejected, 0);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
 }
 
 /* A store written before the rejseq index existed still opens read-only
@@ -479,7 +479,7 @@ static void test_readonly_open_of_older_store(void **state)
 static void test_windows(void **state)
 {
     fx_t *f = *state;
-    crr_ingest_job_t j;
+    crr_store_job_t j;
     Crrmon__V1__Event *ev[5];
     ev[0] = s_search(1, B1, NOW_SEC - 40 * DAY, NULL, 4, 0);             /* 90d, 365d only */
     ev[1] = s_search(2, B1, NOW_SEC - 29 * DAY - 11 * 3600, NULL, 4, 0); /* first day of 30d */
@@ -490,7 +490,7 @@ static void test_windows(void **state)
     assert_int_equal(j.n_applied, 4);
     assert_int_equal(j.n_rejected, 1);
     assert_int_equal(j.rejected[0]->code, CRRMON__V1__REJECT_CODE__REJECT_CODE_TOO_OLD);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
     Crrmon__V1__IndicatorValue **v;
     size_t n;
     s_compute(f->s, "stop_search.count", &v, &n);
@@ -520,10 +520,10 @@ static void test_map_full(void **state)
     crr_store_opts_t o = {.map_size = 256 * 1024};
     crr_store_t *s;
     assert_int_equal(crr_store_open(dir, &o, &s), 0);
-    crr_ingest_job_t j;
+    crr_store_job_t j;
     Crrmon__V1__Event *one[1] = {s_search(1, B1, NOW_SEC, "first", 4, 0)};
     assert_int_equal(s_apply1(s, s_batch("src-a", 1, one, 1), &j), 0);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
     /* a batch with many distinct record ids cannot fit in 256 KiB */
     enum { N = 20000 };
     Crrmon__V1__Event **ev = malloc(N * sizeof *ev);
@@ -552,7 +552,7 @@ static void test_map_full(void **state)
     one[0] = s_search(2, B1, NOW_SEC, "second", 4, 0);
     assert_int_equal(s_apply1(s, s_batch("src-a", 1, one, 1), &j), 0);
     assert_int_equal(j.durable_seq, 2);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
     crr_store_close(&s);
     s_rm_rf(dir);
 }
@@ -577,7 +577,7 @@ static void test_one_batch_fails_alone(void **state)
     Crrmon__V1__Event *b1[2] = {s_search(1, B1, NOW_SEC, "b1", 4, 0),
                                 s_search(2, B1, NOW_SEC - 400 * DAY, "b2", 4, 0)};
     Crrmon__V1__Event *c1[1] = {s_search(1, B2, NOW_SEC, "c1", 4, 0)};
-    crr_ingest_job_t jobs[3];
+    crr_store_job_t jobs[3];
     memset(jobs, 0, sizeof jobs);
     jobs[0].batch = s_batch("src-b", 1, b1, 2);
     jobs[1].batch = s_batch("src-a", 5, ev, N);
@@ -596,7 +596,7 @@ static void test_one_batch_fails_alone(void **state)
     assert_int_equal(jobs[2].durable_seq, 1);
     assert_int_equal(s_source(s, 5).applied_seq, 0); /* src-a: nothing */
     for (int i = 0; i < 3; i++) {
-        crr_ingest_job_reset(&jobs[i]);
+        crr_store_job_reset(&jobs[i]);
         crr_codec_free((ProtobufCMessage *)&jobs[i].batch->base);
     }
     Crrmon__V1__IndicatorValue **v;
@@ -632,7 +632,7 @@ static void test_reject_caps(void **state)
         Crrmon__V1__Event *ev[10];
         for (int i = 0; i < 10; i++)
             ev[i] = s_search(seq++, B1, NOW_SEC - 400 * DAY, NULL, 4, 0);
-        crr_ingest_job_t j;
+        crr_store_job_t j;
         memset(&j, 0, sizeof j);
         j.batch = s_batch("src-old", 1, ev, 10);
         j.arrival_sec = at[b];
@@ -642,7 +642,7 @@ static void test_reject_caps(void **state)
         assert_int_equal(j.n_unstored, unstored[b]);
         assert_int_equal(j.source_cap_hit, hit[b]);
         assert_int_equal(j.durable_seq, seq - 1);
-        crr_ingest_job_reset(&j);
+        crr_store_job_reset(&j);
         crr_codec_free((ProtobufCMessage *)&j.batch->base);
     }
     crr_store_stat_t st;
@@ -652,7 +652,7 @@ static void test_reject_caps(void **state)
     Crrmon__V1__Event *ev[10];
     for (int i = 0; i < 10; i++)
         ev[i] = s_search((uint64_t)i + 1, B1, NOW_SEC - 400 * DAY, NULL, 4, 0);
-    crr_ingest_job_t j;
+    crr_store_job_t j;
     memset(&j, 0, sizeof j);
     j.batch = s_batch("src-old", 1, ev, 10);
     assert_int_equal(crr_store_apply(s, &j, 1), 0);
@@ -660,7 +660,7 @@ static void test_reject_caps(void **state)
     assert_int_equal(j.n_rereported, 10);
     for (size_t i = 0; i < 10; i++)
         assert_non_null(strstr(j.rejected[i]->reason, "too old"));
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
     crr_codec_free((ProtobufCMessage *)&j.batch->base);
     /* malformed frames (no source) have a budget of their own */
     crr_diag_t d;
@@ -735,13 +735,13 @@ static void test_sums_independent_of_groups(void **state)
             size_t n = splits[v][g];
             for (size_t i = 0; i < n; i++, seq++)
                 ev[i] = s_survey(seq, w[seq - 1]);
-            crr_ingest_job_t j;
+            crr_store_job_t j;
             memset(&j, 0, sizeof j);
             j.batch = s_batch("src-w", 1, ev, n);
             j.arrival_sec = NOW_SEC;
             assert_int_equal(crr_store_apply(s, &j, 1), 0);
             assert_int_equal(j.n_applied, n);
-            crr_ingest_job_reset(&j);
+            crr_store_job_reset(&j);
             crr_codec_free((ProtobufCMessage *)&j.batch->base);
         }
         len[v] = s_agg_bytes(s, &bytes[v]);
@@ -760,7 +760,7 @@ static void test_sums_independent_of_groups(void **state)
 static void test_indicator_values(void **state)
 {
     fx_t *f = *state;
-    crr_ingest_job_t j;
+    crr_store_job_t j;
     Crrmon__V1__Event *ev[10];
     const int OP = CRRMON__V1__STAFF_GROUP__STAFF_GROUP_OPERATIONAL;
     const int AD = CRRMON__V1__STAFF_GROUP__STAFF_GROUP_ADMINISTRATIVE;
@@ -776,7 +776,7 @@ static void test_indicator_values(void **state)
     ev[9] = s_headcount(10, B1, NOW_SEC + 60, OP, 100, 30); /* later today: counts */
     assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev, 10), &j), 0);
     assert_int_equal(j.n_applied, 10);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
     /* coverage: both boroughs sent feedback and attendance before the 30-day window */
     ev[0] = s_feedback(11, B1, NOW_SEC - 40 * DAY, OP, 1, "T9");
     ev[1] = s_feedback(12, B2, NOW_SEC - 40 * DAY, OP, 1, "T9");
@@ -784,7 +784,7 @@ static void test_indicator_values(void **state)
     ev[3] = s_attendance(14, B2, NOW_SEC - 40 * DAY, OP, 1, 1, 0);
     assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev, 4), &j), 0);
     assert_int_equal(j.n_applied, 4);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
 
     Crrmon__V1__IndicatorValue **v;
     size_t n;
@@ -875,11 +875,11 @@ static int s_snap_cb(const char *id, int64_t taken, void *ud)
 static void test_snapshot_and_prune(void **state)
 {
     fx_t *f = *state;
-    crr_ingest_job_t j;
+    crr_store_job_t j;
     Crrmon__V1__Event *ev[2] = {s_search(1, B1, NOW_SEC, "X", 4, 3),
                                 s_search(2, B2, NOW_SEC - 200 * DAY, "Y", 1, 0)};
     assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev, 2), &j), 0);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
     Crrmon__V1__Snapshot *a, *b, *got;
     assert_int_equal(crr_snapshot_take(f->s, NOW_SEC, NULL, NULL, &a), 0);
     assert_int_equal(crr_snapshot_take(f->s, NOW_SEC, "daily", NULL, &b), 0);
@@ -920,7 +920,7 @@ static void test_snapshot_and_prune(void **state)
     assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev2, 2), &j), 0);
     assert_int_equal(j.n_duplicate, 1);
     assert_int_equal(j.n_applied, 1);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
 }
 
 /* Rewrites meta as a store written before coverage looks (format 1: no
@@ -985,7 +985,7 @@ static void s_first(crr_store_t *s, unsigned b, unsigned type, int64_t *sec, int
 static void test_format_version_migration(void **state)
 {
     fx_t *f = *state;
-    crr_ingest_job_t j;
+    crr_store_job_t j;
     const int OP = CRRMON__V1__STAFF_GROUP__STAFF_GROUP_OPERATIONAL;
     /* B1: a search 100 days ago at 12:00 and today; a headcount 50 days ago; B2: today only */
     Crrmon__V1__Event *ev[4] = {s_search(1, B1, NOW_SEC - 100 * DAY, NULL, 4, 0),
@@ -993,7 +993,7 @@ static void test_format_version_migration(void **state)
                                 s_headcount(3, B1, NOW_SEC - 50 * DAY + 7, OP, 100, 50),
                                 s_search(4, B2, NOW_SEC - 60, NULL, 4, 0)};
     assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev, 4), &j), 0);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
     assert_int_equal(s_get_format(f->dir), CRR_STORE_FORMAT_VERSION);
     int64_t sec;
     int32_t ns;
@@ -1031,7 +1031,7 @@ static void test_format_version_migration(void **state)
     /* applying keeps working on the migrated store, and moves first seen earlier */
     Crrmon__V1__Event *ev2[1] = {s_search(5, B1, NOW_SEC - 100 * DAY + 3600, NULL, 4, 0)};
     assert_int_equal(s_apply1(f->s, s_batch("src-a", 1, ev2, 1), &j), 0);
-    crr_ingest_job_reset(&j);
+    crr_store_job_reset(&j);
     s_first(f->s, 0, 7, &sec, &ns);
     assert_true(sec == NOW_SEC - 100 * DAY + 3600 && ns == 0);
 
@@ -1064,7 +1064,7 @@ static void test_apply_throughput(void **state)
         bs[b] = s_batch("bench", 99, ev, PER_BATCH);
     }
     crr_gen_destroy(&g);
-    crr_ingest_job_t jobs[BATCHES_PER_GROUP];
+    crr_store_job_t jobs[BATCHES_PER_GROUP];
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     uint64_t applied = 0;
@@ -1075,7 +1075,7 @@ static void test_apply_throughput(void **state)
         assert_int_equal(crr_store_apply(f->s, jobs, BATCHES_PER_GROUP), 0);
         for (int k = 0; k < BATCHES_PER_GROUP; k++) {
             applied += jobs[k].n_applied;
-            crr_ingest_job_reset(&jobs[k]);
+            crr_store_job_reset(&jobs[k]);
         }
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -1,0 +1,52 @@
+/* loop: the aggregator's one poll loop on the main thread, and the only
+ * place that decides when it stops.
+ *
+ * Each turn: act on SIGHUP (reload.c), run due schedules and the pruning
+ * timer (snapshot.c, which also gives the poll's timeout), then poll the
+ * ROUTER, its monitor and the HTTP request pipe and hand each readable one to
+ * its module: a group to ingest.c (receive -> apply -> acknowledge), monitor
+ * events to ingest.c's counters, a request to http.c. The flags are main.c's
+ * signal flags, passed in (as crr_collector_run takes its own): the loop
+ * reads them between two steps, so a stop finishes the group in hand (commit
+ * and Acks) before it returns. */
+#include "aggregator.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <zmq.h>
+
+int crr_agg_loop_run(crr_aggregator_t *a, volatile sig_atomic_t *stop,
+                     volatile sig_atomic_t *reload)
+{
+    zmq_pollitem_t items[3] = {
+        {a->router, 0, ZMQ_POLLIN, 0},
+        {a->monitor, 0, ZMQ_POLLIN, 0},
+        {a->http_pipe, 0, ZMQ_POLLIN, 0},
+    };
+    while (!*stop) {
+        if (*reload) {
+            *reload = 0;
+            crr_agg_reload(a); /* SIGHUP: acted on here, never in the handler */
+        }
+        int timeout = crr_snapshots_tick(a);
+        if (*stop)
+            break;
+        int r = zmq_poll(items, 3, timeout);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            CRR_ERROR("poll failed: %s", zmq_strerror(errno));
+            if (errno == ETERM)
+                break;
+            continue;
+        }
+        if (items[1].revents & ZMQ_POLLIN)
+            crr_ingest_monitor_drain(a);
+        if (items[2].revents & ZMQ_POLLIN)
+            crr_http_serve_pipe(a);
+        if (items[0].revents & ZMQ_POLLIN)
+            crr_ingest_group(a);
+    }
+    return 0;
+}
