@@ -238,13 +238,12 @@ const crr_indicator_info_t *crr_indicators_catalogue(size_t *n)
     static crr_indicator_info_t info[S_NIND];
     /* filled from the one table; idempotent, so concurrent first calls write equal values */
     for (size_t i = 0; i < S_NIND; i++) {
-        unsigned t = crr_store_fam_type(s_catalogue[i].fam);
+        unsigned t = crr_fam_type(s_catalogue[i].fam);
         info[i] = (crr_indicator_info_t){
             .name = s_catalogue[i].name,
-            .event_type = t ? crr_store_type_name(t) : "any",
-            .event_type2 = s_catalogue[i].fam2
-                               ? crr_store_type_name(crr_store_fam_type(s_catalogue[i].fam2))
-                               : NULL,
+            .event_type = t ? crr_event_type_text(t) : "any",
+            .event_type2 =
+                s_catalogue[i].fam2 ? crr_event_type_text(crr_fam_type(s_catalogue[i].fam2)) : NULL,
             .dims = s_catalogue[i].dims_text,
             .stat = s_catalogue[i].stat,
             .description = s_catalogue[i].desc,
@@ -594,7 +593,7 @@ static const char *s_dim_text(const s_ctx_t *c, const s_dim_t *dm, uint64_t v, c
     switch (dm->kind) {
     case S_DK_BOOL: return v ? "true" : "false";
     case S_DK_TYPE: {
-        const char *t = crr_store_type_name((unsigned)v);
+        const char *t = crr_event_type_text((unsigned)v);
         return t ? t : "unknown";
     }
     case S_DK_HASH: {
@@ -865,7 +864,7 @@ static int s_scan_borough(crr_store_t *s, MDB_txn *txn, MDB_cursor *cur, s_data_
     for (unsigned f = 1; f < CRR_FAM_COUNT; f++) {
         if (f == CRR_FAM_HEADCOUNT)
             continue; /* the gauge answers headcount questions */
-        unsigned nm = crr_store_fam_nmetrics(f);
+        unsigned nm = crr_fam_nmetrics(f);
         uint8_t start[CRR_AGG_KEY];
         crr_store_agg_key(start, b, f, lo_day, NULL);
         MDB_val k = {CRR_AGG_KEY, start}, v;
@@ -950,7 +949,7 @@ static int s_arrived(const s_data_t *d, unsigned b, size_t w)
 static uint64_t s_covering(const s_data_t *d, const s_ind_t *ind, size_t w, int64_t as_day)
 {
     int64_t start = (as_day - (int64_t)d->win[w] + 1) * CRR_SEC_PER_DAY;
-    unsigned t1 = crr_store_fam_type(ind->fam), t2 = ind->fam2 ? crr_store_fam_type(ind->fam2) : 0;
+    unsigned t1 = crr_fam_type(ind->fam), t2 = ind->fam2 ? crr_fam_type(ind->fam2) : 0;
     uint64_t mask = 0;
     for (unsigned b = 0; b < CRR_BOROUGHS; b++) {
         int ok = t1 ? s_seen_by(d, b, t1, start) && (!t2 || s_seen_by(d, b, t2, start))
@@ -1064,7 +1063,7 @@ int crr_indicators_compute(crr_store_t *s, const crr_query_t *q, Crrmon__V1__Ind
     if (!d.cells)
         return -ENOMEM;
     for (size_t i = 0; i < (size_t)S_SCOPES * d.nw * CRR_FAM_COUNT; i++)
-        d.cells[i].nm = crr_store_fam_nmetrics((unsigned)(i % CRR_FAM_COUNT));
+        d.cells[i].nm = crr_fam_nmetrics((unsigned)(i % CRR_FAM_COUNT));
     if ((rc = mdb_txn_begin(crr_store_env(s), NULL, MDB_RDONLY, &txn)) != 0)
         goto fail;
     if ((rc = mdb_cursor_open(txn, s->db_agg, &cur)) != 0)
