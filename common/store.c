@@ -1236,9 +1236,10 @@ static int s_apply_once(crr_store_t *s, crr_ingest_job_t *jobs, size_t n, size_t
     for (int b = 0; b < CRR_BOROUGHS; b++) {
         if (!a.last_arrival[b])
             continue;
-        uint8_t kk[2] = {CRR_META_LAST_ARRIVAL, (uint8_t)b}, v8[8];
+        uint8_t kk[CRR_META_ARRIVAL_KEY], v8[8];
+        crr_store_arrival_key(kk, b);
         crr_be64_put(v8, (uint64_t)a.last_arrival[b]);
-        MDB_val key = {2, kk}, v = {8, v8};
+        MDB_val key = {CRR_META_ARRIVAL_KEY, kk}, v = {8, v8};
         if ((rc = mdb_put(a.txn, s->db_meta, &key, &v, 0)) != 0)
             goto fail;
     }
@@ -1387,6 +1388,83 @@ int crr_store_snapshot_get(crr_store_t *s, const char *id, Crrmon__V1__Snapshot 
         rc = crr_codec_unpack(&crrmon__v1__snapshot__descriptor, (const uint8_t *)v.mv_data + 8,
                               v.mv_size - 8, v.mv_size, (ProtobufCMessage **)out);
     mdb_txn_abort(txn);
+    return rc;
+}
+
+int crr_store_is_readonly(const crr_store_t *s)
+{
+    return s->readonly;
+}
+
+/* Snapshot id: as_of as YYYYMMDDTHHMMSS, '-', the counter (6 digits or more). */
+static void s_snapshot_id(char *id, size_t len, int64_t as_of_sec, uint64_t ctr)
+{
+    char when[40];
+    crr_time_format(as_of_sec, 0, when, sizeof when); /* 2026-03-01T12:00:00Z */
+    size_t k = 0;
+    for (const char *p = when; *p && k < 16; p++)
+        if (*p != '-' && *p != ':')
+            id[k++] = *p;
+    id[k] = 0;
+    snprintf(id + k, len - k, "-%06llu", (unsigned long long)ctr);
+}
+
+/* Stores snap under the next counter in txn (snap->id set). */
+static int s_snapshot_put(crr_store_t *s, MDB_txn *txn, Crrmon__V1__Snapshot *snap,
+                          int64_t as_of_sec, int64_t taken_at_sec)
+{
+    uint64_t ctr = 0;
+    MDB_val ck = {sizeof CRR_META_SNAPSHOT_CTR - 1, CRR_META_SNAPSHOT_CTR}, cv;
+    int rc = mdb_get(txn, s->db_meta, &ck, &cv);
+    if (rc == 0 && cv.mv_size == 8)
+        ctr = crr_be64_get(cv.mv_data);
+    else if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    ctr++;
+    char id[64];
+    s_snapshot_id(id, sizeof id, as_of_sec, ctr);
+    if (!(snap->id = s_strdup(id)))
+        return -ENOMEM;
+    uint8_t *packed = NULL, *buf = NULL;
+    size_t plen;
+    if ((rc = crr_codec_pack(&snap->base, &packed, &plen)) != 0)
+        return rc;
+    if (!(buf = malloc(plen + 8))) {
+        free(packed);
+        return -ENOMEM;
+    }
+    crr_be64_put(buf, (uint64_t)taken_at_sec);
+    memcpy(buf + 8, packed, plen);
+    uint8_t c8[8];
+    crr_be64_put(c8, ctr);
+    cv.mv_data = c8;
+    cv.mv_size = 8;
+    MDB_val sk = {strlen(id), id}, sv = {plen + 8, buf};
+    if ((rc = mdb_put(txn, s->db_meta, &ck, &cv, 0)) == 0)
+        rc = mdb_put(txn, s->db_snapshots, &sk, &sv, MDB_NOOVERWRITE);
+    free(packed);
+    free(buf);
+    return rc;
+}
+
+int crr_store_snapshot_put(crr_store_t *s, Crrmon__V1__Snapshot *snap, int64_t as_of_sec,
+                           int64_t taken_at_sec)
+{
+    if (s->readonly)
+        return CRR_EINVAL;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc)
+        return rc;
+    if ((rc = s_snapshot_put(s, txn, snap, as_of_sec, taken_at_sec)) != 0) {
+        mdb_txn_abort(txn);
+    } else {
+        rc = mdb_txn_commit(txn);
+    }
+    if (rc) {
+        free(snap->id);
+        snap->id = NULL;
+    }
     return rc;
 }
 

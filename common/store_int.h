@@ -1,6 +1,7 @@
-/* store_int: the store's private layout, shared only by store.c and
- * indicators.c (the indicator engine reads the buckets directly). Not for
- * other modules: use store.h / indicators.h.
+/* store_int: the store's private layout, shared only by the store's own
+ * files (store.c, store_read.c) and its unit tests. Not for other modules:
+ * use store.h (the indicator engine reads through crr_store_read_*).
+ * Families, cells and metrics are common/accumulate.h's.
  *
  * agg key (14 bytes, fixed): borough index (1) | family (1) | day (be32,
  * UTC day number + 2^31) | cell (8). Sorting puts one (borough, family)'s
@@ -71,12 +72,21 @@ const char *crr_store_name_get(crr_store_t *s, MDB_txn *txn, uint64_t h, size_t 
 int crr_store_first_seen(crr_store_t *s, MDB_txn *txn, unsigned b, unsigned type, int64_t *sec,
                          int32_t *nanos);
 
-/* Meta keys. */
+/* Meta keys: every key of the meta database is named here (only the store's
+ * files, store.c and store_read.c, read or write them). */
 #define CRR_META_FIRST_SEEN 'F'   /* 3-byte keys: 'F' | borough | type */
 #define CRR_META_LAST_ARRIVAL 'L' /* 2-byte keys: 'L' | borough -> be64 last arrival */
+#define CRR_META_ARRIVAL_KEY 2    /* bytes of a CRR_META_LAST_ARRIVAL key */
 #define CRR_META_FORMAT "format"  /* be32 on-disk format version (absent: version 1) */
 #define CRR_META_SNAPSHOT_CTR "snapctr"
 #define CRR_META_ORDER_CTR "orderctr"
 #define CRR_META_CONFIG "config" /* crr_store_record_config's record */
+
+/* The CRR_META_LAST_ARRIVAL key of borough b. */
+static inline void crr_store_arrival_key(uint8_t k[CRR_META_ARRIVAL_KEY], unsigned b)
+{
+    k[0] = CRR_META_LAST_ARRIVAL;
+    k[1] = (uint8_t)b;
+}
 
 #endif
