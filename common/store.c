@@ -1452,18 +1452,18 @@ int crr_store_snapshot_put(crr_store_t *s, Crrmon__V1__Snapshot *snap, int64_t a
 {
     if (s->readonly)
         return CRR_EINVAL;
+    char *unset = snap->id;
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc)
         return rc;
-    if ((rc = s_snapshot_put(s, txn, snap, as_of_sec, taken_at_sec)) != 0) {
+    if ((rc = s_snapshot_put(s, txn, snap, as_of_sec, taken_at_sec)) != 0)
         mdb_txn_abort(txn);
-    } else {
+    else
         rc = mdb_txn_commit(txn);
-    }
-    if (rc) {
+    if (rc && snap->id != unset) {
         free(snap->id);
-        snap->id = NULL;
+        snap->id = unset;
     }
     return rc;
 }

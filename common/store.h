@@ -225,12 +225,13 @@ int crr_store_snapshots_foreach(crr_store_t *s,
                                 int (*fn)(const char *id, int64_t taken_at_sec, void *ud),
                                 void *ud);
 
-/* Stores snap (its values, schedule, as_of and taken_at filled) as the next
- * snapshot, in one committed write transaction: takes the next value of the
- * snapshot counter (meta), sets snap->id (malloc'd, owned by snap) to
- * "<as_of as YYYYMMDDTHHMMSS>-<counter, 6 digits>" and stores taken_at_sec
- * with the packed snapshot. Returns 0, CRR_EINVAL (read-only store), -ENOMEM
- * or an LMDB code (nothing stored, counter unchanged, snap->id NULL). */
+/* Stores snap (its values, schedule, as_of and taken_at filled; id unset,
+ * as crrmon__v1__snapshot__init leaves it) as the next snapshot, in one
+ * committed write transaction: takes the next value of the snapshot counter
+ * (meta), sets snap->id (malloc'd, owned by snap) to "<as_of as
+ * YYYYMMDDTHHMMSSZ>-<counter, 6 digits>" and stores taken_at_sec with the
+ * packed snapshot. Returns 0, CRR_EINVAL (read-only store), -ENOMEM or an
+ * LMDB code (nothing stored, counter and snap->id unchanged). */
 int crr_store_snapshot_put(crr_store_t *s, Crrmon__V1__Snapshot *snap, int64_t as_of_sec,
                            int64_t taken_at_sec);
 
