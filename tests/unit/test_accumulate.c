@@ -29,6 +29,13 @@ static void test_type_index_is_the_stored_numbering(void **state)
         assert_int_equal(crr_event_type_index(&e), t);
         assert_string_equal(crr_event_type_text(t), s_names[t]);
     }
+    /* every body of the Event oneof has a type index (a body added to the
+     * proto without a row in accumulate's table fails here) */
+    const ProtobufCMessageDescriptor *d = &crrmon__v1__event__descriptor;
+    unsigned bodies = 0;
+    for (unsigned i = 0; i < d->n_fields; i++)
+        bodies += (d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0;
+    assert_int_equal(bodies, CRR_TYPE_COUNT);
     Crrmon__V1__Event none = CRRMON__V1__EVENT__INIT;
     assert_int_equal(crr_event_type_index(&none), 0);
     assert_null(crr_event_type_text(0));
