@@ -1,13 +1,11 @@
 /* cmd_rejects: lists the rejects store (common/rejects.h) of an aggregator's
- * or a collector's data folder. Opens the LMDB env with MDB_RDONLY (LMDB
- * still needs write access to its lock file) in one read transaction, so the
- * listing is a consistent view while the daemon keeps writing. */
+ * or a collector's data folder, through crr_rejects_list_dir (read-only, one
+ * read transaction: a consistent view while the daemon keeps writing). */
 #include "cmd_rejects.h"
 
 #include "cli.h"
 #include "datadir.h"
 #include "err.h"
-#include "lmdbx.h"
 #include "rejects.h"
 
 #include <getopt.h>
@@ -72,18 +70,53 @@ static int s_row(const char *text, size_t len, void *ud)
     return rc;
 }
 
-/* The id of the last stored reject, 0 when there is none. */
-static uint64_t s_last_id(MDB_txn *txn, MDB_dbi dbi)
+/* Prints the table (if any) and flushes stdout; the exit code. */
+static int s_print(const char *env_dir, s_ctx_t *c)
 {
-    MDB_cursor *cur;
-    uint64_t id = 0;
-    if (mdb_cursor_open(txn, dbi, &cur) != 0)
-        return 0;
-    MDB_val k, v;
-    if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
-        id = crr_be64_get(k.mv_data);
-    mdb_cursor_close(cur);
-    return id;
+    if (c->table) {
+        if (crr_cli_table_rows(c->table) == 0)
+            printf("no rejects in %s\n", env_dir);
+        else
+            crr_cli_table_print(c->table, stdout, 1u << 0 | 1u << 3);
+    }
+    if (fflush(stdout) != 0) {
+        crr_cli_fail(S_CMD, "write error on stdout");
+        return CRR_EXIT_FAIL;
+    }
+    return CRR_EXIT_OK;
+}
+
+/* Lists env_dir's rejects (the last limit, 0 = all) as c says; the exit code. */
+static int s_list(const char *env_dir, uint64_t limit, s_ctx_t *c)
+{
+    if (!c->json) {
+        const char *hdr[8] = {"id", "at", "source", "seq", "file:line", "field", "code", "reason"};
+        if (crr_cli_table_new(8, hdr, &c->table) != 0) {
+            crr_cli_fail(S_CMD, "out of memory");
+            return CRR_EXIT_FAIL;
+        }
+    }
+    crr_rejects_stage_t stage;
+    int rc = crr_rejects_list_dir(env_dir, limit, s_row, c, &stage);
+    int exit_code = CRR_EXIT_FAIL;
+    if (rc == CRR_ENOTFOUND && stage == CRR_REJECTS_AT_DB) { /* no reject was ever stored */
+        if (!c->json)
+            printf("no rejects in %s\n", env_dir);
+        exit_code = CRR_EXIT_OK;
+    } else if (rc && stage == CRR_REJECTS_AT_OPEN) { /* a refused data folder: exit 78 */
+        exit_code = crr_cli_config(S_CMD, "cannot open %s: %s", env_dir, crr_strerror(rc));
+    } else if (rc && stage == CRR_REJECTS_AT_READ) {
+        crr_cli_fail(S_CMD, "cannot read %s: %s", env_dir, crr_strerror(rc));
+    } else if (rc && stage == CRR_REJECTS_AT_DB) {
+        crr_cli_fail(S_CMD, "cannot open the rejects database in %s: %s", env_dir,
+                     crr_strerror(rc));
+    } else if (rc || c->rc) {
+        crr_cli_fail(S_CMD, "listing rejects failed: %s", rc ? crr_strerror(rc) : "write error");
+    } else {
+        exit_code = s_print(env_dir, c);
+    }
+    crr_cli_table_destroy(&c->table);
+    return exit_code;
 }
 
 int crr_cmd_rejects(int argc, char **argv)
@@ -129,62 +162,5 @@ int crr_cmd_rejects(int argc, char **argv)
         return crr_cli_config(S_CMD, "%s holds neither store/ (aggregator) nor spool/ (collector)",
                               dir);
 
-    int exit_code = CRR_EXIT_FAIL;
-    MDB_env *env = NULL;
-    MDB_txn *txn = NULL;
-    MDB_dbi dbi;
-    /* map size 0: take the writer's, so every committed page is mapped */
-    int rc = crr_lmdb_open(env_dir, 0, 32, MDB_RDONLY, &env);
-    if (rc) { /* a refused data folder (damaged, unreadable): exit 78 */
-        exit_code = crr_cli_config(S_CMD, "cannot open %s: %s", env_dir, crr_strerror(rc));
-        goto fail;
-    }
-    if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0) {
-        crr_cli_fail(S_CMD, "cannot read %s: %s", env_dir, crr_strerror(rc));
-        goto fail;
-    }
-    rc = crr_lmdb_dbi(txn, CRR_REJECTS_DB, 0, &dbi);
-    if (rc == MDB_NOTFOUND) { /* no reject was ever stored */
-        if (!ctx.json)
-            printf("no rejects in %s\n", env_dir);
-        exit_code = CRR_EXIT_OK;
-        goto fail;
-    }
-    if (rc) {
-        crr_cli_fail(S_CMD, "cannot open the rejects database in %s: %s", env_dir,
-                     crr_strerror(rc));
-        goto fail;
-    }
-    uint64_t last = s_last_id(txn, dbi);
-    uint64_t from = limit && last >= limit ? last - limit + 1 : 0;
-    if (!ctx.json) {
-        const char *hdr[8] = {"id", "at", "source", "seq", "file:line", "field", "code", "reason"};
-        if (crr_cli_table_new(8, hdr, &ctx.table) != 0) {
-            crr_cli_fail(S_CMD, "out of memory");
-            goto fail;
-        }
-    }
-    rc = crr_rejects_foreach(txn, dbi, from, s_row, &ctx);
-    if (rc || ctx.rc) {
-        crr_cli_fail(S_CMD, "listing rejects failed: %s", rc ? crr_strerror(rc) : "write error");
-        goto fail;
-    }
-    if (ctx.table) {
-        if (crr_cli_table_rows(ctx.table) == 0)
-            printf("no rejects in %s\n", env_dir);
-        else
-            crr_cli_table_print(ctx.table, stdout, 1u << 0 | 1u << 3);
-    }
-    if (fflush(stdout) != 0) {
-        crr_cli_fail(S_CMD, "write error on stdout");
-        goto fail;
-    }
-    exit_code = CRR_EXIT_OK;
-fail:
-    crr_cli_table_destroy(&ctx.table);
-    if (txn)
-        mdb_txn_abort(txn);
-    if (env)
-        mdb_env_close(env);
-    return exit_code;
+    return s_list(env_dir, limit, &ctx);
 }

@@ -18,12 +18,12 @@
  * rows are present with no value. Threading: pure function of the store's
  * committed state; may run on any thread. Does not log or cache. */
 #include "indicators.h"
-#include "store_int.h"
+#include "accumulate.h"
+#include "store.h"
 
 #include "boroughs.h"
 #include "clock.h"
 #include "codec.h"
-#include "lmdbx.h"
 #include "refdata.h"
 #include "stats.h"
 
@@ -238,13 +238,12 @@ const crr_indicator_info_t *crr_indicators_catalogue(size_t *n)
     static crr_indicator_info_t info[S_NIND];
     /* filled from the one table; idempotent, so concurrent first calls write equal values */
     for (size_t i = 0; i < S_NIND; i++) {
-        unsigned t = crr_store_fam_type(s_catalogue[i].fam);
+        unsigned t = crr_fam_type(s_catalogue[i].fam);
         info[i] = (crr_indicator_info_t){
             .name = s_catalogue[i].name,
-            .event_type = t ? crr_store_type_name(t) : "any",
-            .event_type2 = s_catalogue[i].fam2
-                               ? crr_store_type_name(crr_store_fam_type(s_catalogue[i].fam2))
-                               : NULL,
+            .event_type = t ? crr_event_type_text(t) : "any",
+            .event_type2 =
+                s_catalogue[i].fam2 ? crr_event_type_text(crr_fam_type(s_catalogue[i].fam2)) : NULL,
             .dims = s_catalogue[i].dims_text,
             .stat = s_catalogue[i].stat,
             .description = s_catalogue[i].desc,
@@ -352,8 +351,7 @@ typedef struct s_data {
 
 struct s_ctx {
     const s_data_t *d;        /* everything computed */
-    crr_store_t *s;           /* the store (names) */
-    MDB_txn *txn;             /* the read txn */
+    crr_store_read_t *rd;     /* the read of the store (names) */
     unsigned scope;           /* borough index or S_LONDON */
     size_t w;                 /* window index */
     unsigned window;          /* window length in days */
@@ -594,12 +592,12 @@ static const char *s_dim_text(const s_ctx_t *c, const s_dim_t *dm, uint64_t v, c
     switch (dm->kind) {
     case S_DK_BOOL: return v ? "true" : "false";
     case S_DK_TYPE: {
-        const char *t = crr_store_type_name((unsigned)v);
+        const char *t = crr_event_type_text((unsigned)v);
         return t ? t : "unknown";
     }
     case S_DK_HASH: {
         size_t n;
-        const char *p = crr_store_name_get(c->s, c->txn, v, &n);
+        const char *p = crr_store_read_name(c->rd, v, &n);
         if (!p) {
             snprintf(buf, len, "#%016llx", (unsigned long long)v);
             return buf;
@@ -820,108 +818,72 @@ static int s_rows_for(s_ctx_t *c, s_rows_t *rows)
 
 /* ---- scanning ------------------------------------------------------------------ */
 
-/* Reads the latest in_scope per staff group up to end_excl for borough b. */
-static int s_gauge(crr_store_t *s, MDB_txn *txn, unsigned b, int64_t end_excl, double *out)
+/* Where one family's buckets of one borough go (s_add_bucket). */
+typedef struct s_scan {
+    s_data_t *d;    /* the data */
+    unsigned b;     /* borough */
+    unsigned fam;   /* family */
+    int64_t as_day; /* the last day of every window */
+} s_scan_t;
+
+/* crr_store_bucket_fn: adds a bucket to every window that holds its day. */
+static int s_add_bucket(void *ud, int64_t day, uint64_t cell, const double *m, unsigned nm)
 {
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, s->db_gauge, &cur);
+    s_scan_t *x = ud;
+    for (size_t w = 0; w < x->d->nw; w++) {
+        if (day < x->as_day - (int64_t)x->d->win[w] + 1)
+            continue;
+        double *acc = s_cells_get(s_cells_at(x->d, x->b, w, x->fam), cell);
+        if (!acc)
+            return -ENOMEM;
+        for (unsigned i = 0; i < nm; i++)
+            acc[i] += m[i];
+    }
+    return 0;
+}
+
+/* Reads borough b's first-seen instants and last arrival into d. */
+static int s_scan_times(crr_store_read_t *rd, s_data_t *d, unsigned b)
+{
+    int rc;
+    for (unsigned t = 1; t <= CRR_TYPE_COUNT; t++) {
+        rc = crr_store_read_first_seen(rd, b, t, &d->fs_sec[b][t], &d->fs_ns[b][t]);
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+        d->fs_have[b][t] = rc == 0;
+    }
+    int64_t t = 0;
+    rc = crr_store_read_last_arrival(rd, b, &t);
+    if (rc == MDB_NOTFOUND)
+        return 0;
     if (rc)
         return rc;
-    *out = 0;
-    for (unsigned g = 1; g <= 4; g++) {
-        uint8_t k[CRR_GAUGE_KEY] = {0};
-        k[0] = (uint8_t)b;
-        k[1] = (uint8_t)g;
-        crr_be64_put(k + 2, (uint64_t)end_excl ^ (1ULL << 63));
-        MDB_val key = {CRR_GAUGE_KEY, k}, val;
-        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-        if (rc == 0)
-            rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
-        else if (rc == MDB_NOTFOUND)
-            rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
-        if (rc == MDB_NOTFOUND) {
-            rc = 0;
-            continue;
-        }
-        if (rc)
-            break;
-        const uint8_t *p = key.mv_data;
-        if (key.mv_size == CRR_GAUGE_KEY && p[0] == b && p[1] == g && val.mv_size == 8)
-            *out += crr_be32_get((const uint8_t *)val.mv_data + 4);
-    }
-    mdb_cursor_close(cur);
-    return rc;
+    d->last_arrival[b] = t;
+    if (t > d->last_arrival[S_LONDON])
+        d->last_arrival[S_LONDON] = t;
+    return 0;
 }
 
 /* Scans borough b's buckets of every family into its scope (LONDON's cells
  * are summed from the boroughs' later, per indicator: s_london_cells), and
  * reads its headcount gauge, last arrival and first-seen instants. */
-static int s_scan_borough(crr_store_t *s, MDB_txn *txn, MDB_cursor *cur, s_data_t *d, unsigned b,
-                          int64_t as_day, unsigned longest)
+static int s_scan_borough(crr_store_read_t *rd, s_data_t *d, unsigned b, int64_t as_day,
+                          unsigned longest)
 {
     int rc = 0;
     int64_t lo_day = as_day - (int64_t)longest + 1;
-    uint32_t hi = (uint32_t)(as_day + (int64_t)CRR_DAY_BIAS);
     for (unsigned f = 1; f < CRR_FAM_COUNT; f++) {
         if (f == CRR_FAM_HEADCOUNT)
             continue; /* the gauge answers headcount questions */
-        unsigned nm = crr_store_fam_nmetrics(f);
-        uint8_t start[CRR_AGG_KEY];
-        crr_store_agg_key(start, b, f, lo_day, NULL);
-        MDB_val k = {CRR_AGG_KEY, start}, v;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-        for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            const uint8_t *p = k.mv_data;
-            if (k.mv_size != CRR_AGG_KEY || p[0] != b || p[1] != f)
-                break;
-            uint32_t dd = crr_be32_get(p + 2);
-            if (dd > hi)
-                break;
-            if (v.mv_size != nm * sizeof(double))
-                continue;
-            int64_t day = (int64_t)dd - (int64_t)CRR_DAY_BIAS;
-            double m[CRR_AGG_MAXM];
-            memcpy(m, v.mv_data, nm * sizeof(double));
-            uint64_t cell = crr_be64_get(p + 6);
-            for (size_t w = 0; w < d->nw; w++) {
-                if (day < as_day - (int64_t)d->win[w] + 1)
-                    continue;
-                double *acc = s_cells_get(s_cells_at(d, b, w, f), cell);
-                if (!acc)
-                    return -ENOMEM;
-                for (unsigned i = 0; i < nm; i++)
-                    acc[i] += m[i];
-            }
-        }
-        if (rc == MDB_NOTFOUND)
-            rc = 0;
-        if (rc)
+        s_scan_t x = {.d = d, .b = b, .fam = f, .as_day = as_day};
+        if ((rc = crr_store_read_buckets(rd, b, f, lo_day, as_day, s_add_bucket, &x)) != 0)
             return rc;
     }
     /* gauge and last arrival: the same for every window */
     int64_t end_excl = (as_day + 1) * CRR_SEC_PER_DAY;
-    double sc = 0;
-    if ((rc = s_gauge(s, txn, b, end_excl, &sc)) != 0)
+    if ((rc = crr_store_read_in_scope(rd, b, end_excl, &d->in_scope[b])) != 0)
         return rc;
-    d->in_scope[b] = sc;
-    for (unsigned t = 1; t <= CRR_TYPE_COUNT; t++) {
-        rc = crr_store_first_seen(s, txn, b, t, &d->fs_sec[b][t], &d->fs_ns[b][t]);
-        if (rc && rc != MDB_NOTFOUND)
-            return rc;
-        d->fs_have[b][t] = rc == 0;
-    }
-    uint8_t lk[2] = {CRR_META_LAST_ARRIVAL, (uint8_t)b};
-    MDB_val key = {2, lk}, val;
-    rc = mdb_get(txn, s->db_meta, &key, &val);
-    if (rc == 0 && val.mv_size == 8) {
-        int64_t t = (int64_t)crr_be64_get(val.mv_data);
-        d->last_arrival[b] = t;
-        if (t > d->last_arrival[S_LONDON])
-            d->last_arrival[S_LONDON] = t;
-    } else if (rc != MDB_NOTFOUND && rc != 0) {
-        return rc;
-    }
-    return 0;
+    return s_scan_times(rd, d, b);
 }
 
 /* ---- coverage ------------------------------------------------------------------ */
@@ -950,7 +912,7 @@ static int s_arrived(const s_data_t *d, unsigned b, size_t w)
 static uint64_t s_covering(const s_data_t *d, const s_ind_t *ind, size_t w, int64_t as_day)
 {
     int64_t start = (as_day - (int64_t)d->win[w] + 1) * CRR_SEC_PER_DAY;
-    unsigned t1 = crr_store_fam_type(ind->fam), t2 = ind->fam2 ? crr_store_fam_type(ind->fam2) : 0;
+    unsigned t1 = crr_fam_type(ind->fam), t2 = ind->fam2 ? crr_fam_type(ind->fam2) : 0;
     uint64_t mask = 0;
     for (unsigned b = 0; b < CRR_BOROUGHS; b++) {
         int ok = t1 ? s_seen_by(d, b, t1, start) && (!t2 || s_seen_by(d, b, t2, start))
@@ -1057,22 +1019,19 @@ int crr_indicators_compute(crr_store_t *s, const crr_query_t *q, Crrmon__V1__Ind
     int want_london = only < 0 || only == S_LONDON;
 
     s_rows_t rows = {0};
-    MDB_txn *txn = NULL;
-    MDB_cursor *cur = NULL;
+    crr_store_read_t *rd = NULL;
     int rc;
     d.cells = calloc((size_t)S_SCOPES * d.nw * CRR_FAM_COUNT, sizeof *d.cells);
     if (!d.cells)
         return -ENOMEM;
     for (size_t i = 0; i < (size_t)S_SCOPES * d.nw * CRR_FAM_COUNT; i++)
-        d.cells[i].nm = crr_store_fam_nmetrics((unsigned)(i % CRR_FAM_COUNT));
-    if ((rc = mdb_txn_begin(crr_store_env(s), NULL, MDB_RDONLY, &txn)) != 0)
-        goto fail;
-    if ((rc = mdb_cursor_open(txn, s->db_agg, &cur)) != 0)
+        d.cells[i].nm = crr_fam_nmetrics((unsigned)(i % CRR_FAM_COUNT));
+    if ((rc = crr_store_read_begin(s, &rd)) != 0)
         goto fail;
     for (unsigned b = 0; b < CRR_BOROUGHS; b++) {
         if (!want_london && only != (int)b)
             continue; /* LONDON needs every borough's cells */
-        if ((rc = s_scan_borough(s, txn, cur, &d, b, as_day, longest)) != 0)
+        if ((rc = s_scan_borough(rd, &d, b, as_day, longest)) != 0)
             goto fail;
     }
     for (size_t i = 0; i < S_NIND; i++) {
@@ -1086,8 +1045,7 @@ int crr_indicators_compute(crr_store_t *s, const crr_query_t *q, Crrmon__V1__Ind
                 continue;
             for (size_t w = 0; w < d.nw; w++) {
                 s_ctx_t c = {.d = &d,
-                             .s = s,
-                             .txn = txn,
+                             .rd = rd,
                              .scope = sc,
                              .w = w,
                              .window = d.win[w],
@@ -1099,8 +1057,7 @@ int crr_indicators_compute(crr_store_t *s, const crr_query_t *q, Crrmon__V1__Ind
             }
         }
     }
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    crr_store_read_end(&rd);
     for (size_t i = 0; i < (size_t)S_SCOPES * d.nw * CRR_FAM_COUNT; i++)
         s_cells_free(&d.cells[i]);
     free(d.cells);
@@ -1108,10 +1065,7 @@ int crr_indicators_compute(crr_store_t *s, const crr_query_t *q, Crrmon__V1__Ind
     *n = rows.n;
     return 0;
 fail:
-    if (cur)
-        mdb_cursor_close(cur);
-    if (txn)
-        mdb_txn_abort(txn);
+    crr_store_read_end(&rd);
     for (size_t i = 0; i < (size_t)S_SCOPES * d.nw * CRR_FAM_COUNT; i++)
         s_cells_free(&d.cells[i]);
     free(d.cells);
@@ -1190,7 +1144,7 @@ int crr_snapshot_take(crr_store_t *s, int64_t as_of_sec, const char *schedule,
 {
     if (out)
         *out = NULL;
-    if (s->readonly)
+    if (crr_store_is_readonly(s))
         return CRR_EINVAL;
     int64_t now = crr_clock_now_sec();
     if (!as_of_sec)
@@ -1201,8 +1155,6 @@ int crr_snapshot_take(crr_store_t *s, int64_t as_of_sec, const char *schedule,
     int rc = crr_indicators_compute(s, &q, &vals, &nvals);
     if (rc)
         return rc;
-    MDB_txn *txn = NULL;
-    uint8_t *packed = NULL, *buf = NULL;
     Crrmon__V1__Snapshot *snap = malloc(sizeof *snap);
     if (!snap) {
         crr_indicators_free(&vals, nvals);
@@ -1214,65 +1166,13 @@ int crr_snapshot_take(crr_store_t *s, int64_t as_of_sec, const char *schedule,
     snap->schedule = s_strdup(schedule ? schedule : "on-demand");
     snap->as_of = s_ts(as_of_sec);
     snap->taken_at = s_ts(now);
-    if (!snap->schedule || !snap->as_of || !snap->taken_at) {
+    if (!snap->schedule || !snap->as_of || !snap->taken_at)
         rc = -ENOMEM;
-        goto fail;
-    }
-    if ((rc = mdb_txn_begin(crr_store_env(s), NULL, 0, &txn)) != 0)
-        goto fail;
-    uint64_t ctr = 0;
-    MDB_val ck = {sizeof CRR_META_SNAPSHOT_CTR - 1, CRR_META_SNAPSHOT_CTR}, cv;
-    rc = mdb_get(txn, s->db_meta, &ck, &cv);
-    if (rc == 0 && cv.mv_size == 8)
-        ctr = crr_be64_get(cv.mv_data);
-    else if (rc != 0 && rc != MDB_NOTFOUND)
-        goto fail;
-    ctr++;
-    char when[40], id[64];
-    crr_time_format(as_of_sec, 0, when, sizeof when); /* 2026-03-01T12:00:00Z */
-    size_t k = 0;
-    for (const char *p = when; *p && k < 16; p++)
-        if (*p != '-' && *p != ':')
-            id[k++] = *p;
-    id[k] = 0;
-    snprintf(id + k, sizeof id - k, "-%06llu", (unsigned long long)ctr);
-    if (!(snap->id = s_strdup(id))) {
-        rc = -ENOMEM;
-        goto fail;
-    }
-    size_t plen;
-    if ((rc = crr_codec_pack(&snap->base, &packed, &plen)) != 0)
-        goto fail;
-    if (!(buf = malloc(plen + 8))) {
-        rc = -ENOMEM;
-        goto fail;
-    }
-    crr_be64_put(buf, (uint64_t)now);
-    memcpy(buf + 8, packed, plen);
-    uint8_t c8[8];
-    crr_be64_put(c8, ctr);
-    cv.mv_data = c8;
-    cv.mv_size = 8;
-    MDB_val sk = {strlen(id), id}, sv = {plen + 8, buf};
-    if ((rc = mdb_put(txn, s->db_meta, &ck, &cv, 0)) != 0 ||
-        (rc = mdb_put(txn, s->db_snapshots, &sk, &sv, MDB_NOOVERWRITE)) != 0)
-        goto fail;
-    rc = mdb_txn_commit(txn);
-    txn = NULL;
-    if (rc)
-        goto fail;
-    free(packed);
-    free(buf);
-    if (out)
+    else
+        rc = crr_store_snapshot_put(s, snap, as_of_sec, now);
+    if (rc == 0 && out)
         *out = snap;
     else
         crr_codec_free(&snap->base);
-    return 0;
-fail:
-    if (txn)
-        mdb_txn_abort(txn);
-    free(packed);
-    free(buf);
-    crr_codec_free(&snap->base);
     return rc;
 }

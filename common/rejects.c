@@ -157,3 +157,49 @@ uint64_t crr_rejects_count(MDB_txn *txn, MDB_dbi dbi)
         return 0;
     return st.ms_entries;
 }
+
+/* The id of the last stored reject, 0 when there is none. */
+static uint64_t s_last_id(MDB_txn *txn, MDB_dbi dbi)
+{
+    MDB_cursor *cur;
+    uint64_t id = 0;
+    if (mdb_cursor_open(txn, dbi, &cur) != 0)
+        return 0;
+    MDB_val k, v;
+    if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
+        id = crr_be64_get(k.mv_data);
+    mdb_cursor_close(cur);
+    return id;
+}
+
+int crr_rejects_list_dir(const char *env_dir, uint64_t limit,
+                         int (*fn)(const char *json, size_t len, void *ud), void *ud,
+                         crr_rejects_stage_t *stage)
+{
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    *stage = CRR_REJECTS_AT_OPEN;
+    /* map size 0: take the writer's, so every committed page is mapped */
+    int rc = crr_lmdb_open(env_dir, 0, 32, MDB_RDONLY, &env);
+    if (rc)
+        return rc;
+    *stage = CRR_REJECTS_AT_READ;
+    if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0)
+        goto done;
+    *stage = CRR_REJECTS_AT_DB;
+    rc = crr_lmdb_dbi(txn, CRR_REJECTS_DB, 0, &dbi);
+    if (rc == MDB_NOTFOUND)
+        rc = CRR_ENOTFOUND;
+    if (rc)
+        goto done;
+    *stage = CRR_REJECTS_AT_LIST;
+    uint64_t last = s_last_id(txn, dbi);
+    uint64_t from = limit && last >= limit ? last - limit + 1 : 0;
+    rc = crr_rejects_foreach(txn, dbi, from, fn, ud);
+done:
+    if (txn)
+        mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return rc;
+}

@@ -49,4 +49,24 @@ int crr_rejects_prune(MDB_txn *txn, MDB_dbi dbi, int64_t cutoff_sec, uint64_t *d
 /* Number of stored rejects. */
 uint64_t crr_rejects_count(MDB_txn *txn, MDB_dbi dbi);
 
+/* Where crr_rejects_list_dir stopped, for the caller's message. */
+typedef enum crr_rejects_stage {
+    CRR_REJECTS_AT_OPEN, /* opening the environment (a refused data folder) */
+    CRR_REJECTS_AT_READ, /* beginning the read transaction */
+    CRR_REJECTS_AT_DB,   /* opening the rejects database */
+    CRR_REJECTS_AT_LIST, /* listing (fn's non-zero value, or an LMDB code) */
+} crr_rejects_stage_t;
+
+/* Lists the rejects of the LMDB environment in env_dir (a store/ or a
+ * spool/ folder) for a reader beside the running daemon: opens it
+ * MDB_RDONLY with the writer's map size (LMDB still needs write access to
+ * its lock file) and, in one read transaction (a consistent view), calls
+ * fn(json, len, ud) for the `limit` most recent rejects (0 = all), oldest
+ * first. Returns 0, CRR_ENOTFOUND (no reject was ever stored there), fn's
+ * non-zero value, or an LMDB / crr_lmdb_open code; *stage says where it
+ * stopped. */
+int crr_rejects_list_dir(const char *env_dir, uint64_t limit,
+                         int (*fn)(const char *json, size_t len, void *ud), void *ud,
+                         crr_rejects_stage_t *stage);
+
 #endif

@@ -20,6 +20,7 @@
 #include "store.h"
 #include "store_int.h"
 
+#include "accumulate.h"
 #include "boroughs.h"
 #include "clock.h"
 #include "codec.h"
@@ -36,32 +37,6 @@
 
 /* ---- layout helpers ---------------------------------------------------- */
 
-static const unsigned s_fam_nm[CRR_FAM_COUNT] = {
-    [CRR_FAM_FEEDBACK] = M_FB_COUNT,   [CRR_FAM_TRAINER] = M_TR_COUNT,
-    [CRR_FAM_LEARNING] = M_LA_COUNT,   [CRR_FAM_BEHAVIOUR] = M_BO_COUNT,
-    [CRR_FAM_ATTENDANCE] = M_AT_COUNT, [CRR_FAM_COST] = M_CO_COUNT,
-    [CRR_FAM_HEADCOUNT] = M_HC_COUNT,  [CRR_FAM_STOPSEARCH] = M_SS_COUNT,
-    [CRR_FAM_COMPLAINT] = M_CP_COUNT,  [CRR_FAM_RACIST] = M_RI_COUNT,
-    [CRR_FAM_SURVEY] = M_SV_COUNT,     [CRR_FAM_ENGAGEMENT] = M_EN_COUNT,
-    [CRR_FAM_PIPELINE] = M_PL_COUNT,
-};
-
-unsigned crr_store_fam_nmetrics(unsigned f)
-{
-    return f < CRR_FAM_COUNT ? s_fam_nm[f] : 0;
-}
-
-static const char *const s_type_names[CRR_TYPE_COUNT + 1] = {
-    NULL,         "training_feedback", "learning_assessment", "behaviour_observation",
-    "attendance", "training_cost",     "staff_headcount",     "stop_search",
-    "complaint",  "racist_incident",   "survey_response",     "community_engagement",
-};
-
-const char *crr_store_type_name(unsigned type_idx)
-{
-    return type_idx >= 1 && type_idx <= CRR_TYPE_COUNT ? s_type_names[type_idx] : NULL;
-}
-
 void crr_store_agg_key(uint8_t key[CRR_AGG_KEY], unsigned borough, unsigned fam, int64_t day,
                        const uint8_t cell[CRR_AGG_CELL])
 {
@@ -74,23 +49,6 @@ void crr_store_agg_key(uint8_t key[CRR_AGG_KEY], unsigned borough, unsigned fam,
         memset(key + 6, 0, CRR_AGG_CELL);
 }
 
-uint64_t crr_store_hash64(const char *s, size_t n)
-{
-    /* FNV-1a then a murmur finaliser: stable across platforms and releases,
-     * because the hash is part of the on-disk key. */
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 1099511628211ULL;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
 const char *crr_store_name_get(crr_store_t *s, MDB_txn *txn, uint64_t h, size_t *len)
 {
     uint8_t k[8];
@@ -100,19 +58,6 @@ const char *crr_store_name_get(crr_store_t *s, MDB_txn *txn, uint64_t h, size_t 
         return NULL;
     *len = val.mv_size;
     return val.mv_data;
-}
-
-static const unsigned s_fam_type[CRR_FAM_COUNT] = {
-    [CRR_FAM_FEEDBACK] = 1,  [CRR_FAM_TRAINER] = 1,    [CRR_FAM_LEARNING] = 2,
-    [CRR_FAM_BEHAVIOUR] = 3, [CRR_FAM_ATTENDANCE] = 4, [CRR_FAM_COST] = 5,
-    [CRR_FAM_HEADCOUNT] = 6, [CRR_FAM_STOPSEARCH] = 7, [CRR_FAM_COMPLAINT] = 8,
-    [CRR_FAM_RACIST] = 9,    [CRR_FAM_SURVEY] = 10,    [CRR_FAM_ENGAGEMENT] = 11,
-    [CRR_FAM_PIPELINE] = 0,
-};
-
-unsigned crr_store_fam_type(unsigned f)
-{
-    return f < CRR_FAM_COUNT ? s_fam_type[f] : 0;
 }
 
 /* ---- first seen (coverage) ------------------------------------------------ */
@@ -218,7 +163,7 @@ static int s_fs_derive(crr_store_t *s, MDB_txn *txn, struct crr_first_seen *fs)
         return rc;
     for (unsigned b = 0; b < CRR_BOROUGHS && !rc; b++)
         for (unsigned f = 1; f < CRR_FAM_COUNT && !rc; f++) {
-            unsigned type = s_fam_type[f];
+            unsigned type = crr_fam_type(f);
             if (!type)
                 continue; /* pipeline buckets are by arrival day */
             uint8_t start[CRR_AGG_KEY];
@@ -792,6 +737,9 @@ typedef struct s_apply {
     uint64_t order_ctr;                 /* staff_headcount statement order counter */
     int order_loaded;                   /* order_ctr read from meta */
     struct crr_first_seen fs;           /* first seen per (borough, type), this call */
+    const Crrmon__V1__Event *ev;        /* s_accumulate's event ... */
+    unsigned ev_borough;                /* ... its borough index */
+    int64_t ev_day, ev_arrival_day;     /* ... its occurred and arrival days */
 } s_apply_t;
 
 /* Sets *m to key's metric vector in the table. On the key's first sight in
@@ -817,243 +765,61 @@ static int s_co_load(s_apply_t *a, const uint8_t *key, unsigned nm, double **m)
     return 0;
 }
 
-/* Adds the metrics of e (borough b, occurred day, arrival day) to the table. */
-#ifndef CRR_BENCH_NO_AGGREGATES
-#define S_MAYBE_UNUSED
-#else
-#define S_MAYBE_UNUSED __attribute__((unused))
-#endif
-S_MAYBE_UNUSED static int s_accumulate(s_apply_t *a, const Crrmon__V1__Event *e, unsigned b,
-                                       int64_t day, int64_t arrival_day)
+/* crr_acc_ops_t.sums: the running sums of (fam, cell) on the event's day or
+ * arrival day; a hashed cell's name is kept in names on the cell's first
+ * sight in this call. */
+static int s_acc_sums(void *ctx, unsigned fam, const uint8_t cell[CRR_AGG_CELL], int by_arrival,
+                      const char *name, size_t len, double **m)
 {
-    uint8_t key[CRR_AGG_KEY], cell[CRR_AGG_CELL] = {0};
-    double *m;
-    unsigned type = (unsigned)e->body_case - 9;
-#define S_GET(fam)                                                                                 \
-    do {                                                                                           \
-        crr_store_agg_key(key, b, (fam), day, cell);                                               \
-        int rc_ = s_co_load(a, key, s_fam_nm[(fam)], &m);                                          \
-        if (rc_)                                                                                   \
-            return rc_;                                                                            \
-    } while (0)
+    s_apply_t *a = ctx;
+    uint8_t key[CRR_AGG_KEY];
+    crr_store_agg_key(key, a->ev_borough, fam, by_arrival ? a->ev_arrival_day : a->ev_day, cell);
+    size_t before = a->co->used;
+    int rc = s_co_load(a, key, crr_fam_nmetrics(fam), m);
+    if (rc || !name || a->co->used == before)
+        return rc;
+    MDB_val k = {CRR_AGG_CELL, (void *)cell}, v = {len, (void *)name};
+    return mdb_put(a->txn, a->s->db_names, &k, &v, 0);
+}
 
-    switch (e->body_case) {
-    case CRRMON__V1__EVENT__BODY_TRAINING_FEEDBACK: {
-        const Crrmon__V1__TrainingFeedback *f = e->training_feedback;
-        cell[0] = (uint8_t)f->staff_group;
-        S_GET(CRR_FAM_FEEDBACK);
-        double ov = f->overall, ci = f->community_interface, tq = f->trainer_quality;
-        m[M_FB_N] += 1;
-        m[M_FB_OVERALL] += ov;
-        m[M_FB_OVERALL2] += ov * ov;
-        m[M_FB_RELEVANCE_POS] += f->relevance >= 4;
-        m[M_FB_PURPOSE_POS] += f->purpose_explained >= 4;
-        if (f->community_interface > 0) {
-            m[M_FB_CI_N] += 1;
-            m[M_FB_CI] += ci;
-            m[M_FB_CI2] += ci * ci;
-        }
-        m[M_FB_RECOMMEND] += f->would_recommend != 0;
-        m[M_FB_TQ] += tq;
-        m[M_FB_TQ2] += tq * tq;
-        /* per trainer: cell = hash of the id, the id itself kept in names */
-        size_t tl = strlen(f->trainer_id);
-        uint64_t h = crr_store_hash64(f->trainer_id, tl);
-        crr_be64_put(cell, h);
-        crr_store_agg_key(key, b, CRR_FAM_TRAINER, day, cell);
-        size_t before = a->co->used;
-        int rc = s_co_load(a, key, M_TR_COUNT, &m);
-        if (rc)
+/* crr_acc_ops_t.headcount: the gauge statement, ordered by occurred_at, then
+ * apply order (the counter in meta). */
+static int s_acc_headcount(void *ctx, unsigned group, uint32_t headcount, uint32_t in_scope)
+{
+    s_apply_t *a = ctx;
+    int rc;
+    if (!a->order_loaded) {
+        MDB_val k = {sizeof CRR_META_ORDER_CTR - 1, CRR_META_ORDER_CTR}, v;
+        rc = mdb_get(a->txn, a->s->db_meta, &k, &v);
+        if (rc == 0 && v.mv_size == 8)
+            a->order_ctr = crr_be64_get(v.mv_data);
+        else if (rc != 0 && rc != MDB_NOTFOUND)
             return rc;
-        if (a->co->used != before) {
-            MDB_val k = {8, cell}, v = {tl, (void *)f->trainer_id};
-            if ((rc = mdb_put(a->txn, a->s->db_names, &k, &v, 0)) != 0)
-                return rc;
-        }
-        m[M_TR_N] += 1;
-        m[M_TR_TQ] += tq;
-        m[M_TR_TQ2] += tq * tq;
-        break;
+        a->order_loaded = 1;
     }
-    case CRRMON__V1__EVENT__BODY_LEARNING_ASSESSMENT: {
-        const Crrmon__V1__LearningAssessment *l = e->learning_assessment;
-        S_GET(CRR_FAM_LEARNING);
-        m[M_LA_N] += 1;
-        if (l->pre_score < l->max_score) {
-            double g =
-                ((double)l->post_score - l->pre_score) / ((double)l->max_score - l->pre_score);
-            m[M_LA_GAIN_N] += 1;
-            m[M_LA_GAIN] += g;
-            m[M_LA_GAIN2] += g * g;
-        } else {
-            m[M_LA_CEILING] += 1;
-        }
-        m[M_LA_PRE] += l->pre_score;
-        m[M_LA_POST] += l->post_score;
-        m[M_LA_MAX] += l->max_score;
-        break;
-    }
-    case CRRMON__V1__EVENT__BODY_BEHAVIOUR_OBSERVATION: {
-        const Crrmon__V1__BehaviourObservation *o = e->behaviour_observation;
-        cell[0] = o->trained != 0;
-        cell[1] = (uint8_t)o->observer;
-        S_GET(CRR_FAM_BEHAVIOUR);
-        m[M_BO_N] += 1;
-        m[M_BO_OBSERVED] += o->items_observed;
-        m[M_BO_MET] += o->items_met;
-        break;
-    }
-    case CRRMON__V1__EVENT__BODY_ATTENDANCE: {
-        const Crrmon__V1__Attendance *t = e->attendance;
-        cell[0] = (uint8_t)t->staff_group;
-        cell[1] = t->mandatory != 0;
-        S_GET(CRR_FAM_ATTENDANCE);
-        m[M_AT_N] += 1;
-        m[M_AT_BOOKED] += t->booked;
-        m[M_AT_ATTENDED] += t->attended;
-        m[M_AT_SENIOR] += t->senior;
-        break;
-    }
-    case CRRMON__V1__EVENT__BODY_TRAINING_COST: {
-        const Crrmon__V1__TrainingCost *c = e->training_cost;
-        cell[0] = (uint8_t)c->category;
-        S_GET(CRR_FAM_COST);
-        m[M_CO_N] += 1;
-        m[M_CO_AMOUNT] += (double)c->amount_pence;
-        break;
-    }
-    case CRRMON__V1__EVENT__BODY_STAFF_HEADCOUNT: {
-        const Crrmon__V1__StaffHeadcount *h = e->staff_headcount;
-        cell[0] = (uint8_t)h->staff_group;
-        S_GET(CRR_FAM_HEADCOUNT);
-        m[M_HC_N] += 1;
-        m[M_HC_HEADCOUNT] += h->headcount;
-        m[M_HC_IN_SCOPE] += h->in_scope;
-        /* the gauge statement: ordered by occurred_at, then apply order */
-        int rc;
-        if (!a->order_loaded) {
-            MDB_val k = {sizeof CRR_META_ORDER_CTR - 1, CRR_META_ORDER_CTR}, v;
-            rc = mdb_get(a->txn, a->s->db_meta, &k, &v);
-            if (rc == 0 && v.mv_size == 8)
-                a->order_ctr = crr_be64_get(v.mv_data);
-            else if (rc != 0 && rc != MDB_NOTFOUND)
-                return rc;
-            a->order_loaded = 1;
-        }
-        uint8_t gk[CRR_GAUGE_KEY], gv[8];
-        gk[0] = (uint8_t)b;
-        gk[1] = (uint8_t)h->staff_group;
-        crr_be64_put(gk + 2, (uint64_t)e->occurred_at->seconds ^ (1ULL << 63));
-        crr_be32_put(gk + 10, (uint32_t)e->occurred_at->nanos);
-        crr_be64_put(gk + 14, ++a->order_ctr);
-        crr_be32_put(gv, h->headcount);
-        crr_be32_put(gv + 4, h->in_scope);
-        MDB_val k = {CRR_GAUGE_KEY, gk}, v = {8, gv};
-        if ((rc = mdb_put(a->txn, a->s->db_gauge, &k, &v, 0)) != 0)
-            return rc;
-        break;
-    }
-    case CRRMON__V1__EVENT__BODY_STOP_SEARCH: {
-        const Crrmon__V1__StopSearch *x = e->stop_search;
-        cell[0] = (uint8_t)x->ethnicity;
-        S_GET(CRR_FAM_STOPSEARCH);
-        double c = x->count ? x->count : 1;
-        m[M_SS_N] += 1;
-        m[M_SS_COUNT_SUM] += c;
-        if (x->outcome == CRRMON__V1__OUTCOME__OUTCOME_ARREST)
-            m[M_SS_ARREST] += c;
-        if (x->object_found)
-            m[M_SS_FOUND] += c;
-        if (x->grounds_reviewed) {
-            m[M_SS_REVIEWED] += c;
-            if (x->grounds_satisfactory)
-                m[M_SS_SATISFACTORY] += c;
-        }
-        if (x->ethnicity != CRRMON__V1__ETHNICITY__ETHNICITY_NOT_STATED)
-            m[M_SS_RECORDED] += c;
-        break;
-    }
-    case CRRMON__V1__EVENT__BODY_COMPLAINT: {
-        const Crrmon__V1__Complaint *x = e->complaint;
-        cell[0] = (uint8_t)x->category;
-        S_GET(CRR_FAM_COMPLAINT);
-        double al = x->allegations ? x->allegations : 1;
-        m[M_CP_N] += 1;
-        m[M_CP_ALLEGATIONS] += al;
-        if (x->linked_to_stop_search)
-            m[M_CP_LINKED] += al;
-        if (x->category ==
-            CRRMON__V1__COMPLAINT_CATEGORY__COMPLAINT_CATEGORY_DISCRIMINATORY_BEHAVIOUR)
-            m[M_CP_DISCRIM] += al;
-        break;
-    }
-    case CRRMON__V1__EVENT__BODY_RACIST_INCIDENT: {
-        const Crrmon__V1__RacistIncident *x = e->racist_incident;
-        cell[0] = x->recorded_as_crime != 0;
-        S_GET(CRR_FAM_RACIST);
-        m[M_RI_N] += 1;
-        m[M_RI_COUNT_SUM] += x->count ? x->count : 1;
-        break;
-    }
-    case CRRMON__V1__EVENT__BODY_SURVEY_RESPONSE: {
-        const Crrmon__V1__SurveyResponse *x = e->survey_response;
-        cell[0] = (uint8_t)x->ethnicity;
-        cell[1] = (uint8_t)x->gender;
-        S_GET(CRR_FAM_SURVEY);
-        double w = x->weight > 0 ? x->weight : 1.0;
-        unsigned items[4] = {x->good_job, x->treats_everyone_fairly, x->confident_as_victim,
-                             x->fair_as_suspect};
-        m[M_SV_N] += 1;
-        for (unsigned k = 0; k < 4; k++) {
-            if (items[k] == 0)
-                continue;
-            double *it = m + M_SV_ITEM0 + 4 * k;
-            it[M_SV_ANS] += 1;
-            it[M_SV_W] += w;
-            it[M_SV_W2] += w * w;
-            if (items[k] >= 4)
-                it[M_SV_WPOS] += w;
-        }
-        if (x->would_report != CRRMON__V1__ANSWER__ANSWER_UNSPECIFIED) {
-            double *it = m + M_SV_ITEM0 + 4 * 4;
-            it[M_SV_ANS] += 1;
-            it[M_SV_W] += w;
-            it[M_SV_W2] += w * w;
-            if (x->would_report == CRRMON__V1__ANSWER__ANSWER_YES)
-                it[M_SV_WPOS] += w;
-        }
-        break;
-    }
-    case CRRMON__V1__EVENT__BODY_COMMUNITY_ENGAGEMENT: {
-        const Crrmon__V1__CommunityEngagement *x = e->community_engagement;
-        cell[0] = (uint8_t)x->format;
-        S_GET(CRR_FAM_ENGAGEMENT);
-        m[M_EN_N] += 1;
-        m[M_EN_COMMUNITY_VENUE] += x->venue == CRRMON__V1__VENUE__VENUE_COMMUNITY_VENUE;
-        m[M_EN_BRIEFED] += x->pre_briefed && x->debriefed;
-        m[M_EN_POLICE_P] += x->police_participants;
-        m[M_EN_COMMUNITY_P] += x->community_participants;
-        if (x->police_rating) {
-            m[M_EN_PR_N] += 1;
-            m[M_EN_PR] += x->police_rating;
-            m[M_EN_PR2] += (double)x->police_rating * x->police_rating;
-        }
-        if (x->community_rating) {
-            m[M_EN_CR_N] += 1;
-            m[M_EN_CR] += x->community_rating;
-            m[M_EN_CR2] += (double)x->community_rating * x->community_rating;
-        }
-        break;
-    }
-    default: return CRR_EINVAL; /* validation guarantees a body */
-    }
-    memset(cell, 0, sizeof cell);
-    cell[0] = (uint8_t)type;
-    day = arrival_day;
-    S_GET(CRR_FAM_PIPELINE);
-    m[M_PL_N] += 1;
-#undef S_GET
-    return 0;
+    const Google__Protobuf__Timestamp *at = a->ev->occurred_at;
+    uint8_t gk[CRR_GAUGE_KEY], gv[8];
+    gk[0] = (uint8_t)a->ev_borough;
+    gk[1] = (uint8_t)group;
+    crr_be64_put(gk + 2, (uint64_t)at->seconds ^ (1ULL << 63));
+    crr_be32_put(gk + 10, (uint32_t)at->nanos);
+    crr_be64_put(gk + 14, ++a->order_ctr);
+    crr_be32_put(gv, headcount);
+    crr_be32_put(gv + 4, in_scope);
+    MDB_val k = {CRR_GAUGE_KEY, gk}, v = {8, gv};
+    return mdb_put(a->txn, a->s->db_gauge, &k, &v, 0);
+}
+
+/* Adds the sums of e (borough b, occurred day, arrival day) to the table. */
+static int s_accumulate(s_apply_t *a, const Crrmon__V1__Event *e, unsigned b, int64_t day,
+                        int64_t arrival_day)
+{
+    a->ev = e;
+    a->ev_borough = b;
+    a->ev_day = day;
+    a->ev_arrival_day = arrival_day;
+    crr_acc_ops_t ops = {.sums = s_acc_sums, .headcount = s_acc_headcount, .ctx = a};
+    return crr_accumulate(e, &ops);
 }
 
 /* Record-id de-duplication key: borough | type | record_id (long ids hashed). */
@@ -1068,8 +834,8 @@ static size_t s_record_key(uint8_t *k, unsigned b, unsigned type, const char *ri
     }
     memcpy(k + 2, rid, 380);
     k[382] = 0;
-    crr_be64_put(k + 383, crr_store_hash64(rid, n));
-    crr_be64_put(k + 391, crr_store_hash64(rid + 1, n - 1));
+    crr_be64_put(k + 383, crr_hash64(rid, n));
+    crr_be64_put(k + 391, crr_hash64(rid + 1, n - 1));
     return 399;
 }
 
@@ -1094,7 +860,7 @@ static size_t s_rejseq_key(uint8_t *k, const s_src_t *src, uint64_t seq)
  * first time in the window). */
 static int s_rcap_take(crr_store_t *s, const char *id, int64_t now, int *first_hit)
 {
-    uint64_t h = crr_store_hash64(id, strlen(id)) | 1;
+    uint64_t h = crr_hash64(id, strlen(id)) | 1;
     struct crr_rcap *c = &s->rcap[h % CRR_RCAP_SLOTS];
     int64_t window = now - now % s->rcap_window;
     if (c->hash != h || c->window != window) {
@@ -1204,7 +970,7 @@ static int s_event_hash(const Crrmon__V1__Event *e, uint64_t *h)
     if (!buf)
         return -ENOMEM;
     protobuf_c_message_pack(&e->base, buf);
-    *h = crr_store_hash64((const char *)buf, n);
+    *h = crr_hash64((const char *)buf, n);
     if (buf != stack)
         free(buf);
     return 0;
@@ -1339,7 +1105,7 @@ static int s_apply_job(s_apply_t *a, crr_store_job_t *j, s_src_t *src, int64_t n
             continue;
         }
         int b = crr_borough_index(e->borough);
-        unsigned type = (unsigned)e->body_case - 9;
+        unsigned type = crr_event_type_index(e);
         int64_t day = crr_day_of(e->occurred_at->seconds);
         if (e->record_id && e->record_id[0]) {
             uint8_t rk[400 + 2];
@@ -1355,12 +1121,8 @@ static int s_apply_job(s_apply_t *a, crr_store_job_t *j, s_src_t *src, int64_t n
             if (rc)
                 return rc;
         }
-#ifndef CRR_BENCH_NO_AGGREGATES
         if ((rc = s_accumulate(a, e, (unsigned)b, day, arrival_day)) != 0)
             return rc;
-#else
-        (void)arrival_day; /* measurement build only: docs/PERFORMANCE.md figure 4 */
-#endif
         if ((rc = s_fs_note(a->s, a->txn, &a->fs, (unsigned)b, type, e->occurred_at->seconds,
                             e->occurred_at->nanos)) != 0)
             return rc;
@@ -1402,7 +1164,7 @@ static int s_flush(s_apply_t *a)
         return rc;
     for (size_t i = 0; i < n; i++) {
         s_slot_t *sl = c->order[i];
-        unsigned nm = s_fam_nm[sl->key[1]];
+        unsigned nm = crr_fam_nmetrics(sl->key[1]);
         MDB_val k = {CRR_AGG_KEY, sl->key}, v = {nm * sizeof(double), c->arena + sl->off};
         if ((rc = mdb_cursor_put(cur, &k, &v, 0)) != 0)
             break;
@@ -1474,9 +1236,10 @@ static int s_apply_once(crr_store_t *s, crr_store_job_t *jobs, size_t n, size_t 
     for (int b = 0; b < CRR_BOROUGHS; b++) {
         if (!a.last_arrival[b])
             continue;
-        uint8_t kk[2] = {CRR_META_LAST_ARRIVAL, (uint8_t)b}, v8[8];
+        uint8_t kk[CRR_META_ARRIVAL_KEY], v8[8];
+        crr_store_arrival_key(kk, b);
         crr_be64_put(v8, (uint64_t)a.last_arrival[b]);
-        MDB_val key = {2, kk}, v = {8, v8};
+        MDB_val key = {CRR_META_ARRIVAL_KEY, kk}, v = {8, v8};
         if ((rc = mdb_put(a.txn, s->db_meta, &key, &v, 0)) != 0)
             goto fail;
     }
@@ -1625,6 +1388,83 @@ int crr_store_snapshot_get(crr_store_t *s, const char *id, Crrmon__V1__Snapshot 
         rc = crr_codec_unpack(&crrmon__v1__snapshot__descriptor, (const uint8_t *)v.mv_data + 8,
                               v.mv_size - 8, v.mv_size, (ProtobufCMessage **)out);
     mdb_txn_abort(txn);
+    return rc;
+}
+
+int crr_store_is_readonly(const crr_store_t *s)
+{
+    return s->readonly;
+}
+
+/* Snapshot id: as_of as YYYYMMDDTHHMMSS, '-', the counter (6 digits or more). */
+static void s_snapshot_id(char *id, size_t len, int64_t as_of_sec, uint64_t ctr)
+{
+    char when[40];
+    crr_time_format(as_of_sec, 0, when, sizeof when); /* 2026-03-01T12:00:00Z */
+    size_t k = 0;
+    for (const char *p = when; *p && k < 16; p++)
+        if (*p != '-' && *p != ':')
+            id[k++] = *p;
+    id[k] = 0;
+    snprintf(id + k, len - k, "-%06llu", (unsigned long long)ctr);
+}
+
+/* Stores snap under the next counter in txn (snap->id set). */
+static int s_snapshot_put(crr_store_t *s, MDB_txn *txn, Crrmon__V1__Snapshot *snap,
+                          int64_t as_of_sec, int64_t taken_at_sec)
+{
+    uint64_t ctr = 0;
+    MDB_val ck = {sizeof CRR_META_SNAPSHOT_CTR - 1, CRR_META_SNAPSHOT_CTR}, cv;
+    int rc = mdb_get(txn, s->db_meta, &ck, &cv);
+    if (rc == 0 && cv.mv_size == 8)
+        ctr = crr_be64_get(cv.mv_data);
+    else if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    ctr++;
+    char id[64];
+    s_snapshot_id(id, sizeof id, as_of_sec, ctr);
+    if (!(snap->id = s_strdup(id)))
+        return -ENOMEM;
+    uint8_t *packed = NULL, *buf = NULL;
+    size_t plen;
+    if ((rc = crr_codec_pack(&snap->base, &packed, &plen)) != 0)
+        return rc;
+    if (!(buf = malloc(plen + 8))) {
+        free(packed);
+        return -ENOMEM;
+    }
+    crr_be64_put(buf, (uint64_t)taken_at_sec);
+    memcpy(buf + 8, packed, plen);
+    uint8_t c8[8];
+    crr_be64_put(c8, ctr);
+    cv.mv_data = c8;
+    cv.mv_size = 8;
+    MDB_val sk = {strlen(id), id}, sv = {plen + 8, buf};
+    if ((rc = mdb_put(txn, s->db_meta, &ck, &cv, 0)) == 0)
+        rc = mdb_put(txn, s->db_snapshots, &sk, &sv, MDB_NOOVERWRITE);
+    free(packed);
+    free(buf);
+    return rc;
+}
+
+int crr_store_snapshot_put(crr_store_t *s, Crrmon__V1__Snapshot *snap, int64_t as_of_sec,
+                           int64_t taken_at_sec)
+{
+    if (s->readonly)
+        return CRR_EINVAL;
+    char *unset = snap->id;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc)
+        return rc;
+    if ((rc = s_snapshot_put(s, txn, snap, as_of_sec, taken_at_sec)) != 0)
+        mdb_txn_abort(txn);
+    else
+        rc = mdb_txn_commit(txn);
+    if (rc && snap->id != unset) {
+        free(snap->id);
+        snap->id = unset;
+    }
     return rc;
 }
 

@@ -228,6 +228,60 @@ int crr_store_snapshots_foreach(crr_store_t *s,
                                 int (*fn)(const char *id, int64_t taken_at_sec, void *ud),
                                 void *ud);
 
+/* Stores snap (its values, schedule, as_of and taken_at filled; id unset,
+ * as crrmon__v1__snapshot__init leaves it) as the next snapshot, in one
+ * committed write transaction: takes the next value of the snapshot counter
+ * (meta), sets snap->id (malloc'd, owned by snap) to "<as_of as
+ * YYYYMMDDTHHMMSSZ>-<counter, 6 digits>" and stores taken_at_sec with the
+ * packed snapshot. Returns 0, CRR_EINVAL (read-only store), -ENOMEM or an
+ * LMDB code (nothing stored, counter and snap->id unchanged). */
+int crr_store_snapshot_put(crr_store_t *s, Crrmon__V1__Snapshot *snap, int64_t as_of_sec,
+                           int64_t taken_at_sec);
+
+/* 1 when s was opened read-only (apply, prune and snapshots refuse). */
+int crr_store_is_readonly(const crr_store_t *s);
+
+/* ---- reads for the indicator engine --------------------------------------
+ * One read transaction (any thread) over the buckets that common/accumulate
+ * writes: families, cells and metrics are accumulate.h's. Open with
+ * crr_store_read_begin, end with crr_store_read_end. */
+typedef struct crr_store_read crr_store_read_t;
+
+/* Begins a read. Returns 0 and *out, -ENOMEM or an LMDB code. */
+int crr_store_read_begin(crr_store_t *s, crr_store_read_t **out);
+
+/* Ends the read and frees *r; sets *r = NULL. Safe with NULL. */
+void crr_store_read_end(crr_store_read_t **r);
+
+/* One day bucket: its UTC day, cell (the 8 cell bytes as a big-endian
+ * integer) and metric vector (nm doubles, borrowed for the call). */
+typedef int (*crr_store_bucket_fn)(void *ud, int64_t day, uint64_t cell, const double *m,
+                                   unsigned nm);
+
+/* Calls fn for each bucket of (borough b, family fam) with lo_day <= day <=
+ * hi_day, in (day, cell) order; buckets of the wrong width are skipped.
+ * Stops at fn's non-zero value and returns it; else 0 or an LMDB code. */
+int crr_store_read_buckets(crr_store_read_t *r, unsigned b, unsigned fam, int64_t lo_day,
+                           int64_t hi_day, crr_store_bucket_fn fn, void *ud);
+
+/* Sets *out to borough b's in-scope headcount before end_excl_sec: the
+ * latest staff_headcount statement of each staff group, summed (0 if none).
+ * Returns 0 or an LMDB code. */
+int crr_store_read_in_scope(crr_store_read_t *r, unsigned b, int64_t end_excl_sec, double *out);
+
+/* The first instant an event of type index t (accumulate.h) occurred in
+ * borough b (coverage). Returns 0, MDB_NOTFOUND (never) or an LMDB code. */
+int crr_store_read_first_seen(crr_store_read_t *r, unsigned b, unsigned t, int64_t *sec,
+                              int32_t *nanos);
+
+/* The latest arrival time (seconds) of an event applied for borough b.
+ * Returns 0, MDB_NOTFOUND (none) or an LMDB code. */
+int crr_store_read_last_arrival(crr_store_read_t *r, unsigned b, int64_t *sec);
+
+/* The text a hashed cell stands for (trainer ids), borrowed until
+ * crr_store_read_end, with its length in *len; NULL when unknown. */
+const char *crr_store_read_name(crr_store_read_t *r, uint64_t hash, size_t *len);
+
 /* ---- the configuration the aggregator runs with ------------------------
  * The aggregator records its windows, max age and reference data in the meta
  * database at start (key "config", versioned, CRR_STORE_CONFIG_VERSION), so

@@ -1,6 +1,7 @@
-/* store_int: the store's private layout, shared only by store.c and
- * indicators.c (the indicator engine reads the buckets directly). Not for
- * other modules: use store.h / indicators.h.
+/* store_int: the store's private layout, shared only by the store's own
+ * files (store.c, store_read.c) and its unit tests. Not for other modules:
+ * use store.h (the indicator engine reads through crr_store_read_*).
+ * Families, cells and metrics are common/accumulate.h's.
  *
  * agg key (14 bytes, fixed): borough index (1) | family (1) | day (be32,
  * UTC day number + 2^31) | cell (8). Sorting puts one (borough, family)'s
@@ -13,107 +14,14 @@
 #ifndef CRR_STORE_INT_H
 #define CRR_STORE_INT_H
 
+#include "accumulate.h"
 #include "store.h"
 
 #include <lmdb.h>
 #include <stdint.h>
 
 #define CRR_AGG_KEY 14
-#define CRR_AGG_CELL 8
-#define CRR_AGG_MAXM 24
 #define CRR_DAY_BIAS 0x80000000u
-
-/* Families: one per (event type, cell layout). */
-enum {
-    CRR_FAM_FEEDBACK = 1, /* training_feedback; cell [0] staff_group */
-    CRR_FAM_TRAINER,      /* training_feedback; cell = hash64(trainer_id) */
-    CRR_FAM_LEARNING,     /* learning_assessment; no cell */
-    CRR_FAM_BEHAVIOUR,    /* behaviour_observation; cell [0] trained, [1] observer */
-    CRR_FAM_ATTENDANCE,   /* attendance; cell [0] staff_group, [1] mandatory */
-    CRR_FAM_COST,         /* training_cost; cell [0] category */
-    CRR_FAM_HEADCOUNT,    /* staff_headcount statements by day; cell [0] staff_group */
-    CRR_FAM_STOPSEARCH,   /* stop_search; cell [0] ethnicity */
-    CRR_FAM_COMPLAINT,    /* complaint; cell [0] category */
-    CRR_FAM_RACIST,       /* racist_incident; cell [0] recorded_as_crime */
-    CRR_FAM_SURVEY,       /* survey_response; cell [0] ethnicity, [1] gender */
-    CRR_FAM_ENGAGEMENT,   /* community_engagement; cell [0] format */
-    CRR_FAM_PIPELINE,     /* every applied event by ARRIVAL day; cell [0] type index 1..11 */
-    CRR_FAM_COUNT
-};
-
-/* Metric indices per family (metric 0 is always the event count). */
-enum {
-    M_FB_N,
-    M_FB_OVERALL,
-    M_FB_OVERALL2,
-    M_FB_RELEVANCE_POS,
-    M_FB_PURPOSE_POS,
-    M_FB_CI_N,
-    M_FB_CI,
-    M_FB_CI2,
-    M_FB_RECOMMEND,
-    M_FB_TQ,
-    M_FB_TQ2,
-    M_FB_COUNT
-};
-enum { M_TR_N, M_TR_TQ, M_TR_TQ2, M_TR_COUNT };
-enum {
-    M_LA_N,
-    M_LA_GAIN_N,
-    M_LA_GAIN,
-    M_LA_GAIN2,
-    M_LA_CEILING,
-    M_LA_PRE,
-    M_LA_POST,
-    M_LA_MAX,
-    M_LA_COUNT
-};
-enum { M_BO_N, M_BO_OBSERVED, M_BO_MET, M_BO_COUNT };
-enum { M_AT_N, M_AT_BOOKED, M_AT_ATTENDED, M_AT_SENIOR, M_AT_COUNT };
-enum { M_CO_N, M_CO_AMOUNT, M_CO_COUNT };
-enum { M_HC_N, M_HC_HEADCOUNT, M_HC_IN_SCOPE, M_HC_COUNT };
-enum {
-    M_SS_N,
-    M_SS_COUNT_SUM,
-    M_SS_ARREST,
-    M_SS_FOUND,
-    M_SS_REVIEWED,
-    M_SS_SATISFACTORY,
-    M_SS_RECORDED,
-    M_SS_COUNT
-};
-enum { M_CP_N, M_CP_ALLEGATIONS, M_CP_LINKED, M_CP_DISCRIM, M_CP_COUNT };
-enum { M_RI_N, M_RI_COUNT_SUM, M_RI_COUNT };
-/* survey: per item k (0 good_job, 1 treats_everyone_fairly, 2 confident_as_victim,
- * 3 fair_as_suspect, 4 would_report): base 1 + 4k: answered n, sum w, sum w^2, sum w positive */
-enum { M_SV_N, M_SV_ITEM0, M_SV_COUNT = 1 + 4 * 5 };
-enum { M_SV_ANS = 0, M_SV_W = 1, M_SV_W2 = 2, M_SV_WPOS = 3 };
-enum {
-    M_EN_N,
-    M_EN_COMMUNITY_VENUE,
-    M_EN_BRIEFED,
-    M_EN_POLICE_P,
-    M_EN_COMMUNITY_P,
-    M_EN_PR_N,
-    M_EN_PR,
-    M_EN_PR2,
-    M_EN_CR_N,
-    M_EN_CR,
-    M_EN_CR2,
-    M_EN_COUNT
-};
-enum { M_PL_N, M_PL_COUNT };
-
-/* Number of metrics of family f (0 for an unknown family). */
-unsigned crr_store_fam_nmetrics(unsigned f);
-
-/* Event type index 1..11 (body field number - 9) and its name. */
-#define CRR_TYPE_COUNT 11
-const char *crr_store_type_name(unsigned type_idx);
-
-/* The event type index a family's buckets hold (0 for CRR_FAM_PIPELINE, which
- * holds every type by arrival day, and for an unknown family). */
-unsigned crr_store_fam_type(unsigned f);
 
 /* The store handle (opaque outside store.c / indicators.c). */
 struct crr_store {
@@ -149,9 +57,6 @@ struct crr_rcap {
 void crr_store_agg_key(uint8_t key[CRR_AGG_KEY], unsigned borough, unsigned fam, int64_t day,
                        const uint8_t cell[CRR_AGG_CELL]);
 
-/* 64-bit hash of a string (trainer ids in cells). */
-uint64_t crr_store_hash64(const char *s, size_t n);
-
 /* Looks up a name stored for hash h in txn (names database). Returns a
  * pointer into LMDB (valid until txn ends) and *len, or NULL. */
 const char *crr_store_name_get(crr_store_t *s, MDB_txn *txn, uint64_t h, size_t *len);
@@ -167,12 +72,21 @@ const char *crr_store_name_get(crr_store_t *s, MDB_txn *txn, uint64_t h, size_t 
 int crr_store_first_seen(crr_store_t *s, MDB_txn *txn, unsigned b, unsigned type, int64_t *sec,
                          int32_t *nanos);
 
-/* Meta keys. */
+/* Meta keys: every key of the meta database is named here (only the store's
+ * files, store.c and store_read.c, read or write them). */
 #define CRR_META_FIRST_SEEN 'F'   /* 3-byte keys: 'F' | borough | type */
 #define CRR_META_LAST_ARRIVAL 'L' /* 2-byte keys: 'L' | borough -> be64 last arrival */
+#define CRR_META_ARRIVAL_KEY 2    /* bytes of a CRR_META_LAST_ARRIVAL key */
 #define CRR_META_FORMAT "format"  /* be32 on-disk format version (absent: version 1) */
 #define CRR_META_SNAPSHOT_CTR "snapctr"
 #define CRR_META_ORDER_CTR "orderctr"
 #define CRR_META_CONFIG "config" /* crr_store_record_config's record */
+
+/* The CRR_META_LAST_ARRIVAL key of borough b. */
+static inline void crr_store_arrival_key(uint8_t k[CRR_META_ARRIVAL_KEY], unsigned b)
+{
+    k[0] = CRR_META_LAST_ARRIVAL;
+    k[1] = (uint8_t)b;
+}
 
 #endif

@@ -20,6 +20,7 @@
  * collector and the aggregator can run it on any thread. */
 #include "validate.h"
 
+#include "accumulate.h"
 #include "boroughs.h"
 #include "clock.h"
 #include "json.h"
@@ -331,11 +332,7 @@ static int s_community_engagement(s_ctx_t *c, const Crrmon__V1__CommunityEngagem
 
 const char *crr_event_type_name(const Crrmon__V1__Event *e)
 {
-    if (!e || e->body_case == CRRMON__V1__EVENT__BODY__NOT_SET)
-        return NULL;
-    const ProtobufCFieldDescriptor *f =
-        protobuf_c_message_descriptor_get_field(&crrmon__v1__event__descriptor, e->body_case);
-    return f ? f->name : NULL;
+    return crr_event_type_text(crr_event_type_index(e)); /* the one event-type table */
 }
 
 /* The envelope rules: borough, occurred_at (present, valid, not future, not too old). */

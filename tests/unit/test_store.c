@@ -872,6 +872,44 @@ static int s_snap_cb(const char *id, int64_t taken, void *ud)
     return 0;
 }
 
+/* The store alone numbers and stores snapshots: ids from as_of and the
+ * counter, the counter unchanged by a refused put, a read-only store
+ * refusing. And the narrow read the indicator engine uses: nothing there in
+ * an empty store. */
+static void test_snapshot_put_and_read(void **state)
+{
+    fx_t *f = *state;
+    Crrmon__V1__Snapshot a = CRRMON__V1__SNAPSHOT__INIT, b = CRRMON__V1__SNAPSHOT__INIT;
+    assert_int_equal(crr_store_snapshot_put(f->s, &a, NOW_SEC, NOW_SEC + 5), 0);
+    assert_string_equal(a.id, "20260301T120000Z-000001");
+    assert_int_equal(crr_store_snapshot_put(f->s, &b, NOW_SEC - DAY, NOW_SEC), 0);
+    assert_string_equal(b.id, "20260228T120000Z-000002");
+    free(a.id);
+    free(b.id);
+    crr_store_read_t *rd;
+    assert_int_equal(crr_store_read_begin(f->s, &rd), 0);
+    int64_t t;
+    int32_t ns;
+    size_t n;
+    double sc = -1;
+    assert_int_equal(crr_store_read_last_arrival(rd, 0, &t), MDB_NOTFOUND);
+    assert_int_equal(crr_store_read_first_seen(rd, 0, 1, &t, &ns), MDB_NOTFOUND);
+    assert_int_equal(crr_store_read_in_scope(rd, 0, NOW_SEC, &sc), 0);
+    assert_true(sc == 0);
+    assert_null(crr_store_read_name(rd, 42, &n));
+    crr_store_read_end(&rd);
+    crr_store_read_end(&rd); /* idempotent */
+    assert_null(rd);
+    crr_store_close(&f->s);
+    crr_store_opts_t ro = {.readonly = 1};
+    assert_int_equal(crr_store_open(f->dir, &ro, &f->s), 0);
+    assert_int_equal(crr_store_is_readonly(f->s), 1);
+    Crrmon__V1__Snapshot c = CRRMON__V1__SNAPSHOT__INIT;
+    char *unset = c.id;
+    assert_int_equal(crr_store_snapshot_put(f->s, &c, NOW_SEC, NOW_SEC), CRR_EINVAL);
+    assert_ptr_equal(c.id, unset);
+}
+
 static void test_snapshot_and_prune(void **state)
 {
     fx_t *f = *state;
@@ -1111,6 +1149,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reject_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sums_independent_of_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_indicator_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_put_and_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_and_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_format_version_migration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_throughput, setup, teardown),
