@@ -28,17 +28,9 @@
 #include <sys/stat.h>
 
 static const char *const s_restart[] = {
-    "aggregator.data_dir",
-    "aggregator.ingest",
-    "aggregator.feed",
-    "aggregator.http",
-    "aggregator.insecure",
-    "aggregator.rcvhwm",
-    "aggregator.max_msg_size",
-    "aggregator.sndhwm",
-    "aggregator.map_size",
-    "aggregator.windows",
-    NULL,
+    "aggregator.data_dir", "aggregator.ingest",    "aggregator.feed",    "aggregator.http",
+    "security.insecure",   "security.server_cert", "aggregator.rcvhwm",  "aggregator.max_msg_size",
+    "aggregator.sndhwm",   "aggregator.map_size",  "aggregator.windows", NULL,
 };
 
 int crr_agg_snapshot_dir(const crr_agg_config_t *cfg, const char *data_dir, char *out, size_t len)
@@ -179,5 +171,6 @@ void crr_agg_reload(crr_aggregator_t *a)
     int restart = crr_cfg_keep_restart(a->cfg_table, &a->cfg, &n->cfg, s_restart);
     s_apply(a, n);
     s_discard(a, n);
+    crr_zap_reload(a); /* the certificate folders, re-read on every SIGHUP */
     CRR_INFO("reload: applied; %d key(s) changed, %d kept until a restart", changed, restart);
 }

@@ -85,6 +85,12 @@ static const crr_cfg_entry_t s_table[] = {
      "frame size limit; keep below the aggregator's ingest max message size"},
     {"sender", "resend_timeout", CRR_CFG_DURATION, "5s", 10, 3600000, C(resend_ms), NULL,
      "resend unacknowledged frames after this long without Ack progress"},
+    {"security", "client_cert", CRR_CFG_STR, "", 0, 0, C(client_cert), NULL,
+     "this collector's SECRET certificate (crrmon keygen NAME: NAME_secret, mode 0600)"},
+    {"security", "server_key", CRR_CFG_STR, "", 0, 0, C(server_key), NULL,
+     "the aggregator's PUBLIC certificate: only that aggregator is trusted with the spool"},
+    {"security", "insecure", CRR_CFG_BOOL, "true", 0, 0, C(insecure), "insecure",
+     "without client_cert and server_key, send plain TCP (no CURVE; logs a warning)"},
     CRR_CFG_END,
 };
 
@@ -264,6 +270,13 @@ int main(int argc, char **argv)
                 "crrmon-collector: sender.max_frame (%llu) must exceed "
                 "collector.max_line (%llu) by at least 1k so any line fits a frame\n",
                 (unsigned long long)cfg.max_frame, (unsigned long long)cfg.max_line);
+        code = CRR_EXIT_CONFIG;
+        goto done;
+    }
+    if (crr_curve_client_load("crrmon-collector", cfg.client_cert, cfg.server_key, cfg.insecure,
+                              &cfg.curve, &d)) {
+        char buf[1024];
+        fprintf(stderr, "crrmon-collector: %s\n", crr_diag_format(&d, buf, sizeof buf));
         code = CRR_EXIT_CONFIG;
         goto done;
     }

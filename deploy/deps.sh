@@ -10,6 +10,9 @@ PKGS=(
   # libraries the binaries link (transport, wire format, state, HTTP, JSON,
   # CSV, INI config) and the protobuf compilers that generate the wire code
   libzmq3-dev
+  # CURVE certificates in the zcert text format (crrmon keygen, the aggregator's
+  # admitted-clients folder): CZMQ's zcert/zconfig, only for the files
+  libczmq-dev
   libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler
   liblmdb-dev
   libmicrohttpd-dev libjansson-dev libcsv-dev libinih-dev
@@ -21,6 +24,8 @@ PKGS=(
   # JSON cross-check) for process tests; lmdb-utils (mdb_dump) to read stores
   libcmocka-dev lmdb-utils
   python3 python3-protobuf python3-zmq
+  # test_security.py: a loopback capture shows CURVE traffic holds no plain text
+  tcpdump
 )
 missing=()
 for p in "${PKGS[@]}"; do
