@@ -89,8 +89,9 @@ static const crr_cfg_entry_t s_table[] = {
      "ZeroMQ endpoint the live-feed PUB binds"},
     {S, "http", CRR_CFG_STR, "127.0.0.1:7480", 0, 0, OFF(http), "http",
      "HTTP API ADDR:PORT (port 0 or * = any; binds localhost unless configured)"},
-    {"security", "insecure", CRR_CFG_BOOL, "true", 0, 0, OFF(insecure), "insecure",
-     "without server_cert, accept plain TCP (no CURVE, no key check; logs a warning)"},
+    {"security", "insecure", CRR_CFG_BOOL, "false", 0, 0, OFF(insecure), "insecure",
+     "without server_cert, accept plain TCP (no CURVE, no key check; logs a warning; the "
+     "default ingest and feed endpoints then bind 127.0.0.1 only)"},
     {"security", "server_cert", CRR_CFG_STR, "", 0, 0, OFF(server_cert), NULL,
      "the aggregator's SECRET certificate (crrmon keygen NAME: give NAME_secret, mode 0600)"},
     {"security", "clients_dir", CRR_CFG_STR, "", 0, 0, OFF(clients_dir), NULL,

@@ -165,12 +165,33 @@ static void *s_thread(void *arg)
     return NULL;
 }
 
+/* Insecure: the default ingest and feed endpoints (every interface) bind
+ * 127.0.0.1 instead; an endpoint given explicitly is kept. Returns 0. */
+static int s_loopback_defaults(crr_aggregator_t *a)
+{
+    static const struct {
+        const char *def, *local;
+    } m[] = {{"tcp://*:7400", "tcp://127.0.0.1:7400"}, {"tcp://*:7401", "tcp://127.0.0.1:7401"}};
+    char **eps[] = {&a->cfg.ingest, &a->cfg.feed};
+    for (size_t i = 0; i < 2; i++) {
+        char *local = strcmp(*eps[i], m[i].def) == 0 ? strdup(m[i].local) : NULL;
+        if (local) {
+            free(*eps[i]);
+            *eps[i] = local;
+        }
+    }
+    CRR_WARN("--insecure: no CURVE keys ([security] server_cert, clients_dir): plain TCP, any "
+             "process that reaches %s or %s can read and forge events",
+             a->cfg.ingest, a->cfg.feed);
+    return 0;
+}
+
 int crr_zap_start(crr_aggregator_t *a)
 {
     const crr_agg_config_t *cfg = &a->cfg;
     if (!*cfg->server_cert) {
         if (cfg->insecure)
-            return 0;
+            return s_loopback_defaults(a);
         CRR_ERROR("no CURVE keys configured: set [security] server_cert = FILE (the "
                   "aggregator's secret certificate, `crrmon keygen NAME`) and [security] "
                   "clients_dir = DIR (the admitted collectors' public certificates); or run "

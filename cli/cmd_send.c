@@ -339,7 +339,7 @@ int crr_cmd_send(int argc, char **argv)
     };
     const char *endpoint = NULL, *dir = NULL, *source_id = NULL;
     const char *client_cert = NULL, *server_key = NULL;
-    int insecure = 1; /* plain TCP without keys (until secure defaults) */
+    int insecure = 0; /* plain TCP only when asked (--insecure) */
     crr_curve_client_t curve;
     int64_t give_up_ms = 30000;
     uint64_t batch_events = 1000, window = 32, max_frame = 1u << 20;

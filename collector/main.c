@@ -89,7 +89,7 @@ static const crr_cfg_entry_t s_table[] = {
      "this collector's SECRET certificate (crrmon keygen NAME: NAME_secret, mode 0600)"},
     {"security", "server_key", CRR_CFG_STR, "", 0, 0, C(server_key), NULL,
      "the aggregator's PUBLIC certificate: only that aggregator is trusted with the spool"},
-    {"security", "insecure", CRR_CFG_BOOL, "true", 0, 0, C(insecure), "insecure",
+    {"security", "insecure", CRR_CFG_BOOL, "false", 0, 0, C(insecure), "insecure",
      "without client_cert and server_key, send plain TCP (no CURVE; logs a warning)"},
     CRR_CFG_END,
 };
@@ -273,16 +273,16 @@ int main(int argc, char **argv)
         code = CRR_EXIT_CONFIG;
         goto done;
     }
+    if (check_only) {
+        crr_cfg_dump(stdout, s_table, &cfg);
+        code = 0;
+        goto done;
+    }
     if (crr_curve_client_load("crrmon-collector", cfg.client_cert, cfg.server_key, cfg.insecure,
                               &cfg.curve, &d)) {
         char buf[1024];
         fprintf(stderr, "crrmon-collector: %s\n", crr_diag_format(&d, buf, sizeof buf));
         code = CRR_EXIT_CONFIG;
-        goto done;
-    }
-    if (check_only) {
-        crr_cfg_dump(stdout, s_table, &cfg);
-        code = 0;
         goto done;
     }
     if ((lock = s_lock(cfg.data_dir)) < 0) {

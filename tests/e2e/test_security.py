@@ -11,7 +11,11 @@ send with `crrmon send` or a collector:
     (visible in `crrmon rejects`), the allowed events of the batch applied;
   - a source id belongs to the certificate that first used it;
   - SIGHUP re-reads clients_dir: a removed key's next batch on its open
-    connection is refused, another collector continues.
+    connection is refused, another collector continues;
+  - the live feed admits only the keys of feed_clients_dir;
+  - without keys and without --insecure every daemon and client exits 78;
+  - a tcpdump capture of the loopback port holds no borough code, course or
+    trainer id with CURVE, and does with --insecure.
 """
 import json
 import os
@@ -42,6 +46,8 @@ class Keys:
         self.dir = crrtest.tmpdir("crrkeys-")
         self.clients = os.path.join(self.dir, "clients")
         os.mkdir(self.clients)
+        self.feed = os.path.join(self.dir, "feed")
+        os.mkdir(self.feed)
         self.server = self.keygen("server")
 
     def keygen(self, name, boroughs=None, admit=False):
@@ -63,7 +69,8 @@ class Aggregator:
                                   "--ingest", "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*",
                                   "--http", "127.0.0.1:0",
                                   "--security.server_cert=" + keys.server + "_secret",
-                                  "--security.clients_dir=" + keys.clients], env=ENV, name="aggregator")
+                                  "--security.clients_dir=" + keys.clients,
+                                  "--security.feed_clients_dir=" + keys.feed], env=ENV, name="aggregator")
         self.ep = crrtest.wait_until(self._endpoints, timeout=30, what="endpoints.json")
         self.ingest = self.ep["ingest"]
 
@@ -213,6 +220,110 @@ def test_revocation_by_sighup():
     b.p.stdin.close()
     assert b.wait(30) == 0, b.stderr()
     a.term()
+
+
+def subscriber(ctx, keys, name, endpoint):
+    import zmq.auth
+    pub, sec = zmq.auth.load_certificate(os.path.join(keys.dir, name + "_secret"))
+    server, _ = zmq.auth.load_certificate(keys.server)
+    sub = ctx.socket(zmq.SUB)
+    sub.linger = 0
+    sub.curve_publickey, sub.curve_secretkey, sub.curve_serverkey = pub, sec, server
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(endpoint)
+    return sub
+
+
+def test_feed_admits_only_feed_clients():
+    import zmq
+    keys = Keys()
+    keys.keygen("lambeth", LAMBETH, admit=True)
+    keys.keygen("viewer")
+    shutil.copy(os.path.join(keys.dir, "viewer"), keys.feed)
+    agg = Aggregator(keys)
+    ctx = zmq.Context()
+    try:
+        ok = subscriber(ctx, keys, "viewer", agg.ep["feed"])
+        bad = subscriber(ctx, keys, "lambeth", agg.ep["feed"])  # a collector key is not a feed key
+        got = None
+        for seed in range(30, 60):  # a subscription takes effect some time after connecting
+            assert send(agg, keys, "lambeth", generate(2, LAMBETH, seed), f"coll-feed-{seed}").returncode == 0
+            if ok.poll(500):
+                got = ok.recv()
+                break
+        assert got is not None and LAMBETH.encode() in got, got
+        assert bad.poll(200) == 0
+        assert "zap: feed handshake refused" in agg.proc.stderr()
+    finally:
+        ctx.destroy(linger=0)
+
+
+def test_no_keys_refused_exit_78():
+    """Secure by default: without CURVE keys and without --insecure nothing starts."""
+    d = crrtest.tmpdir()
+    agg = [crrtest.binary("crrmon-aggregator"), "--data-dir", os.path.join(d, "agg"), "--ingest",
+           "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"]
+    r = crrtest.run(agg, env=ENV, insecure=False, timeout=30)
+    assert r.returncode == 78 and "[security] server_cert" in r.stderr and "--insecure" in r.stderr, r.stderr
+    coll = [crrtest.binary("crrmon-collector"), "--data-dir", os.path.join(d, "coll"), "--aggregator",
+            "tcp://127.0.0.1:9", "--source-id", "x", "-"]
+    r = crrtest.run(coll, env=ENV, insecure=False, timeout=30, input="")
+    assert r.returncode == 78 and "[security] client_cert" in r.stderr and "--insecure" in r.stderr, r.stderr
+    r = crrtest.run([crrtest.binary("crrmon"), "send", "--aggregator", "tcp://127.0.0.1:9", "-"], env=ENV,
+                    insecure=False, timeout=30, input="")
+    assert r.returncode == 78 and "[security] client_cert" in r.stderr, r.stderr
+    # with --insecure each starts and warns
+    p = crrtest.Proc(agg + ["--insecure"], env=ENV, name="aggregator")
+    crrtest.wait_until(lambda: os.path.exists(os.path.join(d, "agg", "endpoints.json")), timeout=30,
+                       what="endpoints.json")
+    assert "plain TCP" in p.stderr(), p.stderr()
+    p.term()
+
+
+def capture(port, action):
+    """Bytes tcpdump saw on loopback for TCP port while action() ran."""
+    path = os.path.join(crrtest.tmpdir(), "lo.pcap")
+    dump = crrtest.Proc(["tcpdump", "-i", "lo", "-U", "-n", "-s", "0", "--immediate-mode", "-Z", "root", "-w", path, f"tcp port {port}"],
+                        name="tcpdump")
+    crrtest.wait_until(lambda: "listening on" in dump.stderr(), timeout=30, what="tcpdump listening")
+    action()
+    # written packet by packet (--immediate-mode -U): wait until the frames are in the file
+    crrtest.wait_until(lambda: os.path.getsize(path) > 4000, timeout=30, what="captured packets")
+    dump.term()
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_capture_shows_no_plain_text_with_curve():
+    if not shutil.which("tcpdump"):
+        raise AssertionError("tcpdump is not installed (deploy/deps.sh installs it)")
+    events = crrmon("generate", "--count", "40", "--seed", "21", "--borough", LAMBETH, "--types",
+                    "training_feedback", check=0).stdout
+    first = json.loads(events.splitlines()[0])["trainingFeedback"]
+    secrets = [LAMBETH.encode(), first["trainerId"].encode(), first["courseId"].encode()]
+
+    keys = Keys()
+    keys.keygen("lambeth", LAMBETH, admit=True)
+    agg = Aggregator(keys)
+    port = agg.ingest.rsplit(":", 1)[1]
+    seen = capture(port, lambda: send(agg, keys, "lambeth", events, "coll-cap").check_returncode())
+    assert agg.applied() == 40
+    for s in secrets:
+        assert s not in seen, f"{s!r} in plain text on a CURVE connection"
+
+    # the same with --insecure shows them: the capture can fail
+    d = crrtest.tmpdir("crragg-")
+    plain = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--insecure", "--data-dir", d, "--ingest",
+                          "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"],
+                         env=ENV, name="aggregator-plain")
+    ep = crrtest.wait_until(lambda: os.path.exists(os.path.join(d, "endpoints.json")) and
+                            json.load(open(os.path.join(d, "endpoints.json"))), timeout=30, what="endpoints")
+    port = ep["ingest"].rsplit(":", 1)[1]
+    seen = capture(port, lambda: crrmon("send", "--insecure", "--aggregator", ep["ingest"], "--source-id",
+                                        "coll-cap", "-q", "-", input=events, check=0))
+    for s in secrets:
+        assert s in seen, f"{s!r} not found in a plain-TCP capture"
+    plain.term()
 
 
 crrtest.main()
