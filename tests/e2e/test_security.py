@@ -173,6 +173,10 @@ def test_source_id_belongs_to_first_certificate():
     keys = Keys()
     keys.keygen("lambeth", LAMBETH, admit=True)
     keys.keygen("intruder", LAMBETH, admit=True)
+    # a rotated key: a new pair under the same name (metadata name = lambeth)
+    os.mkdir(os.path.join(keys.dir, "rotated"))
+    keys.keygen(os.path.join("rotated", "lambeth"), LAMBETH)
+    shutil.copy(os.path.join(keys.dir, "rotated", "lambeth"), os.path.join(keys.clients, "lambeth-2027"))
     agg = Aggregator(keys)
     assert send(agg, keys, "lambeth", generate(10, LAMBETH, 8), "coll-lambeth").returncode == 0
     r = send(agg, keys, "intruder", generate(10, LAMBETH, 9), "coll-lambeth", give_up="2s")
@@ -181,6 +185,10 @@ def test_source_id_belongs_to_first_certificate():
     assert agg.applied() == 10
     assert send(agg, keys, "lambeth", generate(10, LAMBETH, 10), "coll-lambeth").returncode == 0
     assert agg.applied() == 20
+    # the rotated key keeps the source: ownership follows the certificate's name
+    r = send(agg, keys, os.path.join("rotated", "lambeth"), generate(10, LAMBETH, 15), "coll-lambeth")
+    assert r.returncode == 0, r.stderr
+    assert agg.applied() == 30
 
 
 def start_collector(agg, keys, name, source):
@@ -212,10 +220,19 @@ def test_revocation_by_sighup():
                        timeout=30, what="reload")
     feed(a, generate(5, LAMBETH, 13))
     crrtest.wait_until(lambda: "no longer admitted" in agg.proc.stderr(), timeout=30, what="refusal")
+    # a key added to the folder is admitted after the next SIGHUP
+    keys.keygen("newham", "E09000025")
+    r = send(agg, keys, "newham", generate(3, "E09000025", 16), "coll-newham", give_up="2s")
+    assert r.returncode == 1, r.stderr
+    shutil.copy(os.path.join(keys.dir, "newham"), keys.clients)
+    agg.proc.p.send_signal(signal.SIGHUP)
+    crrtest.wait_until(lambda: "reload: 2 collector certificate(s) admitted" in agg.proc.stderr(),
+                       timeout=30, what="second reload")
+    assert send(agg, keys, "newham", generate(3, "E09000025", 16), "coll-newham").returncode == 0
     feed(b, generate(5, LEWISHAM, 14))
-    crrtest.wait_until(lambda: agg.applied() == 25, timeout=30, what="lewisham continues")
+    crrtest.wait_until(lambda: agg.applied() == 28, timeout=30, what="lewisham continues")
     crrtest.wait_until(lambda: "not_allowed" in a.stderr().lower(), timeout=30, what="collector says it is refused")
-    assert agg.applied() == 25
+    assert agg.applied() == 28  # 20 before the revocation, newham's 3, lewisham's 5
     a.p.stdin.close()
     b.p.stdin.close()
     assert b.wait(30) == 0, b.stderr()
