@@ -24,6 +24,31 @@ static int s_fail(crr_diag_t *d, const char *path, const char *prefix, const cha
     return CRR_ECONFIG;
 }
 
+/* Parses the zcert text file at path (at most 64 KiB) with zconfig; NULL
+ * (errno set) when it does not open or parse. Read here rather than with
+ * zconfig_load, which leaks its zfile when the text does not parse. */
+static zconfig_t *s_config_load(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char *buf = malloc(65537);
+    size_t n = buf ? fread(buf, 1, 65536, f) : 0;
+    int big = buf && n == 65536 && fgetc(f) != EOF;
+    fclose(f);
+    if (!buf || big) {
+        free(buf);
+        errno = buf ? EFBIG : ENOMEM;
+        return NULL;
+    }
+    buf[n] = '\0';
+    zconfig_t *root = zconfig_str_load(buf);
+    free(buf);
+    if (!root)
+        errno = EINVAL;
+    return root;
+}
+
 /* Decodes a 40-character Z85 key into out. 0 or -1. */
 static int s_z85(const char *txt, uint8_t out[CRR_CERT_KEY])
 {
@@ -47,7 +72,7 @@ int crr_cert_load_secret(const char *path, uint8_t pub[CRR_CERT_KEY], uint8_t se
         return s_fail(d, file, "",
                       "secret certificate is readable by group or others: chmod 600 it, and "
                       "issue a new key if others may have read it");
-    zconfig_t *root = zconfig_load(file);
+    zconfig_t *root = s_config_load(file);
     if (!root)
         return s_fail(d, file, "", "not a zcert certificate (does not parse)");
     int bad = s_z85(zconfig_get(root, "/curve/public-key", NULL), pub) ||
@@ -62,7 +87,7 @@ int crr_cert_load_secret(const char *path, uint8_t pub[CRR_CERT_KEY], uint8_t se
 
 int crr_cert_load_public(const char *path, uint8_t pub[CRR_CERT_KEY], crr_diag_t *d)
 {
-    zconfig_t *root = zconfig_load(path);
+    zconfig_t *root = s_config_load(path);
     if (!root)
         return s_fail(d, path, "public certificate: ",
                       access(path, R_OK) ? strerror(errno) : "does not parse");
@@ -104,7 +129,7 @@ static int s_load_entry(const char *file, const char *base, int need_boroughs, c
                         char *why, size_t len)
 {
     memset(e, 0, sizeof *e);
-    zconfig_t *root = zconfig_load(file);
+    zconfig_t *root = s_config_load(file);
     if (!root) {
         snprintf(why, len, "does not parse as a zcert certificate");
         return -1;
