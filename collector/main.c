@@ -27,11 +27,19 @@ static volatile sig_atomic_t s_hup = 0;
 /* Keys that a reload logs but keeps until a restart: the spool, the sender's
  * connection and window, and the reader are set up with them. */
 static const char *const s_restart[] = {
-    "collector.data_dir",    "collector.aggregator",
-    "collector.source_id",   "collector.max_line",
-    "spool.max_size",        "sender.window",
-    "sender.batch_events",   "sender.max_frame",
-    "sender.resend_timeout", NULL,
+    "collector.data_dir",
+    "collector.aggregator",
+    "collector.source_id",
+    "collector.max_line",
+    "spool.max_size",
+    "sender.window",
+    "sender.batch_events",
+    "sender.max_frame",
+    "sender.resend_timeout",
+    "security.client_cert",
+    "security.server_key",
+    "security.insecure",
+    NULL,
 };
 
 #define C(field) offsetof(crr_collector_cfg_t, field)
