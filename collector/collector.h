@@ -36,28 +36,29 @@
 
 /* Everything the config-map table fills (main.c); read-only after load. */
 typedef struct crr_collector_cfg {
-    char *data_dir;           /* --data-dir: spool folder and lock */
-    char *aggregator;         /* --aggregator: ingest endpoint */
-    char *source_id;          /* --source-id: this collector's source id */
-    char *log_level;          /* --log-level: error|warn|info|debug */
-    int64_t give_up_ms;       /* --give-up-after: 0 = never */
-    int64_t drain_ms;         /* on SIGTERM, wait this long for in-flight Acks */
-    int64_t future_slack_ms;  /* edge validation: future slack */
-    int64_t max_age_ms;       /* edge validation: too old (0 = no check) */
-    uint64_t max_line;        /* longest accepted input line in bytes */
-    int64_t group_lines;      /* lines per spool txn */
-    int64_t group_ms;         /* time bound of a spool txn */
-    uint64_t spool_max;       /* spool size limit (bytes of event data) */
-    int64_t window_frames;    /* sender: frames in flight */
-    int64_t batch_events;     /* sender: events per frame */
-    uint64_t max_frame;       /* sender: frame size limit */
-    int64_t resend_ms;        /* sender: go back after this long without progress */
-    int new_spool;            /* --new-spool: read files a lost spool had read again */
-    char *final_line;         /* "wait": a file's unterminated last line stays unread; "accept" */
-    char *client_cert;        /* [security] client_cert: this collector's secret certificate */
-    char *server_key;         /* [security] server_key: the aggregator's public certificate */
-    int insecure;             /* [security] insecure: plain TCP when no keys are set */
-    crr_curve_client_t curve; /* the keys resolved from the three above (main.c) */
+    char *data_dir;          /* --data-dir: spool folder and lock */
+    char *aggregator;        /* --aggregator: ingest endpoint */
+    char *source_id;         /* --source-id: this collector's source id */
+    char *log_level;         /* --log-level: error|warn|info|debug */
+    int64_t give_up_ms;      /* --give-up-after: 0 = never */
+    int64_t drain_ms;        /* on SIGTERM, wait this long for in-flight Acks */
+    int64_t future_slack_ms; /* edge validation: future slack */
+    int64_t max_age_ms;      /* edge validation: too old (0 = no check) */
+    uint64_t max_line;       /* longest accepted input line in bytes */
+    int64_t group_lines;     /* lines per spool txn */
+    int64_t group_ms;        /* time bound of a spool txn */
+    uint64_t spool_max;      /* spool size limit (bytes of event data) */
+    int64_t window_frames;   /* sender: frames in flight */
+    int64_t batch_events;    /* sender: events per frame */
+    uint64_t max_frame;      /* sender: frame size limit */
+    int64_t resend_ms;       /* sender: go back after this long without progress */
+    int new_spool;           /* --new-spool: read files a lost spool had read again */
+    char *final_line;        /* "wait": a file's unterminated last line stays unread; "accept" */
+    char *client_cert;       /* [security] client_cert: this collector's secret certificate */
+    char *server_key;        /* [security] server_key: the aggregator's public certificate */
+    int insecure;            /* [security] insecure: plain TCP when no keys are set */
+    /* the keys resolved from client_cert, server_key and insecure (main.c) */
+    crr_curve_client_t curve;
     /* SIGHUP (main.c): while *reload_flag is set, the run loop calls
      * on_reload(reload_ctx) between two steps; it may change the keys above
      * that need no restart (log level, give_up_ms, drain_ms, the edge
