@@ -13,6 +13,8 @@
  *               POST /api/v1/snapshots (coalesced)
  *   snapshot.c  snapshot on demand and on schedule through the sinks; pruning timer
  *   reload.c    SIGHUP: re-read the config, apply what can change live, refuse a bad one
+ *   zap.c       CURVE on the ingest and feed sockets, the ZAP handler thread (RFC 27) with
+ *               the admitted certificates, the per-batch key, borough and source-owner check
  *
  * Threading: the main thread owns the store (the only LMDB writer), every zmq
  * socket but the HTTP end of the request pipe, the scheduler and the sinks.
@@ -35,6 +37,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <zmq.h>
 
 #define CRR_AGG_MAX_SINKS 8      /* sink instances (one per registered sink at most) */
 #define CRR_AGG_MAX_SCHEDULES 16 /* named schedules */
@@ -48,7 +51,10 @@ typedef struct crr_agg_config {
     char *ingest;             /* ROUTER endpoint to bind */
     char *feed;               /* PUB endpoint to bind */
     char *http;               /* HTTP ADDR:PORT (port 0 or * = any) */
-    int insecure;             /* plain TCP without CURVE (CURVE is not implemented yet) */
+    int insecure;             /* [security] insecure: plain TCP allowed when no server_cert */
+    char *server_cert;        /* [security] server_cert: the aggregator's secret certificate */
+    char *clients_dir;        /* [security] clients_dir: admitted collectors' public certs */
+    char *feed_clients_dir;   /* [security] feed_clients_dir: admitted feed subscribers */
     char *log_level;          /* error|warn|info|debug */
     uint64_t max_msg_size;    /* ZMQ_MAXMSGSIZE of the ROUTER, bytes */
     int64_t rcvhwm;           /* ZMQ_RCVHWM of the ROUTER, messages */
@@ -161,10 +167,12 @@ typedef struct crr_agg_slot {
     uint8_t id[256];          /* ROUTER routing id of the sender */
     size_t id_len;            /* bytes in id */
     Crrmon__V1__Batch *batch; /* unpacked batch, or NULL when malformed */
-    char error[256];          /* why the frame was malformed */
+    char error[256];          /* why the frame was malformed or refused */
+    int refused;              /* a REJECT_CODE the whole batch was refused with (zap.c), or 0 */
 } crr_agg_slot_t;
 
 typedef struct crr_http crr_http_t;
+typedef struct crr_zap crr_zap_t;
 
 /* The aggregator: one per process, passed explicitly to every module. */
 typedef struct crr_aggregator {
@@ -188,6 +196,7 @@ typedef struct crr_aggregator {
     void *pub;                                       /* live feed PUB */
     void *http_pipe;                                 /* main end of the HTTP request PAIR */
     crr_http_t *http;                                /* the HTTP server */
+    crr_zap_t *zap;                                  /* CURVE keys and ZAP handler, or NULL */
     char ingest_ep[256];                             /* ROUTER endpoint as bound */
     char feed_ep[256];                               /* PUB endpoint as bound */
     char http_ep[256];                               /* HTTP ADDR:PORT as bound */
@@ -286,6 +295,30 @@ void crr_http_serve_pipe(crr_aggregator_t *a);
 
 /* Stops the HTTP thread and closes its pipe end. Safe twice. */
 void crr_http_close(crr_aggregator_t *a);
+
+/* ---------------------------------------------------------------- zap.c */
+
+/* Loads [security] server_cert and the certificate folders and starts the
+ * ZAP handler on a->zctx (before any socket binds). Without server_cert:
+ * plain TCP when insecure (returns 0, a->zap stays NULL), else refused.
+ * Returns 0, CRR_ECONFIG (logged: exit 78) or another negative code. */
+int crr_zap_start(crr_aggregator_t *a);
+
+/* Makes sock a CURVE server in ZAP domain ("ingest", "feed") when CURVE is
+ * on; call before bind. Returns 0 or -errno. */
+int crr_zap_socket(crr_aggregator_t *a, void *sock, const char *domain);
+
+/* Per batch (slot->batch set, msg its received body): checks the sender's
+ * key (User-Id) is still admitted and owns the batch's source id (claiming
+ * it when new), and binds job to the key's boroughs and name. Returns 0, or
+ * the REJECT_CODE to refuse the whole batch with (slot->error says why). */
+int crr_zap_admit(crr_aggregator_t *a, crr_agg_slot_t *slot, zmq_msg_t *msg, crr_store_job_t *job);
+
+/* SIGHUP: re-reads the certificate folders (a bad folder keeps the old lists). */
+void crr_zap_reload(crr_aggregator_t *a);
+
+/* Stops the handler and frees the keys (before zmq_ctx_term). Safe twice. */
+void crr_zap_stop(crr_aggregator_t *a);
 
 /* ---------------------------------------------------------------- snapshot.c */
 

@@ -3,8 +3,8 @@
  * for all); the map of every registered sink is spliced in after it with its
  * offsets moved into crr_agg_config_t.sink_cfg[i], so `[sink.jsonl] dir = ...`
  * and `--sink.jsonl.dir=...` work without the aggregator knowing the keys.
- * CURVE is not implemented yet: there are no keys in this table and
- * `insecure` must stay true (s_check_insecure refuses false). */
+ * Section [security] holds the CURVE keys (server secret, the admitted
+ * collectors' and feed subscribers' folders) and `insecure`. */
 #include "aggregator.h"
 
 #include <errno.h>
@@ -80,16 +80,6 @@ static int s_check_sinks(const char *v, char *why, size_t len)
     return 0;
 }
 
-static int s_check_insecure(const char *v, char *why, size_t len)
-{
-    if (strcasecmp(v, "false") && strcasecmp(v, "no") && strcasecmp(v, "off") && strcmp(v, "0"))
-        return 0;
-    snprintf(why, len,
-             "CURVE security is not available in this build yet; keep insecure = true "
-             "(plain TCP)");
-    return -1;
-}
-
 static const crr_cfg_entry_t s_table[] = {
     {S, "data_dir", CRR_CFG_STR, "", 0, 0, OFF(data_dir), "data-dir",
      "data folder: store/, lock, endpoints.json, snapshots/ (required)"},
@@ -99,10 +89,16 @@ static const crr_cfg_entry_t s_table[] = {
      "ZeroMQ endpoint the live-feed PUB binds"},
     {S, "http", CRR_CFG_STR, "127.0.0.1:7480", 0, 0, OFF(http), "http",
      "HTTP API ADDR:PORT (port 0 or * = any; binds localhost unless configured)"},
-    {S, "insecure", CRR_CFG_BOOL, "true", 0, 0, OFF(insecure), "insecure",
-     "accept plain TCP without CURVE (CURVE is not implemented yet: must stay true; logs a "
-     "warning)",
-     s_check_insecure},
+    {"security", "insecure", CRR_CFG_BOOL, "false", 0, 0, OFF(insecure), "insecure",
+     "without server_cert, accept plain TCP (no CURVE, no key check; logs a warning; the "
+     "default ingest and feed endpoints then bind 127.0.0.1 only)"},
+    {"security", "server_cert", CRR_CFG_STR, "", 0, 0, OFF(server_cert), NULL,
+     "the aggregator's SECRET certificate (crrmon keygen NAME: give NAME_secret, mode 0600)"},
+    {"security", "clients_dir", CRR_CFG_STR, "", 0, 0, OFF(clients_dir), NULL,
+     "folder of admitted collectors' public certificates (metadata borough = CODE,...); "
+     "re-read on SIGHUP"},
+    {"security", "feed_clients_dir", CRR_CFG_STR, "", 0, 0, OFF(feed_clients_dir), NULL,
+     "folder of admitted live-feed subscribers' public certificates; re-read on SIGHUP"},
     {S, "log_level", CRR_CFG_STR, "info", 0, 0, OFF(log_level), "log-level",
      "error, warn, info or debug", crr_agg_check_log_level},
     {S, "max_msg_size", CRR_CFG_SIZE, "4M", 1024, 1073741824.0, OFF(max_msg_size), NULL,

@@ -28,7 +28,9 @@ int crr_feed_open(crr_aggregator_t *a)
     int hwm = (int)a->cfg.sndhwm, linger = 0;
     zmq_setsockopt(a->pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(a->pub, ZMQ_LINGER, &linger, sizeof linger);
-    /* Not implemented yet: CURVE for subscribers (set here, before the bind). */
+    int rc0 = crr_zap_socket(a, a->pub, "feed"); /* CURVE server, ZAP domain "feed" */
+    if (rc0)
+        return rc0;
     if (zmq_bind(a->pub, a->cfg.feed)) {
         int rc = -errno;
         CRR_ERROR("cannot bind feed endpoint %s: %s", a->cfg.feed, zmq_strerror(errno));

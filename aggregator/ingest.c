@@ -64,10 +64,8 @@ int crr_ingest_open(crr_aggregator_t *a)
         zmq_setsockopt(a->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one) ||
         zmq_setsockopt(a->router, ZMQ_LINGER, &linger, sizeof linger))
         goto fail;
-    /* ---- CURVE goes here (security issue): ZMQ_CURVE_SERVER = 1, ZMQ_CURVE_SECRETKEY
-     * from the server certificate, ZMQ_ZAP_DOMAIN, and a ZAP handler (zauth on CZMQ's
-     * own context) holding the allow-list of collector keys and their boroughs.
-     * Until then only plain TCP, allowed by `insecure` (main.c logs the warning). */
+    if (crr_zap_socket(a, a->router, "ingest")) /* CURVE server, ZAP domain "ingest" */
+        goto fail;
     if (zmq_socket_monitor(a->router, S_MONITOR_EP,
                            ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                                ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL))
@@ -368,10 +366,15 @@ static int s_receive_frame(crr_aggregator_t *a, s_group_t *g, zmq_msg_t *msg)
         return -1;
     S_ADD(frames, 1);
     slot->error[0] = '\0';
+    slot->refused = 0;
     slot->batch = s_take_frame(a, slot, msg);
+    memset(&a->jobs[g->nj], 0, sizeof a->jobs[g->nj]);
+    if (slot->batch && (slot->refused = crr_zap_admit(a, slot, msg, &a->jobs[g->nj])) != 0) {
+        S_ADD(rejected_by_code[CRRMON__V1__REJECT_CODE__REJECT_CODE_NOT_ALLOWED], 1);
+        slot->batch = NULL; /* key revoked or source id not its own (zap.c) */
+    }
     if (slot->batch) {
         g->events += (int64_t)slot->batch->n_events;
-        memset(&a->jobs[g->nj], 0, sizeof a->jobs[g->nj]);
         a->jobs[g->nj].batch = slot->batch;
         a->job_slot[g->nj++] = g->ns;
     }
@@ -488,7 +491,8 @@ static void s_acknowledge(crr_aggregator_t *a, const s_group_t *g)
         crr_agg_slot_t *slot = &a->slots[i];
         if (!slot->batch) {
             Crrmon__V1__Ack ack = CRRMON__V1__ACK__INIT;
-            ack.error = CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED;
+            ack.error =
+                slot->refused ? slot->refused : CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED;
             ack.error_text = slot->error;
             s_send_ack(a, slot->id, slot->id_len, &ack);
             continue;

@@ -196,6 +196,8 @@ static int s_start(crr_aggregator_t *a)
     a->zctx = zmq_ctx_new();
     if (!a->zctx)
         return CRR_EXIT_FAIL;
+    if ((rc = crr_zap_start(a)) != 0)
+        return rc == CRR_ECONFIG ? CRR_EXIT_CONFIG : CRR_EXIT_FAIL;
     if (crr_ingest_open(a) || crr_feed_open(a) || crr_http_open(a))
         return CRR_EXIT_FAIL;
     if (crr_snapshots_open_sinks(a))
@@ -215,6 +217,7 @@ static void s_stop_all(crr_aggregator_t *a)
     crr_http_close(a);
     crr_ingest_close(a);
     crr_feed_close(a);
+    crr_zap_stop(a);
     crr_snapshots_close_sinks(a);
     if (a->zctx) {
         zmq_ctx_term(a->zctx);
@@ -305,7 +308,7 @@ int main(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
 
     if ((code = s_start(a)) == 0) {
-        if (a->cfg.insecure)
+        if (!a->zap)
             CRR_WARN("transport is INSECURE: plain TCP without CURVE encryption or collector "
                      "allow-list (--insecure); use only on a trusted network");
         crr_snapshots_schedule_init(a);

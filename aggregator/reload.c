@@ -35,7 +35,8 @@ static const char *const s_restart[] = {
     "aggregator.ingest",
     "aggregator.feed",
     "aggregator.http",
-    "aggregator.insecure",
+    "security.insecure",
+    "security.server_cert",
     "aggregator.rcvhwm",
     "aggregator.max_msg_size",
     "aggregator.sndhwm",
@@ -187,5 +188,6 @@ void crr_agg_reload(crr_aggregator_t *a)
     s_apply(a, n);
     s_discard(a, n);
     (void)crr_http_reload_users(a); /* the users file at the path kept (logged) */
+    crr_zap_reload(a);              /* the certificate folders, re-read on every SIGHUP */
     CRR_INFO("reload: applied; %d key(s) changed, %d kept until a restart", changed, restart);
 }

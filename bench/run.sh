@@ -27,7 +27,8 @@ trap cleanup EXIT INT TERM
 
 start_agg() {
   rm -rf "$work/agg"
-  "$bin/crrmon-aggregator" --data-dir "$work/agg" --ingest 'tcp://127.0.0.1:*' \
+  # plain TCP on loopback (--insecure): the figures measure the pipeline, not CURVE
+  "$bin/crrmon-aggregator" --insecure --data-dir "$work/agg" --ingest 'tcp://127.0.0.1:*' \
     --feed 'tcp://127.0.0.1:*' --http 127.0.0.1:0 --log-level warn \
     --aggregator.ref_population="$here/data/population_ethnicity_census2021.csv" 2>"$work/agg.log" &
   agg_pid=$!
@@ -53,7 +54,7 @@ echo "== 2. JSONL path: crrmon-collector reading $n generated lines"
 "$bin/crrmon" generate --count "$n" --seed 7 --days 365 > "$work/events.jsonl"
 start_agg
 t0=$(date +%s.%N)
-"$bin/crrmon-collector" --data-dir "$work/coll" --source-id bench-jsonl --log-level warn \
+"$bin/crrmon-collector" --insecure --data-dir "$work/coll" --source-id bench-jsonl --log-level warn \
   --aggregator "$(jq -r .ingest "$work/agg/endpoints.json")" "$work/events.jsonl"
 t1=$(date +%s.%N)
 awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN {printf "events=%d seconds=%.3f events_per_sec=%.0f\n", n, b-a, n/(b-a)}'

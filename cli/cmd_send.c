@@ -18,6 +18,7 @@
 #include "cmd_send.h"
 
 #include "cfg.h"
+#include "certs.h"
 #include "cli.h"
 #include "clock.h"
 #include "codec.h"
@@ -86,6 +87,11 @@ static void s_usage(FILE *out)
                  "--sender.batch_events)\n"
                  "  --window N            frames in flight (default 32; also --sender.window)\n"
                  "  --max-frame S         frame size limit (default 1M; also --sender.max_frame)\n"
+                 "  --client-cert FILE    this client's SECRET certificate (crrmon keygen;\n"
+                 "                        also --security.client_cert)\n"
+                 "  --server-key FILE     the aggregator's PUBLIC certificate (also\n"
+                 "                        --security.server_key)\n"
+                 "  --insecure            without the two keys, send plain TCP (a warning)\n"
                  "  --quiet               no per-line messages, no summary\n"
                  "  --help                this text\n\n"
                  "The flags are the collector's: the same setting has the same name.\n\n"
@@ -323,11 +329,19 @@ int crr_cmd_send(int argc, char **argv)
         {"sender.window", required_argument, NULL, 'w'},
         {"sender.max_frame", required_argument, NULL, 'm'},
         {"max-frame-bytes", required_argument, NULL, 'm'}, /* the old name, not listed */
+        {"security.client_cert", required_argument, NULL, 'C'},
+        {"security.server_key", required_argument, NULL, 'K'},
+        {"client-cert", required_argument, NULL, 'C'},
+        {"server-key", required_argument, NULL, 'K'},
+        {"insecure", no_argument, NULL, 'I'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *endpoint = NULL, *dir = NULL, *source_id = NULL;
+    const char *client_cert = NULL, *server_key = NULL;
+    int insecure = 0; /* plain TCP only when asked (--insecure) */
+    crr_curve_client_t curve;
     int64_t give_up_ms = 30000;
     uint64_t batch_events = 1000, window = 32, max_frame = 1u << 20;
     s_send_t st = {0};
@@ -339,6 +353,9 @@ int crr_cmd_send(int argc, char **argv)
         case 'd': dir = optarg; break;
         case 's': source_id = optarg; break;
         case 'q': st.quiet = 1; break;
+        case 'C': client_cert = optarg; break;
+        case 'K': server_key = optarg; break;
+        case 'I': insecure = 1; break;
         case 'g':
             if (crr_cfg_parse_duration(optarg, &give_up_ms) != 0)
                 return crr_cli_usage(S_CMD, "--give-up-after: %s",
@@ -370,6 +387,11 @@ int crr_cmd_send(int argc, char **argv)
     }
     if (optind >= argc)
         return crr_cli_usage(S_CMD, "name at least one input FILE (or - for stdin)");
+    crr_diag_t cd;
+    if (crr_curve_client_load("crrmon send", client_cert, server_key, insecure, &curve, &cd)) {
+        char buf[1024];
+        return crr_cli_config(S_CMD, "%s", crr_diag_format(&cd, buf, sizeof buf));
+    }
     if (endpoint && dir)
         return crr_cli_conflict(S_CMD, "--aggregator", endpoint, "--data-dir", dir,
                                 "where the aggregator is", "send to the endpoint given",
@@ -435,6 +457,7 @@ int crr_cmd_send(int argc, char **argv)
             .batch_events = batch_events,
             .max_frame_bytes = max_frame,
             .resend_ms = give_up_ms > 0 && give_up_ms < 5000 ? give_up_ms / 2 + 1 : 5000,
+            .curve = &curve,
         };
         crr_sender_source_t src = {
             .fetch = s_fetch, .on_ack = s_on_ack, .depth = s_depth, .last_seq = s_last_seq};

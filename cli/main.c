@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "cmd_indicators.h"
 #include "cmd_passwd.h"
+#include "cmd_keygen.h"
 #include "cmd_query.h"
 #include "cmd_rejects.h"
 #include "cmd_send.h"
@@ -33,6 +34,7 @@ static const s_cmd_t s_cmds[] = {
     {"rejects", crr_cmd_rejects, "list rejected events of an aggregator or collector"},
     {"status", crr_cmd_status, "per source: applied sequence, last seen, spool depth"},
     {"indicators", crr_cmd_indicators, "list the indicator catalogue"},
+    {"keygen", crr_cmd_keygen, "write a CURVE certificate pair (NAME, NAME_secret)"},
     {"verify", crr_cmd_verify, "check a data folder's LMDB files, read-only"},
     {"passwd", crr_cmd_passwd, "add a user to the HTTP users file or set its password"},
     {"generate", crr_cmd_generate, "write deterministic valid events as JSON Lines"},

@@ -576,6 +576,7 @@ static int s_start_sender(s_coll_t *c)
         .batch_events = (uint64_t)c->cfg->batch_events,
         .max_frame_bytes = c->cfg->max_frame,
         .resend_ms = c->cfg->resend_ms,
+        .curve = &c->cfg->curve,
     };
     static const crr_sender_source_t src = {
         .fetch = s_fetch, .on_ack = s_on_ack, .depth = s_depth, .last_seq = s_spool_last};

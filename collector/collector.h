@@ -19,6 +19,7 @@
 #ifndef CRR_COLLECTOR_H
 #define CRR_COLLECTOR_H
 
+#include "certs.h"
 #include "err.h"
 #include "reader.h"
 
@@ -53,6 +54,11 @@ typedef struct crr_collector_cfg {
     int64_t resend_ms;       /* sender: go back after this long without progress */
     int new_spool;           /* --new-spool: read files a lost spool had read again */
     char *final_line;        /* "wait": a file's unterminated last line stays unread; "accept" */
+    char *client_cert;       /* [security] client_cert: this collector's secret certificate */
+    char *server_key;        /* [security] server_key: the aggregator's public certificate */
+    int insecure;            /* [security] insecure: plain TCP when no keys are set */
+    /* the keys resolved from client_cert, server_key and insecure (main.c) */
+    crr_curve_client_t curve;
     /* SIGHUP (main.c): while *reload_flag is set, the run loop calls
      * on_reload(reload_ctx) between two steps; it may change the keys above
      * that need no restart (log level, give_up_ms, drain_ms, the edge

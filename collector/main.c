@@ -25,11 +25,19 @@ static volatile sig_atomic_t s_hup = 0;
 /* Keys that a reload logs but keeps until a restart: the spool, the sender's
  * connection and window, and the reader are set up with them. */
 static const char *const s_restart[] = {
-    "collector.data_dir",    "collector.aggregator",
-    "collector.source_id",   "collector.max_line",
-    "spool.max_size",        "sender.window",
-    "sender.batch_events",   "sender.max_frame",
-    "sender.resend_timeout", NULL,
+    "collector.data_dir",
+    "collector.aggregator",
+    "collector.source_id",
+    "collector.max_line",
+    "spool.max_size",
+    "sender.window",
+    "sender.batch_events",
+    "sender.max_frame",
+    "sender.resend_timeout",
+    "security.client_cert",
+    "security.server_key",
+    "security.insecure",
+    NULL,
 };
 
 #define C(field) offsetof(crr_collector_cfg_t, field)
@@ -83,6 +91,12 @@ static const crr_cfg_entry_t s_table[] = {
      "frame size limit; keep below the aggregator's ingest max message size"},
     {"sender", "resend_timeout", CRR_CFG_DURATION, "5s", 10, 3600000, C(resend_ms), NULL,
      "resend unacknowledged frames after this long without Ack progress"},
+    {"security", "client_cert", CRR_CFG_STR, "", 0, 0, C(client_cert), NULL,
+     "this collector's SECRET certificate (crrmon keygen NAME: NAME_secret, mode 0600)"},
+    {"security", "server_key", CRR_CFG_STR, "", 0, 0, C(server_key), NULL,
+     "the aggregator's PUBLIC certificate: only that aggregator is trusted with the spool"},
+    {"security", "insecure", CRR_CFG_BOOL, "false", 0, 0, C(insecure), "insecure",
+     "without client_cert and server_key, send plain TCP (no CURVE; logs a warning)"},
     CRR_CFG_END,
 };
 
@@ -259,6 +273,13 @@ int main(int argc, char **argv)
     if (check_only) {
         crr_cfg_dump(stdout, s_table, &cfg);
         code = 0;
+        goto done;
+    }
+    if (crr_curve_client_load("crrmon-collector", cfg.client_cert, cfg.server_key, cfg.insecure,
+                              &cfg.curve, &d)) {
+        char buf[1024];
+        fprintf(stderr, "crrmon-collector: %s\n", crr_diag_format(&d, buf, sizeof buf));
+        code = CRR_EXIT_CONFIG;
         goto done;
     }
     if ((lock = s_lock(cfg.data_dir)) < 0) {

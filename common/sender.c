@@ -213,6 +213,10 @@ int crr_sender_new(void *ctx, const crr_sender_opts_t *o, const crr_sender_sourc
         !(s->mon = zmq_socket(ctx, ZMQ_PAIR)) ||
         zmq_setsockopt(s->mon, ZMQ_LINGER, &zero, sizeof zero) || zmq_connect(s->mon, mon_ep))
         goto fail_zmq;
+    if ((rc = crr_curve_client_apply(o->curve, s->sock)) != 0) {
+        CRR_ERROR("sender: cannot set the CURVE keys: %s", zmq_strerror(-rc));
+        goto fail;
+    }
     if (zmq_connect(s->sock, s->endpoint)) {
         CRR_ERROR("sender: cannot connect to %s: %s", s->endpoint, zmq_strerror(zmq_errno()));
         goto fail_zmq;

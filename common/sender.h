@@ -49,6 +49,7 @@
 #ifndef CRR_SENDER_H
 #define CRR_SENDER_H
 
+#include "certs.h"
 #include "codec.h"
 #include "err.h"
 
@@ -93,6 +94,8 @@ typedef struct crr_sender_opts {
     uint64_t batch_events;    /* events per frame, >= 1 (e.g. 2000) */
     uint64_t max_frame_bytes; /* frame size limit; keep below the aggregator's ZMQ_MAXMSGSIZE */
     int64_t resend_ms;        /* go back after this long without ack progress (e.g. 5000) */
+    const crr_curve_client_t *curve; /* CURVE keys (certs.h), or NULL / curve->on == 0 for
+                                        plain TCP; the aggregator is verified by its key */
 } crr_sender_opts_t;
 
 /* Counters and state for logs, status and exit decisions. */

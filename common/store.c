@@ -1037,6 +1037,20 @@ static void s_job_done(crr_store_job_t *j, const s_src_t *src)
     j->total_rejected = src->rejected;
 }
 
+/* 1 (d set) when the job's sender is bound to boroughs and e's is not one. */
+static int s_not_allowed(const crr_store_job_t *j, const Crrmon__V1__Event *e, crr_diag_t *d)
+{
+    if (!j->allowed)
+        return 0;
+    for (size_t i = 0; i < j->nallowed; i++)
+        if (strcmp(j->allowed[i], e->borough) == 0)
+            return 0;
+    crr_diag_set(d, CRRMON__V1__REJECT_CODE__REJECT_CODE_NOT_ALLOWED, "borough",
+                 "certificate '%.64s' is not bound to borough %.32s", j->sender ? j->sender : "",
+                 e->borough);
+    return 1;
+}
+
 static int s_apply_job(s_apply_t *a, crr_store_job_t *j, s_src_t *src, int64_t now)
 {
     const Crrmon__V1__Batch *bt = j->batch;
@@ -1098,7 +1112,7 @@ static int s_apply_job(s_apply_t *a, crr_store_job_t *j, s_src_t *src, int64_t n
         if ((rc = s_seqhash_put(a, src, e, now)) != 0)
             return rc;
         crr_diag_clear(&d);
-        if (crr_validate_event(e, &vo, &d) != 0) {
+        if (crr_validate_event(e, &vo, &d) != 0 || s_not_allowed(j, e, &d)) {
             if ((rc = s_store_reject(a, j, e, now, &d, src)) != 0)
                 return rc;
             src->rejected++;
@@ -1675,4 +1689,30 @@ int crr_store_prune(crr_store_t *s, int64_t now_sec, int64_t snapshot_max_age_se
 fail:
     mdb_txn_abort(txn);
     return rc;
+}
+
+int crr_store_source_owner(crr_store_t *s, const char *source_id, const char *name, char *owner,
+                           size_t len)
+{
+    if (s->readonly)
+        return CRR_EINVAL;
+    char key[400];
+    int kl = snprintf(key, sizeof key, "owner%c%.380s", 0, source_id);
+    MDB_val k = {(size_t)kl, key}, v = {strlen(name), (void *)name};
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc)
+        return rc;
+    rc = mdb_put(txn, s->db_meta, &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) {
+        snprintf(owner, len, "%.*s", (int)v.mv_size, (const char *)v.mv_data);
+        mdb_txn_abort(txn);
+        return 0;
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    snprintf(owner, len, "%s", name);
+    return mdb_txn_commit(txn);
 }

@@ -142,9 +142,13 @@ typedef struct crr_store_job {
                                                                  this job (Ack.total_*) */
     int error; /* out: 0, or why this batch alone could not be applied (an LMDB code such as
                   MDB_MAP_FULL, -ENOMEM): nothing of it was, the rest of the group was */
-    uint64_t conflict_seq; /* out: a resent seq whose event differs from the one applied under
-                              it (another sender under this source and epoch): nothing of the
-                              batch was applied; 0 = none */
+    uint64_t conflict_seq;     /* out: a resent seq whose event differs from the one applied under
+                                  it (another sender under this source and epoch): nothing of the
+                                  batch was applied; 0 = none */
+    const char (*allowed)[10]; /* in: boroughs the sender may report for (GSS codes), or NULL =
+                                  any; an event for another is rejected REJECT_CODE_NOT_ALLOWED */
+    size_t nallowed;           /* in: entries in allowed */
+    const char *sender;        /* in: the sender's certificate name (reject reasons), or NULL */
 } crr_store_job_t;
 
 /* Batches left out of a group, one by one, before the group fails as a whole. */
@@ -193,6 +197,14 @@ void crr_store_job_reset(crr_store_job_t *j);
  * LMDB code. */
 int crr_store_reject_frame(crr_store_t *s, const crr_diag_t *d, const char *source_id,
                            const char *raw);
+
+/* Source-id ownership (security): the owner of source_id is the certificate
+ * name that first sent for it, kept in the meta database. Claims source_id
+ * for name when it has no owner yet (its own committed transaction) and
+ * copies the owner into owner (at most len bytes). Returns 0, CRR_EINVAL
+ * (read-only), or an LMDB code. */
+int crr_store_source_owner(crr_store_t *s, const char *source_id, const char *name, char *owner,
+                           size_t len);
 
 /* One (source_id, epoch) as stored. */
 typedef struct crr_source_info {

@@ -10,6 +10,9 @@ PKGS=(
   # libraries the binaries link (transport, wire format, state, HTTP, JSON,
   # CSV, INI config) and the protobuf compilers that generate the wire code
   libzmq3-dev
+  # CURVE certificates in the zcert text format (crrmon keygen, the aggregator's
+  # admitted-clients folder): CZMQ's zcert/zconfig, only for the files
+  libczmq-dev
   libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler
   liblmdb-dev
   libmicrohttpd-dev libjansson-dev libcsv-dev libinih-dev
@@ -28,6 +31,8 @@ PKGS=(
   # between a batch's arrival and its Ack (the store must sync before it Acks)
   strace
   python3 python3-protobuf python3-zmq
+  # test_security.py: a loopback capture shows CURVE traffic holds no plain text
+  tcpdump
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -37,9 +37,19 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+boroughs=(E09000033 E09000022 E09000025)
+echo "== CURVE keys: the aggregator's and one per collector, bound to its borough ($run/keys)"
+mkdir -p "$run/keys/clients"
+"$bin/crrmon" keygen "$run/keys/aggregator" >/dev/null
+for b in "${boroughs[@]}"; do
+  "$bin/crrmon" keygen "$run/keys/collector-$b" --borough "$b" >/dev/null
+  cp "$run/keys/collector-$b" "$run/keys/clients/"
+done
+
 echo "== starting the aggregator (data in $run/aggregator)"
 "$bin/crrmon-aggregator" --data-dir "$run/aggregator" --aggregator.sinks=jsonl,csv \
   --ingest 'tcp://127.0.0.1:*' --feed 'tcp://127.0.0.1:*' --http 127.0.0.1:0 \
+  --security.server_cert="$run/keys/aggregator_secret" --security.clients_dir="$run/keys/clients" \
   2>"$run/aggregator.log" &
 pids+=($!)
 for _ in $(seq 1 200); do
@@ -49,9 +59,8 @@ for _ in $(seq 1 200); do
 done
 ingest=$(jq -r .ingest "$run/aggregator/endpoints.json")
 http=$(jq -r .http "$run/aggregator/endpoints.json")
-echo "   ingest $ingest, http $http"
+echo "   ingest $ingest (CURVE), http $http"
 
-boroughs=(E09000033 E09000022 E09000025)
 seed=1
 # 380 days: each borough's data starts before the 365-day window, so it covers it
 for b in "${boroughs[@]}"; do
@@ -64,6 +73,8 @@ echo "== sending: three collectors, $n generated events each:" \
 cpids=()
 for b in "${boroughs[@]}"; do
   "$bin/crrmon-collector" --data-dir "$run/collector-$b" --aggregator "$ingest" \
+    --security.client_cert="$run/keys/collector-${b}_secret" \
+    --security.server_key="$run/keys/aggregator" \
     --source-id "collector-$b" "$run/$b.jsonl" 2>"$run/collector-$b.log" &
   cpids+=($!)
 done

@@ -62,11 +62,34 @@ def wait_until(cond, timeout=30.0, what="condition", interval=0.02):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last_exc})" if last_exc else ""))
 
 
+_PLAIN_DAEMONS = ("crrmon-aggregator", "crrmon-collector")
+_SECURITY_ARGS = ("--insecure", "--security.", "--client-cert", "--server-key")
+
+
+def plain(args, insecure=True):
+    """The command line with --insecure added where crrmon now refuses plain TCP.
+
+    Daemons and `crrmon send` are secure by default (docs/SECURITY.md): without
+    CURVE keys they exit 78. Tests that are not about security run them on
+    loopback in plain TCP, so --insecure is added to a crrmon daemon or a
+    `crrmon send` whose arguments say nothing about security. insecure=False
+    leaves the command line as given (tests of the secure defaults)."""
+    args = [str(a) for a in args]
+    if not insecure or not args or any(a.startswith(_SECURITY_ARGS) for a in args):
+        return args
+    name = os.path.basename(args[0])
+    if name in _PLAIN_DAEMONS:
+        return args[:1] + ["--insecure"] + args[1:]
+    if name == "crrmon" and len(args) > 1 and args[1] == "send":
+        return args[:2] + ["--insecure"] + args[2:]
+    return args
+
+
 class Proc:
     """A real process with stdout/stderr captured to files in its log folder."""
 
-    def __init__(self, args, env=None, cwd=None, logdir=None, stdin=None, name=None):
-        self.args = [str(a) for a in args]
+    def __init__(self, args, env=None, cwd=None, logdir=None, stdin=None, name=None, insecure=True):
+        self.args = plain(args, insecure)
         self.name = name or os.path.basename(self.args[0])
         logdir = logdir or tmpdir("crrlog-")
         self.out_path = os.path.join(logdir, f"{self.name}.{len(_procs)}.out")
@@ -125,8 +148,10 @@ class Proc:
         self._err.close()
 
 
-def run(args, env=None, timeout=120.0, input=None, check=None):
-    """Runs a command to completion; returns CompletedProcess (text). check = expected exit code."""
+def run(args, env=None, timeout=120.0, input=None, check=None, insecure=True):
+    """Runs a command to completion; returns CompletedProcess (text). check = expected exit code.
+    insecure: see plain()."""
+    args = plain(args, insecure)
     full_env = dict(os.environ)
     if env:
         full_env.update({k: str(v) for k, v in env.items()})

@@ -146,7 +146,7 @@ def test_file_appended_or_renamed_back_resumes():
 def _pipe(agg_ingest, cdir, sid, src, *args):
     """`cat SRC | crrmon-collector ... -`: a real pipe from a producer that exits."""
     cmd = (f"cat '{src}' | '{crrtest.binary('crrmon-collector')}' --data-dir '{cdir}' "
-           f"--aggregator '{agg_ingest}' --source-id '{sid}' " + " ".join(args) + " -")
+           f"--aggregator '{agg_ingest}' --source-id '{sid}' --insecure " + " ".join(args) + " -")
     return crrtest.run(["/bin/sh", "-c", cmd], env=ENV, timeout=90)
 
 

@@ -31,6 +31,11 @@ def test_quickstart_stages_names_and_both_files():
     header = json.loads(lines[0])
     assert "asOf" in header, header
     assert len(rows) - 1 == len(lines) - 1, "the CSV and the JSONL snapshot hold different row counts"
+    # the main job runs secure on embedded defaults: CURVE keys of its own, no plain TCP
+    with open(os.path.join(run, "aggregator.log")) as f:
+        log = f.read()
+    assert "security: CURVE on; 3 collector certificate(s) admitted" in log, log
+    assert "INSECURE" not in log and "--insecure" not in log, log
     # nothing left running: the script stopped the aggregator it started
     assert "the aggregator stopped cleanly" in out
 

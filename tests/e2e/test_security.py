@@ -1,0 +1,346 @@
+"""test_security: CURVE and the ZAP handler with real processes on loopback.
+
+An aggregator runs secure ([security] server_cert, clients_dir) and clients
+send with `crrmon send` or a collector:
+  - an admitted key is acknowledged; an unknown key and a plain (no CURVE)
+    client are never answered and nothing they sent is applied;
+  - certificates written by pyzmq's zmq.auth.create_certificates (the
+    borough metadata added by hand to the public file) work like crrmon
+    keygen's;
+  - an event for a borough the key is not bound to is rejected NOT_ALLOWED
+    (visible in `crrmon rejects`), the allowed events of the batch applied;
+  - a source id belongs to the certificate that first used it;
+  - SIGHUP re-reads clients_dir: a removed key's next batch on its open
+    connection is refused, another collector continues;
+  - the live feed admits only the keys of feed_clients_dir;
+  - without keys and without --insecure every daemon and client exits 78;
+  - a tcpdump capture of the loopback port holds no borough code, course or
+    trainer id with CURVE, and does with --insecure.
+"""
+import json
+import os
+import shutil
+import signal
+import urllib.request
+
+import crrtest
+
+NOW = "2026-03-01T12:00:00Z"
+ENV = {"CRRMON_NOW": NOW + "+"}
+LAMBETH, LEWISHAM = "E09000022", "E09000023"
+
+
+def crrmon(*args, check=None, input=None, timeout=120.0):
+    return crrtest.run([crrtest.binary("crrmon"), *args], env=ENV, check=check, input=input, timeout=timeout)
+
+
+def generate(count, borough, seed):
+    return crrmon("generate", "--count", str(count), "--seed", str(seed), "--borough", borough,
+                  "--types", "stop_search", check=0).stdout
+
+
+class Keys:
+    """A certificate folder: the server pair, clients/ with admitted public certs."""
+
+    def __init__(self):
+        self.dir = crrtest.tmpdir("crrkeys-")
+        self.clients = os.path.join(self.dir, "clients")
+        os.mkdir(self.clients)
+        self.feed = os.path.join(self.dir, "feed")
+        os.mkdir(self.feed)
+        self.server = self.keygen("server")
+
+    def keygen(self, name, boroughs=None, admit=False):
+        path = os.path.join(self.dir, name)
+        args = ["keygen", path] + (["--borough", boroughs] if boroughs else [])
+        crrmon(*args, check=0)
+        if admit:
+            shutil.copy(path, os.path.join(self.clients, name))
+        return path
+
+    def client_args(self, name):
+        return ["--client-cert", os.path.join(self.dir, name + "_secret"), "--server-key", self.server]
+
+
+class Aggregator:
+    def __init__(self, keys):
+        self.dir = crrtest.tmpdir("crragg-")
+        self.proc = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", self.dir,
+                                  "--ingest", "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*",
+                                  "--http", "127.0.0.1:0",
+                                  "--security.server_cert=" + keys.server + "_secret",
+                                  "--security.clients_dir=" + keys.clients,
+                                  "--security.feed_clients_dir=" + keys.feed], env=ENV, name="aggregator")
+        self.ep = crrtest.wait_until(self._endpoints, timeout=30, what="endpoints.json")
+        self.ingest = self.ep["ingest"]
+
+    def _endpoints(self):
+        if not self.proc.alive():
+            raise AssertionError(f"aggregator exited {self.proc.p.returncode}:\n{self.proc.stderr()[-3000:]}")
+        with open(os.path.join(self.dir, "endpoints.json")) as f:
+            ep = json.load(f)
+        return ep if ep.get("pid") == self.proc.pid else None
+
+    def stats(self):
+        with urllib.request.urlopen(f"http://{self.ep['http']}/api/v1/stats", timeout=5) as r:
+            return json.load(r)
+
+    def applied(self):
+        return self.stats()["applied"]
+
+
+def send(agg, keys, name, events, source, give_up="30s", extra=()):
+    args = ["send", "--aggregator", agg.ingest, "--source-id", source, "--give-up-after", give_up, "-q"]
+    args += keys.client_args(name) if name else ["--insecure"]
+    return crrmon(*args, *extra, "-", input=events)
+
+
+def test_admitted_key_acknowledged():
+    keys = Keys()
+    keys.keygen("lambeth", LAMBETH, admit=True)
+    agg = Aggregator(keys)
+    r = send(agg, keys, "lambeth", generate(50, LAMBETH, 1), "coll-lambeth")
+    assert r.returncode == 0, r.stderr
+    assert agg.applied() == 50
+
+
+def test_unknown_key_and_plain_client_never_answered():
+    keys = Keys()
+    keys.keygen("lambeth", LAMBETH, admit=True)
+    keys.keygen("stranger", LAMBETH, admit=False)
+    agg = Aggregator(keys)
+    r = send(agg, keys, "stranger", generate(20, LAMBETH, 2), "coll-x", give_up="2s")
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    r = send(agg, keys, None, generate(20, LAMBETH, 3), "coll-y", give_up="2s")
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    st = agg.stats()
+    assert (st["frames"], st["applied"], st["acks"]) == (0, 0, 0), st
+    assert "not in the admitted certificates" in agg.proc.stderr()
+
+
+def test_pyzmq_certificates_admitted():
+    import zmq.auth
+    keys = Keys()
+    pub, secret = zmq.auth.create_certificates(keys.dir, "pyclient")
+    with open(pub) as f:
+        text = f.read()
+    # pyzmq writes metadata only into the secret file: add it to the public one
+    assert "metadata" in text
+    text = text.replace("metadata\n", f"metadata\n    borough = \"{LAMBETH}\"\n", 1)
+    with open(pub, "w") as f:
+        f.write(text)
+    shutil.copy(pub, keys.clients)
+    agg = Aggregator(keys)
+    args = ["send", "--aggregator", agg.ingest, "--source-id", "coll-py", "--give-up-after", "30s", "-q",
+            "--client-cert", secret, "--server-key", keys.server, "-"]
+    if os.stat(secret).st_mode & 0o077:  # pyzmq leaves the mode to the umask: refused as it is
+        r = crrmon(*args, input="")
+        assert r.returncode == 78 and "readable by group or others" in r.stderr, (r.returncode, r.stderr)
+        os.chmod(secret, 0o600)
+    r = crrmon(*args, input=generate(30, LAMBETH, 4))
+    assert r.returncode == 0, r.stderr
+    assert agg.applied() == 30
+
+
+def test_certificate_without_borough_admits_nothing():
+    keys = Keys()
+    keys.keygen("nobody", None, admit=True)
+    agg = Aggregator(keys)
+    r = send(agg, keys, "nobody", generate(5, LAMBETH, 5), "coll-n", give_up="2s")
+    assert r.returncode == 1
+    assert agg.applied() == 0
+    assert "no 'borough' in its metadata" in agg.proc.stderr()
+
+
+def test_wrong_borough_not_allowed():
+    keys = Keys()
+    keys.keygen("lambeth", LAMBETH, admit=True)
+    agg = Aggregator(keys)
+    events = generate(10, LAMBETH, 6) + generate(7, LEWISHAM, 7)
+    r = send(agg, keys, "lambeth", events, "coll-lambeth")
+    assert r.returncode == 2, (r.returncode, r.stderr)  # some events rejected, the rest applied
+    st = agg.stats()
+    assert (st["applied"], st["rejected"]) == (10, 7), st
+    rej = crrmon("rejects", "--data-dir", agg.dir, "--json", check=0).stdout.splitlines()
+    rej = [json.loads(x) for x in rej]
+    assert len(rej) == 7, rej
+    for x in rej:
+        assert (x["code"], x["field"], x["borough"] if "borough" in x else LEWISHAM) == ("not_allowed", "borough", LEWISHAM), x
+        assert x["reason"] == f"certificate 'lambeth' is not bound to borough {LEWISHAM}", x
+
+
+def test_source_id_belongs_to_first_certificate():
+    keys = Keys()
+    keys.keygen("lambeth", LAMBETH, admit=True)
+    keys.keygen("intruder", LAMBETH, admit=True)
+    # a rotated key: a new pair under the same name (metadata name = lambeth)
+    os.mkdir(os.path.join(keys.dir, "rotated"))
+    keys.keygen(os.path.join("rotated", "lambeth"), LAMBETH)
+    shutil.copy(os.path.join(keys.dir, "rotated", "lambeth"), os.path.join(keys.clients, "lambeth-2027"))
+    agg = Aggregator(keys)
+    assert send(agg, keys, "lambeth", generate(10, LAMBETH, 8), "coll-lambeth").returncode == 0
+    r = send(agg, keys, "intruder", generate(10, LAMBETH, 9), "coll-lambeth", give_up="2s")
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "not_allowed" in r.stderr.lower() and "belongs to certificate 'lambeth'" in r.stderr, r.stderr
+    assert agg.applied() == 10
+    assert send(agg, keys, "lambeth", generate(10, LAMBETH, 10), "coll-lambeth").returncode == 0
+    assert agg.applied() == 20
+    # the rotated key keeps the source: ownership follows the certificate's name
+    r = send(agg, keys, os.path.join("rotated", "lambeth"), generate(10, LAMBETH, 15), "coll-lambeth")
+    assert r.returncode == 0, r.stderr
+    assert agg.applied() == 30
+
+
+def start_collector(agg, keys, name, source):
+    d = crrtest.tmpdir("crrcoll-")
+    return crrtest.Proc([crrtest.binary("crrmon-collector"), "--data-dir", d, "--aggregator", agg.ingest,
+                         "--source-id", source, "--security.client_cert=" + os.path.join(keys.dir, name + "_secret"),
+                         "--security.server_key=" + keys.server, "-"], env=ENV, stdin="pipe",
+                        name=f"collector-{name}")
+
+
+def feed(proc, text):
+    proc.p.stdin.write(text.encode())
+    proc.p.stdin.flush()
+
+
+def test_revocation_by_sighup():
+    keys = Keys()
+    keys.keygen("lambeth", LAMBETH, admit=True)
+    keys.keygen("lewisham", LEWISHAM, admit=True)
+    agg = Aggregator(keys)
+    a = start_collector(agg, keys, "lambeth", "coll-lambeth")
+    b = start_collector(agg, keys, "lewisham", "coll-lewisham")
+    feed(a, generate(10, LAMBETH, 11))
+    feed(b, generate(10, LEWISHAM, 12))
+    crrtest.wait_until(lambda: agg.applied() == 20, timeout=30, what="20 applied")
+    os.unlink(os.path.join(keys.clients, "lambeth"))
+    agg.proc.p.send_signal(signal.SIGHUP)
+    crrtest.wait_until(lambda: "reload: 1 collector certificate(s) admitted" in agg.proc.stderr(),
+                       timeout=30, what="reload")
+    feed(a, generate(5, LAMBETH, 13))
+    crrtest.wait_until(lambda: "no longer admitted" in agg.proc.stderr(), timeout=30, what="refusal")
+    # a key added to the folder is admitted after the next SIGHUP
+    keys.keygen("newham", "E09000025")
+    r = send(agg, keys, "newham", generate(3, "E09000025", 16), "coll-newham", give_up="2s")
+    assert r.returncode == 1, r.stderr
+    shutil.copy(os.path.join(keys.dir, "newham"), keys.clients)
+    agg.proc.p.send_signal(signal.SIGHUP)
+    crrtest.wait_until(lambda: "reload: 2 collector certificate(s) admitted" in agg.proc.stderr(),
+                       timeout=30, what="second reload")
+    assert send(agg, keys, "newham", generate(3, "E09000025", 16), "coll-newham").returncode == 0
+    feed(b, generate(5, LEWISHAM, 14))
+    crrtest.wait_until(lambda: agg.applied() == 28, timeout=30, what="lewisham continues")
+    crrtest.wait_until(lambda: "not_allowed" in a.stderr().lower(), timeout=30, what="collector says it is refused")
+    assert agg.applied() == 28  # 20 before the revocation, newham's 3, lewisham's 5
+    a.p.stdin.close()
+    b.p.stdin.close()
+    assert b.wait(30) == 0, b.stderr()
+    a.term()
+
+
+def subscriber(ctx, keys, name, endpoint):
+    import zmq.auth
+    pub, sec = zmq.auth.load_certificate(os.path.join(keys.dir, name + "_secret"))
+    server, _ = zmq.auth.load_certificate(keys.server)
+    sub = ctx.socket(zmq.SUB)
+    sub.linger = 0
+    sub.curve_publickey, sub.curve_secretkey, sub.curve_serverkey = pub, sec, server
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(endpoint)
+    return sub
+
+
+def test_feed_admits_only_feed_clients():
+    import zmq
+    keys = Keys()
+    keys.keygen("lambeth", LAMBETH, admit=True)
+    keys.keygen("viewer")
+    shutil.copy(os.path.join(keys.dir, "viewer"), keys.feed)
+    agg = Aggregator(keys)
+    ctx = zmq.Context()
+    try:
+        ok = subscriber(ctx, keys, "viewer", agg.ep["feed"])
+        bad = subscriber(ctx, keys, "lambeth", agg.ep["feed"])  # a collector key is not a feed key
+        got = None
+        for seed in range(30, 60):  # a subscription takes effect some time after connecting
+            assert send(agg, keys, "lambeth", generate(2, LAMBETH, seed), f"coll-feed-{seed}").returncode == 0
+            if ok.poll(500):
+                got = ok.recv()
+                break
+        assert got is not None and LAMBETH.encode() in got, got
+        assert bad.poll(200) == 0
+        assert "zap: feed handshake refused" in agg.proc.stderr()
+    finally:
+        ctx.destroy(linger=0)
+
+
+def test_no_keys_refused_exit_78():
+    """Secure by default: without CURVE keys and without --insecure nothing starts."""
+    d = crrtest.tmpdir()
+    agg = [crrtest.binary("crrmon-aggregator"), "--data-dir", os.path.join(d, "agg"), "--ingest",
+           "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"]
+    r = crrtest.run(agg, env=ENV, insecure=False, timeout=30)
+    assert r.returncode == 78 and "[security] server_cert" in r.stderr and "--insecure" in r.stderr, r.stderr
+    coll = [crrtest.binary("crrmon-collector"), "--data-dir", os.path.join(d, "coll"), "--aggregator",
+            "tcp://127.0.0.1:9", "--source-id", "x", "-"]
+    r = crrtest.run(coll, env=ENV, insecure=False, timeout=30, input="")
+    assert r.returncode == 78 and "[security] client_cert" in r.stderr and "--insecure" in r.stderr, r.stderr
+    r = crrtest.run([crrtest.binary("crrmon"), "send", "--aggregator", "tcp://127.0.0.1:9", "-"], env=ENV,
+                    insecure=False, timeout=30, input="")
+    assert r.returncode == 78 and "[security] client_cert" in r.stderr, r.stderr
+    # with --insecure each starts and warns
+    p = crrtest.Proc(agg + ["--insecure"], env=ENV, name="aggregator")
+    crrtest.wait_until(lambda: os.path.exists(os.path.join(d, "agg", "endpoints.json")), timeout=30,
+                       what="endpoints.json")
+    assert "plain TCP" in p.stderr(), p.stderr()
+    p.term()
+
+
+def capture(port, action):
+    """Bytes tcpdump saw on loopback for TCP port while action() ran."""
+    path = os.path.join(crrtest.tmpdir(), "lo.pcap")
+    dump = crrtest.Proc(["tcpdump", "-i", "lo", "-U", "-n", "-s", "0", "--immediate-mode", "-Z", "root", "-w", path, f"tcp port {port}"],
+                        name="tcpdump")
+    crrtest.wait_until(lambda: "listening on" in dump.stderr(), timeout=30, what="tcpdump listening")
+    action()
+    # written packet by packet (--immediate-mode -U): wait until the frames are in the file
+    crrtest.wait_until(lambda: os.path.getsize(path) > 4000, timeout=30, what="captured packets")
+    dump.term()
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_capture_shows_no_plain_text_with_curve():
+    if not shutil.which("tcpdump"):
+        raise AssertionError("tcpdump is not installed (deploy/deps.sh installs it)")
+    events = crrmon("generate", "--count", "40", "--seed", "21", "--borough", LAMBETH, "--types",
+                    "training_feedback", check=0).stdout
+    first = json.loads(events.splitlines()[0])["trainingFeedback"]
+    secrets = [LAMBETH.encode(), first["trainerId"].encode(), first["courseId"].encode()]
+
+    keys = Keys()
+    keys.keygen("lambeth", LAMBETH, admit=True)
+    agg = Aggregator(keys)
+    port = agg.ingest.rsplit(":", 1)[1]
+    seen = capture(port, lambda: send(agg, keys, "lambeth", events, "coll-cap").check_returncode())
+    assert agg.applied() == 40
+    for s in secrets:
+        assert s not in seen, f"{s!r} in plain text on a CURVE connection"
+
+    # the same with --insecure shows them: the capture can fail
+    d = crrtest.tmpdir("crragg-")
+    plain = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--insecure", "--data-dir", d, "--ingest",
+                          "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"],
+                         env=ENV, name="aggregator-plain")
+    ep = crrtest.wait_until(lambda: os.path.exists(os.path.join(d, "endpoints.json")) and
+                            json.load(open(os.path.join(d, "endpoints.json"))), timeout=30, what="endpoints")
+    port = ep["ingest"].rsplit(":", 1)[1]
+    seen = capture(port, lambda: crrmon("send", "--insecure", "--aggregator", ep["ingest"], "--source-id",
+                                        "coll-cap", "-q", "-", input=events, check=0))
+    for s in secrets:
+        assert s in seen, f"{s!r} not found in a plain-TCP capture"
+    plain.term()
+
+
+crrtest.main()
