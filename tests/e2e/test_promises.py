@@ -61,9 +61,10 @@ def endpoints(data_dir, proc):
 
 def start_aggregator(data_dir, env, wrap=()):
     """crrmon-aggregator on random loopback ports (optionally under a wrapper such as strace)."""
-    proc = crrtest.Proc([*wrap, crrtest.binary("crrmon-aggregator"), "--data-dir", data_dir,
-                         "--ingest", "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*",
-                         "--http", "127.0.0.1:0"], env=env, name="aggregator")
+    proc = crrtest.Proc([*wrap, *crrtest.plain([crrtest.binary("crrmon-aggregator"), "--data-dir",
+                                                data_dir, "--ingest", "tcp://127.0.0.1:*",
+                                                "--feed", "tcp://127.0.0.1:*", "--http",
+                                                "127.0.0.1:0"])], env=env, name="aggregator")
     ep = crrtest.wait_until(lambda: endpoints(data_dir, proc), timeout=60, what="endpoints.json")
     return proc, ep
 
