@@ -117,7 +117,12 @@ def test_two_simulated_years_stay_bounded():
     assert seen[24]["record_ids"] == seen[14]["record_ids"], (seen[14], seen[24])
     tolerance = 1.10
     assert seen[24]["pages_used"] <= seen[14]["pages_used"] * tolerance + 4, (seen[14], seen[24])
-    assert seen[24]["last_pgno"] <= seen[14]["last_pgno"] * tolerance + 8, (seen[14], seen[24])
+    # The file's high-water mark also depends on when read transactions (the
+    # stats calls, a loaded machine's scheduling) overlap commits: LMDB cannot
+    # reuse pages a live reader may see, so the mark drifts more than the live
+    # pages do (2 failures in 8 runs at 1.10 under load). Linear growth from
+    # month 14 to 24 would be 24/14 = 1.71x; 1.35x still tells it apart.
+    assert seen[24]["last_pgno"] <= seen[14]["last_pgno"] * 1.35 + 8, (seen[14], seen[24])
 
 
 crrtest.main()
