@@ -672,22 +672,26 @@ int crr_http_open(crr_aggregator_t *a)
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_ERROR_LOG | MHD_USE_POLL;
-    if (h->tls_cert)
-        h->daemon = MHD_start_daemon(
-            flags | MHD_USE_TLS, ntohs(h->sa.sin_port), NULL, NULL, s_handler, h,
-            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&h->sa, MHD_OPTION_NOTIFY_COMPLETED,
-            s_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)S_CONN_TIMEOUT_S,
-            MHD_OPTION_CONNECTION_LIMIT, (unsigned)S_CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-            (unsigned)S_CONN_PER_IP, MHD_OPTION_HTTPS_MEM_CERT, h->tls_cert,
-            MHD_OPTION_HTTPS_MEM_KEY, h->tls_key, MHD_OPTION_HTTPS_PRIORITIES, S_TLS_PRIORITIES,
-            MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
+    /* The logger first (libmicrohttpd logs on its own until it is set), then
+     * the limits, then the TLS pair when there is one. */
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)s_mhd_log, NULL},
+        {MHD_OPTION_SOCK_ADDR, 0, &h->sa},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)s_completed, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, S_CONN_TIMEOUT_S, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, S_CONN_LIMIT, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, S_CONN_PER_IP, NULL},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)h->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)h->tls_key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)S_TLS_PRIORITIES},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (!h->tls_cert)
+        opts[6].option = MHD_OPTION_END; /* no TLS items */
     else
-        h->daemon = MHD_start_daemon(
-            flags, ntohs(h->sa.sin_port), NULL, NULL, s_handler, h, MHD_OPTION_SOCK_ADDR,
-            (struct sockaddr *)&h->sa, MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
-            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)S_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
-            (unsigned)S_CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)S_CONN_PER_IP,
-            MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
+        flags |= MHD_USE_TLS;
+    h->daemon = MHD_start_daemon(flags, ntohs(h->sa.sin_port), NULL, NULL, s_handler, h,
+                                 MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!h->daemon) {
         CRR_ERROR("cannot start the HTTP server on %s (address in use?%s)", a->cfg.http,
                   h->tls_cert ? " or a tls_cert/tls_key pair GnuTLS refuses: see above" : "");
