@@ -92,7 +92,7 @@ int main(int argc, char **argv)
      * group); 1 day is live traffic (few buckets, updates coalesce) */
     int64_t days = argc > 8 ? strtoll(argv[8], NULL, 10) : 300;
     crr_log_set_component("bench");
-    crr_log_level = CRR_LOG_WARN;
+    crr_log_set_level(CRR_LOG_WARN);
 
     /* generate first, outside the timed part */
     Crrmon__V1__Event **evs = calloc(n, sizeof *evs);

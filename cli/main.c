@@ -54,7 +54,7 @@ static void s_help(FILE *out)
 int main(int argc, char **argv)
 {
     crr_log_set_component("crrmon");
-    crr_log_level = CRR_LOG_WARN;
+    crr_log_set_level(CRR_LOG_WARN);
     if (argc < 2) {
         s_help(stderr);
         return CRR_EXIT_USAGE;

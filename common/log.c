@@ -22,7 +22,7 @@ int crr_log_set_level_name(const char *name)
     static const char *const names[] = {"error", "warn", "info", "debug"};
     for (int i = 0; i < 4; i++)
         if (strcmp(name, names[i]) == 0) {
-            crr_log_level = i;
+            crr_log_set_level(i);
             return 0;
         }
     return CRR_EINVAL;

@@ -2,13 +2,20 @@
  *
  * The level and the component name are the only process globals crrmon keeps
  * (with the signal flag). Macros check the level before formatting. Never log
- * per event at INFO. */
+ * per event at INFO. The level may change while other threads log (SIGHUP
+ * reload on the main thread, HTTP connection threads): it is read and written
+ * with relaxed atomics, never as a plain int. */
 #ifndef CRR_LOG_H
 #define CRR_LOG_H
 
 typedef enum { CRR_LOG_ERROR = 0, CRR_LOG_WARN, CRR_LOG_INFO, CRR_LOG_DEBUG } crr_log_level_t;
 
-extern int crr_log_level;
+extern int crr_log_level; /* use crr_log_get_level / crr_log_set_level, not the variable */
+
+/* The current level (a relaxed atomic load: safe from any thread). */
+#define crr_log_get_level() __atomic_load_n(&crr_log_level, __ATOMIC_RELAXED)
+/* Sets the level (a relaxed atomic store: safe while other threads log). */
+#define crr_log_set_level(lvl) __atomic_store_n(&crr_log_level, (int)(lvl), __ATOMIC_RELAXED)
 
 /* Sets the component prefix (e.g. "aggregator"); the string must outlive logging. */
 void crr_log_set_component(const char *name);
@@ -20,7 +27,7 @@ void crr_log_write(crr_log_level_t level, const char *fmt, ...)
 
 #define CRR_LOG_AT(lvl, ...)                                                                       \
     do {                                                                                           \
-        if ((int)(lvl) <= crr_log_level)                                                           \
+        if ((int)(lvl) <= crr_log_get_level())                                                     \
             crr_log_write((lvl), __VA_ARGS__);                                                     \
     } while (0)
 #define CRR_ERROR(...) CRR_LOG_AT(CRR_LOG_ERROR, __VA_ARGS__)
