@@ -7,6 +7,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -47,6 +48,69 @@ int crr_lmdb_size(MDB_env *env, crr_lmdb_size_t *out)
     out->last_pgno = info.me_last_pgno;
     out->needed_bytes = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
     return 0;
+}
+
+/* Pages on LMDB's free list that the next write txn may reuse (records of
+ * FREE_DBI, keyed by the txn that freed them, each a count followed by page
+ * numbers; what the last committed txn freed waits one more txn), read in a
+ * read txn of its own. */
+static int s_free_pages(MDB_env *env, uint64_t *pages)
+{
+    *pages = 0;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, 0, &cur)) == 0) {
+        size_t last = mdb_txn_id(txn), freed_by = 0;
+        MDB_val k, d;
+        while ((rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) == 0) {
+            size_t n = 0;
+            if (k.mv_size == sizeof freed_by)
+                memcpy(&freed_by, k.mv_data, sizeof freed_by);
+            if (freed_by >= last)
+                break;
+            if (d.mv_size >= sizeof n)
+                memcpy(&n, d.mv_data, sizeof n);
+            *pages += n;
+        }
+        mdb_cursor_close(cur);
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int crr_lmdb_headroom(MDB_env *env, uint64_t grow_bytes)
+{
+    crr_lmdb_size_t sz;
+    MDB_envinfo info;
+    int rc, fd;
+    if ((rc = crr_lmdb_size(env, &sz)) || (rc = mdb_env_info(env, &info)) ||
+        (rc = mdb_env_get_fd(env, &fd)))
+        return rc;
+    uint64_t reserve = (32 + (sz.last_pgno + 1) / 256) * sz.page_size;
+    uint64_t want = grow_bytes + reserve;
+    uint64_t tail = sz.file_bytes > sz.needed_bytes ? sz.file_bytes - sz.needed_bytes : 0;
+    if (tail >= want)
+        return 0;
+    uint64_t free_pages = 0;
+    if ((rc = s_free_pages(env, &free_pages)))
+        return rc;
+    if (tail + free_pages * sz.page_size >= want)
+        return 0;
+    uint64_t end = sz.needed_bytes + want - free_pages * sz.page_size;
+    if (end > info.me_mapsize)
+        return MDB_MAP_FULL;
+    /* grow by an eighth more (at least 1 MiB) so that fallocate is rare */
+    uint64_t more = end / 8 > (1u << 20) ? end / 8 : (1u << 20);
+    uint64_t ahead = end + more > info.me_mapsize ? info.me_mapsize : end + more;
+    if (posix_fallocate(fd, 0, (off_t)ahead) == 0)
+        return 0;
+    rc = posix_fallocate(fd, 0, (off_t)end);
+    return rc == EINVAL || rc == EOPNOTSUPP ? 0 : rc; /* no fallocate here: LMDB finds out */
 }
 
 /* After mdb_env_open has read the two meta pages (with read(), so a short

@@ -40,6 +40,24 @@ typedef struct crr_lmdb_size {
 /* Fills *out for env. Returns 0, -errno or an LMDB code. */
 int crr_lmdb_size(MDB_env *env, crr_lmdb_size_t *out);
 
+/* Makes room, before a write transaction that adds about grow_bytes of data
+ * commits, while keeping a reserve for the transactions that only delete.
+ *
+ * Deleting needs free pages too: LMDB copies every page it changes and
+ * records the pages it frees. A spool that filled its disk to the last byte
+ * could then never delete what was acknowledged, and never read again. So a
+ * writer that grows the data asks here first: the room is the file's
+ * allocated tail past the last page in use plus the pages on LMDB's free
+ * list; when that is less than grow_bytes plus the reserve (32 pages plus one
+ * per 256 in use), the file is extended with posix_fallocate (up to the map
+ * size), and when that fails the writer is refused and must abort, leaving
+ * the reserve to deletes.
+ * env must be opened without MDB_WRITEMAP. Uses a read txn of its own
+ * (MDB_NOTLS lets it sit beside the caller's write txn).
+ * Returns 0, ENOSPC/EDQUOT (disk full: nothing extended), MDB_MAP_FULL (the
+ * map cannot hold it), -errno or an LMDB code. */
+int crr_lmdb_headroom(MDB_env *env, uint64_t grow_bytes);
+
 /* Opens the named database (creating it unless MDB_RDONLY env) inside txn.
  * Returns 0 or an LMDB code (MDB_NOTFOUND when a read-only env lacks it). */
 int crr_lmdb_dbi(MDB_txn *txn, const char *name, unsigned flags, MDB_dbi *out);

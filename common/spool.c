@@ -44,6 +44,7 @@ struct crr_spool {
     uint64_t c_count;        /* committed count */
     uint32_t next_file_id;   /* next file id to hand out (open txn view) */
     uint32_t c_next_file_id; /* committed next_file_id */
+    uint64_t txn_grow;       /* bytes the open txn adds (events, rejects, checkpoints) */
     char last_file[1024];    /* cache: last file name looked up ... */
     uint32_t last_file_id;   /* ... and its id (0 = cache empty) */
 };
@@ -270,7 +271,15 @@ int crr_spool_begin(crr_spool_t *s)
         return rc;
     }
     s_snapshot(s);
+    s->txn_grow = 0;
     return 0;
+}
+
+/* Bytes of LMDB pages a txn adding `bytes` of records may need: pages are
+ * filled in key order (MDB_APPEND), plus branch pages and the meta db. */
+static uint64_t s_pages_for(uint64_t bytes)
+{
+    return bytes + bytes / 4 + 8 * 4096;
 }
 
 int crr_spool_commit(crr_spool_t *s)
@@ -285,6 +294,12 @@ int crr_spool_commit(crr_spool_t *s)
         (rc = s_meta_put_u64(txn, s->meta, "bytes", s->bytes)) ||
         (rc = s_meta_put_u64(txn, s->meta, "count", s->count)) ||
         (rc = s_meta_put_u64(txn, s->meta, "next_file_id", s->next_file_id))) {
+        mdb_txn_abort(txn);
+        s_restore(s);
+        return rc;
+    }
+    /* a txn that grows the spool leaves LMDB's reserve to releases */
+    if (s->txn_grow && (rc = crr_lmdb_headroom(s->env, s_pages_for(s->txn_grow)))) {
         mdb_txn_abort(txn);
         s_restore(s);
         return rc;
@@ -367,6 +382,7 @@ int crr_spool_append(crr_spool_t *s, Crrmon__V1__Event *e, const char *file, uin
     crr_be64_put(p + 4, line);
     protobuf_c_message_pack(&e->base, p + CRR_SPOOL_EVENT_HDR);
     s->next_seq = q + 1;
+    s->txn_grow += need + 16;
     s->bytes += need;
     s->count++;
     if (seq)
@@ -388,6 +404,8 @@ int crr_spool_reject(crr_spool_t *s, const crr_diag_t *d, uint64_t seq, const ch
         .diag = d,
         .raw = raw,
     };
+    if (seq == 0) /* an aggregator's rejection (seq set) comes before a release: reserve */
+        s->txn_grow += 512 + (raw ? strlen(raw) : 0);
     return crr_rejects_put(s->wtxn, s->rejects, &r);
 }
 
@@ -407,6 +425,7 @@ int crr_spool_checkpoint_set(crr_spool_t *s, const char *key, const crr_spool_ck
     crr_be32_put(v + 32, cp->fp_len);
     crr_be64_put(v + 36, cp->fp_hash);
     MDB_val k = {strlen(key), (void *)key}, d = {cp->has_identity ? S_CKPT_LEN : S_CKPT_OLD, v};
+    s->txn_grow += 64 + k.mv_size;
     return mdb_put(s->wtxn, s->checkpoints, &k, &d, 0);
 }
 

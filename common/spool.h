@@ -27,6 +27,13 @@
  * stops reading; nothing is dropped). Only crr_spool_release deletes events,
  * and only those at or below an acknowledged sequence.
  *
+ * A full disk or map never stops releases: a commit that grows the spool
+ * (events, checkpoints, rejects of unread lines) first asks
+ * crr_lmdb_headroom for room plus a reserve, and fails with ENOSPC, EDQUOT
+ * or MDB_MAP_FULL (nothing written) when there is none. Releases and the
+ * aggregator's rejections recorded before them may use the reserve, so
+ * acknowledged events are always deleted and their pages read into again.
+ *
  * Threading: a spool is used by one thread. */
 #ifndef CRR_SPOOL_H
 #define CRR_SPOOL_H

@@ -41,16 +41,11 @@ fi
 if [ "${CRR_SKIP_TSAN:-0}" != "1" ]; then
   echo "== build and run the threaded parts under ThreadSanitizer (e2e and the sender)"
   export TSAN_OPTIONS="halt_on_error=1 suppressions=$here/tests/tsan.supp"
-  # Left out of this pass, both run in the plain and ASan passes:
-  # - e2e_faults (full disk, damaged files) is single-threaded fault injection
-  #   whose full-disk scenarios depend on how many pages are free when; under
-  #   TSan's 5-15x slowdown its collector scenario was seen stuck (acknowledged
-  #   events not released on a full disk: a known open defect, see
-  #   docs/OPERATIONS.md "The disk is full");
+  # Left out of this pass (it runs in the plain and ASan passes):
   # - e2e_quickstart (the demo script) did not finish within 300 s under TSan
   #   once it ran with CURVE; the cause is not found yet (e2e_security, which
   #   runs the same CURVE paths, passes under TSan).
-  CTEST_ARGS="-L e2e -E ^(e2e_faults|e2e_quickstart)$ ${CTEST_ARGS:-}" run_suite build-tsan -DCMAKE_BUILD_TYPE=Debug -DCRR_SANITIZE=thread
+  CTEST_ARGS="-L e2e -E ^e2e_quickstart$ ${CTEST_ARGS:-}" run_suite build-tsan -DCMAKE_BUILD_TYPE=Debug -DCRR_SANITIZE=thread
   ctest --test-dir build-tsan --output-on-failure -R unit_sender
 fi
 echo "== all tests passed"

@@ -477,6 +477,74 @@ static void test_format_version(void **state)
     assert_null(s);
 }
 
+/* Appends txns of `per` events (1,000-byte record ids, so that the spool
+ * spans many pages) until the map refuses; returns how many events committed. */
+static int s_fill_map(crr_spool_t *s, int per, int *last_rc)
+{
+    static char rid[1001];
+    memset(rid, 'r', sizeof rid - 1);
+    int n = 0;
+    for (;;) {
+        assert_int_equal(crr_spool_begin(s), 0);
+        int rc = 0, i;
+        for (i = 0; i < per && rc == 0; i++) {
+            Crrmon__V1__Event e;
+            Google__Protobuf__Timestamp ts;
+            s_event(&e, &ts, rid);
+            rc = crr_spool_append(s, &e, "a.jsonl", (uint64_t)(n + i) + 1, NULL);
+        }
+        if (rc == 0)
+            rc = crr_spool_checkpoint_set(s, "k", &(crr_spool_ckpt_t){10, (uint64_t)(n + i)});
+        if (rc == 0)
+            rc = crr_spool_commit(s);
+        else
+            crr_spool_abort(s);
+        if (rc) {
+            *last_rc = rc;
+            return n;
+        }
+        n += per;
+    }
+}
+
+/* A spool whose map (as a disk) is full to the last page still deletes what
+ * was acknowledged, and reads into the freed pages: before the reserve, the
+ * release itself needed pages nobody had (LMDB copies what it changes and
+ * records what it frees), and the collector stalled for ever with every
+ * event acknowledged. */
+static void test_full_map_still_releases(void **state)
+{
+    fix_t *f = *state;
+    crr_spool_close(&f->s);
+    s_rm_rf(f->dir);
+    crr_spool_opts_t o = {
+        .dir = f->dir, .source_id = "borough-a", .max_bytes = 1ull << 30, .map_size = 8u << 20};
+    assert_int_equal(crr_spool_open(&o, &f->s), 0);
+    int rc = 0;
+    int n = s_fill_map(f->s, 200, &rc);
+    assert_int_equal(rc, MDB_MAP_FULL);
+    n += s_fill_map(f->s, 1, &rc); /* to the last page */
+    assert_int_equal(rc, MDB_MAP_FULL);
+    assert_true(n > 4000);
+    assert_int_equal(crr_spool_count(f->s), (uint64_t)n);
+    /* every event acknowledged: a release deletes them all (in two steps, as
+     * the collector does on a full disk: LMDB reuses the pages a commit
+     * frees only from the commit after the next one) */
+    uint64_t deleted = 0;
+    assert_int_equal(crr_spool_release(f->s, (uint64_t)n - 1, &deleted), 0);
+    assert_int_equal(deleted, (uint64_t)n - 1);
+    assert_int_equal(crr_spool_release(f->s, (uint64_t)n, &deleted), 0);
+    assert_int_equal(deleted, 1);
+    assert_int_equal(crr_spool_count(f->s), 0);
+    /* and the freed pages take new events, numbered on */
+    int m = s_fill_map(f->s, 200, &rc);
+    assert_int_equal(rc, MDB_MAP_FULL);
+    assert_true(m > n / 2);
+    assert_int_equal(crr_spool_next_seq(f->s), (uint64_t)(n + m) + 1);
+    assert_int_equal(crr_spool_release(f->s, (uint64_t)(n + m), &deleted), 0);
+    assert_int_equal(deleted, (uint64_t)m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -485,6 +553,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checkpoint_atomic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_without_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_refuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_map_still_releases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_origin_and_rejects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_epoch_renumbers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_format_version, setup, teardown),
