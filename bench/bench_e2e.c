@@ -1,7 +1,7 @@
 /* bench_e2e: end-to-end throughput of the protobuf path, as a collector runs
- * it: events generated in memory (common/gen, no JSON), appended to a durable
- * LMDB spool (common/spool, one txn per chunk, fsync'd), sent by the sender
- * engine (common/sender: DEALER, window, go-back-N) to a running aggregator,
+ * it: events generated in memory (tools/gen, no JSON), appended to a durable
+ * LMDB spool (collector/spool, one txn per chunk, fsync'd), sent by the sender
+ * engine (client/sender: DEALER, window, go-back-N) to a running aggregator,
  * released from the spool on each Ack. One thread, like crrmon-collector.
  *
  * Prints events/s over the whole run and the p50/p99 of the time from an

@@ -1,6 +1,6 @@
 /* cmd_generate: `crrmon generate`, deterministic valid events as JSON Lines.
  *
- * A thin shell over common/gen: parses the options, builds one generator and
+ * A thin shell over tools/gen: parses the options, builds one generator and
  * writes crr_json_dumps() of each event, one per line, to stdout (fully
  * buffered by stdio when stdout is a pipe or file, as for backfills of
  * millions of lines). The same

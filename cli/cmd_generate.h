@@ -1,5 +1,5 @@
 /* cmd_generate: the `crrmon generate` subcommand: deterministic valid events
- * (common/gen) written to stdout as JSON Lines in the proto3 JSON mapping. */
+ * (tools/gen) written to stdout as JSON Lines in the proto3 JSON mapping. */
 #ifndef CRR_CMD_GENERATE_H
 #define CRR_CMD_GENERATE_H
 

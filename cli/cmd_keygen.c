@@ -1,5 +1,5 @@
 /* cmd_keygen: `crrmon keygen NAME [--borough CODE[,CODE...]]` (see
- * cmd_keygen.h); the files are written by common/certs.c. */
+ * cmd_keygen.h); the files are written by client/certs.c. */
 #include "cmd_keygen.h"
 
 #include "certs.h"

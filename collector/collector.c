@@ -5,7 +5,7 @@
  *   -> crr_spool_append, grouped: up to group_lines lines or group_ms per
  *   LMDB transaction, with the file's checkpoint (offset + line) in the same
  *   transaction, so a restart after kill -9 resumes at exactly the next line;
- *   the sender (common/sender) fetches from the spool and its Acks release
+ *   the sender (client/sender) fetches from the spool and its Acks release
  *   spooled events and bring back the aggregator's rejections, which are
  *   stored as rejects naming the file and line the event came from.
  * Invariants: no spool write txn is open while the sender runs (its fetch

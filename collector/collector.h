@@ -14,7 +14,7 @@
  * Shared modules used (common/): spool (LMDB spool), sender (DEALER window),
  * json (line -> Event), validate (edge checks), cfg, log, clock, err.
  *
- * Data folder: DATA_DIR/spool (LMDB, see common/spool.h), DATA_DIR/lock
+ * Data folder: DATA_DIR/spool (LMDB, see collector/spool.h), DATA_DIR/lock
  * (flock: one collector per spool) and DATA_DIR/files-read (seen.h). */
 #ifndef CRR_COLLECTOR_H
 #define CRR_COLLECTOR_H

@@ -3,8 +3,8 @@
  *
  * A data folder (DATA_DIR) belongs to one daemon at a time:
  *   lock            flock(2) held for the daemon's life; holds its pid
- *   store/          the aggregator's LMDB environment (common/store.h)
- *   spool/          the collector's LMDB environment (common/spool.h)
+ *   store/          the aggregator's LMDB environment (state/store.h)
+ *   spool/          the collector's LMDB environment (collector/spool.h)
  *   endpoints.json  the aggregator's bound endpoints, for the CLI
  *   snapshots/      the file sinks' default output folder
  *   files-read      the collector's list of files its spools read (collector/seen.h)

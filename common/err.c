@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <zmq.h>
+
+/* zmq.h's base for its own error numbers */
+#define S_ZMQ_HAUSNUMERO 156384712
 
 const char *crr_strerror(int rc)
 {
@@ -32,8 +34,17 @@ const char *crr_strerror(int rc)
     if (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE)
         return mdb_strerror(rc);
     if (rc < 0)
-        return zmq_strerror(-rc); /* covers errno and zmq's own codes */
-    return strerror(rc);          /* LMDB passes system errors through as positive errno */
+        rc = -rc;
+    /* libzmq's own codes (zmq.h: ZMQ_HAUSNUMERO + 51..54; common/ links no
+     * libzmq, so their texts are here) */
+    switch (rc - S_ZMQ_HAUSNUMERO) {
+    case 51: return "operation cannot be accomplished in current state (ZeroMQ)";
+    case 52: return "the protocol is not compatible with the socket type (ZeroMQ)";
+    case 53: return "context was terminated (ZeroMQ)";
+    case 54: return "no thread available (ZeroMQ)";
+    default: break;
+    }
+    return strerror(rc); /* errno, negated or not (LMDB passes system errors as positive) */
 }
 
 int crr_err_bad_data(int rc)

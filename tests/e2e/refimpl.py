@@ -4,7 +4,7 @@ indicator catalogue, written from the text of docs/DOMAIN.md alone.
 It is deliberately slow and plain: it keeps every applied event in a list and
 recomputes each indicator by filtering that list, with no buckets and no
 incremental sums, so that it shares no structure with the C engine
-(common/indicators.c, common/stats.c), which it checks.
+(state/indicators.c, state/stats.c), which it checks.
 
 Input: events as dicts in the proto3 JSON mapping as crrmon writes them
 (lowerCamelCase or snake_case names, enums by full name or number, uint64 and

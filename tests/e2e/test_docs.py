@@ -1,7 +1,7 @@
 """test_docs: documents generated from the binary stay in step with it.
 
 docs/INDICATORS.md is `crrmon indicators --markdown` (generated from the
-catalogue table in common/indicators.c); this test fails when the committed
+catalogue table in state/indicators.c); this test fails when the committed
 file differs from what the built binary prints. Regenerate with:
     build/bin/crrmon indicators --markdown > docs/INDICATORS.md
 

@@ -89,5 +89,46 @@ def test_installed_aggregator_reads_installed_reference_data():
     assert p.term() == 0
 
 
+# Production folders (tests, benchmarks and generated code are not production).
+PRODUCTION = ("common", "state", "client", "collector", "aggregator", "sinks", "cli", "tools")
+
+# Includes a folder must not have: the directions of the tree (docs/MODULES.md).
+FORBIDDEN = {
+    "common": ("zmq.h", "czmq.h", "store.h", "store_int.h", "indicators.h", "sender.h", "certs.h",
+               "spool.h"),
+    "state": ("zmq.h", "czmq.h", "sender.h", "certs.h", "spool.h"),
+    "collector": ("store.h", "store_int.h", "indicators.h"),
+    "sinks": ("lmdb.h", "zmq.h", "czmq.h", "store.h", "store_int.h", "spool.h"),
+}
+
+
+def _production_files(folder):
+    d = os.path.join(t.SRC, folder)
+    return sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith((".c", ".h")))
+
+
+def test_tree_directions():
+    """No folder includes what its direction forbids (the CMake targets stop
+    project headers; system headers such as zmq.h are on every path, so this
+    test stops them)."""
+    bad = []
+    for folder, names in FORBIDDEN.items():
+        for p in _production_files(folder):
+            with open(p) as f:
+                for i, line in enumerate(f, 1):
+                    s = line.strip()
+                    if s.startswith("#include") and any(f"<{n}>" in s or f'"{n}"' in s for n in names):
+                        bad.append(f"{os.path.relpath(p, t.SRC)}:{i}: {s}")
+    assert not bad, "includes against the tree's directions:\n" + "\n".join(bad)
+
+
+def test_shared_folder_under_a_third():
+    lines = {}
+    for folder in PRODUCTION:
+        lines[folder] = sum(sum(1 for _ in open(p)) for p in _production_files(folder))
+    total = sum(lines.values())
+    assert lines["common"] * 3 < total, (lines, total)
+
+
 if __name__ == "__main__":
     t.main()

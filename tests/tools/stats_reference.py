@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """stats_reference: the expected values of tests/unit/test_stats.c, computed
-independently of common/stats.c: z = the exact 97.5% normal quantile (mpmath,
-50 digits), each formula of common/stats.h in decimal.Decimal at 50 digits.
+independently of state/stats.c: z = the exact 97.5% normal quantile (mpmath,
+50 digits), each formula of state/stats.h in decimal.Decimal at 50 digits.
 Prints each bound as a double, and how far z = 1.96 would move it. Run by hand
 (python3 tests/tools/stats_reference.py, needs python3-mpmath); not a test."""
 import statistics, mpmath

@@ -1,4 +1,4 @@
-/* test_certs: CURVE certificate files (common/certs.c): the pair crrmon
+/* test_certs: CURVE certificate files (client/certs.c): the pair crrmon
  * keygen writes, a secret readable by others refused, the admitted-clients
  * folder (borough metadata required, secret files and bad files skipped,
  * the name from metadata or the file name), the client's [security] keys. */

@@ -1,4 +1,4 @@
-/* test_gen: the generator (common/gen) is deterministic for a seed, every
+/* test_gen: the generator (tools/gen) is deterministic for a seed, every
  * event it makes validates with now = end_sec, every type and borough
  * appears, options restrict what is generated, and events pack and free
  * cleanly (crr_codec_free). */

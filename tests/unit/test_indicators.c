@@ -1,5 +1,5 @@
-/* test_indicators: the indicator engine's edge cases (common/indicators over
- * common/store, a real LMDB in a mkdtemp folder), each with exact expected
+/* test_indicators: the indicator engine's edge cases (state/indicators over
+ * state/store, a real LMDB in a mkdtemp folder), each with exact expected
  * values: a denominator of 0 (absent, never NaN or 0), pre = max in learning
  * (excluded from mean_gain, counted in ceiling_excluded), a trainer seen in
  * two boroughs (flagged London-wide only), a survey cell of 49 vs 50

@@ -1,4 +1,4 @@
-/* test_refdata: reference-data CSV loading (common/refdata, common/csvread)
+/* test_refdata: reference-data CSV loading (state/refdata, common/csvread)
  * against the shipped files and against bad files, which must fail naming
  * file, line and field. */
 #include <setjmp.h>

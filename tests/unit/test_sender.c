@@ -1,4 +1,4 @@
-/* test_sender: common/sender against a real ROUTER socket on loopback TCP
+/* test_sender: client/sender against a real ROUTER socket on loopback TCP
  * that the test drives by hand: frames are valid Batches within the window
  * and the size limit, cumulative Acks release frames, duplicate Acks are
  * harmless, expected_seq makes it go back once (no storm), rejections reach

@@ -1,4 +1,4 @@
-/* test_spool: common/spool against a real LMDB environment in a mkdtemp
+/* test_spool: collector/spool against a real LMDB environment in a mkdtemp
  * folder: identity (epoch kept across reopen, wrong source refused), append /
  * fetch / release, checkpoint atomicity with the events of the same txn,
  * the size bound (refuses, keeps the txn usable, frees on release), origins

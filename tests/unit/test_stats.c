@@ -1,4 +1,4 @@
-/* test_stats: known answers and edge cases of common/stats (docs/DOMAIN.md's rules).
+/* test_stats: known answers and edge cases of state/stats (docs/DOMAIN.md's rules).
  *
  * The expected bounds are independent of the code under test, to 1e-12:
  * computed with Python 3.11 by tests/tools/stats_reference.py (needs

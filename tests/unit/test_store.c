@@ -1,4 +1,4 @@
-/* test_store: common/store and common/indicators against a real LMDB in a
+/* test_store: state/store and state/indicators against a real LMDB in a
  * mkdtemp folder: sequence rules, duplicates, record ids, rejects, windows,
  * MDB_MAP_FULL, exact indicator values, snapshots, prune, the on-disk format
  * version (a store written before coverage is migrated, a newer one is

@@ -62,7 +62,7 @@ const crr_indicator_info_t *crr_indicators_catalogue(size_t *n);
 /* Letter of a stat ("C", "P", ...). Static string. */
 const char *crr_stat_name(crr_stat_t st);
 
-/* Reference data (common/refdata.h, owned by its module): resident population
+/* Reference data (state/refdata.h, owned by its module): resident population
  * by borough and ethnicity for the rates per 1,000. NULL, or a borough without
  * population, makes its rate rows absent (not zero). */
 struct crr_refdata;

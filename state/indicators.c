@@ -11,10 +11,10 @@
  * from summed sums, never from ratios.
  * Each (scope, window, family) ends as a small map cell -> summed metrics;
  * a row (total, one dimension value, or a cell of two dimensions) sums the
- * matching cells and applies the row's statistic (common/stats). Adding an
+ * matching cells and applies the row's statistic (state/stats). Adding an
  * indicator over data the store already keeps is adding a table row.
  *
- * Reference data (population) comes from common/refdata; without it the rate
+ * Reference data (population) comes from state/refdata; without it the rate
  * rows are present with no value. Threading: pure function of the store's
  * committed state; may run on any thread. Does not log or cache. */
 #include "indicators.h"
