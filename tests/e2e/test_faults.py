@@ -16,6 +16,7 @@ hidden and never a crash.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -101,8 +102,12 @@ def damaged_copy(which, size):
     shutil.copytree(coll_src, coll_dir)
     path = os.path.join(agg_dir, "store", "data.mdb") if which == "store" else \
         os.path.join(coll_dir, "spool", "data.mdb")
-    full = os.path.getsize(path)
-    os.truncate(path, full // 2 if size == "half" else 0)
+    # half of what LMDB uses (the file may be longer: the spool allocates
+    # ahead, and a cut inside that room is no damage)
+    r = crrmon("verify", "--data-dir", agg_dir if which == "store" else coll_dir, check=0)
+    m = re.search(r"data\.mdb \d+ bytes, LMDB needs (\d+)", r.stdout)
+    assert m, r.stdout
+    os.truncate(path, int(m.group(1)) // 2 if size == "half" else 0)
     return agg_dir, coll_dir, path
 
 
