@@ -24,8 +24,10 @@
 #include "boroughs.h"
 #include "clock.h"
 #include "codec.h"
+#include "iofault.h"
 #include "json.h"
 #include "lmdbx.h"
+#include "mem.h"
 #include "refdata.h"
 #include "rejects.h"
 #include "validate.h"
@@ -282,7 +284,7 @@ static void s_co_clear(struct crr_coalesce *c)
 static int s_co_grow(struct crr_coalesce *c)
 {
     size_t ncap = c->cap ? c->cap * 2 : 4096;
-    s_slot_t *ns = calloc(ncap, sizeof *ns);
+    s_slot_t *ns = crr_calloc(ncap, sizeof *ns);
     if (!ns)
         return -ENOMEM;
     for (size_t i = 0; i < c->cap; i++) {
@@ -314,7 +316,7 @@ static double *s_co_get(struct crr_coalesce *c, const uint8_t *key, unsigned nm)
         size_t ncap = c->arena_cap ? c->arena_cap * 2 : 65536;
         while (ncap < c->arena_len + nm)
             ncap *= 2;
-        double *na = realloc(c->arena, ncap * sizeof *na);
+        double *na = crr_realloc(c->arena, ncap * sizeof *na);
         if (!na)
             return NULL;
         c->arena = na;
@@ -695,7 +697,7 @@ void crr_store_job_reset(crr_store_job_t *j)
 static char *s_strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
-    char *p = malloc(n);
+    char *p = crr_malloc(n);
     if (p)
         memcpy(p, s, n);
     return p;
@@ -703,11 +705,11 @@ static char *s_strdup(const char *s)
 
 static int s_job_reject(crr_store_job_t *j, uint64_t seq, const crr_diag_t *d)
 {
-    Crrmon__V1__Rejection **nr = realloc(j->rejected, (j->n_rejected + 1) * sizeof *nr);
+    Crrmon__V1__Rejection **nr = crr_realloc(j->rejected, (j->n_rejected + 1) * sizeof *nr);
     if (!nr)
         return -ENOMEM;
     j->rejected = nr;
-    Crrmon__V1__Rejection *r = malloc(sizeof *r);
+    Crrmon__V1__Rejection *r = crr_malloc(sizeof *r);
     if (!r)
         return -ENOMEM;
     crrmon__v1__rejection__init(r);
@@ -966,7 +968,7 @@ static int s_event_hash(const Crrmon__V1__Event *e, uint64_t *h)
 {
     uint8_t stack[2048];
     size_t n = protobuf_c_message_get_packed_size(&e->base);
-    uint8_t *buf = n <= sizeof stack ? stack : malloc(n);
+    uint8_t *buf = n <= sizeof stack ? stack : crr_malloc(n);
     if (!buf)
         return -ENOMEM;
     protobuf_c_message_pack(&e->base, buf);
@@ -1161,7 +1163,7 @@ static int s_flush(s_apply_t *a)
     if (c->used == 0)
         return 0;
     if (c->order_cap < c->used) {
-        s_slot_t **no = realloc(c->order, c->used * sizeof *no);
+        s_slot_t **no = crr_realloc(c->order, c->used * sizeof *no);
         if (!no)
             return -ENOMEM;
         c->order = no;
@@ -1197,7 +1199,7 @@ static int s_apply_once(crr_store_t *s, crr_store_job_t *jobs, size_t n, size_t 
             crr_store_job_reset(&jobs[i]);
     s_apply_t a = {.s = s, .co = s->co}; /* a.fs: every (borough, type) S_FS_UNKNOWN */
     s_co_clear(s->co);
-    s_src_t *srcs = n ? calloc(n, sizeof *srcs) : NULL;
+    s_src_t *srcs = n ? crr_calloc(n, sizeof *srcs) : NULL;
     size_t nsrc = 0;
     int rc;
     if (n && !srcs)
@@ -1264,7 +1266,7 @@ static int s_apply_once(crr_store_t *s, crr_store_job_t *jobs, size_t n, size_t 
         if ((rc = mdb_put(a.txn, s->db_meta, &key, &v, 0)) != 0)
             goto fail;
     }
-    rc = mdb_txn_commit(a.txn);
+    rc = crr_iofault_commit(a.txn, "store_commit"); /* EIO when a test arms it */
     a.txn = NULL;
     if (rc)
         goto fail;

@@ -1,0 +1,41 @@
+/* mem: the hook's counters (atomics; see mem.h for who may arm it) and the
+ * jansson allocator that goes through it. */
+#include "mem.h"
+
+#include <jansson.h>
+
+atomic_int crr_mem_armed_;
+static atomic_long s_left;   /* allocations still allowed while armed */
+static atomic_long s_failed; /* allocations refused since arming */
+
+int crr_mem_refuse_(void)
+{
+    if (atomic_fetch_sub_explicit(&s_left, 1, memory_order_relaxed) > 0)
+        return 0;
+    atomic_fetch_add_explicit(&s_failed, 1, memory_order_relaxed);
+    return 1;
+}
+
+static void *s_json_malloc(size_t n)
+{
+    return crr_malloc(n);
+}
+
+void crr_mem_fail_after(long n)
+{
+    /* jansson frees with free(): switching allocators at any time is safe */
+    json_set_alloc_funcs(s_json_malloc, free);
+    atomic_store(&s_left, n < 0 ? 0 : n);
+    atomic_store(&s_failed, 0);
+    atomic_store(&crr_mem_armed_, 1);
+}
+
+void crr_mem_fail_off(void)
+{
+    atomic_store(&crr_mem_armed_, 0);
+}
+
+long crr_mem_failed(void)
+{
+    return atomic_load(&s_failed);
+}
