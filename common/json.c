@@ -1182,8 +1182,16 @@ int crr_json_parse(const ProtobufCMessageDescriptor *desc, const char *text, siz
 {
     *out = NULL;
     json_error_t e;
+    unsigned long nomem = crr_mem_thread_failures();
     json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
     if (!j) {
+        /* out of memory inside jansson (which may call it a syntax error): not
+         * the line's fault, it must not be rejected */
+        if (crr_mem_thread_failures() != nomem) {
+            if (d)
+                crr_diag_set(d, S_MALFORMED, "", "out of memory");
+            return -ENOMEM;
+        }
         if (d) {
             s_utf8_clean(e.text);
             crr_diag_set(d, S_MALFORMED, "", "invalid JSON at column %d: %s", e.column, e.text);

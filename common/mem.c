@@ -1,12 +1,14 @@
-/* mem: the hook's counters (atomics; see mem.h for who may arm it) and the
- * jansson allocator that goes through it. */
+/* mem: the hook's counters (atomics; see mem.h for who may arm it), the
+ * per-thread count of failed allocations, and jansson's allocator that goes
+ * through crr_malloc. */
 #include "mem.h"
 
 #include <jansson.h>
 
 atomic_int crr_mem_armed_;
-static atomic_long s_left;   /* allocations still allowed while armed */
-static atomic_long s_failed; /* allocations refused since arming */
+static atomic_long s_left;                   /* allocations still allowed while armed */
+static atomic_long s_failed;                 /* allocations refused since arming */
+static _Thread_local unsigned long s_thread; /* failed allocations of this thread */
 
 int crr_mem_refuse_(void)
 {
@@ -16,15 +18,30 @@ int crr_mem_refuse_(void)
     return 1;
 }
 
+void *crr_mem_failed_(void)
+{
+    s_thread++;
+    return NULL;
+}
+
+unsigned long crr_mem_thread_failures(void)
+{
+    return s_thread;
+}
+
 static void *s_json_malloc(size_t n)
 {
     return crr_malloc(n);
 }
 
+/* Before main, so no thread is using jansson yet; jansson frees with free(). */
+__attribute__((constructor)) static void s_json_install(void)
+{
+    json_set_alloc_funcs(s_json_malloc, free);
+}
+
 void crr_mem_fail_after(long n)
 {
-    /* jansson frees with free(): switching allocators at any time is safe */
-    json_set_alloc_funcs(s_json_malloc, free);
     atomic_store(&s_left, n < 0 ? 0 : n);
     atomic_store(&s_failed, 0);
     atomic_store(&crr_mem_armed_, 1);

@@ -573,7 +573,7 @@ int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out
         goto fail;
     if (!s->readonly) {
         s->co = calloc(1, sizeof *s->co);
-        s->rcap = calloc(CRR_RCAP_SLOTS, sizeof *s->rcap);
+        s->rcap = calloc(2 * CRR_RCAP_SLOTS, sizeof *s->rcap);
         if (!s->co || !s->rcap) {
             rc = -ENOMEM;
             goto fail;
@@ -742,6 +742,7 @@ typedef struct s_apply {
     const Crrmon__V1__Event *ev;        /* s_accumulate's event ... */
     unsigned ev_borough;                /* ... its borough index */
     int64_t ev_day, ev_arrival_day;     /* ... its occurred and arrival days */
+    int rcap_saved;                     /* s->rcap copied before this attempt's first take */
 } s_apply_t;
 
 /* Sets *m to key's metric vector in the table. On the key's first sight in
@@ -889,6 +890,10 @@ static int s_reject_storable(s_apply_t *a, crr_store_job_t *j, int64_t now)
     uint64_t stored = j->n_rejected - j->n_rereported - j->n_unstored;
     if (stored >= s->rcap_batch)
         return 0;
+    if (!a->rcap_saved) { /* s_apply_once gives it back if the attempt fails */
+        memcpy(s->rcap + CRR_RCAP_SLOTS, s->rcap, CRR_RCAP_SLOTS * sizeof *s->rcap);
+        a->rcap_saved = 1;
+    }
     return s_rcap_take(s, j->batch->source_id ? j->batch->source_id : "", now, &j->source_cap_hit);
 }
 
@@ -1275,6 +1280,8 @@ static int s_apply_once(crr_store_t *s, crr_store_job_t *jobs, size_t n, size_t 
 fail:
     if (a.txn)
         mdb_txn_abort(a.txn);
+    if (a.rcap_saved) /* nothing of the attempt was stored: its rejects take no budget */
+        memcpy(s->rcap, s->rcap + CRR_RCAP_SLOTS, CRR_RCAP_SLOTS * sizeof *s->rcap);
     free(srcs);
     return rc;
 }
