@@ -605,7 +605,15 @@ json_t *crr_json_from_message(const ProtobufCMessage *m, unsigned flags)
 {
     if (!m)
         return NULL;
-    return s_write_msg(m, flags);
+    /* jansson may drop a member whose allocation failed and go on: a tree
+     * built while any allocation failed is not the message, so none is */
+    unsigned long nomem = crr_mem_thread_failures();
+    json_t *j = s_write_msg(m, flags);
+    if (j && crr_mem_thread_failures() != nomem) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
 }
 
 /* True when every real in j reads back exactly from prec significant digits. */
@@ -653,9 +661,15 @@ char *crr_json_dumps(const ProtobufCMessage *m, unsigned flags)
     json_t *j = crr_json_from_message(m, flags);
     if (!j)
         return NULL;
+    /* jansson's writer drops what it could not allocate (a key) and goes on */
+    unsigned long nomem = crr_mem_thread_failures();
     char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
                                 JSON_REAL_PRECISION(s_real_precision(j)));
     json_decref(j);
+    if (s && crr_mem_thread_failures() != nomem) {
+        free(s);
+        s = NULL;
+    }
     return s;
 }
 
@@ -1184,10 +1198,13 @@ int crr_json_parse(const ProtobufCMessageDescriptor *desc, const char *text, siz
     json_error_t e;
     unsigned long nomem = crr_mem_thread_failures();
     json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
-    if (!j) {
-        /* out of memory inside jansson (which may call it a syntax error): not
-         * the line's fault, it must not be rejected */
+    if (!j || crr_mem_thread_failures() != nomem) {
+        /* out of memory inside jansson: not the line's fault, it must not be
+         * rejected; and jansson's lexer drops a character it could not save
+         * and goes on ("09:39" read as "09:9"), so a tree parsed while any
+         * allocation failed is not the line either */
         if (crr_mem_thread_failures() != nomem) {
+            json_decref(j);
             if (d)
                 crr_diag_set(d, S_MALFORMED, "", "out of memory");
             return -ENOMEM;

@@ -8,11 +8,13 @@
 atomic_int crr_mem_armed_;
 static atomic_long s_left;                   /* allocations still allowed while armed */
 static atomic_long s_failed;                 /* allocations refused since arming */
+static atomic_int s_once;                    /* refuse one allocation only */
 static _Thread_local unsigned long s_thread; /* failed allocations of this thread */
 
 int crr_mem_refuse_(void)
 {
-    if (atomic_fetch_sub_explicit(&s_left, 1, memory_order_relaxed) > 0)
+    long left = atomic_fetch_sub_explicit(&s_left, 1, memory_order_relaxed);
+    if (left > 0 || (left < 0 && atomic_load_explicit(&s_once, memory_order_relaxed)))
         return 0;
     atomic_fetch_add_explicit(&s_failed, 1, memory_order_relaxed);
     return 1;
@@ -40,11 +42,23 @@ __attribute__((constructor)) static void s_json_install(void)
     json_set_alloc_funcs(s_json_malloc, free);
 }
 
-void crr_mem_fail_after(long n)
+static void s_arm(long n, int once)
 {
+    atomic_store(&crr_mem_armed_, 0);
+    atomic_store(&s_once, once);
     atomic_store(&s_left, n < 0 ? 0 : n);
     atomic_store(&s_failed, 0);
     atomic_store(&crr_mem_armed_, 1);
+}
+
+void crr_mem_fail_after(long n)
+{
+    s_arm(n, 0);
+}
+
+void crr_mem_fail_once(long n)
+{
+    s_arm(n, 1);
 }
 
 void crr_mem_fail_off(void)

@@ -13,7 +13,8 @@
  * The hook (tests only): crr_mem_fail_after(n) lets the next n allocations
  * through and makes every one after it fail (NULL, errno ENOMEM) until
  * crr_mem_fail_off(), so a loop over n = 0, 1, 2... reaches each allocation
- * of an operation and every error path after it.
+ * of an operation and every error path after it; crr_mem_fail_once(n) fails
+ * the allocation after the n-th only.
  *
  * Out of production's reach: only a call inside the process arms the hook
  * (no environment variable, no option, no signal). Unarmed, an allocation
@@ -88,6 +89,12 @@ unsigned long crr_mem_thread_failures(void);
 /* Arms the hook: the next n allocations through these wrappers (and
  * jansson) succeed, every later one fails. Resets crr_mem_failed(). */
 void crr_mem_fail_after(long n);
+
+/* Arms the hook for one failure: the next n allocations succeed, the one
+ * after fails, and the later ones succeed again (a transient shortage: the
+ * error path and the callers that degrade instead of failing run with
+ * memory). Resets crr_mem_failed(). */
+void crr_mem_fail_once(long n);
 
 /* Disarms the hook: every allocation goes to the C library again. */
 void crr_mem_fail_off(void);

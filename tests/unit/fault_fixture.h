@@ -11,6 +11,7 @@
 #include "edge.h"
 #include "gen.h"
 #include "json.h"
+#include "rejects.h"
 
 #include <lmdb.h>
 #include <stdint.h>
@@ -96,8 +97,9 @@ static inline uint64_t fx_fnv(uint64_t h, const void *p, size_t n)
 }
 
 /* A hash of every named database's name, keys and values in env (not of
- * LMDB's own bookkeeping: page numbers may differ between equal contents). */
-static inline uint64_t fx_fingerprint(MDB_env *env)
+ * LMDB's own bookkeeping: page numbers may differ between equal contents),
+ * leaving out the database named skip (NULL = none). */
+static inline uint64_t fx_fingerprint_skip(MDB_env *env, const char *skip)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     MDB_txn *txn;
@@ -114,6 +116,8 @@ static inline uint64_t fx_fingerprint(MDB_env *env)
         name[k.mv_size] = '\0';
         h = fx_fnv(h, name, k.mv_size + 1);
         MDB_dbi dbi;
+        if (skip && strcmp(name, skip) == 0)
+            continue;
         if (mdb_dbi_open(txn, name, 0, &dbi) != 0) { /* a plain key of the main db */
             h = fx_fnv(h, v.mv_data, v.mv_size);
             continue;
@@ -130,6 +134,55 @@ static inline uint64_t fx_fingerprint(MDB_env *env)
     mdb_cursor_close(mc);
     mdb_txn_abort(txn);
     return h;
+}
+
+static inline uint64_t fx_fingerprint(MDB_env *env)
+{
+    return fx_fingerprint_skip(env, NULL);
+}
+
+/* A hash of the records of env's rejects database (common/rejects.h) with
+ * their "raw" member left out (the part a reject must never lose), and
+ * member drop too when not NULL; checks each has its code and reason. */
+static inline uint64_t fx_rejects_but_raw(MDB_env *env, const char *drop)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *c;
+    MDB_val k, v;
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, CRR_REJECTS_DB, 0, &dbi), 0);
+    assert_int_equal(mdb_cursor_open(txn, dbi, &c), 0);
+    while (mdb_cursor_get(c, &k, &v, MDB_NEXT) == 0) {
+        json_t *o = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        assert_non_null(o);
+        assert_non_null(json_object_get(o, "code"));
+        assert_non_null(json_object_get(o, "reason"));
+        json_object_del(o, "raw");
+        if (drop)
+            json_object_del(o, drop);
+        char *t = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        h = fx_fnv(fx_fnv(h, k.mv_data, k.mv_size), t, strlen(t) + 1);
+        free(t);
+        json_decref(o);
+    }
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    return h;
+}
+
+/* Entries in env's database name. */
+static inline size_t fx_entries(MDB_env *env, const char *name)
+{
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_stat st;
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, name, 0, &dbi), 0);
+    assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+    mdb_txn_abort(txn);
+    return st.ms_entries;
 }
 
 /* What an Ack would say about a job, for comparing two runs. */
