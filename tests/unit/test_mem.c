@@ -1,12 +1,13 @@
 /* test_mem: SQLite-style out-of-memory loops through the allocation hook
  * (common/mem.h) over the JSON codec, the aggregator's apply path and the
- * collector's spool. For n = 0, 1, 2... the n-th allocation and every one
- * after it fail (or, in the second run of each test, the n-th alone); the
- * operation must fail cleanly (-ENOMEM or the job's error, never a wrong
- * answer; ASan checks nothing leaks) and leave the state as it was (the whole
- * LMDB content, the sequences, the counters), until at some n it runs with no
- * failure injected and gives exactly what a run without the hook gives. The
- * codec's own loop (budgets) is in test_base.c. */
+ * collector's spool, and the protobuf codec's answer when malloc fails. For
+ * n = 0, 1, 2... the n-th allocation and every one after it fail (or, in the
+ * second run of each test, the n-th alone); the operation must fail cleanly
+ * (-ENOMEM or the job's error, never a wrong answer; ASan checks nothing
+ * leaks) and leave the state as it was (the whole LMDB content, the
+ * sequences, the counters), until at some n it runs with no failure injected
+ * and gives exactly what a run without the hook gives. The codec's own loop
+ * over allocation budgets is in test_base.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -150,6 +151,54 @@ static void test_json_dump_oom(void **state)
         assert_true(n > 0 && n < MAX_N);
         crr_codec_free(&e->base);
     }
+    fx_lines_free(lines);
+}
+
+/* ---- the protobuf codec: what malloc failing means ---------------------- */
+
+/* A frame unpacked while malloc fails is -ENOMEM, not CRR_EPARSE (the frame
+ * is fine: the aggregator must not answer it MALFORMED), on the heap and in
+ * the aggregator's group arena; once it unpacks, it is the same Batch. */
+static void test_codec_nomem(void **state)
+{
+    char *lines[FX_LINES];
+    fx_lines(lines);
+    Crrmon__V1__Batch *b = fx_batch("src-a", 1, lines, FX_LINES, 1);
+    uint8_t *buf, *got;
+    size_t len, got_len;
+    assert_int_equal(crr_codec_pack(&b->base, &buf, &len), 0);
+    crr_codec_free(&b->base);
+    for (int arena = 0; arena < 2; arena++) {
+        long n;
+        for (n = 0; n < MAX_N; n++) {
+            crr_codec_arena_t *a = NULL;
+            assert_int_equal(crr_codec_arena_new(&a), 0);
+            Crrmon__V1__Batch *m = NULL;
+            s_arm(state, n);
+            int rc = arena ? crr_codec_unpack_batch_arena(a, buf, len, len, &m)
+                           : crr_codec_unpack_batch(buf, len, len, &m);
+            long failed = crr_mem_failed();
+            crr_mem_fail_off();
+            if (rc == 0) {
+                assert_int_equal(crr_codec_pack(&m->base, &got, &got_len), 0);
+                assert_int_equal(got_len, len);
+                assert_memory_equal(got, buf, len);
+                free(got);
+            } else {
+                if (rc != -ENOMEM)
+                    fail_msg("arena %d, n=%ld: %d (%s) instead of -ENOMEM", arena, n, rc,
+                             crr_strerror(rc));
+                assert_null(m);
+            }
+            if (!arena && m)
+                crr_codec_free(&m->base);
+            crr_codec_arena_destroy(&a);
+            if (failed == 0)
+                break;
+        }
+        assert_true(n > 0 && n < MAX_N);
+    }
+    free(buf);
     fx_lines_free(lines);
 }
 
@@ -466,6 +515,8 @@ int main(void)
         cmocka_unit_test_prestate(test_json_reject_oom, &s_once),
         cmocka_unit_test_prestate(test_json_dump_oom, &s_persist),
         cmocka_unit_test_prestate(test_json_dump_oom, &s_once),
+        cmocka_unit_test_prestate(test_codec_nomem, &s_persist),
+        cmocka_unit_test_prestate(test_codec_nomem, &s_once),
         cmocka_unit_test_prestate(test_apply_oom, &s_persist),
         cmocka_unit_test_prestate(test_apply_oom, &s_once),
         cmocka_unit_test_prestate(test_spool_oom, &s_persist),
