@@ -504,6 +504,43 @@ static void test_spool_oom(void **state)
     fx_lines_free(lines);
 }
 
+/* Opening an existing spool while allocations fail: -ENOMEM and nothing
+ * leaked, until it opens with the same identity and counters. */
+static void test_spool_open_oom(void **state)
+{
+    char *lines[FX_LINES];
+    fx_lines(lines);
+    char dir[] = "/dev/shm/crr_mem_spopen_XXXXXX";
+    crr_spool_opts_t o = {.source_id = "col-1", .max_bytes = 1 << 20};
+    crr_spool_t *sp = s_spool_fresh(dir, &o, lines);
+    spool_seen_t want = s_spool_seen(sp);
+    uint64_t epoch = crr_spool_epoch(sp);
+    crr_spool_close(&sp);
+    long n;
+    for (n = 0; n < MAX_N; n++) {
+        s_arm(state, n);
+        int rc = crr_spool_open(&o, &sp);
+        long failed = crr_mem_failed();
+        crr_mem_fail_off();
+        if (rc == 0) {
+            assert_true(crr_spool_epoch(sp) == epoch);
+            spool_seen_t got = s_spool_seen(sp);
+            assert_int_equal(got.next_seq, want.next_seq);
+            assert_int_equal(got.count, want.count);
+            assert_true(got.fp == want.fp);
+            crr_spool_close(&sp);
+            if (failed == 0)
+                break;
+            continue;
+        }
+        assert_int_equal(rc, -ENOMEM);
+        assert_null(sp);
+    }
+    assert_true(n > 0 && n < MAX_N);
+    s_rm_rf(dir);
+    fx_lines_free(lines);
+}
+
 int main(void)
 {
     setenv("CRRMON_NOW", NOW_TEXT, 1);
@@ -521,6 +558,8 @@ int main(void)
         cmocka_unit_test_prestate(test_apply_oom, &s_once),
         cmocka_unit_test_prestate(test_spool_oom, &s_persist),
         cmocka_unit_test_prestate(test_spool_oom, &s_once),
+        cmocka_unit_test_prestate(test_spool_open_oom, &s_persist),
+        cmocka_unit_test_prestate(test_spool_open_oom, &s_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
