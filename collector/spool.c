@@ -13,8 +13,10 @@
 
 #include "clock.h"
 #include "crashpoint.h"
+#include "iofault.h"
 #include "lmdbx.h"
 #include "log.h"
+#include "mem.h"
 #include "rejects.h"
 
 #include <errno.h>
@@ -182,13 +184,13 @@ int crr_spool_open(const crr_spool_opts_t *o, crr_spool_t **out)
     *out = NULL;
     if (!o || !o->dir || !o->source_id || !*o->source_id || o->max_bytes == 0)
         return CRR_EINVAL;
-    crr_spool_t *s = calloc(1, sizeof *s);
+    crr_spool_t *s = crr_calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
     MDB_txn *txn = NULL;
     int rc = -ENOMEM;
     s->max_bytes = o->max_bytes;
-    if (!(s->source_id = strdup(o->source_id)))
+    if (!(s->source_id = crr_strdup(o->source_id)))
         goto fail;
     uint64_t map = o->map_size ? o->map_size : o->max_bytes * 3 + (64ull << 20);
     if ((rc = crr_lmdb_open(o->dir, map, 8, 0, &s->env)))
@@ -305,7 +307,7 @@ int crr_spool_commit(crr_spool_t *s)
         return rc;
     }
     crr_crashpoint("spool_commit"); /* the whole txn is lost, as in a crash here */
-    if ((rc = mdb_txn_commit(txn))) {
+    if ((rc = crr_iofault_commit(txn, "spool_commit"))) { /* EIO when a test arms it */
         s_restore(s);
         return rc;
     }

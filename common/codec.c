@@ -1,9 +1,11 @@
 /* codec: protobuf-c pack/unpack with a bounded allocator. Owns no state; the
  * budget lives on the caller's stack for the duration of one unpack. Memory is
- * plain malloc, so unpacked messages free through protobuf-c's default path. */
+ * plain malloc (through crr_malloc, common/mem.h), so unpacked messages free
+ * through protobuf-c's default path. */
 #include "codec.h"
 
 #include "err.h"
+#include "mem.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -12,6 +14,7 @@
 typedef struct {
     size_t left; /* bytes the unpack may still allocate */
     int over;    /* set when the budget ran out */
+    int nomem;   /* set when malloc failed (not the frame's fault) */
 } s_budget_t;
 
 static void *s_alloc(void *data, size_t size)
@@ -22,7 +25,10 @@ static void *s_alloc(void *data, size_t size)
         return NULL;
     }
     b->left -= size;
-    return malloc(size);
+    void *p = crr_malloc(size);
+    if (!p)
+        b->nomem = 1;
+    return p;
 }
 
 static void s_free(void *data, void *ptr)
@@ -44,11 +50,11 @@ int crr_codec_unpack_budget(const ProtobufCMessageDescriptor *desc, const uint8_
     *out = NULL;
     if (len > max_len)
         return CRR_ETOOBIG;
-    s_budget_t b = {.left = budget, .over = 0};
+    s_budget_t b = {.left = budget, .over = 0, .nomem = 0};
     ProtobufCAllocator a = {.alloc = s_alloc, .free = s_free, .allocator_data = &b};
     ProtobufCMessage *m = protobuf_c_message_unpack(desc, &a, len, buf);
     if (!m)
-        return b.over ? CRR_ETOOBIG : CRR_EPARSE;
+        return b.nomem ? -ENOMEM : b.over ? CRR_ETOOBIG : CRR_EPARSE;
     *out = m;
     return 0;
 }
@@ -85,6 +91,7 @@ struct crr_codec_arena {
     s_chunk_t *head; /* current chunk, newest first */
     size_t left;     /* budget of the unpack in progress */
     int over;        /* that budget ran out */
+    int nomem;       /* malloc failed in it */
 };
 
 int crr_codec_arena_new(crr_codec_arena_t **out)
@@ -129,9 +136,11 @@ static void *s_arena_alloc(void *data, size_t size)
     size = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
     if (!a->head || a->head->cap - a->head->used < size) {
         size_t cap = size > S_CHUNK ? size : S_CHUNK;
-        s_chunk_t *c = malloc(sizeof *c + cap);
-        if (!c)
+        s_chunk_t *c = crr_malloc(sizeof *c + cap);
+        if (!c) {
+            a->nomem = 1;
             return NULL;
+        }
         c->cap = cap;
         c->used = 0;
         c->next = a->head;
@@ -156,10 +165,11 @@ int crr_codec_unpack_batch_arena(crr_codec_arena_t *a, const uint8_t *buf, size_
         return CRR_ETOOBIG;
     a->left = (len + 64) * CRR_CODEC_ALLOC_FACTOR;
     a->over = 0;
+    a->nomem = 0;
     ProtobufCAllocator al = {.alloc = s_arena_alloc, .free = s_arena_free, .allocator_data = a};
     ProtobufCMessage *m = protobuf_c_message_unpack(&crrmon__v1__batch__descriptor, &al, len, buf);
     if (!m)
-        return a->over ? CRR_ETOOBIG : CRR_EPARSE;
+        return a->nomem ? -ENOMEM : a->over ? CRR_ETOOBIG : CRR_EPARSE;
     *out = (Crrmon__V1__Batch *)m;
     return 0;
 }

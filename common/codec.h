@@ -16,7 +16,8 @@
 #define CRR_CODEC_ALLOC_FACTOR 64
 
 /* Unpacks buf[0..len) as a message of type desc. Returns 0 and sets *out, or
- * CRR_ETOOBIG (len > max_len, or the allocation budget ran out) or CRR_EPARSE. */
+ * CRR_ETOOBIG (len > max_len, or the allocation budget ran out), CRR_EPARSE,
+ * or -ENOMEM (malloc failed: not the frame's fault, never CRR_EPARSE). */
 int crr_codec_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
                      size_t max_len, ProtobufCMessage **out);
 

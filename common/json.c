@@ -23,6 +23,7 @@
 #include "json.h"
 
 #include "clock.h"
+#include "mem.h"
 
 #include "google/protobuf/timestamp.pb-c.h"
 
@@ -161,7 +162,7 @@ static const char s_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxy
 static json_t *s_b64_encode(const uint8_t *p, size_t n)
 {
     size_t olen = (n + 2) / 3 * 4;
-    char *buf = malloc(olen + 1);
+    char *buf = crr_malloc(olen + 1);
     if (!buf)
         return NULL;
     size_t o = 0;
@@ -209,7 +210,7 @@ static int s_b64_decode(const char *s, size_t n, uint8_t **out, size_t *olen)
         return 1;
     if (n == 0)
         return 0;
-    uint8_t *buf = malloc(n / 4 * 3 + 3);
+    uint8_t *buf = crr_malloc(n / 4 * 3 + 3);
     if (!buf)
         return -ENOMEM;
     size_t o = 0;
@@ -281,7 +282,7 @@ json_t *crr_json_text(const char *s, size_t len, size_t max)
 {
     if (!s)
         return NULL;
-    char *buf = malloc(max + 1);
+    char *buf = crr_malloc(max + 1);
     if (!buf)
         return NULL;
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
@@ -311,7 +312,7 @@ static json_t *s_write_string(const char *s)
     if (j)
         return j;
     size_t n = strlen(s);
-    char *buf = malloc(n * 3 + 1);
+    char *buf = crr_malloc(n * 3 + 1);
     if (!buf)
         return NULL;
     size_t o = 0;
@@ -376,7 +377,7 @@ static json_t *s_write_msg_or_default(const ProtobufCMessageDescriptor *desc,
 {
     if (m)
         return s_write_msg(m, flags);
-    ProtobufCMessage *tmp = malloc(desc->sizeof_message);
+    ProtobufCMessage *tmp = crr_malloc(desc->sizeof_message);
     if (!tmp)
         return NULL;
     desc->message_init(tmp);
@@ -604,7 +605,15 @@ json_t *crr_json_from_message(const ProtobufCMessage *m, unsigned flags)
 {
     if (!m)
         return NULL;
-    return s_write_msg(m, flags);
+    /* jansson may drop a member whose allocation failed and go on: a tree
+     * built while any allocation failed is not the message, so none is */
+    unsigned long nomem = crr_mem_thread_failures();
+    json_t *j = s_write_msg(m, flags);
+    if (j && crr_mem_thread_failures() != nomem) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
 }
 
 /* True when every real in j reads back exactly from prec significant digits. */
@@ -652,9 +661,15 @@ char *crr_json_dumps(const ProtobufCMessage *m, unsigned flags)
     json_t *j = crr_json_from_message(m, flags);
     if (!j)
         return NULL;
+    /* jansson's writer drops what it could not allocate (a key) and goes on */
+    unsigned long nomem = crr_mem_thread_failures();
     char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
                                 JSON_REAL_PRECISION(s_real_precision(j)));
     json_decref(j);
+    if (s && crr_mem_thread_failures() != nomem) {
+        free(s);
+        s = NULL;
+    }
     return s;
 }
 
@@ -941,7 +956,7 @@ static int s_read_value(s_rd_t *r, const ProtobufCFieldDescriptor *f, const json
         const char *s = json_string_value(v);
         if (memchr(s, '\0', n))
             return s_fail(r, "string contains a NUL character");
-        char *c = malloc(n + 1);
+        char *c = crr_malloc(n + 1);
         if (!c)
             return s_nomem(r);
         memcpy(c, s, n + 1);
@@ -985,7 +1000,7 @@ static int s_read_map(s_rd_t *r, const ProtobufCFieldDescriptor *f,
     size_t n = json_object_size(v);
     if (n == 0)
         return 0;
-    ProtobufCMessage **arr = calloc(n, sizeof *arr);
+    ProtobufCMessage **arr = crr_calloc(n, sizeof *arr);
     if (!arr)
         return s_nomem(r);
     size_t *count = (size_t *)(base + f->quantifier_offset);
@@ -1001,7 +1016,7 @@ static int s_read_map(s_rd_t *r, const ProtobufCFieldDescriptor *f,
             r->len += (size_t)w;
         if (r->len >= sizeof r->path)
             r->len = sizeof r->path - 1;
-        ProtobufCMessage *e = malloc(ed->sizeof_message);
+        ProtobufCMessage *e = crr_malloc(ed->sizeof_message);
         if (!e)
             return s_nomem(r);
         ed->message_init(e);
@@ -1039,7 +1054,7 @@ static int s_read_repeated(s_rd_t *r, const ProtobufCFieldDescriptor *f, const j
     if (n == 0)
         return 0;
     size_t sz = s_elem_size(f->type);
-    char *arr = calloc(n, sz);
+    char *arr = crr_calloc(n, sz);
     if (!arr)
         return s_nomem(r);
     size_t *count = (size_t *)(base + f->quantifier_offset);
@@ -1132,7 +1147,7 @@ static int s_read_msg(s_rd_t *r, const ProtobufCMessageDescriptor *desc, const j
     *out = NULL;
     unsigned char *seen = NULL;
     int rc;
-    ProtobufCMessage *m = malloc(desc->sizeof_message);
+    ProtobufCMessage *m = crr_malloc(desc->sizeof_message);
     if (!m)
         return s_nomem(r);
     desc->message_init(m);
@@ -1147,7 +1162,7 @@ static int s_read_msg(s_rd_t *r, const ProtobufCMessageDescriptor *desc, const j
             rc = s_fail(r, "expected an object (%s), got %s", desc->name, s_json_kind(v));
             break;
         }
-        seen = calloc(desc->n_fields ? desc->n_fields : 1, 1);
+        seen = crr_calloc(desc->n_fields ? desc->n_fields : 1, 1);
         if (!seen) {
             rc = s_nomem(r);
             break;
@@ -1181,8 +1196,19 @@ int crr_json_parse(const ProtobufCMessageDescriptor *desc, const char *text, siz
 {
     *out = NULL;
     json_error_t e;
+    unsigned long nomem = crr_mem_thread_failures();
     json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
-    if (!j) {
+    if (!j || crr_mem_thread_failures() != nomem) {
+        /* out of memory inside jansson: not the line's fault, it must not be
+         * rejected; and jansson's lexer drops a character it could not save
+         * and goes on ("09:39" read as "09:9"), so a tree parsed while any
+         * allocation failed is not the line either */
+        if (crr_mem_thread_failures() != nomem) {
+            json_decref(j);
+            if (d)
+                crr_diag_set(d, S_MALFORMED, "", "out of memory");
+            return -ENOMEM;
+        }
         if (d) {
             s_utf8_clean(e.text);
             crr_diag_set(d, S_MALFORMED, "", "invalid JSON at column %d: %s", e.column, e.text);

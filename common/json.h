@@ -58,7 +58,7 @@
  * Strings that are not valid UTF-8 (protobuf-c does not check on unpack)
  * have each bad byte replaced by U+FFFD, so any message can be written.
  * Returns a new reference (caller json_decref()s it), or NULL when out of
- * memory (or m is NULL). */
+ * memory, for any member too (never a tree missing one), or m is NULL. */
 json_t *crr_json_from_message(const ProtobufCMessage *m, unsigned flags);
 
 /* Converts m to one compact line of JSON (no newline), keys in field order,
@@ -98,7 +98,10 @@ int crr_json_to_message(const ProtobufCMessageDescriptor *desc, json_t *in, Prot
 /* Parses text[0..len) (one JSON value; duplicate keys rejected) and builds a
  * message of type desc as crr_json_to_message. JSON syntax errors return
  * CRR_EPARSE with the column and jansson's text in d->reason and an empty
- * d->field. Same codes and ownership as crr_json_to_message. */
+ * d->field. Out of memory inside jansson is -ENOMEM, never CRR_EPARSE (the
+ * line is not at fault), also when jansson went on after the failure (its
+ * lexer drops a character it cannot save: such a tree is discarded). Same
+ * codes and ownership as crr_json_to_message. */
 int crr_json_parse(const ProtobufCMessageDescriptor *desc, const char *text, size_t len,
                    ProtobufCMessage **out, crr_diag_t *d);
 

@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "json.h"
 #include "lmdbx.h"
+#include "mem.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -27,8 +28,8 @@ static void s_set_text(json_t *o, const char *key, const char *s, size_t max)
         json_object_set_new(o, key, crr_json_text(s, strnlen(s, max), max));
 }
 
-/* The record's JSON text without "raw"; NULL when out of memory. */
-static json_t *s_record(uint64_t id, const crr_reject_t *r)
+/* s_record's members, each left out when it could not be allocated. */
+static json_t *s_record_members(uint64_t id, const crr_reject_t *r)
 {
     char when[48], num[32];
     json_t *o = json_object();
@@ -59,6 +60,34 @@ static json_t *s_record(uint64_t id, const crr_reject_t *r)
     return o;
 }
 
+/* The record's JSON text without "raw"; NULL when out of memory (a member
+ * that could not be made would be left out silently: the record then has
+ * no code, reason or id, and is not written at all). */
+static json_t *s_record(uint64_t id, const crr_reject_t *r)
+{
+    unsigned long nomem = crr_mem_thread_failures();
+    json_t *o = s_record_members(id, r);
+    if (o && crr_mem_thread_failures() != nomem) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
+}
+
+/* json_dumps(o), or NULL when out of memory: jansson's writer leaves out
+ * what it could not allocate (a key) and goes on, so a text written while
+ * any allocation failed is not the record. */
+static char *s_dumps(const json_t *o)
+{
+    unsigned long nomem = crr_mem_thread_failures();
+    char *text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+    if (text && crr_mem_thread_failures() != nomem) {
+        free(text);
+        text = NULL;
+    }
+    return text;
+}
+
 int crr_rejects_put(MDB_txn *txn, MDB_dbi dbi, const crr_reject_t *r)
 {
     uint64_t id = 1;
@@ -80,12 +109,12 @@ int crr_rejects_put(MDB_txn *txn, MDB_dbi dbi, const crr_reject_t *r)
         size_t n =
             strnlen(r->raw, CRR_REJECTS_RAW_MAX + 4); /* see a character across the cut whole */
         json_object_set_new(o, "raw", crr_json_text(r->raw, n, CRR_REJECTS_RAW_MAX));
-        text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+        text = s_dumps(o);
         if (!text) /* the reject matters more than its text: store it without */
             json_object_del(o, "raw");
     }
     if (!text)
-        text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+        text = s_dumps(o);
     json_decref(o);
     if (!text)
         return -ENOMEM;

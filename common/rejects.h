@@ -32,8 +32,9 @@ typedef struct crr_reject {
 /* Appends r to the rejects database dbi inside the write txn. Every string of
  * r may hold any bytes: each is stored as valid UTF-8, cut on a character
  * boundary; when the raw text cannot be stored the reject is stored without
- * it. Returns 0 or an LMDB code / -ENOMEM (out of memory for the record
- * itself). */
+ * it. A record is written whole or not at all: out of memory for any of
+ * its members (id, code, reason...) is -ENOMEM, never a record without them.
+ * Returns 0 or an LMDB code / -ENOMEM. */
 int crr_rejects_put(MDB_txn *txn, MDB_dbi dbi, const crr_reject_t *r);
 
 /* Calls fn(json_text, len, ud) for each stored reject, oldest first, starting

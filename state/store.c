@@ -24,8 +24,10 @@
 #include "boroughs.h"
 #include "clock.h"
 #include "codec.h"
+#include "iofault.h"
 #include "json.h"
 #include "lmdbx.h"
+#include "mem.h"
 #include "refdata.h"
 #include "rejects.h"
 #include "validate.h"
@@ -282,7 +284,7 @@ static void s_co_clear(struct crr_coalesce *c)
 static int s_co_grow(struct crr_coalesce *c)
 {
     size_t ncap = c->cap ? c->cap * 2 : 4096;
-    s_slot_t *ns = calloc(ncap, sizeof *ns);
+    s_slot_t *ns = crr_calloc(ncap, sizeof *ns);
     if (!ns)
         return -ENOMEM;
     for (size_t i = 0; i < c->cap; i++) {
@@ -314,7 +316,7 @@ static double *s_co_get(struct crr_coalesce *c, const uint8_t *key, unsigned nm)
         size_t ncap = c->arena_cap ? c->arena_cap * 2 : 65536;
         while (ncap < c->arena_len + nm)
             ncap *= 2;
-        double *na = realloc(c->arena, ncap * sizeof *na);
+        double *na = crr_realloc(c->arena, ncap * sizeof *na);
         if (!na)
             return NULL;
         c->arena = na;
@@ -571,7 +573,7 @@ int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out
         goto fail;
     if (!s->readonly) {
         s->co = calloc(1, sizeof *s->co);
-        s->rcap = calloc(CRR_RCAP_SLOTS, sizeof *s->rcap);
+        s->rcap = calloc(2 * CRR_RCAP_SLOTS, sizeof *s->rcap);
         if (!s->co || !s->rcap) {
             rc = -ENOMEM;
             goto fail;
@@ -695,7 +697,7 @@ void crr_store_job_reset(crr_store_job_t *j)
 static char *s_strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
-    char *p = malloc(n);
+    char *p = crr_malloc(n);
     if (p)
         memcpy(p, s, n);
     return p;
@@ -703,11 +705,11 @@ static char *s_strdup(const char *s)
 
 static int s_job_reject(crr_store_job_t *j, uint64_t seq, const crr_diag_t *d)
 {
-    Crrmon__V1__Rejection **nr = realloc(j->rejected, (j->n_rejected + 1) * sizeof *nr);
+    Crrmon__V1__Rejection **nr = crr_realloc(j->rejected, (j->n_rejected + 1) * sizeof *nr);
     if (!nr)
         return -ENOMEM;
     j->rejected = nr;
-    Crrmon__V1__Rejection *r = malloc(sizeof *r);
+    Crrmon__V1__Rejection *r = crr_malloc(sizeof *r);
     if (!r)
         return -ENOMEM;
     crrmon__v1__rejection__init(r);
@@ -740,6 +742,7 @@ typedef struct s_apply {
     const Crrmon__V1__Event *ev;        /* s_accumulate's event ... */
     unsigned ev_borough;                /* ... its borough index */
     int64_t ev_day, ev_arrival_day;     /* ... its occurred and arrival days */
+    int rcap_saved;                     /* s->rcap copied before this attempt's first take */
 } s_apply_t;
 
 /* Sets *m to key's metric vector in the table. On the key's first sight in
@@ -887,6 +890,10 @@ static int s_reject_storable(s_apply_t *a, crr_store_job_t *j, int64_t now)
     uint64_t stored = j->n_rejected - j->n_rereported - j->n_unstored;
     if (stored >= s->rcap_batch)
         return 0;
+    if (!a->rcap_saved) { /* s_apply_once gives it back if the attempt fails */
+        memcpy(s->rcap + CRR_RCAP_SLOTS, s->rcap, CRR_RCAP_SLOTS * sizeof *s->rcap);
+        a->rcap_saved = 1;
+    }
     return s_rcap_take(s, j->batch->source_id ? j->batch->source_id : "", now, &j->source_cap_hit);
 }
 
@@ -966,7 +973,7 @@ static int s_event_hash(const Crrmon__V1__Event *e, uint64_t *h)
 {
     uint8_t stack[2048];
     size_t n = protobuf_c_message_get_packed_size(&e->base);
-    uint8_t *buf = n <= sizeof stack ? stack : malloc(n);
+    uint8_t *buf = n <= sizeof stack ? stack : crr_malloc(n);
     if (!buf)
         return -ENOMEM;
     protobuf_c_message_pack(&e->base, buf);
@@ -1161,7 +1168,7 @@ static int s_flush(s_apply_t *a)
     if (c->used == 0)
         return 0;
     if (c->order_cap < c->used) {
-        s_slot_t **no = realloc(c->order, c->used * sizeof *no);
+        s_slot_t **no = crr_realloc(c->order, c->used * sizeof *no);
         if (!no)
             return -ENOMEM;
         c->order = no;
@@ -1197,7 +1204,7 @@ static int s_apply_once(crr_store_t *s, crr_store_job_t *jobs, size_t n, size_t 
             crr_store_job_reset(&jobs[i]);
     s_apply_t a = {.s = s, .co = s->co}; /* a.fs: every (borough, type) S_FS_UNKNOWN */
     s_co_clear(s->co);
-    s_src_t *srcs = n ? calloc(n, sizeof *srcs) : NULL;
+    s_src_t *srcs = n ? crr_calloc(n, sizeof *srcs) : NULL;
     size_t nsrc = 0;
     int rc;
     if (n && !srcs)
@@ -1264,7 +1271,7 @@ static int s_apply_once(crr_store_t *s, crr_store_job_t *jobs, size_t n, size_t 
         if ((rc = mdb_put(a.txn, s->db_meta, &key, &v, 0)) != 0)
             goto fail;
     }
-    rc = mdb_txn_commit(a.txn);
+    rc = crr_iofault_commit(a.txn, "store_commit"); /* EIO when a test arms it */
     a.txn = NULL;
     if (rc)
         goto fail;
@@ -1273,6 +1280,8 @@ static int s_apply_once(crr_store_t *s, crr_store_job_t *jobs, size_t n, size_t 
 fail:
     if (a.txn)
         mdb_txn_abort(a.txn);
+    if (a.rcap_saved) /* nothing of the attempt was stored: its rejects take no budget */
+        memcpy(s->rcap, s->rcap + CRR_RCAP_SLOTS, CRR_RCAP_SLOTS * sizeof *s->rcap);
     free(srcs);
     return rc;
 }

@@ -68,7 +68,8 @@ typedef struct crr_store_opts {
  * listed in its Ack; only the first rejects of a batch, and of a source_id in
  * each window, are stored with their text (a sample with reasons); the rest
  * are counted (crr_store_job_t.n_unstored). The per-source count lives in
- * memory (it starts again at a restart) and may count a failed attempt. */
+ * memory (it starts again at a restart); an apply attempt that fails (its
+ * transaction aborted) gives back what it counted. */
 #define CRR_STORE_REJECT_CAP_BATCH 100
 #define CRR_STORE_REJECT_CAP_SOURCE 1000
 #define CRR_STORE_REJECT_CAP_WINDOW_SEC 3600

@@ -40,7 +40,9 @@ struct crr_store {
                                          instants derived at open (malloc'd), else NULL */
     uint64_t rcap_batch, rcap_source; /* reject storage caps (crr_store_opts_t) */
     int64_t rcap_window;              /* the per-source cap's window, seconds */
-    struct crr_rcap *rcap;            /* per-source reject counts, CRR_RCAP_SLOTS (writer) */
+    struct crr_rcap *rcap;            /* per-source reject counts, CRR_RCAP_SLOTS (writer),
+                                         then as many for apply's copy (a failed attempt
+                                         gives back the budget it took) */
 };
 
 /* Per-source reject count in the current window (a direct-mapped table by
