@@ -52,21 +52,12 @@ def make_input():
 
 
 def start_aggregator(data_dir, ingest="tcp://127.0.0.1:*", crash=None):
+    """crrtest.start_aggregator with CRR_CRASHPOINT=crash; returns (handle, endpoints)."""
     env = dict(ENV)
     if crash:
         env["CRR_CRASHPOINT"] = crash
-    p = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", data_dir, "--ingest", ingest,
-                      "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0",
-                      "--aggregator.group_max_events=1000"], env=env, name="aggregator")
-
-    def endpoints():
-        if not p.alive():
-            raise AssertionError(f"aggregator exited {p.p.returncode}: {p.stderr()[-2000:]}")
-        with open(os.path.join(data_dir, "endpoints.json")) as f:
-            ep = json.load(f)
-        return ep if ep.get("pid") == p.pid else None
-
-    return p, crrtest.wait_until(endpoints, timeout=30, what="endpoints.json")
+    agg = crrtest.start_aggregator(data_dir, ingest=ingest, env=env, args=["--aggregator.group_max_events=1000"])
+    return agg, agg.ep
 
 
 def start_collector(data_dir, ingest, path, crash=None):

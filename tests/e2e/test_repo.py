@@ -6,7 +6,6 @@
   share/crrmon/ and the docs in share/doc/crrmon/, and the installed
   aggregator reads its reference data from share/crrmon/ by default.
 """
-import json
 import os
 import subprocess
 
@@ -61,10 +60,9 @@ def test_install_layout():
         assert os.path.exists(os.path.join(prefix, "share", "doc", "crrmon", f)), f
 
 
-def _start(prefix, data):
-    return t.Proc([os.path.join(prefix, "bin", "crrmon-aggregator"), "--data-dir", data,
-                   "--ingest", "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*",
-                   "--http", "127.0.0.1:0"])
+def _start(prefix, data, wait):
+    """The installed crrmon-aggregator, through t.start_aggregator."""
+    return t.start_aggregator(data, binary=os.path.join(prefix, "bin", "crrmon-aggregator"), wait=wait)
 
 
 def test_installed_aggregator_reads_installed_reference_data():
@@ -75,17 +73,15 @@ def test_installed_aggregator_reads_installed_reference_data():
     with open(ref, "a") as f:
         f.write("E09999999,Nowhere,Nobody\n")
     data = t.tmpdir()
-    p = _start(prefix, data)
+    p = _start(prefix, data, wait=False)
     code = p.wait(60)
     assert code != 0, "the installed aggregator accepted a broken installed borough list"
     assert os.path.realpath(ref) in p.stderr(), p.stderr()
     # With the good file back it starts and serves.
     with open(os.path.join(t.SRC, "data", "london_boroughs.csv")) as src, open(ref, "w") as dst:
         dst.write(src.read())
-    p = _start(prefix, data)
-    ep = os.path.join(data, "endpoints.json")
-    t.wait_until(lambda: os.path.exists(ep) and json.load(open(ep)).get("http"), what="endpoints.json")
-    assert p.alive()
+    p = _start(prefix, data, wait=True)
+    assert p.alive() and p.ep.get("http")
     assert p.term() == 0
 
 
