@@ -251,7 +251,7 @@ def test_send_survives_aggregator_kill9():
     agg.kill9()
     at_kill = applied()
     assert 0 < at_kill < 150000, f"the kill was not mid-send ({at_kill})"
-    start_aggregator(agg_dir, ingest=ep["ingest"])
+    agg.restart()  # on the ports it had
     assert sender.wait(timeout=120) == 0, sender.stderr()[-2000:]
     assert "sent 150000 events" in sender.stdout(), sender.stdout()
     assert pipeline_total(agg_dir) == 150000

@@ -86,7 +86,7 @@ def aggregator_crash(point):
     coll = start_collector(coll_dir, ep["ingest"], path)
     assert agg.wait(timeout=120) == CRASH_EXIT, agg.stderr()[-2000:]
     assert f"crash point {point} reached" in agg.stderr()
-    agg2, _ = start_aggregator(agg_dir, ingest=ep["ingest"])
+    agg2 = agg.restart(env=ENV)  # the same ports, no crash point
     assert coll.wait(timeout=180) == 0, coll.stderr()[-3000:]
     check_totals(agg_dir, exp)
     assert agg2.term() == 0
@@ -136,7 +136,7 @@ def test_rejection_survives_a_lost_ack():
     agg, ep = start_aggregator(agg_dir, crash="agg_after_commit:1")
     coll = start_collector(coll_dir, ep["ingest"], old)
     assert agg.wait(timeout=120) == CRASH_EXIT, agg.stderr()[-2000:]
-    agg2, _ = start_aggregator(agg_dir, ingest=ep["ingest"])
+    agg2 = agg.restart(env=ENV)  # the same ports, no crash point
     assert coll.wait(timeout=180) == 2, coll.stderr()[-3000:]
     rej = [json.loads(l) for l in crrmon("rejects", "--data-dir", coll_dir, "--json").stdout.splitlines()]
     assert [(r["file"], r["line"], r["code"], r["field"]) for r in rej] == [(old, 2, "too_old", "occurred_at")], rej

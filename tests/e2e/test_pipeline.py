@@ -220,7 +220,8 @@ def test_aggregator_kill9_mid_run():
     agg.kill9()
     at_kill = total_applied(agg_dir)  # the store as the dead aggregator left it
     assert 0 < at_kill < COUNT * len(SOURCES), f"the kill was not mid-run ({at_kill} applied)"
-    agg2, ep2 = start_aggregator(agg_dir, ingest=ingest)
+    agg2 = agg.restart()  # on the ports it had
+    ep2 = agg2.ep
     assert ep2["ingest"] == ingest
     wait_collectors(procs)
     verify(agg_dir, ep2)
