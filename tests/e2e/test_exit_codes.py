@@ -41,16 +41,15 @@ def dead_endpoint():
 
 def test_aggregator_exit_codes():
     d = crrtest.tmpdir()
-    ini = os.path.join(d, "bad.ini")
-    with open(ini, "w") as f:
-        f.write("[aggregator]\nthis line is not INI\n")
     # 64: a bad flag or value on the command line
     for args in (["--bogus"], ["--aggregator.group_max_ms=50"], ["--log-level", "loud"]):
         code, err = refused(os.path.join(d, "a"), *args)
         assert code == 64, (args, code, err)
     # 78: a config file that does not parse, reference data that is missing, a locked folder
-    code, err = refused(os.path.join(d, "a"), "--config", ini)
-    assert code == 78 and f"{ini}:2" in err, (code, err)
+    bad = crrtest.start_aggregator(os.path.join(d, "a"), env=ENV, config="[aggregator]\nthis line is not INI\n",
+                                   wait=False)
+    code, err = bad.wait(30), bad.stderr()
+    assert code == 78 and f"{bad.config_path}:2" in err, (code, err)
     code, err = refused(os.path.join(d, "a"), f"--aggregator.ref_boroughs={d}/nosuch.csv")
     assert code == 78 and "nosuch.csv" in err, (code, err)
     data = os.path.join(d, "live")
