@@ -3,7 +3,8 @@
 Owns: finding the built binaries (CRR_BIN_DIR), free loopback ports, temporary
 folders, starting and stopping real processes (every process started here is
 stopped at exit, even when a test fails), polling with deadlines instead of
-sleeping, and a tiny runner that prints "N passed, N failed".
+sleeping, the one way tests start crrmon-aggregator (Aggregator,
+start_aggregator), and a tiny runner that prints "N passed, N failed".
 
 A test file defines functions named test_* and ends with crrtest.main().
 """
@@ -158,7 +159,7 @@ class Aggregator:
     ingest, feed: ZeroMQ endpoints (default tcp://127.0.0.1:*, a random port);
     http: the HTTP address (default 127.0.0.1:0; None leaves --http out).
     args: more command-line arguments; config: the text of a config file,
-    written next to the data folder and given as --config; env: extra
+    written to a temporary file (.config_path) given as --config; env: extra
     environment (CRRMON_NOW, CRR_CRASHPOINT, ...); insecure: see plain();
     wrap: a command to run it under (strace -f ...: the process id is then the
     wrapper's, so endpoints.json is not matched by pid); binary: another
