@@ -114,6 +114,17 @@ void crr_cli_getopt_reset(void)
     opterr = 0;
 }
 
+int crr_cli_getopt_tail(const char *cmd, int o, char **argv, void (*usage)(FILE *out))
+{
+    if (o == 'h') {
+        usage(stdout);
+        return CRR_EXIT_OK;
+    }
+    if (o == ':')
+        return crr_cli_usage(cmd, "%s needs a value", argv[optind - 1]);
+    return crr_cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
+}
+
 struct crr_cli_table {
     size_t ncols;  /* columns per row */
     size_t nrows;  /* rows stored (header excluded) */

@@ -67,4 +67,12 @@ void crr_cli_table_destroy(crr_cli_table_t **t);
 /* Resets getopt so that a subcommand can parse its own argv. */
 void crr_cli_getopt_reset(void);
 
+/* The tail of every subcommand's getopt_long switch (optstring starting with
+ * ':'), for the answers o it does not handle itself: 'h' (--help) prints
+ * usage(stdout) and returns CRR_EXIT_OK; ':' (an option given without its
+ * value) prints "<option> needs a value", anything else "unknown option
+ * '<option>'", both as crr_cli_usage, returning CRR_EXIT_USAGE. The option
+ * is argv[optind - 1], as getopt_long leaves it. */
+int crr_cli_getopt_tail(const char *cmd, int o, char **argv, void (*usage)(FILE *out));
+
 #endif

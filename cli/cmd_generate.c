@@ -147,12 +147,7 @@ int crr_cmd_generate(int argc, char **argv)
             break;
         case 'E': end_s = optarg; break;
         case 'i': source_id = optarg; break;
-        case 'h':
-            s_usage(stdout);
-            rc = CRR_EXIT_OK;
-            goto fail;
-        case ':': rc = crr_cli_usage(S_CMD, "%s needs a value", argv[optind - 1]); goto fail;
-        default: rc = crr_cli_usage(S_CMD, "unknown option '%s'", argv[optind - 1]); goto fail;
+        default: rc = crr_cli_getopt_tail(S_CMD, o, argv, s_usage); goto fail;
         }
     }
     if (optind < argc) {

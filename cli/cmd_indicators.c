@@ -99,9 +99,7 @@ int crr_cmd_indicators(int argc, char **argv)
         switch (o) {
         case 'j': json_out = 1; break;
         case 'm': markdown = 1; break;
-        case 'h': s_usage(stdout); return CRR_EXIT_OK;
-        case ':': return crr_cli_usage(S_CMD, "%s needs a value", argv[optind - 1]);
-        default: return crr_cli_usage(S_CMD, "unknown option '%s'", argv[optind - 1]);
+        default: return crr_cli_getopt_tail(S_CMD, o, argv, s_usage);
         }
     }
     if (optind < argc)

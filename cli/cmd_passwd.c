@@ -228,9 +228,7 @@ int crr_cmd_passwd(int argc, char **argv)
             role = optarg;
             break;
         case 'f': file = optarg; break;
-        case 'h': s_usage(stdout); return CRR_EXIT_OK;
-        case ':': return crr_cli_usage(S_CMD, "%s needs a value", argv[optind - 1]);
-        default: return crr_cli_usage(S_CMD, "unknown option '%s'", argv[optind - 1]);
+        default: return crr_cli_getopt_tail(S_CMD, o, argv, s_usage);
         }
     }
     if (optind != argc - 1)

@@ -229,7 +229,21 @@ static int s_known_indicator(const char *name)
     return 0;
 }
 
-int crr_cmd_query(int argc, char **argv)
+/* What the command line asked for. */
+typedef struct {
+    const char *dir, *borough, *indicator, *population;
+    unsigned windows[CRR_STORE_MAX_WINDOWS];
+    size_t nwindows;
+    int64_t as_of; /* 0: now */
+    int as_of_date;
+    int fmt, nfmt, london;
+} s_args_t;
+
+#define S_GO_ON (-1) /* the arguments are fine: carry on */
+
+/* Reads the options into *a. Returns S_GO_ON or the exit code to return now
+ * (--help, a usage error). */
+static int s_parse_options(int argc, char **argv, s_args_t *a)
 {
     static const struct option opts[] = {
         {"data-dir", required_argument, NULL, 'd'},
@@ -244,88 +258,88 @@ int crr_cmd_query(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *dir = NULL, *borough = NULL, *indicator = NULL, *population = NULL;
-    unsigned windows[CRR_STORE_MAX_WINDOWS];
-    size_t nwindows = 0;
-    int64_t as_of = 0;
-    int as_of_date = 0;
-    int fmt = S_FMT_TABLE, nfmt = 0, london = 0;
     int o;
     while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (o) {
-        case 'd': dir = optarg; break;
-        case 'b': borough = optarg; break;
-        case 'L': london = 1; break;
-        case 'i': indicator = optarg; break;
-        case 'p': population = optarg; break;
-        case 'j': fmt = S_FMT_JSON, nfmt++; break;
-        case 'c': fmt = S_FMT_CSV, nfmt++; break;
+        case 'd': a->dir = optarg; break;
+        case 'b': a->borough = optarg; break;
+        case 'L': a->london = 1; break;
+        case 'i': a->indicator = optarg; break;
+        case 'p': a->population = optarg; break;
+        case 'j': a->fmt = S_FMT_JSON, a->nfmt++; break;
+        case 'c': a->fmt = S_FMT_CSV, a->nfmt++; break;
         case 'w':
-            if (nwindows == CRR_STORE_MAX_WINDOWS)
+            if (a->nwindows == CRR_STORE_MAX_WINDOWS)
                 return crr_cli_usage(S_CMD, "at most %d --window options", CRR_STORE_MAX_WINDOWS);
-            if (s_parse_window(optarg, &windows[nwindows]) != 0)
+            if (s_parse_window(optarg, &a->windows[a->nwindows]) != 0)
                 return crr_cli_usage(S_CMD, "--window needs a number of days such as 90d, not '%s'",
                                      optarg);
-            nwindows++;
+            a->nwindows++;
             break;
         case 'a':
-            if (crr_as_of_parse(optarg, &as_of, &as_of_date) != 0)
+            if (crr_as_of_parse(optarg, &a->as_of, &a->as_of_date) != 0)
                 return crr_cli_usage(S_CMD,
                                      "--as-of needs a date (2026-03-01) or an RFC 3339 "
                                      "instant, not '%s'",
                                      optarg);
-            if (as_of <= 0)
+            if (a->as_of <= 0)
                 return crr_cli_usage(S_CMD, "--as-of must be after 1970-01-01");
             break;
-        case 'h': s_usage(stdout); return CRR_EXIT_OK;
-        case ':': return crr_cli_usage(S_CMD, "%s needs a value", argv[optind - 1]);
-        default: return crr_cli_usage(S_CMD, "unknown option '%s'", argv[optind - 1]);
+        default: return crr_cli_getopt_tail(S_CMD, o, argv, s_usage);
         }
     }
     if (optind < argc)
         return crr_cli_usage(S_CMD, "unexpected argument '%s'", argv[optind]);
-    if (!dir)
+    return S_GO_ON;
+}
+
+/* Checks the options together (required, conflicting, known names); --london
+ * becomes borough LONDON. Returns S_GO_ON or the usage exit code. */
+static int s_check_options(s_args_t *a)
+{
+    if (!a->dir)
         return crr_cli_usage(S_CMD, "--data-dir is required");
-    if (borough && london)
-        return crr_cli_conflict(S_CMD, "--borough", borough, "--london", NULL, "which area to show",
-                                "show the borough", "show London as a whole");
-    if (nfmt > 1)
+    if (a->borough && a->london)
+        return crr_cli_conflict(S_CMD, "--borough", a->borough, "--london", NULL,
+                                "which area to show", "show the borough", "show London as a whole");
+    if (a->nfmt > 1)
         return crr_cli_usage(S_CMD, "give --json or --csv, not both");
-    if (london)
-        borough = "LONDON";
-    if (borough && strcmp(borough, "LONDON") != 0 && crr_borough_index(borough) < 0)
+    if (a->london)
+        a->borough = "LONDON";
+    if (a->borough && strcmp(a->borough, "LONDON") != 0 && crr_borough_index(a->borough) < 0)
         return crr_cli_usage(S_CMD, "unknown borough '%s' (GSS codes E09000001..E09000033)",
-                             borough);
-    if (indicator && !s_known_indicator(indicator))
+                             a->borough);
+    if (a->indicator && !s_known_indicator(a->indicator))
         return crr_cli_usage(S_CMD,
                              "unknown indicator '%s' (see crrmon query --help and "
                              "docs/INDICATORS.md)",
-                             indicator);
+                             a->indicator);
+    return S_GO_ON;
+}
 
+/* Prints the rows in the format asked for and flushes stdout. 0 or -1. */
+static int s_print(int fmt, Crrmon__V1__IndicatorValue **rows, size_t nrows)
+{
+    int rc;
+    switch (fmt) {
+    case S_FMT_JSON: rc = s_print_json(rows, nrows, stdout); break;
+    case S_FMT_CSV: rc = s_print_csv(rows, nrows, stdout); break;
+    default: rc = s_print_table(rows, nrows, stdout); break;
+    }
+    return rc || fflush(stdout) != 0 ? -1 : 0;
+}
+
+/* Opens the store read-only, computes the rows asked for with ref (NULL: the
+ * reference data recorded in the store) and prints them. Returns the exit
+ * code (messages printed). */
+static int s_query(const s_args_t *a, const crr_refdata_t *ref)
+{
     int exit_code = CRR_EXIT_FAIL;
     crr_store_t *store = NULL;
     Crrmon__V1__IndicatorValue **rows = NULL;
     size_t nrows = 0;
-    crr_refdata_t *ref = calloc(1, sizeof *ref);
-    if (!ref)
-        return crr_cli_fail(S_CMD, "out of memory");
-    crr_refdata_clear(ref);
-    int have_ref = 0;
-    if (population) {
-        crr_diag_t d;
-        crr_diag_clear(&d);
-        int rc = crr_refdata_load_population(ref, population, &d);
-        if (rc) {
-            char msg[1024];
-            exit_code = crr_cli_config(S_CMD, "cannot load the population: %s",
-                                       crr_diag_format(&d, msg, sizeof msg));
-            goto fail;
-        }
-        have_ref = 1;
-    }
-
     char store_dir[4096];
-    crr_datadir_path(store_dir, sizeof store_dir, dir, CRR_DATADIR_STORE);
+    crr_datadir_path(store_dir, sizeof store_dir, a->dir, CRR_DATADIR_STORE);
     crr_store_opts_t so = {.readonly = 1};
     int rc = crr_store_open(store_dir, &so, &store);
     if (rc) { /* a refused data folder (damaged, newer format): exit 78 */
@@ -333,44 +347,69 @@ int crr_cmd_query(int argc, char **argv)
             crr_cli_config(S_CMD, "cannot open the store in %s: %s", store_dir,
                            rc == MDB_NOTFOUND || rc == -ENOENT ? "no aggregator store there yet"
                                                                : crr_strerror(rc));
-        goto fail;
+        goto done;
     }
     char msg[512];
-    if (as_of && crr_as_of_check(store, as_of, as_of_date, crr_clock_now_sec(), msg, sizeof msg)) {
+    if (a->as_of &&
+        crr_as_of_check(store, a->as_of, a->as_of_date, crr_clock_now_sec(), msg, sizeof msg)) {
         exit_code = crr_cli_usage(S_CMD, "%s", msg);
-        goto fail;
+        goto done;
     }
     crr_query_t q = {
-        .as_of_sec = as_of,
-        .windows = nwindows ? windows : NULL,
-        .nwindows = nwindows,
-        .borough = borough,
-        .indicator = indicator,
-        .ref = have_ref ? ref : crr_store_refdata(store),
+        .as_of_sec = a->as_of,
+        .windows = a->nwindows ? a->windows : NULL,
+        .nwindows = a->nwindows,
+        .borough = a->borough,
+        .indicator = a->indicator,
+        .ref = ref ? ref : crr_store_refdata(store),
     };
     rc = crr_indicators_compute(store, &q, &rows, &nrows);
     if (rc == CRR_EINVAL) {
-        exit_code = crr_cli_usage(S_CMD, "unknown borough or indicator (borough %s, indicator %s)",
-                                  borough ? borough : "all", indicator ? indicator : "all");
-        goto fail;
+        exit_code =
+            crr_cli_usage(S_CMD, "unknown borough or indicator (borough %s, indicator %s)",
+                          a->borough ? a->borough : "all", a->indicator ? a->indicator : "all");
+        goto done;
     }
     if (rc) {
         crr_cli_fail(S_CMD, "computing indicators failed: %s", crr_strerror(rc));
-        goto fail;
+        goto done;
     }
-    switch (fmt) {
-    case S_FMT_JSON: rc = s_print_json(rows, nrows, stdout); break;
-    case S_FMT_CSV: rc = s_print_csv(rows, nrows, stdout); break;
-    default: rc = s_print_table(rows, nrows, stdout); break;
-    }
-    if (rc || fflush(stdout) != 0) {
+    if (s_print(a->fmt, rows, nrows) != 0) {
         crr_cli_fail(S_CMD, "write error on stdout (or out of memory)");
-        goto fail;
+        goto done;
     }
     exit_code = CRR_EXIT_OK;
-fail:
+done:
     crr_indicators_free(&rows, nrows);
     crr_store_close(&store);
+    return exit_code;
+}
+
+int crr_cmd_query(int argc, char **argv)
+{
+    s_args_t a = {.fmt = S_FMT_TABLE};
+    int rc = s_parse_options(argc, argv, &a);
+    if (rc == S_GO_ON)
+        rc = s_check_options(&a);
+    if (rc != S_GO_ON)
+        return rc;
+    crr_refdata_t *ref = calloc(1, sizeof *ref);
+    if (!ref)
+        return crr_cli_fail(S_CMD, "out of memory");
+    crr_refdata_clear(ref);
+    int exit_code;
+    if (a.population) {
+        crr_diag_t d;
+        crr_diag_clear(&d);
+        if (crr_refdata_load_population(ref, a.population, &d)) {
+            char msg[1024];
+            exit_code = crr_cli_config(S_CMD, "cannot load the population: %s",
+                                       crr_diag_format(&d, msg, sizeof msg));
+            free(ref);
+            return exit_code;
+        }
+    }
+    exit_code = s_query(&a, a.population ? ref : NULL);
     free(ref);
     return exit_code;
 }

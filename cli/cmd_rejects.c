@@ -140,9 +140,7 @@ int crr_cmd_rejects(int argc, char **argv)
             if (crr_cli_parse_u64(optarg, &limit) != 0)
                 return crr_cli_usage(S_CMD, "--limit needs a whole number, not '%s'", optarg);
             break;
-        case 'h': s_usage(stdout); return CRR_EXIT_OK;
-        case ':': return crr_cli_usage(S_CMD, "%s needs a value", argv[optind - 1]);
-        default: return crr_cli_usage(S_CMD, "unknown option '%s'", argv[optind - 1]);
+        default: return crr_cli_getopt_tail(S_CMD, o, argv, s_usage);
         }
     }
     if (optind < argc)

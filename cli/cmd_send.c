@@ -314,7 +314,21 @@ static uint64_t s_report_totals(const s_send_t *st, crr_sender_t *sender, const 
     return rej;
 }
 
-int crr_cmd_send(int argc, char **argv)
+/* What the command line asked for. */
+typedef struct {
+    const char *endpoint, *dir, *source_id;
+    const char *client_cert, *server_key;
+    int insecure; /* plain TCP only when asked (--insecure) */
+    int quiet;
+    int64_t give_up_ms;
+    uint64_t batch_events, window, max_frame;
+} s_args_t;
+
+#define S_GO_ON (-1) /* the arguments are fine: carry on */
+
+/* Reads the options into *a (the inputs stay at argv[optind..]). Returns
+ * S_GO_ON or the exit code to return now (--help, a usage error). */
+static int s_parse_options(int argc, char **argv, s_args_t *a)
 {
     static const struct option opts[] = {
         {"aggregator", required_argument, NULL, 'a'},
@@ -338,62 +352,64 @@ int crr_cmd_send(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *endpoint = NULL, *dir = NULL, *source_id = NULL;
-    const char *client_cert = NULL, *server_key = NULL;
-    int insecure = 0; /* plain TCP only when asked (--insecure) */
-    crr_curve_client_t curve;
-    int64_t give_up_ms = 30000;
-    uint64_t batch_events = 1000, window = 32, max_frame = 1u << 20;
-    s_send_t st = {0};
     char expl[600];
     int o;
     while ((o = getopt_long(argc, argv, ":hq", opts, NULL)) != -1) {
         switch (o) {
-        case 'a': endpoint = optarg; break;
-        case 'd': dir = optarg; break;
-        case 's': source_id = optarg; break;
-        case 'q': st.quiet = 1; break;
-        case 'C': client_cert = optarg; break;
-        case 'K': server_key = optarg; break;
-        case 'I': insecure = 1; break;
+        case 'a': a->endpoint = optarg; break;
+        case 'd': a->dir = optarg; break;
+        case 's': a->source_id = optarg; break;
+        case 'q': a->quiet = 1; break;
+        case 'C': a->client_cert = optarg; break;
+        case 'K': a->server_key = optarg; break;
+        case 'I': a->insecure = 1; break;
         case 'g':
-            if (crr_cfg_parse_duration(optarg, &give_up_ms) != 0)
+            if (crr_cfg_parse_duration(optarg, &a->give_up_ms) != 0)
                 return crr_cli_usage(S_CMD, "--give-up-after: %s",
                                      crr_cfg_explain_duration(optarg, expl, sizeof expl));
             break;
         case 'b':
-            if (crr_cli_parse_u64(optarg, &batch_events) != 0 || batch_events == 0 ||
-                batch_events > CRR_VALIDATE_MAX_BATCH_EVENTS)
+            if (crr_cli_parse_u64(optarg, &a->batch_events) != 0 || a->batch_events == 0 ||
+                a->batch_events > CRR_VALIDATE_MAX_BATCH_EVENTS)
                 return crr_cli_usage(S_CMD, "--batch-events needs a number 1..%d, not '%s'",
                                      CRR_VALIDATE_MAX_BATCH_EVENTS, optarg);
             break;
         case 'w':
-            if (crr_cli_parse_u64(optarg, &window) != 0 || window == 0 || window > 4096)
+            if (crr_cli_parse_u64(optarg, &a->window) != 0 || a->window == 0 || a->window > 4096)
                 return crr_cli_usage(S_CMD, "--window needs a number from 1 to 4096, not '%s'",
                                      optarg);
             break;
         case 'm':
-            if (crr_cfg_parse_size(optarg, &max_frame) != 0)
+            if (crr_cfg_parse_size(optarg, &a->max_frame) != 0)
                 return crr_cli_usage(S_CMD, "--max-frame: %s",
                                      crr_cfg_explain_size(optarg, expl, sizeof expl));
-            if (max_frame < 4096 || max_frame > (256u << 20))
+            if (a->max_frame < 4096 || a->max_frame > (256u << 20))
                 return crr_cli_usage(S_CMD, "--max-frame needs a size from 4k to 256M, not '%s'",
                                      optarg);
             break;
-        case 'h': s_usage(stdout); return CRR_EXIT_OK;
-        case ':': return crr_cli_usage(S_CMD, "%s needs a value", argv[optind - 1]);
-        default: return crr_cli_usage(S_CMD, "unknown option '%s'", argv[optind - 1]);
+        default: return crr_cli_getopt_tail(S_CMD, o, argv, s_usage);
         }
     }
+    return S_GO_ON;
+}
+
+/* Checks the options together and settles where to send (ep: --aggregator,
+ * the ingest endpoint in --data-dir's endpoints.json, or the default) and as
+ * whom (a->source_id: send-HOSTNAME when not given, kept in sid), loading the
+ * CURVE keys into *curve. Returns S_GO_ON or the exit code (message printed). */
+static int s_check_options(int argc, char **argv, s_args_t *a, crr_curve_client_t *curve, char *ep,
+                           size_t eplen, char *sid, size_t sidlen)
+{
     if (optind >= argc)
         return crr_cli_usage(S_CMD, "name at least one input FILE (or - for stdin)");
     crr_diag_t cd;
-    if (crr_curve_client_load("crrmon send", client_cert, server_key, insecure, &curve, &cd)) {
+    if (crr_curve_client_load("crrmon send", a->client_cert, a->server_key, a->insecure, curve,
+                              &cd)) {
         char buf[1024];
         return crr_cli_config(S_CMD, "%s", crr_diag_format(&cd, buf, sizeof buf));
     }
-    if (endpoint && dir)
-        return crr_cli_conflict(S_CMD, "--aggregator", endpoint, "--data-dir", dir,
+    if (a->endpoint && a->dir)
+        return crr_cli_conflict(S_CMD, "--aggregator", a->endpoint, "--data-dir", a->dir,
                                 "where the aggregator is", "send to the endpoint given",
                                 "read the endpoint from its endpoints.json");
     int nstdin = 0;
@@ -401,26 +417,125 @@ int crr_cmd_send(int argc, char **argv)
         nstdin += strcmp(argv[i], "-") == 0;
     if (nstdin > 1)
         return crr_cli_usage(S_CMD, "stdin (-) can be read only once");
-    if (source_id && !*source_id)
+    if (a->source_id && !*a->source_id)
         return crr_cli_usage(S_CMD, "--source-id must not be empty");
-
-    char ep[512], sid[300];
-    if (dir) {
-        int rc = crr_cli_endpoint(dir, "ingest", ep, sizeof ep);
+    if (a->dir) {
+        int rc = crr_cli_endpoint(a->dir, "ingest", ep, eplen);
         if (rc)
             return crr_cli_config(
-                S_CMD, "cannot read the ingest endpoint from %s/" CRR_DATADIR_ENDPOINTS ": %s", dir,
-                crr_strerror(rc));
+                S_CMD, "cannot read the ingest endpoint from %s/" CRR_DATADIR_ENDPOINTS ": %s",
+                a->dir, crr_strerror(rc));
     } else {
-        snprintf(ep, sizeof ep, "%s", endpoint ? endpoint : "tcp://127.0.0.1:7400");
+        snprintf(ep, eplen, "%s", a->endpoint ? a->endpoint : "tcp://127.0.0.1:7400");
     }
-    if (!source_id) {
+    if (!a->source_id) {
         char host[256] = "localhost";
         gethostname(host, sizeof host - 1);
         host[sizeof host - 1] = '\0';
-        snprintf(sid, sizeof sid, "send-%s", host);
-        source_id = sid;
+        snprintf(sid, sidlen, "send-%s", host);
+        a->source_id = sid;
     }
+    return S_GO_ON;
+}
+
+/* Polls the sender until every event of st is acknowledged durable. Returns
+ * 0, or -1 after printing why it stopped: interrupted, a poll error, the
+ * aggregator halted this run, or give_up_ms without progress. */
+static int s_until_durable(s_send_t *st, crr_sender_t *sender, const char *ep, int64_t give_up_ms)
+{
+    uint64_t last_progress = crr_clock_mono_ms(), seen = 0;
+    while (st->durable < st->n) {
+        if (s_stop) {
+            crr_cli_fail(S_CMD, "interrupted: %llu of %zu events acknowledged",
+                         (unsigned long long)st->durable, st->n);
+            return -1;
+        }
+        int rc = crr_sender_poll(sender, 100);
+        if (rc) {
+            crr_cli_fail(S_CMD, "sending to %s failed: %s", ep, crr_strerror(rc));
+            return -1;
+        }
+        uint64_t hseq = 0;
+        crr_sender_halt_t h = crr_sender_halted(sender, &hseq);
+        if (h != CRR_SENDER_RUNNING) {
+            crr_cli_fail(S_CMD,
+                         "%s: %llu of %zu events acknowledged; nothing more was sent (run "
+                         "the send again: events with record ids do not count twice)",
+                         h == CRR_SENDER_LOST_STATE
+                             ? "the aggregator lost this run's state while it ran (its store "
+                               "was restored or emptied)"
+                             : "another sender uses this run's source id and epoch",
+                         (unsigned long long)st->durable, st->n);
+            return -1;
+        }
+        uint64_t now = crr_clock_mono_ms();
+        if (st->durable != seen) {
+            seen = st->durable;
+            last_progress = now;
+        } else if (give_up_ms > 0 && now - last_progress >= (uint64_t)give_up_ms) {
+            crr_sender_stats_t ss;
+            crr_sender_stats(sender, &ss);
+            crr_cli_fail(S_CMD,
+                         "gave up after %.1fs without progress: %llu of %zu events "
+                         "acknowledged by %s (%s)",
+                         (double)give_up_ms / 1000.0, (unsigned long long)st->durable, st->n, ep,
+                         ss.connected ? "connected, but no acknowledgement"
+                                      : "no connection to the aggregator");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Phase 2: sends st's events as (source_id, epoch) to ep until every one is
+ * durable (nothing to do when st holds none). *zctx and *sender are what it
+ * created, for the caller to free. Returns 0 or -1 (message printed). */
+static int s_deliver(s_send_t *st, const s_args_t *a, const char *ep, uint64_t epoch,
+                     const crr_curve_client_t *curve, void **zctx, crr_sender_t **sender)
+{
+    if (st->n == 0)
+        return 0;
+    struct sigaction sa = {0};
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    *zctx = zmq_ctx_new();
+    if (!*zctx) {
+        crr_cli_fail(S_CMD, "cannot create a ZeroMQ context: %s", zmq_strerror(errno));
+        return -1;
+    }
+    crr_sender_opts_t so = {
+        .endpoint = ep,
+        .source_id = a->source_id,
+        .epoch = epoch,
+        .first_seq = 1,
+        .window_frames = a->window,
+        .batch_events = a->batch_events,
+        .max_frame_bytes = a->max_frame,
+        .resend_ms = a->give_up_ms > 0 && a->give_up_ms < 5000 ? a->give_up_ms / 2 + 1 : 5000,
+        .curve = curve,
+    };
+    crr_sender_source_t src = {
+        .fetch = s_fetch, .on_ack = s_on_ack, .depth = s_depth, .last_seq = s_last_seq};
+    int rc = crr_sender_new(*zctx, &so, &src, st, sender);
+    if (rc) {
+        crr_cli_fail(S_CMD, "cannot connect to %s: %s", ep, crr_strerror(rc));
+        return -1;
+    }
+    return s_until_durable(st, *sender, ep, a->give_up_ms);
+}
+
+int crr_cmd_send(int argc, char **argv)
+{
+    s_args_t a = {.give_up_ms = 30000, .batch_events = 1000, .window = 32, .max_frame = 1u << 20};
+    crr_curve_client_t curve;
+    char ep[512], sid[300];
+    int rc = s_parse_options(argc, argv, &a);
+    if (rc == S_GO_ON)
+        rc = s_check_options(argc, argv, &a, &curve, ep, sizeof ep, sid, sizeof sid);
+    if (rc != S_GO_ON)
+        return rc;
 
     /* Phase 1: read and validate at the edge. */
     crr_validate_opts_t vo = {
@@ -428,89 +543,21 @@ int crr_cmd_send(int argc, char **argv)
         .future_slack_sec = CRR_VALIDATE_FUTURE_SLACK_SEC,
         .max_age_days = 0, /* the aggregator knows its windows; it rejects too_old itself */
     };
+    s_send_t st = {.quiet = a.quiet};
     int exit_code = CRR_EXIT_FAIL;
     void *zctx = NULL;
     crr_sender_t *sender = NULL;
     for (int i = optind; i < argc; i++)
-        if (s_read_input(&st, argv[i], source_id, &vo, max_frame - S_FRAME_OVERHEAD) != 0)
+        if (s_read_input(&st, argv[i], a.source_id, &vo, a.max_frame - S_FRAME_OVERHEAD) != 0)
             goto fail;
 
     /* Phase 2: send until every event is durable, or no progress for give_up_ms. */
     uint64_t epoch = s_random_epoch();
-    if (st.n > 0) {
-        struct sigaction sa = {0};
-        sa.sa_handler = s_on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        zctx = zmq_ctx_new();
-        if (!zctx) {
-            crr_cli_fail(S_CMD, "cannot create a ZeroMQ context: %s", zmq_strerror(errno));
-            goto fail;
-        }
-        crr_sender_opts_t so = {
-            .endpoint = ep,
-            .source_id = source_id,
-            .epoch = epoch,
-            .first_seq = 1,
-            .window_frames = window,
-            .batch_events = batch_events,
-            .max_frame_bytes = max_frame,
-            .resend_ms = give_up_ms > 0 && give_up_ms < 5000 ? give_up_ms / 2 + 1 : 5000,
-            .curve = &curve,
-        };
-        crr_sender_source_t src = {
-            .fetch = s_fetch, .on_ack = s_on_ack, .depth = s_depth, .last_seq = s_last_seq};
-        int rc = crr_sender_new(zctx, &so, &src, &st, &sender);
-        if (rc) {
-            crr_cli_fail(S_CMD, "cannot connect to %s: %s", ep, crr_strerror(rc));
-            goto fail;
-        }
-        uint64_t last_progress = crr_clock_mono_ms(), seen = 0;
-        while (st.durable < st.n) {
-            if (s_stop) {
-                crr_cli_fail(S_CMD, "interrupted: %llu of %zu events acknowledged",
-                             (unsigned long long)st.durable, st.n);
-                goto fail;
-            }
-            rc = crr_sender_poll(sender, 100);
-            if (rc) {
-                crr_cli_fail(S_CMD, "sending to %s failed: %s", ep, crr_strerror(rc));
-                goto fail;
-            }
-            uint64_t hseq = 0;
-            crr_sender_halt_t h = crr_sender_halted(sender, &hseq);
-            if (h != CRR_SENDER_RUNNING) {
-                crr_cli_fail(S_CMD,
-                             "%s: %llu of %zu events acknowledged; nothing more was sent (run "
-                             "the send again: events with record ids do not count twice)",
-                             h == CRR_SENDER_LOST_STATE
-                                 ? "the aggregator lost this run's state while it ran (its store "
-                                   "was restored or emptied)"
-                                 : "another sender uses this run's source id and epoch",
-                             (unsigned long long)st.durable, st.n);
-                goto fail;
-            }
-            uint64_t now = crr_clock_mono_ms();
-            if (st.durable != seen) {
-                seen = st.durable;
-                last_progress = now;
-            } else if (give_up_ms > 0 && now - last_progress >= (uint64_t)give_up_ms) {
-                crr_sender_stats_t ss;
-                crr_sender_stats(sender, &ss);
-                crr_cli_fail(S_CMD,
-                             "gave up after %.1fs without progress: %llu of %zu events "
-                             "acknowledged by %s (%s)",
-                             (double)give_up_ms / 1000.0, (unsigned long long)st.durable, st.n, ep,
-                             ss.connected ? "connected, but no acknowledgement"
-                                          : "no connection to the aggregator");
-                goto fail;
-            }
-        }
-    }
+    if (s_deliver(&st, &a, ep, epoch, &curve, &zctx, &sender) != 0)
+        goto fail;
 
     /* Phase 3: report. */
-    uint64_t remote_rejected = s_report_totals(&st, sender, source_id, epoch, ep);
+    uint64_t remote_rejected = s_report_totals(&st, sender, a.source_id, epoch, ep);
     fflush(stdout);
     exit_code = st.rejected_input || remote_rejected ? CRR_EXIT_REJECTED : CRR_EXIT_OK;
 fail:

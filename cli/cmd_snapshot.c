@@ -89,7 +89,18 @@ static int s_password(char *buf, size_t len)
     return *buf ? 0 : -1;
 }
 
-int crr_cmd_snapshot(int argc, char **argv)
+/* What the command line asked for. */
+typedef struct {
+    const char *http, *dir, *as_of, *user, *cacert;
+    int json_out, tls;
+    int64_t timeout_ms;
+} s_args_t;
+
+#define S_GO_ON (-1) /* the arguments are fine: carry on */
+
+/* Reads the options into *a. Returns S_GO_ON or the exit code to return now
+ * (--help, a usage error). */
+static int s_parse_options(int argc, char **argv, s_args_t *a)
 {
     static const struct option opts[] = {
         {"http", required_argument, NULL, 'a'},
@@ -102,17 +113,13 @@ int crr_cmd_snapshot(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *http = NULL, *dir = NULL, *as_of = NULL, *user = NULL, *cacert = NULL;
-    int json_out = 0, tls = 0;
-    char pass[1024] = "";
-    int64_t timeout_ms = 60000;
     char expl[600];
     int o;
     while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (o) {
-        case 'a': http = optarg; break;
-        case 'd': dir = optarg; break;
-        case 'j': json_out = 1; break;
+        case 'a': a->http = optarg; break;
+        case 'd': a->dir = optarg; break;
+        case 'j': a->json_out = 1; break;
         case 'o': {
             int64_t sec;
             int is_date;
@@ -121,48 +128,54 @@ int crr_cmd_snapshot(int argc, char **argv)
                                      "--as-of needs a date (2026-03-01) or an RFC 3339 instant, "
                                      "not '%s'",
                                      optarg);
-            as_of = optarg;
+            a->as_of = optarg;
             break;
         }
         case 't':
-            if (crr_cfg_parse_duration(optarg, &timeout_ms) != 0)
+            if (crr_cfg_parse_duration(optarg, &a->timeout_ms) != 0)
                 return crr_cli_usage(S_CMD, "--timeout: %s",
                                      crr_cfg_explain_duration(optarg, expl, sizeof expl));
-            if (timeout_ms <= 0)
+            if (a->timeout_ms <= 0)
                 return crr_cli_usage(S_CMD, "--timeout must be more than 0");
             break;
-        case 'u': user = optarg; break;
+        case 'u': a->user = optarg; break;
         case 'c':
-            cacert = optarg;
-            tls = 1;
+            a->cacert = optarg;
+            a->tls = 1;
             break;
-        case 'h': s_usage(stdout); return CRR_EXIT_OK;
-        case ':': return crr_cli_usage(S_CMD, "%s needs a value", argv[optind - 1]);
-        default: return crr_cli_usage(S_CMD, "unknown option '%s'", argv[optind - 1]);
+        default: return crr_cli_getopt_tail(S_CMD, o, argv, s_usage);
         }
     }
     if (optind < argc)
         return crr_cli_usage(S_CMD, "unexpected argument '%s'", argv[optind]);
-    if (http && dir)
-        return crr_cli_conflict(S_CMD, "--http", http, "--data-dir", dir, "where the aggregator is",
-                                "ask the address given",
-                                "read the address from its endpoints.json");
-    if (!http && !dir)
-        return crr_cli_usage(S_CMD, "give exactly one of --http HOST:PORT and --data-dir DIR");
+    return S_GO_ON;
+}
 
+/* The URL of POST /api/v1/snapshots into url (len bytes), from --http (an
+ * https:// prefix turns TLS on) or --data-dir's endpoints.json. Returns
+ * S_GO_ON or the exit code (message printed). */
+static int s_snapshots_url(s_args_t *a, char *url, size_t len)
+{
+    if (a->http && a->dir)
+        return crr_cli_conflict(S_CMD, "--http", a->http, "--data-dir", a->dir,
+                                "where the aggregator is", "ask the address given",
+                                "read the address from its endpoints.json");
+    if (!a->http && !a->dir)
+        return crr_cli_usage(S_CMD, "give exactly one of --http HOST:PORT and --data-dir DIR");
     char addr[512];
-    if (dir) {
-        int rc = crr_cli_endpoint(dir, "http", addr, sizeof addr);
+    if (a->dir) {
+        int rc = crr_cli_endpoint(a->dir, "http", addr, sizeof addr);
         if (rc)
             return crr_cli_config(
-                S_CMD, "cannot read the HTTP address from %s/" CRR_DATADIR_ENDPOINTS ": %s", dir,
+                S_CMD, "cannot read the HTTP address from %s/" CRR_DATADIR_ENDPOINTS ": %s", a->dir,
                 crr_strerror(rc));
     } else {
+        const char *http = a->http;
         if (strncmp(http, "http://", 7) == 0)
             http += 7;
         else if (strncmp(http, "https://", 8) == 0) {
             http += 8;
-            tls = 1;
+            a->tls = 1;
         }
         snprintf(addr, sizeof addr, "%s", http);
         size_t n = strlen(addr);
@@ -171,57 +184,92 @@ int crr_cmd_snapshot(int argc, char **argv)
         if (!*addr || !strchr(addr, ':'))
             return crr_cli_usage(S_CMD, "--http needs HOST:PORT, not '%s'", http);
     }
-    char url[800];
-    snprintf(url, sizeof url, "%s://%s/api/v1/snapshots", tls ? "https" : "http", addr);
-    if (user && s_password(pass, sizeof pass))
-        return crr_cli_fail(S_CMD,
-                            "--user %s needs a password: set CRRMON_HTTP_PASSWORD or give "
-                            "it as one line on stdin",
-                            user);
+    snprintf(url, len, "%s://%s/api/v1/snapshots", a->tls ? "https" : "http", addr);
+    return S_GO_ON;
+}
 
-    int exit_code = CRR_EXIT_FAIL;
-    s_body_t body = {0};
-    json_t *ans = NULL;
-    char errbuf[CURL_ERROR_SIZE] = "";
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-        return crr_cli_fail(S_CMD, "cannot initialise libcurl");
-    CURL *c = curl_easy_init();
-    if (!c) {
-        crr_cli_fail(S_CMD, "cannot initialise libcurl");
-        goto fail;
-    }
-    if (as_of) {
-        char *esc = curl_easy_escape(c, as_of, 0);
+/* Sets up c for the POST to url (with ?as_of= when asked; url has room for
+ * it, ulen bytes) answering into body, errors into errbuf. hdrs: the header
+ * list to free after the request. Returns 0, or -1 out of memory (printed). */
+static int s_prepare(CURL *c, const s_args_t *a, const char *pass, char *url, size_t ulen,
+                     s_body_t *body, char *errbuf, struct curl_slist **hdrs)
+{
+    if (a->as_of) {
+        char *esc = curl_easy_escape(c, a->as_of, 0);
         if (!esc) {
             crr_cli_fail(S_CMD, "out of memory");
-            goto fail;
+            return -1;
         }
         size_t ul = strlen(url);
-        snprintf(url + ul, sizeof url - ul, "?as_of=%s", esc);
+        snprintf(url + ul, ulen - ul, "?as_of=%s", esc);
         curl_free(esc);
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{}");
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 2L);
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_ms < 10000 ? timeout_ms : 10000));
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)a->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(a->timeout_ms < 10000 ? a->timeout_ms : 10000));
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    if (cacert)
-        curl_easy_setopt(c, CURLOPT_CAINFO, cacert);
-    if (user) {
+    if (a->cacert)
+        curl_easy_setopt(c, CURLOPT_CAINFO, a->cacert);
+    if (a->user) {
         curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(c, CURLOPT_USERNAME, user);
+        curl_easy_setopt(c, CURLOPT_USERNAME, a->user);
         curl_easy_setopt(c, CURLOPT_PASSWORD, pass);
     }
+    return 0;
+}
+
+/* Prints the aggregator's answer ans (id, file, values; or the JSON itself
+ * with json_out) whose id is id. Returns the exit code. */
+static int s_print_answer(json_t *ans, const char *id, int json_out)
+{
+    if (json_out) {
+        char *text = json_dumps(ans, JSON_COMPACT);
+        if (text)
+            puts(text);
+        free(text);
+    } else {
+        const char *file = json_string_value(json_object_get(ans, "file"));
+        json_t *vals = json_object_get(ans, "values");
+        printf("id %s\n", id);
+        printf("file %s\n", file ? file : "-");
+        if (json_is_integer(vals))
+            printf("values %lld\n", (long long)json_integer_value(vals));
+        else if (json_is_array(vals))
+            printf("values %zu\n", json_array_size(vals));
+    }
+    if (fflush(stdout) != 0)
+        return crr_cli_fail(S_CMD, "write error on stdout");
+    return CRR_EXIT_OK;
+}
+
+/* POSTs to url with the password pass (when a->user) and prints the answer.
+ * Returns the exit code (64 for HTTP 400: a date the aggregator cannot serve). */
+static int s_request(const s_args_t *a, char *pass, char *url, size_t ulen)
+{
+    int exit_code = CRR_EXIT_FAIL;
+    s_body_t body = {0};
+    json_t *ans = NULL;
+    char errbuf[CURL_ERROR_SIZE] = "";
+    struct curl_slist *hdrs = NULL;
+    CURL *c = curl_easy_init();
+    if (!c) {
+        crr_cli_fail(S_CMD, "cannot initialise libcurl");
+        goto fail;
+    }
+    if (s_prepare(c, a, pass, url, ulen, &body, errbuf, &hdrs) != 0)
+        goto fail;
     CURLcode cc = curl_easy_perform(c);
-    explicit_bzero(pass, sizeof pass);
+    explicit_bzero(pass, strlen(pass));
     curl_slist_free_all(hdrs);
     if (cc != CURLE_OK) {
         crr_cli_fail(S_CMD, "cannot reach the aggregator at %s: %s", url,
@@ -247,31 +295,34 @@ int crr_cmd_snapshot(int argc, char **argv)
                      body.buf ? body.buf : "(no body)");
         goto fail;
     }
-    if (json_out) {
-        char *text = json_dumps(ans, JSON_COMPACT);
-        if (text)
-            puts(text);
-        free(text);
-    } else {
-        const char *file = json_string_value(json_object_get(ans, "file"));
-        json_t *vals = json_object_get(ans, "values");
-        printf("id %s\n", id);
-        printf("file %s\n", file ? file : "-");
-        if (json_is_integer(vals))
-            printf("values %lld\n", (long long)json_integer_value(vals));
-        else if (json_is_array(vals))
-            printf("values %zu\n", json_array_size(vals));
-    }
-    if (fflush(stdout) != 0) {
-        crr_cli_fail(S_CMD, "write error on stdout");
-        goto fail;
-    }
-    exit_code = CRR_EXIT_OK;
+    exit_code = s_print_answer(ans, id, a->json_out);
 fail:
     json_decref(ans);
     free(body.buf);
     if (c)
         curl_easy_cleanup(c);
+    return exit_code;
+}
+
+int crr_cmd_snapshot(int argc, char **argv)
+{
+    s_args_t a = {.timeout_ms = 60000};
+    char url[800];
+    int rc = s_parse_options(argc, argv, &a);
+    if (rc == S_GO_ON)
+        rc = s_snapshots_url(&a, url, sizeof url);
+    if (rc != S_GO_ON)
+        return rc;
+    char pass[1024] = "";
+    if (a.user && s_password(pass, sizeof pass))
+        return crr_cli_fail(S_CMD,
+                            "--user %s needs a password: set CRRMON_HTTP_PASSWORD or give "
+                            "it as one line on stdin",
+                            a.user);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+        return crr_cli_fail(S_CMD, "cannot initialise libcurl");
+    int exit_code = s_request(&a, pass, url, sizeof url);
+    explicit_bzero(pass, sizeof pass);
     curl_global_cleanup();
     return exit_code;
 }

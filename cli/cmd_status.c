@@ -106,9 +106,7 @@ int crr_cmd_status(int argc, char **argv)
         switch (o) {
         case 'd': dir = optarg; break;
         case 'j': ctx.json = 1; break;
-        case 'h': s_usage(stdout); return CRR_EXIT_OK;
-        case ':': return crr_cli_usage(S_CMD, "%s needs a value", argv[optind - 1]);
-        default: return crr_cli_usage(S_CMD, "unknown option '%s'", argv[optind - 1]);
+        default: return crr_cli_getopt_tail(S_CMD, o, argv, s_usage);
         }
     }
     if (optind < argc)

@@ -171,9 +171,7 @@ int crr_cmd_verify(int argc, char **argv)
     while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (o) {
         case 'd': dir = optarg; break;
-        case 'h': s_usage(stdout); return CRR_EXIT_OK;
-        case ':': return crr_cli_usage(S_CMD, "%s needs a value", argv[optind - 1]);
-        default: return crr_cli_usage(S_CMD, "unknown option '%s'", argv[optind - 1]);
+        default: return crr_cli_getopt_tail(S_CMD, o, argv, s_usage);
         }
     }
     if (optind < argc)

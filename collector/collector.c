@@ -752,6 +752,69 @@ static void s_done_line(s_coll_t *c)
              (unsigned long long)st.total_duplicates, (unsigned long long)st.total_rejected);
 }
 
+/* Opens the next input when more may be read (inputs left, spool not full)
+ * and says what the loop does with it: *reading_file (a file: read now),
+ * *buffered (stdin with lines already buffered: read now) or *poll_stdin
+ * (stdin: read when poll says so). 0 or -errno. */
+static int s_pick_input(s_coll_t *c, int *reading_file, int *poll_stdin, int *buffered)
+{
+    if (c->inputs_done || c->full)
+        return 0;
+    int rc = s_open_next(c);
+    if (rc)
+        return rc;
+    if (c->rd && crr_reader_is_stdin(c->rd)) {
+        *buffered = crr_reader_ready(c->rd);
+        *poll_stdin = !*buffered;
+    } else if (c->rd) {
+        *reading_file = 1;
+    }
+    return 0;
+}
+
+/* Waits in zmq_poll for the sender's sockets and, with poll_stdin, stdin:
+ * not at all when busy (input is ready to read), at most until the next disk
+ * retry while paused on a full disk. Reads a group from stdin when it became
+ * readable. 0 or -errno. */
+static int s_wait(s_coll_t *c, int poll_stdin, int busy, uint64_t now)
+{
+    zmq_pollitem_t items[CRR_SENDER_POLLITEMS + 1];
+    int n = crr_sender_pollitems(c->sender, items);
+    if (poll_stdin)
+        items[n++] = (zmq_pollitem_t){.fd = crr_reader_fd(c->rd), .events = ZMQ_POLLIN};
+    long timeout = busy ? 0 : crr_sender_timeout(c->sender);
+    if (c->disk_full && c->full) {
+        long until = (long)(c->disk_retry_ms - now) + 1;
+        if (timeout < 0 || timeout > until)
+            timeout = until < 0 ? 0 : until;
+    }
+    if (zmq_poll(items, n, timeout) < 0 && zmq_errno() != EINTR)
+        return -zmq_errno();
+    if (poll_stdin && (items[n - 1].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
+        return s_read_group(c, 1);
+    return 0;
+}
+
+/* Stopping: waits up to drain_ms for the Acks of events in flight, releasing
+ * what they acknowledge, and logs how many stay in the spool. A failure here
+ * only ends the wait (the spool keeps the events for the next start). */
+static void s_drain(s_coll_t *c)
+{
+    uint64_t deadline = crr_clock_mono_ms() + (uint64_t)c->cfg->drain_ms;
+    while (crr_sender_acked_seq(c->sender) < s_last_seq(c) && crr_clock_mono_ms() < deadline) {
+        long left = (long)(deadline - crr_clock_mono_ms());
+        if (crr_sender_poll(c->sender, left < 100 ? left : 100))
+            break;
+        if (crr_sender_halted(c->sender, NULL) != CRR_SENDER_RUNNING)
+            break; /* handled on the next start */
+        if (s_release(c))
+            break;
+    }
+    s_release(c);
+    CRR_INFO("stopped: %llu event(s) left in the spool for the next start",
+             (unsigned long long)(s_last_seq(c) - crr_sender_acked_seq(c->sender)));
+}
+
 int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs,
                       volatile sig_atomic_t *stop)
 {
@@ -792,18 +855,9 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
             goto done;
         if (c.disk_full && c.full && crr_clock_mono_ms() >= c.disk_retry_ms)
             c.full = 0; /* try the disk again */
-        int want_read = !c.inputs_done && !c.full;
         int reading_file = 0, poll_stdin = 0, buffered = 0;
-        if (want_read) {
-            if ((rc = s_open_next(&c)))
-                goto done;
-            if (c.rd && crr_reader_is_stdin(c.rd)) {
-                buffered = crr_reader_ready(c.rd);
-                poll_stdin = !buffered;
-            } else if (c.rd) {
-                reading_file = 1;
-            }
-        }
+        if ((rc = s_pick_input(&c, &reading_file, &poll_stdin, &buffered)))
+            goto done;
         /* stdin is read only when poll says so; lines it already gave wait in the buffer */
         if ((reading_file || buffered) && (rc = s_read_group(&c, reading_file)))
             goto done;
@@ -836,39 +890,11 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
             code = CRR_COLLECTOR_EXIT_GAVE_UP;
             goto done;
         }
-        zmq_pollitem_t items[CRR_SENDER_POLLITEMS + 1];
-        int n = crr_sender_pollitems(c.sender, items);
-        if (poll_stdin)
-            items[n++] = (zmq_pollitem_t){.fd = crr_reader_fd(c.rd), .events = ZMQ_POLLIN};
-        long timeout = reading_file || buffered ? 0 : crr_sender_timeout(c.sender);
-        if (c.disk_full && c.full) {
-            long until = (long)(c.disk_retry_ms - now) + 1;
-            if (timeout < 0 || timeout > until)
-                timeout = until < 0 ? 0 : until;
-        }
-        if (zmq_poll(items, n, timeout) < 0 && zmq_errno() != EINTR) {
-            rc = -zmq_errno();
-            goto done;
-        }
-        if (poll_stdin && (items[n - 1].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) &&
-            (rc = s_read_group(&c, 1)))
+        if ((rc = s_wait(&c, poll_stdin, reading_file || buffered, now)))
             goto done;
     }
-    /* stopping: drain in-flight Acks for a bounded time */
     code = CRR_COLLECTOR_EXIT_OK;
-    uint64_t deadline = crr_clock_mono_ms() + (uint64_t)cfg->drain_ms;
-    while (crr_sender_acked_seq(c.sender) < s_last_seq(&c) && crr_clock_mono_ms() < deadline) {
-        long left = (long)(deadline - crr_clock_mono_ms());
-        if ((rc = crr_sender_poll(c.sender, left < 100 ? left : 100)))
-            break;
-        if (crr_sender_halted(c.sender, NULL) != CRR_SENDER_RUNNING)
-            break; /* handled on the next start */
-        if ((rc = s_release(&c)))
-            break;
-    }
-    s_release(&c);
-    CRR_INFO("stopped: %llu event(s) left in the spool for the next start",
-             (unsigned long long)(s_last_seq(&c) - crr_sender_acked_seq(c.sender)));
+    s_drain(&c);
     rc = 0;
 done:
     if (rc)

@@ -3,7 +3,8 @@
 Owns: finding the built binaries (CRR_BIN_DIR), free loopback ports, temporary
 folders, starting and stopping real processes (every process started here is
 stopped at exit, even when a test fails), polling with deadlines instead of
-sleeping, and a tiny runner that prints "N passed, N failed".
+sleeping, the one way tests start crrmon-aggregator (Aggregator,
+start_aggregator), and a tiny runner that prints "N passed, N failed".
 
 A test file defines functions named test_* and ends with crrtest.main().
 """
@@ -146,6 +147,166 @@ class Proc:
             self.p.wait()
         self._out.close()
         self._err.close()
+
+
+ANY_TCP = "tcp://127.0.0.1:*"
+
+
+class Aggregator:
+    """A real crrmon-aggregator on loopback, started the one way every e2e test starts it.
+
+    data_dir: its --data-dir (a fresh temporary folder when None).
+    ingest, feed: ZeroMQ endpoints (default tcp://127.0.0.1:*, a random port);
+    http: the HTTP address (default 127.0.0.1:0; None leaves --http out).
+    args: more command-line arguments; config: the text of a config file,
+    written to a temporary file (.config_path) given as --config; env: extra
+    environment (CRRMON_NOW, CRR_CRASHPOINT, ...); insecure: see plain();
+    wrap: a command to run it under (strace -f ...: the process id is then the
+    wrapper's, so endpoints.json is not matched by pid); binary: another
+    crrmon-aggregator (an installed copy); timeout: for each wait below;
+    ready: an extra condition ready(endpoints) -> truthy that start() waits for
+    (healthz=True waits for GET /healthz = 200).
+
+    Nothing runs until start(). Handle: .dir, .proc (the Proc), .ep (the
+    endpoints.json read once ready), .ingest/.feed/.http_addr, pid, alive(),
+    stderr(), stdout(), wait(), returncode, term(), kill9(), sigstop(),
+    sigcont(), signal(sig), restart() (same folder and, unless told otherwise,
+    the same ports)."""
+
+    def __init__(self, data_dir=None, *, args=(), env=None, config=None, ingest=ANY_TCP, feed=ANY_TCP,
+                 http="127.0.0.1:0", insecure=True, wrap=(), binary=None, timeout=30, ready=None,
+                 healthz=False, name="aggregator"):
+        self.dir = data_dir or tmpdir("crragg-")
+        self.args, self.env, self.insecure, self.wrap = list(args), dict(env or {}), insecure, list(wrap)
+        self.ingest_arg, self.feed_arg, self.http_arg = ingest, feed, http
+        self.bin, self.timeout, self.ready, self.healthz, self.name = binary, timeout, ready, healthz, name
+        self.config_path = None
+        if config is not None:
+            self.config_path = os.path.join(tmpdir("crrcfg-"), "aggregator.ini")
+            with open(self.config_path, "w") as f:
+                f.write(config)
+        self.proc = None
+        self.ep = None
+
+    def command(self):
+        """The command line start() runs (without the wrapper, before plain())."""
+        cmd = [self.bin or binary("crrmon-aggregator"), "--data-dir", self.dir]
+        if self.ingest_arg is not None:
+            cmd += ["--ingest", self.ingest_arg]
+        if self.feed_arg is not None:
+            cmd += ["--feed", self.feed_arg]
+        if self.http_arg is not None:
+            cmd += ["--http", self.http_arg]
+        if self.config_path:
+            cmd += ["--config", self.config_path]
+        return cmd + [str(a) for a in self.args]
+
+    def start(self, wait=True):
+        """Starts it; with wait (the default) returns once it serves (endpoints.json of this
+        process, and ready()/healthz when given), raising if it exits first. wait=False
+        returns at once: for a start that must be refused (then wait() gives the exit code)."""
+        self.ep = None
+        cmd = plain(self.command(), self.insecure)
+        self.proc = Proc([*self.wrap, *cmd], env=self.env, name=self.name, insecure=False)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def _endpoints(self, or_exit):
+        if not self.proc.alive():
+            if or_exit:
+                return "exited"
+            raise AssertionError(f"{self.name} exited {self.proc.p.returncode}:\n{self.proc.stderr()[-3000:]}")
+        with open(os.path.join(self.dir, "endpoints.json")) as f:
+            ep = json.load(f)
+        if not self.wrap and ep.get("pid") != self.proc.pid:
+            return None
+        if self.ready and not self.ready(ep):
+            return None
+        if self.healthz:
+            import urllib.request
+            with urllib.request.urlopen(f"http://{ep['http']}/healthz", timeout=2) as r:
+                if r.status != 200:
+                    return None
+        return ep
+
+    def wait_ready(self, or_exit=False, timeout=None):
+        """Waits until it serves; returns the endpoints (also kept in .ep). or_exit: an exit
+        first is an answer too (returns None) instead of an error."""
+        ep = wait_until(lambda: self._endpoints(or_exit), timeout=timeout or self.timeout,
+                        what=f"{self.name} endpoints.json")
+        self.ep = None if ep == "exited" else ep
+        return self.ep
+
+    def restart(self, wait=True, same_ports=True, args=None, env=None):
+        """Stops it (SIGTERM, when running) and starts it again on the same folder; the ports
+        it served stay the same unless same_ports=False. args, env: given, they replace the
+        extra arguments and the environment for this start and the next."""
+        if self.proc and self.proc.alive():
+            self.proc.term()
+        if same_ports and self.ep:
+            self.ingest_arg, self.feed_arg = self.ep["ingest"], self.ep["feed"]
+            if self.http_arg is not None:
+                self.http_arg = self.ep["http"]
+        if args is not None:
+            self.args = list(args)
+        if env is not None:
+            self.env = dict(env)
+        return self.start(wait)
+
+    @property
+    def ingest(self):
+        return self.ep["ingest"] if self.ep else self.ingest_arg
+
+    @property
+    def feed(self):
+        return self.ep["feed"] if self.ep else self.feed_arg
+
+    @property
+    def http_addr(self):
+        return self.ep["http"] if self.ep else self.http_arg
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    @property
+    def returncode(self):
+        return self.proc.p.returncode
+
+    def alive(self):
+        return self.proc.alive()
+
+    def stderr(self):
+        return self.proc.stderr()
+
+    def stdout(self):
+        return self.proc.stdout()
+
+    def wait(self, timeout=60.0):
+        """Waits for exit; returns the exit code."""
+        return self.proc.wait(timeout)
+
+    def term(self, timeout=30.0):
+        """SIGTERM and wait; returns the exit code."""
+        return self.proc.term(timeout)
+
+    def kill9(self):
+        self.proc.kill9()
+
+    def signal(self, sig):
+        self.proc.p.send_signal(sig)
+
+    def sigstop(self):
+        self.signal(signal.SIGSTOP)
+
+    def sigcont(self):
+        self.signal(signal.SIGCONT)
+
+
+def start_aggregator(data_dir=None, wait=True, **kw):
+    """Aggregator(data_dir, **kw).start(wait): the one way e2e tests start crrmon-aggregator."""
+    return Aggregator(data_dir, **kw).start(wait)
 
 
 def run(args, env=None, timeout=120.0, input=None, check=None, insecure=True):

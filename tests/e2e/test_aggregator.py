@@ -44,24 +44,13 @@ def pb():
     return _mods
 
 
-class Agg:
-    """One running aggregator with its endpoints."""
+class Agg(crrtest.Aggregator):
+    """One running aggregator (crrtest.Aggregator) with the wire and HTTP calls these tests make."""
 
     def __init__(self, data_dir=None, now=NOW, extra=()):
-        self.dir = data_dir or crrtest.tmpdir("crragg-")
-        env = {"CRRMON_NOW": now} if now else {}
-        self.proc = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", self.dir,
-                                  "--ingest", "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*",
-                                  "--http", "127.0.0.1:0", *extra], env=env, name="aggregator")
-        self.ep = crrtest.wait_until(self._endpoints, timeout=30, what="endpoints.json")
+        super().__init__(data_dir, args=extra, env={"CRRMON_NOW": now} if now else {})
+        self.start()
         self.ctx = zmq.Context.instance()
-
-    def _endpoints(self):
-        if not self.proc.alive():
-            raise AssertionError(f"aggregator exited {self.proc.p.returncode}: {self.proc.stderr()}")
-        with open(os.path.join(self.dir, "endpoints.json")) as f:
-            ep = json.load(f)
-        return ep if ep.get("pid") == self.proc.pid else None
 
     def http(self, method, path):
         req = urllib.request.Request(f"http://{self.ep['http']}{path}", method=method,
@@ -195,11 +184,9 @@ def test_endpoints_health_lock_and_sigterm():
     assert a.http("GET", "/api/v1/snapshots")[0] == 405
     assert "INSECURE" in a.proc.stderr()
     # a second aggregator on the same folder refuses to start, the first keeps serving
-    r = crrtest.run([crrtest.binary("crrmon-aggregator"), "--data-dir", a.dir, "--ingest",
-                     "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"],
-                    timeout=30)
-    assert r.returncode == 78, (r.returncode, r.stderr)  # a refused data folder
-    assert f"(pid {a.proc.pid}) holds" in r.stderr and "refusing to start" in r.stderr, r.stderr
+    r = crrtest.start_aggregator(a.dir, wait=False)
+    assert r.wait(30) == 78, (r.returncode, r.stderr())  # a refused data folder
+    assert f"(pid {a.proc.pid}) holds" in r.stderr() and "refusing to start" in r.stderr(), r.stderr()
     assert a.http("GET", "/healthz")[0] == 200
     assert a.proc.term(timeout=15) == 0
     assert not os.path.exists(os.path.join(a.dir, "endpoints.json"))
@@ -229,10 +216,9 @@ def test_usage_help_version_and_config_errors():
     assert f"{ini}:3" in r.stderr and "bogus" in r.stderr, r.stderr
     r = crrtest.run([agg, "--data-dir", d, "--aggregator.windows=30,x"], check=64)
     assert "windows" in r.stderr
-    r = crrtest.run([agg, "--data-dir", d, "--aggregator.sinks=nosuch", "--ingest",
-                     "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"],
-                    check=64)
-    assert "no sink named 'nosuch'" in r.stderr, r.stderr
+    r = crrtest.start_aggregator(d, args=["--aggregator.sinks=nosuch"], wait=False)
+    assert r.wait(120) == 64, (r.returncode, r.stderr())
+    assert "no sink named 'nosuch'" in r.stderr(), r.stderr()
 
 
 def test_batch_acked_and_duplicate_counted_once():
@@ -295,9 +281,9 @@ def test_store_of_a_newer_format_is_refused_with_78():
     store = os.path.join(a.dir, "store")
     # meta "format" = be32 99, written with lmdb-utils' mdb_load (text mode: key line, value line)
     crrtest.run(["mdb_load", "-T", "-s", "meta", store], input="format\n\\00\\00\\00\\63\n", check=0)
-    r = crrtest.run([crrtest.binary("crrmon-aggregator"), "--data-dir", a.dir, "--ingest", "tcp://127.0.0.1:*",
-                     "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"], env={"CRRMON_NOW": NOW}, check=78)
-    assert "written by a newer crrmon" in r.stderr and "format version" in r.stderr, r.stderr
+    r = crrtest.start_aggregator(a.dir, env={"CRRMON_NOW": NOW}, wait=False)
+    assert r.wait(120) == 78, (r.returncode, r.stderr())
+    assert "written by a newer crrmon" in r.stderr() and "format version" in r.stderr(), r.stderr()
     r = crrtest.run([crrtest.binary("crrmon"), "query", "--data-dir", a.dir, "--london"], check=78)
     assert "newer crrmon" in r.stderr, r.stderr
     dump = crrtest.run(["mdb_dump", "-p", "-s", "meta", store], check=0).stdout
@@ -328,9 +314,10 @@ def test_snapshot_as_of_range_follows_bucket_max_age():
     assert find(rows, "stop_search.count", B, 30)["value"] == 2.0
     assert find(rows, "stop_search.count", B, 90)["value"] == 2.0
     assert a.proc.term(timeout=15) == 0
-    r = crrtest.run([crrtest.binary("crrmon-aggregator"), "--data-dir", crrtest.tmpdir(),
-                     "--aggregator.bucket_max_age=300d"], check=78)  # keys that contradict: configuration
-    assert "bucket_max_age" in r.stderr and "365d" in r.stderr, r.stderr
+    r = crrtest.start_aggregator(args=["--aggregator.bucket_max_age=300d"], ingest=None, feed=None, http=None,
+                                 wait=False)
+    assert r.wait(120) == 78, (r.returncode, r.stderr())  # keys that contradict: configuration
+    assert "bucket_max_age" in r.stderr() and "365d" in r.stderr(), r.stderr()
 
 
 def test_gap_and_epochs():

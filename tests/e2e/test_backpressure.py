@@ -35,16 +35,8 @@ def test_flood_is_pushed_back_not_buffered():
     # under AddressSanitizer, freed memory waits in a quarantine (256 MiB) that
     # would count as resident here: make it reuse freed blocks at once
     env = {"ASAN_OPTIONS": ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"), "quarantine_size_mb=0"]))}
-    agg = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", d, "--ingest", "tcp://127.0.0.1:*",
-                        "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"] + EXTRA, env=env, name="aggregator")
-
-    def endpoints():
-        assert agg.alive(), agg.stderr()
-        with open(os.path.join(d, "endpoints.json")) as f:
-            ep = json.load(f)
-        return ep if ep.get("pid") == agg.pid else None
-
-    ep = crrtest.wait_until(endpoints, timeout=30, what="endpoints.json")
+    agg = crrtest.start_aggregator(d, args=EXTRA, env=env)
+    ep = agg.ep
     ctx = zmq.Context()
     s = ctx.socket(zmq.DEALER)
     s.setsockopt(zmq.LINGER, 0)

@@ -18,7 +18,6 @@ import io
 import json
 import os
 import time
-import urllib.request
 
 import crrtest
 
@@ -34,28 +33,11 @@ def crrmon(*args, check=None, input=None, timeout=120.0):
     return crrtest.run([crrtest.binary("crrmon"), *args], env=ENV, check=check, input=input, timeout=timeout)
 
 
-def read_endpoints(data_dir, proc):
-    """endpoints.json once the given aggregator process has written it."""
-    if not proc.alive():
-        raise AssertionError(f"aggregator exited {proc.p.returncode}:\n{proc.stderr()[-3000:]}")
-    with open(os.path.join(data_dir, "endpoints.json")) as f:
-        ep = json.load(f)
-    return ep if ep.get("pid") == proc.pid else None
-
-
-def healthy(ep):
-    with urllib.request.urlopen(f"http://{ep['http']}/healthz", timeout=2) as r:
-        return r.status == 200
-
-
 def start_aggregator(data_dir, ingest="tcp://127.0.0.1:*", extra=()):
-    """A real aggregator on random ports; returns (Proc, endpoints dict) once it answers /healthz."""
-    p = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", data_dir, "--ingest", ingest,
-                      "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0", *extra],
-                     env=ENV, name="aggregator")
-    ep = crrtest.wait_until(lambda: read_endpoints(data_dir, p), timeout=30, what="endpoints.json")
-    crrtest.wait_until(lambda: healthy(ep), timeout=30, what="aggregator /healthz")
-    return p, ep
+    """A real aggregator (crrtest.Aggregator) on random ports; returns (handle, endpoints) once it
+    answers /healthz."""
+    agg = crrtest.start_aggregator(data_dir, ingest=ingest, args=extra, env=ENV, healthz=True)
+    return agg, agg.ep
 
 
 def generate(path, seed, count, boroughs, types=ALL_TYPES, days=30):
@@ -269,7 +251,7 @@ def test_send_survives_aggregator_kill9():
     agg.kill9()
     at_kill = applied()
     assert 0 < at_kill < 150000, f"the kill was not mid-send ({at_kill})"
-    start_aggregator(agg_dir, ingest=ep["ingest"])
+    agg.restart()  # on the ports it had
     assert sender.wait(timeout=120) == 0, sender.stderr()[-2000:]
     assert "sent 150000 events" in sender.stdout(), sender.stdout()
     assert pipeline_total(agg_dir) == 150000

@@ -26,25 +26,14 @@ import crrtest
 NOW = "2026-03-01T12:00:00Z"
 ENV = {"CRRMON_NOW": NOW + "+"}
 
-class Aggregator:
+class Aggregator(crrtest.Aggregator):
     """The real crrmon-aggregator on a fixed ingest port (so it can start after a
     collector). There is no stand-in: a test of the collector against the real
-    thing fails when the real thing is not built."""
+    thing fails when the real thing is not built. start() as crrtest.Aggregator."""
 
     def __init__(self):
         self.port = crrtest.free_port()
-        self.ingest = f"tcp://127.0.0.1:{self.port}"
-        self.dir = crrtest.tmpdir("crragg-")
-        self.proc = None
-
-    def start(self):
-        self.proc = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", self.dir,
-                                  "--ingest", self.ingest, "--feed", "tcp://127.0.0.1:*",
-                                  "--http", "127.0.0.1:0"], env=ENV, name="aggregator")
-        crrtest.wait_until(lambda: os.path.exists(os.path.join(self.dir, "endpoints.json")) or
-                           not self.proc.alive(), timeout=30, what="aggregator endpoints.json")
-        assert self.proc.alive(), self.proc.stderr()
-        return self
+        super().__init__(ingest=f"tcp://127.0.0.1:{self.port}", env=ENV)
 
     def totals(self, source_id):
         """{'appliedSeq': int, 'applied': int, 'rejected': int} for source_id (zeros if unseen)."""

@@ -52,21 +52,12 @@ def make_input():
 
 
 def start_aggregator(data_dir, ingest="tcp://127.0.0.1:*", crash=None):
+    """crrtest.start_aggregator with CRR_CRASHPOINT=crash; returns (handle, endpoints)."""
     env = dict(ENV)
     if crash:
         env["CRR_CRASHPOINT"] = crash
-    p = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", data_dir, "--ingest", ingest,
-                      "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0",
-                      "--aggregator.group_max_events=1000"], env=env, name="aggregator")
-
-    def endpoints():
-        if not p.alive():
-            raise AssertionError(f"aggregator exited {p.p.returncode}: {p.stderr()[-2000:]}")
-        with open(os.path.join(data_dir, "endpoints.json")) as f:
-            ep = json.load(f)
-        return ep if ep.get("pid") == p.pid else None
-
-    return p, crrtest.wait_until(endpoints, timeout=30, what="endpoints.json")
+    agg = crrtest.start_aggregator(data_dir, ingest=ingest, env=env, args=["--aggregator.group_max_events=1000"])
+    return agg, agg.ep
 
 
 def start_collector(data_dir, ingest, path, crash=None):
@@ -95,7 +86,7 @@ def aggregator_crash(point):
     coll = start_collector(coll_dir, ep["ingest"], path)
     assert agg.wait(timeout=120) == CRASH_EXIT, agg.stderr()[-2000:]
     assert f"crash point {point} reached" in agg.stderr()
-    agg2, _ = start_aggregator(agg_dir, ingest=ep["ingest"])
+    agg2 = agg.restart(env=ENV)  # the same ports, no crash point
     assert coll.wait(timeout=180) == 0, coll.stderr()[-3000:]
     check_totals(agg_dir, exp)
     assert agg2.term() == 0
@@ -145,7 +136,7 @@ def test_rejection_survives_a_lost_ack():
     agg, ep = start_aggregator(agg_dir, crash="agg_after_commit:1")
     coll = start_collector(coll_dir, ep["ingest"], old)
     assert agg.wait(timeout=120) == CRASH_EXIT, agg.stderr()[-2000:]
-    agg2, _ = start_aggregator(agg_dir, ingest=ep["ingest"])
+    agg2 = agg.restart(env=ENV)  # the same ports, no crash point
     assert coll.wait(timeout=180) == 2, coll.stderr()[-3000:]
     rej = [json.loads(l) for l in crrmon("rejects", "--data-dir", coll_dir, "--json").stdout.splitlines()]
     assert [(r["file"], r["line"], r["code"], r["field"]) for r in rej] == [(old, 2, "too_old", "occurred_at")], rej

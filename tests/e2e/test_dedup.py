@@ -23,17 +23,8 @@ def crrmon(*args, check=None, input=None):
 
 
 def start_aggregator(data_dir):
-    p = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", data_dir, "--ingest", "tcp://127.0.0.1:*",
-                      "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"], env=ENV, name="aggregator")
-
-    def up():
-        if not p.alive():
-            raise AssertionError(f"aggregator exited {p.p.returncode}:\n{p.stderr()[-3000:]}")
-        with open(os.path.join(data_dir, "endpoints.json")) as f:
-            ep = json.load(f)
-        return ep if ep.get("pid") == p.pid else None
-
-    return p, crrtest.wait_until(up, timeout=30, what="endpoints.json")
+    agg = crrtest.start_aggregator(data_dir, env=ENV)
+    return agg, agg.ep
 
 
 def search(day, i, borough="E09000022", rid=None):

@@ -3,7 +3,6 @@
 64 usage, 78 configuration. The aggregator takes no input of its own to
 reject, so it never exits 2.
 """
-import json
 import os
 import socket
 
@@ -13,21 +12,17 @@ NOW = "2026-03-01T12:00:00Z"
 ENV = {"CRRMON_NOW": NOW + "+"}
 
 
-def agg_cmd(data_dir, *extra):
-    return [crrtest.binary("crrmon-aggregator"), "--data-dir", data_dir, "--ingest", "tcp://127.0.0.1:*",
-            "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0", *extra]
+def start_aggregator(data_dir, wait=True, args=(), ingest="tcp://127.0.0.1:*"):
+    """crrtest.start_aggregator; wait=False for a start that must fail (the handle's wait() is its exit
+    code)."""
+    agg = crrtest.start_aggregator(data_dir, env=ENV, args=args, ingest=ingest, wait=wait)
+    return agg, agg.ep
 
 
-def start_aggregator(data_dir):
-    p = crrtest.Proc(agg_cmd(data_dir), env=ENV, name="aggregator")
-
-    def ready():
-        if not p.alive():
-            raise AssertionError(f"aggregator exited {p.p.returncode}: {p.stderr()[-2000:]}")
-        with open(os.path.join(data_dir, "endpoints.json")) as f:
-            ep = json.load(f)
-        return ep if ep.get("pid") == p.pid else None
-    return p, crrtest.wait_until(ready, timeout=30, what="endpoints.json")
+def refused(data_dir, *args, ingest="tcp://127.0.0.1:*"):
+    """(exit code, stderr) of an aggregator start that must fail."""
+    agg, _ = start_aggregator(data_dir, wait=False, args=args, ingest=ingest)
+    return agg.wait(30), agg.stderr()
 
 
 def events(path, count=5, bad_line=False):
@@ -46,32 +41,28 @@ def dead_endpoint():
 
 def test_aggregator_exit_codes():
     d = crrtest.tmpdir()
-    ini = os.path.join(d, "bad.ini")
-    with open(ini, "w") as f:
-        f.write("[aggregator]\nthis line is not INI\n")
     # 64: a bad flag or value on the command line
     for args in (["--bogus"], ["--aggregator.group_max_ms=50"], ["--log-level", "loud"]):
-        r = crrtest.run(agg_cmd(os.path.join(d, "a"), *args), env=ENV, timeout=30)
-        assert r.returncode == 64, (args, r.returncode, r.stderr)
+        code, err = refused(os.path.join(d, "a"), *args)
+        assert code == 64, (args, code, err)
     # 78: a config file that does not parse, reference data that is missing, a locked folder
-    r = crrtest.run(agg_cmd(os.path.join(d, "a"), "--config", ini), env=ENV, timeout=30)
-    assert r.returncode == 78 and f"{ini}:2" in r.stderr, (r.returncode, r.stderr)
-    r = crrtest.run(agg_cmd(os.path.join(d, "a"), f"--aggregator.ref_boroughs={d}/nosuch.csv"), env=ENV,
-                    timeout=30)
-    assert r.returncode == 78 and "nosuch.csv" in r.stderr, (r.returncode, r.stderr)
+    bad = crrtest.start_aggregator(os.path.join(d, "a"), env=ENV, config="[aggregator]\nthis line is not INI\n",
+                                   wait=False)
+    code, err = bad.wait(30), bad.stderr()
+    assert code == 78 and f"{bad.config_path}:2" in err, (code, err)
+    code, err = refused(os.path.join(d, "a"), f"--aggregator.ref_boroughs={d}/nosuch.csv")
+    assert code == 78 and "nosuch.csv" in err, (code, err)
     data = os.path.join(d, "live")
     p, ep = start_aggregator(data)
-    r = crrtest.run(agg_cmd(data), env=ENV, timeout=30)
-    assert r.returncode == 78 and "refusing to start" in r.stderr, (r.returncode, r.stderr)
+    code, err = refused(data)
+    assert code == 78 and "refusing to start" in err, (code, err)
     # 1: a runtime failure (the ingest port is taken)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen(1)
         port = s.getsockname()[1]
-        r = crrtest.run([crrtest.binary("crrmon-aggregator"), "--data-dir", os.path.join(d, "b"), "--ingest",
-                         f"tcp://127.0.0.1:{port}", "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"],
-                        env=ENV, timeout=30)
-        assert r.returncode == 1 and "cannot bind" in r.stderr, (r.returncode, r.stderr)
+        code, err = refused(os.path.join(d, "b"), ingest=f"tcp://127.0.0.1:{port}")
+        assert code == 1 and "cannot bind" in err, (code, err)
     # 0: a clean stop
     assert p.term() == 0
 

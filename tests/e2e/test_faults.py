@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -35,19 +34,10 @@ def crrmon(*args, check=None, env=None):
     return crrtest.run([crrtest.binary("crrmon"), *args], env=env or ENV, check=check)
 
 
-def read_endpoints(data_dir, proc):
-    if not proc.alive():
-        raise AssertionError(f"aggregator exited {proc.p.returncode}:\n{proc.stderr()[-3000:]}")
-    with open(os.path.join(data_dir, "endpoints.json")) as f:
-        ep = json.load(f)
-    return ep if ep.get("pid") == proc.pid else None
-
-
-def start_aggregator(data_dir, extra=(), env=None, ingest="tcp://127.0.0.1:*"):
-    p = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", data_dir, "--ingest", ingest,
-                      "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0", *extra],
-                     env=env or ENV, name="aggregator")
-    return p, crrtest.wait_until(lambda: read_endpoints(data_dir, p), timeout=30, what="endpoints.json")
+def start_aggregator(data_dir, extra=(), env=None, ingest="tcp://127.0.0.1:*", wait=True):
+    """crrtest.start_aggregator with this file's clock; returns (handle, endpoints)."""
+    agg = crrtest.start_aggregator(data_dir, ingest=ingest, args=extra, env=env or ENV, wait=wait)
+    return agg, agg.ep
 
 
 def collector_args(data_dir, ingest, *paths, extra=()):
@@ -140,10 +130,8 @@ def test_truncated_store():
         agg_dir, _, path = damaged_copy("store", size)
         cut = os.path.getsize(path)
         word = "is empty" if size == 0 else "truncated"
-        p = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", agg_dir, "--ingest",
-                          "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"],
-                         env=ENV, name="aggregator")
-        assert p.wait(timeout=30) == BAD_DATA_EXIT, (size, p.p.returncode, p.stderr()[-2000:])
+        p, _ = start_aggregator(agg_dir, wait=False)
+        assert p.wait(timeout=30) == BAD_DATA_EXIT, (size, p.returncode, p.stderr()[-2000:])
         assert path in p.stderr() and word in p.stderr(), p.stderr()[-2000:]
         for cmd in (["query", "--data-dir", agg_dir], ["status", "--data-dir", agg_dir],
                     ["rejects", "--data-dir", agg_dir]):
@@ -302,16 +290,13 @@ def disk_full_scenario():
     # exits 1 saying so; once space is freed it starts (which of the two
     # depends on the bytes free at that moment, taken by the collector too)
     assert agg.term() == 0
-    agg = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", agg_dir, "--ingest",
-                        ep["ingest"], "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"],
-                       env=ENV, name="aggregator")
-    crrtest.wait_until(lambda: not agg.alive() or read_endpoints(agg_dir, agg), timeout=30,
-                       what="the restarted aggregator to serve or to refuse")
+    agg, _ = start_aggregator(agg_dir, ingest=ep["ingest"], wait=False)
+    agg.wait_ready(or_exit=True)  # the restarted aggregator serves or refuses
     assert free_bytes(mnt) < 256 * 1024, free_bytes(mnt)
     os.unlink(filler)
     if not agg.alive():
-        assert agg.p.returncode == 1 and "No space left on device" in agg.stderr(), \
-            (agg.p.returncode, agg.stderr()[-3000:])
+        assert agg.returncode == 1 and "No space left on device" in agg.stderr(), \
+            (agg.returncode, agg.stderr()[-3000:])
         agg, _ = start_aggregator(agg_dir, ingest=ep["ingest"])
     assert coll.wait(timeout=180) == 0, coll.stderr()[-3000:]
     assert "spool writes succeed again" in coll.stderr(), coll.stderr()[-3000:]
@@ -342,7 +327,7 @@ def collector_disk_full_scenario():
     os.makedirs(coll_dir)
     filler = fill(mnt)
     os.truncate(filler, max(0, os.path.getsize(filler) - 1024 * 1024))
-    agg.p.send_signal(signal.SIGSTOP)
+    agg.sigstop()
     args = collector_args(coll_dir, ep["ingest"], path, extra=["--give-up-after", "0", "--sender.resend_timeout=1s"])
     coll = crrtest.Proc(args, env=ENV, name="collector")
     crrtest.wait_until(lambda: "stopped reading" in coll.stderr() or not coll.alive(), timeout=60,
@@ -354,7 +339,7 @@ def collector_disk_full_scenario():
                        what="the restarted collector to find its disk full")
     assert coll2.alive(), coll2.stderr()[-3000:]
     assert "No space left on device" in coll2.stderr() or "Input/output error" in coll2.stderr()
-    agg.p.send_signal(signal.SIGCONT)
+    agg.sigcont()
     assert coll2.wait(timeout=180) == 0, coll2.stderr()[-3000:]
     assert os.path.exists(filler) and free_bytes(mnt) < 512 * 1024, free_bytes(mnt)  # never freed
     assert "unknown error" not in coll.stderr() + coll2.stderr()

@@ -18,7 +18,6 @@
 """
 import base64
 import http.client
-import json
 import os
 import signal
 import ssl
@@ -50,23 +49,12 @@ def make_users(d):
     return users
 
 
-def agg_args(data, http, *extra):
-    return [crrtest.binary("crrmon-aggregator"), "--data-dir", data, "--ingest", "tcp://127.0.0.1:*",
-            "--feed", "tcp://127.0.0.1:*", "--http", http, *extra]
-
-
 def start(http, *extra):
+    """crrtest.start_aggregator with its HTTP server on `http`; returns (handle, data, host, port)."""
     data = os.path.join(crrtest.tmpdir("crrhttp-"), "data")
-    p = crrtest.Proc(agg_args(data, http, *extra), env={"CRRMON_NOW": NOW}, name="aggregator")
-
-    def ready():
-        if not p.alive():
-            raise AssertionError(f"aggregator exited {p.p.returncode}: {p.stderr()}")
-        with open(os.path.join(data, "endpoints.json")) as f:
-            ep = json.load(f)
-        return ep["http"] if ep.get("pid") == p.pid else None
-    host, port = crrtest.wait_until(ready, what="endpoints.json").rsplit(":", 1)
-    return p, data, host, int(port)
+    agg = crrtest.start_aggregator(data, http=http, args=extra, env={"CRRMON_NOW": NOW})
+    host, port = agg.ep["http"].rsplit(":", 1)
+    return agg, data, host, int(port)
 
 
 def request(conn, method, path, user=None, password=None):
@@ -85,10 +73,10 @@ def request(conn, method, path, user=None, password=None):
 def refused(http, *extra):
     """Starts an aggregator that must refuse; returns its stderr."""
     data = os.path.join(crrtest.tmpdir("crrhttp-"), "data")
-    r = crrtest.run(agg_args(data, http, *extra), timeout=60)
-    assert r.returncode == 78, (http, extra, r.returncode, r.stderr)
+    agg = crrtest.start_aggregator(data, http=http, args=extra, wait=False)
+    assert agg.wait(60) == 78, (http, extra, agg.returncode, agg.stderr())
     assert not os.path.exists(data), "refused before the data folder was touched"
-    return r.stderr
+    return agg.stderr()
 
 
 def test_non_loopback_bind_without_tls_or_users_is_refused():
@@ -193,7 +181,7 @@ def test_loopback_users_file_roles_and_reload():
 
     def hup(text):
         n = p.stderr().count("reload: SIGHUP received")
-        p.p.send_signal(signal.SIGHUP)
+        p.signal(signal.SIGHUP)
         return crrtest.wait_until(lambda: p.stderr().count("reload: SIGHUP received") > n
                                   and text in p.stderr().split("reload: SIGHUP received")[-1], what=text)
 

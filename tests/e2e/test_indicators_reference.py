@@ -330,24 +330,14 @@ def run_pipeline(events, workdir, windows=WINDOWS, as_of=None, before_stop=None)
     with open(path, "w") as f:
         for e in events:
             f.write(json.dumps(e, separators=(",", ":")) + "\n")
-    agg_bin = crrtest.binary("crrmon-aggregator")
     cli = os.path.join(crrtest.BIN, "crrmon")
     if not os.path.exists(cli):
         cli = None  # fall back to crrmon-collector and a plain HTTP POST (same wire and API)
-    agg = crrtest.Proc([agg_bin, "--data-dir", data_dir, "--ingest", "tcp://127.0.0.1:*",
-                        "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0",
-                        f"--aggregator.ref_boroughs={BOROUGHS_CSV}",
-                        f"--aggregator.ref_population={POPULATION_CSV}",
-                        "--aggregator.windows=" + ",".join(map(str, windows)),
-                        "--aggregator.schedules="], env=env, name="aggregator")
-
-    def endpoints():
-        assert agg.alive(), f"aggregator exited: {agg.stderr()[-2000:]}"
-        with open(os.path.join(data_dir, "endpoints.json")) as f:
-            ep = json.load(f)
-        return ep if ep.get("ingest") and ep.get("http") else None
-
-    ep = crrtest.wait_until(endpoints, timeout=30, what="endpoints.json")
+    agg = crrtest.start_aggregator(data_dir, env=env, args=[f"--aggregator.ref_boroughs={BOROUGHS_CSV}",
+                                                            f"--aggregator.ref_population={POPULATION_CSV}",
+                                                            "--aggregator.windows=" + ",".join(map(str, windows)),
+                                                            "--aggregator.schedules="])
+    ep = agg.ep
     ingest = ep["ingest"].replace("tcp://*:", "tcp://127.0.0.1:").replace("tcp://0.0.0.0:", "tcp://127.0.0.1:")
     http = ep["http"].replace("http://", "").rstrip("/")
     if cli:

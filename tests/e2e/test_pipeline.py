@@ -20,7 +20,6 @@ hook CRRMON_NOW pins the time, so the generated data is the same every run.
 """
 import json
 import os
-import urllib.request
 
 import crrtest
 
@@ -44,25 +43,10 @@ def crrmon(*args, check=None, timeout=300.0):
     return crrtest.run([crrtest.binary("crrmon"), *args], env=ENV, check=check, timeout=timeout)
 
 
-def read_endpoints(data_dir, proc):
-    if not proc.alive():
-        raise AssertionError(f"aggregator exited {proc.p.returncode}:\n{proc.stderr()[-3000:]}")
-    with open(os.path.join(data_dir, "endpoints.json")) as f:
-        ep = json.load(f)
-    return ep if ep.get("pid") == proc.pid else None
-
-
-def healthy(ep):
-    with urllib.request.urlopen(f"http://{ep['http']}/healthz", timeout=2) as r:
-        return r.status == 200
-
-
 def start_aggregator(data_dir, ingest="tcp://127.0.0.1:*"):
-    p = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", data_dir, "--ingest", ingest,
-                      "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"], env=ENV, name="aggregator")
-    ep = crrtest.wait_until(lambda: read_endpoints(data_dir, p), timeout=30, what="endpoints.json")
-    crrtest.wait_until(lambda: healthy(ep), timeout=30, what="aggregator /healthz")
-    return p, ep
+    """crrtest.start_aggregator, waited for until /healthz answers; returns (handle, endpoints)."""
+    agg = crrtest.start_aggregator(data_dir, ingest=ingest, env=ENV, healthz=True)
+    return agg, agg.ep
 
 
 def start_collector(source_id, path, ingest, data_dir):
@@ -236,7 +220,8 @@ def test_aggregator_kill9_mid_run():
     agg.kill9()
     at_kill = total_applied(agg_dir)  # the store as the dead aggregator left it
     assert 0 < at_kill < COUNT * len(SOURCES), f"the kill was not mid-run ({at_kill} applied)"
-    agg2, ep2 = start_aggregator(agg_dir, ingest=ingest)
+    agg2 = agg.restart()  # on the ports it had
+    ep2 = agg2.ep
     assert ep2["ingest"] == ingest
     wait_collectors(procs)
     verify(agg_dir, ep2)

@@ -17,7 +17,6 @@ Real processes on random loopback ports; every wait is a poll with a deadline.
 """
 import json
 import os
-import signal
 import socket
 import threading
 import urllib.request
@@ -119,12 +118,12 @@ def _one_group(a, frames):
     """Sends each (socket, frame) while the aggregator is stopped (SIGSTOP), so
     that they wait in its queue and are read into one group; returns the Acks
     (None for a frame that got none within 20 s)."""
-    os.kill(a.proc.pid, signal.SIGSTOP)
+    a.sigstop()
     try:
         for sock, frame in frames:
             sock.send(frame)
     finally:
-        os.kill(a.proc.pid, signal.SIGCONT)
+        a.sigcont()
     acks = []
     for sock, _ in frames:
         if not sock.poll(20000):

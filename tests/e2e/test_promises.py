@@ -51,22 +51,11 @@ def pb():
     return _mods
 
 
-def endpoints(data_dir, proc):
-    """DATA_DIR/endpoints.json once the aggregator wrote it (raises if it died)."""
-    if not proc.alive():
-        raise AssertionError(f"aggregator exited {proc.p.returncode}: {proc.stderr()}")
-    with open(os.path.join(data_dir, "endpoints.json")) as f:
-        return json.load(f)
-
-
 def start_aggregator(data_dir, env, wrap=()):
-    """crrmon-aggregator on random loopback ports (optionally under a wrapper such as strace)."""
-    proc = crrtest.Proc([*wrap, *crrtest.plain([crrtest.binary("crrmon-aggregator"), "--data-dir",
-                                                data_dir, "--ingest", "tcp://127.0.0.1:*",
-                                                "--feed", "tcp://127.0.0.1:*", "--http",
-                                                "127.0.0.1:0"])], env=env, name="aggregator")
-    ep = crrtest.wait_until(lambda: endpoints(data_dir, proc), timeout=60, what="endpoints.json")
-    return proc, ep
+    """crrtest.start_aggregator on random loopback ports (optionally under a wrapper such as strace);
+    returns (handle, endpoints)."""
+    agg = crrtest.start_aggregator(data_dir, env=env, wrap=wrap, timeout=60)
+    return agg, agg.ep
 
 
 def stop_search(seq, source, when):

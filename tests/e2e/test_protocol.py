@@ -22,25 +22,12 @@ NOW = "2026-03-01T12:00:00Z"
 ENV = {"CRRMON_NOW": NOW + "+"}
 
 
-class Aggregator:
-    """crrmon-aggregator on a fixed ingest port (so it can be restarted there)."""
+class Aggregator(crrtest.Aggregator):
+    """crrmon-aggregator on a fixed ingest port (so it can be restarted there); start() as
+    crrtest.Aggregator."""
 
     def __init__(self, data_dir=None):
-        self.dir = data_dir or crrtest.tmpdir("crragg-")
-        self.ingest = f"tcp://127.0.0.1:{crrtest.free_port()}"
-        self.proc = None
-
-    def start(self):
-        ep = os.path.join(self.dir, "endpoints.json")
-        if os.path.exists(ep):
-            os.unlink(ep)
-        self.proc = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", self.dir,
-                                  "--ingest", self.ingest, "--feed", "tcp://127.0.0.1:*",
-                                  "--http", "127.0.0.1:0"], env=ENV, name="aggregator")
-        crrtest.wait_until(lambda: os.path.exists(ep) or not self.proc.alive(), timeout=30,
-                           what="aggregator endpoints.json")
-        assert self.proc.alive(), self.proc.stderr()
-        return self
+        super().__init__(data_dir, ingest=f"tcp://127.0.0.1:{crrtest.free_port()}", env=ENV)
 
     def stop(self):
         assert self.proc.term() == 0, self.proc.stderr()

@@ -66,19 +66,12 @@ def stats(ep):
 
 
 def start(agg_dir, now):
-    env = {"CRRMON_NOW": now}
-    p = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", agg_dir, "--ingest", "tcp://127.0.0.1:*",
-                      "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0", "--aggregator.schedules=",
-                      "--aggregator.prune_interval=1h", "--aggregator.map_size=64M"], env=env, name="aggregator")
-
-    def up():
-        if not p.alive():
-            raise AssertionError(f"aggregator exited {p.p.returncode}:\n{p.stderr()[-3000:]}")
-        with open(os.path.join(agg_dir, "endpoints.json")) as f:
-            ep = json.load(f)
-        return ep if ep.get("pid") == p.pid and stats(ep)["prunes"] >= 1 else None
-
-    return p, crrtest.wait_until(up, timeout=30, what="aggregator up and pruned at start")
+    """crrtest.start_aggregator at CRRMON_NOW=now, waited for until it pruned once at start."""
+    agg = crrtest.start_aggregator(agg_dir, env={"CRRMON_NOW": now},
+                                   args=["--aggregator.schedules=", "--aggregator.prune_interval=1h",
+                                         "--aggregator.map_size=64M"],
+                                   ready=lambda ep: stats(ep)["prunes"] >= 1)
+    return agg, agg.ep
 
 
 def test_two_simulated_years_stay_bounded():

@@ -15,7 +15,6 @@ the same instant.
 import csv
 import json
 import os
-import urllib.request
 
 import crrtest
 
@@ -31,20 +30,8 @@ def crrmon(*args, check=None, input=None):
 
 
 def start_aggregator(data_dir, extra=()):
-    p = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", data_dir, "--ingest", "tcp://127.0.0.1:*",
-                      "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0", *extra], env=ENV, name="aggregator")
-
-    def endpoints():
-        if not p.alive():
-            raise AssertionError(f"aggregator exited {p.p.returncode}:\n{p.stderr()[-3000:]}")
-        with open(os.path.join(data_dir, "endpoints.json")) as f:
-            ep = json.load(f)
-        if ep.get("pid") != p.pid:
-            return None
-        with urllib.request.urlopen(f"http://{ep['http']}/healthz", timeout=2) as r:
-            return ep if r.status == 200 else None
-
-    return p, crrtest.wait_until(endpoints, timeout=30, what="aggregator up")
+    agg = crrtest.start_aggregator(data_dir, args=extra, env=ENV, healthz=True)
+    return agg, agg.ep
 
 
 def send_generated(agg_dir, seed, count, boroughs, types):
@@ -122,22 +109,26 @@ def test_bad_reference_row_stops_start_up():
     parts[3] = "12x"
     with open(bad_pop, "w") as f:
         f.write("\n".join(lines[:6] + [",".join(parts)] + lines[7:]) + "\n")
-    agg = crrtest.binary("crrmon-aggregator")
-    base = [agg, "--data-dir", crrtest.tmpdir(), "--ingest", "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*",
-            "--http", "127.0.0.1:0"]
-    r = crrtest.run(base + [f"--aggregator.ref_population={bad_pop}"], env=ENV, check=78, timeout=30)
-    assert f"{bad_pop}:7: population: '12x' is not a whole number >= 0" in r.stderr, r.stderr
+    data = crrtest.tmpdir()
+
+    def refused(*args):
+        """stderr of an aggregator that must refuse to start (exit 78)."""
+        agg = crrtest.start_aggregator(data, args=args, env=ENV, wait=False)
+        assert agg.wait(30) == 78, (args, agg.returncode, agg.stderr())
+        return agg.stderr()
+    err = refused(f"--aggregator.ref_population={bad_pop}")
+    assert f"{bad_pop}:7: population: '12x' is not a whole number >= 0" in err, err
 
     with open(BOROUGHS_CSV) as f:
         blines = f.read().splitlines()
     bad_b = os.path.join(work, "boroughs.csv")
     with open(bad_b, "w") as f:
         f.write("\n".join(blines[:3] + ["E09000099,Nowhere,Metropolitan Police Service"] + blines[3:]) + "\n")
-    r = crrtest.run(base + [f"--aggregator.ref_boroughs={bad_b}"], env=ENV, check=78, timeout=30)
-    assert f"{bad_b}:4: borough_code: 'E09000099' is not a London borough GSS code" in r.stderr, r.stderr
+    err = refused(f"--aggregator.ref_boroughs={bad_b}")
+    assert f"{bad_b}:4: borough_code: 'E09000099' is not a London borough GSS code" in err, err
 
-    r = crrtest.run(base + [f"--aggregator.ref_population={work}/nosuch.csv"], env=ENV, check=78, timeout=30)
-    assert "nosuch.csv" in r.stderr and "cannot load reference data" in r.stderr, r.stderr
+    err = refused(f"--aggregator.ref_population={work}/nosuch.csv")
+    assert "nosuch.csv" in err and "cannot load reference data" in err, err
 
 
 def test_missing_borough_population_makes_its_rates_absent():

@@ -27,16 +27,9 @@ def write(path, text):
 
 
 def start_aggregator(data, *extra):
-    p = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", data, "--ingest", "tcp://127.0.0.1:*",
-                      "--feed", "tcp://127.0.0.1:*", *extra], env=ENV, name="aggregator")
-
-    def ready():
-        if not p.alive():
-            raise AssertionError(f"aggregator exited {p.p.returncode}: {p.stderr()[-2000:]}")
-        with open(os.path.join(data, "endpoints.json")) as f:
-            ep = json.load(f)
-        return ep if ep.get("pid") == p.pid else None
-    return p, crrtest.wait_until(ready, timeout=30, what="endpoints.json")
+    """crrtest.start_aggregator without --http (the config file may set it); returns (Proc, endpoints)."""
+    agg = crrtest.start_aggregator(data, args=extra, env=ENV, http=None)
+    return agg.proc, agg.ep
 
 
 def stats(ep):

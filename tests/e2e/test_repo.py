@@ -2,17 +2,21 @@
 
 - No tracked file points outside the repository for its design or domain
   (the docs it needs are docs/DESIGN.md and docs/DOMAIN.md).
+- No production function (a .c file outside tests/, bench/, build folders and
+  generated protobuf code) is longer than MAX_FUNCTION_LINES.
 - `cmake --install` puts the three binaries in bin/, the reference data in
   share/crrmon/ and the docs in share/doc/crrmon/, and the installed
   aggregator reads its reference data from share/crrmon/ by default.
 """
-import json
 import os
+import re
 import subprocess
 
 import crrtest as t
 
 BUILD = os.path.dirname(t.BIN)
+MAX_FUNCTION_LINES = 120
+_NOT_PRODUCTION = ("tests", "bench")
 
 
 def _tracked_files():
@@ -44,6 +48,58 @@ def test_no_reference_outside_the_repository():
         assert os.path.exists(os.path.join(t.SRC, "docs", doc)), doc
 
 
+def _production_c_files():
+    """Tracked .c files of every top-level folder but tests/, bench/ and build folders; no
+    protobuf-c output."""
+    out = []
+    for rel in _tracked_files():
+        top = rel.split("/", 1)[0]
+        if ("/" in rel and rel.endswith(".c") and not rel.endswith(".pb-c.c") and top not in _NOT_PRODUCTION
+                and not top.startswith("build")):
+            out.append(rel)
+    return sorted(out)
+
+
+def function_lengths(text):
+    """[(name, first line, lines)] of each function definition in C text in the house style: the
+    signature starts at column 0, the body opens with '{' alone on a line and closes with '}' alone
+    on a line. lines counts from the signature's first line to the closing brace."""
+    lines = text.splitlines()
+    out = []
+    for i, line in enumerate(lines):
+        if line != "{":
+            continue
+        start = i
+        while start > 0:
+            prev = lines[start - 1]
+            if (not prev.strip() or prev.startswith(("#", " *", "/*", "//")) or prev.rstrip().endswith((";", "}", "*/"))
+                    or prev.startswith("}")):
+                break
+            start -= 1
+        sig = " ".join(lines[start:i])
+        m = re.search(r"(\w+)\s*\(", sig)
+        if not m or "=" in sig.split("(", 1)[0]:
+            continue
+        end = next((j for j in range(i + 1, len(lines)) if lines[j] == "}"), None)
+        if end is not None:
+            out.append((m.group(1), start + 1, end - start + 1))
+    return out
+
+
+def test_no_production_function_over_the_limit():
+    files = _production_c_files()
+    assert len(files) > 20, files  # the scan found the code
+    bad, seen = [], 0
+    for rel in files:
+        with open(os.path.join(t.SRC, rel), encoding="utf-8", errors="replace") as f:
+            for name, line, n in function_lengths(f.read()):
+                seen += 1
+                if n > MAX_FUNCTION_LINES:
+                    bad.append(f"{rel}:{line}: {name} is {n} lines")
+    assert seen > 200, seen
+    assert not bad, f"functions over {MAX_FUNCTION_LINES} lines (split them):\n" + "\n".join(bad)
+
+
 def _install():
     prefix = t.tmpdir("crrinst-")
     t.run(["cmake", "--install", BUILD, "--prefix", prefix], check=0)
@@ -61,10 +117,9 @@ def test_install_layout():
         assert os.path.exists(os.path.join(prefix, "share", "doc", "crrmon", f)), f
 
 
-def _start(prefix, data):
-    return t.Proc([os.path.join(prefix, "bin", "crrmon-aggregator"), "--data-dir", data,
-                   "--ingest", "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*",
-                   "--http", "127.0.0.1:0"])
+def _start(prefix, data, wait):
+    """The installed crrmon-aggregator, through t.start_aggregator."""
+    return t.start_aggregator(data, binary=os.path.join(prefix, "bin", "crrmon-aggregator"), wait=wait)
 
 
 def test_installed_aggregator_reads_installed_reference_data():
@@ -75,17 +130,15 @@ def test_installed_aggregator_reads_installed_reference_data():
     with open(ref, "a") as f:
         f.write("E09999999,Nowhere,Nobody\n")
     data = t.tmpdir()
-    p = _start(prefix, data)
+    p = _start(prefix, data, wait=False)
     code = p.wait(60)
     assert code != 0, "the installed aggregator accepted a broken installed borough list"
     assert os.path.realpath(ref) in p.stderr(), p.stderr()
     # With the good file back it starts and serves.
     with open(os.path.join(t.SRC, "data", "london_boroughs.csv")) as src, open(ref, "w") as dst:
         dst.write(src.read())
-    p = _start(prefix, data)
-    ep = os.path.join(data, "endpoints.json")
-    t.wait_until(lambda: os.path.exists(ep) and json.load(open(ep)).get("http"), what="endpoints.json")
-    assert p.alive()
+    p = _start(prefix, data, wait=True)
+    assert p.alive() and p.ep.get("http")
     assert p.term() == 0
 
 

@@ -62,24 +62,14 @@ class Keys:
         return ["--client-cert", os.path.join(self.dir, name + "_secret"), "--server-key", self.server]
 
 
-class Aggregator:
-    def __init__(self, keys):
-        self.dir = crrtest.tmpdir("crragg-")
-        self.proc = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", self.dir,
-                                  "--ingest", "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*",
-                                  "--http", "127.0.0.1:0",
-                                  "--security.server_cert=" + keys.server + "_secret",
-                                  "--security.clients_dir=" + keys.clients,
-                                  "--security.feed_clients_dir=" + keys.feed], env=ENV, name="aggregator")
-        self.ep = crrtest.wait_until(self._endpoints, timeout=30, what="endpoints.json")
-        self.ingest = self.ep["ingest"]
+class Aggregator(crrtest.Aggregator):
+    """crrtest.Aggregator with CURVE on: the server key and the admitted clients of keys."""
 
-    def _endpoints(self):
-        if not self.proc.alive():
-            raise AssertionError(f"aggregator exited {self.proc.p.returncode}:\n{self.proc.stderr()[-3000:]}")
-        with open(os.path.join(self.dir, "endpoints.json")) as f:
-            ep = json.load(f)
-        return ep if ep.get("pid") == self.proc.pid else None
+    def __init__(self, keys):
+        super().__init__(env=ENV, args=["--security.server_cert=" + keys.server + "_secret",
+                                        "--security.clients_dir=" + keys.clients,
+                                        "--security.feed_clients_dir=" + keys.feed])
+        self.start()
 
     def stats(self):
         with urllib.request.urlopen(f"http://{self.ep['http']}/api/v1/stats", timeout=5) as r:
@@ -278,10 +268,8 @@ def test_feed_admits_only_feed_clients():
 def test_no_keys_refused_exit_78():
     """Secure by default: without CURVE keys and without --insecure nothing starts."""
     d = crrtest.tmpdir()
-    agg = [crrtest.binary("crrmon-aggregator"), "--data-dir", os.path.join(d, "agg"), "--ingest",
-           "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"]
-    r = crrtest.run(agg, env=ENV, insecure=False, timeout=30)
-    assert r.returncode == 78 and "[security] server_cert" in r.stderr and "--insecure" in r.stderr, r.stderr
+    r = crrtest.start_aggregator(os.path.join(d, "agg"), env=ENV, insecure=False, wait=False)
+    assert r.wait(30) == 78 and "[security] server_cert" in r.stderr() and "--insecure" in r.stderr(), r.stderr()
     coll = [crrtest.binary("crrmon-collector"), "--data-dir", os.path.join(d, "coll"), "--aggregator",
             "tcp://127.0.0.1:9", "--source-id", "x", "-"]
     r = crrtest.run(coll, env=ENV, insecure=False, timeout=30, input="")
@@ -290,9 +278,7 @@ def test_no_keys_refused_exit_78():
                     insecure=False, timeout=30, input="")
     assert r.returncode == 78 and "[security] client_cert" in r.stderr, r.stderr
     # with --insecure each starts and warns
-    p = crrtest.Proc(agg + ["--insecure"], env=ENV, name="aggregator")
-    crrtest.wait_until(lambda: os.path.exists(os.path.join(d, "agg", "endpoints.json")), timeout=30,
-                       what="endpoints.json")
+    p = crrtest.start_aggregator(os.path.join(d, "agg"), env=ENV, args=["--insecure"], insecure=False)
     assert "plain TCP" in p.stderr(), p.stderr()
     p.term()
 
@@ -330,11 +316,8 @@ def test_capture_shows_no_plain_text_with_curve():
 
     # the same with --insecure shows them: the capture can fail
     d = crrtest.tmpdir("crragg-")
-    plain = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--insecure", "--data-dir", d, "--ingest",
-                          "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0"],
-                         env=ENV, name="aggregator-plain")
-    ep = crrtest.wait_until(lambda: os.path.exists(os.path.join(d, "endpoints.json")) and
-                            json.load(open(os.path.join(d, "endpoints.json"))), timeout=30, what="endpoints")
+    plain = crrtest.start_aggregator(d, env=ENV, name="aggregator-plain")
+    ep = plain.ep
     port = ep["ingest"].rsplit(":", 1)[1]
     seen = capture(port, lambda: crrmon("send", "--insecure", "--aggregator", ep["ingest"], "--source-id",
                                         "coll-cap", "-q", "-", input=events, check=0))

@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "codec.h"
 #include "err.h"
+#include "event_fixture.h"
 #include "lmdbx.h"
 #include "rejects.h"
 
@@ -126,23 +127,13 @@ static void test_codec(void **state)
 static void test_codec_oom_loop(void **state)
 {
     (void)state;
-    Crrmon__V1__StopSearch ss = CRRMON__V1__STOP_SEARCH__INIT;
-    ss.ethnicity = CRRMON__V1__ETHNICITY__ETHNICITY_BLACK;
-    ss.outcome = CRRMON__V1__OUTCOME__OUTCOME_ARREST;
-    ss.sde_code = "B1";
-    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-    ts.seconds = 1772366400;
-    Crrmon__V1__Event ev[3];
     Crrmon__V1__Event *evp[3];
     for (int i = 0; i < 3; i++) {
-        crrmon__v1__event__init(&ev[i]);
-        ev[i].seq = (uint64_t)i + 1;
-        ev[i].borough = "E09000022";
-        ev[i].record_id = "rec";
-        ev[i].occurred_at = &ts;
-        ev[i].body_case = CRRMON__V1__EVENT__BODY_STOP_SEARCH;
-        ev[i].stop_search = &ss;
-        evp[i] = &ev[i];
+        evp[i] =
+            fx_event_json("{\"borough\":\"E09000022\",\"occurredAt\":\"2026-03-01T12:00:00Z\","
+                          "\"recordId\":\"rec\",\"stopSearch\":{\"ethnicity\":\"ETHNICITY_BLACK\","
+                          "\"outcome\":\"OUTCOME_ARREST\",\"sdeCode\":\"B1\"}}");
+        evp[i]->seq = (uint64_t)i + 1;
     }
     Crrmon__V1__Batch b = CRRMON__V1__BATCH__INIT;
     b.source_id = "oom";
@@ -152,6 +143,8 @@ static void test_codec_oom_loop(void **state)
     uint8_t *buf;
     size_t len;
     assert_int_equal(crr_codec_pack(&b.base, &buf, &len), 0);
+    for (int i = 0; i < 3; i++)
+        crr_codec_free(&evp[i]->base);
     int succeeded = 0;
     for (size_t budget = 0; budget < 16384; budget += 8) {
         ProtobufCMessage *m = NULL;
@@ -178,26 +171,28 @@ static void test_codec_oom_loop(void **state)
 static void test_codec_arena(void **state)
 {
     (void)state;
-    Crrmon__V1__Event ev = CRRMON__V1__EVENT__INIT;
-    Crrmon__V1__Event *evp[1] = {&ev};
+    Crrmon__V1__Event *evp[1];
     Crrmon__V1__Batch b = CRRMON__V1__BATCH__INIT;
     b.n_events = 1;
     b.events = evp;
     crr_codec_arena_t *a = NULL;
     assert_int_equal(crr_codec_arena_new(&a), 0);
-    char id[32], borough[32];
+    char id[32];
     for (int round = 0; round < 3; round++) {
         Crrmon__V1__Batch *got[200];
         for (int i = 0; i < 200; i++) {
             snprintf(id, sizeof id, "src-%d", i);
-            snprintf(borough, sizeof borough, "E090000%02d", i % 33 + 1);
             b.source_id = id;
             b.epoch = (uint64_t)i;
-            ev.borough = borough;
-            ev.seq = (uint64_t)i + 1;
+            evp[0] =
+                fx_event("{\"borough\":\"E090000%02d\",\"occurredAt\":\"2026-03-01T12:00:00Z\","
+                         "\"racistIncident\":{}}",
+                         i % 33 + 1);
+            evp[0]->seq = (uint64_t)i + 1;
             uint8_t *buf;
             size_t len;
             assert_int_equal(crr_codec_pack(&b.base, &buf, &len), 0);
+            crr_codec_free(&evp[0]->base);
             assert_int_equal(crr_codec_unpack_batch_arena(a, buf, len, 1 << 20, &got[i]), 0);
             free(buf);
         }

@@ -18,6 +18,7 @@
 
 #include "clock.h"
 #include "codec.h"
+#include "event_fixture.h"
 #include "indicators.h"
 #include "refdata.h"
 #include "store.h"
@@ -34,89 +35,59 @@
 
 /* ---- fixtures ---------------------------------------------------------- */
 
-static Crrmon__V1__Event *s_event(const char *borough, int64_t at)
+/* Each event is one JSON line through the edge (event_fixture.h), from the
+ * fixture's source "t". */
+static Crrmon__V1__Event *s_from(Crrmon__V1__Event *e)
 {
-    Crrmon__V1__Event *e = malloc(sizeof *e);
-    crrmon__v1__event__init(e);
-    e->borough = s_dup(borough);
-    e->source_id = s_dup("t");
-    e->occurred_at = malloc(sizeof *e->occurred_at);
-    google__protobuf__timestamp__init(e->occurred_at);
-    e->occurred_at->seconds = at;
+    e->source_id = fx_dup("t");
     return e;
 }
 
 static Crrmon__V1__Event *s_search(const char *borough, int64_t at)
 {
-    Crrmon__V1__Event *e = s_event(borough, at);
-    Crrmon__V1__StopSearch *x = malloc(sizeof *x);
-    crrmon__v1__stop_search__init(x);
-    x->ethnicity = CRRMON__V1__ETHNICITY__ETHNICITY_WHITE;
-    x->outcome = CRRMON__V1__OUTCOME__OUTCOME_NO_FURTHER_ACTION;
-    e->body_case = CRRMON__V1__EVENT__BODY_STOP_SEARCH;
-    e->stop_search = x;
-    return e;
+    char t[40];
+    return s_from(fx_event("{\"borough\":\"%s\",\"occurredAt\":\"%s\",\"stopSearch\":{"
+                           "\"ethnicity\":\"ETHNICITY_WHITE\","
+                           "\"outcome\":\"OUTCOME_NO_FURTHER_ACTION\"}}",
+                           borough, fx_time(at, t, sizeof t)));
 }
 
 static Crrmon__V1__Event *s_learning(const char *borough, unsigned pre, unsigned post, unsigned max)
 {
-    Crrmon__V1__Event *e = s_event(borough, NOW_SEC - 3600);
-    Crrmon__V1__LearningAssessment *x = malloc(sizeof *x);
-    crrmon__v1__learning_assessment__init(x);
-    x->course_id = s_dup("C1");
-    x->participant_ref = s_dup("P1");
-    x->pre_score = pre;
-    x->post_score = post;
-    x->max_score = max;
-    e->body_case = CRRMON__V1__EVENT__BODY_LEARNING_ASSESSMENT;
-    e->learning_assessment = x;
-    return e;
+    char t[40];
+    return s_from(fx_event("{\"borough\":\"%s\",\"occurredAt\":\"%s\",\"learningAssessment\":{"
+                           "\"courseId\":\"C1\",\"participantRef\":\"P1\",\"preScore\":%u,"
+                           "\"postScore\":%u,\"maxScore\":%u}}",
+                           borough, fx_time(NOW_SEC - 3600, t, sizeof t), pre, post, max));
 }
 
 static Crrmon__V1__Event *s_feedback(const char *borough, const char *trainer, unsigned tq)
 {
-    Crrmon__V1__Event *e = s_event(borough, NOW_SEC - 3600);
-    Crrmon__V1__TrainingFeedback *x = malloc(sizeof *x);
-    crrmon__v1__training_feedback__init(x);
-    x->course_id = s_dup("C1");
-    x->session_id = s_dup("S1");
-    x->trainer_id = s_dup(trainer);
-    x->staff_group = CRRMON__V1__STAFF_GROUP__STAFF_GROUP_OPERATIONAL;
-    x->overall = x->relevance = x->purpose_explained = 3;
-    x->trainer_quality = tq;
-    e->body_case = CRRMON__V1__EVENT__BODY_TRAINING_FEEDBACK;
-    e->training_feedback = x;
-    return e;
+    char t[40];
+    return s_from(fx_event("{\"borough\":\"%s\",\"occurredAt\":\"%s\",\"trainingFeedback\":{"
+                           "\"courseId\":\"C1\",\"sessionId\":\"S1\",\"trainerId\":\"%s\","
+                           "\"staffGroup\":\"STAFF_GROUP_OPERATIONAL\",\"overall\":3,"
+                           "\"relevance\":3,\"purposeExplained\":3,\"trainerQuality\":%u}}",
+                           borough, fx_time(NOW_SEC - 3600, t, sizeof t), trainer, tq));
 }
 
 static Crrmon__V1__Event *s_attendance(const char *borough, unsigned booked, unsigned attended)
 {
-    Crrmon__V1__Event *e = s_event(borough, NOW_SEC - 3600);
-    Crrmon__V1__Attendance *x = malloc(sizeof *x);
-    crrmon__v1__attendance__init(x);
-    x->course_id = s_dup("C1");
-    x->session_id = s_dup("S1");
-    x->staff_group = CRRMON__V1__STAFF_GROUP__STAFF_GROUP_OPERATIONAL;
-    x->booked = booked;
-    x->attended = attended;
-    e->body_case = CRRMON__V1__EVENT__BODY_ATTENDANCE;
-    e->attendance = x;
-    return e;
+    char t[40];
+    return s_from(fx_event("{\"borough\":\"%s\",\"occurredAt\":\"%s\",\"attendance\":{"
+                           "\"courseId\":\"C1\",\"sessionId\":\"S1\","
+                           "\"staffGroup\":\"STAFF_GROUP_OPERATIONAL\",\"booked\":%u,"
+                           "\"attended\":%u}}",
+                           borough, fx_time(NOW_SEC - 3600, t, sizeof t), booked, attended));
 }
 
 static Crrmon__V1__Event *s_survey(const char *borough, double weight, unsigned good_job)
 {
-    Crrmon__V1__Event *e = s_event(borough, NOW_SEC - 3600);
-    Crrmon__V1__SurveyResponse *x = malloc(sizeof *x);
-    crrmon__v1__survey_response__init(x);
-    x->survey = CRRMON__V1__SURVEY__SURVEY_PAS;
-    x->ethnicity = CRRMON__V1__ETHNICITY__ETHNICITY_BLACK;
-    x->gender = CRRMON__V1__GENDER__GENDER_FEMALE;
-    x->weight = weight;
-    x->good_job = good_job;
-    e->body_case = CRRMON__V1__EVENT__BODY_SURVEY_RESPONSE;
-    e->survey_response = x;
-    return e;
+    char t[40];
+    return s_from(fx_event("{\"borough\":\"%s\",\"occurredAt\":\"%s\",\"surveyResponse\":{"
+                           "\"survey\":\"SURVEY_PAS\",\"ethnicity\":\"ETHNICITY_BLACK\","
+                           "\"gender\":\"GENDER_FEMALE\",\"weight\":%.17g,\"goodJob\":%u}}",
+                           borough, fx_time(NOW_SEC - 3600, t, sizeof t), weight, good_job));
 }
 
 /* Applies events (owned, freed) as one batch of the fixture's source; all must apply. */

@@ -461,7 +461,8 @@ static void test_wrappers_bytes(void **state)
 }
 
 /* Strings from the wire may be invalid UTF-8 (protobuf-c does not check):
- * bad bytes are written as U+FFFD, in values and in map keys. */
+ * bad bytes are written as U+FFFD, in values and in map keys. The event is
+ * built by hand: the edge rejects a borough that is not UTF-8. */
 static void test_invalid_utf8(void **state)
 {
     (void)state;

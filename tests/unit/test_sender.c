@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "clock.h"
+#include "event_fixture.h"
 #include "sender.h"
 
 #include <errno.h>
@@ -87,14 +88,14 @@ static int setup(void **state)
     size_t sz = sizeof f->endpoint;
     zmq_getsockopt(f->router, ZMQ_LAST_ENDPOINT, f->endpoint, &sz);
     for (int i = 1; i <= N_EVENTS; i++) {
-        Crrmon__V1__Event e = CRRMON__V1__EVENT__INIT;
-        char rid[32];
-        snprintf(rid, sizeof rid, "record-%d", i);
-        e.source_id = "src";
-        e.seq = (uint64_t)i;
-        e.borough = "E09000001";
-        e.record_id = rid;
-        assert_int_equal(crr_codec_pack(&e.base, &f->own.ev[i], &f->own.len[i]), 0);
+        Crrmon__V1__Event *e = fx_event("{\"borough\":\"E09000001\",\"occurredAt\":"
+                                        "\"2026-03-01T12:00:00Z\",\"recordId\":\"record-%d\","
+                                        "\"racistIncident\":{}}",
+                                        i);
+        e->source_id = fx_dup("src");
+        e->seq = (uint64_t)i;
+        assert_int_equal(crr_codec_pack(&e->base, &f->own.ev[i], &f->own.len[i]), 0);
+        crr_codec_free(&e->base);
     }
     *state = f;
     return 0;

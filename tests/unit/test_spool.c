@@ -59,7 +59,9 @@ static int teardown(void **state)
     return 0;
 }
 
-/* A small event: the spool stores whatever it is given. */
+/* A small event: the spool stores whatever it is given. Built by hand, not
+ * through the edge (event_fixture.h): it has no body, which the edge rejects,
+ * and it stays as small as possible for the tests that fill a map. */
 static void s_event(Crrmon__V1__Event *e, Google__Protobuf__Timestamp *ts, const char *rid)
 {
     crrmon__v1__event__init(e);

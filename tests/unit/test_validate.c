@@ -28,7 +28,10 @@ enum {
     TOOOLD = CRRMON__V1__REJECT_CODE__REJECT_CODE_TOO_OLD,
 };
 
-/* One event and every body it could carry, all valid after s_fix(). */
+/* One event and every body it could carry, all valid after s_fix(). Built by
+ * hand, not through the edge (event_fixture.h): each test then breaks one
+ * field into an event the edge would reject, which is what validation is
+ * tested on. */
 typedef struct fix {
     Crrmon__V1__Event e;
     Google__Protobuf__Timestamp ts;
