@@ -20,6 +20,7 @@
 #define CRR_COLLECTOR_H
 
 #include "certs.h"
+#include "cfg.h"
 #include "err.h"
 #include "reader.h"
 
@@ -32,7 +33,7 @@
 #define CRR_COLLECTOR_EXIT_GAVE_UP 1 /* --give-up-after elapsed, or a fatal error */
 #define CRR_COLLECTOR_EXIT_REJECTS 2 /* finished, but some lines were rejected */
 #define CRR_COLLECTOR_EXIT_CONFIG 78 /* refused to start: named files a lost spool had read */
-#define CRR_COLLECTOR_EXIT_BAD_DATA CRR_EXIT_BAD_DATA /* 78: the spool file is damaged */
+#define CRR_COLLECTOR_EXIT_BAD_DATA CRR_EXIT_CONFIG /* 78: the spool file is damaged */
 
 /* Everything the config-map table fills (main.c); read-only after load. */
 typedef struct crr_collector_cfg {

@@ -167,7 +167,10 @@ int crr_datadir_write_file(const char *path, const void *data, size_t len, mode_
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
         return -errno;
-    int rc = s_write_all(fd, data, len);
+    /* a temporary file left by a crash keeps its mode through O_CREAT */
+    int rc = fchmod(fd, mode) != 0 ? -errno : 0;
+    if (rc == 0)
+        rc = s_write_all(fd, data, len);
     if (rc == 0 && fsync(fd) != 0)
         rc = -errno;
     if (close(fd) != 0 && rc == 0)

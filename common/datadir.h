@@ -61,11 +61,10 @@ char *crr_datadir_holder_text(long holder, char *buf, size_t len);
 void crr_datadir_unlock(int *fd);
 
 /* Replaces path with len bytes of data atomically: writes "path.tmp" (mode
- * mode, less the umask), fsyncs it, renames it over path, and fsyncs the
- * folder so the rename survives a crash. A reader sees the old content or
- * the new one, never a mix; on failure path is untouched and the temporary
- * file removed. One writer per path at a time (the folder's lock or the
- * caller's thread). Returns 0 or -errno. */
+ * exactly mode, also over a temporary file a crash left), fsyncs it, renames it over path, and
+ * fsyncs the folder so the rename survives a crash. A reader sees the old content or the new one,
+ * never a mix; on failure path is untouched and the temporary file removed. One writer per path at
+ * a time (the folder's lock or the caller's thread). Returns 0 or -errno. */
 int crr_datadir_write_file(const char *path, const void *data, size_t len, mode_t mode);
 
 /* fsyncs the folder that holds path (the part before its last '/', "." when

@@ -26,10 +26,6 @@ enum {
     CRR_EVERSION = -1011,   /* an on-disk format newer than this build reads */
 };
 
-/* Exit status of a daemon that refuses to start on a damaged data file
- * (EX_CONFIG of sysexits.h): restarting it will not help, an operator must. */
-#define CRR_EXIT_BAD_DATA 78
-
 /* 1 when rc says a data file is damaged (CRR_ETRUNCATED, CRR_EEMPTY,
  * MDB_INVALID, MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_VERSION_MISMATCH), else 0. */
 int crr_err_bad_data(int rc);

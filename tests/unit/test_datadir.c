@@ -247,6 +247,26 @@ static void test_write_file(void **state)
     assert_int_equal(crr_datadir_sync_parent(s_at("missing/x.txt")), -ENOENT);
 }
 
+/* A temporary file left by a crash, with looser permissions: the new file
+ * still gets the mode asked for (open with O_CREAT keeps an existing file's
+ * mode; a secret written as 0600 came out world-readable). */
+static void test_write_file_stale_tmp_mode(void **state)
+{
+    (void)state;
+    const char *path = s_at("secret");
+    int fd = open(s_at("secret.tmp"), O_WRONLY | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "stale", 5), 5);
+    close(fd);
+    assert_int_equal(crr_datadir_write_file(path, "new\n", 4, 0600), 0);
+    assert_int_equal(s_mode(path), 0600);
+    size_t len;
+    char *got = s_slurp(path, &len);
+    assert_int_equal(len, 4);
+    assert_memory_equal(got, "new\n", 4);
+    free(got);
+}
+
 static void test_write_failure_keeps_old(void **state)
 {
     (void)state;
@@ -326,6 +346,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lock_released_by_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_uncreatable_folder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_file_stale_tmp_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_failure_keeps_old, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_old_or_new, setup, teardown),
     };
