@@ -370,9 +370,9 @@ def test_debian_package_builds_lists_and_installs():
               "/etc/default/crrmon-collector-example"):
         assert f in files, (f, listing)
     assert not any(f.startswith("/usr/etc") or "/bin/test_" in f or "fuzz" in f for f in files), listing
-    for f in files:
-        if f.startswith("/usr/bin/"):
-            assert re.search(r"^-rwxr-xr-x root/root .* \./usr/bin/", listing, re.M)
+    for b in ("crrmon", "crrmon-aggregator", "crrmon-collector"):
+        assert re.search(rf"^-rwxr-xr-x root/root .* \./usr/bin/{b}$", listing, re.M), (b, listing)
+    assert re.search(r"^-rw-r--r-- root/root .* \./etc/crrmon/aggregator\.ini$", listing, re.M), listing
 
     info = crrtest.run([dpkg_deb, "-I", deb], check=0).stdout
     fields = dict(re.findall(r"^ (\w[\w-]*): (.*)$", info, re.M))
@@ -406,6 +406,10 @@ def test_debian_package_builds_lists_and_installs():
     assert sec.st_uid == uid and oct(sec.st_mode & 0o777) == "0o600"
     assert os.path.exists(os.path.join(keys, "aggregator")) and os.path.isdir(os.path.join(keys, "clients"))
     pub = open(os.path.join(keys, "aggregator")).read()
+    # the installed (compressed) man pages render
+    for page in ("man1/crrmon.1.gz", "man8/crrmon-aggregator.8.gz", "man8/crrmon-collector.8.gz"):
+        r = crrtest.run([need("man"), "-l", os.path.join(root, "usr/share/man", page)], check=0)
+        assert "SYNOPSIS" in r.stdout or "DESCRIPTION" in r.stdout, (page, r.stdout[:300])
 
     # the installed aggregator starts secure with the installed example config
     data = crrtest.tmpdir()
