@@ -230,7 +230,9 @@ def test_logs_json():
                      "--source-id", "s", "--check-config"])
     assert r.returncode == 64 and "not a log format (text or json)" in r.stderr, r.stderr
 BUILD = os.path.dirname(os.path.abspath(crrtest.BIN))
-UNITS = ["crrmon-aggregator.service", "crrmon-collector@.service", "crrmon-collector@.timer"]
+UNITS = ["crrmon-aggregator.service", "crrmon-collector@.service", "crrmon-collector@.timer",
+         "crrmon-backup.service", "crrmon-backup.timer"]
+SERVICES = [u for u in UNITS if u.endswith(".service")]
 
 
 def _units_with_built_binaries(tmp):
@@ -267,7 +269,7 @@ def test_systemd_units_verify():
 def test_systemd_security_exposure_is_documented():
     sa = need("systemd-analyze")
     ops = open(os.path.join(SRC, "docs", "OPERATIONS.md")).read()
-    for u in UNITS[:2]:
+    for u in SERVICES:
         r = crrtest.run([sa, "security", "--offline=true", os.path.join(SRC, "deploy", "systemd", u)])
         m = re.search(r"Overall exposure level for \S+: (\d+\.\d) (\w+)", r.stdout)
         assert m, r.stdout[-2000:]
@@ -365,7 +367,8 @@ def test_debian_package_builds_lists_and_installs():
               "/usr/share/man/man1/crrmon.1.gz", "/usr/share/man/man8/crrmon-aggregator.8.gz",
               "/usr/share/man/man8/crrmon-collector.8.gz",
               "/lib/systemd/system/crrmon-aggregator.service", "/lib/systemd/system/crrmon-collector@.service",
-              "/lib/systemd/system/crrmon-collector@.timer",
+              "/lib/systemd/system/crrmon-collector@.timer", "/lib/systemd/system/crrmon-backup.service",
+              "/lib/systemd/system/crrmon-backup.timer",
               "/etc/crrmon/aggregator.ini", "/etc/crrmon/collector-example.ini",
               "/etc/default/crrmon-collector-example"):
         assert f in files, (f, listing)
