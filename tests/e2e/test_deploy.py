@@ -394,6 +394,8 @@ def test_debian_package_builds_lists_and_installs():
         assert os.access(os.path.join(ctrl, s), os.X_OK), s
 
     # install into an empty root; the maintainer scripts run there (DPKG_ROOT)
+    assert os.geteuid() == 0, ("installing the .deb into a temporary root needs root (dpkg and the postinst "
+                               "chown files to crrmon): run the suite as root, as CI does")
     root = _make_root()
     inst = [dpkg, f"--root={root}", "--force-script-chrootless", "--force-depends"]
     r = crrtest.run([*inst, "-i", deb], timeout=300)
