@@ -56,6 +56,7 @@ typedef struct crr_agg_config {
     char *clients_dir;        /* [security] clients_dir: admitted collectors' public certs */
     char *feed_clients_dir;   /* [security] feed_clients_dir: admitted feed subscribers */
     char *log_level;          /* error|warn|info|debug */
+    char *log_format;         /* text|json (common/log.h) */
     uint64_t max_msg_size;    /* ZMQ_MAXMSGSIZE of the ROUTER, bytes */
     int64_t rcvhwm;           /* ZMQ_RCVHWM of the ROUTER, messages */
     int64_t sndhwm;           /* ZMQ_SNDHWM of the ROUTER and the PUB, messages */

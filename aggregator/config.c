@@ -7,6 +7,8 @@
  * collectors' and feed subscribers' folders) and `insecure`. */
 #include "aggregator.h"
 
+#include "log.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +103,10 @@ static const crr_cfg_entry_t s_table[] = {
      "folder of admitted live-feed subscribers' public certificates; re-read on SIGHUP"},
     {S, "log_level", CRR_CFG_STR, "info", 0, 0, OFF(log_level), "log-level",
      "error, warn, info or debug", crr_agg_check_log_level},
+    {S, "log_format", CRR_CFG_STR, "text", 0, 0, OFF(log_format), "log-format",
+     "text, or json (one object per line, for log shippers); under systemd the journal "
+     "adds the time",
+     crr_log_check_format},
     {S, "max_msg_size", CRR_CFG_SIZE, "4M", 1024, 1073741824.0, OFF(max_msg_size), NULL,
      "ZMQ_MAXMSGSIZE: a larger frame costs its sender the connection"},
     {S, "rcvhwm", CRR_CFG_INT, "64", 1, 10000000, OFF(rcvhwm), NULL,

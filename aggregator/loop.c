@@ -12,6 +12,7 @@
 #include "aggregator.h"
 
 #include "log.h"
+#include "notify.h"
 
 #include <errno.h>
 #include <zmq.h>
@@ -27,7 +28,10 @@ int crr_agg_loop_run(crr_aggregator_t *a, volatile sig_atomic_t *stop,
     while (!*stop) {
         if (*reload) {
             *reload = 0;
+            crr_notify_reloading("reloading the configuration (SIGHUP)");
             crr_agg_reload(a); /* SIGHUP: acted on here, never in the handler */
+            (void)crr_log_set_format_name(a->cfg.log_format); /* checked by the loader */
+            crr_notify_ready("serving");
         }
         int timeout = crr_snapshots_tick(a);
         if (*stop)

@@ -4,11 +4,11 @@
  * Start-up: config (defaults < INI < flags) -> lock DATA_DIR/lock (a second
  * aggregator exits 78, naming the first one's pid) -> store -> zmq sockets and HTTP (signals
  * blocked so that libzmq's and libmicrohttpd's threads never take them) -> sinks -> endpoints.json
- * -> signals unblocked on the main thread -> loop. The signal handlers only set two flags, which
- * main passes to the loop (loop.c); SIGHUP's is acted on there (reload.c). Shut-down on
- * SIGTERM/SIGINT: the loop finishes the group in hand (commit and Acks) and returns; HTTP stops,
- * sockets close with a bounded linger, the store closes, endpoints.json is removed, the lock is
- * released: exit 0.
+ * -> signals unblocked on the main thread -> READY=1 to systemd (notify.h) -> loop. The signal
+ * handlers only set two flags, which main passes to the loop (loop.c); SIGHUP's is acted on there
+ * (reload.c). Shut-down on SIGTERM/SIGINT: the loop finishes the group in hand (commit and Acks)
+ * and returns; HTTP stops, sockets close with a bounded linger, the store closes, endpoints.json is
+ * removed, the lock is released: exit 0.
  *
  * Exit codes (cfg.h): 0 clean stop; 1 runtime failure (store, sockets, HTTP);
  * 64 a bad flag or value on the command line; 78 a config file that does not
@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "datadir.h"
 #include "log.h"
+#include "notify.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -79,6 +80,7 @@ static int s_prepare(crr_aggregator_t *a)
     }
     /* log_level, insecure, windows and schedules were checked by the loader */
     (void)crr_log_set_level_name(a->cfg.log_level);
+    (void)crr_log_set_format_name(a->cfg.log_format);
     int n = crr_agg_parse_windows(a->cfg.windows, a->windows, CRR_STORE_MAX_WINDOWS, &d);
     if (n < 0)
         goto bad;
@@ -316,7 +318,13 @@ int main(int argc, char **argv)
                  (long)getpid(), a->cfg.data_dir, a->ingest_ep, a->feed_ep, a->http_ep,
                  a->cfg.sinks, a->cfg.windows);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
+        /* the store is open, every socket bound and endpoints.json written */
+        char status[1024];
+        snprintf(status, sizeof status, "serving: ingest %s, feed %s, http %s", a->ingest_ep,
+                 a->feed_ep, a->http_ep);
+        crr_notify_ready(status);
         crr_agg_loop_run(a, &s_stop, &s_reload);
+        crr_notify_stopping("stopping: finishing the group in hand");
         CRR_INFO("stopping: signal received");
         code = 0;
     }

@@ -5,6 +5,7 @@
  * Every subcommand prints its own --help, exits 64 on bad usage and 1 on a
  * runtime failure with a clear message (cli.h). */
 #include "cli.h"
+#include "cmd_backup.h"
 #include "cmd_indicators.h"
 #include "cmd_passwd.h"
 #include "cmd_keygen.h"
@@ -35,6 +36,8 @@ static const s_cmd_t s_cmds[] = {
     {"status", crr_cmd_status, "per source: applied sequence, last seen, spool depth"},
     {"indicators", crr_cmd_indicators, "list the indicator catalogue"},
     {"keygen", crr_cmd_keygen, "write a CURVE certificate pair (NAME, NAME_secret)"},
+    {"backup", crr_cmd_backup, "copy a running aggregator's store into one file (hot backup)"},
+    {"restore", crr_cmd_restore, "lay a backup out as a new aggregator data folder"},
     {"verify", crr_cmd_verify, "check a data folder's LMDB files, read-only"},
     {"passwd", crr_cmd_passwd, "add a user to the HTTP users file or set its password"},
     {"generate", crr_cmd_generate, "write deterministic valid events as JSON Lines"},

@@ -28,6 +28,7 @@
 #include "edge.h"
 #include "json.h"
 #include "log.h"
+#include "notify.h"
 #include "seen.h"
 #include "sender.h"
 #include "spool.h"
@@ -835,6 +836,7 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
     }
     if (rc)
         goto done;
+    crr_notify_ready("running: spool open, sending"); /* systemd Type=notify */
     c.stall_ref_ms = crr_clock_mono_ms();
     c.last_acked = crr_sender_acked_seq(c.sender);
     /* spooled events go out before any new line is read (a full disk may
@@ -843,6 +845,7 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
         goto done;
     for (;;) {
         if (*stop) {
+            crr_notify_stopping("stopping: draining in-flight Acks");
             CRR_INFO("stopping: no more input read; waiting up to %lldms for %llu "
                      "unacknowledged event(s)",
                      (long long)cfg->drain_ms,

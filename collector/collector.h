@@ -41,6 +41,7 @@ typedef struct crr_collector_cfg {
     char *aggregator;        /* --aggregator: ingest endpoint */
     char *source_id;         /* --source-id: this collector's source id */
     char *log_level;         /* --log-level: error|warn|info|debug */
+    char *log_format;        /* --log-format: text|json (common/log.h) */
     int64_t give_up_ms;      /* --give-up-after: 0 = never */
     int64_t drain_ms;        /* on SIGTERM, wait this long for in-flight Acks */
     int64_t future_slack_ms; /* edge validation: future slack */

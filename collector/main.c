@@ -8,6 +8,7 @@
 #include "cfg.h"
 #include "datadir.h"
 #include "log.h"
+#include "notify.h"
 #include "validate.h"
 
 #include <limits.h>
@@ -60,6 +61,10 @@ static const crr_cfg_entry_t s_table[] = {
      "this collector's source id (required; fixed for the life of the spool)"},
     {"collector", "log_level", CRR_CFG_STR, "info", 0, 0, C(log_level), "log-level",
      "error, warn, info or debug", s_check_log_level},
+    {"collector", "log_format", CRR_CFG_STR, "text", 0, 0, C(log_format), "log-format",
+     "text, or json (one object per line, for log shippers); under systemd the journal "
+     "adds the time",
+     crr_log_check_format},
     {"collector", "give_up_after", CRR_CFG_DURATION, "0", 0, 0, C(give_up_ms), "give-up-after",
      "exit 1 after this long without Ack progress while events wait (0 = never); the spool "
      "keeps them"},
@@ -122,6 +127,7 @@ static void s_reload(void *ctx)
 {
     s_reload_t *r = ctx;
     s_hup = 0;
+    crr_notify_reloading("reloading the configuration (SIGHUP)");
     CRR_INFO("reload: SIGHUP received, re-reading the configuration");
     crr_collector_cfg_t next = {0};
     char **rest = calloc((size_t)r->argc + 1, sizeof *rest);
@@ -138,6 +144,7 @@ static void s_reload(void *ctx)
         CRR_ERROR("reload refused: %s; keeping the running configuration",
                   crr_diag_format(&d, buf, sizeof buf));
         crr_cfg_free(s_table, &next);
+        crr_notify_ready("running (reload refused)");
         return;
     }
     int changed = crr_cfg_log_changes(s_table, r->cfg, &next, s_restart);
@@ -145,6 +152,8 @@ static void s_reload(void *ctx)
     crr_cfg_take(s_table, r->cfg, &next);
     crr_cfg_free(s_table, &next);
     (void)crr_log_set_level_name(r->cfg->log_level);
+    (void)crr_log_set_format_name(r->cfg->log_format);
+    crr_notify_ready("running");
     CRR_INFO("reload: applied; %d key(s) changed, %d kept until a restart", changed, restart);
 }
 
@@ -245,6 +254,7 @@ int main(int argc, char **argv)
     }
     nrest = ninputs;
     (void)crr_log_set_level_name(cfg.log_level); /* checked by the loader */
+    (void)crr_log_set_format_name(cfg.log_format);
     if (strcmp(cfg.final_line, "wait") != 0 && strcmp(cfg.final_line, "accept") != 0) {
         fprintf(stderr, "crrmon-collector: --collector.final_line is wait or accept, not '%s'\n",
                 cfg.final_line);

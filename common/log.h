@@ -1,5 +1,12 @@
 /* log: leveled, one-line-per-event logging to stderr with key=value ids.
  *
+ * Two formats (crr_log_set_format): text, "<ts> <level> <component>: <msg>",
+ * and json, one object per line {"time","level","component","msg"} for log
+ * shippers. Under systemd (JOURNAL_STREAM names the device and inode of our
+ * stderr) journald adds the timestamp, so the line carries none (text: "<level>
+ * <component>: <msg>"; json: no "time") and starts with the syslog priority
+ * "<N>" that journald takes as the entry's priority and strips.
+ *
  * The level and the component name are the only process globals crrmon keeps
  * (with the signal flag). Macros check the level before formatting. Never log
  * per event at INFO. The level may change while other threads log (SIGHUP
@@ -7,6 +14,8 @@
  * with relaxed atomics, never as a plain int. */
 #ifndef CRR_LOG_H
 #define CRR_LOG_H
+
+#include <stddef.h>
 
 typedef enum { CRR_LOG_ERROR = 0, CRR_LOG_WARN, CRR_LOG_INFO, CRR_LOG_DEBUG } crr_log_level_t;
 
@@ -21,7 +30,20 @@ extern int crr_log_level; /* use crr_log_get_level / crr_log_set_level, not the 
 void crr_log_set_component(const char *name);
 /* Parses "error|warn|info|debug" into the level; returns 0 or CRR_EINVAL. */
 int crr_log_set_level_name(const char *name);
-/* Writes one line: "<ts> <level> <component>: <message>". */
+typedef enum { CRR_LOG_TEXT = 0, CRR_LOG_JSON } crr_log_format_t;
+
+/* Sets the line format (start-up or reload, main thread; other threads may
+ * be logging: a relaxed atomic store). */
+void crr_log_set_format(crr_log_format_t f);
+/* Parses "text|json" into the format; returns 0 or CRR_EINVAL. */
+int crr_log_set_format_name(const char *name);
+/* Config check for a log_format key (crr_cfg_entry_t check): 0, or -1 with
+ * why filled in. */
+int crr_log_check_format(const char *v, char *why, size_t len);
+/* Whether stderr is the journal (JOURNAL_STREAM matches stderr's device and
+ * inode). Read once, at the first call or the first line logged. */
+int crr_log_to_journal(void);
+/* Writes one line in the current format (see the top of this file). */
 void crr_log_write(crr_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

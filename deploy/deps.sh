@@ -20,6 +20,15 @@ PKGS=(
   libcrypt-dev
   # the CLI's HTTP client (crrmon snapshot) and the quickstart's JSON filter
   libcurl4-openssl-dev jq
+  # readiness for systemd units (Type=notify): sd_notify from libsystemd
+  libsystemd-dev
+  # packaging (deploy/, CPack): help2man makes the man pages from --help at
+  # build time; dpkg-dev's dpkg-shlibdeps finds the .deb's Depends; file is
+  # what dpkg-shlibdeps runs on each binary
+  help2man dpkg-dev file
+  # tests/e2e/test_deploy.py: `systemd-analyze verify` and `security` on the
+  # units (systemd), `man -l` renders the pages (man-db)
+  systemd man-db
   # bench/run.sh: curl for the HTTP snapshot call
   curl
   # tests: cmocka for unit tests; Python with pyzmq and Google's protobuf (the

@@ -30,7 +30,7 @@ def value_for(key, typ, default, lo, hi, tmp):
     text = {
         "data_dir": os.path.join(tmp, "data"), "snapshot_dir": os.path.join(tmp, "snap"),
         "dir": os.path.join(tmp, "sinkdir"), "ingest": "tcp://127.0.0.1:*", "feed": "tcp://127.0.0.1:*",
-        "http": "127.0.0.1:0", "log_level": "debug", "windows": "7,28", "schedules": "hourly=every 1h",
+        "http": "127.0.0.1:0", "log_level": "debug", "log_format": "json", "windows": "7,28", "schedules": "hourly=every 1h",
         "sinks": "jsonl,csv", "ref_boroughs": "", "ref_population": "", "aggregator": "tcp://127.0.0.1:9",
         "source_id": "walker", "final_line": "accept",
     }

@@ -5,7 +5,8 @@
 - No production function (a .c file outside tests/, bench/, build folders and
   generated protobuf code) is longer than MAX_FUNCTION_LINES.
 - `cmake --install` puts the three binaries in bin/, the reference data in
-  share/crrmon/ and the docs in share/doc/crrmon/, and the installed
+  share/crrmon/, the docs in share/doc/crrmon/, the man pages, units and
+  example configs under the prefix, and the installed
   aggregator reads its reference data from share/crrmon/ by default.
 """
 import os
@@ -115,6 +116,11 @@ def test_install_layout():
         assert os.path.exists(os.path.join(prefix, "share", "crrmon", f)), f
     for f in ("README.md", "DESIGN.md", "DOMAIN.md", "OPERATIONS.md", "INDICATORS.md"):
         assert os.path.exists(os.path.join(prefix, "share", "doc", "crrmon", f)), f
+    # man pages, units and example configs stay inside the prefix (the .deb moves etc/ and lib/systemd)
+    for f in ("share/man/man1/crrmon.1", "share/man/man8/crrmon-aggregator.8", "share/man/man8/crrmon-collector.8",
+              "lib/systemd/system/crrmon-aggregator.service", "lib/systemd/system/crrmon-collector@.service",
+              "etc/crrmon/aggregator.ini", "etc/crrmon/collector-example.ini"):
+        assert os.path.exists(os.path.join(prefix, f)), f
 
 
 def _start(prefix, data, wait):

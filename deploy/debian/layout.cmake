@@ -1,0 +1,38 @@
+# layout.cmake: run by CPack (CPACK_PRE_BUILD_SCRIPTS) on the staged package
+# before it is built. Install rules put the examples in PREFIX/etc and the
+# units in PREFIX/lib/systemd/system so that `cmake --install --prefix P`
+# stays inside P; in the .deb (prefix /usr) they belong in /etc and
+# /lib/systemd/system, so they are moved there.
+file(GLOB_RECURSE staged LIST_DIRECTORIES true "${CPACK_TEMPORARY_INSTALL_DIRECTORY}/*/usr/etc")
+if(NOT staged)
+  file(GLOB staged LIST_DIRECTORIES true "${CPACK_TEMPORARY_INSTALL_DIRECTORY}/usr/etc")
+endif()
+foreach(etc IN LISTS staged)
+  get_filename_component(usr ${etc} DIRECTORY)
+  get_filename_component(top ${usr} DIRECTORY)
+  file(RENAME ${usr}/etc ${top}/etc)
+  if(EXISTS ${usr}/lib/systemd)
+    file(MAKE_DIRECTORY ${top}/lib)
+    file(RENAME ${usr}/lib/systemd ${top}/lib/systemd)
+  endif()
+  message(STATUS "crrmon: moved ${usr}/etc and lib/systemd to ${top}")
+endforeach()
+if(NOT staged)
+  message(FATAL_ERROR "crrmon: no usr/etc in the staged package under ${CPACK_TEMPORARY_INSTALL_DIRECTORY}")
+endif()
+foreach(etc IN LISTS staged)
+  get_filename_component(usr ${etc} DIRECTORY)
+  # an emptied usr/lib is not shipped
+  file(GLOB left "${usr}/lib/*")
+  if(NOT left AND IS_DIRECTORY ${usr}/lib)
+    file(REMOVE_RECURSE ${usr}/lib)
+  endif()
+  # Debian ships man pages compressed (gzip -9n: no name, no time stamp)
+  file(GLOB_RECURSE pages "${usr}/share/man/*.[18]")
+  foreach(page IN LISTS pages)
+    execute_process(COMMAND gzip -9nf ${page} RESULT_VARIABLE rc)
+    if(rc)
+      message(FATAL_ERROR "crrmon: gzip ${page} failed")
+    endif()
+  endforeach()
+endforeach()
