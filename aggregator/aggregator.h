@@ -314,8 +314,19 @@ int crr_zap_socket(crr_aggregator_t *a, void *sock, const char *domain);
  * the REJECT_CODE to refuse the whole batch with (slot->error says why). */
 int crr_zap_admit(crr_aggregator_t *a, crr_agg_slot_t *slot, zmq_msg_t *msg, crr_store_job_t *job);
 
-/* SIGHUP: re-reads the certificate folders (a bad folder keeps the old lists). */
+/* SIGHUP (main thread, between two groups): re-reads the certificate
+ * folders (a bad folder keeps the old lists). When a folder lost a key, its
+ * socket (clients_dir: the ROUTER, feed_clients_dir: the PUB) drops every
+ * connection by unbinding and binding again its endpoint as bound (same
+ * port): admitted peers reconnect, the revoked ones are refused at the
+ * handshake. A bind that still fails after a few seconds is logged and left
+ * to crr_zap_tick. No-op without CURVE. */
 void crr_zap_reload(crr_aggregator_t *a);
+
+/* Each turn of the loop (main thread): retries, once a second, binding an
+ * endpoint that crr_zap_reload unbound and could not bind again. Cheap when
+ * there is none. */
+void crr_zap_tick(crr_aggregator_t *a);
 
 /* Stops the handler and frees the keys (before zmq_ctx_term). Safe twice. */
 void crr_zap_stop(crr_aggregator_t *a);

@@ -29,6 +29,7 @@ int crr_agg_loop_run(crr_aggregator_t *a, volatile sig_atomic_t *stop,
             *reload = 0;
             crr_agg_reload(a); /* SIGHUP: acted on here, never in the handler */
         }
+        crr_zap_tick(a); /* an endpoint a reload could not bind again (zap.c) */
         int timeout = crr_snapshots_tick(a);
         if (*stop)
             break;

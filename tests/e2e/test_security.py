@@ -10,8 +10,10 @@ send with `crrmon send` or a collector:
   - an event for a borough the key is not bound to is rejected NOT_ALLOWED
     (visible in `crrmon rejects`), the allowed events of the batch applied;
   - a source id belongs to the certificate that first used it;
-  - SIGHUP re-reads clients_dir: a removed key's next batch on its open
-    connection is refused, another collector continues;
+  - SIGHUP re-reads clients_dir: a removed key's connection is dropped
+    (its port found in /proc), it is refused at its next handshake, its
+    events stay in its spool and its log says why; another collector goes
+    on, each event applied once; re-admitted, the spooled events arrive;
   - the live feed admits only the keys of feed_clients_dir;
   - without keys and without --insecure every daemon and client exits 78;
   - a tcpdump capture of the loopback port holds no borough code, course or
@@ -193,10 +195,12 @@ def test_source_id_belongs_to_first_certificate():
 
 def start_collector(agg, keys, name, source):
     d = crrtest.tmpdir("crrcoll-")
-    return crrtest.Proc([crrtest.binary("crrmon-collector"), "--data-dir", d, "--aggregator", agg.ingest,
+    p = crrtest.Proc([crrtest.binary("crrmon-collector"), "--data-dir", d, "--aggregator", agg.ingest,
                          "--source-id", source, "--security.client_cert=" + os.path.join(keys.dir, name + "_secret"),
                          "--security.server_key=" + keys.server, "-"], env=ENV, stdin="pipe",
                         name=f"collector-{name}")
+    p.data_dir = d
+    return p
 
 
 def feed(proc, text):
@@ -204,39 +208,104 @@ def feed(proc, text):
     proc.p.stdin.flush()
 
 
+def public_key(path):
+    """The Z85 public key of a certificate file (zcert text format)."""
+    import zmq.auth
+    return zmq.auth.load_certificate(path)[0].decode()
+
+
+def tcp_ports(pid, port):
+    """Local ports of pid's established TCP connections to port (from /proc)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            next(f)
+            for line in f:
+                x = line.split()
+                local, remote, state, inode = x[1], x[2], x[3], x[9]
+                if state == "01" and inode in inodes and int(remote.rsplit(":", 1)[1], 16) == port:
+                    found.add(int(local.rsplit(":", 1)[1], 16))
+    return found
+
+
+def spooled(data_dir):
+    """Events in a collector's spool (mdb_stat of its 'events' database)."""
+    out = crrtest.run(["mdb_stat", "-s", "events", os.path.join(data_dir, "spool")], check=0).stdout
+    return int(out.split("Entries:")[1].split()[0])
+
+
 def test_revocation_by_sighup():
+    """A removed key: its connection dropped, its next batches refused and
+    kept in its spool, the collector says why; the other collector goes on,
+    exactly once; re-admitted, the spooled events arrive exactly once."""
     keys = Keys()
     keys.keygen("lambeth", LAMBETH, admit=True)
     keys.keygen("lewisham", LEWISHAM, admit=True)
     agg = Aggregator(keys)
+    port = int(agg.ingest.rsplit(":", 1)[1])
     a = start_collector(agg, keys, "lambeth", "coll-lambeth")
     b = start_collector(agg, keys, "lewisham", "coll-lewisham")
     feed(a, generate(10, LAMBETH, 11))
     feed(b, generate(10, LEWISHAM, 12))
     crrtest.wait_until(lambda: agg.applied() == 20, timeout=30, what="20 applied")
+    before = crrtest.wait_until(lambda: tcp_ports(a.pid, port), timeout=30, what="lambeth's connection")
+    # lewisham has a batch in flight, or about to be, while the key is removed
+    feed(b, generate(3000, LEWISHAM, 13))
     os.unlink(os.path.join(keys.clients, "lambeth"))
     agg.proc.p.send_signal(signal.SIGHUP)
     crrtest.wait_until(lambda: "reload: 1 collector certificate(s) admitted" in agg.proc.stderr(),
                        timeout=30, what="reload")
-    feed(a, generate(5, LAMBETH, 13))
-    crrtest.wait_until(lambda: "no longer admitted" in agg.proc.stderr(), timeout=30, what="refusal")
-    # a key added to the folder is admitted after the next SIGHUP
+    # the revoked collector's connection is gone, and it is refused when it comes back
+    crrtest.wait_until(lambda: not tcp_ports(a.pid, port) & before, timeout=30, what="connection dropped")
+    key = public_key(os.path.join(keys.dir, "lambeth"))
+    crrtest.wait_until(lambda: f"handshake refused: key {key}" in agg.proc.stderr(), timeout=30,
+                       what="lambeth refused at its handshake")
+    with open(os.path.join(agg.dir, "endpoints.json")) as f:
+        assert json.load(f)["ingest"] == agg.ingest  # the same port, bound again
+    feed(a, generate(5, LAMBETH, 14))
+    crrtest.wait_until(lambda: spooled(a.data_dir) == 5, timeout=30, what="lambeth's 5 events spooled")
+    crrtest.wait_until(lambda: "refuses this client's key" in a.stderr(), timeout=30,
+                       what="the collector says it is refused")
+    assert key in a.stderr() and "Ask its operator to admit it" in a.stderr(), a.stderr()
+    # the other collector continues: everything of it applied, exactly once
+    crrtest.wait_until(lambda: agg.applied() == 3020, timeout=60, what="lewisham continues")
+    # a key added to the folder is admitted after the next SIGHUP (no key removed: no drop)
     keys.keygen("newham", "E09000025")
     r = send(agg, keys, "newham", generate(3, "E09000025", 16), "coll-newham", give_up="2s")
     assert r.returncode == 1, r.stderr
+    assert "refuses this client's key" in r.stderr, r.stderr
     shutil.copy(os.path.join(keys.dir, "newham"), keys.clients)
     agg.proc.p.send_signal(signal.SIGHUP)
     crrtest.wait_until(lambda: "reload: 2 collector certificate(s) admitted" in agg.proc.stderr(),
                        timeout=30, what="second reload")
     assert send(agg, keys, "newham", generate(3, "E09000025", 16), "coll-newham").returncode == 0
-    feed(b, generate(5, LEWISHAM, 14))
-    crrtest.wait_until(lambda: agg.applied() == 28, timeout=30, what="lewisham continues")
-    crrtest.wait_until(lambda: "not_allowed" in a.stderr().lower(), timeout=30, what="collector says it is refused")
-    assert agg.applied() == 28  # 20 before the revocation, newham's 3, lewisham's 5
+    st = agg.stats()
+    assert (st["applied"], st["duplicates"]) == (3023, 0), st
+    assert spooled(a.data_dir) == 5
+    assert agg.proc.stderr().count("dropped every connection") == 1, agg.proc.stderr()
+    # re-admitted: lambeth's spooled events arrive, once
+    shutil.copy(os.path.join(keys.dir, "lambeth"), keys.clients)
+    agg.proc.p.send_signal(signal.SIGHUP)
+    crrtest.wait_until(lambda: agg.applied() == 3028, timeout=60, what="lambeth's 5 after re-admission")
+    crrtest.wait_until(lambda: spooled(a.data_dir) == 0, timeout=30, what="lambeth's spool released")
+    assert "accepts this client again" in a.stderr(), a.stderr()
     a.p.stdin.close()
     b.p.stdin.close()
+    assert a.wait(30) == 0, a.stderr()
     assert b.wait(30) == 0, b.stderr()
-    a.term()
+    st = agg.stats()
+    assert (st["applied"], st["duplicates"], st["rejected"]) == (3028, 0, 0), st
+    status = crrmon("status", "--data-dir", agg.dir, "--json", check=0).stdout.splitlines()
+    applied = {x["sourceId"]: int(x["applied"]) for x in map(json.loads, status)}
+    assert applied == {"coll-lambeth": 15, "coll-lewisham": 3010, "coll-newham": 3}, applied
 
 
 def subscriber(ctx, keys, name, endpoint):
