@@ -14,7 +14,8 @@ send with `crrmon send` or a collector:
     (its port found in /proc), it is refused at its next handshake, its
     events stay in its spool and its log says why; another collector goes
     on, each event applied once; re-admitted, the spooled events arrive;
-  - the live feed admits only the keys of feed_clients_dir;
+  - the live feed admits only the keys of feed_clients_dir; a key removed
+    from it on SIGHUP has its subscriber dropped, the others keep theirs;
   - without keys and without --insecure every daemon and client exits 78;
   - a tcpdump capture of the loopback port holds no borough code, course or
     trainer id with CURVE, and does with --insecure.
@@ -342,6 +343,64 @@ def test_feed_admits_only_feed_clients():
         assert "zap: feed handshake refused" in agg.proc.stderr()
     finally:
         ctx.destroy(linger=0)
+
+
+def monitor_events(mon, want, timeout=30):
+    """Reads a pyzmq socket monitor until every event in want was seen; returns them all."""
+    import zmq.utils.monitor
+    seen = []
+    def got():
+        while mon.poll(20):
+            seen.append(zmq.utils.monitor.recv_monitor_message(mon)["event"])
+        return all(w in seen for w in want)
+    crrtest.wait_until(got, timeout=timeout, what=f"monitor events {want}")
+    return seen
+
+
+def test_feed_revocation_drops_subscriber():
+    """A key removed from feed_clients_dir: that subscriber's connection is
+    dropped and refused at its handshake, another subscriber keeps receiving,
+    and the collectors' ingest connections are left alone."""
+    import zmq
+    keys = Keys()
+    keys.keygen("lambeth", LAMBETH, admit=True)
+    for name in ("viewer", "gone"):
+        keys.keygen(name)
+        shutil.copy(os.path.join(keys.dir, name), keys.feed)
+    agg = Aggregator(keys)
+    port = int(agg.ingest.rsplit(":", 1)[1])
+    a = start_collector(agg, keys, "lambeth", "coll-lambeth")
+    ctx = zmq.Context()
+    try:
+        ok = subscriber(ctx, keys, "viewer", agg.ep["feed"])
+        gone = subscriber(ctx, keys, "gone", agg.ep["feed"])
+        mon = gone.get_monitor_socket()
+        seed = [40]
+
+        def update(sub):  # events are sent until an update reaches sub
+            feed(a, generate(1, LAMBETH, seed[0]))
+            seed[0] += 1
+            return sub.poll(200) and sub.recv()
+        crrtest.wait_until(lambda: update(gone), timeout=30, what="an update for 'gone'")
+        crrtest.wait_until(lambda: update(ok), timeout=30, what="an update for 'viewer'")
+        monitor_events(mon, [zmq.EVENT_HANDSHAKE_SUCCEEDED])
+        ingest_before = tcp_ports(a.pid, port)
+        assert ingest_before
+        os.unlink(os.path.join(keys.feed, "gone"))
+        agg.proc.p.send_signal(signal.SIGHUP)
+        seen = monitor_events(mon, [zmq.EVENT_DISCONNECTED, zmq.EVENT_HANDSHAKE_FAILED_AUTH])
+        assert seen.index(zmq.EVENT_DISCONNECTED) < seen.index(zmq.EVENT_HANDSHAKE_FAILED_AUTH), seen
+        while gone.poll(0):
+            gone.recv()
+        crrtest.wait_until(lambda: update(ok), timeout=30, what="'viewer' still receives")
+        assert gone.poll(200) == 0
+        assert tcp_ports(a.pid, port) == ingest_before  # only the feed's peers were dropped
+        assert "1 feed key(s) removed: dropped every connection" in agg.proc.stderr()
+        mon.close()
+    finally:
+        ctx.destroy(linger=0)
+    a.p.stdin.close()
+    assert a.wait(30) == 0, a.stderr()
 
 
 def test_no_keys_refused_exit_78():
