@@ -114,8 +114,11 @@ def test_unknown_key_and_plain_client_never_answered():
     agg = Aggregator(keys)
     r = send(agg, keys, "stranger", generate(20, LAMBETH, 2), "coll-x", give_up="2s")
     assert r.returncode == 1, (r.returncode, r.stderr)
+    key = public_key(os.path.join(keys.dir, "stranger"))
+    assert f"refuses this client's key (CURVE public key {key}" in r.stderr, r.stderr
     r = send(agg, keys, None, generate(20, LAMBETH, 3), "coll-y", give_up="2s")
     assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "the aggregator runs CURVE and this client plain TCP" in r.stderr, r.stderr
     st = agg.stats()
     assert (st["frames"], st["applied"], st["acks"]) == (0, 0, 0), st
     assert "not in the admitted certificates" in agg.proc.stderr()
