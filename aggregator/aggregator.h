@@ -151,6 +151,7 @@ typedef struct crr_agg_stats {
     _Atomic uint64_t ack_failures;     /* Acks that could not be delivered */
     _Atomic uint64_t disconnects;      /* peer connections dropped (oversized frames among them) */
     _Atomic uint64_t protocol_errors;  /* handshakes failed on protocol (monitor) */
+    _Atomic uint64_t auth_failures;    /* handshakes refused by ZAP: unknown or revoked key */
     _Atomic uint64_t snapshots;        /* snapshots taken */
     _Atomic uint64_t sink_failures;    /* sink writes that failed */
     _Atomic uint64_t prunes; /* prunes committed (buckets, record ids, snapshots, rejects) */
@@ -250,7 +251,8 @@ int crr_ingest_open(crr_aggregator_t *a);
 void crr_ingest_group(crr_aggregator_t *a);
 
 /* The monitor PAIR is readable: counts disconnects and failed handshakes
- * (stats.disconnects, stats.protocol_errors). Never blocks. */
+ * (stats.disconnects, stats.protocol_errors, stats.auth_failures). Never
+ * blocks. */
 void crr_ingest_monitor_drain(crr_aggregator_t *a);
 
 /* Closes the ROUTER and its monitor; frees the group buffers. Safe twice. */

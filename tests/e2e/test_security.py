@@ -123,6 +123,13 @@ def test_unknown_key_and_plain_client_never_answered():
     assert (st["frames"], st["applied"], st["acks"]) == (0, 0, 0), st
     assert "not in the admitted certificates" in agg.proc.stderr()
 
+    def refused_in_metrics():  # the stranger's handshakes (the plain client's fail on protocol)
+        with urllib.request.urlopen(f"http://{agg.ep['http']}/metrics", timeout=5) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith("crrmon_ingest_auth_failures_total "):
+                    return int(line.split()[1]) >= 1
+    crrtest.wait_until(refused_in_metrics, timeout=30, what="crrmon_ingest_auth_failures_total >= 1")
+
 
 def test_pyzmq_certificates_admitted():
     import zmq.auth
