@@ -16,6 +16,9 @@ send with `crrmon send` or a collector:
     on, each event applied once; re-admitted, the spooled events arrive;
   - the live feed admits only the keys of feed_clients_dir; a key removed
     from it on SIGHUP has its subscriber dropped, the others keep theirs;
+  - collectors verify the aggregator's key: an impostor acknowledges nothing;
+  - data folders and spools are 0700, a server certificate others may read
+    is refused (78), no secret key reaches a log;
   - without keys and without --insecure every daemon and client exits 78;
   - a tcpdump capture of the loopback port holds no borough code, course or
     trainer id with CURVE, and does with --insecure.
@@ -411,6 +414,73 @@ def test_feed_revocation_drops_subscriber():
         ctx.destroy(linger=0)
     a.p.stdin.close()
     assert a.wait(30) == 0, a.stderr()
+
+
+def test_impostor_aggregator_cannot_acknowledge():
+    """Collectors verify the aggregator by its public key: an endpoint with
+    another server key (that even admits the collector's public key) never
+    completes a handshake, so it can acknowledge, and so delete, nothing."""
+    keys = Keys()
+    keys.keygen("lambeth", LAMBETH, admit=True)
+    keys.keygen("impostor")
+    d = crrtest.tmpdir("crragg-")
+    fake = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", d, "--ingest", "tcp://127.0.0.1:*",
+                         "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0",
+                         "--security.server_cert=" + os.path.join(keys.dir, "impostor_secret"),
+                         "--security.clients_dir=" + keys.clients], env=ENV, name="impostor")
+    ep = crrtest.wait_until(lambda: os.path.exists(os.path.join(d, "endpoints.json")) and
+                            json.load(open(os.path.join(d, "endpoints.json"))), timeout=30, what="endpoints")
+    c = crrtest.Proc([crrtest.binary("crrmon-collector"), "--data-dir", os.path.join(d, "coll"), "--aggregator",
+                      ep["ingest"], "--source-id", "coll-lambeth", "--give-up-after", "3s",
+                      "--security.client_cert=" + os.path.join(keys.dir, "lambeth_secret"),
+                      "--security.server_key=" + keys.server, "-"], env=ENV, stdin="pipe", name="collector")
+    feed(c, generate(10, LAMBETH, 70))
+    c.p.stdin.close()
+    assert c.wait(60) == 1, c.stderr()  # gave up: nothing acknowledged
+    assert "handshake with" in c.stderr() and "server_key" in c.stderr(), c.stderr()
+    assert spooled(os.path.join(d, "coll")) == 10
+    with urllib.request.urlopen(f"http://{ep['http']}/api/v1/stats", timeout=5) as r:
+        st = json.load(r)
+    assert (st["frames"], st["acks"]) == (0, 0), st
+    fake.term()
+
+
+def test_folders_private_and_secrets_not_logged():
+    """Data folders and spools are created 0700; a server certificate that
+    others may read is refused at start; no secret key text reaches a log."""
+    keys = Keys()
+    keys.keygen("lambeth", LAMBETH, admit=True)
+    d = crrtest.tmpdir("crrmodes-")
+    data = os.path.join(d, "agg")
+    args = [crrtest.binary("crrmon-aggregator"), "--data-dir", data, "--ingest", "tcp://127.0.0.1:*",
+            "--feed", "tcp://127.0.0.1:*", "--http", "127.0.0.1:0",
+            "--security.server_cert=" + keys.server + "_secret", "--security.clients_dir=" + keys.clients]
+    os.chmod(keys.server + "_secret", 0o640)
+    r = crrtest.run(args, env=ENV, timeout=30)
+    assert r.returncode == 78 and "readable by group or others" in r.stderr, (r.returncode, r.stderr)
+    os.chmod(keys.server + "_secret", 0o600)
+    agg = crrtest.Proc(args, env=ENV, name="aggregator")
+    ep = crrtest.wait_until(lambda: os.path.exists(os.path.join(data, "endpoints.json")) and
+                            json.load(open(os.path.join(data, "endpoints.json"))), timeout=30, what="endpoints")
+    coll = os.path.join(d, "coll")
+    c = crrtest.Proc([crrtest.binary("crrmon-collector"), "--data-dir", coll, "--aggregator", ep["ingest"],
+                      "--source-id", "coll-lambeth", "--security.client_cert=" + os.path.join(keys.dir, "lambeth_secret"),
+                      "--security.server_key=" + keys.server, "-"], env=ENV, stdin="pipe", name="collector")
+    feed(c, generate(5, LAMBETH, 71))
+    c.p.stdin.close()
+    assert c.wait(60) == 0, c.stderr()
+    for folder in (data, os.path.join(data, "store"), coll, os.path.join(coll, "spool")):
+        assert os.stat(folder).st_mode & 0o777 == 0o700, (folder, oct(os.stat(folder).st_mode))
+    checked = crrtest.run(args + ["--check-config"], env=ENV, timeout=30, check=0).stdout
+    logs = agg.stderr() + c.stderr() + checked
+    agg.term()
+    secrets = []
+    for name in ("server_secret", "lambeth_secret"):
+        with open(os.path.join(keys.dir, name)) as f:
+            secrets += [line.split("=", 1)[1].strip().strip('"') for line in f if "secret-key" in line]
+    assert len(secrets) == 2, secrets
+    for sec in secrets:
+        assert sec not in logs, "a secret key appears in a log"
 
 
 def test_no_keys_refused_exit_78():
