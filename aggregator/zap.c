@@ -25,8 +25,9 @@
  * an Ack goes out only after its group committed, and a batch resent after
  * the reconnection is skipped by its sequence numbers. The listener closes on
  * libzmq's I/O thread, so the new bind may find the port still taken for a
- * moment: it is retried for S_REBIND_MS, then (logged) from every turn of the
- * loop until it succeeds (crr_zap_tick); meanwhile senders keep their events.
+ * moment (an IPC listener unlinks its file then: the new bind waits for
+ * that, or the new file would go with it): it is retried for S_REBIND_MS, then (logged) from every
+ * turn of the loop until it succeeds (crr_zap_tick); meanwhile senders keep their events.
  *
  * Threading: the handler thread reads the folders' tables under the mutex;
  * the main thread replaces them under the mutex (reload) and reads them
@@ -44,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define S_ZAP_EP "inproc://zeromq.zap.01"
@@ -387,6 +389,13 @@ static void s_drop_peers(crr_zap_t *z, s_rebind_t *r, void *sock, const char *ep
     r->sock = sock;
     r->what = what;
     snprintf(r->ep, sizeof r->ep, "%s", ep);
+    if (strncmp(ep, "ipc://", 6) == 0 && ep[6] != '@') {
+        /* the old listener unlinks its file when it closes, on the I/O
+         * thread: a new file bound before that would be unlinked with it */
+        for (long waited = 0; access(ep + 6, F_OK) == 0 && waited < S_REBIND_MS;
+             waited += S_REBIND_STEP_MS)
+            s_sleep_ms(S_REBIND_STEP_MS);
+    }
     int rc = s_bind_again(r, S_REBIND_MS);
     if (rc == 0) {
         CRR_INFO("reload: %zu %s key(s) removed: dropped every connection on %s (admitted "

@@ -69,10 +69,10 @@ class Keys:
 
 
 class Aggregator:
-    def __init__(self, keys):
+    def __init__(self, keys, ingest="tcp://127.0.0.1:*"):
         self.dir = crrtest.tmpdir("crragg-")
         self.proc = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", self.dir,
-                                  "--ingest", "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*",
+                                  "--ingest", ingest, "--feed", "tcp://127.0.0.1:*",
                                   "--http", "127.0.0.1:0",
                                   "--security.server_cert=" + keys.server + "_secret",
                                   "--security.clients_dir=" + keys.clients,
@@ -320,6 +320,38 @@ def test_revocation_by_sighup():
     status = crrmon("status", "--data-dir", agg.dir, "--json", check=0).stdout.splitlines()
     applied = {x["sourceId"]: int(x["applied"]) for x in map(json.loads, status)}
     assert applied == {"coll-lambeth": 15, "coll-lewisham": 3010, "coll-newham": 3}, applied
+
+
+def test_revocation_over_ipc():
+    """The same drop on an ipc:// ingest endpoint: the socket file is bound
+    again (not lost to the old listener's unlink), the admitted collector
+    reconnects through it, the revoked one is refused."""
+    keys = Keys()
+    keys.keygen("lambeth", LAMBETH, admit=True)
+    keys.keygen("lewisham", LEWISHAM, admit=True)
+    path = os.path.join(crrtest.tmpdir("crripc-"), "ingest.sock")
+    agg = Aggregator(keys, ingest="ipc://" + path)
+    a = start_collector(agg, keys, "lambeth", "coll-lambeth")
+    b = start_collector(agg, keys, "lewisham", "coll-lewisham")
+    feed(a, generate(10, LAMBETH, 80))
+    feed(b, generate(10, LEWISHAM, 81))
+    crrtest.wait_until(lambda: agg.applied() == 20, timeout=30, what="20 applied")
+    os.unlink(os.path.join(keys.clients, "lambeth"))
+    agg.proc.p.send_signal(signal.SIGHUP)
+    key = public_key(os.path.join(keys.dir, "lambeth"))
+    crrtest.wait_until(lambda: f"handshake refused: key {key}" in agg.proc.stderr(), timeout=30,
+                       what="lambeth refused at its handshake")
+    assert "dropped every connection on ipc://" + path in agg.proc.stderr()
+    feed(a, generate(5, LAMBETH, 82))
+    feed(b, generate(5, LEWISHAM, 83))
+    crrtest.wait_until(lambda: agg.applied() == 25, timeout=30, what="lewisham continues over ipc")
+    assert os.path.exists(path)
+    crrtest.wait_until(lambda: spooled(a.data_dir) == 5, timeout=30, what="lambeth's 5 events spooled")
+    b.p.stdin.close()
+    assert b.wait(30) == 0, b.stderr()
+    a.term()
+    st = agg.stats()
+    assert (st["applied"], st["duplicates"]) == (25, 0), st
 
 
 def subscriber(ctx, keys, name, endpoint):
