@@ -310,6 +310,13 @@ static void s_handshake_failed(crr_sender_t *s, uint16_t ev, uint32_t v)
                   s->endpoint,
                   s->key[0] ? "plain TCP (--insecure) and this client CURVE"
                             : "CURVE and this client plain TCP (--insecure)");
+    else if (!s->key[0])
+        CRR_ERROR("sender: the handshake with %s failed (%s 0x%x): this client runs plain TCP "
+                  "(--insecure); if the aggregator runs CURVE, set [security] client_cert and "
+                  "server_key (unacknowledged events are kept)",
+                  s->endpoint,
+                  ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "protocol error" : "no detail",
+                  (unsigned)v);
     else
         CRR_ERROR("sender: the handshake with %s failed (%s 0x%x): is [security] server_key the "
                   "public certificate of the aggregator at this endpoint? (unacknowledged events "

@@ -121,7 +121,8 @@ def test_unknown_key_and_plain_client_never_answered():
     assert f"refuses this client's key (CURVE public key {key}" in r.stderr, r.stderr
     r = send(agg, keys, None, generate(20, LAMBETH, 3), "coll-y", give_up="2s")
     assert r.returncode == 1, (r.returncode, r.stderr)
-    assert "the aggregator runs CURVE and this client plain TCP" in r.stderr, r.stderr
+    # which side notices first depends on timing: a mechanism mismatch, or the server hanging up
+    assert "handshake with" in r.stderr and "plain TCP" in r.stderr, r.stderr
     st = agg.stats()
     assert (st["frames"], st["applied"], st["acks"]) == (0, 0, 0), st
     assert "not in the admitted certificates" in agg.proc.stderr()
