@@ -14,7 +14,8 @@
  *   snapshot.c  snapshot on demand and on schedule through the sinks; pruning timer
  *   reload.c    SIGHUP: re-read the config, apply what can change live, refuse a bad one
  *   zap.c       CURVE on the ingest and feed sockets, the ZAP handler thread (RFC 27) with
- *               the admitted certificates, the per-batch key, borough and source-owner check
+ *               the admitted certificates, the per-batch key, borough and source-owner check,
+ *               dropping every peer of a socket whose folder lost a key on SIGHUP
  *
  * Threading: the main thread owns the store (the only LMDB writer), every zmq
  * socket but the HTTP end of the request pipe, the scheduler and the sinks.

@@ -19,7 +19,8 @@ send with `crrmon send` or a collector:
   - collectors verify the aggregator's key: an impostor acknowledges nothing;
   - data folders and spools are 0700, a server certificate others may read
     is refused (78), no secret key reaches a log;
-  - without keys and without --insecure every daemon and client exits 78;
+  - without keys and without --insecure every daemon and client exits 78
+    (ipc:// endpoints too); --insecure's default endpoints bind 127.0.0.1;
   - a tcpdump capture of the loopback port holds no borough code, course or
     trainer id with CURVE, and does with --insecure.
 """
@@ -536,6 +537,29 @@ def test_no_keys_refused_exit_78():
                        what="endpoints.json")
     assert "plain TCP" in p.stderr(), p.stderr()
     p.term()
+
+
+def test_insecure_defaults_bind_loopback_only():
+    """--insecure without endpoints: the default ingest and feed endpoints
+    (every interface) bind 127.0.0.1 only; an ipc:// endpoint without keys
+    and without --insecure is refused like TCP."""
+    d = crrtest.tmpdir()
+    r = crrtest.run([crrtest.binary("crrmon-aggregator"), "--data-dir", os.path.join(d, "ipc"), "--ingest",
+                     "ipc://" + os.path.join(d, "in.sock"), "--feed", "ipc://" + os.path.join(d, "feed.sock"),
+                     "--http", "127.0.0.1:0"], env=ENV, insecure=False, timeout=30)
+    assert r.returncode == 78 and "[security] server_cert" in r.stderr, (r.returncode, r.stderr)
+    data = os.path.join(d, "agg")
+    p = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--insecure", "--data-dir", data, "--http", "127.0.0.1:0"],
+                     env=ENV, name="aggregator", insecure=False)
+    # the warning comes before the bind; the fixed ports may be taken on a busy host (exit 1)
+    crrtest.wait_until(lambda: os.path.exists(os.path.join(data, "endpoints.json")) or not p.alive(), timeout=30,
+                       what="started or exited")
+    assert "any process that reaches tcp://127.0.0.1:7400 or tcp://127.0.0.1:7401" in p.stderr(), p.stderr()
+    if p.alive():
+        with open(os.path.join(data, "endpoints.json")) as f:
+            ep = json.load(f)
+        assert (ep["ingest"], ep["feed"]) == ("tcp://127.0.0.1:7400", "tcp://127.0.0.1:7401"), ep
+        assert p.term() == 0
 
 
 def capture(port, action):
