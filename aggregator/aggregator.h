@@ -232,7 +232,8 @@ int crr_agg_loop_run(crr_aggregator_t *a, volatile sig_atomic_t *stop,
 /* Handles SIGHUP (main thread, from loop.c): re-reads the config and
  * applies what can change without a restart, logs each changed key and each
  * one that needs a restart, or refuses the whole file with one error line
- * and keeps running on the old configuration. */
+ * and keeps running on the old configuration. Either way it re-reads the
+ * certificate folders (crr_zap_reload) and the HTTP users file. */
 void crr_agg_reload(crr_aggregator_t *a);
 
 /* The snapshot folder for cfg (cfg->snapshot_dir, or data_dir/snapshots),

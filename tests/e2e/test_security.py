@@ -70,14 +70,15 @@ class Keys:
 
 
 class Aggregator:
-    def __init__(self, keys, ingest="tcp://127.0.0.1:*"):
+    def __init__(self, keys, ingest="tcp://127.0.0.1:*", extra=()):
         self.dir = crrtest.tmpdir("crragg-")
         self.proc = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", self.dir,
                                   "--ingest", ingest, "--feed", "tcp://127.0.0.1:*",
                                   "--http", "127.0.0.1:0",
                                   "--security.server_cert=" + keys.server + "_secret",
                                   "--security.clients_dir=" + keys.clients,
-                                  "--security.feed_clients_dir=" + keys.feed], env=ENV, name="aggregator")
+                                  "--security.feed_clients_dir=" + keys.feed, *extra], env=ENV,
+                                 name="aggregator")
         self.ep = crrtest.wait_until(self._endpoints, timeout=30, what="endpoints.json")
         self.ingest = self.ep["ingest"]
 
@@ -322,6 +323,35 @@ def test_revocation_by_sighup():
     status = crrmon("status", "--data-dir", agg.dir, "--json", check=0).stdout.splitlines()
     applied = {x["sourceId"]: int(x["applied"]) for x in map(json.loads, status)}
     assert applied == {"coll-lambeth": 15, "coll-lewisham": 3010, "coll-newham": 3}, applied
+
+
+def test_revocation_despite_a_refused_config():
+    """A config file with an error refuses the reload, but the certificate
+    folders are re-read all the same: the removed key is dropped and refused."""
+    keys = Keys()
+    keys.keygen("lambeth", LAMBETH, admit=True)
+    ini = os.path.join(keys.dir, "agg.ini")
+    with open(ini, "w") as f:
+        f.write("[aggregator]\nschedules =\n")
+    agg = Aggregator(keys, extra=("--config", ini))
+    port = int(agg.ingest.rsplit(":", 1)[1])
+    a = start_collector(agg, keys, "lambeth", "coll-lambeth")
+    feed(a, generate(10, LAMBETH, 90))
+    crrtest.wait_until(lambda: agg.applied() == 10, timeout=30, what="10 applied")
+    before = crrtest.wait_until(lambda: tcp_ports(a.pid, port), timeout=30, what="lambeth's connection")
+    with open(ini, "w") as f:
+        f.write("[aggregator]\nschedules =\nthis line is not INI\n")
+    os.unlink(os.path.join(keys.clients, "lambeth"))
+    agg.proc.p.send_signal(signal.SIGHUP)
+    crrtest.wait_until(lambda: "reload: 0 collector certificate(s) admitted" in agg.proc.stderr(), timeout=30,
+                       what="the folders re-read")
+    assert "reload refused" in agg.proc.stderr() and f"{ini}:3" in agg.proc.stderr(), agg.proc.stderr()
+    crrtest.wait_until(lambda: not tcp_ports(a.pid, port) & before, timeout=30, what="connection dropped")
+    feed(a, generate(5, LAMBETH, 91))
+    crrtest.wait_until(lambda: "refuses this client's key" in a.stderr(), timeout=30, what="refused")
+    crrtest.wait_until(lambda: spooled(a.data_dir) == 5, timeout=30, what="5 events spooled")
+    assert agg.applied() == 10
+    a.kill9()
 
 
 def test_revocation_over_ipc():
