@@ -14,6 +14,7 @@ send with `crrmon send` or a collector:
     (its port found in /proc), it is refused at its next handshake, its
     events stay in its spool and its log says why; another collector goes
     on, each event applied once; re-admitted, the spooled events arrive;
+    the same over ipc://, and when the config file's reload is refused;
   - the live feed admits only the keys of feed_clients_dir; a key removed
     from it on SIGHUP has its subscriber dropped, the others keep theirs;
   - collectors verify the aggregator's key: an impostor acknowledges nothing;
