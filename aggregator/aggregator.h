@@ -14,7 +14,8 @@
  *   snapshot.c  snapshot on demand and on schedule through the sinks; pruning timer
  *   reload.c    SIGHUP: re-read the config, apply what can change live, refuse a bad one
  *   zap.c       CURVE on the ingest and feed sockets, the ZAP handler thread (RFC 27) with
- *               the admitted certificates, the per-batch key, borough and source-owner check
+ *               the admitted certificates, the per-batch key, borough and source-owner check,
+ *               dropping every peer of a socket whose folder lost a key on SIGHUP
  *
  * Threading: the main thread owns the store (the only LMDB writer), every zmq
  * socket but the HTTP end of the request pipe, the scheduler and the sinks.
@@ -152,6 +153,7 @@ typedef struct crr_agg_stats {
     _Atomic uint64_t ack_failures;     /* Acks that could not be delivered */
     _Atomic uint64_t disconnects;      /* peer connections dropped (oversized frames among them) */
     _Atomic uint64_t protocol_errors;  /* handshakes failed on protocol (monitor) */
+    _Atomic uint64_t auth_failures;    /* handshakes refused by ZAP: unknown or revoked key */
     _Atomic uint64_t snapshots;        /* snapshots taken */
     _Atomic uint64_t sink_failures;    /* sink writes that failed */
     _Atomic uint64_t prunes; /* prunes committed (buckets, record ids, snapshots, rejects) */
@@ -231,7 +233,8 @@ int crr_agg_loop_run(crr_aggregator_t *a, volatile sig_atomic_t *stop,
 /* Handles SIGHUP (main thread, from loop.c): re-reads the config and
  * applies what can change without a restart, logs each changed key and each
  * one that needs a restart, or refuses the whole file with one error line
- * and keeps running on the old configuration. */
+ * and keeps running on the old configuration. Either way it re-reads the
+ * certificate folders (crr_zap_reload) and the HTTP users file. */
 void crr_agg_reload(crr_aggregator_t *a);
 
 /* The snapshot folder for cfg (cfg->snapshot_dir, or data_dir/snapshots),
@@ -251,7 +254,8 @@ int crr_ingest_open(crr_aggregator_t *a);
 void crr_ingest_group(crr_aggregator_t *a);
 
 /* The monitor PAIR is readable: counts disconnects and failed handshakes
- * (stats.disconnects, stats.protocol_errors). Never blocks. */
+ * (stats.disconnects, stats.protocol_errors, stats.auth_failures). Never
+ * blocks. */
 void crr_ingest_monitor_drain(crr_aggregator_t *a);
 
 /* Closes the ROUTER and its monitor; frees the group buffers. Safe twice. */
@@ -315,8 +319,19 @@ int crr_zap_socket(crr_aggregator_t *a, void *sock, const char *domain);
  * the REJECT_CODE to refuse the whole batch with (slot->error says why). */
 int crr_zap_admit(crr_aggregator_t *a, crr_agg_slot_t *slot, zmq_msg_t *msg, crr_store_job_t *job);
 
-/* SIGHUP: re-reads the certificate folders (a bad folder keeps the old lists). */
+/* SIGHUP (main thread, between two groups): re-reads the certificate
+ * folders (a bad folder keeps the old lists). When a folder lost a key, its
+ * socket (clients_dir: the ROUTER, feed_clients_dir: the PUB) drops every
+ * connection by unbinding and binding again its endpoint as bound (same
+ * port): admitted peers reconnect, the revoked ones are refused at the
+ * handshake. A bind that still fails after a few seconds is logged and left
+ * to crr_zap_tick. No-op without CURVE. */
 void crr_zap_reload(crr_aggregator_t *a);
+
+/* Each turn of the loop (main thread): retries, once a second, binding an
+ * endpoint that crr_zap_reload unbound and could not bind again. Cheap when
+ * there is none. */
+void crr_zap_tick(crr_aggregator_t *a);
 
 /* Stops the handler and frees the keys (before zmq_ctx_term). Safe twice. */
 void crr_zap_stop(crr_aggregator_t *a);

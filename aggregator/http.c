@@ -173,6 +173,8 @@ static const struct {
       "Sender connections dropped, oversized frames among them."),
     C(protocol_errors, "crrmon_ingest_protocol_errors_total",
       "Handshakes that failed on protocol errors."),
+    C(auth_failures, "crrmon_ingest_auth_failures_total",
+      "Handshakes refused by the ZAP handler: a key not admitted (unknown or revoked)."),
     C(snapshots, "crrmon_snapshots_total", "Snapshots taken."),
     C(sink_failures, "crrmon_sink_failures_total", "Sink writes that failed."),
     C(prunes, "crrmon_prunes_total", "Prunes committed."),

@@ -68,7 +68,8 @@ int crr_ingest_open(crr_aggregator_t *a)
         goto fail;
     if (zmq_socket_monitor(a->router, S_MONITOR_EP,
                            ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL))
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
         goto fail;
     a->monitor = zmq_socket(a->zctx, ZMQ_PAIR);
     if (!a->monitor || zmq_setsockopt(a->monitor, ZMQ_LINGER, &(int){0}, sizeof(int)) ||
@@ -141,6 +142,8 @@ void crr_ingest_monitor_drain(crr_aggregator_t *a)
             S_ADD(disconnects, 1);
         else if (id & (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL))
             S_ADD(protocol_errors, 1);
+        else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            S_ADD(auth_failures, 1);
     }
 }
 

@@ -33,6 +33,7 @@ int crr_agg_loop_run(crr_aggregator_t *a, volatile sig_atomic_t *stop,
             (void)crr_log_set_format_name(a->cfg.log_format); /* checked by the loader */
             crr_notify_ready("serving");
         }
+        crr_zap_tick(a); /* an endpoint a reload could not bind again (zap.c) */
         int timeout = crr_snapshots_tick(a);
         if (*stop)
             break;

@@ -58,7 +58,8 @@ static void s_usage(FILE *out, const crr_cfg_entry_t *table)
             "--check-config validates the configuration, prints it as INI and exits.\n"
             "SIGHUP re-reads --config FILE: schedules, sinks, reference data, prune and log\n"
             "settings apply at once, other changed keys are logged as needing a restart,\n"
-            "a file that does not load is refused (docs/OPERATIONS.md, Reload).\n"
+            "a file that does not load is refused (docs/OPERATIONS.md, Reload). It also\n"
+            "re-reads the certificate folders: a removed key's peer is disconnected and refused.\n"
             "Exit codes: 0 stopped, 1 failure, 64 usage, 78 configuration.\n\n"
             "options (every key also as INI [section] key = value in --config FILE):\n");
     crr_cfg_print_help(out, table);

@@ -16,6 +16,9 @@
  * Refused whole, with one error line, when the file does not open or parse,
  * a value does not check, reference data does not load, the snapshot folder
  * cannot be created or a sink does not open: the running configuration stays.
+ * The certificate folders and the HTTP users file (at the running paths) are
+ * re-read on every SIGHUP all the same: removing a key or a user revokes it
+ * even when the config file has an error.
  *
  * Main thread only (called from the poll loop, never from the handler): the
  * HTTP thread reads none of what changes here. */
@@ -181,6 +184,11 @@ void crr_agg_reload(crr_aggregator_t *a)
     }
     if (s_prepare(a, n)) {
         s_discard(a, n);
+        /* a revocation must not wait for an unrelated typo to be fixed */
+        CRR_INFO("reload: the certificate folders and the HTTP users file are re-read all the "
+                 "same");
+        (void)crr_http_reload_users(a);
+        crr_zap_reload(a);
         return;
     }
     int changed = crr_cfg_log_changes(a->cfg_table, &a->cfg, &n->cfg, s_restart);

@@ -13,12 +13,29 @@
  * next batch on. The certificate name and boroughs also travel as ZAP
  * metadata (properties "Name", "Boroughs") for anything reading messages.
  *
+ * Dropping a revoked peer: libzmq has no per-peer disconnect on ROUTER or
+ * PUB, but unbinding a TCP (or IPC) listener terminates every session it
+ * accepted (libzmq 4.3: the sessions are the listener's children). So when
+ * a reload removed at least one key of a folder, that folder's socket is
+ * unbound from its endpoint as bound (ZMQ_LAST_ENDPOINT: the same port, never
+ * the wildcard) and bound again at once: every peer's connection drops, the
+ * admitted ones reconnect by themselves (the new ZAP lists already in place)
+ * and resend what was not acknowledged, the revoked one is refused at its
+ * handshake. Nothing acknowledged is lost: a reload runs between two groups,
+ * an Ack goes out only after its group committed, and a batch resent after
+ * the reconnection is skipped by its sequence numbers. The listener closes on
+ * libzmq's I/O thread, so the new bind may find the port still taken for a
+ * moment (an IPC listener unlinks its file then: the new bind waits for
+ * that, or the new file would go with it): it is retried for S_REBIND_MS, then (logged) from every
+ * turn of the loop until it succeeds (crr_zap_tick); meanwhile senders keep their events.
+ *
  * Threading: the handler thread reads the folders' tables under the mutex;
  * the main thread replaces them under the mutex (reload) and reads them
  * without it (it is the only writer). */
 #include "aggregator.h"
 
 #include "certs.h"
+#include "clock.h"
 #include "log.h"
 
 #include <errno.h>
@@ -27,9 +44,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define S_ZAP_EP "inproc://zeromq.zap.01"
+#define S_REBIND_MS 5000       /* retry a rebind this long within the reload */
+#define S_REBIND_STEP_MS 10    /* between two attempts */
+#define S_REFUSED_LOG_MS 60000 /* a refused key is logged at most once this often */
+#define S_REFUSED_KEYS 16      /* refused keys remembered for that */
+
+/* A socket whose listener was unbound to drop its peers, until bound again. */
+typedef struct {
+    void *sock;       /* the ROUTER or the PUB, or NULL when bound */
+    char ep[256];     /* the endpoint as bound before */
+    const char *what; /* "ingest" or "feed" */
+} s_rebind_t;
 
 struct crr_zap {
     uint8_t server_sec[CRR_CERT_KEY]; /* the aggregator's secret key */
@@ -40,6 +70,13 @@ struct crr_zap {
     void *rep;                        /* REP on S_ZAP_EP (handler thread) */
     atomic_int stop;                  /* set to end the thread */
     int started;                      /* thread is running */
+    s_rebind_t rebind[2];             /* ingest, feed: unbound and not bound again yet */
+    uint64_t rebind_next_ms;          /* next retry from the loop (crr_zap_tick) */
+    struct {
+        char key[CRR_CERT_Z85]; /* a refused key (handler thread only) */
+        uint64_t at_ms;         /* when it was last logged */
+    } refused[S_REFUSED_KEYS];
+    size_t refused_next; /* the slot a new key takes (round robin) */
 };
 
 /* Loads both folders into in/fd. 0 or CRR_ECONFIG (logged). */
@@ -78,6 +115,26 @@ static size_t s_prop(uint8_t *out, size_t at, size_t cap, const char *name, cons
     return at + vl;
 }
 
+/* Whether a refusal of key should be logged now: once per key and
+ * S_REFUSED_LOG_MS (a refused peer retries its handshake every few seconds
+ * for as long as it runs). Handler thread only. */
+static int s_refusal_due(crr_zap_t *z, const char *key)
+{
+    uint64_t now = crr_clock_mono_ms();
+    for (size_t i = 0; i < S_REFUSED_KEYS; i++) {
+        if (strcmp(z->refused[i].key, key) != 0)
+            continue;
+        if (now - z->refused[i].at_ms < S_REFUSED_LOG_MS)
+            return 0;
+        z->refused[i].at_ms = now;
+        return 1;
+    }
+    size_t i = z->refused_next++ % S_REFUSED_KEYS;
+    snprintf(z->refused[i].key, sizeof z->refused[i].key, "%s", key);
+    z->refused[i].at_ms = now;
+    return 1;
+}
+
 /* Decides one request: fills user (Z85 key) and meta; returns 1 = admit. */
 static int s_decide(crr_zap_t *z, zmq_msg_t *f, char *user, uint8_t *meta, size_t *mlen)
 {
@@ -105,8 +162,9 @@ static int s_decide(crr_zap_t *z, zmq_msg_t *f, char *user, uint8_t *meta, size_
         ok = 1;
     }
     pthread_mutex_unlock(&z->mu);
-    if (!ok)
-        CRR_WARN("zap: %s handshake refused: key %s is not in the admitted certificates",
+    if (!ok && s_refusal_due(z, user))
+        CRR_WARN("zap: %s handshake refused: key %s is not in the admitted certificates (its "
+                 "further attempts are logged once a minute)",
                  domain[0] ? domain : "(no domain)", user);
     return ok;
 }
@@ -278,6 +336,80 @@ int crr_zap_admit(crr_aggregator_t *a, crr_agg_slot_t *slot, zmq_msg_t *msg, crr
     return 0;
 }
 
+/* The number of keys of old that are not in now. */
+static size_t s_removed(const crr_certdir_t *old, const crr_certdir_t *now)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < old->n; i++)
+        n += crr_certdir_find(now, old->v[i].key) == NULL;
+    return n;
+}
+
+static void s_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Binds r->sock to r->ep again, retrying for up to wait_ms. Clears r->sock
+ * and returns 0 once bound; -errno (the last failure) otherwise. */
+static int s_bind_again(s_rebind_t *r, long wait_ms)
+{
+    for (long waited = 0;; waited += S_REBIND_STEP_MS) {
+        if (zmq_bind(r->sock, r->ep) == 0) {
+            r->sock = NULL;
+            return 0;
+        }
+        int e = zmq_errno();
+        if (e != EADDRINUSE || waited >= wait_ms)
+            return -e;
+        s_sleep_ms(S_REBIND_STEP_MS); /* the old listener is closing on the I/O thread */
+    }
+}
+
+/* Drops every connection sock accepted on ep (as bound) by unbinding and
+ * binding it again (see the top of the file); logs what it did. */
+static void s_drop_peers(crr_zap_t *z, s_rebind_t *r, void *sock, const char *ep, const char *what,
+                         size_t removed)
+{
+    if (strncmp(ep, "tcp://", 6) != 0 && strncmp(ep, "ipc://", 6) != 0) {
+        CRR_WARN("reload: %zu %s key(s) removed; their open connections on %s stay until they "
+                 "end (only tcp:// and ipc:// listeners can be dropped), each of their messages "
+                 "is refused",
+                 removed, what, ep);
+        return;
+    }
+    if (zmq_unbind(sock, ep) != 0) {
+        CRR_ERROR("reload: cannot unbind %s endpoint %s to drop revoked peers: %s; their "
+                  "messages are still refused one by one",
+                  what, ep, zmq_strerror(zmq_errno()));
+        return;
+    }
+    r->sock = sock;
+    r->what = what;
+    snprintf(r->ep, sizeof r->ep, "%s", ep);
+    if (strncmp(ep, "ipc://", 6) == 0 && ep[6] != '@') {
+        /* the old listener unlinks its file when it closes, on the I/O
+         * thread: a new file bound before that would be unlinked with it */
+        for (long waited = 0; access(ep + 6, F_OK) == 0 && waited < S_REBIND_MS;
+             waited += S_REBIND_STEP_MS)
+            s_sleep_ms(S_REBIND_STEP_MS);
+    }
+    int rc = s_bind_again(r, S_REBIND_MS);
+    if (rc == 0) {
+        CRR_INFO("reload: %zu %s key(s) removed: dropped every connection on %s (admitted "
+                 "peers reconnect and resend what was not acknowledged; revoked ones are "
+                 "refused at the handshake)",
+                 removed, what, ep);
+        return;
+    }
+    z->rebind_next_ms = crr_clock_mono_ms() + 1000;
+    CRR_ERROR("reload: %s endpoint %s was unbound to drop revoked peers and cannot be bound "
+              "again: %s; retrying every second (senders keep their events meanwhile)",
+              what, ep, zmq_strerror(-rc));
+}
+
 void crr_zap_reload(crr_aggregator_t *a)
 {
     crr_zap_t *z = a->zap;
@@ -293,9 +425,34 @@ void crr_zap_reload(crr_aggregator_t *a)
     z->ingest = in;
     z->feed = fd;
     pthread_mutex_unlock(&z->mu);
+    size_t gone_in = s_removed(&old_in, &in), gone_fd = s_removed(&old_fd, &fd);
     crr_certdir_free(&old_in);
     crr_certdir_free(&old_fd);
     CRR_INFO("reload: %zu collector certificate(s) admitted, %zu feed subscriber(s)", in.n, fd.n);
+    /* the new lists are in place before any peer can reconnect */
+    if (gone_in && a->router && !z->rebind[0].sock)
+        s_drop_peers(z, &z->rebind[0], a->router, a->ingest_ep, "ingest", gone_in);
+    if (gone_fd && a->pub && !z->rebind[1].sock)
+        s_drop_peers(z, &z->rebind[1], a->pub, a->feed_ep, "feed", gone_fd);
+}
+
+void crr_zap_tick(crr_aggregator_t *a)
+{
+    crr_zap_t *z = a->zap;
+    if (!z || (!z->rebind[0].sock && !z->rebind[1].sock) || crr_clock_mono_ms() < z->rebind_next_ms)
+        return;
+    for (size_t i = 0; i < 2; i++) {
+        s_rebind_t *r = &z->rebind[i];
+        if (!r->sock)
+            continue;
+        const char *what = r->what;
+        int rc = s_bind_again(r, 0);
+        if (rc == 0)
+            CRR_INFO("%s endpoint %s bound again", what, r->ep);
+        else
+            CRR_DEBUG("%s endpoint %s still cannot be bound: %s", what, r->ep, zmq_strerror(-rc));
+    }
+    z->rebind_next_ms = crr_clock_mono_ms() + 1000;
 }
 
 void crr_zap_stop(crr_aggregator_t *a)

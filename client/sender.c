@@ -39,6 +39,11 @@
 #define S_TRAILER_MAX 11
 /* Retry interval for a send refused because no connection is up. */
 #define S_RETRY_MS 50
+/* After a refused handshake libzmq does not reconnect by itself (libzmq 4.3:
+ * the connecting session ends on a protocol error or ZAP refusal); the
+ * sender connects again after this long, doubling up to S_REJOIN_MAX_MS. */
+#define S_REJOIN_MIN_MS 1000
+#define S_REJOIN_MAX_MS 10000
 /* Largest Ack we accept. */
 #define S_ACK_MAX (16u << 20)
 
@@ -78,6 +83,10 @@ struct crr_sender {
     uint64_t goback_seq;      /* target of the last go-back */
     uint64_t goback_ms;       /* when it happened */
     int lost_conn;            /* a disconnect was seen since the last handshake */
+    int handshake_failed;     /* the last handshake failed: ZMQ_EVENT_HANDSHAKE_FAILED_*, or 0 */
+    uint64_t rejoin_at_ms;    /* connect again at this time after a refusal (0 = not due) */
+    uint64_t rejoin_ms;       /* the current wait before connecting again */
+    char key[CRR_CERT_Z85];   /* this sender's CURVE public key (Z85), "" in plain TCP */
     uint64_t max_sent;        /* highest seq put in a frame in this run */
     crr_sender_halt_t halted; /* why sending stopped for good, or RUNNING */
     uint64_t halt_seq;        /* the seq that goes with it */
@@ -189,10 +198,7 @@ int crr_sender_new(void *ctx, const crr_sender_opts_t *o, const crr_sender_sourc
 
     if (!(s->sock = zmq_socket(ctx, ZMQ_DEALER)))
         goto fail_zmq;
-    /* SECURITY (CURVE, issue "only known collectors get in"): set
-     * ZMQ_CURVE_SERVERKEY (the aggregator's public key), ZMQ_CURVE_PUBLICKEY
-     * and ZMQ_CURVE_SECRETKEY (this collector's certificate) on s->sock HERE,
-     * before zmq_connect. Until then the link is plain TCP. */
+    /* CURVE keys are set below (crr_curve_client_apply), before zmq_connect */
     int one = 1, zero = 0;
     int ivl = 100, ivl_max = 2000, hb = 2000, hb_timeout = 6000;
     int hwm = (int)(s->window * 2 + 16);
@@ -209,10 +215,15 @@ int crr_sender_new(void *ctx, const crr_sender_opts_t *o, const crr_sender_sourc
     char mon_ep[64];
     snprintf(mon_ep, sizeof mon_ep, "inproc://crr-sender-mon-%p", (void *)s);
     if (zmq_socket_monitor(s->sock, mon_ep,
-                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) ||
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) ||
         !(s->mon = zmq_socket(ctx, ZMQ_PAIR)) ||
         zmq_setsockopt(s->mon, ZMQ_LINGER, &zero, sizeof zero) || zmq_connect(s->mon, mon_ep))
         goto fail_zmq;
+    if (o->curve && o->curve->on)
+        zmq_z85_encode(s->key, o->curve->pub, CRR_CERT_KEY);
     if ((rc = crr_curve_client_apply(o->curve, s->sock)) != 0) {
         CRR_ERROR("sender: cannot set the CURVE keys: %s", zmq_strerror(-rc));
         goto fail;
@@ -272,6 +283,49 @@ static void s_goback(crr_sender_t *s, uint64_t seq, const char *why)
     s->goback_ms = crr_clock_mono_ms();
 }
 
+/* A failed handshake (monitor event ev, value v): logged once per change of
+ * cause, so a sender refused for hours says so once, not at every retry.
+ * libzmq keeps reconnecting; the owner keeps its events. */
+static void s_handshake_failed(crr_sender_t *s, uint16_t ev, uint32_t v)
+{
+    if (ev != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+        /* libzmq gave this connection up: try again later (crr_sender_process) */
+        s->rejoin_ms = s->rejoin_ms ? s->rejoin_ms * 2 : S_REJOIN_MIN_MS;
+        if (s->rejoin_ms > S_REJOIN_MAX_MS)
+            s->rejoin_ms = S_REJOIN_MAX_MS;
+        s->rejoin_at_ms = crr_clock_mono_ms() + s->rejoin_ms;
+    }
+    if (s->handshake_failed == ev)
+        return;
+    s->handshake_failed = ev;
+    if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        CRR_ERROR("sender: the aggregator at %s refuses this client's key (CURVE public key %s; "
+                  "ZAP status %u): it is not among its admitted certificates, or was revoked. "
+                  "Ask its operator to admit it; unacknowledged events are kept (a collector's "
+                  "stay in its spool) and are sent once it does",
+                  s->endpoint, s->key[0] ? s->key : "none", (unsigned)v);
+    else if (v == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+        CRR_ERROR("sender: the handshake with %s failed: the aggregator runs %s; use the same "
+                  "[security] settings on both sides (unacknowledged events are kept)",
+                  s->endpoint,
+                  s->key[0] ? "plain TCP (--insecure) and this client CURVE"
+                            : "CURVE and this client plain TCP (--insecure)");
+    else if (!s->key[0])
+        CRR_ERROR("sender: the handshake with %s failed (%s 0x%x): this client runs plain TCP "
+                  "(--insecure); if the aggregator runs CURVE, set [security] client_cert and "
+                  "server_key (unacknowledged events are kept)",
+                  s->endpoint,
+                  ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "protocol error" : "no detail",
+                  (unsigned)v);
+    else
+        CRR_ERROR("sender: the handshake with %s failed (%s 0x%x): is [security] server_key the "
+                  "public certificate of the aggregator at this endpoint? (unacknowledged events "
+                  "are kept; libzmq keeps retrying)",
+                  s->endpoint,
+                  ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "protocol error" : "no detail",
+                  (unsigned)v);
+}
+
 static void s_on_monitor(crr_sender_t *s)
 {
     for (;;) {
@@ -282,8 +336,11 @@ static void s_on_monitor(crr_sender_t *s)
             return;
         }
         uint16_t ev = 0;
-        if (zmq_msg_size(&m) >= 6)
+        uint32_t value = 0;
+        if (zmq_msg_size(&m) >= 6) {
             memcpy(&ev, zmq_msg_data(&m), sizeof ev);
+            memcpy(&value, (const uint8_t *)zmq_msg_data(&m) + 2, sizeof value);
+        }
         int more = zmq_msg_more(&m);
         zmq_msg_close(&m);
         while (more) { /* the endpoint frame */
@@ -297,7 +354,13 @@ static void s_on_monitor(crr_sender_t *s)
         }
         if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             s->st.connected = 1;
-            CRR_INFO("sender: connected to %s", s->endpoint);
+            if (s->handshake_failed)
+                CRR_INFO("sender: connected to %s: the aggregator accepts this client again",
+                         s->endpoint);
+            else
+                CRR_INFO("sender: connected to %s", s->endpoint);
+            s->handshake_failed = 0;
+            s->rejoin_ms = 0;
             /* a first connection carries every frame sent so far (ZMQ_IMMEDIATE
              * queues nothing before it): however late its event is read, there
              * is nothing to resend. A re-connection may follow frames that went
@@ -305,11 +368,18 @@ static void s_on_monitor(crr_sender_t *s)
             if (s->lost_conn)
                 s_goback(s, s->acked_seq + 1, "reconnected");
             s->lost_conn = 0;
+        } else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
+                   ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                   ev == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+            s_handshake_failed(s, ev, value);
         } else if (ev == ZMQ_EVENT_DISCONNECTED) {
             s->st.connected = 0;
             s->lost_conn = 1;
-            CRR_WARN("sender: disconnected from %s; will resend unacknowledged events",
-                     s->endpoint);
+            if (s->handshake_failed) /* the end of a refused attempt: said once above */
+                CRR_DEBUG("sender: disconnected from %s after a failed handshake", s->endpoint);
+            else
+                CRR_WARN("sender: disconnected from %s; will resend unacknowledged events",
+                         s->endpoint);
             /* frames queued on the old connection are gone with it */
             s_goback(s, s->acked_seq + 1, "disconnected");
         }
@@ -530,12 +600,32 @@ int crr_sender_pollitems(crr_sender_t *s, zmq_pollitem_t *items)
     return CRR_SENDER_POLLITEMS;
 }
 
+/* Connects again once the wait after a refused handshake is over. */
+static void s_rejoin(crr_sender_t *s)
+{
+    if (!s->rejoin_at_ms || crr_clock_mono_ms() < s->rejoin_at_ms)
+        return;
+    s->rejoin_at_ms = 0;
+    (void)zmq_disconnect(s->sock, s->endpoint); /* ENOENT when libzmq forgot it already */
+    if (zmq_connect(s->sock, s->endpoint) != 0) {
+        CRR_ERROR("sender: cannot connect to %s again: %s", s->endpoint, zmq_strerror(zmq_errno()));
+        s->rejoin_at_ms = crr_clock_mono_ms() + S_REJOIN_MAX_MS;
+        return;
+    }
+    CRR_DEBUG("sender: connecting to %s again after a refused handshake", s->endpoint);
+}
+
 long crr_sender_timeout(const crr_sender_t *s)
 {
     uint64_t now = crr_clock_mono_ms();
     long t = 1000;
     if (s->retry_at_ms)
         t = s->retry_at_ms > now ? (long)(s->retry_at_ms - now) : 0;
+    if (s->rejoin_at_ms) {
+        long left = s->rejoin_at_ms > now ? (long)(s->rejoin_at_ms - now) : 0;
+        if (left < t)
+            t = left;
+    }
     if (s->nframes) {
         uint64_t due = s->progress_ms + (uint64_t)s->resend_ms;
         long left = due > now ? (long)(due - now) : 0;
@@ -549,6 +639,7 @@ long crr_sender_timeout(const crr_sender_t *s)
 int crr_sender_process(crr_sender_t *s)
 {
     s_on_monitor(s);
+    s_rejoin(s);
     for (;;) {
         zmq_msg_t m;
         zmq_msg_init(&m);

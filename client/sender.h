@@ -44,6 +44,15 @@
  * and reading its event may have gone into the old connection's dying pipe.
  * The resend timeout remains the safety net for anything else lost.
  *
+ * Refused handshakes: when the aggregator's ZAP handler refuses this key
+ * (not admitted, or revoked by a reload: the aggregator then drops the
+ * connection) or the handshake fails on a protocol error (plain TCP against
+ * CURVE), the sender logs it once per change of cause, as an error naming
+ * the endpoint and its public key, and keeps every unacknowledged event at
+ * the owner. libzmq 4.3 never reconnects after such a refusal, so the sender
+ * connects again itself after 1 s, doubling up to 10 s; the first handshake
+ * that succeeds is logged ("accepts this client again") and resets that.
+ *
  * Threading: one thread drives a sender (crr_sender_poll or the
  * pollitems/process pair). Callbacks run on that thread, inside poll/process. */
 #ifndef CRR_SENDER_H

@@ -2,7 +2,8 @@
  * that the test drives by hand: frames are valid Batches within the window
  * and the size limit, cumulative Acks release frames, duplicate Acks are
  * harmless, expected_seq makes it go back once (no storm), rejections reach
- * the owner, a timeout resends, and an error Ack is counted. The owner is an
+ * the owner, a timeout resends, an error Ack is counted, and a key refused
+ * by the aggregator's ZAP handler gets through once admitted. The owner is an
  * in-memory array of packed events, as `crrmon send` keeps them. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,6 +42,7 @@ typedef struct {
     crr_sender_t *s;    /* sender under test */
     uint8_t ident[256]; /* the DEALER's routing id */
     size_t ident_len;   /* its length */
+    void *extra[2];     /* sockets a test opened beyond these (closed by teardown) */
 } fix_t;
 
 static int s_fetch(void *ud, uint64_t from, crr_sender_batch_t *b)
@@ -106,6 +108,9 @@ static int teardown(void **state)
     fix_t *f = *state;
     crr_sender_destroy(&f->s);
     crr_sender_destroy(&f->s);
+    for (int i = 0; i < 2; i++)
+        if (f->extra[i])
+            zmq_close(f->extra[i]); /* a failed test leaves them open: ctx_term would hang */
     zmq_close(f->router);
     zmq_ctx_term(f->ctx);
     for (int i = 1; i <= N_EVENTS; i++)
@@ -378,6 +383,119 @@ static void test_reconnect_resends(void **state)
     assert_int_equal(st.acked_seq, 10);
 }
 
+/* A CURVE aggregator for the refusal test: a ROUTER with a ZAP handler
+ * (REP) answered on the test thread between two turns of the sender. */
+typedef struct {
+    void *router, *zap;     /* CURVE server ROUTER; REP on the ZAP endpoint */
+    char endpoint[64];      /* where the ROUTER listens */
+    int admit;              /* the ZAP handler's answer: 200 when set, else 400 */
+    int requests;           /* ZAP requests answered */
+    crr_curve_client_t key; /* the sender's keys */
+} curve_fix_t;
+
+static void s_zap_answer(curve_fix_t *c)
+{
+    zmq_msg_t f[7];
+    int n = 0, more = 1;
+    while (more && n < 7) {
+        zmq_msg_init(&f[n]);
+        assert_true(zmq_msg_recv(&f[n], c->zap, 0) >= 0);
+        more = zmq_msg_more(&f[n++]);
+    }
+    assert_int_equal(n, 7);
+    const char *status = c->admit ? "200" : "400";
+    zmq_send(c->zap, "1.0", 3, ZMQ_SNDMORE);
+    zmq_send(c->zap, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), ZMQ_SNDMORE);
+    zmq_send(c->zap, status, 3, ZMQ_SNDMORE);
+    zmq_send(c->zap, "", 0, ZMQ_SNDMORE);
+    zmq_send(c->zap, "user", 4, ZMQ_SNDMORE);
+    zmq_send(c->zap, "", 0, 0);
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&f[i]);
+    c->requests++;
+}
+
+/* Drives the sender and answers ZAP until the CURVE router holds a frame
+ * (returns its first seq) or, with want_frame 0, until zap_requests were
+ * answered (returns 0). Fails after 15 s. */
+static uint64_t s_drive_curve(fix_t *f, curve_fix_t *c, int want_frame, int zap_requests)
+{
+    uint64_t deadline = crr_clock_mono_ms() + 15000;
+    for (;;) {
+        assert_true(crr_clock_mono_ms() < deadline);
+        assert_int_equal(crr_sender_poll(f->s, 5), 0);
+        zmq_pollitem_t it = {c->zap, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, 0) > 0)
+            s_zap_answer(c);
+        if (!want_frame && c->requests >= zap_requests)
+            return 0;
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, c->router, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            continue;
+        }
+        assert_true(zmq_msg_more(&m)); /* routing id, then the Batch */
+        assert_true(zmq_msg_recv(&m, c->router, 0) >= 0);
+        Crrmon__V1__Batch *b = NULL;
+        assert_int_equal(crr_codec_unpack_batch(zmq_msg_data(&m), zmq_msg_size(&m), 1 << 24, &b),
+                         0);
+        zmq_msg_close(&m);
+        assert_true(want_frame); /* nothing may pass while the key is refused */
+        uint64_t first = b->events[0]->seq;
+        crr_codec_free(&b->base);
+        return first;
+    }
+}
+
+/* The aggregator's ZAP handler refuses the key (unknown or revoked): libzmq
+ * does not reconnect after such a refusal, so the sender must connect again
+ * by itself; once the key is admitted its first frame goes through. */
+static void test_refused_key_connects_again_once_admitted(void **state)
+{
+    fix_t *f = *state;
+    curve_fix_t c = {0};
+    char spub[41], ssec[41], cpub[41], csec[41];
+    assert_int_equal(zmq_curve_keypair(spub, ssec), 0);
+    assert_int_equal(zmq_curve_keypair(cpub, csec), 0);
+    c.key.on = 1;
+    zmq_z85_decode(c.key.pub, cpub);
+    zmq_z85_decode(c.key.sec, csec);
+    zmq_z85_decode(c.key.server, spub);
+    int zero = 0, one = 1;
+    c.zap = f->extra[0] = zmq_socket(f->ctx, ZMQ_REP);
+    zmq_setsockopt(c.zap, ZMQ_LINGER, &zero, sizeof zero);
+    assert_int_equal(zmq_bind(c.zap, "inproc://zeromq.zap.01"), 0);
+    c.router = f->extra[1] = zmq_socket(f->ctx, ZMQ_ROUTER);
+    zmq_setsockopt(c.router, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(c.router, ZMQ_CURVE_SERVER, &one, sizeof one);
+    zmq_setsockopt(c.router, ZMQ_CURVE_SECRETKEY, ssec, 40);
+    assert_int_equal(zmq_bind(c.router, "tcp://127.0.0.1:*"), 0);
+    size_t sz = sizeof c.endpoint;
+    zmq_getsockopt(c.router, ZMQ_LAST_ENDPOINT, c.endpoint, &sz);
+    crr_sender_opts_t o = {
+        .endpoint = c.endpoint,
+        .source_id = "src",
+        .epoch = 77,
+        .first_seq = 1,
+        .window_frames = 2,
+        .batch_events = 10,
+        .max_frame_bytes = 1 << 20,
+        .resend_ms = 600000,
+        .curve = &c.key,
+    };
+    assert_int_equal(crr_sender_new(f->ctx, &o, &s_src, &f->own, &f->s), 0);
+    s_drive_curve(f, &c, 0, 2); /* refused, and it tried again by itself */
+    crr_sender_stats_t st;
+    crr_sender_stats(f->s, &st);
+    assert_int_equal(st.connected, 0);
+    assert_int_equal(st.frames_sent, 0);
+    c.admit = 1; /* the operator admits the key */
+    assert_int_equal(s_drive_curve(f, &c, 1, 0), 1);
+    crr_sender_stats(f->s, &st);
+    assert_int_equal(st.connected, 1);
+}
+
 static void test_frame_size_limit(void **state)
 {
     fix_t *f = *state;
@@ -546,6 +664,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rejections_and_error_ack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_resends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_resends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_key_connects_again_once_admitted, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_untrusted_acks_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_state_halts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sequence_conflict_halts, setup, teardown),
