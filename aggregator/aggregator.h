@@ -11,7 +11,8 @@
  *   feed.c      PUB live feed: one update per borough touched by a committed group
  *   http.c      libmicrohttpd, a thread per connection: /healthz, /api/v1/stats, /metrics,
  *               POST /api/v1/snapshots (coalesced)
- *   snapshot.c  snapshot on demand and on schedule through the sinks; pruning timer
+ *   snapshot.c  snapshot on demand and on schedule, queued for the sinks (the outbox); pruning
+ *   deliver.c   the delivery thread: writes queued snapshots through the sinks, retries, records
  *   reload.c    SIGHUP: re-read the config, apply what can change live, refuse a bad one
  *   zap.c       CURVE on the ingest and feed sockets, the ZAP handler thread (RFC 27) with
  *               the admitted certificates, the per-batch key, borough and source-owner check
@@ -33,7 +34,9 @@
 #include "sink.h"
 #include "store.h"
 
+#include <jansson.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,33 +50,36 @@
 
 /* Everything the aggregator reads from its config map (read-only after load). */
 typedef struct crr_agg_config {
-    char *data_dir;           /* DATA_DIR: store/, lock, endpoints.json, snapshots/ */
-    char *ingest;             /* ROUTER endpoint to bind */
-    char *feed;               /* PUB endpoint to bind */
-    char *http;               /* HTTP ADDR:PORT (port 0 or * = any) */
-    int insecure;             /* [security] insecure: plain TCP allowed when no server_cert */
-    char *server_cert;        /* [security] server_cert: the aggregator's secret certificate */
-    char *clients_dir;        /* [security] clients_dir: admitted collectors' public certs */
-    char *feed_clients_dir;   /* [security] feed_clients_dir: admitted feed subscribers */
-    char *log_level;          /* error|warn|info|debug */
-    uint64_t max_msg_size;    /* ZMQ_MAXMSGSIZE of the ROUTER, bytes */
-    int64_t rcvhwm;           /* ZMQ_RCVHWM of the ROUTER, messages */
-    int64_t sndhwm;           /* ZMQ_SNDHWM of the ROUTER and the PUB, messages */
-    int64_t group_max_events; /* close a group at this many events */
-    int64_t group_max_ms;     /* ... or this long after its first frame */
-    uint64_t map_size;        /* LMDB map size */
-    int start_empty;          /* an empty (0-byte) store data file starts empty, not exit 78 */
-    char *windows;            /* "30,90,365" */
-    char *schedules;          /* "name=spec;name=spec" */
-    char *snapshot_dir;       /* folder of the file sinks; "" = DATA_DIR/snapshots */
-    int64_t snapshot_max_age; /* ms; stored snapshots older are pruned; 0 = keep */
-    int64_t reject_max_age;   /* ms; stored rejects older are pruned; 0 = keep */
-    int64_t prune_interval;   /* ms between prunes */
-    int64_t bucket_max_age;   /* ms; buckets, record ids and the too_old limit; 0 = longest
-                                 window + 30 days */
-    char *sinks;              /* comma list of sink names, e.g. "jsonl,csv" */
-    char *ref_boroughs;       /* borough list CSV (bare name: shipped data; "" = none) */
-    char *ref_population;     /* population CSV (default shipped; "" = none: rate rows absent) */
+    char *data_dir;                /* DATA_DIR: store/, lock, endpoints.json, snapshots/ */
+    char *ingest;                  /* ROUTER endpoint to bind */
+    char *feed;                    /* PUB endpoint to bind */
+    char *http;                    /* HTTP ADDR:PORT (port 0 or * = any) */
+    int insecure;                  /* [security] insecure: plain TCP allowed when no server_cert */
+    char *server_cert;             /* [security] server_cert: the aggregator's secret certificate */
+    char *clients_dir;             /* [security] clients_dir: admitted collectors' public certs */
+    char *feed_clients_dir;        /* [security] feed_clients_dir: admitted feed subscribers */
+    char *log_level;               /* error|warn|info|debug */
+    uint64_t max_msg_size;         /* ZMQ_MAXMSGSIZE of the ROUTER, bytes */
+    int64_t rcvhwm;                /* ZMQ_RCVHWM of the ROUTER, messages */
+    int64_t sndhwm;                /* ZMQ_SNDHWM of the ROUTER and the PUB, messages */
+    int64_t group_max_events;      /* close a group at this many events */
+    int64_t group_max_ms;          /* ... or this long after its first frame */
+    uint64_t map_size;             /* LMDB map size */
+    int start_empty;               /* an empty (0-byte) store data file starts empty, not exit 78 */
+    char *windows;                 /* "30,90,365" */
+    char *schedules;               /* "name=spec;name=spec" */
+    char *snapshot_dir;            /* folder of the file sinks; "" = DATA_DIR/snapshots */
+    int64_t snapshot_max_age;      /* ms; stored snapshots older are pruned; 0 = keep */
+    int64_t reject_max_age;        /* ms; stored rejects older are pruned; 0 = keep */
+    int64_t prune_interval;        /* ms between prunes */
+    int64_t bucket_max_age;        /* ms; buckets, record ids and the too_old limit; 0 = longest
+                                      window + 30 days */
+    char *sinks;                   /* comma list of sink names, e.g. "jsonl,csv" */
+    int64_t delivery_max_attempts; /* a delivery failing this many times is dead (0 = never) */
+    int64_t delivery_backoff;      /* ms before the first retry (doubled per attempt) */
+    int64_t delivery_backoff_max;  /* ms, the longest wait between two attempts */
+    char *ref_boroughs;            /* borough list CSV (bare name: shipped data; "" = none) */
+    char *ref_population; /* population CSV (default shipped; "" = none: rate rows absent) */
     /* [http] (http.c): TLS and users; "" = not configured */
     char *http_tls_cert;   /* PEM certificate chain */
     char *http_tls_key;    /* PEM private key (mode 0600 or stricter) */
@@ -158,6 +164,7 @@ typedef struct crr_agg_stats {
 
 /* One open sink instance. */
 typedef struct crr_agg_sink {
+    char name[64];             /* instance name (delivery records, logs) */
     const crr_sink_ops_t *ops; /* the implementation (registry) */
     void *state;               /* its open state */
 } crr_agg_sink_t;
@@ -172,6 +179,7 @@ typedef struct crr_agg_slot {
 } crr_agg_slot_t;
 
 typedef struct crr_http crr_http_t;
+typedef struct crr_deliver crr_deliver_t;
 typedef struct crr_zap crr_zap_t;
 
 /* The aggregator: one per process, passed explicitly to every module. */
@@ -200,11 +208,11 @@ typedef struct crr_aggregator {
     char ingest_ep[256];                             /* ROUTER endpoint as bound */
     char feed_ep[256];                               /* PUB endpoint as bound */
     char http_ep[256];                               /* HTTP ADDR:PORT as bound */
-    crr_agg_sink_t sinks[CRR_AGG_MAX_SINKS];         /* open sinks */
+    crr_agg_sink_t sinks[CRR_AGG_MAX_SINKS];         /* open sinks (the delivery thread's once
+                                                        it runs; main only calls locate) */
     size_t nsinks;                                   /* entries in sinks */
-    MDB_dbi db_delivered;  /* store db "delivered": snapshot id \0 sink name -> "" (snapshot.c) */
-    int have_delivered;    /* db_delivered is open */
-    crr_agg_slot_t *slots; /* group receive slots (CRR_AGG_MAX_FRAMES) */
+    crr_deliver_t *deliver;                          /* the delivery thread, or NULL */
+    crr_agg_slot_t *slots;                           /* group receive slots (CRR_AGG_MAX_FRAMES) */
     crr_codec_arena_t *arena; /* the group's unpacked batches, released at the group's end */
     crr_store_job_t *jobs;    /* store jobs, parallel to the batches in slots */
     size_t *job_slot;         /* jobs[i] came from slots[job_slot[i]] */
@@ -320,30 +328,75 @@ void crr_zap_reload(crr_aggregator_t *a);
 /* Stops the handler and frees the keys (before zmq_ctx_term). Safe twice. */
 void crr_zap_stop(crr_aggregator_t *a);
 
+/* ---------------------------------------------------------------- deliver.c */
+
+/* Opens the store's outbox databases and starts the delivery thread, which
+ * takes over a->sinks (it closes them). Returns 0, -ENOMEM, -errno or an
+ * LMDB code. Main thread, once, after the sinks are open. */
+int crr_deliver_start(crr_aggregator_t *a);
+
+/* The outbox databases (NULL before crr_deliver_start). Any thread. */
+const struct crr_outbox_dbs *crr_deliver_dbs(crr_aggregator_t *a);
+
+/* Hands the thread a->sinks (just opened by a reload) and a->cfg's delivery
+ * settings; it closes its old set once no write of it runs. Main thread. */
+void crr_deliver_set_sinks(crr_aggregator_t *a);
+
+/* Wakes the thread (a snapshot was queued). Any thread; no-op when not started. */
+void crr_deliver_kick(crr_aggregator_t *a);
+
+/* Stops the thread (waits for a write in progress), closes its sinks and
+ * sets a->nsinks = 0. Safe when not started. Main thread. */
+void crr_deliver_stop(crr_aggregator_t *a);
+
+/* Waits up to timeout_ms until every current sink's delivery of snapshot id
+ * was tried at least once; returns a JSON array of {"sink","state","error"}
+ * (state delivered, failed (retried later), dead, queued (behind an earlier
+ * delivery being retried; error is that one's) or pending). Any thread
+ * but the delivery thread; never NULL unless out of memory. */
+json_t *crr_deliver_wait(crr_aggregator_t *a, const char *id, uint64_t timeout_ms);
+
+/* {"SINK": {"pending":N,"dead":N,"oldest_age_seconds":S}, ...} for every
+ * configured sink and every sink with records. Any thread. */
+json_t *crr_deliver_summary_json(crr_aggregator_t *a);
+
+/* The same as Prometheus gauges (crrmon_delivery_backlog{sink=..} ...) into f. */
+void crr_deliver_metrics(crr_aggregator_t *a, FILE *f);
+
 /* ---------------------------------------------------------------- snapshot.c */
 
 /* Opens the configured sinks (cfg.sinks). Returns 0 or CRR_ECONFIG (logged). */
 int crr_snapshots_open_sinks(crr_aggregator_t *a);
 
-/* Closes every open sink. */
+/* Closes every open sink (stopping the delivery thread first when it runs:
+ * it owns them). Main thread. */
 void crr_snapshots_close_sinks(crr_aggregator_t *a);
 
-/* Start-up recovery of snapshot deliveries (after the sinks are open):
- * removes stale temporary files (*.tmp) from every file sink's folder, then
- * writes every stored snapshot that a sink has not recorded as delivered (a
- * crash between the snapshot's commit and its export, a sink that failed):
- * a file sink whose file is already there counts as delivered. Failures are
- * logged and counted and never stop the start. Returns 0, or an LMDB code
- * when the delivery records cannot be opened (logged). Main thread only. */
+/* Reload: takes shadow's open sinks as a's (shadow keeps none); without a
+ * delivery thread a's old ones are closed here. Call
+ * crr_snapshots_sinks_changed once a->cfg is the new one. Main thread. */
+void crr_snapshots_swap_sinks(crr_aggregator_t *a, crr_aggregator_t *shadow);
+
+/* Reload: hands the new sinks and delivery settings to the delivery thread
+ * (which closes its old set). Main thread. */
+void crr_snapshots_sinks_changed(crr_aggregator_t *a);
+
+/* Start-up of snapshot deliveries (after the sinks are open): removes stale
+ * temporary files (*.tmp) from every file sink's folder, starts the delivery
+ * thread (deliver.c, which takes the sinks over), hooks the outbox into the
+ * store's snapshot transaction, and queues every stored snapshot that a sink
+ * has neither delivered nor queued (a file sink whose file is already there
+ * counts as delivered). Failures are logged and never stop the start.
+ * Returns 0, or a code when the thread or the records cannot be started
+ * (logged). Main thread only. */
 int crr_snapshots_recover(crr_aggregator_t *a);
 
 /* Takes a snapshot as of as_of_sec under schedule name (NULL = on-demand)
- * with crr_snapshot_take (indicators.h), stores it and writes it through
- * every sink (failures logged, counted), then records each sink's delivery
- * in the store (what crr_snapshots_recover reads; crash point
- * agg_snapshot_after_commit sits before the sinks).
- * Fills id/file (the first sink that can locate it; "" when none) and
- * *nvalues. Returns 0 or the store's code. Main thread only. */
+ * with crr_snapshot_take (indicators.h), storing it and one delivery per sink
+ * in one transaction, and wakes the delivery thread; never waits for a sink
+ * (crash point agg_snapshot_after_commit sits after the commit).
+ * Fills id/file (where the first sink that can locate it will write it; ""
+ * when none) and *nvalues. Returns 0 or the store's code. Main thread only. */
 int crr_snapshots_export(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule, char *id,
                          size_t idlen, char *file, size_t filelen, size_t *nvalues);
 

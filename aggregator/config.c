@@ -135,6 +135,13 @@ static const crr_cfg_entry_t s_table[] = {
      "window); 0 = the longest window plus 30 days"},
     {S, "sinks", CRR_CFG_STR, "jsonl", 0, 0, OFF(sinks), NULL,
      "snapshot sinks, comma list (compiled in: see --help's sink sections)", s_check_sinks},
+    {S, "delivery_max_attempts", CRR_CFG_INT, "24", 0, 1000000, OFF(delivery_max_attempts), NULL,
+     "a snapshot delivery that fails this many times is dead (kept, shown, retried by "
+     "`crrmon export --retry SINK`); 0 = retry forever"},
+    {S, "delivery_backoff", CRR_CFG_DURATION, "1s", 1, 86400000, OFF(delivery_backoff), NULL,
+     "wait before the first retry of a failed delivery; doubled per attempt (with jitter)"},
+    {S, "delivery_backoff_max", CRR_CFG_DURATION, "10m", 1, 86400000, OFF(delivery_backoff_max),
+     NULL, "longest wait between two attempts of a delivery"},
     {S, "ref_boroughs", CRR_CFG_STR, "london_boroughs.csv", 0, 0, OFF(ref_boroughs), NULL,
      "borough list CSV; a bare name is looked up in the shipped data (\"\" = none)"},
     {S, "ref_population", CRR_CFG_STR, "population_ethnicity_census2021.csv", 0, 0,

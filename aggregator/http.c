@@ -4,7 +4,9 @@
  *   GET  /api/v1/stats       200 the ingest counters (crr_agg_stats_t) as JSON, with
  *                            "rejected_by_reason" and "store": the store's sizes
  *   GET  /metrics            200 the same in Prometheus text format 0.0.4
- *   POST /api/v1/snapshots   201 {"id":..,"file":..,"values":N,"as_of":..}: a snapshot now;
+ *   POST /api/v1/snapshots   201 {"id":..,"file":..,"values":N,"as_of":..,"deliveries":[{"sink",
+ *                            "state","error"}]}: a snapshot now, answered once each sink
+ *                            delivered it or failed once (or after S_DELIVERY_WAIT_MS);
  *                            ?as_of=DATE (YYYY-MM-DD: the end of that UTC day) or an RFC 3339
  *                            instant: a snapshot as of then, 400 {"error":..} naming the
  *                            earliest date allowed when the store cannot serve it
@@ -64,6 +66,7 @@
 
 #define S_PIPE_EP "inproc://crr-agg-http"
 #define S_SNAPSHOT_TIMEOUT_MS 300000
+#define S_DELIVERY_WAIT_MS 60000   /* a POST waits this long for each sink's first outcome */
 #define S_PIPE_REQ 128             /* "snapshot <n> <as_of>" */
 #define S_AS_OF_MAX 48             /* the longest as_of text accepted (with its NUL) */
 #define S_SNAPSHOT_MIN_GAP_MS 2000 /* between the starts of two on-demand snapshots */
@@ -203,6 +206,7 @@ static json_t *s_stats(crr_aggregator_t *a)
                                 &a->stats.rejected_by_code[c], memory_order_relaxed)));
     json_object_set_new(o, "rejected_by_reason", by);
     json_object_set_new(o, "store", s_store_stats(a));
+    json_object_set_new(o, "deliveries", crr_deliver_summary_json(a));
     return o;
 }
 
@@ -245,6 +249,7 @@ static char *s_metrics(crr_aggregator_t *a)
             fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %" PRIu64 "\n", g[i].name, g[i].help,
                     g[i].name, g[i].name, g[i].v);
     }
+    crr_deliver_metrics(a, f);
     if (fclose(f) != 0) {
         free(buf);
         return NULL;
@@ -377,6 +382,14 @@ static enum MHD_Result s_snapshot(crr_http_t *h, struct MHD_Connection *c, const
     unsigned status = h->done_status;
     json_t *body = h->done_body ? json_loads(h->done_body, 0, NULL) : NULL;
     pthread_mutex_unlock(&h->mu);
+    json_t *id = status == MHD_HTTP_CREATED ? json_object_get(body, "id") : NULL;
+    if (json_is_string(id)) { /* each sink's first outcome (deliver.c), not waiting past it */
+        json_t *dl = crr_deliver_wait(h->a, json_string_value(id), S_DELIVERY_WAIT_MS);
+        const char *first = json_string_value(json_object_get(json_array_get(dl, 0), "state"));
+        if (!first || strcmp(first, "delivered") != 0) /* "file" names only a file written */
+            json_object_set_new(body, "file", json_string(""));
+        json_object_set_new(body, "deliveries", dl);
+    }
     return s_reply(c, status, body ? body : s_error("bad answer"));
 }
 

@@ -149,10 +149,7 @@ static void s_discard(crr_aggregator_t *a, s_next_t *n)
 static void s_apply(crr_aggregator_t *a, s_next_t *n)
 {
     int changed_ref = memcmp(&a->ref, &n->ref, sizeof a->ref) != 0 || a->have_ref != n->have_ref;
-    crr_snapshots_close_sinks(a);
-    memcpy(a->sinks, n->shadow->sinks, sizeof a->sinks);
-    a->nsinks = n->shadow->nsinks;
-    n->shadow->nsinks = 0;
+    crr_snapshots_swap_sinks(a, n->shadow);
     memcpy(a->snapshot_dir, n->shadow->snapshot_dir, sizeof a->snapshot_dir);
     memcpy(a->schedules, n->schedules, sizeof a->schedules);
     a->nschedules = n->nschedules;
@@ -162,6 +159,7 @@ static void s_apply(crr_aggregator_t *a, s_next_t *n)
     crr_cfg_free(a->cfg_table, &a->cfg);
     a->cfg = n->cfg; /* the strings change hands */
     memset(&n->cfg, 0, sizeof n->cfg);
+    crr_snapshots_sinks_changed(a); /* the delivery thread takes the new sinks */
     crr_snapshots_schedule_init(a); /* next due times from now; a prune runs at once */
     if (changed_ref) {
         int rc = crr_store_record_config(a->store, a->have_ref ? &a->ref : NULL);

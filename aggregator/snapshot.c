@@ -1,19 +1,17 @@
-/* snapshot: snapshots on demand (HTTP) and on schedule, written through the
+/* snapshot: snapshots on demand (HTTP) and on schedule, queued for the
  * configured sinks, and the pruning timer. Main thread only: taking a
  * snapshot is an LMDB write (it is stored under its id so that an export can
  * be repeated).
  *
- * Sinks are called after the snapshot is committed, outside the ingest commit
- * path; a failing sink is logged and counted. Each sink's success is then
- * recorded in the store's "delivered" database (key: snapshot id, NUL, sink
- * name), so that a start after a crash between the commit and the export,
- * or after a failed sink, writes what is missing (crr_snapshots_recover); a
- * file sink whose file exists counts as delivered (its write is an atomic
- * rename), which also covers snapshots stored before the records existed.
- * Not implemented yet: retries while running. A sink that fails (even with
- * CRR_SINK_RETRY) is written again only at the next start, and sinks run on
- * the main thread between groups; a queue per sink with backoff, off the
- * ingest thread, would take over here and keep these delivery records.
+ * The outbox: the snapshot and one delivery per sink instance are recorded in
+ * ONE transaction (the store's snapshot hook, common/outbox.h), then the
+ * delivery thread (deliver.c) is woken and writes them, retrying with
+ * backoff; the main thread never waits for a sink. At start
+ * (crr_snapshots_recover), stale temporary files are removed and every
+ * stored snapshot a configured sink has neither delivered nor queued is
+ * queued for it (a sink added since, a store written before the outbox): a
+ * file sink whose file is already there counts as delivered (its write is an
+ * atomic rename).
  *
  * A schedule fires when crr_clock_now_sec() reaches its due time (CRRMON_NOW
  * drives it in tests); the snapshot's as_of is the due time, so the id and the
@@ -27,6 +25,7 @@
 #include "indicators.h"
 #include "lmdbx.h"
 #include "log.h"
+#include "outbox.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -36,9 +35,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* The store database of delivery records. */
-#define S_DELIVERED_DB "delivered"
 
 int crr_snapshots_open_sinks(crr_aggregator_t *a)
 {
@@ -78,97 +74,54 @@ int crr_snapshots_open_sinks(crr_aggregator_t *a)
             CRR_ERROR("sink %s: cannot open: %s", ops->name, crr_diag_format(&d, buf, sizeof buf));
             return CRR_ECONFIG;
         }
-        a->sinks[a->nsinks].ops = ops;
-        a->sinks[a->nsinks].state = state;
-        a->nsinks++;
+        crr_agg_sink_t *s = &a->sinks[a->nsinks++];
+        snprintf(s->name, sizeof s->name, "%s", ops->name);
+        s->ops = ops;
+        s->state = state;
     }
     return 0;
 }
 
 void crr_snapshots_close_sinks(crr_aggregator_t *a)
 {
+    if (a->deliver) {
+        crr_deliver_stop(a); /* the thread owns them: it closes them */
+        crr_store_set_snapshot_hook(a->store, NULL, NULL);
+        return;
+    }
     for (size_t i = 0; i < a->nsinks; i++)
         a->sinks[i].ops->close(&a->sinks[i].state);
     a->nsinks = 0;
 }
 
-/* ---- delivery records ---- */
-
-/* The record key of (snapshot id, sink): id NUL name. Returns its length. */
-static size_t s_delivery_key(const char *id, const char *sink, char *buf, size_t len)
+void crr_snapshots_swap_sinks(crr_aggregator_t *a, crr_aggregator_t *shadow)
 {
-    int n = snprintf(buf, len, "%s%c%s", id, '\0', sink);
-    return n > 0 && (size_t)n < len ? (size_t)n : 0;
+    if (!a->deliver)
+        crr_snapshots_close_sinks(a);
+    memcpy(a->sinks, shadow->sinks, sizeof a->sinks);
+    a->nsinks = shadow->nsinks;
+    shadow->nsinks = 0;
 }
 
-/* Opens (creating) the delivered database once. Returns 0 or an LMDB code. */
-static int s_delivered_open(crr_aggregator_t *a)
+void crr_snapshots_sinks_changed(crr_aggregator_t *a)
 {
-    if (a->have_delivered)
+    if (a->deliver)
+        crr_deliver_set_sinks(a); /* the old set is closed by the thread */
+}
+
+/* The store's snapshot hook: queues one delivery per sink in the snapshot's
+ * own transaction (main thread: a->sinks is read where it is written). */
+static int s_enqueue_hook(MDB_txn *txn, const Crrmon__V1__Snapshot *snap, int64_t taken_at_sec,
+                          void *ud)
+{
+    crr_aggregator_t *a = ud;
+    const struct crr_outbox_dbs *dbs = crr_deliver_dbs(a);
+    const char *names[CRR_AGG_MAX_SINKS];
+    for (size_t i = 0; i < a->nsinks; i++)
+        names[i] = a->sinks[i].name;
+    if (!dbs || !a->nsinks)
         return 0;
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(crr_store_env(a->store), NULL, 0, &txn);
-    if (rc)
-        return rc;
-    if ((rc = crr_lmdb_dbi(txn, S_DELIVERED_DB, 0, &a->db_delivered)) != 0) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
-    if ((rc = mdb_txn_commit(txn)) != 0)
-        return rc;
-    a->have_delivered = 1;
-    return 0;
-}
-
-/* Records that the sinks whose bit is set in mask delivered snapshot id, in
- * one committed transaction. Returns 0 or an LMDB code. */
-static int s_delivered_put(crr_aggregator_t *a, const char *id, unsigned mask)
-{
-    int rc = s_delivered_open(a);
-    MDB_txn *txn;
-    if (rc || (rc = mdb_txn_begin(crr_store_env(a->store), NULL, 0, &txn)) != 0)
-        return rc;
-    for (size_t i = 0; i < a->nsinks && rc == 0; i++) {
-        if (!(mask & 1u << i))
-            continue;
-        char key[512];
-        MDB_val k = {s_delivery_key(id, a->sinks[i].ops->name, key, sizeof key), key}, v = {0, ""};
-        if (k.mv_size)
-            rc = mdb_put(txn, a->db_delivered, &k, &v, 0);
-    }
-    if (rc) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
-    return mdb_txn_commit(txn);
-}
-
-/* Whether sink i recorded snapshot id as delivered (1), not (0), or an LMDB code. */
-static int s_delivered_get(crr_aggregator_t *a, MDB_txn *txn, const char *id, size_t i)
-{
-    char key[512];
-    MDB_val k = {s_delivery_key(id, a->sinks[i].ops->name, key, sizeof key), key}, v;
-    if (!k.mv_size)
-        return 1; /* an id too long for a key is never recoverable: do not retry it forever */
-    int rc = mdb_get(txn, a->db_delivered, &k, &v);
-    return rc == 0 ? 1 : rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-/* Writes snap through sink i. Returns 1 when delivered, 0 when not (logged, counted). */
-static int s_sink_write(crr_aggregator_t *a, size_t i, const Crrmon__V1__Snapshot *snap)
-{
-    crr_agg_sink_t *s = &a->sinks[i];
-    crr_diag_t d;
-    crr_diag_clear(&d);
-    int r = s->ops->write(s->state, snap, &d);
-    if (r == CRR_SINK_OK)
-        return 1;
-    char buf[1024];
-    atomic_fetch_add(&a->stats.sink_failures, 1);
-    CRR_ERROR("sink %s: snapshot id=%s not written (%s): %s", s->ops->name, snap->id,
-              r == CRR_SINK_RETRY ? "retried at the next start" : "fatal",
-              crr_diag_format(&d, buf, sizeof buf));
-    return 0;
+    return crr_outbox_enqueue(txn, dbs, snap->id, names, a->nsinks, taken_at_sec);
 }
 
 int crr_snapshots_export(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule, char *id,
@@ -190,22 +143,13 @@ int crr_snapshots_export(crr_aggregator_t *a, int64_t as_of_sec, const char *sch
     snprintf(id, idlen, "%s", snap->id);
     *nvalues = snap->n_values;
     crr_crashpoint("agg_snapshot_after_commit");
-    unsigned delivered = 0;
-    for (size_t i = 0; i < a->nsinks; i++) {
-        crr_agg_sink_t *s = &a->sinks[i];
-        if (!s_sink_write(a, i, snap))
-            continue;
-        delivered |= 1u << i;
-        if (!file[0] && s->ops->locate)
-            s->ops->locate(s->state, snap->id, file, filelen);
-    }
-    if (delivered && (rc = s_delivered_put(a, snap->id, delivered)) != 0)
-        CRR_WARN("snapshot id=%s: its delivery could not be recorded (%s); the next start "
-                 "writes it again (same content)",
-                 snap->id, crr_strerror(rc));
-    CRR_INFO("snapshot id=%s schedule=%s values=%zu ms=%llu", snap->id,
+    crr_deliver_kick(a);
+    for (size_t i = 0; i < a->nsinks && !file[0]; i++) /* locate is pure: safe beside a write */
+        if (a->sinks[i].ops->locate)
+            a->sinks[i].ops->locate(a->sinks[i].state, snap->id, file, filelen);
+    CRR_INFO("snapshot id=%s schedule=%s values=%zu ms=%llu (queued for %zu sink(s))", snap->id,
              schedule ? schedule : "on-demand", snap->n_values,
-             (unsigned long long)(crr_clock_mono_ms() - t0));
+             (unsigned long long)(crr_clock_mono_ms() - t0), a->nsinks);
     crr_codec_free(&snap->base);
     return 0;
 }
@@ -276,20 +220,52 @@ static void s_ids_free(s_ids_t *l)
     free(l->ids);
 }
 
-/* Which sinks still owe snapshot id: bits in *missing; sinks that delivered
- * without a record (a file sink whose file is there) in *found. */
-static int s_pending_sinks(crr_aggregator_t *a, const char *id, unsigned *missing, unsigned *found)
+static int s_cmp_id(const void *key, const void *elem)
 {
-    *missing = *found = 0;
+    return strcmp(key, *(char *const *)elem);
+}
+
+static int s_keep_id(const char *id, void *ud)
+{
+    const s_ids_t *l = ud;
+    return bsearch(id, l->ids, l->n, sizeof *l->ids, s_cmp_id) != NULL;
+}
+
+/* Deletes the delivery records of snapshots no longer stored (pruned). */
+static int s_delivered_prune(crr_aggregator_t *a, s_ids_t *l)
+{
+    const struct crr_outbox_dbs *dbs = crr_deliver_dbs(a);
     MDB_txn *txn;
-    int rc = mdb_txn_begin(crr_store_env(a->store), NULL, MDB_RDONLY, &txn);
+    if (!dbs)
+        return 0;
+    int rc = mdb_txn_begin(crr_store_env(a->store), NULL, 0, &txn);
     if (rc)
         return rc;
-    for (size_t i = 0; i < a->nsinks; i++) {
-        int got = s_delivered_get(a, txn, id, i);
+    if ((rc = crr_outbox_prune(txn, dbs, s_keep_id, l)) != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return mdb_txn_commit(txn);
+}
+
+/* Queues stored snapshot id for every sink that has neither delivered nor
+ * queued it; a file sink whose file is there is recorded delivered. Adds the
+ * number queued to *queued. One write transaction. */
+static int s_queue_missing(crr_aggregator_t *a, const char *id, size_t *queued)
+{
+    const struct crr_outbox_dbs *dbs = crr_deliver_dbs(a);
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(crr_store_env(a->store), NULL, 0, &txn);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < a->nsinks && rc == 0; i++) {
+        const char *name = a->sinks[i].name;
+        int got = crr_outbox_is_delivered(txn, dbs, id, name);
+        if (got == 0)
+            got = crr_outbox_find(txn, dbs, id, name, NULL);
         if (got < 0) {
-            mdb_txn_abort(txn);
-            return got;
+            rc = got;
+            break;
         }
         if (got)
             continue;
@@ -297,65 +273,18 @@ static int s_pending_sinks(crr_aggregator_t *a, const char *id, unsigned *missin
         struct stat st;
         const crr_sink_ops_t *ops = a->sinks[i].ops;
         if (ops->locate && ops->locate(a->sinks[i].state, id, path, sizeof path) == 0 &&
-            stat(path, &st) == 0)
-            *found |= 1u << i;
-        else
-            *missing |= 1u << i;
+            stat(path, &st) == 0) {
+            rc = crr_outbox_done(txn, dbs, name, id);
+        } else {
+            rc = crr_outbox_enqueue(txn, dbs, id, &name, 1, crr_clock_now_sec());
+            if (rc == 0) {
+                (*queued)++;
+                CRR_INFO("sink %s: snapshot id=%s queued at start (its export had not finished)",
+                         name, id);
+            }
+        }
     }
-    mdb_txn_abort(txn);
-    return 0;
-}
-
-/* Writes snapshot id through the sinks in missing. Returns the bits delivered. */
-static unsigned s_export_missing(crr_aggregator_t *a, const char *id, unsigned missing)
-{
-    Crrmon__V1__Snapshot *snap = NULL;
-    int rc = crr_store_snapshot_get(a->store, id, &snap);
     if (rc) {
-        CRR_ERROR("snapshot id=%s: cannot be read back for its export: %s", id, crr_strerror(rc));
-        return 0;
-    }
-    unsigned delivered = 0;
-    for (size_t i = 0; i < a->nsinks; i++) {
-        if (!(missing & 1u << i) || !s_sink_write(a, i, snap))
-            continue;
-        delivered |= 1u << i;
-        CRR_INFO("sink %s: snapshot id=%s written at start (its export had not finished)",
-                 a->sinks[i].ops->name, id);
-    }
-    crr_codec_free(&snap->base);
-    return delivered;
-}
-
-static int s_cmp_id(const void *key, const void *elem)
-{
-    return strcmp(key, *(char *const *)elem);
-}
-
-/* Deletes the delivery records of snapshots no longer stored (pruned). */
-static int s_delivered_prune(crr_aggregator_t *a, const s_ids_t *l)
-{
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    int rc = mdb_txn_begin(crr_store_env(a->store), NULL, 0, &txn);
-    if (rc)
-        return rc;
-    if ((rc = mdb_cursor_open(txn, a->db_delivered, &cur)) != 0) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
-    MDB_val k, v;
-    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
-        char id[512];
-        size_t n = strnlen(k.mv_data, k.mv_size < sizeof id ? k.mv_size : sizeof id - 1);
-        memcpy(id, k.mv_data, n);
-        id[n] = '\0';
-        if (!bsearch(id, l->ids, l->n, sizeof *l->ids, s_cmp_id) &&
-            (rc = mdb_cursor_del(cur, 0)) != 0)
-            break;
-    }
-    mdb_cursor_close(cur);
-    if (rc != MDB_NOTFOUND) {
         mdb_txn_abort(txn);
         return rc;
     }
@@ -373,15 +302,16 @@ int crr_snapshots_recover(crr_aggregator_t *a)
         char *slash = strrchr(path, '/');
         if (slash)
             *slash = '\0';
-        tmps += s_remove_stale_tmp(ops->name, path);
+        tmps += s_remove_stale_tmp(a->sinks[i].name, path);
     }
-    int rc = s_delivered_open(a);
+    int rc = crr_deliver_start(a);
     if (rc) {
-        CRR_ERROR("cannot open the snapshot delivery records: %s; snapshots whose export did not "
-                  "finish are not written again",
+        CRR_ERROR("cannot start the snapshot deliveries: %s; snapshots are stored but not "
+                  "exported until a start that can",
                   crr_strerror(rc));
         return rc;
     }
+    crr_store_set_snapshot_hook(a->store, s_enqueue_hook, a);
     s_ids_t l = {0};
     rc = crr_store_snapshots_foreach(a->store, s_collect_id, &l);
     if (rc || l.oom) {
@@ -390,27 +320,20 @@ int crr_snapshots_recover(crr_aggregator_t *a)
         s_ids_free(&l);
         return rc ? rc : -ENOMEM;
     }
-    size_t written = 0;
-    for (size_t j = 0; j < l.n; j++) {
-        unsigned missing, found;
-        if ((rc = s_pending_sinks(a, l.ids[j], &missing, &found)) != 0)
-            break;
-        unsigned delivered = missing ? s_export_missing(a, l.ids[j], missing) : 0;
-        for (unsigned b = delivered; b; b &= b - 1)
-            written++;
-        if ((delivered | found) && (rc = s_delivered_put(a, l.ids[j], delivered | found)) != 0)
-            break;
-    }
+    size_t queued = 0;
+    for (size_t j = 0; j < l.n && rc == 0; j++)
+        rc = s_queue_missing(a, l.ids[j], &queued);
     if (rc == 0)
         rc = s_delivered_prune(a, &l);
     if (rc)
         CRR_WARN("snapshot delivery records not updated: %s (the next start tries again)",
                  crr_strerror(rc));
-    if (written || tmps)
-        CRR_INFO("snapshot recovery: %zu stored snapshot(s), %zu export(s) written, %zu stale "
+    if (queued || tmps)
+        CRR_INFO("snapshot recovery: %zu stored snapshot(s), %zu delivery(ies) queued, %zu stale "
                  "temporary file(s) removed",
-                 l.n, written, tmps);
+                 l.n, queued, tmps);
     s_ids_free(&l);
+    crr_deliver_kick(a);
     return 0;
 }
 
@@ -439,7 +362,7 @@ static void s_prune(crr_aggregator_t *a)
         CRR_DEBUG("pruned snapshots older than %llds, rejects older than %llds",
                   (long long)(a->cfg.snapshot_max_age / 1000),
                   (long long)(a->cfg.reject_max_age / 1000));
-    if (rc == 0 && a->have_delivered) { /* the delivery records of pruned snapshots go too */
+    if (rc == 0 && a->deliver) { /* the delivery records of pruned snapshots go too */
         s_ids_t l = {0};
         rc = crr_store_snapshots_foreach(a->store, s_collect_id, &l);
         if (rc == 0 && !l.oom && (rc = s_delivered_prune(a, &l)) != 0)

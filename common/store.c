@@ -1458,7 +1458,15 @@ static int s_snapshot_put(crr_store_t *s, MDB_txn *txn, Crrmon__V1__Snapshot *sn
         rc = mdb_put(txn, s->db_snapshots, &sk, &sv, MDB_NOOVERWRITE);
     free(packed);
     free(buf);
+    if (rc == 0 && s->snap_hook)
+        rc = s->snap_hook(txn, snap, taken_at_sec, s->snap_hook_ud);
     return rc;
+}
+
+void crr_store_set_snapshot_hook(crr_store_t *s, crr_store_snapshot_hook_fn fn, void *ud)
+{
+    s->snap_hook = fn;
+    s->snap_hook_ud = ud;
 }
 
 int crr_store_snapshot_put(crr_store_t *s, Crrmon__V1__Snapshot *snap, int64_t as_of_sec,

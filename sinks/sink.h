@@ -7,15 +7,22 @@
  * them in one table, each entry guarded by CRR_WITH_SINK_<NAME>.
  *
  * Rules for a sink:
- *   - it never sees LMDB or ZeroMQ and never runs on the ingest thread;
+ *   - it never sees LMDB or ZeroMQ; write() runs on the aggregator's delivery
+ *     thread (aggregator/deliver.c), never on the ingest thread, so a slow or
+ *     failing destination holds up only its own deliveries;
  *   - write() is idempotent on the snapshot id (temp file + fsync + rename, or
- *     one SQL transaction) and keeps no pointer into the snapshot afterwards;
+ *     one SQL transaction keyed by the id, or an Idempotency-Key header) and
+ *     keeps no pointer into the snapshot afterwards: after a crash between a
+ *     write and its outcome record the same snapshot is written again;
  *   - write() reports CRR_SINK_OK, CRR_SINK_RETRY (transient: try again later)
- *     or CRR_SINK_FATAL (this snapshot can never be written); the caller (the
- *     aggregator) owns retries, a sink never retries by itself (the aggregator
- *     does not retry while running yet: it writes what is undelivered at its
- *     next start);
- *   - close() is called exactly once for every successful open().
+ *     or CRR_SINK_FATAL (this snapshot can never be written); the caller owns
+ *     retries (exponential backoff with jitter up to
+ *     aggregator.delivery_max_attempts, then the delivery is dead until
+ *     `crrmon export --retry SINK`), a sink never retries by itself;
+ *   - locate() only reads the state open() set: the main thread may call it
+ *     while the delivery thread runs write() on the same instance;
+ *   - close() is called exactly once for every successful open(), by the
+ *     thread that owns the instance at that time.
  *
  * Configuration: a sink's settings are a config map (common/cfg.h) whose
  * offsets point into the sink's own config struct (at most

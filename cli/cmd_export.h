@@ -1,0 +1,14 @@
+/* cmd_export: `crrmon export`, what happens to stored snapshots after they
+ * were taken: reviving dead deliveries. */
+#ifndef CRR_CMD_EXPORT_H
+#define CRR_CMD_EXPORT_H
+
+/* Runs `crrmon export --data-dir AGGDIR --retry SINK`; argv[0] is "export".
+ * Makes every dead delivery of sink instance SINK (common/outbox.h) pending
+ * again with its attempts reset, in one LMDB write transaction beside the
+ * running aggregator (whose delivery thread sees it within a second), and
+ * prints how many. Returns the exit code: 0, 1 (store unwritable), 64, 78
+ * (no store there). */
+int crr_cmd_export(int argc, char **argv);
+
+#endif

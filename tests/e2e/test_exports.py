@@ -1,0 +1,180 @@
+"""Exports: the outbox and its delivery thread (docs/OPERATIONS.md "Snapshot deliveries").
+
+A snapshot and one delivery per sink are stored in one transaction; a separate
+thread writes them, retries failures with backoff, and records the outcome.
+Here a file sink's folder is replaced by a plain file (every write fails with
+ENOTDIR, as a lost mount would) across three snapshots: each POST answers at
+once with the delivery failed, /metrics, /api/v1/stats and `crrmon status`
+show the backlog, and once the folder is back all three files arrive, in
+snapshot order, each delivered once. A delivery past delivery_max_attempts is
+dead, shown as such, and `crrmon export --retry SINK` delivers it.
+"""
+import json
+import os
+import re
+import urllib.request
+
+import crrtest
+
+NOW = "2026-03-01T12:00:00Z"
+
+
+class Agg:
+    """One running aggregator (loopback, insecure, no schedules) with its endpoints."""
+
+    def __init__(self, data_dir, extra=(), env=None):
+        self.dir = data_dir
+        e = {"CRRMON_NOW": NOW}
+        e.update(env or {})
+        self.proc = crrtest.Proc([crrtest.binary("crrmon-aggregator"), "--data-dir", self.dir,
+                                  "--ingest", "tcp://127.0.0.1:*", "--feed", "tcp://127.0.0.1:*",
+                                  "--http", "127.0.0.1:0", "--aggregator.schedules=", *extra],
+                                 env=e, name="aggregator")
+        self.ep = crrtest.wait_until(self._endpoints, timeout=30, what="endpoints.json")
+
+    def _endpoints(self):
+        if not self.proc.alive():
+            raise AssertionError(f"aggregator exited {self.proc.p.returncode}: {self.proc.stderr()}")
+        with open(os.path.join(self.dir, "endpoints.json")) as f:
+            ep = json.load(f)
+        return ep if ep.get("pid") == self.proc.pid else None
+
+    def get(self, path):
+        with urllib.request.urlopen(f"http://{self.ep['http']}{path}", timeout=60) as r:
+            body = r.read().decode()
+            return json.loads(body) if path.startswith("/api/") else body
+
+    def snapshot(self):
+        req = urllib.request.Request(f"http://{self.ep['http']}/api/v1/snapshots", method="POST",
+                                     data=b"")
+        with urllib.request.urlopen(req, timeout=120) as r:
+            assert r.status == 201
+            return json.loads(r.read())
+
+    def delivered_ids(self, sink):
+        """The snapshot ids the log says sink delivered, in log order."""
+        return re.findall(r"sink %s: snapshot id=(\S+) delivered" % re.escape(sink),
+                          self.proc.stderr())
+
+
+def status(data_dir):
+    return crrtest.run([crrtest.binary("crrmon"), "status", "--data-dir", data_dir], check=0).stdout
+
+
+def test_outage_then_every_snapshot_once_in_order():
+    d = crrtest.tmpdir("crr-exp-")
+    data, snaps = os.path.join(d, "data"), os.path.join(d, "snaps")
+    a = Agg(data, ["--aggregator.snapshot_dir=" + snaps, "--aggregator.sinks=jsonl,csv",
+                   "--aggregator.delivery_backoff=50ms", "--aggregator.delivery_backoff_max=200ms",
+                   "--aggregator.delivery_max_attempts=0"])
+    first = a.snapshot()  # both sinks work
+    assert [x["state"] for x in first["deliveries"]] == ["delivered", "delivered"], first
+    assert first["file"] == os.path.join(os.path.realpath(snaps), first["id"] + ".jsonl"), first
+    # the destination goes away: every write fails, ingest and HTTP go on
+    os.rename(snaps, snaps + ".away")
+    with open(snaps, "w") as f:
+        f.write("not a folder\n")
+    ids = []
+    for _ in range(3):
+        ans = a.snapshot()
+        assert ans["file"] == "", ans  # nothing was written
+        # the first fails; the next ones wait behind it (in order), so they are queued
+        want = "queued" if ids else "failed"
+        assert {x["sink"]: x["state"] for x in ans["deliveries"]} == {"jsonl": want, "csv": want}, ans
+        assert "Not a directory" in ans["deliveries"][0]["error"], ans
+        ids.append(ans["id"])
+    assert ids == sorted(ids) and first["id"] < ids[0], ids
+    st = crrtest.wait_until(lambda: (lambda s: s if s["deliveries"]["jsonl"]["pending"] == 3 else None)(
+        a.get("/api/v1/stats")), timeout=30, what="a backlog of 3")
+    assert st["deliveries"]["csv"]["pending"] == 3 and st["deliveries"]["jsonl"]["dead"] == 0, st
+    assert st["sink_failures"] >= 6, st
+    metrics = a.get("/metrics")
+    assert 'crrmon_delivery_backlog{sink="jsonl"} 3' in metrics, metrics
+    assert 'crrmon_delivery_dead{sink="csv"} 0' in metrics, metrics
+    assert re.search(r'crrmon_delivery_oldest_age_seconds\{sink="jsonl"\} \d+', metrics), metrics
+    out = status(data)
+    assert "sink jsonl: 3 pending, 0 dead, oldest undelivered" in out, out
+    assert a.delivered_ids("jsonl") == [first["id"]]
+    # it comes back: all three arrive, in order, once each
+    os.unlink(snaps)
+    os.rename(snaps + ".away", snaps)
+    want = [first["id"]] + ids
+    for sink in ("jsonl", "csv"):
+        crrtest.wait_until(lambda: len(a.delivered_ids(sink)) == 4, timeout=30,
+                           what=f"the {sink} backlog delivered")
+        assert a.delivered_ids(sink) == want, (sink, a.delivered_ids(sink))
+    assert sorted(f for f in os.listdir(snaps) if f.endswith(".jsonl")) == [i + ".jsonl" for i in want]
+    assert sorted(f for f in os.listdir(snaps) if f.endswith(".csv")) == [i + ".csv" for i in want]
+    with open(os.path.join(snaps, ids[2] + ".jsonl")) as f:
+        assert json.loads(f.readline())["id"] == ids[2]
+    st = a.get("/api/v1/stats")["deliveries"]
+    assert st["jsonl"] == {"pending": 0, "dead": 0, "oldest_age_seconds": 0}, st
+    assert "snapshot deliveries not done" not in status(data)
+    # a restart delivers nothing again
+    assert a.proc.term() == 0
+    b = Agg(data, ["--aggregator.snapshot_dir=" + snaps, "--aggregator.sinks=jsonl,csv"])
+    b.snapshot()
+    assert len(b.delivered_ids("jsonl")) == 1 and "queued at start" not in b.proc.stderr()
+    assert b.proc.term() == 0
+
+
+def test_dead_delivery_shown_and_retried():
+    d = crrtest.tmpdir("crr-exp-")
+    data, snaps = os.path.join(d, "data"), os.path.join(d, "snaps")
+    a = Agg(data, ["--aggregator.snapshot_dir=" + snaps, "--aggregator.sinks=jsonl",
+                   "--aggregator.delivery_max_attempts=2", "--aggregator.delivery_backoff=20ms"])
+    os.rmdir(snaps)
+    with open(snaps, "w") as f:
+        f.write("not a folder\n")
+    ans = a.snapshot()
+    assert ans["deliveries"][0]["state"] in ("failed", "dead"), ans
+    crrtest.wait_until(lambda: a.get("/api/v1/stats")["deliveries"]["jsonl"]["dead"] == 1,
+                       timeout=30, what="the delivery dead after 2 attempts")
+    assert "DEAD after 2 attempt(s)" in a.proc.stderr()
+    assert "sink jsonl: 0 pending, 1 dead" in status(data)
+    assert 'crrmon_delivery_dead{sink="jsonl"} 1' in a.get("/metrics")
+    os.unlink(snaps)
+    os.mkdir(snaps)
+    r = crrtest.run([crrtest.binary("crrmon"), "export", "--data-dir", data, "--retry", "jsonl"], check=0)
+    assert r.stdout == "1 dead delivery(ies) of sink jsonl queued again\n", r.stdout
+    crrtest.wait_until(lambda: a.delivered_ids("jsonl") == [ans["id"]], timeout=30,
+                       what="the revived delivery written")
+    assert os.path.exists(os.path.join(snaps, ans["id"] + ".jsonl"))
+    assert a.get("/api/v1/stats")["deliveries"]["jsonl"] == {"pending": 0, "dead": 0,
+                                                           "oldest_age_seconds": 0}
+    r = crrtest.run([crrtest.binary("crrmon"), "export", "--data-dir", data, "--retry", "jsonl"], check=0)
+    assert r.stdout.startswith("0 dead"), r.stdout
+    r = crrtest.run([crrtest.binary("crrmon"), "export", "--data-dir", data], check=64)
+    assert "--retry SINK is required" in r.stderr, r.stderr
+    assert a.proc.term() == 0
+
+
+def test_crash_between_write_and_outcome_writes_it_once_more():
+    """kill -9 (crash point agg_delivery_after_write) after the file is written but before its
+    outcome is recorded: the next start writes the same snapshot again (same bytes), once."""
+    d = crrtest.tmpdir("crr-exp-")
+    data, snaps = os.path.join(d, "data"), os.path.join(d, "snaps")
+    args = ["--aggregator.snapshot_dir=" + snaps, "--aggregator.sinks=jsonl"]
+    a = Agg(data, args, env={"CRR_CRASHPOINT": "agg_delivery_after_write:1"})
+    req = urllib.request.Request(f"http://{a.ep['http']}/api/v1/snapshots", method="POST", data=b"")
+    try:
+        urllib.request.urlopen(req, timeout=60)
+    except Exception:
+        pass  # the aggregator died answering
+    assert a.proc.wait(timeout=30) == 86, a.proc.stderr()[-2000:]
+    files = os.listdir(snaps)
+    assert len(files) == 1 and files[0].endswith(".jsonl"), files
+    with open(os.path.join(snaps, files[0]), "rb") as f:
+        before = f.read()
+    b = Agg(data, args)
+    sid = files[0][:-len(".jsonl")]
+    crrtest.wait_until(lambda: b.delivered_ids("jsonl") == [sid], timeout=30,
+                       what="the delivery written again at start")
+    with open(os.path.join(snaps, files[0]), "rb") as f:
+        assert f.read() == before
+    assert os.listdir(snaps) == files
+    assert b.proc.term() == 0
+
+
+if __name__ == "__main__":
+    crrtest.main()
