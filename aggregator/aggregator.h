@@ -42,7 +42,7 @@
 #include <stdint.h>
 #include <zmq.h>
 
-#define CRR_AGG_MAX_SINKS 8      /* sink instances (one per registered sink at most) */
+#define CRR_AGG_MAX_SINKS 16     /* sink instances ([sink.NAME] sections and the defaults) */
 #define CRR_AGG_MAX_SCHEDULES 16 /* named schedules */
 #define CRR_AGG_MAX_FRAMES 4096  /* frames received into one group at most */
 
@@ -87,13 +87,24 @@ typedef struct crr_agg_config {
     union {
         max_align_t align;
         unsigned char bytes[CRR_SINK_CONFIG_MAX];
-    } sink_cfg[CRR_AGG_MAX_SINKS]; /* each registered sink's config struct, registry order */
+    } sink_cfg[CRR_AGG_MAX_SINKS]; /* each sink instance's config struct (crr_agg_sink_instance) */
+    char *sink_type[CRR_AGG_MAX_SINKS]; /* each instance's `type` key (read at start) */
 } crr_agg_config_t;
 
-/* Builds the full config table: the aggregator's entries plus every
- * registered sink's map (offsets moved into sink_cfg[i]). Returns a malloc'd
- * table the caller frees, or NULL (out of memory / too many sinks). */
-crr_cfg_entry_t *crr_agg_config_table(void);
+/* Builds the full config table: the aggregator's entries plus, per sink
+ * instance, a `type` key and its type's map (section "sink.NAME", offsets
+ * moved into sink_cfg[slot]). The instances are every [sink.NAME] section of
+ * argv's --config file and every --sink.NAME.type flag (type = NAME when not
+ * given), plus one per compiled-in type not named so; they are fixed for the
+ * process (an instance added to the file needs a restart). An unknown type
+ * is reported on stderr and left out (the loader then refuses its section
+ * with file:line). Returns a malloc'd table the caller frees, or NULL (out
+ * of memory). Main thread, before anything else reads the instances. */
+crr_cfg_entry_t *crr_agg_config_table(int argc, char **argv);
+
+/* The sink instance called name: its type and the slot of its config
+ * (crr_agg_config_t.sink_cfg[slot]). Returns 0 or CRR_ENOTFOUND. */
+int crr_agg_sink_instance(const char *name, const crr_sink_ops_t **ops, size_t *slot);
 
 /* Checks a log level name (error|warn|info|debug): 0, or -1 with why set. */
 int crr_agg_check_log_level(const char *v, char *why, size_t len);

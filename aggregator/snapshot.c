@@ -50,32 +50,28 @@ int crr_snapshots_open_sinks(crr_aggregator_t *a)
             continue;
         size_t k = 0;
         const crr_sink_ops_t *ops = NULL;
-        for (; crr_sink_registry[k]; k++)
-            if (strcmp(crr_sink_registry[k]->name, name) == 0) {
-                ops = crr_sink_registry[k];
-                break;
-            }
-        if (!ops) {
-            CRR_ERROR("sinks: no sink named '%s' is compiled in", name);
+        if (crr_agg_sink_instance(name, &ops, &k) != 0) {
+            CRR_ERROR("sinks: no sink named '%s' is compiled in or configured", name);
             return CRR_ECONFIG;
         }
         for (size_t i = 0; i < a->nsinks; i++)
-            if (a->sinks[i].ops == ops) {
+            if (strcmp(a->sinks[i].name, name) == 0) {
                 CRR_ERROR("sinks: '%s' is listed twice", name);
                 return CRR_ECONFIG;
             }
-        crr_sink_section_t section = {ops->name, a->snapshot_dir, a->cfg.sink_cfg[k].bytes};
+        crr_agg_sink_t *s = &a->sinks[a->nsinks];
+        snprintf(s->name, sizeof s->name, "%s", name); /* section.name lives until close */
+        crr_sink_section_t section = {s->name, a->snapshot_dir, a->cfg.sink_cfg[k].bytes};
         crr_diag_t d;
         crr_diag_clear(&d);
         void *state = NULL;
         int rc = ops->open(&section, &state, &d);
         if (rc) {
             char buf[1024];
-            CRR_ERROR("sink %s: cannot open: %s", ops->name, crr_diag_format(&d, buf, sizeof buf));
+            CRR_ERROR("sink %s: cannot open: %s", name, crr_diag_format(&d, buf, sizeof buf));
             return CRR_ECONFIG;
         }
-        crr_agg_sink_t *s = &a->sinks[a->nsinks++];
-        snprintf(s->name, sizeof s->name, "%s", ops->name);
+        a->nsinks++;
         s->ops = ops;
         s->state = state;
     }

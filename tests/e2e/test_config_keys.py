@@ -36,6 +36,8 @@ def value_for(key, typ, default, lo, hi, tmp):
     }
     if key == "bucket_max_age":  # must keep the longest window (28d above)
         return "60d"
+    if key == "type":  # a sink instance's type: another compiled-in one
+        return "csv" if default == "jsonl" else "jsonl"
     if typ == "text":
         return text.get(key, "walk-value")
     if typ == "bool":

@@ -176,5 +176,27 @@ def test_crash_between_write_and_outcome_writes_it_once_more():
     assert b.proc.term() == 0
 
 
+def test_two_csv_instances_side_by_side():
+    """[sink.NAME] type = csv: two CSV destinations; [sink.csv] without a type is still the csv sink."""
+    d = crrtest.tmpdir("crr-exp-")
+    data, one, two, ini = (os.path.join(d, x) for x in ("data", "one", "two", "agg.ini"))
+    with open(ini, "w") as f:
+        f.write(f"[aggregator]\nsinks = csv, archive\n[sink.csv]\ndir = {one}\n"
+                f"[sink.archive]\ntype = csv\ndir = {two}\n")
+    a = Agg(data, ["--config", ini])
+    ans = a.snapshot()
+    assert [(x["sink"], x["state"]) for x in ans["deliveries"]] == [("csv", "delivered"),
+                                                                     ("archive", "delivered")], ans
+    with open(os.path.join(one, ans["id"] + ".csv")) as f1, open(os.path.join(two, ans["id"] + ".csv")) as f2:
+        assert f1.read() == f2.read()
+    assert a.delivered_ids("archive") == [ans["id"]] and a.delivered_ids("csv") == [ans["id"]]
+    assert a.proc.term() == 0
+    with open(ini, "w") as f:
+        f.write("[aggregator]\nsinks = bad\n[sink.bad]\ntype = nosuch\n")
+    r = crrtest.run([crrtest.binary("crrmon-aggregator"), "--data-dir", data, "--config", ini,
+                     "--check-config"], check=78)
+    assert "[sink.bad]: type 'nosuch' is not a compiled-in sink" in r.stderr, r.stderr
+
+
 if __name__ == "__main__":
     crrtest.main()
