@@ -18,7 +18,8 @@ PKGS=(
   libmicrohttpd-dev libjansson-dev libcsv-dev libinih-dev
   # the HTTP users file: crypt_r/crypt_gensalt (SHA-512 hashes)
   libcrypt-dev
-  # the CLI's HTTP client (crrmon snapshot) and the quickstart's JSON filter
+  # the CLI's HTTP client (crrmon snapshot), the webhook sink (sinks/webhook.c) and the
+  # quickstart's JSON filter
   libcurl4-openssl-dev jq
   # bench/run.sh: curl for the HTTP snapshot call
   curl

@@ -2,7 +2,7 @@
  *
  * A sink receives whole snapshots (proto Snapshot, the export contract of
  * docs/DOMAIN.md) and writes them somewhere: a JSON Lines file, a CSV file,
- * later PostgreSQL or a webhook. Each sink is one file sinks/<name>.c that
+ * a PostgreSQL database or a webhook. Each sink is one file sinks/<name>.c that
  * exports one `const crr_sink_ops_t crr_sink_<name>`; sinks/registry.c lists
  * them in one table, each entry guarded by CRR_WITH_SINK_<NAME>.
  *
@@ -93,5 +93,7 @@ int crr_sink_id_is_safe(const char *id);
 /* The exported sinks (each guarded by its CRR_WITH_SINK_<NAME> option). */
 extern const crr_sink_ops_t crr_sink_jsonl;
 extern const crr_sink_ops_t crr_sink_csv;
+extern const crr_sink_ops_t crr_sink_webhook;
+extern const crr_sink_ops_t crr_sink_postgres;
 
 #endif

@@ -9,9 +9,11 @@ show the backlog, and once the folder is back all three files arrive, in
 snapshot order, each delivered once. A delivery past delivery_max_attempts is
 dead, shown as such, and `crrmon export --retry SINK` delivers it.
 """
+import http.server
 import json
 import os
 import re
+import threading
 import urllib.request
 
 import crrtest
@@ -196,6 +198,97 @@ def test_two_csv_instances_side_by_side():
     r = crrtest.run([crrtest.binary("crrmon-aggregator"), "--data-dir", data, "--config", ini,
                      "--check-config"], check=78)
     assert "[sink.bad]: type 'nosuch' is not a compiled-in sink" in r.stderr, r.stderr
+
+
+class Receiver:
+    """A real HTTP receiver on a free loopback port (Python's http.server on a thread): answers
+    POSTs with self.answer (500 while "down"), keeps every request's headers and body."""
+
+    def __init__(self):
+        self.answer = 200
+        self.requests = []  # (status answered, headers dict, body dict)
+        self.lock = threading.Lock()
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with outer.lock:
+                    code = outer.answer
+                    outer.requests.append((code, dict(self.headers), json.loads(body)))
+                self.send_response(code)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"no" if code >= 300 else b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = "http://127.0.0.1:%d/hook?k=secretquery" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def accepted(self):
+        with self.lock:
+            return [(h["Idempotency-Key"], b) for c, h, b in self.requests if c == 200]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_webhook_down_for_a_while_every_snapshot_once_in_order():
+    d = crrtest.tmpdir("crr-exp-")
+    data, token = os.path.join(d, "data"), os.path.join(d, "token")
+    with open(token, "w") as f:
+        f.write("s3cret-token\n")
+    rx = Receiver()
+    try:
+        a = Agg(data, ["--aggregator.sinks=webhook", "--sink.webhook.url=" + rx.url,
+                       "--sink.webhook.token_file=" + token, "--aggregator.delivery_max_attempts=0",
+                       "--aggregator.delivery_backoff=50ms", "--aggregator.delivery_backoff_max=300ms"])
+        first = a.snapshot()
+        assert first["deliveries"] == [{"sink": "webhook", "state": "delivered", "error": ""}], first
+        rx.answer = 500
+        ids = []
+        for i in range(3):
+            ans = a.snapshot()
+            state = ans["deliveries"][0]
+            assert state["state"] == ("queued" if ids else "failed"), ans
+            assert "answered 500" in state["error"] and "secretquery" not in state["error"], state
+            ids.append(ans["id"])
+        crrtest.wait_until(lambda: a.get("/api/v1/stats")["deliveries"]["webhook"]["pending"] == 3,
+                           timeout=30, what="a webhook backlog of 3")
+        rx.answer = 200
+        want = [first["id"]] + ids
+        crrtest.wait_until(lambda: len(rx.accepted()) == 4, timeout=30, what="the backlog POSTed")
+        got = rx.accepted()
+        assert [k for k, _ in got] == want, got  # in order, once each
+        for key, body in got:
+            assert body["id"] == key and body["schedule"] == "on-demand", body
+            assert len(body["values"]) == first["values"], len(body["values"])
+        with rx.lock:
+            assert all(h["Authorization"] == "Bearer s3cret-token" for _, h, _ in rx.requests)
+            assert all(h["Content-Type"] == "application/json" for _, h, _ in rx.requests)
+            failed = [h["Idempotency-Key"] for c, h, _ in rx.requests if c == 500]
+        assert failed and set(failed) == {ids[0]}, failed  # only the head was retried
+        crrtest.wait_until(lambda: a.delivered_ids("webhook") == want, timeout=30,
+                           what="each outcome recorded")
+        # a 4xx other than 408/429 is dead at once; the others are not held up by it
+        rx.answer = 400
+        ans = a.snapshot()
+        assert ans["deliveries"][0]["state"] == "dead" and "answered 400: no" in ans["deliveries"][0]["error"], ans
+        assert a.get("/api/v1/stats")["deliveries"]["webhook"] == {"pending": 0, "dead": 1,
+                                                                 "oldest_age_seconds": 0}
+        rx.answer = 200
+        r = crrtest.run([crrtest.binary("crrmon"), "export", "--data-dir", data, "--retry", "webhook"], check=0)
+        crrtest.wait_until(lambda: len(rx.accepted()) == 5, timeout=30, what="the dead one revived")
+        assert rx.accepted()[-1][0] == ans["id"]
+        assert "s3cret-token" not in a.proc.stderr() and "secretquery" not in a.proc.stderr()
+        assert a.proc.term() == 0
+    finally:
+        rx.close()
 
 
 if __name__ == "__main__":
