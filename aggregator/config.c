@@ -240,7 +240,8 @@ static void s_find_instances(int argc, char **argv)
     for (size_t i = 0; i < s_ninsts; i++) {
         s_inst_t *e = &s_insts[i];
         e->ops = crr_sink_find(e->type[0] ? e->type : e->name);
-        snprintf(e->section, sizeof e->section, "sink.%s", e->name);
+        memcpy(e->section, "sink.", 5); /* 80 bytes hold "sink." and a 63-byte name */
+        memcpy(e->section + 5, e->name, strlen(e->name) + 1);
         if (!e->ops)
             fprintf(stderr,
                     "crrmon-aggregator: [sink.%s]: type '%s' is not a compiled-in sink (see "

@@ -18,6 +18,9 @@ PKGS=(
   libmicrohttpd-dev libjansson-dev libcsv-dev libinih-dev
   # the HTTP users file: crypt_r/crypt_gensalt (SHA-512 hashes)
   libcrypt-dev
+  # the PostgreSQL sink (sinks/postgres.c: libpq); the server itself for
+  # tests/e2e/test_exports_postgres.py (a throwaway cluster: initdb, pg_ctl, psql)
+  libpq-dev postgresql
   # the CLI's HTTP client (crrmon snapshot), the webhook sink (sinks/webhook.c) and the
   # quickstart's JSON filter
   libcurl4-openssl-dev jq
