@@ -222,16 +222,16 @@ typedef struct crr_aggregator {
     crr_agg_sink_t sinks[CRR_AGG_MAX_SINKS];         /* open sinks (the delivery thread's once
                                                         it runs; main only calls locate) */
     size_t nsinks;                                   /* entries in sinks */
-    crr_deliver_t *deliver;                          /* the delivery thread, or NULL */
-    crr_agg_slot_t *slots;                           /* group receive slots (CRR_AGG_MAX_FRAMES) */
-    crr_codec_arena_t *arena; /* the group's unpacked batches, released at the group's end */
-    crr_store_job_t *jobs;    /* store jobs, parallel to the batches in slots */
-    size_t *job_slot;         /* jobs[i] came from slots[job_slot[i]] */
-    uint8_t *ackbuf;          /* reused Ack pack buffer */
-    size_t ackcap;            /* bytes in ackbuf */
-    uint64_t next_prune_ms;   /* monotonic time of the next prune */
-    atomic_int stopping;      /* set when shutting down (HTTP answers 503) */
-    crr_agg_stats_t stats;    /* counters */
+    crr_deliver_t *_Atomic deliver; /* the delivery thread, or NULL (set by main, read by HTTP) */
+    crr_agg_slot_t *slots;          /* group receive slots (CRR_AGG_MAX_FRAMES) */
+    crr_codec_arena_t *arena;       /* the group's unpacked batches, released at the group's end */
+    crr_store_job_t *jobs;          /* store jobs, parallel to the batches in slots */
+    size_t *job_slot;               /* jobs[i] came from slots[job_slot[i]] */
+    uint8_t *ackbuf;                /* reused Ack pack buffer */
+    size_t ackcap;                  /* bytes in ackbuf */
+    uint64_t next_prune_ms;         /* monotonic time of the next prune */
+    atomic_int stopping;            /* set when shutting down (HTTP answers 503) */
+    crr_agg_stats_t stats;          /* counters */
 } crr_aggregator_t;
 
 /* ---------------------------------------------------------------- loop.c */

@@ -266,9 +266,7 @@ int crr_deliver_start(crr_aggregator_t *a)
     dl->ncur = a->nsinks;
     s_names(dl, a->sinks, a->nsinks);
     s_config(dl, &a->cfg);
-    a->deliver = dl;
     if ((rc = pthread_create(&dl->thr, NULL, s_main, dl)) != 0) {
-        a->deliver = NULL;
         pthread_cond_destroy(&dl->done);
         pthread_cond_destroy(&dl->cv);
         pthread_mutex_destroy(&dl->mu);
@@ -276,6 +274,7 @@ int crr_deliver_start(crr_aggregator_t *a)
         return -rc;
     }
     dl->started = 1;
+    a->deliver = dl; /* an atomic store: HTTP threads see dl whole from here on */
     return 0;
 }
 
