@@ -68,6 +68,7 @@ typedef struct crr_agg_config {
     int start_empty;               /* an empty (0-byte) store data file starts empty, not exit 78 */
     char *windows;                 /* "30,90,365" */
     char *schedules;               /* "name=spec;name=spec" */
+    char *tz;                      /* aggregator.timezone: the schedules' time zone (at start) */
     char *snapshot_dir;            /* folder of the file sinks; "" = DATA_DIR/snapshots */
     int64_t snapshot_max_age;      /* ms; stored snapshots older are pruned; 0 = keep */
     int64_t reject_max_age;        /* ms; stored rejects older are pruned; 0 = keep */
@@ -121,21 +122,28 @@ int crr_agg_bucket_max_age_days(int64_t bucket_max_age_ms, const unsigned *windo
 
 /* ---------------------------------------------------------------- schedule.c */
 
-typedef enum { CRR_SCHED_EVERY, CRR_SCHED_DAILY, CRR_SCHED_MONTHLY } crr_sched_kind_t;
+typedef enum {
+    CRR_SCHED_EVERY,
+    CRR_SCHED_DAILY,
+    CRR_SCHED_WEEKLY,
+    CRR_SCHED_MONTHLY
+} crr_sched_kind_t;
 
 /* One named schedule. */
 typedef struct crr_schedule {
     char name[64];         /* the schedule's name, written into Snapshot.schedule */
-    crr_sched_kind_t kind; /* every / daily / monthly */
+    crr_sched_kind_t kind; /* every / daily / weekly / monthly */
     int64_t period_sec;    /* every: period (aligned to multiples since the epoch, UTC) */
-    int day;               /* monthly: day of month 1..31 (clamped to the month's last day) */
-    int minute_of_day;     /* daily/monthly: HH*60+MM, UTC */
+    int day;               /* monthly: day of month 1..31 (clamped to the month's last day);
+                              weekly: day of week 0 = sunday .. 6 */
+    int minute_of_day;     /* daily/weekly/monthly: HH*60+MM, local time */
     int64_t next_sec;      /* next due time (crr_schedule_next) */
 } crr_schedule_t;
 
-/* Parses one spec: "every 15m" (a duration >= 1s, whole seconds), "daily
- * HH:MM" or "monthly D HH:MM" (UTC). Returns 0 (s filled, name untouched) or
- * CRR_ECONFIG with d saying what is allowed. */
+/* Parses one spec: "every 15m" (a duration >= 1s, whole seconds), "hourly",
+ * "daily HH:MM", "weekly mon HH:MM" or "monthly D HH:MM" (local time).
+ * Returns 0 (s filled, name untouched) or CRR_ECONFIG with d saying what is
+ * allowed. */
 int crr_schedule_parse(const char *spec, crr_schedule_t *s, crr_diag_t *d);
 
 /* Parses "name=spec;name=spec" (a bare spec is named after itself with '-'
@@ -143,8 +151,14 @@ int crr_schedule_parse(const char *spec, crr_schedule_t *s, crr_diag_t *d);
  * CRR_ECONFIG with d set. */
 int crr_schedule_parse_list(const char *text, crr_schedule_t *out, size_t max, crr_diag_t *d);
 
-/* The first due time strictly after t_sec. */
+/* The first due time strictly after t_sec, in the process's time zone (TZ):
+ * a local time that does not exist fires at the next valid minute, one that
+ * occurs twice fires once (its first occurrence). */
 int64_t crr_schedule_next(const crr_schedule_t *s, int64_t t_sec);
+
+/* The slots of s in (last, now]: returns how many and sets *latest to the
+ * most recent (0 when none). Counting stops at a million. */
+size_t crr_schedule_missed(const crr_schedule_t *s, int64_t last, int64_t now, int64_t *latest);
 
 /* ---------------------------------------------------------------- the context */
 
@@ -223,15 +237,19 @@ typedef struct crr_aggregator {
                                                         it runs; main only calls locate) */
     size_t nsinks;                                   /* entries in sinks */
     crr_deliver_t *_Atomic deliver; /* the delivery thread, or NULL (set by main, read by HTTP) */
-    crr_agg_slot_t *slots;          /* group receive slots (CRR_AGG_MAX_FRAMES) */
-    crr_codec_arena_t *arena;       /* the group's unpacked batches, released at the group's end */
-    crr_store_job_t *jobs;          /* store jobs, parallel to the batches in slots */
-    size_t *job_slot;               /* jobs[i] came from slots[job_slot[i]] */
-    uint8_t *ackbuf;                /* reused Ack pack buffer */
-    size_t ackcap;                  /* bytes in ackbuf */
-    uint64_t next_prune_ms;         /* monotonic time of the next prune */
-    atomic_int stopping;            /* set when shutting down (HTTP answers 503) */
-    crr_agg_stats_t stats;          /* counters */
+    MDB_dbi db_schedules;  /* store db "schedules": name -> be64 as_of of its last slot taken */
+    int have_schedules;    /* db_schedules is open */
+    int sched_started;     /* schedules were initialised once (catch-up runs at start only) */
+    int catch_up;          /* the snapshot being taken is a catch-up (snapshot.c's hook reads it) */
+    crr_agg_slot_t *slots; /* group receive slots (CRR_AGG_MAX_FRAMES) */
+    crr_codec_arena_t *arena; /* the group's unpacked batches, released at the group's end */
+    crr_store_job_t *jobs;    /* store jobs, parallel to the batches in slots */
+    size_t *job_slot;         /* jobs[i] came from slots[job_slot[i]] */
+    uint8_t *ackbuf;          /* reused Ack pack buffer */
+    size_t ackcap;            /* bytes in ackbuf */
+    uint64_t next_prune_ms;   /* monotonic time of the next prune */
+    atomic_int stopping;      /* set when shutting down (HTTP answers 503) */
+    crr_agg_stats_t stats;    /* counters */
 } crr_aggregator_t;
 
 /* ---------------------------------------------------------------- loop.c */
@@ -411,7 +429,11 @@ int crr_snapshots_recover(crr_aggregator_t *a);
 int crr_snapshots_export(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule, char *id,
                          size_t idlen, char *file, size_t filelen, size_t *nvalues);
 
-/* Computes every schedule's next due time from now (start-up). */
+/* Computes every schedule's next due time from now (start and reload). At
+ * start it first sets the process's time zone from aggregator.timezone, and
+ * for each schedule whose last slot is recorded in the store and which missed
+ * slots while the aggregator was down, logs how many and takes one catch-up
+ * snapshot (Snapshot.catch_up) as of the most recent missed slot. */
 void crr_snapshots_schedule_init(crr_aggregator_t *a);
 
 /* Runs due schedules and the pruning timer. Returns the milliseconds until

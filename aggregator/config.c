@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define S "aggregator"
 #define OFF(f) offsetof(crr_agg_config_t, f)
@@ -51,6 +52,17 @@ static int s_check_schedules(const char *v, char *why, size_t len)
     crr_diag_t d;
     crr_diag_clear(&d);
     return s_check_diag(crr_schedule_parse_list(v, sc, CRR_AGG_MAX_SCHEDULES, &d), &d, why, len);
+}
+
+static int s_check_timezone(const char *v, char *why, size_t len)
+{
+    char path[512];
+    snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", v);
+    if (*v && strstr(v, "..") == NULL && v[0] != '/' && access(path, R_OK) == 0)
+        return 0;
+    snprintf(why, len, "'%s' is not a time zone of the system's tz database (e.g. Europe/London)",
+             v);
+    return -1;
 }
 
 static int s_check_sinks(const char *v, char *why, size_t len)
@@ -122,9 +134,13 @@ static const crr_cfg_entry_t s_table[] = {
     {S, "windows", CRR_CFG_STR, "30,90,365", 0, 0, OFF(windows), NULL,
      "indicator windows in whole UTC days, comma list", s_check_windows},
     {S, "schedules", CRR_CFG_STR, "nightly=daily 02:00", 0, 0, OFF(schedules), NULL,
-     "snapshot schedules, name=spec;... with spec 'every 15m', 'daily 02:00' or "
-     "'monthly 1 03:00' (UTC); empty = none",
+     "snapshot schedules, name=spec;... with spec 'every 15m', 'hourly', 'daily 02:00', "
+     "'weekly mon 06:00' or 'monthly 1 03:00' (local time: aggregator.timezone); empty = none",
      s_check_schedules},
+    {S, "timezone", CRR_CFG_STR, "Europe/London", 0, 0, OFF(tz), NULL,
+     "time zone of the schedules (a tz database name, e.g. Europe/London or UTC; read at "
+     "start)",
+     s_check_timezone},
     {S, "snapshot_dir", CRR_CFG_STR, "", 0, 0, OFF(snapshot_dir), NULL,
      "folder the file sinks write to (default DATA_DIR/snapshots)"},
     {S, "snapshot_max_age", CRR_CFG_DURATION, "730d", 0, 0, OFF(snapshot_max_age), NULL,

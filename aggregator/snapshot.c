@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int crr_snapshots_open_sinks(crr_aggregator_t *a)
@@ -105,12 +106,22 @@ void crr_snapshots_sinks_changed(crr_aggregator_t *a)
         crr_deliver_set_sinks(a); /* the old set is closed by the thread */
 }
 
-/* The store's snapshot hook: queues one delivery per sink in the snapshot's
- * own transaction (main thread: a->sinks is read where it is written). */
-static int s_enqueue_hook(MDB_txn *txn, const Crrmon__V1__Snapshot *snap, int64_t taken_at_sec,
-                          void *ud)
+/* The store's snapshot hook: marks a catch-up, records a schedule's last slot
+ * and queues one delivery per sink, in the snapshot's own transaction (main
+ * thread: a->sinks and a->schedules are read where they are written). */
+static int s_enqueue_hook(MDB_txn *txn, Crrmon__V1__Snapshot *snap, int64_t taken_at_sec, void *ud)
 {
     crr_aggregator_t *a = ud;
+    snap->catch_up = a->catch_up;
+    for (size_t i = 0; a->have_schedules && snap->as_of && i < a->nschedules; i++)
+        if (strcmp(a->schedules[i].name, snap->schedule) == 0) { /* its last slot taken */
+            uint8_t v[8];
+            crr_be64_put(v, (uint64_t)snap->as_of->seconds);
+            MDB_val k = {strlen(snap->schedule), snap->schedule}, val = {8, v};
+            int rc = mdb_put(txn, a->db_schedules, &k, &val, 0);
+            if (rc)
+                return rc;
+        }
     const struct crr_outbox_dbs *dbs = crr_deliver_dbs(a);
     const char *names[CRR_AGG_MAX_SINKS];
     for (size_t i = 0; i < a->nsinks; i++)
@@ -307,6 +318,17 @@ int crr_snapshots_recover(crr_aggregator_t *a)
                   crr_strerror(rc));
         return rc;
     }
+    MDB_txn *txn;
+    if ((rc = mdb_txn_begin(crr_store_env(a->store), NULL, 0, &txn)) == 0) {
+        if ((rc = crr_lmdb_dbi(txn, "schedules", 0, &a->db_schedules)) == 0 &&
+            (rc = mdb_txn_commit(txn)) == 0)
+            a->have_schedules = 1;
+        else if (rc)
+            mdb_txn_abort(txn);
+    }
+    if (rc)
+        CRR_WARN("cannot open the schedules' last slots: %s (no catch-up after downtime)",
+                 crr_strerror(rc));
     crr_store_set_snapshot_hook(a->store, s_enqueue_hook, a);
     s_ids_t l = {0};
     rc = crr_store_snapshots_foreach(a->store, s_collect_id, &l);
@@ -333,15 +355,55 @@ int crr_snapshots_recover(crr_aggregator_t *a)
     return 0;
 }
 
+/* The last slot recorded for schedule name: 0 and *sec, or MDB_NOTFOUND. */
+static int s_last_slot(crr_aggregator_t *a, const char *name, int64_t *sec)
+{
+    MDB_txn *txn;
+    if (!a->have_schedules)
+        return MDB_NOTFOUND;
+    int rc = mdb_txn_begin(crr_store_env(a->store), NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return rc;
+    MDB_val k = {strlen(name), (void *)name}, v;
+    rc = mdb_get(txn, a->db_schedules, &k, &v);
+    if (rc == 0 && v.mv_size == 8)
+        *sec = (int64_t)crr_be64_get(v.mv_data);
+    else if (rc == 0)
+        rc = MDB_NOTFOUND;
+    mdb_txn_abort(txn);
+    return rc;
+}
+
 void crr_snapshots_schedule_init(crr_aggregator_t *a)
 {
     int64_t now = crr_clock_now_sec();
-    for (size_t i = 0; i < a->nschedules; i++) {
-        a->schedules[i].next_sec = crr_schedule_next(&a->schedules[i], now);
-        char when[40];
-        CRR_INFO("schedule name=%s next=%s", a->schedules[i].name,
-                 crr_time_format(a->schedules[i].next_sec, 0, when, sizeof when));
+    if (!a->sched_started) {
+        setenv("TZ", a->cfg.tz && *a->cfg.tz ? a->cfg.tz : "UTC", 1);
+        tzset();
     }
+    for (size_t i = 0; i < a->nschedules; i++) {
+        crr_schedule_t *s = &a->schedules[i];
+        int64_t last, latest;
+        char when[40], was[40];
+        if (!a->sched_started && s_last_slot(a, s->name, &last) == 0) {
+            size_t missed = crr_schedule_missed(s, last, now, &latest);
+            if (missed) {
+                CRR_WARN("schedule name=%s: %zu slot(s) missed while the aggregator was down "
+                         "(last taken %s); one catch-up snapshot as of %s",
+                         s->name, missed, crr_time_format(last, 0, was, sizeof was),
+                         crr_time_format(latest, 0, when, sizeof when));
+                char id[160], file[4400];
+                size_t n;
+                a->catch_up = 1;
+                crr_snapshots_export(a, latest, s->name, id, sizeof id, file, sizeof file, &n);
+                a->catch_up = 0;
+            }
+        }
+        s->next_sec = crr_schedule_next(s, now);
+        CRR_INFO("schedule name=%s next=%s (%s)", s->name,
+                 crr_time_format(s->next_sec, 0, when, sizeof when), a->cfg.tz);
+    }
+    a->sched_started = 1;
     a->next_prune_ms = crr_clock_mono_ms();
 }
 

@@ -1439,6 +1439,8 @@ static int s_snapshot_put(crr_store_t *s, MDB_txn *txn, Crrmon__V1__Snapshot *sn
     s_snapshot_id(id, sizeof id, as_of_sec, ctr);
     if (!(snap->id = s_strdup(id)))
         return -ENOMEM;
+    if (s->snap_hook && (rc = s->snap_hook(txn, snap, taken_at_sec, s->snap_hook_ud)) != 0)
+        return rc;
     uint8_t *packed = NULL, *buf = NULL;
     size_t plen;
     if ((rc = crr_codec_pack(&snap->base, &packed, &plen)) != 0)
@@ -1458,8 +1460,6 @@ static int s_snapshot_put(crr_store_t *s, MDB_txn *txn, Crrmon__V1__Snapshot *sn
         rc = mdb_put(txn, s->db_snapshots, &sk, &sv, MDB_NOOVERWRITE);
     free(packed);
     free(buf);
-    if (rc == 0 && s->snap_hook)
-        rc = s->snap_hook(txn, snap, taken_at_sec, s->snap_hook_ud);
     return rc;
 }
 

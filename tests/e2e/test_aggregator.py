@@ -252,8 +252,9 @@ def test_batch_acked_and_duplicate_counted_once():
     assert (ack.total_applied, ack.total_duplicates, ack.total_rejected) == (3, 0, 0), ack
     ans, header, rows = a.snapshot()
     # the header: every Snapshot field but values, in field order, defaults written
-    assert list(header) == ["id", "asOf", "takenAt", "schedule"], header
-    assert header == {"id": ans["id"], "asOf": NOW, "takenAt": NOW, "schedule": "on-demand"}
+    assert list(header) == ["id", "asOf", "takenAt", "schedule", "catchUp"], header
+    assert header == {"id": ans["id"], "asOf": NOW, "takenAt": NOW, "schedule": "on-demand",
+                      "catchUp": False}
     assert ans["file"] == os.path.join(os.path.realpath(a.dir), "snapshots", ans["id"] + ".jsonl")
     lo, hi = byar(4)
     row = find(rows, "stop_search.count", B, 30)

@@ -200,6 +200,41 @@ def test_two_csv_instances_side_by_side():
     assert "[sink.bad]: type 'nosuch' is not a compiled-in sink" in r.stderr, r.stderr
 
 
+def test_catch_up_after_a_week_down():
+    """A nightly schedule (daily 02:00 Europe/London) fires once; the aggregator is down for a
+    week; at start it logs the 7 missed slots and takes one catch-up snapshot as of the last."""
+    d = crrtest.tmpdir("crr-exp-")
+    data, snaps = os.path.join(d, "data"), os.path.join(d, "snaps")
+    args = ["--aggregator.snapshot_dir=" + snaps, "--aggregator.sinks=jsonl",
+            "--aggregator.schedules=nightly=daily 02:00"]
+    a = Agg(data, args, env={"CRRMON_NOW": "2026-03-01T01:59:58Z+"})
+    path = crrtest.wait_until(lambda: [f for f in os.listdir(snaps) if f.endswith(".jsonl")],
+                              timeout=30, what="the nightly snapshot")
+    with open(os.path.join(snaps, path[0])) as f:
+        head = json.loads(f.readline())
+    assert head["asOf"] == "2026-03-01T02:00:00Z" and head["schedule"] == "nightly", head
+    assert head["catchUp"] is False, head
+    assert a.proc.term() == 0
+    b = Agg(data, args, env={"CRRMON_NOW": "2026-03-08T12:00:00Z"})
+    err = crrtest.wait_until(lambda: "next=" in b.proc.stderr() and b.proc.stderr(), timeout=30,
+                             what="the schedules initialised")
+    assert "schedule name=nightly: 7 slot(s) missed while the aggregator was down (last taken " \
+           "2026-03-01T02:00:00Z); one catch-up snapshot as of 2026-03-08T02:00:00Z" in err, err
+    assert "schedule name=nightly next=2026-03-09T02:00:00Z (Europe/London)" in err, err
+    files = crrtest.wait_until(lambda: (lambda f: f if len(f) == 2 else None)(
+        sorted(f for f in os.listdir(snaps) if f.endswith(".jsonl"))), timeout=30,
+        what="the catch-up snapshot")
+    with open(os.path.join(snaps, files[1])) as f:
+        head = json.loads(f.readline())
+    assert head["asOf"] == "2026-03-08T02:00:00Z" and head["catchUp"] is True, head
+    assert head["schedule"] == "nightly", head
+    assert b.proc.term() == 0
+    c = Agg(data, args, env={"CRRMON_NOW": "2026-03-08T12:00:00Z"})  # nothing missed since
+    crrtest.wait_until(lambda: "next=" in c.proc.stderr(), timeout=30, what="the schedules")
+    assert "missed" not in c.proc.stderr()
+    assert c.proc.term() == 0
+
+
 class Receiver:
     """A real HTTP receiver on a free loopback port (Python's http.server on a thread): answers
     POSTs with self.answer (500 while "down"), keeps every request's headers and body."""
