@@ -12,7 +12,8 @@
  * Kept until a restart (each change logged as a warning): the keys in
  * s_restart: the data folder, the endpoints and their sockets' options, the
  * [http] file paths (tls_cert, tls_key, users_file), the
- * LMDB map size and the windows (the store is open with them).
+ * LMDB map size and the windows (the store is open with them), and the
+ * schedules' time zone.
  * Refused whole, with one error line, when the file does not open or parse,
  * a value does not check, reference data does not load, the snapshot folder
  * cannot be created or a sink does not open: the running configuration stays.
@@ -42,9 +43,10 @@ static const char *const s_restart[] = {
     "aggregator.sndhwm",
     "aggregator.map_size",
     "aggregator.windows",
-    "http.tls_cert",   /* read once at start (http.c) */
-    "http.tls_key",    /* read once at start (http.c) */
-    "http.users_file", /* the path; the file itself is re-read on SIGHUP */
+    "http.tls_cert",       /* read once at start (http.c) */
+    "http.tls_key",        /* read once at start (http.c) */
+    "http.users_file",     /* the path; the file itself is re-read on SIGHUP */
+    "aggregator.timezone", /* the process's TZ, set once at start (snapshot.c) */
     NULL,
 };
 
