@@ -9,10 +9,12 @@ show the backlog, and once the folder is back all three files arrive, in
 snapshot order, each delivered once. A delivery past delivery_max_attempts is
 dead, shown as such, and `crrmon export --retry SINK` delivers it.
 """
+import csv
 import http.server
 import json
 import os
 import re
+import subprocess
 import threading
 import urllib.request
 
@@ -198,6 +200,47 @@ def test_two_csv_instances_side_by_side():
     r = crrtest.run([crrtest.binary("crrmon-aggregator"), "--data-dir", data, "--config", ini,
                      "--check-config"], check=78)
     assert "[sink.bad]: type 'nosuch' is not a compiled-in sink" in r.stderr, r.stderr
+
+
+def test_snapshots_listed_and_reexported_byte_for_byte():
+    d = crrtest.tmpdir("crr-exp-")
+    data, snaps = os.path.join(d, "data"), os.path.join(d, "snaps")
+    a = Agg(data, ["--aggregator.snapshot_dir=" + snaps, "--aggregator.sinks=jsonl,csv"])
+    one, two = a.snapshot(), a.snapshot()
+    crrmon = crrtest.binary("crrmon")
+    out = crrtest.run([crrmon, "snapshots", "--data-dir", data], check=0).stdout
+    for ans in (one, two):
+        assert re.search(r"%s\s+2026-03-01T12:00:00Z\s+on-demand\s+%d\s+2 done, 0 pending, 0 dead"
+                         % (ans["id"], ans["values"]), out), out
+    rows = [json.loads(l) for l in crrtest.run([crrmon, "snapshots", "--data-dir", data, "--json"],
+                                               check=0).stdout.splitlines()]
+    assert [r["id"] for r in rows] == [one["id"], two["id"]], rows
+    assert rows[0]["deliveries"] == {"done": 2, "pending": 0, "dead": 0} and rows[0]["catchUp"] is False
+    # again, byte for byte: to a file (csv) and to stdout (jsonl, --latest)
+    target = os.path.join(d, "again.csv")
+    crrtest.run([crrmon, "export", "--data-dir", data, "--snapshot", one["id"], "--format", "csv",
+                 "--out", target], check=0)
+    with open(target, "rb") as f1, open(os.path.join(snaps, one["id"] + ".csv"), "rb") as f2:
+        assert f1.read() == f2.read()
+    assert sorted(os.listdir(d)) == ["again.csv", "data", "snaps"]  # no temporary left
+    r = subprocess.run([crrmon, "export", "--data-dir", data, "--latest"], capture_output=True)
+    assert r.returncode == 0, r.stderr
+    with open(os.path.join(snaps, two["id"] + ".jsonl"), "rb") as f:
+        assert r.stdout == f.read()
+    # the CSV, parsed by Python's csv module, holds what the JSONL holds
+    with open(os.path.join(snaps, one["id"] + ".csv"), newline="") as f:
+        got = {(r["indicator"], r["borough"], int(r["window_days"]), r["dims"]): r["value"]
+               for r in csv.DictReader(f)}
+    with open(os.path.join(snaps, one["id"] + ".jsonl")) as f:
+        lines = [json.loads(l) for l in f][1:]
+    want = {(l["indicator"], l["borough"], l["windowDays"],
+             ";".join(f"{k}={v}" for k, v in sorted(l.get("dims", {}).items()))):
+            l.get("value") for l in lines}
+    assert len(got) == len(want) == one["values"], (len(got), len(want))
+    assert {k: (float(v) if v != "" else None) for k, v in got.items()} == want
+    r = crrtest.run([crrmon, "export", "--data-dir", data, "--snapshot", "nosuch"], check=1)
+    assert "not stored" in r.stderr, r.stderr
+    assert a.proc.term() == 0
 
 
 def test_catch_up_after_a_week_down():
