@@ -13,17 +13,23 @@
  *               POST /api/v1/snapshots (coalesced)
  *   snapshot.c  snapshot on demand and on schedule, queued for the sinks (the outbox); pruning
  *   deliver.c   the delivery thread: writes queued snapshots through the sinks, retries, records
+ *   snapwork.c  the snapshot worker thread: computes a snapshot's rows off the ingest thread
  *   reload.c    SIGHUP: re-read the config, apply what can change live, refuse a bad one
  *   zap.c       CURVE on the ingest and feed sockets, the ZAP handler thread (RFC 27) with
  *               the admitted certificates, the per-batch key, borough and source-owner check
  *
- * Threading: the main thread owns the store (the only LMDB writer), every zmq
- * socket but the HTTP end of the request pipe, the scheduler and the sinks.
- * libmicrohttpd runs a listening thread and one thread per connection; they
- * read counters (atomics) and hand snapshot requests to the main loop over an
- * inproc PAIR ("inproc://crr-agg-http"), one at a time (http.c's mutex),
- * waiting for the answer. The signal flags (stop,
- * reload) and the log level are the only globals. */
+ * Threading: the main thread owns the store's aggregates (the only writer of
+ * everything but the delivery records), every zmq socket but the HTTP end of
+ * the request pipe and the snapshot worker's end of its pipe, and the
+ * scheduler. libmicrohttpd runs a listening thread and one thread per
+ * connection; they read counters (atomics) and hand snapshot requests to the
+ * main loop over an inproc PAIR ("inproc://crr-agg-http"), one at a time
+ * (http.c's mutex), waiting for the answer. The snapshot worker (snapwork.c)
+ * computes a snapshot's rows in a read transaction; the main thread stores
+ * it. The delivery thread (deliver.c) owns the open sinks and writes the
+ * outcome records of deliveries (short write transactions, serialised with
+ * the main thread's by LMDB). The signal flags (stop, reload), the log level
+ * and the sink instances found at start (config.c) are the only globals. */
 #ifndef CRR_AGGREGATOR_H
 #define CRR_AGGREGATOR_H
 
@@ -205,6 +211,7 @@ typedef struct crr_agg_slot {
 
 typedef struct crr_http crr_http_t;
 typedef struct crr_deliver crr_deliver_t;
+typedef struct crr_snapwork crr_snapwork_t;
 typedef struct crr_zap crr_zap_t;
 
 /* The aggregator: one per process, passed explicitly to every module. */
@@ -237,6 +244,8 @@ typedef struct crr_aggregator {
                                                         it runs; main only calls locate) */
     size_t nsinks;                                   /* entries in sinks */
     crr_deliver_t *_Atomic deliver; /* the delivery thread, or NULL (set by main, read by HTTP) */
+    void *snap_pipe;       /* main end of the snapshot worker's wake-up PAIR (snapwork.c) */
+    crr_snapwork_t *snapw; /* the snapshot worker, or NULL */
     MDB_dbi db_schedules;  /* store db "schedules": name -> be64 as_of of its last slot taken */
     int have_schedules;    /* db_schedules is open */
     int sched_started;     /* schedules were initialised once (catch-up runs at start only) */
@@ -327,6 +336,11 @@ int crr_http_open(crr_aggregator_t *a);
  * stay. No-op without a users file. Returns 0 or the load's code. */
 int crr_http_reload_users(crr_aggregator_t *a);
 
+/* Answers HTTP snapshot request n (main thread): rc 0 with the snapshot's
+ * id, file, row count and as_of (201), or the store's code (500/507). */
+void crr_http_snapshot_answer(crr_aggregator_t *a, uint64_t n, int rc, const char *id,
+                              const char *file, size_t nvalues, int64_t as_of);
+
 /* Serves one request waiting on a->http_pipe (main thread). */
 void crr_http_serve_pipe(crr_aggregator_t *a);
 
@@ -392,7 +406,55 @@ json_t *crr_deliver_summary_json(crr_aggregator_t *a);
 /* The same as Prometheus gauges (crrmon_delivery_backlog{sink=..} ...) into f. */
 void crr_deliver_metrics(crr_aggregator_t *a, FILE *f);
 
+/* ---------------------------------------------------------------- snapwork.c */
+
+/* One snapshot to compute off the ingest thread (malloc'd; the worker fills
+ * the out fields; crr_snapjob_free frees it and its rows). */
+typedef struct crr_snapjob {
+    uint64_t req;                      /* HTTP request number to answer; 0 = a schedule's */
+    int64_t as_of_sec;                 /* T */
+    char schedule[64];                 /* schedule name; "" = on-demand */
+    crr_refdata_t ref;                 /* the reference data as of the request (copied) */
+    int have_ref;                      /* ref holds something */
+    int rc;                            /* out: crr_indicators_compute's result */
+    Crrmon__V1__IndicatorValue **vals; /* out: the rows */
+    size_t nvals;                      /* out: entries in vals */
+    uint64_t compute_ms;               /* out: time spent computing (worker thread) */
+} crr_snapjob_t;
+
+/* Starts the worker and binds a->snap_pipe (poll it: readable when a job is
+ * done). Returns 0 or a negative code. Main thread, after a->zctx and the
+ * store exist. */
+int crr_snapwork_start(crr_aggregator_t *a);
+
+/* Queues job (taken over). Returns 0, -EBUSY (too many in flight: the caller
+ * keeps and frees job) or CRR_EINVAL (no worker). Main thread. */
+int crr_snapwork_submit(crr_aggregator_t *a, crr_snapjob_t *job);
+
+/* a->snap_pipe is readable: drains it and returns the oldest finished job
+ * (the caller frees it), or NULL. Main thread. */
+crr_snapjob_t *crr_snapwork_take(crr_aggregator_t *a);
+
+/* Frees a job and its rows. Safe with NULL. */
+void crr_snapjob_free(crr_snapjob_t *j);
+
+/* Stops the worker (after the job it computes), frees every job left and
+ * closes a->snap_pipe. Safe when not started. Main thread. */
+void crr_snapwork_stop(crr_aggregator_t *a);
+
 /* ---------------------------------------------------------------- snapshot.c */
+
+/* Asks for a snapshot as of as_of_sec under schedule (NULL = on-demand),
+ * computed by the worker; req is the HTTP request to answer when it is
+ * stored (0 = none). Never waits. Returns 0, or a negative code when it
+ * cannot be queued (the caller answers). Main thread. */
+int crr_snapshots_request(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule,
+                          uint64_t req);
+
+/* a->snap_pipe is readable: stores the finished snapshot with its deliveries
+ * (one short write transaction), wakes the delivery thread, and answers its
+ * HTTP request (crr_http_snapshot_answer). Main thread. */
+void crr_snapshots_finish(crr_aggregator_t *a);
 
 /* Opens the configured sinks (cfg.sinks). Returns 0 or CRR_ECONFIG (logged). */
 int crr_snapshots_open_sinks(crr_aggregator_t *a);
@@ -421,9 +483,10 @@ void crr_snapshots_sinks_changed(crr_aggregator_t *a);
 int crr_snapshots_recover(crr_aggregator_t *a);
 
 /* Takes a snapshot as of as_of_sec under schedule name (NULL = on-demand)
- * with crr_snapshot_take (indicators.h), storing it and one delivery per sink
- * in one transaction, and wakes the delivery thread; never waits for a sink
- * (crash point agg_snapshot_after_commit sits after the commit).
+ * on the calling thread (the catch-up at start; crr_snapshots_request uses
+ * the worker), storing it and one delivery per sink in one transaction, and
+ * wakes the delivery thread; never waits for a sink (crash point
+ * agg_snapshot_after_commit sits after the commit).
  * Fills id/file (where the first sink that can locate it will write it; ""
  * when none) and *nvalues. Returns 0 or the store's code. Main thread only. */
 int crr_snapshots_export(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule, char *id,

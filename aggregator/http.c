@@ -771,6 +771,8 @@ static int s_as_of(crr_aggregator_t *a, const char *text, int64_t now, int64_t *
     return 0;
 }
 
+static void s_pipe_answer(crr_aggregator_t *a, unsigned long long n, unsigned status, json_t *body);
+
 void crr_http_serve_pipe(crr_aggregator_t *a)
 {
     char req[S_PIPE_REQ];
@@ -783,17 +785,28 @@ void crr_http_serve_pipe(crr_aggregator_t *a)
     if (sscanf(req, "snapshot %llu%n", &n, &off) != 1)
         return;
     const char *as_of_text = req[off] == ' ' ? req + off + 1 : "";
-    char id[160] = "", file[4400] = "", when[40];
-    size_t nvalues = 0;
     int64_t as_of = 0;
     json_t *body = NULL;
     unsigned status;
     int rc = s_as_of(a, as_of_text, crr_clock_now_sec(), &as_of, &body);
-    if (rc == 0)
-        rc = crr_snapshots_export(a, as_of, NULL, id, sizeof id, file, sizeof file, &nvalues);
+    if (rc == 0 && (rc = crr_snapshots_request(a, as_of, NULL, n)) == 0)
+        return; /* answered by crr_http_snapshot_answer once it is stored */
     if (rc == CRR_EINVAL && body) {
         status = MHD_HTTP_BAD_REQUEST;
-    } else if (rc) {
+    } else {
+        status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        body = json_pack("{s:s}", "error", crr_strerror(rc));
+    }
+    s_pipe_answer(a, n, status, body);
+}
+
+void crr_http_snapshot_answer(crr_aggregator_t *a, uint64_t n, int rc, const char *id,
+                              const char *file, size_t nvalues, int64_t as_of)
+{
+    char when[40];
+    json_t *body;
+    unsigned status;
+    if (rc) {
         status =
             rc == MDB_MAP_FULL ? MHD_HTTP_INSUFFICIENT_STORAGE : MHD_HTTP_INTERNAL_SERVER_ERROR;
         body = json_pack("{s:s}", "error", crr_strerror(rc));
@@ -803,6 +816,12 @@ void crr_http_serve_pipe(crr_aggregator_t *a)
             json_pack("{s:s, s:s, s:I, s:s}", "id", id, "file", file, "values", (json_int_t)nvalues,
                       "as_of", crr_time_format(as_of, 0, when, sizeof when));
     }
+    s_pipe_answer(a, n, status, body);
+}
+
+/* Sends "n status json" on the request pipe (body taken over). */
+static void s_pipe_answer(crr_aggregator_t *a, unsigned long long n, unsigned status, json_t *body)
+{
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     char *ans = NULL;

@@ -81,6 +81,7 @@ int crr_snapshots_open_sinks(crr_aggregator_t *a)
 
 void crr_snapshots_close_sinks(crr_aggregator_t *a)
 {
+    crr_snapwork_stop(a); /* before zmq_ctx_term: it holds a PAIR */
     if (a->deliver) {
         crr_deliver_stop(a); /* the thread owns them: it closes them */
         crr_store_set_snapshot_hook(a->store, NULL, NULL);
@@ -93,8 +94,8 @@ void crr_snapshots_close_sinks(crr_aggregator_t *a)
 
 void crr_snapshots_swap_sinks(crr_aggregator_t *a, crr_aggregator_t *shadow)
 {
-    if (!a->deliver)
-        crr_snapshots_close_sinks(a);
+    for (size_t i = 0; !a->deliver && i < a->nsinks; i++) /* no thread owns them: close here */
+        a->sinks[i].ops->close(&a->sinks[i].state);
     memcpy(a->sinks, shadow->sinks, sizeof a->sinks);
     a->nsinks = shadow->nsinks;
     shadow->nsinks = 0;
@@ -131,34 +132,132 @@ static int s_enqueue_hook(MDB_txn *txn, Crrmon__V1__Snapshot *snap, int64_t take
     return crr_outbox_enqueue(txn, dbs, snap->id, names, a->nsinks, taken_at_sec);
 }
 
+static Google__Protobuf__Timestamp *s_ts(int64_t sec)
+{
+    Google__Protobuf__Timestamp *t = malloc(sizeof *t);
+    if (t) {
+        google__protobuf__timestamp__init(t);
+        t->seconds = sec;
+    }
+    return t;
+}
+
+/* Stores the rows *vals (taken over: *vals is NULL after) as a snapshot as
+ * of as_of_sec with its deliveries, in one write transaction, and wakes the
+ * delivery thread. Fills id, file and *nvalues. Returns 0 or the store's code. */
+static int s_store(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule,
+                   Crrmon__V1__IndicatorValue ***vals, size_t nvals, char *id, size_t idlen,
+                   char *file, size_t filelen, size_t *nvalues)
+{
+    int64_t now = crr_clock_now_sec();
+    Crrmon__V1__Snapshot *snap = malloc(sizeof *snap);
+    if (!snap) {
+        crr_indicators_free(vals, nvals);
+        return -ENOMEM;
+    }
+    crrmon__v1__snapshot__init(snap);
+    snap->values = *vals;
+    snap->n_values = nvals;
+    *vals = NULL;
+    snap->schedule = strdup(schedule ? schedule : "on-demand");
+    snap->as_of = s_ts(as_of_sec ? as_of_sec : now);
+    snap->taken_at = s_ts(now);
+    int rc = !snap->schedule || !snap->as_of || !snap->taken_at
+                 ? -ENOMEM
+                 : crr_store_snapshot_put(a->store, snap, as_of_sec ? as_of_sec : now, now);
+    if (rc == 0) {
+        atomic_fetch_add(&a->stats.snapshots, 1);
+        snprintf(id, idlen, "%s", snap->id);
+        *nvalues = snap->n_values;
+        crr_crashpoint("agg_snapshot_after_commit");
+        crr_deliver_kick(a);
+        for (size_t i = 0; i < a->nsinks && !file[0]; i++) /* locate is pure: safe beside a write */
+            if (a->sinks[i].ops->locate)
+                a->sinks[i].ops->locate(a->sinks[i].state, snap->id, file, filelen);
+    }
+    crr_codec_free(&snap->base);
+    return rc;
+}
+
+static void s_failed(int rc, const char *schedule)
+{
+    CRR_ERROR("snapshot schedule=%s failed: %s%s", schedule ? schedule : "on-demand",
+              crr_strerror(rc),
+              rc == MDB_MAP_FULL ? " (MDB_MAP_FULL: the LMDB map is full, raise map_size)" : "");
+}
+
 int crr_snapshots_export(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule, char *id,
                          size_t idlen, char *file, size_t filelen, size_t *nvalues)
 {
-    Crrmon__V1__Snapshot *snap = NULL;
     uint64_t t0 = crr_clock_mono_ms();
     id[0] = file[0] = '\0';
     *nvalues = 0;
-    int rc = crr_snapshot_take(a->store, as_of_sec, schedule, a->have_ref ? &a->ref : NULL, &snap);
+    crr_query_t q = {.as_of_sec = as_of_sec, .ref = a->have_ref ? &a->ref : NULL};
+    Crrmon__V1__IndicatorValue **vals = NULL;
+    size_t nvals = 0;
+    int rc = crr_indicators_compute(a->store, &q, &vals, &nvals);
+    if (rc == 0)
+        rc = s_store(a, as_of_sec, schedule, &vals, nvals, id, idlen, file, filelen, nvalues);
     if (rc) {
-        CRR_ERROR("snapshot schedule=%s failed: %s%s", schedule ? schedule : "on-demand",
-                  crr_strerror(rc),
-                  rc == MDB_MAP_FULL ? " (MDB_MAP_FULL: the LMDB map is full, raise map_size)"
-                                     : "");
+        s_failed(rc, schedule);
         return rc;
     }
-    atomic_fetch_add(&a->stats.snapshots, 1);
-    snprintf(id, idlen, "%s", snap->id);
-    *nvalues = snap->n_values;
-    crr_crashpoint("agg_snapshot_after_commit");
-    crr_deliver_kick(a);
-    for (size_t i = 0; i < a->nsinks && !file[0]; i++) /* locate is pure: safe beside a write */
-        if (a->sinks[i].ops->locate)
-            a->sinks[i].ops->locate(a->sinks[i].state, snap->id, file, filelen);
-    CRR_INFO("snapshot id=%s schedule=%s values=%zu ms=%llu (queued for %zu sink(s))", snap->id,
-             schedule ? schedule : "on-demand", snap->n_values,
+    CRR_INFO("snapshot id=%s schedule=%s values=%zu ms=%llu (queued for %zu sink(s))", id,
+             schedule ? schedule : "on-demand", *nvalues,
              (unsigned long long)(crr_clock_mono_ms() - t0), a->nsinks);
-    crr_codec_free(&snap->base);
     return 0;
+}
+
+int crr_snapshots_request(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule,
+                          uint64_t req)
+{
+    if (!a->snapw) { /* no worker (it did not start): compute here */
+        char id[160], file[4400];
+        size_t n;
+        int rc = crr_snapshots_export(a, as_of_sec, schedule, id, sizeof id, file, sizeof file, &n);
+        if (req)
+            crr_http_snapshot_answer(a, req, rc, id, file, n, as_of_sec);
+        return 0;
+    }
+    crr_snapjob_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    j->req = req;
+    j->as_of_sec = as_of_sec ? as_of_sec : crr_clock_now_sec();
+    snprintf(j->schedule, sizeof j->schedule, "%s", schedule ? schedule : "");
+    j->have_ref = a->have_ref;
+    if (a->have_ref)
+        j->ref = a->ref;
+    int rc = crr_snapwork_submit(a, j);
+    if (rc)
+        free(j);
+    return rc;
+}
+
+void crr_snapshots_finish(crr_aggregator_t *a)
+{
+    crr_snapjob_t *j;
+    while ((j = crr_snapwork_take(a)) != NULL) {
+        char id[160] = "", file[4400] = "";
+        size_t n = 0;
+        const char *schedule = j->schedule[0] ? j->schedule : NULL;
+        uint64_t t0 = crr_clock_mono_ms();
+        int rc = j->rc;
+        if (rc == 0)
+            rc = s_store(a, j->as_of_sec, schedule, &j->vals, j->nvals, id, sizeof id, file,
+                         sizeof file, &n);
+        if (rc)
+            s_failed(rc, schedule);
+        else
+            CRR_INFO("snapshot id=%s schedule=%s values=%zu ms=%llu (computed off the ingest "
+                     "thread in %llu ms; queued for %zu sink(s))",
+                     id, schedule ? schedule : "on-demand", n,
+                     (unsigned long long)(crr_clock_mono_ms() - t0),
+                     (unsigned long long)j->compute_ms, a->nsinks);
+        if (j->req)
+            crr_http_snapshot_answer(a, j->req, rc, id, file, n, j->as_of_sec);
+        crr_snapjob_free(j);
+    }
 }
 
 /* ---- start-up recovery ---- */
@@ -330,6 +429,10 @@ int crr_snapshots_recover(crr_aggregator_t *a)
         CRR_WARN("cannot open the schedules' last slots: %s (no catch-up after downtime)",
                  crr_strerror(rc));
     crr_store_set_snapshot_hook(a->store, s_enqueue_hook, a);
+    if ((rc = crr_snapwork_start(a)) != 0)
+        CRR_WARN("cannot start the snapshot worker: %s; snapshots are computed on the ingest "
+                 "thread",
+                 crr_strerror(rc));
     s_ids_t l = {0};
     rc = crr_store_snapshots_foreach(a->store, s_collect_id, &l);
     if (rc || l.oom) {
@@ -437,9 +540,10 @@ int crr_snapshots_tick(crr_aggregator_t *a)
     for (size_t i = 0; i < a->nschedules; i++) {
         crr_schedule_t *s = &a->schedules[i];
         if (now >= s->next_sec) {
-            char id[160], file[4400];
-            size_t n;
-            crr_snapshots_export(a, s->next_sec, s->name, id, sizeof id, file, sizeof file, &n);
+            int rc = crr_snapshots_request(a, s->next_sec, s->name, 0);
+            if (rc)
+                CRR_ERROR("schedule name=%s: the snapshot cannot be queued: %s", s->name,
+                          crr_strerror(rc));
             s->next_sec = crr_schedule_next(s, now);
         }
         int64_t until = (s->next_sec * CRR_NS_PER_SEC - now_ns) / 1000000 + 1;

@@ -72,6 +72,9 @@ def test_outage_then_every_snapshot_once_in_order():
                    "--aggregator.delivery_backoff=50ms", "--aggregator.delivery_backoff_max=200ms",
                    "--aggregator.delivery_max_attempts=0"])
     first = a.snapshot()  # both sinks work
+    # computed by the snapshot worker, stored by the ingest thread with its deliveries
+    assert "snapshot id=%s schedule=on-demand values=%d" % (first["id"], first["values"]) in a.proc.stderr()
+    assert "computed off the ingest thread" in a.proc.stderr()
     assert [x["state"] for x in first["deliveries"]] == ["delivered", "delivered"], first
     assert first["file"] == os.path.join(os.path.realpath(snaps), first["id"] + ".jsonl"), first
     # the destination goes away: every write fails, ingest and HTTP go on
