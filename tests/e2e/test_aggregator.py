@@ -527,7 +527,8 @@ def test_schedule_every_minute_and_csv_sink():
     with open(csv_path) as f:
         lines = f.read().splitlines()
     assert lines[0] == ("snapshot_id,as_of,taken_at,schedule,indicator,borough,window_days,dims,"
-                        "value,n,n_eff,ci_low,ci_high,reliable,boroughs_reporting"), lines[0]
+                        "value,n,n_eff,ci_low,ci_high,reliable,boroughs_reporting,"
+                        "borough_name,window_start,window_end,stat"), lines[0]
     assert len(lines) == len(rows) + 1
     want = f"{header['id']},{NOW},{header['takenAt']},minutely,stop_search.count,{B},30,,1,1,,"
     assert any(line.startswith(want) for line in lines), want

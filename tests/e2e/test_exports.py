@@ -232,8 +232,15 @@ def test_snapshots_listed_and_reexported_byte_for_byte():
         assert r.stdout == f.read()
     # the CSV, parsed by Python's csv module, holds what the JSONL holds
     with open(os.path.join(snaps, one["id"] + ".csv"), newline="") as f:
-        got = {(r["indicator"], r["borough"], int(r["window_days"]), r["dims"]): r["value"]
-               for r in csv.DictReader(f)}
+        table = list(csv.DictReader(f))
+    got = {(r["indicator"], r["borough"], int(r["window_days"]), r["dims"]): r["value"] for r in table}
+    # analyst columns: the borough's name, the window's dates, the stat
+    r = next(r for r in table if r["indicator"] == "stop_search.count" and r["borough"] == "E09000022"
+             and r["window_days"] == "30" and r["dims"] == "")
+    assert (r["borough_name"], r["window_start"], r["window_end"], r["stat"]) == \
+        ("Lambeth", "2026-01-31", "2026-03-01", "C"), r
+    assert {r["borough_name"] for r in table if r["borough"] == "LONDON"} == {"London"}
+    assert all(r["stat"] in ("C", "P", "W", "M", "R", "RR", "V") for r in table)
     with open(os.path.join(snaps, one["id"] + ".jsonl")) as f:
         lines = [json.loads(l) for l in f][1:]
     want = {(l["indicator"], l["borough"], l["windowDays"],

@@ -208,12 +208,14 @@ static void test_csv_layout(void **state)
     assert_non_null(got);
     assert_string_equal(
         got, "snapshot_id,as_of,taken_at,schedule,indicator,borough,window_days,dims,"
-             "value,n,n_eff,ci_low,ci_high,reliable,boroughs_reporting\n"
+             "value,n,n_eff,ci_low,ci_high,reliable,boroughs_reporting,"
+             "borough_name,window_start,window_end,stat\n"
              "20260301T120000Z-000002,2026-03-01T12:00:00Z,2026-03-01T12:00:01.500Z,"
-             "\"on,demand\",stop_search.count,E09000022,30,,4,4,,1.5,10.25,false,1\n"
+             "\"on,demand\",stop_search.count,E09000022,30,,4,4,,1.5,10.25,false,1,"
+             "Lambeth,2026-01-31,2026-03-01,C\n"
              "20260301T120000Z-000002,2026-03-01T12:00:00Z,2026-03-01T12:00:01.500Z,"
              "\"on,demand\",survey.good_job,LONDON,365,ethnicity=BLACK;gender=FEMALE,,0,,"
-             ",,false,3\n");
+             ",,false,3,London,2025-03-02,2026-03-01,W\n");
     free(got);
     crr_sink_csv.close(&st);
     assert_null(st);
