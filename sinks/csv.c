@@ -34,19 +34,23 @@
 #include <sys/stat.h>
 
 typedef struct {
-    char *dir; /* output folder; empty = the host's snapshot folder */
+    char *dir;  /* output folder; empty = the host's snapshot folder */
+    int latest; /* also keep <schedule>-latest.csv */
 } s_config_t;
 
 static const crr_cfg_entry_t s_config_map[] = {
     {"sink.csv", "dir", CRR_CFG_STR, "", 0, 0, offsetof(s_config_t, dir), NULL,
      "folder for <id>.csv files (default: the aggregator's snapshot_dir)"},
+    {"sink.csv", "latest", CRR_CFG_BOOL, "true", 0, 0, offsetof(s_config_t, latest), NULL,
+     "also keep <schedule>-latest.csv, replaced atomically by each scheduled snapshot"},
     CRR_CFG_END,
 };
 
 static int s_open(const crr_sink_section_t *section, void **state, crr_diag_t *d)
 {
     const s_config_t *cfg = section->config;
-    return crr_filesink_open(section, cfg ? cfg->dir : NULL, "sink.csv.dir", "csv", state, d);
+    return crr_filesink_open(section, cfg ? cfg->dir : NULL, cfg ? cfg->latest : 0, "sink.csv.dir",
+                             "csv", state, d);
 }
 
 /* Writes one cell (quoted by libcsv only when it needs to be) and a separator. */
@@ -196,7 +200,7 @@ static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
         crr_diag_set(d, 0, "", "out of memory building snapshot %s", s->id);
         return CRR_SINK_RETRY;
     }
-    int rc = crr_filesink_commit(state, s->id, buf, len, d);
+    int rc = crr_filesink_commit(state, s->id, s->schedule, buf, len, d);
     free(buf);
     return rc;
 }

@@ -24,19 +24,23 @@
 #include <sys/stat.h>
 
 typedef struct {
-    char *dir; /* output folder; empty = the host's snapshot folder */
+    char *dir;  /* output folder; empty = the host's snapshot folder */
+    int latest; /* also keep <schedule>-latest.jsonl */
 } s_config_t;
 
 static const crr_cfg_entry_t s_config_map[] = {
     {"sink.jsonl", "dir", CRR_CFG_STR, "", 0, 0, offsetof(s_config_t, dir), NULL,
      "folder for <id>.jsonl files (default: the aggregator's snapshot_dir)"},
+    {"sink.jsonl", "latest", CRR_CFG_BOOL, "true", 0, 0, offsetof(s_config_t, latest), NULL,
+     "also keep <schedule>-latest.jsonl, replaced atomically by each scheduled snapshot"},
     CRR_CFG_END,
 };
 
 static int s_open(const crr_sink_section_t *section, void **state, crr_diag_t *d)
 {
     const s_config_t *cfg = section->config;
-    return crr_filesink_open(section, cfg ? cfg->dir : NULL, "sink.jsonl.dir", "jsonl", state, d);
+    return crr_filesink_open(section, cfg ? cfg->dir : NULL, cfg ? cfg->latest : 0,
+                             "sink.jsonl.dir", "jsonl", state, d);
 }
 
 /* Appends one JSON object as a line; returns 0 or -ENOMEM / -EIO. */
@@ -77,7 +81,7 @@ static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
         goto retry;
     }
     mem = NULL;
-    int rc = crr_filesink_commit(state, s->id, buf, len, d);
+    int rc = crr_filesink_commit(state, s->id, s->schedule, buf, len, d);
     free(buf);
     return rc;
 retry:

@@ -512,6 +512,8 @@ def test_schedule_every_minute_and_csv_sink():
 
     def scheduled():
         for p in glob.glob(os.path.join(a.dir, "snapshots", "*.jsonl")):
+            if p.endswith("-latest.jsonl"):  # the schedule's latest copy (checked below)
+                continue
             header, rows = read_jsonl(p)
             if header["schedule"] == "minutely":
                 return p, header, rows
@@ -520,6 +522,10 @@ def test_schedule_every_minute_and_csv_sink():
     path, header, rows = crrtest.wait_until(scheduled, timeout=30, what="the minutely snapshot")
     assert header["asOf"] == NOW, header
     assert os.path.basename(path) == header["id"] + ".jsonl"
+    latest = os.path.join(a.dir, "snapshots", "minutely-latest.jsonl")
+    crrtest.wait_until(lambda: os.path.exists(latest), timeout=10, what="the latest copy")
+    with open(latest) as f:
+        assert json.loads(f.readline())["schedule"] == "minutely"
     assert header["id"].startswith("20260301T120000Z-"), header
     assert find(rows, "stop_search.count", B, 30)["value"] == 1.0
     csv_path = path[:-len(".jsonl")] + ".csv"  # the csv sink runs after the jsonl one

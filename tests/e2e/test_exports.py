@@ -261,8 +261,8 @@ def test_catch_up_after_a_week_down():
     args = ["--aggregator.snapshot_dir=" + snaps, "--aggregator.sinks=jsonl",
             "--aggregator.schedules=nightly=daily 02:00"]
     a = Agg(data, args, env={"CRRMON_NOW": "2026-03-01T01:59:58Z+"})
-    path = crrtest.wait_until(lambda: [f for f in os.listdir(snaps) if f.endswith(".jsonl")],
-                              timeout=30, what="the nightly snapshot")
+    path = crrtest.wait_until(lambda: [f for f in os.listdir(snaps) if f.endswith(".jsonl")
+                                       and "latest" not in f], timeout=30, what="the nightly snapshot")
     with open(os.path.join(snaps, path[0])) as f:
         head = json.loads(f.readline())
     assert head["asOf"] == "2026-03-01T02:00:00Z" and head["schedule"] == "nightly", head
@@ -275,12 +275,17 @@ def test_catch_up_after_a_week_down():
            "2026-03-01T02:00:00Z); one catch-up snapshot as of 2026-03-08T02:00:00Z" in err, err
     assert "schedule name=nightly next=2026-03-09T02:00:00Z (Europe/London)" in err, err
     files = crrtest.wait_until(lambda: (lambda f: f if len(f) == 2 else None)(
-        sorted(f for f in os.listdir(snaps) if f.endswith(".jsonl"))), timeout=30,
-        what="the catch-up snapshot")
+        sorted(f for f in os.listdir(snaps) if f.endswith(".jsonl") and "latest" not in f)),
+        timeout=30, what="the catch-up snapshot")
     with open(os.path.join(snaps, files[1])) as f:
         head = json.loads(f.readline())
     assert head["asOf"] == "2026-03-08T02:00:00Z" and head["catchUp"] is True, head
     assert head["schedule"] == "nightly", head
+    # the schedule's latest copy is the catch-up snapshot, byte for byte
+    crrtest.wait_until(lambda: b.delivered_ids("jsonl"), timeout=30, what="the delivery")
+    with open(os.path.join(snaps, files[1]), "rb") as f1, \
+            open(os.path.join(snaps, "nightly-latest.jsonl"), "rb") as f2:
+        assert f1.read() == f2.read()
     assert b.proc.term() == 0
     c = Agg(data, args, env={"CRRMON_NOW": "2026-03-08T12:00:00Z"})  # nothing missed since
     crrtest.wait_until(lambda: "next=" in c.proc.stderr(), timeout=30, what="the schedules")
