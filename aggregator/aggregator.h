@@ -143,6 +143,7 @@ typedef struct crr_schedule {
     int day;               /* monthly: day of month 1..31 (clamped to the month's last day);
                               weekly: day of week 0 = sunday .. 6 */
     int minute_of_day;     /* daily/weekly/monthly: HH*60+MM, local time */
+    char sinks[256];       /* the sink instances it feeds ("a,b"); "" = aggregator.sinks */
     int64_t next_sec;      /* next due time (crr_schedule_next) */
 } crr_schedule_t;
 
@@ -153,8 +154,9 @@ typedef struct crr_schedule {
 int crr_schedule_parse(const char *spec, crr_schedule_t *s, crr_diag_t *d);
 
 /* Parses "name=spec;name=spec" (a bare spec is named after itself with '-'
- * for spaces; names [A-Za-z0-9._-], unique). Returns the count (0 for "") or
- * CRR_ECONFIG with d set. */
+ * for spaces; names [A-Za-z0-9._-], unique). A spec may end with "@ a,b":
+ * the sink instances that schedule feeds (into sinks; without it,
+ * aggregator.sinks). Returns the count (0 for "") or CRR_ECONFIG with d set. */
 int crr_schedule_parse_list(const char *text, crr_schedule_t *out, size_t max, crr_diag_t *d);
 
 /* The first due time strictly after t_sec, in the process's time zone (TZ):
@@ -197,6 +199,7 @@ typedef struct crr_agg_stats {
 typedef struct crr_agg_sink {
     char name[64];             /* instance name (delivery records, logs) */
     const crr_sink_ops_t *ops; /* the implementation (registry) */
+    int in_default;            /* listed in aggregator.sinks (on-demand snapshots go to it) */
     void *state;               /* its open state */
 } crr_agg_sink_t;
 

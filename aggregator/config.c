@@ -46,12 +46,20 @@ static int s_check_windows(const char *v, char *why, size_t len)
     return s_check_diag(crr_agg_parse_windows(v, w, CRR_STORE_MAX_WINDOWS, &d), &d, why, len);
 }
 
+static int s_check_sinks(const char *v, char *why, size_t len);
+
 static int s_check_schedules(const char *v, char *why, size_t len)
 {
     crr_schedule_t sc[CRR_AGG_MAX_SCHEDULES];
     crr_diag_t d;
     crr_diag_clear(&d);
-    return s_check_diag(crr_schedule_parse_list(v, sc, CRR_AGG_MAX_SCHEDULES, &d), &d, why, len);
+    int n = crr_schedule_parse_list(v, sc, CRR_AGG_MAX_SCHEDULES, &d);
+    if (s_check_diag(n, &d, why, len))
+        return -1;
+    for (int i = 0; i < n; i++) /* the sinks a schedule names are instances too */
+        if (sc[i].sinks[0] && s_check_sinks(sc[i].sinks, why, len))
+            return -1;
+    return 0;
 }
 
 static int s_check_timezone(const char *v, char *why, size_t len)
@@ -135,7 +143,9 @@ static const crr_cfg_entry_t s_table[] = {
      "indicator windows in whole UTC days, comma list", s_check_windows},
     {S, "schedules", CRR_CFG_STR, "nightly=daily 02:00", 0, 0, OFF(schedules), NULL,
      "snapshot schedules, name=spec;... with spec 'every 15m', 'hourly', 'daily 02:00', "
-     "'weekly mon 06:00' or 'monthly 1 03:00' (local time: aggregator.timezone); empty = none",
+     "'weekly mon 06:00' or 'monthly 1 03:00' (local time: aggregator.timezone), each "
+     "optionally followed by '@ sink,sink' (the instances it feeds; default aggregator.sinks); "
+     "empty = none",
      s_check_schedules},
     {S, "timezone", CRR_CFG_STR, "Europe/London", 0, 0, OFF(tz), NULL,
      "time zone of the schedules (a tz database name, e.g. Europe/London or UTC; read at "

@@ -351,6 +351,8 @@ static size_t s_outcomes(crr_deliver_t *dl, char (*names)[CRR_OUTBOX_SINK_MAX], 
             state = "delivered";
         } else {
             int q = crr_outbox_find(txn, &dl->dbs, id, names[i], &d);
+            if (q == 0)
+                continue; /* not a sink of this snapshot (a schedule's own list) */
             if (q == 2 || (q == 1 && d.attempts > 0)) {
                 state = q == 2 ? "dead" : "failed";
                 err = d.error;

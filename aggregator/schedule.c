@@ -7,6 +7,7 @@
  *   weekly DOW HH:MM     once a week (mon..sun) at HH:MM local time
  *   monthly D HH:MM      once a month on day D (1..31; a shorter month fires on
  *                        its last day) at HH:MM local time
+ * Any spec may end with "@ sink,sink": the sink instances it feeds.
  * Local time is the process's time zone (TZ; the aggregator sets it from
  * aggregator.timezone at start, default Europe/London, from the system's tz
  * database). A local time that does not exist (the spring-forward hour) fires
@@ -123,12 +124,15 @@ int crr_schedule_parse_list(const char *text, crr_schedule_t *out, size_t max, c
         if (!item[0])
             continue;
         char *eq = strchr(item, '=');
+        char *at0 = strchr(item, '@');
+        if (eq && at0 && at0 < eq)
+            eq = NULL; /* an '=' after '@' is not a name */
         if (eq) {
             s_trim(item, eq, name, sizeof name);
             s_trim(eq + 1, eq + strlen(eq), spec, sizeof spec);
         } else {
             s_trim(item, item + strlen(item), spec, sizeof spec);
-            s_trim(item, item + strlen(item), name, sizeof name);
+            s_trim(item, at0 ? at0 : item + strlen(item), name, sizeof name);
             for (char *c = name; *c; c++)
                 if (*c == ' ' || *c == ':')
                     *c = '-';
@@ -148,6 +152,15 @@ int crr_schedule_parse_list(const char *text, crr_schedule_t *out, size_t max, c
         }
         memset(&out[n], 0, sizeof out[n]);
         snprintf(out[n].name, sizeof out[n].name, "%s", name);
+        char *at = strchr(spec, '@');
+        if (at) { /* "spec @ a,b": the sinks it feeds */
+            s_trim(at + 1, at + strlen(at), out[n].sinks, sizeof out[n].sinks);
+            *at = '\0';
+            if (!out[n].sinks[0]) {
+                crr_diag_set(d, 0, "schedules", "schedule '%s': '@' needs sink names", name);
+                return CRR_ECONFIG;
+            }
+        }
         if (crr_schedule_parse(spec, &out[n], d))
             return CRR_ECONFIG;
         n++;

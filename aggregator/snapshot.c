@@ -37,45 +37,71 @@
 #include <time.h>
 #include <unistd.h>
 
-int crr_snapshots_open_sinks(crr_aggregator_t *a)
+/* Opens sink instance name (once: a second mention only marks in_default).
+ * Returns 0 or CRR_ECONFIG (logged). */
+static int s_open_sink(crr_aggregator_t *a, const char *name, int in_default)
 {
-    const char *p = a->cfg.sinks;
-    while (*p) {
+    size_t k = 0;
+    const crr_sink_ops_t *ops = NULL;
+    if (crr_agg_sink_instance(name, &ops, &k) != 0) {
+        CRR_ERROR("sinks: no sink named '%s' is compiled in or configured", name);
+        return CRR_ECONFIG;
+    }
+    for (size_t i = 0; i < a->nsinks; i++)
+        if (strcmp(a->sinks[i].name, name) == 0) {
+            a->sinks[i].in_default |= in_default;
+            return 0;
+        }
+    if (a->nsinks == CRR_AGG_MAX_SINKS) {
+        CRR_ERROR("sinks: at most %d sink instances", CRR_AGG_MAX_SINKS);
+        return CRR_ECONFIG;
+    }
+    crr_agg_sink_t *s = &a->sinks[a->nsinks];
+    snprintf(s->name, sizeof s->name, "%s", name); /* section.name lives until close */
+    crr_sink_section_t section = {s->name, a->snapshot_dir, a->cfg.sink_cfg[k].bytes};
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    void *state = NULL;
+    int rc = ops->open(&section, &state, &d);
+    if (rc) {
+        char buf[1024];
+        CRR_ERROR("sink %s: cannot open: %s", name, crr_diag_format(&d, buf, sizeof buf));
+        return CRR_ECONFIG;
+    }
+    a->nsinks++;
+    s->ops = ops;
+    s->state = state;
+    s->in_default = in_default;
+    return 0;
+}
+
+/* Opens every instance of the comma list text. */
+static int s_open_list(crr_aggregator_t *a, const char *text, int in_default)
+{
+    for (const char *p = text; *p;) {
         char name[64];
         size_t n = strcspn(p, ", ");
         snprintf(name, sizeof name, "%.*s", (int)(n < 63 ? n : 63), p);
         p += n;
         while (*p == ',' || *p == ' ')
             p++;
-        if (!name[0])
-            continue;
-        size_t k = 0;
-        const crr_sink_ops_t *ops = NULL;
-        if (crr_agg_sink_instance(name, &ops, &k) != 0) {
-            CRR_ERROR("sinks: no sink named '%s' is compiled in or configured", name);
+        if (name[0] && s_open_sink(a, name, in_default) != 0)
             return CRR_ECONFIG;
-        }
-        for (size_t i = 0; i < a->nsinks; i++)
-            if (strcmp(a->sinks[i].name, name) == 0) {
-                CRR_ERROR("sinks: '%s' is listed twice", name);
-                return CRR_ECONFIG;
-            }
-        crr_agg_sink_t *s = &a->sinks[a->nsinks];
-        snprintf(s->name, sizeof s->name, "%s", name); /* section.name lives until close */
-        crr_sink_section_t section = {s->name, a->snapshot_dir, a->cfg.sink_cfg[k].bytes};
-        crr_diag_t d;
-        crr_diag_clear(&d);
-        void *state = NULL;
-        int rc = ops->open(&section, &state, &d);
-        if (rc) {
-            char buf[1024];
-            CRR_ERROR("sink %s: cannot open: %s", name, crr_diag_format(&d, buf, sizeof buf));
-            return CRR_ECONFIG;
-        }
-        a->nsinks++;
-        s->ops = ops;
-        s->state = state;
     }
+    return 0;
+}
+
+int crr_snapshots_open_sinks(crr_aggregator_t *a)
+{
+    if (s_open_list(a, a->cfg.sinks, 1) != 0)
+        return CRR_ECONFIG;
+    crr_schedule_t sc[CRR_AGG_MAX_SCHEDULES]; /* the sinks schedules name ("@ a,b") */
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    int n = crr_schedule_parse_list(a->cfg.schedules, sc, CRR_AGG_MAX_SCHEDULES, &d);
+    for (int i = 0; i < n; i++)
+        if (sc[i].sinks[0] && s_open_list(a, sc[i].sinks, 0) != 0)
+            return CRR_ECONFIG;
     return 0;
 }
 
@@ -124,12 +150,24 @@ static int s_enqueue_hook(MDB_txn *txn, Crrmon__V1__Snapshot *snap, int64_t take
                 return rc;
         }
     const struct crr_outbox_dbs *dbs = crr_deliver_dbs(a);
+    const char *list = NULL; /* the schedule's own sinks, or NULL: aggregator.sinks */
+    for (size_t i = 0; i < a->nschedules; i++)
+        if (strcmp(a->schedules[i].name, snap->schedule) == 0 && a->schedules[i].sinks[0])
+            list = a->schedules[i].sinks;
     const char *names[CRR_AGG_MAX_SINKS];
-    for (size_t i = 0; i < a->nsinks; i++)
-        names[i] = a->sinks[i].name;
-    if (!dbs || !a->nsinks)
+    size_t n = 0;
+    for (size_t i = 0; i < a->nsinks; i++) {
+        const char *nm = a->sinks[i].name, *hit = list ? strstr(list, nm) : NULL;
+        size_t len = strlen(nm);
+        while (hit && !((hit == list || hit[-1] == ',' || hit[-1] == ' ') &&
+                        (hit[len] == '\0' || hit[len] == ',' || hit[len] == ' ')))
+            hit = strstr(hit + 1, nm); /* a whole name of the list, not a part of one */
+        if (list ? hit != NULL : a->sinks[i].in_default)
+            names[n++] = nm;
+    }
+    if (!dbs || !n)
         return 0;
-    return crr_outbox_enqueue(txn, dbs, snap->id, names, a->nsinks, taken_at_sec);
+    return crr_outbox_enqueue(txn, dbs, snap->id, names, n, taken_at_sec);
 }
 
 static Google__Protobuf__Timestamp *s_ts(int64_t sec)
@@ -366,6 +404,8 @@ static int s_queue_missing(crr_aggregator_t *a, const char *id, size_t *queued)
         return rc;
     for (size_t i = 0; i < a->nsinks && rc == 0; i++) {
         const char *name = a->sinks[i].name;
+        if (!a->sinks[i].in_default)
+            continue; /* only a schedule's: its snapshots were queued when taken */
         int got = crr_outbox_is_delivered(txn, dbs, id, name);
         if (got == 0)
             got = crr_outbox_find(txn, dbs, id, name, NULL);

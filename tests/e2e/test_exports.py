@@ -253,6 +253,26 @@ def test_snapshots_listed_and_reexported_byte_for_byte():
     assert a.proc.term() == 0
 
 
+def test_a_schedule_feeds_its_own_sinks():
+    """schedules = tick=every 1s @ archive: scheduled snapshots go to the archive instance only,
+    on-demand ones to aggregator.sinks only."""
+    d = crrtest.tmpdir("crr-exp-")
+    data, snaps, arch = (os.path.join(d, x) for x in ("data", "snaps", "arch"))
+    a = Agg(data, ["--aggregator.snapshot_dir=" + snaps, "--aggregator.sinks=jsonl",
+                   "--aggregator.schedules=tick=every 1s @ archive", "--sink.archive.type=csv",
+                   "--sink.archive.dir=" + arch], env={"CRRMON_NOW": NOW + "+"})
+    crrtest.wait_until(lambda: a.delivered_ids("archive"), timeout=30, what="a scheduled delivery")
+    ans = a.snapshot()
+    assert [x["sink"] for x in ans["deliveries"]] == ["jsonl"], ans
+    assert a.proc.term() == 0
+    sched = a.delivered_ids("archive")
+    assert ans["id"] not in sched and sched, sched
+    assert a.delivered_ids("jsonl") == [ans["id"]], a.delivered_ids("jsonl")
+    assert all(os.path.exists(os.path.join(arch, i + ".csv")) for i in sched)
+    assert os.path.exists(os.path.join(arch, "tick-latest.csv"))
+    assert sorted(f for f in os.listdir(snaps) if f.endswith(".jsonl")) == [ans["id"] + ".jsonl"]
+
+
 def test_catch_up_after_a_week_down():
     """A nightly schedule (daily 02:00 Europe/London) fires once; the aggregator is down for a
     week; at start it logs the 7 missed slots and takes one catch-up snapshot as of the last."""

@@ -106,6 +106,17 @@ static void test_lists(void **state)
     assert_int_equal(crr_schedule_parse_list("monthly 1 03:00", out, 4, &d), 1);
     assert_string_equal(out[0].name, "monthly-1-03-00");
     assert_int_equal(out[0].day, 1);
+    /* the sinks a schedule feeds */
+    assert_int_equal(
+        crr_schedule_parse_list("nightly=daily 02:00 @ csv, warehouse;weekly mon 06:00 @webhook",
+                                out, 4, &d),
+        2);
+    assert_string_equal(out[0].sinks, "csv, warehouse");
+    assert_int_equal(out[0].minute_of_day, 120);
+    assert_string_equal(out[1].name, "weekly-mon-06-00");
+    assert_string_equal(out[1].sinks, "webhook");
+    assert_int_equal(out[1].kind, CRR_SCHED_WEEKLY);
+    assert_int_equal(crr_schedule_parse_list("a=daily 02:00 @", out, 4, &d), CRR_ECONFIG);
     /* errors */
     assert_int_equal(crr_schedule_parse_list("a=every 1m;a=daily 01:00", out, 4, &d), CRR_ECONFIG);
     assert_non_null(strstr(d.reason, "twice"));
