@@ -30,6 +30,11 @@ int crr_filesink_commit(void *state, const char *id, const char *schedule, const
 /* sink ops: the file a snapshot id is (or would be) written to; 0 or CRR_ENOTFOUND. */
 int crr_filesink_locate(void *state, const char *id, char *buf, size_t len);
 
+/* The JSON Lines text of snapshot s (jsonl.c's layout: a header line, then
+ * one line per value) into a malloc'd *out of *outlen bytes; shared with the
+ * webhook's `body = jsonl`. Returns 0 or -ENOMEM / -EIO. */
+int crr_sink_jsonl_render(const Crrmon__V1__Snapshot *s, char **out, size_t *outlen);
+
 /* sink ops: frees the instance and nulls *state. */
 void crr_filesink_close(void **state);
 

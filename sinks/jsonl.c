@@ -57,13 +57,13 @@ static int s_put_line(FILE *out, json_t *obj)
     return rc;
 }
 
-static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
+int crr_sink_jsonl_render(const Crrmon__V1__Snapshot *s, char **out, size_t *outlen)
 {
     char *buf = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&buf, &len);
     if (!mem)
-        goto retry;
+        return -ENOMEM;
     /* header: the snapshot without its values */
     Crrmon__V1__Snapshot head = *s;
     head.n_values = 0;
@@ -71,25 +71,31 @@ static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
     json_t *h = crr_json_from_message(&head.base, CRR_JSON_EMIT_DEFAULTS);
     if (h)
         json_object_del(h, "values");
-    if (s_put_line(mem, h))
-        goto retry;
-    for (size_t i = 0; i < s->n_values; i++)
-        if (s_put_line(mem, crr_json_from_message(&s->values[i]->base, CRR_JSON_EMIT_DEFAULTS)))
-            goto retry;
-    if (fclose(mem)) {
-        mem = NULL;
-        goto retry;
+    int rc = s_put_line(mem, h);
+    for (size_t i = 0; rc == 0 && i < s->n_values; i++)
+        rc = s_put_line(mem, crr_json_from_message(&s->values[i]->base, CRR_JSON_EMIT_DEFAULTS));
+    if (fclose(mem) != 0 && rc == 0)
+        rc = -ENOMEM;
+    if (rc) {
+        free(buf);
+        return rc;
     }
-    mem = NULL;
+    *out = buf;
+    *outlen = len;
+    return 0;
+}
+
+static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    if (crr_sink_jsonl_render(s, &buf, &len) != 0) {
+        crr_diag_set(d, 0, "", "out of memory building snapshot %s", s->id);
+        return CRR_SINK_RETRY;
+    }
     int rc = crr_filesink_commit(state, s->id, s->schedule, buf, len, d);
     free(buf);
     return rc;
-retry:
-    if (mem)
-        fclose(mem);
-    free(buf);
-    crr_diag_set(d, 0, "", "out of memory building snapshot %s", s->id);
-    return CRR_SINK_RETRY;
 }
 
 const crr_sink_ops_t crr_sink_jsonl = {

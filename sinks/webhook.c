@@ -1,6 +1,7 @@
 /* webhook: the HTTP sink (libcurl). Each snapshot is one POST of its proto3
  * JSON (crr_json_dumps with CRR_JSON_EMIT_DEFAULTS: the whole Snapshot,
- * values included, as docs/DOMAIN.md describes it) to `url`, with
+ * values included, as docs/DOMAIN.md describes it) to `url` (or, with
+ * `body = jsonl`, the bytes of its JSON Lines file as application/x-ndjson), with
  *   Content-Type: application/json
  *   Authorization: Bearer <the first line of token_file>   (when token_file is set)
  *   Idempotency-Key: <snapshot id>
@@ -15,7 +16,7 @@
  * URL is logged without its query string. Threading: an instance is used by
  * one thread at a time (the aggregator's delivery thread); curl's signal use
  * is off (CURLOPT_NOSIGNAL). */
-#include "sink.h"
+#include "filesink.h"
 
 #include "json.h"
 
@@ -29,6 +30,7 @@ typedef struct {
     char *url;        /* where to POST */
     char *token_file; /* bearer token file ("" = no Authorization header) */
     int64_t timeout;  /* ms for the whole request */
+    char *body;       /* "json" (the proto3 JSON Snapshot) or "jsonl" (jsonl's file) */
 } s_config_t;
 
 static const crr_cfg_entry_t s_config_map[] = {
@@ -38,6 +40,9 @@ static const crr_cfg_entry_t s_config_map[] = {
      "file whose first line is sent as 'Authorization: Bearer TOKEN' (\"\" = none; never logged)"},
     {"sink.webhook", "timeout", CRR_CFG_DURATION, "30s", 100, 3600000,
      offsetof(s_config_t, timeout), NULL, "time allowed for one POST, connection included"},
+    {"sink.webhook", "body", CRR_CFG_STR, "json", 0, 0, offsetof(s_config_t, body), NULL,
+     "json: the snapshot's proto3 JSON (application/json); jsonl: the JSON Lines file's bytes "
+     "(application/x-ndjson)"},
     CRR_CFG_END,
 };
 
@@ -45,6 +50,7 @@ typedef struct {
     char *url;        /* copied */
     char *auth;       /* "Authorization: Bearer ..." or NULL */
     long timeout_ms;  /* CURLOPT_TIMEOUT_MS */
+    int jsonl;        /* body = jsonl */
     char answer[256]; /* the first bytes of the last answer (errors) */
     size_t alen;
 } s_state_t;
@@ -92,6 +98,14 @@ static int s_open(const crr_sink_section_t *section, void **state, crr_diag_t *d
         return -ENOMEM;
     }
     st->timeout_ms = (long)cfg->timeout;
+    st->jsonl = cfg->body && strcmp(cfg->body, "jsonl") == 0;
+    if (cfg->body && *cfg->body && !st->jsonl && strcmp(cfg->body, "json") != 0) {
+        crr_diag_set(d, 0, "body", "[sink.%s] body is json or jsonl, not '%s'", section->name,
+                     cfg->body);
+        free(st->url);
+        free(st);
+        return CRR_ECONFIG;
+    }
     if (cfg->token_file && *cfg->token_file) {
         int rc = s_read_token(cfg->token_file, &st->auth, d);
         if (rc) {
@@ -117,13 +131,21 @@ static size_t s_keep_answer(char *ptr, size_t size, size_t nmemb, void *ud)
 static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
 {
     s_state_t *st = state;
-    char *body = crr_json_dumps(&s->base, CRR_JSON_EMIT_DEFAULTS);
+    char *body = NULL;
+    size_t blen = 0;
+    if (st->jsonl) {
+        if (crr_sink_jsonl_render(s, &body, &blen) != 0)
+            body = NULL;
+    } else if ((body = crr_json_dumps(&s->base, CRR_JSON_EMIT_DEFAULTS)) != NULL) {
+        blen = strlen(body);
+    }
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL, *h2;
     char key[200];
     snprintf(key, sizeof key, "Idempotency-Key: %.160s", s->id);
     int ok = body && c;
-    if (ok && (h2 = curl_slist_append(h, "Content-Type: application/json")) != NULL)
+    if (ok && (h2 = curl_slist_append(h, st->jsonl ? "Content-Type: application/x-ndjson"
+                                                   : "Content-Type: application/json")) != NULL)
         h = h2;
     if (ok && (h2 = curl_slist_append(h, key)) != NULL)
         h = h2;
@@ -143,7 +165,7 @@ static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)blen);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, st->timeout_ms);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_keep_answer);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, st);

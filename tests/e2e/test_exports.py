@@ -328,7 +328,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with outer.lock:
                     code = outer.answer
-                    outer.requests.append((code, dict(self.headers), json.loads(body)))
+                    ndjson = self.headers.get("Content-Type") == "application/x-ndjson"
+                    outer.requests.append((code, dict(self.headers), body if ndjson else json.loads(body)))
                 self.send_response(code)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
@@ -399,6 +400,26 @@ def test_webhook_down_for_a_while_every_snapshot_once_in_order():
         crrtest.wait_until(lambda: len(rx.accepted()) == 5, timeout=30, what="the dead one revived")
         assert rx.accepted()[-1][0] == ans["id"]
         assert "s3cret-token" not in a.proc.stderr() and "secretquery" not in a.proc.stderr()
+        assert a.proc.term() == 0
+    finally:
+        rx.close()
+
+
+def test_webhook_jsonl_body_is_the_jsonl_file():
+    d = crrtest.tmpdir("crr-exp-")
+    data, snaps = os.path.join(d, "data"), os.path.join(d, "snaps")
+    rx = Receiver()
+    try:
+        a = Agg(data, ["--aggregator.snapshot_dir=" + snaps, "--aggregator.sinks=jsonl,webhook",
+                       "--sink.webhook.url=" + rx.url, "--sink.webhook.body=jsonl"])
+        ans = a.snapshot()
+        assert [x["state"] for x in ans["deliveries"]] == ["delivered", "delivered"], ans
+        (key, body), = rx.accepted()
+        assert key == ans["id"]
+        with open(os.path.join(snaps, ans["id"] + ".jsonl"), "rb") as f:
+            assert body == f.read()
+        with rx.lock:
+            assert "Authorization" not in rx.requests[0][1]  # no token_file: no header
         assert a.proc.term() == 0
     finally:
         rx.close()
