@@ -320,12 +320,16 @@ class Receiver:
     def __init__(self):
         self.answer = 200
         self.requests = []  # (status answered, headers dict, body dict)
+        self.arrived, self.gate = threading.Event(), threading.Event()
+        self.gate.set()
         self.lock = threading.Lock()
         outer = self
 
         class H(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                outer.arrived.set()
+                outer.gate.wait(60)  # a destination that hangs until the test lets it answer
                 with outer.lock:
                     code = outer.answer
                     ndjson = self.headers.get("Content-Type") == "application/x-ndjson"
@@ -348,6 +352,7 @@ class Receiver:
             return [(h["Idempotency-Key"], b) for c, h, b in self.requests if c == 200]
 
     def close(self):
+        self.gate.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -420,6 +425,37 @@ def test_webhook_jsonl_body_is_the_jsonl_file():
             assert body == f.read()
         with rx.lock:
             assert "Authorization" not in rx.requests[0][1]  # no token_file: no header
+        assert a.proc.term() == 0
+    finally:
+        rx.close()
+
+
+def test_ingest_goes_on_while_a_sink_hangs():
+    """A webhook that does not answer holds up only its own deliveries: events sent meanwhile are
+    applied and acknowledged, and on-demand snapshots are still taken."""
+    d = crrtest.tmpdir("crr-exp-")
+    data = os.path.join(d, "data")
+    rx = Receiver()
+    rx.gate.clear()
+    try:
+        a = Agg(data, ["--aggregator.sinks=webhook", "--sink.webhook.url=" + rx.url,
+                       "--sink.webhook.timeout=60s"])
+        first = {}
+        t = threading.Thread(target=lambda: first.update(a.snapshot()), daemon=True)
+        t.start()
+        assert rx.arrived.wait(30), "the webhook never got the snapshot"
+        r = crrtest.run([crrtest.binary("crrmon"), "generate", "--seed", "4", "--count", "50",
+                         "--end", NOW, "--days", "5"], check=0)
+        path = os.path.join(d, "in.jsonl")
+        with open(path, "w") as f:
+            f.write(r.stdout)
+        crrtest.run([crrtest.binary("crrmon"), "send", "--aggregator", a.ep["ingest"], path],
+                    env={"CRRMON_NOW": NOW}, check=0)  # acknowledged while the sink hangs
+        assert a.get("/api/v1/stats")["applied"] == 50
+        assert not rx.requests and t.is_alive()  # the delivery is still in flight
+        rx.gate.set()
+        t.join(60)
+        assert first["deliveries"] == [{"sink": "webhook", "state": "delivered", "error": ""}], first
         assert a.proc.term() == 0
     finally:
         rx.close()
