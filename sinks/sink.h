@@ -28,7 +28,9 @@
  * offsets point into the sink's own config struct (at most
  * CRR_SINK_CONFIG_MAX bytes, zero-initialised, then filled by the loader). The
  * aggregator splices every registered sink's map into its own table, so the
- * keys are INI `[sink.<name>] key = value` or `--sink.<name>.key=value`. */
+ * keys are INI `[sink.<name>] key = value` or `--sink.<name>.key=value`.
+ * Instances: each `[sink.NAME] type = T` section is an instance of sink T
+ * with its own config struct and delivery records; NAME defaults to T. */
 #ifndef CRR_SINK_H
 #define CRR_SINK_H
 
@@ -51,7 +53,7 @@ enum {
 
 /* What open() gets: the sink's filled config struct plus the host's context. */
 typedef struct crr_sink_section {
-    const char *name;         /* instance name, used in log lines (e.g. "jsonl") */
+    const char *name;         /* instance name ([sink.NAME]; the type's name by default) */
     const char *snapshot_dir; /* the host's snapshot folder (absolute); default for file sinks */
     const void *config;       /* the sink's config struct, filled from its config map */
 } crr_sink_section_t;
