@@ -11,19 +11,26 @@
  *   feed.c      PUB live feed: one update per borough touched by a committed group
  *   http.c      libmicrohttpd, a thread per connection: /healthz, /api/v1/stats, /metrics,
  *               POST /api/v1/snapshots (coalesced)
- *   snapshot.c  snapshot on demand and on schedule through the sinks; pruning timer
+ *   snapshot.c  snapshot on demand and on schedule, queued for the sinks (the outbox); pruning
+ *   deliver.c   the delivery thread: writes queued snapshots through the sinks, retries, records
+ *   snapwork.c  the snapshot worker thread: computes a snapshot's rows off the ingest thread
  *   reload.c    SIGHUP: re-read the config, apply what can change live, refuse a bad one
  *   zap.c       CURVE on the ingest and feed sockets, the ZAP handler thread (RFC 27) with
  *               the admitted certificates, the per-batch key, borough and source-owner check,
  *               dropping every peer of a socket whose folder lost a key on SIGHUP
  *
- * Threading: the main thread owns the store (the only LMDB writer), every zmq
- * socket but the HTTP end of the request pipe, the scheduler and the sinks.
- * libmicrohttpd runs a listening thread and one thread per connection; they
- * read counters (atomics) and hand snapshot requests to the main loop over an
- * inproc PAIR ("inproc://crr-agg-http"), one at a time (http.c's mutex),
- * waiting for the answer. The signal flags (stop,
- * reload) and the log level are the only globals. */
+ * Threading: the main thread owns the store's aggregates (the only writer of
+ * everything but the delivery records), every zmq socket but the HTTP end of
+ * the request pipe and the snapshot worker's end of its pipe, and the
+ * scheduler. libmicrohttpd runs a listening thread and one thread per
+ * connection; they read counters (atomics) and hand snapshot requests to the
+ * main loop over an inproc PAIR ("inproc://crr-agg-http"), one at a time
+ * (http.c's mutex), waiting for the answer. The snapshot worker (snapwork.c)
+ * computes a snapshot's rows in a read transaction; the main thread stores
+ * it. The delivery thread (deliver.c) owns the open sinks and writes the
+ * outcome records of deliveries (short write transactions, serialised with
+ * the main thread's by LMDB). The signal flags (stop, reload), the log level
+ * and the sink instances found at start (config.c) are the only globals. */
 #ifndef CRR_AGGREGATOR_H
 #define CRR_AGGREGATOR_H
 
@@ -34,13 +41,15 @@
 #include "sink.h"
 #include "store.h"
 
+#include <jansson.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <zmq.h>
 
-#define CRR_AGG_MAX_SINKS 8      /* sink instances (one per registered sink at most) */
+#define CRR_AGG_MAX_SINKS 16     /* sink instances ([sink.NAME] sections and the defaults) */
 #define CRR_AGG_MAX_SCHEDULES 16 /* named schedules */
 #define CRR_AGG_MAX_FRAMES 4096  /* frames received into one group at most */
 
@@ -48,34 +57,38 @@
 
 /* Everything the aggregator reads from its config map (read-only after load). */
 typedef struct crr_agg_config {
-    char *data_dir;           /* DATA_DIR: store/, lock, endpoints.json, snapshots/ */
-    char *ingest;             /* ROUTER endpoint to bind */
-    char *feed;               /* PUB endpoint to bind */
-    char *http;               /* HTTP ADDR:PORT (port 0 or * = any) */
-    int insecure;             /* [security] insecure: plain TCP allowed when no server_cert */
-    char *server_cert;        /* [security] server_cert: the aggregator's secret certificate */
-    char *clients_dir;        /* [security] clients_dir: admitted collectors' public certs */
-    char *feed_clients_dir;   /* [security] feed_clients_dir: admitted feed subscribers */
-    char *log_level;          /* error|warn|info|debug */
-    char *log_format;         /* text|json (common/log.h) */
-    uint64_t max_msg_size;    /* ZMQ_MAXMSGSIZE of the ROUTER, bytes */
-    int64_t rcvhwm;           /* ZMQ_RCVHWM of the ROUTER, messages */
-    int64_t sndhwm;           /* ZMQ_SNDHWM of the ROUTER and the PUB, messages */
-    int64_t group_max_events; /* close a group at this many events */
-    int64_t group_max_ms;     /* ... or this long after its first frame */
-    uint64_t map_size;        /* LMDB map size */
-    int start_empty;          /* an empty (0-byte) store data file starts empty, not exit 78 */
-    char *windows;            /* "30,90,365" */
-    char *schedules;          /* "name=spec;name=spec" */
-    char *snapshot_dir;       /* folder of the file sinks; "" = DATA_DIR/snapshots */
-    int64_t snapshot_max_age; /* ms; stored snapshots older are pruned; 0 = keep */
-    int64_t reject_max_age;   /* ms; stored rejects older are pruned; 0 = keep */
-    int64_t prune_interval;   /* ms between prunes */
-    int64_t bucket_max_age;   /* ms; buckets, record ids and the too_old limit; 0 = longest
-                                 window + 30 days */
-    char *sinks;              /* comma list of sink names, e.g. "jsonl,csv" */
-    char *ref_boroughs;       /* borough list CSV (bare name: shipped data; "" = none) */
-    char *ref_population;     /* population CSV (default shipped; "" = none: rate rows absent) */
+    char *data_dir;                /* DATA_DIR: store/, lock, endpoints.json, snapshots/ */
+    char *ingest;                  /* ROUTER endpoint to bind */
+    char *feed;                    /* PUB endpoint to bind */
+    char *http;                    /* HTTP ADDR:PORT (port 0 or * = any) */
+    int insecure;                  /* [security] insecure: plain TCP allowed when no server_cert */
+    char *server_cert;             /* [security] server_cert: the aggregator's secret certificate */
+    char *clients_dir;             /* [security] clients_dir: admitted collectors' public certs */
+    char *feed_clients_dir;        /* [security] feed_clients_dir: admitted feed subscribers */
+    char *log_level;               /* error|warn|info|debug */
+    char *log_format;              /* text|json (common/log.h) */
+    uint64_t max_msg_size;         /* ZMQ_MAXMSGSIZE of the ROUTER, bytes */
+    int64_t rcvhwm;                /* ZMQ_RCVHWM of the ROUTER, messages */
+    int64_t sndhwm;                /* ZMQ_SNDHWM of the ROUTER and the PUB, messages */
+    int64_t group_max_events;      /* close a group at this many events */
+    int64_t group_max_ms;          /* ... or this long after its first frame */
+    uint64_t map_size;             /* LMDB map size */
+    int start_empty;               /* an empty (0-byte) store data file starts empty, not exit 78 */
+    char *windows;                 /* "30,90,365" */
+    char *schedules;               /* "name=spec;name=spec" */
+    char *tz;                      /* aggregator.timezone: the schedules' time zone (at start) */
+    char *snapshot_dir;            /* folder of the file sinks; "" = DATA_DIR/snapshots */
+    int64_t snapshot_max_age;      /* ms; stored snapshots older are pruned; 0 = keep */
+    int64_t reject_max_age;        /* ms; stored rejects older are pruned; 0 = keep */
+    int64_t prune_interval;        /* ms between prunes */
+    int64_t bucket_max_age;        /* ms; buckets, record ids and the too_old limit; 0 = longest
+                                      window + 30 days */
+    char *sinks;                   /* comma list of sink names, e.g. "jsonl,csv" */
+    int64_t delivery_max_attempts; /* a delivery failing this many times is dead (0 = never) */
+    int64_t delivery_backoff;      /* ms before the first retry (doubled per attempt) */
+    int64_t delivery_backoff_max;  /* ms, the longest wait between two attempts */
+    char *ref_boroughs;            /* borough list CSV (bare name: shipped data; "" = none) */
+    char *ref_population; /* population CSV (default shipped; "" = none: rate rows absent) */
     /* [http] (http.c): TLS and users; "" = not configured */
     char *http_tls_cert;   /* PEM certificate chain */
     char *http_tls_key;    /* PEM private key (mode 0600 or stricter) */
@@ -83,13 +96,24 @@ typedef struct crr_agg_config {
     union {
         max_align_t align;
         unsigned char bytes[CRR_SINK_CONFIG_MAX];
-    } sink_cfg[CRR_AGG_MAX_SINKS]; /* each registered sink's config struct, registry order */
+    } sink_cfg[CRR_AGG_MAX_SINKS]; /* each sink instance's config struct (crr_agg_sink_instance) */
+    char *sink_type[CRR_AGG_MAX_SINKS]; /* each instance's `type` key (read at start) */
 } crr_agg_config_t;
 
-/* Builds the full config table: the aggregator's entries plus every
- * registered sink's map (offsets moved into sink_cfg[i]). Returns a malloc'd
- * table the caller frees, or NULL (out of memory / too many sinks). */
-crr_cfg_entry_t *crr_agg_config_table(void);
+/* Builds the full config table: the aggregator's entries plus, per sink
+ * instance, a `type` key and its type's map (section "sink.NAME", offsets
+ * moved into sink_cfg[slot]). The instances are every [sink.NAME] section of
+ * argv's --config file and every --sink.NAME.type flag (type = NAME when not
+ * given), plus one per compiled-in type not named so; they are fixed for the
+ * process (an instance added to the file needs a restart). An unknown type
+ * is reported on stderr and left out (the loader then refuses its section
+ * with file:line). Returns a malloc'd table the caller frees, or NULL (out
+ * of memory). Main thread, before anything else reads the instances. */
+crr_cfg_entry_t *crr_agg_config_table(int argc, char **argv);
+
+/* The sink instance called name: its type and the slot of its config
+ * (crr_agg_config_t.sink_cfg[slot]). Returns 0 or CRR_ENOTFOUND. */
+int crr_agg_sink_instance(const char *name, const crr_sink_ops_t **ops, size_t *slot);
 
 /* Checks a log level name (error|warn|info|debug): 0, or -1 with why set. */
 int crr_agg_check_log_level(const char *v, char *why, size_t len);
@@ -106,30 +130,45 @@ int crr_agg_bucket_max_age_days(int64_t bucket_max_age_ms, const unsigned *windo
 
 /* ---------------------------------------------------------------- schedule.c */
 
-typedef enum { CRR_SCHED_EVERY, CRR_SCHED_DAILY, CRR_SCHED_MONTHLY } crr_sched_kind_t;
+typedef enum {
+    CRR_SCHED_EVERY,
+    CRR_SCHED_DAILY,
+    CRR_SCHED_WEEKLY,
+    CRR_SCHED_MONTHLY
+} crr_sched_kind_t;
 
 /* One named schedule. */
 typedef struct crr_schedule {
     char name[64];         /* the schedule's name, written into Snapshot.schedule */
-    crr_sched_kind_t kind; /* every / daily / monthly */
+    crr_sched_kind_t kind; /* every / daily / weekly / monthly */
     int64_t period_sec;    /* every: period (aligned to multiples since the epoch, UTC) */
-    int day;               /* monthly: day of month 1..31 (clamped to the month's last day) */
-    int minute_of_day;     /* daily/monthly: HH*60+MM, UTC */
+    int day;               /* monthly: day of month 1..31 (clamped to the month's last day);
+                              weekly: day of week 0 = sunday .. 6 */
+    int minute_of_day;     /* daily/weekly/monthly: HH*60+MM, local time */
+    char sinks[256];       /* the sink instances it feeds ("a,b"); "" = aggregator.sinks */
     int64_t next_sec;      /* next due time (crr_schedule_next) */
 } crr_schedule_t;
 
-/* Parses one spec: "every 15m" (a duration >= 1s, whole seconds), "daily
- * HH:MM" or "monthly D HH:MM" (UTC). Returns 0 (s filled, name untouched) or
- * CRR_ECONFIG with d saying what is allowed. */
+/* Parses one spec: "every 15m" (a duration >= 1s, whole seconds), "hourly",
+ * "daily HH:MM", "weekly mon HH:MM" or "monthly D HH:MM" (local time).
+ * Returns 0 (s filled, name untouched) or CRR_ECONFIG with d saying what is
+ * allowed. */
 int crr_schedule_parse(const char *spec, crr_schedule_t *s, crr_diag_t *d);
 
 /* Parses "name=spec;name=spec" (a bare spec is named after itself with '-'
- * for spaces; names [A-Za-z0-9._-], unique). Returns the count (0 for "") or
- * CRR_ECONFIG with d set. */
+ * for spaces; names [A-Za-z0-9._-], unique). A spec may end with "@ a,b":
+ * the sink instances that schedule feeds (into sinks; without it,
+ * aggregator.sinks). Returns the count (0 for "") or CRR_ECONFIG with d set. */
 int crr_schedule_parse_list(const char *text, crr_schedule_t *out, size_t max, crr_diag_t *d);
 
-/* The first due time strictly after t_sec. */
+/* The first due time strictly after t_sec, in the process's time zone (TZ):
+ * a local time that does not exist fires at the next valid minute, one that
+ * occurs twice fires once (its first occurrence). */
 int64_t crr_schedule_next(const crr_schedule_t *s, int64_t t_sec);
+
+/* The slots of s in (last, now]: returns how many and sets *latest to the
+ * most recent (0 when none). Counting stops at a million. */
+size_t crr_schedule_missed(const crr_schedule_t *s, int64_t last, int64_t now, int64_t *latest);
 
 /* ---------------------------------------------------------------- the context */
 
@@ -161,7 +200,9 @@ typedef struct crr_agg_stats {
 
 /* One open sink instance. */
 typedef struct crr_agg_sink {
+    char name[64];             /* instance name (delivery records, logs) */
     const crr_sink_ops_t *ops; /* the implementation (registry) */
+    int in_default;            /* listed in aggregator.sinks (on-demand snapshots go to it) */
     void *state;               /* its open state */
 } crr_agg_sink_t;
 
@@ -175,6 +216,8 @@ typedef struct crr_agg_slot {
 } crr_agg_slot_t;
 
 typedef struct crr_http crr_http_t;
+typedef struct crr_deliver crr_deliver_t;
+typedef struct crr_snapwork crr_snapwork_t;
 typedef struct crr_zap crr_zap_t;
 
 /* The aggregator: one per process, passed explicitly to every module. */
@@ -203,10 +246,16 @@ typedef struct crr_aggregator {
     char ingest_ep[256];                             /* ROUTER endpoint as bound */
     char feed_ep[256];                               /* PUB endpoint as bound */
     char http_ep[256];                               /* HTTP ADDR:PORT as bound */
-    crr_agg_sink_t sinks[CRR_AGG_MAX_SINKS];         /* open sinks */
+    crr_agg_sink_t sinks[CRR_AGG_MAX_SINKS];         /* open sinks (the delivery thread's once
+                                                        it runs; main only calls locate) */
     size_t nsinks;                                   /* entries in sinks */
-    MDB_dbi db_delivered;  /* store db "delivered": snapshot id \0 sink name -> "" (snapshot.c) */
-    int have_delivered;    /* db_delivered is open */
+    crr_deliver_t *_Atomic deliver; /* the delivery thread, or NULL (set by main, read by HTTP) */
+    void *snap_pipe;       /* main end of the snapshot worker's wake-up PAIR (snapwork.c) */
+    crr_snapwork_t *snapw; /* the snapshot worker, or NULL */
+    MDB_dbi db_schedules;  /* store db "schedules": name -> be64 as_of of its last slot taken */
+    int have_schedules;    /* db_schedules is open */
+    int sched_started;     /* schedules were initialised once (catch-up runs at start only) */
+    int catch_up;          /* the snapshot being taken is a catch-up (snapshot.c's hook reads it) */
     crr_agg_slot_t *slots; /* group receive slots (CRR_AGG_MAX_FRAMES) */
     crr_codec_arena_t *arena; /* the group's unpacked batches, released at the group's end */
     crr_store_job_t *jobs;    /* store jobs, parallel to the batches in slots */
@@ -295,6 +344,11 @@ int crr_http_open(crr_aggregator_t *a);
  * stay. No-op without a users file. Returns 0 or the load's code. */
 int crr_http_reload_users(crr_aggregator_t *a);
 
+/* Answers HTTP snapshot request n (main thread): rc 0 with the snapshot's
+ * id, file, row count and as_of (201), or the store's code (500/507). */
+void crr_http_snapshot_answer(crr_aggregator_t *a, uint64_t n, int rc, const char *id,
+                              const char *file, size_t nvalues, int64_t as_of);
+
 /* Serves one request waiting on a->http_pipe (main thread). */
 void crr_http_serve_pipe(crr_aggregator_t *a);
 
@@ -336,34 +390,132 @@ void crr_zap_tick(crr_aggregator_t *a);
 /* Stops the handler and frees the keys (before zmq_ctx_term). Safe twice. */
 void crr_zap_stop(crr_aggregator_t *a);
 
+/* ---------------------------------------------------------------- deliver.c */
+
+/* Opens the store's outbox databases and starts the delivery thread, which
+ * takes over a->sinks (it closes them). Returns 0, -ENOMEM, -errno or an
+ * LMDB code. Main thread, once, after the sinks are open. */
+int crr_deliver_start(crr_aggregator_t *a);
+
+/* The outbox databases (NULL before crr_deliver_start). Any thread. */
+const struct crr_outbox_dbs *crr_deliver_dbs(crr_aggregator_t *a);
+
+/* Hands the thread a->sinks (just opened by a reload) and a->cfg's delivery
+ * settings; it closes its old set once no write of it runs. Main thread. */
+void crr_deliver_set_sinks(crr_aggregator_t *a);
+
+/* Wakes the thread (a snapshot was queued). Any thread; no-op when not started. */
+void crr_deliver_kick(crr_aggregator_t *a);
+
+/* Stops the thread (waits for a write in progress), closes its sinks and
+ * sets a->nsinks = 0. Safe when not started. Main thread. */
+void crr_deliver_stop(crr_aggregator_t *a);
+
+/* Waits up to timeout_ms until every current sink's delivery of snapshot id
+ * was tried at least once; returns a JSON array of {"sink","state","error"}
+ * (state delivered, failed (retried later), dead, queued (behind an earlier
+ * delivery being retried; error is that one's) or pending). Any thread
+ * but the delivery thread; never NULL unless out of memory. */
+json_t *crr_deliver_wait(crr_aggregator_t *a, const char *id, uint64_t timeout_ms);
+
+/* {"SINK": {"pending":N,"dead":N,"oldest_age_seconds":S}, ...} for every
+ * configured sink and every sink with records. Any thread. */
+json_t *crr_deliver_summary_json(crr_aggregator_t *a);
+
+/* The same as Prometheus gauges (crrmon_delivery_backlog{sink=..} ...) into f. */
+void crr_deliver_metrics(crr_aggregator_t *a, FILE *f);
+
+/* ---------------------------------------------------------------- snapwork.c */
+
+/* One snapshot to compute off the ingest thread (malloc'd; the worker fills
+ * the out fields; crr_snapjob_free frees it and its rows). */
+typedef struct crr_snapjob {
+    uint64_t req;                      /* HTTP request number to answer; 0 = a schedule's */
+    int64_t as_of_sec;                 /* T */
+    char schedule[64];                 /* schedule name; "" = on-demand */
+    crr_refdata_t ref;                 /* the reference data as of the request (copied) */
+    int have_ref;                      /* ref holds something */
+    int rc;                            /* out: crr_indicators_compute's result */
+    Crrmon__V1__IndicatorValue **vals; /* out: the rows */
+    size_t nvals;                      /* out: entries in vals */
+    uint64_t compute_ms;               /* out: time spent computing (worker thread) */
+} crr_snapjob_t;
+
+/* Starts the worker and binds a->snap_pipe (poll it: readable when a job is
+ * done). Returns 0 or a negative code. Main thread, after a->zctx and the
+ * store exist. */
+int crr_snapwork_start(crr_aggregator_t *a);
+
+/* Queues job (taken over). Returns 0, -EBUSY (too many in flight: the caller
+ * keeps and frees job) or CRR_EINVAL (no worker). Main thread. */
+int crr_snapwork_submit(crr_aggregator_t *a, crr_snapjob_t *job);
+
+/* a->snap_pipe is readable: drains it and returns the oldest finished job
+ * (the caller frees it), or NULL. Main thread. */
+crr_snapjob_t *crr_snapwork_take(crr_aggregator_t *a);
+
+/* Frees a job and its rows. Safe with NULL. */
+void crr_snapjob_free(crr_snapjob_t *j);
+
+/* Stops the worker (after the job it computes), frees every job left and
+ * closes a->snap_pipe. Safe when not started. Main thread. */
+void crr_snapwork_stop(crr_aggregator_t *a);
+
 /* ---------------------------------------------------------------- snapshot.c */
+
+/* Asks for a snapshot as of as_of_sec under schedule (NULL = on-demand),
+ * computed by the worker; req is the HTTP request to answer when it is
+ * stored (0 = none). Never waits. Returns 0, or a negative code when it
+ * cannot be queued (the caller answers). Main thread. */
+int crr_snapshots_request(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule,
+                          uint64_t req);
+
+/* a->snap_pipe is readable: stores the finished snapshot with its deliveries
+ * (one short write transaction), wakes the delivery thread, and answers its
+ * HTTP request (crr_http_snapshot_answer). Main thread. */
+void crr_snapshots_finish(crr_aggregator_t *a);
 
 /* Opens the configured sinks (cfg.sinks). Returns 0 or CRR_ECONFIG (logged). */
 int crr_snapshots_open_sinks(crr_aggregator_t *a);
 
-/* Closes every open sink. */
+/* Closes every open sink (stopping the delivery thread first when it runs:
+ * it owns them). Main thread. */
 void crr_snapshots_close_sinks(crr_aggregator_t *a);
 
-/* Start-up recovery of snapshot deliveries (after the sinks are open):
- * removes stale temporary files (*.tmp) from every file sink's folder, then
- * writes every stored snapshot that a sink has not recorded as delivered (a
- * crash between the snapshot's commit and its export, a sink that failed):
- * a file sink whose file is already there counts as delivered. Failures are
- * logged and counted and never stop the start. Returns 0, or an LMDB code
- * when the delivery records cannot be opened (logged). Main thread only. */
+/* Reload: takes shadow's open sinks as a's (shadow keeps none); without a
+ * delivery thread a's old ones are closed here. Call
+ * crr_snapshots_sinks_changed once a->cfg is the new one. Main thread. */
+void crr_snapshots_swap_sinks(crr_aggregator_t *a, crr_aggregator_t *shadow);
+
+/* Reload: hands the new sinks and delivery settings to the delivery thread
+ * (which closes its old set). Main thread. */
+void crr_snapshots_sinks_changed(crr_aggregator_t *a);
+
+/* Start-up of snapshot deliveries (after the sinks are open): removes stale
+ * temporary files (*.tmp) from every file sink's folder, starts the delivery
+ * thread (deliver.c, which takes the sinks over), hooks the outbox into the
+ * store's snapshot transaction, and queues every stored snapshot that a sink
+ * has neither delivered nor queued (a file sink whose file is already there
+ * counts as delivered). Failures are logged and never stop the start.
+ * Returns 0, or a code when the thread or the records cannot be started
+ * (logged). Main thread only. */
 int crr_snapshots_recover(crr_aggregator_t *a);
 
 /* Takes a snapshot as of as_of_sec under schedule name (NULL = on-demand)
- * with crr_snapshot_take (indicators.h), stores it and writes it through
- * every sink (failures logged, counted), then records each sink's delivery
- * in the store (what crr_snapshots_recover reads; crash point
- * agg_snapshot_after_commit sits before the sinks).
- * Fills id/file (the first sink that can locate it; "" when none) and
- * *nvalues. Returns 0 or the store's code. Main thread only. */
+ * on the calling thread (the catch-up at start; crr_snapshots_request uses
+ * the worker), storing it and one delivery per sink in one transaction, and
+ * wakes the delivery thread; never waits for a sink (crash point
+ * agg_snapshot_after_commit sits after the commit).
+ * Fills id/file (where the first sink that can locate it will write it; ""
+ * when none) and *nvalues. Returns 0 or the store's code. Main thread only. */
 int crr_snapshots_export(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule, char *id,
                          size_t idlen, char *file, size_t filelen, size_t *nvalues);
 
-/* Computes every schedule's next due time from now (start-up). */
+/* Computes every schedule's next due time from now (start and reload). At
+ * start it first sets the process's time zone from aggregator.timezone, and
+ * for each schedule whose last slot is recorded in the store and which missed
+ * slots while the aggregator was down, logs how many and takes one catch-up
+ * snapshot (Snapshot.catch_up) as of the most recent missed slot. */
 void crr_snapshots_schedule_init(crr_aggregator_t *a);
 
 /* Runs due schedules and the pruning timer. Returns the milliseconds until

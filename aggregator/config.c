@@ -1,8 +1,10 @@
 /* config: the aggregator's config map. One table describes every key (INI
  * section [aggregator], named flags for the common ones, --aggregator.key=value
  * for all); the map of every registered sink is spliced in after it with its
- * offsets moved into crr_agg_config_t.sink_cfg[i], so `[sink.jsonl] dir = ...`
- * and `--sink.jsonl.dir=...` work without the aggregator knowing the keys.
+ * offsets moved into crr_agg_config_t.sink_cfg[i], once per sink instance
+ * (`[sink.NAME] type = csv|jsonl|...`; NAME defaults to the type), so
+ * `[sink.jsonl] dir = ...`, `[sink.archive] type = csv` and
+ * `--sink.jsonl.dir=...` work without the aggregator knowing the keys.
  * Section [security] holds the CURVE keys (server secret, the admitted
  * collectors' and feed subscribers' folders) and `insecure`. */
 #include "aggregator.h"
@@ -10,9 +12,12 @@
 #include "log.h"
 
 #include <errno.h>
+#include <ini.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define S "aggregator"
 #define OFF(f) offsetof(crr_agg_config_t, f)
@@ -43,37 +48,56 @@ static int s_check_windows(const char *v, char *why, size_t len)
     return s_check_diag(crr_agg_parse_windows(v, w, CRR_STORE_MAX_WINDOWS, &d), &d, why, len);
 }
 
+static int s_check_sinks(const char *v, char *why, size_t len);
+
 static int s_check_schedules(const char *v, char *why, size_t len)
 {
     crr_schedule_t sc[CRR_AGG_MAX_SCHEDULES];
     crr_diag_t d;
     crr_diag_clear(&d);
-    return s_check_diag(crr_schedule_parse_list(v, sc, CRR_AGG_MAX_SCHEDULES, &d), &d, why, len);
+    int n = crr_schedule_parse_list(v, sc, CRR_AGG_MAX_SCHEDULES, &d);
+    if (s_check_diag(n, &d, why, len))
+        return -1;
+    for (int i = 0; i < n; i++) /* the sinks a schedule names are instances too */
+        if (sc[i].sinks[0] && s_check_sinks(sc[i].sinks, why, len))
+            return -1;
+    return 0;
+}
+
+static int s_check_timezone(const char *v, char *why, size_t len)
+{
+    char path[512];
+    snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", v);
+    if (*v && strstr(v, "..") == NULL && v[0] != '/' && access(path, R_OK) == 0)
+        return 0;
+    snprintf(why, len, "'%s' is not a time zone of the system's tz database (e.g. Europe/London)",
+             v);
+    return -1;
 }
 
 static int s_check_sinks(const char *v, char *why, size_t len)
 {
-    const crr_sink_ops_t *seen[CRR_AGG_MAX_SINKS + 1] = {0};
-    size_t n = 0;
+    const crr_sink_ops_t *ops;
+    size_t seen[CRR_AGG_MAX_SINKS + 1], n = 0, slot;
     for (const char *p = v; *p;) {
         size_t k = strcspn(p, ", ");
         if (k) {
-            const crr_sink_ops_t *ops = NULL;
-            for (size_t i = 0; crr_sink_registry[i]; i++)
-                if (strlen(crr_sink_registry[i]->name) == k &&
-                    strncmp(crr_sink_registry[i]->name, p, k) == 0)
-                    ops = crr_sink_registry[i];
-            if (!ops) {
-                snprintf(why, len, "no sink named '%.*s' is compiled in (see --help)", (int)k, p);
+            char name[64];
+            snprintf(name, sizeof name, "%.*s", (int)(k < 63 ? k : 63), p);
+            if (crr_agg_sink_instance(name, &ops, &slot) != 0) {
+                snprintf(why, len,
+                         "no sink named '%s' is compiled in or configured as [sink.%s] "
+                         "type = ... (see --help)",
+                         name, name);
                 return -1;
             }
             for (size_t i = 0; i < n; i++)
-                if (seen[i] == ops) {
-                    snprintf(why, len, "sink '%s' is listed twice", ops->name);
+                if (seen[i] == slot) {
+                    snprintf(why, len, "sink '%s' is listed twice", name);
                     return -1;
                 }
             if (n < CRR_AGG_MAX_SINKS)
-                seen[n++] = ops;
+                seen[n++] = slot;
         }
         p += k;
         while (*p == ',' || *p == ' ')
@@ -124,9 +148,15 @@ static const crr_cfg_entry_t s_table[] = {
     {S, "windows", CRR_CFG_STR, "30,90,365", 0, 0, OFF(windows), NULL,
      "indicator windows in whole UTC days, comma list", s_check_windows},
     {S, "schedules", CRR_CFG_STR, "nightly=daily 02:00", 0, 0, OFF(schedules), NULL,
-     "snapshot schedules, name=spec;... with spec 'every 15m', 'daily 02:00' or "
-     "'monthly 1 03:00' (UTC); empty = none",
+     "snapshot schedules, name=spec;... with spec 'every 15m', 'hourly', 'daily 02:00', "
+     "'weekly mon 06:00' or 'monthly 1 03:00' (local time: aggregator.timezone), each "
+     "optionally followed by '@ sink,sink' (the instances it feeds; default aggregator.sinks); "
+     "empty = none",
      s_check_schedules},
+    {S, "timezone", CRR_CFG_STR, "Europe/London", 0, 0, OFF(tz), NULL,
+     "time zone of the schedules (a tz database name, e.g. Europe/London or UTC; read at "
+     "start)",
+     s_check_timezone},
     {S, "snapshot_dir", CRR_CFG_STR, "", 0, 0, OFF(snapshot_dir), NULL,
      "folder the file sinks write to (default DATA_DIR/snapshots)"},
     {S, "snapshot_max_age", CRR_CFG_DURATION, "730d", 0, 0, OFF(snapshot_max_age), NULL,
@@ -141,6 +171,13 @@ static const crr_cfg_entry_t s_table[] = {
      "window); 0 = the longest window plus 30 days"},
     {S, "sinks", CRR_CFG_STR, "jsonl", 0, 0, OFF(sinks), NULL,
      "snapshot sinks, comma list (compiled in: see --help's sink sections)", s_check_sinks},
+    {S, "delivery_max_attempts", CRR_CFG_INT, "24", 0, 1000000, OFF(delivery_max_attempts), NULL,
+     "a snapshot delivery that fails this many times is dead (kept, shown, retried by "
+     "`crrmon export --retry SINK`); 0 = retry forever"},
+    {S, "delivery_backoff", CRR_CFG_DURATION, "1s", 1, 86400000, OFF(delivery_backoff), NULL,
+     "wait before the first retry of a failed delivery; doubled per attempt (with jitter)"},
+    {S, "delivery_backoff_max", CRR_CFG_DURATION, "10m", 1, 86400000, OFF(delivery_backoff_max),
+     NULL, "longest wait between two attempts of a delivery"},
     {S, "ref_boroughs", CRR_CFG_STR, "london_boroughs.csv", 0, 0, OFF(ref_boroughs), NULL,
      "borough list CSV; a bare name is looked up in the shipped data (\"\" = none)"},
     {S, "ref_population", CRR_CFG_STR, "population_ethnicity_census2021.csv", 0, 0,
@@ -159,15 +196,117 @@ static const crr_cfg_entry_t s_table[] = {
     CRR_CFG_END,
 };
 
-crr_cfg_entry_t *crr_agg_config_table(void)
+/* ---- sink instances ----
+ * The instances are found before the table is built: every `[sink.NAME]`
+ * section of the --config file and every `--sink.NAME.type=T` flag names
+ * one (its type from `type`, else NAME itself); every compiled-in sink type
+ * not named so is an instance named after its type (so `[sink.csv]` and
+ * `--sink.jsonl.dir` need no `type`). Written once by crr_agg_config_table
+ * (main thread, before anything reads it), read-only afterwards: the one
+ * piece of config state outside crr_agg_config_t, because the table's own
+ * shape depends on it. */
+typedef struct {
+    char name[64];             /* instance name (section sink.NAME) */
+    char type[64];             /* its type as written ("" = NAME) */
+    const crr_sink_ops_t *ops; /* the registered type, NULL when unknown */
+    char section[80];          /* "sink.NAME" (the table's entries point here) */
+} s_inst_t;
+
+static s_inst_t s_insts[CRR_AGG_MAX_SINKS];
+static size_t s_ninsts;
+
+static s_inst_t *s_inst(const char *name, size_t len, int add)
 {
-    size_t n = 0, nsinks = 0;
+    for (size_t i = 0; i < s_ninsts; i++)
+        if (strlen(s_insts[i].name) == len && strncmp(s_insts[i].name, name, len) == 0)
+            return &s_insts[i];
+    if (!add || s_ninsts == CRR_AGG_MAX_SINKS || len == 0 || len >= sizeof s_insts[0].name)
+        return NULL;
+    s_inst_t *e = &s_insts[s_ninsts++];
+    memset(e, 0, sizeof *e);
+    memcpy(e->name, name, len);
+    return e;
+}
+
+static int s_ini_section(void *ud, const char *section, const char *key, const char *value)
+{
+    (void)ud;
+    if (strncmp(section, "sink.", 5) != 0)
+        return 1;
+    s_inst_t *e = s_inst(section + 5, strlen(section + 5), 1);
+    if (e && strcmp(key, "type") == 0)
+        snprintf(e->type, sizeof e->type, "%s", value);
+    return 1;
+}
+
+/* Finds the instances (above) from argv's --config file and --sink.NAME.type flags. */
+static void s_find_instances(int argc, char **argv)
+{
+    s_ninsts = 0;
+    const char *file = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            file = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            file = argv[i] + 9;
+    }
+    if (file)
+        ini_parse(file, s_ini_section, NULL); /* errors are the loader's to report */
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--sink.", 7) != 0)
+            continue;
+        const char *name = argv[i] + 7, *dot = strchr(name, '.');
+        if (!dot)
+            continue;
+        s_inst_t *e = s_inst(name, (size_t)(dot - name), 1);
+        const char *val = NULL;
+        if (strncmp(dot, ".type=", 6) == 0)
+            val = dot + 6;
+        else if (strcmp(dot, ".type") == 0 && i + 1 < argc)
+            val = argv[i + 1];
+        if (e && val)
+            snprintf(e->type, sizeof e->type, "%s", val);
+    }
+    for (const crr_sink_ops_t *const *r = crr_sink_registry; *r; r++)
+        s_inst((*r)->name, strlen((*r)->name), 1);
+    for (size_t i = 0; i < s_ninsts; i++) {
+        s_inst_t *e = &s_insts[i];
+        e->ops = crr_sink_find(e->type[0] ? e->type : e->name);
+        memcpy(e->section, "sink.", 5); /* 80 bytes hold "sink." and a 63-byte name */
+        memcpy(e->section + 5, e->name, strlen(e->name) + 1);
+        if (!e->ops)
+            fprintf(stderr,
+                    "crrmon-aggregator: [sink.%s]: type '%s' is not a compiled-in sink (see "
+                    "--help)\n",
+                    e->name, e->type[0] ? e->type : e->name);
+    }
+}
+
+int crr_agg_sink_instance(const char *name, const crr_sink_ops_t **ops, size_t *slot)
+{
+    for (size_t i = 0; i < s_ninsts; i++)
+        if (s_insts[i].ops && strcmp(s_insts[i].name, name) == 0) {
+            *ops = s_insts[i].ops;
+            *slot = i;
+            return 0;
+        }
+    return CRR_ENOTFOUND;
+}
+
+crr_cfg_entry_t *crr_agg_config_table(int argc, char **argv)
+{
+    s_find_instances(argc, argv);
+    size_t n = 0;
     for (const crr_cfg_entry_t *e = s_table; e->key; e++)
         n++;
-    for (const crr_sink_ops_t *const *s = crr_sink_registry; *s; s++, nsinks++) {
-        if (nsinks >= CRR_AGG_MAX_SINKS || (*s)->config_size > CRR_SINK_CONFIG_MAX)
+    for (size_t k = 0; k < s_ninsts; k++) {
+        const crr_sink_ops_t *ops = s_insts[k].ops;
+        if (!ops)
+            continue;
+        if (ops->config_size > CRR_SINK_CONFIG_MAX)
             return NULL;
-        for (const crr_cfg_entry_t *e = (*s)->config_map; e && e->key; e++)
+        n++; /* type */
+        for (const crr_cfg_entry_t *e = ops->config_map; e && e->key; e++)
             n++;
     }
     crr_cfg_entry_t *t = calloc(n + 1, sizeof *t);
@@ -176,14 +315,28 @@ crr_cfg_entry_t *crr_agg_config_table(void)
     size_t i = 0;
     for (const crr_cfg_entry_t *e = s_table; e->key; e++)
         t[i++] = *e;
-    size_t k = 0;
-    for (const crr_sink_ops_t *const *s = crr_sink_registry; *s; s++, k++)
-        for (const crr_cfg_entry_t *e = (*s)->config_map; e && e->key; e++) {
+    for (size_t k = 0; k < s_ninsts; k++) {
+        const crr_sink_ops_t *ops = s_insts[k].ops;
+        if (!ops)
+            continue;
+        t[i++] = (crr_cfg_entry_t){s_insts[k].section,
+                                   "type",
+                                   CRR_CFG_STR,
+                                   ops->name,
+                                   0,
+                                   0,
+                                   OFF(sink_type) + k * sizeof(char *),
+                                   NULL,
+                                   "the sink type of this instance (read at start)",
+                                   NULL};
+        for (const crr_cfg_entry_t *e = ops->config_map; e && e->key; e++) {
             t[i] = *e;
+            t[i].section = s_insts[k].section;
             t[i].offset =
                 OFF(sink_cfg) + k * sizeof(((crr_agg_config_t *)0)->sink_cfg[0]) + e->offset;
             i++;
         }
+    }
     t[i] = (crr_cfg_entry_t)CRR_CFG_END;
     return t;
 }

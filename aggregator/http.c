@@ -4,7 +4,9 @@
  *   GET  /api/v1/stats       200 the ingest counters (crr_agg_stats_t) as JSON, with
  *                            "rejected_by_reason" and "store": the store's sizes
  *   GET  /metrics            200 the same in Prometheus text format 0.0.4
- *   POST /api/v1/snapshots   201 {"id":..,"file":..,"values":N,"as_of":..}: a snapshot now;
+ *   POST /api/v1/snapshots   201 {"id":..,"file":..,"values":N,"as_of":..,"deliveries":[{"sink",
+ *                            "state","error"}]}: a snapshot now, answered once each sink
+ *                            delivered it or failed once (or after S_DELIVERY_WAIT_MS);
  *                            ?as_of=DATE (YYYY-MM-DD: the end of that UTC day) or an RFC 3339
  *                            instant: a snapshot as of then, 400 {"error":..} naming the
  *                            earliest date allowed when the store cannot serve it
@@ -64,6 +66,7 @@
 
 #define S_PIPE_EP "inproc://crr-agg-http"
 #define S_SNAPSHOT_TIMEOUT_MS 300000
+#define S_DELIVERY_WAIT_MS 60000   /* a POST waits this long for each sink's first outcome */
 #define S_PIPE_REQ 128             /* "snapshot <n> <as_of>" */
 #define S_AS_OF_MAX 48             /* the longest as_of text accepted (with its NUL) */
 #define S_SNAPSHOT_MIN_GAP_MS 2000 /* between the starts of two on-demand snapshots */
@@ -205,6 +208,7 @@ static json_t *s_stats(crr_aggregator_t *a)
                                 &a->stats.rejected_by_code[c], memory_order_relaxed)));
     json_object_set_new(o, "rejected_by_reason", by);
     json_object_set_new(o, "store", s_store_stats(a));
+    json_object_set_new(o, "deliveries", crr_deliver_summary_json(a));
     return o;
 }
 
@@ -247,6 +251,7 @@ static char *s_metrics(crr_aggregator_t *a)
             fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %" PRIu64 "\n", g[i].name, g[i].help,
                     g[i].name, g[i].name, g[i].v);
     }
+    crr_deliver_metrics(a, f);
     if (fclose(f) != 0) {
         free(buf);
         return NULL;
@@ -379,6 +384,14 @@ static enum MHD_Result s_snapshot(crr_http_t *h, struct MHD_Connection *c, const
     unsigned status = h->done_status;
     json_t *body = h->done_body ? json_loads(h->done_body, 0, NULL) : NULL;
     pthread_mutex_unlock(&h->mu);
+    json_t *id = status == MHD_HTTP_CREATED ? json_object_get(body, "id") : NULL;
+    if (json_is_string(id)) { /* each sink's first outcome (deliver.c), not waiting past it */
+        json_t *dl = crr_deliver_wait(h->a, json_string_value(id), S_DELIVERY_WAIT_MS);
+        const char *first = json_string_value(json_object_get(json_array_get(dl, 0), "state"));
+        if (!first || strcmp(first, "delivered") != 0) /* "file" names only a file written */
+            json_object_set_new(body, "file", json_string(""));
+        json_object_set_new(body, "deliveries", dl);
+    }
     return s_reply(c, status, body ? body : s_error("bad answer"));
 }
 
@@ -760,6 +773,8 @@ static int s_as_of(crr_aggregator_t *a, const char *text, int64_t now, int64_t *
     return 0;
 }
 
+static void s_pipe_answer(crr_aggregator_t *a, unsigned long long n, unsigned status, json_t *body);
+
 void crr_http_serve_pipe(crr_aggregator_t *a)
 {
     char req[S_PIPE_REQ];
@@ -772,17 +787,28 @@ void crr_http_serve_pipe(crr_aggregator_t *a)
     if (sscanf(req, "snapshot %llu%n", &n, &off) != 1)
         return;
     const char *as_of_text = req[off] == ' ' ? req + off + 1 : "";
-    char id[160] = "", file[4400] = "", when[40];
-    size_t nvalues = 0;
     int64_t as_of = 0;
     json_t *body = NULL;
     unsigned status;
     int rc = s_as_of(a, as_of_text, crr_clock_now_sec(), &as_of, &body);
-    if (rc == 0)
-        rc = crr_snapshots_export(a, as_of, NULL, id, sizeof id, file, sizeof file, &nvalues);
+    if (rc == 0 && (rc = crr_snapshots_request(a, as_of, NULL, n)) == 0)
+        return; /* answered by crr_http_snapshot_answer once it is stored */
     if (rc == CRR_EINVAL && body) {
         status = MHD_HTTP_BAD_REQUEST;
-    } else if (rc) {
+    } else {
+        status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        body = json_pack("{s:s}", "error", crr_strerror(rc));
+    }
+    s_pipe_answer(a, n, status, body);
+}
+
+void crr_http_snapshot_answer(crr_aggregator_t *a, uint64_t n, int rc, const char *id,
+                              const char *file, size_t nvalues, int64_t as_of)
+{
+    char when[40];
+    json_t *body;
+    unsigned status;
+    if (rc) {
         status =
             rc == MDB_MAP_FULL ? MHD_HTTP_INSUFFICIENT_STORAGE : MHD_HTTP_INTERNAL_SERVER_ERROR;
         body = json_pack("{s:s}", "error", crr_strerror(rc));
@@ -792,6 +818,12 @@ void crr_http_serve_pipe(crr_aggregator_t *a)
             json_pack("{s:s, s:s, s:I, s:s}", "id", id, "file", file, "values", (json_int_t)nvalues,
                       "as_of", crr_time_format(as_of, 0, when, sizeof when));
     }
+    s_pipe_answer(a, n, status, body);
+}
+
+/* Sends "n status json" on the request pipe (body taken over). */
+static void s_pipe_answer(crr_aggregator_t *a, unsigned long long n, unsigned status, json_t *body)
+{
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     char *ans = NULL;

@@ -248,7 +248,7 @@ int main(int argc, char **argv)
     a->lock_fd = -1;
     a->argc = argc;
     a->argv = argv;
-    a->cfg_table = crr_agg_config_table();
+    a->cfg_table = crr_agg_config_table(argc, argv);
     if (!a->cfg_table) {
         fprintf(stderr, "crrmon-aggregator: cannot build the config table\n");
         goto done;

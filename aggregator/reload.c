@@ -12,7 +12,8 @@
  * Kept until a restart (each change logged as a warning): the keys in
  * s_restart: the data folder, the endpoints and their sockets' options, the
  * [http] file paths (tls_cert, tls_key, users_file), the
- * LMDB map size and the windows (the store is open with them).
+ * LMDB map size and the windows (the store is open with them), and the
+ * schedules' time zone.
  * Refused whole, with one error line, when the file does not open or parse,
  * a value does not check, reference data does not load, the snapshot folder
  * cannot be created or a sink does not open: the running configuration stays.
@@ -45,9 +46,10 @@ static const char *const s_restart[] = {
     "aggregator.sndhwm",
     "aggregator.map_size",
     "aggregator.windows",
-    "http.tls_cert",   /* read once at start (http.c) */
-    "http.tls_key",    /* read once at start (http.c) */
-    "http.users_file", /* the path; the file itself is re-read on SIGHUP */
+    "http.tls_cert",       /* read once at start (http.c) */
+    "http.tls_key",        /* read once at start (http.c) */
+    "http.users_file",     /* the path; the file itself is re-read on SIGHUP */
+    "aggregator.timezone", /* the process's TZ, set once at start (snapshot.c) */
     NULL,
 };
 
@@ -152,10 +154,7 @@ static void s_discard(crr_aggregator_t *a, s_next_t *n)
 static void s_apply(crr_aggregator_t *a, s_next_t *n)
 {
     int changed_ref = memcmp(&a->ref, &n->ref, sizeof a->ref) != 0 || a->have_ref != n->have_ref;
-    crr_snapshots_close_sinks(a);
-    memcpy(a->sinks, n->shadow->sinks, sizeof a->sinks);
-    a->nsinks = n->shadow->nsinks;
-    n->shadow->nsinks = 0;
+    crr_snapshots_swap_sinks(a, n->shadow);
     memcpy(a->snapshot_dir, n->shadow->snapshot_dir, sizeof a->snapshot_dir);
     memcpy(a->schedules, n->schedules, sizeof a->schedules);
     a->nschedules = n->nschedules;
@@ -165,6 +164,7 @@ static void s_apply(crr_aggregator_t *a, s_next_t *n)
     crr_cfg_free(a->cfg_table, &a->cfg);
     a->cfg = n->cfg; /* the strings change hands */
     memset(&n->cfg, 0, sizeof n->cfg);
+    crr_snapshots_sinks_changed(a); /* the delivery thread takes the new sinks */
     crr_snapshots_schedule_init(a); /* next due times from now; a prune runs at once */
     if (changed_ref) {
         int rc = crr_store_record_config(a->store, a->have_ref ? &a->ref : NULL);

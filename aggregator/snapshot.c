@@ -1,19 +1,17 @@
-/* snapshot: snapshots on demand (HTTP) and on schedule, written through the
+/* snapshot: snapshots on demand (HTTP) and on schedule, queued for the
  * configured sinks, and the pruning timer. Main thread only: taking a
  * snapshot is an LMDB write (it is stored under its id so that an export can
  * be repeated).
  *
- * Sinks are called after the snapshot is committed, outside the ingest commit
- * path; a failing sink is logged and counted. Each sink's success is then
- * recorded in the store's "delivered" database (key: snapshot id, NUL, sink
- * name), so that a start after a crash between the commit and the export,
- * or after a failed sink, writes what is missing (crr_snapshots_recover); a
- * file sink whose file exists counts as delivered (its write is an atomic
- * rename), which also covers snapshots stored before the records existed.
- * Not implemented yet: retries while running. A sink that fails (even with
- * CRR_SINK_RETRY) is written again only at the next start, and sinks run on
- * the main thread between groups; a queue per sink with backoff, off the
- * ingest thread, would take over here and keep these delivery records.
+ * The outbox: the snapshot and one delivery per sink instance are recorded in
+ * ONE transaction (the store's snapshot hook, state/outbox.h), then the
+ * delivery thread (deliver.c) is woken and writes them, retrying with
+ * backoff; the main thread never waits for a sink. At start
+ * (crr_snapshots_recover), stale temporary files are removed and every
+ * stored snapshot a configured sink has neither delivered nor queued is
+ * queued for it (a sink added since, a store written before the outbox): a
+ * file sink whose file is already there counts as delivered (its write is an
+ * atomic rename).
  *
  * A schedule fires when crr_clock_now_sec() reaches its due time (CRRMON_NOW
  * drives it in tests); the snapshot's as_of is the due time, so the id and the
@@ -27,6 +25,7 @@
 #include "indicators.h"
 #include "lmdbx.h"
 #include "log.h"
+#include "outbox.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -35,179 +34,268 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-/* The store database of delivery records. */
-#define S_DELIVERED_DB "delivered"
-
-int crr_snapshots_open_sinks(crr_aggregator_t *a)
+/* Opens sink instance name (once: a second mention only marks in_default).
+ * Returns 0 or CRR_ECONFIG (logged). */
+static int s_open_sink(crr_aggregator_t *a, const char *name, int in_default)
 {
-    const char *p = a->cfg.sinks;
-    while (*p) {
+    size_t k = 0;
+    const crr_sink_ops_t *ops = NULL;
+    if (crr_agg_sink_instance(name, &ops, &k) != 0) {
+        CRR_ERROR("sinks: no sink named '%s' is compiled in or configured", name);
+        return CRR_ECONFIG;
+    }
+    for (size_t i = 0; i < a->nsinks; i++)
+        if (strcmp(a->sinks[i].name, name) == 0) {
+            a->sinks[i].in_default |= in_default;
+            return 0;
+        }
+    if (a->nsinks == CRR_AGG_MAX_SINKS) {
+        CRR_ERROR("sinks: at most %d sink instances", CRR_AGG_MAX_SINKS);
+        return CRR_ECONFIG;
+    }
+    crr_agg_sink_t *s = &a->sinks[a->nsinks];
+    snprintf(s->name, sizeof s->name, "%s", name); /* section.name lives until close */
+    crr_sink_section_t section = {s->name, a->snapshot_dir, a->cfg.sink_cfg[k].bytes};
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    void *state = NULL;
+    int rc = ops->open(&section, &state, &d);
+    if (rc) {
+        char buf[1024];
+        CRR_ERROR("sink %s: cannot open: %s", name, crr_diag_format(&d, buf, sizeof buf));
+        return CRR_ECONFIG;
+    }
+    a->nsinks++;
+    s->ops = ops;
+    s->state = state;
+    s->in_default = in_default;
+    return 0;
+}
+
+/* Opens every instance of the comma list text. */
+static int s_open_list(crr_aggregator_t *a, const char *text, int in_default)
+{
+    for (const char *p = text; *p;) {
         char name[64];
         size_t n = strcspn(p, ", ");
         snprintf(name, sizeof name, "%.*s", (int)(n < 63 ? n : 63), p);
         p += n;
         while (*p == ',' || *p == ' ')
             p++;
-        if (!name[0])
-            continue;
-        size_t k = 0;
-        const crr_sink_ops_t *ops = NULL;
-        for (; crr_sink_registry[k]; k++)
-            if (strcmp(crr_sink_registry[k]->name, name) == 0) {
-                ops = crr_sink_registry[k];
-                break;
-            }
-        if (!ops) {
-            CRR_ERROR("sinks: no sink named '%s' is compiled in", name);
+        if (name[0] && s_open_sink(a, name, in_default) != 0)
             return CRR_ECONFIG;
-        }
-        for (size_t i = 0; i < a->nsinks; i++)
-            if (a->sinks[i].ops == ops) {
-                CRR_ERROR("sinks: '%s' is listed twice", name);
-                return CRR_ECONFIG;
-            }
-        crr_sink_section_t section = {ops->name, a->snapshot_dir, a->cfg.sink_cfg[k].bytes};
-        crr_diag_t d;
-        crr_diag_clear(&d);
-        void *state = NULL;
-        int rc = ops->open(&section, &state, &d);
-        if (rc) {
-            char buf[1024];
-            CRR_ERROR("sink %s: cannot open: %s", ops->name, crr_diag_format(&d, buf, sizeof buf));
-            return CRR_ECONFIG;
-        }
-        a->sinks[a->nsinks].ops = ops;
-        a->sinks[a->nsinks].state = state;
-        a->nsinks++;
     }
+    return 0;
+}
+
+int crr_snapshots_open_sinks(crr_aggregator_t *a)
+{
+    if (s_open_list(a, a->cfg.sinks, 1) != 0)
+        return CRR_ECONFIG;
+    crr_schedule_t sc[CRR_AGG_MAX_SCHEDULES]; /* the sinks schedules name ("@ a,b") */
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    int n = crr_schedule_parse_list(a->cfg.schedules, sc, CRR_AGG_MAX_SCHEDULES, &d);
+    for (int i = 0; i < n; i++)
+        if (sc[i].sinks[0] && s_open_list(a, sc[i].sinks, 0) != 0)
+            return CRR_ECONFIG;
     return 0;
 }
 
 void crr_snapshots_close_sinks(crr_aggregator_t *a)
 {
+    crr_snapwork_stop(a); /* before zmq_ctx_term: it holds a PAIR */
+    if (a->deliver) {
+        crr_deliver_stop(a); /* the thread owns them: it closes them */
+        crr_store_set_snapshot_hook(a->store, NULL, NULL);
+        return;
+    }
     for (size_t i = 0; i < a->nsinks; i++)
         a->sinks[i].ops->close(&a->sinks[i].state);
     a->nsinks = 0;
 }
 
-/* ---- delivery records ---- */
-
-/* The record key of (snapshot id, sink): id NUL name. Returns its length. */
-static size_t s_delivery_key(const char *id, const char *sink, char *buf, size_t len)
+void crr_snapshots_swap_sinks(crr_aggregator_t *a, crr_aggregator_t *shadow)
 {
-    int n = snprintf(buf, len, "%s%c%s", id, '\0', sink);
-    return n > 0 && (size_t)n < len ? (size_t)n : 0;
+    for (size_t i = 0; !a->deliver && i < a->nsinks; i++) /* no thread owns them: close here */
+        a->sinks[i].ops->close(&a->sinks[i].state);
+    memcpy(a->sinks, shadow->sinks, sizeof a->sinks);
+    a->nsinks = shadow->nsinks;
+    shadow->nsinks = 0;
 }
 
-/* Opens (creating) the delivered database once. Returns 0 or an LMDB code. */
-static int s_delivered_open(crr_aggregator_t *a)
+void crr_snapshots_sinks_changed(crr_aggregator_t *a)
 {
-    if (a->have_delivered)
+    if (a->deliver)
+        crr_deliver_set_sinks(a); /* the old set is closed by the thread */
+}
+
+/* The store's snapshot hook: marks a catch-up, records a schedule's last slot
+ * and queues one delivery per sink, in the snapshot's own transaction (main
+ * thread: a->sinks and a->schedules are read where they are written). */
+static int s_enqueue_hook(MDB_txn *txn, Crrmon__V1__Snapshot *snap, int64_t taken_at_sec, void *ud)
+{
+    crr_aggregator_t *a = ud;
+    snap->catch_up = a->catch_up;
+    for (size_t i = 0; a->have_schedules && snap->as_of && i < a->nschedules; i++)
+        if (strcmp(a->schedules[i].name, snap->schedule) == 0) { /* its last slot taken */
+            uint8_t v[8];
+            crr_be64_put(v, (uint64_t)snap->as_of->seconds);
+            MDB_val k = {strlen(snap->schedule), snap->schedule}, val = {8, v};
+            int rc = mdb_put(txn, a->db_schedules, &k, &val, 0);
+            if (rc)
+                return rc;
+        }
+    const struct crr_outbox_dbs *dbs = crr_deliver_dbs(a);
+    const char *list = NULL; /* the schedule's own sinks, or NULL: aggregator.sinks */
+    for (size_t i = 0; i < a->nschedules; i++)
+        if (strcmp(a->schedules[i].name, snap->schedule) == 0 && a->schedules[i].sinks[0])
+            list = a->schedules[i].sinks;
+    const char *names[CRR_AGG_MAX_SINKS];
+    size_t n = 0;
+    for (size_t i = 0; i < a->nsinks; i++) {
+        const char *nm = a->sinks[i].name, *hit = list ? strstr(list, nm) : NULL;
+        size_t len = strlen(nm);
+        while (hit && !((hit == list || hit[-1] == ',' || hit[-1] == ' ') &&
+                        (hit[len] == '\0' || hit[len] == ',' || hit[len] == ' ')))
+            hit = strstr(hit + 1, nm); /* a whole name of the list, not a part of one */
+        if (list ? hit != NULL : a->sinks[i].in_default)
+            names[n++] = nm;
+    }
+    if (!dbs || !n)
         return 0;
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(crr_store_env(a->store), NULL, 0, &txn);
-    if (rc)
-        return rc;
-    if ((rc = crr_lmdb_dbi(txn, S_DELIVERED_DB, 0, &a->db_delivered)) != 0) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
-    if ((rc = mdb_txn_commit(txn)) != 0)
-        return rc;
-    a->have_delivered = 1;
-    return 0;
+    return crr_outbox_enqueue(txn, dbs, snap->id, names, n, taken_at_sec);
 }
 
-/* Records that the sinks whose bit is set in mask delivered snapshot id, in
- * one committed transaction. Returns 0 or an LMDB code. */
-static int s_delivered_put(crr_aggregator_t *a, const char *id, unsigned mask)
+static Google__Protobuf__Timestamp *s_ts(int64_t sec)
 {
-    int rc = s_delivered_open(a);
-    MDB_txn *txn;
-    if (rc || (rc = mdb_txn_begin(crr_store_env(a->store), NULL, 0, &txn)) != 0)
-        return rc;
-    for (size_t i = 0; i < a->nsinks && rc == 0; i++) {
-        if (!(mask & 1u << i))
-            continue;
-        char key[512];
-        MDB_val k = {s_delivery_key(id, a->sinks[i].ops->name, key, sizeof key), key}, v = {0, ""};
-        if (k.mv_size)
-            rc = mdb_put(txn, a->db_delivered, &k, &v, 0);
+    Google__Protobuf__Timestamp *t = malloc(sizeof *t);
+    if (t) {
+        google__protobuf__timestamp__init(t);
+        t->seconds = sec;
     }
-    if (rc) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
-    return mdb_txn_commit(txn);
+    return t;
 }
 
-/* Whether sink i recorded snapshot id as delivered (1), not (0), or an LMDB code. */
-static int s_delivered_get(crr_aggregator_t *a, MDB_txn *txn, const char *id, size_t i)
+/* Stores the rows *vals (taken over: *vals is NULL after) as a snapshot as
+ * of as_of_sec with its deliveries, in one write transaction, and wakes the
+ * delivery thread. Fills id, file and *nvalues. Returns 0 or the store's code. */
+static int s_store(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule,
+                   Crrmon__V1__IndicatorValue ***vals, size_t nvals, char *id, size_t idlen,
+                   char *file, size_t filelen, size_t *nvalues)
 {
-    char key[512];
-    MDB_val k = {s_delivery_key(id, a->sinks[i].ops->name, key, sizeof key), key}, v;
-    if (!k.mv_size)
-        return 1; /* an id too long for a key is never recoverable: do not retry it forever */
-    int rc = mdb_get(txn, a->db_delivered, &k, &v);
-    return rc == 0 ? 1 : rc == MDB_NOTFOUND ? 0 : rc;
+    int64_t now = crr_clock_now_sec();
+    Crrmon__V1__Snapshot *snap = malloc(sizeof *snap);
+    if (!snap) {
+        crr_indicators_free(vals, nvals);
+        return -ENOMEM;
+    }
+    crrmon__v1__snapshot__init(snap);
+    snap->values = *vals;
+    snap->n_values = nvals;
+    *vals = NULL;
+    snap->schedule = strdup(schedule ? schedule : "on-demand");
+    snap->as_of = s_ts(as_of_sec ? as_of_sec : now);
+    snap->taken_at = s_ts(now);
+    int rc = !snap->schedule || !snap->as_of || !snap->taken_at
+                 ? -ENOMEM
+                 : crr_store_snapshot_put(a->store, snap, as_of_sec ? as_of_sec : now, now);
+    if (rc == 0) {
+        atomic_fetch_add(&a->stats.snapshots, 1);
+        snprintf(id, idlen, "%s", snap->id);
+        *nvalues = snap->n_values;
+        crr_crashpoint("agg_snapshot_after_commit");
+        crr_deliver_kick(a);
+        for (size_t i = 0; i < a->nsinks && !file[0]; i++) /* locate is pure: safe beside a write */
+            if (a->sinks[i].ops->locate)
+                a->sinks[i].ops->locate(a->sinks[i].state, snap->id, file, filelen);
+    }
+    crr_codec_free(&snap->base);
+    return rc;
 }
 
-/* Writes snap through sink i. Returns 1 when delivered, 0 when not (logged, counted). */
-static int s_sink_write(crr_aggregator_t *a, size_t i, const Crrmon__V1__Snapshot *snap)
+static void s_failed(int rc, const char *schedule)
 {
-    crr_agg_sink_t *s = &a->sinks[i];
-    crr_diag_t d;
-    crr_diag_clear(&d);
-    int r = s->ops->write(s->state, snap, &d);
-    if (r == CRR_SINK_OK)
-        return 1;
-    char buf[1024];
-    atomic_fetch_add(&a->stats.sink_failures, 1);
-    CRR_ERROR("sink %s: snapshot id=%s not written (%s): %s", s->ops->name, snap->id,
-              r == CRR_SINK_RETRY ? "retried at the next start" : "fatal",
-              crr_diag_format(&d, buf, sizeof buf));
-    return 0;
+    CRR_ERROR("snapshot schedule=%s failed: %s%s", schedule ? schedule : "on-demand",
+              crr_strerror(rc),
+              rc == MDB_MAP_FULL ? " (MDB_MAP_FULL: the LMDB map is full, raise map_size)" : "");
 }
 
 int crr_snapshots_export(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule, char *id,
                          size_t idlen, char *file, size_t filelen, size_t *nvalues)
 {
-    Crrmon__V1__Snapshot *snap = NULL;
     uint64_t t0 = crr_clock_mono_ms();
     id[0] = file[0] = '\0';
     *nvalues = 0;
-    int rc = crr_snapshot_take(a->store, as_of_sec, schedule, a->have_ref ? &a->ref : NULL, &snap);
+    crr_query_t q = {.as_of_sec = as_of_sec, .ref = a->have_ref ? &a->ref : NULL};
+    Crrmon__V1__IndicatorValue **vals = NULL;
+    size_t nvals = 0;
+    int rc = crr_indicators_compute(a->store, &q, &vals, &nvals);
+    if (rc == 0)
+        rc = s_store(a, as_of_sec, schedule, &vals, nvals, id, idlen, file, filelen, nvalues);
     if (rc) {
-        CRR_ERROR("snapshot schedule=%s failed: %s%s", schedule ? schedule : "on-demand",
-                  crr_strerror(rc),
-                  rc == MDB_MAP_FULL ? " (MDB_MAP_FULL: the LMDB map is full, raise map_size)"
-                                     : "");
+        s_failed(rc, schedule);
         return rc;
     }
-    atomic_fetch_add(&a->stats.snapshots, 1);
-    snprintf(id, idlen, "%s", snap->id);
-    *nvalues = snap->n_values;
-    crr_crashpoint("agg_snapshot_after_commit");
-    unsigned delivered = 0;
-    for (size_t i = 0; i < a->nsinks; i++) {
-        crr_agg_sink_t *s = &a->sinks[i];
-        if (!s_sink_write(a, i, snap))
-            continue;
-        delivered |= 1u << i;
-        if (!file[0] && s->ops->locate)
-            s->ops->locate(s->state, snap->id, file, filelen);
-    }
-    if (delivered && (rc = s_delivered_put(a, snap->id, delivered)) != 0)
-        CRR_WARN("snapshot id=%s: its delivery could not be recorded (%s); the next start "
-                 "writes it again (same content)",
-                 snap->id, crr_strerror(rc));
-    CRR_INFO("snapshot id=%s schedule=%s values=%zu ms=%llu", snap->id,
-             schedule ? schedule : "on-demand", snap->n_values,
-             (unsigned long long)(crr_clock_mono_ms() - t0));
-    crr_codec_free(&snap->base);
+    CRR_INFO("snapshot id=%s schedule=%s values=%zu ms=%llu (queued for %zu sink(s))", id,
+             schedule ? schedule : "on-demand", *nvalues,
+             (unsigned long long)(crr_clock_mono_ms() - t0), a->nsinks);
     return 0;
+}
+
+int crr_snapshots_request(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule,
+                          uint64_t req)
+{
+    if (!a->snapw) { /* no worker (it did not start): compute here */
+        char id[160], file[4400];
+        size_t n;
+        int rc = crr_snapshots_export(a, as_of_sec, schedule, id, sizeof id, file, sizeof file, &n);
+        if (req)
+            crr_http_snapshot_answer(a, req, rc, id, file, n, as_of_sec);
+        return 0;
+    }
+    crr_snapjob_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    j->req = req;
+    j->as_of_sec = as_of_sec ? as_of_sec : crr_clock_now_sec();
+    snprintf(j->schedule, sizeof j->schedule, "%s", schedule ? schedule : "");
+    j->have_ref = a->have_ref;
+    if (a->have_ref)
+        j->ref = a->ref;
+    int rc = crr_snapwork_submit(a, j);
+    if (rc)
+        free(j);
+    return rc;
+}
+
+void crr_snapshots_finish(crr_aggregator_t *a)
+{
+    crr_snapjob_t *j;
+    while ((j = crr_snapwork_take(a)) != NULL) {
+        char id[160] = "", file[4400] = "";
+        size_t n = 0;
+        const char *schedule = j->schedule[0] ? j->schedule : NULL;
+        uint64_t t0 = crr_clock_mono_ms();
+        int rc = j->rc;
+        if (rc == 0)
+            rc = s_store(a, j->as_of_sec, schedule, &j->vals, j->nvals, id, sizeof id, file,
+                         sizeof file, &n);
+        if (rc)
+            s_failed(rc, schedule);
+        else
+            CRR_INFO("snapshot id=%s schedule=%s values=%zu ms=%llu (computed off the ingest "
+                     "thread in %llu ms; queued for %zu sink(s))",
+                     id, schedule ? schedule : "on-demand", n,
+                     (unsigned long long)(crr_clock_mono_ms() - t0),
+                     (unsigned long long)j->compute_ms, a->nsinks);
+        if (j->req)
+            crr_http_snapshot_answer(a, j->req, rc, id, file, n, j->as_of_sec);
+        crr_snapjob_free(j);
+    }
 }
 
 /* ---- start-up recovery ---- */
@@ -276,20 +364,54 @@ static void s_ids_free(s_ids_t *l)
     free(l->ids);
 }
 
-/* Which sinks still owe snapshot id: bits in *missing; sinks that delivered
- * without a record (a file sink whose file is there) in *found. */
-static int s_pending_sinks(crr_aggregator_t *a, const char *id, unsigned *missing, unsigned *found)
+static int s_cmp_id(const void *key, const void *elem)
 {
-    *missing = *found = 0;
+    return strcmp(key, *(char *const *)elem);
+}
+
+static int s_keep_id(const char *id, void *ud)
+{
+    const s_ids_t *l = ud;
+    return bsearch(id, l->ids, l->n, sizeof *l->ids, s_cmp_id) != NULL;
+}
+
+/* Deletes the delivery records of snapshots no longer stored (pruned). */
+static int s_delivered_prune(crr_aggregator_t *a, s_ids_t *l)
+{
+    const struct crr_outbox_dbs *dbs = crr_deliver_dbs(a);
     MDB_txn *txn;
-    int rc = mdb_txn_begin(crr_store_env(a->store), NULL, MDB_RDONLY, &txn);
+    if (!dbs)
+        return 0;
+    int rc = mdb_txn_begin(crr_store_env(a->store), NULL, 0, &txn);
     if (rc)
         return rc;
-    for (size_t i = 0; i < a->nsinks; i++) {
-        int got = s_delivered_get(a, txn, id, i);
+    if ((rc = crr_outbox_prune(txn, dbs, s_keep_id, l)) != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return mdb_txn_commit(txn);
+}
+
+/* Queues stored snapshot id for every sink that has neither delivered nor
+ * queued it; a file sink whose file is there is recorded delivered. Adds the
+ * number queued to *queued. One write transaction. */
+static int s_queue_missing(crr_aggregator_t *a, const char *id, size_t *queued)
+{
+    const struct crr_outbox_dbs *dbs = crr_deliver_dbs(a);
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(crr_store_env(a->store), NULL, 0, &txn);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < a->nsinks && rc == 0; i++) {
+        const char *name = a->sinks[i].name;
+        if (!a->sinks[i].in_default)
+            continue; /* only a schedule's: its snapshots were queued when taken */
+        int got = crr_outbox_is_delivered(txn, dbs, id, name);
+        if (got == 0)
+            got = crr_outbox_find(txn, dbs, id, name, NULL);
         if (got < 0) {
-            mdb_txn_abort(txn);
-            return got;
+            rc = got;
+            break;
         }
         if (got)
             continue;
@@ -297,65 +419,18 @@ static int s_pending_sinks(crr_aggregator_t *a, const char *id, unsigned *missin
         struct stat st;
         const crr_sink_ops_t *ops = a->sinks[i].ops;
         if (ops->locate && ops->locate(a->sinks[i].state, id, path, sizeof path) == 0 &&
-            stat(path, &st) == 0)
-            *found |= 1u << i;
-        else
-            *missing |= 1u << i;
+            stat(path, &st) == 0) {
+            rc = crr_outbox_done(txn, dbs, name, id);
+        } else {
+            rc = crr_outbox_enqueue(txn, dbs, id, &name, 1, crr_clock_now_sec());
+            if (rc == 0) {
+                (*queued)++;
+                CRR_INFO("sink %s: snapshot id=%s queued at start (its export had not finished)",
+                         name, id);
+            }
+        }
     }
-    mdb_txn_abort(txn);
-    return 0;
-}
-
-/* Writes snapshot id through the sinks in missing. Returns the bits delivered. */
-static unsigned s_export_missing(crr_aggregator_t *a, const char *id, unsigned missing)
-{
-    Crrmon__V1__Snapshot *snap = NULL;
-    int rc = crr_store_snapshot_get(a->store, id, &snap);
     if (rc) {
-        CRR_ERROR("snapshot id=%s: cannot be read back for its export: %s", id, crr_strerror(rc));
-        return 0;
-    }
-    unsigned delivered = 0;
-    for (size_t i = 0; i < a->nsinks; i++) {
-        if (!(missing & 1u << i) || !s_sink_write(a, i, snap))
-            continue;
-        delivered |= 1u << i;
-        CRR_INFO("sink %s: snapshot id=%s written at start (its export had not finished)",
-                 a->sinks[i].ops->name, id);
-    }
-    crr_codec_free(&snap->base);
-    return delivered;
-}
-
-static int s_cmp_id(const void *key, const void *elem)
-{
-    return strcmp(key, *(char *const *)elem);
-}
-
-/* Deletes the delivery records of snapshots no longer stored (pruned). */
-static int s_delivered_prune(crr_aggregator_t *a, const s_ids_t *l)
-{
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    int rc = mdb_txn_begin(crr_store_env(a->store), NULL, 0, &txn);
-    if (rc)
-        return rc;
-    if ((rc = mdb_cursor_open(txn, a->db_delivered, &cur)) != 0) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
-    MDB_val k, v;
-    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
-        char id[512];
-        size_t n = strnlen(k.mv_data, k.mv_size < sizeof id ? k.mv_size : sizeof id - 1);
-        memcpy(id, k.mv_data, n);
-        id[n] = '\0';
-        if (!bsearch(id, l->ids, l->n, sizeof *l->ids, s_cmp_id) &&
-            (rc = mdb_cursor_del(cur, 0)) != 0)
-            break;
-    }
-    mdb_cursor_close(cur);
-    if (rc != MDB_NOTFOUND) {
         mdb_txn_abort(txn);
         return rc;
     }
@@ -373,15 +448,31 @@ int crr_snapshots_recover(crr_aggregator_t *a)
         char *slash = strrchr(path, '/');
         if (slash)
             *slash = '\0';
-        tmps += s_remove_stale_tmp(ops->name, path);
+        tmps += s_remove_stale_tmp(a->sinks[i].name, path);
     }
-    int rc = s_delivered_open(a);
+    int rc = crr_deliver_start(a);
     if (rc) {
-        CRR_ERROR("cannot open the snapshot delivery records: %s; snapshots whose export did not "
-                  "finish are not written again",
+        CRR_ERROR("cannot start the snapshot deliveries: %s; snapshots are stored but not "
+                  "exported until a start that can",
                   crr_strerror(rc));
         return rc;
     }
+    MDB_txn *txn;
+    if ((rc = mdb_txn_begin(crr_store_env(a->store), NULL, 0, &txn)) == 0) {
+        if ((rc = crr_lmdb_dbi(txn, "schedules", 0, &a->db_schedules)) == 0 &&
+            (rc = mdb_txn_commit(txn)) == 0)
+            a->have_schedules = 1;
+        else if (rc)
+            mdb_txn_abort(txn);
+    }
+    if (rc)
+        CRR_WARN("cannot open the schedules' last slots: %s (no catch-up after downtime)",
+                 crr_strerror(rc));
+    crr_store_set_snapshot_hook(a->store, s_enqueue_hook, a);
+    if ((rc = crr_snapwork_start(a)) != 0)
+        CRR_WARN("cannot start the snapshot worker: %s; snapshots are computed on the ingest "
+                 "thread",
+                 crr_strerror(rc));
     s_ids_t l = {0};
     rc = crr_store_snapshots_foreach(a->store, s_collect_id, &l);
     if (rc || l.oom) {
@@ -390,39 +481,72 @@ int crr_snapshots_recover(crr_aggregator_t *a)
         s_ids_free(&l);
         return rc ? rc : -ENOMEM;
     }
-    size_t written = 0;
-    for (size_t j = 0; j < l.n; j++) {
-        unsigned missing, found;
-        if ((rc = s_pending_sinks(a, l.ids[j], &missing, &found)) != 0)
-            break;
-        unsigned delivered = missing ? s_export_missing(a, l.ids[j], missing) : 0;
-        for (unsigned b = delivered; b; b &= b - 1)
-            written++;
-        if ((delivered | found) && (rc = s_delivered_put(a, l.ids[j], delivered | found)) != 0)
-            break;
-    }
+    size_t queued = 0;
+    for (size_t j = 0; j < l.n && rc == 0; j++)
+        rc = s_queue_missing(a, l.ids[j], &queued);
     if (rc == 0)
         rc = s_delivered_prune(a, &l);
     if (rc)
         CRR_WARN("snapshot delivery records not updated: %s (the next start tries again)",
                  crr_strerror(rc));
-    if (written || tmps)
-        CRR_INFO("snapshot recovery: %zu stored snapshot(s), %zu export(s) written, %zu stale "
+    if (queued || tmps)
+        CRR_INFO("snapshot recovery: %zu stored snapshot(s), %zu delivery(ies) queued, %zu stale "
                  "temporary file(s) removed",
-                 l.n, written, tmps);
+                 l.n, queued, tmps);
     s_ids_free(&l);
+    crr_deliver_kick(a);
     return 0;
+}
+
+/* The last slot recorded for schedule name: 0 and *sec, or MDB_NOTFOUND. */
+static int s_last_slot(crr_aggregator_t *a, const char *name, int64_t *sec)
+{
+    MDB_txn *txn;
+    if (!a->have_schedules)
+        return MDB_NOTFOUND;
+    int rc = mdb_txn_begin(crr_store_env(a->store), NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return rc;
+    MDB_val k = {strlen(name), (void *)name}, v;
+    rc = mdb_get(txn, a->db_schedules, &k, &v);
+    if (rc == 0 && v.mv_size == 8)
+        *sec = (int64_t)crr_be64_get(v.mv_data);
+    else if (rc == 0)
+        rc = MDB_NOTFOUND;
+    mdb_txn_abort(txn);
+    return rc;
 }
 
 void crr_snapshots_schedule_init(crr_aggregator_t *a)
 {
     int64_t now = crr_clock_now_sec();
-    for (size_t i = 0; i < a->nschedules; i++) {
-        a->schedules[i].next_sec = crr_schedule_next(&a->schedules[i], now);
-        char when[40];
-        CRR_INFO("schedule name=%s next=%s", a->schedules[i].name,
-                 crr_time_format(a->schedules[i].next_sec, 0, when, sizeof when));
+    if (!a->sched_started) {
+        setenv("TZ", a->cfg.tz && *a->cfg.tz ? a->cfg.tz : "UTC", 1);
+        tzset();
     }
+    for (size_t i = 0; i < a->nschedules; i++) {
+        crr_schedule_t *s = &a->schedules[i];
+        int64_t last, latest;
+        char when[40], was[40];
+        if (!a->sched_started && s_last_slot(a, s->name, &last) == 0) {
+            size_t missed = crr_schedule_missed(s, last, now, &latest);
+            if (missed) {
+                CRR_WARN("schedule name=%s: %zu slot(s) missed while the aggregator was down "
+                         "(last taken %s); one catch-up snapshot as of %s",
+                         s->name, missed, crr_time_format(last, 0, was, sizeof was),
+                         crr_time_format(latest, 0, when, sizeof when));
+                char id[160], file[4400];
+                size_t n;
+                a->catch_up = 1;
+                crr_snapshots_export(a, latest, s->name, id, sizeof id, file, sizeof file, &n);
+                a->catch_up = 0;
+            }
+        }
+        s->next_sec = crr_schedule_next(s, now);
+        CRR_INFO("schedule name=%s next=%s (%s)", s->name,
+                 crr_time_format(s->next_sec, 0, when, sizeof when), a->cfg.tz);
+    }
+    a->sched_started = 1;
     a->next_prune_ms = crr_clock_mono_ms();
 }
 
@@ -439,7 +563,7 @@ static void s_prune(crr_aggregator_t *a)
         CRR_DEBUG("pruned snapshots older than %llds, rejects older than %llds",
                   (long long)(a->cfg.snapshot_max_age / 1000),
                   (long long)(a->cfg.reject_max_age / 1000));
-    if (rc == 0 && a->have_delivered) { /* the delivery records of pruned snapshots go too */
+    if (rc == 0 && a->deliver) { /* the delivery records of pruned snapshots go too */
         s_ids_t l = {0};
         rc = crr_store_snapshots_foreach(a->store, s_collect_id, &l);
         if (rc == 0 && !l.oom && (rc = s_delivered_prune(a, &l)) != 0)
@@ -456,9 +580,10 @@ int crr_snapshots_tick(crr_aggregator_t *a)
     for (size_t i = 0; i < a->nschedules; i++) {
         crr_schedule_t *s = &a->schedules[i];
         if (now >= s->next_sec) {
-            char id[160], file[4400];
-            size_t n;
-            crr_snapshots_export(a, s->next_sec, s->name, id, sizeof id, file, sizeof file, &n);
+            int rc = crr_snapshots_request(a, s->next_sec, s->name, 0);
+            if (rc)
+                CRR_ERROR("schedule name=%s: the snapshot cannot be queued: %s", s->name,
+                          crr_strerror(rc));
             s->next_sec = crr_schedule_next(s, now);
         }
         int64_t until = (s->next_sec * CRR_NS_PER_SEC - now_ns) / 1000000 + 1;

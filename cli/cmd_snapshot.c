@@ -1,6 +1,8 @@
 /* cmd_snapshot: the HTTP client side of POST /api/v1/snapshots. The
  * aggregator answers {"id": ..., "file": ..., "values": N}; this prints the
- * id and the file. --as-of DATE is passed as ?as_of=DATE; the aggregator
+ * id, the file and one line per sink delivery ("delivery SINK STATE [why]",
+ * the first outcome of each: delivered, failed (retried later), dead or
+ * pending). --as-of DATE is passed as ?as_of=DATE; the aggregator
  * refuses (HTTP 400, exit 64 here) a date it cannot serve, naming the
  * earliest one allowed. The address comes from --http or from the endpoints.json
  * that the aggregator wrote into its data folder. Uses libcurl's easy
@@ -246,6 +248,15 @@ static int s_print_answer(json_t *ans, const char *id, int json_out)
             printf("values %lld\n", (long long)json_integer_value(vals));
         else if (json_is_array(vals))
             printf("values %zu\n", json_array_size(vals));
+        size_t k; /* one line per sink: delivered, failed (retried later), dead or pending */
+        json_t *dv;
+        json_array_foreach(json_object_get(ans, "deliveries"), k, dv)
+        {
+            const char *err = json_string_value(json_object_get(dv, "error"));
+            printf("delivery %s %s%s%s\n", json_string_value(json_object_get(dv, "sink")),
+                   json_string_value(json_object_get(dv, "state")), err && *err ? " " : "",
+                   err ? err : "");
+        }
     }
     if (fflush(stdout) != 0)
         return crr_cli_fail(S_CMD, "write error on stdout");

@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "datadir.h"
 #include "err.h"
+#include "outbox.h"
 #include "store.h"
 
 #include <errno.h>
@@ -34,7 +35,9 @@ static void s_usage(FILE *out)
                  "counted once: applied (accepted), skipped as duplicates (a record_id seen\n"
                  "before), rejected; and how many arrived again under a sequence already\n"
                  "applied (resent after a lost Ack: not counted twice). Reads the store\n"
-                 "read-only.\n\n"
+                 "read-only. Then, per sink, the snapshot deliveries not done yet: pending\n"
+                 "(being retried), dead (failed past aggregator.delivery_max_attempts) and the\n"
+                 "oldest undelivered snapshot's age.\n\n"
                  "  --data-dir DIR  the aggregator's data folder (DIR/store)\n"
                  "  --json          one JSON object per source and epoch, per line\n"
                  "  --help          this text\n");
@@ -89,6 +92,51 @@ static int s_source(const crr_source_info_t *si, void *ud)
     if (crr_cli_table_add(c->table, cells) != 0)
         c->failed = 1;
     return c->failed;
+}
+
+/* The snapshot deliveries not done yet, per sink (state/outbox.h): a table
+ * after the sources, or one JSON line per sink {"sink","pending","dead",
+ * "oldestQueued"}. Nothing when every delivery is done. Returns 0 or -1. */
+static int s_deliveries(crr_store_t *store, const s_ctx_t *c)
+{
+    MDB_txn *txn;
+    crr_outbox_dbs_t dbs;
+    crr_outbox_sum_t sums[64];
+    size_t n = 0;
+    if (mdb_txn_begin(crr_store_env(store), NULL, MDB_RDONLY, &txn) != 0)
+        return -1;
+    int rc = crr_outbox_open(txn, &dbs);
+    if (rc == 0)
+        rc = crr_outbox_summary(txn, &dbs, sums, 64, &n);
+    mdb_txn_abort(txn);
+    if (rc == MDB_NOTFOUND)
+        return 0; /* a store that never queued a delivery */
+    if (rc)
+        return -1;
+    if (n && !c->json)
+        printf("\nsnapshot deliveries not done (crrmon export --retry SINK revives dead ones):\n");
+    for (size_t i = 0; i < n; i++) {
+        char when[48] = "-", ago[32] = "";
+        if (sums[i].oldest_sec) {
+            crr_time_format(sums[i].oldest_sec, 0, when, sizeof when);
+            s_ago(c->now - sums[i].oldest_sec, ago, sizeof ago);
+        }
+        if (c->json) {
+            json_t *o = json_pack("{s:s, s:I, s:I, s:s}", "sink", sums[i].sink, "pending",
+                                  (json_int_t)sums[i].pending, "dead", (json_int_t)sums[i].dead,
+                                  "oldestQueued", sums[i].oldest_sec ? when : "");
+            char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+            json_decref(o);
+            if (text)
+                puts(text);
+            free(text);
+        } else {
+            printf("  sink %s: %llu pending, %llu dead, oldest undelivered %s%s%s%s\n",
+                   sums[i].sink, (unsigned long long)sums[i].pending,
+                   (unsigned long long)sums[i].dead, when, *ago ? " (" : "", ago, *ago ? ")" : "");
+        }
+    }
+    return 0;
 }
 
 int crr_cmd_status(int argc, char **argv)
@@ -152,6 +200,8 @@ int crr_cmd_status(int argc, char **argv)
                                 1u << 1 | 1u << 2 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 7 |
                                     1u << 8);
     }
+    if (s_deliveries(store, &ctx) != 0)
+        crr_cli_fail(S_CMD, "cannot read the snapshot deliveries (the sources above are exact)");
     if (fflush(stdout) != 0) {
         crr_cli_fail(S_CMD, "write error on stdout");
         goto fail;

@@ -6,6 +6,8 @@
  * runtime failure with a clear message (cli.h). */
 #include "cli.h"
 #include "cmd_backup.h"
+#include "cmd_export.h"
+#include "cmd_snapshots.h"
 #include "cmd_indicators.h"
 #include "cmd_passwd.h"
 #include "cmd_keygen.h"
@@ -34,6 +36,8 @@ static const s_cmd_t s_cmds[] = {
     {"snapshot", crr_cmd_snapshot, "ask an aggregator to take a snapshot now"},
     {"rejects", crr_cmd_rejects, "list rejected events of an aggregator or collector"},
     {"status", crr_cmd_status, "per source: applied sequence, last seen, spool depth"},
+    {"snapshots", crr_cmd_snapshots, "list stored snapshots with their deliveries"},
+    {"export", crr_cmd_export, "write a stored snapshot again, or revive dead deliveries"},
     {"indicators", crr_cmd_indicators, "list the indicator catalogue"},
     {"keygen", crr_cmd_keygen, "write a CURVE certificate pair (NAME, NAME_secret)"},
     {"backup", crr_cmd_backup, "copy a running aggregator's store into one file (hot backup)"},

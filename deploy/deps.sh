@@ -18,7 +18,11 @@ PKGS=(
   libmicrohttpd-dev libjansson-dev libcsv-dev libinih-dev
   # the HTTP users file: crypt_r/crypt_gensalt (SHA-512 hashes)
   libcrypt-dev
-  # the CLI's HTTP client (crrmon snapshot) and the quickstart's JSON filter
+  # the PostgreSQL sink (sinks/postgres.c: libpq); the server itself for
+  # tests/e2e/test_exports_postgres.py (a throwaway cluster: initdb, pg_ctl, psql)
+  libpq-dev postgresql
+  # the CLI's HTTP client (crrmon snapshot), the webhook sink (sinks/webhook.c) and the
+  # quickstart's JSON filter
   libcurl4-openssl-dev jq
   # readiness for systemd units (Type=notify): sd_notify from libsystemd
   libsystemd-dev

@@ -5,17 +5,24 @@
  * IndicatorValue with the snapshot's own fields repeated on each row, so that
  * a spreadsheet needs no join:
  *   snapshot_id,as_of,taken_at,schedule,indicator,borough,window_days,dims,
- *   value,n,n_eff,ci_low,ci_high,reliable,boroughs_reporting
+ *   value,n,n_eff,ci_low,ci_high,reliable,boroughs_reporting,
+ *   borough_name,window_start,window_end,stat
  * dims are "k=v;k=v" sorted by key (empty for the total); an absent wrapper is
  * an empty cell; doubles use the shortest text that reads back exactly;
  * reliable is true/false; boroughs_reporting is the coverage count (0/1 for a
- * borough, 0-33 for LONDON), last so that older readers' columns stay put. Fields holding a comma,
+ * borough, 0-33 for LONDON). Then, for analysts: the borough's name
+ * ("Lambeth", "London"), the window's first and last UTC day (YYYY-MM-DD:
+ * the window_days days ending with as_of's day) and the indicator's stat
+ * (C, P, W, M, R, RR, V; docs/DOMAIN.md). New columns go last so that older
+ * readers' columns stay put. Fields holding a comma,
  * quote or newline are quoted by libcsv. Written as temp + fsync + rename: idempotent on the id.
  *
  * Threading: an instance is used by one thread at a time. */
 #include "filesink.h"
 
+#include "boroughs.h"
 #include "clock.h"
+#include "indicators.h"
 
 #include <csv.h>
 #include <errno.h>
@@ -27,19 +34,23 @@
 #include <sys/stat.h>
 
 typedef struct {
-    char *dir; /* output folder; empty = the host's snapshot folder */
+    char *dir;  /* output folder; empty = the host's snapshot folder */
+    int latest; /* also keep <schedule>-latest.csv */
 } s_config_t;
 
 static const crr_cfg_entry_t s_config_map[] = {
     {"sink.csv", "dir", CRR_CFG_STR, "", 0, 0, offsetof(s_config_t, dir), NULL,
      "folder for <id>.csv files (default: the aggregator's snapshot_dir)"},
+    {"sink.csv", "latest", CRR_CFG_BOOL, "true", 0, 0, offsetof(s_config_t, latest), NULL,
+     "also keep <schedule>-latest.csv, replaced atomically by each scheduled snapshot"},
     CRR_CFG_END,
 };
 
 static int s_open(const crr_sink_section_t *section, void **state, crr_diag_t *d)
 {
     const s_config_t *cfg = section->config;
-    return crr_filesink_open(section, cfg ? cfg->dir : NULL, "sink.csv.dir", "csv", state, d);
+    return crr_filesink_open(section, cfg ? cfg->dir : NULL, cfg ? cfg->latest : 0, "sink.csv.dir",
+                             "csv", state, d);
 }
 
 /* Writes one cell (quoted by libcsv only when it needs to be) and a separator. */
@@ -104,6 +115,35 @@ static const char *s_ts(const Google__Protobuf__Timestamp *t, char *buf, size_t 
     return crr_time_format(t->seconds, t->nanos, buf, len);
 }
 
+/* The stat letter of indicator name ("" when not in the catalogue). */
+static const char *s_stat(const char *name)
+{
+    size_t n;
+    const crr_indicator_info_t *cat = crr_indicators_catalogue(&n);
+    for (size_t i = 0; name && i < n; i++)
+        if (strcmp(cat[i].name, name) == 0)
+            return crr_stat_name(cat[i].stat);
+    return "";
+}
+
+/* The borough's name: "London" for LONDON, "" when unknown. */
+static const char *s_borough_name(const char *code)
+{
+    if (code && strcmp(code, "LONDON") == 0)
+        return "London";
+    const char *n = crr_borough_name(crr_borough_index(code));
+    return n ? n : "";
+}
+
+/* The UTC date (YYYY-MM-DD) of day number day into buf (11 bytes). */
+static const char *s_date(int64_t day, char *buf, size_t len)
+{
+    char t[40];
+    crr_time_format(day * CRR_SEC_PER_DAY, 0, t, sizeof t);
+    snprintf(buf, len, "%.10s", t);
+    return buf;
+}
+
 static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
 {
     char *buf = NULL;
@@ -114,9 +154,10 @@ static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
         return CRR_SINK_RETRY;
     }
     static const char *const cols[] = {
-        "snapshot_id", "as_of",       "taken_at", "schedule", "indicator",
-        "borough",     "window_days", "dims",     "value",    "n",
-        "n_eff",       "ci_low",      "ci_high",  "reliable", "boroughs_reporting"};
+        "snapshot_id",  "as_of",        "taken_at",   "schedule", "indicator",
+        "borough",      "window_days",  "dims",       "value",    "n",
+        "n_eff",        "ci_low",       "ci_high",    "reliable", "boroughs_reporting",
+        "borough_name", "window_start", "window_end", "stat"};
     size_t ncols = sizeof cols / sizeof cols[0];
     for (size_t i = 0; i < ncols; i++)
         s_cell(out, cols[i], i + 1 == ncols);
@@ -143,7 +184,15 @@ static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
         s_cell(out, s_wrapper(v->ci_high, hi, sizeof hi), 0);
         s_cell(out, v->reliable ? "true" : "false", 0);
         snprintf(br, sizeof br, "%" PRIu32, v->boroughs_reporting);
-        s_cell(out, br, 1);
+        s_cell(out, br, 0);
+        int64_t end = s->as_of ? crr_day_of(s->as_of->seconds) : 0;
+        char from[16], to[16];
+        s_cell(out, s_borough_name(v->borough), 0);
+        s_cell(out,
+               v->window_days ? s_date(end - (int64_t)v->window_days + 1, from, sizeof from) : "",
+               0);
+        s_cell(out, s_date(end, to, sizeof to), 0);
+        s_cell(out, s_stat(v->indicator), 1);
     }
     int bad = ferror(out);
     if (fclose(out) || bad) {
@@ -151,7 +200,7 @@ static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
         crr_diag_set(d, 0, "", "out of memory building snapshot %s", s->id);
         return CRR_SINK_RETRY;
     }
-    int rc = crr_filesink_commit(state, s->id, buf, len, d);
+    int rc = crr_filesink_commit(state, s->id, s->schedule, buf, len, d);
     free(buf);
     return rc;
 }

@@ -14,10 +14,11 @@
 typedef struct {
     char dir[PATH_MAX]; /* absolute output folder */
     const char *ext;    /* file extension without the dot (borrowed literal) */
+    int latest;         /* also keep <schedule>-latest.<ext> */
 } s_state_t;
 
-int crr_filesink_open(const crr_sink_section_t *section, const char *cfg_dir, const char *key,
-                      const char *ext, void **state, crr_diag_t *d)
+int crr_filesink_open(const crr_sink_section_t *section, const char *cfg_dir, int latest,
+                      const char *key, const char *ext, void **state, crr_diag_t *d)
 {
     const char *dir = cfg_dir && *cfg_dir ? cfg_dir : section->snapshot_dir;
     if (!dir || !*dir) {
@@ -39,18 +40,26 @@ int crr_filesink_open(const crr_sink_section_t *section, const char *cfg_dir, co
         return rc;
     }
     st->ext = ext;
+    st->latest = latest;
     *state = st;
     return 0;
 }
 
-int crr_filesink_commit(void *state, const char *id, const char *buf, size_t len, crr_diag_t *d)
+int crr_filesink_commit(void *state, const char *id, const char *schedule, const char *buf,
+                        size_t len, crr_diag_t *d)
 {
+    const s_state_t *st = state;
     char path[PATH_MAX + 200];
     if (crr_filesink_locate(state, id, path, sizeof path) != 0) {
         crr_diag_set(d, 0, "id", "snapshot id '%.64s' is not a safe file name", id ? id : "");
         return CRR_SINK_FATAL;
     }
     int rc = crr_datadir_write_file(path, buf, len, 0644);
+    if (rc == 0 && st->latest && crr_sink_id_is_safe(schedule) &&
+        strcmp(schedule, "on-demand") != 0) { /* a schedule's; on-demand ones have none */
+        snprintf(path, sizeof path, "%s/%s-latest.%s", st->dir, schedule, st->ext);
+        rc = crr_datadir_write_file(path, buf, len, 0644);
+    }
     if (rc) {
         crr_diag_set(d, 0, "", "cannot write %s: %s", path, strerror(-rc));
         return CRR_SINK_RETRY;

@@ -24,19 +24,23 @@
 #include <sys/stat.h>
 
 typedef struct {
-    char *dir; /* output folder; empty = the host's snapshot folder */
+    char *dir;  /* output folder; empty = the host's snapshot folder */
+    int latest; /* also keep <schedule>-latest.jsonl */
 } s_config_t;
 
 static const crr_cfg_entry_t s_config_map[] = {
     {"sink.jsonl", "dir", CRR_CFG_STR, "", 0, 0, offsetof(s_config_t, dir), NULL,
      "folder for <id>.jsonl files (default: the aggregator's snapshot_dir)"},
+    {"sink.jsonl", "latest", CRR_CFG_BOOL, "true", 0, 0, offsetof(s_config_t, latest), NULL,
+     "also keep <schedule>-latest.jsonl, replaced atomically by each scheduled snapshot"},
     CRR_CFG_END,
 };
 
 static int s_open(const crr_sink_section_t *section, void **state, crr_diag_t *d)
 {
     const s_config_t *cfg = section->config;
-    return crr_filesink_open(section, cfg ? cfg->dir : NULL, "sink.jsonl.dir", "jsonl", state, d);
+    return crr_filesink_open(section, cfg ? cfg->dir : NULL, cfg ? cfg->latest : 0,
+                             "sink.jsonl.dir", "jsonl", state, d);
 }
 
 /* Appends one JSON object as a line; returns 0 or -ENOMEM / -EIO. */
@@ -53,13 +57,13 @@ static int s_put_line(FILE *out, json_t *obj)
     return rc;
 }
 
-static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
+int crr_sink_jsonl_render(const Crrmon__V1__Snapshot *s, char **out, size_t *outlen)
 {
     char *buf = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&buf, &len);
     if (!mem)
-        goto retry;
+        return -ENOMEM;
     /* header: the snapshot without its values */
     Crrmon__V1__Snapshot head = *s;
     head.n_values = 0;
@@ -67,25 +71,31 @@ static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
     json_t *h = crr_json_from_message(&head.base, CRR_JSON_EMIT_DEFAULTS);
     if (h)
         json_object_del(h, "values");
-    if (s_put_line(mem, h))
-        goto retry;
-    for (size_t i = 0; i < s->n_values; i++)
-        if (s_put_line(mem, crr_json_from_message(&s->values[i]->base, CRR_JSON_EMIT_DEFAULTS)))
-            goto retry;
-    if (fclose(mem)) {
-        mem = NULL;
-        goto retry;
+    int rc = s_put_line(mem, h);
+    for (size_t i = 0; rc == 0 && i < s->n_values; i++)
+        rc = s_put_line(mem, crr_json_from_message(&s->values[i]->base, CRR_JSON_EMIT_DEFAULTS));
+    if (fclose(mem) != 0 && rc == 0)
+        rc = -ENOMEM;
+    if (rc) {
+        free(buf);
+        return rc;
     }
-    mem = NULL;
-    int rc = crr_filesink_commit(state, s->id, buf, len, d);
+    *out = buf;
+    *outlen = len;
+    return 0;
+}
+
+static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    if (crr_sink_jsonl_render(s, &buf, &len) != 0) {
+        crr_diag_set(d, 0, "", "out of memory building snapshot %s", s->id);
+        return CRR_SINK_RETRY;
+    }
+    int rc = crr_filesink_commit(state, s->id, s->schedule, buf, len, d);
     free(buf);
     return rc;
-retry:
-    if (mem)
-        fclose(mem);
-    free(buf);
-    crr_diag_set(d, 0, "", "out of memory building snapshot %s", s->id);
-    return CRR_SINK_RETRY;
 }
 
 const crr_sink_ops_t crr_sink_jsonl = {

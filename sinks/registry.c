@@ -16,6 +16,12 @@ const crr_sink_ops_t *const crr_sink_registry[] = {
 #ifdef CRR_WITH_SINK_CSV
     &crr_sink_csv,
 #endif
+#ifdef CRR_WITH_SINK_WEBHOOK
+    &crr_sink_webhook,
+#endif
+#ifdef CRR_WITH_SINK_POSTGRES
+    &crr_sink_postgres,
+#endif
     NULL,
 };
 

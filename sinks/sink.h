@@ -2,26 +2,35 @@
  *
  * A sink receives whole snapshots (proto Snapshot, the export contract of
  * docs/DOMAIN.md) and writes them somewhere: a JSON Lines file, a CSV file,
- * later PostgreSQL or a webhook. Each sink is one file sinks/<name>.c that
+ * a PostgreSQL database or a webhook. Each sink is one file sinks/<name>.c that
  * exports one `const crr_sink_ops_t crr_sink_<name>`; sinks/registry.c lists
  * them in one table, each entry guarded by CRR_WITH_SINK_<NAME>.
  *
  * Rules for a sink:
- *   - it never sees LMDB or ZeroMQ and never runs on the ingest thread;
+ *   - it never sees LMDB or ZeroMQ; write() runs on the aggregator's delivery
+ *     thread (aggregator/deliver.c), never on the ingest thread, so a slow or
+ *     failing destination holds up only its own deliveries;
  *   - write() is idempotent on the snapshot id (temp file + fsync + rename, or
- *     one SQL transaction) and keeps no pointer into the snapshot afterwards;
+ *     one SQL transaction keyed by the id, or an Idempotency-Key header) and
+ *     keeps no pointer into the snapshot afterwards: after a crash between a
+ *     write and its outcome record the same snapshot is written again;
  *   - write() reports CRR_SINK_OK, CRR_SINK_RETRY (transient: try again later)
- *     or CRR_SINK_FATAL (this snapshot can never be written); the caller (the
- *     aggregator) owns retries, a sink never retries by itself (the aggregator
- *     does not retry while running yet: it writes what is undelivered at its
- *     next start);
- *   - close() is called exactly once for every successful open().
+ *     or CRR_SINK_FATAL (this snapshot can never be written); the caller owns
+ *     retries (exponential backoff with jitter up to
+ *     aggregator.delivery_max_attempts, then the delivery is dead until
+ *     `crrmon export --retry SINK`), a sink never retries by itself;
+ *   - locate() only reads the state open() set: the main thread may call it
+ *     while the delivery thread runs write() on the same instance;
+ *   - close() is called exactly once for every successful open(), by the
+ *     thread that owns the instance at that time.
  *
  * Configuration: a sink's settings are a config map (common/cfg.h) whose
  * offsets point into the sink's own config struct (at most
  * CRR_SINK_CONFIG_MAX bytes, zero-initialised, then filled by the loader). The
  * aggregator splices every registered sink's map into its own table, so the
- * keys are INI `[sink.<name>] key = value` or `--sink.<name>.key=value`. */
+ * keys are INI `[sink.<name>] key = value` or `--sink.<name>.key=value`.
+ * Instances: each `[sink.NAME] type = T` section is an instance of sink T
+ * with its own config struct and delivery records; NAME defaults to T. */
 #ifndef CRR_SINK_H
 #define CRR_SINK_H
 
@@ -44,7 +53,7 @@ enum {
 
 /* What open() gets: the sink's filled config struct plus the host's context. */
 typedef struct crr_sink_section {
-    const char *name;         /* instance name, used in log lines (e.g. "jsonl") */
+    const char *name;         /* instance name ([sink.NAME]; the type's name by default) */
     const char *snapshot_dir; /* the host's snapshot folder (absolute); default for file sinks */
     const void *config;       /* the sink's config struct, filled from its config map */
 } crr_sink_section_t;
@@ -86,5 +95,7 @@ int crr_sink_id_is_safe(const char *id);
 /* The exported sinks (each guarded by its CRR_WITH_SINK_<NAME> option). */
 extern const crr_sink_ops_t crr_sink_jsonl;
 extern const crr_sink_ops_t crr_sink_csv;
+extern const crr_sink_ops_t crr_sink_webhook;
+extern const crr_sink_ops_t crr_sink_postgres;
 
 #endif

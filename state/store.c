@@ -1448,6 +1448,8 @@ static int s_snapshot_put(crr_store_t *s, MDB_txn *txn, Crrmon__V1__Snapshot *sn
     s_snapshot_id(id, sizeof id, as_of_sec, ctr);
     if (!(snap->id = s_strdup(id)))
         return -ENOMEM;
+    if (s->snap_hook && (rc = s->snap_hook(txn, snap, taken_at_sec, s->snap_hook_ud)) != 0)
+        return rc;
     uint8_t *packed = NULL, *buf = NULL;
     size_t plen;
     if ((rc = crr_codec_pack(&snap->base, &packed, &plen)) != 0)
@@ -1468,6 +1470,12 @@ static int s_snapshot_put(crr_store_t *s, MDB_txn *txn, Crrmon__V1__Snapshot *sn
     free(packed);
     free(buf);
     return rc;
+}
+
+void crr_store_set_snapshot_hook(crr_store_t *s, crr_store_snapshot_hook_fn fn, void *ud)
+{
+    s->snap_hook = fn;
+    s->snap_hook_ud = ud;
 }
 
 int crr_store_snapshot_put(crr_store_t *s, Crrmon__V1__Snapshot *snap, int64_t as_of_sec,

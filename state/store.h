@@ -251,6 +251,17 @@ int crr_store_snapshots_foreach(crr_store_t *s,
 int crr_store_snapshot_put(crr_store_t *s, Crrmon__V1__Snapshot *snap, int64_t as_of_sec,
                            int64_t taken_at_sec);
 
+/* Something to record in the same transaction as each stored snapshot (the
+ * aggregator's outbox: one delivery per sink, aggregator/deliver.c): fn is
+ * called by crr_store_snapshot_put inside its write transaction once snap->id
+ * is set and before snap is packed (fn may set header fields such as
+ * catch_up, never values); a non-zero return aborts the transaction (nothing
+ * stored) and is crr_store_snapshot_put's result. NULL fn removes it. Writer
+ * thread only. */
+typedef int (*crr_store_snapshot_hook_fn)(MDB_txn *txn, Crrmon__V1__Snapshot *snap,
+                                          int64_t taken_at_sec, void *ud);
+void crr_store_set_snapshot_hook(crr_store_t *s, crr_store_snapshot_hook_fn fn, void *ud);
+
 /* 1 when s was opened read-only (apply, prune and snapshots refuse). */
 int crr_store_is_readonly(const crr_store_t *s);
 

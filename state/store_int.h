@@ -36,13 +36,15 @@ struct crr_store {
     MDB_dbi db_seqhash;      /* hash of each applied event by source key | be64 seq (resends) */
     struct crr_coalesce *co; /* apply's per-call coalescing table, reused */
     struct crr_refdata *ref; /* recorded reference data (malloc'd), NULL = none */
-    struct crr_first_seen *fs_mem;    /* read-only open of a format-1 store: first-seen
-                                         instants derived at open (malloc'd), else NULL */
-    uint64_t rcap_batch, rcap_source; /* reject storage caps (crr_store_opts_t) */
-    int64_t rcap_window;              /* the per-source cap's window, seconds */
-    struct crr_rcap *rcap;            /* per-source reject counts, CRR_RCAP_SLOTS (writer),
-                                         then as many for apply's copy (a failed attempt
-                                         gives back the budget it took) */
+    struct crr_first_seen *fs_mem;        /* read-only open of a format-1 store: first-seen
+                                             instants derived at open (malloc'd), else NULL */
+    uint64_t rcap_batch, rcap_source;     /* reject storage caps (crr_store_opts_t) */
+    int64_t rcap_window;                  /* the per-source cap's window, seconds */
+    struct crr_rcap *rcap;                /* per-source reject counts, CRR_RCAP_SLOTS (writer),
+                                             then as many for apply's copy (a failed attempt
+                                             gives back the budget it took) */
+    crr_store_snapshot_hook_fn snap_hook; /* crr_store_set_snapshot_hook's, or NULL */
+    void *snap_hook_ud;                   /* its argument */
 };
 
 /* Per-source reject count in the current window (a direct-mapped table by

@@ -238,8 +238,9 @@ def test_batch_acked_and_duplicate_counted_once():
     assert (ack.total_applied, ack.total_duplicates, ack.total_rejected) == (3, 0, 0), ack
     ans, header, rows = a.snapshot()
     # the header: every Snapshot field but values, in field order, defaults written
-    assert list(header) == ["id", "asOf", "takenAt", "schedule"], header
-    assert header == {"id": ans["id"], "asOf": NOW, "takenAt": NOW, "schedule": "on-demand"}
+    assert list(header) == ["id", "asOf", "takenAt", "schedule", "catchUp"], header
+    assert header == {"id": ans["id"], "asOf": NOW, "takenAt": NOW, "schedule": "on-demand",
+                      "catchUp": False}
     assert ans["file"] == os.path.join(os.path.realpath(a.dir), "snapshots", ans["id"] + ".jsonl")
     lo, hi = byar(4)
     row = find(rows, "stop_search.count", B, 30)
@@ -498,6 +499,8 @@ def test_schedule_every_minute_and_csv_sink():
 
     def scheduled():
         for p in glob.glob(os.path.join(a.dir, "snapshots", "*.jsonl")):
+            if p.endswith("-latest.jsonl"):  # the schedule's latest copy (checked below)
+                continue
             header, rows = read_jsonl(p)
             if header["schedule"] == "minutely":
                 return p, header, rows
@@ -506,6 +509,10 @@ def test_schedule_every_minute_and_csv_sink():
     path, header, rows = crrtest.wait_until(scheduled, timeout=30, what="the minutely snapshot")
     assert header["asOf"] == NOW, header
     assert os.path.basename(path) == header["id"] + ".jsonl"
+    latest = os.path.join(a.dir, "snapshots", "minutely-latest.jsonl")
+    crrtest.wait_until(lambda: os.path.exists(latest), timeout=10, what="the latest copy")
+    with open(latest) as f:
+        assert json.loads(f.readline())["schedule"] == "minutely"
     assert header["id"].startswith("20260301T120000Z-"), header
     assert find(rows, "stop_search.count", B, 30)["value"] == 1.0
     csv_path = path[:-len(".jsonl")] + ".csv"  # the csv sink runs after the jsonl one
@@ -513,7 +520,8 @@ def test_schedule_every_minute_and_csv_sink():
     with open(csv_path) as f:
         lines = f.read().splitlines()
     assert lines[0] == ("snapshot_id,as_of,taken_at,schedule,indicator,borough,window_days,dims,"
-                        "value,n,n_eff,ci_low,ci_high,reliable,boroughs_reporting"), lines[0]
+                        "value,n,n_eff,ci_low,ci_high,reliable,boroughs_reporting,"
+                        "borough_name,window_start,window_end,stat"), lines[0]
     assert len(lines) == len(rows) + 1
     want = f"{header['id']},{NOW},{header['takenAt']},minutely,stop_search.count,{B},30,,1,1,,"
     assert any(line.startswith(want) for line in lines), want

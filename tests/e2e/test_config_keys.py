@@ -31,11 +31,13 @@ def value_for(key, typ, default, lo, hi, tmp):
         "data_dir": os.path.join(tmp, "data"), "snapshot_dir": os.path.join(tmp, "snap"),
         "dir": os.path.join(tmp, "sinkdir"), "ingest": "tcp://127.0.0.1:*", "feed": "tcp://127.0.0.1:*",
         "http": "127.0.0.1:0", "log_level": "debug", "log_format": "json", "windows": "7,28", "schedules": "hourly=every 1h",
-        "sinks": "jsonl,csv", "ref_boroughs": "", "ref_population": "", "aggregator": "tcp://127.0.0.1:9",
+        "sinks": "jsonl,csv", "timezone": "UTC", "ref_boroughs": "", "ref_population": "", "aggregator": "tcp://127.0.0.1:9",
         "source_id": "walker", "final_line": "accept",
     }
     if key == "bucket_max_age":  # must keep the longest window (28d above)
         return "60d"
+    if key == "type":  # a sink instance's type: the file sinks swap (same keys), others stay
+        return {"jsonl": "csv", "csv": "jsonl"}.get(default, default)
     if typ == "text":
         return text.get(key, "walk-value")
     if typ == "bool":

@@ -189,11 +189,13 @@ def test_snapshot_committed_but_not_exported():
     with open(stale, "w") as f:
         f.write('{"id":"half a file')
     agg2, ep2 = start_aggregator(agg_dir, extra=["--aggregator.schedules="])
-    files = snapshot_files(snap_dir)
+    # the delivery was queued in the snapshot's own transaction: the delivery thread writes it
+    files = crrtest.wait_until(lambda: snapshot_files(snap_dir), timeout=30, what="the snapshot's file")
     assert len(files) == 1, os.listdir(snap_dir)
     assert not os.path.exists(stale), os.listdir(snap_dir)
-    err = agg2.stderr()
-    assert "written at start (its export had not finished)" in err and "removed stale temporary file" in err, err
+    err = crrtest.wait_until(lambda: "delivered" in agg2.stderr() and agg2.stderr(), timeout=30,
+                             what="the delivery in the log")
+    assert "sink jsonl: snapshot id=%s delivered" % files[0][:-6] in err and "removed stale temporary file" in err, err
     with open(os.path.join(snap_dir, files[0])) as f:
         lines = [json.loads(l) for l in f]
     assert lines[0]["id"] + ".jsonl" == files[0], lines[0]
@@ -205,7 +207,7 @@ def test_snapshot_committed_but_not_exported():
     os.unlink(os.path.join(snap_dir, files[0]))
     agg3, _ = start_aggregator(agg_dir, extra=["--aggregator.schedules="])
     assert agg3.term() == 0
-    assert "written at start" not in agg3.stderr(), agg3.stderr()[-2000:]
+    assert "delivered" not in agg3.stderr() and "queued at start" not in agg3.stderr(), agg3.stderr()[-2000:]
     assert snapshot_files(snap_dir) == [], os.listdir(snap_dir)
 
 
@@ -274,12 +276,12 @@ def disk_full_scenario():
     assert free_bytes(mnt) < 256 * 1024, free_bytes(mnt)
     # a snapshot asked for now: either it cannot be stored and the answer says
     # why, or LMDB still had free pages for it and its file cannot be written:
-    # then the answer names no file and the log says it is retried at the next
-    # start (which of the two depends on the pages free at that moment)
+    # then the answer names no file and the log says it is retried (the delivery
+    # thread's backoff; which of the two depends on the pages free at that moment)
     r = crrmon("snapshot", "--http", ep["http"], "--timeout", "30s")
     if r.returncode == 0:
         assert "\nfile \n" in r.stdout, (r.stdout, r.stderr)
-        crrtest.wait_until(lambda: "not written (retried at the next start)" in agg.stderr(),
+        crrtest.wait_until(lambda: "not written (attempt 1)" in agg.stderr(),
                            timeout=30, what="the sink's failure in the log")
     else:
         assert r.returncode == 1 and ("No space left on device" in r.stderr

@@ -387,7 +387,7 @@ static void test_emit_defaults(void **state)
                  "\"object_found\":false,\"grounds_reviewed\":false,"
                  "\"grounds_satisfactory\":false}}");
     s_check_dump(&crrmon__v1__snapshot__descriptor, "{}", CRR_JSON_EMIT_DEFAULTS,
-                 "{\"id\":\"\",\"schedule\":\"\",\"values\":[]}");
+                 "{\"id\":\"\",\"schedule\":\"\",\"values\":[],\"catchUp\":false}");
     s_check_dump(&crrmon__v1__indicator_value__descriptor, "{}", CRR_JSON_EMIT_DEFAULTS,
                  "{\"indicator\":\"\",\"borough\":\"\",\"windowDays\":0,\"dims\":{},\"n\":\"0\","
                  "\"reliable\":false,\"boroughsReporting\":0}");

@@ -121,6 +121,8 @@ static void test_registry_and_ids(void **state)
     (void)state;
     assert_ptr_equal(crr_sink_find("jsonl"), &crr_sink_jsonl);
     assert_ptr_equal(crr_sink_find("csv"), &crr_sink_csv);
+    assert_ptr_equal(crr_sink_find("webhook"), &crr_sink_webhook);
+    assert_ptr_equal(crr_sink_find("postgres"), &crr_sink_postgres);
     assert_null(crr_sink_find("nosuch"));
     size_t n = 0;
     for (const crr_sink_ops_t *const *s = crr_sink_registry; *s; s++, n++) {
@@ -129,7 +131,7 @@ static void test_registry_and_ids(void **state)
         assert_non_null((*s)->close);
         assert_true((*s)->config_size <= CRR_SINK_CONFIG_MAX);
     }
-    assert_int_equal(n, 2);
+    assert_int_equal(n, 4);
     assert_true(crr_sink_id_is_safe("20260301T120000Z-000001"));
     assert_false(crr_sink_id_is_safe(""));
     assert_false(crr_sink_id_is_safe(NULL));
@@ -175,7 +177,7 @@ static void test_jsonl_layout(void **state)
     assert_string_equal(
         got,
         "{\"id\":\"20260301T120000Z-000001\",\"asOf\":\"2026-03-01T12:00:00Z\","
-        "\"takenAt\":\"2026-03-01T12:00:01.500Z\",\"schedule\":\"nightly\"}\n"
+        "\"takenAt\":\"2026-03-01T12:00:01.500Z\",\"schedule\":\"nightly\",\"catchUp\":false}\n"
         "{\"indicator\":\"stop_search.count\",\"borough\":\"E09000022\",\"windowDays\":30,"
         "\"dims\":{},\"value\":4.0,\"n\":\"4\",\"ciLow\":1.5,\"ciHigh\":10.25,\"reliable\":false,"
         "\"boroughsReporting\":1}\n"
@@ -206,12 +208,14 @@ static void test_csv_layout(void **state)
     assert_non_null(got);
     assert_string_equal(
         got, "snapshot_id,as_of,taken_at,schedule,indicator,borough,window_days,dims,"
-             "value,n,n_eff,ci_low,ci_high,reliable,boroughs_reporting\n"
+             "value,n,n_eff,ci_low,ci_high,reliable,boroughs_reporting,"
+             "borough_name,window_start,window_end,stat\n"
              "20260301T120000Z-000002,2026-03-01T12:00:00Z,2026-03-01T12:00:01.500Z,"
-             "\"on,demand\",stop_search.count,E09000022,30,,4,4,,1.5,10.25,false,1\n"
+             "\"on,demand\",stop_search.count,E09000022,30,,4,4,,1.5,10.25,false,1,"
+             "Lambeth,2026-01-31,2026-03-01,C\n"
              "20260301T120000Z-000002,2026-03-01T12:00:00Z,2026-03-01T12:00:01.500Z,"
              "\"on,demand\",survey.good_job,LONDON,365,ethnicity=BLACK;gender=FEMALE,,0,,"
-             ",,false,3\n");
+             ",,false,3,London,2025-03-02,2026-03-01,W\n");
     free(got);
     crr_sink_csv.close(&st);
     assert_null(st);
