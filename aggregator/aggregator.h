@@ -382,10 +382,13 @@ int crr_zap_admit(crr_aggregator_t *a, crr_agg_slot_t *slot, zmq_msg_t *msg, crr
  * to crr_zap_tick. No-op without CURVE. */
 void crr_zap_reload(crr_aggregator_t *a);
 
-/* Each turn of the loop (main thread): retries, once a second, binding an
- * endpoint that crr_zap_reload unbound and could not bind again. Cheap when
- * there is none. */
-void crr_zap_tick(crr_aggregator_t *a);
+/* Each turn of the loop (main thread): for a few seconds after a drop, runs
+ * the dropped sockets' pending commands (a session ends only once its socket
+ * has run them, and an idle PUB runs none); retries, once a second, binding
+ * an endpoint that crr_zap_reload unbound and could not bind again. Returns
+ * the longest the loop may then wait in ms, or -1 for no limit. Cheap when
+ * there is nothing to do. */
+int crr_zap_tick(crr_aggregator_t *a);
 
 /* Stops the handler and frees the keys (before zmq_ctx_term). Safe twice. */
 void crr_zap_stop(crr_aggregator_t *a);

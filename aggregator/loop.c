@@ -36,8 +36,10 @@ int crr_agg_loop_run(crr_aggregator_t *a, volatile sig_atomic_t *stop,
             (void)crr_log_set_format_name(a->cfg.log_format); /* checked by the loader */
             crr_notify_ready("serving");
         }
-        crr_zap_tick(a); /* an endpoint a reload could not bind again (zap.c) */
+        int cap = crr_zap_tick(a); /* after a drop of revoked peers (zap.c) */
         int timeout = crr_snapshots_tick(a);
+        if (cap >= 0 && (timeout < 0 || timeout > cap))
+            timeout = cap;
         if (*stop)
             break;
         int r = zmq_poll(items, nitems, timeout);

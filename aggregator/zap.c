@@ -51,6 +51,8 @@
 #define S_ZAP_EP "inproc://zeromq.zap.01"
 #define S_REBIND_MS 5000       /* retry a rebind this long within the reload */
 #define S_REBIND_STEP_MS 10    /* between two attempts */
+#define S_SETTLE_MS 5000       /* after a drop, the sockets' commands are run this long */
+#define S_SETTLE_POLL_MS 50    /* ... this often */
 #define S_REFUSED_LOG_MS 60000 /* a refused key is logged at most once this often */
 #define S_REFUSED_KEYS 16      /* refused keys remembered for that */
 
@@ -72,6 +74,7 @@ struct crr_zap {
     int started;                      /* thread is running */
     s_rebind_t rebind[2];             /* ingest, feed: unbound and not bound again yet */
     uint64_t rebind_next_ms;          /* next retry from the loop (crr_zap_tick) */
+    uint64_t settle_until_ms;         /* until then the dropped sockets' commands are run */
     struct {
         char key[CRR_CERT_Z85]; /* a refused key (handler thread only) */
         uint64_t at_ms;         /* when it was last logged */
@@ -396,6 +399,10 @@ static void s_drop_peers(crr_zap_t *z, s_rebind_t *r, void *sock, const char *ep
              waited += S_REBIND_STEP_MS)
             s_sleep_ms(S_REBIND_STEP_MS);
     }
+    /* the dropped sessions end only once the socket has run the pipe-term
+     * commands they send it: a PUB runs commands only when touched, and the
+     * feed may publish nothing for hours (crr_zap_tick touches it) */
+    z->settle_until_ms = crr_clock_mono_ms() + S_SETTLE_MS;
     int rc = s_bind_again(r, S_REBIND_MS);
     if (rc == 0) {
         CRR_INFO("reload: %zu %s key(s) removed: dropped every connection on %s (admitted "
@@ -436,11 +443,23 @@ void crr_zap_reload(crr_aggregator_t *a)
         s_drop_peers(z, &z->rebind[1], a->pub, a->feed_ep, "feed", gone_fd);
 }
 
-void crr_zap_tick(crr_aggregator_t *a)
+int crr_zap_tick(crr_aggregator_t *a)
 {
     crr_zap_t *z = a->zap;
-    if (!z || (!z->rebind[0].sock && !z->rebind[1].sock) || crr_clock_mono_ms() < z->rebind_next_ms)
-        return;
+    if (!z)
+        return -1;
+    int cap = -1;
+    if (crr_clock_mono_ms() < z->settle_until_ms) {
+        int events; /* ZMQ_EVENTS runs the socket's pending commands */
+        size_t len = sizeof events;
+        zmq_getsockopt(a->router, ZMQ_EVENTS, &events, &len);
+        len = sizeof events;
+        if (a->pub)
+            zmq_getsockopt(a->pub, ZMQ_EVENTS, &events, &len);
+        cap = S_SETTLE_POLL_MS;
+    }
+    if ((!z->rebind[0].sock && !z->rebind[1].sock) || crr_clock_mono_ms() < z->rebind_next_ms)
+        return cap;
     for (size_t i = 0; i < 2; i++) {
         s_rebind_t *r = &z->rebind[i];
         if (!r->sock)
@@ -453,6 +472,7 @@ void crr_zap_tick(crr_aggregator_t *a)
             CRR_DEBUG("%s endpoint %s still cannot be bound: %s", what, r->ep, zmq_strerror(-rc));
     }
     z->rebind_next_ms = crr_clock_mono_ms() + 1000;
+    return cap < 0 || cap > 1000 ? 1000 : cap;
 }
 
 void crr_zap_stop(crr_aggregator_t *a)

@@ -421,7 +421,10 @@ def monitor_events(mon, want, timeout=30):
         while mon.poll(20):
             seen.append(zmq.utils.monitor.recv_monitor_message(mon)["event"])
         return all(w in seen for w in want)
-    crrtest.wait_until(got, timeout=timeout, what=f"monitor events {want}")
+    try:
+        crrtest.wait_until(got, timeout=timeout, what=f"monitor events {want}")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; seen: {seen}") from None
     return seen
 
 
