@@ -31,7 +31,9 @@ class Pg:
     def __init__(self):
         assert PGBIN, "PostgreSQL is not installed: run deploy/deps.sh"
         self.bin = os.path.dirname(PGBIN[-1])
-        self.base = tempfile.mkdtemp(prefix="pgtest-", dir=os.path.dirname(crrtest.BIN))
+        # in /tmp, not under the build folder: the checkout may sit in a folder
+        # only its owner can enter (mktemp -d), and the cluster runs as nobody
+        self.base = tempfile.mkdtemp(prefix="crr-pgtest-", dir="/tmp")
         crrtest._tmpdirs.append(self.base)
         self.run_as = []
         if os.getuid() == 0:  # initdb refuses root: run the cluster as nobody
