@@ -19,6 +19,7 @@ import json
 import os
 import socket
 import threading
+import time
 import urllib.request
 
 import zmq
@@ -314,15 +315,19 @@ def test_concurrent_snapshot_requests_are_coalesced():
 
     threads = [threading.Thread(target=post) for _ in range(20)]
     threads += [threading.Thread(target=ping) for _ in range(10)]
+    t0 = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join(120)
+    elapsed = time.monotonic() - t0
     assert health == [200] * 10, health
     assert len(answers) == 20 and all(code == 201 for code, _ in answers), answers
     ids = {ans["id"] for _, ans in answers}
-    # all that came while one ran share it; those just after it share the next (at most one per 2 s)
-    assert 1 <= len(ids) <= 2, ids
+    # all that came while one ran share it, and a new one starts at most every 2 s: on a
+    # loaded machine the connection limit can hold the last requests back past the
+    # second, so the bound is the 2 s slots the requests spanned (never a speed target)
+    assert 1 <= len(ids) <= min(2 + int(elapsed // 2), 19), (ids, elapsed)
     assert a.stats()["store"]["snapshots"] == len(ids), a.stats()
     # a request after them is served (it waits out the gap) with a snapshot of its own
     code, ans = a.http("POST", "/api/v1/snapshots")
