@@ -19,22 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char s_dir[64];
+#include "tmpdir_fixture.h"
 
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(s_dir, sizeof s_dir, "/tmp/test_reader.XXXXXX");
-    return mkdtemp(s_dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-    return system(cmd);
-}
+FX_TMPDIR_FIXTURE("reader")
 
 /* Writes text to DIR/name; returns the path (static). */
 static const char *s_file(const char *name, const char *text, const char *mode)

@@ -14,22 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char s_dir[64];
+#include "tmpdir_fixture.h"
 
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(s_dir, sizeof s_dir, "/tmp/test_rejects.XXXXXX");
-    return mkdtemp(s_dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-    return system(cmd);
-}
+FX_TMPDIR_FIXTURE("rejects")
 
 /* Writes n rejects (seq 1..n) into env dir/sub; n = 0 writes none. */
 static void s_write(const char *sub, unsigned n)

@@ -17,22 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static char s_dir[64];
+#include "tmpdir_fixture.h"
 
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(s_dir, sizeof s_dir, "/tmp/test_seen.XXXXXX");
-    return mkdtemp(s_dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-    return system(cmd);
-}
+FX_TMPDIR_FIXTURE("seen")
 
 /* The list file's content (static buffer). */
 static const char *s_content(void)
