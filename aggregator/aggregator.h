@@ -11,6 +11,9 @@
  *   feed.c      PUB live feed: one update per borough touched by a committed group
  *   http.c      libmicrohttpd, a thread per connection: /healthz, /api/v1/stats, /metrics,
  *               POST /api/v1/snapshots (coalesced)
+ *   api.c       the JSON read API (/api/v1/indicators, boroughs, series, sources, rejects,
+ *               snapshots), /readyz and the per-source, per-borough and indicator series of
+ *               /metrics (api.h: it speaks libmicrohttpd's types)
  *   snapshot.c  snapshot on demand and on schedule, queued for the sinks (the outbox); pruning
  *   deliver.c   the delivery thread: writes queued snapshots through the sinks, retries, records
  *   snapwork.c  the snapshot worker thread: computes a snapshot's rows off the ingest thread
@@ -52,6 +55,8 @@
 #define CRR_AGG_MAX_SINKS 16     /* sink instances ([sink.NAME] sections and the defaults) */
 #define CRR_AGG_MAX_SCHEDULES 16 /* named schedules */
 #define CRR_AGG_MAX_FRAMES 4096  /* frames received into one group at most */
+#define CRR_AGG_BOROUGHS 33      /* the London boroughs (common/boroughs.h) */
+#define CRR_AGG_ACK_BUCKETS 15   /* Ack latency histogram buckets, +Inf included (api.c) */
 
 /* ---------------------------------------------------------------- config.c */
 
@@ -196,6 +201,11 @@ typedef struct crr_agg_stats {
     _Atomic uint64_t snapshots;        /* snapshots taken */
     _Atomic uint64_t sink_failures;    /* sink writes that failed */
     _Atomic uint64_t prunes; /* prunes committed (buckets, record ids, snapshots, rejects) */
+    _Atomic uint64_t rejected_by_borough[CRR_AGG_BOROUGHS]; /* new rejections by event borough */
+    _Atomic uint64_t ack_latency_le[CRR_AGG_ACK_BUCKETS]; /* Acks by receive-to-Ack latency (api.c's
+                                                             bounds; not cumulative) */
+    _Atomic uint64_t ack_latency_count;                   /* Acks timed */
+    _Atomic uint64_t ack_latency_sum_ns;                  /* their latencies summed */
 } crr_agg_stats_t;
 
 /* One open sink instance. */
@@ -213,12 +223,14 @@ typedef struct crr_agg_slot {
     Crrmon__V1__Batch *batch; /* unpacked batch, or NULL when malformed */
     char error[256];          /* why the frame was malformed or refused */
     int refused;              /* a REJECT_CODE the whole batch was refused with (zap.c), or 0 */
+    uint64_t recv_ns;         /* CLOCK_MONOTONIC when its frame was received (Ack latency) */
 } crr_agg_slot_t;
 
 typedef struct crr_http crr_http_t;
 typedef struct crr_deliver crr_deliver_t;
 typedef struct crr_snapwork crr_snapwork_t;
 typedef struct crr_zap crr_zap_t;
+typedef struct crr_api crr_api_t;
 
 /* The aggregator: one per process, passed explicitly to every module. */
 typedef struct crr_aggregator {
@@ -264,6 +276,8 @@ typedef struct crr_aggregator {
     size_t ackcap;            /* bytes in ackbuf */
     uint64_t next_prune_ms;   /* monotonic time of the next prune */
     atomic_int stopping;      /* set when shutting down (HTTP answers 503) */
+    atomic_int serving;       /* the loop runs with the ingest endpoint bound (GET /readyz) */
+    crr_api_t *api;           /* api.c's state (the reference data copy), or NULL */
     crr_agg_stats_t stats;    /* counters */
 } crr_aggregator_t;
 
@@ -392,6 +406,10 @@ int crr_zap_tick(crr_aggregator_t *a);
 
 /* Stops the handler and frees the keys (before zmq_ctx_term). Safe twice. */
 void crr_zap_stop(crr_aggregator_t *a);
+
+/* 1 when the ingest ROUTER is bound (not unbound by crr_zap_reload and not
+ * yet bound again), else 0. Main thread. */
+int crr_zap_ingest_bound(crr_aggregator_t *a);
 
 /* ---------------------------------------------------------------- deliver.c */
 

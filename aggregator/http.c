@@ -3,7 +3,8 @@
  *   GET  /healthz            200 {"status":"ok"}
  *   GET  /api/v1/stats       200 the ingest counters (crr_agg_stats_t) as JSON, with
  *                            "rejected_by_reason" and "store": the store's sizes
- *   GET  /metrics            200 the same in Prometheus text format 0.0.4
+ *   GET  /metrics            200 the same in Prometheus text format 0.0.4 (and api.c's series)
+ *   GET  /readyz, GET /api/v1/... (but POST /api/v1/snapshots): api.c (api.h)
  *   POST /api/v1/snapshots   201 {"id":..,"file":..,"values":N,"as_of":..,"deliveries":[{"sink",
  *                            "state","error"}]}: a snapshot now, answered once each sink
  *                            delivered it or failed once (or after S_DELIVERY_WAIT_MS);
@@ -43,6 +44,7 @@
  * `ulock`; a connection's thread copies the one user it needs under it and
  * runs crypt_r outside it. */
 #include "aggregator.h"
+#include "api.h"
 
 #include "clock.h"
 #include "indicators.h"
@@ -252,6 +254,7 @@ static char *s_metrics(crr_aggregator_t *a)
                     g[i].name, g[i].name, g[i].v);
     }
     crr_deliver_metrics(a, f);
+    crr_api_metrics(a, f); /* per source, per borough, Ack latency, indicator values */
     if (fclose(f) != 0) {
         free(buf);
         return NULL;
@@ -462,11 +465,16 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
             return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use GET"));
         return s_reply(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
     }
+    if (strcmp(url, "/readyz") == 0) /* open to all too: readiness probes (api.c) */
+        return crr_api_readyz(h->a, c, method);
     crr_role_t role = s_role(h, c);
     if (role == CRR_ROLE_NONE)
         return s_unauthorized(c);
     if (!get && role != CRR_ROLE_ADMIN) /* anything but a read may change state */
         return s_reply(c, MHD_HTTP_FORBIDDEN, s_error("this needs a user with the admin role"));
+    enum MHD_Result ret; /* the read API: /api/v1/indicators, boroughs, series, ... (api.c) */
+    if (crr_api_route(h->a, c, url, method, &ret))
+        return ret;
     if (strcmp(url, "/api/v1/stats") == 0) {
         if (!get)
             return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use GET"));

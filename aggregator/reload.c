@@ -24,6 +24,7 @@
  * Main thread only (called from the poll loop, never from the handler): the
  * HTTP thread reads none of what changes here. */
 #include "aggregator.h"
+#include "api.h"
 
 #include "clock.h"
 #include "datadir.h"
@@ -160,6 +161,7 @@ static void s_apply(crr_aggregator_t *a, s_next_t *n)
     a->nschedules = n->nschedules;
     a->ref = n->ref;
     a->have_ref = n->have_ref;
+    crr_api_set_ref(a); /* the HTTP threads' copy (api.c) */
     (void)crr_log_set_level_name(n->cfg.log_level);
     crr_cfg_free(a->cfg_table, &a->cfg);
     a->cfg = n->cfg; /* the strings change hands */
