@@ -46,6 +46,9 @@ PKGS=(
   python3 python3-protobuf python3-zmq
   # test_security.py: a loopback capture shows CURVE traffic holds no plain text
   tcpdump
+  # test_api.py: promtool (Debian ships it in prometheus) checks a live /metrics
+  # (`promtool check metrics`) and deploy/prometheus/crrmon-alerts.yml (`check rules`)
+  prometheus
 )
 missing=()
 for p in "${PKGS[@]}"; do
