@@ -47,8 +47,9 @@ PKGS=(
   # test_security.py: a loopback capture shows CURVE traffic holds no plain text
   tcpdump
   # test_api.py: promtool (Debian ships it in prometheus) checks a live /metrics
-  # (`promtool check metrics`) and deploy/prometheus/crrmon-alerts.yml (`check rules`)
-  prometheus
+  # (`promtool check metrics`) and deploy/prometheus/crrmon-alerts.yml (`check rules`);
+  # python3-yaml reads the rules' expressions to check their metric names
+  prometheus python3-yaml
 )
 missing=()
 for p in "${PKGS[@]}"; do
