@@ -26,7 +26,8 @@
  * everything but the delivery records), every zmq socket but the HTTP end of
  * the request pipe and the snapshot worker's end of its pipe, and the
  * scheduler. libmicrohttpd runs a listening thread and one thread per
- * connection; they read counters (atomics) and hand snapshot requests to the
+ * connection; they read counters (atomics), answer the read API in their own
+ * LMDB read transactions (api.c) and hand snapshot requests to the
  * main loop over an inproc PAIR ("inproc://crr-agg-http"), one at a time
  * (http.c's mutex), waiting for the answer. The snapshot worker (snapwork.c)
  * computes a snapshot's rows in a read transaction; the main thread stores
