@@ -203,7 +203,7 @@ def test_read_api():
         assert status == 405 and "error" in body, (path, status, body)
     status, body = get(agg, "/api/v1/snapshots", "PUT")
     assert status == 405 and "error" in body, (status, body)
-    agg.term()
+    assert agg.term() == 0, agg.stderr()[-3000:]
 
 
 def metric_names(exposition):
@@ -264,7 +264,7 @@ def test_metrics_promtool_and_deploy_files():
     scrape = os.path.join(DEPLOY, "prometheus", "crrmon.yml")
     r = subprocess.run(["promtool", "check", "config", "--syntax-only", scrape], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
-    agg.term()
+    assert agg.term() == 0, agg.stderr()[-3000:]
 
 
 def test_readyz_follows_the_ingest_binding():
@@ -295,7 +295,7 @@ def test_readyz_follows_the_ingest_binding():
     os.rename(sock_dir + ".away", sock_dir)
     crrtest.wait_until(lambda: get(agg, "/readyz") == (200, {"ready": True}), what="/readyz 200 again")
     assert "bound again" in agg.stderr()
-    agg.term()
+    assert agg.term() == 0, agg.stderr()[-3000:]
 
 
 if __name__ == "__main__":
