@@ -337,6 +337,17 @@ static int s_as_of(crr_aggregator_t *a, struct MHD_Connection *c, int64_t now, i
 
 /* ------------------------------------------------------------ /api/v1/indicators */
 
+/* The live feed's sequence of the last message published: 0 until the feed
+ * numbers its messages (feed.c owns that number; wire it here). Read BEFORE
+ * the rows' read transaction begins, so the rows reflect at least every
+ * update up to it: a client applies the stream's updates above it (each
+ * carries absolute values, so one already reflected does no harm). */
+static uint64_t s_feed_seq(crr_aggregator_t *a)
+{
+    (void)a;
+    return 0;
+}
+
 static enum MHD_Result s_indicators(crr_aggregator_t *a, struct MHD_Connection *c)
 {
     static const char *const allowed[] = {"borough", "indicator", "window", "as_of", NULL};
@@ -371,6 +382,7 @@ static enum MHD_Result s_indicators(crr_aggregator_t *a, struct MHD_Connection *
     if (s_as_of(a, c, crr_clock_now_sec(), &as_of, &ret))
         return ret;
     crr_refdata_t ref;
+    uint64_t seq = s_feed_seq(a);
     crr_query_t q = {.as_of_sec = as_of,
                      .windows = window ? &window : NULL,
                      .nwindows = window ? 1 : 0,
@@ -390,7 +402,7 @@ static enum MHD_Result s_indicators(crr_aggregator_t *a, struct MHD_Connection *
     int ok = 1;
     fputs("{\"asOf\":", b.f);
     s_put_time(b.f, as_of);
-    fputs(",\"seq\":\"0\",\"values\":[", b.f);
+    fprintf(b.f, ",\"seq\":\"%" PRIu64 "\",\"values\":[", seq);
     for (size_t i = 0; i < n && ok; i++) {
         char *row = crr_json_dumps(&rows[i]->base, 0);
         ok = row != NULL;
