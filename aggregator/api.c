@@ -223,9 +223,14 @@ static void s_put_str(FILE *f, const char *s)
     json_decref(j);
 }
 
-/* The shortest text of v that reads back as the same double (finite v). */
+/* The shortest text of v that reads back as the same double (finite v), a
+ * whole number without an exponent. */
 static const char *s_real(double v, char *out, size_t len)
 {
+    if (v > -1e15 && v < 1e15 && v == (double)(int64_t)v) { /* whole: 230, never 2.3e+02 */
+        snprintf(out, len, "%" PRId64, (int64_t)v);
+        return out;
+    }
     for (int p = 1; p <= 17; p++) {
         snprintf(out, len, "%.*g", p, v);
         if (strtod(out, NULL) == v)
