@@ -467,6 +467,8 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
         return s_unauthorized(c);
     if (!get && role != CRR_ROLE_ADMIN) /* anything but a read may change state */
         return s_reply(c, MHD_HTTP_FORBIDDEN, s_error("this needs a user with the admin role"));
+    if (crr_dashboard_owns(url)) /* GET /, /static/NAME, /api/v1/dashboard-config */
+        return (enum MHD_Result)crr_dashboard_serve(h->a, c, url, method);
     if (strcmp(url, "/api/v1/stats") == 0) {
         if (!get)
             return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use GET"));
