@@ -30,8 +30,6 @@ foreach(name IN LISTS names)
   file(SHA256 "${WEB_DIR}/${name}" sha)
   string(SUBSTRING "${sha}" 0 20 etag)
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
-  # 16 bytes a line, so the generated file stays readable by a compiler's diagnostics
-  string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){16})" "\\1\n    " bytes "${bytes}")
   string(APPEND arrays "static const unsigned char s_asset${i}[] = {\n    ${bytes}0x00};\n")
   string(APPEND rows "    {\"${name}\", s_asset${i}, ${size}, \"\\\"${etag}\\\"\"},\n")
   math(EXPR i "${i} + 1")
