@@ -46,6 +46,9 @@ PKGS=(
   python3 python3-protobuf python3-zmq
   # test_security.py: a loopback capture shows CURVE traffic holds no plain text
   tcpdump
+  # test_dashboard.py: the dashboard (GET /) in a real headless browser, driven over
+  # Chromium's DevTools protocol (a websocket: python3-websocket)
+  chromium python3-websocket
 )
 missing=()
 for p in "${PKGS[@]}"; do
