@@ -288,15 +288,15 @@
     return m;
   }
 
-  /* Stores one row; live: an update (dropped unless newer than the row),
-   * else a state row (dropped when an update newer than the state is held).
-   * Returns whether it was taken. */
-  function putRow(v, seq, live, previous) {
+  /* Stores one row in rows; live: an update (dropped unless newer than the
+   * row), else a state row (dropped when an update newer than the state is
+   * held). Returns whether it was taken. */
+  function putRow(rows, v, seq, live, previous) {
     if (v.dims && Object.keys(v.dims).length) return false; // headline = total rows
     const k = key(v.indicator, v.borough, v.windowDays);
-    const old = st.rows.get(k);
+    const old = rows.get(k);
     if (old && (live ? old.seq >= seq : old.seq > seq)) return false;
-    st.rows.set(k, { v, seq });
+    rows.set(k, { v, seq });
     if (live) {
       const before = old && has(old.v.value) ? old.v.value : has(previous) ? previous : null;
       if (has(v.value) && before !== null && v.value !== before)
@@ -468,9 +468,17 @@
     asks.push(api('/api/v1/boroughs'), api('/api/v1/stats'));
     const got = await Promise.allSettled(asks);
     const failed = [];
+    // The state replaces what was shown (after a "reload" the aggregator may
+    // even count from a lower sequence); what came while it loaded is held
+    // in st.pending and applied below where newer than the state's rows.
+    const rows = new Map();
+    st.seq = 0n;
+    st.rejectsSeq = -1n;
     got.slice(0, cfg.headline.length).forEach((g, i) => {
       if (g.status !== 'fulfilled') {
         failed.push(g.reason.message);
+        for (const [k, r] of st.rows) // what was shown stays until it can be read
+          if (r.v.indicator === cfg.headline[i].indicator) rows.set(k, r);
         return;
       }
       const res = g.value;
@@ -478,8 +486,9 @@
       noteSeq(seq);
       if (res.asOf) noteTime(res.asOf);
       for (const v of res.values || [])
-        if (v.indicator === cfg.headline[i].indicator) putRow(v, seq, false);
+        if (v.indicator === cfg.headline[i].indicator) putRow(rows, v, seq, false);
     });
+    st.rows = rows;
     const bor = got[cfg.headline.length];
     if (bor.status === 'fulfilled') {
       for (const b of bor.value.boroughs || []) {
@@ -521,7 +530,7 @@
     if (m.indicator && m.indicator.value) {
       const v = m.indicator.value;
       const h = headline(v.indicator);
-      if (!h || !putRow(v, seq, true, m.indicator.previous)) return;
+      if (!h || !putRow(st.rows, v, seq, true, m.indicator.previous)) return;
       if (v.windowDays === st.win) renderCell(h, v.borough);
       if (v.borough === st.area) seriesSoon(h);
     } else if (m.freshness) {

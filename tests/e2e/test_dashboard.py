@@ -26,6 +26,7 @@ and all its processes on every path.
   This last test needs the JSON API (/api/v1/indicators, /boroughs, /series)
   and the stream (/api/v1/stream) of issue #10's other parts.
 """
+import base64
 import json
 import os
 import re
@@ -182,6 +183,26 @@ def test_dashboard_config_and_stale_after_reload():
     r = crrtest.run([crrtest.binary("crrmon-aggregator"), "--data-dir", agg.dir, "--http.stale_after=0s",
                      "--check-config"], check=None)
     assert r.returncode == 64 and "stale_after" in r.stderr, (r.returncode, r.stderr)
+
+
+def test_dashboard_needs_a_user_when_a_users_file_is_set():
+    """The same access as every GET: a users file asks for credentials, any role reads."""
+    users = os.path.join(crrtest.tmpdir("crrdash-"), "users")
+    for name, pw, role in (("ada", "admin-pass", "admin"), ("rita", "read-pass", "read")):
+        crrtest.run([crrtest.binary("crrmon"), "passwd", name, "--file", users, "--role", role],
+                    input=pw + "\n", check=0)
+    agg = start(args=[f"--http.users_file={users}"])
+
+    def auth(user, pw):
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()}
+
+    for path in ("/", "/static/dashboard.js", "/api/v1/dashboard-config"):
+        code, h, _ = get(agg, path)
+        assert code == 401 and h["WWW-Authenticate"] == 'Basic realm="crrmon"', (path, code)
+        assert get(agg, path, auth("rita", "wrong"))[0] == 401
+        assert get(agg, path, auth("rita", "read-pass"))[0] == 200, path
+    assert get(agg, "/", auth("rita", "read-pass"), method="POST")[0] == 403
+    assert get(agg, "/", auth("ada", "admin-pass"), method="POST")[0] == 405
 
 
 # ------------------------------------------------------------------ accessibility
