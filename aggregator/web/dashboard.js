@@ -172,7 +172,8 @@
       const th = el('th');
       th.scope = 'col';
       th.dataset.indicator = h.indicator;
-      th.append(el('span', 'head-label', h.label), el('span', 'head-code', h.indicator));
+      th.title = h.indicator; // the catalogue's name (docs/INDICATORS.md)
+      th.append(el('span', 'head-label', h.label));
       head.append(th);
       st.heads.set(h.indicator, th);
       renderSpark(h, null);
