@@ -27,10 +27,12 @@ and all its processes on every path.
   and the stream (/api/v1/stream) of issue #10's other parts.
 """
 import base64
+import calendar
 import json
 import os
 import re
 import signal
+import time
 import urllib.error
 import urllib.request
 from decimal import ROUND_HALF_UP, Decimal
@@ -304,30 +306,44 @@ def check_table(b, agg, cfg, window):
     return api
 
 
+def check_tiles(b, agg, stale_after):
+    """Whether the freshness tiles follow the rule: no lastEvent = "no events"; else stale once
+    the aggregator's clock is stale_after past it. Boroughs within 5 s of the limit are left out
+    (the clock runs on between the two reads). Raises on a wrong word or a wrong "no events"."""
+    now = get_json(agg, "/api/v1/indicators?indicator=engagement.sessions&borough=LONDON&window=30")["asOf"]
+    now = calendar.timegm(time.strptime(now[:19], "%Y-%m-%dT%H:%M:%S"))
+    bor = {x["code"]: x for x in get_json(agg, "/api/v1/boroughs")["boroughs"]}
+    tiles = dict(b.js("[...document.querySelectorAll('#freshness li')].map(li => [li.dataset.borough,"
+                      " [li.dataset.state, li.querySelector('.state').textContent]])"))
+    assert len(tiles) == 33 and all(tiles[c][0] != "never" for c in (B1, B2, B3)), tiles
+    for code, (state, text) in tiles.items():
+        assert text == {"never": "no events", "fresh": "fresh", "stale": "stale"}[state], (code, tiles[code])
+        if "lastEvent" not in bor[code]:
+            assert state == "never", (code, tiles[code])
+            continue
+        last = calendar.timegm(time.strptime(bor[code]["lastEvent"][:19], "%Y-%m-%dT%H:%M:%S"))
+        if abs(now - last - stale_after) > 5:
+            if state != ("stale" if now - last > stale_after else "fresh"):
+                return False
+    return True
+
+
 def test_live_page_shows_the_api_and_updates_without_reload():
     """Needs issue #10's JSON API and stream (the api and feed branches)."""
-    agg = start()
+    agg = start(config="[http]\nstale_after = 1h\n")
     send(agg, 1, 1500, [B1, B2, B3])
     cfg = get_json(agg, "/api/v1/dashboard-config")
     b = open_page(agg)
     try:
+        b.screenshot(os.path.join(ARTIFACTS, "dashboard.png"))  # kept whatever follows
         names = b.js("[...document.querySelectorAll('#ind-body th[scope=row]')].map(th => th.textContent)")
         assert names == ["London"] + [x["name"] for x in cfg["boroughs"]], names
         b.wait_js("document.getElementById('status').dataset.state === 'live'", what="the stream open")
         check_table(b, agg, cfg, cfg["windows"][0])
-        # freshness: a borough without events says so; one with events is fresh or stale by the rule
-        bor = {x["code"]: x for x in get_json(agg, "/api/v1/boroughs")["boroughs"]}
-        tiles = dict(b.js("[...document.querySelectorAll('#freshness li')].map(li => [li.dataset.borough,"
-                          " [li.dataset.state, li.querySelector('.state').textContent]])"))
-        assert len(tiles) == 33
-        for code, (state, text) in tiles.items():
-            want = "never" if "lastEvent" not in bor[code] else state
-            assert state == want and text == {"never": "no events", "fresh": "fresh", "stale": "stale"}[state], (code, tiles[code])
-        assert all(tiles[c][0] != "never" for c in (B1, B2, B3))
+        # freshness: no events, or fresh / stale by the rule on the aggregator's clock
+        crrtest.wait_until(lambda: check_tiles(b, agg, 3600), what="the freshness tiles (1h)")
         # rejects: the aggregator's totals by reason (none here)
         assert b.js("document.getElementById('rej-body').textContent.trim()") == "none"
-        os.makedirs(ARTIFACTS, exist_ok=True)
-        b.screenshot(os.path.join(ARTIFACTS, "dashboard.png"))
 
         # more events for one borough: its engagement count changes on the page, with no reload
         b.js("window.crrSameDocument = 42")
@@ -354,6 +370,20 @@ def test_live_page_shows_the_api_and_updates_without_reload():
         origin = f"http://{agg.http_addr}/"
         outside = [u for u in b.requests if not u.startswith(origin)]
         assert b.requests and outside == [], outside
+
+        # stale_after lowered by a reload: the boroughs with events turn red (and say so)
+        with open(agg.config_path, "w") as f:
+            f.write("[http]\nstale_after = 1s\n")
+        agg.signal(signal.SIGHUP)
+        crrtest.wait_until(lambda: get_json(agg, "/api/v1/dashboard-config")["staleAfterSeconds"] == 1,
+                           what="stale_after 1s applied")
+        b.goto(f"http://{agg.http_addr}/")
+        b.wait_js("document.body && document.body.dataset.ready === 'true'", what="the page again")
+        tile = f"document.querySelector('#freshness li[data-borough={B1}]')"
+        b.wait_js(f"{tile}.dataset.state === 'stale'", what=f"{B1} stale")
+        crrtest.wait_until(lambda: check_tiles(b, agg, 1), what="the freshness tiles (1s)")
+        red = b.js(f"getComputedStyle({tile}).backgroundColor")
+        assert red == "rgb(165, 14, 28)", red
     finally:
         b.close()
 
