@@ -85,6 +85,23 @@ def send(agg, seed, count, boroughs, types=TYPES, days=20):
     crrtest.run([crrtest.binary("crrmon"), "send", "--aggregator", agg.ingest, "--quiet", path], env=ENV, check=0)
 
 
+def send_future(agg, seed, count):
+    """count events the aggregator rejects as `future` (the sender's clock is a day ahead, so
+    its own check lets them through). Returns once all are answered."""
+    ahead = {"CRRMON_NOW": "2026-03-02T12:00:00Z+"}
+    r = crrtest.run([crrtest.binary("crrmon"), "generate", "--seed", str(seed), "--count", str(count),
+                     "--types", "community_engagement", "--borough", B1, "--start", "2026-03-01T13:00:00Z",
+                     "--end", "2026-03-02T12:00:00Z"], env=ahead, check=0)
+    path = os.path.join(crrtest.tmpdir("crrdash-"), f"future-{seed}.jsonl")
+    with open(path, "w") as f:
+        f.write(r.stdout)
+    crrtest.run([crrtest.binary("crrmon"), "send", "--aggregator", agg.ingest, "--quiet", path], env=ahead, check=2)
+
+
+REJECTS_JS = """Object.fromEntries([...document.querySelectorAll('#rej-body tr[data-reason]')]
+  .map(tr => [tr.dataset.reason, [tr.querySelector('th').textContent, tr.querySelector('td').textContent]]))"""
+
+
 def web_files():
     return sorted(n for n in os.listdir(WEB) if not n.startswith("."))
 
@@ -205,6 +222,17 @@ def test_dashboard_needs_a_user_when_a_users_file_is_set():
         assert get(agg, path, auth("rita", "read-pass"))[0] == 200, path
     assert get(agg, "/", auth("rita", "read-pass"), method="POST")[0] == 403
     assert get(agg, "/", auth("ada", "admin-pass"), method="POST")[0] == 405
+
+
+def test_rejects_panel_shows_the_totals_by_reason():
+    agg = start()
+    send_future(agg, 5, 7)
+    assert get_json(agg, "/api/v1/stats")["rejected_by_reason"]["future"] == 7
+    b = open_page(agg)
+    try:
+        assert b.js(REJECTS_JS) == {"future": ["future", "7"]}
+    finally:
+        b.close()
 
 
 # ------------------------------------------------------------------ accessibility
@@ -331,6 +359,15 @@ def check_tiles(b, agg, stale_after):
 def test_live_page_shows_the_api_and_updates_without_reload():
     """Needs issue #10's JSON API and stream (the api and feed branches)."""
     agg = start(config="[http]\nstale_after = 1h\n")
+    missing = [p for p in ("/api/v1/indicators", "/api/v1/boroughs",
+                           "/api/v1/series?indicator=engagement.sessions&borough=LONDON") if get(agg, p)[0] == 404]
+    try:
+        with urllib.request.urlopen(f"http://{agg.http_addr}/api/v1/stream", timeout=10) as r:
+            if not r.headers["Content-Type"].startswith("text/event-stream"):
+                missing.append("/api/v1/stream")
+    except urllib.error.HTTPError:
+        missing.append("/api/v1/stream")
+    assert not missing, f"this test needs issue #10's JSON API and stream; not served: {missing}"
     send(agg, 1, 1500, [B1, B2, B3])
     cfg = get_json(agg, "/api/v1/dashboard-config")
     b = open_page(agg)
@@ -344,6 +381,15 @@ def test_live_page_shows_the_api_and_updates_without_reload():
         crrtest.wait_until(lambda: check_tiles(b, agg, 3600), what="the freshness tiles (1h)")
         # rejects: the aggregator's totals by reason (none here)
         assert b.js("document.getElementById('rej-body').textContent.trim()") == "none"
+        # every headline indicator's trend line: London's 12 months of /api/v1/series, in its text
+        for h in cfg["headline"]:
+            months = get_json(agg, f"/api/v1/series?indicator={h['indicator']}&borough=LONDON")["months"]
+            assert len(months) == 12, months
+            want = h["label"] + ", last 12 months, London: " + "; ".join(
+                m["month"] + " " + (fmt(h["stat"], m["value"]) if "value" in m else "no value") for m in months)
+            svg = f"document.querySelector(\"#ind-head th[data-indicator='{h['indicator']}'] svg\")"
+            b.wait_js(f"{svg}.getAttribute('aria-label') === {json.dumps(want)}", what=f"{h['indicator']}'s trend")
+            assert b.js(f"{svg}.querySelector('title').textContent") == want
 
         # more events for one borough: its engagement count changes on the page, with no reload
         b.js("window.crrSameDocument = 42")
@@ -363,6 +409,10 @@ def test_live_page_shows_the_api_and_updates_without_reload():
         assert b.js("window.crrSameDocument") == 42, "the page was reloaded"
         assert b.js(f"document.querySelector(\"{sel}\").classList.contains('changed')")
         check_table(b, agg, cfg, cfg["windows"][0])
+        # rejects counted live by reason
+        send_future(agg, 6, 5)
+        b.wait_js(f"JSON.stringify({REJECTS_JS.strip()}) === '{{\"future\":[\"future\",\"5\"]}}'",
+                  what="the rejects panel to count 5 future events live")
         b.screenshot(os.path.join(ARTIFACTS, "dashboard-after-update.png"))
 
         assert b.console_errors == [] and b.exceptions == [] and b.log_errors == [], \
