@@ -570,6 +570,12 @@
     }
     st.needState = true;
     const es = new EventSource('/api/v1/stream');
+    // a stream slow to open does not keep the page empty: the state is read
+    // now too, and again once it opens (only a read after the opening is
+    // sure to miss no update)
+    setTimeout(() => {
+      if (st.es === es && st.needState && es.readyState !== EventSource.OPEN) loadState();
+    }, 3000);
     st.es = es;
     es.addEventListener('update', onUpdate);
     es.addEventListener('reload', () => loadState());
