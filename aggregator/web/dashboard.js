@@ -127,7 +127,7 @@
     const m = Math.floor(s / 60);
     if (m < 60) return m + ' min';
     const h = Math.floor(m / 60);
-    if (h < 48) return h + ' h ' + (m % 60) + ' min';
+    if (h < 48) return h + ' h' + (m % 60 ? ' ' + (m % 60) + ' min' : '');
     return Math.floor(h / 24) + ' d';
   }
 
