@@ -229,6 +229,7 @@
     const r = st.rows.get(k);
     td.textContent = '';
     td.className = '';
+    td.title = '';
     td.dataset.window = String(st.win);
     if (!r) {
       td.dataset.value = '';
@@ -240,6 +241,7 @@
     td.dataset.value = has(v.value) ? String(v.value) : '';
     td.dataset.reliable = v.reliable ? 'true' : 'false';
     td.dataset.reporting = String(reporting);
+    td.title = 'n = ' + (v.n || '0') + (has(v.nEff) ? ', effective n = ' + v.nEff.toFixed(1) : '');
     const classes = [];
     if (has(v.value)) {
       td.append(el('span', 'v', fmt(h.stat, v.value, false)));
