@@ -14,6 +14,8 @@
  *   api.c       the JSON read API (/api/v1/indicators, boroughs, series, sources, rejects,
  *               snapshots), /readyz and the per-source, per-borough and indicator series of
  *               /metrics (api.h: it speaks libmicrohttpd's types)
+ *   dashboard.c the live dashboard: GET /, /static/NAME (aggregator/web/ compiled in),
+ *               GET /api/v1/dashboard-config
  *   snapshot.c  snapshot on demand and on schedule, queued for the sinks (the outbox); pruning
  *   deliver.c   the delivery thread: writes queued snapshots through the sinks, retries, records
  *   snapwork.c  the snapshot worker thread: computes a snapshot's rows off the ingest thread
@@ -96,9 +98,10 @@ typedef struct crr_agg_config {
     char *ref_boroughs;            /* borough list CSV (bare name: shipped data; "" = none) */
     char *ref_population; /* population CSV (default shipped; "" = none: rate rows absent) */
     /* [http] (http.c): TLS and users; "" = not configured */
-    char *http_tls_cert;   /* PEM certificate chain */
-    char *http_tls_key;    /* PEM private key (mode 0600 or stricter) */
-    char *http_users_file; /* users file (users.h) */
+    char *http_tls_cert;      /* PEM certificate chain */
+    char *http_tls_key;       /* PEM private key (mode 0600 or stricter) */
+    char *http_users_file;    /* users file (users.h) */
+    int64_t http_stale_after; /* ms: the dashboard marks a borough stale after this (dashboard.c) */
     union {
         max_align_t align;
         unsigned char bytes[CRR_SINK_CONFIG_MAX];
@@ -270,16 +273,18 @@ typedef struct crr_aggregator {
     int sched_started;     /* schedules were initialised once (catch-up runs at start only) */
     int catch_up;          /* the snapshot being taken is a catch-up (snapshot.c's hook reads it) */
     crr_agg_slot_t *slots; /* group receive slots (CRR_AGG_MAX_FRAMES) */
-    crr_codec_arena_t *arena; /* the group's unpacked batches, released at the group's end */
-    crr_store_job_t *jobs;    /* store jobs, parallel to the batches in slots */
-    size_t *job_slot;         /* jobs[i] came from slots[job_slot[i]] */
-    uint8_t *ackbuf;          /* reused Ack pack buffer */
-    size_t ackcap;            /* bytes in ackbuf */
-    uint64_t next_prune_ms;   /* monotonic time of the next prune */
-    atomic_int stopping;      /* set when shutting down (HTTP answers 503) */
-    atomic_int serving;       /* the loop runs with the ingest endpoint bound (GET /readyz) */
-    crr_api_t *api;           /* api.c's state (the reference data copy), or NULL */
-    crr_agg_stats_t stats;    /* counters */
+    crr_codec_arena_t *arena;       /* the group's unpacked batches, released at the group's end */
+    crr_store_job_t *jobs;          /* store jobs, parallel to the batches in slots */
+    size_t *job_slot;               /* jobs[i] came from slots[job_slot[i]] */
+    uint8_t *ackbuf;                /* reused Ack pack buffer */
+    size_t ackcap;                  /* bytes in ackbuf */
+    uint64_t next_prune_ms;         /* monotonic time of the next prune */
+    atomic_int stopping;            /* set when shutting down (HTTP answers 503) */
+    _Atomic int64_t stale_after_ms; /* [http] stale_after as the HTTP threads read it
+                                       (crr_dashboard_configure: start and reload) */
+    atomic_int serving;             /* the loop runs with the ingest endpoint bound (GET /readyz) */
+    crr_api_t *api;                 /* api.c's state (the reference data copy), or NULL */
+    crr_agg_stats_t stats;          /* counters */
 } crr_aggregator_t;
 
 /* ---------------------------------------------------------------- loop.c */
@@ -369,6 +374,41 @@ void crr_http_serve_pipe(crr_aggregator_t *a);
 
 /* Stops the HTTP thread and closes its pipe end. Safe twice. */
 void crr_http_close(crr_aggregator_t *a);
+
+/* ---------------------------------------------------------------- dashboard.c */
+
+struct MHD_Connection;
+
+/* One file of aggregator/web/, compiled in by embed_web.cmake (web_assets.c). */
+typedef struct crr_web_asset {
+    const char *name;          /* file name, e.g. "dashboard.js" ([A-Za-z0-9._-]) */
+    const unsigned char *data; /* its bytes (followed by a NUL not counted in len) */
+    size_t len;                /* bytes */
+    const char *etag;          /* quoted strong ETag: a prefix of its SHA-256 in hex */
+} crr_web_asset_t;
+
+extern const crr_web_asset_t crr_web_assets[]; /* in name order (web_assets.c, generated) */
+extern const size_t crr_web_nassets;           /* entries in crr_web_assets */
+
+/* The asset called name, or NULL. Any thread. */
+const crr_web_asset_t *crr_web_asset(const char *name);
+
+/* Copies a->cfg's [http] stale_after into a->stale_after_ms, where the HTTP
+ * threads read it. Main thread: at start (before HTTP opens) and after a
+ * reload swapped the configuration in. */
+void crr_dashboard_configure(crr_aggregator_t *a);
+
+/* 1 when url is the dashboard's: "/", "/static/..." or
+ * "/api/v1/dashboard-config"; else 0. Any thread. */
+int crr_dashboard_owns(const char *url);
+
+/* Answers a request for one of the dashboard's URLs (crr_dashboard_owns)
+ * after http.c checked the caller may read: GET/HEAD only (405 otherwise),
+ * 404 {"error"} for an unknown asset, 304 when If-None-Match carries the
+ * asset's ETag. Returns an enum MHD_Result (MHD_YES/MHD_NO) as an int, so
+ * this header needs no libmicrohttpd. Any MHD connection thread. */
+int crr_dashboard_serve(crr_aggregator_t *a, struct MHD_Connection *c, const char *url,
+                        const char *method);
 
 /* ---------------------------------------------------------------- zap.c */
 

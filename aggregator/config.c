@@ -193,6 +193,10 @@ static const crr_cfg_entry_t s_table[] = {
      "users file (NAME:SHA512-CRYPT:ROLE lines, written by `crrmon passwd`): HTTP Basic "
      "authentication on every endpoint but /healthz, re-read on SIGHUP (required on a "
      "non-loopback http address)"},
+    {"http", "stale_after", CRR_CFG_DURATION, "15m", 1000, 2592000000.0, OFF(http_stale_after),
+     NULL,
+     "the dashboard (GET /) marks a borough stale (red) when it sent no event for this long; "
+     "applied on reload"},
     CRR_CFG_END,
 };
 

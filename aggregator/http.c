@@ -475,6 +475,8 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
     enum MHD_Result ret; /* the read API: /api/v1/indicators, boroughs, series, ... (api.c) */
     if (crr_api_route(h->a, c, url, method, &ret))
         return ret;
+    if (crr_dashboard_owns(url)) /* GET /, /static/NAME, /api/v1/dashboard-config */
+        return (enum MHD_Result)crr_dashboard_serve(h->a, c, url, method);
     if (strcmp(url, "/api/v1/stats") == 0) {
         if (!get)
             return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use GET"));

@@ -205,6 +205,7 @@ static int s_start(crr_aggregator_t *a)
         return CRR_EXIT_FAIL;
     if ((rc = crr_zap_start(a)) != 0)
         return rc == CRR_ECONFIG ? CRR_EXIT_CONFIG : CRR_EXIT_FAIL;
+    crr_dashboard_configure(a); /* [http] stale_after, read by the HTTP threads */
     if (crr_api_init(a) || crr_ingest_open(a) || crr_feed_open(a) || crr_http_open(a))
         return CRR_EXIT_FAIL;
     if (crr_snapshots_open_sinks(a))

@@ -50,6 +50,9 @@ PKGS=(
   # (`promtool check metrics`) and deploy/prometheus/crrmon-alerts.yml (`check rules`);
   # python3-yaml reads the rules' expressions to check their metric names
   prometheus python3-yaml
+  # test_dashboard.py: the dashboard (GET /) in a real headless browser, driven over
+  # Chromium's DevTools protocol (a websocket: python3-websocket)
+  chromium python3-websocket
 )
 missing=()
 for p in "${PKGS[@]}"; do
