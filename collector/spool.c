@@ -431,6 +431,15 @@ int crr_spool_checkpoint_set(crr_spool_t *s, const char *key, const crr_spool_ck
     return mdb_put(s->wtxn, s->checkpoints, &k, &d, 0);
 }
 
+int crr_spool_checkpoint_del(crr_spool_t *s, const char *key)
+{
+    if (!s->wtxn || !key || !*key)
+        return CRR_EINVAL;
+    MDB_val k = {strlen(key), (void *)key};
+    int rc = mdb_del(s->wtxn, s->checkpoints, &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* A txn to read with: the open write txn, or a new read-only one (*own set). */
 static int s_read_txn(crr_spool_t *s, MDB_txn **txn, int *own)
 {

@@ -142,6 +142,10 @@ typedef struct crr_spool_ckpt {
  * been consumed as cp says (its identity is stored when cp->has_identity).
  * Returns 0, CRR_EINVAL, or an LMDB code. */
 int crr_spool_checkpoint_set(crr_spool_t *s, const char *key, const crr_spool_ckpt_t *cp);
+/* Deletes input `key`'s checkpoint inside the open txn (the drop folder,
+ * once the file has moved to done/). Returns 0 (also when there was none),
+ * CRR_EINVAL, or an LMDB code. */
+int crr_spool_checkpoint_del(crr_spool_t *s, const char *key);
 /* Reads a checkpoint into *cp (one written by an older collector, without
  * identity, reads with has_identity 0). Returns 0, CRR_ENOTFOUND, or an
  * LMDB code. */
