@@ -56,6 +56,16 @@ def pkgconfig(*args):
     return r.stdout.split()
 
 
+def sanitize_flags():
+    """-fsanitize=... when this build is instrumented (the library needs the runtime too)."""
+    cache = os.path.join(os.path.dirname(os.environ["CRR_BIN_DIR"]), "CMakeCache.txt")
+    with open(cache) as f:
+        for line in f:
+            if line.startswith("CRR_SANITIZE:") and line.strip().split("=", 1)[1]:
+                return ["-fsanitize=" + line.strip().split("=", 1)[1]]
+    return []
+
+
 def build_example(static=False):
     out = os.path.join(crrtest.tmpdir(), "client_send")
     src = os.path.join(os.environ["CRR_SOURCE_DIR"], "examples", "client_send.c")
@@ -70,9 +80,10 @@ def build_example(static=False):
         deps = subprocess.run(["pkg-config", "--libs", *reqs], capture_output=True, text=True,
                               check=True).stdout.split()
         libs = [os.path.join(libdir(), "libcrrmon-client.a"), *deps, "-lcsv", "-lm", "-lpthread"]
-        cmd = ["cc", "-std=c11", "-Wall", "-Werror", "-D_DEFAULT_SOURCE", *pkgconfig("--cflags"), src, "-o", out, *libs]
+        cmd = ["cc", "-std=c11", "-Wall", "-Werror", "-D_DEFAULT_SOURCE", *sanitize_flags(), *pkgconfig("--cflags"),
+               src, "-o", out, *libs]
     else:
-        cmd = ["cc", "-std=c11", "-Wall", "-Werror", "-D_DEFAULT_SOURCE", src, "-o", out,
+        cmd = ["cc", "-std=c11", "-Wall", "-Werror", "-D_DEFAULT_SOURCE", *sanitize_flags(), src, "-o", out,
                *pkgconfig("--cflags", "--libs")]
     r = subprocess.run(cmd, capture_output=True, text=True, env=pkg_env())
     assert r.returncode == 0, (cmd, r.stderr)
