@@ -101,8 +101,6 @@ static int s_reject_line(s_coll_t *c, crr_diag_t *d, char *line, size_t len)
     s_log_reject(d, NULL);
     c->rejected++;
     c->rd_rejected++;
-    if (rc == 0 && c->drop)
-        rc = crr_drop_reject(c->drop, d, NULL);
     return rc;
 }
 
@@ -277,8 +275,12 @@ static int s_open_next(s_coll_t *c)
         crr_reader_take_last(c->rd, is_drop || strcmp(c->cfg->final_line, "accept") == 0);
         if ((rc = s_resume(c, name)))
             return rc;
-        if (is_drop)
+        if (is_drop) {
             c->rd_seen = 1; /* not listed in files-read: DIR/NAME is reused by the next drop */
+            if ((rc = crr_drop_started(c->drop, name, c->rd_key, crr_reader_line(c->rd) > 0,
+                                       c->spool)))
+                return rc;
+        }
     }
     return 0;
 }
@@ -527,8 +529,6 @@ static int s_on_ack(void *ud, uint64_t durable_seq, Crrmon__V1__Rejection *const
         crr_diag_set(&d, (int)r->code, r->field ? r->field : "", "%s", r->reason ? r->reason : "");
         char *raw = ev ? crr_json_dumps(&ev->base, 0) : NULL;
         rc = crr_spool_reject(c->spool, &d, r->seq, raw);
-        if (rc == 0 && c->drop)
-            rc = crr_drop_reject(c->drop, &d, NULL);
         char suffix[96];
         snprintf(suffix, sizeof suffix, " (rejected by the aggregator, seq=%llu)",
                  (unsigned long long)r->seq);

@@ -9,17 +9,18 @@
 #include "watch.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct {
-    char path[PATH_MAX];   /* DIR/NAME */
-    char key[PATH_MAX];    /* its checkpoint key, "" = none */
-    int read;              /* read to its end: waits for last_seq's Ack */
-    uint64_t last_seq;     /* ... */
-    crr_errreport_t *rows; /* its report */
+    char path[PATH_MAX]; /* DIR/NAME */
+    char key[PATH_MAX];  /* its checkpoint key, "" = none */
+    int read;            /* read to its end: waits for last_seq's Ack */
+    uint64_t last_seq;   /* ... */
+    uint64_t from_id;    /* its first possible reject id */
 } s_file_t;
 
 struct crr_drop {
@@ -50,8 +51,6 @@ void crr_drop_close(crr_drop_t **dp)
     if (!dp || !*dp)
         return;
     crr_drop_t *d = *dp;
-    for (size_t i = 0; i < d->n; i++)
-        crr_errreport_free(&d->f[i].rows);
     free(d->f);
     crr_watch_close(&d->w);
     free(d);
@@ -78,8 +77,13 @@ static s_file_t *s_find(const crr_drop_t *d, const char *path)
 
 static void s_remove(crr_drop_t *d, s_file_t *f)
 {
-    crr_errreport_free(&f->rows);
     *f = d->f[--d->n];
+}
+
+/* The spool mark of checkpoint key key. */
+static void s_mark(char *buf, size_t cap, const char *key)
+{
+    snprintf(buf, cap, "drop:%s", key);
 }
 
 int crr_drop_next(crr_drop_t *d, uint64_t now_ms, char *path, size_t cap)
@@ -93,17 +97,11 @@ int crr_drop_next(crr_drop_t *d, uint64_t now_ms, char *path, size_t cap)
         d->f = f;
         d->cap = cap2;
     }
-    crr_errreport_t *rows = crr_errreport_new();
-    if (!rows)
+    if (!crr_watch_next(d->w, now_ms, path, cap))
         return 0;
-    if (!crr_watch_next(d->w, now_ms, path, cap)) {
-        crr_errreport_free(&rows);
-        return 0;
-    }
     s_file_t *f = &d->f[d->n++];
     memset(f, 0, sizeof *f);
     snprintf(f->path, sizeof f->path, "%s", path);
-    f->rows = rows;
     return 1;
 }
 
@@ -112,10 +110,49 @@ int crr_drop_owns(const crr_drop_t *d, const char *path)
     return s_find(d, path) != NULL;
 }
 
-int crr_drop_reject(crr_drop_t *d, const crr_diag_t *diag, const char *value)
+int crr_drop_started(crr_drop_t *d, const char *path, const char *key, int resumed,
+                     crr_spool_t *spool)
 {
-    s_file_t *f = s_find(d, diag->file);
-    return f ? crr_errreport_add(f->rows, diag, value) : 0;
+    s_file_t *f = s_find(d, path);
+    if (!f)
+        return 0;
+    char mark[PATH_MAX + 8];
+    s_mark(mark, sizeof mark, key);
+    if (resumed && crr_spool_mark_get(spool, mark, &f->from_id) == 0)
+        return 0;
+    int rc = crr_spool_rejects_next_id(spool, &f->from_id);
+    if (rc == 0)
+        rc = crr_spool_begin(spool);
+    if (rc == 0)
+        rc = crr_spool_mark_set(spool, mark, f->from_id);
+    if (rc == 0)
+        rc = crr_spool_commit(spool);
+    if (rc)
+        crr_spool_abort(spool);
+    return rc;
+}
+
+/* crr_spool_rejects_foreach's callback: a row for each reject of the file. */
+typedef struct {
+    const char *path;
+    crr_errreport_t *r;
+} s_collect_t;
+
+static int s_collect(const char *json, size_t len, void *ud)
+{
+    s_collect_t *c = ud;
+    json_t *o = json_loadb(json, len, 0, NULL);
+    if (!o)
+        return 0; /* not ours to judge: `crrmon rejects` shows it */
+    const char *file = json_string_value(json_object_get(o, "file"));
+    int rc = 0;
+    if (file && strcmp(file, c->path) == 0)
+        rc = crr_errreport_add_row(c->r, file, (long)json_integer_value(json_object_get(o, "line")),
+                                   json_string_value(json_object_get(o, "field")), NULL,
+                                   json_string_value(json_object_get(o, "reason")),
+                                   json_string_value(json_object_get(o, "code")));
+    json_decref(o);
+    return rc;
 }
 
 void crr_drop_read_end(crr_drop_t *d, const char *path, int ok, uint64_t last_seq, const char *key)
@@ -145,17 +182,28 @@ int crr_drop_finish(crr_drop_t *d, uint64_t acked_seq, crr_spool_t *spool)
             continue;
         }
         char moved[PATH_MAX];
+        s_collect_t col = {f->path, crr_errreport_new()};
+        int rc = col.r ? crr_spool_rejects_foreach(spool, f->from_id, s_collect, &col) : -ENOMEM;
         crr_crashpoint("drop_before_move");
-        if (crr_watch_done(d->w, f->path, f->rows, moved, sizeof moved) != 0) {
-            i++; /* logged; tried again on the next call */
+        if (rc == 0)
+            rc = crr_watch_done(d->w, f->path, col.r, moved, sizeof moved);
+        size_t rows = crr_errreport_rows(col.r);
+        crr_errreport_free(&col.r);
+        if (rc) {
+            CRR_DEBUG("drop folder: %s not finished yet: %s", f->path, crr_strerror(rc));
+            i++; /* tried again on the next call */
             continue;
         }
         CRR_INFO("drop folder: %s done: moved to %s; %zu problem(s) reported", f->path, moved,
-                 crr_errreport_rows(f->rows));
+                 rows);
         if (f->key[0]) {
-            int rc = crr_spool_begin(spool);
+            char mark[PATH_MAX + 8];
+            s_mark(mark, sizeof mark, f->key);
+            rc = crr_spool_begin(spool);
             if (rc == 0)
                 rc = crr_spool_checkpoint_del(spool, f->key);
+            if (rc == 0)
+                rc = crr_spool_mark_del(spool, mark);
             if (rc == 0)
                 rc = crr_spool_commit(spool);
             if (rc) {

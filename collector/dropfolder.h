@@ -1,8 +1,7 @@
 /* dropfolder: the run loop's side of `crrmon-collector --watch DIR`.
  *
  * Ties the drop folder (watch.h) to the spool: hands out complete files as
- * inputs, keeps each file's error report rows (its rejected lines, and the
- * aggregator's rejections of its events), and finishes a file only when
+ * inputs, and finishes a file only when
  * that cannot lose data: a file read to its end waits until every event
  * spooled up to then is acknowledged (the Ack also brings the aggregator's
  * rejections for the report); then the report is written, the file moved to
@@ -15,9 +14,13 @@
  * names a file no longer there; a new file dropped under the same name has
  * another inode or first bytes and is read from the start (collector.c's
  * identity check).
- * Known limit: report rows live in memory; the rows of lines read before a
- * restart in the middle of a file are in the spool's rejects (`crrmon
- * rejects`) but not in that file's errors.csv.
+ * The report: every reject of the file is stored in the spool's rejects
+ * (its lines at the edge, in the transaction of their group; the
+ * aggregator's rejections when their Ack comes), so the report is built
+ * from there when the file finishes: the rejects naming the file from the
+ * reject id noted when its reading began (the spool mark "drop:KEY", set
+ * when it is read from its start, kept across restarts, deleted with the
+ * checkpoint). A restart in the middle of a file loses no row.
  * Does not: read files or talk to the aggregator. One thread. */
 #ifndef CRR_DROPFOLDER_H
 #define CRR_DROPFOLDER_H
@@ -43,9 +46,12 @@ long crr_drop_timeout(const crr_drop_t *d, uint64_t now_ms);
 int crr_drop_next(crr_drop_t *d, uint64_t now_ms, char *path, size_t cap);
 /* Whether path is a drop-folder file being read or waiting to finish. */
 int crr_drop_owns(const crr_drop_t *d, const char *path);
-/* Adds a report row for the file diag->file names (when it is one of ours;
- * nothing otherwise). Returns 0 or -ENOMEM. */
-int crr_drop_reject(crr_drop_t *d, const crr_diag_t *diag, const char *value);
+/* Reading of path (checkpoint key key) begins: from its start (resumed 0:
+ * the next reject id is noted as the mark "drop:KEY", in a spool txn of its
+ * own; no txn may be open) or after its checkpoint (resumed 1: the mark
+ * kept from before is used). Returns 0 or a spool error. */
+int crr_drop_started(crr_drop_t *d, const char *path, const char *key, int resumed,
+                     crr_spool_t *spool);
 /* The file path was read to its end (ok) or failed to open or read (!ok:
  * left in DIR, tried again once it changes). ok: it finishes once
  * acknowledged through seq last_seq (the spool's last seq after the commit

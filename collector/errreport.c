@@ -72,23 +72,17 @@ static int s_field(crr_errreport_t *r, const char *v, char sep)
     return rc ? rc : s_put(r, &sep, 1);
 }
 
-int crr_errreport_add(crr_errreport_t *r, const crr_diag_t *d, const char *value)
+int crr_errreport_add_row(crr_errreport_t *r, const char *file, long line, const char *field,
+                          const char *value, const char *reason, const char *code)
 {
-    char line[32] = "";
-    if (d->line > 0)
-        snprintf(line, sizeof line, "%ld", d->line);
+    char num[32] = "";
+    if (line > 0)
+        snprintf(num, sizeof num, "%ld", line);
+    const char *v[6] = {file, num, field, value, reason, code};
     size_t mark = r->len;
-    int rc = s_field(r, d->file, ',');
-    if (rc == 0)
-        rc = s_field(r, line, ',');
-    if (rc == 0)
-        rc = s_field(r, d->field, ',');
-    if (rc == 0)
-        rc = s_field(r, value ? value : "", ',');
-    if (rc == 0)
-        rc = s_field(r, d->reason, ',');
-    if (rc == 0)
-        rc = s_field(r, crr_reject_code_name(d->code), '\n');
+    int rc = 0;
+    for (int i = 0; i < 6 && rc == 0; i++)
+        rc = s_field(r, v[i] ? v[i] : "", i == 5 ? '\n' : ',');
     if (rc) {
         r->len = mark; /* a row is added whole or not at all */
         if (r->buf)
@@ -97,6 +91,12 @@ int crr_errreport_add(crr_errreport_t *r, const crr_diag_t *d, const char *value
     }
     r->rows++;
     return 0;
+}
+
+int crr_errreport_add(crr_errreport_t *r, const crr_diag_t *d, const char *value)
+{
+    return crr_errreport_add_row(r, d->file, d->line, d->field, value, d->reason,
+                                 crr_reject_code_name(d->code));
 }
 
 int crr_errreport_write(const crr_errreport_t *r, const char *path)

@@ -5,9 +5,9 @@
  *
  * A minimal stand-in kept apart on purpose: the CSV input work brings the
  * shared report writer (the same columns, also used by --check); when it is
- * merged this module becomes a thin caller of it. Rows are kept in memory
- * (one per rejected line or aggregator rejection of one file) and written
- * whole, atomically (temporary file, fsync, rename), when the file is done.
+ * merged this module becomes a thin caller of it. Rows are collected in
+ * memory (one per rejected line or aggregator rejection of one file) and
+ * written whole, atomically (temporary file, fsync, rename).
  * Does not: decide what is rejected, read input. One thread. */
 #ifndef CRR_ERRREPORT_H
 #define CRR_ERRREPORT_H
@@ -25,6 +25,10 @@ void crr_errreport_free(crr_errreport_t **rp);
 /* Adds one row from d (file, line, field, code, reason) and value (the
  * offending value, NULL = empty). Returns 0 or -ENOMEM. */
 int crr_errreport_add(crr_errreport_t *r, const crr_diag_t *d, const char *value);
+/* Adds one row from its parts (line <= 0: empty; NULL strings: empty; code:
+ * the reject code's short name). Returns 0 or -ENOMEM. */
+int crr_errreport_add_row(crr_errreport_t *r, const char *file, long line, const char *field,
+                          const char *value, const char *reason, const char *code);
 /* Rows added so far. */
 size_t crr_errreport_rows(const crr_errreport_t *r);
 /* Writes the header and every row, in the order added, to path atomically

@@ -10,10 +10,12 @@
     CSV reader) is reported and left in place; the folder goes on;
   - an empty file (plain and gzip) moves to done/ with no report;
   - kill -9 in the middle of a file (plain and gzip) and restart: exact totals
-    (events carry no record_id, so a line read twice would count twice);
+    (events carry no record_id, so a line read twice would count twice), and
+    the report lists every bad line once, those read before the kill too;
   - a crash after the last Ack but before the move (crash point
     drop_before_move): after the restart the file moves, nothing counts twice.
 """
+import csv
 import gzip
 import os
 
@@ -102,7 +104,6 @@ def test_bad_lines_and_aggregator_rejection_reported():
     t = agg.totals("dr2")
     assert t["applied"] == 3, t
     assert listing(folder) == ([], ["bad.jsonl"], ["bad.jsonl.errors.csv"]), listing(folder)
-    import csv
     with open(os.path.join(folder, "rejected", "bad.jsonl.errors.csv"), newline="") as f:
         rows = list(csv.reader(f))
     path = os.path.join(folder, "bad.jsonl")
@@ -163,21 +164,30 @@ def _kill9_mid_file(name, gz):
     sid = "k9" + ("gz" if gz else "pl")
     agg, work, folder, cdir = setup(sid)
     n = 200000
+    bad = set(range(5000, n + 1, 10000))  # line numbers (1-based) broken, before and after the kill
+    text = "".join("{broken\n" if i + 1 in bad else event(i) for i in range(n))
     c = watcher(cdir, agg, sid, folder, "--collector.settle_time=1h")
-    drop(folder, name, lines(n), gz=gz)
-    crrtest.wait_until(lambda: agg.totals(sid)["applied"] > 0 or not c.alive(), timeout=60,
-                       what="first events applied", interval=0.005)
+    drop(folder, name, text, gz=gz)
+    # killed once the first bad line (5000) is behind it: its report row was stored before
+    crrtest.wait_until(lambda: agg.totals(sid)["applied"] > 6000 or not c.alive(), timeout=60,
+                       what="6000 events applied", interval=0.005)
     assert c.alive() and listing(folder)[0] == [name], "finished before the kill: " + c.stderr()[-2000:]
     c.kill9()
     before = agg.totals(sid)["applied"]
-    assert 0 < before < n, before
+    assert 0 < before < n - len(bad), before
     # after the restart the file is complete (it settled long ago): a short settle time
     c2 = watcher(cdir, agg, sid, folder, "--collector.settle_time=100ms")
     wait_done(folder, [name], c2, timeout=120)
     assert "resuming after line" in c2.stderr(), c2.stderr()[-2000:]
     t = agg.totals(sid)
-    assert t["applied"] == n and t["appliedSeq"] == n, (t, before)
-    assert listing(folder) == ([], [name], []), listing(folder)
+    good = n - len(bad)
+    assert t["applied"] == good and t["appliedSeq"] == good, (t, before)
+    assert listing(folder) == ([], [name], [name + ".errors.csv"]), listing(folder)
+    # every bad line once, those read before the kill included
+    with open(os.path.join(folder, "rejected", name + ".errors.csv"), newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    assert sorted(int(r[1]) for r in rows) == sorted(bad), rows
+    assert {(r[0], r[5]) for r in rows} == {(os.path.join(folder, name), "malformed")}, rows
     assert c2.term() == 0, c2.stderr()
 
 
