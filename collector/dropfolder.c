@@ -138,6 +138,45 @@ typedef struct {
     crr_errreport_t *r;
 } s_collect_t;
 
+/* The camelCase form of a snake_case name (proto3 JSON accepts both). */
+static void s_camel(const char *snake, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = snake; *p && o + 1 < cap; p++) {
+        if (*p == '_' && p[1]) {
+            p++;
+            out[o++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+        } else {
+            out[o++] = *p;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* The value at field (a proto path, e.g. stop_search.outcome) in the raw
+ * JSON line, as JSON text (strings without quotes), or NULL when the line
+ * does not parse or has no such member. Free with free(). */
+static char *s_value_at(const char *raw, const char *field)
+{
+    if (!raw || !field || !*field)
+        return NULL;
+    json_t *root = json_loads(raw, JSON_DECODE_ANY, NULL), *at = root;
+    char seg[128], camel[128];
+    for (const char *p = field; at && *p;) {
+        size_t n = strcspn(p, ".");
+        snprintf(seg, sizeof seg, "%.*s", (int)n, p);
+        s_camel(seg, camel, sizeof camel);
+        json_t *next = json_is_object(at) ? json_object_get(at, seg) : NULL;
+        at = next ? next : json_is_object(at) ? json_object_get(at, camel) : NULL;
+        p += n + (p[n] == '.');
+    }
+    char *out = NULL;
+    if (at && at != root)
+        out = json_is_string(at) ? strdup(json_string_value(at)) : json_dumps(at, JSON_ENCODE_ANY);
+    json_decref(root);
+    return out;
+}
+
 static int s_collect(const char *json, size_t len, void *ud)
 {
     s_collect_t *c = ud;
@@ -146,11 +185,14 @@ static int s_collect(const char *json, size_t len, void *ud)
         return 0; /* not ours to judge: `crrmon rejects` shows it */
     const char *file = json_string_value(json_object_get(o, "file"));
     int rc = 0;
-    if (file && strcmp(file, c->path) == 0)
+    if (file && strcmp(file, c->path) == 0) {
+        const char *field = json_string_value(json_object_get(o, "field"));
+        char *value = s_value_at(json_string_value(json_object_get(o, "raw")), field);
         rc = crr_errreport_add_row(c->r, file, (long)json_integer_value(json_object_get(o, "line")),
-                                   json_string_value(json_object_get(o, "field")), NULL,
-                                   json_string_value(json_object_get(o, "reason")),
+                                   field, value, json_string_value(json_object_get(o, "reason")),
                                    json_string_value(json_object_get(o, "code")));
+        free(value);
+    }
     json_decref(o);
     return rc;
 }

@@ -111,6 +111,11 @@ def test_bad_lines_and_aggregator_rejection_reported():
     got = sorted((r[0], r[1], r[5]) for r in rows[1:])
     assert got == [(path, "2", "malformed"), (path, "4", "malformed"), (path, "5", "too_old")], rows
     assert all(r[4] for r in rows[1:]), rows  # every row says why
+    # the offending value where a field is named (line 4's count "lots"; line 5's date)
+    by_line = {r[1]: r for r in rows[1:]}
+    assert (by_line["4"][2], by_line["4"][3]) == ("racist_incident.count", "lots"), by_line["4"]
+    assert by_line["5"][3] == "2019-02-04T10:03:00Z", by_line["5"]
+    assert by_line["2"][3] == "", by_line["2"]  # not JSON: no value to name
     assert c.term() == 0, c.stderr()
 
 
