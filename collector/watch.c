@@ -343,6 +343,16 @@ int crr_watch_done(crr_watch_t *w, const char *path, const crr_errreport_t *repo
         snprintf(dst, sizeof dst, "%s/done/%s.%d", w->dir, name, i);
     if (rename(path, dst) != 0) {
         rc = -errno;
+        if (rc == -ENOENT && lstat(path, &st) != 0) {
+            /* removed by someone else while it was read: nothing left to move */
+            CRR_WARN("drop folder: %s was removed before it could be moved to done/", path);
+            if (moved)
+                snprintf(moved, cap, "(removed)");
+            s_entry_t *gone = s_find(w, name);
+            if (gone)
+                s_drop(w, gone);
+            return 0;
+        }
         CRR_ERROR("drop folder: cannot move %s to %s: %s (retried)", path, dst, crr_strerror(rc));
         return rc;
     }

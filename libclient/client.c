@@ -427,6 +427,7 @@ void crr_client_destroy(crr_client_t **cp)
         zmq_ctx_term(c->zctx);
     crr_datadir_unlock(&c->lock);
     crr_cfg_free(s_table, &c->cfg);
+    explicit_bzero(&c->curve, sizeof c->curve); /* the secret key */
     free(c->dir);
     free(c->endpoint);
     free(c->source_id);

@@ -12,6 +12,8 @@
   - kill -9 in the middle of a file (plain and gzip) and restart: exact totals
     (events carry no record_id, so a line read twice would count twice), and
     the report lists every bad line once, those read before the kill too;
+  - a file is moved only once its events are acknowledged (aggregator down:
+    it stays); one removed meanwhile is noted, the others go on;
   - a crash after the last Ack but before the move (crash point
     drop_before_move): after the restart the file moves, nothing counts twice.
 """
@@ -202,6 +204,28 @@ def test_kill9_mid_file_plain():
 
 def test_kill9_mid_file_gz():
     _kill9_mid_file("big.jsonl.gz", True)
+
+
+def test_moved_only_once_acknowledged_and_removed_file():
+    agg = Aggregator()  # not started: nothing is acknowledged
+    work = crrtest.tmpdir()
+    folder = os.path.join(work, "drop")
+    os.mkdir(folder)
+    cdir = os.path.join(work, "coll")
+    c = watcher(cdir, agg, "dra", folder, "--collector.settle_time=1h")
+    drop(folder, "wait.jsonl", lines(30))
+    drop(folder, "gone.jsonl", lines(20, 30))
+    crrtest.wait_until(lambda: c.stderr().count("end of input") == 2, what="both files read and spooled")
+    # spooled, not acknowledged: both stay in the folder
+    assert listing(folder) == (["gone.jsonl", "wait.jsonl"], [], []), listing(folder)
+    os.remove(os.path.join(folder, "gone.jsonl"))  # someone removes one meanwhile
+    agg.start()
+    wait_done(folder, ["wait.jsonl"], c)
+    crrtest.wait_until(lambda: "gone.jsonl was removed before it could be moved" in c.stderr(), what="warning")
+    t = agg.totals("dra")
+    assert t["applied"] == 50 and t["appliedSeq"] == 50, t
+    assert listing(folder) == ([], ["wait.jsonl"], []), listing(folder)
+    assert c.term() == 0, c.stderr()
 
 
 def test_crash_before_move_no_duplicate():

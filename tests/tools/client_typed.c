@@ -1,10 +1,10 @@
 /* client_typed: the C side of tests/e2e/test_clientlib.py for the typed call:
  * builds N Events in C (racist_incident, count 1, borough argv[4]) and sends
  * them with crr_client_send_event through the shared libcrrmon-client, then
- * flushes. The Event descriptors come from the test's own protobuf-c code
- * (crr_proto), as a borough's generated code would.
- *   client_typed SPOOL_DIR ENDPOINT SOURCE_ID BOROUGH N [KEY=VALUE...]
- * Exit 0 when every event is acknowledged, 1 otherwise (message on stderr). */
+ * flushes, and checks that crr_client_set is refused from then on. The Event descriptors come from
+ * the test's own protobuf-c code (crr_proto), as a borough's generated code would. client_typed
+ * SPOOL_DIR ENDPOINT SOURCE_ID BOROUGH N [KEY=VALUE...] Exit 0 when every event is acknowledged, 1
+ * otherwise (message on stderr). */
 #include "crrmon/client.h"
 #include "crrmon/v1/event.pb-c.h"
 
@@ -45,6 +45,10 @@ int main(int argc, char **argv)
     }
     if (rc == 0)
         rc = crr_client_flush(c, 60000);
+    if (rc == 0 && crr_client_set(c, "sender.window", "4") != CRR_CLIENT_ESTARTED) {
+        fprintf(stderr, "client_typed: crr_client_set after the first send was not refused\n");
+        rc = CRR_CLIENT_EINVAL;
+    }
     crr_client_destroy(&c);
     if (rc)
         fprintf(stderr, "client_typed: %s\n", crr_client_strerror(rc));
