@@ -13,7 +13,8 @@
  *                kept outside the spool so a lost spool is noticed
  *   watch.c      the drop folder (--watch DIR): which files are complete,
  *                moving them to DIR/done/ (dropfolder.c: the run loop's part)
- *   errreport.c  DIR/rejected/NAME.errors.csv rows
+ *   errreport.c  the error report CSV (one row per problem), for the drop
+ *                folder's DIR/rejected/NAME.errors.csv
  * Shared modules used (common/): spool (LMDB spool), sender (DEALER window),
  * json (line -> Event), validate (edge checks), cfg, log, clock, err.
  *

@@ -132,11 +132,22 @@ int crr_drop_started(crr_drop_t *d, const char *path, const char *key, int resum
     return rc;
 }
 
-/* crr_spool_rejects_foreach's callback: a row for each reject of the file. */
+/* crr_spool_rejects_foreach's callback: a row for each reject of the file
+ * (r NULL: only counted). */
 typedef struct {
     const char *path;
     crr_errreport_t *r;
+    uint64_t n;
 } s_collect_t;
+
+/* The reject code of its short name (common/err.h), 0 when unknown. */
+static int s_code(const char *name)
+{
+    for (int i = 1; name && i < 64; i++)
+        if (strcmp(crr_reject_code_name(i), name) == 0)
+            return i;
+    return 0;
+}
 
 /* The camelCase form of a snake_case name (proto3 JSON accepts both). */
 static void s_camel(const char *snake, char *out, size_t cap)
@@ -185,14 +196,22 @@ static int s_collect(const char *json, size_t len, void *ud)
         return 0; /* not ours to judge: `crrmon rejects` shows it */
     const char *file = json_string_value(json_object_get(o, "file"));
     int rc = 0;
-    if (file && strcmp(file, c->path) == 0) {
+    if (file && strcmp(file, c->path) == 0 && c->r) {
+        crr_diag_t d;
+        crr_diag_clear(&d);
         const char *field = json_string_value(json_object_get(o, "field"));
+        const char *reason = json_string_value(json_object_get(o, "reason"));
+        snprintf(d.file, sizeof d.file, "%s", file);
+        d.line = (long)json_integer_value(json_object_get(o, "line"));
+        snprintf(d.field, sizeof d.field, "%s", field ? field : "");
+        snprintf(d.reason, sizeof d.reason, "%s", reason ? reason : "");
+        d.code = s_code(json_string_value(json_object_get(o, "code")));
         char *value = s_value_at(json_string_value(json_object_get(o, "raw")), field);
-        rc = crr_errreport_add_row(c->r, file, (long)json_integer_value(json_object_get(o, "line")),
-                                   field, value, json_string_value(json_object_get(o, "reason")),
-                                   json_string_value(json_object_get(o, "code")));
+        rc = crr_errreport_add(c->r, &d, value);
         free(value);
     }
+    if (file && strcmp(file, c->path) == 0)
+        c->n++;
     json_decref(o);
     return rc;
 }
@@ -215,6 +234,29 @@ void crr_drop_read_end(crr_drop_t *d, const char *path, int ok, uint64_t last_se
     snprintf(f->key, sizeof f->key, "%s", key ? key : "");
 }
 
+/* Writes DIR/rejected/NAME.errors.csv from the spool's rejects of file f
+ * when it has any (*rows: how many). Returns 0 or an error (logged). */
+static int s_report(crr_drop_t *d, s_file_t *f, crr_spool_t *spool, uint64_t *rows)
+{
+    s_collect_t col = {f->path, NULL, 0};
+    int rc = crr_spool_rejects_foreach(spool, f->from_id, s_collect, &col);
+    *rows = col.n;
+    if (rc || col.n == 0)
+        return rc;
+    char path[PATH_MAX] = "";
+    if ((rc = crr_watch_report_path(d->w, f->path, path, sizeof path)) ||
+        (rc = crr_errreport_open(path, &col.r)))
+        goto out;
+    rc = crr_spool_rejects_foreach(spool, f->from_id, s_collect, &col);
+    int crc = crr_errreport_close(&col.r);
+    if (rc == 0)
+        rc = crc;
+out:
+    if (rc)
+        CRR_ERROR("drop folder: cannot write %s: %s (retried)", path, crr_strerror(rc));
+    return rc;
+}
+
 int crr_drop_finish(crr_drop_t *d, uint64_t acked_seq, crr_spool_t *spool)
 {
     for (size_t i = 0; i < d->n;) {
@@ -224,20 +266,18 @@ int crr_drop_finish(crr_drop_t *d, uint64_t acked_seq, crr_spool_t *spool)
             continue;
         }
         char moved[PATH_MAX];
-        s_collect_t col = {f->path, crr_errreport_new()};
-        int rc = col.r ? crr_spool_rejects_foreach(spool, f->from_id, s_collect, &col) : -ENOMEM;
+        uint64_t rows = 0;
+        int rc = s_report(d, f, spool, &rows);
         crr_crashpoint("drop_before_move");
         if (rc == 0)
-            rc = crr_watch_done(d->w, f->path, col.r, moved, sizeof moved);
-        size_t rows = crr_errreport_rows(col.r);
-        crr_errreport_free(&col.r);
+            rc = crr_watch_done(d->w, f->path, moved, sizeof moved);
         if (rc) {
             CRR_DEBUG("drop folder: %s not finished yet: %s", f->path, crr_strerror(rc));
             i++; /* tried again on the next call */
             continue;
         }
-        CRR_INFO("drop folder: %s done: moved to %s; %zu problem(s) reported", f->path, moved,
-                 rows);
+        CRR_INFO("drop folder: %s done: moved to %s; %llu problem(s) reported", f->path, moved,
+                 (unsigned long long)rows);
         if (f->key[0]) {
             char mark[PATH_MAX + 8];
             s_mark(mark, sizeof mark, f->key);

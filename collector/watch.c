@@ -11,6 +11,7 @@
 #include "watch.h"
 
 #include "datadir.h"
+#include "err.h"
 #include "log.h"
 
 #include <dirent.h>
@@ -322,21 +323,22 @@ void crr_watch_failed(crr_watch_t *w, const char *path)
         x->state = S_FAILED; /* size/mtime/ctime kept: a change makes it settle again */
 }
 
-int crr_watch_done(crr_watch_t *w, const char *path, const crr_errreport_t *report, char *moved,
-                   size_t cap)
+int crr_watch_report_path(const crr_watch_t *w, const char *path, char *buf, size_t cap)
+{
+    const char *name = s_name_of(w, path);
+    if (!name)
+        return -EINVAL;
+    snprintf(buf, cap, "%s/rejected/%s.errors.csv", w->dir, name);
+    return 0;
+}
+
+int crr_watch_done(crr_watch_t *w, const char *path, char *moved, size_t cap)
 {
     const char *name = s_name_of(w, path);
     if (!name)
         return -EINVAL;
     char dst[PATH_MAX];
     int rc;
-    if (crr_errreport_rows(report)) {
-        snprintf(dst, sizeof dst, "%s/rejected/%s.errors.csv", w->dir, name);
-        if ((rc = crr_errreport_write(report, dst))) {
-            CRR_ERROR("drop folder: cannot write %s: %s (retried)", dst, crr_strerror(rc));
-            return rc;
-        }
-    }
     struct stat st;
     snprintf(dst, sizeof dst, "%s/done/%s", w->dir, name);
     for (int i = 1; lstat(dst, &st) == 0; i++)

@@ -13,15 +13,13 @@
  * Subfolders, other names and other file types are ignored.
  *
  * The caller reads a handed-out file, then either calls crr_watch_done
- * (moved to DIR/done/, its report written to DIR/rejected/NAME.errors.csv
- * first when it has rows) or crr_watch_failed (left in place, handed out
+ * (moved to DIR/done/; the caller writes DIR/rejected/NAME.errors.csv
+ * first when there were problems) or crr_watch_failed (left in place, handed out
  * again only once its size, mtime or ctime changes: fixed, or chmod'ed).
  * Does not: read files, know checkpoints (collector.c keeps those in the
  * spool). One thread. */
 #ifndef CRR_WATCH_H
 #define CRR_WATCH_H
-
-#include "errreport.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -52,13 +50,14 @@ int crr_watch_owns(const crr_watch_t *w, const char *path);
 /* path could not be read: it stays in DIR and is handed out again once it
  * changes. */
 void crr_watch_failed(crr_watch_t *w, const char *path);
-/* path is read and every event of it acknowledged: writes report (when it
- * has rows) to DIR/rejected/NAME.errors.csv, then renames the file to
+/* path is read and every event of it acknowledged: renames it to
  * DIR/done/NAME (DIR/done/NAME.1, .2 ... when that name is taken) and fsyncs
- * both folders. The new name goes to moved (cap bytes, may be NULL).
- * Returns 0 or -errno (logged; the file then stays handed out and the call
- * may be repeated). */
-int crr_watch_done(crr_watch_t *w, const char *path, const crr_errreport_t *report, char *moved,
-                   size_t cap);
+ * both folders. The new name goes to moved (cap bytes, may be NULL). A file
+ * removed meanwhile is logged and forgotten (0). Returns 0 or -errno
+ * (logged; the file then stays handed out and the call may be repeated). */
+int crr_watch_done(crr_watch_t *w, const char *path, char *moved, size_t cap);
+/* Where path's report goes: DIR/rejected/NAME.errors.csv into buf (cap
+ * bytes). Returns 0, or -EINVAL when path is not a file of this folder. */
+int crr_watch_report_path(const crr_watch_t *w, const char *path, char *buf, size_t cap);
 
 #endif
