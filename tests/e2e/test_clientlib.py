@@ -8,8 +8,9 @@
     --static), sends to a real aggregator, and every event arrives exactly
     once; a second run on the same spool folder sends nothing again; an
     invalid line is refused and the rest go through;
-  - a flush that cannot reach the aggregator times out with the events kept;
-    the next client on the folder delivers them;
+  - a flush that cannot reach the aggregator keeps the events spooled; a
+    second client on the folder meanwhile is refused (locked); the next
+    client on the folder delivers them;
   - secure mode through crr_client_set (security.client_cert/server_key)
     against a CURVE aggregator;
   - the typed call (crr_client_send_event) with the caller's own Event code.
@@ -144,7 +145,7 @@ def test_example_against_installed_library_exactly_once():
     assert "configuration error" in r.stderr, r.stderr
 
 
-def test_static_example_and_flush_timeout_keeps_events():
+def test_static_example_lock_and_leftovers_delivered():
     agg = Aggregator()  # not started yet
     exe = build_example(static=True)
     work = crrtest.tmpdir()
@@ -162,6 +163,9 @@ def test_static_example_and_flush_timeout_keeps_events():
     crrtest.wait_until(lambda: os.path.exists(spool_data), what="spool written")
     try:
         crrtest.wait_until(lambda: _spooled(spool) == 50, what="50 events spooled")
+        # a second program on the same spool folder is refused while the first holds it
+        r = run_example(exe, spool, agg.ingest, "lib2", "", "security.insecure=true", code=1)
+        assert "in use by another process (pid %d)" % p.pid in r.stderr, r.stderr
     finally:
         p.kill()
         p.wait()
