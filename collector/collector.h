@@ -11,6 +11,10 @@
  *                and an input file's identity (device, inode, fingerprint)
  *   seen.c       DATA_DIR/files-read: the files this folder's spools read,
  *                kept outside the spool so a lost spool is noticed
+ *   watch.c      the drop folder (--watch DIR): which files are complete,
+ *                moving them to DIR/done/ (dropfolder.c: the run loop's part)
+ *   errreport.c  the error report CSV (one row per problem), for the drop
+ *                folder's DIR/rejected/NAME.errors.csv
  * Shared modules used (common/): spool (LMDB spool), sender (DEALER window),
  * json (line -> Event), validate (edge checks), cfg, log, clock, err.
  *
@@ -56,6 +60,8 @@ typedef struct crr_collector_cfg {
     int64_t resend_ms;       /* sender: go back after this long without progress */
     int new_spool;           /* --new-spool: read files a lost spool had read again */
     char *final_line;        /* "wait": a file's unterminated last line stays unread; "accept" */
+    char *watch;             /* --watch DIR: the drop folder ("" = none) */
+    int64_t settle_ms;       /* a file in place unchanged this long is complete */
     char *client_cert;       /* [security] client_cert: this collector's secret certificate */
     char *server_key;        /* [security] server_key: the aggregator's public certificate */
     int insecure;            /* [security] insecure: plain TCP when no keys are set */

@@ -26,19 +26,11 @@ static volatile sig_atomic_t s_hup = 0;
 /* Keys that a reload logs but keeps until a restart: the spool, the sender's
  * connection and window, and the reader are set up with them. */
 static const char *const s_restart[] = {
-    "collector.data_dir",
-    "collector.aggregator",
-    "collector.source_id",
-    "collector.max_line",
-    "spool.max_size",
-    "sender.window",
-    "sender.batch_events",
-    "sender.max_frame",
-    "sender.resend_timeout",
-    "security.client_cert",
-    "security.server_key",
-    "security.insecure",
-    NULL,
+    "collector.data_dir",  "collector.aggregator",  "collector.source_id",
+    "collector.max_line",  "collector.watch",       "collector.settle_time",
+    "spool.max_size",      "sender.window",         "sender.batch_events",
+    "sender.max_frame",    "sender.resend_timeout", "security.client_cert",
+    "security.server_key", "security.insecure",     NULL,
 };
 
 #define C(field) offsetof(crr_collector_cfg_t, field)
@@ -82,6 +74,12 @@ static const crr_cfg_entry_t s_table[] = {
     {"collector", "final_line", CRR_CFG_STR, "wait", 0, 0, C(final_line), NULL,
      "a file's last line without a newline: wait (left unread, it may still be being written) "
      "or accept (the files are finished); stdin's is always accepted at its end"},
+    {"collector", "watch", CRR_CFG_STR, "", 0, 0, C(watch), "watch",
+     "drop folder: read every complete *.jsonl, *.jsonl.gz and *.csv in it, then move it to "
+     "DIR/done/ (problems to DIR/rejected/NAME.errors.csv); runs until stopped"},
+    {"collector", "settle_time", CRR_CFG_DURATION, "5s", 0, 3600000, C(settle_ms), NULL,
+     "drop folder: a file written in place is complete once unchanged this long (a file "
+     "renamed into the folder is complete at once)"},
     {"collector", "group_lines", CRR_CFG_INT, "1000", 1, 1000000, C(group_lines), NULL,
      "lines per spool transaction (group commit)"},
     {"collector", "group_time", CRR_CFG_DURATION, "50ms", 1, 10000, C(group_ms), NULL,
@@ -169,7 +167,14 @@ static void s_usage(FILE *out)
                  "the spool's rejects database (`crrmon rejects --data-dir DIR`), and reading\n"
                  "goes on. Files resume at their checkpoint after a restart with the same\n"
                  "DATA_DIR; stdin cannot be resumed after a restart (lines read but not yet\n"
-                 "spooled when the process died are lost to it), so prefer files.\n"
+                 "spooled when the process died are lost to it), so prefer files. FILEs ending\n"
+                 "in .gz are decompressed (zlib).\n"
+                 "\n"
+                 "--watch FOLDER: a drop folder. Every complete *.jsonl, *.jsonl.gz and *.csv in\n"
+                 "it (renamed in, or unchanged for collector.settle_time) is read and moved to\n"
+                 "FOLDER/done/ once its events are acknowledged; problems are written to\n"
+                 "FOLDER/rejected/NAME.errors.csv; an unreadable file stays in place. Runs\n"
+                 "until SIGTERM/SIGINT.\n"
                  "\n"
                  "At the end of every input (stdin: when the producer closes it) the collector\n"
                  "waits until each spooled event is acknowledged, then exits: 0 every accepted\n"

@@ -26,6 +26,8 @@ PKGS=(
   libcurl4-openssl-dev jq
   # readiness for systemd units (Type=notify): sd_notify from libsystemd
   libsystemd-dev
+  # zlib: the collector reads *.jsonl.gz inputs (collector/reader.c)
+  zlib1g-dev
   # packaging (deploy/, CPack): help2man makes the man pages from --help at
   # build time; dpkg-dev's dpkg-shlibdeps finds the .deb's Depends; file is
   # what dpkg-shlibdeps runs on each binary
