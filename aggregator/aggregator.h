@@ -436,6 +436,7 @@ typedef struct crr_snapjob {
     uint64_t req;                      /* HTTP request number to answer; 0 = a schedule's */
     int64_t as_of_sec;                 /* T */
     char schedule[64];                 /* schedule name; "" = on-demand */
+    int catch_up;                      /* the catch-up at start (Snapshot.catch_up) */
     crr_refdata_t ref;                 /* the reference data as of the request (copied) */
     int have_ref;                      /* ref holds something */
     int rc;                            /* out: crr_indicators_compute's result */
@@ -505,9 +506,9 @@ void crr_snapshots_sinks_changed(crr_aggregator_t *a);
 int crr_snapshots_recover(crr_aggregator_t *a);
 
 /* Takes a snapshot as of as_of_sec under schedule name (NULL = on-demand)
- * on the calling thread (the catch-up at start; crr_snapshots_request uses
- * the worker), storing it and one delivery per sink in one transaction, and
- * wakes the delivery thread; never waits for a sink (crash point
+ * on the calling thread (crr_snapshots_request's fallback when the worker
+ * did not start; it uses the worker otherwise), storing it and one delivery per sink in one
+ * transaction, and wakes the delivery thread; never waits for a sink (crash point
  * agg_snapshot_after_commit sits after the commit).
  * Fills id/file (where the first sink that can locate it will write it; ""
  * when none) and *nvalues. Returns 0 or the store's code. Main thread only. */
@@ -517,8 +518,10 @@ int crr_snapshots_export(crr_aggregator_t *a, int64_t as_of_sec, const char *sch
 /* Computes every schedule's next due time from now (start and reload). At
  * start it first sets the process's time zone from aggregator.timezone, and
  * for each schedule whose last slot is recorded in the store and which missed
- * slots while the aggregator was down, logs how many and takes one catch-up
- * snapshot (Snapshot.catch_up) as of the most recent missed slot. */
+ * slots while the aggregator was down, logs how many and asks for one
+ * catch-up snapshot (Snapshot.catch_up) as of the most recent missed slot:
+ * computed by the snapshot worker like any other, so ingest starts at once
+ * and the catch-up is stored by the loop when it is done. Never waits. */
 void crr_snapshots_schedule_init(crr_aggregator_t *a);
 
 /* Runs due schedules and the pruning timer. Returns the milliseconds until
