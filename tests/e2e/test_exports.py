@@ -23,6 +23,12 @@ import crrtest
 NOW = "2026-03-01T12:00:00Z"
 
 
+def fname(sid, ext, schedule="on-demand"):
+    """The default file name of snapshot sid ({schedule}-{as_of}-{id}.EXT; an id starts with
+    its as_of as YYYYMMDDTHHMMSSZ)."""
+    return f"{schedule}-{sid.split('-')[0]}-{sid}.{ext}"
+
+
 class Agg:
     """One running aggregator (loopback, insecure, no schedules) with its endpoints."""
 
@@ -76,7 +82,7 @@ def test_outage_then_every_snapshot_once_in_order():
     assert "snapshot id=%s schedule=on-demand values=%d" % (first["id"], first["values"]) in a.proc.stderr()
     assert "computed off the ingest thread" in a.proc.stderr()
     assert [x["state"] for x in first["deliveries"]] == ["delivered", "delivered"], first
-    assert first["file"] == os.path.join(os.path.realpath(snaps), first["id"] + ".jsonl"), first
+    assert first["file"] == os.path.join(os.path.realpath(snaps), fname(first["id"], "jsonl")), first
     # the destination goes away: every write fails, ingest and HTTP go on
     os.rename(snaps, snaps + ".away")
     with open(snaps, "w") as f:
@@ -110,9 +116,9 @@ def test_outage_then_every_snapshot_once_in_order():
         crrtest.wait_until(lambda: len(a.delivered_ids(sink)) == 4, timeout=30,
                            what=f"the {sink} backlog delivered")
         assert a.delivered_ids(sink) == want, (sink, a.delivered_ids(sink))
-    assert sorted(f for f in os.listdir(snaps) if f.endswith(".jsonl")) == [i + ".jsonl" for i in want]
-    assert sorted(f for f in os.listdir(snaps) if f.endswith(".csv")) == [i + ".csv" for i in want]
-    with open(os.path.join(snaps, ids[2] + ".jsonl")) as f:
+    assert sorted(f for f in os.listdir(snaps) if f.endswith(".jsonl")) == [fname(i, "jsonl") for i in want]
+    assert sorted(f for f in os.listdir(snaps) if f.endswith(".csv")) == [fname(i, "csv") for i in want]
+    with open(os.path.join(snaps, fname(ids[2], "jsonl"))) as f:
         assert json.loads(f.readline())["id"] == ids[2]
     st = a.get("/api/v1/stats")["deliveries"]
     assert st["jsonl"] == {"pending": 0, "dead": 0, "oldest_age_seconds": 0}, st
@@ -146,7 +152,7 @@ def test_dead_delivery_shown_and_retried():
     assert r.stdout == "1 dead delivery(ies) of sink jsonl queued again\n", r.stdout
     crrtest.wait_until(lambda: a.delivered_ids("jsonl") == [ans["id"]], timeout=30,
                        what="the revived delivery written")
-    assert os.path.exists(os.path.join(snaps, ans["id"] + ".jsonl"))
+    assert os.path.exists(os.path.join(snaps, fname(ans["id"], "jsonl")))
     assert a.get("/api/v1/stats")["deliveries"]["jsonl"] == {"pending": 0, "dead": 0,
                                                            "oldest_age_seconds": 0}
     r = crrtest.run([crrtest.binary("crrmon"), "export", "--data-dir", data, "--retry", "jsonl"], check=0)
@@ -174,7 +180,9 @@ def test_crash_between_write_and_outcome_writes_it_once_more():
     with open(os.path.join(snaps, files[0]), "rb") as f:
         before = f.read()
     b = Agg(data, args)
-    sid = files[0][:-len(".jsonl")]
+    with open(os.path.join(snaps, files[0])) as f:
+        sid = json.loads(f.readline())["id"]
+    assert files[0] == fname(sid, "jsonl")
     crrtest.wait_until(lambda: b.delivered_ids("jsonl") == [sid], timeout=30,
                        what="the delivery written again at start")
     with open(os.path.join(snaps, files[0]), "rb") as f:
@@ -194,7 +202,7 @@ def test_two_csv_instances_side_by_side():
     ans = a.snapshot()
     assert [(x["sink"], x["state"]) for x in ans["deliveries"]] == [("csv", "delivered"),
                                                                      ("archive", "delivered")], ans
-    with open(os.path.join(one, ans["id"] + ".csv")) as f1, open(os.path.join(two, ans["id"] + ".csv")) as f2:
+    with open(os.path.join(one, fname(ans["id"], "csv"))) as f1, open(os.path.join(two, fname(ans["id"], "csv"))) as f2:
         assert f1.read() == f2.read()
     assert a.delivered_ids("archive") == [ans["id"]] and a.delivered_ids("csv") == [ans["id"]]
     assert a.proc.term() == 0
@@ -223,15 +231,15 @@ def test_snapshots_listed_and_reexported_byte_for_byte():
     target = os.path.join(d, "again.csv")
     crrtest.run([crrmon, "export", "--data-dir", data, "--snapshot", one["id"], "--format", "csv",
                  "--out", target], check=0)
-    with open(target, "rb") as f1, open(os.path.join(snaps, one["id"] + ".csv"), "rb") as f2:
+    with open(target, "rb") as f1, open(os.path.join(snaps, fname(one["id"], "csv")), "rb") as f2:
         assert f1.read() == f2.read()
     assert sorted(os.listdir(d)) == ["again.csv", "data", "snaps"]  # no temporary left
     r = subprocess.run([crrmon, "export", "--data-dir", data, "--latest"], capture_output=True)
     assert r.returncode == 0, r.stderr
-    with open(os.path.join(snaps, two["id"] + ".jsonl"), "rb") as f:
+    with open(os.path.join(snaps, fname(two["id"], "jsonl")), "rb") as f:
         assert r.stdout == f.read()
     # the CSV, parsed by Python's csv module, holds what the JSONL holds
-    with open(os.path.join(snaps, one["id"] + ".csv"), newline="") as f:
+    with open(os.path.join(snaps, fname(one["id"], "csv")), newline="") as f:
         table = list(csv.DictReader(f))
     got = {(r["indicator"], r["borough"], int(r["window_days"]), r["dims"]): r["value"] for r in table}
     # analyst columns: the borough's name, the window's dates, the stat
@@ -241,7 +249,7 @@ def test_snapshots_listed_and_reexported_byte_for_byte():
         ("Lambeth", "2026-01-31", "2026-03-01", "C"), r
     assert {r["borough_name"] for r in table if r["borough"] == "LONDON"} == {"London"}
     assert all(r["stat"] in ("C", "P", "W", "M", "R", "RR", "V") for r in table)
-    with open(os.path.join(snaps, one["id"] + ".jsonl")) as f:
+    with open(os.path.join(snaps, fname(one["id"], "jsonl"))) as f:
         lines = [json.loads(l) for l in f][1:]
     want = {(l["indicator"], l["borough"], l["windowDays"],
              ";".join(f"{k}={v}" for k, v in sorted(l.get("dims", {}).items()))):
@@ -268,9 +276,9 @@ def test_a_schedule_feeds_its_own_sinks():
     sched = a.delivered_ids("archive")
     assert ans["id"] not in sched and sched, sched
     assert a.delivered_ids("jsonl") == [ans["id"]], a.delivered_ids("jsonl")
-    assert all(os.path.exists(os.path.join(arch, i + ".csv")) for i in sched)
+    assert all(os.path.exists(os.path.join(arch, fname(i, "csv", "tick"))) for i in sched)
     assert os.path.exists(os.path.join(arch, "tick-latest.csv"))
-    assert sorted(f for f in os.listdir(snaps) if f.endswith(".jsonl")) == [ans["id"] + ".jsonl"]
+    assert sorted(f for f in os.listdir(snaps) if f.endswith(".jsonl")) == [fname(ans["id"], "jsonl")]
 
 
 def test_catch_up_after_a_week_down():
@@ -421,7 +429,7 @@ def test_webhook_jsonl_body_is_the_jsonl_file():
         assert [x["state"] for x in ans["deliveries"]] == ["delivered", "delivered"], ans
         (key, body), = rx.accepted()
         assert key == ans["id"]
-        with open(os.path.join(snaps, ans["id"] + ".jsonl"), "rb") as f:
+        with open(os.path.join(snaps, fname(ans["id"], "jsonl")), "rb") as f:
             assert body == f.read()
         with rx.lock:
             assert "Authorization" not in rx.requests[0][1]  # no token_file: no header
