@@ -469,5 +469,83 @@ def test_ingest_goes_on_while_a_sink_hangs():
         rx.close()
 
 
+def snapshots_json(data_dir):
+    r = crrtest.run([crrtest.binary("crrmon"), "snapshots", "--data-dir", data_dir, "--json"], check=0)
+    return [json.loads(l) for l in r.stdout.splitlines()]
+
+
+def test_catch_up_is_computed_on_the_worker_while_ingest_runs():
+    """The catch-up at start is computed by the snapshot worker, not before ingest starts: with
+    the worker held at its pause point (CRR_PAUSEPOINT) while it computes the catch-up, a
+    collector's events are acknowledged and applied, and the catch-up is not stored yet; once
+    released it is stored (catchUp: true) and delivered."""
+    d = crrtest.tmpdir("crr-exp-")
+    data, snaps, gate = os.path.join(d, "data"), os.path.join(d, "snaps"), os.path.join(d, "gate")
+    args = ["--aggregator.snapshot_dir=" + snaps, "--aggregator.sinks=jsonl",
+            "--aggregator.schedules=nightly=daily 02:00"]
+    a = Agg(data, args, env={"CRRMON_NOW": "2026-03-01T01:59:58Z+"})
+    crrtest.wait_until(lambda: a.delivered_ids("jsonl"), timeout=30, what="the nightly snapshot")
+    assert a.proc.term() == 0
+    later = "2026-03-08T12:00:00Z"
+    b = Agg(data, args, env={"CRRMON_NOW": later,
+                             "CRR_PAUSEPOINT": "agg_snapwork_compute:" + gate})
+    crrtest.wait_until(lambda: "pause point agg_snapwork_compute: waiting" in b.proc.stderr(),
+                       timeout=30, what="the worker computing the catch-up")
+    r = crrtest.run([crrtest.binary("crrmon"), "generate", "--seed", "5", "--count", "40",
+                     "--end", later, "--days", "5"], check=0)
+    path = os.path.join(d, "in.jsonl")
+    with open(path, "w") as f:
+        f.write(r.stdout)
+    crrtest.run([crrtest.binary("crrmon"), "send", "--aggregator", b.ep["ingest"], path],
+                env={"CRRMON_NOW": later}, check=0)  # every event acknowledged
+    assert b.get("/api/v1/stats")["applied"] == 40
+    rows = snapshots_json(data)
+    assert [r["catchUp"] for r in rows] == [False], rows  # the catch-up is not stored yet
+    assert "started pid=" in b.proc.stderr()
+    with open(gate, "w"):
+        pass
+    rows = crrtest.wait_until(lambda: (lambda r: r if len(r) == 2 else None)(snapshots_json(data)),
+                              timeout=30, what="the catch-up stored")
+    assert rows[1]["catchUp"] is True and rows[1]["asOf"] == "2026-03-08T02:00:00Z", rows
+    err = b.proc.stderr()
+    assert err.index("started pid=") < err.index("snapshot id=%s schedule=nightly catch-up" % rows[1]["id"])
+    crrtest.wait_until(lambda: rows[1]["id"] in b.delivered_ids("jsonl"), timeout=30,
+                       what="the catch-up delivered")
+    assert b.proc.term() == 0
+
+
+def test_a_sink_added_to_a_schedule_gets_its_stored_snapshots():
+    """A sink instance added to a schedule's list (restart) is sent every stored snapshot of that
+    schedule, once, in order (as a sink added to aggregator.sinks is sent every stored snapshot
+    meant for aggregator.sinks); it gets none of the snapshots meant for other sinks, and the
+    default sinks get none of the schedule's."""
+    d = crrtest.tmpdir("crr-exp-")
+    data, snaps, arch = (os.path.join(d, x) for x in ("data", "snaps", "arch"))
+    base = ["--aggregator.snapshot_dir=" + snaps, "--aggregator.sinks=jsonl"]
+    a = Agg(data, base + ["--aggregator.schedules=nightly=daily 02:00 @ csv"],
+            env={"CRRMON_NOW": "2026-03-01T01:59:58Z+"})
+    nightly = crrtest.wait_until(lambda: a.delivered_ids("csv"), timeout=30, what="the nightly snapshot")
+    ondemand = a.snapshot()
+    assert [x["sink"] for x in ondemand["deliveries"]] == ["jsonl"], ondemand
+    assert a.proc.term() == 0
+    assert a.delivered_ids("jsonl") == [ondemand["id"]]
+    grown = base + ["--aggregator.schedules=nightly=daily 02:00 @ csv,archive",
+                    "--sink.archive.type=csv", "--sink.archive.dir=" + arch]
+    b = Agg(data, grown, env={"CRRMON_NOW": "2026-03-01T02:00:30Z"})  # no slot missed
+    crrtest.wait_until(lambda: b.delivered_ids("archive") == nightly, timeout=30,
+                       what="the archive backfilled")
+    err = b.proc.stderr()
+    assert "sink archive: snapshot id=%s schedule=nightly queued at start" % nightly[0] in err, err
+    assert err.count("queued at start") == 1, err  # neither jsonl nor csv get anything again
+    assert sorted(os.listdir(arch)) == sorted([fname(nightly[0], "csv", "nightly"), "nightly-latest.csv"])
+    assert b.proc.term() == 0
+    assert b.delivered_ids("jsonl") == [] and b.delivered_ids("csv") == []
+    c = Agg(data, grown, env={"CRRMON_NOW": "2026-03-01T02:00:40Z"})  # once: not again
+    crrtest.wait_until(lambda: "next=" in c.proc.stderr(), timeout=30, what="the schedules")
+    assert c.snapshot()["deliveries"][0]["state"] == "delivered"
+    assert "queued at start" not in c.proc.stderr() and c.delivered_ids("archive") == []
+    assert c.proc.term() == 0
+
+
 if __name__ == "__main__":
     crrtest.main()
