@@ -478,7 +478,7 @@ static int s_queue_missing(crr_aggregator_t *a, const char *id, size_t *queued)
         const crr_sink_ops_t *ops = a->sinks[i].ops;
         if (ops->locate && ops->locate(a->sinks[i].state, head, path, sizeof path) == 0 &&
             stat(path, &st) == 0) {
-            rc = crr_outbox_done(txn, dbs, name, id);
+            rc = crr_outbox_done(txn, dbs, name, id, path);
         } else {
             rc = crr_outbox_enqueue(txn, dbs, id, &name, 1, crr_clock_now_sec());
             if (rc == 0) {

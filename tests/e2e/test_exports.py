@@ -14,8 +14,10 @@ import http.server
 import json
 import os
 import re
+import socket
 import subprocess
 import threading
+import urllib.error
 import urllib.request
 
 import crrtest
@@ -376,7 +378,7 @@ def test_webhook_down_for_a_while_every_snapshot_once_in_order():
                        "--sink.webhook.token_file=" + token, "--aggregator.delivery_max_attempts=0",
                        "--aggregator.delivery_backoff=50ms", "--aggregator.delivery_backoff_max=300ms"])
         first = a.snapshot()
-        assert first["deliveries"] == [{"sink": "webhook", "state": "delivered", "error": ""}], first
+        assert first["deliveries"] == [{"sink": "webhook", "state": "delivered", "error": "", "file": ""}], first
         rx.answer = 500
         ids = []
         for i in range(3):
@@ -463,7 +465,7 @@ def test_ingest_goes_on_while_a_sink_hangs():
         assert not rx.requests and t.is_alive()  # the delivery is still in flight
         rx.gate.set()
         t.join(60)
-        assert first["deliveries"] == [{"sink": "webhook", "state": "delivered", "error": ""}], first
+        assert first["deliveries"] == [{"sink": "webhook", "state": "delivered", "error": "", "file": ""}], first
         assert a.proc.term() == 0
     finally:
         rx.close()
@@ -504,10 +506,11 @@ def test_catch_up_is_computed_on_the_worker_while_ingest_runs():
     assert "started pid=" in b.proc.stderr()
     with open(gate, "w"):
         pass
-    rows = crrtest.wait_until(lambda: (lambda r: r if len(r) == 2 else None)(snapshots_json(data)),
-                              timeout=30, what="the catch-up stored")
-    assert rows[1]["catchUp"] is True and rows[1]["asOf"] == "2026-03-08T02:00:00Z", rows
-    err = b.proc.stderr()
+    err = crrtest.wait_until(lambda: "schedule=nightly catch-up" in b.proc.stderr() and b.proc.stderr(),
+                             timeout=30, what="the catch-up stored (its log line)")
+    rows = snapshots_json(data)
+    assert len(rows) == 2 and rows[1]["catchUp"] is True, rows
+    assert rows[1]["asOf"] == "2026-03-08T02:00:00Z", rows
     assert err.index("started pid=") < err.index("snapshot id=%s schedule=nightly catch-up" % rows[1]["id"])
     crrtest.wait_until(lambda: rows[1]["id"] in b.delivered_ids("jsonl"), timeout=30,
                        what="the catch-up delivered")
@@ -545,6 +548,63 @@ def test_a_sink_added_to_a_schedule_gets_its_stored_snapshots():
     assert c.snapshot()["deliveries"][0]["state"] == "delivered"
     assert "queued at start" not in c.proc.stderr() and c.delivered_ids("archive") == []
     assert c.proc.term() == 0
+
+
+def test_crrmon_snapshot_waits_for_each_delivery():
+    """`crrmon snapshot` waits past the POST (which answers once the snapshot is stored) until each
+    sink's delivery is decided, and prints each outcome with the file written; a delivery still
+    undecided when --timeout is spent is printed pending (exit 0: the snapshot is taken, the
+    aggregator goes on with it), with a note on stderr."""
+    d = crrtest.tmpdir("crr-exp-")
+    data, snaps = os.path.join(d, "data"), os.path.join(d, "snaps")
+    rx = Receiver()
+    rx.gate.clear()  # the webhook hangs until the test lets it answer
+    try:
+        a = Agg(data, ["--aggregator.snapshot_dir=" + snaps, "--aggregator.sinks=jsonl,webhook",
+                       "--sink.webhook.url=" + rx.url, "--sink.webhook.timeout=60s"])
+        cmd = [crrtest.binary("crrmon"), "snapshot", "--http", a.ep["http"]]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert rx.arrived.wait(30), "the webhook never got the snapshot"
+        sid = crrtest.wait_until(lambda: a.delivered_ids("jsonl"), timeout=30, what="the file")[0]
+        assert p.poll() is None  # the webhook's delivery is not decided: still waiting
+        rx.gate.set()
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        path = os.path.join(os.path.realpath(snaps), fname(sid, "jsonl"))
+        assert out.splitlines() == [f"id {sid}", f"file {path}", out.splitlines()[2],
+                                    f"delivery jsonl delivered {path}",
+                                    "delivery webhook delivered"], out
+        assert err == "", err
+        # the GET it follows: each sink's outcome, with the file; 404 for a snapshot not stored
+        got = a.get(f"/api/v1/snapshots/{sid}/deliveries")
+        assert got == {"id": sid, "deliveries": [
+            {"sink": "jsonl", "state": "delivered", "error": "", "file": path},
+            {"sink": "webhook", "state": "delivered", "error": "", "file": ""}]}, got
+        try:
+            a.get("/api/v1/snapshots/nosuch/deliveries")
+            raise AssertionError("a snapshot not stored was found")
+        except urllib.error.HTTPError as e:
+            assert e.code == 404, e
+        assert a.proc.term() == 0
+    finally:
+        rx.close()
+    # undecided when --timeout is spent: pending, exit 0, a note on stderr (a receiver that
+    # takes the connection and never answers)
+    silent = socket.socket()
+    try:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        b = Agg(data, ["--aggregator.snapshot_dir=" + snaps, "--aggregator.sinks=jsonl,webhook",
+                       "--sink.webhook.url=http://127.0.0.1:%d/hook" % silent.getsockname()[1],
+                       "--sink.webhook.timeout=15s"])  # stopping waits for it
+        r = crrtest.run([crrtest.binary("crrmon"), "snapshot", "--http", b.ep["http"], "--timeout", "3s"],
+                        check=0)
+        lines = r.stdout.splitlines()
+        assert lines[-2].startswith("delivery jsonl delivered ") and lines[-1] == "delivery webhook pending", lines
+        assert "1 delivery(ies) of snapshot %s not decided within the timeout" % lines[0][3:] in r.stderr, r.stderr
+        assert b.proc.term(timeout=60) == 0
+    finally:
+        silent.close()
 
 
 if __name__ == "__main__":
