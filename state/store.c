@@ -1427,9 +1427,11 @@ static int s_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
     return -1;
 }
 
-/* Copies the top-level fields of the packed Snapshot in[0..len) but its
- * values (field 5) into out[0..cap); *olen the bytes copied. Returns 0 or
- * CRR_EPARSE (not a message, or a header past cap bytes: not ours). */
+/* Copies the top-level fields of the packed Snapshot in[0..len) that come
+ * before its first value (field 5; protobuf-c packs fields in number order,
+ * so id, as_of, taken_at and schedule) into out[0..cap); *olen the bytes
+ * copied. The rows are never touched, so this costs the same for any size.
+ * Returns 0 or CRR_EPARSE (not a message, or a header past cap bytes). */
 static int s_strip_values(const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *olen)
 {
     const uint8_t *p = in, *end = in + len;
@@ -1439,6 +1441,8 @@ static int s_strip_values(const uint8_t *in, size_t len, uint8_t *out, size_t ca
         uint64_t tag, n = 0;
         if (s_varint(&p, end, &tag) != 0)
             return CRR_EPARSE;
+        if (tag >> 3 == 5)
+            return 0; /* the rows start: the header is complete */
         switch (tag & 7) {
         case 0:
             if (s_varint(&p, end, &n) != 0)
@@ -1456,12 +1460,10 @@ static int s_strip_values(const uint8_t *in, size_t len, uint8_t *out, size_t ca
         if (n > (uint64_t)(end - p))
             return CRR_EPARSE;
         p += n;
-        if (tag >> 3 != 5) {
-            if ((size_t)(p - start) > cap - *olen)
-                return CRR_EPARSE;
-            memcpy(out + *olen, start, (size_t)(p - start));
-            *olen += (size_t)(p - start);
-        }
+        if ((size_t)(p - start) > cap - *olen)
+            return CRR_EPARSE;
+        memcpy(out + *olen, start, (size_t)(p - start));
+        *olen += (size_t)(p - start);
     }
     return 0;
 }

@@ -235,9 +235,10 @@ int crr_store_rejects_foreach(crr_store_t *s, uint64_t from_id,
  * CRR_ENOTFOUND, CRR_EPARSE or an LMDB code. */
 int crr_store_snapshot_get(crr_store_t *s, const char *id, Crrmon__V1__Snapshot **out);
 
-/* Stored snapshot id's header: every field but its values (n_values 0),
- * read without decoding the rows (they are skipped on the wire), for the
- * start-up's delivery check over every stored snapshot. Returns 0 and *out
+/* Stored snapshot id's header: id, as_of, taken_at and schedule (the fields
+ * packed before the rows; n_values 0, and catch_up, packed after them, left
+ * false), read without touching the rows, for the start-up's delivery check
+ * over every stored snapshot and the HTTP API's existence check. Returns 0 and *out
  * (free with crr_codec_free), CRR_ENOTFOUND, CRR_EPARSE, -ENOMEM or an LMDB
  * code. Any thread. */
 int crr_store_snapshot_head(crr_store_t *s, const char *id, Crrmon__V1__Snapshot **out);
