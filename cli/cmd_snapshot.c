@@ -276,13 +276,13 @@ static size_t s_undecided(json_t *ans)
 static void s_follow(const s_args_t *a, const char *pass, const char *base, const char *id,
                      uint64_t deadline, json_t *ans)
 {
-    while (s_undecided(ans) && crr_clock_mono_ms() + 1000 < deadline) {
-        int64_t left = s_left(deadline);
+    while (s_undecided(ans)) {
+        int64_t left = s_left(deadline), wait = left / 1000 - 1; /* a second for the answer */
+        if (wait < 1)
+            break; /* never a wait of 0: that would ask again and again */
         char url[1200], errbuf[CURL_ERROR_SIZE] = "";
         snprintf(url, sizeof url, "%s/%s/deliveries?wait=%lld", base, id,
-                 (long long)(left / 1000 > 60      ? 60
-                             : left / 1000 - 1 > 0 ? left / 1000 - 1
-                                                   : 0));
+                 (long long)(wait > 60 ? 60 : wait));
         s_body_t body = {0};
         CURL *c = curl_easy_init();
         if (!c)
