@@ -415,9 +415,10 @@ void crr_deliver_kick(crr_aggregator_t *a);
 void crr_deliver_stop(crr_aggregator_t *a);
 
 /* Waits up to timeout_ms until every current sink's delivery of snapshot id
- * was tried at least once; returns a JSON array of {"sink","state","error"}
- * (state delivered, failed (retried later), dead, queued (behind an earlier
- * delivery being retried; error is that one's) or pending). Any thread
+ * was tried at least once; returns a JSON array of {"sink","state","error",
+ * "file"} (state delivered, failed (retried later), dead, queued (behind an
+ * earlier delivery being retried; error is that one's) or pending; file: what
+ * a delivered file sink wrote, recorded with the outcome, else ""). Any thread
  * but the delivery thread; never NULL unless out of memory. */
 json_t *crr_deliver_wait(crr_aggregator_t *a, const char *id, uint64_t timeout_ms);
 
@@ -498,11 +499,13 @@ void crr_snapshots_sinks_changed(crr_aggregator_t *a);
 /* Start-up of snapshot deliveries (after the sinks are open): removes stale
  * temporary files (*.tmp) from every file sink's folder, starts the delivery
  * thread (deliver.c, which takes the sinks over), hooks the outbox into the
- * store's snapshot transaction, and queues every stored snapshot that a sink
- * has neither delivered nor queued (a file sink whose file is already there
- * counts as delivered). Failures are logged and never stop the start.
- * Returns 0, or a code when the thread or the records cannot be started
- * (logged). Main thread only. */
+ * store's snapshot transaction, and queues every stored snapshot for each
+ * sink it is meant for (the schedule's `@` list, else aggregator.sinks) that
+ * has neither delivered nor queued it: a sink added later gets that history
+ * (a file sink whose file is already there counts as delivered; only each
+ * snapshot's header is read, crr_store_snapshot_head). Failures are logged and never stop the
+ * start. Returns 0, or a code when the thread or the records cannot be started (logged). Main
+ * thread only. */
 int crr_snapshots_recover(crr_aggregator_t *a);
 
 /* Takes a snapshot as of as_of_sec under schedule name (NULL = on-demand)

@@ -8,10 +8,14 @@
  * delivery thread (deliver.c) is woken and writes them, retrying with
  * backoff; the main thread never waits for a sink. At start
  * (crr_snapshots_recover), stale temporary files are removed and every
- * stored snapshot a configured sink has neither delivered nor queued is
- * queued for it (a sink added since, a store written before the outbox): a
- * file sink whose file is already there counts as delivered (its write is an
- * atomic rename).
+ * stored snapshot is queued for each sink it is meant for (s_feeds: its
+ * schedule's `@` list, else aggregator.sinks) that has neither delivered nor
+ * queued it (a sink added since, to either list; a store written before the
+ * outbox): a file sink whose file is already there counts as delivered (its
+ * write is an atomic rename).
+ *
+ * The catch-up after downtime (crr_snapshots_schedule_init) goes through the
+ * snapshot worker like every other snapshot, so ingest starts at once.
  *
  * A schedule fires when crr_clock_now_sec() reaches its due time (CRRMON_NOW
  * drives it in tests); the snapshot's as_of is the due time, so the id and the
