@@ -474,9 +474,10 @@ void crr_deliver_kick(crr_aggregator_t *a);
 void crr_deliver_stop(crr_aggregator_t *a);
 
 /* Waits up to timeout_ms until every current sink's delivery of snapshot id
- * was tried at least once; returns a JSON array of {"sink","state","error"}
- * (state delivered, failed (retried later), dead, queued (behind an earlier
- * delivery being retried; error is that one's) or pending). Any thread
+ * was tried at least once; returns a JSON array of {"sink","state","error",
+ * "file"} (state delivered, failed (retried later), dead, queued (behind an
+ * earlier delivery being retried; error is that one's) or pending; file: what
+ * a delivered file sink wrote, recorded with the outcome, else ""). Any thread
  * but the delivery thread; never NULL unless out of memory. */
 json_t *crr_deliver_wait(crr_aggregator_t *a, const char *id, uint64_t timeout_ms);
 
@@ -495,6 +496,7 @@ typedef struct crr_snapjob {
     uint64_t req;                      /* HTTP request number to answer; 0 = a schedule's */
     int64_t as_of_sec;                 /* T */
     char schedule[64];                 /* schedule name; "" = on-demand */
+    int catch_up;                      /* the catch-up at start (Snapshot.catch_up) */
     crr_refdata_t ref;                 /* the reference data as of the request (copied) */
     int have_ref;                      /* ref holds something */
     int rc;                            /* out: crr_indicators_compute's result */
@@ -556,17 +558,19 @@ void crr_snapshots_sinks_changed(crr_aggregator_t *a);
 /* Start-up of snapshot deliveries (after the sinks are open): removes stale
  * temporary files (*.tmp) from every file sink's folder, starts the delivery
  * thread (deliver.c, which takes the sinks over), hooks the outbox into the
- * store's snapshot transaction, and queues every stored snapshot that a sink
- * has neither delivered nor queued (a file sink whose file is already there
- * counts as delivered). Failures are logged and never stop the start.
- * Returns 0, or a code when the thread or the records cannot be started
- * (logged). Main thread only. */
+ * store's snapshot transaction, and queues every stored snapshot for each
+ * sink it is meant for (the schedule's `@` list, else aggregator.sinks) that
+ * has neither delivered nor queued it: a sink added later gets that history
+ * (a file sink whose file is already there counts as delivered; only each
+ * snapshot's header is read, crr_store_snapshot_head). Failures are logged and never stop the
+ * start. Returns 0, or a code when the thread or the records cannot be started (logged). Main
+ * thread only. */
 int crr_snapshots_recover(crr_aggregator_t *a);
 
 /* Takes a snapshot as of as_of_sec under schedule name (NULL = on-demand)
- * on the calling thread (the catch-up at start; crr_snapshots_request uses
- * the worker), storing it and one delivery per sink in one transaction, and
- * wakes the delivery thread; never waits for a sink (crash point
+ * on the calling thread (crr_snapshots_request's fallback when the worker
+ * did not start; it uses the worker otherwise), storing it and one delivery per sink in one
+ * transaction, and wakes the delivery thread; never waits for a sink (crash point
  * agg_snapshot_after_commit sits after the commit).
  * Fills id/file (where the first sink that can locate it will write it; ""
  * when none) and *nvalues. Returns 0 or the store's code. Main thread only. */
@@ -576,8 +580,10 @@ int crr_snapshots_export(crr_aggregator_t *a, int64_t as_of_sec, const char *sch
 /* Computes every schedule's next due time from now (start and reload). At
  * start it first sets the process's time zone from aggregator.timezone, and
  * for each schedule whose last slot is recorded in the store and which missed
- * slots while the aggregator was down, logs how many and takes one catch-up
- * snapshot (Snapshot.catch_up) as of the most recent missed slot. */
+ * slots while the aggregator was down, logs how many and asks for one
+ * catch-up snapshot (Snapshot.catch_up) as of the most recent missed slot:
+ * computed by the snapshot worker like any other, so ingest starts at once
+ * and the catch-up is stored by the loop when it is done. Never waits. */
 void crr_snapshots_schedule_init(crr_aggregator_t *a);
 
 /* Runs due schedules and the pruning timer. Returns the milliseconds until

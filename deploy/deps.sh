@@ -46,6 +46,9 @@ PKGS=(
   # between a batch's arrival and its Ack (the store must sync before it Acks)
   strace
   python3 python3-protobuf python3-zmq
+  # test_analyst.py: snapshot files read as an analyst would, with pandas (the
+  # docs/OPERATIONS.md snippets run as written)
+  python3-pandas
   # test_security.py: a loopback capture shows CURVE traffic holds no plain text
   tcpdump
   # test_api.py: promtool (Debian ships it in prometheus) checks a live /metrics

@@ -201,10 +201,11 @@ def test_snapshot_committed_but_not_exported():
     if not before:
         err = crrtest.wait_until(lambda: "delivered" in agg2.stderr() and agg2.stderr(), timeout=30,
                                  what="the delivery in the log")
-        assert "sink jsonl: snapshot id=%s delivered" % files[0][:-6] in err, err
     with open(os.path.join(snap_dir, files[0])) as f:
         lines = [json.loads(l) for l in f]
-    assert lines[0]["id"] + ".jsonl" == files[0], lines[0]
+    if not before:
+        assert "sink jsonl: snapshot id=%s delivered" % lines[0]["id"] in err, err
+    assert crrtest.snapshot_file(lines[0], "jsonl") == files[0], lines[0]
     got = [l["value"] for l in lines[1:] if l.get("indicator") == "stop_search.count" and
            l.get("borough") == BOROUGH and l.get("windowDays") == 90 and not l.get("dims")]
     assert got == [total], (got, total)
