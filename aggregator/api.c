@@ -695,6 +695,10 @@ int crr_api_route(crr_aggregator_t *a, struct MHD_Connection *c, const char *url
                    : s_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET (list) or POST (take one)");
         return 1;
     }
+    static const char deliveries[] = "/deliveries"; /* ID/deliveries: http.c */
+    size_t ul = strlen(url);
+    if (ul > sizeof deliveries - 1 && strcmp(url + ul - (sizeof deliveries - 1), deliveries) == 0)
+        return 0;
     if (strncmp(url, snap, sizeof snap - 1) == 0 && url[sizeof snap - 1] == '/') {
         *ret = get ? s_snapshot_one(a, c, url + sizeof snap)
                    : s_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
