@@ -63,10 +63,10 @@
 #include <stdio.h>
 
 /* Results besides 0 (an Event), CRR_EDGE_BLANK, CRR_EREJECT and -errno. */
-#define CRR_CSVIN_MORE 3     /* the line ends inside a quoted cell: feed the next one */
-#define CRR_CSVIN_HEADER 4   /* the record was the header, and it is accepted */
-#define CRR_CSVIN_BADFILE 5  /* the file is refused as a whole: p->d[0] says why */
-#define CRR_CSVIN_EOF 6      /* crr_csvin_file_next: no more records */
+#define CRR_CSVIN_MORE 3    /* the line ends inside a quoted cell: feed the next one */
+#define CRR_CSVIN_HEADER 4  /* the record was the header, and it is accepted */
+#define CRR_CSVIN_BADFILE 5 /* the file is refused as a whole: p->d[0] says why */
+#define CRR_CSVIN_EOF 6     /* crr_csvin_file_next: no more records */
 
 /* Longest record (all its physical lines) in bytes; a longer one is a
  * MALFORMED problem (the collector passes collector.max_line instead). */
@@ -116,8 +116,8 @@ int crr_csvin_file_open(const char *path, crr_csvin_file_t **out, crr_problems_t
 /* The next event: 0 (*out, p->d[0].line its line), CRR_EREJECT (p),
  * CRR_CSVIN_BADFILE (p->d[0]; the next call is CRR_CSVIN_EOF), CRR_CSVIN_EOF,
  * -errno (read error) or -ENOMEM. Blank lines and the header are skipped. */
-int crr_csvin_file_next(crr_csvin_file_t *f, const crr_validate_opts_t *vo,
-                        Crrmon__V1__Event **out, crr_problems_t *p);
+int crr_csvin_file_next(crr_csvin_file_t *f, const crr_validate_opts_t *vo, Crrmon__V1__Event **out,
+                        crr_problems_t *p);
 /* Bytes consumed so far and the file's size (-1 when not a regular file): for
  * progress. */
 uint64_t crr_csvin_file_offset(const crr_csvin_file_t *f);
