@@ -148,6 +148,12 @@ int crr_csvin_pending(const crr_csvin_t *c)
     return c->pending;
 }
 
+void crr_csvin_reset_record(crr_csvin_t *c)
+{
+    c->pending = 0;
+    c->rlen = 0;
+}
+
 int crr_csvin_has_header(const crr_csvin_t *c)
 {
     return c->have_header;

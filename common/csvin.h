@@ -104,6 +104,9 @@ int crr_csvin_finish(crr_csvin_t *c, crr_problems_t *p);
 
 /* 1 while a record is open (lines fed after its start, not yet complete). */
 int crr_csvin_pending(const crr_csvin_t *c);
+/* Forgets an open record (the caller is going back to that record's first
+ * line, e.g. after a spool transaction was dropped). The header is kept. */
+void crr_csvin_reset_record(crr_csvin_t *c);
 /* 1 once the header has been accepted. */
 int crr_csvin_has_header(const crr_csvin_t *c);
 
