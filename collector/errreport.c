@@ -2,6 +2,8 @@
  * its quoting; the rows come from the callers' diags and problems. */
 #include "errreport.h"
 
+#include "json.h"
+
 #include <csv.h>
 #include <errno.h>
 #include <limits.h>
@@ -54,11 +56,18 @@ int crr_errreport_add(crr_errreport_t *r, const crr_diag_t *d, const char *value
     char line[24] = "";
     if (d->line > 0)
         snprintf(line, sizeof line, "%ld", d->line);
-    s_cell(r, d->file, 0);
+    char val[256];
+    crr_diag_t c = *d; /* the report is UTF-8 whatever the input held */
+    snprintf(val, sizeof val, "%s", value ? value : "");
+    crr_json_clean(val);
+    crr_json_clean(c.file);
+    crr_json_clean(c.field);
+    crr_json_clean(c.reason);
+    s_cell(r, c.file, 0);
     s_cell(r, line, 0);
-    s_cell(r, d->field, 0);
-    s_cell(r, value ? value : "", 0);
-    s_cell(r, d->reason, 0);
+    s_cell(r, c.field, 0);
+    s_cell(r, val, 0);
+    s_cell(r, c.reason, 0);
     s_cell(r, crr_reject_code_name(d->code), 1);
     r->rows++;
     return r->err;

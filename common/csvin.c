@@ -416,17 +416,20 @@ static json_t *s_row_json(crr_csvin_t *c, const ProtobufCFieldDescriptor *type, 
         const char *v = c->cells[i], *name = c->cols[i].name;
         if (!v[0] || c->cols[i].kind == S_COL_TYPE)
             continue;
+        char path[160];
+        if (c->cols[i].kind == S_COL_BODY)
+            snprintf(path, sizeof path, "%s.%s", type->name, name);
+        else
+            snprintf(path, sizeof path, "%s", name);
         if (!crr_json_is_utf8(v, strlen(v))) {
-            crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, name, "",
-                             "%s is not valid UTF-8", name);
+            crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, path, "",
+                             "%s is not valid UTF-8", path);
             continue;
         }
         json_t *j = NULL;
         if (c->cols[i].kind != S_COL_BODY) {
             j = json_string(v);
         } else {
-            char path[160];
-            snprintf(path, sizeof path, "%s.%s", type->name, name);
             const ProtobufCFieldDescriptor *f = s_field_of(type, name);
             if (!f) {
                 crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, name, v,
