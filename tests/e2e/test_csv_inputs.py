@@ -11,14 +11,19 @@
     twice would count twice);
   - --check: exit 0 and an empty report for good files, 2 and one row per
     problem for bad ones (JSON Lines too), and no aggregator needed;
-  - every example of docs/formats/ ingests with no rejection.
+  - every example of docs/formats/ ingests with no rejection;
+  - `crrmon send` takes CSV: on a terminal a status line (percent, events/s,
+    rejected) for a large file, nothing of it when stderr is a pipe; both end
+    with the accepted / duplicate / rejected counts.
 """
 import csv
 import glob
 import io
 import json
 import os
+import pty
 import re
+import subprocess
 
 import crrtest
 from test_collector import ENV, Aggregator, collector
@@ -244,6 +249,53 @@ def test_docs_format_examples_ingest():
             want += len(list(csv.DictReader(f)))
     t = agg.totals("docs")
     assert t["applied"] == want and t["rejected"] == 0, (t, want)
+    agg.term()
+
+
+def big_csv(path, n=40000, bad_every=1000):
+    with open(path, "w", newline="") as f:
+        f.write("borough,occurred_at,record_id,count\r\n")
+        for i in range(n):
+            borough = "E09000099" if i % bad_every == 1 else "E09000%03d" % (i % 33 + 1)
+            f.write("%s,2026-02-%02dT10:00:00Z,\"big-%d, x\",1\r\n" % (borough, i % 28 + 1, i))
+    return path
+
+
+def test_send_csv_progress_on_a_terminal_only():
+    work = crrtest.tmpdir()
+    path = big_csv(os.path.join(work, "racist_incident-big.csv"))
+    assert os.path.getsize(path) >= 1 << 20
+    agg = Aggregator().start()
+    base = [crrtest.binary("crrmon"), "send", "--insecure", "--aggregator", agg.ingest]
+    # not a terminal: no status line, only the rejects and the summary
+    r = crrtest.run(base + ["--source-id", "pipe", path], env=ENV, check=2)
+    assert "\r" not in r.stderr and "events/s" not in r.stderr, r.stderr[-500:]
+    assert r.stderr.count("(unknown_borough)") == 40, r.stderr[-500:]
+    assert "39960 accepted, 0 duplicate, 0 rejected by the aggregator, 40 input lines rejected" \
+        in r.stdout, r.stdout
+    # a terminal (a pty) on stderr: the status line is drawn
+    master, slave = pty.openpty()
+    env = dict(os.environ, **ENV)
+    p = subprocess.Popen(base + ["--source-id", "tty", path], env=env, stdout=subprocess.PIPE,
+                         stderr=slave, text=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            b = os.read(master, 65536)
+        except OSError:
+            break
+        if not b:
+            break
+        chunks.append(b)
+    out, _ = p.communicate(timeout=120)
+    os.close(master)
+    tty = b"".join(chunks).decode("utf-8", "replace")
+    assert p.returncode == 2, (p.returncode, tty[-500:])
+    assert "events/s" in tty and "%" in tty and "rejected" in tty, tty[-500:]
+    # every record is a duplicate of the first run's (same record ids)
+    assert "0 accepted, 39960 duplicate, 0 rejected by the aggregator, 40 input lines rejected" \
+        in out, out
     agg.term()
 
 
