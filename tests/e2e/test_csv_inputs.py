@@ -188,6 +188,30 @@ def test_kill9_mid_csv_with_multiline_records_exact():
     agg.term()
 
 
+def test_spool_full_mid_multiline_csv_drops_nothing():
+    # a full spool puts the input back at the refused record's first line:
+    # records whose quoted cells span lines are neither cut nor doubled
+    agg = Aggregator()
+    work = crrtest.tmpdir()
+    n = 3000
+    path = os.path.join(work, "training_feedback.csv")
+    with open(path, "w", newline="") as f:
+        f.write("borough,occurred_at,course_id,session_id,trainer_id,staff_group,overall,"
+                "relevance,trainer_quality,purpose_explained\n")
+        for i in range(n):
+            f.write('E09000%03d,2026-02-%02dT10:00:00Z,"C\n%d\n",S,T,1,5,4,3,2\n'
+                    % (i % 33 + 1, i % 28 + 1, i % 5))
+    cdir = os.path.join(work, "coll")
+    c = collector(cdir, agg.ingest, "full", "--spool-size", "64k", "--give-up-after", "120s", path)
+    crrtest.wait_until(lambda: "spool full" in c.stderr(), timeout=30, what="spool full message")
+    assert c.alive()
+    agg.start()
+    assert c.wait(120) == 0, c.stderr()[-3000:]
+    t = agg.totals("full")
+    assert t["applied"] == n and t["appliedSeq"] == n, t
+    agg.term()
+
+
 def check(*args, code):
     r = crrtest.run([crrtest.binary("crrmon-collector"), "--check", *args], env=ENV, check=code)
     return r
