@@ -24,7 +24,8 @@
 
 /* Every problem of one line or record (for the error report: one row per
  * problem). d[i].file/line/field/code/reason as in crr_diag_t; value[i] the
- * offending value as written in the input when known (a CSV cell), else "".
+ * offending value as written in the input when known (a CSV cell, a JSON
+ * value: strings without quotes, others as compact JSON), else "".
  * At most CRR_EDGE_MAX_PROBLEMS are kept; `more` counts the ones left out. */
 #define CRR_EDGE_MAX_PROBLEMS 16
 typedef struct crr_problems {

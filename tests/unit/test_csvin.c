@@ -262,6 +262,9 @@ static void test_edge_line_all(void **state)
     assert_string_equal(p.d[1].field, "attendance.course_id");
     assert_string_equal(p.d[4].field, "attendance.attended");
     assert_int_equal(p.d[4].line, 7);
+    assert_string_equal(p.value[0], "X"); /* the values as written */
+    assert_string_equal(p.value[1], "");  /* absent */
+    assert_string_equal(p.value[4], "2");
     assert_string_equal(p.d[4].file, "a.jsonl");
     /* not JSON: one problem */
     assert_int_equal(crr_edge_line_all("{", 1, "a.jsonl", 8, &s_vo, &e, &p), CRR_EREJECT);
