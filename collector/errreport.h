@@ -10,7 +10,9 @@
  * value (the cell or value at fault as written, when known), reason (what was
  * wrong and what is allowed), code (the reject code's short name:
  * malformed, missing_field, unknown_borough, ...). Every cell is quoted
- * (libcsv's csv_fwrite), so the report reads back with any CSV reader.
+ * (libcsv's csv_fwrite), so the report reads back with any CSV reader; bytes
+ * that are not UTF-8 and control characters (a newline inside a cell) are
+ * written as '?', so each problem is one physical line of the report.
  *
  * A file report is written to NAME.tmp and renamed to NAME by close, so a
  * reader never sees half a report; "-" writes to stdout (not closed).
