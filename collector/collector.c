@@ -118,7 +118,8 @@ static int s_reject_line(s_coll_t *c, crr_diag_t *d, char *line, size_t len)
 }
 
 /* Rejects one record or line with every problem in p: all go to the error
- * report, the first (saying how many more) to the spool's rejects. */
+ * report, the first (saying how many more) to the spool's rejects, with the
+ * text of `line` (for a CSV record spanning lines: its last line). */
 static int s_reject_problems(s_coll_t *c, crr_problems_t *p, char *line, size_t len)
 {
     if (c->report)
@@ -176,7 +177,13 @@ static int s_csv_line(s_coll_t *c, char *line, size_t len, const crr_validate_op
     case CRR_EDGE_BLANK:
     case CRR_CSVIN_MORE:
     case CRR_CSVIN_HEADER: return 0;
-    case CRR_CSVIN_BADFILE: c->csv_refused = 1; return s_reject_problems(c, &p, line, len);
+    case CRR_CSVIN_BADFILE:
+        /* refused whole: its checkpoint goes to its end, so a restart does
+         * not refuse it again (a rewritten file has a new identity) */
+        c->csv_refused = 1;
+        if (crr_reader_size(c->rd) >= 0)
+            c->safe_off = (uint64_t)crr_reader_size(c->rd);
+        return s_reject_problems(c, &p, line, len);
     case CRR_EREJECT: return s_reject_problems(c, &p, line, len);
     case 0: return s_spool_event(c, e, back_off, back_line);
     default: return rc; /* out of memory */

@@ -157,6 +157,11 @@ def test_unknown_column_refuses_whole_file():
     assert agg.totals("unk")["applied"] == 1  # only the other file's record
     rows = read_report(report)
     assert len(rows) == 1 and rows[0]["line"] == "1" and rows[0]["value"] == "colour", rows
+    # a restart does not refuse it again: its checkpoint is at its end
+    err = run(agg, os.path.join(work, "c"), "unk", "--errors", report, path, good)
+    assert "unknown column" not in err, err
+    assert read_report(report) == []
+    assert agg.totals("unk")["applied"] == 1
     agg.term()
 
 
