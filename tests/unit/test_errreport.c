@@ -1,7 +1,7 @@
 /* test_errreport: collector/errreport, the error report CSV: the header
  * row, one row per problem with every cell quoted (commas and quotes inside
- * survive; a newline or invalid UTF-8 becomes '?', one row per line), a "more problems" row, the file
- * appearing only at close (NAME.tmp renamed). */
+ * survive; a newline or invalid UTF-8 becomes '?', one row per line), a
+ * "more problems" row, the file appearing only at close (NAME.tmp renamed). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
