@@ -264,6 +264,12 @@ static int s_header(crr_csvin_t *c, crr_problems_t *p)
                                         "column \"%s\" appears twice (columns %zu and %zu)",
                                         col->name, j + 1, i + 1),
                        s_bad(c, p);
+        if (col->kind < 0 && !col->name[0])
+            return crr_problems_add(p, F, L, S_MALFORMED, "", "",
+                                    "column %zu has no name in the header (a trailing comma?); "
+                                    "the whole file is refused, nothing of it was sent",
+                                    i + 1),
+                   s_bad(c, p);
         if (col->kind < 0)
             return crr_problems_add(
                        p, F, L, S_MALFORMED, "", c->cells[i],

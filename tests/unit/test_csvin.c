@@ -140,6 +140,14 @@ static void test_unknown_column_refuses_the_file(void **state)
     assert_int_equal(g.nrej, 0);
     assert_string_equal(g.bad.value[0], "colour");
     assert_non_null(strstr(g.bad.d[0].reason, "unknown column \"colour\" (column 4)"));
+    /* a column without a name */
+    s_feed("complaint.csv", "borough,occurred_at,category,\n", &g);
+    assert_true(g.badfile);
+    assert_non_null(strstr(g.bad.d[0].reason, "column 4 has no name"));
+    /* a column named twice */
+    s_feed("complaint.csv", "borough,occurred_at,Borough\n", &g);
+    assert_true(g.badfile);
+    assert_non_null(strstr(g.bad.d[0].reason, "appears twice (columns 1 and 3)"));
     /* a field of another type is unknown in a file of one type */
     s_feed("complaint.csv", "borough,occurred_at,outcome\n", &g);
     assert_true(g.badfile);
