@@ -43,8 +43,10 @@ struct crr_csvin {
     crr_problems_t badp; /* why the file was refused */
     s_col_t cols[S_MAX_COLS];
     size_t ncols;
-    int type_col;                          /* index of `type`, or -1 */
-    const ProtobufCFieldDescriptor *ftype; /* body from the file name, or NULL */
+    int type_col;                                   /* index of `type`, or -1 */
+    const ProtobufCFieldDescriptor *cache_type;     /* the type fd[] was filled for */
+    const ProtobufCFieldDescriptor *fd[S_MAX_COLS]; /* column -> field of cache_type */
+    const ProtobufCFieldDescriptor *ftype;          /* body from the file name, or NULL */
     /* the cells of the record being split (libcsv callbacks) */
     char *cells[S_MAX_COLS + 1];
     size_t ncells, extra;
@@ -320,11 +322,24 @@ static const ProtobufCEnumValue *s_enum(const ProtobufCEnumDescriptor *ed, const
     return NULL;
 }
 
-/* Cell v of body field f as a JSON value, or NULL with a problem added. */
-static json_t *s_cell(const crr_csvin_t *c, const ProtobufCFieldDescriptor *f, const char *path,
-                      const char *v, crr_problems_t *p)
+/* A cell of field f (of body `type`) that is not of its type: the problem,
+ * naming the field's path and the value. Returns NULL. */
+static json_t *s_cell_bad(const crr_csvin_t *c, const ProtobufCFieldDescriptor *type,
+                          const ProtobufCFieldDescriptor *f, const char *v, const char *want,
+                          crr_problems_t *p)
 {
-    char *end;
+    char path[160];
+    snprintf(path, sizeof path, "%s.%s", type->name, f->name);
+    crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, path, v, "%s is \"%.40s\"%s", path, v,
+                     want);
+    return NULL;
+}
+
+/* Cell v of body field f as a JSON value, or NULL with a problem added. */
+static json_t *s_cell(const crr_csvin_t *c, const ProtobufCFieldDescriptor *type,
+                      const ProtobufCFieldDescriptor *f, const char *v, crr_problems_t *p)
+{
+    char *end, want[160];
     errno = 0;
     switch (f->type) {
     case PROTOBUF_C_TYPE_STRING: return json_string(v);
@@ -332,45 +347,49 @@ static json_t *s_cell(const crr_csvin_t *c, const ProtobufCFieldDescriptor *f, c
         int b;
         if (s_bool(v, &b) == 0)
             return json_boolean(b);
-        crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, path, v,
-                         "%s is \"%.40s\"; must be true/false, 1/0 or yes/no", path, v);
-        return NULL;
+        return s_cell_bad(c, type, f, v, "; must be true/false, 1/0 or yes/no", p);
     }
     case PROTOBUF_C_TYPE_ENUM: {
         const ProtobufCEnumValue *ev = s_enum(f->descriptor, v);
         if (ev)
             return json_string(ev->name);
-        crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, path, v,
-                         "%s is \"%.40s\", which is no %s value (full or short name, or number)",
-                         path, v, ((const ProtobufCEnumDescriptor *)f->descriptor)->short_name);
-        return NULL;
+        snprintf(want, sizeof want, ", which is no %s value (full or short name, or number)",
+                 ((const ProtobufCEnumDescriptor *)f->descriptor)->short_name);
+        return s_cell_bad(c, type, f, v, want, p);
     }
     case PROTOBUF_C_TYPE_DOUBLE:
     case PROTOBUF_C_TYPE_FLOAT: {
         double d = strtod(v, &end);
         if (!*end && !errno && isfinite(d))
             return json_real(d);
-        crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, path, v,
-                         "%s is \"%.40s\"; must be a decimal number", path, v);
-        return NULL;
+        return s_cell_bad(c, type, f, v, "; must be a decimal number", p);
     }
     case PROTOBUF_C_TYPE_UINT32: {
         unsigned long long u = strtoull(v, &end, 10);
         if (isdigit((unsigned char)v[0]) && !*end && !errno && u <= UINT32_MAX)
             return json_integer((json_int_t)u);
-        crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, path, v,
-                         "%s is \"%.40s\"; must be a whole number 0..4294967295", path, v);
-        return NULL;
+        return s_cell_bad(c, type, f, v, "; must be a whole number 0..4294967295", p);
     }
     default: {
         long long s = strtoll(v, &end, 10);
         if (*v && !*end && !errno)
             return json_integer((json_int_t)s);
-        crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, path, v,
-                         "%s is \"%.40s\"; must be a whole number", path, v);
-        return NULL;
+        return s_cell_bad(c, type, f, v, "; must be a whole number", p);
     }
     }
+}
+
+/* The field of body `type` that column i names, or NULL (cached per type:
+ * consecutive records are mostly of one type). */
+static const ProtobufCFieldDescriptor *s_col_field(crr_csvin_t *c,
+                                                   const ProtobufCFieldDescriptor *type, size_t i)
+{
+    if (c->cache_type != type) {
+        for (size_t k = 0; k < c->ncols; k++)
+            c->fd[k] = c->cols[k].kind == S_COL_BODY ? s_field_of(type, c->cols[k].name) : NULL;
+        c->cache_type = type;
+    }
+    return c->fd[i];
 }
 
 /* ---- one record -> one Event ---- */
@@ -420,33 +439,28 @@ static json_t *s_row_json(crr_csvin_t *c, const ProtobufCFieldDescriptor *type, 
     }
     for (size_t i = 0; i < c->ncells && i < c->ncols; i++) {
         const char *v = c->cells[i], *name = c->cols[i].name;
-        if (!v[0] || c->cols[i].kind == S_COL_TYPE)
+        int kind = c->cols[i].kind;
+        if (!v[0] || kind == S_COL_TYPE)
             continue;
-        char path[160];
-        if (c->cols[i].kind == S_COL_BODY)
-            snprintf(path, sizeof path, "%s.%s", type->name, name);
-        else
-            snprintf(path, sizeof path, "%s", name);
+        const ProtobufCFieldDescriptor *f = kind == S_COL_BODY ? s_col_field(c, type, i) : NULL;
+        if (kind == S_COL_BODY && !f) {
+            crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, name, v,
+                             "column %s is not a field of %s; leave it empty in %s records", name,
+                             type->name, type->name);
+            continue;
+        }
         if (!crr_json_is_utf8(v, strlen(v))) {
+            char path[160];
+            snprintf(path, sizeof path, "%s%s%s", f ? type->name : "", f ? "." : "", name);
             crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, path, "",
                              "%s is not valid UTF-8", path);
             continue;
         }
-        json_t *j = NULL;
-        if (c->cols[i].kind != S_COL_BODY) {
-            j = json_string(v);
-        } else {
-            const ProtobufCFieldDescriptor *f = s_field_of(type, name);
-            if (!f) {
-                crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, name, v,
-                                 "column %s is not a field of %s; leave it empty in %s records",
-                                 name, type->name, type->name);
-                continue;
-            }
-            if (!(j = s_cell(c, f, path, v, p)))
-                continue;
-        }
-        if (!j || json_object_set_new(c->cols[i].kind == S_COL_BODY ? body : ev, name, j) != 0) {
+        size_t before = p->n + p->more;
+        json_t *j = f ? s_cell(c, type, f, v, p) : json_string(v);
+        if (!j && p->n + p->more > before)
+            continue; /* the cell's problem is in p */
+        if (!j || json_object_set_new(f ? body : ev, name, j) != 0) {
             json_decref(ev);
             return NULL;
         }
@@ -573,11 +587,8 @@ int crr_csvin_line(crr_csvin_t *c, const char *line, size_t len, uint64_t lineno
     if (!c->have_header)
         return s_header(c, p);
     rc = s_record(c, vo, out, p);
-    if (rc == 0) {
-        crr_diag_clear(&p->d[0]);
-        snprintf(p->d[0].file, sizeof p->d[0].file, "%s", c->file);
-        p->d[0].line = (long)c->rec_line;
-    }
+    if (rc == 0)
+        p->d[0].line = (long)c->rec_line; /* only the line: the rest of d[0] is not set */
     return rc;
 }
 

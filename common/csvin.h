@@ -84,7 +84,8 @@ void crr_csvin_free(crr_csvin_t **cp);
 /* Feeds physical line `lineno` (1-based) line[0..len), without its '\n' (a
  * '\r' before it is dropped). p is cleared first. Returns:
  *   0                  *out is a validated Event (free with crr_codec_free);
- *                      p->d[0].line is the line its record started on;
+ *                      p->d[0].line is the line its record started on (the
+ *                      only member of p set);
  *   CRR_EDGE_BLANK     a blank line between records: nothing;
  *   CRR_CSVIN_MORE     the record goes on on the next line;
  *   CRR_CSVIN_HEADER   the header was read and is good;
