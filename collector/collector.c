@@ -628,6 +628,11 @@ static int s_on_ack(void *ud, uint64_t durable_seq, Crrmon__V1__Rejection *const
         snprintf(suffix, sizeof suffix, " (rejected by the aggregator, seq=%llu)",
                  (unsigned long long)r->seq);
         s_log_reject(&d, suffix);
+        if (c->report) {
+            size_t len = strlen(d.reason);
+            snprintf(d.reason + len, sizeof d.reason - len, " (rejected by the aggregator)");
+            crr_errreport_add(c->report, &d, NULL);
+        }
         free(raw);
         crr_codec_free(ev ? &ev->base : NULL);
         c->rejected++;

@@ -4,6 +4,7 @@
     mark, blank lines) give identical `crrmon query` rows;
   - 100,000 records with 1% bad: exactly the good ones are applied and the
     error report (--errors) lists exactly the bad lines, every problem of each;
+    the aggregator's own rejections go into the report too;
   - an unknown column refuses the whole file: nothing of it is applied, the
     report says why, exit 2;
   - kill -9 in the middle of a CSV whose records span lines (quoted newlines),
@@ -138,6 +139,24 @@ def test_100k_records_1pct_bad_exact_report():
     assert fields == [("borough", "E09000099", "unknown_borough"),
                       ("racist_incident.recorded_as_crime", "maybe", "malformed")], fields
     assert all(r["file"] == path for r in rows)
+    agg.term()
+
+
+def test_report_lists_the_aggregators_rejections_too():
+    # the collector's edge leaves too_old to the aggregator (max_age 0): the
+    # aggregator's rejection comes back in an Ack and goes into the report
+    work = crrtest.tmpdir()
+    path = os.path.join(work, "complaint.csv")
+    with open(path, "w") as f:
+        f.write("borough,occurred_at,category\n"
+                "E09000001,2026-02-01T10:00:00Z,OTHER\n"
+                "E09000001,2024-02-01T10:00:00Z,OTHER\n")
+    report = os.path.join(work, "errors.csv")
+    agg = Aggregator().start()
+    run(agg, os.path.join(work, "c"), "old", "--errors", report, path, code=2)
+    rows = read_report(report)
+    assert [(r["line"], r["field"], r["code"]) for r in rows] == [("3", "occurred_at", "too_old")], rows
+    assert rows[0]["reason"].endswith("(rejected by the aggregator)"), rows
     agg.term()
 
 
