@@ -38,6 +38,7 @@ struct crr_csvin {
     char *rec; /* the open record's bytes so far (lines joined by '\n') */
     size_t rlen, rcap;
     int pending;       /* a record is open */
+    int inq;           /* its text so far ends inside a quoted cell */
     uint64_t rec_line; /* its first line */
     int have_header, bad;
     crr_problems_t badp; /* why the file was refused */
@@ -558,6 +559,7 @@ int crr_csvin_line(crr_csvin_t *c, const char *line, size_t len, uint64_t lineno
         c->pending = 1;
         c->rec_line = lineno;
         c->rlen = 0;
+        c->inq = 0;
     } else if (s_append(c, "\n", 1)) {
         return -ENOMEM;
     }
@@ -567,10 +569,10 @@ int crr_csvin_line(crr_csvin_t *c, const char *line, size_t len, uint64_t lineno
                                 "record longer than %zu bytes (a quote never closed?)",
                                 c->max_record);
     }
-    int was_open = c->rlen ? s_flips(c->rec, c->rlen) : 0;
     if (s_append(c, line, len))
         return -ENOMEM;
-    if (was_open ^ s_flips(line, len))
+    c->inq ^= s_flips(line, len); /* kept, not recounted: a long record stays linear */
+    if (c->inq)
         return CRR_CSVIN_MORE;
     c->pending = 0;
     size_t n = c->rlen;
