@@ -318,7 +318,13 @@ def disk_full_scenario():
     print(f"disk full: collector and aggregator paused and resumed; {DISK_COUNT} events applied once", flush=True)
 
 
-def collector_disk_full_scenario():
+def collector_disk_full_csv_scenario():
+    """The same with a CSV input whose records span lines (a quoted record_id with a line break):
+    a group dropped on the full disk puts the file back at a record's first line, never inside one."""
+    collector_disk_full_scenario(csv_input=True)
+
+
+def collector_disk_full_scenario(csv_input=False):
     """Only the collector's disk is full, and stays full: with the aggregator stopped (SIGSTOP) the
     spool grows until ENOSPC; the collector pauses, is killed, restarts on the full disk and pauses
     again (no exit 1); once the aggregator runs again, the spooled events go out first, their Acks
@@ -331,12 +337,21 @@ def collector_disk_full_scenario():
     path = os.path.join(crrtest.tmpdir("crr-diskfull-in-"), "in.jsonl")
     with open(path, "w") as f:
         f.write(text)
+    if csv_input:
+        from test_csv_inputs import to_rows, write_csv
+        events = [json.loads(line) for line in text.splitlines()]
+        for e in events:
+            e["recordId"] = e["recordId"] + "\nline two"
+        path = write_csv(path[:-len(".jsonl")] + ".csv", to_rows(events))
     agg, ep = start_aggregator(agg_dir)
     os.makedirs(coll_dir)
     filler = fill(mnt)
     os.truncate(filler, max(0, os.path.getsize(filler) - 1024 * 1024))
     agg.sigstop()
-    args = collector_args(coll_dir, ep["ingest"], path, extra=["--give-up-after", "0", "--sender.resend_timeout=1s"])
+    extra = ["--give-up-after", "0", "--sender.resend_timeout=1s"]
+    if csv_input:
+        extra.append("--collector.group_lines=999")  # odd: groups end inside a two-line record
+    args = collector_args(coll_dir, ep["ingest"], path, extra=extra)
     coll = crrtest.Proc(args, env=ENV, name="collector")
     crrtest.wait_until(lambda: "stopped reading" in coll.stderr() or not coll.alive(), timeout=60,
                        what="the collector to find its disk full")
@@ -370,7 +385,7 @@ def test_disk_full():
     env = dict(os.environ, TMPDIR=crrtest.tmpdir("faults-ns-"))  # its folders, logs included, in ours
     r = subprocess.run([*prefix, sys.executable, os.path.abspath(__file__), INSIDE_FLAG],
                        capture_output=True, text=True, timeout=600, env=env)
-    assert r.returncode == 0 and "2 passed, 0 failed" in r.stdout, \
+    assert r.returncode == 0 and "3 passed, 0 failed" in r.stdout, \
         f"exit {r.returncode}\nstdout:\n{r.stdout[-6000:]}\nstderr:\n{r.stderr[-3000:]}"
 
 
@@ -378,5 +393,7 @@ if __name__ == "__main__":
     if sys.argv[1:] == [INSIDE_FLAG]:
         globals()["test_inside_disk_full"] = disk_full_scenario
         globals()["test_inside_collector_disk_full"] = collector_disk_full_scenario
-        sys.argv[1:] = ["test_inside_disk_full", "test_inside_collector_disk_full"]
+        globals()["test_inside_collector_disk_full_csv"] = collector_disk_full_csv_scenario
+        sys.argv[1:] = ["test_inside_disk_full", "test_inside_collector_disk_full",
+                        "test_inside_collector_disk_full_csv"]
     crrtest.main()
