@@ -243,7 +243,7 @@ static int s_header(crr_csvin_t *c, crr_problems_t *p)
                                 S_MAX_COLS),
                s_bad(c, p);
     for (size_t i = 0; i < c->ncells; i++)
-        if (strcmp(c->cells[i], "type") == 0)
+        if (strcasecmp(c->cells[i], "type") == 0)
             c->type_col = (int)i;
     if (c->type_col < 0 && !(c->ftype = s_type_from_name(c->base)))
         return crr_problems_add(p, F, L, S_MALFORMED, "type", "",

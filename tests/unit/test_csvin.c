@@ -118,6 +118,15 @@ static void test_type_from_file_name(void **state)
     assert_int_equal(ss->count, 3);
     assert_true(ss->grounds_reviewed);
     s_free(&g);
+    /* column names in any case, spaces around unquoted cells trimmed */
+    s_feed("/in/export.csv",
+           "Type, BOROUGH ,Occurred_At,Count\n"
+           "racist_incident, E09000003 , 2026-02-01T00:00:00Z ,2\n",
+           &g);
+    assert_int_equal(g.nev, 1);
+    assert_string_equal(g.ev[0]->borough, "E09000003");
+    assert_int_equal(g.ev[0]->racist_incident->count, 2);
+    s_free(&g);
     /* no type column, and a name that begins with no type */
     s_feed("/in/export.csv", "borough,occurred_at\nE09000003,2026-02-01T00:00:00Z\n", &g);
     assert_true(g.badfile);
