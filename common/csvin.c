@@ -51,7 +51,7 @@ struct crr_csvin {
     /* the cells of the record being split (libcsv callbacks) */
     char *cells[S_MAX_COLS + 1];
     size_t ncells, extra;
-    int oom;
+    int oom, nul; /* a copy failed; a cell held a NUL byte */
 };
 
 /* ---- small helpers ---- */
@@ -133,7 +133,7 @@ static void s_cells_clear(crr_csvin_t *c)
     for (size_t i = 0; i < c->ncells; i++)
         free(c->cells[i]);
     c->ncells = c->extra = 0;
-    c->oom = 0;
+    c->oom = c->nul = 0;
 }
 
 void crr_csvin_free(crr_csvin_t **cp)
@@ -171,6 +171,8 @@ static void s_on_cell(void *s, size_t len, void *ud)
         c->extra++;
         return;
     }
+    if (len && memchr(s, '\0', len))
+        c->nul = 1; /* a C string would cut the cell there: a problem, not a silent cut */
     char *v = malloc(len + 1);
     if (!v) {
         c->oom = 1;
@@ -477,6 +479,9 @@ static int s_record(crr_csvin_t *c, const crr_validate_opts_t *vo, Crrmon__V1__E
         crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, "", "",
                          "the record has %zu cells but the header %zu columns",
                          c->ncells + c->extra, c->ncols);
+    if (c->nul)
+        return crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, "", "",
+                                "the record holds a NUL byte (not text)");
     const ProtobufCFieldDescriptor *type = s_row_type(c, p);
     if (!type)
         return CRR_EREJECT;
@@ -586,6 +591,10 @@ int crr_csvin_line(crr_csvin_t *c, const char *line, size_t len, uint64_t lineno
         crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, "", "", "malformed CSV: %s", why);
         return c->have_header ? CRR_EREJECT : s_bad(c, p);
     }
+    if (!c->have_header && c->nul)
+        return crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, "", "",
+                                "the header holds a NUL byte (not text)"),
+               s_bad(c, p);
     if (!c->have_header)
         return s_header(c, p);
     rc = s_record(c, vo, out, p);

@@ -22,7 +22,8 @@
  *   - RFC 4180 quoting (libcsv, strict): quoted cells may hold commas, doubled
  *     quotes and newlines; a UTF-8 byte-order mark on line 1, CRLF line ends
  *     and blank lines (anywhere, trailing ones too) are accepted; cells must
- *     be valid UTF-8; a record with more cells than the header is a problem.
+ *     be valid UTF-8 (a NUL byte is a problem, never a silent cut); a record
+ *     with more cells than the header is a problem.
  *   - line numbers are physical lines of the file: a record is reported at
  *     the line it starts on, and a quoted newline makes it span lines.
  * Every problem of a record is listed (crr_problems_t), not only the first.

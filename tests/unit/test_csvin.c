@@ -212,6 +212,22 @@ static void test_invalid_utf8_and_extra_cells(void **state)
     s_free(&g);
 }
 
+static void test_nul_byte_is_a_problem(void **state)
+{
+    (void)state;
+    crr_csvin_t *c = NULL;
+    assert_int_equal(crr_csvin_new("complaint.csv", 0, &c), 0);
+    crr_problems_t p;
+    Crrmon__V1__Event *e = NULL;
+    const char hdr[] = "borough,occurred_at,category";
+    const char rec[] = "E09000001,2026-02-01T00:00:00Z,OTHER\0junk";
+    assert_int_equal(crr_csvin_line(c, hdr, sizeof hdr - 1, 1, &s_vo, &e, &p), CRR_CSVIN_HEADER);
+    assert_int_equal(crr_csvin_line(c, rec, sizeof rec - 1, 2, &s_vo, &e, &p), CRR_EREJECT);
+    assert_null(e);
+    assert_non_null(strstr(p.d[0].reason, "NUL byte"));
+    crr_csvin_free(&c);
+}
+
 static void test_empty_header_only_and_open_quote(void **state)
 {
     (void)state;
@@ -296,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_unknown_column_refuses_the_file),
         cmocka_unit_test(test_every_problem_of_a_record),
         cmocka_unit_test(test_invalid_utf8_and_extra_cells),
+        cmocka_unit_test(test_nul_byte_is_a_problem),
         cmocka_unit_test(test_empty_header_only_and_open_quote),
         cmocka_unit_test(test_file_iterator),
         cmocka_unit_test(test_edge_line_all),
