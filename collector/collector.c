@@ -405,7 +405,15 @@ static int s_pause_disk_full(s_coll_t *c, int rc, const s_group_mark_t *m)
     c->rejected = m->rejected;
     c->accepted = m->accepted;
     if (c->csv) {
-        crr_csvin_reset_record(c->csv); /* m is between two records */
+        /* m is between two records; back at the start, the header comes again */
+        if (m->offset == 0) {
+            crr_csvin_free(&c->csv);
+            int r = crr_csvin_new(c->rd_name, (size_t)c->cfg->max_line, &c->csv);
+            if (r)
+                return r;
+        } else {
+            crr_csvin_reset_record(c->csv);
+        }
         c->safe_off = m->offset;
         c->safe_line = m->line;
     }
