@@ -396,7 +396,9 @@ static int s_is_disk_full(int rc)
 /* The group's transaction was dropped on a full disk: puts the file back at
  * the group's first line, pauses reading (sending goes on) and schedules a
  * retry. stdin cannot be put back: the lines of that group are lost, and
- * said so. Returns 0, or the seek's error. */
+ * said so. A CSV input goes back between two records (to its start: with a
+ * fresh reader state, so the header is read as such). Returns 0, or the
+ * seek's error, or -ENOMEM. */
 static int s_pause_disk_full(s_coll_t *c, int rc, const s_group_mark_t *m)
 {
     uint64_t lost = c->rd_lines - m->rd_lines;
