@@ -2,7 +2,8 @@
  * of edge.h). The collector (named files, --check, the drop folder),
  * `crrmon send` and the tests all turn CSV into Events through this module,
  * so they cannot drift; every Event it makes has passed the same
- * crr_json_to_message mapping and crr_validate_event check as a JSON line.
+ * crr_json_to_message mapping and validation (crr_validate_event_all) as a
+ * JSON line.
  *
  * The format (docs/formats/CSV.md is the manual):
  *   - the first non-blank record is the header; it names the columns:
@@ -48,8 +49,10 @@
  *            }
  *            crr_csvin_file_close(&f);
  *        }
- *      It streams (getline): memory is bounded by the longest record, never
- *      the file.
+ *      It streams (getline): memory is bounded by the longest physical line
+ *      and the record being assembled (at most CRR_CSVIN_MAX_RECORD), never
+ *      by the file. The collector reads through collector/reader.h instead,
+ *      which also bounds each line (collector.max_line).
  * One thread per crr_csvin_t / crr_csvin_file_t; no globals. Does not: read
  * JSON, set source_id or seq, pack, spool or send. */
 #ifndef CRR_CSVIN_H
