@@ -24,7 +24,9 @@ import json
 import os
 import pty
 import re
+import select
 import subprocess
+import time
 
 import crrtest
 from test_collector import ENV, Aggregator, collector
@@ -328,16 +330,25 @@ def test_send_csv_progress_on_a_terminal_only():
                          stderr=slave, text=True)
     os.close(slave)
     chunks = []
-    while True:
-        try:
-            b = os.read(master, 65536)
-        except OSError:
-            break
-        if not b:
-            break
-        chunks.append(b)
-    out, _ = p.communicate(timeout=120)
-    os.close(master)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                b = os.read(master, 65536)
+            except OSError:  # EIO: the child closed its end
+                break
+            if not b:
+                break
+            chunks.append(b)
+        out, _ = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
     tty = b"".join(chunks).decode("utf-8", "replace")
     assert p.returncode == 2, (p.returncode, tty[-500:])
     assert "events/s" in tty and "%" in tty and "rejected" in tty, tty[-500:]
