@@ -206,7 +206,11 @@ static int s_collect(const char *json, size_t len, void *ud)
         snprintf(d.field, sizeof d.field, "%s", field ? field : "");
         snprintf(d.reason, sizeof d.reason, "%s", reason ? reason : "");
         d.code = s_code(json_string_value(json_object_get(o, "code")));
-        char *value = s_value_at(json_string_value(json_object_get(o, "raw")), field);
+        const char *raw = json_string_value(json_object_get(o, "raw"));
+        size_t fl = strlen(file);
+        char *value = fl > 4 && strcmp(file + fl - 4, ".csv") == 0
+                          ? (raw && *raw ? strdup(raw) : NULL) /* a CSV cell: stored as is */
+                          : s_value_at(raw, field);
         rc = crr_errreport_add(c->r, &d, value);
         free(value);
     }

@@ -73,6 +73,19 @@ int crr_errreport_add(crr_errreport_t *r, const crr_diag_t *d, const char *value
     return r->err;
 }
 
+int crr_errreport_add_problems(crr_errreport_t *r, const crr_problems_t *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        crr_errreport_add(r, &p->d[i], p->value[i]);
+    if (p->more && p->n) {
+        crr_diag_t d = p->d[0];
+        d.field[0] = '\0';
+        snprintf(d.reason, sizeof d.reason, "%zu more problems on this line not listed", p->more);
+        crr_errreport_add(r, &d, NULL);
+    }
+    return r->err;
+}
+
 uint64_t crr_errreport_rows(const crr_errreport_t *r)
 {
     return r->rows;

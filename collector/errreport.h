@@ -17,14 +17,11 @@
  * A file report is written to NAME.tmp and renamed to NAME by close, so a
  * reader never sees half a report; "-" writes to stdout (not closed).
  * One thread per report. Does not decide what a problem is (common/csvin.h,
- * common/edge.h).
- *
- * This branch (drop folder) carries the subset of the CSV input work's
- * module that builds without it (no crr_errreport_add_problems): the same
- * file names, calls and output, so a merge keeps the CSV work's version. */
+ * common/edge.h). */
 #ifndef CRR_ERRREPORT_H
 #define CRR_ERRREPORT_H
 
+#include "edge.h"
 #include "err.h"
 
 #include <stdint.h>
@@ -38,6 +35,10 @@ int crr_errreport_open(const char *path, crr_errreport_t **out);
 /* One row for d (file, line, field, code, reason) with value (NULL = "").
  * Returns 0 or -errno (a write error; later rows are still attempted). */
 int crr_errreport_add(crr_errreport_t *r, const crr_diag_t *d, const char *value);
+
+/* One row per problem of p (and a row saying how many more, if p->more).
+ * Returns 0 or -errno. */
+int crr_errreport_add_problems(crr_errreport_t *r, const crr_problems_t *p);
 
 /* Rows written so far (the header not counted). */
 uint64_t crr_errreport_rows(const crr_errreport_t *r);

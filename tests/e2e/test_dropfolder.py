@@ -149,21 +149,41 @@ def test_unreadable_left_in_place_and_empty_done():
     agg, work, folder, cdir = setup("dr4")
     c = watcher(cdir, agg, "dr4", folder, "--collector.settle_time=1h")
     drop(folder, "notgzip.jsonl.gz", lines(3))  # plain text under a .gz name
-    drop(folder, "table.csv", "type,borough\n")
+    drop(folder, "table.csv", "type,borough\n")  # header only: no record, done
     drop(folder, "empty.jsonl", "")
     drop(folder, "empty.jsonl.gz", "", gz=True)
     drop(folder, "z.jsonl", lines(2))
-    wait_done(folder, ["empty.jsonl", "empty.jsonl.gz", "z.jsonl"], c)
-    crrtest.wait_until(lambda: "table.csv: CSV input is not supported" in c.stderr(), what="csv error")
+    wait_done(folder, ["empty.jsonl", "empty.jsonl.gz", "table.csv", "z.jsonl"], c)
     crrtest.wait_until(lambda: "notgzip.jsonl.gz could not be read: left in place" in c.stderr(),
                        what="gzip error")
     assert agg.totals("dr4")["applied"] == 2
-    assert listing(folder) == (["notgzip.jsonl.gz", "table.csv"], ["empty.jsonl", "empty.jsonl.gz", "z.jsonl"],
+    assert listing(folder) == (["notgzip.jsonl.gz"], ["empty.jsonl", "empty.jsonl.gz", "table.csv", "z.jsonl"],
                                []), listing(folder)
     # fixed in place (a new file under the name): read and done
     drop(folder, "notgzip.jsonl.gz", lines(3, 10), gz=True)
     wait_done(folder, ["notgzip.jsonl.gz"], c)
     crrtest.wait_until(lambda: agg.totals("dr4")["applied"] == 5, what="5 applied")
+    assert c.term() == 0, c.stderr()
+
+
+def test_csv_read_and_every_problem_of_a_line_reported():
+    agg, work, folder, cdir = setup("dr9")
+    c = watcher(cdir, agg, "dr9", folder, "--collector.settle_time=1h")
+    drop(folder, "racist_incident-2026-02.csv",
+         "borough,occurred_at,record_id,count,recorded_as_crime\r\n"
+         "E09000008,2026-02-03T10:00:00Z,csv-1,1,yes\r\n"
+         "E09000099,2026-02-03T10:00:00Z,csv-2,lots,yes\r\n"  # two problems
+         "E09000008,2026-02-03T11:00:00Z,\"csv-3, quoted\",2,no\r\n")
+    wait_done(folder, ["racist_incident-2026-02.csv"], c)
+    t = agg.totals("dr9")
+    assert t["applied"] == 2, t
+    name = "racist_incident-2026-02.csv"
+    assert listing(folder) == ([], [name], [name + ".errors.csv"]), listing(folder)
+    with open(os.path.join(folder, "rejected", name + ".errors.csv"), newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    got = sorted((r[1], r[2], r[3]) for r in rows)
+    assert got == [("3", "borough", "E09000099"), ("3", "racist_incident.count", "lots")], rows
+    assert all(r[5] in ("unknown_borough", "malformed") and r[4] for r in rows), rows
     assert c.term() == 0, c.stderr()
 
 

@@ -1,15 +1,13 @@
-/* test_errreport: collector/errreport (the subset this branch carries; the
- * CSV input work's test covers the whole module): the header row, one row
- * per diag with every cell quoted (commas and quotes survive, a newline
- * becomes '?'), an empty line number for "unknown", the file appearing only
- * at close (NAME.tmp renamed), an unwritable folder refused. */
+/* test_errreport: collector/errreport, the error report CSV: the header
+ * row, one row per problem with every cell quoted (commas and quotes inside
+ * survive; a newline or invalid UTF-8 becomes '?', one row per line), a
+ * "more problems" row, the file appearing only at close (NAME.tmp renamed). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 
 #include <cmocka.h>
 
-#include "crrmon/v1/ingest.pb-c.h"
 #include "errreport.h"
 #include "tmpdir_fixture.h"
 
@@ -36,28 +34,27 @@ static void test_rows_quoted_and_renamed_at_close(void **state)
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     crr_errreport_t *r = NULL;
     assert_int_equal(crr_errreport_open(path, &r), 0);
-    crr_diag_t d;
-    crr_diag_clear(&d);
-    snprintf(d.file, sizeof d.file, "drop/a,b.jsonl");
-    d.line = 7;
-    crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "stop_search.outcome",
-                 "bad \"value\"\nhere");
-    assert_int_equal(crr_errreport_add(r, &d, "x,y"), 0);
-    crr_diag_clear(&d);
-    snprintf(d.file, sizeof d.file, "drop/c.jsonl");
-    crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_TOO_OLD, "", "old");
-    assert_int_equal(crr_errreport_add(r, &d, NULL), 0);
-    assert_int_equal(crr_errreport_rows(r), 2);
+    crr_problems_t p;
+    crr_problems_clear(&p);
+    crr_problems_add(&p, "in.csv", 3, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "a.b",
+                     "x,\"y\"\nz", "bad %s", "cell");
+    crr_problems_add(&p, "in.csv", 3, CRRMON__V1__REJECT_CODE__REJECT_CODE_UNKNOWN_BOROUGH,
+                     "borough", "E\xff", "not \xc3(utf-8");
+    p.more = 4;
+    assert_int_equal(crr_errreport_add_problems(r, &p), 0);
+    assert_int_equal(crr_errreport_rows(r), 3);
     assert_int_equal(access(path, F_OK), -1); /* not there before close */
     assert_int_equal(access(tmp, F_OK), 0);
     assert_int_equal(crr_errreport_close(&r), 0);
     assert_null(r);
     assert_int_equal(access(tmp, F_OK), -1);
     s_slurp(path, got, sizeof got);
-    assert_string_equal(got, "file,line,field,value,reason,code\n"
-                             "\"drop/a,b.jsonl\",\"7\",\"stop_search.outcome\",\"x,y\","
-                             "\"bad \"\"value\"\"?here\",\"malformed\"\n"
-                             "\"drop/c.jsonl\",\"\",\"\",\"\",\"old\",\"too_old\"\n");
+    assert_string_equal(got,
+                        "file,line,field,value,reason,code\n"
+                        "\"in.csv\",\"3\",\"a.b\",\"x,\"\"y\"\"?z\",\"bad cell\",\"malformed\"\n"
+                        "\"in.csv\",\"3\",\"borough\",\"E?\",\"not ?(utf-8\",\"unknown_borough\"\n"
+                        "\"in.csv\",\"3\",\"\",\"\",\"4 more problems on this line not "
+                        "listed\",\"malformed\"\n");
     assert_int_equal(crr_errreport_close(&r), 0); /* idempotent */
 }
 
