@@ -184,6 +184,14 @@ def test_csv_read_and_every_problem_of_a_line_reported():
     got = sorted((r[1], r[2], r[3]) for r in rows)
     assert got == [("3", "borough", "E09000099"), ("3", "racist_incident.count", "lots")], rows
     assert all(r[5] in ("unknown_borough", "malformed") and r[4] for r in rows), rows
+    # an unknown column refuses the whole file: reported once, nothing of it sent, done
+    drop(folder, "racist_incident-x.csv",
+         "borough,occurred_at,record_id,count,colour\nE09000008,2026-02-03T12:00:00Z,csv-9,1,red\n")
+    wait_done(folder, ["racist_incident-x.csv"], c)
+    with open(os.path.join(folder, "rejected", "racist_incident-x.csv.errors.csv"), newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    assert len(rows) == 1 and rows[0][1:4] == ["1", "", "colour"] and "unknown column" in rows[0][4], rows
+    assert agg.totals("dr9")["applied"] == 2
     assert c.term() == 0, c.stderr()
 
 
