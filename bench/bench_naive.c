@@ -78,6 +78,7 @@ static void *s_receiver(void *arg)
         Crrmon__V1__Event *e =
             crrmon__v1__event__unpack(NULL, zmq_msg_size(&body), zmq_msg_data(&body));
         if (!e) {
+            fprintf(stderr, "bench_naive: event %llu does not unpack\n", (unsigned long long)seq);
             b->rc = 1;
             break;
         }
@@ -86,17 +87,19 @@ static void *s_receiver(void *arg)
         for (int i = 0; i < 8; i++)
             k[i] = (uint8_t)(seq >> (56 - 8 * i));
         MDB_val key = {sizeof k, k}, val = {zmq_msg_size(&body), zmq_msg_data(&body)};
-        if (mdb_put(txn, dbi, &key, &val, MDB_APPEND)) {
+        int mrc = mdb_put(txn, dbi, &key, &val, MDB_APPEND);
+        if (mrc) {
+            fprintf(stderr, "bench_naive: mdb_put: %s\n", mdb_strerror(mrc));
             b->rc = 1;
             break;
         }
         if (seq % S_COMMIT_EVERY == 0 || seq == b->n) {
-            if (mdb_txn_commit(txn) || (seq < b->n && mdb_txn_begin(env, NULL, 0, &txn))) {
-                txn = NULL;
+            int crc = mdb_txn_commit(txn);
+            txn = NULL;
+            if (crc || (seq < b->n && mdb_txn_begin(env, NULL, 0, &txn))) {
                 b->rc = 1;
                 break;
             }
-            txn = NULL;
         }
     }
     zmq_msg_close(&id);
@@ -152,7 +155,9 @@ int main(int argc, char **argv)
         return 1;
     }
     void *dealer = zmq_socket(b.ctx, ZMQ_DEALER);
-    if (!dealer || zmq_connect(dealer, b.endpoint) != 0)
+    int sndtimeo = 10000; /* a receiver that failed must not leave the sender blocked */
+    if (!dealer || zmq_setsockopt(dealer, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo) != 0 ||
+        zmq_connect(dealer, b.endpoint) != 0)
         return 1;
 
     uint64_t t0 = crr_clock_mono_ms();
@@ -162,8 +167,10 @@ int main(int argc, char **argv)
         if (len > sizeof buf)
             return 1;
         protobuf_c_message_pack(&evs[i]->base, buf);
-        if (zmq_send(dealer, buf, len, 0) < 0)
+        if (zmq_send(dealer, buf, len, 0) < 0) {
+            fprintf(stderr, "bench_naive: send: %s\n", zmq_strerror(zmq_errno()));
             return 1;
+        }
     }
     pthread_join(th, NULL);
     uint64_t t1 = b.done_ms;

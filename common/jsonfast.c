@@ -166,13 +166,22 @@ static int s_is_json_name(const char *name, const unsigned char *key, size_t len
 static const ProtobufCFieldDescriptor *s_field(const ProtobufCMessageDescriptor *desc,
                                                const unsigned char *key, size_t len)
 {
-    for (unsigned i = 0; i < desc->n_fields; i++)
-        if (s_is_name(desc->fields[i].name, key, len))
+    /* a proto name wins over a JSON name (json.c asks protobuf-c for the
+     * proto name first); the first byte is compared inline, as both
+     * spellings share it (names begin with a letter) */
+    if (len == 0)
+        return NULL;
+    const ProtobufCFieldDescriptor *json = NULL;
+    for (unsigned i = 0; i < desc->n_fields; i++) {
+        const char *name = desc->fields[i].name;
+        if ((unsigned char)name[0] != key[0])
+            continue;
+        if (s_is_name(name, key, len))
             return &desc->fields[i];
-    for (unsigned i = 0; i < desc->n_fields; i++)
-        if (s_is_json_name(desc->fields[i].name, key, len))
-            return &desc->fields[i];
-    return NULL;
+        if (!json && s_is_json_name(name, key, len))
+            json = &desc->fields[i];
+    }
+    return json;
 }
 
 /* The open message and its pending field, or NULL when no value is
@@ -476,14 +485,16 @@ static int s_plain(const char *text, size_t len)
     int high = 0, open = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char b = (unsigned char)text[i];
+        if (__builtin_expect(b >= 0x20 && b < 0x80 && b != '\\' && b != '{' && b != '[', 1))
+            continue;
         if (b >= 0x80)
             high = 1;
-        else if (b == '\\' || (b < 0x20 && b != '\t' && b != '\r' && b != '\n'))
-            return 0;
-        else if ((b == '{' || b == '[') && ++open > S_MAX_OPEN)
-            return 0;
+        else if (b == '{' || b == '[')
+            open++;
+        else if (b != '\t' && b != '\r' && b != '\n')
+            return 0; /* a backslash or another control byte */
     }
-    return !high || crr_json_is_utf8(text, len);
+    return open <= S_MAX_OPEN && (!high || crr_json_is_utf8(text, len));
 }
 
 int crr_json_fast_parse(const ProtobufCMessageDescriptor *desc, const char *text, size_t len,
