@@ -139,7 +139,10 @@ static int s_nomem(s_ctx_t *c)
 /* Whether key[0..len) is the proto name `name`. */
 static int s_is_name(const char *name, const unsigned char *key, size_t len)
 {
-    return strncmp(name, (const char *)key, len) == 0 && name[len] == '\0';
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)name[i] != key[i])
+            return 0; /* also at name's NUL: keys hold no NUL (the pre-scan) */
+    return name[len] == '\0';
 }
 
 /* Whether key[0..len) is the lowerCamelCase JSON name of proto name `name`
