@@ -411,22 +411,29 @@ static int s_string(void *ud, const unsigned char *s, size_t len)
     }
 }
 
+/* Whether desc is a google.protobuf type (Timestamp, a wrapper, ...): those
+ * have special JSON forms, left to json.c. */
+static int s_is_wkt(const ProtobufCMessageDescriptor *desc)
+{
+    return strncmp(desc->name, "google.protobuf.", 16) == 0;
+}
+
 static int s_start_map(void *ud)
 {
     s_ctx_t *c = ud;
     const ProtobufCMessageDescriptor *desc;
     ProtobufCMessage **slot = NULL;
     if (c->depth == 0) {
-        if (c->root || c->done)
-            return s_decline(c);
         desc = c->st[0].desc;
+        if (c->root || c->done || s_is_wkt(desc))
+            return s_decline(c); /* a top-level Timestamp or wrapper is no object */
     } else {
         s_frame_t *fr = s_top(c);
         if (!fr || fr->f->type != PROTOBUF_C_TYPE_MESSAGE ||
             fr->f->label == PROTOBUF_C_LABEL_REPEATED || c->depth >= S_MAX_DEPTH)
             return s_decline(c);
         desc = fr->f->descriptor;
-        if (strncmp(desc->name, "google.protobuf.", 16) == 0 || !s_oneof(c, fr))
+        if (s_is_wkt(desc) || !s_oneof(c, fr))
             return s_decline(c); /* Timestamp and wrappers are not objects */
         slot = (ProtobufCMessage **)(fr->base + fr->f->offset);
         fr->f = NULL;

@@ -17,6 +17,9 @@
 #include "json.h"
 #include "jsonfast.h"
 
+#include "google/protobuf/timestamp.pb-c.h"
+#include "google/protobuf/wrappers.pb-c.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,11 +145,14 @@ static void test_edges(void **state)
         "{\"surveyResponse\":{\"weight\":\"NaN\"}}", /* json.c's rule */
         "{\"surveyResponse\":{\"survey\":1}}",       /* enum by number */
         "{\"surveyResponse\":{\"survey\":\"SURVEY_NOPE\"}}",
-        "{\"borough\":null}",              /* null */
-        "{\"borough\":\"a\\\"b\"}",        /* escape */
-        "{\"borough\":\"\\ud800\"}",       /* lone surrogate */
-        "{\"borough\":\"\xc0\xaf\"}",      /* overlong UTF-8 */
-        "{\"borough\":\"\xed\xa0\x80\"}",  /* encoded surrogate */
+        "{\"borough\":null}",             /* null */
+        "{\"borough\":\"a\\\"b\"}",       /* escape */
+        "{\"borough\":\"\\ud800\"}",      /* lone surrogate */
+        "{\"borough\":\"\xc0\xaf\"}",     /* overlong UTF-8 */
+        "{\"borough\":\"\xed\xa0\x80\"}", /* encoded surrogate */
+        "{\"borough\":\"a\tb\"}",         /* raw control bytes in a string */
+        "{\"borough\":\"a\rb\"}",
+        "{\"borough\":\"a\nb\"}",
         "{\"borough\":\"a\"}\v",           /* \v is not JSON whitespace */
         "{\"borough\":\"a\"}\f",           /* nor \f */
         "{\"borough\":\"a\"} x",           /* trailing garbage */
@@ -213,12 +219,41 @@ static void test_mutations(void **state)
     s_free_lines(lines, N);
 }
 
+/* A well-known type at the top level is never an object of its fields: a
+ * wrapper is its bare value and a Timestamp a string, so {"value": 1.5} is
+ * not a DoubleValue (the jansson path refuses it) and must be declined. */
+static void test_top_level_wkt(void **state)
+{
+    (void)state;
+    static const struct {
+        const ProtobufCMessageDescriptor *desc;
+        const char *text;
+    } cases[] = {
+        {&google__protobuf__double_value__descriptor, "{\"value\":1.5}"},
+        {&google__protobuf__string_value__descriptor, "{\"value\":\"x\"}"},
+        {&google__protobuf__timestamp__descriptor, "{\"seconds\":\"5\",\"nanos\":1}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ProtobufCMessage *m = NULL;
+        crr_diag_t d;
+        crr_diag_clear(&d);
+        size_t len = strlen(cases[i].text);
+        int rc = crr_json_fast_parse(cases[i].desc, cases[i].text, len, &m);
+        if (rc != CRR_JSONFAST_DECLINED)
+            fail_msg("%s as %s: not declined (%d)", cases[i].text, cases[i].desc->name, rc);
+        assert_null(m);
+        assert_int_equal(crr_json_parse(cases[i].desc, cases[i].text, len, &m, &d), CRR_EPARSE);
+        assert_null(m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generated),
         cmocka_unit_test(test_edges),
         cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_top_level_wkt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
