@@ -74,6 +74,8 @@ typedef struct {
     int done;                  /* the root object closed */
     int rc;                    /* why a callback stopped: DECLINED or -ENOMEM */
     ProtobufCMessage *root;    /* the message being built */
+    yajl_handle h;             /* the parser (for its position) */
+    size_t end;                /* bytes up to the root's closing brace */
     s_arena_t arena;           /* yajl's memory */
 } s_ctx_t;
 
@@ -472,8 +474,12 @@ static int s_end_map(void *ud)
     s_ctx_t *c = ud;
     if (c->st[c->depth - 1].f)
         return s_decline(c);
-    if (--c->depth == 0)
+    if (--c->depth == 0) {
         c->done = 1;
+        /* yajl 2.1 takes an unfinished token after the value ("{}\"b") at
+         * yajl_complete_parse: what follows the root must be checked here */
+        c->end = yajl_get_bytes_consumed(c->h);
+    }
     return 1;
 }
 
@@ -507,6 +513,15 @@ static int s_plain(const char *text, size_t len)
     return open <= S_MAX_OPEN && (!high || crr_json_is_utf8(text, len));
 }
 
+/* Whether s[0..len) holds anything but JSON whitespace. */
+static int s_trailing(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return 1;
+    return 0;
+}
+
 int crr_json_fast_parse(const ProtobufCMessageDescriptor *desc, const char *text, size_t len,
                         ProtobufCMessage **out)
 {
@@ -524,12 +539,15 @@ int crr_json_fast_parse(const ProtobufCMessageDescriptor *desc, const char *text
     yajl_handle h = yajl_alloc(&s_cb, &af, &c);
     if (!h)
         return CRR_JSONFAST_DECLINED;
+    c.h = h;
+    c.end = 0;
     yajl_config(h, yajl_dont_validate_strings, 1); /* the pre-scan checked UTF-8 */
     yajl_status st = yajl_parse(h, (const unsigned char *)text, len);
     if (st == yajl_status_ok)
         st = yajl_complete_parse(h);
     yajl_free(h);
-    if (st == yajl_status_ok && c.done && c.rc == 0) {
+    if (st == yajl_status_ok && c.done && c.rc == 0 && c.end <= len &&
+        !s_trailing(text + c.end, len - c.end)) {
         *out = c.root;
         return 0;
     }

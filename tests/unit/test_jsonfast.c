@@ -153,9 +153,13 @@ static void test_edges(void **state)
         "{\"borough\":\"a\tb\"}",         /* raw control bytes in a string */
         "{\"borough\":\"a\rb\"}",
         "{\"borough\":\"a\nb\"}",
-        "{\"borough\":\"a\"}\v",           /* \v is not JSON whitespace */
-        "{\"borough\":\"a\"}\f",           /* nor \f */
-        "{\"borough\":\"a\"} x",           /* trailing garbage */
+        "{\"borough\":\"a\"}\v", /* \v is not JSON whitespace */
+        "{\"borough\":\"a\"}\f", /* nor \f */
+        "{\"borough\":\"a\"} x", /* trailing garbage */
+        "{}\"b",                 /* an unfinished token after the value */
+        "{} \"b}",
+        "{}1",
+        "{}t",
         "{\"borough\":\"a\"}{}",           /* two values */
         "{\"borough\":\"a\",}",            /* trailing comma */
         "{\"nope\":1}",                    /* unknown field */
