@@ -17,7 +17,10 @@
  *     jansson would refuse (overflow) or json.c would map with a rule this
  *     file does not repeat (a real into an integer field) is declined;
  *   - each message keeps the fields seen so far: a key given twice, in either
- *     spelling, is declined, as is a second member of a oneof.
+ *     spelling, is declined, as is a second member of a oneof;
+ *   - after the top-level object only whitespace may follow (yajl 2.1 lets
+ *     an unfinished token there through), and a top-level Timestamp or
+ *     wrapper (a bare value in JSON, never an object) is declined.
  * Messages are built exactly as json.c builds them (crr_malloc'd, each
  * sub-message stored in its parent as soon as it exists), so a declined or
  * failed line is freed with protobuf_c_message_free_unpacked.
