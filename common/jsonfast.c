@@ -301,15 +301,18 @@ static int s_number(void *ud, const char *text, size_t len)
     ProtobufCType t = fr->f->type;
     if (t == PROTOBUF_C_TYPE_FLOAT || t == PROTOBUF_C_TYPE_DOUBLE) {
         double x;
+        char *end = NULL;
         errno = 0;
         if (is_int) {
-            long long ll = strtoll(buf, NULL, 10);
-            if (errno == ERANGE)
+            long long ll = strtoll(buf, &end, 10);
+            if (errno == ERANGE || *end)
                 return s_decline(c);
             x = (double)ll;
         } else {
-            x = strtod(buf, NULL);
-            if (errno == ERANGE || !isfinite(x))
+            /* a whole read, or declined (a locale whose decimal point is
+             * not '.' would stop strtod early; jansson copes with that) */
+            x = strtod(buf, &end);
+            if (errno == ERANGE || *end || !isfinite(x))
                 return s_decline(c);
         }
         if (!s_oneof(c, fr))
@@ -327,8 +330,9 @@ static int s_number(void *ud, const char *text, size_t len)
     if (!is_int || t == PROTOBUF_C_TYPE_ENUM || t == PROTOBUF_C_TYPE_BOOL)
         return s_decline(c); /* reals into integers, enum numbers: json.c */
     errno = 0;
-    long long ll = strtoll(buf, NULL, 10);
-    if (errno == ERANGE || !s_oneof(c, fr))
+    char *end = NULL;
+    long long ll = strtoll(buf, &end, 10);
+    if (errno == ERANGE || *end || !s_oneof(c, fr))
         return s_decline(c);
     return s_store_int(c, fr, ll);
 }
