@@ -23,6 +23,7 @@
 #include "json.h"
 
 #include "clock.h"
+#include "jsonfast.h"
 #include "mem.h"
 
 #include "google/protobuf/timestamp.pb-c.h"
@@ -1195,6 +1196,16 @@ int crr_json_parse(const ProtobufCMessageDescriptor *desc, const char *text, siz
                    ProtobufCMessage **out, crr_diag_t *d)
 {
     *out = NULL;
+    /* nearly every line takes the streaming path; what it declines (any
+     * error, anything unusual) is read here, which alone words the errors */
+    int fast = crr_json_fast_parse(desc, text, len, out);
+    if (fast == 0)
+        return 0;
+    if (fast == -ENOMEM) {
+        if (d)
+            crr_diag_set(d, S_MALFORMED, "", "out of memory");
+        return -ENOMEM;
+    }
     json_error_t e;
     unsigned long nomem = crr_mem_thread_failures();
     json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);

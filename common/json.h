@@ -96,7 +96,10 @@ int crr_json_to_message(const ProtobufCMessageDescriptor *desc, json_t *in, Prot
                         crr_diag_t *d);
 
 /* Parses text[0..len) (one JSON value; duplicate keys rejected) and builds a
- * message of type desc as crr_json_to_message. JSON syntax errors return
+ * message of type desc as crr_json_to_message. A plain line (see
+ * common/jsonfast.h) is read in one streaming pass with no JSON tree, giving
+ * the same message; every other line, errors included, is read by jansson as
+ * described here, so the result never depends on which path read it. JSON syntax errors return
  * CRR_EPARSE with the column and jansson's text in d->reason and an empty
  * d->field. Out of memory inside jansson is -ENOMEM, never CRR_EPARSE (the
  * line is not at fault), also when jansson went on after the failure (its

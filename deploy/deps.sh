@@ -16,6 +16,9 @@ PKGS=(
   libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler
   liblmdb-dev
   libmicrohttpd-dev libjansson-dev libcsv-dev libinih-dev
+  # yajl: the streaming JSON parser behind the JSONL fast path (common/jsonfast.c:
+  # keys mapped straight to protobuf fields, no tree; jansson stays for the rest)
+  libyajl-dev
   # the HTTP users file: crypt_r/crypt_gensalt (SHA-512 hashes)
   libcrypt-dev
   # the PostgreSQL sink (sinks/postgres.c: libpq); the server itself for
