@@ -12,6 +12,7 @@
  * text (open_memstream) so that each protobuf row is crr_json_dumps' exact
  * shortest-real form. */
 #include "api.h"
+#include "reply.h"
 
 #include "boroughs.h"
 #include "clock.h"
@@ -135,57 +136,13 @@ void crr_api_count_rejects(crr_aggregator_t *a, const crr_store_job_t *job)
 
 /* ------------------------------------------------------------ replies */
 
-/* Queues text (malloc'd, taken over; NULL = out of memory) as the answer. */
-static enum MHD_Result s_send(struct MHD_Connection *c, unsigned status, char *text,
-                              const char *type)
-{
-    if (!text) {
-        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-        text = strdup("{\"error\":\"out of memory\"}");
-        type = "application/json";
-        if (!text)
-            return MHD_NO;
-    }
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "Content-Type", type);
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r, "Allow", "GET, HEAD");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-static enum MHD_Result s_json(struct MHD_Connection *c, unsigned status, json_t *body)
-{
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    return s_send(c, status, text, "application/json");
-}
-
-static enum MHD_Result s_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static enum MHD_Result s_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return s_json(c, status, json_pack("{s:s}", "error", msg));
-}
-
 /* 503 for a store that cannot be read (rc an LMDB or crr code). */
 static enum MHD_Result s_store_error(struct MHD_Connection *c, int rc)
 {
     if (rc == -ENOMEM)
-        return s_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-    return s_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot read the store: %s", crr_strerror(rc));
+        return crr_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    return crr_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot read the store: %s",
+                           crr_strerror(rc));
 }
 
 /* A text buffer for a JSON body. */
@@ -277,8 +234,9 @@ static int s_args_ok(struct MHD_Connection *c, const char *const *allowed, enum 
     for (const char *const *k = allowed; *k; k++)
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", k == allowed ? "" : ", ",
                  *k);
-    *ret = s_error(c, MHD_HTTP_BAD_REQUEST, "unknown parameter '%.64s' (this endpoint takes: %s)",
-                   x.bad, *list ? list : "none");
+    *ret = crr_reply_error(c, MHD_HTTP_BAD_REQUEST,
+                           "unknown parameter '%.64s' (this endpoint takes: %s)", x.bad,
+                           *list ? list : "none");
     return 0;
 }
 
@@ -329,12 +287,13 @@ static int s_as_of(crr_aggregator_t *a, struct MHD_Connection *c, int64_t now, i
     if (!text)
         return 0;
     if (strlen(text) > S_ARG_MAX || crr_as_of_parse(text, sec, &is_date) != 0) {
-        *ret = s_error(c, MHD_HTTP_BAD_REQUEST,
-                       "as_of needs a date (2026-03-01) or an RFC 3339 instant, not '%.64s'", text);
+        *ret = crr_reply_error(
+            c, MHD_HTTP_BAD_REQUEST,
+            "as_of needs a date (2026-03-01) or an RFC 3339 instant, not '%.64s'", text);
         return -1;
     }
     if (crr_as_of_check(a->store, *sec, is_date, now, msg, sizeof msg) != 0) {
-        *ret = s_error(c, MHD_HTTP_BAD_REQUEST, "%s", msg);
+        *ret = crr_reply_error(c, MHD_HTTP_BAD_REQUEST, "%s", msg);
         return -1;
     }
     return 0;
@@ -362,12 +321,13 @@ static enum MHD_Result s_indicators(crr_aggregator_t *a, struct MHD_Connection *
     const char *borough = s_arg(c, "borough"), *indicator = s_arg(c, "indicator");
     const char *wtext = s_arg(c, "window");
     if (borough && s_borough_ok(borough))
-        return s_error(c, MHD_HTTP_BAD_REQUEST,
-                       "borough needs a GSS code (E09000001..E09000033) or LONDON, not '%.64s'",
-                       borough);
+        return crr_reply_error(
+            c, MHD_HTTP_BAD_REQUEST,
+            "borough needs a GSS code (E09000001..E09000033) or LONDON, not '%.64s'", borough);
     if (indicator && s_indicator_ok(indicator))
-        return s_error(c, MHD_HTTP_BAD_REQUEST,
-                       "unknown indicator '%.64s' (`crrmon indicators` lists them)", indicator);
+        return crr_reply_error(c, MHD_HTTP_BAD_REQUEST,
+                               "unknown indicator '%.64s' (`crrmon indicators` lists them)",
+                               indicator);
     size_t nw;
     const unsigned *windows = crr_store_windows(a->store, &nw);
     unsigned window = 0;
@@ -378,9 +338,9 @@ static enum MHD_Result s_indicators(crr_aggregator_t *a, struct MHD_Connection *
             for (; i < nw && windows[i] != w; i++)
                 ;
         if (!w || i == nw)
-            return s_error(c, MHD_HTTP_BAD_REQUEST,
-                           "window needs one of the configured windows in days, not '%.64s'",
-                           wtext);
+            return crr_reply_error(
+                c, MHD_HTTP_BAD_REQUEST,
+                "window needs one of the configured windows in days, not '%.64s'", wtext);
         window = (unsigned)w;
     }
     int64_t as_of;
@@ -402,7 +362,7 @@ static enum MHD_Result s_indicators(crr_aggregator_t *a, struct MHD_Connection *
     s_buf_t b;
     if (s_buf_open(&b)) {
         crr_indicators_free(&rows, n);
-        return s_send(c, 0, NULL, NULL);
+        return crr_reply_text(c, 0, NULL, NULL);
     }
     int ok = 1;
     fputs("{\"asOf\":", b.f);
@@ -416,7 +376,7 @@ static enum MHD_Result s_indicators(crr_aggregator_t *a, struct MHD_Connection *
     }
     fputs("]}", b.f);
     crr_indicators_free(&rows, n);
-    return s_send(c, MHD_HTTP_OK, s_buf_close(&b, ok), "application/json");
+    return crr_reply_text(c, MHD_HTTP_OK, s_buf_close(&b, ok), "application/json");
 }
 
 /* ------------------------------------------------------------ /api/v1/boroughs */
@@ -471,7 +431,7 @@ static enum MHD_Result s_boroughs(crr_aggregator_t *a, struct MHD_Connection *c)
         json_decref(list);
         return s_store_error(c, rc);
     }
-    return s_json(c, MHD_HTTP_OK, json_pack("{s:o}", "boroughs", list));
+    return crr_reply_json(c, MHD_HTTP_OK, json_pack("{s:o}", "boroughs", list));
 }
 
 /* ------------------------------------------------------------ /api/v1/series */
@@ -486,14 +446,15 @@ static enum MHD_Result s_series(crr_aggregator_t *a, struct MHD_Connection *c)
     if (!borough)
         borough = "LONDON";
     if (!indicator)
-        return s_error(c, MHD_HTTP_BAD_REQUEST, "indicator is required (?indicator=NAME)");
+        return crr_reply_error(c, MHD_HTTP_BAD_REQUEST, "indicator is required (?indicator=NAME)");
     if (s_indicator_ok(indicator))
-        return s_error(c, MHD_HTTP_BAD_REQUEST,
-                       "unknown indicator '%.64s' (`crrmon indicators` lists them)", indicator);
+        return crr_reply_error(c, MHD_HTTP_BAD_REQUEST,
+                               "unknown indicator '%.64s' (`crrmon indicators` lists them)",
+                               indicator);
     if (s_borough_ok(borough))
-        return s_error(c, MHD_HTTP_BAD_REQUEST,
-                       "borough needs a GSS code (E09000001..E09000033) or LONDON, not '%.64s'",
-                       borough);
+        return crr_reply_error(
+            c, MHD_HTTP_BAD_REQUEST,
+            "borough needs a GSS code (E09000001..E09000033) or LONDON, not '%.64s'", borough);
     crr_refdata_t ref;
     crr_series_month_t m[CRR_SERIES_MONTHS];
     int rc =
@@ -502,7 +463,7 @@ static enum MHD_Result s_series(crr_aggregator_t *a, struct MHD_Connection *c)
         return s_store_error(c, rc);
     s_buf_t b;
     if (s_buf_open(&b))
-        return s_send(c, 0, NULL, NULL);
+        return crr_reply_text(c, 0, NULL, NULL);
     fputs("{\"indicator\":", b.f);
     s_put_str(b.f, indicator);
     fputs(",\"borough\":", b.f);
@@ -516,7 +477,7 @@ static enum MHD_Result s_series(crr_aggregator_t *a, struct MHD_Connection *c)
         fprintf(b.f, ",\"n\":\"%" PRIu64 "\"}", m[i].n);
     }
     fputs("]}", b.f);
-    return s_send(c, MHD_HTTP_OK, s_buf_close(&b, 1), "application/json");
+    return crr_reply_text(c, MHD_HTTP_OK, s_buf_close(&b, 1), "application/json");
 }
 
 /* ------------------------------------------------------------ /api/v1/sources */
@@ -549,7 +510,7 @@ static enum MHD_Result s_sources(crr_aggregator_t *a, struct MHD_Connection *c)
         json_decref(list);
         return s_store_error(c, rc);
     }
-    return s_json(c, MHD_HTTP_OK, json_pack("{s:o}", "sources", list));
+    return crr_reply_json(c, MHD_HTTP_OK, json_pack("{s:o}", "sources", list));
 }
 
 /* ------------------------------------------------------------ /api/v1/rejects */
@@ -580,14 +541,15 @@ static enum MHD_Result s_rejects(crr_aggregator_t *a, struct MHD_Connection *c)
     const char *ltext = s_arg(c, "limit"), *atext = s_arg(c, "after");
     uint64_t limit = S_REJECTS_LIMIT, after = 0;
     if (ltext && s_number(ltext, 1, S_REJECTS_LIMIT_MAX, &limit))
-        return s_error(c, MHD_HTTP_BAD_REQUEST, "limit needs a whole number 1..%d, not '%.64s'",
-                       S_REJECTS_LIMIT_MAX, ltext);
+        return crr_reply_error(c, MHD_HTTP_BAD_REQUEST,
+                               "limit needs a whole number 1..%d, not '%.64s'", S_REJECTS_LIMIT_MAX,
+                               ltext);
     if (atext && s_number(atext, 0, UINT64_MAX - 1, &after))
-        return s_error(c, MHD_HTTP_BAD_REQUEST,
-                       "after needs a reject id (a whole number), not '%.64s'", atext);
+        return crr_reply_error(c, MHD_HTTP_BAD_REQUEST,
+                               "after needs a reject id (a whole number), not '%.64s'", atext);
     s_buf_t b;
     if (s_buf_open(&b))
-        return s_send(c, 0, NULL, NULL);
+        return crr_reply_text(c, 0, NULL, NULL);
     fputs("{\"rejects\":[", b.f);
     s_rejects_t x = {b.f, limit, 0};
     int rc = crr_store_rejects_foreach(a->store, after + 1, s_reject_put, &x);
@@ -595,7 +557,7 @@ static enum MHD_Result s_rejects(crr_aggregator_t *a, struct MHD_Connection *c)
     char *text = s_buf_close(&b, rc == 0 || rc == 1);
     if (rc != 0 && rc != 1)
         return s_store_error(c, rc);
-    return s_send(c, MHD_HTTP_OK, text, "application/json");
+    return crr_reply_text(c, MHD_HTTP_OK, text, "application/json");
 }
 
 /* ------------------------------------------------------------ /api/v1/snapshots */
@@ -621,7 +583,7 @@ static enum MHD_Result s_snapshots(crr_aggregator_t *a, struct MHD_Connection *c
         json_decref(list);
         return s_store_error(c, rc);
     }
-    return s_json(c, MHD_HTTP_OK, json_pack("{s:o}", "snapshots", list));
+    return crr_reply_json(c, MHD_HTTP_OK, json_pack("{s:o}", "snapshots", list));
 }
 
 static enum MHD_Result s_snapshot_one(crr_aggregator_t *a, struct MHD_Connection *c, const char *id)
@@ -631,18 +593,18 @@ static enum MHD_Result s_snapshot_one(crr_aggregator_t *a, struct MHD_Connection
     if (!s_args_ok(c, allowed, &ret))
         return ret;
     if (!*id || strlen(id) > 64 || strspn(id, "0123456789TZ-") != strlen(id))
-        return s_error(c, MHD_HTTP_BAD_REQUEST,
-                       "a snapshot id looks like 20260301T120000Z-000001, not '%.64s'", id);
+        return crr_reply_error(c, MHD_HTTP_BAD_REQUEST,
+                               "a snapshot id looks like 20260301T120000Z-000001, not '%.64s'", id);
     Crrmon__V1__Snapshot *snap = NULL;
     int rc = crr_store_snapshot_get(a->store, id, &snap);
     if (rc == CRR_ENOTFOUND)
-        return s_error(c, MHD_HTTP_NOT_FOUND, "no snapshot %s (GET /api/v1/snapshots lists them)",
-                       id);
+        return crr_reply_error(c, MHD_HTTP_NOT_FOUND,
+                               "no snapshot %s (GET /api/v1/snapshots lists them)", id);
     if (rc)
         return s_store_error(c, rc);
     char *text = crr_json_dumps(&snap->base, 0);
     crr_codec_free(&snap->base);
-    return s_send(c, MHD_HTTP_OK, text, "application/json");
+    return crr_reply_text(c, MHD_HTTP_OK, text, "application/json");
 }
 
 /* ------------------------------------------------------------ routing */
@@ -655,7 +617,7 @@ static int s_is_get(const char *method)
 enum MHD_Result crr_api_readyz(crr_aggregator_t *a, struct MHD_Connection *c, const char *method)
 {
     if (!s_is_get(method))
-        return s_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+        return crr_reply_405(c, "GET, HEAD", "use GET");
     const char *why = NULL;
     if (!a->store)
         why = "the store is not open";
@@ -664,9 +626,9 @@ enum MHD_Result crr_api_readyz(crr_aggregator_t *a, struct MHD_Connection *c, co
     else if (!atomic_load(&a->serving))
         why = "the ingest endpoint is not bound (starting, or bound again after a reload)";
     if (why)
-        return s_json(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-                      json_pack("{s:b, s:s}", "ready", 0, "reason", why));
-    return s_json(c, MHD_HTTP_OK, json_pack("{s:b}", "ready", 1));
+        return crr_reply_json(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                              json_pack("{s:b, s:s}", "ready", 0, "reason", why));
+    return crr_reply_json(c, MHD_HTTP_OK, json_pack("{s:b}", "ready", 1));
 }
 
 int crr_api_route(crr_aggregator_t *a, struct MHD_Connection *c, const char *url,
@@ -685,14 +647,14 @@ int crr_api_route(crr_aggregator_t *a, struct MHD_Connection *c, const char *url
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(url, routes[i].url) != 0)
             continue;
-        *ret = get ? routes[i].fn(a, c) : s_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+        *ret = get ? routes[i].fn(a, c) : crr_reply_405(c, "GET, HEAD", "use GET");
         return 1;
     }
     if (strcmp(url, snap) == 0) {
         if (strcmp(method, MHD_HTTP_METHOD_POST) == 0)
             return 0; /* take a snapshot: http.c */
         *ret = get ? s_snapshots(a, c)
-                   : s_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET (list) or POST (take one)");
+                   : crr_reply_405(c, "GET, HEAD, POST", "use GET (list) or POST (take one)");
         return 1;
     }
     static const char deliveries[] = "/deliveries"; /* ID/deliveries: http.c */
@@ -701,7 +663,7 @@ int crr_api_route(crr_aggregator_t *a, struct MHD_Connection *c, const char *url
         return 0;
     if (strncmp(url, snap, sizeof snap - 1) == 0 && url[sizeof snap - 1] == '/') {
         *ret = get ? s_snapshot_one(a, c, url + sizeof snap)
-                   : s_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+                   : crr_reply_405(c, "GET, HEAD", "use GET");
         return 1;
     }
     return 0;

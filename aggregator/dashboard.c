@@ -25,6 +25,7 @@
  * data, a->windows (fixed at start) and a->stale_after_ms (an atomic the
  * main thread sets: crr_dashboard_configure). */
 #include "aggregator.h"
+#include "reply.h"
 
 #include "boroughs.h"
 #include "indicators.h"
@@ -97,44 +98,6 @@ int crr_dashboard_owns(const char *url)
            strcmp(url, S_CONFIG) == 0;
 }
 
-/* Queues r (destroyed here) with status; MHD_NO when r is NULL. */
-static enum MHD_Result s_queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r)
-{
-    if (!r)
-        return MHD_NO;
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-/* A JSON answer (body taken over; NULL = out of memory, 500). */
-static enum MHD_Result s_json(struct MHD_Connection *c, unsigned status, json_t *body)
-{
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (!text) {
-        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-        text = strdup("{\"error\":\"out of memory\"}");
-        if (!text)
-            return MHD_NO;
-    }
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    return s_queue(c, status, r);
-}
-
-static enum MHD_Result s_error(struct MHD_Connection *c, unsigned status, const char *text)
-{
-    return s_json(c, status, json_pack("{s:s}", "error", text));
-}
-
 /* The catalogue row of name, or NULL. */
 static const crr_indicator_info_t *s_info(const char *name)
 {
@@ -196,27 +159,20 @@ static enum MHD_Result s_asset(struct MHD_Connection *c, const crr_web_asset_t *
         MHD_add_response_header(r, "X-Frame-Options", "DENY");
         MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
     }
-    return s_queue(c, same ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
+    return crr_reply_queue(c, same ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
 }
 
 int crr_dashboard_serve(crr_aggregator_t *a, struct MHD_Connection *c, const char *url,
                         const char *method)
 {
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-        struct MHD_Response *r = MHD_create_response_from_buffer(strlen("{\"error\":\"use GET\"}"),
-                                                                 (void *)"{\"error\":\"use GET\"}",
-                                                                 MHD_RESPMEM_PERSISTENT);
-        if (!r)
-            return MHD_NO;
-        MHD_add_response_header(r, "Content-Type", "application/json");
-        MHD_add_response_header(r, "Allow", "GET, HEAD");
-        return s_queue(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+        return crr_reply_405(c, "GET, HEAD", "use GET");
     }
     if (strcmp(url, S_CONFIG) == 0)
-        return s_json(c, MHD_HTTP_OK, s_config(a));
+        return crr_reply_json(c, MHD_HTTP_OK, s_config(a));
     const char *name = strcmp(url, "/") == 0 ? "index.html" : url + strlen(S_STATIC);
     const crr_web_asset_t *f = crr_web_asset(name);
     if (!f)
-        return s_error(c, MHD_HTTP_NOT_FOUND, "no such file");
+        return crr_reply_error(c, MHD_HTTP_NOT_FOUND, "no such file");
     return s_asset(c, f);
 }

@@ -50,6 +50,7 @@
  * `ulock`; a connection's thread copies the one user it needs under it and
  * runs crypt_r outside it. */
 #include "aggregator.h"
+#include "reply.h"
 #include "api.h"
 
 #include "clock.h"
@@ -108,30 +109,6 @@ struct crr_http {
     pthread_mutex_t ulock;        /* guards users (connection threads read, a reload swaps) */
     crr_users_t users;            /* the users file as last loaded */
 };
-
-static enum MHD_Result s_reply(struct MHD_Connection *c, unsigned status, json_t *body)
-{
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (!text)
-        text = strdup("{\"error\":\"out of memory\"}");
-    size_t len = text ? strlen(text) : 0;
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, text ? text : (char *)"", MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-static json_t *s_error(const char *text)
-{
-    return json_pack("{s:s}", "error", text);
-}
 
 /* The store's sizes (a read transaction on this thread: the env is MDB_NOTLS). */
 static json_t *s_store_stats(crr_aggregator_t *a)
@@ -271,23 +248,6 @@ static char *s_metrics(crr_aggregator_t *a)
     return buf;
 }
 
-static enum MHD_Result s_reply_text(struct MHD_Connection *c, unsigned status, char *text,
-                                    const char *type)
-{
-    if (!text)
-        return s_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, s_error("out of memory"));
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "Content-Type", type);
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
 /* Sends request n (as of as_of, "" = now) on the pipe and waits for its
  * answer (the caller owns the pipe: h->busy). Returns the status and sets
  * *body (malloc'd JSON text). */
@@ -363,20 +323,20 @@ static enum MHD_Result s_snapshot(crr_http_t *h, struct MHD_Connection *c, const
 {
     uint64_t wait_ms;
     if (s_wait_ms(wait, &wait_ms) != 0)
-        return s_reply(c, MHD_HTTP_BAD_REQUEST, s_error("wait needs whole seconds"));
+        return crr_reply_error(c, MHD_HTTP_BAD_REQUEST, "wait needs whole seconds");
     if (!as_of)
         as_of = "";
     if (strlen(as_of) >= S_AS_OF_MAX || strspn(as_of, "0123456789TZtz:.+-") != strlen(as_of))
-        return s_reply(c, MHD_HTTP_BAD_REQUEST,
-                       s_error("as_of needs a date (2026-03-01) or an RFC 3339 instant"));
+        return crr_reply_error(c, MHD_HTTP_BAD_REQUEST,
+                               "as_of needs a date (2026-03-01) or an RFC 3339 instant");
     uint64_t deadline = crr_clock_mono_ms() + S_SNAPSHOT_TIMEOUT_MS;
     pthread_mutex_lock(&h->mu);
     uint64_t join = 0; /* the request whose answer we take */
     for (;;) {
         if (atomic_load(&h->a->stopping) || crr_clock_mono_ms() >= deadline) {
             pthread_mutex_unlock(&h->mu);
-            return s_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-                           s_error("the aggregator is stopping or busy"));
+            return crr_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                   "the aggregator is stopping or busy");
         }
         if (join && h->done_req >= join) {
             if (h->done_req == join || strcmp(h->done_as_of, as_of) == 0)
@@ -423,7 +383,7 @@ static enum MHD_Result s_snapshot(crr_http_t *h, struct MHD_Connection *c, const
             json_object_set_new(body, "file", json_string(""));
         json_object_set_new(body, "deliveries", dl);
     }
-    return s_reply(c, status, body ? body : s_error("bad answer"));
+    return body ? crr_reply_json(c, status, body) : crr_reply_error(c, status, "bad answer");
 }
 
 /* GET /api/v1/snapshots/ID/deliveries[?wait=S] (rest = "ID/deliveries"):
@@ -438,21 +398,21 @@ static enum MHD_Result s_deliveries(crr_http_t *h, struct MHD_Connection *c, con
     if (n == 0 || n >= sizeof id || strcmp(rest + n, "/deliveries") != 0 ||
         strspn(rest, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") < n ||
         rest[0] == '.')
-        return s_reply(c, MHD_HTTP_NOT_FOUND, s_error("no such endpoint"));
+        return crr_reply_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
     snprintf(id, sizeof id, "%.*s", (int)n, rest);
     uint64_t ms;
     if (s_wait_ms(wait ? wait : "0", &ms) != 0)
-        return s_reply(c, MHD_HTTP_BAD_REQUEST, s_error("wait needs whole seconds"));
+        return crr_reply_error(c, MHD_HTTP_BAD_REQUEST, "wait needs whole seconds");
     Crrmon__V1__Snapshot *head = NULL;
     int rc = crr_store_snapshot_head(h->a->store, id, &head);
     if (head)
         crr_codec_free(&head->base);
     if (rc == CRR_ENOTFOUND)
-        return s_reply(c, MHD_HTTP_NOT_FOUND, s_error("no such snapshot stored"));
+        return crr_reply_error(c, MHD_HTTP_NOT_FOUND, "no such snapshot stored");
     if (rc)
-        return s_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, s_error(crr_strerror(rc)));
+        return crr_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", crr_strerror(rc));
     json_t *dl = crr_deliver_wait(h->a, id, ms);
-    return s_reply(c, MHD_HTTP_OK, json_pack("{s:s, s:o}", "id", id, "deliveries", dl));
+    return crr_reply_json(c, MHD_HTTP_OK, json_pack("{s:s, s:o}", "id", id, "deliveries", dl));
 }
 
 /* The caller's role: CRR_ROLE_ADMIN when authentication is off (loopback
@@ -519,8 +479,8 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
     int post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
     if (strcmp(url, "/healthz") == 0) { /* open to all: liveness probes carry no credentials */
         if (!get)
-            return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use GET"));
-        return s_reply(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+            return crr_reply_405(c, "GET, HEAD", "use GET");
+        return crr_reply_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
     }
     if (strcmp(url, "/readyz") == 0) /* open to all too: readiness probes (api.c) */
         return crr_api_readyz(h->a, c, method);
@@ -528,7 +488,7 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
     if (role == CRR_ROLE_NONE)
         return s_unauthorized(c);
     if (!get && role != CRR_ROLE_ADMIN) /* anything but a read may change state */
-        return s_reply(c, MHD_HTTP_FORBIDDEN, s_error("this needs a user with the admin role"));
+        return crr_reply_error(c, MHD_HTTP_FORBIDDEN, "this needs a user with the admin role");
     enum MHD_Result ret; /* the read API: /api/v1/indicators, boroughs, series, ... (api.c) */
     if (crr_api_route(h->a, c, url, method, &ret))
         return ret;
@@ -536,27 +496,27 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
         return (enum MHD_Result)crr_dashboard_serve(h->a, c, url, method);
     if (strcmp(url, "/api/v1/stats") == 0) {
         if (!get)
-            return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use GET"));
-        return s_reply(c, MHD_HTTP_OK, s_stats(h->a));
+            return crr_reply_405(c, "GET, HEAD", "use GET");
+        return crr_reply_json(c, MHD_HTTP_OK, s_stats(h->a));
     }
     if (strcmp(url, "/metrics") == 0) {
         if (!get)
-            return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use GET"));
-        return s_reply_text(c, MHD_HTTP_OK, s_metrics(h->a), "text/plain; version=0.0.4");
+            return crr_reply_405(c, "GET, HEAD", "use GET");
+        return crr_reply_text(c, MHD_HTTP_OK, s_metrics(h->a), "text/plain; version=0.0.4");
     }
     if (strcmp(url, "/api/v1/snapshots") == 0) {
         if (!post)
-            return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use POST"));
+            return crr_reply_405(c, "POST", "use POST");
         return s_snapshot(h, c, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "as_of"),
                           MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "wait"));
     }
     if (strncmp(url, S_SNAP_PREFIX, strlen(S_SNAP_PREFIX)) == 0) {
         if (!get)
-            return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use GET"));
+            return crr_reply_405(c, "GET, HEAD", "use GET");
         return s_deliveries(h, c, url + strlen(S_SNAP_PREFIX),
                             MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "wait"));
     }
-    return s_reply(c, MHD_HTTP_NOT_FOUND, s_error("no such endpoint"));
+    return crr_reply_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
 }
 
 static void s_completed(void *cls, struct MHD_Connection *c, void **con_cls,

@@ -657,20 +657,28 @@ static int s_real_precision(const json_t *j)
     return prec;
 }
 
+char *crr_json_dump_checked(const json_t *j, size_t flags)
+{
+    if (!j)
+        return NULL;
+    /* jansson's writer drops what it could not allocate (a key) and goes on */
+    unsigned long nomem = crr_mem_thread_failures();
+    char *s = json_dumps(j, flags);
+    if (s && crr_mem_thread_failures() != nomem) {
+        free(s);
+        s = NULL;
+    }
+    return s;
+}
+
 char *crr_json_dumps(const ProtobufCMessage *m, unsigned flags)
 {
     json_t *j = crr_json_from_message(m, flags);
     if (!j)
         return NULL;
-    /* jansson's writer drops what it could not allocate (a key) and goes on */
-    unsigned long nomem = crr_mem_thread_failures();
-    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
-                                JSON_REAL_PRECISION(s_real_precision(j)));
+    char *s = crr_json_dump_checked(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
+                                           JSON_REAL_PRECISION(s_real_precision(j)));
     json_decref(j);
-    if (s && crr_mem_thread_failures() != nomem) {
-        free(s);
-        s = NULL;
-    }
     return s;
 }
 

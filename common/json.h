@@ -67,6 +67,13 @@ json_t *crr_json_from_message(const ProtobufCMessage *m, unsigned flags);
  * crr_json_from_message. */
 char *crr_json_dumps(const ProtobufCMessage *m, unsigned flags);
 
+/* json_dumps(j, flags) that never returns damaged text: jansson's writer
+ * leaves out what it could not allocate (a key, a string) and goes on, so a
+ * dump during which an allocation of this thread failed (common/mem.h counts
+ * them) is thrown away. Returns a malloc'd string the caller frees, or NULL
+ * (j NULL, or out of memory). */
+char *crr_json_dump_checked(const json_t *j, size_t flags);
+
 /* A JSON string of at most max bytes of UTF-8 made from s[0..len): each
  * byte that is not part of valid UTF-8 (RFC 3629) becomes U+FFFD, and the
  * text is cut before the first character that would not fit whole, so a cut
