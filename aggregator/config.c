@@ -113,6 +113,9 @@ static const crr_cfg_entry_t s_table[] = {
      "ZeroMQ endpoint the ingest ROUTER binds (port * = any; see endpoints.json)"},
     {S, "feed", CRR_CFG_STR, "tcp://*:7401", 0, 0, OFF(feed), "feed",
      "ZeroMQ endpoint the live-feed PUB binds"},
+    {S, "feed_state", CRR_CFG_STR, "", 0, 0, OFF(feed_state), "feed-state",
+     "ZeroMQ endpoint of the live feed's state requests (late joiners: the Clone pattern); "
+     "empty = the feed's endpoint with its port + 1 (port * stays *)"},
     {S, "http", CRR_CFG_STR, "127.0.0.1:7480", 0, 0, OFF(http), "http",
      "HTTP API ADDR:PORT (port 0 or * = any; binds localhost unless configured)"},
     {"security", "insecure", CRR_CFG_BOOL, "false", 0, 0, OFF(insecure), "insecure",

@@ -467,6 +467,9 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
         return s_unauthorized(c);
     if (!get && role != CRR_ROLE_ADMIN) /* anything but a read may change state */
         return s_reply(c, MHD_HTTP_FORBIDDEN, s_error("this needs a user with the admin role"));
+    int sret; /* GET /api/v1/stream: Server-Sent Events (stream.c) */
+    if (crr_stream_route(h->a, c, url, method, &sret))
+        return (enum MHD_Result)sret;
     if (strcmp(url, "/api/v1/stats") == 0) {
         if (!get)
             return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use GET"));

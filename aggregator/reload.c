@@ -38,6 +38,7 @@ static const char *const s_restart[] = {
     "aggregator.data_dir",
     "aggregator.ingest",
     "aggregator.feed",
+    "aggregator.feed_state",
     "aggregator.http",
     "security.insecure",
     "security.server_cert",
