@@ -95,9 +95,10 @@ typedef struct crr_agg_config {
     char *ref_boroughs;            /* borough list CSV (bare name: shipped data; "" = none) */
     char *ref_population; /* population CSV (default shipped; "" = none: rate rows absent) */
     /* [http] (http.c): TLS and users; "" = not configured */
-    char *http_tls_cert;   /* PEM certificate chain */
-    char *http_tls_key;    /* PEM private key (mode 0600 or stricter) */
-    char *http_users_file; /* users file (users.h) */
+    char *http_tls_cert;        /* PEM certificate chain */
+    char *http_tls_key;         /* PEM private key (mode 0600 or stricter) */
+    char *http_users_file;      /* users file (users.h) */
+    int64_t http_stream_replay; /* messages the SSE ring keeps (stream.c) */
     union {
         max_align_t align;
         unsigned char bytes[CRR_SINK_CONFIG_MAX];
@@ -384,7 +385,7 @@ void crr_feedwork_stop(crr_aggregator_t *a);
 
 struct MHD_Connection;
 
-/* Creates the replay ring (CRR_STREAM_RING messages). 0 or -ENOMEM. */
+/* Creates the replay ring (cfg.http_stream_replay messages). 0 or -ENOMEM. */
 int crr_stream_init(crr_aggregator_t *a);
 
 /* Appends FeedMessage seq's JSON (one line, taken over: freed by the ring)

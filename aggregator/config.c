@@ -196,6 +196,9 @@ static const crr_cfg_entry_t s_table[] = {
      "users file (NAME:SHA512-CRYPT:ROLE lines, written by `crrmon passwd`): HTTP Basic "
      "authentication on every endpoint but /healthz, re-read on SIGHUP (required on a "
      "non-loopback http address)"},
+    {"http", "stream_replay", CRR_CFG_INT, "16384", 16, 1048576, OFF(http_stream_replay), NULL,
+     "feed messages GET /api/v1/stream keeps for a client reconnecting with Last-Event-ID "
+     "(further behind, it is told to reload); read at start"},
     CRR_CFG_END,
 };
 

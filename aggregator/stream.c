@@ -1,7 +1,7 @@
 /* stream: GET /api/v1/stream, the live feed as Server-Sent Events.
  *
  * The feed worker (feedwork.c) pushes each FeedMessage's JSON here with its
- * seq (crr_stream_push); a ring keeps the last CRR_STREAM_RING of them. Each
+ * seq (crr_stream_push); a ring keeps the last [http] stream_replay of them. Each
  * SSE connection is a libmicrohttpd callback response whose reader runs on
  * the connection's own thread (MHD_USE_THREAD_PER_CONNECTION) and blocks on
  * the ring's condition variable; it writes
@@ -29,18 +29,18 @@
 #include <string.h>
 #include <time.h>
 
-#define CRR_STREAM_RING 16384 /* messages kept for Last-Event-ID */
-#define S_MAX_CLIENTS 64      /* SSE connections at once */
-#define S_WAIT_MS 250         /* a reader checks for a stop this often */
-#define S_KEEPALIVE_MS 2000   /* a comment after this long without a message */
-#define S_BLOCK 32768         /* bytes MHD asks for at a time */
+#define S_MAX_CLIENTS 64    /* SSE connections at once */
+#define S_WAIT_MS 250       /* a reader checks for a stop this often */
+#define S_KEEPALIVE_MS 2000 /* a comment after this long without a message */
+#define S_BLOCK 32768       /* bytes MHD asks for at a time */
 
 struct crr_stream {
-    pthread_mutex_t mu;          /* guards everything below */
-    pthread_cond_t cv;           /* broadcast on each push */
-    uint64_t last;               /* seq of the last message pushed, 0 = none */
-    char *json[CRR_STREAM_RING]; /* message seq at seq % CRR_STREAM_RING */
-    int clients;                 /* open streams */
+    pthread_mutex_t mu; /* guards everything below */
+    pthread_cond_t cv;  /* broadcast on each push */
+    uint64_t last;      /* seq of the last message pushed, 0 = none */
+    uint64_t ring;      /* entries in json ([http] stream_replay) */
+    char **json;        /* message seq at seq % ring */
+    int clients;        /* open streams */
 };
 
 /* One SSE connection (its MHD thread only). */
@@ -56,8 +56,14 @@ typedef struct {
 int crr_stream_init(crr_aggregator_t *a)
 {
     crr_stream_t *s = calloc(1, sizeof *s);
-    if (!s)
+    uint64_t ring = a->cfg.http_stream_replay > 0 ? (uint64_t)a->cfg.http_stream_replay : 16384;
+    if (s)
+        s->json = calloc(ring, sizeof *s->json);
+    if (!s || !s->json) {
+        free(s);
         return -ENOMEM;
+    }
+    s->ring = ring;
     pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -76,7 +82,7 @@ void crr_stream_push(crr_aggregator_t *a, uint64_t seq, char *json)
         return;
     }
     pthread_mutex_lock(&s->mu);
-    char **slot = &s->json[seq % CRR_STREAM_RING];
+    char **slot = &s->json[seq % s->ring];
     free(*slot);
     *slot = json;
     s->last = seq;
@@ -89,8 +95,9 @@ void crr_stream_free(crr_aggregator_t *a)
     crr_stream_t *s = a->stream;
     if (!s)
         return;
-    for (size_t i = 0; i < CRR_STREAM_RING; i++)
+    for (size_t i = 0; i < s->ring; i++)
         free(s->json[i]);
+    free(s->json);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -100,7 +107,7 @@ void crr_stream_free(crr_aggregator_t *a)
 /* The oldest seq the ring holds (s->mu held). */
 static uint64_t s_first(const crr_stream_t *s)
 {
-    return s->last >= CRR_STREAM_RING ? s->last - CRR_STREAM_RING + 1 : 1;
+    return s->last >= s->ring ? s->last - s->ring + 1 : 1;
 }
 
 /* Copies text (len bytes) into buf at *used (room max); what does not fit
@@ -140,7 +147,7 @@ static size_t s_fill(crr_stream_t *s, s_conn_t *k, char *buf, size_t max)
         k->reload = 0;
     }
     while (k->next <= s->last && !k->pend) {
-        const char *json = s->json[k->next % CRR_STREAM_RING];
+        const char *json = s->json[k->next % s->ring];
         if (!json) { /* a message that had no JSON (out of memory): skipped */
             k->next++;
             continue;

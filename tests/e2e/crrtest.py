@@ -73,7 +73,7 @@ def plain(args, insecure=True):
     Daemons and `crrmon send` are secure by default (docs/SECURITY.md): without
     CURVE keys they exit 78. Tests that are not about security run them on
     loopback in plain TCP, so --insecure is added to a crrmon daemon or a
-    `crrmon send` whose arguments say nothing about security. insecure=False
+    `crrmon send` or `crrmon tail` whose arguments say nothing about security. insecure=False
     leaves the command line as given (tests of the secure defaults)."""
     args = [str(a) for a in args]
     if not insecure or not args or any(a.startswith(_SECURITY_ARGS) for a in args):
@@ -81,7 +81,7 @@ def plain(args, insecure=True):
     name = os.path.basename(args[0])
     if name in _PLAIN_DAEMONS:
         return args[:1] + ["--insecure"] + args[1:]
-    if name == "crrmon" and len(args) > 1 and args[1] == "send":
+    if name == "crrmon" and len(args) > 1 and args[1] in ("send", "tail"):
         return args[:2] + ["--insecure"] + args[2:]
     return args
 
