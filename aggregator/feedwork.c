@@ -267,6 +267,11 @@ static int s_compute(crr_feedwork_t *w, uint64_t touched, const crr_refdata_t *r
     int wake = 0;
     uint64_t boroughs = touched & ~S_REJECTS_BIT;
     if (boroughs || initial) {
+        /* freshness first: rows read in a later transaction hold at least the
+         * events it counts, so a state whose freshness counts every event
+         * sent has every one in its rows too */
+        s_fresh_t f[CRR_BOROUGHS];
+        int have_fresh = s_read_fresh(w, f) == 0;
         crr_query_t q = {.windows = w->windows, .nwindows = w->nwindows, .ref = ref};
         Crrmon__V1__IndicatorValue **vals = NULL;
         size_t n = 0, cache = 0;
@@ -294,22 +299,19 @@ static int s_compute(crr_feedwork_t *w, uint64_t touched, const crr_refdata_t *r
             if (vals[i])
                 crr_codec_free(&vals[i]->base);
         free(vals);
-        s_fresh_t f[CRR_BOROUGHS];
-        if (s_read_fresh(w, f) == 0) {
-            for (int b = 0; b < CRR_BOROUGHS; b++) {
-                if (!initial && (!(boroughs >> b & 1) || !memcmp(&f[b], &w->fresh[b], sizeof f[b])))
-                    continue;
-                w->fresh[b] = f[b];
-                if (initial)
-                    continue;
-                Crrmon__V1__FeedMessage m = CRRMON__V1__FEED_MESSAGE__INIT;
-                Crrmon__V1__BoroughFreshness fm;
-                Google__Protobuf__Timestamp ts;
-                s_fresh_msg(w, b, &fm, &ts);
-                m.body_case = CRRMON__V1__FEED_MESSAGE__BODY_FRESHNESS;
-                m.freshness = &fm;
-                wake |= s_emit(w, &m, crr_borough_code(b), "freshness");
-            }
+        for (int b = 0; have_fresh && b < CRR_BOROUGHS; b++) {
+            if (!initial && (!(boroughs >> b & 1) || !memcmp(&f[b], &w->fresh[b], sizeof f[b])))
+                continue;
+            w->fresh[b] = f[b];
+            if (initial)
+                continue;
+            Crrmon__V1__FeedMessage m = CRRMON__V1__FEED_MESSAGE__INIT;
+            Crrmon__V1__BoroughFreshness fm;
+            Google__Protobuf__Timestamp ts;
+            s_fresh_msg(w, b, &fm, &ts);
+            m.body_case = CRRMON__V1__FEED_MESSAGE__BODY_FRESHNESS;
+            m.freshness = &fm;
+            wake |= s_emit(w, &m, crr_borough_code(b), "freshness");
         }
     }
     uint64_t now[CRR_REJECT_CODES];
