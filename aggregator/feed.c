@@ -74,7 +74,7 @@ int crr_feed_open(crr_aggregator_t *a)
     if (a->cfg.feed_state && *a->cfg.feed_state)
         snprintf(ep, sizeof ep, "%s", a->cfg.feed_state);
     else
-        s_state_endpoint(a->feed_ep, ep, sizeof ep);
+        s_state_endpoint(a->cfg.feed, ep, sizeof ep); /* as configured: port * stays * */
     a->feed_state = zmq_socket(a->zctx, ZMQ_ROUTER);
     if (!a->feed_state)
         return -errno;

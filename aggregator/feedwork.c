@@ -132,6 +132,16 @@ static long s_slot(const crr_feedwork_t *w, const Crrmon__V1__IndicatorValue *r,
     return (long)((i * S_SCOPES + (size_t)sc) * w->nwindows + wi);
 }
 
+/* The aggregator's reject counters by code (frames refused as MALFORMED
+ * counted under it too). */
+static void s_reject_counts(crr_aggregator_t *a, uint64_t by[CRR_REJECT_CODES])
+{
+    for (unsigned c = 0; c < CRR_REJECT_CODES; c++)
+        by[c] = atomic_load_explicit(&a->stats.rejected_by_code[c], memory_order_relaxed);
+    by[CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED] +=
+        atomic_load_explicit(&a->stats.malformed, memory_order_relaxed);
+}
+
 /* ---------------------------------------------------------------- making messages */
 
 /* Gives m the next seq and the time, pushes its JSON to the SSE ring and its
@@ -315,8 +325,7 @@ static int s_compute(crr_feedwork_t *w, uint64_t touched, const crr_refdata_t *r
         }
     }
     uint64_t now[CRR_REJECT_CODES];
-    for (unsigned c = 0; c < CRR_REJECT_CODES; c++)
-        now[c] = atomic_load_explicit(&w->a->stats.rejected_by_code[c], memory_order_relaxed);
+    s_reject_counts(w->a, now);
     if (memcmp(now, w->rejects, sizeof now)) {
         memcpy(w->rejects, now, sizeof now);
         Crrmon__V1__FeedMessage m = CRRMON__V1__FEED_MESSAGE__INIT;
@@ -505,9 +514,10 @@ void crr_feedwork_touch(crr_aggregator_t *a, uint64_t boroughs, int rejects)
     crr_feedwork_t *w = a->feedw;
     if (!w)
         return;
-    uint64_t rej = 0;
+    uint64_t rej = 0, by[CRR_REJECT_CODES];
+    s_reject_counts(a, by);
     for (unsigned c = 0; c < CRR_REJECT_CODES; c++)
-        rej += atomic_load_explicit(&a->stats.rejected_by_code[c], memory_order_relaxed);
+        rej += by[c];
     if (rej != w->main_rejected) {
         w->main_rejected = rej;
         rejects = 1;
