@@ -65,6 +65,7 @@ typedef struct crr_agg_config {
     char *ingest;                  /* ROUTER endpoint to bind */
     char *feed;                    /* PUB endpoint to bind */
     char *feed_state;              /* Clone state ROUTER endpoint; "" = the feed's, port + 1 */
+    int64_t feed_period;           /* ms between two feed computations at least; 0 = none */
     char *http;                    /* HTTP ADDR:PORT (port 0 or * = any) */
     int insecure;                  /* [security] insecure: plain TCP allowed when no server_cert */
     char *server_cert;             /* [security] server_cert: the aggregator's secret certificate */

@@ -116,6 +116,9 @@ static const crr_cfg_entry_t s_table[] = {
     {S, "feed_state", CRR_CFG_STR, "", 0, 0, OFF(feed_state), "feed-state",
      "ZeroMQ endpoint of the live feed's state requests (late joiners: the Clone pattern); "
      "empty = the feed's endpoint with its port + 1 (port * stays *)"},
+    {S, "feed_period", CRR_CFG_DURATION, "1s", 0, 3600000, OFF(feed_period), NULL,
+     "the live feed computes a touched borough's headline indicators at most once per period "
+     "(coalesced); 0 = no updates (the state stays the one computed at start); read at start"},
     {S, "http", CRR_CFG_STR, "127.0.0.1:7480", 0, 0, OFF(http), "http",
      "HTTP API ADDR:PORT (port 0 or * = any; binds localhost unless configured)"},
     {"security", "insecure", CRR_CFG_BOOL, "false", 0, 0, OFF(insecure), "insecure",

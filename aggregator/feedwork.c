@@ -5,7 +5,7 @@
  *
  * The main thread marks the boroughs a committed group touched
  * (crr_feedwork_touch: a bit mask under `mu`, a byte on the PAIR). At most
- * once a second the worker computes the rows (crr_indicators_compute, one
+ * once per aggregator.feed_period (1 s) the worker computes the rows (crr_indicators_compute, one
  * LMDB read transaction: ingest's write transactions go on beside it) and,
  * for the touched boroughs and LONDON, makes one IndicatorUpdate per headline
  * row whose figures differ from the state it holds (then holds the new row),
@@ -42,7 +42,6 @@
 #define S_SCOPES (CRR_BOROUGHS + 1) /* the boroughs, then LONDON */
 #define S_LONDON CRR_BOROUGHS
 #define S_REJECTS_BIT (1ull << 63) /* in touched: the reject counters moved */
-#define S_PERIOD_MS 1000           /* one computation a second at most */
 #define S_OUT_MAX 200000           /* messages waiting for the PUB at most (then dropped) */
 
 typedef struct {
@@ -72,6 +71,7 @@ struct crr_feedwork {
     s_fresh_t fresh[CRR_BOROUGHS];      /* the freshness held */
     uint64_t rejects[CRR_REJECT_CODES]; /* the reject counts held */
     uint64_t last_ms;                   /* monotonic ms of the last computation */
+    uint64_t period_ms; /* aggregator.feed_period: between two, at least (0: never) */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -423,7 +423,7 @@ static void *s_main(void *arg)
         uint64_t now = crr_clock_mono_ms();
         long timeout = -1;
         if (touched)
-            timeout = w->last_ms + S_PERIOD_MS > now ? (long)(w->last_ms + S_PERIOD_MS - now) : 0;
+            timeout = w->last_ms + w->period_ms > now ? (long)(w->last_ms + w->period_ms - now) : 0;
         zmq_pollitem_t items[2] = {{w->wake, 0, ZMQ_POLLIN, 0}, {w->router, 0, ZMQ_POLLIN, 0}};
         if (zmq_poll(items, 2, timeout) < 0 && zmq_errno() == ETERM)
             break;
@@ -439,7 +439,7 @@ static void *s_main(void *arg)
             s_answer(w);
         }
         now = crr_clock_mono_ms();
-        if (!touched || now < w->last_ms + S_PERIOD_MS)
+        if (!touched || now < w->last_ms + w->period_ms)
             continue;
         pthread_mutex_lock(&w->mu);
         touched = w->touched;
@@ -463,6 +463,7 @@ int crr_feedwork_start(crr_aggregator_t *a)
         return -ENOMEM;
     crr_indicators_catalogue(&w->nind);
     w->nwindows = a->nwindows;
+    w->period_ms = (uint64_t)a->cfg.feed_period;
     memcpy(w->windows, a->windows, a->nwindows * sizeof *a->windows);
     w->rows = calloc(w->nind * S_SCOPES * w->nwindows + 1, sizeof *w->rows);
     if (!w->rows) {
@@ -512,8 +513,8 @@ int crr_feedwork_start(crr_aggregator_t *a)
 void crr_feedwork_touch(crr_aggregator_t *a, uint64_t boroughs, int rejects)
 {
     crr_feedwork_t *w = a->feedw;
-    if (!w)
-        return;
+    if (!w || !w->period_ms)
+        return; /* aggregator.feed_period = 0: the feed is off */
     uint64_t rej = 0, by[CRR_REJECT_CODES];
     s_reject_counts(a, by);
     for (unsigned c = 0; c < CRR_REJECT_CODES; c++)

@@ -39,6 +39,7 @@ static const char *const s_restart[] = {
     "aggregator.ingest",
     "aggregator.feed",
     "aggregator.feed_state",
+    "aggregator.feed_period",
     "aggregator.http",
     "security.insecure",
     "security.server_cert",
