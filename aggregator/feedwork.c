@@ -245,7 +245,8 @@ static int s_read_fresh(crr_feedwork_t *w, s_fresh_t f[CRR_BOROUGHS])
 {
     memset(f, 0, CRR_BOROUGHS * sizeof *f);
     unsigned one = 1;
-    crr_query_t q = {.windows = &one, .nwindows = 1, .indicator = "pipeline.events"};
+    crr_query_t q = {
+        .windows = &one, .nwindows = 1, .indicator = "pipeline.events", .totals_only = 1};
     Crrmon__V1__IndicatorValue **vals = NULL;
     size_t n = 0;
     int rc = crr_indicators_compute(w->store, &q, &vals, &n);
@@ -282,7 +283,8 @@ static int s_compute(crr_feedwork_t *w, uint64_t touched, const crr_refdata_t *r
          * sent has every one in its rows too */
         s_fresh_t f[CRR_BOROUGHS];
         int have_fresh = s_read_fresh(w, f) == 0;
-        crr_query_t q = {.windows = w->windows, .nwindows = w->nwindows, .ref = ref};
+        crr_query_t q = {
+            .windows = w->windows, .nwindows = w->nwindows, .ref = ref, .totals_only = 1};
         Crrmon__V1__IndicatorValue **vals = NULL;
         size_t n = 0, cache = 0;
         int rc = crr_indicators_compute(w->store, &q, &vals, &n);

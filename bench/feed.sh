@@ -51,7 +51,7 @@ run_one() { # $1 = on|off
     printf " feed messages %s (sse lines %s)" "$(wc -l <"$work/tail.out")" "$(grep -c '^id: ' "$work/sse.out" || true)"
   fi
   echo
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   pids=()
 }
 

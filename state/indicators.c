@@ -361,6 +361,7 @@ struct s_ctx {
     int dim_value;            /* first dimension's value for this row, -1 for total */
     uint64_t mask;            /* LONDON: the covering boroughs (bit b) its cells hold */
     unsigned reporting;       /* boroughs_reporting of every row of this context */
+    int totals_only;          /* crr_query_t.totals_only: no dimension rows */
 };
 
 static s_cells_t *s_cells_at(const s_data_t *d, unsigned scope, size_t w, unsigned fam)
@@ -784,7 +785,7 @@ static int s_rows_for(s_ctx_t *c, s_rows_t *rows)
     }
     uint64_t *vals[2] = {NULL, NULL};
     size_t nv[2] = {0, 0};
-    size_t nd = ind->dims[1] ? 2 : ind->dims[0] ? 1 : 0;
+    size_t nd = c->totals_only ? 0 : ind->dims[1] ? 2 : ind->dims[0] ? 1 : 0;
     for (size_t d = 0; d < nd && !rc; d++)
         rc = s_distinct(cl, ind->dims[d], d == 0 ? ind->exclude : 0, &vals[d], &nv[d]);
     for (size_t d = 0; d < nd && !rc; d++) {
@@ -1051,7 +1052,8 @@ int crr_indicators_compute(crr_store_t *s, const crr_query_t *q, Crrmon__V1__Ind
                              .window = d.win[w],
                              .as_of_sec = as_of,
                              .ref = (const crr_refdata_t *)q->ref,
-                             .ind = ind};
+                             .ind = ind,
+                             .totals_only = q->totals_only};
                 if ((rc = s_prepare(&d, &c, as_day)) != 0 || (rc = s_rows_for(&c, &rows)) != 0)
                     goto fail;
             }
