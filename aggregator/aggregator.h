@@ -33,7 +33,12 @@
  * computes a snapshot's rows in a read transaction; the main thread stores
  * it. The delivery thread (deliver.c) owns the open sinks and writes the
  * outcome records of deliveries (short write transactions, serialised with
- * the main thread's by LMDB). The signal flags (stop, reload), the log level
+ * the main thread's by LMDB). The feed worker (feedwork.c) computes the
+ * headline rows in read transactions, owns the Clone state ROUTER and hands
+ * the FeedMessages it makes to the main thread (which owns the PUB) through
+ * a queue under its mutex and a wake-up PAIR ("inproc://crr-agg-feedwork");
+ * it pushes their JSON to the SSE ring (stream.c), which the HTTP connection
+ * threads read under the ring's mutex. The signal flags (stop, reload), the log level
  * and the sink instances found at start (config.c) are the only globals. */
 #ifndef CRR_AGGREGATOR_H
 #define CRR_AGGREGATOR_H
