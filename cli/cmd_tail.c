@@ -38,6 +38,7 @@
 #define S_CMD "tail"
 #define S_MAX_MSG (256u << 20) /* the largest state accepted */
 #define S_STATE_WAIT_MS 5000   /* a state request unanswered this long is sent again */
+#define S_MON_EP "inproc://crr-tail-mon"
 
 static volatile sig_atomic_t s_stop;
 
@@ -268,12 +269,26 @@ static void s_print_state(const s_args_t *a, const Crrmon__V1__FeedState *st)
 
 /* ---------------------------------------------------------------- sockets */
 
-static void *s_socket(void *ctx, int type, const crr_curve_client_t *curve, const char *ep)
+static void *s_socket(void *ctx, int type, const crr_curve_client_t *curve, const char *ep,
+                      void **mon)
 {
     void *s = zmq_socket(ctx, type);
     int linger = 0, maxmsg = -1;
     if (!s)
         return NULL;
+    if (type == ZMQ_SUB) { /* its handshake watched from before the connect */
+        int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+        *mon = NULL;
+        if (zmq_socket_monitor(s, S_MON_EP, events) || !(*mon = zmq_socket(ctx, ZMQ_PAIR)) ||
+            zmq_connect(*mon, S_MON_EP)) {
+            if (*mon)
+                zmq_close(*mon);
+            *mon = NULL;
+            zmq_close(s);
+            return NULL;
+        }
+    }
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     if (type == ZMQ_SUB)
@@ -287,10 +302,14 @@ static void *s_socket(void *ctx, int type, const crr_curve_client_t *curve, cons
 }
 
 /* Waits until the SUB's connection finished its handshake (its subscription
- * then goes out at once), or a stop. mon: the SUB's monitor PAIR. */
-static void s_wait_handshake(void *mon)
+ * then goes out at once), a stop, or S_STATE_WAIT_MS (then goes on: the
+ * state request says the rest). A refused key is reported once. mon: the
+ * SUB's monitor PAIR; ep: the feed endpoint. */
+static void s_wait_handshake(void *mon, const char *ep)
 {
-    while (!s_stop) {
+    int said = 0;
+    uint64_t t0 = crr_clock_mono_ms();
+    while (!s_stop && crr_clock_mono_ms() - t0 < S_STATE_WAIT_MS) {
         zmq_pollitem_t it = {mon, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&it, 1, 200) <= 0)
             continue;
@@ -313,6 +332,12 @@ static void s_wait_handshake(void *mon)
         }
         if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
             return;
+        if (!said++)
+            fprintf(stderr, "crrmon tail: %s refused the handshake%s; retrying\n", ep,
+                    id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                        ? " (is this client's key in the aggregator's [security] "
+                          "feed_clients_dir?)"
+                        : "");
     }
 }
 
@@ -322,7 +347,7 @@ static Crrmon__V1__FeedState *s_fetch_state(void *ctx, const crr_curve_client_t 
 {
     int said = 0;
     while (!s_stop) {
-        void *d = s_socket(ctx, ZMQ_DEALER, curve, ep);
+        void *d = s_socket(ctx, ZMQ_DEALER, curve, ep, NULL);
         if (!d)
             return NULL;
         zmq_send(d, "state", 5, 0);
@@ -381,20 +406,11 @@ static int s_run(const s_args_t *a, const crr_curve_client_t *curve, const char 
                  const char *state)
 {
     void *ctx = zmq_ctx_new();
-    void *sub = ctx ? s_socket(ctx, ZMQ_SUB, curve, feed) : NULL;
-    void *mon = NULL;
+    void *mon = NULL, *sub = NULL;
     int rc = 1;
-    if (sub &&
-        zmq_socket_monitor(sub, "inproc://crr-tail-mon", ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0) {
-        mon = zmq_socket(ctx, ZMQ_PAIR);
-        if (mon && zmq_connect(mon, "inproc://crr-tail-mon")) {
-            zmq_close(mon);
-            mon = NULL;
-        }
-    }
-    if (!sub || !mon)
+    if (!ctx || !(sub = s_socket(ctx, ZMQ_SUB, curve, feed, &mon)))
         goto out;
-    s_wait_handshake(mon);
+    s_wait_handshake(mon, feed);
     uint64_t seq = 0;
     int need_state = 1;
     while (!s_stop) {
