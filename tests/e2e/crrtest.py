@@ -179,6 +179,7 @@ class Aggregator:
         self.dir = data_dir or tmpdir("crragg-")
         self.args, self.env, self.insecure, self.wrap = list(args), dict(env or {}), insecure, list(wrap)
         self.ingest_arg, self.feed_arg, self.http_arg = ingest, feed, http
+        self.feed_state_arg = None  # the feed's state endpoint: by default its port + 1 (or *)
         self.bin, self.timeout, self.ready, self.healthz, self.name = binary, timeout, ready, healthz, name
         self.config_path = None
         if config is not None:
@@ -195,6 +196,8 @@ class Aggregator:
             cmd += ["--ingest", self.ingest_arg]
         if self.feed_arg is not None:
             cmd += ["--feed", self.feed_arg]
+        if self.feed_state_arg is not None:
+            cmd += ["--feed-state", self.feed_state_arg]
         if self.http_arg is not None:
             cmd += ["--http", self.http_arg]
         if self.config_path:
@@ -246,6 +249,7 @@ class Aggregator:
             self.proc.term()
         if same_ports and self.ep:
             self.ingest_arg, self.feed_arg = self.ep["ingest"], self.ep["feed"]
+            self.feed_state_arg = self.ep.get("feed_state")
             if self.http_arg is not None:
                 self.http_arg = self.ep["http"]
         if args is not None:
