@@ -72,6 +72,7 @@ struct crr_feedwork {
     uint64_t rejects[CRR_REJECT_CODES]; /* the reject counts held */
     uint64_t last_ms;                   /* monotonic ms of the last computation */
     uint64_t period_ms; /* aggregator.feed_period: between two, at least (0: never) */
+    int64_t day;        /* the UTC day of the last turn: at midnight every borough is touched */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -404,6 +405,22 @@ static void s_answer(crr_feedwork_t *w)
 
 /* ---------------------------------------------------------------- the thread */
 
+/* At a new UTC day (the windows slid, events_today began again) marks every
+ * borough touched. Returns the ms until the next midnight (at most a
+ * minute: the wall clock may jump). */
+static long s_midnight(crr_feedwork_t *w)
+{
+    int64_t now = crr_clock_now_sec(), day = crr_day_of(now);
+    if (day != w->day && w->period_ms) {
+        pthread_mutex_lock(&w->mu);
+        w->touched |= (1ull << CRR_BOROUGHS) - 1;
+        pthread_mutex_unlock(&w->mu);
+    }
+    w->day = day;
+    int64_t left = (day + 1) * 86400 - now;
+    return left > 60 ? 60000 : (long)(left * 1000);
+}
+
 static void *s_main(void *arg)
 {
     crr_feedwork_t *w = arg;
@@ -415,7 +432,9 @@ static void *s_main(void *arg)
     pthread_mutex_unlock(&w->mu);
     s_compute(w, 0, have_ref ? ref : NULL, 1); /* the start state, seq 0 */
     w->last_ms = 0;
+    w->day = crr_day_of(crr_clock_now_sec());
     for (;;) {
+        long timeout = s_midnight(w); /* the windows slide: every borough is touched */
         pthread_mutex_lock(&w->mu);
         int stop = w->stop;
         uint64_t touched = w->touched;
@@ -423,7 +442,6 @@ static void *s_main(void *arg)
         if (stop)
             break;
         uint64_t now = crr_clock_mono_ms();
-        long timeout = -1;
         if (touched)
             timeout = w->last_ms + w->period_ms > now ? (long)(w->last_ms + w->period_ms - now) : 0;
         zmq_pollitem_t items[2] = {{w->wake, 0, ZMQ_POLLIN, 0}, {w->router, 0, ZMQ_POLLIN, 0}};

@@ -4,7 +4,8 @@ Covers: the values the feed publishes equal `crrmon query`'s headline rows
 (every indicator's total, every borough and LONDON, every window) and the
 state endpoint's (the Clone pattern's FeedState); the PUB's topic and
 message; coalescing (far fewer updates of a row than groups committed: at
-most one computation a second); a `crrmon tail` joining under load prints the
+most one computation a second); at midnight the windows slide and the rows
+that changed are published with no event sent; a `crrmon tail` joining under load prints the
 state and then every later message exactly once (no gap, no duplicate: its
 seqs follow the state's and are the tail of an early subscriber's);
 `crrmon tail`'s readable lines, its filters and usage errors; GET
@@ -348,6 +349,33 @@ def test_tail_text_lines_filters_and_usage():
 def per_borough_type(path, typ):
     with open(path) as f:
         return sum(1 for line in f if line.strip() and typ in json.loads(line))
+
+
+def test_midnight_slides_the_windows_without_an_event():
+    """At midnight (UTC) every borough's rows are computed again: an event on the first day of
+    the 30-day window leaves it, and the feed says so with no event sent."""
+    env = {"CRRMON_NOW": "2026-03-01T23:59:57Z+"}  # three seconds before midnight, running on
+    agg = crrtest.start_aggregator(None, env=env, healthz=True)
+    ev = json.loads(crrtest.run([crrtest.binary("crrmon"), "generate", "--count", "1", "--types",
+                                 "stop_search", "--seed", "9", "--borough", LAMBETH, "--end",
+                                 "2026-03-01T12:00:00Z", "--days", "1"], env=env, check=0).stdout)
+    ev["occurredAt"] = "2026-01-31T12:00:00Z"  # day 1 of the 30 days ending 2026-03-01
+    path = os.path.join(crrtest.tmpdir(), "old.jsonl")
+    with open(path, "w") as f:
+        f.write(json.dumps(ev) + "\n")
+    t = crrtest.Proc([crrtest.binary("crrmon"), "tail", "--data-dir", agg.dir, "--json", "--borough",
+                      LAMBETH, "--indicator", "stop_search.count"], env=env, name="tail")
+    crrtest.wait_until(lambda: json_lines(t), what="the tail's state")
+    assert crrtest.run([crrtest.binary("crrmon"), "send", "--data-dir", agg.dir, "--quiet", path],
+                       env=env, check=0).returncode == 0
+
+    def window30():
+        return [m["indicator"] for m in json_lines(t) if m["indicator"]["value"]["windowDays"] == 30]
+    crrtest.wait_until(lambda: window30()[-1].get("previous") == 0.0, what="the event counted")
+    crrtest.wait_until(lambda: window30()[-1]["previous"] == 1.0, what="midnight")
+    last = window30()[-1]
+    assert last["value"]["value"] == 0.0 and "n" not in last["value"], last  # n 0: a default
+    t.term()
 
 
 # ------------------------------------------------------------------ Server-Sent Events
