@@ -4,7 +4,8 @@
  * and the feed sequence, and it alone makes FeedMessages.
  *
  * The main thread marks the boroughs a committed group touched
- * (crr_feedwork_touch: a bit mask under `mu`, a byte on the PAIR). At most
+ * (crr_feedwork_touch: a bit mask under `mu`, a byte on the PAIR); at
+ * midnight (UTC) it marks every borough itself (the windows slid). At most
  * once per aggregator.feed_period (1 s) the worker computes the rows (crr_indicators_compute, one
  * LMDB read transaction: ingest's write transactions go on beside it) and,
  * for the touched boroughs and LONDON, makes one IndicatorUpdate per headline
