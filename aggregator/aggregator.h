@@ -15,6 +15,11 @@
  *   stream.c    GET /api/v1/stream: Server-Sent Events from a bounded replay ring
  *   http.c      libmicrohttpd, a thread per connection: /healthz, /api/v1/stats, /metrics,
  *               POST /api/v1/snapshots (coalesced)
+ *   api.c       the JSON read API (/api/v1/indicators, boroughs, series, sources, rejects,
+ *               snapshots), /readyz and the per-source, per-borough and indicator series of
+ *               /metrics (api.h: it speaks libmicrohttpd's types)
+ *   dashboard.c the live dashboard: GET /, /static/NAME (aggregator/web/ compiled in),
+ *               GET /api/v1/dashboard-config
  *   snapshot.c  snapshot on demand and on schedule, queued for the sinks (the outbox); pruning
  *   deliver.c   the delivery thread: writes queued snapshots through the sinks, retries, records
  *   snapwork.c  the snapshot worker thread: computes a snapshot's rows off the ingest thread
@@ -27,7 +32,8 @@
  * everything but the delivery records), every zmq socket but the HTTP end of
  * the request pipe and the snapshot worker's end of its pipe, and the
  * scheduler. libmicrohttpd runs a listening thread and one thread per
- * connection; they read counters (atomics) and hand snapshot requests to the
+ * connection; they read counters (atomics), answer the read API in their own
+ * LMDB read transactions (api.c) and hand snapshot requests to the
  * main loop over an inproc PAIR ("inproc://crr-agg-http"), one at a time
  * (http.c's mutex), waiting for the answer. The snapshot worker (snapwork.c)
  * computes a snapshot's rows in a read transaction; the main thread stores
@@ -61,6 +67,8 @@
 #define CRR_AGG_MAX_SINKS 16     /* sink instances ([sink.NAME] sections and the defaults) */
 #define CRR_AGG_MAX_SCHEDULES 16 /* named schedules */
 #define CRR_AGG_MAX_FRAMES 4096  /* frames received into one group at most */
+#define CRR_AGG_BOROUGHS 33      /* the London boroughs (common/boroughs.h) */
+#define CRR_AGG_ACK_BUCKETS 15   /* Ack latency histogram buckets, +Inf included (api.c) */
 
 /* ---------------------------------------------------------------- config.c */
 
@@ -101,9 +109,10 @@ typedef struct crr_agg_config {
     char *ref_boroughs;            /* borough list CSV (bare name: shipped data; "" = none) */
     char *ref_population; /* population CSV (default shipped; "" = none: rate rows absent) */
     /* [http] (http.c): TLS and users; "" = not configured */
-    char *http_tls_cert;        /* PEM certificate chain */
-    char *http_tls_key;         /* PEM private key (mode 0600 or stricter) */
-    char *http_users_file;      /* users file (users.h) */
+    char *http_tls_cert;      /* PEM certificate chain */
+    char *http_tls_key;       /* PEM private key (mode 0600 or stricter) */
+    char *http_users_file;    /* users file (users.h) */
+    int64_t http_stale_after; /* ms: the dashboard marks a borough stale after this (dashboard.c) */
     int64_t http_stream_replay; /* messages the SSE ring keeps (stream.c) */
     union {
         max_align_t align;
@@ -208,6 +217,11 @@ typedef struct crr_agg_stats {
     _Atomic uint64_t snapshots;        /* snapshots taken */
     _Atomic uint64_t sink_failures;    /* sink writes that failed */
     _Atomic uint64_t prunes; /* prunes committed (buckets, record ids, snapshots, rejects) */
+    _Atomic uint64_t rejected_by_borough[CRR_AGG_BOROUGHS]; /* new rejections by event borough */
+    _Atomic uint64_t ack_latency_le[CRR_AGG_ACK_BUCKETS]; /* Acks by receive-to-Ack latency (api.c's
+                                                             bounds; not cumulative) */
+    _Atomic uint64_t ack_latency_count;                   /* Acks timed */
+    _Atomic uint64_t ack_latency_sum_ns;                  /* their latencies summed */
 } crr_agg_stats_t;
 
 /* One open sink instance. */
@@ -225,6 +239,7 @@ typedef struct crr_agg_slot {
     Crrmon__V1__Batch *batch; /* unpacked batch, or NULL when malformed */
     char error[256];          /* why the frame was malformed or refused */
     int refused;              /* a REJECT_CODE the whole batch was refused with (zap.c), or 0 */
+    uint64_t recv_ns;         /* CLOCK_MONOTONIC when its frame was received (Ack latency) */
 } crr_agg_slot_t;
 
 typedef struct crr_http crr_http_t;
@@ -233,6 +248,7 @@ typedef struct crr_snapwork crr_snapwork_t;
 typedef struct crr_zap crr_zap_t;
 typedef struct crr_feedwork crr_feedwork_t;
 typedef struct crr_stream crr_stream_t;
+typedef struct crr_api crr_api_t;
 
 /* The aggregator: one per process, passed explicitly to every module. */
 typedef struct crr_aggregator {
@@ -276,14 +292,18 @@ typedef struct crr_aggregator {
     int sched_started;     /* schedules were initialised once (catch-up runs at start only) */
     int catch_up;          /* the snapshot being taken is a catch-up (snapshot.c's hook reads it) */
     crr_agg_slot_t *slots; /* group receive slots (CRR_AGG_MAX_FRAMES) */
-    crr_codec_arena_t *arena; /* the group's unpacked batches, released at the group's end */
-    crr_store_job_t *jobs;    /* store jobs, parallel to the batches in slots */
-    size_t *job_slot;         /* jobs[i] came from slots[job_slot[i]] */
-    uint8_t *ackbuf;          /* reused Ack pack buffer */
-    size_t ackcap;            /* bytes in ackbuf */
-    uint64_t next_prune_ms;   /* monotonic time of the next prune */
-    atomic_int stopping;      /* set when shutting down (HTTP answers 503) */
-    crr_agg_stats_t stats;    /* counters */
+    crr_codec_arena_t *arena;       /* the group's unpacked batches, released at the group's end */
+    crr_store_job_t *jobs;          /* store jobs, parallel to the batches in slots */
+    size_t *job_slot;               /* jobs[i] came from slots[job_slot[i]] */
+    uint8_t *ackbuf;                /* reused Ack pack buffer */
+    size_t ackcap;                  /* bytes in ackbuf */
+    uint64_t next_prune_ms;         /* monotonic time of the next prune */
+    atomic_int stopping;            /* set when shutting down (HTTP answers 503) */
+    _Atomic int64_t stale_after_ms; /* [http] stale_after as the HTTP threads read it
+                                       (crr_dashboard_configure: start and reload) */
+    atomic_int serving;             /* the loop runs with the ingest endpoint bound (GET /readyz) */
+    crr_api_t *api;                 /* api.c's state (the reference data copy), or NULL */
+    crr_agg_stats_t stats;          /* counters */
 } crr_aggregator_t;
 
 /* ---------------------------------------------------------------- loop.c */
@@ -440,6 +460,41 @@ void crr_http_serve_pipe(crr_aggregator_t *a);
 /* Stops the HTTP thread and closes its pipe end. Safe twice. */
 void crr_http_close(crr_aggregator_t *a);
 
+/* ---------------------------------------------------------------- dashboard.c */
+
+struct MHD_Connection;
+
+/* One file of aggregator/web/, compiled in by embed_web.cmake (web_assets.c). */
+typedef struct crr_web_asset {
+    const char *name;          /* file name, e.g. "dashboard.js" ([A-Za-z0-9._-]) */
+    const unsigned char *data; /* its bytes (followed by a NUL not counted in len) */
+    size_t len;                /* bytes */
+    const char *etag;          /* quoted strong ETag: a prefix of its SHA-256 in hex */
+} crr_web_asset_t;
+
+extern const crr_web_asset_t crr_web_assets[]; /* in name order (web_assets.c, generated) */
+extern const size_t crr_web_nassets;           /* entries in crr_web_assets */
+
+/* The asset called name, or NULL. Any thread. */
+const crr_web_asset_t *crr_web_asset(const char *name);
+
+/* Copies a->cfg's [http] stale_after into a->stale_after_ms, where the HTTP
+ * threads read it. Main thread: at start (before HTTP opens) and after a
+ * reload swapped the configuration in. */
+void crr_dashboard_configure(crr_aggregator_t *a);
+
+/* 1 when url is the dashboard's: "/", "/static/..." or
+ * "/api/v1/dashboard-config"; else 0. Any thread. */
+int crr_dashboard_owns(const char *url);
+
+/* Answers a request for one of the dashboard's URLs (crr_dashboard_owns)
+ * after http.c checked the caller may read: GET/HEAD only (405 otherwise),
+ * 404 {"error"} for an unknown asset, 304 when If-None-Match carries the
+ * asset's ETag. Returns an enum MHD_Result (MHD_YES/MHD_NO) as an int, so
+ * this header needs no libmicrohttpd. Any MHD connection thread. */
+int crr_dashboard_serve(crr_aggregator_t *a, struct MHD_Connection *c, const char *url,
+                        const char *method);
+
 /* ---------------------------------------------------------------- zap.c */
 
 /* Loads [security] server_cert and the certificate folders and starts the
@@ -478,6 +533,10 @@ int crr_zap_tick(crr_aggregator_t *a);
 /* Stops the handler and frees the keys (before zmq_ctx_term). Safe twice. */
 void crr_zap_stop(crr_aggregator_t *a);
 
+/* 1 when the ingest ROUTER is bound (not unbound by crr_zap_reload and not
+ * yet bound again), else 0. Main thread. */
+int crr_zap_ingest_bound(crr_aggregator_t *a);
+
 /* ---------------------------------------------------------------- deliver.c */
 
 /* Opens the store's outbox databases and starts the delivery thread, which
@@ -500,9 +559,10 @@ void crr_deliver_kick(crr_aggregator_t *a);
 void crr_deliver_stop(crr_aggregator_t *a);
 
 /* Waits up to timeout_ms until every current sink's delivery of snapshot id
- * was tried at least once; returns a JSON array of {"sink","state","error"}
- * (state delivered, failed (retried later), dead, queued (behind an earlier
- * delivery being retried; error is that one's) or pending). Any thread
+ * was tried at least once; returns a JSON array of {"sink","state","error",
+ * "file"} (state delivered, failed (retried later), dead, queued (behind an
+ * earlier delivery being retried; error is that one's) or pending; file: what
+ * a delivered file sink wrote, recorded with the outcome, else ""). Any thread
  * but the delivery thread; never NULL unless out of memory. */
 json_t *crr_deliver_wait(crr_aggregator_t *a, const char *id, uint64_t timeout_ms);
 
@@ -521,6 +581,7 @@ typedef struct crr_snapjob {
     uint64_t req;                      /* HTTP request number to answer; 0 = a schedule's */
     int64_t as_of_sec;                 /* T */
     char schedule[64];                 /* schedule name; "" = on-demand */
+    int catch_up;                      /* the catch-up at start (Snapshot.catch_up) */
     crr_refdata_t ref;                 /* the reference data as of the request (copied) */
     int have_ref;                      /* ref holds something */
     int rc;                            /* out: crr_indicators_compute's result */
@@ -582,17 +643,19 @@ void crr_snapshots_sinks_changed(crr_aggregator_t *a);
 /* Start-up of snapshot deliveries (after the sinks are open): removes stale
  * temporary files (*.tmp) from every file sink's folder, starts the delivery
  * thread (deliver.c, which takes the sinks over), hooks the outbox into the
- * store's snapshot transaction, and queues every stored snapshot that a sink
- * has neither delivered nor queued (a file sink whose file is already there
- * counts as delivered). Failures are logged and never stop the start.
- * Returns 0, or a code when the thread or the records cannot be started
- * (logged). Main thread only. */
+ * store's snapshot transaction, and queues every stored snapshot for each
+ * sink it is meant for (the schedule's `@` list, else aggregator.sinks) that
+ * has neither delivered nor queued it: a sink added later gets that history
+ * (a file sink whose file is already there counts as delivered; only each
+ * snapshot's header is read, crr_store_snapshot_head). Failures are logged and never stop the
+ * start. Returns 0, or a code when the thread or the records cannot be started (logged). Main
+ * thread only. */
 int crr_snapshots_recover(crr_aggregator_t *a);
 
 /* Takes a snapshot as of as_of_sec under schedule name (NULL = on-demand)
- * on the calling thread (the catch-up at start; crr_snapshots_request uses
- * the worker), storing it and one delivery per sink in one transaction, and
- * wakes the delivery thread; never waits for a sink (crash point
+ * on the calling thread (crr_snapshots_request's fallback when the worker
+ * did not start; it uses the worker otherwise), storing it and one delivery per sink in one
+ * transaction, and wakes the delivery thread; never waits for a sink (crash point
  * agg_snapshot_after_commit sits after the commit).
  * Fills id/file (where the first sink that can locate it will write it; ""
  * when none) and *nvalues. Returns 0 or the store's code. Main thread only. */
@@ -602,8 +665,10 @@ int crr_snapshots_export(crr_aggregator_t *a, int64_t as_of_sec, const char *sch
 /* Computes every schedule's next due time from now (start and reload). At
  * start it first sets the process's time zone from aggregator.timezone, and
  * for each schedule whose last slot is recorded in the store and which missed
- * slots while the aggregator was down, logs how many and takes one catch-up
- * snapshot (Snapshot.catch_up) as of the most recent missed slot. */
+ * slots while the aggregator was down, logs how many and asks for one
+ * catch-up snapshot (Snapshot.catch_up) as of the most recent missed slot:
+ * computed by the snapshot worker like any other, so ingest starts at once
+ * and the catch-up is stored by the loop when it is done. Never waits. */
 void crr_snapshots_schedule_init(crr_aggregator_t *a);
 
 /* Runs due schedules and the pruning timer. Returns the milliseconds until

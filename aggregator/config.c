@@ -202,6 +202,10 @@ static const crr_cfg_entry_t s_table[] = {
     {"http", "stream_replay", CRR_CFG_INT, "16384", 16, 1048576, OFF(http_stream_replay), NULL,
      "feed messages GET /api/v1/stream keeps for a client reconnecting with Last-Event-ID "
      "(further behind, it is told to reload); read at start"},
+    {"http", "stale_after", CRR_CFG_DURATION, "15m", 1000, 2592000000.0, OFF(http_stale_after),
+     NULL,
+     "the dashboard (GET /) marks a borough stale (red) when it sent no event for this long; "
+     "applied on reload"},
     CRR_CFG_END,
 };
 

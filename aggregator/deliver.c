@@ -79,14 +79,16 @@ static uint64_t s_backoff(crr_deliver_t *d, uint32_t attempts, uint64_t base, ui
     return half + (half ? (uint64_t)rand_r(&d->seed) % (half + 1) : 0);
 }
 
-/* Records the outcome of d's attempt in one write transaction. */
-static int s_record(crr_deliver_t *dl, crr_delivery_t *d, int ok)
+/* Records the outcome of d's attempt (where: the file written, "" = none)
+ * in one write transaction. */
+static int s_record(crr_deliver_t *dl, crr_delivery_t *d, int ok, const char *where)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(crr_store_env(dl->a->store), NULL, 0, &txn);
     if (rc)
         return rc;
-    rc = ok ? crr_outbox_done(txn, &dl->dbs, d->sink, d->id) : crr_outbox_update(txn, &dl->dbs, d);
+    rc = ok ? crr_outbox_done(txn, &dl->dbs, d->sink, d->id, where)
+            : crr_outbox_update(txn, &dl->dbs, d);
     if (rc) {
         mdb_txn_abort(txn);
         return rc;
@@ -118,6 +120,7 @@ static int s_deliver_one(crr_deliver_t *dl, size_t i, uint32_t max_attempts, uin
     crr_diag_t diag;
     crr_diag_clear(&diag);
     Crrmon__V1__Snapshot *snap = NULL;
+    char where[CRR_OUTBOX_WHERE_MAX] = ""; /* the file written, for the record */
     int r;
     rc = crr_store_snapshot_get(dl->a->store, d.id, &snap);
     if (rc == CRR_ENOTFOUND) {
@@ -128,6 +131,9 @@ static int s_deliver_one(crr_deliver_t *dl, size_t i, uint32_t max_attempts, uin
         r = CRR_SINK_RETRY;
     } else {
         r = s->ops->write(s->state, snap, &diag);
+        if (r == CRR_SINK_OK && s->ops->locate &&
+            s->ops->locate(s->state, snap, where, sizeof where) != 0)
+            where[0] = '\0';
         crr_codec_free(&snap->base);
     }
     crr_crashpoint("agg_delivery_after_write");
@@ -144,7 +150,7 @@ static int s_deliver_one(crr_deliver_t *dl, size_t i, uint32_t max_attempts, uin
         d.dead = r == CRR_SINK_FATAL || (max_attempts && d.attempts >= max_attempts);
         out = d.dead ? 3 : 2;
     }
-    if ((rc = s_record(dl, &d, ok)) != 0)
+    if ((rc = s_record(dl, &d, ok, where)) != 0)
         CRR_ERROR("sink %s: snapshot id=%s: its outcome could not be recorded (%s); it is "
                   "written again later (same content)",
                   s->name, d.id, crr_strerror(rc));
@@ -345,8 +351,9 @@ static size_t s_outcomes(crr_deliver_t *dl, char (*names)[CRR_OUTBOX_SINK_MAX], 
     open = 0;
     for (size_t i = 0; i < n; i++) {
         crr_delivery_t d;
+        char where[CRR_OUTBOX_WHERE_MAX];
         const char *state = "pending", *err = "";
-        int got = crr_outbox_is_delivered(txn, &dl->dbs, id, names[i]);
+        int got = crr_outbox_delivered_where(txn, &dl->dbs, id, names[i], where, sizeof where);
         if (got == 1) {
             state = "delivered";
         } else {
@@ -364,8 +371,8 @@ static size_t s_outcomes(crr_deliver_t *dl, char (*names)[CRR_OUTBOX_SINK_MAX], 
                 open++;
             }
         }
-        json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:s}", "sink", names[i], "state", state, "error", err));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "sink", names[i], "state",
+                                             state, "error", err, "file", got == 1 ? where : ""));
     }
     mdb_txn_abort(txn);
     return open;

@@ -3,13 +3,20 @@
  *   GET  /healthz            200 {"status":"ok"}
  *   GET  /api/v1/stats       200 the ingest counters (crr_agg_stats_t) as JSON, with
  *                            "rejected_by_reason" and "store": the store's sizes
- *   GET  /metrics            200 the same in Prometheus text format 0.0.4
+ *   GET  /metrics            200 the same in Prometheus text format 0.0.4 (and api.c's series)
+ *   GET  /readyz, GET /api/v1/... (but POST /api/v1/snapshots): api.c (api.h)
  *   POST /api/v1/snapshots   201 {"id":..,"file":..,"values":N,"as_of":..,"deliveries":[{"sink",
- *                            "state","error"}]}: a snapshot now, answered once each sink
- *                            delivered it or failed once (or after S_DELIVERY_WAIT_MS);
+ *                            "state","error","file"}]}: a snapshot now, answered once each
+ *                            sink delivered it or failed once, or after ?wait=S seconds
+ *                            (default and at most S_DELIVERY_WAIT_MS; 0: at once);
  *                            ?as_of=DATE (YYYY-MM-DD: the end of that UTC day) or an RFC 3339
  *                            instant: a snapshot as of then, 400 {"error":..} naming the
  *                            earliest date allowed when the store cannot serve it
+ *   GET  /api/v1/snapshots/ID/deliveries[?wait=S]
+ *                            200 {"id":..,"deliveries":[{"sink","state","error","file"}]}:
+ *                            each sink's outcome, once those never tried are decided or
+ *                            after S seconds (at most S_DELIVERY_WAIT_MS); 404 when not
+ *                            stored (`crrmon snapshot` polls it past a POST's wait)
  *
  * Threading: MHD accepts on its internal thread and serves each connection
  * on its own thread, so a slow snapshot or a slow client never holds up
@@ -43,10 +50,13 @@
  * `ulock`; a connection's thread copies the one user it needs under it and
  * runs crypt_r outside it. */
 #include "aggregator.h"
+#include "api.h"
 
 #include "clock.h"
+#include "codec.h"
 #include "indicators.h"
 #include "log.h"
+#include "outbox.h"
 #include "users.h"
 
 #include <arpa/inet.h>
@@ -66,15 +76,16 @@
 
 #define S_PIPE_EP "inproc://crr-agg-http"
 #define S_SNAPSHOT_TIMEOUT_MS 300000
-#define S_DELIVERY_WAIT_MS 60000   /* a POST waits this long for each sink's first outcome */
-#define S_PIPE_REQ 128             /* "snapshot <n> <as_of>" */
-#define S_AS_OF_MAX 48             /* the longest as_of text accepted (with its NUL) */
-#define S_SNAPSHOT_MIN_GAP_MS 2000 /* between the starts of two on-demand snapshots */
-#define S_CONN_LIMIT 256           /* connections in all */
-#define S_CONN_PER_IP 32           /* connections from one client address */
-#define S_CONN_TIMEOUT_S 5         /* an idle connection is closed after this */
-#define S_REALM "crrmon"           /* of WWW-Authenticate: Basic */
-#define S_PEM_MAX (1u << 20)       /* the largest tls_cert / tls_key read */
+#define S_DELIVERY_WAIT_MS 60000 /* a POST waits this long for each sink's first outcome */
+#define S_SNAP_PREFIX "/api/v1/snapshots/" /* GET .../ID/deliveries */
+#define S_PIPE_REQ 128                     /* "snapshot <n> <as_of>" */
+#define S_AS_OF_MAX 48                     /* the longest as_of text accepted (with its NUL) */
+#define S_SNAPSHOT_MIN_GAP_MS 2000         /* between the starts of two on-demand snapshots */
+#define S_CONN_LIMIT 256                   /* connections in all */
+#define S_CONN_PER_IP 32                   /* connections from one client address */
+#define S_CONN_TIMEOUT_S 5                 /* an idle connection is closed after this */
+#define S_REALM "crrmon"                   /* of WWW-Authenticate: Basic */
+#define S_PEM_MAX (1u << 20)               /* the largest tls_cert / tls_key read */
 #define S_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 struct crr_http {
@@ -252,6 +263,7 @@ static char *s_metrics(crr_aggregator_t *a)
                     g[i].name, g[i].name, g[i].v);
     }
     crr_deliver_metrics(a, f);
+    crr_api_metrics(a, f); /* per source, per borough, Ack latency, indicator values */
     if (fclose(f) != 0) {
         free(buf);
         return NULL;
@@ -328,11 +340,30 @@ static void s_wait(crr_http_t *h)
     pthread_cond_timedwait(&h->cv, &h->mu, &ts);
 }
 
-/* POST /api/v1/snapshots[?as_of=]: joins the snapshot in flight for the
+/* The ?wait=S parameter (whole seconds; NULL = S_DELIVERY_WAIT_MS) in ms,
+ * at most S_DELIVERY_WAIT_MS. Returns 0, or -1 when it is not a number. */
+static int s_wait_ms(const char *wait, uint64_t *ms)
+{
+    *ms = S_DELIVERY_WAIT_MS;
+    if (!wait)
+        return 0;
+    char *end;
+    unsigned long long sec = strtoull(wait, &end, 10);
+    if (!*wait || *end || *wait == '-')
+        return -1;
+    *ms = sec < S_DELIVERY_WAIT_MS / 1000 ? sec * 1000 : S_DELIVERY_WAIT_MS;
+    return 0;
+}
+
+/* POST /api/v1/snapshots[?as_of=][&wait=]: joins the snapshot in flight for the
  * same as_of, or starts one (at most one start per S_SNAPSHOT_MIN_GAP_MS),
  * and answers with its result. */
-static enum MHD_Result s_snapshot(crr_http_t *h, struct MHD_Connection *c, const char *as_of)
+static enum MHD_Result s_snapshot(crr_http_t *h, struct MHD_Connection *c, const char *as_of,
+                                  const char *wait)
 {
+    uint64_t wait_ms;
+    if (s_wait_ms(wait, &wait_ms) != 0)
+        return s_reply(c, MHD_HTTP_BAD_REQUEST, s_error("wait needs whole seconds"));
     if (!as_of)
         as_of = "";
     if (strlen(as_of) >= S_AS_OF_MAX || strspn(as_of, "0123456789TZtz:.+-") != strlen(as_of))
@@ -386,13 +417,42 @@ static enum MHD_Result s_snapshot(crr_http_t *h, struct MHD_Connection *c, const
     pthread_mutex_unlock(&h->mu);
     json_t *id = status == MHD_HTTP_CREATED ? json_object_get(body, "id") : NULL;
     if (json_is_string(id)) { /* each sink's first outcome (deliver.c), not waiting past it */
-        json_t *dl = crr_deliver_wait(h->a, json_string_value(id), S_DELIVERY_WAIT_MS);
+        json_t *dl = crr_deliver_wait(h->a, json_string_value(id), wait_ms);
         const char *first = json_string_value(json_object_get(json_array_get(dl, 0), "state"));
         if (!first || strcmp(first, "delivered") != 0) /* "file" names only a file written */
             json_object_set_new(body, "file", json_string(""));
         json_object_set_new(body, "deliveries", dl);
     }
     return s_reply(c, status, body ? body : s_error("bad answer"));
+}
+
+/* GET /api/v1/snapshots/ID/deliveries[?wait=S] (rest = "ID/deliveries"):
+ * each current sink's outcome for stored snapshot ID, after waiting up to S
+ * seconds (at most S_DELIVERY_WAIT_MS) for those still undecided (never
+ * tried); 404 for a snapshot not stored. */
+static enum MHD_Result s_deliveries(crr_http_t *h, struct MHD_Connection *c, const char *rest,
+                                    const char *wait)
+{
+    char id[CRR_OUTBOX_ID_MAX];
+    size_t n = strcspn(rest, "/");
+    if (n == 0 || n >= sizeof id || strcmp(rest + n, "/deliveries") != 0 ||
+        strspn(rest, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") < n ||
+        rest[0] == '.')
+        return s_reply(c, MHD_HTTP_NOT_FOUND, s_error("no such endpoint"));
+    snprintf(id, sizeof id, "%.*s", (int)n, rest);
+    uint64_t ms;
+    if (s_wait_ms(wait ? wait : "0", &ms) != 0)
+        return s_reply(c, MHD_HTTP_BAD_REQUEST, s_error("wait needs whole seconds"));
+    Crrmon__V1__Snapshot *head = NULL;
+    int rc = crr_store_snapshot_head(h->a->store, id, &head);
+    if (head)
+        crr_codec_free(&head->base);
+    if (rc == CRR_ENOTFOUND)
+        return s_reply(c, MHD_HTTP_NOT_FOUND, s_error("no such snapshot stored"));
+    if (rc)
+        return s_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, s_error(crr_strerror(rc)));
+    json_t *dl = crr_deliver_wait(h->a, id, ms);
+    return s_reply(c, MHD_HTTP_OK, json_pack("{s:s, s:o}", "id", id, "deliveries", dl));
 }
 
 /* The caller's role: CRR_ROLE_ADMIN when authentication is off (loopback
@@ -462,6 +522,8 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
             return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use GET"));
         return s_reply(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
     }
+    if (strcmp(url, "/readyz") == 0) /* open to all too: readiness probes (api.c) */
+        return crr_api_readyz(h->a, c, method);
     crr_role_t role = s_role(h, c);
     if (role == CRR_ROLE_NONE)
         return s_unauthorized(c);
@@ -470,6 +532,11 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
     int sret; /* GET /api/v1/stream: Server-Sent Events (stream.c) */
     if (crr_stream_route(h->a, c, url, method, &sret))
         return (enum MHD_Result)sret;
+    enum MHD_Result ret; /* the read API: /api/v1/indicators, boroughs, series, ... (api.c) */
+    if (crr_api_route(h->a, c, url, method, &ret))
+        return ret;
+    if (crr_dashboard_owns(url)) /* GET /, /static/NAME, /api/v1/dashboard-config */
+        return (enum MHD_Result)crr_dashboard_serve(h->a, c, url, method);
     if (strcmp(url, "/api/v1/stats") == 0) {
         if (!get)
             return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use GET"));
@@ -483,7 +550,14 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
     if (strcmp(url, "/api/v1/snapshots") == 0) {
         if (!post)
             return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use POST"));
-        return s_snapshot(h, c, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "as_of"));
+        return s_snapshot(h, c, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "as_of"),
+                          MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "wait"));
+    }
+    if (strncmp(url, S_SNAP_PREFIX, strlen(S_SNAP_PREFIX)) == 0) {
+        if (!get)
+            return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_error("use GET"));
+        return s_deliveries(h, c, url + strlen(S_SNAP_PREFIX),
+                            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "wait"));
     }
     return s_reply(c, MHD_HTTP_NOT_FOUND, s_error("no such endpoint"));
 }

@@ -31,6 +31,7 @@
  * Hot path: no per-event logging or allocation beyond protobuf-c's unpack;
  * slots, jobs and the Ack buffer are reused from group to group. */
 #include "aggregator.h"
+#include "api.h"
 
 #include "clock.h"
 #include "codec.h"
@@ -42,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #define S_MONITOR_EP "inproc://crr-agg-monitor"
@@ -147,10 +149,20 @@ void crr_ingest_monitor_drain(crr_aggregator_t *a)
     }
 }
 
-/* Sends one Ack to routing id (id, id_len); never blocks. */
-static void s_send_ack(crr_aggregator_t *a, const uint8_t *id, size_t id_len,
-                       const Crrmon__V1__Ack *ack)
+/* CLOCK_MONOTONIC in nanoseconds (the Ack latency histogram). */
+static uint64_t s_mono_ns(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Sends one Ack to the sender of slot; never blocks. A sent Ack's latency
+ * since its frame was received goes to crrmon_ack_latency_seconds. */
+static void s_send_ack(crr_aggregator_t *a, const crr_agg_slot_t *slot, const Crrmon__V1__Ack *ack)
+{
+    const uint8_t *id = slot->id;
+    size_t id_len = slot->id_len;
     long len;
     while ((len = crr_codec_pack_into(&ack->base, a->ackbuf, a->ackcap)) == CRR_ETOOBIG) {
         size_t cap = a->ackcap * 2;
@@ -171,6 +183,7 @@ static void s_send_ack(crr_aggregator_t *a, const uint8_t *id, size_t id_len,
         return;
     }
     S_ADD(acks, 1);
+    crr_api_ack_observe(a, s_mono_ns() - slot->recv_ns);
 }
 
 /* Writes up to 128 bytes of data as hex into out (for the reject's raw text). */
@@ -367,6 +380,7 @@ static int s_receive_frame(crr_aggregator_t *a, s_group_t *g, zmq_msg_t *msg)
         return 0; /* a ROUTER always delivers routing id + body */
     if (zmq_msg_recv(msg, a->router, 0) < 0)
         return -1;
+    slot->recv_ns = s_mono_ns();
     S_ADD(frames, 1);
     slot->error[0] = '\0';
     slot->refused = 0;
@@ -425,6 +439,7 @@ static void s_count_applied(crr_aggregator_t *a, const s_group_t *g)
         for (int c = 0; c < CRR_REJECT_CODES; c++)
             if (job->rejected_by_code[c])
                 S_ADD(rejected_by_code[c], job->rejected_by_code[c]);
+        crr_api_count_rejects(a, job);
     }
 }
 
@@ -471,7 +486,7 @@ static void s_ack_batch(crr_aggregator_t *a, crr_agg_slot_t *slot, const crr_sto
                  crr_strerror(job->error));
         ack.error = CRRMON__V1__REJECT_CODE__REJECT_CODE_STORE_FAILED;
         ack.error_text = text;
-        s_send_ack(a, slot->id, slot->id_len, &ack);
+        s_send_ack(a, slot, &ack);
         return;
     }
     ack.durable_seq = job->durable_seq;
@@ -481,7 +496,7 @@ static void s_ack_batch(crr_aggregator_t *a, crr_agg_slot_t *slot, const crr_sto
     ack.total_applied = job->total_applied;
     ack.total_duplicates = job->total_duplicates;
     ack.total_rejected = job->total_rejected;
-    s_send_ack(a, slot->id, slot->id_len, &ack);
+    s_send_ack(a, slot, &ack);
 }
 
 /* Step 3: the Acks, in arrival order, only now that the group is durable.
@@ -497,7 +512,7 @@ static void s_acknowledge(crr_aggregator_t *a, const s_group_t *g)
             ack.error =
                 slot->refused ? slot->refused : CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED;
             ack.error_text = slot->error;
-            s_send_ack(a, slot->id, slot->id_len, &ack);
+            s_send_ack(a, slot, &ack);
             continue;
         }
         const crr_store_job_t *job = &a->jobs[j++];

@@ -6,10 +6,12 @@
  * ROUTER, its monitor, the HTTP request pipe, the feed worker's pipe and the
  * snapshot worker's pipe and hand each readable one to its module: a group to
  * ingest.c (receive -> apply -> acknowledge), monitor events to ingest.c's
- * counters, a request to http.c, feed messages to feed.c (the PUB), a computed snapshot to
- * snapshot.c (stored, then answered). The flags are main.c's signal flags, passed in (as
- * crr_collector_run takes its own): the loop reads them between two steps, so a stop finishes the
- * group in hand (commit and Acks) before it returns. */
+ * counters, a request to http.c, feed messages to feed.c (the PUB), a
+ * computed snapshot to snapshot.c (stored, then answered). The flags are
+ * main.c's signal flags, passed in (as crr_collector_run takes its own): the
+ * loop reads them between two steps, so a stop finishes the group in hand
+ * (commit and Acks) before it returns. Each turn also records whether ingest
+ * is bound (a->serving, what GET /readyz answers). */
 #include "aggregator.h"
 
 #include "log.h"
@@ -38,6 +40,7 @@ int crr_agg_loop_run(crr_aggregator_t *a, volatile sig_atomic_t *stop,
             crr_notify_ready("serving");
         }
         int cap = crr_zap_tick(a); /* after a drop of revoked peers (zap.c) */
+        atomic_store(&a->serving, crr_zap_ingest_bound(a)); /* GET /readyz (api.c) */
         int timeout = crr_snapshots_tick(a);
         if (cap >= 0 && (timeout < 0 || timeout > cap))
             timeout = cap;
@@ -63,5 +66,6 @@ int crr_agg_loop_run(crr_aggregator_t *a, volatile sig_atomic_t *stop,
         if (items[0].revents & ZMQ_POLLIN)
             crr_ingest_group(a);
     }
+    atomic_store(&a->serving, 0);
     return 0;
 }

@@ -16,6 +16,7 @@
  * folder that cannot be created or is locked by another aggregator, a damaged
  * store file (empty or truncated: restore it; restarting won't help). */
 #include "aggregator.h"
+#include "api.h"
 
 #include "clock.h"
 #include "datadir.h"
@@ -66,7 +67,10 @@ static void s_usage(FILE *out, const crr_cfg_entry_t *table)
     fprintf(out, "\nsinks compiled in:\n");
     for (const crr_sink_ops_t *const *s = crr_sink_registry; *s; s++)
         fprintf(out, "  %-10s %s\n", (*s)->name, (*s)->description);
-    fprintf(out, "\nHTTP: GET /healthz, GET /metrics, GET /api/v1/stats, POST /api/v1/snapshots\n");
+    fprintf(out, "\nHTTP: GET /healthz, /readyz, /metrics, /api/v1/stats, /api/v1/indicators, "
+                 "/api/v1/boroughs,\n"
+                 "/api/v1/series, /api/v1/sources, /api/v1/rejects, /api/v1/snapshots[/ID]; POST "
+                 "/api/v1/snapshots\n");
 }
 
 /* Resolves settings that derive from others (windows, schedules, folders, refdata). */
@@ -202,7 +206,8 @@ static int s_start(crr_aggregator_t *a)
         return CRR_EXIT_FAIL;
     if ((rc = crr_zap_start(a)) != 0)
         return rc == CRR_ECONFIG ? CRR_EXIT_CONFIG : CRR_EXIT_FAIL;
-    if (crr_ingest_open(a) || crr_feed_open(a) || crr_http_open(a))
+    crr_dashboard_configure(a); /* [http] stale_after, read by the HTTP threads */
+    if (crr_api_init(a) || crr_ingest_open(a) || crr_feed_open(a) || crr_http_open(a))
         return CRR_EXIT_FAIL;
     if (crr_snapshots_open_sinks(a))
         return CRR_EXIT_CONFIG;
@@ -228,6 +233,7 @@ static void s_stop_all(crr_aggregator_t *a)
         a->zctx = NULL;
     }
     crr_store_close(&a->store);
+    crr_api_free(a);
     if (a->lock_fd >= 0) {
         char path[PATH_MAX];
         s_endpoints_path(a, path, sizeof path);

@@ -6,9 +6,10 @@
  * due times recomputed from now), sinks and every sink's keys, snapshot_dir,
  * reference data (re-read even when the paths did not change, and recorded in
  * the store for `crrmon query`), snapshot_max_age, reject_max_age and
- * prune_interval (a prune runs at once with the new settings), and the
- * HTTP users file (re-read at the path the aggregator started with; a file
- * that does not load keeps the users loaded before: http.c).
+ * prune_interval (a prune runs at once with the new settings), [http]
+ * stale_after (the dashboard's, dashboard.c), and the HTTP users file
+ * (re-read at the path the aggregator started with; a file that does not
+ * load keeps the users loaded before: http.c).
  * Kept until a restart (each change logged as a warning): the keys in
  * s_restart: the data folder, the endpoints and their sockets' options, the
  * [http] file paths (tls_cert, tls_key, users_file), the
@@ -24,6 +25,7 @@
  * Main thread only (called from the poll loop, never from the handler): the
  * HTTP thread reads none of what changes here. */
 #include "aggregator.h"
+#include "api.h"
 
 #include "clock.h"
 #include "datadir.h"
@@ -163,10 +165,12 @@ static void s_apply(crr_aggregator_t *a, s_next_t *n)
     a->nschedules = n->nschedules;
     a->ref = n->ref;
     a->have_ref = n->have_ref;
+    crr_api_set_ref(a); /* the HTTP threads' copy (api.c) */
     (void)crr_log_set_level_name(n->cfg.log_level);
     crr_cfg_free(a->cfg_table, &a->cfg);
     a->cfg = n->cfg; /* the strings change hands */
     memset(&n->cfg, 0, sizeof n->cfg);
+    crr_dashboard_configure(a);     /* [http] stale_after for the dashboard's page */
     crr_snapshots_sinks_changed(a); /* the delivery thread takes the new sinks */
     crr_snapshots_schedule_init(a); /* next due times from now; a prune runs at once */
     if (changed_ref) {

@@ -8,10 +8,14 @@
  * delivery thread (deliver.c) is woken and writes them, retrying with
  * backoff; the main thread never waits for a sink. At start
  * (crr_snapshots_recover), stale temporary files are removed and every
- * stored snapshot a configured sink has neither delivered nor queued is
- * queued for it (a sink added since, a store written before the outbox): a
- * file sink whose file is already there counts as delivered (its write is an
- * atomic rename).
+ * stored snapshot is queued for each sink it is meant for (s_feeds: its
+ * schedule's `@` list, else aggregator.sinks) that has neither delivered nor
+ * queued it (a sink added since, to either list; a store written before the
+ * outbox): a file sink whose file is already there counts as delivered (its
+ * write is an atomic rename).
+ *
+ * The catch-up after downtime (crr_snapshots_schedule_init) goes through the
+ * snapshot worker like every other snapshot, so ingest starts at once.
  *
  * A schedule fires when crr_clock_now_sec() reaches its due time (CRRMON_NOW
  * drives it in tests); the snapshot's as_of is the due time, so the id and the
@@ -133,6 +137,26 @@ void crr_snapshots_sinks_changed(crr_aggregator_t *a)
         crr_deliver_set_sinks(a); /* the old set is closed by the thread */
 }
 
+/* Whether sink instance i is a destination of schedule's snapshots: the
+ * schedule's own list ("@ a,b") when it names one, else aggregator.sinks
+ * (on-demand snapshots, schedules naming none, and schedules no longer
+ * configured). Main thread (a->sinks and a->schedules). */
+static int s_feeds(const crr_aggregator_t *a, const char *schedule, size_t i)
+{
+    const char *list = NULL;
+    for (size_t k = 0; schedule && k < a->nschedules; k++)
+        if (strcmp(a->schedules[k].name, schedule) == 0 && a->schedules[k].sinks[0])
+            list = a->schedules[k].sinks;
+    if (!list)
+        return a->sinks[i].in_default;
+    const char *nm = a->sinks[i].name, *hit = strstr(list, nm);
+    size_t len = strlen(nm);
+    while (hit && !((hit == list || hit[-1] == ',' || hit[-1] == ' ') &&
+                    (hit[len] == '\0' || hit[len] == ',' || hit[len] == ' ')))
+        hit = strstr(hit + 1, nm); /* a whole name of the list, not a part of one */
+    return hit != NULL;
+}
+
 /* The store's snapshot hook: marks a catch-up, records a schedule's last slot
  * and queues one delivery per sink, in the snapshot's own transaction (main
  * thread: a->sinks and a->schedules are read where they are written). */
@@ -150,21 +174,11 @@ static int s_enqueue_hook(MDB_txn *txn, Crrmon__V1__Snapshot *snap, int64_t take
                 return rc;
         }
     const struct crr_outbox_dbs *dbs = crr_deliver_dbs(a);
-    const char *list = NULL; /* the schedule's own sinks, or NULL: aggregator.sinks */
-    for (size_t i = 0; i < a->nschedules; i++)
-        if (strcmp(a->schedules[i].name, snap->schedule) == 0 && a->schedules[i].sinks[0])
-            list = a->schedules[i].sinks;
     const char *names[CRR_AGG_MAX_SINKS];
     size_t n = 0;
-    for (size_t i = 0; i < a->nsinks; i++) {
-        const char *nm = a->sinks[i].name, *hit = list ? strstr(list, nm) : NULL;
-        size_t len = strlen(nm);
-        while (hit && !((hit == list || hit[-1] == ',' || hit[-1] == ' ') &&
-                        (hit[len] == '\0' || hit[len] == ',' || hit[len] == ' ')))
-            hit = strstr(hit + 1, nm); /* a whole name of the list, not a part of one */
-        if (list ? hit != NULL : a->sinks[i].in_default)
-            names[n++] = nm;
-    }
+    for (size_t i = 0; i < a->nsinks; i++)
+        if (s_feeds(a, snap->schedule, i))
+            names[n++] = a->sinks[i].name;
     if (!dbs || !n)
         return 0;
     return crr_outbox_enqueue(txn, dbs, snap->id, names, n, taken_at_sec);
@@ -211,7 +225,7 @@ static int s_store(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule,
         crr_deliver_kick(a);
         for (size_t i = 0; i < a->nsinks && !file[0]; i++) /* locate is pure: safe beside a write */
             if (a->sinks[i].ops->locate)
-                a->sinks[i].ops->locate(a->sinks[i].state, snap->id, file, filelen);
+                a->sinks[i].ops->locate(a->sinks[i].state, snap, file, filelen);
     }
     crr_codec_free(&snap->base);
     return rc;
@@ -246,13 +260,16 @@ int crr_snapshots_export(crr_aggregator_t *a, int64_t as_of_sec, const char *sch
     return 0;
 }
 
-int crr_snapshots_request(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule,
-                          uint64_t req)
+/* crr_snapshots_request, marking a catch-up. */
+static int s_request(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule, uint64_t req,
+                     int catch_up)
 {
     if (!a->snapw) { /* no worker (it did not start): compute here */
         char id[160], file[4400];
         size_t n;
+        a->catch_up = catch_up;
         int rc = crr_snapshots_export(a, as_of_sec, schedule, id, sizeof id, file, sizeof file, &n);
+        a->catch_up = 0;
         if (req)
             crr_http_snapshot_answer(a, req, rc, id, file, n, as_of_sec);
         return 0;
@@ -261,6 +278,7 @@ int crr_snapshots_request(crr_aggregator_t *a, int64_t as_of_sec, const char *sc
     if (!j)
         return -ENOMEM;
     j->req = req;
+    j->catch_up = catch_up;
     j->as_of_sec = as_of_sec ? as_of_sec : crr_clock_now_sec();
     snprintf(j->schedule, sizeof j->schedule, "%s", schedule ? schedule : "");
     j->have_ref = a->have_ref;
@@ -272,6 +290,12 @@ int crr_snapshots_request(crr_aggregator_t *a, int64_t as_of_sec, const char *sc
     return rc;
 }
 
+int crr_snapshots_request(crr_aggregator_t *a, int64_t as_of_sec, const char *schedule,
+                          uint64_t req)
+{
+    return s_request(a, as_of_sec, schedule, req, 0);
+}
+
 void crr_snapshots_finish(crr_aggregator_t *a)
 {
     crr_snapjob_t *j;
@@ -281,15 +305,17 @@ void crr_snapshots_finish(crr_aggregator_t *a)
         const char *schedule = j->schedule[0] ? j->schedule : NULL;
         uint64_t t0 = crr_clock_mono_ms();
         int rc = j->rc;
+        a->catch_up = j->catch_up; /* the store's hook marks the snapshot */
         if (rc == 0)
             rc = s_store(a, j->as_of_sec, schedule, &j->vals, j->nvals, id, sizeof id, file,
                          sizeof file, &n);
+        a->catch_up = 0;
         if (rc)
             s_failed(rc, schedule);
         else
-            CRR_INFO("snapshot id=%s schedule=%s values=%zu ms=%llu (computed off the ingest "
+            CRR_INFO("snapshot id=%s schedule=%s%s values=%zu ms=%llu (computed off the ingest "
                      "thread in %llu ms; queued for %zu sink(s))",
-                     id, schedule ? schedule : "on-demand", n,
+                     id, schedule ? schedule : "on-demand", j->catch_up ? " catch-up" : "", n,
                      (unsigned long long)(crr_clock_mono_ms() - t0),
                      (unsigned long long)j->compute_ms, a->nsinks);
         if (j->req)
@@ -392,44 +418,82 @@ static int s_delivered_prune(crr_aggregator_t *a, s_ids_t *l)
     return mdb_txn_commit(txn);
 }
 
-/* Queues stored snapshot id for every sink that has neither delivered nor
- * queued it; a file sink whose file is there is recorded delivered. Adds the
- * number queued to *queued. One write transaction. */
-static int s_queue_missing(crr_aggregator_t *a, const char *id, size_t *queued)
+/* Which sinks still need stored snapshot id: bit i set for sink i when it is
+ * one of the snapshot's destinations (s_feeds) and has neither delivered nor
+ * queued it. *head is the snapshot's header when a sink might (read lazily:
+ * most snapshots have every record, and need no read). Returns 0 or a code. */
+static int s_missing(crr_aggregator_t *a, const char *id, Crrmon__V1__Snapshot **head,
+                     uint64_t *mask)
 {
     const struct crr_outbox_dbs *dbs = crr_deliver_dbs(a);
     MDB_txn *txn;
-    int rc = mdb_txn_begin(crr_store_env(a->store), NULL, 0, &txn);
+    *mask = 0;
+    int rc = mdb_txn_begin(crr_store_env(a->store), NULL, MDB_RDONLY, &txn);
     if (rc)
         return rc;
-    for (size_t i = 0; i < a->nsinks && rc == 0; i++) {
-        const char *name = a->sinks[i].name;
-        if (!a->sinks[i].in_default)
-            continue; /* only a schedule's: its snapshots were queued when taken */
-        int got = crr_outbox_is_delivered(txn, dbs, id, name);
+    for (size_t i = 0; rc == 0 && i < a->nsinks; i++) {
+        int got = crr_outbox_is_delivered(txn, dbs, id, a->sinks[i].name);
         if (got == 0)
-            got = crr_outbox_find(txn, dbs, id, name, NULL);
-        if (got < 0) {
+            got = crr_outbox_find(txn, dbs, id, a->sinks[i].name, NULL);
+        if (got < 0)
             rc = got;
-            break;
-        }
-        if (got)
+        else if (got == 0)
+            *mask |= (uint64_t)1 << i;
+    }
+    mdb_txn_abort(txn);
+    if (rc || !*mask)
+        return rc;
+    if ((rc = crr_store_snapshot_head(a->store, id, head)) != 0)
+        return rc;
+    for (size_t i = 0; i < a->nsinks; i++)
+        if (!s_feeds(a, (*head)->schedule, i))
+            *mask &= ~((uint64_t)1 << i);
+    return 0;
+}
+
+/* Queues stored snapshot id for every sink it is meant for (s_feeds) that
+ * has neither delivered nor queued it: a sink added since, to
+ * aggregator.sinks or to a schedule's list, gets the stored history meant
+ * for it (a file sink whose file is there is recorded delivered). Adds the
+ * number queued to *queued. One write transaction, only when one is
+ * needed. */
+static int s_queue_missing(crr_aggregator_t *a, const char *id, size_t *queued)
+{
+    const struct crr_outbox_dbs *dbs = crr_deliver_dbs(a);
+    Crrmon__V1__Snapshot *head = NULL;
+    uint64_t mask;
+    int rc = s_missing(a, id, &head, &mask);
+    if (rc || !mask) {
+        if (head)
+            crr_codec_free(&head->base);
+        return rc;
+    }
+    MDB_txn *txn;
+    if ((rc = mdb_txn_begin(crr_store_env(a->store), NULL, 0, &txn)) != 0) {
+        crr_codec_free(&head->base);
+        return rc;
+    }
+    for (size_t i = 0; i < a->nsinks && rc == 0; i++) {
+        if (!(mask & ((uint64_t)1 << i)))
             continue;
+        const char *name = a->sinks[i].name;
         char path[PATH_MAX + 256];
         struct stat st;
         const crr_sink_ops_t *ops = a->sinks[i].ops;
-        if (ops->locate && ops->locate(a->sinks[i].state, id, path, sizeof path) == 0 &&
+        if (ops->locate && ops->locate(a->sinks[i].state, head, path, sizeof path) == 0 &&
             stat(path, &st) == 0) {
-            rc = crr_outbox_done(txn, dbs, name, id);
+            rc = crr_outbox_done(txn, dbs, name, id, path);
         } else {
             rc = crr_outbox_enqueue(txn, dbs, id, &name, 1, crr_clock_now_sec());
             if (rc == 0) {
                 (*queued)++;
-                CRR_INFO("sink %s: snapshot id=%s queued at start (its export had not finished)",
-                         name, id);
+                CRR_INFO("sink %s: snapshot id=%s schedule=%s queued at start (never delivered "
+                         "to it)",
+                         name, id, head->schedule);
             }
         }
     }
+    crr_codec_free(&head->base);
     if (rc) {
         mdb_txn_abort(txn);
         return rc;
@@ -443,7 +507,9 @@ int crr_snapshots_recover(crr_aggregator_t *a)
     for (size_t i = 0; i < a->nsinks; i++) {
         char path[PATH_MAX + 256];
         const crr_sink_ops_t *ops = a->sinks[i].ops;
-        if (!ops->locate || ops->locate(a->sinks[i].state, "probe", path, sizeof path) != 0)
+        Crrmon__V1__Snapshot probe = CRRMON__V1__SNAPSHOT__INIT; /* only its folder is used */
+        probe.id = (char *)"probe";
+        if (!ops->locate || ops->locate(a->sinks[i].state, &probe, path, sizeof path) != 0)
             continue;
         char *slash = strrchr(path, '/');
         if (slash)
@@ -535,11 +601,10 @@ void crr_snapshots_schedule_init(crr_aggregator_t *a)
                          "(last taken %s); one catch-up snapshot as of %s",
                          s->name, missed, crr_time_format(last, 0, was, sizeof was),
                          crr_time_format(latest, 0, when, sizeof when));
-                char id[160], file[4400];
-                size_t n;
-                a->catch_up = 1;
-                crr_snapshots_export(a, latest, s->name, id, sizeof id, file, sizeof file, &n);
-                a->catch_up = 0;
+                int rc = s_request(a, latest, s->name, 0, 1); /* on the worker */
+                if (rc)
+                    CRR_ERROR("schedule name=%s: the catch-up snapshot cannot be queued: %s",
+                              s->name, crr_strerror(rc));
             }
         }
         s->next_sec = crr_schedule_next(s, now);

@@ -12,6 +12,7 @@
 #include "aggregator.h"
 
 #include "clock.h"
+#include "crashpoint.h"
 #include "indicators.h"
 #include "log.h"
 
@@ -48,6 +49,7 @@ static void *s_main(void *arg)
         crr_snapjob_t *j = w->todo[0];
         memmove(w->todo, w->todo + 1, --w->ntodo * sizeof *w->todo);
         pthread_mutex_unlock(&w->mu);
+        crr_pausepoint("agg_snapwork_compute"); /* tests hold the worker here */
         uint64_t t0 = crr_clock_mono_ms();
         crr_query_t q = {.as_of_sec = j->as_of_sec, .ref = j->have_ref ? &j->ref : NULL};
         j->rc = crr_indicators_compute(w->store, &q, &j->vals, &j->nvals);

@@ -492,3 +492,10 @@ void crr_zap_stop(crr_aggregator_t *a)
     free(z);
     a->zap = NULL;
 }
+
+int crr_zap_ingest_bound(crr_aggregator_t *a)
+{
+    if (!a->router)
+        return 0;
+    return !a->zap || !a->zap->rebind[0].sock;
+}

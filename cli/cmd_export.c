@@ -129,7 +129,7 @@ static int s_reexport(const char *dir, const char *id, const char *format, const
     crr_sink_section_t section = {format, tmp, cfg.bytes};
     char why[1024];
     if (ops->open(&section, &state, &d) != 0 || ops->write(state, snap, &d) != CRR_SINK_OK ||
-        ops->locate(state, snap->id, path, sizeof path) != 0) {
+        ops->locate(state, snap, path, sizeof path) != 0) {
         crr_cli_fail(S_CMD, "cannot render snapshot %s: %s", id,
                      crr_diag_format(&d, why, sizeof why));
     } else if (out ? rename(path, out) != 0 : s_cat(path) != 0 || fflush(stdout) != 0) {

@@ -14,6 +14,10 @@
  * is a new epoch (events without record ids then count again: the operator
  * decides; the collector is the tool for at-most-once delivery of files).
  *
+ * Inputs named *.csv are read as CSV (common/csvin.h), the rest as JSON
+ * Lines; on a terminal a status line shows the reading and the sending
+ * (cli/progress.h), nothing otherwise.
+ *
  * Memory: all packed events of the run (roughly 60-120 bytes each). */
 #include "cmd_send.h"
 
@@ -22,10 +26,12 @@
 #include "cli.h"
 #include "clock.h"
 #include "codec.h"
+#include "csvin.h"
 #include "datadir.h"
 #include "edge.h"
 #include "err.h"
 #include "log.h"
+#include "progress.h"
 #include "sender.h"
 #include "validate.h"
 
@@ -36,11 +42,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #define S_CMD "send"
-#define S_FRAME_OVERHEAD 256 /* Batch header bytes beside the events */
+#define S_FRAME_OVERHEAD 256     /* Batch header bytes beside the events */
+#define S_LARGE_BYTES (1u << 20) /* inputs from this size on get a status line on a terminal */
 
 /* Where one sent event came from. */
 typedef struct {
@@ -60,6 +68,7 @@ typedef struct {
     uint64_t rejected_input;  /* lines refused before sending */
     uint64_t rejected_remote; /* events the aggregator rejected */
     int quiet;                /* no per-line messages */
+    crr_progress_t prog;      /* the terminal status line (progress.h) */
 } s_send_t;
 
 static volatile sig_atomic_t s_stop;
@@ -75,9 +84,13 @@ static void s_usage(FILE *out)
     fprintf(out, "usage: crrmon send [--aggregator ENDPOINT | --data-dir AGGDIR] [--source-id ID]\n"
                  "                   [--give-up-after D] [options] FILE... | -\n\n"
                  "Sends JSON Lines events (proto3 JSON, one Event per line; '-' reads stdin)\n"
+                 "or CSV files (named *.csv: a header row naming the columns, see\n"
+                 "docs/formats/CSV.md)\n"
                  "straight to an aggregator, under a fresh random epoch, and waits until every\n"
                  "event is acknowledged as durable. Bad lines are reported as\n"
-                 "FILE:LINE: field: reason and skipped; the rest are sent.\n\n"
+                 "FILE:LINE: field: reason (every problem of a line) and skipped; the rest\n"
+                 "are sent. On a terminal a status line shows percent, events/s and rejected\n"
+                 "so far; it ends with the accepted / duplicate / rejected counts.\n\n"
                  "  --aggregator EP       ingest endpoint (default tcp://127.0.0.1:7400)\n"
                  "  --data-dir DIR        read the ingest endpoint from DIR/endpoints.json\n"
                  "  --source-id ID        source id (default send-<hostname>)\n"
@@ -145,11 +158,86 @@ static int s_add_event(s_send_t *s, const uint8_t *buf, size_t len, uint32_t fil
 
 static void s_report(s_send_t *s, const crr_diag_t *d)
 {
+    crr_progress_end(&s->prog);
     if (s->quiet)
         return;
     char msg[1200];
     fprintf(stderr, "%s (%s)\n", crr_diag_format(d, msg, sizeof msg),
             crr_reject_code_name(d->code));
+}
+
+/* Packs e (freed here) as the next seq and stores it with its origin; one
+ * too big for a frame is reported and counted as rejected. Returns 0, or a
+ * runtime failure (message printed). */
+static int s_take_event(s_send_t *s, Crrmon__V1__Event *e, const char *source_id,
+                        uint64_t max_event, uint32_t file_idx, uint64_t lineno)
+{
+    ProtobufCMessage *m = &e->base;
+    /* The source id and sequence are the sender's to set (docs/DOMAIN.md). */
+    char *old_sid = e->source_id;
+    e->source_id = (char *)source_id;
+    e->seq = (uint64_t)s->n + 1;
+    size_t plen = 0;
+    uint8_t *packed = NULL;
+    int pk = crr_codec_pack(m, &packed, &plen);
+    e->source_id = old_sid;
+    crr_codec_free(m);
+    if (pk)
+        return crr_cli_fail(S_CMD, "out of memory");
+    int rc = 0;
+    if (plen > max_event) {
+        crr_diag_t d;
+        crr_diag_clear(&d);
+        snprintf(d.file, sizeof d.file, "%s", s->files[file_idx]);
+        d.line = (long)lineno;
+        crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_OUT_OF_RANGE, "",
+                     "event of %zu bytes does not fit a frame of --max-frame-bytes", plen);
+        s_report(s, &d);
+        s->rejected_input++;
+    } else if (s_add_event(s, packed, plen, file_idx, lineno) != 0) {
+        rc = crr_cli_fail(S_CMD, "out of memory");
+    }
+    free(packed);
+    return rc;
+}
+
+/* Every problem of a rejected line or record, reported; one rejected line. */
+static void s_report_problems(s_send_t *s, const crr_problems_t *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        s_report(s, &p->d[i]);
+    s->rejected_input++;
+}
+
+/* Reads one CSV input record by record into the arena (common/csvin.h).
+ * Returns 0, or a runtime failure (message printed). */
+static int s_read_csv(s_send_t *s, const char *path, uint32_t file_idx, const char *source_id,
+                      const crr_validate_opts_t *vo, uint64_t max_event)
+{
+    crr_csvin_file_t *f = NULL;
+    crr_problems_t p;
+    int rc = crr_csvin_file_open(path, &f, &p);
+    if (rc == -ENOMEM)
+        return crr_cli_fail(S_CMD, "out of memory");
+    if (rc)
+        return crr_cli_fail(S_CMD, "cannot open %s: %s", path, strerror(-rc));
+    int64_t size = crr_csvin_file_size(f);
+    for (rc = 0; rc == 0;) {
+        Crrmon__V1__Event *e = NULL;
+        int r = crr_csvin_file_next(f, vo, &e, &p);
+        if (r == CRR_CSVIN_EOF)
+            break;
+        if (r == 0)
+            rc = s_take_event(s, e, source_id, max_event, file_idx, (uint64_t)p.d[0].line);
+        else if (r == CRR_EREJECT || r == CRR_CSVIN_BADFILE)
+            s_report_problems(s, &p);
+        else
+            rc = crr_cli_fail(S_CMD, "reading %s failed: %s", path, crr_strerror(r));
+        crr_progress_show(&s->prog, path, crr_csvin_file_offset(f), (uint64_t)(size > 0 ? size : 0),
+                          s->n, s->rejected_input);
+    }
+    crr_csvin_file_close(&f);
+    return rc;
 }
 
 /* Reads one input (path or "-") line by line into the arena. Returns 0, or a
@@ -171,21 +259,28 @@ static int s_read_input(s_send_t *s, const char *path, const char *source_id,
     }
     s->files = nf;
     uint32_t file_idx = (uint32_t)s->nfiles++;
+    if (!is_stdin && crr_csvin_is_csv_name(path)) {
+        fclose(f);
+        return s_read_csv(s, path, file_idx, source_id, vo, max_event);
+    }
+    struct stat sb;
+    int64_t size = fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) ? (int64_t)sb.st_size : 0;
+    uint64_t off = 0;
 
     int rc = 0;
     char *line = NULL;
     size_t lcap = 0;
     ssize_t got;
     uint64_t lineno = 0;
-    uint8_t *packed = NULL;
     while ((got = getline(&line, &lcap, f)) >= 0) {
         lineno++;
+        off += (uint64_t)got;
         size_t n = (size_t)got;
         if (n > 0 && line[n - 1] == '\n')
             n--;
-        crr_diag_t d;
+        crr_problems_t p;
         Crrmon__V1__Event *e = NULL;
-        int erc = crr_edge_line(line, n, path, lineno, vo, &e, &d);
+        int erc = crr_edge_line_all(line, n, path, lineno, vo, &e, &p);
         if (erc == CRR_EDGE_BLANK)
             continue;
         if (erc == -ENOMEM) {
@@ -193,40 +288,18 @@ static int s_read_input(s_send_t *s, const char *path, const char *source_id,
             goto done;
         }
         if (erc) {
-            s_report(s, &d);
-            s->rejected_input++;
+            s_report_problems(s, &p);
             continue;
         }
-        ProtobufCMessage *m = &e->base;
-        /* The source id and sequence are the sender's to set (docs/DOMAIN.md). */
-        char *old_sid = e->source_id;
-        e->source_id = (char *)source_id;
-        e->seq = (uint64_t)s->n + 1;
-        size_t plen = 0;
-        int pk = crr_codec_pack(m, &packed, &plen);
-        e->source_id = old_sid;
-        crr_codec_free(m);
-        if (pk) {
-            rc = crr_cli_fail(S_CMD, "out of memory");
-            goto done;
-        }
-        if (plen > max_event) {
-            crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_OUT_OF_RANGE, "",
-                         "event of %zu bytes does not fit a frame of --max-frame-bytes", plen);
-            s_report(s, &d);
-            s->rejected_input++;
-        } else if (s_add_event(s, packed, plen, file_idx, lineno) != 0) {
-            rc = crr_cli_fail(S_CMD, "out of memory");
-        }
-        free(packed);
-        packed = NULL;
+        rc = s_take_event(s, e, source_id, max_event, file_idx, lineno);
+        crr_progress_show(&s->prog, path, off, (uint64_t)(size > 0 ? size : 0), s->n,
+                          s->rejected_input);
         if (rc)
             goto done;
     }
     if (ferror(f))
         rc = crr_cli_fail(S_CMD, "reading %s failed: %s", path, strerror(errno));
 done:
-    free(packed);
     free(line);
     if (!is_stdin)
         fclose(f);
@@ -445,6 +518,8 @@ static int s_until_durable(s_send_t *st, crr_sender_t *sender, const char *ep, i
 {
     uint64_t last_progress = crr_clock_mono_ms(), seen = 0;
     while (st->durable < st->n) {
+        crr_progress_show(&st->prog, "sending", st->durable, st->n, st->durable,
+                          st->rejected_input + st->rejected_remote);
         if (s_stop) {
             crr_cli_fail(S_CMD, "interrupted: %llu of %zu events acknowledged",
                          (unsigned long long)st->durable, st->n);
@@ -526,6 +601,17 @@ static int s_deliver(s_send_t *st, const s_args_t *a, const char *ep, uint64_t e
     return s_until_durable(st, *sender, ep, a->give_up_ms);
 }
 
+/* Bytes of the regular files among argv[optind..] (stdin counts 0). */
+static uint64_t s_inputs_bytes(int argc, char **argv)
+{
+    uint64_t total = 0;
+    struct stat sb;
+    for (int i = optind; i < argc; i++)
+        if (strcmp(argv[i], "-") != 0 && stat(argv[i], &sb) == 0 && S_ISREG(sb.st_mode))
+            total += (uint64_t)sb.st_size;
+    return total;
+}
+
 int crr_cmd_send(int argc, char **argv)
 {
     s_args_t a = {.give_up_ms = 30000, .batch_events = 1000, .window = 32, .max_frame = 1u << 20};
@@ -544,6 +630,8 @@ int crr_cmd_send(int argc, char **argv)
         .max_age_days = 0, /* the aggregator knows its windows; it rejects too_old itself */
     };
     s_send_t st = {.quiet = a.quiet};
+    int large = s_inputs_bytes(argc, argv) >= S_LARGE_BYTES; /* a status line for those only */
+    crr_progress_start(&st.prog, !a.quiet && large);
     int exit_code = CRR_EXIT_FAIL;
     void *zctx = NULL;
     crr_sender_t *sender = NULL;
@@ -552,11 +640,14 @@ int crr_cmd_send(int argc, char **argv)
             goto fail;
 
     /* Phase 2: send until every event is durable, or no progress for give_up_ms. */
+    crr_progress_end(&st.prog);
+    crr_progress_start(&st.prog, !a.quiet && large);
     uint64_t epoch = s_random_epoch();
     if (s_deliver(&st, &a, ep, epoch, &curve, &zctx, &sender) != 0)
         goto fail;
 
     /* Phase 3: report. */
+    crr_progress_end(&st.prog);
     uint64_t remote_rejected = s_report_totals(&st, sender, a.source_id, epoch, ep);
     fflush(stdout);
     exit_code = st.rejected_input || remote_rejected ? CRR_EXIT_REJECTED : CRR_EXIT_OK;

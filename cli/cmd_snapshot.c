@@ -1,12 +1,18 @@
 /* cmd_snapshot: the HTTP client side of POST /api/v1/snapshots. The
- * aggregator answers {"id": ..., "file": ..., "values": N}; this prints the
- * id, the file and one line per sink delivery ("delivery SINK STATE [why]",
- * the first outcome of each: delivered, failed (retried later), dead or
- * pending). --as-of DATE is passed as ?as_of=DATE; the aggregator
+ * aggregator answers {"id": ..., "file": ..., "values": N, "deliveries":
+ * [...]} at once (?wait=0: once the snapshot is stored); the deliveries
+ * still undecided are then followed with GET
+ * /api/v1/snapshots/ID/deliveries?wait=S until each is decided or --timeout
+ * (default 120 s) is spent. This prints the id, the first file written and
+ * one line per sink delivery ("delivery SINK STATE [FILE] [why]": delivered
+ * with the file a file sink wrote, failed (retried later by the aggregator),
+ * dead, queued (behind an earlier snapshot being retried), or pending (not
+ * decided within --timeout: the aggregator goes on; exit 0 still, with a
+ * note on stderr)). --as-of DATE is passed as ?as_of=DATE; the aggregator
  * refuses (HTTP 400, exit 64 here) a date it cannot serve, naming the
  * earliest one allowed. The address comes from --http or from the endpoints.json
  * that the aggregator wrote into its data folder. Uses libcurl's easy
- * interface once; no state survives the call. An aggregator with TLS and
+ * interface, one handle per request; no state survives the call. An aggregator with TLS and
  * users (docs/OPERATIONS.md "HTTP security") is reached with --http
  * https://HOST:PORT or --cacert FILE, and --user USER (the password from
  * $CRRMON_HTTP_PASSWORD, else one line of stdin; never printed). */
@@ -14,6 +20,7 @@
 
 #include "cfg.h"
 #include "cli.h"
+#include "clock.h"
 #include "datadir.h"
 #include "err.h"
 #include "indicators.h"
@@ -40,8 +47,9 @@ static void s_usage(FILE *out)
         out,
         "usage: crrmon snapshot (--http HOST:PORT | --data-dir AGGDIR) [--as-of DATE] [--json]\n"
         "                       [--timeout D] [--user USER] [--cacert FILE]\n\n"
-        "Asks a running aggregator to take a snapshot now (POST /api/v1/snapshots) and\n"
-        "prints its id and the file it was written to.\n\n"
+        "Asks a running aggregator to take a snapshot now (POST /api/v1/snapshots), waits\n"
+        "until each sink's delivery of it succeeded or failed, and prints its id, the file\n"
+        "written and one line per sink: delivery SINK STATE [FILE] [why].\n\n"
         "  --http HOST:PORT  the aggregator's HTTP API address\n"
         "  --data-dir DIR    read the address from DIR/endpoints.json instead\n"
         "  --as-of DATE      a snapshot as of the end of that UTC day (YYYY-MM-DD) or an\n"
@@ -50,7 +58,8 @@ static void s_usage(FILE *out)
         "                    earlier than the kept day buckets serve (the aggregator\n"
         "                    names the earliest date)\n"
         "  --json            print the aggregator's JSON answer as it came\n"
-        "  --timeout D       give up after D (default 60s; e.g. 500ms, 2m)\n"
+        "  --timeout D       wait at most D in all, for the snapshot and for each sink's\n"
+        "                    outcome (default 120s; e.g. 500ms, 2m)\n"
         "  --user USER       HTTP Basic credentials (an admin of the aggregator's users\n"
         "                    file); the password comes from $CRRMON_HTTP_PASSWORD, else\n"
         "                    from one line of stdin\n"
@@ -190,6 +199,27 @@ static int s_snapshots_url(s_args_t *a, char *url, size_t len)
     return S_GO_ON;
 }
 
+/* What every request sets: the answer into body, errors into errbuf, the
+ * timeout, no proxy, TLS trust and Basic credentials. */
+static void s_common(CURL *c, const s_args_t *a, const char *pass, s_body_t *body, char *errbuf,
+                     int64_t timeout_ms)
+{
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_ms < 10000 ? timeout_ms : 10000));
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    if (a->cacert)
+        curl_easy_setopt(c, CURLOPT_CAINFO, a->cacert);
+    if (a->user) {
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(c, CURLOPT_USERNAME, a->user);
+        curl_easy_setopt(c, CURLOPT_PASSWORD, pass);
+    }
+}
+
 /* Sets up c for the POST to url (with ?as_of= when asked; url has room for
  * it, ulen bytes) answering into body, errors into errbuf. hdrs: the header
  * list to free after the request. Returns 0, or -1 out of memory (printed). */
@@ -206,28 +236,90 @@ static int s_prepare(CURL *c, const s_args_t *a, const char *pass, char *url, si
         snprintf(url + ul, ulen - ul, "?as_of=%s", esc);
         curl_free(esc);
     }
+    size_t ul = strlen(url); /* answered once stored: the deliveries are followed (s_follow) */
+    snprintf(url + ul, ulen - ul, "%swait=0", a->as_of ? "&" : "?");
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{}");
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 2L);
     *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)a->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(a->timeout_ms < 10000 ? a->timeout_ms : 10000));
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    if (a->cacert)
-        curl_easy_setopt(c, CURLOPT_CAINFO, a->cacert);
-    if (a->user) {
-        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(c, CURLOPT_USERNAME, a->user);
-        curl_easy_setopt(c, CURLOPT_PASSWORD, pass);
-    }
+    s_common(c, a, pass, body, errbuf, a->timeout_ms);
     return 0;
+}
+
+/* Milliseconds left until deadline (monotonic ms), at least 1. */
+static int64_t s_left(uint64_t deadline)
+{
+    uint64_t now = crr_clock_mono_ms();
+    return now < deadline ? (int64_t)(deadline - now) : 1;
+}
+
+/* How many deliveries of ans are still undecided ("pending"). */
+static size_t s_undecided(json_t *ans)
+{
+    size_t k, n = 0;
+    json_t *dv;
+    json_array_foreach(json_object_get(ans, "deliveries"), k, dv)
+    {
+        const char *st = json_string_value(json_object_get(dv, "state"));
+        n += st && strcmp(st, "pending") == 0;
+    }
+    return n;
+}
+
+/* Follows the deliveries of snapshot id (ans's) with GET
+ * base/ID/deliveries?wait=S until none is undecided or deadline passes,
+ * replacing ans's "deliveries" (and "file": the first file written) with
+ * the latest answer. A failed GET ends the wait (printed); the snapshot is
+ * taken either way. */
+static void s_follow(const s_args_t *a, const char *pass, const char *base, const char *id,
+                     uint64_t deadline, json_t *ans)
+{
+    while (s_undecided(ans)) {
+        int64_t left = s_left(deadline), wait = left / 1000 - 1; /* a second for the answer */
+        if (wait < 1)
+            break; /* never a wait of 0: that would ask again and again */
+        char url[1200], errbuf[CURL_ERROR_SIZE] = "";
+        snprintf(url, sizeof url, "%s/%s/deliveries?wait=%lld", base, id,
+                 (long long)(wait > 60 ? 60 : wait));
+        s_body_t body = {0};
+        CURL *c = curl_easy_init();
+        if (!c)
+            break;
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        s_common(c, a, pass, &body, errbuf, left);
+        CURLcode cc = curl_easy_perform(c);
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(c);
+        json_t *got = cc == CURLE_OK && status == 200 && body.buf
+                          ? json_loadb(body.buf, body.len, 0, NULL)
+                          : NULL;
+        json_t *dl = json_object_get(got, "deliveries");
+        if (!json_is_array(dl)) {
+            fprintf(stderr, "crrmon " S_CMD ": cannot follow the deliveries at %s: %s\n", url,
+                    cc != CURLE_OK ? (errbuf[0] ? errbuf : curl_easy_strerror(cc))
+                                   : (body.buf ? body.buf : "(no body)"));
+            json_decref(got);
+            free(body.buf);
+            break;
+        }
+        json_object_set(ans, "deliveries", dl);
+        json_decref(got);
+        free(body.buf);
+    }
+    size_t k;
+    json_t *dv;
+    const char *file = "";
+    json_array_foreach(json_object_get(ans, "deliveries"), k, dv)
+    {
+        const char *f = json_string_value(json_object_get(dv, "file"));
+        if (f && *f && !*file)
+            file = f;
+    }
+    if (json_array_size(json_object_get(ans, "deliveries")))
+        json_object_set_new(ans, "file", json_string(file));
 }
 
 /* Prints the aggregator's answer ans (id, file, values; or the JSON itself
@@ -248,14 +340,15 @@ static int s_print_answer(json_t *ans, const char *id, int json_out)
             printf("values %lld\n", (long long)json_integer_value(vals));
         else if (json_is_array(vals))
             printf("values %zu\n", json_array_size(vals));
-        size_t k; /* one line per sink: delivered, failed (retried later), dead or pending */
+        size_t k; /* one line per sink: delivered, failed, dead, queued or pending */
         json_t *dv;
         json_array_foreach(json_object_get(ans, "deliveries"), k, dv)
         {
             const char *err = json_string_value(json_object_get(dv, "error"));
-            printf("delivery %s %s%s%s\n", json_string_value(json_object_get(dv, "sink")),
-                   json_string_value(json_object_get(dv, "state")), err && *err ? " " : "",
-                   err ? err : "");
+            const char *f = json_string_value(json_object_get(dv, "file"));
+            printf("delivery %s %s%s%s%s%s\n", json_string_value(json_object_get(dv, "sink")),
+                   json_string_value(json_object_get(dv, "state")), f && *f ? " " : "", f ? f : "",
+                   err && *err ? " " : "", err ? err : "");
         }
     }
     if (fflush(stdout) != 0)
@@ -267,6 +360,9 @@ static int s_print_answer(json_t *ans, const char *id, int json_out)
  * Returns the exit code (64 for HTTP 400: a date the aggregator cannot serve). */
 static int s_request(const s_args_t *a, char *pass, char *url, size_t ulen)
 {
+    uint64_t deadline = crr_clock_mono_ms() + (uint64_t)a->timeout_ms;
+    char base[800];
+    snprintf(base, sizeof base, "%s", url); /* before ?as_of= */
     int exit_code = CRR_EXIT_FAIL;
     s_body_t body = {0};
     json_t *ans = NULL;
@@ -280,7 +376,6 @@ static int s_request(const s_args_t *a, char *pass, char *url, size_t ulen)
     if (s_prepare(c, a, pass, url, ulen, &body, errbuf, &hdrs) != 0)
         goto fail;
     CURLcode cc = curl_easy_perform(c);
-    explicit_bzero(pass, strlen(pass));
     curl_slist_free_all(hdrs);
     if (cc != CURLE_OK) {
         crr_cli_fail(S_CMD, "cannot reach the aggregator at %s: %s", url,
@@ -306,8 +401,16 @@ static int s_request(const s_args_t *a, char *pass, char *url, size_t ulen)
                      body.buf ? body.buf : "(no body)");
         goto fail;
     }
+    s_follow(a, pass, base, id, deadline, ans);
+    size_t open = s_undecided(ans);
     exit_code = s_print_answer(ans, id, a->json_out);
+    if (open)
+        fprintf(stderr,
+                "crrmon " S_CMD ": %zu delivery(ies) of snapshot %s not decided within the "
+                "timeout; the aggregator goes on with them (crrmon status, crrmon snapshots)\n",
+                open, id);
 fail:
+    explicit_bzero(pass, strlen(pass));
     json_decref(ans);
     free(body.buf);
     if (c)
@@ -317,7 +420,7 @@ fail:
 
 int crr_cmd_snapshot(int argc, char **argv)
 {
-    s_args_t a = {.timeout_ms = 60000};
+    s_args_t a = {.timeout_ms = 120000};
     char url[800];
     int rc = s_parse_options(argc, argv, &a);
     if (rc == S_GO_ON)

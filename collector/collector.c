@@ -22,9 +22,13 @@
  * itself (the sender does). */
 #include "collector.h"
 
+#include "csvin.h"
+#include "errreport.h"
+
 #include "clock.h"
 #include "crashpoint.h"
 #include "datadir.h"
+#include "dropfolder.h"
 #include "edge.h"
 #include "json.h"
 #include "log.h"
@@ -56,6 +60,10 @@ typedef struct {
     int ninputs;                    /* how many */
     int next_input;                 /* index of the next input to open */
     crr_reader_t *rd;               /* current input, or NULL */
+    crr_csvin_t *csv;               /* its CSV state when it is a *.csv file, else NULL */
+    int csv_refused;                /* its header refused it: read no further */
+    uint64_t safe_off, safe_line;   /* CSV: just after its last complete record */
+    crr_errreport_t *report;        /* --errors, or NULL */
     const char *rd_name;            /* its name as given */
     char rd_key[PATH_MAX];          /* its checkpoint key (real path), "" for stdin */
     crr_spool_ckpt_t rd_id;         /* its identity: dev, ino, fingerprint taken so far */
@@ -77,6 +85,8 @@ typedef struct {
     uint64_t stall_ref_ms;          /* start of the current wait for Ack progress */
     uint64_t last_acked;            /* acked seq seen at the last give-up check */
     uint64_t progress_at_ms;        /* when the next progress line is due */
+    crr_drop_t *drop;               /* --watch DIR: the drop folder, or NULL */
+    char drop_path[PATH_MAX];       /* the drop-folder file being read (rd_name) */
 } s_coll_t;
 
 static void s_log_reject(const crr_diag_t *d, const char *suffix)
@@ -86,11 +96,10 @@ static void s_log_reject(const crr_diag_t *d, const char *suffix)
     CRR_WARN("%s%s", buf, suffix ? suffix : "");
 }
 
-/* Stores one rejected line (edge) inside the open spool txn and logs it. */
-static int s_reject_line(s_coll_t *c, crr_diag_t *d, char *line, size_t len)
+/* Stores one rejected line (edge) inside the open spool txn and logs it:
+ * the problem at its own file and line (d as given). */
+static int s_reject_at(s_coll_t *c, crr_diag_t *d, char *line, size_t len)
 {
-    snprintf(d->file, sizeof d->file, "%s", c->rd_name);
-    d->line = (long)crr_reader_line(c->rd);
     char saved = line[len];
     line[len] = '\0'; /* the newline (or reserved byte) after the line */
     int rc = crr_spool_reject(c->spool, d, 0, line);
@@ -101,25 +110,73 @@ static int s_reject_line(s_coll_t *c, crr_diag_t *d, char *line, size_t len)
     return rc;
 }
 
-/* Turns one line into an event at the edge (common/edge.h) and spools it.
- * Returns 0 (spooled, blank or rejected), CRR_ESPOOLFULL (line put back), or
- * a spool/LMDB error. */
-static int s_line(s_coll_t *c, char *line, size_t len, const crr_validate_opts_t *vo)
+static uint64_t s_last_seq(s_coll_t *c);
+
+/* As s_reject_at, at the reader's current line. */
+static int s_reject_line(s_coll_t *c, crr_diag_t *d, char *line, size_t len)
 {
-    crr_diag_t d;
-    Crrmon__V1__Event *e = NULL;
-    int rc = crr_edge_line(line, len, c->rd_name, crr_reader_line(c->rd), vo, &e, &d);
-    if (rc == CRR_EDGE_BLANK)
-        return 0;
-    if (rc == CRR_EREJECT)
-        return s_reject_line(c, &d, line, len);
-    if (rc)
-        return rc; /* out of memory */
-    rc = crr_spool_append(c->spool, e, c->rd_name, crr_reader_line(c->rd), NULL);
+    snprintf(d->file, sizeof d->file, "%s", c->rd_name);
+    d->line = (long)crr_reader_line(c->rd);
+    if (c->report)
+        crr_errreport_add(c->report, d, NULL);
+    return s_reject_at(c, d, line, len);
+}
+
+/* Stores every problem of p as a reject of its own, for a drop-folder file:
+ * its rejected/NAME.errors.csv is built from the spool's rejects and lists
+ * every problem of a line. A JSON line is stored as raw text (the report
+ * finds each field's value in it); a CSV record's problems store the cell's
+ * value instead (a CSV line says nothing without its header). */
+static int s_reject_each(s_coll_t *c, const crr_problems_t *p, char *line, size_t len)
+{
+    char saved = line[len];
+    line[len] = '\0'; /* the newline (or reserved byte) after the line */
+    int rc = 0;
+    for (size_t i = 0; i < p->n && rc == 0; i++)
+        rc = crr_spool_reject(c->spool, &p->d[i], 0, c->csv ? p->value[i] : line);
+    line[len] = saved;
+    s_log_reject(&p->d[0], NULL);
+    c->rejected++;
+    c->rd_rejected++;
+    return rc;
+}
+
+/* Rejects one record or line with every problem in p: all go to the error
+ * report, the first (saying how many more) to the spool's rejects, with the
+ * text of `line` (for a CSV record spanning lines: its last line); a
+ * drop-folder file's line stores every problem (s_reject_rest). */
+static int s_reject_problems(s_coll_t *c, crr_problems_t *p, char *line, size_t len)
+{
+    if (c->report)
+        crr_errreport_add_problems(c->report, p);
+    if (c->drop && crr_drop_owns(c->drop, c->rd_name) && (p->n > 1 || c->csv))
+        return s_reject_each(c, p, line, len);
+    crr_diag_t d = p->d[0];
+    size_t more = p->n - 1 + p->more;
+    if (more) {
+        size_t r = strlen(d.reason);
+        snprintf(d.reason + r, sizeof d.reason - r, " (and %zu more problem%s)", more,
+                 more == 1 ? "" : "s");
+    }
+    return s_reject_at(c, &d, line, len);
+}
+
+/* Spools one edge-made event. On a full spool puts the input back so the
+ * line (CSV: the record, from its first line) is read again. Returns 0,
+ * CRR_ESPOOLFULL or a spool error. */
+static int s_spool_event(s_coll_t *c, Crrmon__V1__Event *e, uint64_t back_off, uint64_t back_line)
+{
+    int rc = crr_spool_append(c->spool, e, c->rd_name, crr_reader_line(c->rd), NULL);
     crr_codec_free(&e->base);
     if (rc == CRR_ESPOOLFULL) {
-        crr_reader_unread(c->rd);
-        return rc;
+        if (!c->csv) {
+            crr_reader_unread(c->rd);
+            return rc;
+        }
+        int r = crr_reader_seek(c->rd, back_off, back_line);
+        c->safe_off = back_off;
+        c->safe_line = back_line;
+        return r ? r : rc;
     }
     if (rc == 0) {
         c->accepted++;
@@ -130,6 +187,53 @@ static int s_line(s_coll_t *c, char *line, size_t len, const crr_validate_opts_t
         }
     }
     return rc;
+}
+
+/* One physical line of a CSV input (common/csvin.h). */
+static int s_csv_line(s_coll_t *c, char *line, size_t len, const crr_validate_opts_t *vo)
+{
+    uint64_t back_off = c->safe_off, back_line = c->safe_line;
+    crr_problems_t p;
+    Crrmon__V1__Event *e = NULL;
+    int rc = crr_csvin_line(c->csv, line, len, crr_reader_line(c->rd), vo, &e, &p);
+    if (!crr_csvin_pending(c->csv)) {
+        c->safe_off = crr_reader_offset(c->rd);
+        c->safe_line = crr_reader_line(c->rd);
+    }
+    switch (rc) {
+    case CRR_EDGE_BLANK:
+    case CRR_CSVIN_MORE:
+    case CRR_CSVIN_HEADER: return 0;
+    case CRR_CSVIN_BADFILE:
+        /* refused whole: its checkpoint goes to its end, so a restart does
+         * not refuse it again (a rewritten file has a new identity) */
+        c->csv_refused = 1;
+        if (crr_reader_size(c->rd) >= 0)
+            c->safe_off = (uint64_t)crr_reader_size(c->rd);
+        return s_reject_problems(c, &p, line, len);
+    case CRR_EREJECT: return s_reject_problems(c, &p, line, len);
+    case 0: return s_spool_event(c, e, back_off, back_line);
+    default: return rc; /* out of memory */
+    }
+}
+
+/* Turns one line into an event at the edge (common/edge.h, or csvin.h for a
+ * CSV input) and spools it. Returns 0 (spooled, blank or rejected),
+ * CRR_ESPOOLFULL (line put back), or a spool/LMDB error. */
+static int s_line(s_coll_t *c, char *line, size_t len, const crr_validate_opts_t *vo)
+{
+    if (c->csv)
+        return s_csv_line(c, line, len, vo);
+    crr_problems_t p;
+    Crrmon__V1__Event *e = NULL;
+    int rc = crr_edge_line_all(line, len, c->rd_name, crr_reader_line(c->rd), vo, &e, &p);
+    if (rc == CRR_EDGE_BLANK)
+        return 0;
+    if (rc == CRR_EREJECT)
+        return s_reject_problems(c, &p, line, len);
+    if (rc)
+        return rc; /* out of memory */
+    return s_spool_event(c, e, 0, 0);
 }
 
 /* Records that input `name` could not be opened or read, as a reject (in
@@ -143,6 +247,8 @@ static int s_input_failed(s_coll_t *c, const char *name, const char *what, int e
     crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "", "%s: %s", what,
                  crr_strerror(err));
     s_log_reject(&d, "; going on with the next input");
+    if (c->report)
+        crr_errreport_add(c->report, &d, NULL);
     c->rejected++;
     int own = !crr_spool_is_open(c->spool), rc;
     if ((own && (rc = crr_spool_begin(c->spool))) ||
@@ -174,6 +280,31 @@ static const char *s_replaced(s_coll_t *c, const crr_spool_ckpt_t *cp)
     return NULL;
 }
 
+/* A CSV input resumed after its checkpoint: feeds its header (from the
+ * start) to its reader state first. A header that is refused now (it was
+ * not when the checkpoint was written: the file's identity held) leaves the
+ * state refusing, which the next line reports. Returns 0 or -ENOMEM. */
+static int s_csv_header(s_coll_t *c)
+{
+    crr_validate_opts_t vo = {.now_sec = crr_clock_now_sec()};
+    while (!crr_csvin_has_header(c->csv)) {
+        char *line;
+        size_t len;
+        if (crr_reader_next(c->rd, 1, &line, &len) != 1)
+            return 0;
+        crr_problems_t p;
+        Crrmon__V1__Event *e = NULL;
+        int rc = crr_csvin_line(c->csv, line, len, crr_reader_line(c->rd), &vo, &e, &p);
+        if (e)
+            crr_codec_free(&e->base);
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc == CRR_CSVIN_BADFILE || rc == CRR_EREJECT)
+            return 0;
+    }
+    return 0;
+}
+
 /* Takes the open file's identity and seeks it to its checkpoint, or to the
  * start when there is none or the file was replaced. Returns 0 or an error. */
 static int s_resume(s_coll_t *c, const char *name)
@@ -202,8 +333,12 @@ static int s_resume(s_coll_t *c, const char *name)
                  name, why, (unsigned long long)cp.line, (unsigned long long)cp.offset);
         return 0;
     }
+    if (cp.offset && c->csv && (rc = s_csv_header(c)))
+        return rc;
     if (cp.offset && (rc = crr_reader_seek(c->rd, cp.offset, cp.line)))
         return rc;
+    c->safe_off = cp.offset;
+    c->safe_line = cp.line;
     CRR_INFO("%s: resuming after line %llu (byte %llu)", name, (unsigned long long)cp.line,
              (unsigned long long)cp.offset);
     return 0;
@@ -215,19 +350,33 @@ static int s_resume(s_coll_t *c, const char *name)
 static int s_open_next(s_coll_t *c)
 {
     while (!c->rd) {
-        if (c->next_input >= c->ninputs) {
+        const char *name;
+        if (c->next_input < c->ninputs) {
+            name = c->inputs[c->next_input++];
+        } else if (c->drop) {
+            if (!crr_drop_next(c->drop, crr_clock_mono_ms(), c->drop_path, sizeof c->drop_path))
+                return 0; /* nothing complete yet: the loop waits */
+            name = c->drop_path;
+        } else {
             c->inputs_done = 1;
             return 0;
         }
-        const char *name = c->inputs[c->next_input++];
+        int is_drop = c->drop && name == c->drop_path;
         int rc = crr_reader_open(name, (size_t)c->cfg->max_line, &c->rd);
         if (rc) {
             if ((rc = s_input_failed(c, name, "cannot open input", rc)))
                 return rc;
+            if (is_drop)
+                crr_drop_read_end(c->drop, name, 0, 0, NULL);
             continue;
         }
         c->rd_name = name;
         c->rd_lines = c->rd_rejected = 0;
+        c->csv_refused = 0;
+        c->safe_off = c->safe_line = 0;
+        if (crr_csvin_is_csv_name(name) &&
+            (rc = crr_csvin_new(name, (size_t)c->cfg->max_line, &c->csv)))
+            return rc;
         c->rd_key[0] = '\0';
         if (crr_reader_is_stdin(c->rd)) {
             CRR_INFO("reading stdin (not resumable after a restart)");
@@ -239,9 +388,16 @@ static int s_open_next(s_coll_t *c)
             crr_reader_take_last(c->rd, 1);
             continue;
         }
-        crr_reader_take_last(c->rd, strcmp(c->cfg->final_line, "accept") == 0);
+        /* a drop-folder file is complete when handed out: its last line is final */
+        crr_reader_take_last(c->rd, is_drop || strcmp(c->cfg->final_line, "accept") == 0);
         if ((rc = s_resume(c, name)))
             return rc;
+        if (is_drop) {
+            c->rd_seen = 1; /* not listed in files-read: DIR/NAME is reused by the next drop */
+            if ((rc = crr_drop_started(c->drop, name, c->rd_key, crr_reader_line(c->rd) > 0,
+                                       c->spool)))
+                return rc;
+        }
     }
     return 0;
 }
@@ -252,8 +408,8 @@ static int s_open_next(s_coll_t *c)
 static int s_checkpoint(s_coll_t *c)
 {
     crr_spool_ckpt_t cp = c->rd_id;
-    cp.offset = crr_reader_offset(c->rd);
-    cp.line = crr_reader_line(c->rd);
+    cp.offset = c->csv ? c->safe_off : crr_reader_offset(c->rd); /* CSV: between records */
+    cp.line = c->csv ? c->safe_line : crr_reader_line(c->rd);
     uint32_t want = cp.offset < CRR_READER_FP_MAX ? (uint32_t)cp.offset : CRR_READER_FP_MAX;
     uint64_t h;
     if (want != cp.fp_len && crr_reader_fingerprint(c->rd, want, &h) == 0) {
@@ -283,7 +439,9 @@ static int s_is_disk_full(int rc)
 /* The group's transaction was dropped on a full disk: puts the file back at
  * the group's first line, pauses reading (sending goes on) and schedules a
  * retry. stdin cannot be put back: the lines of that group are lost, and
- * said so. Returns 0, or the seek's error. */
+ * said so. A CSV input goes back between two records (to its start: with a
+ * fresh reader state, so the header is read as such). Returns 0, or the
+ * seek's error, or -ENOMEM. */
 static int s_pause_disk_full(s_coll_t *c, int rc, const s_group_mark_t *m)
 {
     uint64_t lost = c->rd_lines - m->rd_lines;
@@ -291,6 +449,19 @@ static int s_pause_disk_full(s_coll_t *c, int rc, const s_group_mark_t *m)
     c->rd_rejected = m->rd_rejected;
     c->rejected = m->rejected;
     c->accepted = m->accepted;
+    if (c->csv) {
+        /* m is between two records; back at the start, the header comes again */
+        if (m->offset == 0) {
+            crr_csvin_free(&c->csv);
+            int r = crr_csvin_new(c->rd_name, (size_t)c->cfg->max_line, &c->csv);
+            if (r)
+                return r;
+        } else {
+            crr_csvin_reset_record(c->csv);
+        }
+        c->safe_off = m->offset;
+        c->safe_line = m->line;
+    }
     if (!crr_reader_is_stdin(c->rd)) {
         int r = crr_reader_seek(c->rd, m->offset, m->line);
         if (r)
@@ -319,6 +490,18 @@ static void s_close_input(s_coll_t *c, const char *why)
     CRR_INFO("%s: %s; %llu line(s) read in this run, %llu rejected", c->rd_name, why,
              (unsigned long long)c->rd_lines, (unsigned long long)c->rd_rejected);
     crr_reader_close(&c->rd);
+    crr_csvin_free(&c->csv);
+}
+
+/* The end of a CSV input: a record left open (an unterminated quote) is a
+ * reject, inside the open spool txn. Returns 0 or a spool error. */
+static int s_csv_end(s_coll_t *c)
+{
+    crr_problems_t p;
+    if (crr_csvin_finish(c->csv, &p) != CRR_EREJECT)
+        return 0;
+    char none[1] = "";
+    return s_reject_problems(c, &p, none, 0);
 }
 
 /* Reads one group of lines into one spool txn. may_read: the fd may be read
@@ -344,8 +527,8 @@ static int s_read_group(s_coll_t *c, int may_read)
     };
     if ((rc = crr_spool_begin(c->spool)))
         return rc;
-    s_group_mark_t mark = {crr_reader_offset(c->rd),
-                           crr_reader_line(c->rd),
+    s_group_mark_t mark = {c->csv ? c->safe_off : crr_reader_offset(c->rd),
+                           c->csv ? c->safe_line : crr_reader_line(c->rd),
                            c->rd_lines,
                            c->rd_rejected,
                            c->rejected,
@@ -402,7 +585,13 @@ static int s_read_group(s_coll_t *c, int may_read)
         }
         if (rc)
             break;
+        if (c->csv_refused) {
+            eof = 1; /* the header refused the file: nothing more of it is read */
+            break;
+        }
     }
+    if (rc == 0 && eof && c->csv && !c->csv_refused)
+        rc = s_csv_end(c);
     if (rc == 0 && read_err)
         rc = s_input_failed(c, c->rd_name, "cannot read input", read_err);
     if (rc == 0 && c->rd_key[0])
@@ -432,6 +621,8 @@ static int s_read_group(s_coll_t *c, int may_read)
                  "reads it as it is)",
                  c->rd_name, (unsigned long long)crr_reader_line(c->rd) + 1,
                  crr_reader_unterminated(c->rd));
+    if ((eof || read_err) && c->drop && crr_drop_owns(c->drop, c->rd_name))
+        crr_drop_read_end(c->drop, c->rd_name, eof, s_last_seq(c), c->rd_key);
     if (eof || read_err)
         s_close_input(c, eof ? "end of input" : "read error");
     return 0;
@@ -492,6 +683,11 @@ static int s_on_ack(void *ud, uint64_t durable_seq, Crrmon__V1__Rejection *const
         snprintf(suffix, sizeof suffix, " (rejected by the aggregator, seq=%llu)",
                  (unsigned long long)r->seq);
         s_log_reject(&d, suffix);
+        if (c->report) {
+            size_t len = strlen(d.reason);
+            snprintf(d.reason + len, sizeof d.reason - len, " (rejected by the aggregator)");
+            crr_errreport_add(c->report, &d, NULL);
+        }
         free(raw);
         crr_codec_free(ev ? &ev->base : NULL);
         c->rejected++;
@@ -779,11 +975,18 @@ static int s_pick_input(s_coll_t *c, int *reading_file, int *poll_stdin, int *bu
  * readable. 0 or -errno. */
 static int s_wait(s_coll_t *c, int poll_stdin, int busy, uint64_t now)
 {
-    zmq_pollitem_t items[CRR_SENDER_POLLITEMS + 1];
+    zmq_pollitem_t items[CRR_SENDER_POLLITEMS + 2];
     int n = crr_sender_pollitems(c->sender, items);
+    if (c->drop && !c->full && !c->rd && crr_drop_fd(c->drop) >= 0)
+        items[n++] = (zmq_pollitem_t){.fd = crr_drop_fd(c->drop), .events = ZMQ_POLLIN};
     if (poll_stdin)
         items[n++] = (zmq_pollitem_t){.fd = crr_reader_fd(c->rd), .events = ZMQ_POLLIN};
     long timeout = busy ? 0 : crr_sender_timeout(c->sender);
+    if (c->drop && !busy && !c->full && !c->rd) {
+        long until = crr_drop_timeout(c->drop, now);
+        if (timeout < 0 || timeout > until)
+            timeout = until;
+    }
     if (c->disk_full && c->full) {
         long until = (long)(c->disk_retry_ms - now) + 1;
         if (timeout < 0 || timeout > until)
@@ -821,12 +1024,17 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
 {
     static char *const stdin_input[] = {"-"};
     s_coll_t c = {.cfg = cfg, .inputs = inputs, .ninputs = ninputs};
-    if (ninputs == 0) {
+    int watching = cfg->watch && *cfg->watch;
+    if (ninputs == 0 && !watching) {
         c.inputs = (char **)stdin_input;
         c.ninputs = 1;
     }
     int code = CRR_COLLECTOR_EXIT_GAVE_UP;
-    int rc = s_open_all(&c);
+    int rc = cfg->errors && cfg->errors[0] ? crr_errreport_open(cfg->errors, &c.report) : 0;
+    if (rc)
+        CRR_ERROR("cannot write the error report %s: %s", cfg->errors, crr_strerror(rc));
+    else
+        rc = s_open_all(&c);
     if (crr_err_bad_data(rc))
         code = CRR_COLLECTOR_EXIT_BAD_DATA;
     if (rc == 0 && (rc = s_check_lost_spool(&c)) == CRR_ECONFIG) {
@@ -834,6 +1042,8 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
         rc = 0;
         goto done;
     }
+    if (rc == 0 && watching && (rc = crr_drop_open(cfg->watch, cfg->settle_ms, &c.drop)))
+        code = CRR_COLLECTOR_EXIT_CONFIG;
     if (rc)
         goto done;
     crr_notify_ready("running: spool open, sending"); /* systemd Type=notify */
@@ -855,6 +1065,8 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
         if (cfg->reload_flag && *cfg->reload_flag && cfg->on_reload)
             cfg->on_reload(cfg->reload_ctx); /* SIGHUP, acted on here (main.c) */
         if ((rc = s_release(&c)))
+            goto done;
+        if (c.drop && (rc = crr_drop_finish(c.drop, crr_spool_acked_seq(c.spool), c.spool)))
             goto done;
         if (c.disk_full && c.full && crr_clock_mono_ms() >= c.disk_retry_ms)
             c.full = 0; /* try the disk again */
@@ -903,6 +1115,10 @@ done:
     if (rc)
         CRR_ERROR("collector failed: %s", crr_strerror(rc));
     crr_reader_close(&c.rd);
+    crr_drop_close(&c.drop);
+    crr_csvin_free(&c.csv);
+    if (c.report && (rc = crr_errreport_close(&c.report)))
+        CRR_ERROR("error report %s: %s", cfg->errors, crr_strerror(rc));
     crr_seen_free(&c.seen);
     crr_sender_destroy(&c.sender);
     crr_spool_close(&c.spool);

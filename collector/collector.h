@@ -9,8 +9,13 @@
  *   reader.c     line reader over a file or stdin that knows the byte offset
  *                and line number of every line (for checkpoints and rejects),
  *                and an input file's identity (device, inode, fingerprint)
+ *   errreport.c  the error report CSV (one row per problem), for --errors,
+ *                --check and the drop folder
+ *   check.c      --check: validate inputs as ingest would, report, send nothing
  *   seen.c       DATA_DIR/files-read: the files this folder's spools read,
  *                kept outside the spool so a lost spool is noticed
+ *   watch.c      the drop folder (--watch DIR): which files are complete,
+ *                moving them to DIR/done/ (dropfolder.c: the run loop's part)
  * Shared modules used (common/): spool (LMDB spool), sender (DEALER window),
  * json (line -> Event), validate (edge checks), cfg, log, clock, err.
  *
@@ -56,6 +61,9 @@ typedef struct crr_collector_cfg {
     int64_t resend_ms;       /* sender: go back after this long without progress */
     int new_spool;           /* --new-spool: read files a lost spool had read again */
     char *final_line;        /* "wait": a file's unterminated last line stays unread; "accept" */
+    char *watch;             /* --watch DIR: the drop folder ("" = none) */
+    int64_t settle_ms;       /* a file in place unchanged this long is complete */
+    char *errors;            /* --errors: the error report CSV (errreport.h); "" = none */
     char *client_cert;       /* [security] client_cert: this collector's secret certificate */
     char *server_key;        /* [security] server_key: the aggregator's public certificate */
     int insecure;            /* [security] insecure: plain TCP when no keys are set */
@@ -69,6 +77,15 @@ typedef struct crr_collector_cfg {
     void (*on_reload)(void *ctx);
     void *reload_ctx;
 } crr_collector_cfg_t;
+
+/* ---- check.c ---- */
+/* --check: reads inputs[0..ninputs) (*.csv as CSV, the rest as JSON Lines,
+ * "-" = stdin as JSON Lines) exactly as the run loop would (same edge, same
+ * validation options, same max_line) and writes one error report row per
+ * problem to cfg->errors, or stdout when that is "". Sends nothing, opens no
+ * spool and needs no aggregator. Returns 0 (no problem), 2 (problems found:
+ * CRR_COLLECTOR_EXIT_REJECTS) or 1 (the report could not be written). */
+int crr_collector_check(const crr_collector_cfg_t *cfg, char **inputs, int ninputs);
 
 /* ---- collector.c ---- */
 /* Runs the collector: opens DATA_DIR/spool, connects the sender, reads

@@ -26,19 +26,11 @@ static volatile sig_atomic_t s_hup = 0;
 /* Keys that a reload logs but keeps until a restart: the spool, the sender's
  * connection and window, and the reader are set up with them. */
 static const char *const s_restart[] = {
-    "collector.data_dir",
-    "collector.aggregator",
-    "collector.source_id",
-    "collector.max_line",
-    "spool.max_size",
-    "sender.window",
-    "sender.batch_events",
-    "sender.max_frame",
-    "sender.resend_timeout",
-    "security.client_cert",
-    "security.server_key",
-    "security.insecure",
-    NULL,
+    "collector.data_dir",  "collector.aggregator",  "collector.source_id",
+    "collector.max_line",  "collector.watch",       "collector.settle_time",
+    "spool.max_size",      "sender.window",         "sender.batch_events",
+    "sender.max_frame",    "sender.resend_timeout", "security.client_cert",
+    "security.server_key", "security.insecure",     NULL,
 };
 
 #define C(field) offsetof(crr_collector_cfg_t, field)
@@ -82,6 +74,15 @@ static const crr_cfg_entry_t s_table[] = {
     {"collector", "final_line", CRR_CFG_STR, "wait", 0, 0, C(final_line), NULL,
      "a file's last line without a newline: wait (left unread, it may still be being written) "
      "or accept (the files are finished); stdin's is always accepted at its end"},
+    {"collector", "watch", CRR_CFG_STR, "", 0, 0, C(watch), "watch",
+     "drop folder: read every complete *.jsonl, *.jsonl.gz and *.csv in it, then move it to "
+     "DIR/done/ (problems to DIR/rejected/NAME.errors.csv); runs until stopped"},
+    {"collector", "settle_time", CRR_CFG_DURATION, "5s", 0, 3600000, C(settle_ms), NULL,
+     "drop folder: a file written in place is complete once unchanged this long (a file "
+     "renamed into the folder is complete at once)"},
+    {"collector", "errors", CRR_CFG_STR, "", 0, 0, C(errors), "errors",
+     "write the error report here: CSV, one row per problem (file, line, field, value, "
+     "reason, code), every problem of a line; --check writes it to stdout without this"},
     {"collector", "group_lines", CRR_CFG_INT, "1000", 1, 1000000, C(group_lines), NULL,
      "lines per spool transaction (group commit)"},
     {"collector", "group_time", CRR_CFG_DURATION, "50ms", 1, 10000, C(group_ms), NULL,
@@ -161,15 +162,25 @@ static void s_usage(FILE *out)
 {
     fprintf(out, "usage: crrmon-collector --data-dir DIR --aggregator ENDPOINT --source-id ID\n"
                  "                        [--config FILE] [--give-up-after DURATION] [FILE...|-]\n"
+                 "       crrmon-collector --check [--errors FILE] FILE...\n"
                  "\n"
                  "Reads JSON Lines events (one crrmon.v1.Event per line, proto3 JSON) from the\n"
-                 "FILEs in order, or from stdin when none is given or for '-'; validates each\n"
+                 "FILEs in order, or from stdin when none is given or for '-'; a FILE named\n"
+                 "*.csv is read as CSV (a header row naming the columns: docs/formats/CSV.md);\n"
+                 "validates each\n"
                  "line, spools it durably (LMDB in DATA_DIR/spool) and sends it to the aggregator\n"
                  "until acknowledged. A bad line is logged as FILE:LINE: field: reason, kept in\n"
                  "the spool's rejects database (`crrmon rejects --data-dir DIR`), and reading\n"
                  "goes on. Files resume at their checkpoint after a restart with the same\n"
                  "DATA_DIR; stdin cannot be resumed after a restart (lines read but not yet\n"
-                 "spooled when the process died are lost to it), so prefer files.\n"
+                 "spooled when the process died are lost to it), so prefer files. FILEs ending\n"
+                 "in .gz are decompressed (zlib).\n"
+                 "\n"
+                 "--watch FOLDER: a drop folder. Every complete *.jsonl, *.jsonl.gz and *.csv in\n"
+                 "it (renamed in, or unchanged for collector.settle_time) is read and moved to\n"
+                 "FOLDER/done/ once its events are acknowledged; problems are written to\n"
+                 "FOLDER/rejected/NAME.errors.csv; an unreadable file stays in place. Runs\n"
+                 "until SIGTERM/SIGINT.\n"
                  "\n"
                  "At the end of every input (stdin: when the producer closes it) the collector\n"
                  "waits until each spooled event is acknowledged, then exits: 0 every accepted\n"
@@ -181,6 +192,11 @@ static void s_usage(FILE *out)
                  "spool of DATA_DIR read (see --new-spool), or a damaged spool data file\n"
                  "(empty or truncated: restore it). A full disk pauses reading (sending goes\n"
                  "on) until space is freed.\n"
+                 "--errors FILE writes an error report: CSV, one row per problem (file, line,\n"
+                 "field, value, reason, code), every problem of a line; the good lines still go.\n"
+                 "--check validates the FILEs exactly as ingest would, writes that report to\n"
+                 "stdout (or --errors FILE), sends nothing, needs no aggregator or data folder,\n"
+                 "and exits 0 (no problem) or 2 (problems found).\n"
                  "--window, --batch-events, --max-frame and --give-up-after are named as in\n"
                  "`crrmon send`.\n"
                  "SIGTERM/SIGINT: stop reading, wait\n"
@@ -239,10 +255,14 @@ int main(int argc, char **argv)
         code = crr_cfg_exit_code(rc);
         goto done;
     }
-    int check_only = 0, ninputs = 0;
+    int check_only = 0, dry_run = 0, ninputs = 0;
     for (int i = 0; i < nrest; i++) {
         if (strcmp(rest[i], "--check-config") == 0) {
             check_only = 1;
+            continue;
+        }
+        if (strcmp(rest[i], "--check") == 0) {
+            dry_run = 1;
             continue;
         }
         if (rest[i][0] == '-' && rest[i][1] != '\0') {
@@ -259,6 +279,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "crrmon-collector: --collector.final_line is wait or accept, not '%s'\n",
                 cfg.final_line);
         code = CRR_EXIT_USAGE;
+        goto done;
+    }
+    if (dry_run && !check_only) {
+        code = crr_collector_check(&cfg, rest, nrest); /* needs no data folder or aggregator */
         goto done;
     }
     if (!*cfg.data_dir || !*cfg.source_id || !*cfg.aggregator) {

@@ -10,6 +10,11 @@
  * start and then skipped to their newline, counting as one line.
  * Invariants: buf[start..end) is unread data; `off` is the file offset of
  * buf[start]; `line` counts lines returned so far (including skipped ones).
+ * A name ending in ".gz" is read through zlib (gzread): offsets and the
+ * checkpoint are then in uncompressed bytes, a seek decompresses from the
+ * start up to the offset (gzseek), the file counts as complete (its last
+ * line is taken; a compressed file is never appended to), and data that is
+ * not gzip, or a damaged or truncated stream, is a read error (-EBADMSG).
  * Threading: one thread. Does not decide what a line means. */
 #include "reader.h"
 
@@ -21,9 +26,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 struct crr_reader {
     int fd;             /* input fd */
+    gzFile gz;          /* a .gz file: decompressed through this (its own dup of fd) */
     int is_stdin;       /* fd 0, not ours to close */
     char *buf;          /* cap + 1 bytes (room for a NUL after a last line) */
     size_t cap;         /* buffer size: max_line + 1 */
@@ -37,6 +44,27 @@ struct crr_reader {
     uint64_t prev_off;  /* ... */
     uint64_t prev_line; /* ... */
 };
+
+/* Whether path names a gzip-compressed file (ends in ".gz"). */
+static int s_is_gz_name(const char *path)
+{
+    size_t n = strlen(path);
+    return n > 3 && strcmp(path + n - 3, ".gz") == 0;
+}
+
+/* Opens the zlib stream of a .gz file on a dup of r->fd. 0 or -errno. */
+static int s_gz_open(crr_reader_t *r)
+{
+    int fd2 = dup(r->fd);
+    if (fd2 < 0)
+        return -errno;
+    if (!(r->gz = gzdopen(fd2, "rb"))) {
+        close(fd2);
+        return -ENOMEM;
+    }
+    r->take_last = 1; /* complete when it is read: never appended to */
+    return 0;
+}
 
 /* Whether fd is a directory (open succeeds on one; read fails later). */
 static int s_is_dir(int fd)
@@ -68,6 +96,15 @@ int crr_reader_open(const char *path, size_t max_line, crr_reader_t **out)
         free(r);
         return rc;
     }
+    if (!r->is_stdin && s_is_gz_name(path)) {
+        int rc = s_gz_open(r);
+        if (rc) {
+            close(r->fd);
+            free(r->buf);
+            free(r);
+            return rc;
+        }
+    }
     *out = r;
     return 0;
 }
@@ -77,6 +114,8 @@ void crr_reader_close(crr_reader_t **rp)
     if (!rp || !*rp)
         return;
     crr_reader_t *r = *rp;
+    if (r->gz)
+        gzclose(r->gz);
     if (!r->is_stdin && r->fd >= 0)
         close(r->fd);
     free(r->buf);
@@ -88,8 +127,13 @@ int crr_reader_seek(crr_reader_t *r, uint64_t offset, uint64_t line)
 {
     if (r->is_stdin)
         return -ESPIPE;
-    if (lseek(r->fd, (off_t)offset, SEEK_SET) < 0)
+    if (r->gz) {
+        /* decompresses up to offset (a shorter stream then reads as ended) */
+        if (gzrewind(r->gz) != 0 || gzseek(r->gz, (z_off_t)offset, SEEK_SET) != (z_off_t)offset)
+            return -EBADMSG;
+    } else if (lseek(r->fd, (off_t)offset, SEEK_SET) < 0) {
         return -errno;
+    }
     r->start = r->end = 0;
     r->off = offset;
     r->line = line;
@@ -109,9 +153,19 @@ long crr_reader_fill(crr_reader_t *r)
     if (r->end == r->cap)
         return 0; /* full: the caller handles an over-long line */
     ssize_t n;
-    do
-        n = read(r->fd, r->buf + r->end, r->cap - r->end);
-    while (n < 0 && errno == EINTR);
+    if (r->gz) {
+        int got = gzread(r->gz, r->buf + r->end, (unsigned)(r->cap - r->end));
+        int zerr = Z_OK;
+        if (got == 0)
+            (void)gzerror(r->gz, &zerr); /* a truncated stream ends with Z_BUF_ERROR */
+        if (got < 0 || zerr != Z_OK || (got > 0 && gzdirect(r->gz)))
+            return -EBADMSG; /* damaged or truncated stream, or not gzip at all */
+        n = got;
+    } else {
+        do
+            n = read(r->fd, r->buf + r->end, r->cap - r->end);
+        while (n < 0 && errno == EINTR);
+    }
     if (n < 0)
         return errno == EAGAIN ? 0 : -errno;
     if (n == 0)
@@ -182,7 +236,7 @@ int crr_reader_next(crr_reader_t *r, int may_read, char **line, size_t *len)
 
 void crr_reader_take_last(crr_reader_t *r, int yes)
 {
-    r->take_last = yes;
+    r->take_last = r->gz ? 1 : yes;
 }
 
 size_t crr_reader_unterminated(const crr_reader_t *r)
@@ -225,6 +279,8 @@ int64_t crr_reader_size(const crr_reader_t *r)
     struct stat st;
     if (r->is_stdin || fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode))
         return -1;
+    if (r->gz)
+        return INT64_MAX; /* uncompressed size unknown until read whole */
     return (int64_t)st.st_size;
 }
 
@@ -247,6 +303,9 @@ int crr_reader_fingerprint(const crr_reader_t *r, uint32_t len, uint64_t *hash)
         return -ESPIPE;
     if (len > sizeof buf)
         return CRR_EINVAL;
+    struct stat st;
+    if (r->gz && fstat(r->fd, &st) == 0 && (uint64_t)st.st_size < len)
+        len = (uint32_t)st.st_size; /* offsets are uncompressed: hash the whole (fixed) file */
     size_t got = 0;
     while (got < len) {
         ssize_t n = pread(r->fd, buf + got, len - got, (off_t)got);

@@ -17,6 +17,10 @@ typedef struct crr_reader crr_reader_t;
 #define CRR_READER_TOOLONG 2 /* a line longer than max_line: *line holds its start */
 
 /* Opens path ("-" = stdin) for reading lines of at most max_line bytes.
+ * A path ending in ".gz" is decompressed (zlib): offsets, lines, seeks and
+ * checkpoints are then in uncompressed bytes, its last line is always taken
+ * (a compressed file is complete), its size reads as INT64_MAX, and a
+ * stream that is damaged, truncated or not gzip fails to read (-EBADMSG).
  * Returns 0 and *out, -errno (-EISDIR for a directory), or -ENOMEM. */
 int crr_reader_open(const char *path, size_t max_line, crr_reader_t **out);
 /* Closes the file (not stdin), frees, nulls *rp; idempotent. */

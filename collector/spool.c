@@ -20,6 +20,7 @@
 #include "rejects.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -431,6 +432,15 @@ int crr_spool_checkpoint_set(crr_spool_t *s, const char *key, const crr_spool_ck
     return mdb_put(s->wtxn, s->checkpoints, &k, &d, 0);
 }
 
+int crr_spool_checkpoint_del(crr_spool_t *s, const char *key)
+{
+    if (!s->wtxn || !key || !*key)
+        return CRR_EINVAL;
+    MDB_val k = {strlen(key), (void *)key};
+    int rc = mdb_del(s->wtxn, s->checkpoints, &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* A txn to read with: the open write txn, or a new read-only one (*own set). */
 static int s_read_txn(crr_spool_t *s, MDB_txn **txn, int *own)
 {
@@ -623,6 +633,91 @@ int crr_spool_rejects_count(crr_spool_t *s, uint64_t *n)
     if (own)
         mdb_txn_abort(txn);
     return 0;
+}
+
+int crr_spool_rejects_next_id(crr_spool_t *s, uint64_t *id)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int own, rc;
+    if ((rc = s_read_txn(s, &txn, &own)))
+        return rc;
+    *id = 1;
+    if ((rc = mdb_cursor_open(txn, s->rejects, &cur)) == 0) {
+        MDB_val k, v;
+        if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
+            *id = crr_be64_get(k.mv_data) + 1; /* as crr_rejects_put numbers them */
+        mdb_cursor_close(cur);
+    }
+    if (own)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+int crr_spool_rejects_foreach(crr_spool_t *s, uint64_t from_id,
+                              int (*fn)(const char *json, size_t len, void *ud), void *ud)
+{
+    MDB_txn *txn;
+    int own, rc;
+    if ((rc = s_read_txn(s, &txn, &own)))
+        return rc;
+    rc = crr_rejects_foreach(txn, s->rejects, from_id, fn, ud);
+    if (own)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+/* The meta key of mark name: "mark:" + name. 0 or CRR_EINVAL (too long). */
+static int s_mark_key(const char *name, char *buf, size_t cap, MDB_val *k)
+{
+    int n = snprintf(buf, cap, "mark:%s", name ? name : "");
+    if (!name || !*name || n < 0 || (size_t)n >= cap || n > 500)
+        return CRR_EINVAL;
+    *k = (MDB_val){(size_t)n, buf};
+    return 0;
+}
+
+int crr_spool_mark_set(crr_spool_t *s, const char *name, uint64_t value)
+{
+    char buf[4200];
+    MDB_val k, v;
+    uint8_t b[8];
+    if (!s->wtxn || s_mark_key(name, buf, sizeof buf, &k))
+        return CRR_EINVAL;
+    crr_be64_put(b, value);
+    v = (MDB_val){8, b};
+    s->txn_grow += 64 + k.mv_size;
+    return mdb_put(s->wtxn, s->meta, &k, &v, 0);
+}
+
+int crr_spool_mark_get(crr_spool_t *s, const char *name, uint64_t *value)
+{
+    char buf[4200];
+    MDB_val k, v;
+    MDB_txn *txn;
+    int own, rc;
+    if (s_mark_key(name, buf, sizeof buf, &k))
+        return CRR_EINVAL;
+    if ((rc = s_read_txn(s, &txn, &own)))
+        return rc;
+    rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == 0 && v.mv_size == 8)
+        *value = crr_be64_get(v.mv_data);
+    else if (rc == 0 || rc == MDB_NOTFOUND)
+        rc = CRR_ENOTFOUND;
+    if (own)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+int crr_spool_mark_del(crr_spool_t *s, const char *name)
+{
+    char buf[4200];
+    MDB_val k;
+    if (!s->wtxn || s_mark_key(name, buf, sizeof buf, &k))
+        return CRR_EINVAL;
+    int rc = mdb_del(s->wtxn, s->meta, &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 /* Moves event q to key q - shift with its packed seq rewritten, inside the

@@ -4,7 +4,8 @@
  *   meta        format (be32 on-disk format version, CRR_SPOOL_FORMAT_VERSION),
  *               source_id, epoch (random 64-bit, chosen when the spool is
  *               created, or anew by crr_spool_new_epoch), next_seq, acked_seq, bytes and count of
- * spooled events; events      key = 8-byte big-endian seq (append-only, MDB_APPEND), value =
+ *               spooled events, "mark:NAME" -> be64 (crr_spool_mark_*);
+ *   events      key = 8-byte big-endian seq (append-only, MDB_APPEND), value =
  *               CRR_SPOOL_EVENT_HDR bytes of origin (4-byte BE file id, 8-byte
  *               BE line) followed by the packed Event (source_id and seq set);
  *   files       4-byte BE file id -> file name as the operator gave it;
@@ -142,6 +143,10 @@ typedef struct crr_spool_ckpt {
  * been consumed as cp says (its identity is stored when cp->has_identity).
  * Returns 0, CRR_EINVAL, or an LMDB code. */
 int crr_spool_checkpoint_set(crr_spool_t *s, const char *key, const crr_spool_ckpt_t *cp);
+/* Deletes input `key`'s checkpoint inside the open txn (the drop folder,
+ * once the file has moved to done/). Returns 0 (also when there was none),
+ * CRR_EINVAL, or an LMDB code. */
+int crr_spool_checkpoint_del(crr_spool_t *s, const char *key);
 /* Reads a checkpoint into *cp (one written by an older collector, without
  * identity, reads with has_identity 0). Returns 0, CRR_ENOTFOUND, or an
  * LMDB code. */
@@ -179,5 +184,24 @@ int crr_spool_origin(crr_spool_t *s, uint64_t seq, char *file, size_t cap, uint6
 
 /* Number of stored rejects. Returns 0 and *n, or an LMDB code. */
 int crr_spool_rejects_count(crr_spool_t *s, uint64_t *n);
+/* The id the next stored reject gets (common/rejects.h numbers them last +
+ * 1; 1 when none is stored), seen by the open txn or a read txn of its own.
+ * Returns 0 and *id, or an LMDB code. */
+int crr_spool_rejects_next_id(crr_spool_t *s, uint64_t *id);
+/* crr_rejects_foreach over this spool's rejects with id >= from_id (the open
+ * txn's view, or a read txn of its own). Returns 0, fn's non-zero value, or
+ * an LMDB code. */
+int crr_spool_rejects_foreach(crr_spool_t *s, uint64_t from_id,
+                              int (*fn)(const char *json, size_t len, void *ud), void *ud);
+
+/* Marks: small named 64-bit values kept in meta under "mark:" + name, for
+ * the collector's own bookkeeping (the drop folder keeps the first reject
+ * id of a file being read there). set and del need the open txn; get reads
+ * the open txn or a read txn of its own. Names are at most 500 bytes.
+ * Return 0, CRR_ENOTFOUND (get: no such mark), CRR_EINVAL, or an LMDB
+ * code (del: 0 also when there was none). */
+int crr_spool_mark_set(crr_spool_t *s, const char *name, uint64_t value);
+int crr_spool_mark_get(crr_spool_t *s, const char *name, uint64_t *value);
+int crr_spool_mark_del(crr_spool_t *s, const char *name);
 
 #endif

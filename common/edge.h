@@ -22,6 +22,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Every problem of one line or record (for the error report: one row per
+ * problem). d[i].file/line/field/code/reason as in crr_diag_t; value[i] the
+ * offending value as written in the input when known (a CSV cell, a JSON
+ * value: strings without quotes, others as compact JSON), else "".
+ * At most CRR_EDGE_MAX_PROBLEMS are kept; `more` counts the ones left out. */
+#define CRR_EDGE_MAX_PROBLEMS 16
+typedef struct crr_problems {
+    size_t n;    /* problems kept in d[0..n) */
+    size_t more; /* problems found beyond CRR_EDGE_MAX_PROBLEMS */
+    crr_diag_t d[CRR_EDGE_MAX_PROBLEMS];
+    char value[CRR_EDGE_MAX_PROBLEMS][128];
+} crr_problems_t;
+
+/* Empties p (n = more = 0). */
+void crr_problems_clear(crr_problems_t *p);
+/* Appends one problem for file:line (code, field, value may be NULL, printf
+ * reason); counted in `more` when p is full. Returns CRR_EREJECT. */
+int crr_problems_add(crr_problems_t *p, const char *file, uint64_t line, int code,
+                     const char *field, const char *value, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
 /* crr_edge_line's answer for a blank line (nothing to send, nothing wrong). */
 #define CRR_EDGE_BLANK 1
 
@@ -40,5 +61,11 @@ int crr_edge_is_blank(const char *line, size_t len, uint64_t lineno);
  * d is cleared first; it must not be NULL. */
 int crr_edge_line(const char *line, size_t len, const char *file, uint64_t lineno,
                   const crr_validate_opts_t *vo, Crrmon__V1__Event **out, crr_diag_t *d);
+
+/* As crr_edge_line, but every validation problem of the line is listed in p
+ * (a JSON error is one problem: nothing after it can be read); p->d[0] is
+ * the diag crr_edge_line gives. p is cleared first; it must not be NULL. */
+int crr_edge_line_all(const char *line, size_t len, const char *file, uint64_t lineno,
+                      const crr_validate_opts_t *vo, Crrmon__V1__Event **out, crr_problems_t *p);
 
 #endif

@@ -2,8 +2,9 @@
  *
  * Order of checks: envelope first (borough, occurred_at, future, too old,
  * body), then each body field in .proto order (missing, then range), then the
- * body's cross-field rules. The first failure wins and is reported with its
- * dotted proto path and a reason that says what was found and what is allowed.
+ * body's cross-field rules. The first failure wins (crr_validate_event_all:
+ * every failure is listed; a rule that depends on a failed one is skipped) and
+ * is reported with its dotted proto path and a reason that says what was found and what is allowed.
  *
  * Enums are checked against the generated protobuf-c enum descriptors
  * (protobuf_c_enum_descriptor_get_value), so a value added to enums.proto is
@@ -41,6 +42,10 @@
 typedef struct s_ctx {
     crr_diag_t *d;    /* caller's diag, NULL when only the result matters */
     const char *type; /* body field name ("stop_search"), "" for envelope fields */
+    /* every-problem mode (crr_validate_event_all): d is an array of cap, n
+     * failures so far; s_fail then records and returns 0 so checking goes on */
+    size_t cap, n;
+    int all;
 } s_ctx_t;
 
 /* Fills the diag (code, "<type>.<field>", printf reason) and returns CRR_EREJECT. */
@@ -48,6 +53,17 @@ __attribute__((format(printf, 4, 5))) static int s_fail(s_ctx_t *c, int code, co
                                                         const char *fmt, ...)
 {
     crr_diag_t *d = c->d;
+    if (c->all) {
+        size_t i = c->n++;
+        if (i >= c->cap)
+            return 0;
+        d = &c->d[i];
+        if (i > 0) {
+            crr_diag_clear(d);
+            snprintf(d->file, sizeof d->file, "%s", c->d[0].file);
+            d->line = c->d[0].line;
+        }
+    }
     if (!d)
         return CRR_EREJECT;
     d->code = code;
@@ -59,7 +75,7 @@ __attribute__((format(printf, 4, 5))) static int s_fail(s_ctx_t *c, int code, co
     va_start(ap, fmt);
     vsnprintf(d->reason, sizeof d->reason, fmt, ap);
     va_end(ap);
-    return CRR_EREJECT;
+    return c->all ? 0 : CRR_EREJECT;
 }
 
 /* Writes "A, B, C" (every value of ed but 0) into buf, truncating with "...". */
@@ -256,12 +272,9 @@ static const struct {
     {"NS", CRRMON__V1__ETHNICITY__ETHNICITY_NOT_STATED},
 };
 
-static int s_stop_search(s_ctx_t *c, const Crrmon__V1__StopSearch *m)
+/* sde_code: one of the 19 codes, in the group ethnicity names. */
+static int s_sde_code(s_ctx_t *c, const Crrmon__V1__StopSearch *m)
 {
-    S_ENUM_REQ(m, ethnicity, crrmon__v1__ethnicity__descriptor);
-    S_ENUM_OPT(m, officer_ethnicity, crrmon__v1__officer_ethnicity__descriptor);
-    S_ENUM_OPT(m, legislation, crrmon__v1__legislation__descriptor);
-    S_ENUM_REQ(m, outcome, crrmon__v1__outcome__descriptor);
     if (m->sde_code && m->sde_code[0]) {
         int group = -1;
         for (size_t i = 0; i < sizeof s_sde / sizeof s_sde[0]; i++)
@@ -284,6 +297,16 @@ static int s_stop_search(s_ctx_t *c, const Crrmon__V1__StopSearch *m)
                           m->sde_code, want ? want->name : "?", got ? got->name : "?");
         }
     }
+    return 0;
+}
+
+static int s_stop_search(s_ctx_t *c, const Crrmon__V1__StopSearch *m)
+{
+    S_ENUM_REQ(m, ethnicity, crrmon__v1__ethnicity__descriptor);
+    S_ENUM_OPT(m, officer_ethnicity, crrmon__v1__officer_ethnicity__descriptor);
+    S_ENUM_OPT(m, legislation, crrmon__v1__legislation__descriptor);
+    S_ENUM_REQ(m, outcome, crrmon__v1__outcome__descriptor);
+    S_CHECK(s_sde_code(c, m));
     if (m->grounds_satisfactory && !m->grounds_reviewed)
         return s_fail(c, CRRMON__V1__REJECT_CODE__REJECT_CODE_INCONSISTENT, "grounds_satisfactory",
                       "grounds_satisfactory is true but grounds_reviewed is false; grounds can "
@@ -335,8 +358,8 @@ const char *crr_event_type_name(const Crrmon__V1__Event *e)
     return crr_event_type_text(crr_event_type_index(e)); /* the one event-type table */
 }
 
-/* The envelope rules: borough, occurred_at (present, valid, not future, not too old). */
-static int s_envelope(s_ctx_t *c, const Crrmon__V1__Event *e, const crr_validate_opts_t *o)
+/* The borough rule. */
+static int s_borough(s_ctx_t *c, const Crrmon__V1__Event *e)
 {
     if (!e->borough || !e->borough[0])
         return s_fail(c, CRRMON__V1__REJECT_CODE__REJECT_CODE_MISSING_FIELD, "borough",
@@ -345,7 +368,13 @@ static int s_envelope(s_ctx_t *c, const Crrmon__V1__Event *e, const crr_validate
         return s_fail(c, CRRMON__V1__REJECT_CODE__REJECT_CODE_UNKNOWN_BOROUGH, "borough",
                       "borough \"%.32s\" is not a London GSS code; must be E09000001..E09000033",
                       e->borough);
+    return 0;
+}
 
+/* The envelope rules: borough, occurred_at (present, valid, not future, not too old). */
+static int s_envelope(s_ctx_t *c, const Crrmon__V1__Event *e, const crr_validate_opts_t *o)
+{
+    S_CHECK(s_borough(c, e));
     const Google__Protobuf__Timestamp *t = e->occurred_at;
     if (!t)
         return s_fail(c, CRRMON__V1__REJECT_CODE__REJECT_CODE_MISSING_FIELD, "occurred_at",
@@ -376,43 +405,58 @@ static int s_envelope(s_ctx_t *c, const Crrmon__V1__Event *e, const crr_validate
     return 0;
 }
 
-int crr_validate_event(const Crrmon__V1__Event *e, const crr_validate_opts_t *o, crr_diag_t *d)
+/* Every rule, in order: the first failure returns unless c->all. */
+static int s_rules(s_ctx_t *c, const Crrmon__V1__Event *e, const crr_validate_opts_t *o)
 {
-    s_ctx_t c = {.d = d, .type = ""};
-    S_CHECK(s_envelope(&c, e, o));
+    S_CHECK(s_envelope(c, e, o));
 
     if (e->record_id && e->record_id[0])
-        S_CHECK(s_text(&c, "record_id", e->record_id, CRR_VALIDATE_MAX_ID));
+        S_CHECK(s_text(c, "record_id", e->record_id, CRR_VALIDATE_MAX_ID));
     if (e->source_id && e->source_id[0])
-        S_CHECK(s_text(&c, "source_id", e->source_id, CRR_VALIDATE_MAX_SOURCE_ID));
+        S_CHECK(s_text(c, "source_id", e->source_id, CRR_VALIDATE_MAX_SOURCE_ID));
 
     const char *type = crr_event_type_name(e);
     /* A set case with a NULL pointer cannot come from unpack, but a
      * hand-built event could carry one: treat it as no body. */
     if (!type || !e->training_feedback)
-        return s_fail(&c, CRRMON__V1__REJECT_CODE__REJECT_CODE_NO_BODY, "body",
+        return s_fail(c, CRRMON__V1__REJECT_CODE__REJECT_CODE_NO_BODY, "body",
                       "the event has no body; it must carry exactly one event type "
                       "(training_feedback, stop_search, ...)");
-    c.type = type;
+    c->type = type;
     switch (e->body_case) {
     case CRRMON__V1__EVENT__BODY_TRAINING_FEEDBACK:
-        return s_training_feedback(&c, e->training_feedback);
+        return s_training_feedback(c, e->training_feedback);
     case CRRMON__V1__EVENT__BODY_LEARNING_ASSESSMENT:
-        return s_learning_assessment(&c, e->learning_assessment);
+        return s_learning_assessment(c, e->learning_assessment);
     case CRRMON__V1__EVENT__BODY_BEHAVIOUR_OBSERVATION:
-        return s_behaviour_observation(&c, e->behaviour_observation);
-    case CRRMON__V1__EVENT__BODY_ATTENDANCE: return s_attendance(&c, e->attendance);
-    case CRRMON__V1__EVENT__BODY_TRAINING_COST: return s_training_cost(&c, e->training_cost);
-    case CRRMON__V1__EVENT__BODY_STAFF_HEADCOUNT: return s_staff_headcount(&c, e->staff_headcount);
-    case CRRMON__V1__EVENT__BODY_STOP_SEARCH: return s_stop_search(&c, e->stop_search);
-    case CRRMON__V1__EVENT__BODY_COMPLAINT: return s_complaint(&c, e->complaint);
-    case CRRMON__V1__EVENT__BODY_RACIST_INCIDENT: return s_racist_incident(&c, e->racist_incident);
-    case CRRMON__V1__EVENT__BODY_SURVEY_RESPONSE: return s_survey_response(&c, e->survey_response);
+        return s_behaviour_observation(c, e->behaviour_observation);
+    case CRRMON__V1__EVENT__BODY_ATTENDANCE: return s_attendance(c, e->attendance);
+    case CRRMON__V1__EVENT__BODY_TRAINING_COST: return s_training_cost(c, e->training_cost);
+    case CRRMON__V1__EVENT__BODY_STAFF_HEADCOUNT: return s_staff_headcount(c, e->staff_headcount);
+    case CRRMON__V1__EVENT__BODY_STOP_SEARCH: return s_stop_search(c, e->stop_search);
+    case CRRMON__V1__EVENT__BODY_COMPLAINT: return s_complaint(c, e->complaint);
+    case CRRMON__V1__EVENT__BODY_RACIST_INCIDENT: return s_racist_incident(c, e->racist_incident);
+    case CRRMON__V1__EVENT__BODY_SURVEY_RESPONSE: return s_survey_response(c, e->survey_response);
     case CRRMON__V1__EVENT__BODY_COMMUNITY_ENGAGEMENT:
-        return s_community_engagement(&c, e->community_engagement);
+        return s_community_engagement(c, e->community_engagement);
     default: break;
     }
     /* A body type added to event.proto but not yet to this switch. */
-    return s_fail(&c, CRRMON__V1__REJECT_CODE__REJECT_CODE_NO_BODY, "body",
+    return s_fail(c, CRRMON__V1__REJECT_CODE__REJECT_CODE_NO_BODY, "body",
                   "event type %s is not known to this build", type);
+}
+
+int crr_validate_event(const Crrmon__V1__Event *e, const crr_validate_opts_t *o, crr_diag_t *d)
+{
+    s_ctx_t c = {.d = d, .type = ""};
+    return s_rules(&c, e, o);
+}
+
+int crr_validate_event_all(const Crrmon__V1__Event *e, const crr_validate_opts_t *o, crr_diag_t *d,
+                           size_t cap, size_t *n)
+{
+    s_ctx_t c = {.d = d, .type = "", .cap = cap, .all = 1};
+    (void)s_rules(&c, e, o);
+    *n = c.n;
+    return c.n ? CRR_EREJECT : 0;
 }

@@ -64,6 +64,16 @@ typedef struct crr_validate_opts {
  * wrong and what is allowed); d->file and d->line are kept. */
 int crr_validate_event(const Crrmon__V1__Event *e, const crr_validate_opts_t *o, crr_diag_t *d);
 
+/* As crr_validate_event, but every failed rule is written to d[0..cap) (in
+ * the same order; a rule that depends on a failed one, such as FUTURE on an
+ * absent occurred_at, is not checked) and *n is set to how many failed (it
+ * may exceed cap: the rest are counted, not written). d[0] is the diag
+ * crr_validate_event gives. Each d[i] keeps the file and line of d[0] as
+ * passed in (the caller sets d[0].file and d[0].line first). Returns 0 when
+ * valid, else CRR_EREJECT. */
+int crr_validate_event_all(const Crrmon__V1__Event *e, const crr_validate_opts_t *o, crr_diag_t *d,
+                           size_t cap, size_t *n);
+
 /* Checks a source id (Batch.source_id, the collector's --source-id): non-empty,
  * at most CRR_VALIDATE_MAX_SOURCE_ID bytes, valid UTF-8. Returns 0, or
  * CRR_EREJECT with d (may be NULL) set: code REJECT_CODE_MALFORMED, field

@@ -26,6 +26,8 @@ PKGS=(
   libcurl4-openssl-dev jq
   # readiness for systemd units (Type=notify): sd_notify from libsystemd
   libsystemd-dev
+  # zlib: the collector reads *.jsonl.gz inputs (collector/reader.c)
+  zlib1g-dev
   # packaging (deploy/, CPack): help2man makes the man pages from --help at
   # build time; dpkg-dev's dpkg-shlibdeps finds the .deb's Depends; file is
   # what dpkg-shlibdeps runs on each binary
@@ -44,8 +46,18 @@ PKGS=(
   # between a batch's arrival and its Ack (the store must sync before it Acks)
   strace
   python3 python3-protobuf python3-zmq
+  # test_analyst.py: snapshot files read as an analyst would, with pandas (the
+  # docs/OPERATIONS.md snippets run as written)
+  python3-pandas
   # test_security.py: a loopback capture shows CURVE traffic holds no plain text
   tcpdump
+  # test_api.py: promtool (Debian ships it in prometheus) checks a live /metrics
+  # (`promtool check metrics`) and deploy/prometheus/crrmon-alerts.yml (`check rules`);
+  # python3-yaml reads the rules' expressions to check their metric names
+  prometheus python3-yaml
+  # test_dashboard.py: the dashboard (GET /) in a real headless browser, driven over
+  # Chromium's DevTools protocol (a websocket: python3-websocket)
+  chromium python3-websocket
 )
 missing=()
 for p in "${PKGS[@]}"; do

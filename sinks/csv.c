@@ -1,7 +1,8 @@
 /* csv: the CSV file sink (an embedded default).
  *
- * One file per snapshot, DIR/<snapshot id>.csv (DIR = the sink's `dir` or the
- * aggregator's snapshot folder): a header row, then one row per
+ * One file per snapshot, DIR/NAME (DIR = the sink's `dir` or the
+ * aggregator's snapshot folder, NAME its `file_name` template, by default
+ * {schedule}-{as_of}-{id}.csv: filesink.h): a header row, then one row per
  * IndicatorValue with the snapshot's own fields repeated on each row, so that
  * a spreadsheet needs no join:
  *   snapshot_id,as_of,taken_at,schedule,indicator,borough,window_days,dims,
@@ -34,13 +35,17 @@
 #include <sys/stat.h>
 
 typedef struct {
-    char *dir;  /* output folder; empty = the host's snapshot folder */
-    int latest; /* also keep <schedule>-latest.csv */
+    char *dir;       /* output folder; empty = the host's snapshot folder */
+    char *file_name; /* file-name template; empty = {schedule}-{as_of}-{id}.csv */
+    int latest;      /* also keep <schedule>-latest.csv */
 } s_config_t;
 
 static const crr_cfg_entry_t s_config_map[] = {
     {"sink.csv", "dir", CRR_CFG_STR, "", 0, 0, offsetof(s_config_t, dir), NULL,
-     "folder for <id>.csv files (default: the aggregator's snapshot_dir)"},
+     "folder for the snapshot files (default: the aggregator's snapshot_dir)"},
+    {"sink.csv", "file_name", CRR_CFG_STR, "{schedule}-{as_of}-{id}.csv", 0, 0,
+     offsetof(s_config_t, file_name), NULL,
+     "file-name template: " CRR_FILESINK_PLACEHOLDERS " and [A-Za-z0-9._-]; must hold {id}"},
     {"sink.csv", "latest", CRR_CFG_BOOL, "true", 0, 0, offsetof(s_config_t, latest), NULL,
      "also keep <schedule>-latest.csv, replaced atomically by each scheduled snapshot"},
     CRR_CFG_END,
@@ -49,8 +54,9 @@ static const crr_cfg_entry_t s_config_map[] = {
 static int s_open(const crr_sink_section_t *section, void **state, crr_diag_t *d)
 {
     const s_config_t *cfg = section->config;
-    return crr_filesink_open(section, cfg ? cfg->dir : NULL, cfg ? cfg->latest : 0, "sink.csv.dir",
-                             "csv", state, d);
+    crr_filesink_opts_t o = {cfg ? cfg->dir : NULL, cfg ? cfg->file_name : NULL,
+                             cfg ? cfg->latest : 0, "sink.csv", "csv"};
+    return crr_filesink_open(section, &o, state, d);
 }
 
 /* Writes one cell (quoted by libcsv only when it needs to be) and a separator. */
@@ -200,7 +206,7 @@ static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
         crr_diag_set(d, 0, "", "out of memory building snapshot %s", s->id);
         return CRR_SINK_RETRY;
     }
-    int rc = crr_filesink_commit(state, s->id, s->schedule, buf, len, d);
+    int rc = crr_filesink_commit(state, s, buf, len, d);
     free(buf);
     return rc;
 }

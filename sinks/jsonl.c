@@ -1,7 +1,8 @@
 /* jsonl: the JSON Lines file sink (an embedded default).
  *
- * One file per snapshot, DIR/<snapshot id>.jsonl, where DIR is the sink's
- * `dir` or else the aggregator's snapshot folder. Layout (docs/DOMAIN.md,
+ * One file per snapshot, DIR/NAME, where DIR is the sink's `dir` or else the
+ * aggregator's snapshot folder and NAME its `file_name` template, by default
+ * {schedule}-{as_of}-{id}.jsonl (filesink.h). Layout (docs/DOMAIN.md,
  * "Snapshot"): one header line holding every Snapshot field but `values`,
  * then one line per IndicatorValue; every field written with its default
  * (CRR_JSON_EMIT_DEFAULTS: "n":"0", "reliable":false), absent wrappers left
@@ -24,13 +25,17 @@
 #include <sys/stat.h>
 
 typedef struct {
-    char *dir;  /* output folder; empty = the host's snapshot folder */
-    int latest; /* also keep <schedule>-latest.jsonl */
+    char *dir;       /* output folder; empty = the host's snapshot folder */
+    char *file_name; /* file-name template; empty = {schedule}-{as_of}-{id}.jsonl */
+    int latest;      /* also keep <schedule>-latest.jsonl */
 } s_config_t;
 
 static const crr_cfg_entry_t s_config_map[] = {
     {"sink.jsonl", "dir", CRR_CFG_STR, "", 0, 0, offsetof(s_config_t, dir), NULL,
-     "folder for <id>.jsonl files (default: the aggregator's snapshot_dir)"},
+     "folder for the snapshot files (default: the aggregator's snapshot_dir)"},
+    {"sink.jsonl", "file_name", CRR_CFG_STR, "{schedule}-{as_of}-{id}.jsonl", 0, 0,
+     offsetof(s_config_t, file_name), NULL,
+     "file-name template: " CRR_FILESINK_PLACEHOLDERS " and [A-Za-z0-9._-]; must hold {id}"},
     {"sink.jsonl", "latest", CRR_CFG_BOOL, "true", 0, 0, offsetof(s_config_t, latest), NULL,
      "also keep <schedule>-latest.jsonl, replaced atomically by each scheduled snapshot"},
     CRR_CFG_END,
@@ -39,8 +44,9 @@ static const crr_cfg_entry_t s_config_map[] = {
 static int s_open(const crr_sink_section_t *section, void **state, crr_diag_t *d)
 {
     const s_config_t *cfg = section->config;
-    return crr_filesink_open(section, cfg ? cfg->dir : NULL, cfg ? cfg->latest : 0,
-                             "sink.jsonl.dir", "jsonl", state, d);
+    crr_filesink_opts_t o = {cfg ? cfg->dir : NULL, cfg ? cfg->file_name : NULL,
+                             cfg ? cfg->latest : 0, "sink.jsonl", "jsonl"};
+    return crr_filesink_open(section, &o, state, d);
 }
 
 /* Appends one JSON object as a line; returns 0 or -ENOMEM / -EIO. */
@@ -93,7 +99,7 @@ static int s_write(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d)
         crr_diag_set(d, 0, "", "out of memory building snapshot %s", s->id);
         return CRR_SINK_RETRY;
     }
-    int rc = crr_filesink_commit(state, s->id, s->schedule, buf, len, d);
+    int rc = crr_filesink_commit(state, s, buf, len, d);
     free(buf);
     return rc;
 }

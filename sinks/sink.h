@@ -74,9 +74,12 @@ typedef struct crr_sink_ops {
      * on failure d (may be NULL) says why. Keeps no pointer into s. */
     int (*write)(void *state, const Crrmon__V1__Snapshot *s, crr_diag_t *d);
 
-    /* Optional (may be NULL): writes into buf where snapshot `id` lands (a file
-     * path, a table name...). Returns 0, or CRR_ENOTFOUND when it has none. */
-    int (*locate)(void *state, const char *id, char *buf, size_t len);
+    /* Optional (may be NULL): writes into buf where snapshot s lands (a file
+     * path, a table name...): a pure function of s's stored fields (id,
+     * schedule, as_of), so the same snapshot always lands in the same place.
+     * Only s's header is read (values may be absent). Returns 0, or
+     * CRR_ENOTFOUND when it has none. */
+    int (*locate)(void *state, const Crrmon__V1__Snapshot *s, char *buf, size_t len);
 
     /* Closes the instance and sets *state to NULL; safe with *state NULL. */
     void (*close)(void **state);

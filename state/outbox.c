@@ -96,6 +96,22 @@ int crr_outbox_is_delivered(MDB_txn *txn, const crr_outbox_dbs_t *dbs, const cha
     return rc == 0 ? 1 : rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+int crr_outbox_delivered_where(MDB_txn *txn, const crr_outbox_dbs_t *dbs, const char *id,
+                               const char *sink, char *where, size_t len)
+{
+    char key[CRR_OUTBOX_ID_MAX + CRR_OUTBOX_SINK_MAX + 2];
+    MDB_val k = {s_dkey(id, sink, key, sizeof key), key}, v;
+    if (len)
+        where[0] = '\0';
+    if (!k.mv_size)
+        return 0;
+    int rc = mdb_get(txn, dbs->delivered, &k, &v);
+    if (rc == 0 && len)
+        snprintf(where, len, "%.*s", (int)(v.mv_size < len ? v.mv_size : len - 1),
+                 (const char *)v.mv_data);
+    return rc == 0 ? 1 : rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 int crr_outbox_find(MDB_txn *txn, const crr_outbox_dbs_t *dbs, const char *id, const char *sink,
                     crr_delivery_t *out)
 {
@@ -170,7 +186,8 @@ int crr_outbox_head(MDB_txn *txn, const crr_outbox_dbs_t *dbs, const char *sink,
     return rc;
 }
 
-int crr_outbox_done(MDB_txn *txn, const crr_outbox_dbs_t *dbs, const char *sink, const char *id)
+int crr_outbox_done(MDB_txn *txn, const crr_outbox_dbs_t *dbs, const char *sink, const char *id,
+                    const char *where)
 {
     uint8_t key[CRR_OUTBOX_SINK_MAX + 9];
     MDB_val k = {s_key(sink, crr_outbox_seq_of(id), key), key};
@@ -178,7 +195,9 @@ int crr_outbox_done(MDB_txn *txn, const crr_outbox_dbs_t *dbs, const char *sink,
     if (rc && rc != MDB_NOTFOUND)
         return rc;
     char dkey[CRR_OUTBOX_ID_MAX + CRR_OUTBOX_SINK_MAX + 2];
-    MDB_val dk = {s_dkey(id, sink, dkey, sizeof dkey), dkey}, dv = {0, ""};
+    size_t wlen = where ? strnlen(where, CRR_OUTBOX_WHERE_MAX - 1) : 0;
+    MDB_val dk = {s_dkey(id, sink, dkey, sizeof dkey), dkey},
+            dv = {wlen, (void *)(where ? where : "")};
     return dk.mv_size ? mdb_put(txn, dbs->delivered, &dk, &dv, 0) : 0;
 }
 

@@ -9,8 +9,10 @@
  *              delivery not done yet, pending or dead. The counter is the
  *              snapshot id's suffix, so one sink's deliveries sort in the
  *              order their snapshots were taken.
- *   delivered  snapshot id | NUL | sink name -> "": a delivery done (the
- *              format the aggregator used before the outbox existed).
+ *   delivered  snapshot id | NUL | sink name -> where it was written (the
+ *              file a file sink wrote, not NUL-terminated; "" when the sink
+ *              names none, and in records written before it was kept): a
+ *              delivery done.
  *
  * A record: be64 queued_sec | be64 last_try_sec | be32 attempts | u8 dead |
  * u8 id length | id | last error text (not NUL-terminated).
@@ -27,9 +29,10 @@
 
 #define CRR_OUTBOX_DB "outbox"
 #define CRR_DELIVERED_DB "delivered"
-#define CRR_OUTBOX_SINK_MAX 64   /* bytes of a sink instance name, NUL included */
-#define CRR_OUTBOX_ID_MAX 128    /* bytes of a snapshot id, NUL included */
-#define CRR_OUTBOX_ERROR_MAX 512 /* bytes of the last error kept, NUL included */
+#define CRR_OUTBOX_SINK_MAX 64    /* bytes of a sink instance name, NUL included */
+#define CRR_OUTBOX_ID_MAX 128     /* bytes of a snapshot id, NUL included */
+#define CRR_OUTBOX_ERROR_MAX 512  /* bytes of the last error kept, NUL included */
+#define CRR_OUTBOX_WHERE_MAX 4352 /* bytes of a delivery's location kept, NUL included */
 
 /* The two databases (opened by crr_outbox_open). */
 typedef struct crr_outbox_dbs {
@@ -71,12 +74,20 @@ int crr_outbox_head(MDB_txn *txn, const crr_outbox_dbs_t *dbs, const char *sink,
 /* Writes d back (attempts, dead, error, last_try changed). 0 or an LMDB code. */
 int crr_outbox_update(MDB_txn *txn, const crr_outbox_dbs_t *dbs, const crr_delivery_t *d);
 
-/* Marks d done: removes its outbox record, records it delivered. 0 or an LMDB code. */
-int crr_outbox_done(MDB_txn *txn, const crr_outbox_dbs_t *dbs, const char *sink, const char *id);
+/* Marks d done: removes its outbox record, records it delivered, with where
+ * it was written (where may be NULL or "": none; at most CRR_OUTBOX_WHERE_MAX
+ * - 1 bytes kept). 0 or an LMDB code. */
+int crr_outbox_done(MDB_txn *txn, const crr_outbox_dbs_t *dbs, const char *sink, const char *id,
+                    const char *where);
 
 /* Whether sink delivered snapshot id: 1, 0, or an LMDB code (negative or > 1). */
 int crr_outbox_is_delivered(MDB_txn *txn, const crr_outbox_dbs_t *dbs, const char *id,
                             const char *sink);
+
+/* As crr_outbox_is_delivered, and when 1, where it was written into
+ * where[0..len) (NUL-terminated; "" when none was recorded). */
+int crr_outbox_delivered_where(MDB_txn *txn, const crr_outbox_dbs_t *dbs, const char *id,
+                               const char *sink, char *where, size_t len);
 
 /* Whether sink has snapshot id queued: 1 pending, 2 dead, 0 not queued (*out
  * filled when found, may be NULL), or a negative LMDB-free code. */

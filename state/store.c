@@ -1414,6 +1414,85 @@ int crr_store_snapshot_get(crr_store_t *s, const char *id, Crrmon__V1__Snapshot 
     return rc;
 }
 
+/* Reads a varint at *p (< end). Returns 0 or -1 (truncated, too long). */
+static int s_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return 0;
+    }
+    return -1;
+}
+
+/* Copies the top-level fields of the packed Snapshot in[0..len) that come
+ * before its first value (field 5; protobuf-c packs fields in number order,
+ * so id, as_of, taken_at and schedule) into out[0..cap); *olen the bytes
+ * copied. The rows are never touched, so this costs the same for any size.
+ * Returns 0 or CRR_EPARSE (not a message, or a header past cap bytes). */
+static int s_strip_values(const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *olen)
+{
+    const uint8_t *p = in, *end = in + len;
+    *olen = 0;
+    while (p < end) {
+        const uint8_t *start = p;
+        uint64_t tag, n = 0;
+        if (s_varint(&p, end, &tag) != 0)
+            return CRR_EPARSE;
+        if (tag >> 3 == 5)
+            return 0; /* the rows start: the header is complete */
+        switch (tag & 7) {
+        case 0:
+            if (s_varint(&p, end, &n) != 0)
+                return CRR_EPARSE;
+            n = 0;
+            break;
+        case 1: n = 8; break;
+        case 2:
+            if (s_varint(&p, end, &n) != 0)
+                return CRR_EPARSE;
+            break;
+        case 5: n = 4; break;
+        default: return CRR_EPARSE;
+        }
+        if (n > (uint64_t)(end - p))
+            return CRR_EPARSE;
+        p += n;
+        if ((size_t)(p - start) > cap - *olen)
+            return CRR_EPARSE;
+        memcpy(out + *olen, start, (size_t)(p - start));
+        *olen += (size_t)(p - start);
+    }
+    return 0;
+}
+
+int crr_store_snapshot_head(crr_store_t *s, const char *id, Crrmon__V1__Snapshot **out)
+{
+    *out = NULL;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return rc;
+    MDB_val k = {strlen(id), (void *)id}, v;
+    uint8_t head[1024];
+    size_t hlen = 0;
+    rc = mdb_get(txn, s->db_snapshots, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        rc = CRR_ENOTFOUND;
+    else if (rc == 0 && v.mv_size < 8)
+        rc = CRR_EPARSE;
+    else if (rc == 0)
+        rc =
+            s_strip_values((const uint8_t *)v.mv_data + 8, v.mv_size - 8, head, sizeof head, &hlen);
+    mdb_txn_abort(txn);
+    if (rc == 0)
+        rc = crr_codec_unpack(&crrmon__v1__snapshot__descriptor, head, hlen, hlen + 4096,
+                              (ProtobufCMessage **)out);
+    return rc;
+}
+
 int crr_store_is_readonly(const crr_store_t *s)
 {
     return s->readonly;

@@ -235,6 +235,14 @@ int crr_store_rejects_foreach(crr_store_t *s, uint64_t from_id,
  * CRR_ENOTFOUND, CRR_EPARSE or an LMDB code. */
 int crr_store_snapshot_get(crr_store_t *s, const char *id, Crrmon__V1__Snapshot **out);
 
+/* Stored snapshot id's header: id, as_of, taken_at and schedule (the fields
+ * packed before the rows; n_values 0, and catch_up, packed after them, left
+ * false), read without touching the rows, for the start-up's delivery check
+ * over every stored snapshot and the HTTP API's existence check. Returns 0 and *out
+ * (free with crr_codec_free), CRR_ENOTFOUND, CRR_EPARSE, -ENOMEM or an LMDB
+ * code. Any thread. */
+int crr_store_snapshot_head(crr_store_t *s, const char *id, Crrmon__V1__Snapshot **out);
+
 /* Calls fn(id, taken_at_sec, ud) for each stored snapshot in id order (ids
  * sort by as_of then counter). Stops when fn returns non-zero and returns it. */
 int crr_store_snapshots_foreach(crr_store_t *s,

@@ -67,6 +67,17 @@ _PLAIN_DAEMONS = ("crrmon-aggregator", "crrmon-collector")
 _SECURITY_ARGS = ("--insecure", "--security.", "--client-cert", "--server-key")
 
 
+def snapshot_file(snap, ext):
+    """The default file name of a snapshot (the file sinks' file_name
+    {schedule}-{as_of}-{id}.EXT): snap is a JSONL header (id, asOf, schedule)
+    or a POST /api/v1/snapshots answer (id, as_of; on-demand)."""
+    as_of = snap.get("asOf") or snap["as_of"]
+    stamp = as_of.replace("-", "").replace(":", "")
+    if "." in stamp:  # fractions of a second are not part of the name
+        stamp = stamp[:stamp.index(".")] + "Z"
+    return f"{snap.get('schedule') or 'on-demand'}-{stamp}-{snap['id']}.{ext}"
+
+
 def plain(args, insecure=True):
     """The command line with --insecure added where crrmon now refuses plain TCP.
 

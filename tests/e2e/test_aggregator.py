@@ -181,7 +181,8 @@ def test_endpoints_health_lock_and_sigterm():
     assert a.http("GET", "/healthz") == (200, {"status": "ok"})
     assert a.http("GET", "/nope")[0] == 404
     assert a.http("POST", "/healthz")[0] == 405
-    assert a.http("GET", "/api/v1/snapshots")[0] == 405
+    assert a.http("GET", "/api/v1/snapshots") == (200, {"snapshots": []})  # GET lists them (test_api)
+    assert a.http("DELETE", "/api/v1/snapshots")[0] == 405
     assert "INSECURE" in a.proc.stderr()
     # a second aggregator on the same folder refuses to start, the first keeps serving
     r = crrtest.start_aggregator(a.dir, wait=False)
@@ -241,7 +242,9 @@ def test_batch_acked_and_duplicate_counted_once():
     assert list(header) == ["id", "asOf", "takenAt", "schedule", "catchUp"], header
     assert header == {"id": ans["id"], "asOf": NOW, "takenAt": NOW, "schedule": "on-demand",
                       "catchUp": False}
-    assert ans["file"] == os.path.join(os.path.realpath(a.dir), "snapshots", ans["id"] + ".jsonl")
+    assert ans["file"] == os.path.join(os.path.realpath(a.dir), "snapshots",
+                                       f"on-demand-20260301T120000Z-{ans['id']}.jsonl")
+    assert os.path.basename(ans["file"]) == crrtest.snapshot_file(ans, "jsonl")
     lo, hi = byar(4)
     row = find(rows, "stop_search.count", B, 30)
     assert list(row) == ["indicator", "borough", "windowDays", "dims", "value", "n", "ciLow",
@@ -508,7 +511,7 @@ def test_schedule_every_minute_and_csv_sink():
 
     path, header, rows = crrtest.wait_until(scheduled, timeout=30, what="the minutely snapshot")
     assert header["asOf"] == NOW, header
-    assert os.path.basename(path) == header["id"] + ".jsonl"
+    assert os.path.basename(path) == f"minutely-20260301T120000Z-{header['id']}.jsonl"
     latest = os.path.join(a.dir, "snapshots", "minutely-latest.jsonl")
     crrtest.wait_until(lambda: os.path.exists(latest), timeout=10, what="the latest copy")
     with open(latest) as f:

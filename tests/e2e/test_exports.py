@@ -14,13 +14,21 @@ import http.server
 import json
 import os
 import re
+import socket
 import subprocess
 import threading
+import urllib.error
 import urllib.request
 
 import crrtest
 
 NOW = "2026-03-01T12:00:00Z"
+
+
+def fname(sid, ext, schedule="on-demand"):
+    """The default file name of snapshot sid ({schedule}-{as_of}-{id}.EXT; an id starts with
+    its as_of as YYYYMMDDTHHMMSSZ)."""
+    return f"{schedule}-{sid.split('-')[0]}-{sid}.{ext}"
 
 
 class Agg:
@@ -76,7 +84,7 @@ def test_outage_then_every_snapshot_once_in_order():
     assert "snapshot id=%s schedule=on-demand values=%d" % (first["id"], first["values"]) in a.proc.stderr()
     assert "computed off the ingest thread" in a.proc.stderr()
     assert [x["state"] for x in first["deliveries"]] == ["delivered", "delivered"], first
-    assert first["file"] == os.path.join(os.path.realpath(snaps), first["id"] + ".jsonl"), first
+    assert first["file"] == os.path.join(os.path.realpath(snaps), fname(first["id"], "jsonl")), first
     # the destination goes away: every write fails, ingest and HTTP go on
     os.rename(snaps, snaps + ".away")
     with open(snaps, "w") as f:
@@ -110,9 +118,9 @@ def test_outage_then_every_snapshot_once_in_order():
         crrtest.wait_until(lambda: len(a.delivered_ids(sink)) == 4, timeout=30,
                            what=f"the {sink} backlog delivered")
         assert a.delivered_ids(sink) == want, (sink, a.delivered_ids(sink))
-    assert sorted(f for f in os.listdir(snaps) if f.endswith(".jsonl")) == [i + ".jsonl" for i in want]
-    assert sorted(f for f in os.listdir(snaps) if f.endswith(".csv")) == [i + ".csv" for i in want]
-    with open(os.path.join(snaps, ids[2] + ".jsonl")) as f:
+    assert sorted(f for f in os.listdir(snaps) if f.endswith(".jsonl")) == [fname(i, "jsonl") for i in want]
+    assert sorted(f for f in os.listdir(snaps) if f.endswith(".csv")) == [fname(i, "csv") for i in want]
+    with open(os.path.join(snaps, fname(ids[2], "jsonl"))) as f:
         assert json.loads(f.readline())["id"] == ids[2]
     st = a.get("/api/v1/stats")["deliveries"]
     assert st["jsonl"] == {"pending": 0, "dead": 0, "oldest_age_seconds": 0}, st
@@ -146,7 +154,7 @@ def test_dead_delivery_shown_and_retried():
     assert r.stdout == "1 dead delivery(ies) of sink jsonl queued again\n", r.stdout
     crrtest.wait_until(lambda: a.delivered_ids("jsonl") == [ans["id"]], timeout=30,
                        what="the revived delivery written")
-    assert os.path.exists(os.path.join(snaps, ans["id"] + ".jsonl"))
+    assert os.path.exists(os.path.join(snaps, fname(ans["id"], "jsonl")))
     assert a.get("/api/v1/stats")["deliveries"]["jsonl"] == {"pending": 0, "dead": 0,
                                                            "oldest_age_seconds": 0}
     r = crrtest.run([crrtest.binary("crrmon"), "export", "--data-dir", data, "--retry", "jsonl"], check=0)
@@ -174,7 +182,9 @@ def test_crash_between_write_and_outcome_writes_it_once_more():
     with open(os.path.join(snaps, files[0]), "rb") as f:
         before = f.read()
     b = Agg(data, args)
-    sid = files[0][:-len(".jsonl")]
+    with open(os.path.join(snaps, files[0])) as f:
+        sid = json.loads(f.readline())["id"]
+    assert files[0] == fname(sid, "jsonl")
     crrtest.wait_until(lambda: b.delivered_ids("jsonl") == [sid], timeout=30,
                        what="the delivery written again at start")
     with open(os.path.join(snaps, files[0]), "rb") as f:
@@ -194,7 +204,7 @@ def test_two_csv_instances_side_by_side():
     ans = a.snapshot()
     assert [(x["sink"], x["state"]) for x in ans["deliveries"]] == [("csv", "delivered"),
                                                                      ("archive", "delivered")], ans
-    with open(os.path.join(one, ans["id"] + ".csv")) as f1, open(os.path.join(two, ans["id"] + ".csv")) as f2:
+    with open(os.path.join(one, fname(ans["id"], "csv"))) as f1, open(os.path.join(two, fname(ans["id"], "csv"))) as f2:
         assert f1.read() == f2.read()
     assert a.delivered_ids("archive") == [ans["id"]] and a.delivered_ids("csv") == [ans["id"]]
     assert a.proc.term() == 0
@@ -223,15 +233,15 @@ def test_snapshots_listed_and_reexported_byte_for_byte():
     target = os.path.join(d, "again.csv")
     crrtest.run([crrmon, "export", "--data-dir", data, "--snapshot", one["id"], "--format", "csv",
                  "--out", target], check=0)
-    with open(target, "rb") as f1, open(os.path.join(snaps, one["id"] + ".csv"), "rb") as f2:
+    with open(target, "rb") as f1, open(os.path.join(snaps, fname(one["id"], "csv")), "rb") as f2:
         assert f1.read() == f2.read()
     assert sorted(os.listdir(d)) == ["again.csv", "data", "snaps"]  # no temporary left
     r = subprocess.run([crrmon, "export", "--data-dir", data, "--latest"], capture_output=True)
     assert r.returncode == 0, r.stderr
-    with open(os.path.join(snaps, two["id"] + ".jsonl"), "rb") as f:
+    with open(os.path.join(snaps, fname(two["id"], "jsonl")), "rb") as f:
         assert r.stdout == f.read()
     # the CSV, parsed by Python's csv module, holds what the JSONL holds
-    with open(os.path.join(snaps, one["id"] + ".csv"), newline="") as f:
+    with open(os.path.join(snaps, fname(one["id"], "csv")), newline="") as f:
         table = list(csv.DictReader(f))
     got = {(r["indicator"], r["borough"], int(r["window_days"]), r["dims"]): r["value"] for r in table}
     # analyst columns: the borough's name, the window's dates, the stat
@@ -241,7 +251,7 @@ def test_snapshots_listed_and_reexported_byte_for_byte():
         ("Lambeth", "2026-01-31", "2026-03-01", "C"), r
     assert {r["borough_name"] for r in table if r["borough"] == "LONDON"} == {"London"}
     assert all(r["stat"] in ("C", "P", "W", "M", "R", "RR", "V") for r in table)
-    with open(os.path.join(snaps, one["id"] + ".jsonl")) as f:
+    with open(os.path.join(snaps, fname(one["id"], "jsonl"))) as f:
         lines = [json.loads(l) for l in f][1:]
     want = {(l["indicator"], l["borough"], l["windowDays"],
              ";".join(f"{k}={v}" for k, v in sorted(l.get("dims", {}).items()))):
@@ -268,9 +278,9 @@ def test_a_schedule_feeds_its_own_sinks():
     sched = a.delivered_ids("archive")
     assert ans["id"] not in sched and sched, sched
     assert a.delivered_ids("jsonl") == [ans["id"]], a.delivered_ids("jsonl")
-    assert all(os.path.exists(os.path.join(arch, i + ".csv")) for i in sched)
+    assert all(os.path.exists(os.path.join(arch, fname(i, "csv", "tick"))) for i in sched)
     assert os.path.exists(os.path.join(arch, "tick-latest.csv"))
-    assert sorted(f for f in os.listdir(snaps) if f.endswith(".jsonl")) == [ans["id"] + ".jsonl"]
+    assert sorted(f for f in os.listdir(snaps) if f.endswith(".jsonl")) == [fname(ans["id"], "jsonl")]
 
 
 def test_catch_up_after_a_week_down():
@@ -368,7 +378,7 @@ def test_webhook_down_for_a_while_every_snapshot_once_in_order():
                        "--sink.webhook.token_file=" + token, "--aggregator.delivery_max_attempts=0",
                        "--aggregator.delivery_backoff=50ms", "--aggregator.delivery_backoff_max=300ms"])
         first = a.snapshot()
-        assert first["deliveries"] == [{"sink": "webhook", "state": "delivered", "error": ""}], first
+        assert first["deliveries"] == [{"sink": "webhook", "state": "delivered", "error": "", "file": ""}], first
         rx.answer = 500
         ids = []
         for i in range(3):
@@ -421,7 +431,7 @@ def test_webhook_jsonl_body_is_the_jsonl_file():
         assert [x["state"] for x in ans["deliveries"]] == ["delivered", "delivered"], ans
         (key, body), = rx.accepted()
         assert key == ans["id"]
-        with open(os.path.join(snaps, ans["id"] + ".jsonl"), "rb") as f:
+        with open(os.path.join(snaps, fname(ans["id"], "jsonl")), "rb") as f:
             assert body == f.read()
         with rx.lock:
             assert "Authorization" not in rx.requests[0][1]  # no token_file: no header
@@ -455,10 +465,146 @@ def test_ingest_goes_on_while_a_sink_hangs():
         assert not rx.requests and t.is_alive()  # the delivery is still in flight
         rx.gate.set()
         t.join(60)
-        assert first["deliveries"] == [{"sink": "webhook", "state": "delivered", "error": ""}], first
+        assert first["deliveries"] == [{"sink": "webhook", "state": "delivered", "error": "", "file": ""}], first
         assert a.proc.term() == 0
     finally:
         rx.close()
+
+
+def snapshots_json(data_dir):
+    r = crrtest.run([crrtest.binary("crrmon"), "snapshots", "--data-dir", data_dir, "--json"], check=0)
+    return [json.loads(l) for l in r.stdout.splitlines()]
+
+
+def test_catch_up_is_computed_on_the_worker_while_ingest_runs():
+    """The catch-up at start is computed by the snapshot worker, not before ingest starts: with
+    the worker held at its pause point (CRR_PAUSEPOINT) while it computes the catch-up, a
+    collector's events are acknowledged and applied, and the catch-up is not stored yet; once
+    released it is stored (catchUp: true) and delivered."""
+    d = crrtest.tmpdir("crr-exp-")
+    data, snaps, gate = os.path.join(d, "data"), os.path.join(d, "snaps"), os.path.join(d, "gate")
+    args = ["--aggregator.snapshot_dir=" + snaps, "--aggregator.sinks=jsonl",
+            "--aggregator.schedules=nightly=daily 02:00"]
+    a = Agg(data, args, env={"CRRMON_NOW": "2026-03-01T01:59:58Z+"})
+    crrtest.wait_until(lambda: a.delivered_ids("jsonl"), timeout=30, what="the nightly snapshot")
+    assert a.proc.term() == 0
+    later = "2026-03-08T12:00:00Z"
+    b = Agg(data, args, env={"CRRMON_NOW": later,
+                             "CRR_PAUSEPOINT": "agg_snapwork_compute:" + gate})
+    crrtest.wait_until(lambda: "pause point agg_snapwork_compute: waiting" in b.proc.stderr(),
+                       timeout=30, what="the worker computing the catch-up")
+    r = crrtest.run([crrtest.binary("crrmon"), "generate", "--seed", "5", "--count", "40",
+                     "--end", later, "--days", "5"], check=0)
+    path = os.path.join(d, "in.jsonl")
+    with open(path, "w") as f:
+        f.write(r.stdout)
+    crrtest.run([crrtest.binary("crrmon"), "send", "--aggregator", b.ep["ingest"], path],
+                env={"CRRMON_NOW": later}, check=0)  # every event acknowledged
+    assert b.get("/api/v1/stats")["applied"] == 40
+    rows = snapshots_json(data)
+    assert [r["catchUp"] for r in rows] == [False], rows  # the catch-up is not stored yet
+    assert "started pid=" in b.proc.stderr()
+    with open(gate, "w"):
+        pass
+    err = crrtest.wait_until(lambda: "schedule=nightly catch-up" in b.proc.stderr() and b.proc.stderr(),
+                             timeout=30, what="the catch-up stored (its log line)")
+    rows = snapshots_json(data)
+    assert len(rows) == 2 and rows[1]["catchUp"] is True, rows
+    assert rows[1]["asOf"] == "2026-03-08T02:00:00Z", rows
+    assert err.index("started pid=") < err.index("snapshot id=%s schedule=nightly catch-up" % rows[1]["id"])
+    crrtest.wait_until(lambda: rows[1]["id"] in b.delivered_ids("jsonl"), timeout=30,
+                       what="the catch-up delivered")
+    assert b.proc.term() == 0
+
+
+def test_a_sink_added_to_a_schedule_gets_its_stored_snapshots():
+    """A sink instance added to a schedule's list (restart) is sent every stored snapshot of that
+    schedule, once, in order (as a sink added to aggregator.sinks is sent every stored snapshot
+    meant for aggregator.sinks); it gets none of the snapshots meant for other sinks, and the
+    default sinks get none of the schedule's."""
+    d = crrtest.tmpdir("crr-exp-")
+    data, snaps, arch = (os.path.join(d, x) for x in ("data", "snaps", "arch"))
+    base = ["--aggregator.snapshot_dir=" + snaps, "--aggregator.sinks=jsonl"]
+    a = Agg(data, base + ["--aggregator.schedules=nightly=daily 02:00 @ csv"],
+            env={"CRRMON_NOW": "2026-03-01T01:59:58Z+"})
+    nightly = crrtest.wait_until(lambda: a.delivered_ids("csv"), timeout=30, what="the nightly snapshot")
+    ondemand = a.snapshot()
+    assert [x["sink"] for x in ondemand["deliveries"]] == ["jsonl"], ondemand
+    assert a.proc.term() == 0
+    assert a.delivered_ids("jsonl") == [ondemand["id"]]
+    grown = base + ["--aggregator.schedules=nightly=daily 02:00 @ csv,archive",
+                    "--sink.archive.type=csv", "--sink.archive.dir=" + arch]
+    b = Agg(data, grown, env={"CRRMON_NOW": "2026-03-01T02:00:30Z"})  # no slot missed
+    crrtest.wait_until(lambda: b.delivered_ids("archive") == nightly, timeout=30,
+                       what="the archive backfilled")
+    err = b.proc.stderr()
+    assert "sink archive: snapshot id=%s schedule=nightly queued at start" % nightly[0] in err, err
+    assert err.count("queued at start") == 1, err  # neither jsonl nor csv get anything again
+    assert sorted(os.listdir(arch)) == sorted([fname(nightly[0], "csv", "nightly"), "nightly-latest.csv"])
+    assert b.proc.term() == 0
+    assert b.delivered_ids("jsonl") == [] and b.delivered_ids("csv") == []
+    c = Agg(data, grown, env={"CRRMON_NOW": "2026-03-01T02:00:40Z"})  # once: not again
+    crrtest.wait_until(lambda: "next=" in c.proc.stderr(), timeout=30, what="the schedules")
+    assert c.snapshot()["deliveries"][0]["state"] == "delivered"
+    assert "queued at start" not in c.proc.stderr() and c.delivered_ids("archive") == []
+    assert c.proc.term() == 0
+
+
+def test_crrmon_snapshot_waits_for_each_delivery():
+    """`crrmon snapshot` waits past the POST (which answers once the snapshot is stored) until each
+    sink's delivery is decided, and prints each outcome with the file written; a delivery still
+    undecided when --timeout is spent is printed pending (exit 0: the snapshot is taken, the
+    aggregator goes on with it), with a note on stderr."""
+    d = crrtest.tmpdir("crr-exp-")
+    data, snaps = os.path.join(d, "data"), os.path.join(d, "snaps")
+    rx = Receiver()
+    rx.gate.clear()  # the webhook hangs until the test lets it answer
+    try:
+        a = Agg(data, ["--aggregator.snapshot_dir=" + snaps, "--aggregator.sinks=jsonl,webhook",
+                       "--sink.webhook.url=" + rx.url, "--sink.webhook.timeout=60s"])
+        cmd = [crrtest.binary("crrmon"), "snapshot", "--http", a.ep["http"]]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert rx.arrived.wait(30), "the webhook never got the snapshot"
+        sid = crrtest.wait_until(lambda: a.delivered_ids("jsonl"), timeout=30, what="the file")[0]
+        assert p.poll() is None  # the webhook's delivery is not decided: still waiting
+        rx.gate.set()
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        path = os.path.join(os.path.realpath(snaps), fname(sid, "jsonl"))
+        assert out.splitlines() == [f"id {sid}", f"file {path}", out.splitlines()[2],
+                                    f"delivery jsonl delivered {path}",
+                                    "delivery webhook delivered"], out
+        assert err == "", err
+        # the GET it follows: each sink's outcome, with the file; 404 for a snapshot not stored
+        got = a.get(f"/api/v1/snapshots/{sid}/deliveries")
+        assert got == {"id": sid, "deliveries": [
+            {"sink": "jsonl", "state": "delivered", "error": "", "file": path},
+            {"sink": "webhook", "state": "delivered", "error": "", "file": ""}]}, got
+        try:
+            a.get("/api/v1/snapshots/nosuch/deliveries")
+            raise AssertionError("a snapshot not stored was found")
+        except urllib.error.HTTPError as e:
+            assert e.code == 404, e
+        assert a.proc.term() == 0
+    finally:
+        rx.close()
+    # undecided when --timeout is spent: pending, exit 0, a note on stderr (a receiver that
+    # takes the connection and never answers)
+    silent = socket.socket()
+    try:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        b = Agg(data, ["--aggregator.snapshot_dir=" + snaps, "--aggregator.sinks=jsonl,webhook",
+                       "--sink.webhook.url=http://127.0.0.1:%d/hook" % silent.getsockname()[1],
+                       "--sink.webhook.timeout=15s"])  # stopping waits for it
+        r = crrtest.run([crrtest.binary("crrmon"), "snapshot", "--http", b.ep["http"], "--timeout", "3s"],
+                        check=0)
+        lines = r.stdout.splitlines()
+        assert lines[-2].startswith("delivery jsonl delivered ") and lines[-1] == "delivery webhook pending", lines
+        assert "1 delivery(ies) of snapshot %s not decided within the timeout" % lines[0][3:] in r.stderr, r.stderr
+        assert b.proc.term(timeout=60) == 0
+    finally:
+        silent.close()
 
 
 if __name__ == "__main__":

@@ -116,7 +116,7 @@ def test_postgres_outage_crash_and_values():
         [[first["id"], "on-demand", "t"]]
     got = pg_rows(pg, first["id"])
     assert len(got) == first["values"], (len(got), first["values"])
-    assert got == jsonl_rows(os.path.join(snaps, first["id"] + ".jsonl"))
+    assert got == jsonl_rows(os.path.join(snaps, crrtest.snapshot_file(first, "jsonl")))
     q = crrtest.run([crrtest.binary("crrmon"), "query", "--data-dir", data, "--json", "--as-of", NOW,
                      "--borough", BOROUGH, "--indicator", "stop_search.count"],
                     env={"CRRMON_NOW": NOW}, check=0)

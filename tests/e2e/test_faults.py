@@ -201,10 +201,11 @@ def test_snapshot_committed_but_not_exported():
     if not before:
         err = crrtest.wait_until(lambda: "delivered" in agg2.stderr() and agg2.stderr(), timeout=30,
                                  what="the delivery in the log")
-        assert "sink jsonl: snapshot id=%s delivered" % files[0][:-6] in err, err
     with open(os.path.join(snap_dir, files[0])) as f:
         lines = [json.loads(l) for l in f]
-    assert lines[0]["id"] + ".jsonl" == files[0], lines[0]
+    if not before:
+        assert "sink jsonl: snapshot id=%s delivered" % lines[0]["id"] in err, err
+    assert crrtest.snapshot_file(lines[0], "jsonl") == files[0], lines[0]
     got = [l["value"] for l in lines[1:] if l.get("indicator") == "stop_search.count" and
            l.get("borough") == BOROUGH and l.get("windowDays") == 90 and not l.get("dims")]
     assert got == [total], (got, total)
@@ -318,7 +319,48 @@ def disk_full_scenario():
     print(f"disk full: collector and aggregator paused and resumed; {DISK_COUNT} events applied once", flush=True)
 
 
-def collector_disk_full_scenario():
+def collector_csv_first_group_disk_full_scenario():
+    """A CSV file whose very first group finds the collector's disk full: the pause puts the file
+    back at its start, where its header is read again as the header (not as a record); once space
+    is freed every record arrives and the run ends without a reject."""
+    mnt = crrtest.tmpdir("crr-tmpfs-")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "crrtest", mnt], check=True)
+    coll_dir = os.path.join(mnt, "coll")
+    agg, ep = start_aggregator(os.path.join(crrtest.tmpdir("crr-diskfull-agg-"), "agg"))
+    src = crrtest.tmpdir("crr-diskfull-in-")
+    empty = os.path.join(src, "empty.jsonl")
+    open(empty, "w").close()
+    first = crrtest.Proc(collector_args(coll_dir, ep["ingest"], empty), env=ENV, name="collector-0")
+    assert first.wait(60) == 0, first.stderr()[-2000:]  # the spool exists, nearly empty
+    path = os.path.join(src, "racist_incident.csv")
+    with open(path, "w") as f:  # records of ~250 bytes
+        f.write("borough,occurred_at,count,record_id\n")
+        f.writelines("%s,2026-02-%02dT10:00:00Z,1,%0200d\n" % (BOROUGH, i % 28 + 1, i)
+                     for i in range(5000))
+    filler = fill(mnt)
+    # one group for the whole file (1.3 MB): its commit cannot fit in pages the spool already has
+    coll = crrtest.Proc(collector_args(coll_dir, ep["ingest"], path,
+                                       extra=["--give-up-after", "0", "--collector.group_lines=100000",
+                                              "--collector.group_time=10s"]),
+                        env=ENV, name="collector")
+    crrtest.wait_until(lambda: "stopped reading" in coll.stderr() or not coll.alive(), timeout=60,
+                       what="the collector to find its disk full")
+    assert coll.alive(), coll.stderr()[-3000:]
+    os.unlink(filler)
+    assert coll.wait(timeout=120) == 0, coll.stderr()[-3000:]  # 0: not one line rejected
+    st = [json.loads(l) for l in crrmon("status", "--data-dir", agg.dir, "--json", check=0).stdout.splitlines()]
+    assert len(st) == 1 and st[0]["applied"] == "5000" and st[0]["rejected"] == "0", st
+    assert agg.term() == 0
+    print("csv first group on a full disk: header read again as the header", flush=True)
+
+
+def collector_disk_full_csv_scenario():
+    """The same with a CSV input whose records span lines (a quoted record_id with a line break):
+    a group dropped on the full disk puts the file back at a record's first line, never inside one."""
+    collector_disk_full_scenario(csv_input=True)
+
+
+def collector_disk_full_scenario(csv_input=False):
     """Only the collector's disk is full, and stays full: with the aggregator stopped (SIGSTOP) the
     spool grows until ENOSPC; the collector pauses, is killed, restarts on the full disk and pauses
     again (no exit 1); once the aggregator runs again, the spooled events go out first, their Acks
@@ -331,12 +373,21 @@ def collector_disk_full_scenario():
     path = os.path.join(crrtest.tmpdir("crr-diskfull-in-"), "in.jsonl")
     with open(path, "w") as f:
         f.write(text)
+    if csv_input:
+        from test_csv_inputs import to_rows, write_csv
+        events = [json.loads(line) for line in text.splitlines()]
+        for e in events:
+            e["recordId"] = e["recordId"] + "\nline two"
+        path = write_csv(path[:-len(".jsonl")] + ".csv", to_rows(events))
     agg, ep = start_aggregator(agg_dir)
     os.makedirs(coll_dir)
     filler = fill(mnt)
     os.truncate(filler, max(0, os.path.getsize(filler) - 1024 * 1024))
     agg.sigstop()
-    args = collector_args(coll_dir, ep["ingest"], path, extra=["--give-up-after", "0", "--sender.resend_timeout=1s"])
+    extra = ["--give-up-after", "0", "--sender.resend_timeout=1s"]
+    if csv_input:
+        extra.append("--collector.group_lines=999")  # odd: groups end inside a two-line record
+    args = collector_args(coll_dir, ep["ingest"], path, extra=extra)
     coll = crrtest.Proc(args, env=ENV, name="collector")
     crrtest.wait_until(lambda: "stopped reading" in coll.stderr() or not coll.alive(), timeout=60,
                        what="the collector to find its disk full")
@@ -370,7 +421,7 @@ def test_disk_full():
     env = dict(os.environ, TMPDIR=crrtest.tmpdir("faults-ns-"))  # its folders, logs included, in ours
     r = subprocess.run([*prefix, sys.executable, os.path.abspath(__file__), INSIDE_FLAG],
                        capture_output=True, text=True, timeout=600, env=env)
-    assert r.returncode == 0 and "2 passed, 0 failed" in r.stdout, \
+    assert r.returncode == 0 and "4 passed, 0 failed" in r.stdout, \
         f"exit {r.returncode}\nstdout:\n{r.stdout[-6000:]}\nstderr:\n{r.stderr[-3000:]}"
 
 
@@ -378,5 +429,8 @@ if __name__ == "__main__":
     if sys.argv[1:] == [INSIDE_FLAG]:
         globals()["test_inside_disk_full"] = disk_full_scenario
         globals()["test_inside_collector_disk_full"] = collector_disk_full_scenario
-        sys.argv[1:] = ["test_inside_disk_full", "test_inside_collector_disk_full"]
+        globals()["test_inside_collector_disk_full_csv"] = collector_disk_full_csv_scenario
+        globals()["test_inside_csv_first_group_disk_full"] = collector_csv_first_group_disk_full_scenario
+        sys.argv[1:] = ["test_inside_disk_full", "test_inside_collector_disk_full",
+                        "test_inside_collector_disk_full_csv", "test_inside_csv_first_group_disk_full"]
     crrtest.main()

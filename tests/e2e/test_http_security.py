@@ -174,7 +174,10 @@ def test_loopback_users_file_roles_and_reload():
 
     assert get(None, None) == 401
     assert get(None, None, path="/healthz") == 200
+    assert get(None, None, path="/readyz") == 200  # readiness probes need no secret either
     assert get("rita", "read-pass") == 200
+    for path in ("/api/v1/boroughs", "/api/v1/indicators?borough=LONDON", "/api/v1/snapshots"):
+        assert (get(None, None, path=path), get("rita", "read-pass", path=path)) == (401, 200), path
     assert get("rita", "read-pass", "POST", "/api/v1/snapshots") == 403
     assert get("ada", "admin-pass", "POST", "/api/v1/snapshots") == 201
     assert get("zoe", "zoe-pass") == 401

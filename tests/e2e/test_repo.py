@@ -119,7 +119,9 @@ def test_install_layout():
     # man pages, units and example configs stay inside the prefix (the .deb moves etc/ and lib/systemd)
     for f in ("share/man/man1/crrmon.1", "share/man/man8/crrmon-aggregator.8", "share/man/man8/crrmon-collector.8",
               "lib/systemd/system/crrmon-aggregator.service", "lib/systemd/system/crrmon-collector@.service",
-              "etc/crrmon/aggregator.ini", "etc/crrmon/collector-example.ini"):
+              "etc/crrmon/aggregator.ini", "etc/crrmon/collector-example.ini",
+              "share/doc/crrmon/examples/prometheus/crrmon-alerts.yml",
+              "share/doc/crrmon/examples/prometheus/crrmon.yml", "share/doc/crrmon/examples/grafana/crrmon.json"):
         assert os.path.exists(os.path.join(prefix, f)), f
 
 

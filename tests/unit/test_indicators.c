@@ -7,7 +7,9 @@
  * first day inside, 23:59:59 the day before outside), equal weights
  * (n_eff = n); pipeline.last_event_age_seconds with boroughs whose events
  * arrived at three different instants (LONDON = the smallest age, i.e. the
- * latest arrival of any borough); and the configuration the store records for the CLI
+ * latest arrival of any borough); the monthly series (state/series: each calendar
+ * month its own window, edges at 00:00:00 of the 1st and 23:59:59 of the last
+ * day, across a year's end); and the configuration the store records for the CLI
  * (crr_store_record_config, crr_store_refdata, crr_store_stat). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +23,7 @@
 #include "event_fixture.h"
 #include "indicators.h"
 #include "refdata.h"
+#include "series.h"
 #include "store.h"
 #include "store_fixture.h"
 
@@ -464,6 +467,34 @@ static void test_last_event_age_london_is_the_smallest(void **state)
     crr_indicators_free(&v, n);
 }
 
+/* crr_series_monthly as of 2026-03-01T12:00:00Z: April 2025 .. March 2026,
+ * one stop search on each side of three month edges (a year's end among
+ * them) and one just before the first month: each month counts its own. */
+static void test_series_monthly(void **state)
+{
+    fx_t *f = *state;
+    const int64_t MAR1 = NOW_SEC - 12 * 3600, FEB1 = MAR1 - 28 * 86400, JAN1 = FEB1 - 31 * 86400;
+    const int64_t APR1_2025 = JAN1 - 275 * 86400; /* Apr 30 + ... + Dec 31 days */
+    Crrmon__V1__Event *ev[] = {s_search(B1, MAR1),          s_search(B1, MAR1 - 1),
+                               s_search(B1, MAR1 + 3600),   s_search(B1, JAN1),
+                               s_search(B1, JAN1 - 1),      s_search(B1, APR1_2025),
+                               s_search(B1, APR1_2025 - 1), s_search(B2, FEB1)};
+    s_apply(f, ev, 8);
+    crr_series_month_t m[CRR_SERIES_MONTHS];
+    assert_int_equal(crr_series_monthly(f->s, NULL, "stop_search.count", B1, NOW_SEC, m), 0);
+    static const int want[CRR_SERIES_MONTHS] = {1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 2};
+    for (int i = 0; i < CRR_SERIES_MONTHS; i++) {
+        assert_int_equal(m[i].year * 100 + m[i].month, i < 9 ? 202504 + i : 202601 + i - 9);
+        assert_true(m[i].kept && m[i].have_value);
+        assert_true(m[i].value == want[i]);
+        assert_int_equal(m[i].n, want[i]);
+    }
+    assert_int_equal(crr_series_monthly(f->s, NULL, "stop_search.count", "LONDON", NOW_SEC, m), 0);
+    /* February: B1's 23:59:59 on the 28th and B2's at 00:00:00 on the 1st (B2 covers from then) */
+    assert_true(m[9].value == 1 && m[10].value == 2 && m[11].value == 2);
+    assert_int_equal(crr_series_monthly(f->s, NULL, "nope", B1, NOW_SEC, m), CRR_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -473,6 +504,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_survey_49_vs_50_and_equal_weights, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_boundary, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_series_monthly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coverage_london_from_covering_boroughs, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_recorded_config_and_stat, setup, teardown),

@@ -2,7 +2,9 @@
  * offsets and numbers, an unterminated last line left unread (files) or
  * taken (stdin-like finished input), over-long lines, unread, seek, a
  * directory refused at open, and the identity (device, inode, fingerprint
- * over a given length, position kept). */
+ * over a given length, position kept); .gz files: decompressed lines and
+ * offsets, a seek to an uncompressed offset, the last line taken, and
+ * damaged or non-gzip data refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +22,8 @@
 #include <unistd.h>
 
 #include "tmpdir_fixture.h"
+
+#include <zlib.h>
 
 FX_TMPDIR_FIXTURE("reader")
 
@@ -46,6 +50,72 @@ static const char *s_next(crr_reader_t *r, int want)
     if (want == 1 || want == CRR_READER_TOOLONG)
         snprintf(buf, sizeof buf, "%.*s", (int)len, line);
     return buf;
+}
+
+/* Writes text gzip-compressed to DIR/name; returns the path (static). */
+static const char *s_gz(const char *name, const char *text)
+{
+    static char path[128];
+    snprintf(path, sizeof path, "%s/%s", s_dir, name);
+    gzFile g = gzopen(path, "wb");
+    assert_non_null(g);
+    assert_int_equal(gzwrite(g, text, (unsigned)strlen(text)), (int)strlen(text));
+    assert_int_equal(gzclose(g), Z_OK);
+    return path;
+}
+
+static void test_gz_lines_offsets_and_seek(void **state)
+{
+    (void)state;
+    const char *p = s_gz("a.jsonl.gz", "one\ntwo\nthree");
+    crr_reader_t *r = NULL;
+    assert_int_equal(crr_reader_open(p, 256, &r), 0);
+    crr_reader_take_last(r, 0); /* ignored: a compressed file is complete */
+    assert_int_equal(crr_reader_size(r), INT64_MAX);
+    assert_string_equal(s_next(r, 1), "one");
+    assert_int_equal(crr_reader_offset(r), 4);
+    assert_string_equal(s_next(r, 1), "two");
+    assert_int_equal(crr_reader_offset(r), 8);
+    assert_string_equal(s_next(r, 1), "three");
+    assert_int_equal(crr_reader_line(r), 3);
+    s_next(r, CRR_READER_EOF);
+    /* a checkpoint in uncompressed bytes: resume after line 1 */
+    assert_int_equal(crr_reader_seek(r, 4, 1), 0);
+    assert_string_equal(s_next(r, 1), "two");
+    assert_int_equal(crr_reader_line(r), 2);
+    /* the fingerprint of a small file covers the whole (fixed) compressed file */
+    uint64_t h1 = 0, h2 = 0;
+    assert_int_equal(crr_reader_fingerprint(r, 4096, &h1), 0);
+    assert_int_equal(crr_reader_fingerprint(r, 4096, &h2), 0);
+    assert_true(h1 == h2);
+    crr_reader_close(&r);
+}
+
+static void test_gz_damaged_or_plain_refused(void **state)
+{
+    (void)state;
+    const char *p = s_file("plain.jsonl.gz", "{\"not\":\"gzip\"}\n", "w");
+    crr_reader_t *r = NULL;
+    assert_int_equal(crr_reader_open(p, 256, &r), 0);
+    s_next(r, -EBADMSG);
+    crr_reader_close(&r);
+    /* a truncated stream: the first bytes of a real one */
+    char big[2000];
+    for (size_t i = 0; i < sizeof big - 1; i++)
+        big[i] = (char)(i % 50 == 49 ? '\n' : 'a' + (char)(i * 7 % 26));
+    big[sizeof big - 1] = '\0';
+    const char *g = s_gz("t.jsonl.gz", big);
+    struct stat st;
+    assert_int_equal(stat(g, &st), 0);
+    assert_int_equal(truncate(g, st.st_size / 2), 0);
+    assert_int_equal(crr_reader_open(g, 4096, &r), 0);
+    int rc;
+    char *line;
+    size_t len;
+    while ((rc = crr_reader_next(r, 1, &line, &len)) == 1)
+        ;
+    assert_int_equal(rc, -EBADMSG);
+    crr_reader_close(&r);
 }
 
 static void test_lines_and_unterminated_last(void **state)
@@ -200,6 +270,8 @@ int main(void)
         cmocka_unit_test(test_directory_refused),
         cmocka_unit_test(test_identity),
         cmocka_unit_test(test_pipe_is_stdin_like),
+        cmocka_unit_test(test_gz_lines_offsets_and_seek),
+        cmocka_unit_test(test_gz_damaged_or_plain_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

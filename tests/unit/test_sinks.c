@@ -12,7 +12,7 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "sink.h"
+#include "filesink.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,8 +167,9 @@ static void test_jsonl_layout(void **state)
     assert_int_equal(crr_sink_jsonl.write(st, &s.snap, &d), CRR_SINK_OK);
     assert_int_equal(crr_sink_jsonl.write(st, &s.snap, &d), CRR_SINK_OK); /* idempotent */
     char path[400], where[400];
-    snprintf(path, sizeof path, "%s/20260301T120000Z-000001.jsonl", f->dir);
-    assert_int_equal(crr_sink_jsonl.locate(st, s.snap.id, where, sizeof where), 0);
+    snprintf(path, sizeof path, "%s/nightly-20260301T120000Z-20260301T120000Z-000001.jsonl",
+             f->dir);
+    assert_int_equal(crr_sink_jsonl.locate(st, &s.snap, where, sizeof where), 0);
     char real[400];
     assert_non_null(realpath(path, real));
     assert_string_equal(where, real);
@@ -198,12 +199,12 @@ static void test_csv_layout(void **state)
     void *st = s_open(&crr_sink_csv, f->dir);
     sample_t s;
     s_sample(&s, "20260301T120000Z-000002");
-    s.snap.schedule = "on,demand"; /* a comma: the cell is quoted */
+    s.d2.value = "BLACK,CARIBBEAN"; /* a comma: the cell is quoted */
     crr_diag_t d;
     crr_diag_clear(&d);
     assert_int_equal(crr_sink_csv.write(st, &s.snap, &d), CRR_SINK_OK);
     char path[400];
-    snprintf(path, sizeof path, "%s/20260301T120000Z-000002.csv", f->dir);
+    snprintf(path, sizeof path, "%s/nightly-20260301T120000Z-20260301T120000Z-000002.csv", f->dir);
     char *got = s_slurp(path);
     assert_non_null(got);
     assert_string_equal(
@@ -211,10 +212,10 @@ static void test_csv_layout(void **state)
              "value,n,n_eff,ci_low,ci_high,reliable,boroughs_reporting,"
              "borough_name,window_start,window_end,stat\n"
              "20260301T120000Z-000002,2026-03-01T12:00:00Z,2026-03-01T12:00:01.500Z,"
-             "\"on,demand\",stop_search.count,E09000022,30,,4,4,,1.5,10.25,false,1,"
+             "nightly,stop_search.count,E09000022,30,,4,4,,1.5,10.25,false,1,"
              "Lambeth,2026-01-31,2026-03-01,C\n"
              "20260301T120000Z-000002,2026-03-01T12:00:00Z,2026-03-01T12:00:01.500Z,"
-             "\"on,demand\",survey.good_job,LONDON,365,ethnicity=BLACK;gender=FEMALE,,0,,"
+             "nightly,survey.good_job,LONDON,365,\"ethnicity=BLACK,CARIBBEAN;gender=FEMALE\",,0,,"
              ",,false,3,London,2025-03-02,2026-03-01,W\n");
     free(got);
     crr_sink_csv.close(&st);
@@ -238,6 +239,46 @@ static void test_open_makes_folder(void **state)
     assert_null(st);
 }
 
+/* The file_name template: placeholders, the default, and what open refuses. */
+static void test_file_name_template(void **state)
+{
+    fixture_t *f = *state;
+    crr_sink_section_t sec = {"csv", f->dir, NULL};
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    void *st = NULL;
+    static const char *const bad[] = {"{schedule}.csv", "a/{id}.csv", "{bogus}-{id}",
+                                      ".{id}.csv",      "{id}.tmp",   "{id} x.csv"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        crr_filesink_opts_t o = {NULL, bad[i], 0, "sink.csv", "csv"};
+        assert_int_equal(crr_filesink_open(&sec, &o, &st, &d), CRR_ECONFIG);
+        assert_null(st);
+        assert_string_equal(d.field, "sink.csv.file_name");
+    }
+    sample_t s;
+    s_sample(&s, "20260301T120000Z-000007");
+    char name[300];
+    crr_filesink_opts_t o = {NULL, "crr_{as_of}.{schedule}.{id}.txt", 0, "sink.csv", "csv"};
+    assert_int_equal(crr_filesink_open(&sec, &o, &st, &d), 0);
+    assert_int_equal(crr_filesink_name(st, &s.snap, name, sizeof name), 0);
+    assert_string_equal(name, "crr_20260301T120000Z.nightly.20260301T120000Z-000007.txt");
+    crr_filesink_close(&st);
+    crr_filesink_opts_t dflt = {NULL, "", 0, "sink.csv", "csv"};
+    assert_int_equal(crr_filesink_open(&sec, &dflt, &st, &d), 0);
+    assert_int_equal(crr_filesink_name(st, &s.snap, name, sizeof name), 0);
+    assert_string_equal(name, "nightly-20260301T120000Z-20260301T120000Z-000007.csv");
+    s.snap.schedule = ""; /* on-demand */
+    s.snap.as_of = NULL;
+    assert_int_equal(crr_filesink_name(st, &s.snap, name, sizeof name), 0);
+    assert_string_equal(name, "on-demand-19700101T000000Z-20260301T120000Z-000007.csv");
+    assert_int_equal(crr_filesink_name(st, &s.snap, name, 20), CRR_ENOTFOUND); /* no room */
+    s.snap.schedule = "a/b";
+    assert_int_equal(crr_filesink_name(st, &s.snap, name, sizeof name), CRR_ENOTFOUND);
+    s_sample(&s, "../x");
+    assert_int_equal(crr_filesink_name(st, &s.snap, name, sizeof name), CRR_ENOTFOUND);
+    crr_filesink_close(&st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +286,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_jsonl_layout, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_csv_layout, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_open_makes_folder, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_file_name_template, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

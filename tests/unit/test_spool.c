@@ -355,6 +355,51 @@ static void test_origin_and_rejects(void **state)
     assert_int_equal(n, 1);
 }
 
+/* crr_spool_rejects_next_id, crr_spool_rejects_foreach and the marks (the
+ * drop folder's first reject id per file): set/del only in a txn, kept
+ * across a reopen, del of a missing mark is fine. */
+static int s_count_rejects(const char *json, size_t len, void *ud)
+{
+    (void)json;
+    (void)len;
+    (*(int *)ud)++;
+    return 0;
+}
+
+static void test_marks_and_reject_ids(void **state)
+{
+    fix_t *f = *state;
+    uint64_t id = 0, v = 0;
+    assert_int_equal(crr_spool_rejects_next_id(f->s, &id), 0);
+    assert_int_equal(id, 1);
+    assert_int_equal(crr_spool_mark_set(f->s, "drop:/x/a.jsonl", 1), CRR_EINVAL); /* no txn */
+    assert_int_equal(crr_spool_mark_get(f->s, "drop:/x/a.jsonl", &v), CRR_ENOTFOUND);
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "", "bad");
+    assert_int_equal(crr_spool_begin(f->s), 0);
+    assert_int_equal(crr_spool_reject(f->s, &d, 0, NULL), 0);
+    assert_int_equal(crr_spool_reject(f->s, &d, 0, NULL), 0);
+    assert_int_equal(crr_spool_rejects_next_id(f->s, &id), 0); /* the open txn's view */
+    assert_int_equal(id, 3);
+    assert_int_equal(crr_spool_mark_set(f->s, "drop:/x/a.jsonl", id), 0);
+    assert_int_equal(crr_spool_reject(f->s, &d, 0, NULL), 0);
+    assert_int_equal(crr_spool_commit(f->s), 0);
+    crr_spool_close(&f->s);
+    f->s = s_open(f->dir, "borough-a", 1 << 20);
+    assert_int_equal(crr_spool_mark_get(f->s, "drop:/x/a.jsonl", &v), 0);
+    assert_int_equal(v, 3);
+    int n = 0;
+    assert_int_equal(crr_spool_rejects_foreach(f->s, v, s_count_rejects, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(crr_spool_begin(f->s), 0);
+    assert_int_equal(crr_spool_mark_del(f->s, "drop:/x/a.jsonl"), 0);
+    assert_int_equal(crr_spool_mark_del(f->s, "drop:/x/none"), 0);
+    assert_int_equal(crr_spool_mark_set(f->s, "", 1), CRR_EINVAL);
+    assert_int_equal(crr_spool_commit(f->s), 0);
+    assert_int_equal(crr_spool_mark_get(f->s, "drop:/x/a.jsonl", &v), CRR_ENOTFOUND);
+}
+
 /* A fresh epoch after the aggregator lost state: the waiting events become
  * seq 1.. (packed seq too), keep their origin, and it survives a reopen. */
 static void test_new_epoch_renumbers(void **state)
@@ -559,6 +604,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_origin_and_rejects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_epoch_renumbers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_format_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_marks_and_reject_ids, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -920,6 +920,14 @@ static void test_snapshot_and_prune(void **state)
     assert_int_equal(got->n_values, a->n_values);
     crr_codec_free(&got->base);
     assert_int_equal(crr_store_snapshot_get(f->s, "nope", &got), CRR_ENOTFOUND);
+    assert_int_equal(crr_store_snapshot_head(f->s, b->id, &got), 0); /* the header alone */
+    assert_string_equal(got->id, b->id);
+    assert_string_equal(got->schedule, "daily");
+    assert_non_null(got->as_of);
+    assert_int_equal(got->as_of->seconds, NOW_SEC);
+    assert_int_equal(got->n_values, 0);
+    crr_codec_free(&got->base);
+    assert_int_equal(crr_store_snapshot_head(f->s, "nope", &got), CRR_ENOTFOUND);
     int cnt = 0;
     assert_int_equal(crr_store_snapshots_foreach(f->s, s_snap_cb, &cnt), 0);
     assert_int_equal(cnt, 2);

@@ -594,6 +594,54 @@ static void test_enum_reason(void **state)
     assert_null(strstr(d.reason, "OUTCOME_UNSPECIFIED"));
 }
 
+/* crr_validate_event_all: every failed rule, in the order crr_validate_event
+ * checks them (its first failure first), file and line on each; a rule that
+ * depends on a failed one is skipped; cap bounds what is written, not the
+ * count. */
+static void test_every_problem(void **state)
+{
+    (void)state;
+    fix_t f;
+    s_fix(&f, CRRMON__V1__EVENT__BODY_STOP_SEARCH);
+    f.e.borough = "X";
+    f.e.occurred_at = NULL; /* absent: the future and too-old rules are not checked */
+    f.ss.ethnicity = 0;
+    f.ss.outcome = 99;
+    f.ss.sde_code = "ZZ";
+    f.ss.grounds_satisfactory = 1;
+    f.ss.grounds_reviewed = 0;
+    crr_diag_t d[8], first;
+    crr_diag_clear(&d[0]);
+    snprintf(d[0].file, sizeof d[0].file, "in.csv");
+    d[0].line = 9;
+    crr_diag_clear(&first);
+    size_t n = 0;
+    assert_int_equal(crr_validate_event_all(&f.e, &s_opts, d, 8, &n), CRR_EREJECT);
+    assert_int_equal(crr_validate_event(&f.e, &s_opts, &first), CRR_EREJECT);
+    static const char *const fields[] = {"borough",
+                                         "occurred_at",
+                                         "stop_search.ethnicity",
+                                         "stop_search.outcome",
+                                         "stop_search.sde_code",
+                                         "stop_search.grounds_satisfactory"};
+    assert_int_equal(n, 6);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(d[i].field, fields[i]);
+        assert_string_equal(d[i].file, "in.csv");
+        assert_int_equal(d[i].line, 9);
+    }
+    assert_string_equal(first.field, d[0].field);
+    assert_string_equal(first.reason, d[0].reason);
+    assert_int_equal(first.code, d[0].code);
+    /* cap 2: two written, six counted */
+    assert_int_equal(crr_validate_event_all(&f.e, &s_opts, d, 2, &n), CRR_EREJECT);
+    assert_int_equal(n, 6);
+    /* a valid event: nothing */
+    s_fix(&f, CRRMON__V1__EVENT__BODY_STOP_SEARCH);
+    assert_int_equal(crr_validate_event_all(&f.e, &s_opts, d, 8, &n), 0);
+    assert_int_equal(n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -613,6 +661,7 @@ int main(void)
         cmocka_unit_test(test_survey_response),
         cmocka_unit_test(test_community_engagement),
         cmocka_unit_test(test_enum_reason),
+        cmocka_unit_test(test_every_problem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,312 @@
+/* dropfolder: the drop folder's files between "handed out" and "done"
+ * (see dropfolder.h). A list of files: the one being read and those read and
+ * waiting for their Acks, each with its report rows. */
+#include "dropfolder.h"
+
+#include "crashpoint.h"
+#include "errreport.h"
+#include "log.h"
+#include "watch.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char path[PATH_MAX]; /* DIR/NAME */
+    char key[PATH_MAX];  /* its checkpoint key, "" = none */
+    int read;            /* read to its end: waits for last_seq's Ack */
+    uint64_t last_seq;   /* ... */
+    uint64_t from_id;    /* its first possible reject id */
+} s_file_t;
+
+struct crr_drop {
+    crr_watch_t *w; /* the folder */
+    s_file_t *f;    /* files handed out */
+    size_t n, cap;  /* used, allocated */
+};
+
+int crr_drop_open(const char *dir, int64_t settle_ms, crr_drop_t **out)
+{
+    *out = NULL;
+    crr_drop_t *d = calloc(1, sizeof *d);
+    if (!d)
+        return -ENOMEM;
+    int rc = crr_watch_open(dir, settle_ms, &d->w);
+    if (rc) {
+        free(d);
+        return rc;
+    }
+    CRR_INFO("watching drop folder %s (complete files: renamed in, or unchanged for %lldms)", dir,
+             (long long)settle_ms);
+    *out = d;
+    return 0;
+}
+
+void crr_drop_close(crr_drop_t **dp)
+{
+    if (!dp || !*dp)
+        return;
+    crr_drop_t *d = *dp;
+    free(d->f);
+    crr_watch_close(&d->w);
+    free(d);
+    *dp = NULL;
+}
+
+int crr_drop_fd(const crr_drop_t *d)
+{
+    return crr_watch_fd(d->w);
+}
+
+long crr_drop_timeout(const crr_drop_t *d, uint64_t now_ms)
+{
+    return crr_watch_timeout(d->w, now_ms);
+}
+
+static s_file_t *s_find(const crr_drop_t *d, const char *path)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (strcmp(d->f[i].path, path) == 0)
+            return &d->f[i];
+    return NULL;
+}
+
+static void s_remove(crr_drop_t *d, s_file_t *f)
+{
+    *f = d->f[--d->n];
+}
+
+/* The spool mark of checkpoint key key. */
+static void s_mark(char *buf, size_t cap, const char *key)
+{
+    snprintf(buf, cap, "drop:%s", key);
+}
+
+int crr_drop_next(crr_drop_t *d, uint64_t now_ms, char *path, size_t cap)
+{
+    (void)crr_watch_poll(d->w, now_ms); /* a failed rescan is logged and retried */
+    if (d->n == d->cap) {
+        size_t cap2 = d->cap ? d->cap * 2 : 8;
+        s_file_t *f = realloc(d->f, cap2 * sizeof *f);
+        if (!f)
+            return 0;
+        d->f = f;
+        d->cap = cap2;
+    }
+    if (!crr_watch_next(d->w, now_ms, path, cap))
+        return 0;
+    s_file_t *f = &d->f[d->n++];
+    memset(f, 0, sizeof *f);
+    snprintf(f->path, sizeof f->path, "%s", path);
+    return 1;
+}
+
+int crr_drop_owns(const crr_drop_t *d, const char *path)
+{
+    return s_find(d, path) != NULL;
+}
+
+int crr_drop_started(crr_drop_t *d, const char *path, const char *key, int resumed,
+                     crr_spool_t *spool)
+{
+    s_file_t *f = s_find(d, path);
+    if (!f)
+        return 0;
+    char mark[PATH_MAX + 8];
+    s_mark(mark, sizeof mark, key);
+    if (resumed && crr_spool_mark_get(spool, mark, &f->from_id) == 0)
+        return 0;
+    int rc = crr_spool_rejects_next_id(spool, &f->from_id);
+    if (rc == 0)
+        rc = crr_spool_begin(spool);
+    if (rc == 0)
+        rc = crr_spool_mark_set(spool, mark, f->from_id);
+    if (rc == 0)
+        rc = crr_spool_commit(spool);
+    if (rc)
+        crr_spool_abort(spool);
+    return rc;
+}
+
+/* crr_spool_rejects_foreach's callback: a row for each reject of the file
+ * (r NULL: only counted). */
+typedef struct {
+    const char *path;
+    crr_errreport_t *r;
+    uint64_t n;
+} s_collect_t;
+
+/* The reject code of its short name (common/err.h), 0 when unknown. */
+static int s_code(const char *name)
+{
+    for (int i = 1; name && i < 64; i++)
+        if (strcmp(crr_reject_code_name(i), name) == 0)
+            return i;
+    return 0;
+}
+
+/* The camelCase form of a snake_case name (proto3 JSON accepts both). */
+static void s_camel(const char *snake, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = snake; *p && o + 1 < cap; p++) {
+        if (*p == '_' && p[1]) {
+            p++;
+            out[o++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+        } else {
+            out[o++] = *p;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* The value at field (a proto path, e.g. stop_search.outcome) in the raw
+ * JSON line, as JSON text (strings without quotes), or NULL when the line
+ * does not parse or has no such member. Free with free(). */
+static char *s_value_at(const char *raw, const char *field)
+{
+    if (!raw || !field || !*field)
+        return NULL;
+    json_t *root = json_loads(raw, JSON_DECODE_ANY, NULL), *at = root;
+    char seg[128], camel[128];
+    for (const char *p = field; at && *p;) {
+        size_t n = strcspn(p, ".");
+        snprintf(seg, sizeof seg, "%.*s", (int)n, p);
+        s_camel(seg, camel, sizeof camel);
+        json_t *next = json_is_object(at) ? json_object_get(at, seg) : NULL;
+        at = next ? next : json_is_object(at) ? json_object_get(at, camel) : NULL;
+        p += n + (p[n] == '.');
+    }
+    char *out = NULL;
+    if (at && at != root)
+        out = json_is_string(at) ? strdup(json_string_value(at)) : json_dumps(at, JSON_ENCODE_ANY);
+    json_decref(root);
+    return out;
+}
+
+static int s_collect(const char *json, size_t len, void *ud)
+{
+    s_collect_t *c = ud;
+    json_t *o = json_loadb(json, len, 0, NULL);
+    if (!o)
+        return 0; /* not ours to judge: `crrmon rejects` shows it */
+    const char *file = json_string_value(json_object_get(o, "file"));
+    int rc = 0;
+    if (file && strcmp(file, c->path) == 0 && c->r) {
+        crr_diag_t d;
+        crr_diag_clear(&d);
+        const char *field = json_string_value(json_object_get(o, "field"));
+        const char *reason = json_string_value(json_object_get(o, "reason"));
+        snprintf(d.file, sizeof d.file, "%s", file);
+        d.line = (long)json_integer_value(json_object_get(o, "line"));
+        snprintf(d.field, sizeof d.field, "%s", field ? field : "");
+        snprintf(d.reason, sizeof d.reason, "%s", reason ? reason : "");
+        d.code = s_code(json_string_value(json_object_get(o, "code")));
+        const char *raw = json_string_value(json_object_get(o, "raw"));
+        size_t fl = strlen(file);
+        char *value = fl > 4 && strcmp(file + fl - 4, ".csv") == 0
+                          ? (raw && *raw ? strdup(raw) : NULL) /* a CSV cell: stored as is */
+                          : s_value_at(raw, field);
+        rc = crr_errreport_add(c->r, &d, value);
+        free(value);
+    }
+    if (file && strcmp(file, c->path) == 0)
+        c->n++;
+    json_decref(o);
+    return rc;
+}
+
+void crr_drop_read_end(crr_drop_t *d, const char *path, int ok, uint64_t last_seq, const char *key)
+{
+    s_file_t *f = s_find(d, path);
+    if (!f)
+        return;
+    if (!ok) {
+        CRR_ERROR("drop folder: %s could not be read: left in place, tried again once it "
+                  "changes",
+                  path);
+        crr_watch_failed(d->w, path);
+        s_remove(d, f);
+        return;
+    }
+    f->read = 1;
+    f->last_seq = last_seq;
+    snprintf(f->key, sizeof f->key, "%s", key ? key : "");
+}
+
+/* Writes DIR/rejected/NAME.errors.csv from the spool's rejects of file f
+ * when it has any (*rows: how many). Returns 0 or an error (logged). */
+static int s_report(crr_drop_t *d, s_file_t *f, crr_spool_t *spool, uint64_t *rows)
+{
+    s_collect_t col = {f->path, NULL, 0};
+    int rc = crr_spool_rejects_foreach(spool, f->from_id, s_collect, &col);
+    *rows = col.n;
+    if (rc || col.n == 0)
+        return rc;
+    char path[PATH_MAX] = "";
+    if ((rc = crr_watch_report_path(d->w, f->path, path, sizeof path)) ||
+        (rc = crr_errreport_open(path, &col.r)))
+        goto out;
+    rc = crr_spool_rejects_foreach(spool, f->from_id, s_collect, &col);
+    int crc = crr_errreport_close(&col.r);
+    if (rc == 0)
+        rc = crc;
+out:
+    if (rc)
+        CRR_ERROR("drop folder: cannot write %s: %s (retried)", path, crr_strerror(rc));
+    return rc;
+}
+
+int crr_drop_finish(crr_drop_t *d, uint64_t acked_seq, crr_spool_t *spool)
+{
+    for (size_t i = 0; i < d->n;) {
+        s_file_t *f = &d->f[i];
+        if (!f->read || f->last_seq > acked_seq) {
+            i++;
+            continue;
+        }
+        char moved[PATH_MAX];
+        uint64_t rows = 0;
+        int rc = s_report(d, f, spool, &rows);
+        crr_crashpoint("drop_before_move");
+        if (rc == 0)
+            rc = crr_watch_done(d->w, f->path, moved, sizeof moved);
+        if (rc) {
+            CRR_DEBUG("drop folder: %s not finished yet: %s", f->path, crr_strerror(rc));
+            i++; /* tried again on the next call */
+            continue;
+        }
+        CRR_INFO("drop folder: %s done: moved to %s; %llu problem(s) reported", f->path, moved,
+                 (unsigned long long)rows);
+        if (f->key[0]) {
+            char mark[PATH_MAX + 8];
+            s_mark(mark, sizeof mark, f->key);
+            rc = crr_spool_begin(spool);
+            if (rc == 0)
+                rc = crr_spool_checkpoint_del(spool, f->key);
+            if (rc == 0)
+                rc = crr_spool_mark_del(spool, mark);
+            if (rc == 0)
+                rc = crr_spool_commit(spool);
+            if (rc) {
+                crr_spool_abort(spool);
+                s_remove(d, f);
+                return rc;
+            }
+        }
+        s_remove(d, f);
+    }
+    return 0;
+}
+
+size_t crr_drop_pending(const crr_drop_t *d)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < d->n; i++)
+        n += d->f[i].read;
+    return n;
+}

@@ -1,0 +1,68 @@
+/* dropfolder: the run loop's side of `crrmon-collector --watch DIR`.
+ *
+ * Ties the drop folder (watch.h) to the spool: hands out complete files as
+ * inputs, and finishes a file only when
+ * that cannot lose data: a file read to its end waits until every event
+ * spooled up to then is acknowledged (the Ack also brings the aggregator's
+ * rejections for the report); then the report is written, the file moved to
+ * DIR/done/, and only then its checkpoint deleted from the spool.
+ * Crash safety: the end-of-file checkpoint is committed with the file's last
+ * events, before the file can be finished. A crash before the move leaves
+ * the file in DIR with a checkpoint at its end: after the restart it is
+ * read from there (nothing), waits for the Acks again, and moves. A crash
+ * between the move and the checkpoint's deletion leaves a checkpoint that
+ * names a file no longer there; a new file dropped under the same name has
+ * another inode or first bytes and is read from the start (collector.c's
+ * identity check).
+ * The report: every reject of the file is stored in the spool's rejects
+ * (its lines at the edge, in the transaction of their group; the
+ * aggregator's rejections when their Ack comes), so the report is built
+ * from there when the file finishes: the rejects naming the file from the
+ * reject id noted when its reading began (the spool mark "drop:KEY", set
+ * when it is read from its start, kept across restarts, deleted with the
+ * checkpoint). A restart in the middle of a file loses no row.
+ * Does not: read files or talk to the aggregator. One thread. */
+#ifndef CRR_DROPFOLDER_H
+#define CRR_DROPFOLDER_H
+
+#include "err.h"
+#include "spool.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct crr_drop crr_drop_t;
+
+/* Opens the drop folder dir (watch.h). Returns 0 and *out, or -errno (logged). */
+int crr_drop_open(const char *dir, int64_t settle_ms, crr_drop_t **out);
+/* Frees, nulls *dp; idempotent (files not finished stay in DIR). */
+void crr_drop_close(crr_drop_t **dp);
+/* The fd to poll (POLLIN), or -1, and the longest wait before
+ * crr_drop_next may have a file (ms). */
+int crr_drop_fd(const crr_drop_t *d);
+long crr_drop_timeout(const crr_drop_t *d, uint64_t now_ms);
+/* The next complete file to read ("DIR/NAME" into path, cap bytes): 1, or
+ * 0 when none is complete yet. */
+int crr_drop_next(crr_drop_t *d, uint64_t now_ms, char *path, size_t cap);
+/* Whether path is a drop-folder file being read or waiting to finish. */
+int crr_drop_owns(const crr_drop_t *d, const char *path);
+/* Reading of path (checkpoint key key) begins: from its start (resumed 0:
+ * the next reject id is noted as the mark "drop:KEY", in a spool txn of its
+ * own; no txn may be open) or after its checkpoint (resumed 1: the mark
+ * kept from before is used). Returns 0 or a spool error. */
+int crr_drop_started(crr_drop_t *d, const char *path, const char *key, int resumed,
+                     crr_spool_t *spool);
+/* The file path was read to its end (ok) or failed to open or read (!ok:
+ * left in DIR, tried again once it changes). ok: it finishes once
+ * acknowledged through seq last_seq (the spool's last seq after the commit
+ * that holds its end checkpoint); key is its checkpoint key ("" = none). */
+void crr_drop_read_end(crr_drop_t *d, const char *path, int ok, uint64_t last_seq, const char *key);
+/* Finishes every read file whose events are acknowledged through acked_seq:
+ * report, move to DIR/done/, then its checkpoint deleted in a spool txn of
+ * its own (no txn may be open). Returns 0 (a move that failed is logged and
+ * retried on the next call) or a spool error. */
+int crr_drop_finish(crr_drop_t *d, uint64_t acked_seq, crr_spool_t *spool);
+/* Files read and waiting for their Acks. */
+size_t crr_drop_pending(const crr_drop_t *d);
+
+#endif

@@ -1,0 +1,267 @@
+"""test_dropfolder: `crrmon-collector --watch DIR` against the real aggregator.
+
+  - files renamed into the folder (.jsonl and .jsonl.gz) are read at once,
+    every event arrives once, each file moves to DIR/done/;
+  - bad lines and an aggregator rejection: the good records go through and
+    DIR/rejected/NAME.errors.csv lists exactly the bad lines;
+  - a file still being written in place is left alone (settle_time), then
+    read once it has stayed unchanged;
+  - an unreadable file (not gzip data under .jsonl.gz, a CSV file without the
+    CSV reader) is reported and left in place; the folder goes on;
+  - an empty file (plain and gzip) moves to done/ with no report;
+  - kill -9 in the middle of a file (plain and gzip) and restart: exact totals
+    (events carry no record_id, so a line read twice would count twice), and
+    the report lists every bad line once, those read before the kill too;
+  - a file is moved only once its events are acknowledged (aggregator down:
+    it stays); one removed meanwhile is noted, the others go on;
+  - a crash after the last Ack but before the move (crash point
+    drop_before_move): after the restart the file moves, nothing counts twice.
+"""
+import csv
+import gzip
+import os
+
+import crrtest
+from test_collector import ENV, Aggregator
+
+CRASH_EXIT = 86
+
+
+def event(i, borough=1, year=2026):
+    return ('{"borough": "E09000%03d", "occurredAt": "%d-02-%02dT10:%02d:00Z", '
+            '"racistIncident": {"count": 1, "recordedAsCrime": %s}}\n'
+            % (borough, year, i % 28 + 1, i % 60, "true" if i % 2 else "false"))
+
+
+def lines(n, start=0):
+    return "".join(event(i) for i in range(start, start + n))
+
+
+def drop(folder, name, text, gz=False):
+    """Writes text to folder/.name.tmp, then renames it to folder/name (the safe way)."""
+    tmp = os.path.join(folder, "." + name + ".tmp")
+    data = text.encode()
+    with open(tmp, "wb") as f:
+        f.write(gzip.compress(data) if gz else data)
+    os.rename(tmp, os.path.join(folder, name))
+
+
+def watcher(cdir, agg, sid, folder, *args, env=None):
+    e = dict(ENV)
+    e.update(env or {})
+    c = crrtest.Proc([crrtest.binary("crrmon-collector"), "--data-dir", cdir, "--aggregator",
+                      agg.ingest, "--source-id", sid, "--watch", folder, *args],
+                     env=e, name=f"collector-{sid}")
+    # files there before the watch began settle first: drop only once it watches
+    crrtest.wait_until(lambda: "watching drop folder" in c.stderr() or not c.alive(), what="watching")
+    return c
+
+
+def listing(folder):
+    """(files in folder, in done/, in rejected/), hidden temporaries left out."""
+    top = sorted(n for n in os.listdir(folder) if not n.startswith(".") and n not in ("done", "rejected"))
+    return (top, sorted(os.listdir(os.path.join(folder, "done"))),
+            sorted(os.listdir(os.path.join(folder, "rejected"))))
+
+
+def wait_done(folder, names, c, timeout=60):
+    crrtest.wait_until(lambda: set(names) <= set(listing(folder)[1]) or not c.alive(), timeout=timeout,
+                       what=f"{names} in done/")
+    assert c.alive(), c.stderr()[-3000:]
+
+
+def setup(sid):
+    agg = Aggregator().start()
+    work = crrtest.tmpdir()
+    folder = os.path.join(work, "drop")
+    os.mkdir(folder)
+    return agg, work, folder, os.path.join(work, "coll")
+
+
+def test_renamed_in_plain_and_gz_done_once():
+    agg, work, folder, cdir = setup("dr1")
+    c = watcher(cdir, agg, "dr1", folder, "--collector.settle_time=1h")
+    drop(folder, "a.jsonl", lines(50))
+    drop(folder, "b.jsonl.gz", lines(30, 50), gz=True)
+    wait_done(folder, ["a.jsonl", "b.jsonl.gz"], c)
+    t = agg.totals("dr1")
+    assert t["applied"] == 80 and t["appliedSeq"] == 80, t
+    assert listing(folder) == ([], ["a.jsonl", "b.jsonl.gz"], []), listing(folder)
+    # the same name dropped again is a new file: read whole, kept beside the first in done/
+    drop(folder, "a.jsonl", lines(5, 100))
+    wait_done(folder, ["a.jsonl.1"], c)
+    crrtest.wait_until(lambda: agg.totals("dr1")["applied"] == 85, what="85 applied")
+    assert listing(folder) == ([], ["a.jsonl", "a.jsonl.1", "b.jsonl.gz"], []), listing(folder)
+    assert c.term() == 0, c.stderr()
+
+
+def test_bad_lines_and_aggregator_rejection_reported():
+    agg, work, folder, cdir = setup("dr2")
+    c = watcher(cdir, agg, "dr2", folder, "--collector.settle_time=1h")
+    text = (event(1) + "{not json\n" + event(2) +
+            '{"borough": "E09000001", "occurredAt": "2026-02-01T00:00:00Z", "racistIncident": {"count": "lots"}}\n'
+            + event(3, year=2019) + event(4))
+    drop(folder, "bad.jsonl", text)
+    wait_done(folder, ["bad.jsonl"], c)
+    t = agg.totals("dr2")
+    assert t["applied"] == 3, t
+    assert listing(folder) == ([], ["bad.jsonl"], ["bad.jsonl.errors.csv"]), listing(folder)
+    with open(os.path.join(folder, "rejected", "bad.jsonl.errors.csv"), newline="") as f:
+        rows = list(csv.reader(f))
+    path = os.path.join(folder, "bad.jsonl")
+    assert rows[0] == ["file", "line", "field", "value", "reason", "code"], rows
+    got = sorted((r[0], r[1], r[5]) for r in rows[1:])
+    assert got == [(path, "2", "malformed"), (path, "4", "malformed"), (path, "5", "too_old")], rows
+    assert all(r[4] for r in rows[1:]), rows  # every row says why
+    # the offending value where a field is named (line 4's count "lots"; line 5's date)
+    by_line = {r[1]: r for r in rows[1:]}
+    assert (by_line["4"][2], by_line["4"][3]) == ("racist_incident.count", "lots"), by_line["4"]
+    assert by_line["5"][3] == "2019-02-04T10:03:00Z", by_line["5"]
+    assert by_line["2"][3] == "", by_line["2"]  # not JSON: no value to name
+    assert c.term() == 0, c.stderr()
+
+
+def test_file_being_written_waits_then_settles():
+    agg, work, folder, cdir = setup("dr3")
+    c = watcher(cdir, agg, "dr3", folder, "--collector.settle_time=1h")
+    # written in place, not finished (its last line is half written)
+    slow = open(os.path.join(folder, "slow.jsonl"), "w")
+    slow.write(lines(20) + event(20)[:15])
+    slow.flush()
+    # a renamed file is read at once; by the time it is done the folder was looked at
+    drop(folder, "marker.jsonl", lines(1, 500))
+    wait_done(folder, ["marker.jsonl"], c)
+    assert agg.totals("dr3")["applied"] == 1
+    assert listing(folder)[0] == ["slow.jsonl"], listing(folder)
+    assert c.term() == 0, c.stderr()
+    # the writer finishes; with a short settle time the unchanged file is complete
+    slow.write(event(20)[15:] + lines(9, 21))
+    slow.close()
+    c2 = watcher(cdir, agg, "dr3", folder, "--collector.settle_time=200ms")
+    wait_done(folder, ["slow.jsonl"], c2)
+    t = agg.totals("dr3")
+    assert t["applied"] == 31 and t["appliedSeq"] == 31, t
+    assert listing(folder) == ([], ["marker.jsonl", "slow.jsonl"], []), listing(folder)
+    assert c2.term() == 0, c2.stderr()
+
+
+def test_unreadable_left_in_place_and_empty_done():
+    agg, work, folder, cdir = setup("dr4")
+    c = watcher(cdir, agg, "dr4", folder, "--collector.settle_time=1h")
+    drop(folder, "notgzip.jsonl.gz", lines(3))  # plain text under a .gz name
+    drop(folder, "table.csv", "type,borough\n")  # header only: no record, done
+    drop(folder, "empty.jsonl", "")
+    drop(folder, "empty.jsonl.gz", "", gz=True)
+    drop(folder, "z.jsonl", lines(2))
+    wait_done(folder, ["empty.jsonl", "empty.jsonl.gz", "table.csv", "z.jsonl"], c)
+    crrtest.wait_until(lambda: "notgzip.jsonl.gz could not be read: left in place" in c.stderr(),
+                       what="gzip error")
+    assert agg.totals("dr4")["applied"] == 2
+    assert listing(folder) == (["notgzip.jsonl.gz"], ["empty.jsonl", "empty.jsonl.gz", "table.csv", "z.jsonl"],
+                               []), listing(folder)
+    # fixed in place (a new file under the name): read and done
+    drop(folder, "notgzip.jsonl.gz", lines(3, 10), gz=True)
+    wait_done(folder, ["notgzip.jsonl.gz"], c)
+    crrtest.wait_until(lambda: agg.totals("dr4")["applied"] == 5, what="5 applied")
+    assert c.term() == 0, c.stderr()
+
+
+def test_csv_read_and_every_problem_of_a_line_reported():
+    agg, work, folder, cdir = setup("dr9")
+    c = watcher(cdir, agg, "dr9", folder, "--collector.settle_time=1h")
+    drop(folder, "racist_incident-2026-02.csv",
+         "borough,occurred_at,record_id,count,recorded_as_crime\r\n"
+         "E09000008,2026-02-03T10:00:00Z,csv-1,1,yes\r\n"
+         "E09000099,2026-02-03T10:00:00Z,csv-2,lots,yes\r\n"  # two problems
+         "E09000008,2026-02-03T11:00:00Z,\"csv-3, quoted\",2,no\r\n")
+    wait_done(folder, ["racist_incident-2026-02.csv"], c)
+    t = agg.totals("dr9")
+    assert t["applied"] == 2, t
+    name = "racist_incident-2026-02.csv"
+    assert listing(folder) == ([], [name], [name + ".errors.csv"]), listing(folder)
+    with open(os.path.join(folder, "rejected", name + ".errors.csv"), newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    got = sorted((r[1], r[2], r[3]) for r in rows)
+    assert got == [("3", "borough", "E09000099"), ("3", "racist_incident.count", "lots")], rows
+    assert all(r[5] in ("unknown_borough", "malformed") and r[4] for r in rows), rows
+    assert c.term() == 0, c.stderr()
+
+
+def _kill9_mid_file(name, gz):
+    sid = "k9" + ("gz" if gz else "pl")
+    agg, work, folder, cdir = setup(sid)
+    n = 200000
+    bad = set(range(5000, n + 1, 10000))  # line numbers (1-based) broken, before and after the kill
+    text = "".join("{broken\n" if i + 1 in bad else event(i) for i in range(n))
+    c = watcher(cdir, agg, sid, folder, "--collector.settle_time=1h")
+    drop(folder, name, text, gz=gz)
+    # killed once the first bad line (5000) is behind it: its report row was stored before
+    crrtest.wait_until(lambda: agg.totals(sid)["applied"] > 6000 or not c.alive(), timeout=60,
+                       what="6000 events applied", interval=0.005)
+    assert c.alive() and listing(folder)[0] == [name], "finished before the kill: " + c.stderr()[-2000:]
+    c.kill9()
+    before = agg.totals(sid)["applied"]
+    assert 0 < before < n - len(bad), before
+    # after the restart the file is complete (it settled long ago): a short settle time
+    c2 = watcher(cdir, agg, sid, folder, "--collector.settle_time=100ms")
+    wait_done(folder, [name], c2, timeout=120)
+    assert "resuming after line" in c2.stderr(), c2.stderr()[-2000:]
+    t = agg.totals(sid)
+    good = n - len(bad)
+    assert t["applied"] == good and t["appliedSeq"] == good, (t, before)
+    assert listing(folder) == ([], [name], [name + ".errors.csv"]), listing(folder)
+    # every bad line once, those read before the kill included
+    with open(os.path.join(folder, "rejected", name + ".errors.csv"), newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    assert sorted(int(r[1]) for r in rows) == sorted(bad), rows
+    assert {(r[0], r[5]) for r in rows} == {(os.path.join(folder, name), "malformed")}, rows
+    assert c2.term() == 0, c2.stderr()
+
+
+def test_kill9_mid_file_plain():
+    _kill9_mid_file("big.jsonl", False)
+
+
+def test_kill9_mid_file_gz():
+    _kill9_mid_file("big.jsonl.gz", True)
+
+
+def test_moved_only_once_acknowledged_and_removed_file():
+    agg = Aggregator()  # not started: nothing is acknowledged
+    work = crrtest.tmpdir()
+    folder = os.path.join(work, "drop")
+    os.mkdir(folder)
+    cdir = os.path.join(work, "coll")
+    c = watcher(cdir, agg, "dra", folder, "--collector.settle_time=1h")
+    drop(folder, "wait.jsonl", lines(30))
+    drop(folder, "gone.jsonl", lines(20, 30))
+    crrtest.wait_until(lambda: c.stderr().count("end of input") == 2, what="both files read and spooled")
+    # spooled, not acknowledged: both stay in the folder
+    assert listing(folder) == (["gone.jsonl", "wait.jsonl"], [], []), listing(folder)
+    os.remove(os.path.join(folder, "gone.jsonl"))  # someone removes one meanwhile
+    agg.start()
+    wait_done(folder, ["wait.jsonl"], c)
+    crrtest.wait_until(lambda: "gone.jsonl was removed before it could be moved" in c.stderr(), what="warning")
+    t = agg.totals("dra")
+    assert t["applied"] == 50 and t["appliedSeq"] == 50, t
+    assert listing(folder) == ([], ["wait.jsonl"], []), listing(folder)
+    assert c.term() == 0, c.stderr()
+
+
+def test_crash_before_move_no_duplicate():
+    agg, work, folder, cdir = setup("drc")
+    c = watcher(cdir, agg, "drc", folder, "--collector.settle_time=1h",
+                env={"CRR_CRASHPOINT": "drop_before_move"})
+    drop(folder, "one.jsonl", lines(40))
+    assert c.wait(60) == CRASH_EXIT, c.stderr()[-2000:]
+    assert listing(folder) == (["one.jsonl"], [], []), listing(folder)
+    assert agg.totals("drc")["applied"] == 40
+    c2 = watcher(cdir, agg, "drc", folder, "--collector.settle_time=100ms")
+    wait_done(folder, ["one.jsonl"], c2)
+    t = agg.totals("drc")
+    assert t["applied"] == 40 and t["appliedSeq"] == 40, t
+    assert c2.term() == 0, c2.stderr()
+
+
+if __name__ == "__main__":
+    crrtest.main()
