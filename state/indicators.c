@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,13 +234,15 @@ static const s_ind_t s_catalogue[] = {
 };
 #define S_NIND (sizeof s_catalogue / sizeof s_catalogue[0])
 
-const crr_indicator_info_t *crr_indicators_catalogue(size_t *n)
+static crr_indicator_info_t s_info[S_NIND];
+static pthread_once_t s_info_once = PTHREAD_ONCE_INIT;
+
+/* Fills s_info from the one table (once: any thread may ask first). */
+static void s_info_fill(void)
 {
-    static crr_indicator_info_t info[S_NIND];
-    /* filled from the one table; idempotent, so concurrent first calls write equal values */
     for (size_t i = 0; i < S_NIND; i++) {
         unsigned t = crr_fam_type(s_catalogue[i].fam);
-        info[i] = (crr_indicator_info_t){
+        s_info[i] = (crr_indicator_info_t){
             .name = s_catalogue[i].name,
             .event_type = t ? crr_event_type_text(t) : "any",
             .event_type2 =
@@ -249,8 +252,13 @@ const crr_indicator_info_t *crr_indicators_catalogue(size_t *n)
             .description = s_catalogue[i].desc,
         };
     }
+}
+
+const crr_indicator_info_t *crr_indicators_catalogue(size_t *n)
+{
+    pthread_once(&s_info_once, s_info_fill); /* the feed worker and HTTP threads call it too */
     *n = S_NIND;
-    return info;
+    return s_info;
 }
 
 const char *crr_stat_name(crr_stat_t st)
