@@ -8,9 +8,14 @@
  *   schedule.c  schedule specs (`every 15m`, `daily 02:00`, `monthly 1 03:00`), next due time
  *   loop.c      the poll loop: signal flags, reload, timers, ROUTER/monitor/HTTP pipe
  *   ingest.c    ROUTER socket + monitor, group commit: receive -> apply -> acknowledge
- *   feed.c      PUB live feed: one update per borough touched by a committed group
+ *   feed.c      PUB live feed and its Clone state ROUTER: the main thread's side (tells the
+ *               feed worker which boroughs a committed group touched, publishes what it made)
+ *   feedwork.c  the feed worker thread: headline rows in a read transaction, at most once a
+ *               second, diffed against the state it holds; answers the Clone state requests
+ *   stream.c    GET /api/v1/stream: Server-Sent Events from a bounded replay ring
  *   http.c      libmicrohttpd, a thread per connection: /healthz, /api/v1/stats, /metrics,
  *               POST /api/v1/snapshots (coalesced)
+ *   reply.c     how every handler answers: JSON, text, errors, 405s (reply.h)
  *   api.c       the JSON read API (/api/v1/indicators, boroughs, series, sources, rejects,
  *               snapshots), /readyz and the per-source, per-borough and indicator series of
  *               /metrics (api.h: it speaks libmicrohttpd's types)
@@ -35,7 +40,12 @@
  * computes a snapshot's rows in a read transaction; the main thread stores
  * it. The delivery thread (deliver.c) owns the open sinks and writes the
  * outcome records of deliveries (short write transactions, serialised with
- * the main thread's by LMDB). The signal flags (stop, reload), the log level
+ * the main thread's by LMDB). The feed worker (feedwork.c) computes the
+ * headline rows in read transactions, owns the Clone state ROUTER and hands
+ * the FeedMessages it makes to the main thread (which owns the PUB) through
+ * a queue under its mutex and a wake-up PAIR ("inproc://crr-agg-feedwork");
+ * it pushes their JSON to the SSE ring (stream.c), which the HTTP connection
+ * threads read under the ring's mutex. The signal flags (stop, reload), the log level
  * and the sink instances found at start (config.c) are the only globals. */
 #ifndef CRR_AGGREGATOR_H
 #define CRR_AGGREGATOR_H
@@ -68,6 +78,8 @@ typedef struct crr_agg_config {
     char *data_dir;                /* DATA_DIR: store/, lock, endpoints.json, snapshots/ */
     char *ingest;                  /* ROUTER endpoint to bind */
     char *feed;                    /* PUB endpoint to bind */
+    char *feed_state;              /* Clone state ROUTER endpoint; "" = the feed's, port + 1 */
+    int64_t feed_period;           /* ms between two feed computations at least; 0 = none */
     char *http;                    /* HTTP ADDR:PORT (port 0 or * = any) */
     int insecure;                  /* [security] insecure: plain TCP allowed when no server_cert */
     char *server_cert;             /* [security] server_cert: the aggregator's secret certificate */
@@ -102,6 +114,7 @@ typedef struct crr_agg_config {
     char *http_tls_key;       /* PEM private key (mode 0600 or stricter) */
     char *http_users_file;    /* users file (users.h) */
     int64_t http_stale_after; /* ms: the dashboard marks a borough stale after this (dashboard.c) */
+    int64_t http_stream_replay; /* messages the SSE ring keeps (stream.c) */
     union {
         max_align_t align;
         unsigned char bytes[CRR_SINK_CONFIG_MAX];
@@ -234,6 +247,8 @@ typedef struct crr_http crr_http_t;
 typedef struct crr_deliver crr_deliver_t;
 typedef struct crr_snapwork crr_snapwork_t;
 typedef struct crr_zap crr_zap_t;
+typedef struct crr_feedwork crr_feedwork_t;
+typedef struct crr_stream crr_stream_t;
 typedef struct crr_api crr_api_t;
 
 /* The aggregator: one per process, passed explicitly to every module. */
@@ -262,9 +277,14 @@ typedef struct crr_aggregator {
     char ingest_ep[256];                             /* ROUTER endpoint as bound */
     char feed_ep[256];                               /* PUB endpoint as bound */
     char http_ep[256];                               /* HTTP ADDR:PORT as bound */
-    crr_agg_sink_t sinks[CRR_AGG_MAX_SINKS];         /* open sinks (the delivery thread's once
-                                                        it runs; main only calls locate) */
-    size_t nsinks;                                   /* entries in sinks */
+    void *feed_state;        /* the Clone state ROUTER (the feed worker's once it runs) */
+    char feed_state_ep[256]; /* its endpoint as bound */
+    void *feed_pipe;         /* main end of the feed worker's PAIR (feedwork.c) */
+    crr_feedwork_t *feedw;   /* the feed worker, or NULL */
+    crr_stream_t *stream;    /* the SSE replay ring (stream.c), or NULL */
+    crr_agg_sink_t sinks[CRR_AGG_MAX_SINKS]; /* open sinks (the delivery thread's once
+                                                it runs; main only calls locate) */
+    size_t nsinks;                           /* entries in sinks */
     crr_deliver_t *_Atomic deliver; /* the delivery thread, or NULL (set by main, read by HTTP) */
     void *snap_pipe;       /* main end of the snapshot worker's wake-up PAIR (snapwork.c) */
     crr_snapwork_t *snapw; /* the snapshot worker, or NULL */
@@ -332,16 +352,82 @@ void crr_ingest_close(crr_aggregator_t *a);
 
 /* ---------------------------------------------------------------- feed.c */
 
-/* Binds the PUB socket; fills a->feed_ep. Returns 0 or -errno. */
+/* Binds the PUB and the Clone state ROUTER (CURVE in ZAP domain "feed" like
+ * the PUB; endpoint cfg.feed_state, or the feed's with port + 1, "*" kept),
+ * creates the SSE ring (stream.c) and starts the feed worker (feedwork.c),
+ * which computes the start state before it answers anything. Fills
+ * a->feed_ep and a->feed_state_ep. Returns 0 or a negative code (logged).
+ * Main thread, after the store is open and a->zctx exists. */
 int crr_feed_open(crr_aggregator_t *a);
 
-/* Publishes one update per borough touched by the committed group in
- * a->jobs[0..n): topic "<GSS code> events", payload JSON
- * {"borough":..,"events":N,"at":RFC3339}. Never blocks. */
+/* After a committed group (a->jobs[0..n)): marks the boroughs with an event
+ * applied as touched and wakes the worker (with a copy of the reference data
+ * and the reject counters). Cheap: no store read, no allocation. Main thread. */
 void crr_feed_publish_group(crr_aggregator_t *a, size_t n);
 
-/* Closes the PUB socket. Safe twice. */
+/* a->feed_pipe is readable: sends every FeedMessage the worker made on the
+ * PUB, in seq order (topic frame, packed message). Never blocks. Main thread. */
+void crr_feed_drain(crr_aggregator_t *a);
+
+/* The seq of the last FeedMessage made (0 = none): what GET /api/v1/indicators
+ * reports as the feed sequence its state reflects. Any thread. */
+uint64_t crr_feed_seq(crr_aggregator_t *a);
+
+/* Stops the worker, closes the PUB, the state ROUTER and the pipe, frees the
+ * SSE ring (call after crr_http_close). Safe twice. */
 void crr_feed_close(crr_aggregator_t *a);
+
+/* ---------------------------------------------------------------- feedwork.c */
+
+/* Starts the worker thread: it takes over a->feed_state, binds the PAIR
+ * whose main end is a->feed_pipe, and computes the start state (seq 0) before
+ * it answers state requests. Returns 0 or a negative code. Main thread. */
+int crr_feedwork_start(crr_aggregator_t *a);
+
+/* Marks boroughs (bit i = crr_borough_code(i)) touched; with rejects set the
+ * reject counters changed. Copies a->ref when have_ref. The worker computes
+ * at once when its last computation is a second old, else when it is. Main
+ * thread. */
+void crr_feedwork_touch(crr_aggregator_t *a, uint64_t boroughs, int rejects);
+
+/* Takes the FeedMessages made since the last call, in seq order: *out a
+ * malloc'd array of *n packed messages (each {topic, data, len}), freed with
+ * crr_feedwork_free_out. Main thread. */
+typedef struct crr_feed_out {
+    char topic[96]; /* "<scope> <kind>" */
+    uint8_t *data;  /* packed FeedMessage (malloc'd) */
+    size_t len;     /* bytes in data */
+} crr_feed_out_t;
+void crr_feedwork_take(crr_aggregator_t *a, crr_feed_out_t **out, size_t *n);
+void crr_feedwork_free_out(crr_feed_out_t *out, size_t n);
+
+/* The last seq made (0 = none). Any thread. */
+uint64_t crr_feedwork_seq(crr_aggregator_t *a);
+
+/* Stops the worker (after the computation in hand), closes its sockets and
+ * frees its state. Safe when not started. Main thread. */
+void crr_feedwork_stop(crr_aggregator_t *a);
+
+/* ---------------------------------------------------------------- stream.c */
+
+struct MHD_Connection;
+
+/* Creates the replay ring (cfg.http_stream_replay messages). 0 or -ENOMEM. */
+int crr_stream_init(crr_aggregator_t *a);
+
+/* Appends FeedMessage seq's JSON (one line, taken over: freed by the ring)
+ * and wakes every SSE connection. Feed worker thread. */
+void crr_stream_push(crr_aggregator_t *a, uint64_t seq, char *json);
+
+/* GET /api/v1/stream (http.c's s_handler, after the role check): 1 when url is
+ * the stream's, with the queued response's MHD result in *ret; 0 otherwise.
+ * The response is text/event-stream from a content-reader callback that
+ * blocks on the ring (MHD runs a thread per connection). HTTP threads. */
+int crr_stream_route(crr_aggregator_t *a, struct MHD_Connection *c, const char *url,
+                     const char *method, int *ret);
+
+/* Frees the ring (after crr_http_close: no connection reads it). Safe twice. */
+void crr_stream_free(crr_aggregator_t *a);
 
 /* ---------------------------------------------------------------- http.c */
 

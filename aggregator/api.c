@@ -301,15 +301,14 @@ static int s_as_of(crr_aggregator_t *a, struct MHD_Connection *c, int64_t now, i
 
 /* ------------------------------------------------------------ /api/v1/indicators */
 
-/* The live feed's sequence of the last message published: 0 until the feed
- * numbers its messages (feed.c owns that number; wire it here). Read BEFORE
+/* The live feed's sequence of the last message made (feed.c's
+ * crr_feed_seq; 0 before the first). Read BEFORE
  * the rows' read transaction begins, so the rows reflect at least every
  * update up to it: a client applies the stream's updates above it (each
  * carries absolute values, so one already reflected does no harm). */
 static uint64_t s_feed_seq(crr_aggregator_t *a)
 {
-    (void)a;
-    return 0;
+    return crr_feed_seq(a);
 }
 
 static enum MHD_Result s_indicators(crr_aggregator_t *a, struct MHD_Connection *c)

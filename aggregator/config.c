@@ -113,6 +113,12 @@ static const crr_cfg_entry_t s_table[] = {
      "ZeroMQ endpoint the ingest ROUTER binds (port * = any; see endpoints.json)"},
     {S, "feed", CRR_CFG_STR, "tcp://*:7401", 0, 0, OFF(feed), "feed",
      "ZeroMQ endpoint the live-feed PUB binds"},
+    {S, "feed_state", CRR_CFG_STR, "", 0, 0, OFF(feed_state), "feed-state",
+     "ZeroMQ endpoint of the live feed's state requests (late joiners: the Clone pattern); "
+     "empty = the feed's endpoint with its port + 1 (port * stays *)"},
+    {S, "feed_period", CRR_CFG_DURATION, "1s", 0, 3600000, OFF(feed_period), NULL,
+     "the live feed computes a touched borough's headline indicators at most once per period "
+     "(coalesced); 0 = no updates (the state stays the one computed at start); read at start"},
     {S, "http", CRR_CFG_STR, "127.0.0.1:7480", 0, 0, OFF(http), "http",
      "HTTP API ADDR:PORT (port 0 or * = any; binds localhost unless configured)"},
     {"security", "insecure", CRR_CFG_BOOL, "false", 0, 0, OFF(insecure), "insecure",
@@ -193,6 +199,9 @@ static const crr_cfg_entry_t s_table[] = {
      "users file (NAME:SHA512-CRYPT:ROLE lines, written by `crrmon passwd`): HTTP Basic "
      "authentication on every endpoint but /healthz, re-read on SIGHUP (required on a "
      "non-loopback http address)"},
+    {"http", "stream_replay", CRR_CFG_INT, "16384", 16, 1048576, OFF(http_stream_replay), NULL,
+     "feed messages GET /api/v1/stream keeps for a client reconnecting with Last-Event-ID "
+     "(further behind, it is told to reload); read at start"},
     {"http", "stale_after", CRR_CFG_DURATION, "15m", 1000, 2592000000.0, OFF(http_stale_after),
      NULL,
      "the dashboard (GET /) marks a borough stale (red) when it sent no event for this long; "

@@ -1,99 +1,141 @@
-/* feed: the live feed's PUB socket. After each committed group it publishes
- * one update per borough touched: topic "<GSS code> events" (so a subscriber
- * filters one borough with a prefix), payload JSON
- *   {"borough":"E09000022","events":N,"at":"RFC 3339"}
- * where N counts the group's events for that borough that were not rejected
- * (in batches that applied anything). Not implemented yet: indicator updates
- * and a state snapshot for late joiners (the Clone pattern); this module is
- * the place for them. PUB never blocks: updates beyond SNDHWM are dropped by
- * libzmq for that subscriber. */
+/* feed: the live feed's sockets on the main thread. It binds the PUB and the
+ * Clone state ROUTER (both CURVE servers in ZAP domain "feed"), hands the
+ * ROUTER to the feed worker (feedwork.c) and, after each committed group,
+ * tells the worker which boroughs the group touched; when the worker has
+ * made FeedMessages it sends them on the PUB, in seq order, as two frames:
+ * topic "<scope> <kind>" (a GSS code, LONDON or "*"; an indicator name,
+ * "freshness" or "rejects": a subscriber filters one borough with a prefix)
+ * and the packed crrmon.v1.FeedMessage.
+ *
+ * It does not compute anything (the worker does, off this thread, in a read
+ * transaction) and owns no state but the sockets. PUB never blocks: messages
+ * beyond SNDHWM are dropped by libzmq for that subscriber, who sees a gap in
+ * seq and asks for the state again (`crrmon tail`). */
 #include "aggregator.h"
 
 #include "boroughs.h"
-#include "clock.h"
 #include "log.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
+
+/* The state endpoint for the feed endpoint feed: tcp://HOST:PORT+1 (port *
+ * stays *), other transports the feed's with ".state" appended. */
+static void s_state_endpoint(const char *feed, char *out, size_t len)
+{
+    const char *colon = strrchr(feed, ':');
+    if (strncmp(feed, "tcp://", 6) == 0 && colon && colon > feed + 5) {
+        char *end = NULL;
+        long port = strtol(colon + 1, &end, 10);
+        if (end && *end == '\0' && port > 0 && port < 65535) {
+            snprintf(out, len, "%.*s:%ld", (int)(colon - feed), feed, port + 1);
+            return;
+        }
+        snprintf(out, len, "%.*s:*", (int)(colon - feed), feed);
+        return;
+    }
+    snprintf(out, len, "%s.state", feed);
+}
+
+/* Binds sock (a CURVE server in domain "feed") on ep, the bound endpoint into
+ * out. Returns 0 or a negative code (logged). */
+static int s_bind(crr_aggregator_t *a, void *sock, const char *what, const char *ep, char *out,
+                  size_t outlen)
+{
+    int hwm = (int)a->cfg.sndhwm, linger = 0;
+    zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    int rc = crr_zap_socket(a, sock, "feed");
+    if (rc)
+        return rc;
+    if (zmq_bind(sock, ep)) {
+        rc = -errno;
+        CRR_ERROR("cannot bind %s endpoint %s: %s", what, ep, zmq_strerror(errno));
+        return rc;
+    }
+    size_t len = outlen;
+    if (zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, out, &len))
+        return -errno;
+    return 0;
+}
 
 int crr_feed_open(crr_aggregator_t *a)
 {
     a->pub = zmq_socket(a->zctx, ZMQ_PUB);
     if (!a->pub)
         return -errno;
-    int hwm = (int)a->cfg.sndhwm, linger = 0;
-    zmq_setsockopt(a->pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(a->pub, ZMQ_LINGER, &linger, sizeof linger);
-    int rc0 = crr_zap_socket(a, a->pub, "feed"); /* CURVE server, ZAP domain "feed" */
-    if (rc0)
-        return rc0;
-    if (zmq_bind(a->pub, a->cfg.feed)) {
-        int rc = -errno;
-        CRR_ERROR("cannot bind feed endpoint %s: %s", a->cfg.feed, zmq_strerror(errno));
+    int rc = s_bind(a, a->pub, "feed", a->cfg.feed, a->feed_ep, sizeof a->feed_ep);
+    if (rc)
+        return rc;
+    char ep[512];
+    if (a->cfg.feed_state && *a->cfg.feed_state)
+        snprintf(ep, sizeof ep, "%s", a->cfg.feed_state);
+    else
+        s_state_endpoint(a->cfg.feed, ep, sizeof ep); /* as configured: port * stays * */
+    a->feed_state = zmq_socket(a->zctx, ZMQ_ROUTER);
+    if (!a->feed_state)
+        return -errno;
+    rc = s_bind(a, a->feed_state, "feed state", ep, a->feed_state_ep, sizeof a->feed_state_ep);
+    if (rc)
+        return rc;
+    if ((rc = crr_stream_init(a)) != 0)
+        return rc;
+    if ((rc = crr_feedwork_start(a)) != 0) {
+        CRR_ERROR("cannot start the feed worker: %s", crr_strerror(rc));
         return rc;
     }
-    size_t len = sizeof a->feed_ep;
-    if (zmq_getsockopt(a->pub, ZMQ_LAST_ENDPOINT, a->feed_ep, &len))
-        return -errno;
     return 0;
 }
 
 void crr_feed_close(crr_aggregator_t *a)
 {
+    crr_feedwork_stop(a); /* closes the state ROUTER and the pipe */
+    if (a->feed_state) {  /* never handed over (a start that failed) */
+        zmq_close(a->feed_state);
+        a->feed_state = NULL;
+    }
     if (a->pub) {
         zmq_close(a->pub);
         a->pub = NULL;
     }
-}
-
-/* 1 when seq is listed in the job's rejections (they are in batch order). */
-static int s_rejected(const crr_store_job_t *job, uint64_t seq, size_t *cursor)
-{
-    while (*cursor < job->n_rejected && job->rejected[*cursor]->seq < seq)
-        (*cursor)++;
-    return *cursor < job->n_rejected && job->rejected[*cursor]->seq == seq;
+    crr_stream_free(a);
 }
 
 void crr_feed_publish_group(crr_aggregator_t *a, size_t n)
 {
-    uint64_t count[CRR_BOROUGHS] = {0};
-    int any = 0;
+    uint64_t touched = 0;
     for (size_t i = 0; i < n; i++) {
         const crr_store_job_t *job = &a->jobs[i];
         if (job->n_applied == 0)
             continue;
-        size_t cursor = 0;
         for (size_t k = 0; k < job->batch->n_events; k++) {
             const Crrmon__V1__Event *e = job->batch->events[k];
-            if (e->seq > job->durable_seq || s_rejected(job, e->seq, &cursor))
+            if (e->seq > job->durable_seq)
                 continue;
             int b = crr_borough_index(e->borough);
-            if (b >= 0) {
-                count[b]++;
-                any = 1;
-            }
+            if (b >= 0)
+                touched |= 1ull << b;
         }
     }
-    if (!any)
-        return;
-    char at[40], topic[32];
-    crr_time_format(crr_clock_now_sec(), 0, at, sizeof at);
-    for (int b = 0; b < CRR_BOROUGHS; b++) {
-        if (!count[b])
-            continue;
-        json_t *o = json_pack("{s:s, s:I, s:s}", "borough", crr_borough_code(b), "events",
-                              (json_int_t)count[b], "at", at);
-        char *payload = o ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
-        if (!payload)
-            continue;
-        int tl = snprintf(topic, sizeof topic, "%s events", crr_borough_code(b));
-        if (zmq_send(a->pub, topic, (size_t)tl, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
-            zmq_send(a->pub, payload, strlen(payload), ZMQ_DONTWAIT);
-        free(payload);
+    crr_feedwork_touch(a, touched, 0); /* it also checks the reject counters */
+}
+
+void crr_feed_drain(crr_aggregator_t *a)
+{
+    crr_feed_out_t *out = NULL;
+    size_t n = 0;
+    crr_feedwork_take(a, &out, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (zmq_send(a->pub, out[i].topic, strlen(out[i].topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+            zmq_send(a->pub, out[i].data, out[i].len, ZMQ_DONTWAIT);
     }
+    crr_feedwork_free_out(out, n);
+}
+
+uint64_t crr_feed_seq(crr_aggregator_t *a)
+{
+    return crr_feedwork_seq(a);
 }

@@ -489,6 +489,9 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
         return s_unauthorized(c);
     if (!get && role != CRR_ROLE_ADMIN) /* anything but a read may change state */
         return crr_reply_error(c, MHD_HTTP_FORBIDDEN, "this needs a user with the admin role");
+    int sret; /* GET /api/v1/stream: Server-Sent Events (stream.c) */
+    if (crr_stream_route(h->a, c, url, method, &sret))
+        return (enum MHD_Result)sret;
     enum MHD_Result ret; /* the read API: /api/v1/indicators, boroughs, series, ... (api.c) */
     if (crr_api_route(h->a, c, url, method, &ret))
         return ret;

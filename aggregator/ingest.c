@@ -526,8 +526,7 @@ static void s_acknowledge(crr_aggregator_t *a, const s_group_t *g)
 /* After the Acks: the feed hears of a committed group, the buffers are reset. */
 static void s_finish(crr_aggregator_t *a, const s_group_t *g)
 {
-    if (g->applied_ok && g->nj > 0)
-        crr_feed_publish_group(a, g->nj);
+    crr_feed_publish_group(a, g->applied_ok ? g->nj : 0); /* also a group of rejects only */
     CRR_DEBUG("group frames=%zu batches=%zu events=%lld recv_ms=%llu apply_ms=%llu", g->ns, g->nj,
               (long long)g->events, (unsigned long long)(g->t_apply - g->t0),
               (unsigned long long)(crr_clock_mono_ms() - g->t_apply));

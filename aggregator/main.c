@@ -123,11 +123,12 @@ static void s_endpoints_path(const crr_aggregator_t *a, char *buf, size_t len)
 }
 
 /* Writes DATA_DIR/endpoints.json atomically, for the CLI:
- * {"ingest":..,"feed":..,"http":..,"pid":N}. Returns 0 or -errno/-ENOMEM. */
+ * {"ingest":..,"feed":..,"feed_state":..,"http":..,"pid":N}. Returns 0 or -errno/-ENOMEM. */
 static int s_write_endpoints(const crr_aggregator_t *a, const char *path)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "ingest", a->ingest_ep, "feed", a->feed_ep,
-                          "http", a->http_ep, "pid", (json_int_t)getpid());
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:I}", "ingest", a->ingest_ep, "feed", a->feed_ep,
+                  "feed_state", a->feed_state_ep, "http", a->http_ep, "pid", (json_int_t)getpid());
     char *text = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
     json_decref(o);
     if (!text)

@@ -40,6 +40,8 @@ static const char *const s_restart[] = {
     "aggregator.data_dir",
     "aggregator.ingest",
     "aggregator.feed",
+    "aggregator.feed_state",
+    "aggregator.feed_period",
     "aggregator.http",
     "security.insecure",
     "security.server_cert",
@@ -49,6 +51,7 @@ static const char *const s_restart[] = {
     "aggregator.map_size",
     "aggregator.windows",
     "http.tls_cert",       /* read once at start (http.c) */
+    "http.stream_replay",  /* the SSE ring's size (stream.c, at start) */
     "http.tls_key",        /* read once at start (http.c) */
     "http.users_file",     /* the path; the file itself is re-read on SIGHUP */
     "aggregator.timezone", /* the process's TZ, set once at start (snapshot.c) */

@@ -1,5 +1,5 @@
 /* reply: how every HTTP handler of the aggregator answers (http.c, api.c,
- * dashboard.c): a body taken over and queued with its Content-Type and the
+ * dashboard.c, stream.c): a body taken over and queued with its Content-Type and the
  * header every answer carries (X-Content-Type-Options: nosniff); JSON
  * answers also carry Cache-Control: no-store; errors are {"error": "..."};
  * a 405 names the methods allowed (Allow). A JSON body is dumped with

@@ -15,6 +15,7 @@
 #include "cmd_rejects.h"
 #include "cmd_send.h"
 #include "cmd_snapshot.h"
+#include "cmd_tail.h"
 #include "cmd_status.h"
 #include "cmd_verify.h"
 #include "cmd_generate.h"
@@ -36,6 +37,7 @@ static const s_cmd_t s_cmds[] = {
     {"snapshot", crr_cmd_snapshot, "ask an aggregator to take a snapshot now"},
     {"rejects", crr_cmd_rejects, "list rejected events of an aggregator or collector"},
     {"status", crr_cmd_status, "per source: applied sequence, last seen, spool depth"},
+    {"tail", crr_cmd_tail, "print an aggregator's live feed: the state, then each update"},
     {"snapshots", crr_cmd_snapshots, "list stored snapshots with their deliveries"},
     {"export", crr_cmd_export, "write a stored snapshot again, or revive dead deliveries"},
     {"indicators", crr_cmd_indicators, "list the indicator catalogue"},

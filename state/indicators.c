@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,13 +234,15 @@ static const s_ind_t s_catalogue[] = {
 };
 #define S_NIND (sizeof s_catalogue / sizeof s_catalogue[0])
 
-const crr_indicator_info_t *crr_indicators_catalogue(size_t *n)
+static crr_indicator_info_t s_info[S_NIND];
+static pthread_once_t s_info_once = PTHREAD_ONCE_INIT;
+
+/* Fills s_info from the one table (once: any thread may ask first). */
+static void s_info_fill(void)
 {
-    static crr_indicator_info_t info[S_NIND];
-    /* filled from the one table; idempotent, so concurrent first calls write equal values */
     for (size_t i = 0; i < S_NIND; i++) {
         unsigned t = crr_fam_type(s_catalogue[i].fam);
-        info[i] = (crr_indicator_info_t){
+        s_info[i] = (crr_indicator_info_t){
             .name = s_catalogue[i].name,
             .event_type = t ? crr_event_type_text(t) : "any",
             .event_type2 =
@@ -249,8 +252,13 @@ const crr_indicator_info_t *crr_indicators_catalogue(size_t *n)
             .description = s_catalogue[i].desc,
         };
     }
+}
+
+const crr_indicator_info_t *crr_indicators_catalogue(size_t *n)
+{
+    pthread_once(&s_info_once, s_info_fill); /* the feed worker and HTTP threads call it too */
     *n = S_NIND;
-    return info;
+    return s_info;
 }
 
 const char *crr_stat_name(crr_stat_t st)
@@ -361,6 +369,7 @@ struct s_ctx {
     int dim_value;            /* first dimension's value for this row, -1 for total */
     uint64_t mask;            /* LONDON: the covering boroughs (bit b) its cells hold */
     unsigned reporting;       /* boroughs_reporting of every row of this context */
+    int totals_only;          /* crr_query_t.totals_only: no dimension rows */
 };
 
 static s_cells_t *s_cells_at(const s_data_t *d, unsigned scope, size_t w, unsigned fam)
@@ -784,7 +793,7 @@ static int s_rows_for(s_ctx_t *c, s_rows_t *rows)
     }
     uint64_t *vals[2] = {NULL, NULL};
     size_t nv[2] = {0, 0};
-    size_t nd = ind->dims[1] ? 2 : ind->dims[0] ? 1 : 0;
+    size_t nd = c->totals_only ? 0 : ind->dims[1] ? 2 : ind->dims[0] ? 1 : 0;
     for (size_t d = 0; d < nd && !rc; d++)
         rc = s_distinct(cl, ind->dims[d], d == 0 ? ind->exclude : 0, &vals[d], &nv[d]);
     for (size_t d = 0; d < nd && !rc; d++) {
@@ -1051,7 +1060,8 @@ int crr_indicators_compute(crr_store_t *s, const crr_query_t *q, Crrmon__V1__Ind
                              .window = d.win[w],
                              .as_of_sec = as_of,
                              .ref = (const crr_refdata_t *)q->ref,
-                             .ind = ind};
+                             .ind = ind,
+                             .totals_only = q->totals_only};
                 if ((rc = s_prepare(&d, &c, as_day)) != 0 || (rc = s_rows_for(&c, &rows)) != 0)
                     goto fail;
             }

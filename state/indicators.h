@@ -76,6 +76,7 @@ typedef struct crr_query {
                                       "LONDON" = that scope only */
     const char *indicator;         /* NULL = all; else one catalogue name */
     const struct crr_refdata *ref; /* population; NULL = none (rate rows absent) */
+    int totals_only;               /* 1: the total rows only (the live feed's headline) */
 } crr_query_t;
 
 /* Computes the rows for q in one read transaction. *out gets a malloc'd array

@@ -84,7 +84,7 @@ def plain(args, insecure=True):
     Daemons and `crrmon send` are secure by default (docs/SECURITY.md): without
     CURVE keys they exit 78. Tests that are not about security run them on
     loopback in plain TCP, so --insecure is added to a crrmon daemon or a
-    `crrmon send` whose arguments say nothing about security. insecure=False
+    `crrmon send` or `crrmon tail` whose arguments say nothing about security. insecure=False
     leaves the command line as given (tests of the secure defaults)."""
     args = [str(a) for a in args]
     if not insecure or not args or any(a.startswith(_SECURITY_ARGS) for a in args):
@@ -92,7 +92,7 @@ def plain(args, insecure=True):
     name = os.path.basename(args[0])
     if name in _PLAIN_DAEMONS:
         return args[:1] + ["--insecure"] + args[1:]
-    if name == "crrmon" and len(args) > 1 and args[1] == "send":
+    if name == "crrmon" and len(args) > 1 and args[1] in ("send", "tail"):
         return args[:2] + ["--insecure"] + args[2:]
     return args
 
@@ -190,6 +190,7 @@ class Aggregator:
         self.dir = data_dir or tmpdir("crragg-")
         self.args, self.env, self.insecure, self.wrap = list(args), dict(env or {}), insecure, list(wrap)
         self.ingest_arg, self.feed_arg, self.http_arg = ingest, feed, http
+        self.feed_state_arg = None  # the feed's state endpoint: by default its port + 1 (or *)
         self.bin, self.timeout, self.ready, self.healthz, self.name = binary, timeout, ready, healthz, name
         self.config_path = None
         if config is not None:
@@ -206,6 +207,8 @@ class Aggregator:
             cmd += ["--ingest", self.ingest_arg]
         if self.feed_arg is not None:
             cmd += ["--feed", self.feed_arg]
+        if self.feed_state_arg is not None:
+            cmd += ["--feed-state", self.feed_state_arg]
         if self.http_arg is not None:
             cmd += ["--http", self.http_arg]
         if self.config_path:
@@ -257,6 +260,7 @@ class Aggregator:
             self.proc.term()
         if same_ports and self.ep:
             self.ingest_arg, self.feed_arg = self.ep["ingest"], self.ep["feed"]
+            self.feed_state_arg = self.ep.get("feed_state")
             if self.http_arg is not None:
                 self.http_arg = self.ep["http"]
         if args is not None:

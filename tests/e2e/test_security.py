@@ -413,6 +413,34 @@ def test_feed_admits_only_feed_clients():
         ctx.destroy(linger=0)
 
 
+def test_tail_with_feed_keys():
+    """`crrmon tail` with a feed_clients_dir key gets the state (the ROUTER beside the PUB is a
+    CURVE server in domain "feed" too) and the updates; a collector's key gets neither."""
+    keys = Keys()
+    keys.keygen("lambeth", LAMBETH, admit=True)
+    keys.keygen("viewer")
+    shutil.copy(os.path.join(keys.dir, "viewer"), keys.feed)
+    agg = Aggregator(keys)
+    ok = crrtest.Proc([crrtest.binary("crrmon"), "tail", "--data-dir", agg.dir, "--json",
+                       "--borough", LAMBETH, "--indicator", "stop_search.count",
+                       *keys.client_args("viewer")], env=ENV, name="tail-viewer")
+    bad = crrtest.Proc([crrtest.binary("crrmon"), "tail", "--data-dir", agg.dir, "--json",
+                        *keys.client_args("lambeth")], env=ENV, name="tail-lambeth")
+    crrtest.wait_until(lambda: ok.stdout().count("\n") >= 3, what="the viewer's state")
+    assert send(agg, keys, "lambeth", generate(12, LAMBETH, 70), "coll-tail").returncode == 0
+
+    def last_value():
+        lines = [json.loads(x) for x in ok.stdout().splitlines()]
+        v = [x["indicator"]["value"] for x in lines if x["indicator"]["value"]["windowDays"] == 30]
+        return v[-1].get("value") == 12.0
+    crrtest.wait_until(last_value, what="the viewer's update")
+    crrtest.wait_until(lambda: "feed_clients_dir?" in bad.stderr() and "no state from" in bad.stderr(),
+                       what="the collector key's refusal")
+    assert bad.stdout() == ""
+    assert "zap: feed handshake refused" in agg.proc.stderr()
+    assert ok.term() == 0 and bad.term() == 0
+
+
 def monitor_events(mon, want, timeout=30):
     """Reads a pyzmq socket monitor until every event in want was seen; returns them all."""
     import zmq.utils.monitor
