@@ -59,6 +59,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "users.h"
+#include "json.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -861,7 +862,7 @@ void crr_http_snapshot_answer(crr_aggregator_t *a, uint64_t n, int rc, const cha
 /* Sends "n status json" on the request pipe (body taken over). */
 static void s_pipe_answer(crr_aggregator_t *a, unsigned long long n, unsigned status, json_t *body)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *text = crr_json_dump_checked(body, JSON_COMPACT);
     json_decref(body);
     char *ans = NULL;
     int len = text ? (int)strlen(text) + 32 : 0;

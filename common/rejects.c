@@ -74,18 +74,10 @@ static json_t *s_record(uint64_t id, const crr_reject_t *r)
     return o;
 }
 
-/* json_dumps(o), or NULL when out of memory: jansson's writer leaves out
- * what it could not allocate (a key) and goes on, so a text written while
- * any allocation failed is not the record. */
+/* json_dumps(o), or NULL when out of memory (json.h's checked dump). */
 static char *s_dumps(const json_t *o)
 {
-    unsigned long nomem = crr_mem_thread_failures();
-    char *text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-    if (text && crr_mem_thread_failures() != nomem) {
-        free(text);
-        text = NULL;
-    }
-    return text;
+    return crr_json_dump_checked(o, JSON_COMPACT | JSON_ENSURE_ASCII);
 }
 
 int crr_rejects_put(MDB_txn *txn, MDB_dbi dbi, const crr_reject_t *r)

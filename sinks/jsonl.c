@@ -54,7 +54,7 @@ static int s_put_line(FILE *out, json_t *obj)
 {
     if (!obj)
         return -ENOMEM;
-    char *text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *text = crr_json_dump_checked(obj, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(obj);
     if (!text)
         return -ENOMEM;

@@ -25,6 +25,7 @@
 #include "sink.h"
 
 #include "clock.h"
+#include "json.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -191,7 +192,7 @@ static int s_copy_rows(const Crrmon__V1__Snapshot *s, char **buf, size_t *len)
         for (size_t k = 0; dims && k < v->n_dims; k++)
             json_object_set_new(dims, v->dims[k]->key ? v->dims[k]->key : "",
                                 json_string(v->dims[k]->value ? v->dims[k]->value : ""));
-        char *dtext = dims ? json_dumps(dims, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        char *dtext = crr_json_dump_checked(dims, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(dims);
         if (!dtext) {
             fclose(out);

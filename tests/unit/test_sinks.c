@@ -13,6 +13,7 @@
 // clang-format on
 
 #include "filesink.h"
+#include "mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,55 @@ static void test_jsonl_layout(void **state)
     crr_sink_jsonl.close(&st); /* safe twice */
 }
 
+/* A transient allocation failure at any point of a JSON Lines write either
+ * fails the write (nothing under the final name) or writes the exact file:
+ * jansson's writer leaves out what it could not allocate and goes on, so an
+ * unchecked dump wrote a line missing a member. Each budget n writes a
+ * snapshot of its own id; a fault-free write gives the reference text. */
+static void test_jsonl_transient_oom(void **state)
+{
+    fixture_t *f = *state;
+    void *st = s_open(&crr_sink_jsonl, f->dir);
+    sample_t s;
+    crr_diag_t d;
+    char id[64], path[400];
+    snprintf(id, sizeof id, "20260301T120000Z-999999");
+    s_sample(&s, id);
+    assert_int_equal(crr_sink_jsonl.write(st, &s.snap, &d), CRR_SINK_OK);
+    snprintf(path, sizeof path, "%s/nightly-20260301T120000Z-%s.jsonl", f->dir, id);
+    char *ref = s_slurp(path);
+    assert_non_null(ref);
+    int written = 0;
+    for (long n = 0;; n++) {
+        snprintf(id, sizeof id, "20260301T120000Z-%06ld", n);
+        s_sample(&s, id);
+        crr_diag_clear(&d);
+        crr_mem_fail_once(n);
+        int rc = crr_sink_jsonl.write(st, &s.snap, &d);
+        long failed = crr_mem_failed();
+        crr_mem_fail_off();
+        snprintf(path, sizeof path, "%s/nightly-20260301T120000Z-%s.jsonl", f->dir, id);
+        char *got = s_slurp(path);
+        if (rc != CRR_SINK_OK) {
+            assert_int_equal(rc, CRR_SINK_RETRY);
+            assert_null(got); /* nothing under the final name */
+        } else {
+            char *want = strdup(ref); /* the reference with this id (same length) */
+            memcpy(strstr(want, "999999"), id + strlen(id) - 6, 6);
+            assert_non_null(got);
+            assert_string_equal(got, want);
+            free(want);
+            written++;
+        }
+        free(got);
+        if (!failed)
+            break; /* the whole write ran within the budget: every point was tried */
+    }
+    assert_true(written > 0);
+    free(ref);
+    crr_sink_jsonl.close(&st);
+}
+
 static void test_csv_layout(void **state)
 {
     fixture_t *f = *state;
@@ -284,6 +334,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry_and_ids),
         cmocka_unit_test_setup_teardown(test_jsonl_layout, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_jsonl_transient_oom, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_csv_layout, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_open_makes_folder, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_file_name_template, s_setup, s_teardown),
