@@ -174,7 +174,7 @@ static char *s_buf_close(s_buf_t *b, int ok)
 static void s_put_str(FILE *f, const char *s)
 {
     json_t *j = json_string(s ? s : "");
-    char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+    char *t = crr_json_dump_checked(j, JSON_ENCODE_ANY);
     fputs(t ? t : "\"\"", f);
     free(t);
     json_decref(j);

@@ -20,6 +20,7 @@
 
 #include "clock.h"
 #include "datadir.h"
+#include "json.h"
 #include "log.h"
 #include "notify.h"
 
@@ -129,7 +130,7 @@ static int s_write_endpoints(const crr_aggregator_t *a, const char *path)
     json_t *o =
         json_pack("{s:s, s:s, s:s, s:s, s:I}", "ingest", a->ingest_ep, "feed", a->feed_ep,
                   "feed_state", a->feed_state_ep, "http", a->http_ep, "pid", (json_int_t)getpid());
-    char *text = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
+    char *text = crr_json_dump_checked(o, JSON_INDENT(2));
     json_decref(o);
     if (!text)
         return -ENOMEM;

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "indicators.h"
+#include "json.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -129,7 +130,7 @@ int crr_cmd_indicators(int argc, char **argv)
                 json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", c->name, "stat",
                           crr_stat_name(c->stat), "dims", c->dims, "eventType",
                           c->event_type ? c->event_type : "", "description", c->description);
-            char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+            char *text = crr_json_dump_checked(j, JSON_COMPACT);
             failed = !text || puts(text) == EOF;
             free(text);
             json_decref(j);

@@ -24,6 +24,7 @@
 #include "datadir.h"
 #include "err.h"
 #include "indicators.h"
+#include "json.h"
 
 #include <curl/curl.h>
 #include <getopt.h>
@@ -327,7 +328,7 @@ static void s_follow(const s_args_t *a, const char *pass, const char *base, cons
 static int s_print_answer(json_t *ans, const char *id, int json_out)
 {
     if (json_out) {
-        char *text = json_dumps(ans, JSON_COMPACT);
+        char *text = crr_json_dump_checked(ans, JSON_COMPACT);
         if (text)
             puts(text);
         free(text);

@@ -10,6 +10,7 @@
 #include "err.h"
 #include "outbox.h"
 #include "store.h"
+#include "json.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -93,7 +94,7 @@ static int s_one(const char *id, int64_t taken_at_sec, void *ud)
                               snap->catch_up ? 1 : 0, "rows", (json_int_t)snap->n_values,
                               "deliveries", "done", (json_int_t)done, "pending",
                               (json_int_t)counts.pending, "dead", (json_int_t)counts.dead);
-        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        char *text = crr_json_dump_checked(o, JSON_COMPACT);
         json_decref(o);
         if (!text || puts(text) == EOF)
             c->failed = 1;

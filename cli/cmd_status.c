@@ -9,6 +9,7 @@
 #include "err.h"
 #include "outbox.h"
 #include "store.h"
+#include "json.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -78,7 +79,7 @@ static int s_source(const crr_source_info_t *si, void *ud)
             json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sourceId", si->source_id,
                       "epoch", epoch, "appliedSeq", seq, "lastSeen", when, "spoolDepth", depth,
                       "applied", applied, "duplicates", dups, "rejected", rej, "resent", resent);
-        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        char *text = crr_json_dump_checked(o, JSON_COMPACT);
         json_decref(o);
         if (!text || puts(text) == EOF)
             c->failed = 1;
@@ -125,7 +126,7 @@ static int s_deliveries(crr_store_t *store, const s_ctx_t *c)
             json_t *o = json_pack("{s:s, s:I, s:I, s:s}", "sink", sums[i].sink, "pending",
                                   (json_int_t)sums[i].pending, "dead", (json_int_t)sums[i].dead,
                                   "oldestQueued", sums[i].oldest_sec ? when : "");
-            char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+            char *text = crr_json_dump_checked(o, JSON_COMPACT);
             json_decref(o);
             if (text)
                 puts(text);

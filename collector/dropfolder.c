@@ -7,6 +7,7 @@
 #include "errreport.h"
 #include "log.h"
 #include "watch.h"
+#include "json.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -183,7 +184,8 @@ static char *s_value_at(const char *raw, const char *field)
     }
     char *out = NULL;
     if (at && at != root)
-        out = json_is_string(at) ? strdup(json_string_value(at)) : json_dumps(at, JSON_ENCODE_ANY);
+        out = json_is_string(at) ? strdup(json_string_value(at))
+                                 : crr_json_dump_checked(at, JSON_ENCODE_ANY);
     json_decref(root);
     return out;
 }

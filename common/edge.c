@@ -126,7 +126,7 @@ static void s_values(const char *text, size_t len, crr_problems_t *p)
         if (json_is_string(v)) {
             snprintf(p->value[i], sizeof p->value[i], "%s", json_string_value(v));
         } else {
-            char *dump = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            char *dump = crr_json_dump_checked(v, JSON_COMPACT | JSON_ENCODE_ANY);
             if (dump)
                 snprintf(p->value[i], sizeof p->value[i], "%s", dump);
             free(dump);
