@@ -10,6 +10,7 @@ A test file defines functions named test_* and ends with crrtest.main().
 """
 import atexit
 import json
+import glob
 import os
 import shutil
 import signal
@@ -46,6 +47,25 @@ def tmpdir(prefix="crrtest-"):
     d = tempfile.mkdtemp(prefix=prefix)
     _tmpdirs.append(d)
     return d
+
+
+_pb_mods = {}
+
+
+def pb():
+    """The Python modules protoc generates from proto/crrmon/v1 (enums, event, ingest, snapshot,
+    feed) and google.protobuf.json_format ("jf"), generated once per test process."""
+    if not _pb_mods:
+        out = tmpdir("crrpb-")
+        proto = os.path.join(SRC, "proto")
+        run(["protoc", f"--python_out={out}", "-I", proto, "-I", "/usr/include"] +
+            sorted(glob.glob(os.path.join(proto, "crrmon", "v1", "*.proto"))), check=0)
+        sys.path.insert(0, out)
+        from crrmon.v1 import enums_pb2, event_pb2, feed_pb2, ingest_pb2, snapshot_pb2
+        from google.protobuf import json_format
+        _pb_mods.update(enums=enums_pb2, event=event_pb2, ingest=ingest_pb2, snapshot=snapshot_pb2,
+                        feed=feed_pb2, jf=json_format)
+    return _pb_mods
 
 
 def wait_until(cond, timeout=30.0, what="condition", interval=0.02):

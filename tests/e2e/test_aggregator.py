@@ -14,7 +14,6 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -28,20 +27,7 @@ NOW_SEC = calendar.timegm((2026, 3, 1, 12, 0, 0))
 DAY = 86400
 B = "E09000022"  # Lambeth
 Z = 1.959963984540054
-_mods = {}
-
-
-def pb():
-    """The generated protobuf modules (enums, event, ingest), built once per run."""
-    if not _mods:
-        out = crrtest.tmpdir("crrpb-")
-        proto = os.path.join(crrtest.SRC, "proto")
-        crrtest.run(["protoc", f"--python_out={out}", "-I", proto, "-I", "/usr/include"] +
-                    sorted(glob.glob(os.path.join(proto, "crrmon", "v1", "*.proto"))), check=0)
-        sys.path.insert(0, out)
-        from crrmon.v1 import enums_pb2, event_pb2, ingest_pb2
-        _mods.update(enums=enums_pb2, event=event_pb2, ingest=ingest_pb2)
-    return _mods
+pb = crrtest.pb  # the generated protobuf modules
 
 
 class Agg(crrtest.Aggregator):

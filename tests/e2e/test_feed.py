@@ -17,11 +17,9 @@ not hang.
 Every process runs on random loopback ports with the clock hook CRRMON_NOW
 running on from a pinned instant.
 """
-import glob
 import http.client
 import json
 import os
-import sys
 
 import crrtest
 
@@ -30,21 +28,7 @@ ENV = {"CRRMON_NOW": NOW + "+"}
 LAMBETH, LEWISHAM, CITY = "E09000022", "E09000023", "E09000001"
 MOVING = {"pipeline.last_event_age_seconds"}  # a figure of the clock, not of the events
 
-_pb = {}
-
-
-def pb():
-    """Python modules generated from proto/ with protoc (built once)."""
-    if not _pb:
-        out = crrtest.tmpdir("crrfeed-pb-")
-        protos = sorted(glob.glob(os.path.join(crrtest.SRC, "proto", "crrmon", "v1", "*.proto")))
-        crrtest.run(["protoc", f"--python_out={out}", "-I", os.path.join(crrtest.SRC, "proto"),
-                     "-I", "/usr/include"] + protos, check=0)
-        sys.path.insert(0, out)
-        from crrmon.v1 import feed_pb2
-        from google.protobuf import json_format
-        _pb.update(feed=feed_pb2, jf=json_format)
-    return _pb
+pb = crrtest.pb  # the generated protobuf modules
 
 
 def crrmon(*args, check=None, timeout=120.0):

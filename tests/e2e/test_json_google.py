@@ -16,12 +16,10 @@ serialize a proto3 double of -0.0 (Google does); the JSON of -0.0 agrees.
 """
 import base64
 import binascii
-import glob
 import json
 import math
 import os
 import random
-import sys
 
 import crrtest
 
@@ -31,21 +29,7 @@ BODIES = ["training_feedback", "learning_assessment", "behaviour_observation", "
           "training_cost", "staff_headcount", "stop_search", "complaint", "racist_incident",
           "survey_response", "community_engagement"]
 
-_mods = {}
-
-
-def pb():
-    """Generated modules (event_pb2, snapshot_pb2, ingest_pb2) and json_format, built once."""
-    if not _mods:
-        out = crrtest.tmpdir("crrjson-pb-")
-        protos = sorted(glob.glob(os.path.join(crrtest.SRC, "proto", "crrmon", "v1", "*.proto")))
-        crrtest.run(["protoc", f"--python_out={out}", "-I", os.path.join(crrtest.SRC, "proto"),
-                     "-I", "/usr/include"] + protos, check=0)
-        sys.path.insert(0, out)
-        from crrmon.v1 import event_pb2, ingest_pb2, snapshot_pb2
-        from google.protobuf import json_format
-        _mods.update(event=event_pb2, ingest=ingest_pb2, snapshot=snapshot_pb2, jf=json_format)
-    return _mods
+pb = crrtest.pb  # the generated protobuf modules
 
 
 def tool(type_name, mode, lines, *flags):

@@ -20,13 +20,11 @@ test noticing, each checked from outside with real processes.
     (mdb_load) makes the collector exit 78 with a message naming both
     versions, and the spool keeps its mark and reads no input.
 """
-import glob
 import json
 import os
 import re
 import shutil
 import signal
-import sys
 import urllib.request
 
 import zmq
@@ -35,20 +33,7 @@ import crrtest
 
 NOW = "2026-03-01T12:00:00Z"
 NOW_SEC = 1772366400  # 2026-03-01T12:00:00Z
-_mods = {}
-
-
-def pb():
-    """The generated protobuf modules (enums, event, ingest), built once per run."""
-    if not _mods:
-        out = crrtest.tmpdir("crrpb-")
-        proto = os.path.join(crrtest.SRC, "proto")
-        crrtest.run(["protoc", f"--python_out={out}", "-I", proto, "-I", "/usr/include"] +
-                    sorted(glob.glob(os.path.join(proto, "crrmon", "v1", "*.proto"))), check=0)
-        sys.path.insert(0, out)
-        from crrmon.v1 import enums_pb2, event_pb2, ingest_pb2
-        _mods.update(enums=enums_pb2, event=event_pb2, ingest=ingest_pb2)
-    return _mods
+pb = crrtest.pb  # the generated protobuf modules
 
 
 def start_aggregator(data_dir, env, wrap=()):
