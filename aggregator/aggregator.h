@@ -238,6 +238,7 @@ typedef struct crr_agg_slot {
     uint8_t id[256];          /* ROUTER routing id of the sender */
     size_t id_len;            /* bytes in id */
     Crrmon__V1__Batch *batch; /* unpacked batch, or NULL when malformed */
+    uint64_t *event_hash;     /* each event's resend hash (crr_codec_batch_event_hashes), or NULL */
     char error[256];          /* why the frame was malformed or refused */
     int refused;              /* a REJECT_CODE the whole batch was refused with (zap.c), or 0 */
     uint64_t recv_ns;         /* CLOCK_MONOTONIC when its frame was received (Ack latency) */

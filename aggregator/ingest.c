@@ -198,51 +198,6 @@ static void s_hex(const uint8_t *data, size_t len, char *out, size_t cap)
     out[o] = '\0';
 }
 
-/* Reads a protobuf varint at *p (< end); 0 on success. */
-static int s_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    *v = 0;
-    for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
-        uint8_t b = *(*p)++;
-        *v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            return 0;
-    }
-    return -1;
-}
-
-/* Counts the events (Batch field 3) of a packed Batch by walking its
- * top-level fields, without unpacking: a frame of 600,000 seq-only events
- * costs a scan, not 600 MB. Stops counting past limit. Returns the count, or
- * limit + 1; a frame that does not walk is left to the unpacker. */
-static size_t s_count_events(const uint8_t *data, size_t len, size_t limit)
-{
-    const uint8_t *p = data, *end = data + len;
-    size_t n = 0;
-    while (p < end && n <= limit) {
-        uint64_t tag, v;
-        if (s_varint(&p, end, &tag))
-            break;
-        switch (tag & 7) {
-        case 0:
-            if (s_varint(&p, end, &v))
-                return n;
-            break;
-        case 1: p += 8; break;
-        case 5: p += 4; break;
-        case 2:
-            if (s_varint(&p, end, &v) || v > (uint64_t)(end - p))
-                return n;
-            p += v;
-            if (tag >> 3 == 3)
-                n++;
-            break;
-        default: return n;
-        }
-    }
-    return n;
-}
-
 /* Receives the rest of a frame whose first part is in body; classifies it.
  * Returns the batch or NULL with slot->error set (and the reject stored). */
 static Crrmon__V1__Batch *s_take_frame(crr_aggregator_t *a, crr_agg_slot_t *slot, zmq_msg_t *body)
@@ -252,6 +207,7 @@ static Crrmon__V1__Batch *s_take_frame(crr_aggregator_t *a, crr_agg_slot_t *slot
     const uint8_t *data = zmq_msg_data(body);
     size_t len = zmq_msg_size(body);
     char raw[300] = "";
+    slot->event_hash = NULL;
     if (zmq_msg_more(body)) {
         int parts = 1;
         s_hex(data, len, raw, sizeof raw);
@@ -264,7 +220,7 @@ static Crrmon__V1__Batch *s_take_frame(crr_aggregator_t *a, crr_agg_slot_t *slot
                  "multi-frame message (%d frames): send each Batch as one frame", parts);
     } else if (len == 0) {
         snprintf(slot->error, sizeof slot->error, "empty frame: expected a crrmon.v1.Batch");
-    } else if (s_count_events(data, len, CRR_VALIDATE_MAX_BATCH_EVENTS) >
+    } else if (crr_codec_batch_count_events(data, len, CRR_VALIDATE_MAX_BATCH_EVENTS) >
                CRR_VALIDATE_MAX_BATCH_EVENTS) {
         s_hex(data, len, raw, sizeof raw);
         snprintf(slot->error, sizeof slot->error,
@@ -289,6 +245,10 @@ static Crrmon__V1__Batch *s_take_frame(crr_aggregator_t *a, crr_agg_slot_t *slot
                 snprintf(slot->error, sizeof slot->error, "batch source_id: %.200s", d.reason);
             b = NULL; /* it stays in the group's arena */
         } else {
+            /* each event's resend hash from its bytes as received (NULL on
+             * -ENOMEM: the store then packs each event again to hash it) */
+            if (crr_codec_batch_event_hashes(a->arena, data, len, b->n_events, &slot->event_hash))
+                slot->event_hash = NULL;
             return b;
         }
     }
@@ -393,6 +353,7 @@ static int s_receive_frame(crr_aggregator_t *a, s_group_t *g, zmq_msg_t *msg)
     if (slot->batch) {
         g->events += (int64_t)slot->batch->n_events;
         a->jobs[g->nj].batch = slot->batch;
+        a->jobs[g->nj].event_hash = slot->event_hash;
         a->job_slot[g->nj++] = g->ns;
     }
     g->ns++;

@@ -41,7 +41,9 @@ typedef struct crr_codec_arena crr_codec_arena_t;
 
 /* New empty arena. Returns 0 and *out, or -ENOMEM. */
 int crr_codec_arena_new(crr_codec_arena_t **out);
-/* Forgets every message unpacked into a since the last reset (keeps one chunk). */
+/* Forgets every message unpacked into a since the last reset (keeps its
+ * memory: the current chunk and up to 16 standard chunks, 64 MiB, for the
+ * next group). */
 void crr_codec_arena_reset(crr_codec_arena_t *a);
 /* Frees the arena and nulls *ap; idempotent. */
 void crr_codec_arena_destroy(crr_codec_arena_t **ap);
@@ -50,6 +52,20 @@ void crr_codec_arena_destroy(crr_codec_arena_t **ap);
  * reset. Same return codes and the same per-frame allocation budget. */
 int crr_codec_unpack_batch_arena(crr_codec_arena_t *a, const uint8_t *buf, size_t len,
                                  size_t max_len, Crrmon__V1__Batch **out);
+
+/* Counts the events (Batch field 3) of a packed Batch by walking its
+ * top-level fields, without unpacking: a frame of 600,000 seq-only events
+ * costs a scan, not 600 MB. Stops counting past limit. Returns the count, or
+ * limit + 1; a frame that does not walk is left to the unpacker. */
+size_t crr_codec_batch_count_events(const uint8_t *buf, size_t len, size_t limit);
+
+/* The resend hash of each of the n events of a packed Batch: crr_hash64 of
+ * the event's bytes exactly as they are in the frame, in batch order, in an
+ * array allocated from arena a (the store keeps it per seq to tell a resend
+ * from another event under the same seq). Sets *out to NULL when the frame
+ * does not walk to exactly n events. Returns 0 or -ENOMEM. */
+int crr_codec_batch_event_hashes(crr_codec_arena_t *a, const uint8_t *buf, size_t len, size_t n,
+                                 uint64_t **out);
 
 /* Frees a message from crr_codec_unpack (NULL is fine). */
 void crr_codec_free(ProtobufCMessage *m);

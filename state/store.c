@@ -734,6 +734,9 @@ static int s_job_reject(crr_store_job_t *j, uint64_t seq, const crr_diag_t *d)
 typedef struct s_apply {
     crr_store_t *s;                     /* the store */
     MDB_txn *txn;                       /* the write transaction */
+    MDB_cursor *seq_put, *seq_del;      /* seqhash cursors (opened on first use): a source's
+                                           seqs are consecutive, so each put and delete lands on
+                                           or beside the cursor's page instead of a root search */
     struct crr_coalesce *co;            /* the coalescing table */
     int64_t last_arrival[CRR_BOROUGHS]; /* latest arrival per borough this call, 0 = none */
     uint64_t order_ctr;                 /* staff_headcount statement order counter */
@@ -983,34 +986,52 @@ static int s_event_hash(const Crrmon__V1__Event *e, uint64_t *h)
     return 0;
 }
 
-/* Records the hash of e (which just advanced src's applied_seq) and drops
- * the one CRR_STORE_SEQHASH_KEEP seqs back. Value: be64 arrival | be64 hash. */
-static int s_seqhash_put(s_apply_t *a, const s_src_t *src, const Crrmon__V1__Event *e, int64_t now)
+/* Records hash h of e (which just advanced src's applied_seq) and drops the
+ * one CRR_STORE_SEQHASH_KEEP seqs back. Value: be64 arrival | be64 hash. */
+static int s_seqhash_put(s_apply_t *a, const s_src_t *src, const Crrmon__V1__Event *e, uint64_t h,
+                         int64_t now)
 {
-    uint64_t h;
-    int rc = s_event_hash(e, &h);
-    if (rc)
+    int rc;
+    if (!a->seq_put && (rc = mdb_cursor_open(a->txn, a->s->db_seqhash, &a->seq_put)) != 0)
         return rc;
     uint8_t k[S_SRC_KEY_MAX + 9 + 8], v[16];
     crr_be64_put(v, (uint64_t)now);
     crr_be64_put(v + 8, h);
     MDB_val key = {s_rejseq_key(k, src, e->seq), k}, val = {16, v};
-    if ((rc = mdb_put(a->txn, a->s->db_seqhash, &key, &val, 0)) != 0)
+    if ((rc = mdb_cursor_put(a->seq_put, &key, &val, 0)) != 0)
         return rc;
     if (e->seq <= CRR_STORE_SEQHASH_KEEP)
         return 0;
+    if (!a->seq_del && (rc = mdb_cursor_open(a->txn, a->s->db_seqhash, &a->seq_del)) != 0)
+        return rc;
     key.mv_size = s_rejseq_key(k, src, e->seq - CRR_STORE_SEQHASH_KEEP);
-    rc = mdb_del(a->txn, a->s->db_seqhash, &key, NULL);
+    rc = mdb_cursor_get(a->seq_del, &key, NULL, MDB_SET);
+    if (rc == 0)
+        rc = mdb_cursor_del(a->seq_del, 0);
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-/* Sets *conflict to the first resent seq of the batch (its consecutive
+/* Closes the seqhash cursors (before the transaction ends). */
+static void s_seqhash_close(s_apply_t *a)
+{
+    if (a->seq_put)
+        mdb_cursor_close(a->seq_put);
+    if (a->seq_del)
+        mdb_cursor_close(a->seq_del);
+    a->seq_put = a->seq_del = NULL;
+}
+
+/* Sets *conflict to the first resent seq of the job's batch (its consecutive
  * prefix at or below applied_seq) whose event differs from the one applied
  * under it, or 0. A seq without a stored hash (older than the horizon, or
- * applied before the check existed) cannot be checked and passes. */
-static int s_seqhash_conflict(s_apply_t *a, const s_src_t *src, const Crrmon__V1__Batch *bt,
+ * applied before the check existed) cannot be checked and passes. The stored
+ * hash is of the bytes as received, or (stores written before those hashes
+ * existed, and jobs without them) of the event packed again; the two are the
+ * same bytes for a protobuf-c sender, and an event matching either passes. */
+static int s_seqhash_conflict(s_apply_t *a, const s_src_t *src, const crr_store_job_t *j,
                               uint64_t *conflict)
 {
+    const Crrmon__V1__Batch *bt = j->batch;
     *conflict = 0;
     for (size_t i = 0; i < bt->n_events; i++) {
         const Crrmon__V1__Event *e = bt->events[i];
@@ -1025,6 +1046,8 @@ static int s_seqhash_conflict(s_apply_t *a, const s_src_t *src, const Crrmon__V1
         if (rc)
             return rc;
         uint64_t stored = crr_be64_get((const uint8_t *)val.mv_data + 8), h;
+        if (j->event_hash && j->event_hash[i] == stored)
+            continue;
         if ((rc = s_event_hash(e, &h)) != 0)
             return rc;
         if (h != stored) {
@@ -1076,7 +1099,7 @@ static int s_apply_job(s_apply_t *a, crr_store_job_t *j, s_src_t *src, int64_t n
     }
     /* a resend must be the same events: check before touching anything */
     if (first <= src->applied_seq) {
-        if ((rc = s_seqhash_conflict(a, src, bt, &j->conflict_seq)) != 0)
+        if ((rc = s_seqhash_conflict(a, src, j, &j->conflict_seq)) != 0)
             return rc;
         if (j->conflict_seq) {
             s_job_done(j, src);
@@ -1116,7 +1139,12 @@ static int s_apply_job(s_apply_t *a, crr_store_job_t *j, s_src_t *src, int64_t n
             continue;
         }
         src->applied_seq = e->seq;
-        if ((rc = s_seqhash_put(a, src, e, now)) != 0)
+        uint64_t h;
+        if (j->event_hash)
+            h = j->event_hash[i];
+        else if ((rc = s_event_hash(e, &h)) != 0)
+            return rc;
+        if ((rc = s_seqhash_put(a, src, e, h, now)) != 0)
             return rc;
         crr_diag_clear(&d);
         if (crr_validate_event(e, &vo, &d) != 0 || s_not_allowed(j, e, &d)) {
@@ -1245,6 +1273,7 @@ static int s_apply_once(crr_store_t *s, crr_store_job_t *jobs, size_t n, size_t 
             goto fail;
         }
     }
+    s_seqhash_close(&a);
     if ((rc = s_flush(&a)) != 0 || (rc = s_fs_flush(s, a.txn, &a.fs)) != 0)
         goto fail;
     for (size_t k = 0; k < nsrc; k++) {
@@ -1278,6 +1307,7 @@ static int s_apply_once(crr_store_t *s, crr_store_job_t *jobs, size_t n, size_t 
     free(srcs);
     return 0;
 fail:
+    s_seqhash_close(&a);
     if (a.txn)
         mdb_txn_abort(a.txn);
     if (a.rcap_saved) /* nothing of the attempt was stored: its rejects take no budget */

@@ -120,6 +120,9 @@ int64_t crr_store_max_age_days(const crr_store_t *s);
  * only build it from a Batch and read the out fields. */
 typedef struct crr_store_job {
     const Crrmon__V1__Batch *batch;   /* in, borrowed: the batch to apply */
+    const uint64_t *event_hash;       /* in, borrowed, optional: each event's resend hash, in
+                                         batch order (crr_codec_batch_event_hashes: the bytes as
+                                         received); NULL = each event is packed again to hash it */
     int64_t arrival_sec;              /* in: arrival time; 0 = crr_clock_now_sec() at apply */
     uint64_t durable_seq;             /* out: applied_seq of (source, epoch) after the commit */
     uint64_t expected_seq;            /* out: applied+1 when the batch started past it (nothing

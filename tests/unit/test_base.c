@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "accumulate.h"
 #include "clock.h"
 #include "codec.h"
 #include "err.h"
@@ -163,6 +164,55 @@ static void test_codec_oom_loop(void **state)
         }
     }
     assert_true(succeeded);
+    free(buf);
+}
+
+/* Walking a packed Batch: its events counted and hashed as they are in the
+ * frame (for a protobuf-c frame, the hash of each event packed alone), an
+ * arena's chunks reused after a reset, and a frame that does not walk to
+ * the expected count gives no hashes. */
+static void test_codec_batch_walk(void **state)
+{
+    (void)state;
+    Crrmon__V1__Event *evp[3];
+    Crrmon__V1__Batch b = CRRMON__V1__BATCH__INIT;
+    b.source_id = "src";
+    b.epoch = 3;
+    b.spool_depth = 9;
+    b.n_events = 3;
+    b.events = evp;
+    for (int i = 0; i < 3; i++) {
+        evp[i] = fx_event("{\"borough\":\"E0900000%d\",\"occurredAt\":\"2026-03-01T12:00:00Z\","
+                          "\"racistIncident\":{}}",
+                          i + 1);
+        evp[i]->seq = (uint64_t)i + 1;
+    }
+    uint8_t *buf, *one;
+    size_t len, olen;
+    assert_int_equal(crr_codec_pack(&b.base, &buf, &len), 0);
+    assert_int_equal(crr_codec_batch_count_events(buf, len, 100), 3);
+    assert_int_equal(crr_codec_batch_count_events(buf, len, 1), 2); /* limit + 1 */
+    crr_codec_arena_t *a = NULL;
+    assert_int_equal(crr_codec_arena_new(&a), 0);
+    for (int round = 0; round < 2; round++) {
+        uint64_t *h;
+        assert_int_equal(crr_codec_batch_event_hashes(a, buf, len, 3, &h), 0);
+        assert_non_null(h);
+        for (int i = 0; i < 3; i++) {
+            assert_int_equal(crr_codec_pack(&evp[i]->base, &one, &olen), 0);
+            assert_true(h[i] == crr_hash64((const char *)one, olen));
+            free(one);
+        }
+        assert_true(h[0] != h[1] && h[1] != h[2]);
+        assert_int_equal(crr_codec_batch_event_hashes(a, buf, len, 2, &h), 0);
+        assert_null(h);
+        assert_int_equal(crr_codec_batch_event_hashes(a, buf, len - 1, 3, &h), 0);
+        assert_null(h); /* a truncated frame does not walk */
+        crr_codec_arena_reset(a);
+    }
+    crr_codec_arena_destroy(&a);
+    for (int i = 0; i < 3; i++)
+        crr_codec_free(&evp[i]->base);
     free(buf);
 }
 
@@ -350,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_codec),
         cmocka_unit_test(test_codec_oom_loop),
         cmocka_unit_test(test_codec_arena),
+        cmocka_unit_test(test_codec_batch_walk),
         cmocka_unit_test(test_lmdbx_and_rejects),
         cmocka_unit_test(test_rejects_any_bytes),
     };

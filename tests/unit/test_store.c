@@ -359,6 +359,54 @@ static void test_record_id_and_rejects(void **state)
     crr_indicators_free(&v, n);
 }
 
+/* As s_apply1, with each event's hash as received (crr_store_job_t.event_hash). */
+static int s_apply1h(crr_store_t *s, Crrmon__V1__Batch *b, const uint64_t *h, crr_store_job_t *j)
+{
+    memset(j, 0, sizeof *j);
+    j->batch = b;
+    j->event_hash = h;
+    int rc = crr_store_apply(s, j, 1);
+    j->batch = NULL;
+    crr_codec_free(&b->base);
+    return rc;
+}
+
+/* The resend hash is of the bytes as received (no packing per event); a
+ * store written before (hashes of the event packed again) still checks
+ * resends, and an event matching either hash passes. */
+static void test_resend_hash_as_received(void **state)
+{
+    fx_t *f = *state;
+    crr_store_job_t j;
+    Crrmon__V1__Event *ev[3];
+    for (int i = 0; i < 3; i++) /* stored as before: packed hashes */
+        ev[i] = s_search((uint64_t)i + 1, B1, NOW_SEC, NULL, 4, 0);
+    assert_int_equal(s_apply1(f->s, s_batch("src-h", 5, ev, 3), &j), 0);
+    crr_store_job_reset(&j);
+    /* the same events in other bytes (another sender's field order), plus a new 4 */
+    const uint64_t other[3] = {111, 222, 333};
+    for (int i = 0; i < 3; i++)
+        ev[i] = s_search((uint64_t)i + 2, B1, NOW_SEC, NULL, 4, 0);
+    assert_int_equal(s_apply1h(f->s, s_batch("src-h", 5, ev, 3), other, &j), 0);
+    assert_int_equal(j.conflict_seq, 0);
+    assert_int_equal(j.n_resent, 2);
+    assert_int_equal(j.n_applied, 1);
+    crr_store_job_reset(&j);
+    /* seq 4 was stored with its received hash: the same bytes pass ... */
+    ev[0] = s_search(4, B1, NOW_SEC, NULL, 4, 0);
+    assert_int_equal(s_apply1h(f->s, s_batch("src-h", 5, ev, 1), other + 2, &j), 0);
+    assert_int_equal(j.conflict_seq, 0);
+    assert_int_equal(j.n_resent, 1);
+    crr_store_job_reset(&j);
+    /* ... other bytes whose packed form is not those bytes either conflict */
+    const uint64_t changed = 444;
+    ev[0] = s_search(4, B1, NOW_SEC, NULL, 4, 9);
+    assert_int_equal(s_apply1h(f->s, s_batch("src-h", 5, ev, 1), &changed, &j), 0);
+    assert_int_equal(j.conflict_seq, 4);
+    assert_int_equal(j.n_applied, 0);
+    crr_store_job_reset(&j);
+}
+
 /* An Ack lost after the commit: the resent batch is all duplicates, and the
  * rejection must come back in its Ack, or the sender never learns of it. */
 /* Two senders under one (source, epoch) (a copied spool): a resent seq with
@@ -1140,6 +1188,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_jobs_same_source_one_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_id_and_rejects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resend_with_other_content_conflicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resend_hash_as_received, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resend_rereports_rejections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_open_of_older_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_windows, setup, teardown),
