@@ -250,8 +250,14 @@ static int s_format_check(crr_store_t *s, MDB_txn *txn)
 typedef struct s_slot {
     uint8_t key[CRR_AGG_KEY]; /* agg key */
     uint8_t used;             /* slot holds a key */
+    uint8_t state;            /* S_LOADED | S_NAMED | S_STORED */
     uint32_t off;             /* index of the first metric in the arena */
 } s_slot_t;
+
+#define S_LOADED 1u /* the vector started from the stored sums (or none are stored) */
+#define S_NAMED 2u  /* the hashed cell's name was written in this call */
+#define S_STORED 4u /* the key is in db_agg (known when S_LOADED) */
+#define S_DIRTY 8u  /* an applied event added to the vector: written at the flush */
 
 struct crr_coalesce {
     s_slot_t *slots;  /* open-addressing table, cap a power of two */
@@ -262,6 +268,9 @@ struct crr_coalesce {
     size_t arena_cap; /* doubles allocated */
     s_slot_t **order; /* occupied slots, for the sorted flush */
     size_t order_cap; /* entries allocated in order */
+    size_t sorted;    /* order[0..sorted) is every slot in key order (0: not sorted) */
+    uint8_t *valid;   /* per event of the group, in order: passed validation (s_prefetch) */
+    size_t valid_cap; /* bytes allocated in valid */
 };
 
 static uint64_t s_key_hash(const uint8_t *k)
@@ -279,6 +288,7 @@ static void s_co_clear(struct crr_coalesce *c)
         memset(c->slots, 0, c->cap * sizeof *c->slots);
     c->used = 0;
     c->arena_len = 0;
+    c->sorted = 0;
 }
 
 static int s_co_grow(struct crr_coalesce *c)
@@ -301,15 +311,16 @@ static int s_co_grow(struct crr_coalesce *c)
     return 0;
 }
 
-/* Returns the metric vector for key (zeroed on first sight), or NULL on ENOMEM. */
-static double *s_co_get(struct crr_coalesce *c, const uint8_t *key, unsigned nm)
+/* Returns key's slot (its metric vector zeroed and its state 0 on first
+ * sight), or NULL on ENOMEM. */
+static s_slot_t *s_co_get(struct crr_coalesce *c, const uint8_t *key, unsigned nm)
 {
     if ((c->used + 1) * 2 > c->cap && s_co_grow(c) != 0)
         return NULL;
     size_t j = s_key_hash(key) & (c->cap - 1);
     while (c->slots[j].used) {
         if (memcmp(c->slots[j].key, key, CRR_AGG_KEY) == 0)
-            return c->arena + c->slots[j].off;
+            return &c->slots[j];
         j = (j + 1) & (c->cap - 1);
     }
     if (c->arena_len + nm > c->arena_cap) {
@@ -325,11 +336,12 @@ static double *s_co_get(struct crr_coalesce *c, const uint8_t *key, unsigned nm)
     s_slot_t *sl = &c->slots[j];
     memcpy(sl->key, key, CRR_AGG_KEY);
     sl->used = 1;
+    sl->state = 0;
     sl->off = (uint32_t)c->arena_len;
     memset(c->arena + c->arena_len, 0, nm * sizeof(double));
     c->arena_len += nm;
     c->used++;
-    return c->arena + sl->off;
+    return sl;
 }
 
 static void s_co_free(struct crr_coalesce **cp)
@@ -340,6 +352,7 @@ static void s_co_free(struct crr_coalesce **cp)
     free(c->slots);
     free(c->arena);
     free(c->order);
+    free(c->valid);
     free(c);
     *cp = NULL;
 }
@@ -746,6 +759,8 @@ typedef struct s_apply {
     unsigned ev_borough;                /* ... its borough index */
     int64_t ev_day, ev_arrival_day;     /* ... its occurred and arrival days */
     int rcap_saved;                     /* s->rcap copied before this attempt's first take */
+    const uint8_t *valid;               /* the job's events that passed validation (s_prefetch) */
+    double scratch[CRR_AGG_MAXM];       /* where the prefetch lets the rules add */
 } s_apply_t;
 
 /* Sets *m to key's metric vector in the table. On the key's first sight in
@@ -753,14 +768,18 @@ typedef struct s_apply {
  * event is added to the running total in arrival order, one at a time: the
  * sums are the same bits whatever the group boundaries (floating-point
  * addition is not associative; adding a group's partial sum would make the
- * totals depend on how events were grouped). Returns 0, -ENOMEM or an LMDB
+ * totals depend on how events were grouped). The stored sums of the keys the
+ * group will touch are normally loaded beforehand in key order (s_prefetch);
+ * a key it missed is read here. Sets *slot. Returns 0, -ENOMEM or an LMDB
  * code. */
-static int s_co_load(s_apply_t *a, const uint8_t *key, unsigned nm, double **m)
+static int s_co_load(s_apply_t *a, const uint8_t *key, unsigned nm, double **m, s_slot_t **slot)
 {
-    size_t before = a->co->used;
-    if (!(*m = s_co_get(a->co, key, nm)))
+    s_slot_t *sl = s_co_get(a->co, key, nm);
+    if (!(*slot = sl))
         return -ENOMEM;
-    if (a->co->used == before)
+    *m = a->co->arena + sl->off;
+    sl->state |= S_DIRTY;
+    if (sl->state & S_LOADED)
         return 0;
     MDB_val k = {CRR_AGG_KEY, (void *)key}, v;
     int rc = mdb_get(a->txn, a->s->db_agg, &k, &v);
@@ -768,6 +787,7 @@ static int s_co_load(s_apply_t *a, const uint8_t *key, unsigned nm, double **m)
         memcpy(*m, v.mv_data, nm * sizeof(double));
     else if (rc != 0 && rc != MDB_NOTFOUND)
         return rc;
+    sl->state |= S_LOADED | (rc == 0 ? S_STORED : 0);
     return 0;
 }
 
@@ -780,10 +800,11 @@ static int s_acc_sums(void *ctx, unsigned fam, const uint8_t cell[CRR_AGG_CELL],
     s_apply_t *a = ctx;
     uint8_t key[CRR_AGG_KEY];
     crr_store_agg_key(key, a->ev_borough, fam, by_arrival ? a->ev_arrival_day : a->ev_day, cell);
-    size_t before = a->co->used;
-    int rc = s_co_load(a, key, crr_fam_nmetrics(fam), m);
-    if (rc || !name || a->co->used == before)
+    s_slot_t *sl;
+    int rc = s_co_load(a, key, crr_fam_nmetrics(fam), m, &sl);
+    if (rc || !name || (sl->state & S_NAMED))
         return rc;
+    sl->state |= S_NAMED;
     MDB_val k = {CRR_AGG_CELL, (void *)cell}, v = {len, (void *)name};
     return mdb_put(a->txn, a->s->db_names, &k, &v, 0);
 }
@@ -1147,7 +1168,7 @@ static int s_apply_job(s_apply_t *a, crr_store_job_t *j, s_src_t *src, int64_t n
         if ((rc = s_seqhash_put(a, src, e, h, now)) != 0)
             return rc;
         crr_diag_clear(&d);
-        if (crr_validate_event(e, &vo, &d) != 0 || s_not_allowed(j, e, &d)) {
+        if ((!a->valid[i] && crr_validate_event(e, &vo, &d) != 0) || s_not_allowed(j, e, &d)) {
             if ((rc = s_store_reject(a, j, e, now, &d, src)) != 0)
                 return rc;
             src->rejected++;
@@ -1189,36 +1210,204 @@ static int s_cmp_slot(const void *x, const void *y)
     return memcmp((*(s_slot_t *const *)x)->key, (*(s_slot_t *const *)y)->key, CRR_AGG_KEY);
 }
 
-/* Writes the running totals: one put per distinct key, in key order. */
-static int s_flush(s_apply_t *a)
+/* Sorts the table's slots into c->order (every slot when all, else those
+ * not loaded yet). Returns their count, or (size_t)-1 on ENOMEM. */
+static size_t s_co_sort(struct crr_coalesce *c, int all)
 {
-    struct crr_coalesce *c = a->co;
-    if (c->used == 0)
-        return 0;
     if (c->order_cap < c->used) {
         s_slot_t **no = crr_realloc(c->order, c->used * sizeof *no);
         if (!no)
-            return -ENOMEM;
+            return (size_t)-1;
         c->order = no;
         c->order_cap = c->used;
     }
     size_t n = 0;
     for (size_t i = 0; i < c->cap; i++)
-        if (c->slots[i].used)
+        if (c->slots[i].used && (all || !(c->slots[i].state & S_LOADED)))
             c->order[n++] = &c->slots[i];
     qsort(c->order, n, sizeof *c->order, s_cmp_slot);
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(a->txn, a->s->db_agg, &cur);
-    if (rc)
-        return rc;
-    for (size_t i = 0; i < n; i++) {
-        s_slot_t *sl = c->order[i];
-        unsigned nm = crr_fam_nmetrics(sl->key[1]);
-        MDB_val k = {CRR_AGG_KEY, sl->key}, v = {nm * sizeof(double), c->arena + sl->off};
-        if ((rc = mdb_cursor_put(cur, &k, &v, 0)) != 0)
+    return n;
+}
+
+/* ---- db_agg in key order: a merge, not a search per key ------------------ */
+
+/* A cursor walking db_agg forward through ascending keys: a key near the
+ * last one is reached in a few steps, a far one by one search. A backfill's
+ * group touches keys spread over the whole database, so a root-to-leaf
+ * search per key (mdb_get) was a fifth of the aggregator's time. */
+typedef struct s_seek {
+    MDB_cursor *cur; /* on db_agg */
+    MDB_val k, v;    /* the entry it is at (when at == 1) */
+    int at;          /* 0: not positioned, 1: at k, 2: past the last entry */
+} s_seek_t;
+
+static int s_keycmp(const MDB_val *k, const uint8_t *key)
+{
+    int c = memcmp(k->mv_data, key, k->mv_size < CRR_AGG_KEY ? k->mv_size : CRR_AGG_KEY);
+    return c ? c : (k->mv_size > CRR_AGG_KEY) - (k->mv_size < CRR_AGG_KEY);
+}
+
+/* Moves sk to the first entry >= key (keys asked in ascending order); sets
+ * *found when that entry is key. Returns 0 or an LMDB code. */
+static int s_seek(s_seek_t *sk, const uint8_t *key, int *found)
+{
+    int rc;
+    *found = 0;
+    if (sk->at == 2)
+        return 0;
+    for (int step = 0; sk->at == 1; step++) {
+        int c = s_keycmp(&sk->k, key);
+        if (c >= 0) {
+            *found = c == 0;
+            return 0;
+        }
+        if (step == 8)
             break;
+        if ((rc = mdb_cursor_get(sk->cur, &sk->k, &sk->v, MDB_NEXT)) != 0) {
+            sk->at = 2;
+            return rc == MDB_NOTFOUND ? 0 : rc;
+        }
     }
-    mdb_cursor_close(cur);
+    sk->k.mv_size = CRR_AGG_KEY;
+    sk->k.mv_data = (void *)key;
+    if ((rc = mdb_cursor_get(sk->cur, &sk->k, &sk->v, MDB_SET_RANGE)) != 0) {
+        sk->at = 2;
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    }
+    sk->at = 1;
+    *found = s_keycmp(&sk->k, key) == 0;
+    return 0;
+}
+
+/* ---- prefetch ----------------------------------------------------------- */
+
+/* crr_acc_ops_t.sums while prefetching: notes the bucket in the table (not
+ * loaded) and lets the rules add into a scratch vector. */
+static int s_pf_sums(void *ctx, unsigned fam, const uint8_t cell[CRR_AGG_CELL], int by_arrival,
+                     const char *name, size_t len, double **m)
+{
+    (void)name;
+    (void)len;
+    s_apply_t *a = ctx;
+    uint8_t key[CRR_AGG_KEY];
+    crr_store_agg_key(key, a->ev_borough, fam, by_arrival ? a->ev_arrival_day : a->ev_day, cell);
+    if (!s_co_get(a->co, key, crr_fam_nmetrics(fam)))
+        return -ENOMEM;
+    memset(a->scratch, 0, sizeof a->scratch);
+    *m = a->scratch;
+    return 0;
+}
+
+static int s_pf_headcount(void *ctx, unsigned group, uint32_t headcount, uint32_t in_scope)
+{
+    (void)ctx;
+    (void)group;
+    (void)headcount;
+    (void)in_scope;
+    return 0;
+}
+
+/* Reads the stored sums of every bucket noted, in key order. */
+static int s_pf_load(s_apply_t *a)
+{
+    struct crr_coalesce *c = a->co;
+    size_t n = s_co_sort(c, 0);
+    if (n == (size_t)-1)
+        return -ENOMEM;
+    c->sorted = n == c->used ? n : 0;
+    s_seek_t sk = {0};
+    int rc = mdb_cursor_open(a->txn, a->s->db_agg, &sk.cur);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        s_slot_t *sl = c->order[i];
+        size_t bytes = crr_fam_nmetrics(sl->key[1]) * sizeof(double);
+        int found;
+        if ((rc = s_seek(&sk, sl->key, &found)) != 0)
+            break;
+        if (found && sk.v.mv_size == bytes)
+            memcpy(c->arena + sl->off, sk.v.mv_data, bytes);
+        sl->state |= S_LOADED | (found ? S_STORED : 0);
+    }
+    if (sk.cur)
+        mdb_cursor_close(sk.cur);
+    return rc;
+}
+
+/* Before the apply: every bucket the group's valid events will add to is
+ * noted and its stored sums read in key order (s_pf_load), and each event's
+ * validation is kept for the apply (co->valid, per event in group order:
+ * validated once). An event that turns out resent, a duplicate or not
+ * allowed costs only a needless read: its buckets stay clean, unwritten. */
+static int s_prefetch(s_apply_t *a, crr_store_job_t *jobs, size_t n, int64_t clock_now)
+{
+    struct crr_coalesce *c = a->co;
+    size_t total = 0, at = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!jobs[i].error)
+            total += jobs[i].batch->n_events;
+    if (c->valid_cap < total) {
+        uint8_t *nv = crr_realloc(c->valid, total);
+        if (!nv)
+            return -ENOMEM;
+        c->valid = nv;
+        c->valid_cap = total;
+    }
+    crr_acc_ops_t ops = {.sums = s_pf_sums, .headcount = s_pf_headcount, .ctx = a};
+    for (size_t i = 0; i < n; i++) {
+        const crr_store_job_t *j = &jobs[i];
+        if (j->error)
+            continue;
+        int64_t now = j->arrival_sec ? j->arrival_sec : clock_now;
+        crr_validate_opts_t vo = {.now_sec = now,
+                                  .future_slack_sec = CRR_VALIDATE_FUTURE_SLACK_SEC,
+                                  .max_age_days = a->s->max_age_days};
+        for (size_t k = 0; k < j->batch->n_events; k++) {
+            const Crrmon__V1__Event *e = j->batch->events[k];
+            crr_diag_t d;
+            crr_diag_clear(&d);
+            if (!(c->valid[at++] = crr_validate_event(e, &vo, &d) == 0))
+                continue;
+            a->ev = e;
+            a->ev_borough = (unsigned)crr_borough_index(e->borough);
+            a->ev_day = crr_day_of(e->occurred_at->seconds);
+            a->ev_arrival_day = crr_day_of(now);
+            int rc = crr_accumulate(e, &ops);
+            if (rc)
+                return rc;
+        }
+    }
+    return s_pf_load(a);
+}
+
+/* Writes the running totals of the buckets applied events added to: one put
+ * per distinct key, in key order, walking db_agg (an existing key is
+ * overwritten where the cursor stands). */
+static int s_flush(s_apply_t *a)
+{
+    struct crr_coalesce *c = a->co;
+    if (c->used == 0)
+        return 0;
+    size_t n = c->sorted == c->used ? c->sorted : s_co_sort(c, 1);
+    if (n == (size_t)-1)
+        return -ENOMEM;
+    s_seek_t sk = {0};
+    int rc = mdb_cursor_open(a->txn, a->s->db_agg, &sk.cur);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        s_slot_t *sl = c->order[i];
+        if (!(sl->state & S_DIRTY))
+            continue;
+        int found;
+        if ((rc = s_seek(&sk, sl->key, &found)) != 0)
+            break;
+        MDB_val k = {CRR_AGG_KEY, sl->key},
+                v = {crr_fam_nmetrics(sl->key[1]) * sizeof(double), c->arena + sl->off};
+        int same = found && sk.v.mv_size == v.mv_size;
+        if ((rc = mdb_cursor_put(sk.cur, &k, &v, same ? MDB_CURRENT : 0)) != 0)
+            break;
+        rc = mdb_cursor_get(sk.cur, &sk.k, &sk.v, MDB_GET_CURRENT);
+        sk.at = 1;
+    }
+    if (sk.cur)
+        mdb_cursor_close(sk.cur);
     return rc;
 }
 
@@ -1240,16 +1429,19 @@ static int s_apply_once(crr_store_t *s, crr_store_job_t *jobs, size_t n, size_t 
     if ((rc = mdb_txn_begin(s->env, NULL, 0, &a.txn)) != 0)
         goto fail;
     int64_t clock_now = 0;
+    for (size_t i = 0; i < n && !clock_now; i++)
+        if (!jobs[i].error && !jobs[i].arrival_sec)
+            clock_now = crr_clock_now_sec();
+    if ((rc = s_prefetch(&a, jobs, n, clock_now)) != 0)
+        goto fail;
+    size_t at = 0; /* the job's first event in co->valid */
     for (size_t i = 0; i < n; i++) {
         crr_store_job_t *j = &jobs[i];
         if (j->error)
             continue; /* left out of this attempt */
-        int64_t now = j->arrival_sec;
-        if (!now) {
-            if (!clock_now)
-                clock_now = crr_clock_now_sec();
-            now = clock_now;
-        }
+        int64_t now = j->arrival_sec ? j->arrival_sec : clock_now;
+        a.valid = s->co->valid + at;
+        at += j->batch->n_events;
         uint8_t key[S_SRC_KEY_MAX + 9];
         size_t klen =
             s_src_key(key, j->batch->source_id ? j->batch->source_id : "", j->batch->epoch);

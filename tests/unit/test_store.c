@@ -359,6 +359,36 @@ static void test_record_id_and_rejects(void **state)
     crr_indicators_free(&v, n);
 }
 
+/* The apply reads the stored sums of every bucket a group's valid events
+ * will touch before it knows which are duplicates: the buckets of an event
+ * skipped as a duplicate (here on days nothing else touched) must not be
+ * written, not even as zeros, and the applied ones must be exact. */
+static void test_skipped_event_buckets_stay_unwritten(void **state)
+{
+    fx_t *f = *state;
+    crr_store_job_t j;
+    Crrmon__V1__Event *ev[3];
+    ev[0] = s_search(1, B1, NOW_SEC, "dup-1", 4, 2);
+    assert_int_equal(s_apply1(f->s, s_batch("src-pf", 1, ev, 1), &j), 0);
+    crr_store_job_reset(&j);
+    crr_store_stat_t st0, st1;
+    assert_int_equal(crr_store_stat(f->s, &st0), 0);
+    /* a duplicate dated 5 days earlier, then a new event on NOW's buckets */
+    ev[0] = s_search(2, B1, NOW_SEC - 5 * 86400, "dup-1", 3, 1);
+    ev[1] = s_search(3, B1, NOW_SEC, "new-2", 4, 5);
+    assert_int_equal(s_apply1(f->s, s_batch("src-pf", 1, ev, 2), &j), 0);
+    assert_int_equal(j.n_duplicate, 1);
+    assert_int_equal(j.n_applied, 1);
+    crr_store_job_reset(&j);
+    assert_int_equal(crr_store_stat(f->s, &st1), 0);
+    assert_int_equal(st1.agg_keys, st0.agg_keys);
+    Crrmon__V1__IndicatorValue **v;
+    size_t n;
+    s_compute(f->s, "stop_search.count", &v, &n);
+    assert_true(fabs(s_value(v, n, "stop_search.count", B1, 30, "") - 7) < 1e-9);
+    crr_indicators_free(&v, n);
+}
+
 /* As s_apply1, with each event's hash as received (crr_store_job_t.event_hash). */
 static int s_apply1h(crr_store_t *s, Crrmon__V1__Batch *b, const uint64_t *h, crr_store_job_t *j)
 {
@@ -1189,6 +1219,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_record_id_and_rejects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resend_with_other_content_conflicts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resend_hash_as_received, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_skipped_event_buckets_stay_unwritten, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resend_rereports_rejections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_open_of_older_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_windows, setup, teardown),
