@@ -1,13 +1,14 @@
 /* store: the aggregator's LMDB state (layout in store.h and store_int.h).
  *
- * Apply path (the hot path, 250k events/s on 2 cores with durable commits):
- * one write transaction per call; each event is reduced to a few additions
- * into an in-memory open-addressing table keyed by the 14-byte agg key, so a
- * group of N events costs one mdb_get + mdb_put per DISTINCT key (flushed in
- * key order for B-tree locality), plus one mdb_put(MDB_NOOVERWRITE) per event
- * that carries a record_id (that single call both tests and reserves the id).
- * The table, its metric arena and the source cache live in the store handle
- * and are reused, so steady state does no malloc per event.
+ * Apply path (the hot path): one write transaction per group. First every
+ * bucket the group's valid events will touch is noted in the bucket table
+ * (buckets.h) and their stored sums read in key order by one walking cursor;
+ * then each event is added to its buckets in arrival order, with one
+ * mdb_put(MDB_NOOVERWRITE) per event that carries a record_id (that single
+ * call both tests and reserves the id) and its resend hash put through a
+ * cursor; last the buckets written back in key order. The table, its metric
+ * arena and the source cache live in the store handle and are reused, so
+ * steady state does no malloc per event.
  *
  * Invariants: a source's applied_seq is written in the same transaction as
  * the aggregates it covers; any LMDB error aborts the transaction and resets
@@ -22,6 +23,7 @@
 
 #include "accumulate.h"
 #include "boroughs.h"
+#include "buckets.h"
 #include "clock.h"
 #include "codec.h"
 #include "iofault.h"
@@ -71,7 +73,7 @@ typedef struct s_fs {
     uint8_t state; /* S_FS_* */
 } s_fs_t;
 
-enum { S_FS_UNKNOWN, S_FS_NONE, S_FS_KNOWN, S_FS_DIRTY };
+enum { S_FS_UNKNOWN, S_FS_NONE, S_FS_KNOWN, S_FCRR_BK_DIRTY };
 
 struct crr_first_seen {
     s_fs_t t[CRR_BOROUGHS][CRR_TYPE_COUNT + 1];
@@ -130,7 +132,7 @@ static int s_fs_note(crr_store_t *s, MDB_txn *txn, struct crr_first_seen *fs, un
     if (x->state == S_FS_NONE || s_fs_earlier(sec, nanos, x)) {
         x->sec = sec;
         x->nanos = nanos;
-        x->state = S_FS_DIRTY;
+        x->state = S_FCRR_BK_DIRTY;
     }
     return 0;
 }
@@ -141,7 +143,7 @@ static int s_fs_flush(crr_store_t *s, MDB_txn *txn, const struct crr_first_seen 
     for (unsigned b = 0; b < CRR_BOROUGHS; b++)
         for (unsigned t = 1; t <= CRR_TYPE_COUNT; t++) {
             const s_fs_t *x = &fs->t[b][t];
-            if (x->state != S_FS_DIRTY)
+            if (x->state != S_FCRR_BK_DIRTY)
                 continue;
             uint8_t k[3], v[12];
             s_fs_key(k, b, t);
@@ -156,7 +158,7 @@ static int s_fs_flush(crr_store_t *s, MDB_txn *txn, const struct crr_first_seen 
 }
 
 /* Format 1 -> 2: first-seen instants from the retained state (store.h says
- * how, and what it cannot know). Fills fs with S_FS_DIRTY entries. */
+ * how, and what it cannot know). Fills fs with S_FCRR_BK_DIRTY entries. */
 static int s_fs_derive(crr_store_t *s, MDB_txn *txn, struct crr_first_seen *fs)
 {
     MDB_cursor *cur;
@@ -243,118 +245,6 @@ static int s_format_check(crr_store_t *s, MDB_txn *txn)
         rc = mdb_put(txn, s->db_meta, &k, &v, 0);
     free(fs);
     return rc;
-}
-
-/* ---- coalescing table -------------------------------------------------- */
-
-typedef struct s_slot {
-    uint8_t key[CRR_AGG_KEY]; /* agg key */
-    uint8_t used;             /* slot holds a key */
-    uint8_t state;            /* S_LOADED | S_NAMED | S_STORED */
-    uint32_t off;             /* index of the first metric in the arena */
-} s_slot_t;
-
-#define S_LOADED 1u /* the vector started from the stored sums (or none are stored) */
-#define S_NAMED 2u  /* the hashed cell's name was written in this call */
-#define S_STORED 4u /* the key is in db_agg (known when S_LOADED) */
-#define S_DIRTY 8u  /* an applied event added to the vector: written at the flush */
-
-struct crr_coalesce {
-    s_slot_t *slots;  /* open-addressing table, cap a power of two */
-    size_t cap;       /* slots */
-    size_t used;      /* occupied slots */
-    double *arena;    /* metric vectors */
-    size_t arena_len; /* doubles in use */
-    size_t arena_cap; /* doubles allocated */
-    s_slot_t **order; /* occupied slots, for the sorted flush */
-    size_t order_cap; /* entries allocated in order */
-    size_t sorted;    /* order[0..sorted) is every slot in key order (0: not sorted) */
-    uint8_t *valid;   /* per event of the group, in order: passed validation (s_prefetch) */
-    size_t valid_cap; /* bytes allocated in valid */
-};
-
-static uint64_t s_key_hash(const uint8_t *k)
-{
-    uint64_t a, b;
-    memcpy(&a, k, 8);
-    memcpy(&b, k + 6, 8);
-    uint64_t h = a * 0x9E3779B97F4A7C15ULL ^ (b + 0x632BE59BD9B4E019ULL) * 0xC2B2AE3D27D4EB4FULL;
-    return h ^ (h >> 29);
-}
-
-static void s_co_clear(struct crr_coalesce *c)
-{
-    if (c->used)
-        memset(c->slots, 0, c->cap * sizeof *c->slots);
-    c->used = 0;
-    c->arena_len = 0;
-    c->sorted = 0;
-}
-
-static int s_co_grow(struct crr_coalesce *c)
-{
-    size_t ncap = c->cap ? c->cap * 2 : 4096;
-    s_slot_t *ns = crr_calloc(ncap, sizeof *ns);
-    if (!ns)
-        return -ENOMEM;
-    for (size_t i = 0; i < c->cap; i++) {
-        if (!c->slots[i].used)
-            continue;
-        size_t j = s_key_hash(c->slots[i].key) & (ncap - 1);
-        while (ns[j].used)
-            j = (j + 1) & (ncap - 1);
-        ns[j] = c->slots[i];
-    }
-    free(c->slots);
-    c->slots = ns;
-    c->cap = ncap;
-    return 0;
-}
-
-/* Returns key's slot (its metric vector zeroed and its state 0 on first
- * sight), or NULL on ENOMEM. */
-static s_slot_t *s_co_get(struct crr_coalesce *c, const uint8_t *key, unsigned nm)
-{
-    if ((c->used + 1) * 2 > c->cap && s_co_grow(c) != 0)
-        return NULL;
-    size_t j = s_key_hash(key) & (c->cap - 1);
-    while (c->slots[j].used) {
-        if (memcmp(c->slots[j].key, key, CRR_AGG_KEY) == 0)
-            return &c->slots[j];
-        j = (j + 1) & (c->cap - 1);
-    }
-    if (c->arena_len + nm > c->arena_cap) {
-        size_t ncap = c->arena_cap ? c->arena_cap * 2 : 65536;
-        while (ncap < c->arena_len + nm)
-            ncap *= 2;
-        double *na = crr_realloc(c->arena, ncap * sizeof *na);
-        if (!na)
-            return NULL;
-        c->arena = na;
-        c->arena_cap = ncap;
-    }
-    s_slot_t *sl = &c->slots[j];
-    memcpy(sl->key, key, CRR_AGG_KEY);
-    sl->used = 1;
-    sl->state = 0;
-    sl->off = (uint32_t)c->arena_len;
-    memset(c->arena + c->arena_len, 0, nm * sizeof(double));
-    c->arena_len += nm;
-    c->used++;
-    return sl;
-}
-
-static void s_co_free(struct crr_coalesce **cp)
-{
-    struct crr_coalesce *c = *cp;
-    if (!c)
-        return;
-    free(c->slots);
-    free(c->arena);
-    free(c->order);
-    free(c->valid);
-    free(c);
-    *cp = NULL;
 }
 
 /* ---- the recorded configuration --------------------------------------- */
@@ -585,7 +475,7 @@ int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out
     if ((rc = mdb_txn_commit(txn)) != 0)
         goto fail;
     if (!s->readonly) {
-        s->co = calloc(1, sizeof *s->co);
+        s->co = crr_bk_new();
         s->rcap = calloc(2 * CRR_RCAP_SLOTS, sizeof *s->rcap);
         if (!s->co || !s->rcap) {
             rc = -ENOMEM;
@@ -597,7 +487,7 @@ int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out
 fail:
     if (s->env)
         mdb_env_close(s->env);
-    s_co_free(&s->co);
+    crr_bk_free(&s->co);
     free(s->rcap);
     free(s->ref);
     free(s->fs_mem);
@@ -610,7 +500,7 @@ void crr_store_close(crr_store_t **sp)
     if (!sp || !*sp)
         return;
     crr_store_t *s = *sp;
-    s_co_free(&s->co);
+    crr_bk_free(&s->co);
     free(s->rcap);
     free(s->ref);
     free(s->fs_mem);
@@ -750,7 +640,7 @@ typedef struct s_apply {
     MDB_cursor *seq_put, *seq_del;      /* seqhash cursors (opened on first use): a source's
                                            seqs are consecutive, so each put and delete lands on
                                            or beside the cursor's page instead of a root search */
-    struct crr_coalesce *co;            /* the coalescing table */
+    crr_buckets_t *co;                  /* the coalescing table */
     int64_t last_arrival[CRR_BOROUGHS]; /* latest arrival per borough this call, 0 = none */
     uint64_t order_ctr;                 /* staff_headcount statement order counter */
     int order_loaded;                   /* order_ctr read from meta */
@@ -772,14 +662,15 @@ typedef struct s_apply {
  * group will touch are normally loaded beforehand in key order (s_prefetch);
  * a key it missed is read here. Sets *slot. Returns 0, -ENOMEM or an LMDB
  * code. */
-static int s_co_load(s_apply_t *a, const uint8_t *key, unsigned nm, double **m, s_slot_t **slot)
+static int s_co_load(s_apply_t *a, const uint8_t *key, unsigned nm, double **m,
+                     crr_bk_slot_t **slot)
 {
-    s_slot_t *sl = s_co_get(a->co, key, nm);
+    crr_bk_slot_t *sl = crr_bk_get(a->co, key, nm);
     if (!(*slot = sl))
         return -ENOMEM;
     *m = a->co->arena + sl->off;
-    sl->state |= S_DIRTY;
-    if (sl->state & S_LOADED)
+    sl->state |= CRR_BK_DIRTY;
+    if (sl->state & CRR_BK_LOADED)
         return 0;
     MDB_val k = {CRR_AGG_KEY, (void *)key}, v;
     int rc = mdb_get(a->txn, a->s->db_agg, &k, &v);
@@ -787,7 +678,7 @@ static int s_co_load(s_apply_t *a, const uint8_t *key, unsigned nm, double **m, 
         memcpy(*m, v.mv_data, nm * sizeof(double));
     else if (rc != 0 && rc != MDB_NOTFOUND)
         return rc;
-    sl->state |= S_LOADED | (rc == 0 ? S_STORED : 0);
+    sl->state |= CRR_BK_LOADED | (rc == 0 ? CRR_BK_STORED : 0);
     return 0;
 }
 
@@ -800,11 +691,11 @@ static int s_acc_sums(void *ctx, unsigned fam, const uint8_t cell[CRR_AGG_CELL],
     s_apply_t *a = ctx;
     uint8_t key[CRR_AGG_KEY];
     crr_store_agg_key(key, a->ev_borough, fam, by_arrival ? a->ev_arrival_day : a->ev_day, cell);
-    s_slot_t *sl;
+    crr_bk_slot_t *sl;
     int rc = s_co_load(a, key, crr_fam_nmetrics(fam), m, &sl);
-    if (rc || !name || (sl->state & S_NAMED))
+    if (rc || !name || (sl->state & CRR_BK_NAMED))
         return rc;
-    sl->state |= S_NAMED;
+    sl->state |= CRR_BK_NAMED;
     MDB_val k = {CRR_AGG_CELL, (void *)cell}, v = {len, (void *)name};
     return mdb_put(a->txn, a->s->db_names, &k, &v, 0);
 }
@@ -1205,80 +1096,6 @@ static int s_apply_job(s_apply_t *a, crr_store_job_t *j, s_src_t *src, int64_t n
     return 0;
 }
 
-static int s_cmp_slot(const void *x, const void *y)
-{
-    return memcmp((*(s_slot_t *const *)x)->key, (*(s_slot_t *const *)y)->key, CRR_AGG_KEY);
-}
-
-/* Sorts the table's slots into c->order (every slot when all, else those
- * not loaded yet). Returns their count, or (size_t)-1 on ENOMEM. */
-static size_t s_co_sort(struct crr_coalesce *c, int all)
-{
-    if (c->order_cap < c->used) {
-        s_slot_t **no = crr_realloc(c->order, c->used * sizeof *no);
-        if (!no)
-            return (size_t)-1;
-        c->order = no;
-        c->order_cap = c->used;
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < c->cap; i++)
-        if (c->slots[i].used && (all || !(c->slots[i].state & S_LOADED)))
-            c->order[n++] = &c->slots[i];
-    qsort(c->order, n, sizeof *c->order, s_cmp_slot);
-    return n;
-}
-
-/* ---- db_agg in key order: a merge, not a search per key ------------------ */
-
-/* A cursor walking db_agg forward through ascending keys: a key near the
- * last one is reached in a few steps, a far one by one search. A backfill's
- * group touches keys spread over the whole database, so a root-to-leaf
- * search per key (mdb_get) was a fifth of the aggregator's time. */
-typedef struct s_seek {
-    MDB_cursor *cur; /* on db_agg */
-    MDB_val k, v;    /* the entry it is at (when at == 1) */
-    int at;          /* 0: not positioned, 1: at k, 2: past the last entry */
-} s_seek_t;
-
-static int s_keycmp(const MDB_val *k, const uint8_t *key)
-{
-    int c = memcmp(k->mv_data, key, k->mv_size < CRR_AGG_KEY ? k->mv_size : CRR_AGG_KEY);
-    return c ? c : (k->mv_size > CRR_AGG_KEY) - (k->mv_size < CRR_AGG_KEY);
-}
-
-/* Moves sk to the first entry >= key (keys asked in ascending order); sets
- * *found when that entry is key. Returns 0 or an LMDB code. */
-static int s_seek(s_seek_t *sk, const uint8_t *key, int *found)
-{
-    int rc;
-    *found = 0;
-    if (sk->at == 2)
-        return 0;
-    for (int step = 0; sk->at == 1; step++) {
-        int c = s_keycmp(&sk->k, key);
-        if (c >= 0) {
-            *found = c == 0;
-            return 0;
-        }
-        if (step == 8)
-            break;
-        if ((rc = mdb_cursor_get(sk->cur, &sk->k, &sk->v, MDB_NEXT)) != 0) {
-            sk->at = 2;
-            return rc == MDB_NOTFOUND ? 0 : rc;
-        }
-    }
-    sk->k.mv_size = CRR_AGG_KEY;
-    sk->k.mv_data = (void *)key;
-    if ((rc = mdb_cursor_get(sk->cur, &sk->k, &sk->v, MDB_SET_RANGE)) != 0) {
-        sk->at = 2;
-        return rc == MDB_NOTFOUND ? 0 : rc;
-    }
-    sk->at = 1;
-    *found = s_keycmp(&sk->k, key) == 0;
-    return 0;
-}
-
 /* ---- prefetch ----------------------------------------------------------- */
 
 /* crr_acc_ops_t.sums while prefetching: notes the bucket in the table (not
@@ -1291,7 +1108,7 @@ static int s_pf_sums(void *ctx, unsigned fam, const uint8_t cell[CRR_AGG_CELL], 
     s_apply_t *a = ctx;
     uint8_t key[CRR_AGG_KEY];
     crr_store_agg_key(key, a->ev_borough, fam, by_arrival ? a->ev_arrival_day : a->ev_day, cell);
-    if (!s_co_get(a->co, key, crr_fam_nmetrics(fam)))
+    if (!crr_bk_get(a->co, key, crr_fam_nmetrics(fam)))
         return -ENOMEM;
     memset(a->scratch, 0, sizeof a->scratch);
     *m = a->scratch;
@@ -1307,31 +1124,6 @@ static int s_pf_headcount(void *ctx, unsigned group, uint32_t headcount, uint32_
     return 0;
 }
 
-/* Reads the stored sums of every bucket noted, in key order. */
-static int s_pf_load(s_apply_t *a)
-{
-    struct crr_coalesce *c = a->co;
-    size_t n = s_co_sort(c, 0);
-    if (n == (size_t)-1)
-        return -ENOMEM;
-    c->sorted = n == c->used ? n : 0;
-    s_seek_t sk = {0};
-    int rc = mdb_cursor_open(a->txn, a->s->db_agg, &sk.cur);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        s_slot_t *sl = c->order[i];
-        size_t bytes = crr_fam_nmetrics(sl->key[1]) * sizeof(double);
-        int found;
-        if ((rc = s_seek(&sk, sl->key, &found)) != 0)
-            break;
-        if (found && sk.v.mv_size == bytes)
-            memcpy(c->arena + sl->off, sk.v.mv_data, bytes);
-        sl->state |= S_LOADED | (found ? S_STORED : 0);
-    }
-    if (sk.cur)
-        mdb_cursor_close(sk.cur);
-    return rc;
-}
-
 /* Before the apply: every bucket the group's valid events will add to is
  * noted and its stored sums read in key order (s_pf_load), and each event's
  * validation is kept for the apply (co->valid, per event in group order:
@@ -1339,18 +1131,13 @@ static int s_pf_load(s_apply_t *a)
  * allowed costs only a needless read: its buckets stay clean, unwritten. */
 static int s_prefetch(s_apply_t *a, crr_store_job_t *jobs, size_t n, int64_t clock_now)
 {
-    struct crr_coalesce *c = a->co;
+    crr_buckets_t *c = a->co;
     size_t total = 0, at = 0;
     for (size_t i = 0; i < n; i++)
         if (!jobs[i].error)
             total += jobs[i].batch->n_events;
-    if (c->valid_cap < total) {
-        uint8_t *nv = crr_realloc(c->valid, total);
-        if (!nv)
-            return -ENOMEM;
-        c->valid = nv;
-        c->valid_cap = total;
-    }
+    if (crr_bk_valid_reserve(c, total))
+        return -ENOMEM;
     crr_acc_ops_t ops = {.sums = s_pf_sums, .headcount = s_pf_headcount, .ctx = a};
     for (size_t i = 0; i < n; i++) {
         const crr_store_job_t *j = &jobs[i];
@@ -1375,40 +1162,7 @@ static int s_prefetch(s_apply_t *a, crr_store_job_t *jobs, size_t n, int64_t clo
                 return rc;
         }
     }
-    return s_pf_load(a);
-}
-
-/* Writes the running totals of the buckets applied events added to: one put
- * per distinct key, in key order, walking db_agg (an existing key is
- * overwritten where the cursor stands). */
-static int s_flush(s_apply_t *a)
-{
-    struct crr_coalesce *c = a->co;
-    if (c->used == 0)
-        return 0;
-    size_t n = c->sorted == c->used ? c->sorted : s_co_sort(c, 1);
-    if (n == (size_t)-1)
-        return -ENOMEM;
-    s_seek_t sk = {0};
-    int rc = mdb_cursor_open(a->txn, a->s->db_agg, &sk.cur);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        s_slot_t *sl = c->order[i];
-        if (!(sl->state & S_DIRTY))
-            continue;
-        int found;
-        if ((rc = s_seek(&sk, sl->key, &found)) != 0)
-            break;
-        MDB_val k = {CRR_AGG_KEY, sl->key},
-                v = {crr_fam_nmetrics(sl->key[1]) * sizeof(double), c->arena + sl->off};
-        int same = found && sk.v.mv_size == v.mv_size;
-        if ((rc = mdb_cursor_put(sk.cur, &k, &v, same ? MDB_CURRENT : 0)) != 0)
-            break;
-        rc = mdb_cursor_get(sk.cur, &sk.k, &sk.v, MDB_GET_CURRENT);
-        sk.at = 1;
-    }
-    if (sk.cur)
-        mdb_cursor_close(sk.cur);
-    return rc;
+    return crr_bk_load(a->co, a->txn, a->s->db_agg);
 }
 
 /* One attempt at the group: every job without an error, in one write
@@ -1420,7 +1174,7 @@ static int s_apply_once(crr_store_t *s, crr_store_job_t *jobs, size_t n, size_t 
         if (!jobs[i].error)
             crr_store_job_reset(&jobs[i]);
     s_apply_t a = {.s = s, .co = s->co}; /* a.fs: every (borough, type) S_FS_UNKNOWN */
-    s_co_clear(s->co);
+    crr_bk_clear(s->co);
     s_src_t *srcs = n ? crr_calloc(n, sizeof *srcs) : NULL;
     size_t nsrc = 0;
     int rc;
@@ -1466,7 +1220,8 @@ static int s_apply_once(crr_store_t *s, crr_store_job_t *jobs, size_t n, size_t 
         }
     }
     s_seqhash_close(&a);
-    if ((rc = s_flush(&a)) != 0 || (rc = s_fs_flush(s, a.txn, &a.fs)) != 0)
+    if ((rc = crr_bk_flush(s->co, a.txn, s->db_agg)) != 0 ||
+        (rc = s_fs_flush(s, a.txn, &a.fs)) != 0)
         goto fail;
     for (size_t k = 0; k < nsrc; k++) {
         uint8_t v8[S_SRC_VAL];

@@ -34,7 +34,7 @@ struct crr_store {
         db_rejects;          /* named databases */
     MDB_dbi db_rejseq;       /* rejected events by source key | be64 seq, to re-report on resend */
     MDB_dbi db_seqhash;      /* hash of each applied event by source key | be64 seq (resends) */
-    struct crr_coalesce *co; /* apply's per-call coalescing table, reused */
+    struct crr_buckets *co;  /* apply's per-call bucket table (buckets.h), reused */
     struct crr_refdata *ref; /* recorded reference data (malloc'd), NULL = none */
     struct crr_first_seen *fs_mem;        /* read-only open of a format-1 store: first-seen
                                              instants derived at open (malloc'd), else NULL */
