@@ -131,7 +131,8 @@ static size_t s_sort(crr_buckets_t *c, int all)
     for (size_t i = 0; i < c->cap; i++)
         if (c->slots[i].used && (all || !(c->slots[i].state & CRR_BK_LOADED)))
             c->order[n++] = &c->slots[i];
-    qsort(c->order, n, sizeof *c->order, s_cmp_slot);
+    if (n > 1)
+        qsort(c->order, n, sizeof *c->order, s_cmp_slot);
     return n;
 }
 
