@@ -209,7 +209,7 @@ typedef struct crr_agg_stats {
     _Atomic uint64_t rejects_unstored; /* rejections past the reject storage caps (not stored) */
     _Atomic uint64_t groups;           /* groups committed */
     _Atomic uint64_t apply_failures;   /* groups whose apply failed (no Acks sent) */
-    _Atomic uint64_t batch_failures;   /* batches left out of their group (error Ack sent) */
+    _Atomic uint64_t batch_failures;   /* batches left out or not unpacked (store_failed Ack) */
     _Atomic uint64_t acks;             /* Acks sent */
     _Atomic uint64_t ack_failures;     /* Acks that could not be delivered */
     _Atomic uint64_t disconnects;      /* peer connections dropped (oversized frames among them) */

@@ -158,7 +158,8 @@ static const struct {
     C(apply_failures, "crrmon_ingest_apply_failures_total",
       "Groups whose apply failed (for example MDB_MAP_FULL); no Acks sent."),
     C(batch_failures, "crrmon_ingest_batch_failures_total",
-      "Batches left out of their group because they alone failed to apply (error Ack sent)."),
+      "Batches not applied for a fault of the aggregator: left out of their group because they "
+      "alone failed to apply, or not unpacked for lack of memory (store_failed Ack sent)."),
     C(acks, "crrmon_ingest_acks_total", "Acks sent."),
     C(ack_failures, "crrmon_ingest_ack_failures_total", "Acks that could not be delivered."),
     C(disconnects, "crrmon_ingest_disconnects_total",

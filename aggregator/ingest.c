@@ -10,7 +10,11 @@
  *                build up by itself). Each frame is unpacked as a Batch; a
  *                frame that is not one (garbage, truncated protobuf, empty,
  *                multi-frame, no source_id) is stored as a reject and
- *                answered with error = REJECT_CODE_MALFORMED.
+ *                answered with error = REJECT_CODE_MALFORMED. A frame that
+ *                could not be unpacked for a fault of ours (memory ran out)
+ *                is not the frame's fault: no reject, counted as a batch
+ *                failure, answered with error = REJECT_CODE_STORE_FAILED,
+ *                and its sender resends it.
  *   apply        crr_store_apply applies every batch of the group in ONE
  *                durable transaction. A batch whose own apply failed is left
  *                out of the group by the store (the others are applied).
@@ -198,8 +202,27 @@ static void s_hex(const uint8_t *data, size_t len, char *out, size_t cap)
     out[o] = '\0';
 }
 
+/* A frame whose unpack failed for a fault of ours (rc: -ENOMEM), not of the
+ * frame: answered like a batch left out of its group (slot->refused =
+ * STORE_FAILED, the sender resends it later), counted, logged, never stored
+ * as a reject. Returns NULL (no batch). */
+static Crrmon__V1__Batch *s_unpack_failed(crr_aggregator_t *a, crr_agg_slot_t *slot, size_t len,
+                                          int rc)
+{
+    snprintf(slot->error, sizeof slot->error,
+             "the aggregator could not unpack this batch (frame of %zu bytes): %s: resend later",
+             len, crr_strerror(rc));
+    slot->refused = CRRMON__V1__REJECT_CODE__REJECT_CODE_STORE_FAILED;
+    S_ADD(batch_failures, 1);
+    CRR_WARN("batch not unpacked: %s; frame of %zu bytes, not stored as a reject: its sender gets "
+             "error=store_failed and resends",
+             crr_strerror(rc), len);
+    return NULL;
+}
+
 /* Receives the rest of a frame whose first part is in body; classifies it.
- * Returns the batch or NULL with slot->error set (and the reject stored). */
+ * Returns the batch, or NULL with slot->error set: a malformed frame's
+ * reject stored, or slot->refused set (s_unpack_failed). */
 static Crrmon__V1__Batch *s_take_frame(crr_aggregator_t *a, crr_agg_slot_t *slot, zmq_msg_t *body)
 {
     Crrmon__V1__Batch *b = NULL;
@@ -229,6 +252,8 @@ static Crrmon__V1__Batch *s_take_frame(crr_aggregator_t *a, crr_agg_slot_t *slot
         S_ADD(oversized, 1);
     } else {
         int rc = crr_codec_unpack_batch_arena(a->arena, data, len, (size_t)a->cfg.max_msg_size, &b);
+        if (rc && rc != CRR_ETOOBIG && rc != CRR_EPARSE)
+            return s_unpack_failed(a, slot, len, rc); /* -ENOMEM: not the frame's fault */
         if (rc == CRR_ETOOBIG)
             S_ADD(oversized, 1);
         if (rc) {
@@ -461,8 +486,10 @@ static void s_ack_batch(crr_aggregator_t *a, crr_agg_slot_t *slot, const crr_sto
 }
 
 /* Step 3: the Acks, in arrival order, only now that the group is durable.
- * A malformed frame is always answered; an applied batch only when the
- * group's transaction committed (otherwise its sender resends). */
+ * A frame that is no batch of the group is always answered (MALFORMED, or
+ * what it was refused with: NOT_ALLOWED, STORE_FAILED); an applied batch
+ * only when the group's transaction committed (otherwise its sender
+ * resends). */
 static void s_acknowledge(crr_aggregator_t *a, const s_group_t *g)
 {
     size_t j = 0;

@@ -6,6 +6,7 @@
 
 #include "accumulate.h"
 
+#include "crashpoint.h"
 #include "err.h"
 #include "mem.h"
 
@@ -161,7 +162,7 @@ static void *s_arena_alloc(void *data, size_t size)
             c = a->spare;
             a->spare = c->next;
             a->nspare--;
-        } else if (!(c = crr_malloc(sizeof *c + cap))) {
+        } else if (crr_failpoint("codec_arena_chunk") || !(c = crr_malloc(sizeof *c + cap))) {
             a->nomem = 1;
             return NULL;
         }

@@ -11,9 +11,14 @@ point, and the totals must equal the file's exactly:
                      (this is the one that fails if an Ack ever goes out before the commit);
   collector_after_spool     lines spooled with their checkpoint, nothing sent yet;
   collector_after_release   an Ack applied to the spool, more in flight.
+A fail point (CRR_FAILPOINT, common/crashpoint.h) makes one allocation fail
+instead: codec_arena_chunk:1, the aggregator's first unpack finds no memory;
+that valid batch must be answered store_failed (resend), never kept as a
+reject, and every event still applied exactly once.
 """
 import json
 import os
+import urllib.request
 
 import crrtest
 
@@ -152,6 +157,33 @@ def test_rejection_survives_a_lost_ack():
     assert {tuple(sorted(r.get("dims", {}).items())): r.get("value") for r in rows} == \
         {kk: float(v) for kk, v in want.items()}
     assert agg2.term() == 0
+
+
+def test_frame_unpacked_without_memory_is_resent():
+    """The first frame's unpack gets no arena chunk (as if malloc returned NULL): the batch is
+    not the sender's fault, so no reject is stored and it is not counted malformed; it is
+    answered store_failed, counted as a batch failure, logged once at warn, resent by the
+    collector, and the totals are exact (applied once)."""
+    path, exp = make_input()
+    d = crrtest.tmpdir("crr-crash-")
+    agg_dir, coll_dir = os.path.join(d, "agg"), os.path.join(d, "coll")
+    env = dict(ENV, CRR_FAILPOINT="codec_arena_chunk:1")
+    agg = crrtest.start_aggregator(agg_dir, env=env, args=["--aggregator.group_max_events=1000"])
+    coll = start_collector(coll_dir, agg.ep["ingest"], path)
+    assert coll.wait(timeout=180) == 0, coll.stderr()[-3000:]
+    check_totals(agg_dir, exp)
+    assert crrmon("rejects", "--data-dir", agg_dir, "--json").stdout == ""
+    with urllib.request.urlopen(f"http://{agg.ep['http']}/api/v1/rejects", timeout=30) as r:
+        assert json.loads(r.read())["rejects"] == []
+    with urllib.request.urlopen(f"http://{agg.ep['http']}/api/v1/stats", timeout=30) as r:
+        st = json.loads(r.read())
+    assert (st["malformed"], st["batch_failures"], st["applied"]) == (0, 1, COUNT), st
+    err = agg.stderr()
+    assert err.count("fail point codec_arena_chunk reached") == 1, err[-3000:]
+    lines = [l for l in err.splitlines() if "batch not unpacked" in l]
+    assert len(lines) == 1 and " warn " in lines[0] and "store_failed" in lines[0], lines
+    assert "store_failed: the aggregator could not unpack this batch" in coll.stderr(), coll.stderr()[-3000:]
+    assert agg.term() == 0
 
 
 def test_collector_dies_after_spooling():

@@ -2,7 +2,9 @@
  * that the test drives by hand: frames are valid Batches within the window
  * and the size limit, cumulative Acks release frames, duplicate Acks are
  * harmless, expected_seq makes it go back once (no storm), rejections reach
- * the owner, a timeout resends, an error Ack is counted, and a key refused
+ * the owner, a timeout resends, an error Ack is counted, a frame answered
+ * store_failed (the aggregator could not unpack or store it) is sent again
+ * with the same seqs and released only by a later Ack, and a key refused
  * by the aggregator's ZAP handler gets through once admitted. The owner is an
  * in-memory array of packed events, as `crrmon send` keeps them. */
 #include <setjmp.h>
@@ -346,6 +348,50 @@ static void test_timeout_resends(void **state)
     assert_true(st.resends >= 1); /* more than one if this thread was held up past 200 ms */
 }
 
+/* The Ack the aggregator sends for a frame it could not unpack for lack of
+ * memory (aggregator/ingest.c): error = STORE_FAILED, no source (the batch
+ * was never read). */
+static void s_store_failed_ack(fix_t *f)
+{
+    Crrmon__V1__Ack a = CRRMON__V1__ACK__INIT;
+    a.error = CRRMON__V1__REJECT_CODE__REJECT_CODE_STORE_FAILED;
+    a.error_text =
+        "the aggregator could not unpack this batch: Cannot allocate memory: resend later";
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(crr_codec_pack(&a.base, &buf, &len), 0);
+    assert_true(zmq_send(f->router, f->ident, f->ident_len, ZMQ_SNDMORE) >= 0);
+    assert_true(zmq_send(f->router, buf, len, 0) >= 0);
+    free(buf);
+}
+
+/* A frame answered store_failed is not released: it is sent again, the same
+ * seqs, after the resend timeout, and only a later Ack releases it. */
+static void test_store_failed_ack_resends(void **state)
+{
+    fix_t *f = *state;
+    s_start(f, 1, 10, 1 << 20, 200);
+    Crrmon__V1__Batch *b = s_next_batch(f, 5000, NULL);
+    s_check(b, 1, 10);
+    crr_codec_free(&b->base);
+    s_store_failed_ack(f);
+    b = s_next_batch(f, 5000, NULL);
+    s_check(b, 1, 10); /* the same frame again */
+    crr_codec_free(&b->base);
+    assert_int_equal(f->own.acks, 0); /* nothing released by the error Ack */
+    s_ack(f, 10, 0, NULL, 0);
+    /* more copies of seq 1-10 if this thread was held up past 200 ms; then 11-20 */
+    while ((b = s_next_batch(f, 5000, NULL)) != NULL && b->n_events && b->events[0]->seq == 1)
+        crr_codec_free(&b->base);
+    s_check(b, 11, 10);
+    crr_codec_free(&b->base);
+    assert_int_equal(f->own.durable, 10);
+    crr_sender_stats_t st;
+    crr_sender_stats(f->s, &st);
+    assert_int_equal(st.ack_errors, 1);
+    assert_true(st.resends >= 1);
+}
+
 /* The aggregator goes away and comes back on the same port: the frames in
  * flight on the old connection are sent again from the first unacknowledged
  * seq, without waiting for the resend timeout. */
@@ -663,6 +709,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expected_seq_goes_back_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rejections_and_error_ack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_resends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_failed_ack_resends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_resends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_key_connects_again_once_admitted, setup,
                                         teardown),
