@@ -1,11 +1,14 @@
-/* csvfast: one CSV record -> plain JSON text -> jsonfast (rules in
- * csvfast.h). Owns: each cell's conversion to its JSON value's text, and
- * the boolean and enum words. Does not own: the header, quoting, problems
- * (csvin.c) or the JSON -> message mapping (jsonfast.c, json.c). */
+/* csvfast: one CSV record -> its Event, directly (rules in csvfast.h).
+ * Owns: each cell's conversion straight into its field, and the boolean and
+ * enum words. Does not own: the header, quoting, problems (csvin.c) or the
+ * JSON -> message mapping it mirrors (json.c). */
 #include "csvfast.h"
 
+#include "clock.h"
 #include "crrmon/v1/event.pb-c.h"
+#include "json.h"
 #include "jsonfast.h"
+#include "mem.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -15,6 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+/* json.c's Timestamp range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z */
+#define S_TS_MIN (-62135596800LL)
+#define S_TS_MAX 253402300799LL
 
 int crr_csvfast_bool(const char *v, int *out)
 {
@@ -49,140 +56,125 @@ const ProtobufCEnumValue *crr_csvfast_enum(const ProtobufCEnumDescriptor *ed, co
     return NULL;
 }
 
-/* The text being built: *buf grows; oom is sticky. */
-typedef struct {
-    char **buf;
-    size_t *cap, len;
-    int oom;
-} s_out_t;
-
-static void s_put(s_out_t *o, const char *s, size_t n)
+/* Sets field f at base from cell v as the JSON mapping (json.c) sets it
+ * from the value csvin.c's s_cell makes of v. Returns 0, -ENOMEM, or 1
+ * (declined: s_cell finds a problem, or a kind left to the jansson way). */
+static int s_set(char *base, const ProtobufCFieldDescriptor *f, const char *v)
 {
-    if (o->len + n + 1 > *o->cap) {
-        size_t cap = *o->cap ? *o->cap : 1024;
-        while (cap < o->len + n + 1)
-            cap *= 2;
-        char *b = realloc(*o->buf, cap);
-        if (!b) {
-            o->oom = 1;
-            return;
-        }
-        *o->buf = b;
-        *o->cap = cap;
-    }
-    memcpy(*o->buf + o->len, s, n);
-    o->len += n;
-}
-
-/* `"key":` after a comma unless first. */
-static void s_key(s_out_t *o, const char *key, int first)
-{
-    s_put(o, first ? "\"" : ",\"", first ? 1 : 2);
-    s_put(o, key, strlen(key));
-    s_put(o, "\":", 2);
-}
-
-/* A text cell as a JSON string, or -1 when it would need an escape. */
-static int s_str(s_out_t *o, const char *v)
-{
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)v; *p; p++, n++)
-        if (*p < 0x20 || *p == '"' || *p == '\\')
-            return -1;
-    s_put(o, "\"", 1);
-    s_put(o, v, n);
-    s_put(o, "\"", 1);
-    return 0;
-}
-
-/* Cell v of field f as its JSON value: what csvin.c's s_cell makes of it, as
- * text. -1 where s_cell finds a problem (or for a kind it does not know). */
-static int s_value(s_out_t *o, const ProtobufCFieldDescriptor *f, const char *v)
-{
-    char *end, num[40];
-    int n;
+    void *p = base + f->offset;
+    char *end;
     errno = 0;
+    if (f->label != PROTOBUF_C_LABEL_NONE)
+        return 1; /* presence or repeated: json.c */
     switch (f->type) {
-    case PROTOBUF_C_TYPE_STRING: return s_str(o, v);
+    case PROTOBUF_C_TYPE_STRING: {
+        size_t n = strlen(v);
+        if (!crr_json_is_utf8(v, n))
+            return 1;
+        char *copy = crr_malloc(n + 1);
+        if (!copy)
+            return -ENOMEM;
+        memcpy(copy, v, n + 1);
+        *(char **)p = copy;
+        return 0;
+    }
     case PROTOBUF_C_TYPE_BOOL: {
         int b;
         if (crr_csvfast_bool(v, &b) != 0)
-            return -1;
-        s_put(o, b ? "true" : "false", b ? 4 : 5);
+            return 1;
+        *(protobuf_c_boolean *)p = b ? 1 : 0;
         return 0;
     }
     case PROTOBUF_C_TYPE_ENUM: {
         const ProtobufCEnumValue *ev = crr_csvfast_enum(f->descriptor, v);
-        return ev ? s_str(o, ev->name) : -1;
+        if (!ev)
+            return 1;
+        *(int *)p = ev->value; /* json.c: the value of ev's (unique) name */
+        return 0;
     }
-    case PROTOBUF_C_TYPE_DOUBLE:
-    case PROTOBUF_C_TYPE_FLOAT: {
+    case PROTOBUF_C_TYPE_DOUBLE: {
         double d = strtod(v, &end);
         if (*end || errno || !isfinite(d))
-            return -1;
-        /* %.17g reads back as d; ".0" keeps a whole one a real, as json_real */
-        n = snprintf(num, sizeof num, "%.17g", d);
-        if (n <= 0 || (size_t)n >= sizeof num - 2)
-            return -1;
-        if (!strpbrk(num, ".eE"))
-            memcpy(num + n, ".0", 3), n += 2;
-        break;
+            return 1;
+        *(double *)p = d;
+        return 0;
     }
     case PROTOBUF_C_TYPE_UINT32: {
         unsigned long long u = strtoull(v, &end, 10);
         if (!isdigit((unsigned char)v[0]) || *end || errno || u > UINT32_MAX)
-            return -1;
-        n = snprintf(num, sizeof num, "%llu", u);
-        break;
+            return 1;
+        *(uint32_t *)p = (uint32_t)u;
+        return 0;
     }
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64: {
-        long long s = strtoll(v, &end, 10);
+        long long x = strtoll(v, &end, 10);
         if (!*v || *end || errno)
-            return -1;
-        n = snprintf(num, sizeof num, "%lld", s);
-        break;
+            return 1;
+        *(int64_t *)p = (int64_t)x;
+        return 0;
     }
-    default: return -1; /* the jansson way decides */
+    default: return 1; /* float, 32-bit signed, 64-bit unsigned, bytes: json.c */
     }
-    s_put(o, num, (size_t)n);
+}
+
+/* An envelope cell (a string or the Timestamp) into the Event at base. */
+static int s_set_env(char *base, const ProtobufCFieldDescriptor *f, const char *v)
+{
+    if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+        return f->type == PROTOBUF_C_TYPE_STRING ? s_set(base, f, v) : 1;
+    if (f->descriptor != &google__protobuf__timestamp__descriptor ||
+        f->label != PROTOBUF_C_LABEL_NONE)
+        return 1;
+    int64_t sec;
+    int32_t nanos;
+    if (crr_time_parse(v, 0, &sec, &nanos) != 0 || sec < S_TS_MIN || sec > S_TS_MAX)
+        return 1; /* json.c's s_read_timestamp refuses it: let it say why */
+    Google__Protobuf__Timestamp *t = crr_malloc(sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    google__protobuf__timestamp__init(t);
+    t->seconds = sec;
+    t->nanos = nanos;
+    *(Google__Protobuf__Timestamp **)(base + f->offset) = t;
     return 0;
 }
 
 int crr_csvfast_event(const ProtobufCFieldDescriptor *type, char *const *cells, size_t n,
-                      const crr_csvfast_col_t *cols, char **buf, size_t *cap,
-                      ProtobufCMessage **out)
+                      const crr_csvfast_col_t *cols, ProtobufCMessage **out)
 {
+    const ProtobufCMessageDescriptor *ed = &crrmon__v1__event__descriptor;
     *out = NULL;
-    s_out_t o = {buf, cap, 0, 0};
-    s_put(&o, "{", 1);
-    s_key(&o, type->name, 1);
-    s_put(&o, "{", 1);
-    int first = 1;
-    for (size_t i = 0; i < n; i++) {
-        if (cols[i].kind != CRR_CSVFAST_BODY || !cells[i][0])
+    if (!(type->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+        return CRR_JSONFAST_DECLINED;
+    ProtobufCMessage *ev = crr_malloc(ed->sizeof_message), *body = NULL;
+    if (!ev)
+        return -ENOMEM;
+    ed->message_init(ev);
+    const ProtobufCMessageDescriptor *bd = type->descriptor;
+    if (!(body = crr_malloc(bd->sizeof_message))) {
+        protobuf_c_message_free_unpacked(ev, NULL);
+        return -ENOMEM;
+    }
+    bd->message_init(body);
+    *(ProtobufCMessage **)((char *)ev + type->offset) = body; /* ev owns it from here */
+    *(uint32_t *)((char *)ev + type->quantifier_offset) = type->id;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (cols[i].kind == CRR_CSVFAST_SKIP || !cells[i][0])
             continue;
         if (!cols[i].f)
-            return CRR_JSONFAST_DECLINED; /* not a field of the type: a problem */
-        s_key(&o, cols[i].key, first);
-        first = 0;
-        if (s_value(&o, cols[i].f, cells[i]) != 0)
-            return CRR_JSONFAST_DECLINED;
+            rc = 1; /* not a field of the type (a problem), or an unknown envelope column */
+        else if (cols[i].kind == CRR_CSVFAST_BODY)
+            rc = s_set((char *)body, cols[i].f, cells[i]);
+        else
+            rc = s_set_env((char *)ev, cols[i].f, cells[i]);
     }
-    s_put(&o, "}", 1);
-    for (size_t i = 0; i < n; i++) {
-        if (cols[i].kind != CRR_CSVFAST_ENV || !cells[i][0])
-            continue;
-        s_key(&o, cols[i].key, 0);
-        if (s_str(&o, cells[i]) != 0)
-            return CRR_JSONFAST_DECLINED;
+    if (rc != 0) {
+        protobuf_c_message_free_unpacked(ev, NULL);
+        return rc < 0 ? rc : CRR_JSONFAST_DECLINED;
     }
-    s_put(&o, "}", 1);
-    if (o.oom)
-        return -ENOMEM;
-    return crr_json_fast_parse(&crrmon__v1__event__descriptor, *buf, o.len, out);
+    *out = ev;
+    return 0;
 }

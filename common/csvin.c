@@ -63,8 +63,6 @@ struct crr_csvin {
     size_t coff[S_MAX_COLS + 1];
     char *cbuf;
     size_t cblen, cbcap;
-    char *jbuf; /* the fast path's JSON text */
-    size_t jcap;
     size_t ncells, extra;
     int oom, nul; /* a copy failed; a cell held a NUL byte */
 };
@@ -155,7 +153,6 @@ void crr_csvin_free(crr_csvin_t **cp)
     if (!cp || !*cp)
         return;
     free((*cp)->cbuf);
-    free((*cp)->jbuf);
     free((*cp)->rec);
     free(*cp);
     *cp = NULL;
@@ -430,7 +427,10 @@ static const crr_csvfast_col_t *s_type_cols(crr_csvin_t *c, const ProtobufCField
             fc[k].kind = kind == S_COL_TYPE   ? CRR_CSVFAST_SKIP
                          : kind == S_COL_BODY ? CRR_CSVFAST_BODY
                                               : CRR_CSVFAST_ENV;
-            fc[k].f = kind == S_COL_BODY ? s_field_of(type, c->cols[k].name) : NULL;
+            fc[k].f = kind == S_COL_BODY   ? s_field_of(type, c->cols[k].name)
+                      : kind == S_COL_TYPE ? NULL
+                                           : protobuf_c_message_descriptor_get_field_by_name(
+                                                 &crrmon__v1__event__descriptor, c->cols[k].name);
         }
         c->fd_done[t] = 1;
     }
@@ -561,7 +561,7 @@ static int s_record(crr_csvin_t *c, const crr_validate_opts_t *vo, Crrmon__V1__E
     int rc = CRR_JSONFAST_DECLINED;
     const crr_csvfast_col_t *fc = c->fast_off || p->n || p->more ? NULL : s_type_cols(c, type);
     if (fc)
-        rc = crr_csvfast_event(type, c->cells, c->ncells, fc, &c->jbuf, &c->jcap, &m);
+        rc = crr_csvfast_event(type, c->cells, c->ncells, fc, &m);
     if (rc == -ENOMEM)
         return rc;
     if (rc != 0 && (rc = s_row_message(c, type, &m, p)) != 0)
