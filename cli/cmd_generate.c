@@ -1,7 +1,9 @@
-/* cmd_generate: `crrmon generate`, deterministic valid events as JSON Lines.
+/* cmd_generate: `crrmon generate`, deterministic valid events as JSON Lines
+ * or CSV.
  *
  * A thin shell over tools/gen: parses the options, builds one generator and
- * writes crr_json_dumps() of each event, one per line, to stdout (fully
+ * writes crr_json_dumps() of each event, one per line (or, with --format csv,
+ * a header and one row per event through gencsv.h), to stdout (fully
  * buffered by stdio when stdout is a pipe or file, as for backfills of
  * millions of lines). The same
  * options, seed and --end always give the same output; without --end the
@@ -15,6 +17,7 @@
 #include "codec.h"
 #include "err.h"
 #include "gen.h"
+#include "gencsv.h"
 #include "json.h"
 
 #include <errno.h>
@@ -30,11 +33,12 @@ static void s_usage(FILE *out)
 {
     fprintf(out,
             "usage: crrmon generate [--count N] [--seed S] [--borough CODE]... [--types a,b]\n"
-            "                       [--start TIME | --days D] [--end TIME] [--source-id ID]\n\n"
-            "Writes N deterministic, valid events as JSON Lines (proto3 JSON mapping) to\n"
-            "stdout, for tests, demos and backfills: pipe them to `crrmon send` or drop them\n"
-            "where a collector reads. The same options and seed give the same events; each\n"
-            "has a unique recordId \"<seed>-<n>\".\n\n"
+            "                       [--start TIME | --days D] [--end TIME] [--source-id ID]\n"
+            "                       [--format jsonl|csv]\n\n"
+            "Writes N deterministic, valid events as JSON Lines (proto3 JSON mapping) or CSV\n"
+            "to stdout, for tests, demos and backfills: pipe them to `crrmon send` or drop\n"
+            "them where a collector reads. The same options and seed give the same events;\n"
+            "each has a unique recordId \"<seed>-<n>\".\n\n"
             "  --count N        events to write (default 1000)\n"
             "  --seed S         random seed, a whole number (default 1)\n"
             "  --borough CODE   a GSS code E09000001..E09000033; repeat for several\n"
@@ -46,7 +50,12 @@ static void s_usage(FILE *out)
             "  --start TIME     earliest occurredAt, RFC 3339 or YYYY-MM-DD (UTC midnight)\n"
             "  --days D         or: start D days before the end (default 30)\n"
             "  --end TIME       occurredAt stays before this (default: now, or CRRMON_NOW)\n"
-            "  --source-id ID   set sourceId on every event (default: left out)\n"
+            "  --source-id ID   set sourceId on every event (jsonl only; default: none)\n"
+            "  --format F       jsonl (default) or csv: the same events as CSV for the\n"
+            "                   collector's CSV input (a file named *.csv): a header with\n"
+            "                   type, borough, occurred_at, record_id and every field of the\n"
+            "                   generated types by its proto name; enums by full name,\n"
+            "                   booleans true/false, an empty cell is absent\n"
             "  --help           this text\n\n"
             "Exit status: 0 ok, 1 failure (e.g. a write error), 64 bad usage.\n");
 }
@@ -91,18 +100,75 @@ static int s_write(crr_gen_t *g, uint64_t count, const char *source_id)
     return CRR_EXIT_OK;
 }
 
+/* The occurred_at window [*start, *end) from --start / --days and --end.
+ * Returns CRR_EXIT_OK or a usage exit code (the message printed). */
+static int s_window(const char *start_s, const char *end_s, uint64_t days, int64_t *start,
+                    int64_t *end)
+{
+    *end = crr_clock_now_sec();
+    if (end_s && s_time(end_s, 0, end) != 0)
+        return crr_cli_usage(S_CMD, "--end '%s' is not an RFC 3339 time or YYYY-MM-DD date", end_s);
+    if (start_s && s_time(start_s, 1, start) != 0)
+        return crr_cli_usage(S_CMD, "--start '%s' is not an RFC 3339 time or YYYY-MM-DD date",
+                             start_s);
+    if (!start_s)
+        *start = *end - (int64_t)days * CRR_SEC_PER_DAY;
+    if (*start >= *end)
+        return crr_cli_usage(S_CMD, "--start must be before --end");
+    return CRR_EXIT_OK;
+}
+
+static int s_has_type(const void *g, int body_case)
+{
+    return crr_gen_has_type(g, body_case);
+}
+
+/* Writes the CSV header and count events of g as CSV rows. Returns an exit code. */
+static int s_write_csv(crr_gen_t *g, uint64_t count)
+{
+    crr_gencsv_t *w = NULL;
+    if (crr_gencsv_new(s_has_type, g, &w) != 0)
+        return crr_cli_fail(S_CMD, "out of memory");
+    int rc = CRR_EXIT_OK, bad = crr_gencsv_header(w, stdout) != 0;
+    for (uint64_t i = 0; i < count && !bad && rc == CRR_EXIT_OK; i++) {
+        Crrmon__V1__Event *e = NULL;
+        int grc = crr_gen_next(g, &e);
+        if (grc != 0) {
+            rc = crr_cli_fail(S_CMD, "generating event %llu: %s", (unsigned long long)i + 1,
+                              crr_strerror(grc));
+            break;
+        }
+        int wrc = crr_gencsv_row(w, e, stdout);
+        crr_codec_free(&e->base);
+        if (wrc == CRR_EINVAL)
+            rc = crr_cli_fail(S_CMD, "event %llu has a body the CSV has no columns for",
+                              (unsigned long long)i + 1);
+        bad = wrc == EOF;
+    }
+    crr_gencsv_free(&w);
+    if (rc == CRR_EXIT_OK && (bad || fflush(stdout) != 0))
+        rc = crr_cli_fail(S_CMD, "writing to stdout: %s", strerror(errno));
+    return rc;
+}
+
 int crr_cmd_generate(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"count", required_argument, NULL, 'n'},   {"seed", required_argument, NULL, 's'},
-        {"borough", required_argument, NULL, 'b'}, {"types", required_argument, NULL, 't'},
-        {"start", required_argument, NULL, 'S'},   {"days", required_argument, NULL, 'd'},
-        {"end", required_argument, NULL, 'E'},     {"source-id", required_argument, NULL, 'i'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"count", required_argument, NULL, 'n'},
+        {"seed", required_argument, NULL, 's'},
+        {"borough", required_argument, NULL, 'b'},
+        {"types", required_argument, NULL, 't'},
+        {"start", required_argument, NULL, 'S'},
+        {"days", required_argument, NULL, 'd'},
+        {"end", required_argument, NULL, 'E'},
+        {"source-id", required_argument, NULL, 'i'},
+        {"format", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     uint64_t count = 1000, seed = 1, days = S_DEFAULT_DAYS;
     const char *start_s = NULL, *end_s = NULL, *types = NULL, *source_id = NULL;
-    int have_days = 0, rc = CRR_EXIT_USAGE;
+    int have_days = 0, csv = 0, rc = CRR_EXIT_USAGE;
     crr_gen_t *g = NULL;
     /* Each --borough takes one argv slot, so argc bounds their number. */
     const char **boroughs = calloc((size_t)argc + 1, sizeof *boroughs);
@@ -147,6 +213,13 @@ int crr_cmd_generate(int argc, char **argv)
             break;
         case 'E': end_s = optarg; break;
         case 'i': source_id = optarg; break;
+        case 'f':
+            if (strcmp(optarg, "jsonl") != 0 && strcmp(optarg, "csv") != 0) {
+                rc = crr_cli_usage(S_CMD, "--format is jsonl or csv, not '%s'", optarg);
+                goto fail;
+            }
+            csv = strcmp(optarg, "csv") == 0;
+            break;
         default: rc = crr_cli_getopt_tail(S_CMD, o, argv, s_usage); goto fail;
         }
     }
@@ -154,29 +227,18 @@ int crr_cmd_generate(int argc, char **argv)
         rc = crr_cli_usage(S_CMD, "unexpected argument '%s'", argv[optind]);
         goto fail;
     }
+    if (csv && source_id) {
+        rc = crr_cli_usage(S_CMD, "--source-id is not a CSV column (the collector sets it)");
+        goto fail;
+    }
     if (start_s && have_days) {
         rc = crr_cli_usage(S_CMD, "give --start or --days, not both");
         goto fail;
     }
 
-    int64_t end = crr_clock_now_sec(), start;
-    if (end_s && s_time(end_s, 0, &end) != 0) {
-        rc = crr_cli_usage(S_CMD, "--end '%s' is not an RFC 3339 time or YYYY-MM-DD date", end_s);
+    int64_t start, end;
+    if ((rc = s_window(start_s, end_s, days, &start, &end)) != CRR_EXIT_OK)
         goto fail;
-    }
-    if (start_s) {
-        if (s_time(start_s, 1, &start) != 0) {
-            rc = crr_cli_usage(S_CMD, "--start '%s' is not an RFC 3339 time or YYYY-MM-DD date",
-                               start_s);
-            goto fail;
-        }
-    } else {
-        start = end - (int64_t)days * CRR_SEC_PER_DAY;
-    }
-    if (start >= end) {
-        rc = crr_cli_usage(S_CMD, "--start must be before --end");
-        goto fail;
-    }
 
     crr_gen_opts_t go = {.seed = seed,
                          .boroughs = nboroughs ? boroughs : NULL,
@@ -195,7 +257,7 @@ int crr_cmd_generate(int argc, char **argv)
         rc = crr_cli_fail(S_CMD, "%s", crr_strerror(grc));
         goto fail;
     }
-    rc = s_write(g, count, source_id);
+    rc = csv ? s_write_csv(g, count) : s_write(g, count, source_id);
 fail:
     crr_gen_destroy(&g);
     free(boroughs);

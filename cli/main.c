@@ -46,7 +46,7 @@ static const s_cmd_t s_cmds[] = {
     {"restore", crr_cmd_restore, "lay a backup out as a new aggregator data folder"},
     {"verify", crr_cmd_verify, "check a data folder's LMDB files, read-only"},
     {"passwd", crr_cmd_passwd, "add a user to the HTTP users file or set its password"},
-    {"generate", crr_cmd_generate, "write deterministic valid events as JSON Lines"},
+    {"generate", crr_cmd_generate, "write deterministic valid events as JSON Lines or CSV"},
 };
 
 static void s_help(FILE *out)

@@ -3,13 +3,17 @@
  * its columns, one cell -> one JSON value by the field's descriptor, and the
  * problems of a record. Does not own: the JSON -> Event mapping
  * (crr_json_to_message) or the rules (crr_validate_event_all), which it
- * calls so CSV and JSON Lines cannot drift. The file iterator is getline
- * over these. Invariants: a record is fed to libcsv only once its quotes are
- * balanced; nothing is given out before the header is accepted. */
+ * calls so CSV and JSON Lines cannot drift; plain records take csvfast.c's
+ * path to the same message (jsonfast, no jansson tree), the others and
+ * every problem the jansson one. The file iterator is getline over these. Invariants: a record is
+ * fed to libcsv only once its quotes are balanced; nothing is given out before the header is
+ * accepted. */
 #include "csvin.h"
 
 #include "codec.h"
+#include "csvfast.h"
 #include "json.h"
+#include "jsonfast.h"
 
 #include <csv.h>
 #include <ctype.h>
@@ -22,6 +26,7 @@
 #include <sys/stat.h>
 
 #define S_MAX_COLS 64
+#define S_MAX_BODIES 32 /* fields of Event (bodies among them) */
 #define S_MALFORMED CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED
 
 enum { S_COL_TYPE, S_COL_BOROUGH, S_COL_OCCURRED, S_COL_RECORD, S_COL_BODY };
@@ -44,12 +49,20 @@ struct crr_csvin {
     crr_problems_t badp; /* why the file was refused */
     s_col_t cols[S_MAX_COLS];
     size_t ncols;
-    int type_col;                                   /* index of `type`, or -1 */
-    const ProtobufCFieldDescriptor *cache_type;     /* the type fd[] was filled for */
-    const ProtobufCFieldDescriptor *fd[S_MAX_COLS]; /* column -> field of cache_type */
-    const ProtobufCFieldDescriptor *ftype;          /* body from the file name, or NULL */
-    /* the cells of the record being split (libcsv callbacks) */
+    int type_col;                          /* index of `type`, or -1 */
+    const ProtobufCFieldDescriptor *ftype; /* body from the file name, or NULL */
+    /* column -> field of each body type (by its index in Event's fields),
+     * filled on the first record of that type: a mixed file changes type at
+     * almost every record */
+    unsigned char fd_done[S_MAX_BODIES];
+    crr_csvfast_col_t fcols[S_MAX_BODIES][S_MAX_COLS];
+    int fast_off; /* tests: always the jansson path */
+    /* the cells of the record being split (libcsv callbacks): their text
+     * back to back in cbuf (each NUL-terminated), at coff[i] */
     char *cells[S_MAX_COLS + 1];
+    size_t coff[S_MAX_COLS + 1];
+    char *cbuf;
+    size_t cblen, cbcap;
     size_t ncells, extra;
     int oom, nul; /* a copy failed; a cell held a NUL byte */
 };
@@ -130,9 +143,8 @@ int crr_csvin_new(const char *file, size_t max_record, crr_csvin_t **out)
 
 static void s_cells_clear(crr_csvin_t *c)
 {
-    for (size_t i = 0; i < c->ncells; i++)
-        free(c->cells[i]);
     c->ncells = c->extra = 0;
+    c->cblen = 0;
     c->oom = c->nul = 0;
 }
 
@@ -140,7 +152,7 @@ void crr_csvin_free(crr_csvin_t **cp)
 {
     if (!cp || !*cp)
         return;
-    s_cells_clear(*cp);
+    free((*cp)->cbuf);
     free((*cp)->rec);
     free(*cp);
     *cp = NULL;
@@ -155,6 +167,11 @@ void crr_csvin_reset_record(crr_csvin_t *c)
 {
     c->pending = 0;
     c->rlen = 0;
+}
+
+void crr_csvin_set_fast(crr_csvin_t *c, int on)
+{
+    c->fast_off = !on;
 }
 
 int crr_csvin_has_header(const crr_csvin_t *c)
@@ -173,15 +190,23 @@ static void s_on_cell(void *s, size_t len, void *ud)
     }
     if (len && memchr(s, '\0', len))
         c->nul = 1; /* a C string would cut the cell there: a problem, not a silent cut */
-    char *v = malloc(len + 1);
-    if (!v) {
-        c->oom = 1;
-        return;
+    if (c->cblen + len + 1 > c->cbcap) {
+        size_t cap = c->cbcap ? c->cbcap : 512;
+        while (cap < c->cblen + len + 1)
+            cap *= 2;
+        char *b = realloc(c->cbuf, cap);
+        if (!b) {
+            c->oom = 1;
+            return;
+        }
+        c->cbuf = b;
+        c->cbcap = cap;
     }
     if (len)
-        memcpy(v, s, len);
-    v[len] = '\0';
-    c->cells[c->ncells++] = v;
+        memcpy(c->cbuf + c->cblen, s, len);
+    c->cbuf[c->cblen + len] = '\0';
+    c->coff[c->ncells++] = c->cblen;
+    c->cblen += len + 1;
 }
 
 static void s_on_row(int ch, void *ud)
@@ -190,11 +215,47 @@ static void s_on_row(int ch, void *ud)
     (void)ud;
 }
 
+static int s_blank(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+/* libcsv's split (strict, default options) of a record with no quote, CR or
+ * LF, done without it: the same cells, given to s_on_cell the same way.
+ * libcsv skips spaces and tabs before a cell, ends it at a comma, drops the
+ * spaces and tabs before that comma, and at the end of the input gives one
+ * last (maybe empty) cell unless nothing but spaces came at all. */
+static void s_split_plain(crr_csvin_t *c, const char *rec, size_t len)
+{
+    size_t i = 0;
+    for (int first = 1;; first = 0) {
+        while (i < len && s_blank(rec[i]))
+            i++;
+        if (i == len && first)
+            return; /* libcsv: the row never began */
+        const char *comma = memchr(rec + i, ',', len - i);
+        size_t end = comma ? (size_t)(comma - rec) : len, n = end - i;
+        while (n && s_blank(rec[i + n - 1]))
+            n--;
+        s_on_cell((void *)(rec + i), n, c);
+        if (!comma)
+            return;
+        i = end + 1;
+    }
+}
+
 /* Splits rec[0..len) into c->cells. Returns 0, -ENOMEM, or CRR_EPARSE with
  * libcsv's reason in *why. */
 static int s_split(crr_csvin_t *c, const char *rec, size_t len, const char **why)
 {
     s_cells_clear(c);
+    if (!c->fast_off && !memchr(rec, '"', len) && !memchr(rec, '\r', len) &&
+        !memchr(rec, '\n', len)) {
+        s_split_plain(c, rec, len);
+        for (size_t i = 0; i < c->ncells && !c->oom; i++)
+            c->cells[i] = c->cbuf + c->coff[i];
+        return c->oom ? -ENOMEM : 0;
+    }
     struct csv_parser p;
     if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI) != 0)
         return -ENOMEM;
@@ -207,6 +268,8 @@ static int s_split(crr_csvin_t *c, const char *rec, size_t len, const char **why
     csv_free(&p);
     if (c->oom)
         rc = -ENOMEM;
+    for (size_t i = 0; i < c->ncells && !c->oom; i++) /* cbuf has stopped moving */
+        c->cells[i] = c->cbuf + c->coff[i];
     return rc;
 }
 
@@ -291,40 +354,6 @@ static int s_header(crr_csvin_t *c, crr_problems_t *p)
 
 /* ---- one cell -> one JSON value ---- */
 
-static int s_bool(const char *v, int *out)
-{
-    static const char *const yes[] = {"true", "1", "yes"}, *const no[] = {"false", "0", "no"};
-    for (int i = 0; i < 3; i++) {
-        if (strcasecmp(v, yes[i]) == 0)
-            return *out = 1, 0;
-        if (strcasecmp(v, no[i]) == 0)
-            return *out = 0, 0;
-    }
-    return -1;
-}
-
-/* The enum value v names (full or short name, any case, or its number). */
-static const ProtobufCEnumValue *s_enum(const ProtobufCEnumDescriptor *ed, const char *v)
-{
-    const ProtobufCEnumValue *zero = protobuf_c_enum_descriptor_get_value(ed, 0);
-    size_t plen = 0; /* "ETHNICITY_" of ETHNICITY_UNSPECIFIED */
-    if (zero && strlen(zero->name) > 11)
-        plen = strlen(zero->name) - 11;
-    char *end;
-    errno = 0;
-    long num = strtol(v, &end, 10);
-    if (*v && !*end && !errno && num > 0 && num <= INT32_MAX)
-        return protobuf_c_enum_descriptor_get_value(ed, (int)num);
-    for (unsigned i = 0; i < ed->n_values; i++) {
-        const char *name = ed->values[i].name;
-        if (ed->values[i].value == 0)
-            continue;
-        if (strcasecmp(name, v) == 0 || (strlen(name) > plen && strcasecmp(name + plen, v) == 0))
-            return &ed->values[i];
-    }
-    return NULL;
-}
-
 /* A cell of field f (of body `type`) that is not of its type: the problem,
  * naming the field's path and the value. Returns NULL. */
 static json_t *s_cell_bad(const crr_csvin_t *c, const ProtobufCFieldDescriptor *type,
@@ -348,12 +377,12 @@ static json_t *s_cell(const crr_csvin_t *c, const ProtobufCFieldDescriptor *type
     case PROTOBUF_C_TYPE_STRING: return json_string(v);
     case PROTOBUF_C_TYPE_BOOL: {
         int b;
-        if (s_bool(v, &b) == 0)
+        if (crr_csvfast_bool(v, &b) == 0)
             return json_boolean(b);
         return s_cell_bad(c, type, f, v, "; must be true/false, 1/0 or yes/no", p);
     }
     case PROTOBUF_C_TYPE_ENUM: {
-        const ProtobufCEnumValue *ev = s_enum(f->descriptor, v);
+        const ProtobufCEnumValue *ev = crr_csvfast_enum(f->descriptor, v);
         if (ev)
             return json_string(ev->name);
         snprintf(want, sizeof want, ", which is no %s value (full or short name, or number)",
@@ -382,17 +411,38 @@ static json_t *s_cell(const crr_csvin_t *c, const ProtobufCFieldDescriptor *type
     }
 }
 
-/* The field of body `type` that column i names, or NULL (cached per type:
- * consecutive records are mostly of one type). */
+/* The columns as seen by a record of body `type` (cached per type: a mixed
+ * file changes type at almost every record). NULL when the cache cannot
+ * hold the type (then s_col_field looks fields up each time). */
+static const crr_csvfast_col_t *s_type_cols(crr_csvin_t *c, const ProtobufCFieldDescriptor *type)
+{
+    size_t t = (size_t)(type - crrmon__v1__event__descriptor.fields);
+    if (t >= S_MAX_BODIES)
+        return NULL;
+    crr_csvfast_col_t *fc = c->fcols[t];
+    if (!c->fd_done[t]) {
+        for (size_t k = 0; k < c->ncols; k++) {
+            int kind = c->cols[k].kind;
+            fc[k].key = c->cols[k].name;
+            fc[k].kind = kind == S_COL_TYPE   ? CRR_CSVFAST_SKIP
+                         : kind == S_COL_BODY ? CRR_CSVFAST_BODY
+                                              : CRR_CSVFAST_ENV;
+            fc[k].f = kind == S_COL_BODY   ? s_field_of(type, c->cols[k].name)
+                      : kind == S_COL_TYPE ? NULL
+                                           : protobuf_c_message_descriptor_get_field_by_name(
+                                                 &crrmon__v1__event__descriptor, c->cols[k].name);
+        }
+        c->fd_done[t] = 1;
+    }
+    return fc;
+}
+
+/* The field of body `type` that column i names, or NULL. */
 static const ProtobufCFieldDescriptor *s_col_field(crr_csvin_t *c,
                                                    const ProtobufCFieldDescriptor *type, size_t i)
 {
-    if (c->cache_type != type) {
-        for (size_t k = 0; k < c->ncols; k++)
-            c->fd[k] = c->cols[k].kind == S_COL_BODY ? s_field_of(type, c->cols[k].name) : NULL;
-        c->cache_type = type;
-    }
-    return c->fd[i];
+    const crr_csvfast_col_t *fc = s_type_cols(c, type);
+    return fc ? fc[i].f : s_field_of(type, c->cols[i].name);
 }
 
 /* ---- one record -> one Event ---- */
@@ -471,6 +521,28 @@ static json_t *s_row_json(crr_csvin_t *c, const ProtobufCFieldDescriptor *type, 
     return ev;
 }
 
+/* The record's message the jansson way (every problem of its cells in p).
+ * Returns 0 (*m), CRR_EREJECT or -ENOMEM. */
+static int s_row_message(crr_csvin_t *c, const ProtobufCFieldDescriptor *type, ProtobufCMessage **m,
+                         crr_problems_t *p)
+{
+    json_t *ev = s_row_json(c, type, p);
+    if (!ev)
+        return -ENOMEM;
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    int rc = crr_json_to_message(&crrmon__v1__event__descriptor, ev, m, &d);
+    json_decref(ev);
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc) {
+        crr_problems_add(p, c->file, c->rec_line, d.code ? d.code : S_MALFORMED, d.field,
+                         s_value_of(c, d.field), "%s", d.reason);
+        return CRR_EREJECT;
+    }
+    return 0;
+}
+
 /* Converts and validates the split record. */
 static int s_record(crr_csvin_t *c, const crr_validate_opts_t *vo, Crrmon__V1__Event **out,
                     crr_problems_t *p)
@@ -485,21 +557,15 @@ static int s_record(crr_csvin_t *c, const crr_validate_opts_t *vo, Crrmon__V1__E
     const ProtobufCFieldDescriptor *type = s_row_type(c, p);
     if (!type)
         return CRR_EREJECT;
-    json_t *ev = s_row_json(c, type, p);
-    if (!ev)
-        return -ENOMEM;
     ProtobufCMessage *m = NULL;
-    crr_diag_t d;
-    crr_diag_clear(&d);
-    int rc = crr_json_to_message(&crrmon__v1__event__descriptor, ev, &m, &d);
-    json_decref(ev);
+    int rc = CRR_JSONFAST_DECLINED;
+    const crr_csvfast_col_t *fc = c->fast_off || p->n || p->more ? NULL : s_type_cols(c, type);
+    if (fc)
+        rc = crr_csvfast_event(type, c->cells, c->ncells, fc, &m);
     if (rc == -ENOMEM)
         return rc;
-    if (rc) {
-        crr_problems_add(p, c->file, c->rec_line, d.code ? d.code : S_MALFORMED, d.field,
-                         s_value_of(c, d.field), "%s", d.reason);
-        return CRR_EREJECT;
-    }
+    if (rc != 0 && (rc = s_row_message(c, type, &m, p)) != 0)
+        return rc;
     Crrmon__V1__Event *e = (Crrmon__V1__Event *)m;
     crr_diag_t all[CRR_EDGE_MAX_PROBLEMS];
     crr_diag_clear(&all[0]);

@@ -1,9 +1,10 @@
 /* csvin: what a CSV file of events means, decided in one place (the CSV twin
  * of edge.h). The collector (named files, --check, the drop folder),
  * `crrmon send` and the tests all turn CSV into Events through this module,
- * so they cannot drift; every Event it makes has passed the same
- * crr_json_to_message mapping and validation (crr_validate_event_all) as a
- * JSON line.
+ * so they cannot drift; every Event it makes is the one the
+ * crr_json_to_message mapping gives (plain records are built straight from
+ * their cells by csvfast.h, which fuzz_csv checks equal byte for byte) and
+ * has passed the same validation (crr_validate_event_all) as a JSON line.
  *
  * The format (docs/formats/CSV.md is the manual):
  *   - the first non-blank record is the header; it names the columns:
@@ -112,6 +113,10 @@ int crr_csvin_pending(const crr_csvin_t *c);
 /* Forgets an open record (the caller is going back to that record's first
  * line, e.g. after a spool transaction was dropped). The header is kept. */
 void crr_csvin_reset_record(crr_csvin_t *c);
+/* For tests: 0 sends every record the jansson way (the reference the fast
+ * path of common/csvfast.h must equal); 1, the default, lets plain records
+ * take the fast path. What a record means is the same either way. */
+void crr_csvin_set_fast(crr_csvin_t *c, int on);
 /* 1 once the header has been accepted. */
 int crr_csvin_has_header(const crr_csvin_t *c);
 

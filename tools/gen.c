@@ -609,3 +609,11 @@ fail:
         protobuf_c_message_free_unpacked(&ev->base, NULL);
     return rc;
 }
+
+int crr_gen_has_type(const crr_gen_t *g, int body_case)
+{
+    for (int i = 0; i < g->ntypes; i++)
+        if ((int)g->types[i] == body_case)
+            return 1;
+    return 0;
+}

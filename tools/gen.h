@@ -43,6 +43,10 @@ void crr_gen_destroy(crr_gen_t **g);
  * has advanced, so determinism holds only for runs without ENOMEM). */
 int crr_gen_next(crr_gen_t *g, Crrmon__V1__Event **out);
 
+/* 1 when g draws events of body case `body_case` (an Event oneof field id),
+ * else 0: which body types a stream can hold (e.g. the columns of a CSV). */
+int crr_gen_has_type(const crr_gen_t *g, int body_case);
+
 /* Number of events generated so far by g. */
 uint64_t crr_gen_count(const crr_gen_t *g);
 

@@ -12,6 +12,9 @@
     twice would count twice);
   - --check: exit 0 and an empty report for good files, 2 and one row per
     problem for bad ones (JSON Lines too), and no aggregator needed;
+  - `crrmon generate --format csv` and the default JSON Lines of the same seed
+    ingest to identical `crrmon query` rows (every type, every column), and
+    its header is type, the envelope, then the chosen types' fields;
   - every example of docs/formats/ ingests with no rejection;
   - `crrmon send` takes CSV: on a terminal a status line (percent, events/s,
     rejected) for a large file, nothing of it when stderr is a pipe; both end
@@ -112,6 +115,35 @@ def test_same_events_as_jsonl_and_csv_same_snapshot():
     assert len(ra) > 100 and ra == rb
     a.term()
     b.term()
+
+
+def test_generate_csv_same_rows_as_jsonl():
+    work = crrtest.tmpdir()
+    args = ("generate", "--count", "5000", "--seed", "11", "--days", "20")
+    jl, cs = os.path.join(work, "gen.jsonl"), os.path.join(work, "gen.csv")
+    with open(jl, "w") as f:
+        f.write(crrmon(*args).stdout)
+    with open(cs, "w", newline="") as f:
+        f.write(crrmon(*args, "--format", "csv").stdout)
+    with open(cs, newline="") as f:
+        rows = list(csv.reader(f))
+    assert len(rows) == 5001 and rows[0][:4] == ["type", "borough", "occurred_at", "record_id"]
+    assert len({r[0] for r in rows[1:]}) == 11  # every type, in one file
+    a, b = Aggregator().start(), Aggregator().start()
+    run(a, os.path.join(work, "ca"), "gen-jsonl", jl)
+    run(b, os.path.join(work, "cb"), "gen-csv", cs)
+    assert a.totals("gen-jsonl")["applied"] == 5000
+    assert b.totals("gen-csv")["applied"] == 5000
+    ra, rb = query_rows(a), query_rows(b)
+    assert len(ra) > 100 and ra == rb
+    a.term()
+    b.term()
+    # --types: only those types' fields are columns
+    r = crrmon("generate", "--count", "3", "--types", "complaint", "--format", "csv")
+    assert r.stdout.splitlines()[0] == ("type,borough,occurred_at,record_id,allegations,category,"
+                                        "complainant_ethnicity,linked_to_stop_search"), r.stdout
+    r = crrmon("generate", "--format", "csv", "--source-id", "x", check=None)
+    assert r.returncode == 64 and "--source-id" in r.stderr, r.stderr
 
 
 def test_100k_records_1pct_bad_exact_report():
