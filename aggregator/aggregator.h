@@ -71,6 +71,19 @@
 #define CRR_AGG_BOROUGHS 33      /* the London boroughs (common/boroughs.h) */
 #define CRR_AGG_ACK_BUCKETS 15   /* Ack latency histogram buckets, +Inf included (api.c) */
 
+/* The HTTP server's limits, which must agree with each other and with the
+ * store's reader slots (checked at compile time in http.c):
+ *   streams (GET /api/v1/stream at once, stream.c) < connections from one
+ *   client address (a dashboard wall behind one proxy reaches the stream
+ *   limit and still has room for its API requests) <= connections in all;
+ *   connections in all + the aggregator's own readers (main loop, feed,
+ *   snapshot and delivery workers) < CRR_STORE_MAX_READERS (store.h), since
+ *   each connection's thread holds at most one read transaction. */
+#define CRR_HTTP_CONN_LIMIT 256                      /* connections in all */
+#define CRR_HTTP_STREAMS 64                          /* SSE streams at once (503 past them) */
+#define CRR_HTTP_CONN_PER_IP (CRR_HTTP_STREAMS + 64) /* connections from one address */
+#define CRR_AGG_OWN_READERS (CRR_AGG_MAX_SINKS + 16) /* read transactions of its own threads */
+
 /* ---------------------------------------------------------------- config.c */
 
 /* Everything the aggregator reads from its config map (read-only after load). */
@@ -115,6 +128,7 @@ typedef struct crr_agg_config {
     char *http_users_file;    /* users file (users.h) */
     int64_t http_stale_after; /* ms: the dashboard marks a borough stale after this (dashboard.c) */
     int64_t http_stream_replay; /* messages the SSE ring keeps (stream.c) */
+    int64_t http_metrics_cache; /* ms: /metrics' indicator values are reused this long (api.c) */
     union {
         max_align_t align;
         unsigned char bytes[CRR_SINK_CONFIG_MAX];

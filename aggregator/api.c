@@ -10,7 +10,13 @@
  * replaced by the main thread on reload (crr_api_set_ref), so a request
  * never reads a->ref while a reload writes it. JSON bodies are written as
  * text (open_memstream) so that each protobuf row is crr_json_dumps' exact
- * shortest-real form. */
+ * shortest-real form.
+ *
+ * /metrics' indicator values (every total row now, the costly part of a
+ * scrape) are computed at most once per [http] metrics_cache: the text is
+ * kept under `mmu` and served again until the period ends (new reference
+ * data makes it stale), and concurrent scrapes of a stale text wait for one
+ * computation. crrmon_metrics_indicator_computations_total counts them. */
 #include "api.h"
 #include "reply.h"
 
@@ -35,9 +41,16 @@
 #define S_ARG_MAX 64             /* the longest query value accepted */
 
 struct crr_api {
-    pthread_mutex_t mu; /* guards ref and have_ref */
-    crr_refdata_t ref;  /* a copy of a->ref */
-    int have_ref;       /* a->have_ref */
+    pthread_mutex_t mu;       /* guards ref and have_ref */
+    crr_refdata_t ref;        /* a copy of a->ref */
+    int have_ref;             /* a->have_ref */
+    pthread_mutex_t mmu;      /* guards the fields below; held while they are computed */
+    int64_t mcache_ms;        /* [http] metrics_cache (0: compute on every scrape) */
+    char *mtext;              /* the crrmon_indicator_value samples, NULL = none kept */
+    uint64_t mtext_ms;        /* crr_clock_mono_ms when mtext was computed */
+    uint64_t mcomputed;       /* computations of mtext since the start */
+    uint64_t mtext_gen;       /* ref_gen when mtext was computed */
+    _Atomic uint64_t ref_gen; /* bumped by crr_api_set_ref (never waits for mmu) */
 };
 
 /* Upper bounds (seconds) of crrmon_ack_latency_seconds' buckets; +Inf last. */
@@ -52,6 +65,8 @@ int crr_api_init(crr_aggregator_t *a)
     if (!p)
         return -ENOMEM;
     pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->mmu, NULL);
+    p->mcache_ms = a->cfg.http_metrics_cache;
     p->ref = a->ref;
     p->have_ref = a->have_ref;
     a->api = p;
@@ -63,6 +78,8 @@ void crr_api_free(crr_aggregator_t *a)
     if (!a->api)
         return;
     pthread_mutex_destroy(&a->api->mu);
+    pthread_mutex_destroy(&a->api->mmu);
+    free(a->api->mtext);
     free(a->api);
     a->api = NULL;
 }
@@ -76,6 +93,7 @@ void crr_api_set_ref(crr_aggregator_t *a)
     p->ref = a->ref;
     p->have_ref = a->have_ref;
     pthread_mutex_unlock(&p->mu);
+    atomic_fetch_add(&p->ref_gen, 1); /* /metrics' indicator values are computed again */
 }
 
 /* Copies the reference data into *ref; returns ref, or NULL when none. */
@@ -779,26 +797,60 @@ static void s_metrics_ack(crr_aggregator_t *a, FILE *f)
             (double)sum / 1e9, count < cum ? cum : count);
 }
 
-static void s_metrics_indicators(crr_aggregator_t *a, FILE *f)
+/* The crrmon_indicator_value samples now, as a malloc'd text; NULL when the
+ * store cannot be read. */
+static char *s_indicator_samples(crr_aggregator_t *a)
 {
-    fputs("# HELP crrmon_indicator_value The indicator's total row now (no dimensions), where it "
-          "has a value.\n# TYPE crrmon_indicator_value gauge\n",
-          f);
     crr_refdata_t ref;
     crr_query_t q = {.as_of_sec = crr_clock_now_sec(), .ref = s_ref(a, &ref)};
     Crrmon__V1__IndicatorValue **rows = NULL;
     size_t n = 0;
     if (crr_indicators_compute(a->store, &q, &rows, &n))
-        return;
+        return NULL;
+    s_buf_t b;
+    if (s_buf_open(&b)) {
+        crr_indicators_free(&rows, n);
+        return NULL;
+    }
     for (size_t i = 0; i < n; i++) {
         const Crrmon__V1__IndicatorValue *v = rows[i];
         if (v->n_dims || !v->value)
             continue;
         char num[40];
-        fprintf(f, "crrmon_indicator_value{indicator=\"%s\",borough=\"%s\",window=\"%u\"} %s\n",
+        fprintf(b.f, "crrmon_indicator_value{indicator=\"%s\",borough=\"%s\",window=\"%u\"} %s\n",
                 v->indicator, v->borough, v->window_days, s_real(v->value->value, num, sizeof num));
     }
     crr_indicators_free(&rows, n);
+    return s_buf_close(&b, 1);
+}
+
+static void s_metrics_indicators(crr_aggregator_t *a, FILE *f)
+{
+    crr_api_t *p = a->api;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mmu);
+    uint64_t now = crr_clock_mono_ms(), gen = atomic_load(&p->ref_gen);
+    if (!p->mtext || p->mcache_ms <= 0 || now - p->mtext_ms >= (uint64_t)p->mcache_ms ||
+        gen != p->mtext_gen) {
+        free(p->mtext);
+        p->mtext = s_indicator_samples(a); /* NULL (not kept): the next scrape tries again */
+        p->mtext_ms = now;
+        p->mtext_gen = gen;
+        p->mcomputed++;
+    }
+    fprintf(f,
+            "# HELP crrmon_metrics_indicator_computations_total Computations of the indicator "
+            "values below ([http] metrics_cache: scrapes in between reuse the last).\n"
+            "# TYPE crrmon_metrics_indicator_computations_total counter\n"
+            "crrmon_metrics_indicator_computations_total %" PRIu64 "\n",
+            p->mcomputed);
+    fputs("# HELP crrmon_indicator_value The indicator's total row now (no dimensions), where it "
+          "has a value.\n# TYPE crrmon_indicator_value gauge\n",
+          f);
+    if (p->mtext)
+        fputs(p->mtext, f);
+    pthread_mutex_unlock(&p->mmu);
 }
 
 void crr_api_metrics(crr_aggregator_t *a, FILE *f)

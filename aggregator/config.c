@@ -202,6 +202,9 @@ static const crr_cfg_entry_t s_table[] = {
     {"http", "stream_replay", CRR_CFG_INT, "16384", 16, 1048576, OFF(http_stream_replay), NULL,
      "feed messages GET /api/v1/stream keeps for a client reconnecting with Last-Event-ID "
      "(further behind, it is told to reload); read at start"},
+    {"http", "metrics_cache", CRR_CFG_DURATION, "5s", 0, 3600000, OFF(http_metrics_cache), NULL,
+     "GET /metrics computes the indicator values at most once per this long and serves them "
+     "again in between (0 = on every scrape); read at start"},
     {"http", "stale_after", CRR_CFG_DURATION, "15m", 1000, 2592000000.0, OFF(http_stale_after),
      NULL,
      "the dashboard (GET /) marks a borough stale (red) when it sent no event for this long; "

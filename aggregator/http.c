@@ -21,8 +21,9 @@
  * Threading: MHD accepts on its internal thread and serves each connection
  * on its own thread, so a slow snapshot or a slow client never holds up
  * /healthz. Connections are bounded (S_CONN_LIMIT in all, S_CONN_PER_IP per
- * client address) and one idle for S_CONN_TIMEOUT_S is closed, so idle or
- * trickling connections from one address cannot lock others out. Reads
+ * client address: room for every SSE stream and API requests beside them,
+ * aggregator.h) and one idle for S_CONN_TIMEOUT_S is closed, so idle or
+ * trickling connections from one address cannot take every connection. Reads
  * (counters) are atomics; the store's sizes are a read transaction on the
  * calling thread (the env is MDB_NOTLS).
  *
@@ -83,12 +84,18 @@
 #define S_PIPE_REQ 128                     /* "snapshot <n> <as_of>" */
 #define S_AS_OF_MAX 48                     /* the longest as_of text accepted (with its NUL) */
 #define S_SNAPSHOT_MIN_GAP_MS 2000         /* between the starts of two on-demand snapshots */
-#define S_CONN_LIMIT 256                   /* connections in all */
-#define S_CONN_PER_IP 32                   /* connections from one client address */
+#define S_CONN_LIMIT CRR_HTTP_CONN_LIMIT   /* connections in all */
+#define S_CONN_PER_IP CRR_HTTP_CONN_PER_IP /* connections from one client address */
 #define S_CONN_TIMEOUT_S 5                 /* an idle connection is closed after this */
 #define S_REALM "crrmon"                   /* of WWW-Authenticate: Basic */
 #define S_PEM_MAX (1u << 20)               /* the largest tls_cert / tls_key read */
 #define S_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+_Static_assert(S_CONN_PER_IP >= CRR_HTTP_STREAMS + 32,
+               "one address must reach the stream limit with room for API requests");
+_Static_assert(S_CONN_PER_IP <= S_CONN_LIMIT, "the per-address limit is within the total");
+_Static_assert(CRR_STORE_MAX_READERS >= S_CONN_LIMIT + CRR_AGG_OWN_READERS,
+               "every HTTP connection and aggregator thread needs an LMDB reader slot");
 
 struct crr_http {
     struct MHD_Daemon *daemon;    /* libmicrohttpd instance */

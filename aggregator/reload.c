@@ -52,6 +52,7 @@ static const char *const s_restart[] = {
     "aggregator.windows",
     "http.tls_cert",       /* read once at start (http.c) */
     "http.stream_replay",  /* the SSE ring's size (stream.c, at start) */
+    "http.metrics_cache",  /* copied by crr_api_init (api.c) */
     "http.tls_key",        /* read once at start (http.c) */
     "http.users_file",     /* the path; the file itself is re-read on SIGHUP */
     "aggregator.timezone", /* the process's TZ, set once at start (snapshot.c) */

@@ -30,10 +30,10 @@
 #include <string.h>
 #include <time.h>
 
-#define S_MAX_CLIENTS 64    /* SSE connections at once */
-#define S_WAIT_MS 250       /* a reader checks for a stop this often */
-#define S_KEEPALIVE_MS 2000 /* a comment after this long without a message */
-#define S_BLOCK 32768       /* bytes MHD asks for at a time */
+#define S_MAX_CLIENTS CRR_HTTP_STREAMS /* SSE connections at once (aggregator.h) */
+#define S_WAIT_MS 250                  /* a reader checks for a stop this often */
+#define S_KEEPALIVE_MS 2000            /* a comment after this long without a message */
+#define S_BLOCK 32768                  /* bytes MHD asks for at a time */
 
 struct crr_stream {
     pthread_mutex_t mu; /* guards everything below */

@@ -135,6 +135,12 @@ static int s_check_size(MDB_env *env, const char *dir)
 int crr_lmdb_open(const char *dir, uint64_t map_size, unsigned max_dbs, unsigned flags,
                   MDB_env **out)
 {
+    return crr_lmdb_open_readers(dir, map_size, max_dbs, CRR_LMDB_MAX_READERS, flags, out);
+}
+
+int crr_lmdb_open_readers(const char *dir, uint64_t map_size, unsigned max_dbs,
+                          unsigned max_readers, unsigned flags, MDB_env **out)
+{
     *out = NULL;
     int rc;
     if (!(flags & MDB_RDONLY) && (rc = crr_datadir_mkdirs(dir)) != 0)
@@ -147,7 +153,7 @@ int crr_lmdb_open(const char *dir, uint64_t map_size, unsigned max_dbs, unsigned
         return rc;
     if ((rc = mdb_env_set_mapsize(env, (size_t)map_size)) != 0 ||
         (rc = mdb_env_set_maxdbs(env, max_dbs)) != 0 ||
-        (rc = mdb_env_set_maxreaders(env, 254)) != 0 ||
+        (rc = mdb_env_set_maxreaders(env, max_readers)) != 0 ||
         (rc = mdb_env_open(env, dir, flags | MDB_NOTLS, 0640)) != 0 ||
         (rc = s_check_size(env, dir)) != 0) {
         if (rc == MDB_INVALID)
@@ -157,6 +163,11 @@ int crr_lmdb_open(const char *dir, uint64_t map_size, unsigned max_dbs, unsigned
         mdb_env_close(env);
         return rc;
     }
+    unsigned slots = 0; /* a lock file another process made first keeps its size */
+    if (mdb_env_get_maxreaders(env, &slots) == 0 && slots < max_readers)
+        CRR_WARN("%s/lock.mdb has %u reader slots, fewer than the %u asked for: it was created "
+                 "by a process that still has it open; restart once none does",
+                 dir, slots, max_readers);
     int dead = 0;
     mdb_reader_check(env, &dead);
     if (dead)

@@ -28,6 +28,17 @@
 int crr_lmdb_open(const char *dir, uint64_t map_size, unsigned max_dbs, unsigned flags,
                   MDB_env **out);
 
+/* LMDB's own default number of reader slots, the one crr_lmdb_open asks for. */
+#define CRR_LMDB_MAX_READERS 254u
+
+/* crr_lmdb_open with max_readers reader slots (concurrent read transactions
+ * of every process that has the environment open) instead of
+ * CRR_LMDB_MAX_READERS. The slots are the lock file's: the first process to
+ * open the environment sizes it, and one opening it beside that process gets
+ * the size it finds (a warning is logged when that is fewer than asked). */
+int crr_lmdb_open_readers(const char *dir, uint64_t map_size, unsigned max_dbs,
+                          unsigned max_readers, unsigned flags, MDB_env **out);
+
 /* Sizes of an open environment's data file: the file's size in bytes and the
  * size its current meta page needs ((last page number + 1) * page size). */
 typedef struct crr_lmdb_size {

@@ -436,9 +436,9 @@ int crr_store_open(const char *dir, const crr_store_opts_t *o, crr_store_t **out
     s->rcap_source = o->reject_cap_source ? o->reject_cap_source : CRR_STORE_REJECT_CAP_SOURCE;
     s->rcap_window =
         o->reject_cap_window_sec > 0 ? o->reject_cap_window_sec : CRR_STORE_REJECT_CAP_WINDOW_SEC;
-    rc = crr_lmdb_open(dir, o->map_size ? o->map_size : CRR_STORE_DEFAULT_MAP_SIZE, 16,
-                       s->readonly ? MDB_RDONLY : (o->start_empty ? CRR_LMDB_ALLOW_EMPTY : 0),
-                       &s->env);
+    rc = crr_lmdb_open_readers(
+        dir, o->map_size ? o->map_size : CRR_STORE_DEFAULT_MAP_SIZE, 16, CRR_STORE_MAX_READERS,
+        s->readonly ? MDB_RDONLY : (o->start_empty ? CRR_LMDB_ALLOW_EMPTY : 0), &s->env);
     if (rc)
         goto fail;
     MDB_txn *txn;

@@ -48,6 +48,12 @@ typedef struct crr_store crr_store_t;
 
 #define CRR_STORE_DEFAULT_MAP_SIZE (4ULL << 30) /* 4 GiB */
 #define CRR_STORE_MAX_WINDOWS 8
+/* LMDB reader slots of the store's environment: concurrent read transactions
+ * of the aggregator (one per HTTP connection thread at most, and its own
+ * threads) and of every `crrmon` command reading the store beside it. The
+ * aggregator checks at compile time that this exceeds its HTTP connection
+ * limit plus its own readers (aggregator.h). 64 bytes of lock file each. */
+#define CRR_STORE_MAX_READERS 512u
 
 /* How to open the store. Zero-initialised fields take the defaults. */
 typedef struct crr_store_opts {
