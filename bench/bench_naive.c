@@ -9,8 +9,17 @@
  * would reach. Two threads (sender, receiver) in one process, as the JSONL
  * path's two processes share the same two cores.
  *
+ * With a 4th argument "aggregate", the receiver also does crrmon's job the
+ * naive way: per event, the record id put (MDB_NOOVERWRITE) and, for every
+ * bucket crr_accumulate names (the same rules and bucket layout as the
+ * store), an mdb_get, the addition and an mdb_put at once: no coalescing,
+ * no key order, no validation. The quick hand-rolled pipeline that keeps
+ * the same aggregates.
+ *
  * Prints events/s from the first send to the last commit. Not a test:
  * bench/run.sh runs it beside the JSONL path for docs/PERFORMANCE.md. */
+#include "accumulate.h"
+#include "boroughs.h"
 #include "clock.h"
 #include "codec.h"
 #include "gen.h"
@@ -38,7 +47,89 @@ typedef struct {
     pthread_mutex_t mu; /* guards ready */
     pthread_cond_t cv;  /* signals ready */
     int ready;          /* 1 bound, -1 failed */
+    int aggregate;      /* also keep the aggregates, naively (see the top) */
 } s_bench_t;
+
+/* The naive aggregate: each bucket read, added to and written back at once. */
+typedef struct {
+    MDB_txn *txn;               /* the open transaction */
+    MDB_dbi agg, gauge;         /* buckets, headcount statements */
+    const Crrmon__V1__Event *e; /* the event being added */
+    int64_t day, arrival_day;   /* its days */
+    uint8_t key[14];            /* the pending bucket's key */
+    double m[CRR_AGG_MAXM];     /* its sums, being added to */
+    unsigned nm;                /* its metrics, 0 = none pending */
+    uint64_t order;             /* headcount statement counter */
+} s_naive_agg_t;
+
+/* Writes the pending bucket back. */
+static int s_put_pending(s_naive_agg_t *g)
+{
+    if (!g->nm)
+        return 0;
+    MDB_val k = {sizeof g->key, g->key}, v = {g->nm * sizeof(double), g->m};
+    g->nm = 0;
+    return mdb_put(g->txn, g->agg, &k, &v, 0);
+}
+
+static int s_naive_sums(void *ctx, unsigned fam, const uint8_t cell[CRR_AGG_CELL], int by_arrival,
+                        const char *name, size_t len, double **m)
+{
+    (void)name;
+    (void)len;
+    s_naive_agg_t *g = ctx;
+    int rc = s_put_pending(g);
+    if (rc)
+        return rc;
+    uint32_t day = (uint32_t)((by_arrival ? g->arrival_day : g->day) + 100000);
+    g->key[0] = (uint8_t)crr_borough_index(g->e->borough);
+    g->key[1] = (uint8_t)fam;
+    for (int i = 0; i < 4; i++)
+        g->key[2 + i] = (uint8_t)(day >> (24 - 8 * i));
+    memcpy(g->key + 6, cell, CRR_AGG_CELL);
+    g->nm = crr_fam_nmetrics(fam);
+    MDB_val k = {sizeof g->key, g->key}, v;
+    rc = mdb_get(g->txn, g->agg, &k, &v);
+    if (rc == 0 && v.mv_size == g->nm * sizeof(double))
+        memcpy(g->m, v.mv_data, v.mv_size);
+    else
+        memset(g->m, 0, sizeof g->m);
+    *m = g->m;
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int s_naive_headcount(void *ctx, unsigned group, uint32_t headcount, uint32_t in_scope)
+{
+    s_naive_agg_t *g = ctx;
+    uint8_t k[10], v[8];
+    k[0] = (uint8_t)crr_borough_index(g->e->borough);
+    k[1] = (uint8_t)group;
+    g->order++;
+    for (int i = 0; i < 8; i++)
+        k[2 + i] = (uint8_t)(g->order >> (56 - 8 * i));
+    memcpy(v, &headcount, 4);
+    memcpy(v + 4, &in_scope, 4);
+    MDB_val kk = {sizeof k, k}, vv = {sizeof v, v};
+    return mdb_put(g->txn, g->gauge, &kk, &vv, 0);
+}
+
+/* The record id, then every bucket of e, the naive way. */
+static int s_naive_apply(s_naive_agg_t *g, MDB_dbi records, const Crrmon__V1__Event *e)
+{
+    if (e->record_id && e->record_id[0]) {
+        MDB_val k = {strlen(e->record_id), e->record_id}, v = {0, ""};
+        int rc = mdb_put(g->txn, records, &k, &v, MDB_NOOVERWRITE);
+        if (rc == MDB_KEYEXIST)
+            return 0;
+        if (rc)
+            return rc;
+    }
+    g->e = e;
+    g->day = crr_day_of(e->occurred_at->seconds);
+    crr_acc_ops_t ops = {.sums = s_naive_sums, .headcount = s_naive_headcount, .ctx = g};
+    int rc = crr_accumulate(e, &ops);
+    return rc ? rc : s_put_pending(g);
+}
 
 static void s_ready(s_bench_t *b, int v)
 {
@@ -54,14 +145,18 @@ static void *s_receiver(void *arg)
     s_bench_t *b = arg;
     MDB_env *env = NULL;
     MDB_txn *txn = NULL;
-    MDB_dbi dbi;
+    MDB_dbi dbi, records;
+    s_naive_agg_t g = {.arrival_day = crr_day_of(crr_clock_now_sec())};
     void *router = zmq_socket(b->ctx, ZMQ_ROUTER);
     size_t elen = sizeof b->endpoint;
     if (!router || zmq_bind(router, "tcp://127.0.0.1:*") != 0 ||
         zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, b->endpoint, &elen) != 0 ||
         mdb_env_create(&env) || mdb_env_set_mapsize(env, (size_t)8 << 30) ||
-        mdb_env_open(env, b->dir, 0, 0644) || mdb_txn_begin(env, NULL, 0, &txn) ||
-        mdb_dbi_open(txn, NULL, 0, &dbi)) {
+        mdb_env_set_maxdbs(env, 4) || mdb_env_open(env, b->dir, 0, 0644) ||
+        mdb_txn_begin(env, NULL, 0, &txn) || mdb_dbi_open(txn, "events", MDB_CREATE, &dbi) ||
+        mdb_dbi_open(txn, "agg", MDB_CREATE, &g.agg) ||
+        mdb_dbi_open(txn, "gauge", MDB_CREATE, &g.gauge) ||
+        mdb_dbi_open(txn, "records", MDB_CREATE, &records)) {
         b->rc = 1;
         s_ready(b, -1);
         goto out;
@@ -82,7 +177,14 @@ static void *s_receiver(void *arg)
             b->rc = 1;
             break;
         }
+        g.txn = txn;
+        int arc = b->aggregate ? s_naive_apply(&g, records, e) : 0;
         crrmon__v1__event__free_unpacked(e, NULL);
+        if (arc) {
+            fprintf(stderr, "bench_naive: aggregate: %s\n", mdb_strerror(arc));
+            b->rc = 1;
+            break;
+        }
         uint8_t k[8];
         for (int i = 0; i < 8; i++)
             k[i] = (uint8_t)(seq >> (56 - 8 * i));
@@ -118,11 +220,12 @@ out:
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: bench_naive LMDB_DIR EVENTS [DAYS]\n");
+        fprintf(stderr, "usage: bench_naive LMDB_DIR EVENTS [DAYS [aggregate]]\n");
         return 64;
     }
     s_bench_t b = {.dir = argv[1], .n = strtoull(argv[2], NULL, 10)};
     int64_t days = argc > 3 ? strtoll(argv[3], NULL, 10) : 365;
+    b.aggregate = argc > 4 && strcmp(argv[4], "aggregate") == 0;
     if (b.n == 0 || (mkdir(b.dir, 0755) != 0 && errno != EEXIST))
         return 64;
 
@@ -179,8 +282,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_naive: receiver failed\n");
         return 1;
     }
-    printf("naive events=%llu seconds=%.3f events_per_sec=%.0f commit_every=%d\n",
-           (unsigned long long)b.n, secs, (double)b.n / secs, S_COMMIT_EVERY);
+    printf("%s events=%llu seconds=%.3f events_per_sec=%.0f commit_every=%d\n",
+           b.aggregate ? "naive_aggregate" : "naive", (unsigned long long)b.n, secs,
+           (double)b.n / secs, S_COMMIT_EVERY);
     zmq_close(dealer);
     zmq_ctx_term(b.ctx);
     for (uint64_t i = 0; i < b.n; i++)

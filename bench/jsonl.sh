@@ -6,9 +6,12 @@
 # last Ack), the CSV path (the same events as one CSV file, `crrmon generate
 # --format csv`, through the same collector and a fresh aggregator) and the
 # naive stack (bench_naive: zmq -> protobuf-c -> LMDB, a durable commit per
-# 1,000 events), measured alternately in the same run, BENCH_RUNS times each;
-# prints every run, the medians and their ratio to the naive stack, and each
-# run's CPU seconds (collector, aggregator) to show where the time goes.
+# 1,000 events), both as the bare transport ("naive") and keeping the same
+# aggregates the naive way ("naive_aggregate": an mdb_get and mdb_put per
+# bucket per event), measured alternately in the same run, BENCH_RUNS times
+# each; prints every run, the medians and their ratio to each naive stack,
+# and each run's CPU seconds (collector, aggregator) to show where the time
+# goes.
 #   BENCH_FORMAT=jsonl|csv|both (default both: naive, jsonl, csv in turn)
 #   BENCH_EVENTS=N (default 1000000)  BENCH_RUNS=R (default 3)
 #   BENCH_DAYS=D (default 365: occurred_at spread; 1 is live traffic)
@@ -93,6 +96,7 @@ run_path() {
 }
 
 : > "$work/naive.txt"
+: > "$work/naive_agg.txt"
 for f in $formats; do : > "$work/$f.txt"; : > "$work/$f.coll"; : > "$work/$f.agg"; done
 for r in $(seq 1 "$runs"); do
   rm -rf "$work/naive"
@@ -102,12 +106,19 @@ for r in $(seq 1 "$runs"); do
   rm -rf "$work/naive"
   echo "run $r naive: $line"
   echo "$line" | sed 's/.*events_per_sec=\([0-9]*\).*/\1/' >> "$work/naive.txt"
+  line=$("$naive" "$work/naive" "$n" "$days" aggregate)
+  rm -rf "$work/naive"
+  echo "run $r naive_aggregate: $line"
+  echo "$line" | sed 's/.*events_per_sec=\([0-9]*\).*/\1/' >> "$work/naive_agg.txt"
   for f in $formats; do run_path "$r" "$f"; done
 done
 mn=$(median < "$work/naive.txt")
+mna=$(median < "$work/naive_agg.txt")
 for f in $formats; do
   m=$(median < "$work/$f.txt")
   awk -v a="$mn" -v b="$m" -v f="$f" -v runs="$runs" 'BEGIN {
     printf "median of %d runs: naive %.0f events/s, %s %.0f events/s, %s/naive %.2f\n", runs, a, f, b, f, b / a}'
+  awk -v a="$mna" -v b="$m" -v f="$f" -v runs="$runs" 'BEGIN {
+    printf "median of %d runs: naive_aggregate %.0f events/s, %s %.0f events/s, %s/naive_aggregate %.2f\n", runs, a, f, b, f, b / a}'
   echo "median cpu_s $f: collector=$(median < "$work/$f.coll") aggregator=$(median < "$work/$f.agg")"
 done
