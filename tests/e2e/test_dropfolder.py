@@ -145,6 +145,32 @@ def test_file_being_written_waits_then_settles():
     assert c2.term() == 0, c2.stderr()
 
 
+def test_written_in_place_waits_for_close():
+    agg, work, folder, cdir = setup("drw")
+    c = watcher(cdir, agg, "drw", folder, "--collector.settle_time=200ms")
+    # written in place, half of it, and kept open: the writer pauses
+    w = open(os.path.join(folder, "open.jsonl"), "w")
+    w.write(lines(20))
+    w.flush()
+    # control files written in place and closed, one after the other: each is taken only
+    # settle_time after its close, so once the third is done the open file has been
+    # unchanged for at least three settle times
+    for k in range(3):
+        with open(os.path.join(folder, f"ctl{k}.jsonl"), "w") as f:
+            f.write(lines(1, 100 + k))
+        wait_done(folder, [f"ctl{k}.jsonl"], c)
+        assert listing(folder)[0] == ["open.jsonl"], listing(folder)
+        assert agg.totals("drw")["applied"] == k + 1, agg.totals("drw")
+    # the writer finishes and closes: the whole file, once
+    w.write(lines(20, 20))
+    w.close()
+    wait_done(folder, ["open.jsonl"], c)
+    t = agg.totals("drw")
+    assert t["applied"] == 43 and t["appliedSeq"] == 43, t
+    assert listing(folder) == ([], ["ctl0.jsonl", "ctl1.jsonl", "ctl2.jsonl", "open.jsonl"], []), listing(folder)
+    assert c.term() == 0, c.stderr()
+
+
 def test_unreadable_left_in_place_and_empty_done():
     agg, work, folder, cdir = setup("dr4")
     c = watcher(cdir, agg, "dr4", folder, "--collector.settle_time=1h")
