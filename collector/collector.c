@@ -1044,6 +1044,8 @@ int crr_collector_run(const crr_collector_cfg_t *cfg, char **inputs, int ninputs
     }
     if (rc == 0 && watching && (rc = crr_drop_open(cfg->watch, cfg->settle_ms, &c.drop)))
         code = CRR_COLLECTOR_EXIT_CONFIG;
+    if (rc == 0 && c.drop)
+        rc = crr_drop_sweep(c.drop, c.spool); /* before the first file is handed out */
     if (rc)
         goto done;
     crr_notify_ready("running: spool open, sending"); /* systemd Type=notify */

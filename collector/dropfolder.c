@@ -1,6 +1,7 @@
 /* dropfolder: the drop folder's files between "handed out" and "done"
  * (see dropfolder.h). A list of files: the one being read and those read and
- * waiting for their Acks, each with its report rows. */
+ * waiting for their Acks, each with its report rows; and, at start, the
+ * sweep of checkpoints a crash left behind (crr_drop_sweep). */
 #include "dropfolder.h"
 
 #include "crashpoint.h"
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct {
     char path[PATH_MAX]; /* DIR/NAME */
@@ -26,6 +28,7 @@ typedef struct {
 
 struct crr_drop {
     crr_watch_t *w; /* the folder */
+    char *real;     /* DIR's real path: the prefix of its files' checkpoint keys */
     s_file_t *f;    /* files handed out */
     size_t n, cap;  /* used, allocated */
 };
@@ -37,12 +40,18 @@ int crr_drop_open(const char *dir, int64_t settle_ms, crr_drop_t **out)
     if (!d)
         return -ENOMEM;
     int rc = crr_watch_open(dir, settle_ms, &d->w);
+    if (rc == 0 && !(d->real = realpath(dir, NULL))) {
+        rc = -errno;
+        CRR_ERROR("drop folder %s: %s", dir, crr_strerror(rc));
+        crr_watch_close(&d->w);
+    }
     if (rc) {
         free(d);
         return rc;
     }
-    CRR_INFO("watching drop folder %s (complete files: renamed in, or unchanged for %lldms)", dir,
-             (long long)settle_ms);
+    CRR_INFO("watching drop folder %s (complete files: renamed in, or closed and unchanged for "
+             "%lldms)",
+             dir, (long long)settle_ms);
     *out = d;
     return 0;
 }
@@ -53,6 +62,7 @@ void crr_drop_close(crr_drop_t **dp)
         return;
     crr_drop_t *d = *dp;
     free(d->f);
+    free(d->real);
     crr_watch_close(&d->w);
     free(d);
     *dp = NULL;
@@ -284,6 +294,7 @@ int crr_drop_finish(crr_drop_t *d, uint64_t acked_seq, crr_spool_t *spool)
         }
         CRR_INFO("drop folder: %s done: moved to %s; %llu problem(s) reported", f->path, moved,
                  (unsigned long long)rows);
+        crr_crashpoint("drop_after_move"); /* the checkpoint left behind: crr_drop_sweep */
         if (f->key[0]) {
             char mark[PATH_MAX + 8];
             s_mark(mark, sizeof mark, f->key);
@@ -311,4 +322,98 @@ size_t crr_drop_pending(const crr_drop_t *d)
     for (size_t i = 0; i < d->n; i++)
         n += d->f[i].read;
     return n;
+}
+
+/* crr_drop_sweep's walk over the checkpoints under DIR. */
+typedef struct {
+    const crr_drop_t *d;
+    int drained;   /* the spool holds no unacknowledged event */
+    char **keys;   /* checkpoints to delete */
+    size_t n, cap; /* used, allocated */
+} s_sweep_t;
+
+/* Whether DIR/done holds the file of checkpoint cp (same device and inode)
+ * under name or one of the names crr_watch_done gives when it is taken
+ * (name.1, name.2, ...): moved there by us, which is only done once every
+ * event of it was acknowledged. */
+static int s_in_done(const crr_drop_t *d, const char *name, const crr_spool_ckpt_t *cp)
+{
+    char p[PATH_MAX];
+    struct stat st;
+    if (!cp->has_identity)
+        return 0;
+    snprintf(p, sizeof p, "%s/done/%s", d->real, name);
+    for (int i = 1; lstat(p, &st) == 0; i++) {
+        if ((uint64_t)st.st_dev == cp->dev && (uint64_t)st.st_ino == cp->ino)
+            return 1;
+        snprintf(p, sizeof p, "%s/done/%s.%d", d->real, name, i);
+    }
+    return 0;
+}
+
+static int s_sweep_one(void *ud, const char *key, const crr_spool_ckpt_t *cp)
+{
+    s_sweep_t *sw = ud;
+    const char *name = key + strlen(sw->d->real) + 1;
+    char p[PATH_MAX];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", sw->d->real, name);
+    if (!*name || strchr(name, '/') || lstat(p, &st) == 0 || errno != ENOENT)
+        return 0; /* not a file of DIR itself, or still there: a live checkpoint */
+    if (!sw->drained && !s_in_done(sw->d, name, cp)) {
+        CRR_INFO("drop folder: checkpoint of %s kept: its file is gone and not in done/, and "
+                 "events are still unacknowledged (looked at again at the next start)",
+                 key);
+        return 0;
+    }
+    if (sw->n == sw->cap) {
+        size_t cap = sw->cap ? sw->cap * 2 : 8;
+        char **k = realloc(sw->keys, cap * sizeof *k);
+        if (!k)
+            return -ENOMEM;
+        sw->keys = k;
+        sw->cap = cap;
+    }
+    if (!(sw->keys[sw->n] = strdup(key)))
+        return -ENOMEM;
+    sw->n++;
+    return 0;
+}
+
+int crr_drop_sweep(crr_drop_t *d, crr_spool_t *spool)
+{
+    char prefix[PATH_MAX];
+    snprintf(prefix, sizeof prefix, "%s/", d->real);
+    s_sweep_t sw = {.d = d, .drained = crr_spool_acked_seq(spool) + 1 >= crr_spool_next_seq(spool)};
+    int rc = crr_spool_checkpoint_foreach(spool, prefix, s_sweep_one, &sw);
+    char mark[PATH_MAX + 8];
+    uint64_t v;
+    for (size_t i = 0; rc == 0 && i < sw.n;) {
+        s_mark(mark, sizeof mark, sw.keys[i]);
+        if ((rc = crr_spool_mark_get(spool, mark, &v)) == CRR_ENOTFOUND) {
+            free(sw.keys[i]); /* no mark: a named input's checkpoint, not the folder's */
+            sw.keys[i] = sw.keys[--sw.n];
+            rc = 0;
+        } else {
+            i++;
+        }
+    }
+    if (rc == 0 && sw.n)
+        rc = crr_spool_begin(spool);
+    for (size_t i = 0; rc == 0 && i < sw.n; i++) {
+        s_mark(mark, sizeof mark, sw.keys[i]);
+        if ((rc = crr_spool_checkpoint_del(spool, sw.keys[i])) == 0)
+            rc = crr_spool_mark_del(spool, mark);
+    }
+    if (rc == 0 && sw.n && (rc = crr_spool_commit(spool)) == 0)
+        for (size_t i = 0; i < sw.n; i++)
+            CRR_INFO("drop folder: deleted the leftover checkpoint of %s (its file left DIR and "
+                     "its events are acknowledged)",
+                     sw.keys[i]);
+    if (rc && sw.n)
+        crr_spool_abort(spool);
+    for (size_t i = 0; i < sw.n; i++)
+        free(sw.keys[i]);
+    free(sw.keys);
+    return rc;
 }

@@ -10,10 +10,17 @@
  * events, before the file can be finished. A crash before the move leaves
  * the file in DIR with a checkpoint at its end: after the restart it is
  * read from there (nothing), waits for the Acks again, and moves. A crash
- * between the move and the checkpoint's deletion leaves a checkpoint that
- * names a file no longer there; a new file dropped under the same name has
- * another inode or first bytes and is read from the start (collector.c's
- * identity check).
+ * between the move and the checkpoint's deletion (crash point
+ * drop_after_move) leaves a checkpoint that names a file no longer there:
+ * crr_drop_sweep deletes it at the next start, before any file is handed
+ * out. Safe: a checkpoint only says where to resume reading the same file
+ * (same device, inode and first bytes, not shorter; collector.c), and that
+ * file has left DIR with every event acknowledged, so nothing is left to
+ * resume or send. Needed: while done/NAME exists a new DIR/NAME has another
+ * inode and is read whole anyway, but once done/ is cleared the file system
+ * may give its inode to the next file, and a new file with the same first
+ * bytes (a cumulative export) would resume after the old offset, its first
+ * lines skipped.
  * The report: every reject of the file is stored in the spool's rejects
  * (its lines at the edge, in the transaction of their group; the
  * aggregator's rejections when their Ack comes), so the report is built
@@ -62,6 +69,15 @@ void crr_drop_read_end(crr_drop_t *d, const char *path, int ok, uint64_t last_se
  * its own (no txn may be open). Returns 0 (a move that failed is logged and
  * retried on the next call) or a spool error. */
 int crr_drop_finish(crr_drop_t *d, uint64_t acked_seq, crr_spool_t *spool);
+/* Deletes the checkpoints (and marks) that a crash between a file's move to
+ * done/ and its checkpoint's deletion left behind: those of this folder
+ * (keys DIR/NAME with a mark "drop:KEY"; a named input's checkpoint has no
+ * mark) whose file is no longer in DIR and whose events are acknowledged
+ * (the file is in done/ with the checkpoint's device and inode: moved by
+ * crr_drop_finish, which moves only after the Ack; or the spool holds no
+ * unacknowledged event). Call once at the start, before crr_drop_next, with
+ * no txn open. Returns 0 or a spool error (-ENOMEM). */
+int crr_drop_sweep(crr_drop_t *d, crr_spool_t *spool);
 /* Files read and waiting for their Acks. */
 size_t crr_drop_pending(const crr_drop_t *d);
 

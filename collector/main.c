@@ -78,8 +78,9 @@ static const crr_cfg_entry_t s_table[] = {
      "drop folder: read every complete *.jsonl, *.jsonl.gz and *.csv in it, then move it to "
      "DIR/done/ (problems to DIR/rejected/NAME.errors.csv); runs until stopped"},
     {"collector", "settle_time", CRR_CFG_DURATION, "5s", 0, 3600000, C(settle_ms), NULL,
-     "drop folder: a file written in place is complete once unchanged this long (a file "
-     "renamed into the folder is complete at once)"},
+     "drop folder: a file written in place is complete once closed by its writer and unchanged "
+     "this long since (one there at start, or seen only by a rescan: unchanged this long); a "
+     "file renamed into the folder is complete at once"},
     {"collector", "errors", CRR_CFG_STR, "", 0, 0, C(errors), "errors",
      "write the error report here: CSV, one row per problem (file, line, field, value, "
      "reason, code), every problem of a line; --check writes it to stdout without this"},
@@ -177,9 +178,9 @@ static void s_usage(FILE *out)
                  "in .gz are decompressed (zlib).\n"
                  "\n"
                  "--watch FOLDER: a drop folder. Every complete *.jsonl, *.jsonl.gz and *.csv in\n"
-                 "it (renamed in, or unchanged for collector.settle_time) is read and moved to\n"
-                 "FOLDER/done/ once its events are acknowledged; problems are written to\n"
-                 "FOLDER/rejected/NAME.errors.csv; an unreadable file stays in place. Runs\n"
+                 "it (renamed in, or closed and unchanged for collector.settle_time) is read and\n"
+                 "moved to FOLDER/done/ once its events are acknowledged; problems are written\n"
+                 "to FOLDER/rejected/NAME.errors.csv; an unreadable file stays in place. Runs\n"
                  "until SIGTERM/SIGINT.\n"
                  "\n"
                  "At the end of every input (stdin: when the producer closes it) the collector\n"

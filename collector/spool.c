@@ -20,6 +20,7 @@
 #include "rejects.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,6 +485,40 @@ int crr_spool_checkpoint_get(crr_spool_t *s, const char *key, crr_spool_ckpt_t *
         rc = s_ckpt_decode(&d, cp);
     else if (rc == MDB_NOTFOUND)
         rc = CRR_ENOTFOUND;
+    if (own)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+int crr_spool_checkpoint_foreach(crr_spool_t *s, const char *prefix,
+                                 int (*fn)(void *ud, const char *key, const crr_spool_ckpt_t *cp),
+                                 void *ud)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur = NULL;
+    int own, rc;
+    if ((rc = s_read_txn(s, &txn, &own)))
+        return rc;
+    size_t pl = strlen(prefix);
+    MDB_val k = {pl, (void *)prefix}, d;
+    rc = mdb_cursor_open(txn, s->checkpoints, &cur);
+    if (rc == 0)
+        rc = mdb_cursor_get(cur, &k, &d, pl ? MDB_SET_RANGE : MDB_FIRST);
+    while (rc == 0 && k.mv_size >= pl && memcmp(k.mv_data, prefix, pl) == 0) {
+        char key[PATH_MAX];
+        crr_spool_ckpt_t cp;
+        if (k.mv_size < sizeof key) {
+            memcpy(key, k.mv_data, k.mv_size);
+            key[k.mv_size] = '\0';
+            if ((rc = s_ckpt_decode(&d, &cp)) || (rc = fn(ud, key, &cp)))
+                break;
+        }
+        rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0; /* past the last key */
+    if (cur)
+        mdb_cursor_close(cur);
     if (own)
         mdb_txn_abort(txn);
     return rc;

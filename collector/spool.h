@@ -151,6 +151,13 @@ int crr_spool_checkpoint_del(crr_spool_t *s, const char *key);
  * identity, reads with has_identity 0). Returns 0, CRR_ENOTFOUND, or an
  * LMDB code. */
 int crr_spool_checkpoint_get(crr_spool_t *s, const char *key, crr_spool_ckpt_t *cp);
+/* Calls fn(ud, key, cp) for every checkpoint whose key starts with prefix,
+ * in key order (the open txn's view, or a read txn of its own; fn must not
+ * write to the spool). Keys longer than PATH_MAX - 1 bytes are skipped.
+ * Returns 0, fn's non-zero value (which stops it), or an LMDB code. */
+int crr_spool_checkpoint_foreach(crr_spool_t *s, const char *prefix,
+                                 int (*fn)(void *ud, const char *key, const crr_spool_ckpt_t *cp),
+                                 void *ud);
 
 /* Deletes every event with seq <= durable_seq (an Ack's cumulative sequence)
  * and raises acked_seq. Uses the open txn, or its own committed one when none

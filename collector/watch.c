@@ -1,11 +1,15 @@
 /* watch: the drop folder's candidates (see watch.h).
  *
  * A small array of entries, one per candidate name in DIR, each with the
- * size, mtime and ctime last seen, when that last changed, and a state:
- * settling (not yet complete), ready (complete, not handed out), taken (the
- * caller's) or failed (left in place until it changes). inotify events
- * (IN_MOVED_TO, IN_CLOSE_WRITE, IN_MODIFY, IN_CREATE, IN_ATTRIB, removals)
- * update entries at once; the rescan (readdir + stat) catches the rest.
+ * size, mtime and ctime last seen, when that last changed, whether a writer
+ * still has it open (an IN_CREATE or IN_MODIFY with no IN_CLOSE_WRITE after
+ * it), and a state: settling (not yet complete), ready (complete, not handed
+ * out), taken (the caller's) or failed (left in place until it changes).
+ * inotify events (IN_MOVED_TO, IN_CLOSE_WRITE, IN_MODIFY, IN_CREATE,
+ * IN_ATTRIB, removals) update entries at once; the rescan (readdir + stat)
+ * catches the rest. What the rescan alone finds (files there at the start,
+ * after a queue overflow, without inotify) has no open/close history: it
+ * settles on time alone (watch.h).
  * Invariant: an entry is taken only between crr_watch_next and
  * crr_watch_done/failed; a taken entry is never dropped by a rescan. */
 #include "watch.h"
@@ -36,7 +40,8 @@ typedef struct {
     int64_t size;        /* st_size last seen */
     int64_t mtime_ns;    /* st_mtim last seen */
     int64_t ctime_ns;    /* st_ctim last seen */
-    uint64_t changed_ms; /* monotonic ms when size/mtime last changed */
+    uint64_t changed_ms; /* monotonic ms when size/mtime last changed, or of the last close */
+    int writing;         /* written since its last IN_CLOSE_WRITE: never settles */
     uint64_t order;      /* first-seen order: oldest handed out first */
 } s_entry_t;
 
@@ -94,9 +99,18 @@ static const char *s_name_of(const crr_watch_t *w, const char *path)
     return path + dl + 1;
 }
 
-/* Looks at DIR/name now: adds or updates its entry (renamed: complete at
- * once), drops it when gone or not a regular file. */
-static void s_look(crr_watch_t *w, const char *name, uint64_t now, int renamed)
+/* Whether entry x is complete: settling, closed by its writer (or with no
+ * open/close history) and unchanged for settle_ms. */
+static int s_settled(const crr_watch_t *w, const s_entry_t *x, uint64_t now)
+{
+    return x->state == S_SETTLING && !x->writing && now - x->changed_ms >= (uint64_t)w->settle_ms;
+}
+
+/* Looks at DIR/name now, after the inotify event mask (0 for a rescan): adds
+ * or updates its entry (renamed in: complete at once; written: open until
+ * its IN_CLOSE_WRITE, which starts the settle time anew), drops it when gone
+ * or not a regular file. */
+static void s_look(crr_watch_t *w, const char *name, uint64_t now, uint32_t mask)
 {
     char path[PATH_MAX];
     struct stat st;
@@ -138,9 +152,15 @@ static void s_look(crr_watch_t *w, const char *name, uint64_t now, int renamed)
         x->changed_ms = now;
         x->state = S_SETTLING; /* a failed file that changed is tried again */
     }
-    if (renamed && x->state == S_SETTLING)
+    if (mask & (IN_CREATE | IN_MODIFY))
+        x->writing = 1;
+    if (mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
+        x->writing = 0;
+        x->changed_ms = now; /* unchanged for settle_ms from its close on */
+    }
+    if ((mask & IN_MOVED_TO) && x->state == S_SETTLING)
         x->state = S_READY;
-    if (x->state == S_SETTLING && now - x->changed_ms >= (uint64_t)w->settle_ms)
+    if (s_settled(w, x, now))
         x->state = S_READY;
 }
 
@@ -250,13 +270,16 @@ long crr_watch_timeout(const crr_watch_t *w, uint64_t now_ms)
     for (size_t i = 0; i < w->n; i++) {
         if (w->e[i].state == S_READY)
             return 0;
-        if (w->e[i].state == S_SETTLING && w->e[i].changed_ms + (uint64_t)w->settle_ms < due)
+        if (w->e[i].state == S_SETTLING && !w->e[i].writing &&
+            w->e[i].changed_ms + (uint64_t)w->settle_ms < due)
             due = w->e[i].changed_ms + (uint64_t)w->settle_ms;
     }
     return due <= now_ms ? 0 : (long)(due - now_ms);
 }
 
-/* Reads the inotify events queued; an overflow asks for a rescan now. */
+/* Reads the inotify events queued. An overflow asks for a rescan now and
+ * forgets which files were open: their IN_CLOSE_WRITE may have been lost, so
+ * they settle on time alone (or are marked open again by their next write). */
 static void s_events(crr_watch_t *w, uint64_t now)
 {
     char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -266,10 +289,13 @@ static void s_events(crr_watch_t *w, uint64_t now)
             return;
         for (char *p = buf; p < buf + n;) {
             const struct inotify_event *ev = (const struct inotify_event *)p;
-            if (ev->mask & IN_Q_OVERFLOW)
+            if (ev->mask & IN_Q_OVERFLOW) {
                 w->next_scan = now;
-            else if (ev->len && s_wanted(ev->name))
-                s_look(w, ev->name, now, (ev->mask & IN_MOVED_TO) != 0);
+                for (size_t i = 0; i < w->n; i++)
+                    w->e[i].writing = 0;
+            } else if (ev->len && s_wanted(ev->name)) {
+                s_look(w, ev->name, now, ev->mask);
+            }
             p += sizeof *ev + ev->len;
         }
     }
@@ -285,7 +311,7 @@ int crr_watch_poll(crr_watch_t *w, uint64_t now_ms)
         w->next_scan = now_ms + s_rescan_ms(w);
     }
     for (size_t i = 0; i < w->n; i++)
-        if (w->e[i].state == S_SETTLING && now_ms - w->e[i].changed_ms >= (uint64_t)w->settle_ms)
+        if (s_settled(w, &w->e[i], now_ms))
             s_look(w, w->e[i].name, now_ms, 0); /* unchanged since? then complete */
     return rc;
 }

@@ -5,11 +5,17 @@
  * does not start with '.' (write "NAME.tmp" or ".NAME" and rename it to its
  * final name: that is the safe way to drop a file). It is complete, and
  * handed out by crr_watch_next, when it was renamed into DIR (inotify
- * IN_MOVED_TO: at once), or when its size and modification time have not
- * changed for settle_ms (a file written in place, closed or not: a writer
- * that pauses longer than settle_ms must rename instead). inotify says when
- * to look; a rescan of DIR every min(settle_ms, 1s) is the fallback for
- * lost events (queue overflow) and file systems without inotify (NFS).
+ * IN_MOVED_TO: at once), or, written in place, when its writer closed it
+ * (IN_CLOSE_WRITE after its last IN_CREATE/IN_MODIFY) and its size, mtime
+ * and ctime have not changed for settle_ms since: a file still open for
+ * writing waits however long its writer pauses. Files with no open/close
+ * history complete once unchanged for settle_ms alone: those already in DIR
+ * when the watch began (their writer may have closed them before), all
+ * files after an inotify queue overflow (a close may have been lost), and
+ * every file without inotify (NFS). Limits: a writer that keeps such a file
+ * open and pauses longer than settle_ms, or two writers of one file at once
+ * (the first close counts), must rename instead. inotify says when to look;
+ * a rescan of DIR every min(settle_ms, 1s) is the fallback for lost events.
  * Subfolders, other names and other file types are ignored.
  *
  * The caller reads a handed-out file, then either calls crr_watch_done

@@ -15,7 +15,13 @@
   - a file is moved only once its events are acknowledged (aggregator down:
     it stays); one removed meanwhile is noted, the others go on;
   - a crash after the last Ack but before the move (crash point
-    drop_before_move): after the restart the file moves, nothing counts twice.
+    drop_before_move): after the restart the file moves, nothing counts twice;
+  - a crash after the move but before the checkpoint's deletion (crash point
+    drop_after_move): the restart deletes the leftover checkpoint (a named
+    input's checkpoint under DIR is kept), and a new file under the name,
+    even on the old inode with the same first bytes, is read whole;
+  - a file written in place and kept open waits however long its writer
+    pauses, and is read whole once closed.
 """
 import csv
 import gzip
@@ -145,6 +151,32 @@ def test_file_being_written_waits_then_settles():
     assert c2.term() == 0, c2.stderr()
 
 
+def test_written_in_place_waits_for_close():
+    agg, work, folder, cdir = setup("drw")
+    c = watcher(cdir, agg, "drw", folder, "--collector.settle_time=200ms")
+    # written in place, half of it, and kept open: the writer pauses
+    w = open(os.path.join(folder, "open.jsonl"), "w")
+    w.write(lines(20))
+    w.flush()
+    # control files written in place and closed, one after the other: each is taken only
+    # settle_time after its close, so once the third is done the open file has been
+    # unchanged for at least three settle times
+    for k in range(3):
+        with open(os.path.join(folder, f"ctl{k}.jsonl"), "w") as f:
+            f.write(lines(1, 100 + k))
+        wait_done(folder, [f"ctl{k}.jsonl"], c)
+        assert listing(folder)[0] == ["open.jsonl"], listing(folder)
+        assert agg.totals("drw")["applied"] == k + 1, agg.totals("drw")
+    # the writer finishes and closes: the whole file, once
+    w.write(lines(20, 20))
+    w.close()
+    wait_done(folder, ["open.jsonl"], c)
+    t = agg.totals("drw")
+    assert t["applied"] == 43 and t["appliedSeq"] == 43, t
+    assert listing(folder) == ([], ["ctl0.jsonl", "ctl1.jsonl", "ctl2.jsonl", "open.jsonl"], []), listing(folder)
+    assert c.term() == 0, c.stderr()
+
+
 def test_unreadable_left_in_place_and_empty_done():
     agg, work, folder, cdir = setup("dr4")
     c = watcher(cdir, agg, "dr4", folder, "--collector.settle_time=1h")
@@ -268,6 +300,49 @@ def test_crash_before_move_no_duplicate():
     wait_done(folder, ["one.jsonl"], c2)
     t = agg.totals("drc")
     assert t["applied"] == 40 and t["appliedSeq"] == 40, t
+    assert c2.term() == 0, c2.stderr()
+
+
+def checkpoint_keys(cdir):
+    """The keys of the spool's checkpoints database (mdb_dump -p: key and value lines alternate)."""
+    out = crrtest.run(["mdb_dump", "-p", "-s", "checkpoints", os.path.join(cdir, "spool")], check=0).stdout
+    body = out.split("HEADER=END\n", 1)[1].split("DATA=END", 1)[0].splitlines()
+    return sorted(line[1:] for line in body[0::2])
+
+
+def test_crash_after_move_checkpoint_deleted():
+    agg, work, folder, cdir = setup("drm")
+    c = watcher(cdir, agg, "drm", folder, "--collector.settle_time=1h",
+                env={"CRR_CRASHPOINT": "drop_after_move"})
+    drop(folder, "one.jsonl", lines(40))
+    assert c.wait(60) == CRASH_EXIT, c.stderr()[-2000:]
+    assert listing(folder) == ([], ["one.jsonl"], []), listing(folder)
+    key = os.path.join(os.path.realpath(folder), "one.jsonl")
+    assert checkpoint_keys(cdir) == [key]  # moved, its checkpoint left behind
+    # a named input's checkpoint under DIR is not the folder's: kept
+    named = os.path.join(folder, "named.txt")
+    with open(named, "w") as f:
+        f.write(lines(2, 40))
+    r = crrtest.run([crrtest.binary("crrmon-collector"), "--data-dir", cdir, "--aggregator", agg.ingest,
+                     "--source-id", "drm", named], env=ENV, check=0)
+    assert r.returncode == 0, r.stderr
+    os.remove(named)
+    named_key = os.path.join(os.path.realpath(folder), "named.txt")
+    assert checkpoint_keys(cdir) == sorted([key, named_key])
+    c2 = watcher(cdir, agg, "drm", folder, "--collector.settle_time=1h")
+    crrtest.wait_until(lambda: "deleted the leftover checkpoint" in c2.stderr() or not c2.alive(),
+                       what="leftover checkpoint deleted")
+    assert checkpoint_keys(cdir) == [named_key], c2.stderr()
+    # done/one.jsonl's inode reused by a new one.jsonl that starts with the same 40 lines (a
+    # cumulative export): an old checkpoint would resume it after line 40; it is read whole
+    with open(os.path.join(folder, "done", "one.jsonl"), "w") as f:
+        f.write(lines(50))
+    os.rename(os.path.join(folder, "done", "one.jsonl"), os.path.join(folder, "one.jsonl"))
+    wait_done(folder, ["one.jsonl"], c2)
+    t = agg.totals("drm")
+    assert t["applied"] == 92 and t["appliedSeq"] == 92, t
+    assert "resuming" not in c2.stderr(), c2.stderr()
+    assert checkpoint_keys(cdir) == [named_key], c2.stderr()
     assert c2.term() == 0, c2.stderr()
 
 

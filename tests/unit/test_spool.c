@@ -200,6 +200,53 @@ static void test_append_fetch_release(void **state)
     assert_int_equal(c.n, 0);
 }
 
+/* crr_spool_checkpoint_foreach's callback: keys joined by ' ', stops at "stop". */
+typedef struct {
+    char keys[512];
+    uint64_t offsets;
+} s_keys_t;
+
+static int s_key(void *ud, const char *key, const crr_spool_ckpt_t *cp)
+{
+    s_keys_t *k = ud;
+    size_t n = strlen(k->keys);
+    snprintf(k->keys + n, sizeof k->keys - n, "%s%s", n ? " " : "", key);
+    k->offsets += cp->offset;
+    return strstr(key, "stop") ? 7 : 0;
+}
+
+static void test_checkpoint_foreach(void **state)
+{
+    fix_t *f = *state;
+    static const char *const keys[] = {"/drop/b.jsonl", "/drop/a.jsonl", "/dropped/c.jsonl",
+                                       "/d/x.jsonl", "/drop/done/z.jsonl"};
+    assert_int_equal(crr_spool_begin(f->s), 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(
+            crr_spool_checkpoint_set(f->s, keys[i], &(crr_spool_ckpt_t){(uint64_t)i + 1, 1}), 0);
+    assert_int_equal(crr_spool_commit(f->s), 0);
+    s_keys_t k = {0};
+    /* under the prefix only, in key order */
+    assert_int_equal(crr_spool_checkpoint_foreach(f->s, "/drop/", s_key, &k), 0);
+    assert_string_equal(k.keys, "/drop/a.jsonl /drop/b.jsonl /drop/done/z.jsonl");
+    assert_int_equal(k.offsets, 2 + 1 + 5);
+    memset(&k, 0, sizeof k);
+    assert_int_equal(crr_spool_checkpoint_foreach(f->s, "", s_key, &k), 0);
+    assert_string_equal(
+        k.keys, "/d/x.jsonl /drop/a.jsonl /drop/b.jsonl /drop/done/z.jsonl /dropped/c.jsonl");
+    memset(&k, 0, sizeof k);
+    assert_int_equal(crr_spool_checkpoint_foreach(f->s, "/nothing/", s_key, &k), 0);
+    assert_string_equal(k.keys, "");
+    /* fn's non-zero value stops the walk and is returned */
+    assert_int_equal(crr_spool_begin(f->s), 0);
+    assert_int_equal(crr_spool_checkpoint_set(f->s, "/drop/stop.jsonl", &(crr_spool_ckpt_t){9, 1}),
+                     0);
+    memset(&k, 0, sizeof k);
+    assert_int_equal(crr_spool_checkpoint_foreach(f->s, "/drop/", s_key, &k), 7);
+    assert_string_equal(k.keys, "/drop/a.jsonl /drop/b.jsonl /drop/done/z.jsonl /drop/stop.jsonl");
+    crr_spool_abort(f->s);
+}
+
 static void test_checkpoint_atomic(void **state)
 {
     fix_t *f = *state;
@@ -598,6 +645,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_fetch_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_foreach, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_without_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_map_still_releases, setup, teardown),
