@@ -297,6 +297,8 @@ typedef struct crr_aggregator {
     void *feed_pipe;         /* main end of the feed worker's PAIR (feedwork.c) */
     crr_feedwork_t *feedw;   /* the feed worker, or NULL */
     crr_stream_t *stream;    /* the SSE replay ring (stream.c), or NULL */
+    uint64_t feed_run;       /* this run's feed run_id (random, never 0; set by crr_feed_open,
+                                read-only after) */
     crr_agg_sink_t sinks[CRR_AGG_MAX_SINKS]; /* open sinks (the delivery thread's once
                                                 it runs; main only calls locate) */
     size_t nsinks;                           /* entries in sinks */
@@ -367,7 +369,8 @@ void crr_ingest_close(crr_aggregator_t *a);
 
 /* ---------------------------------------------------------------- feed.c */
 
-/* Binds the PUB and the Clone state ROUTER (CURVE in ZAP domain "feed" like
+/* Draws this run's feed run id (a->feed_run: getrandom, never 0), binds the
+ * PUB and the Clone state ROUTER (CURVE in ZAP domain "feed" like
  * the PUB; endpoint cfg.feed_state, or the feed's with port + 1, "*" kept),
  * creates the SSE ring (stream.c) and starts the feed worker (feedwork.c),
  * which computes the start state before it answers anything. Fills

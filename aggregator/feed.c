@@ -10,7 +10,11 @@
  * It does not compute anything (the worker does, off this thread, in a read
  * transaction) and owns no state but the sockets. PUB never blocks: messages
  * beyond SNDHWM are dropped by libzmq for that subscriber, who sees a gap in
- * seq and asks for the state again (`crrmon tail`). */
+ * seq and asks for the state again (`crrmon tail`).
+ *
+ * It draws the run id at open: seq starts from 1 at each start, so every
+ * message and state carries the run's random id too (feed.proto), and a
+ * client that sees another one knows the aggregator restarted. */
 #include "aggregator.h"
 
 #include "boroughs.h"
@@ -20,6 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 /* The state endpoint for the feed endpoint feed: tcp://HOST:PORT+1 (port *
@@ -62,8 +69,28 @@ static int s_bind(crr_aggregator_t *a, void *sock, const char *what, const char 
     return 0;
 }
 
+/* A random run id, never 0 (0 reads as "no run id": an older aggregator).
+ * Without getrandom (logged) the clock and the pid stand in: distinct from
+ * the run before, which is all a client compares. */
+static uint64_t s_run_id(void)
+{
+    uint64_t id = 0;
+    while (id == 0) {
+        if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id) {
+            CRR_WARN("feed: getrandom failed (%s); the run id comes from the clock",
+                     strerror(errno));
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            id = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^
+                 ((uint64_t)getpid() << 40);
+        }
+    }
+    return id;
+}
+
 int crr_feed_open(crr_aggregator_t *a)
 {
+    a->feed_run = s_run_id();
     a->pub = zmq_socket(a->zctx, ZMQ_PUB);
     if (!a->pub)
         return -errno;

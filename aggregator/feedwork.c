@@ -17,7 +17,8 @@
  *
  * It owns the Clone state ROUTER: a request (any frames; the last is the
  * body, ignored) is answered with the same envelope and a packed FeedState:
- * the whole state and the seq of the last message made. Messages are made and
+ * the whole state, the seq of the last message made and the run id
+ * (a->feed_run, which every message carries too). Messages are made and
  * state requests answered on this one thread, so the state always reflects
  * exactly the messages up to its seq; a message still in the out queue then
  * has a seq the joiner drops. */
@@ -156,6 +157,7 @@ static int s_emit(crr_feedwork_t *w, Crrmon__V1__FeedMessage *m, const char *sco
     s_now(&at);
     m->at = &at;
     m->seq = atomic_load(&w->seq) + 1;
+    m->run_id = w->a->feed_run;
     uint8_t *data = NULL;
     size_t len = 0;
     if (crr_codec_pack(&m->base, &data, &len))
@@ -385,6 +387,7 @@ static void s_answer(crr_feedwork_t *w)
     s_rejects_msg(w, &rc, ents, ptrs);
     s_now(&at);
     st.seq = atomic_load(&w->seq);
+    st.run_id = w->a->feed_run;
     st.at = &at;
     st.values = vals;
     st.n_values = nv;

@@ -5,15 +5,20 @@
  * SSE connection is a libmicrohttpd callback response whose reader runs on
  * the connection's own thread (MHD_USE_THREAD_PER_CONNECTION) and blocks on
  * the ring's condition variable; it writes
- *   id: <seq>\nevent: update\ndata: <FeedMessage JSON>\n\n
- * per message, and a comment line when idle for S_KEEPALIVE_MS (the daemon
- * closes a connection idle for 5 s). A request with Last-Event-ID gets every
- * message after it that the ring still holds; one further behind (or ahead:
- * the aggregator restarted and seq began again) gets
+ *   id: <run>-<seq>\nevent: update\ndata: <FeedMessage JSON>\n\n
+ * per message (run: this run's feed run id, a->feed_run, in decimal; seq
+ * starts from 1 at each start, so the run tells one start's ids from
+ * another's), and a comment line when idle for S_KEEPALIVE_MS (the daemon
+ * closes a connection idle for 5 s). A request with a Last-Event-ID of this
+ * run gets every message after it that the ring still holds. Any other
+ * Last-Event-ID gets
  *   event: reload\ndata: {}\n\n
  * and then the messages from now on (the client reads /api/v1/indicators and
- * /api/v1/boroughs again). At most S_MAX_CLIENTS streams at once (503 past
- * them), so ordinary requests keep their share of the connection limit. A
+ * /api/v1/boroughs again): one of this run further behind than the ring (or
+ * ahead of it), one of another run (the aggregator restarted), a bare number
+ * (an aggregator from before run ids) or one that does not parse. At most
+ * S_MAX_CLIENTS streams at once (503 past them), so ordinary requests keep
+ * their share of the connection limit. A
  * reader waits at most S_WAIT_MS at a time and ends its stream when the
  * aggregator is stopping, so MHD_stop_daemon never waits for a client.
  *
@@ -136,7 +141,7 @@ static int s_put(s_conn_t *k, char *buf, size_t max, size_t *used, const char *t
 static size_t s_fill(crr_stream_t *s, s_conn_t *k, char *buf, size_t max)
 {
     size_t used = 0;
-    char head[64];
+    char head[96];
     if (k->next <= s->last && k->next < s_first(s)) {
         k->reload = 1; /* fell out of the ring while connected */
         k->next = s->last + 1;
@@ -153,7 +158,9 @@ static size_t s_fill(crr_stream_t *s, s_conn_t *k, char *buf, size_t max)
             k->next++;
             continue;
         }
-        int hl = snprintf(head, sizeof head, "id: %" PRIu64 "\nevent: update\ndata: ", k->next);
+        int hl =
+            snprintf(head, sizeof head,
+                     "id: %" PRIu64 "-%" PRIu64 "\nevent: update\ndata: ", k->a->feed_run, k->next);
         size_t jl = strlen(json), len = (size_t)hl + jl + 2;
         if (used + len > max && used)
             break;
@@ -235,17 +242,32 @@ static void s_free(void *cls)
     free(k);
 }
 
-/* Parses a Last-Event-ID value: 1 and *out, or 0 (absent or not a number). */
-static int s_last_id(const char *v, uint64_t *out)
+/* Parses the decimal digits of [p, end) into *out: 0, or -1 (none, another
+ * character, or past 64 bits). */
+static int s_decimal(const char *p, const char *end, uint64_t *out)
+{
+    uint64_t x = 0;
+    if (p == end)
+        return -1;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9' || x > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+            return -1;
+        x = x * 10 + (uint64_t)(*p - '0');
+    }
+    *out = x;
+    return 0;
+}
+
+/* Parses a Last-Event-ID value "<run>-<seq>" (this file's ids): 0 when absent
+ * or empty, 1 with *run and *seq, -1 when it is something else (a bare
+ * number from an aggregator before run ids, or garbage). */
+static int s_last_id(const char *v, uint64_t *run, uint64_t *seq)
 {
     if (!v || !*v)
         return 0;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || !end || *end || *v == '-')
-        return 0;
-    *out = x;
+    const char *dash = strchr(v, '-');
+    if (!dash || s_decimal(v, dash, run) || s_decimal(dash + 1, dash + strlen(dash), seq))
+        return -1;
     return 1;
 }
 
@@ -265,17 +287,19 @@ int crr_stream_route(crr_aggregator_t *a, struct MHD_Connection *c, const char *
         return 1;
     }
     k->a = a;
-    uint64_t id = 0;
-    int have = s_last_id(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID"), &id);
+    uint64_t run = 0, id = 0;
+    int have =
+        s_last_id(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID"), &run, &id);
+    int ours = have == 1 && run == a->feed_run;
     pthread_mutex_lock(&s->mu);
     int full = s->clients >= S_MAX_CLIENTS;
     if (!full) {
         s->clients++;
         k->next = s->last + 1;
-        if (have && id <= s->last && id + 1 >= s_first(s))
+        if (ours && id <= s->last && id + 1 >= s_first(s))
             k->next = id + 1; /* replay what the ring holds */
-        else if (have && id != s->last)
-            k->reload = 1; /* too far behind, or from before a restart */
+        else if (have && !(ours && id == s->last))
+            k->reload = 1; /* another run's id or none we read, too far behind, or ahead */
     }
     pthread_mutex_unlock(&s->mu);
     if (full) {

@@ -5,13 +5,17 @@
  * whole), waits for that connection's handshake, then asks the state
  * endpoint (a DEALER to the aggregator's ROUTER) for the state. The state is
  * printed (each headline row, freshness and the reject counts, with the
- * state's seq), and after it every FeedMessage with a higher seq, in order.
- * A message whose seq is not the next one (the PUB dropped some for this
- * subscriber past its high-water mark, or the aggregator restarted) is
- * reported on stderr and the state is fetched again; the rows that changed
- * are printed then. The endpoints come from --feed/--state or from the
- * aggregator's endpoints.json (--data-dir); CURVE keys as `crrmon send`
- * takes them (client/certs.h). No state survives the process. */
+ * state's seq and run id), and after it every FeedMessage of the same run
+ * with a higher seq, in order. A message whose seq is not the next one (the
+ * PUB dropped some for this subscriber past its high-water mark) or whose
+ * run id is not the state's (the aggregator restarted: seq began again from
+ * 1, so no seq of it can be compared with the state's) is reported on stderr
+ * and the state is fetched again; the rows that changed are printed then.
+ * So is a SUB that connected again (its monitor's handshake event): what
+ * was published while it was away is lost, and the aggregator behind it may
+ * have restarted and published before it was back. The endpoints come from --feed/--state or from
+ * the aggregator's endpoints.json (--data-dir); CURVE keys as `crrmon send` takes them
+ * (client/certs.h). No state survives the process. */
 #include "cmd_tail.h"
 
 #include "boroughs.h"
@@ -247,6 +251,7 @@ static void s_print_state(const s_args_t *a, const Crrmon__V1__FeedState *st)
     Crrmon__V1__FeedMessage m = CRRMON__V1__FEED_MESSAGE__INIT;
     Crrmon__V1__IndicatorUpdate u = CRRMON__V1__INDICATOR_UPDATE__INIT;
     m.seq = st->seq;
+    m.run_id = st->run_id;
     m.at = st->at;
     m.body_case = CRRMON__V1__FEED_MESSAGE__BODY_INDICATOR;
     m.indicator = &u;
@@ -301,6 +306,32 @@ static void *s_socket(void *ctx, int type, const crr_curve_client_t *curve, cons
     return s;
 }
 
+/* The next event of the SUB's monitor mon within ms (ZMQ_EVENT_*), or 0. */
+static uint16_t s_mon_event(void *mon, long ms)
+{
+    zmq_pollitem_t it = {mon, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, ms) <= 0)
+        return 0;
+    zmq_msg_t ev;
+    zmq_msg_init(&ev);
+    if (zmq_msg_recv(&ev, mon, 0) < 0) {
+        zmq_msg_close(&ev);
+        return 0;
+    }
+    uint16_t id = 0;
+    if (zmq_msg_size(&ev) >= 2)
+        memcpy(&id, zmq_msg_data(&ev), 2);
+    int more = zmq_msg_more(&ev);
+    zmq_msg_close(&ev);
+    while (more) { /* the address frame */
+        zmq_msg_init(&ev);
+        zmq_msg_recv(&ev, mon, 0);
+        more = zmq_msg_more(&ev);
+        zmq_msg_close(&ev);
+    }
+    return id;
+}
+
 /* Waits until the SUB's connection finished its handshake (its subscription
  * then goes out at once), a stop, or S_STATE_WAIT_MS (then goes on: the
  * state request says the rest). A refused key is reported once. mon: the
@@ -310,35 +341,27 @@ static void s_wait_handshake(void *mon, const char *ep)
     int said = 0;
     uint64_t t0 = crr_clock_mono_ms();
     while (!s_stop && crr_clock_mono_ms() - t0 < S_STATE_WAIT_MS) {
-        zmq_pollitem_t it = {mon, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&it, 1, 200) <= 0)
-            continue;
-        zmq_msg_t ev;
-        zmq_msg_init(&ev);
-        if (zmq_msg_recv(&ev, mon, 0) < 0) {
-            zmq_msg_close(&ev);
-            continue;
-        }
-        uint16_t id = 0;
-        if (zmq_msg_size(&ev) >= 2)
-            memcpy(&id, zmq_msg_data(&ev), 2);
-        int more = zmq_msg_more(&ev);
-        zmq_msg_close(&ev);
-        while (more) { /* the address frame */
-            zmq_msg_init(&ev);
-            zmq_msg_recv(&ev, mon, 0);
-            more = zmq_msg_more(&ev);
-            zmq_msg_close(&ev);
-        }
+        uint16_t id = s_mon_event(mon, 200);
         if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
             return;
-        if (!said++)
+        if (id && !said++)
             fprintf(stderr, "crrmon tail: %s refused the handshake%s; retrying\n", ep,
                     id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
                         ? " (is this client's key in the aggregator's [security] "
                           "feed_clients_dir?)"
                         : "");
     }
+}
+
+/* 1 when the SUB connected again since the last call (the connection broke
+ * and came back: what was published meanwhile is lost, and it may be to an
+ * aggregator that restarted). Never waits. */
+static int s_reconnected(void *mon)
+{
+    int again = 0;
+    for (uint16_t id; (id = s_mon_event(mon, 0)) != 0;)
+        again |= id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+    return again;
 }
 
 /* Asks for the state until it comes (or a stop). Returns it or NULL. */
@@ -411,14 +434,25 @@ static int s_run(const s_args_t *a, const crr_curve_client_t *curve, const char 
     if (!ctx || !(sub = s_socket(ctx, ZMQ_SUB, curve, feed, &mon)))
         goto out;
     s_wait_handshake(mon, feed);
-    uint64_t seq = 0;
-    int need_state = 1;
+    uint64_t seq = 0, run = 0;
+    int need_state = 1, have_state = 0;
     while (!s_stop) {
+        if (s_reconnected(mon) && have_state) {
+            fprintf(stderr, "crrmon tail: connected to %s again; fetching the state again\n", feed);
+            need_state = 1;
+        }
         if (need_state) {
             Crrmon__V1__FeedState *st = s_fetch_state(ctx, curve, state);
             if (!st)
                 break;
+            if (have_state && st->run_id != run)
+                fprintf(stderr,
+                        "crrmon tail: the aggregator restarted (feed run %" PRIu64 ", was %" PRIu64
+                        ")\n",
+                        st->run_id, run);
             seq = st->seq;
+            run = st->run_id;
+            have_state = 1;
             s_print_state(a, st);
             crr_codec_free(&st->base);
             need_state = 0;
@@ -426,7 +460,13 @@ static int s_run(const s_args_t *a, const crr_curve_client_t *curve, const char 
         Crrmon__V1__FeedMessage *m = s_recv(sub);
         if (!m)
             continue;
-        if (m->seq > seq + 1) {
+        if (m->run_id != run) { /* another run: its seq says nothing against ours */
+            fprintf(stderr,
+                    "crrmon tail: a message of feed run %" PRIu64 ", the state's is %" PRIu64
+                    "; fetching the state again\n",
+                    m->run_id, run);
+            need_state = 1;
+        } else if (m->seq > seq + 1) {
             fprintf(stderr,
                     "crrmon tail: missed feed messages %" PRIu64 "..%" PRIu64
                     "; fetching the state again\n",

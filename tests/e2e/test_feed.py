@@ -8,11 +8,14 @@ most one computation a second); at midnight the windows slide and the rows
 that changed are published with no event sent; a `crrmon tail` joining under load prints the
 state and then every later message exactly once (no gap, no duplicate: its
 seqs follow the state's and are the tail of an early subscriber's);
-`crrmon tail`'s readable lines, its filters and usage errors; GET
-/api/v1/stream (Server-Sent Events: id = seq, the same JSON as `tail
---json`, Last-Event-ID replay from the ring and `event: reload` past it or
-from before a restart) read with http.client; a stop with a stream open does
-not hang.
+`crrmon tail`'s readable lines, its filters and usage errors; a `crrmon
+tail` running across a restart of the aggregator takes the new run's state
+(its seqs began again, below the old ones) and ends showing what a query
+shows; GET /api/v1/stream (Server-Sent Events: id = "<run>-<seq>", the same
+JSON as `tail --json`, Last-Event-ID replay from the ring within a run, and
+`event: reload` past it, ahead of it, and for an id of the run before a
+restart, a bare number or garbage, even once the new run has passed the old
+id's seq) read with http.client; a stop with a stream open does not hang.
 
 Every process runs on random loopback ports with the clock hook CRRMON_NOW
 running on from a pinned instant.
@@ -370,6 +373,55 @@ def test_midnight_slides_the_windows_without_an_event():
     t.term()
 
 
+def folded(lines):
+    """A tail --json's output folded into what it shows last: headline rows by key (every
+    clock row left out) and each borough's events today."""
+    rows, fresh = {}, {}
+    for m in lines:
+        if "indicator" in m:
+            rows[key(m["indicator"]["value"])] = m["indicator"]["value"]
+        elif "freshness" in m:
+            fresh[m["freshness"]["borough"]] = int(m["freshness"].get("eventsToday", "0"))
+    return strip_moving(rows), fresh
+
+
+def test_tail_across_a_restart():
+    """A `crrmon tail` running while the aggregator restarts takes the new run's state (the
+    run id changed) even though the new run's seqs are below those it had: it ends showing
+    what a fresh query shows."""
+    import zmq
+    agg = start()
+    ctx = zmq.Context()
+    try:
+        t = tail(agg, "--json")
+        crrtest.wait_until(lambda: json_lines(t), what="the tail's state")
+        boroughs = ["E09%06d" % i for i in range(1, 34)]
+        first = events_file(11, 3300, boroughs)
+        assert send(agg, first).returncode == 0
+        st = settled(agg, ctx, per_borough(first), [t])
+        old_run, old_last = st.get("runId"), int(st["seq"])
+        agg.restart()  # the same data folder and ports: the tail's sockets reconnect
+        assert send(agg, events_file(12, 10, [LAMBETH])).returncode == 0
+        want = per_borough(first)
+        want[LAMBETH] += 10
+        st = settled(agg, ctx, want)
+        assert int(st["seq"]) < old_last, (st["seq"], old_last)  # the new run's seqs are lower
+
+        def shows_now():
+            rows, fresh = folded(json_lines(t))
+            return rows == headline_from_api(agg) and fresh.get(LAMBETH) == want[LAMBETH]
+        crrtest.wait_until(shows_now, timeout=30, what="the tail to show the new run's state")
+        rows, fresh = folded(json_lines(t))
+        assert rows == headline_from_query(agg)
+        assert fresh == {b: want.get(b, 0) for b in fresh}
+        runs = [m.get("runId") for m in json_lines(t)]
+        assert runs[0] == old_run and runs[-1] == st["runId"] != old_run, (runs[0], runs[-1])
+        assert "restarted" in t.stderr(), t.stderr()
+        t.term()
+    finally:
+        ctx.destroy(linger=0)
+
+
 # ------------------------------------------------------------------ Server-Sent Events
 
 class Stream:
@@ -407,6 +459,14 @@ class Stream:
         self.conn.close()
 
 
+def sse_id(e):
+    """(run, seq) of an update event's id "<run>-<seq>"; checks its data carries the same."""
+    run, _, seq = e["id"].partition("-")
+    m = json.loads(e["data"])
+    assert m.get("runId") == run and m.get("seq") == seq, (e["id"], m.get("runId"), m.get("seq"))
+    return run, int(seq)
+
+
 def test_sse_stream_replay_and_reload():
     import zmq
     agg = start()
@@ -419,24 +479,24 @@ def test_sse_stream_replay_and_reload():
         path = events_file(6, 200, [LAMBETH])
         assert send(agg, path).returncode == 0
         st = settled(agg, ctx, {LAMBETH: 200}, [t])
-        last = int(st["seq"])
+        last, run = int(st["seq"]), st["runId"]
         assert last > 20, last
         got = [s.event() for _ in range(last)]
         assert [e["event"] for e in got] == ["update"] * last
-        assert [int(e["id"]) for e in got] == list(range(1, last + 1))
+        assert [sse_id(e) for e in got] == [(run, n) for n in range(1, last + 1)]
         by_seq = {int(m.get("seq", 0)): m for m in json_lines(t)}
         for e in got:
-            assert json.loads(e["data"]) == by_seq[int(e["id"])]  # the same JSON as tail --json
+            assert json.loads(e["data"]) == by_seq[sse_id(e)[1]]  # the same JSON as tail --json
         s.close()
-        r = Stream(agg, last_id=last - 5)  # held by the ring: replayed
-        assert [int(r.event()["id"]) for _ in range(5)] == list(range(last - 4, last + 1))
+        r = Stream(agg, last_id=f"{run}-{last - 5}")  # held by the ring: replayed
+        assert [sse_id(r.event()) for _ in range(5)] == [(run, n) for n in range(last - 4, last + 1)]
         r.close()
-        r = Stream(agg, last_id=last + 1000)  # from before a restart (seq began again)
+        r = Stream(agg, last_id=f"{run}-{last + 1000}")  # ahead of this run: not one of its ids
         e = r.event()
         assert e == {"event": "reload", "data": "{}"}, e
         assert send(agg, events_file(7, 5, [LAMBETH])).returncode == 0
         e = r.event()  # then the messages from now on
-        assert e["event"] == "update" and int(e["id"]) == last + 1, e
+        assert e["event"] == "update" and sse_id(e) == (run, last + 1), e
         # a stop with a stream open ends it and exits (MHD joins no stuck thread)
         assert agg.term(timeout=30) == 0
         crrtest.wait_until(lambda: _ended(r), what="the stream to end")
@@ -444,16 +504,63 @@ def test_sse_stream_replay_and_reload():
         # a ring of 16: a client further behind is told to reload, then gets what comes
         assert send(small, events_file(8, 200, [LAMBETH])).returncode == 0
         st = settled(small, ctx, {LAMBETH: 200})
-        last = int(st["seq"])
+        last, run = int(st["seq"]), st["runId"]
         assert last > 17, last
-        r = Stream(small, last_id=1)
+        r = Stream(small, last_id=f"{run}-1")
         e = r.event()
         assert e == {"event": "reload", "data": "{}"}, e
         r.close()
         # held: a computation still pending adds at most the 6 rows of the clock, so the ring
         # (16) holds at least last - 9 onwards
-        r = Stream(small, last_id=last - 8)
-        assert [int(r.event()["id"]) for _ in range(8)] == list(range(last - 7, last + 1))
+        r = Stream(small, last_id=f"{run}-{last - 8}")
+        assert [sse_id(r.event()) for _ in range(8)] == [(run, n) for n in range(last - 7, last + 1)]
+        r.close()
+    finally:
+        ctx.destroy(linger=0)
+
+
+def test_sse_reload_after_a_restart():
+    """An id of the run before a restart is never replayed from the new run's messages (even
+    once the new run has passed its seq): the first event is `reload`; an old-style numeric id
+    or one that does not parse is another run's too; an id of the new run is replayed as ever."""
+    import zmq
+    agg = start()
+    ctx = zmq.Context()
+    try:
+        s = Stream(agg)
+        assert send(agg, events_file(9, 20, [CITY])).returncode == 0
+        st = settled(agg, ctx, {CITY: 20})
+        old_last = int(st["seq"])
+        got = [s.event() for _ in range(old_last)]
+        old_id = got[-1]["id"]
+        s.close()
+        agg.restart()  # the same data folder and ports: a new run, its seq from 1 again
+        s = Stream(agg)
+        boroughs = ["E09%06d" % i for i in range(1, 34)]
+        path = events_file(10, 3300, boroughs)
+        assert send(agg, path).returncode == 0
+        want = per_borough(path)
+        want[CITY] = want.get(CITY, 0) + 20  # the same UTC day: the first run's events count too
+        st = settled(agg, ctx, want)
+        last = int(st["seq"])
+        assert last > old_last + 5, (last, old_last)  # the new run passed the old id's seq
+        r = Stream(agg, last_id=old_id)
+        e = r.event()
+        assert e == {"event": "reload", "data": "{}"}, (old_id, e)  # never a replay
+        r.close()
+        old_run, old_seq = sse_id(got[-1])
+        run = st["runId"]
+        assert old_seq == old_last and run != old_run, (old_id, run)
+        got = [s.event() for _ in range(last)]
+        assert [sse_id(e) for e in got] == [(run, n) for n in range(1, last + 1)]
+        s.close()
+        for stale in (str(old_last), str(last - 5), "not-an-id", f"{old_run}-x", f"{run}-"):
+            r = Stream(agg, last_id=stale)  # old-style numeric ids: from before run ids
+            e = r.event()
+            assert e == {"event": "reload", "data": "{}"}, (stale, e)
+            r.close()
+        r = Stream(agg, last_id=got[-6]["id"])  # this run's: exactly the 5 missed, as sent
+        assert [r.event() for _ in range(5)] == got[-5:]
         r.close()
     finally:
         ctx.destroy(linger=0)
