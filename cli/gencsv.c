@@ -6,6 +6,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "json.h"
 
 #include <csv.h>
 #include <errno.h>
@@ -87,17 +88,6 @@ static int s_cell(FILE *out, const char *text, int sep)
     return fputc(sep, out) == EOF ? EOF : 0;
 }
 
-/* Shortest %g text of v that reads back as v. */
-static const char *s_double(double v, char *buf, size_t len)
-{
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, len, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            break;
-    }
-    return buf;
-}
-
 /* The text of field f of message m: numbers and booleans always (0, false),
  * "" for an empty string or enum 0 (which has no name the reader takes). */
 static const char *s_value(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, char *buf,
@@ -123,11 +113,11 @@ static const char *s_value(const ProtobufCMessage *m, const ProtobufCFieldDescri
     }
     case PROTOBUF_C_TYPE_DOUBLE: {
         double d = *(const double *)p;
-        return s_double(d, buf, len);
+        return crr_double_text(d, buf, len);
     }
     case PROTOBUF_C_TYPE_FLOAT: {
         float d = *(const float *)p;
-        return s_double(d, buf, len);
+        return crr_double_text(d, buf, len);
     }
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32: {

@@ -357,6 +357,16 @@ static json_t *s_write_double(double v)
     return json_real(v);
 }
 
+const char *crr_double_text(double v, char *buf, size_t len)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    return buf;
+}
+
 /* A float as the shortest decimal that reads back as the same float, as
  * Google's writers do, so 0.1f is 0.1 and not 0.100000001490116. */
 static json_t *s_write_float(float v)

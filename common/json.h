@@ -61,6 +61,11 @@
  * memory, for any member too (never a tree missing one), or m is NULL. */
 json_t *crr_json_from_message(const ProtobufCMessage *m, unsigned flags);
 
+/* The text every CSV writer gives a double (the CSV sink, `crrmon generate
+ * --format csv`): %g with the fewest of 15, 16 or 17 significant digits that
+ * reads back as v. Writes into buf (32 bytes are enough) and returns it. */
+const char *crr_double_text(double v, char *buf, size_t len);
+
 /* Converts m to one compact line of JSON (no newline), keys in field order,
  * reals with the fewest digits that read back exactly (see Limits above).
  * Returns a malloc'd NUL-terminated string the caller frees, or NULL as

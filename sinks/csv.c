@@ -24,6 +24,7 @@
 #include "boroughs.h"
 #include "clock.h"
 #include "indicators.h"
+#include "json.h"
 
 #include <csv.h>
 #include <errno.h>
@@ -69,22 +70,11 @@ static void s_cell(FILE *out, const char *text, int last)
     fputc(last ? '\n' : ',', out);
 }
 
-/* Shortest %g text of v that parses back to v. buf needs 32 bytes. */
-static const char *s_double(double v, char *buf, size_t len)
-{
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, len, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            break;
-    }
-    return buf;
-}
-
 static const char *s_wrapper(const Google__Protobuf__DoubleValue *w, char *buf, size_t len)
 {
     if (!w)
         return "";
-    return s_double(w->value, buf, len);
+    return crr_double_text(w->value, buf, len);
 }
 
 static int s_cmp_entry(const void *a, const void *b)
