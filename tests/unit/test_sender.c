@@ -136,6 +136,17 @@ static void s_start(fix_t *f, uint64_t window, uint64_t batch, uint64_t max_fram
     assert_int_equal(crr_sender_new(f->ctx, &o, &s_src, &f->own, &f->s), 0);
 }
 
+/* Sends Ack a to the sender under test, as the aggregator's ROUTER would. */
+static void s_send_ack(fix_t *f, const Crrmon__V1__Ack *a)
+{
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(crr_codec_pack(&a->base, &buf, &len), 0);
+    assert_true(zmq_send(f->router, f->ident, f->ident_len, ZMQ_SNDMORE) >= 0);
+    assert_true(zmq_send(f->router, buf, len, 0) >= 0);
+    free(buf);
+}
+
 /* Drives the sender until the router has a frame (returned, caller frees
  * with crr_codec_free) or timeout_ms passes (NULL). *raw_len gets its size. */
 static Crrmon__V1__Batch *s_next_batch(fix_t *f, long timeout_ms, size_t *raw_len)
@@ -182,12 +193,7 @@ static void s_ack(fix_t *f, uint64_t durable, uint64_t expected, Crrmon__V1__Rej
         a.error = CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED;
         a.error_text = "garbage";
     }
-    uint8_t *buf;
-    size_t len;
-    assert_int_equal(crr_codec_pack(&a.base, &buf, &len), 0);
-    assert_true(zmq_send(f->router, f->ident, f->ident_len, ZMQ_SNDMORE) >= 0);
-    assert_true(zmq_send(f->router, buf, len, 0) >= 0);
-    free(buf);
+    s_send_ack(f, &a);
 }
 
 /* Which counter s_wait_stat polls. */
@@ -357,12 +363,7 @@ static void s_store_failed_ack(fix_t *f)
     a.error = CRRMON__V1__REJECT_CODE__REJECT_CODE_STORE_FAILED;
     a.error_text =
         "the aggregator could not unpack this batch: Cannot allocate memory: resend later";
-    uint8_t *buf;
-    size_t len;
-    assert_int_equal(crr_codec_pack(&a.base, &buf, &len), 0);
-    assert_true(zmq_send(f->router, f->ident, f->ident_len, ZMQ_SNDMORE) >= 0);
-    assert_true(zmq_send(f->router, buf, len, 0) >= 0);
-    free(buf);
+    s_send_ack(f, &a);
 }
 
 /* A frame answered store_failed is not released: it is sent again, the same
@@ -659,12 +660,7 @@ static void s_conflict_ack(fix_t *f, uint64_t epoch)
     a.durable_seq = 10;
     a.error = CRRMON__V1__REJECT_CODE__REJECT_CODE_SEQUENCE_CONFLICT;
     a.error_text = "seq 1 was applied before with another event";
-    uint8_t *buf;
-    size_t len;
-    assert_int_equal(crr_codec_pack(&a.base, &buf, &len), 0);
-    assert_true(zmq_send(f->router, f->ident, f->ident_len, ZMQ_SNDMORE) >= 0);
-    assert_true(zmq_send(f->router, buf, len, 0) >= 0);
-    free(buf);
+    s_send_ack(f, &a);
 }
 
 /* Another sender holds this (source, epoch) at the aggregator: a conflict
