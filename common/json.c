@@ -627,8 +627,11 @@ json_t *crr_json_from_message(const ProtobufCMessage *m, unsigned flags)
     return j;
 }
 
-/* True when every real in j reads back exactly from prec significant digits. */
-static int s_prec_ok(const json_t *j, int prec)
+/* Walks the reals of j with precision *prec (significant digits). climb 0:
+ * returns 1 when every one reads back exactly from *prec digits, else 0.
+ * climb 1: raises *prec (at most 17) at each real until it reads back
+ * exactly, taking the reals one at a time; returns 1. */
+static int s_prec_walk(const json_t *j, int *prec, int climb)
 {
     char buf[40];
     size_t i;
@@ -636,45 +639,28 @@ static int s_prec_ok(const json_t *j, int prec)
     json_t *v;
     switch (json_typeof(j)) {
     case JSON_REAL:
-        snprintf(buf, sizeof buf, "%.*g", prec, json_real_value(j));
-        return strtod(buf, NULL) == json_real_value(j);
+        for (;; (*prec)++) {
+            snprintf(buf, sizeof buf, "%.*g", *prec, json_real_value(j));
+            if (strtod(buf, NULL) == json_real_value(j))
+                return 1;
+            if (!climb || *prec >= 17)
+                return climb;
+        }
     case JSON_ARRAY:
         json_array_foreach(j, i, v)
         {
-            if (!s_prec_ok(v, prec))
+            if (!s_prec_walk(v, prec, climb))
                 return 0;
         }
         return 1;
     case JSON_OBJECT:
         json_object_foreach((json_t *)j, k, v)
         {
-            if (!s_prec_ok(v, prec))
+            if (!s_prec_walk(v, prec, climb))
                 return 0;
         }
         return 1;
     default: return 1;
-    }
-}
-
-/* Raises *prec (at most 17) until every real in j reads back exactly from
- * *prec significant digits, taking the reals one at a time. */
-static void s_prec_climb(const json_t *j, int *prec)
-{
-    char buf[40];
-    size_t i;
-    const char *k;
-    json_t *v;
-    switch (json_typeof(j)) {
-    case JSON_REAL:
-        for (; *prec < 17; (*prec)++) {
-            snprintf(buf, sizeof buf, "%.*g", *prec, json_real_value(j));
-            if (strtod(buf, NULL) == json_real_value(j))
-                return;
-        }
-        return;
-    case JSON_ARRAY: json_array_foreach(j, i, v) s_prec_climb(v, prec); return;
-    case JSON_OBJECT: json_object_foreach((json_t *)j, k, v) s_prec_climb(v, prec); return;
-    default: return;
     }
 }
 
@@ -688,8 +674,8 @@ static void s_prec_climb(const json_t *j, int *prec)
 static int s_real_precision(const json_t *j)
 {
     int prec = 1;
-    s_prec_climb(j, &prec);
-    while (prec < 17 && !s_prec_ok(j, prec))
+    s_prec_walk(j, &prec, 1);
+    while (prec < 17 && !s_prec_walk(j, &prec, 0))
         prec++;
     return prec;
 }

@@ -456,6 +456,10 @@ static void test_wrappers_bytes(void **state)
     s_check_dump(&crrmon__v1__indicator_value__descriptor,
                  "{\"value\":0.1,\"nEff\":0.30000000000000004}", 0,
                  "{\"value\":0.10000000000000001,\"nEff\":0.30000000000000004}");
+    s_check_dump(&crrmon__v1__indicator_value__descriptor,
+                 "{\"value\":0.30000000000000004,\"nEff\":0.1,\"ciLow\":2.5}", 0,
+                 "{\"value\":0.30000000000000004,\"nEff\":0.10000000000000001,"
+                 "\"ciLow\":2.5}");
     s_check_dump(&google__protobuf__float_value__descriptor, "\"-Infinity\"", 0, "\"-Infinity\"");
     s_check_dump(&google__protobuf__double_value__descriptor, "1e300", 0, "1e300");
 }
