@@ -33,6 +33,7 @@
 #include "json.h"
 #include "log.h"
 #include "notify.h"
+#include "rejects.h"
 #include "seen.h"
 #include "sender.h"
 #include "spool.h"
@@ -143,8 +144,8 @@ static int s_reject_each(s_coll_t *c, const crr_problems_t *p, char *line, size_
 
 /* Rejects one record or line with every problem in p: all go to the error
  * report, the first (saying how many more) to the spool's rejects, with the
- * text of `line` (for a CSV record spanning lines: its last line); a
- * drop-folder file's line stores every problem (s_reject_rest). */
+ * text of `line` (for a CSV record: the whole record, s_csv_raw); a
+ * drop-folder file's line stores every problem (s_reject_each). */
 static int s_reject_problems(s_coll_t *c, crr_problems_t *p, char *line, size_t len)
 {
     if (c->report)
@@ -189,10 +190,31 @@ static int s_spool_event(s_coll_t *c, Crrmon__V1__Event *e, uint64_t back_off, u
     return rc;
 }
 
-/* One physical line of a CSV input (common/csvin.h). */
+/* The raw text stored with a CSV record's reject: the record as it is in
+ * the file, all its physical lines with their line ends (the last one left
+ * out, as a JSON line's), copied into buf (S_CSV_RAW bytes) and bounded as a
+ * JSON line's raw text is: crr_rejects_put keeps CRR_REJECTS_RAW_MAX bytes,
+ * cut on a character, and looks 4 bytes past the cap to see that character
+ * whole; nothing beyond reaches the spool (a record may be collector.max_line
+ * long). Returns its length (buf[len] is the NUL). */
+#define S_CSV_RAW (CRR_REJECTS_RAW_MAX + 5)
+static size_t s_csv_raw(const s_coll_t *c, char *buf)
+{
+    size_t n;
+    const char *t = crr_csvin_record_text(c->csv, &n);
+    if (n > S_CSV_RAW - 1)
+        n = S_CSV_RAW - 1;
+    memcpy(buf, t, n);
+    buf[n] = '\0';
+    return n;
+}
+
+/* One physical line of a CSV input (common/csvin.h). A record's problems
+ * are stored with its whole text (s_csv_raw), at the line it starts on. */
 static int s_csv_line(s_coll_t *c, char *line, size_t len, const crr_validate_opts_t *vo)
 {
     uint64_t back_off = c->safe_off, back_line = c->safe_line;
+    char raw[S_CSV_RAW];
     crr_problems_t p;
     Crrmon__V1__Event *e = NULL;
     int rc = crr_csvin_line(c->csv, line, len, crr_reader_line(c->rd), vo, &e, &p);
@@ -210,8 +232,8 @@ static int s_csv_line(s_coll_t *c, char *line, size_t len, const crr_validate_op
         c->csv_refused = 1;
         if (crr_reader_size(c->rd) >= 0)
             c->safe_off = (uint64_t)crr_reader_size(c->rd);
-        return s_reject_problems(c, &p, line, len);
-    case CRR_EREJECT: return s_reject_problems(c, &p, line, len);
+        return s_reject_problems(c, &p, raw, s_csv_raw(c, raw));
+    case CRR_EREJECT: return s_reject_problems(c, &p, raw, s_csv_raw(c, raw));
     case 0: return s_spool_event(c, e, back_off, back_line);
     default: return rc; /* out of memory */
     }
@@ -494,14 +516,15 @@ static void s_close_input(s_coll_t *c, const char *why)
 }
 
 /* The end of a CSV input: a record left open (an unterminated quote) is a
- * reject, inside the open spool txn. Returns 0 or a spool error. */
+ * reject with its text so far, inside the open spool txn. Returns 0 or a
+ * spool error. */
 static int s_csv_end(s_coll_t *c)
 {
     crr_problems_t p;
     if (crr_csvin_finish(c->csv, &p) != CRR_EREJECT)
         return 0;
-    char none[1] = "";
-    return s_reject_problems(c, &p, none, 0);
+    char raw[S_CSV_RAW];
+    return s_reject_problems(c, &p, raw, s_csv_raw(c, raw));
 }
 
 /* Reads one group of lines into one spool txn. may_read: the fd may be read

@@ -158,6 +158,15 @@ void crr_csvin_free(crr_csvin_t **cp)
     *cp = NULL;
 }
 
+const char *crr_csvin_record_text(const crr_csvin_t *c, size_t *len)
+{
+    size_t n = c->rlen;
+    if (n && c->rec[n - 1] == '\r')
+        n--;
+    *len = n;
+    return n ? c->rec : "";
+}
+
 int crr_csvin_pending(const crr_csvin_t *c)
 {
     return c->pending;

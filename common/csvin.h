@@ -108,6 +108,15 @@ int crr_csvin_line(crr_csvin_t *c, const char *line, size_t len, uint64_t lineno
  * no error: nothing in it). Returns 0, CRR_EREJECT or CRR_CSVIN_BADFILE. */
 int crr_csvin_finish(crr_csvin_t *c, crr_problems_t *p);
 
+/* The text of the record crr_csvin_line last gave out, rejected or refused
+ * as the header (or crr_csvin_finish found unclosed): its physical lines as
+ * fed, joined by '\n', the '\r' of its last line left out. Fed lines that
+ * keep their '\r' (the collector's reader does) make it the record's bytes
+ * in the file from its first byte up to its last line end; a record cut for
+ * length holds the lines fed before the cut. *len gets its length (no NUL
+ * after it). Valid until the next call on c; "" (0) before any record. */
+const char *crr_csvin_record_text(const crr_csvin_t *c, size_t *len);
+
 /* 1 while a record is open (lines fed after its start, not yet complete). */
 int crr_csvin_pending(const crr_csvin_t *c);
 /* Forgets an open record (the caller is going back to that record's first

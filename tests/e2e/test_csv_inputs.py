@@ -7,6 +7,10 @@
     the aggregator's own rejections go into the report too;
   - an unknown column refuses the whole file: nothing of it is applied, the
     report says why, exit 2;
+  - a rejected record spanning three physical lines is kept whole in the
+    collector's rejects (`crrmon rejects --json`: all its lines with their
+    line ends, at the line it starts on, as the error report says), and the
+    good multi-line records around it arrive;
   - kill -9 in the middle of a CSV whose records span lines (quoted newlines),
     restart: every record applied exactly once (no record_id, so a record read
     twice would count twice);
@@ -215,6 +219,54 @@ def test_unknown_column_refuses_whole_file():
     assert "unknown column" not in err, err
     assert read_report(report) == []
     assert agg.totals("unk")["applied"] == 1
+    agg.term()
+
+
+def test_multiline_reject_stored_whole_at_its_first_line():
+    work = crrtest.tmpdir()
+    path = os.path.join(work, "complaint.csv")
+    with open(path, "w", newline="") as f:
+        f.write("borough,occurred_at,record_id,category\n"                     # line 1
+                "E09000001,2026-02-01T10:00:00Z,ml-1,OTHER\n"                  # line 2
+                'E09000002,2026-02-01T11:00:00Z,"ml-2\nsecond\nthird",OTHER\n'  # lines 3-5
+                'E09000099,2026-02-01T12:00:00Z,"ml-3\r\nsecond\r\nthird",OTHER\r\n'  # 6-8: bad
+                'E09000003,2026-02-01T13:00:00Z,"ml-4\nsecond",OTHER\n')       # lines 9-10
+    report = os.path.join(work, "errors.csv")
+    cdir = os.path.join(work, "c")
+    agg = Aggregator().start()
+    run(agg, cdir, "mlrej", "--errors", report, path, code=2)
+    t = agg.totals("mlrej")
+    assert t["applied"] == 3 and t["rejected"] == 0, t
+    rows = read_report(report)
+    assert [(r["line"], r["field"], r["code"]) for r in rows] == [("6", "borough", "unknown_borough")], rows
+    r = crrmon("rejects", "--data-dir", cdir, "--json")
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(x["file"], x["line"], x["code"]) for x in recs] == [(path, 6, "unknown_borough")], recs
+    # the whole record as in the file, its last line end left out (as a JSON line's)
+    assert recs[0]["raw"] == 'E09000099,2026-02-01T12:00:00Z,"ml-3\r\nsecond\r\nthird",OTHER', recs
+    agg.term()
+
+
+def test_huge_multiline_reject_raw_is_capped():
+    # a record of many long lines: its stored text is cut at the rejects' cap
+    # (common/rejects.h CRR_REJECTS_RAW_MAX, 4096 bytes), as a long JSON line's is
+    work = crrtest.tmpdir()
+    path = os.path.join(work, "complaint.csv")
+    long_id = "\n".join("x" * 1000 for _ in range(50))
+    with open(path, "w", newline="") as f:
+        f.write("borough,occurred_at,record_id,category\n"
+                'E09000099,2026-02-01T12:00:00Z,"%s",OTHER\n'
+                "E09000001,2026-02-01T10:00:00Z,ok-1,OTHER\n" % long_id)
+    cdir = os.path.join(work, "c")
+    agg = Aggregator().start()
+    run(agg, cdir, "mlcap", path, code=2)
+    assert agg.totals("mlcap")["applied"] == 1
+    r = crrmon("rejects", "--data-dir", cdir, "--json")
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(x["line"], x["code"]) for x in recs] == [(2, "unknown_borough")], recs
+    want = 'E09000099,2026-02-01T12:00:00Z,"' + long_id
+    assert recs[0]["raw"] == want[:4096], len(recs[0]["raw"])
     agg.term()
 
 

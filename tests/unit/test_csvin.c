@@ -2,7 +2,8 @@
  * newlines in cells), a byte-order mark, CRLF and blank lines, physical line
  * numbers, the type from a column or the file name, enums by short name,
  * booleans, the whole file refused for an unknown column, every problem of a
- * record listed, empty and header-only files; and crr_edge_line_all listing
+ * record listed, empty and header-only files, the text of a rejected record
+ * spanning lines (crr_csvin_record_text); and crr_edge_line_all listing
  * every rule a JSON line breaks. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,10 +28,19 @@ typedef struct {
     long ev_line[16];
     size_t nev;
     crr_problems_t rej[16];
+    char rej_text[16][256]; /* crr_csvin_record_text of each reject */
     size_t nrej;
     int badfile; /* CRR_CSVIN_BADFILE seen */
     crr_problems_t bad;
 } s_got_t;
+
+/* The record text of c as a C string (256 bytes, cut). */
+static void s_text(const crr_csvin_t *c, char *out)
+{
+    size_t n;
+    const char *t = crr_csvin_record_text(c, &n);
+    snprintf(out, 256, "%.*s", (int)n, t);
+}
 
 /* Feeds text line by line (split on '\n') as file `name`, then finishes. */
 static void s_feed(const char *name, const char *text, s_got_t *g)
@@ -50,6 +60,7 @@ static void s_feed(const char *name, const char *text, s_got_t *g)
             g->ev_line[g->nev] = p.d[0].line;
             g->ev[g->nev++] = e;
         } else if (rc == CRR_EREJECT) {
+            s_text(c, g->rej_text[g->nrej]);
             g->rej[g->nrej++] = p;
         } else if (rc == CRR_CSVIN_BADFILE) {
             g->badfile = 1;
@@ -60,8 +71,10 @@ static void s_feed(const char *name, const char *text, s_got_t *g)
         s += len + (nl ? 1 : 0);
     }
     int rc = crr_csvin_finish(c, &p);
-    if (rc == CRR_EREJECT)
+    if (rc == CRR_EREJECT) {
+        s_text(c, g->rej_text[g->nrej]);
         g->rej[g->nrej++] = p;
+    }
     crr_csvin_free(&c);
 }
 
@@ -247,6 +260,36 @@ static void test_empty_header_only_and_open_quote(void **state)
     assert_non_null(strstr(g.rej[0].d[0].reason, "never closed"));
 }
 
+static void test_rejected_record_text_is_whole(void **state)
+{
+    (void)state;
+    s_got_t g;
+    /* lines are fed with their '\r' (as the collector's reader gives them) */
+    s_feed("complaint.csv",
+           "borough,occurred_at,record_id,category\n"
+           "E09000001,2026-02-01T00:00:00Z,\"a\nb\nc\",OTHER\n"       /* 2-4: good */
+           "E09000099,2026-02-01T00:00:00Z,\"d\r\ne\r\nf\",OTHER\r\n" /* 5-7: bad */
+           "E09000002,2026-02-01T00:00:00Z,\"g\nh\",OTHER\n"          /* 8-9: good */
+           "E09000003,2026-02-01T00:00:00Z,\"never\nclosed,OTHER\n",  /* 10-11: open */
+           &g);
+    assert_int_equal(g.nev, 2);
+    assert_int_equal(g.ev_line[0], 2);
+    assert_int_equal(g.ev_line[1], 8);
+    assert_int_equal(g.nrej, 2);
+    assert_int_equal(g.rej[0].d[0].line, 5);
+    assert_string_equal(g.rej_text[0], "E09000099,2026-02-01T00:00:00Z,\"d\r\ne\r\nf\",OTHER");
+    assert_int_equal(g.rej[1].d[0].line, 10);
+    assert_string_equal(g.rej_text[1], "E09000003,2026-02-01T00:00:00Z,\"never\nclosed,OTHER");
+    s_free(&g);
+    /* before any record: empty */
+    crr_csvin_t *c = NULL;
+    size_t n = 1;
+    assert_int_equal(crr_csvin_new("complaint.csv", 0, &c), 0);
+    assert_string_equal(crr_csvin_record_text(c, &n), "");
+    assert_int_equal(n, 0);
+    crr_csvin_free(&c);
+}
+
 static void test_file_iterator(void **state)
 {
     (void)state;
@@ -314,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_invalid_utf8_and_extra_cells),
         cmocka_unit_test(test_nul_byte_is_a_problem),
         cmocka_unit_test(test_empty_header_only_and_open_quote),
+        cmocka_unit_test(test_rejected_record_text_is_whole),
         cmocka_unit_test(test_file_iterator),
         cmocka_unit_test(test_edge_line_all),
     };
