@@ -140,6 +140,8 @@ int crr_drop_started(crr_drop_t *d, const char *path, const char *key, int resum
         rc = crr_spool_commit(spool);
     if (rc)
         crr_spool_abort(spool);
+    else
+        crr_crashpoint("drop_after_mark"); /* a mark with no checkpoint yet: crr_drop_sweep */
     return rc;
 }
 
@@ -324,13 +326,63 @@ size_t crr_drop_pending(const crr_drop_t *d)
     return n;
 }
 
-/* crr_drop_sweep's walk over the checkpoints under DIR. */
+/* A list of spool keys to delete. */
+typedef struct {
+    char **k;
+    size_t n, cap;
+} s_keys_t;
+
+static int s_keys_add(s_keys_t *l, const char *key)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        char **k = realloc(l->k, cap * sizeof *k);
+        if (!k)
+            return -ENOMEM;
+        l->k = k;
+        l->cap = cap;
+    }
+    if (!(l->k[l->n] = strdup(key)))
+        return -ENOMEM;
+    l->n++;
+    return 0;
+}
+
+/* Drops l->k[i] (the last takes its place). */
+static void s_keys_drop(s_keys_t *l, size_t i)
+{
+    free(l->k[i]);
+    l->k[i] = l->k[--l->n];
+}
+
+static void s_keys_free(s_keys_t *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->k[i]);
+    free(l->k);
+}
+
+/* crr_drop_sweep's walks over the checkpoints and the marks under DIR. */
 typedef struct {
     const crr_drop_t *d;
-    int drained;   /* the spool holds no unacknowledged event */
-    char **keys;   /* checkpoints to delete */
-    size_t n, cap; /* used, allocated */
+    int drained;    /* the spool holds no unacknowledged event */
+    s_keys_t ckpts; /* checkpoints (with their marks) to delete */
+    s_keys_t marks; /* keys whose mark has no checkpoint and whose file left DIR */
 } s_sweep_t;
+
+/* Whether key (a checkpoint key) names a file of DIR itself that is no
+ * longer there. */
+static int s_gone(const crr_drop_t *d, const char *key)
+{
+    size_t rl = strlen(d->real);
+    const char *name = key + rl + 1;
+    char p[PATH_MAX];
+    struct stat st;
+    if (strncmp(key, d->real, rl) != 0 || key[rl] != '/' || !*name || strchr(name, '/'))
+        return 0;
+    snprintf(p, sizeof p, "%s/%s", d->real, name);
+    return lstat(p, &st) != 0 && errno == ENOENT;
+}
 
 /* Whether DIR/done holds the file of checkpoint cp (same device and inode)
  * under name or one of the names crr_watch_done gives when it is taken
@@ -354,66 +406,115 @@ static int s_in_done(const crr_drop_t *d, const char *name, const crr_spool_ckpt
 static int s_sweep_one(void *ud, const char *key, const crr_spool_ckpt_t *cp)
 {
     s_sweep_t *sw = ud;
-    const char *name = key + strlen(sw->d->real) + 1;
-    char p[PATH_MAX];
-    struct stat st;
-    snprintf(p, sizeof p, "%s/%s", sw->d->real, name);
-    if (!*name || strchr(name, '/') || lstat(p, &st) == 0 || errno != ENOENT)
+    if (!s_gone(sw->d, key))
         return 0; /* not a file of DIR itself, or still there: a live checkpoint */
-    if (!sw->drained && !s_in_done(sw->d, name, cp)) {
+    if (!sw->drained && !s_in_done(sw->d, key + strlen(sw->d->real) + 1, cp)) {
         CRR_INFO("drop folder: checkpoint of %s kept: its file is gone and not in done/, and "
                  "events are still unacknowledged (looked at again at the next start)",
                  key);
         return 0;
     }
-    if (sw->n == sw->cap) {
-        size_t cap = sw->cap ? sw->cap * 2 : 8;
-        char **k = realloc(sw->keys, cap * sizeof *k);
-        if (!k)
-            return -ENOMEM;
-        sw->keys = k;
-        sw->cap = cap;
-    }
-    if (!(sw->keys[sw->n] = strdup(key)))
-        return -ENOMEM;
-    sw->n++;
-    return 0;
+    return s_keys_add(&sw->ckpts, key);
 }
 
-int crr_drop_sweep(crr_drop_t *d, crr_spool_t *spool)
+static int s_sweep_mark(void *ud, const char *name, uint64_t value)
 {
-    char prefix[PATH_MAX];
-    snprintf(prefix, sizeof prefix, "%s/", d->real);
-    s_sweep_t sw = {.d = d, .drained = crr_spool_acked_seq(spool) + 1 >= crr_spool_next_seq(spool)};
-    int rc = crr_spool_checkpoint_foreach(spool, prefix, s_sweep_one, &sw);
+    s_sweep_t *sw = ud;
+    (void)value;
+    const char *key = name + strlen("drop:");
+    return s_gone(sw->d, key) ? s_keys_add(&sw->marks, key) : 0;
+}
+
+/* Keeps in sw->ckpts the keys with a mark (the others are named inputs'
+ * checkpoints, not the folder's) and in sw->marks those without a
+ * checkpoint. Returns 0 or a spool error. */
+static int s_sweep_filter(s_sweep_t *sw, crr_spool_t *spool)
+{
     char mark[PATH_MAX + 8];
     uint64_t v;
-    for (size_t i = 0; rc == 0 && i < sw.n;) {
-        s_mark(mark, sizeof mark, sw.keys[i]);
+    crr_spool_ckpt_t cp;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sw->ckpts.n;) {
+        s_mark(mark, sizeof mark, sw->ckpts.k[i]);
         if ((rc = crr_spool_mark_get(spool, mark, &v)) == CRR_ENOTFOUND) {
-            free(sw.keys[i]); /* no mark: a named input's checkpoint, not the folder's */
-            sw.keys[i] = sw.keys[--sw.n];
+            s_keys_drop(&sw->ckpts, i);
             rc = 0;
         } else {
             i++;
         }
     }
-    if (rc == 0 && sw.n)
-        rc = crr_spool_begin(spool);
-    for (size_t i = 0; rc == 0 && i < sw.n; i++) {
-        s_mark(mark, sizeof mark, sw.keys[i]);
-        if ((rc = crr_spool_checkpoint_del(spool, sw.keys[i])) == 0)
+    for (size_t i = 0; rc == 0 && i < sw->marks.n;) {
+        if ((rc = crr_spool_checkpoint_get(spool, sw->marks.k[i], &cp)) == 0) {
+            s_keys_drop(&sw->marks, i); /* the checkpoint walk decided it */
+        } else if (rc == CRR_ENOTFOUND) {
+            rc = 0;
+            i++;
+        }
+    }
+    return rc;
+}
+
+/* Deletes sw's checkpoints with their marks, and its lone marks, in one
+ * spool txn, and logs each. Returns 0 or a spool error. */
+static int s_sweep_delete(s_sweep_t *sw, crr_spool_t *spool)
+{
+    if (sw->ckpts.n + sw->marks.n == 0)
+        return 0;
+    char mark[PATH_MAX + 8];
+    int rc = crr_spool_begin(spool);
+    for (size_t i = 0; rc == 0 && i < sw->ckpts.n; i++) {
+        s_mark(mark, sizeof mark, sw->ckpts.k[i]);
+        if ((rc = crr_spool_checkpoint_del(spool, sw->ckpts.k[i])) == 0)
             rc = crr_spool_mark_del(spool, mark);
     }
-    if (rc == 0 && sw.n && (rc = crr_spool_commit(spool)) == 0)
-        for (size_t i = 0; i < sw.n; i++)
-            CRR_INFO("drop folder: deleted the leftover checkpoint of %s (its file left DIR and "
-                     "its events are acknowledged)",
-                     sw.keys[i]);
-    if (rc && sw.n)
+    for (size_t i = 0; rc == 0 && i < sw->marks.n; i++) {
+        s_mark(mark, sizeof mark, sw->marks.k[i]);
+        rc = crr_spool_mark_del(spool, mark);
+    }
+    if (rc == 0)
+        rc = crr_spool_commit(spool);
+    if (rc) {
         crr_spool_abort(spool);
-    for (size_t i = 0; i < sw.n; i++)
-        free(sw.keys[i]);
-    free(sw.keys);
+        return rc;
+    }
+    for (size_t i = 0; i < sw->ckpts.n; i++)
+        CRR_INFO("drop folder: deleted the leftover checkpoint of %s (its file left DIR and "
+                 "its events are acknowledged)",
+                 sw->ckpts.k[i]);
+    for (size_t i = 0; i < sw->marks.n; i++)
+        CRR_INFO("drop folder: deleted the leftover mark of %s (its file left DIR before any "
+                 "of it was spooled)",
+                 sw->marks.k[i]);
+    return 0;
+}
+
+/* Besides the checkpoints (dropfolder.h), the marks "drop:KEY" that have no
+ * checkpoint and whose file left DIR: a crash after crr_drop_started
+ * committed the mark and before the file's first group committed its
+ * checkpoint. Deleting them is safe: every group of a file commits its
+ * events and rejects together with its checkpoint, so a mark without one
+ * means nothing of that file ever reached the spool (crr_drop_finish and
+ * this sweep delete a checkpoint and its mark together): nothing to send,
+ * nothing to report. The mark only noted where the file's report would
+ * begin, and a file dropped again under the name is read from its start,
+ * which notes its mark anew. A mark whose file is still in DIR is left: it
+ * is that file's, set anew when the file is handed out. */
+int crr_drop_sweep(crr_drop_t *d, crr_spool_t *spool)
+{
+    char prefix[PATH_MAX + 8];
+    snprintf(prefix, sizeof prefix, "%s/", d->real);
+    s_sweep_t sw = {.d = d, .drained = crr_spool_acked_seq(spool) + 1 >= crr_spool_next_seq(spool)};
+    int rc = crr_spool_checkpoint_foreach(spool, prefix, s_sweep_one, &sw);
+    if (rc == 0) {
+        s_mark(prefix, sizeof prefix, d->real);
+        snprintf(prefix + strlen(prefix), sizeof prefix - strlen(prefix), "/");
+        rc = crr_spool_mark_foreach(spool, prefix, s_sweep_mark, &sw);
+    }
+    if (rc == 0)
+        rc = s_sweep_filter(&sw, spool);
+    if (rc == 0)
+        rc = s_sweep_delete(&sw, spool);
+    s_keys_free(&sw.ckpts);
+    s_keys_free(&sw.marks);
     return rc;
 }

@@ -21,6 +21,12 @@
  * may give its inode to the next file, and a new file with the same first
  * bytes (a cumulative export) would resume after the old offset, its first
  * lines skipped.
+ * A crash after a file's mark "drop:KEY" is committed (below) and before
+ * its first group commits its checkpoint (crash point drop_after_mark)
+ * leaves a mark with no checkpoint. A file still in DIR is read from its
+ * start again (no checkpoint), which sets its mark anew; for a file that
+ * has left DIR crr_drop_sweep deletes the mark: nothing of the file was
+ * spooled (its events and rejects are committed only with its checkpoint).
  * The report: every reject of the file is stored in the spool's rejects
  * (its lines at the edge, in the transaction of their group; the
  * aggregator's rejections when their Ack comes), so the report is built
@@ -75,8 +81,11 @@ int crr_drop_finish(crr_drop_t *d, uint64_t acked_seq, crr_spool_t *spool);
  * mark) whose file is no longer in DIR and whose events are acknowledged
  * (the file is in done/ with the checkpoint's device and inode: moved by
  * crr_drop_finish, which moves only after the Ack; or the spool holds no
- * unacknowledged event). Call once at the start, before crr_drop_next, with
- * no txn open. Returns 0 or a spool error (-ENOMEM). */
+ * unacknowledged event); and the marks "drop:KEY" of this folder that have
+ * no checkpoint and whose file is no longer in DIR (a crash before the
+ * file's first checkpoint: nothing of it was spooled). Call once at the
+ * start, before crr_drop_next, with no txn open. Returns 0 or a spool error
+ * (-ENOMEM). */
 int crr_drop_sweep(crr_drop_t *d, crr_spool_t *spool);
 /* Files read and waiting for their Acks. */
 size_t crr_drop_pending(const crr_drop_t *d);

@@ -755,6 +755,43 @@ int crr_spool_mark_del(crr_spool_t *s, const char *name)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+int crr_spool_mark_foreach(crr_spool_t *s, const char *prefix,
+                           int (*fn)(void *ud, const char *name, uint64_t value), void *ud)
+{
+    char buf[4200];
+    int n = snprintf(buf, sizeof buf, "mark:%s", prefix ? prefix : "");
+    if (n < 0 || (size_t)n >= sizeof buf)
+        return CRR_EINVAL;
+    MDB_txn *txn;
+    MDB_cursor *cur = NULL;
+    int own, rc;
+    if ((rc = s_read_txn(s, &txn, &own)))
+        return rc;
+    size_t pl = (size_t)n;
+    MDB_val k = {pl, buf}, d;
+    rc = mdb_cursor_open(txn, s->meta, &cur);
+    if (rc == 0)
+        rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size >= pl && memcmp(k.mv_data, buf, pl) == 0) {
+        char name[4200];
+        size_t nl = k.mv_size - 5; /* after "mark:" */
+        if (d.mv_size == 8 && nl < sizeof name) {
+            memcpy(name, (const char *)k.mv_data + 5, nl);
+            name[nl] = '\0';
+            if ((rc = fn(ud, name, crr_be64_get(d.mv_data))))
+                break;
+        }
+        rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0; /* past the last key */
+    if (cur)
+        mdb_cursor_close(cur);
+    if (own)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
 /* Moves event q to key q - shift with its packed seq rewritten, inside the
  * open txn. Returns 0 or an error. */
 static int s_renumber_one(crr_spool_t *s, uint64_t q, uint64_t shift)

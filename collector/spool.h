@@ -210,5 +210,11 @@ int crr_spool_rejects_foreach(crr_spool_t *s, uint64_t from_id,
 int crr_spool_mark_set(crr_spool_t *s, const char *name, uint64_t value);
 int crr_spool_mark_get(crr_spool_t *s, const char *name, uint64_t *value);
 int crr_spool_mark_del(crr_spool_t *s, const char *name);
+/* Calls fn(ud, name, value) for every mark whose name starts with prefix, in
+ * name order (the open txn's view, or a read txn of its own; fn must not
+ * write to the spool). Returns 0, fn's non-zero value (which stops it), or
+ * an LMDB code. */
+int crr_spool_mark_foreach(crr_spool_t *s, const char *prefix,
+                           int (*fn)(void *ud, const char *name, uint64_t value), void *ud);
 
 #endif

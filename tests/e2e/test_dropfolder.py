@@ -20,6 +20,10 @@
     drop_after_move): the restart deletes the leftover checkpoint (a named
     input's checkpoint under DIR is kept), and a new file under the name,
     even on the old inode with the same first bytes, is read whole;
+  - a crash after a file's mark (`drop:KEY`, its first reject id) but before
+    its first checkpoint (crash point drop_after_mark): the restart deletes
+    the mark when the file has left the folder, and reads the file exactly
+    once when it is still there;
   - a file written in place and kept open waits however long its writer
     pauses, and is read whole once closed.
 """
@@ -344,6 +348,49 @@ def test_crash_after_move_checkpoint_deleted():
     assert "resuming" not in c2.stderr(), c2.stderr()
     assert checkpoint_keys(cdir) == [named_key], c2.stderr()
     assert c2.term() == 0, c2.stderr()
+
+
+def mark_keys(cdir):
+    """The spool's marks ("mark:NAME" keys of its meta database, mdb_dump -p)."""
+    out = crrtest.run(["mdb_dump", "-p", "-s", "meta", os.path.join(cdir, "spool")], check=0).stdout
+    body = out.split("HEADER=END\n", 1)[1].split("DATA=END", 1)[0].splitlines()
+    return sorted(line[1:] for line in body[0::2] if line[1:].startswith("mark:"))
+
+
+def test_crash_after_mark_before_checkpoint():
+    agg, work, folder, cdir = setup("drk")
+    real = os.path.realpath(folder)
+    # the file leaves the folder before the restart: its mark is swept
+    c = watcher(cdir, agg, "drk", folder, "--collector.settle_time=1h",
+                env={"CRR_CRASHPOINT": "drop_after_mark"})
+    drop(folder, "gone.jsonl", lines(40))
+    assert c.wait(60) == CRASH_EXIT, c.stderr()[-2000:]
+    assert listing(folder) == (["gone.jsonl"], [], []), listing(folder)
+    assert checkpoint_keys(cdir) == []
+    assert mark_keys(cdir) == ["mark:drop:" + os.path.join(real, "gone.jsonl")]
+    os.remove(os.path.join(folder, "gone.jsonl"))
+    c2 = watcher(cdir, agg, "drk", folder, "--collector.settle_time=1h")
+    crrtest.wait_until(lambda: "deleted the leftover mark" in c2.stderr() or not c2.alive(),
+                       what="leftover mark deleted")
+    assert mark_keys(cdir) == [] and checkpoint_keys(cdir) == [], c2.stderr()[-2000:]
+    assert c2.term() == 0, c2.stderr()
+    assert agg.totals("drk")["applied"] == 0
+    # the file is still there after the restart: read once, whole, then done
+    c3 = watcher(cdir, agg, "drk", folder, "--collector.settle_time=1h",
+                 env={"CRR_CRASHPOINT": "drop_after_mark"})
+    drop(folder, "kept.jsonl", lines(40))
+    assert c3.wait(60) == CRASH_EXIT, c3.stderr()[-2000:]
+    key = os.path.join(real, "kept.jsonl")
+    assert mark_keys(cdir) == ["mark:drop:" + key] and checkpoint_keys(cdir) == []
+    c4 = watcher(cdir, agg, "drk", folder, "--collector.settle_time=100ms")
+    wait_done(folder, ["kept.jsonl"], c4)
+    assert "leftover mark" not in c4.stderr(), c4.stderr()[-2000:]
+    t = agg.totals("drk")
+    assert t["applied"] == 40 and t["appliedSeq"] == 40, t
+    crrtest.wait_until(lambda: mark_keys(cdir) == [] and checkpoint_keys(cdir) == [],
+                       what="mark and checkpoint deleted after the move")
+    assert listing(folder) == ([], ["kept.jsonl"], []), listing(folder)
+    assert c4.term() == 0, c4.stderr()
 
 
 if __name__ == "__main__":

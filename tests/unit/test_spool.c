@@ -447,6 +447,49 @@ static void test_marks_and_reject_ids(void **state)
     assert_int_equal(crr_spool_mark_get(f->s, "drop:/x/a.jsonl", &v), CRR_ENOTFOUND);
 }
 
+/* crr_spool_mark_foreach: the marks under a prefix, in name order, with
+ * their values; other meta keys and marks are not visited. */
+typedef struct {
+    char names[4][64];
+    uint64_t values[4];
+    int n;
+} s_marks_t;
+
+static int s_collect_mark(void *ud, const char *name, uint64_t value)
+{
+    s_marks_t *m = ud;
+    if (m->n < 4) {
+        snprintf(m->names[m->n], sizeof m->names[0], "%s", name);
+        m->values[m->n] = value;
+    }
+    m->n++;
+    return 0;
+}
+
+static void test_mark_foreach(void **state)
+{
+    fix_t *f = *state;
+    assert_int_equal(crr_spool_begin(f->s), 0);
+    assert_int_equal(crr_spool_mark_set(f->s, "drop:/x/b.csv", 7), 0);
+    assert_int_equal(crr_spool_mark_set(f->s, "drop:/x/a.jsonl", 5), 0);
+    assert_int_equal(crr_spool_mark_set(f->s, "drop:/xy/c.jsonl", 9), 0);
+    assert_int_equal(crr_spool_mark_set(f->s, "other", 1), 0);
+    assert_int_equal(crr_spool_commit(f->s), 0);
+    s_marks_t m = {0};
+    assert_int_equal(crr_spool_mark_foreach(f->s, "drop:/x/", s_collect_mark, &m), 0);
+    assert_int_equal(m.n, 2);
+    assert_string_equal(m.names[0], "drop:/x/a.jsonl");
+    assert_int_equal(m.values[0], 5);
+    assert_string_equal(m.names[1], "drop:/x/b.csv");
+    assert_int_equal(m.values[1], 7);
+    memset(&m, 0, sizeof m);
+    assert_int_equal(crr_spool_mark_foreach(f->s, "", s_collect_mark, &m), 0);
+    assert_int_equal(m.n, 4); /* every mark, and no other meta key */
+    memset(&m, 0, sizeof m);
+    assert_int_equal(crr_spool_mark_foreach(f->s, "none:", s_collect_mark, &m), 0);
+    assert_int_equal(m.n, 0);
+}
+
 /* A fresh epoch after the aggregator lost state: the waiting events become
  * seq 1.. (packed seq too), keep their origin, and it survives a reopen. */
 static void test_new_epoch_renumbers(void **state)
@@ -653,6 +696,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_new_epoch_renumbers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_format_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_marks_and_reject_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mark_foreach, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
