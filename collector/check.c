@@ -46,17 +46,17 @@ static int s_check_input(s_check_t *k, const crr_collector_cfg_t *cfg, const cha
 {
     crr_validate_opts_t vo = {
         .now_sec = crr_clock_now_sec(),
-        .future_slack_sec = cfg->future_slack_ms / 1000,
-        .max_age_days = cfg->max_age_ms / (CRR_SEC_PER_DAY * 1000),
+        .future_slack_sec = cfg->send.future_slack_ms / 1000,
+        .max_age_days = cfg->send.max_age_ms / (CRR_SEC_PER_DAY * 1000),
     };
     crr_reader_t *rd = NULL;
     crr_csvin_t *csv = NULL;
     crr_diag_t d;
     crr_diag_clear(&d);
     snprintf(d.file, sizeof d.file, "%s", name);
-    int rc = crr_reader_open(name, (size_t)cfg->max_line, &rd);
+    int rc = crr_reader_open(name, (size_t)cfg->send.max_line, &rd);
     if (rc == 0 && crr_csvin_is_csv_name(name))
-        rc = crr_csvin_new(name, (size_t)cfg->max_line, &csv);
+        rc = crr_csvin_new(name, (size_t)cfg->send.max_line, &csv);
     if (rc) {
         crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "",
                      "cannot open input: %s", crr_strerror(rc));
@@ -83,7 +83,7 @@ static int s_check_input(s_check_t *k, const crr_collector_cfg_t *cfg, const cha
             d.line = (long)crr_reader_line(rd);
             crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "",
                          "line longer than %llu bytes (collector.max_line)",
-                         (unsigned long long)cfg->max_line);
+                         (unsigned long long)cfg->send.max_line);
             crr_errreport_add(k->r, &d, NULL);
             k->bad++;
             continue;

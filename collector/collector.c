@@ -384,7 +384,7 @@ static int s_open_next(s_coll_t *c)
             return 0;
         }
         int is_drop = c->drop && name == c->drop_path;
-        int rc = crr_reader_open(name, (size_t)c->cfg->max_line, &c->rd);
+        int rc = crr_reader_open(name, (size_t)c->cfg->send.max_line, &c->rd);
         if (rc) {
             if ((rc = s_input_failed(c, name, "cannot open input", rc)))
                 return rc;
@@ -397,7 +397,7 @@ static int s_open_next(s_coll_t *c)
         c->csv_refused = 0;
         c->safe_off = c->safe_line = 0;
         if (crr_csvin_is_csv_name(name) &&
-            (rc = crr_csvin_new(name, (size_t)c->cfg->max_line, &c->csv)))
+            (rc = crr_csvin_new(name, (size_t)c->cfg->send.max_line, &c->csv)))
             return rc;
         c->rd_key[0] = '\0';
         if (crr_reader_is_stdin(c->rd)) {
@@ -475,7 +475,7 @@ static int s_pause_disk_full(s_coll_t *c, int rc, const s_group_mark_t *m)
         /* m is between two records; back at the start, the header comes again */
         if (m->offset == 0) {
             crr_csvin_free(&c->csv);
-            int r = crr_csvin_new(c->rd_name, (size_t)c->cfg->max_line, &c->csv);
+            int r = crr_csvin_new(c->rd_name, (size_t)c->cfg->send.max_line, &c->csv);
             if (r)
                 return r;
         } else {
@@ -545,8 +545,8 @@ static int s_read_group(s_coll_t *c, int may_read)
     }
     crr_validate_opts_t vo = {
         .now_sec = crr_clock_now_sec(),
-        .future_slack_sec = c->cfg->future_slack_ms / 1000,
-        .max_age_days = c->cfg->max_age_ms / (CRR_SEC_PER_DAY * 1000),
+        .future_slack_sec = c->cfg->send.future_slack_ms / 1000,
+        .max_age_days = c->cfg->send.max_age_ms / (CRR_SEC_PER_DAY * 1000),
     };
     if ((rc = crr_spool_begin(c->spool)))
         return rc;
@@ -584,7 +584,7 @@ static int s_read_group(s_coll_t *c, int may_read)
             crr_diag_clear(&d);
             crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "",
                          "line longer than %llu bytes (collector.max_line)",
-                         (unsigned long long)c->cfg->max_line);
+                         (unsigned long long)c->cfg->send.max_line);
             size_t keep = len < 200 ? len : 200;
             rc = s_reject_line(c, &d, line, keep);
         } else {
@@ -792,10 +792,10 @@ static int s_start_sender(s_coll_t *c)
         .source_id = c->cfg->source_id,
         .epoch = crr_spool_epoch(c->spool),
         .first_seq = crr_spool_acked_seq(c->spool) + 1,
-        .window_frames = (uint64_t)c->cfg->window_frames,
-        .batch_events = (uint64_t)c->cfg->batch_events,
-        .max_frame_bytes = c->cfg->max_frame,
-        .resend_ms = c->cfg->resend_ms,
+        .window_frames = (uint64_t)c->cfg->send.window_frames,
+        .batch_events = (uint64_t)c->cfg->send.batch_events,
+        .max_frame_bytes = c->cfg->send.max_frame,
+        .resend_ms = c->cfg->send.resend_ms,
         .curve = &c->cfg->curve,
     };
     static const crr_sender_source_t src = {
@@ -860,7 +860,7 @@ static int s_open_all(s_coll_t *c)
     char dir[PATH_MAX];
     crr_datadir_path(dir, sizeof dir, c->cfg->data_dir, CRR_DATADIR_SPOOL);
     crr_spool_opts_t so = {
-        .dir = dir, .source_id = c->cfg->source_id, .max_bytes = c->cfg->spool_max};
+        .dir = dir, .source_id = c->cfg->source_id, .max_bytes = c->cfg->send.spool_max};
     int rc = crr_spool_open(&so, &c->spool);
     if (rc) {
         CRR_ERROR("cannot open the spool in %s: %s", dir, crr_strerror(rc));

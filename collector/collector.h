@@ -1,8 +1,10 @@
 /* collector.h: the map of crrmon-collector, one line per module, and the
  * types they share.
  *
- *   main.c       flags and INI (config-map table), --help/--version, the data
- *                folder lock, signals, exit codes
+ *   main.c       flags and INI, --help/--version, the data folder lock,
+ *                signals, exit codes
+ *   keys.c       the config-map table: the send keys (shared with
+ *                libcrrmon-client) and the collector's own
  *   collector.c  the run loop: inputs -> parse -> validate -> spool (one txn per
  *                group of lines, with the file checkpoint) and the sender
  *                callbacks (fetch from the spool, Acks release and rejects)
@@ -27,6 +29,7 @@
 #include "certs.h"
 #include "cfg.h"
 #include "err.h"
+#include "keys.h"
 #include "reader.h"
 
 #include <signal.h>
@@ -40,33 +43,23 @@
 #define CRR_COLLECTOR_EXIT_CONFIG 78 /* refused to start: named files a lost spool had read */
 #define CRR_COLLECTOR_EXIT_BAD_DATA CRR_EXIT_CONFIG /* 78: the spool file is damaged */
 
-/* Everything the config-map table fills (main.c); read-only after load. */
+/* Everything the config-map table fills (keys.c: the collector's own keys
+ * here, the send keys in send); read-only after load. */
 typedef struct crr_collector_cfg {
-    char *data_dir;          /* --data-dir: spool folder and lock */
-    char *aggregator;        /* --aggregator: ingest endpoint */
-    char *source_id;         /* --source-id: this collector's source id */
-    char *log_level;         /* --log-level: error|warn|info|debug */
-    char *log_format;        /* --log-format: text|json (common/log.h) */
-    int64_t give_up_ms;      /* --give-up-after: 0 = never */
-    int64_t drain_ms;        /* on SIGTERM, wait this long for in-flight Acks */
-    int64_t future_slack_ms; /* edge validation: future slack */
-    int64_t max_age_ms;      /* edge validation: too old (0 = no check) */
-    uint64_t max_line;       /* longest accepted input line in bytes */
-    int64_t group_lines;     /* lines per spool txn */
-    int64_t group_ms;        /* time bound of a spool txn */
-    uint64_t spool_max;      /* spool size limit (bytes of event data) */
-    int64_t window_frames;   /* sender: frames in flight */
-    int64_t batch_events;    /* sender: events per frame */
-    uint64_t max_frame;      /* sender: frame size limit */
-    int64_t resend_ms;       /* sender: go back after this long without progress */
-    int new_spool;           /* --new-spool: read files a lost spool had read again */
-    char *final_line;        /* "wait": a file's unterminated last line stays unread; "accept" */
-    char *watch;             /* --watch DIR: the drop folder ("" = none) */
-    int64_t settle_ms;       /* a file in place unchanged this long is complete */
-    char *errors;            /* --errors: the error report CSV (errreport.h); "" = none */
-    char *client_cert;       /* [security] client_cert: this collector's secret certificate */
-    char *server_key;        /* [security] server_key: the aggregator's public certificate */
-    int insecure;            /* [security] insecure: plain TCP when no keys are set */
+    char *data_dir;      /* --data-dir: spool folder and lock */
+    char *aggregator;    /* --aggregator: ingest endpoint */
+    char *source_id;     /* --source-id: this collector's source id */
+    char *log_format;    /* --log-format: text|json (common/log.h) */
+    int64_t give_up_ms;  /* --give-up-after: 0 = never */
+    int64_t drain_ms;    /* on SIGTERM, wait this long for in-flight Acks */
+    int64_t group_lines; /* lines per spool txn */
+    int64_t group_ms;    /* time bound of a spool txn */
+    int new_spool;       /* --new-spool: read files a lost spool had read again */
+    char *final_line;    /* "wait": a file's unterminated last line stays unread; "accept" */
+    char *watch;         /* --watch DIR: the drop folder ("" = none) */
+    int64_t settle_ms;   /* a file in place unchanged this long is complete */
+    char *errors;        /* --errors: the error report CSV (errreport.h); "" = none */
+    crr_send_cfg_t send; /* the keys shared with libcrrmon-client (keys.h) */
     /* the keys resolved from client_cert, server_key and insecure (main.c) */
     crr_curve_client_t curve;
     /* SIGHUP (main.c): while *reload_flag is set, the run loop calls

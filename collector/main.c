@@ -1,12 +1,14 @@
-/* main: crrmon-collector's entry point: the config-map table (every key also
- * an INI key and a --section.key=value flag), --help/--version, the data
- * folder lock, SIGTERM/SIGINT, SIGHUP (reload, acted on from the run loop)
- * and the exit code. The work is in collector.c. Globals: only the signal
- * flags (and log's level). */
+/* main: crrmon-collector's entry point: loading the configuration (the
+ * config-map table is keys.c's: every key also an INI key and a
+ * --section.key=value flag), --help/--version, the data folder lock,
+ * SIGTERM/SIGINT, SIGHUP (reload, acted on from the run loop) and the exit
+ * code. The work is in collector.c. Globals: only the signal flags (and
+ * log's level). */
 #include "collector.h"
 
 #include "cfg.h"
 #include "datadir.h"
+#include "keys.h"
 #include "log.h"
 #include "notify.h"
 #include "validate.h"
@@ -33,80 +35,6 @@ static const char *const s_restart[] = {
     "security.server_key", "security.insecure",     NULL,
 };
 
-#define C(field) offsetof(crr_collector_cfg_t, field)
-static int s_check_log_level(const char *v, char *why, size_t len)
-{
-    static const char *const names[] = {"error", "warn", "info", "debug"};
-    for (size_t i = 0; i < 4; i++)
-        if (strcmp(v, names[i]) == 0)
-            return 0;
-    snprintf(why, len, "'%s' is not a log level (error, warn, info or debug)", v);
-    return -1;
-}
-
-static const crr_cfg_entry_t s_table[] = {
-    {"collector", "data_dir", CRR_CFG_STR, "", 0, 0, C(data_dir), "data-dir",
-     "data folder: LMDB spool (DATA_DIR/spool) and lock (required)"},
-    {"collector", "aggregator", CRR_CFG_STR, "tcp://127.0.0.1:7400", 0, 0, C(aggregator),
-     "aggregator", "aggregator ingest endpoint (ZeroMQ, e.g. tcp://host:7400)"},
-    {"collector", "source_id", CRR_CFG_STR, "", 0, 0, C(source_id), "source-id",
-     "this collector's source id (required; fixed for the life of the spool)"},
-    {"collector", "log_level", CRR_CFG_STR, "info", 0, 0, C(log_level), "log-level",
-     "error, warn, info or debug", s_check_log_level},
-    {"collector", "log_format", CRR_CFG_STR, "text", 0, 0, C(log_format), "log-format",
-     "text, or json (one object per line, for log shippers); under systemd the journal "
-     "adds the time",
-     crr_log_check_format},
-    {"collector", "give_up_after", CRR_CFG_DURATION, "0", 0, 0, C(give_up_ms), "give-up-after",
-     "exit 1 after this long without Ack progress while events wait (0 = never); the spool "
-     "keeps them"},
-    {"collector", "drain_timeout", CRR_CFG_DURATION, "5s", 0, 3600000, C(drain_ms), NULL,
-     "on SIGTERM/SIGINT, how long to wait for in-flight Acks"},
-    {"collector", "future_slack", CRR_CFG_DURATION, "300s", 0, 86400000, C(future_slack_ms), NULL,
-     "edge validation: reject events dated later than now + this"},
-    {"collector", "max_age", CRR_CFG_DURATION, "0", 0, 0, C(max_age_ms), NULL,
-     "edge validation: reject events older than this (0 = leave it to the aggregator)"},
-    {"collector", "max_line", CRR_CFG_SIZE, "64k", 256, 16777216, C(max_line), NULL,
-     "longest input line; longer lines are rejected"},
-    {"collector", "new_spool", CRR_CFG_BOOL, "false", 0, 0, C(new_spool), "new-spool",
-     "start although the spool has no checkpoint for named files an earlier spool of this "
-     "data folder read (it was lost): they are read again from line 1 (exit 78 otherwise)"},
-    {"collector", "final_line", CRR_CFG_STR, "wait", 0, 0, C(final_line), NULL,
-     "a file's last line without a newline: wait (left unread, it may still be being written) "
-     "or accept (the files are finished); stdin's is always accepted at its end"},
-    {"collector", "watch", CRR_CFG_STR, "", 0, 0, C(watch), "watch",
-     "drop folder: read every complete *.jsonl, *.jsonl.gz and *.csv in it, then move it to "
-     "DIR/done/ (problems to DIR/rejected/NAME.errors.csv); runs until stopped"},
-    {"collector", "settle_time", CRR_CFG_DURATION, "5s", 0, 3600000, C(settle_ms), NULL,
-     "drop folder: a file written in place is complete once closed by its writer and unchanged "
-     "this long since (one there at start, or seen only by a rescan: unchanged this long); a "
-     "file renamed into the folder is complete at once"},
-    {"collector", "errors", CRR_CFG_STR, "", 0, 0, C(errors), "errors",
-     "write the error report here: CSV, one row per problem (file, line, field, value, "
-     "reason, code), every problem of a line; --check writes it to stdout without this"},
-    {"collector", "group_lines", CRR_CFG_INT, "1000", 1, 1000000, C(group_lines), NULL,
-     "lines per spool transaction (group commit)"},
-    {"collector", "group_time", CRR_CFG_DURATION, "50ms", 1, 10000, C(group_ms), NULL,
-     "time bound of one spool transaction"},
-    {"spool", "max_size", CRR_CFG_SIZE, "256M", 4096, 1099511627776.0, C(spool_max), "spool-size",
-     "spool limit (bytes of event data); when full, reading stops until Acks free room"},
-    {"sender", "window", CRR_CFG_INT, "256", 1, 4096, C(window_frames), "window",
-     "frames (batches) in flight without an Ack"},
-    {"sender", "batch_events", CRR_CFG_INT, "2000", 1, 20000, C(batch_events), "batch-events",
-     "events per frame at most"},
-    {"sender", "max_frame", CRR_CFG_SIZE, "1M", 4096, 268435456, C(max_frame), "max-frame",
-     "frame size limit; keep below the aggregator's ingest max message size"},
-    {"sender", "resend_timeout", CRR_CFG_DURATION, "5s", 10, 3600000, C(resend_ms), NULL,
-     "resend unacknowledged frames after this long without Ack progress"},
-    {"security", "client_cert", CRR_CFG_STR, "", 0, 0, C(client_cert), NULL,
-     "this collector's SECRET certificate (crrmon keygen NAME: NAME_secret, mode 0600)"},
-    {"security", "server_key", CRR_CFG_STR, "", 0, 0, C(server_key), NULL,
-     "the aggregator's PUBLIC certificate: only that aggregator is trusted with the spool"},
-    {"security", "insecure", CRR_CFG_BOOL, "false", 0, 0, C(insecure), "insecure",
-     "without client_cert and server_key, send plain TCP (no CURVE; logs a warning)"},
-    CRR_CFG_END,
-};
-
 static void s_on_signal(int sig)
 {
     if (sig == SIGHUP)
@@ -117,6 +45,7 @@ static void s_on_signal(int sig)
 
 /* What a reload needs (main's, borrowed). */
 typedef struct {
+    const crr_cfg_entry_t *table;
     crr_collector_cfg_t *cfg;
     int argc;
     char **argv;
@@ -128,6 +57,7 @@ typedef struct {
 static void s_reload(void *ctx)
 {
     s_reload_t *r = ctx;
+    const crr_cfg_entry_t *table = r->table;
     s_hup = 0;
     crr_notify_reloading("reloading the configuration (SIGHUP)");
     CRR_INFO("reload: SIGHUP received, re-reading the configuration");
@@ -137,7 +67,7 @@ static void s_reload(void *ctx)
     crr_diag_t d;
     crr_diag_clear(&d);
     if (rest)
-        rc = crr_cfg_load(s_table, &next, r->argc, r->argv, rest, &nrest, &d);
+        rc = crr_cfg_load(table, &next, r->argc, r->argv, rest, &nrest, &d);
     else
         crr_diag_set(&d, 0, "", "out of memory");
     free(rest);
@@ -145,21 +75,21 @@ static void s_reload(void *ctx)
         char buf[1024];
         CRR_ERROR("reload refused: %s; keeping the running configuration",
                   crr_diag_format(&d, buf, sizeof buf));
-        crr_cfg_free(s_table, &next);
+        crr_cfg_free(table, &next);
         crr_notify_ready("running (reload refused)");
         return;
     }
-    int changed = crr_cfg_log_changes(s_table, r->cfg, &next, s_restart);
-    int restart = crr_cfg_keep_restart(s_table, r->cfg, &next, s_restart);
-    crr_cfg_take(s_table, r->cfg, &next);
-    crr_cfg_free(s_table, &next);
-    (void)crr_log_set_level_name(r->cfg->log_level);
+    int changed = crr_cfg_log_changes(table, r->cfg, &next, s_restart);
+    int restart = crr_cfg_keep_restart(table, r->cfg, &next, s_restart);
+    crr_cfg_take(table, r->cfg, &next);
+    crr_cfg_free(table, &next);
+    (void)crr_log_set_level_name(r->cfg->send.log_level);
     (void)crr_log_set_format_name(r->cfg->log_format);
     crr_notify_ready("running");
     CRR_INFO("reload: applied; %d key(s) changed, %d kept until a restart", changed, restart);
 }
 
-static void s_usage(FILE *out)
+static void s_usage(FILE *out, const crr_cfg_entry_t *table)
 {
     fprintf(out, "usage: crrmon-collector --data-dir DIR --aggregator ENDPOINT --source-id ID\n"
                  "                        [--config FILE] [--give-up-after DURATION] [FILE...|-]\n"
@@ -212,7 +142,7 @@ static void s_usage(FILE *out)
                  "  --check-config                     validate the configuration, print it as "
                  "INI, exit\n"
                  "  --help, --version\n");
-    crr_cfg_print_help(out, s_table);
+    crr_cfg_print_help(out, table);
 }
 
 /* Creates the data folder and takes its lock; returns the fd or -1 (logged). */
@@ -230,26 +160,17 @@ static int s_lock(const char *dir)
     return rc ? -1 : fd;
 }
 
-int main(int argc, char **argv)
+/* Loads the configuration with table and runs what it asks for; returns the
+ * exit code. */
+static int s_main(const crr_cfg_entry_t *table, int argc, char **argv)
 {
-    crr_log_set_component("collector");
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            s_usage(stdout);
-            return 0;
-        }
-        if (strcmp(argv[i], "--version") == 0) {
-            printf("crrmon-collector %s\n", CRR_VERSION);
-            return 0;
-        }
-    }
     crr_collector_cfg_t cfg = {0};
     crr_diag_t d;
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     int nrest = 0, code = CRR_COLLECTOR_EXIT_GAVE_UP, lock = -1;
     if (!rest)
         return 1;
-    int rc = crr_cfg_load(s_table, &cfg, argc, argv, rest, &nrest, &d);
+    int rc = crr_cfg_load(table, &cfg, argc, argv, rest, &nrest, &d);
     if (rc) {
         char buf[1024];
         fprintf(stderr, "crrmon-collector: %s\n", crr_diag_format(&d, buf, sizeof buf));
@@ -274,7 +195,7 @@ int main(int argc, char **argv)
         rest[ninputs++] = rest[i];
     }
     nrest = ninputs;
-    (void)crr_log_set_level_name(cfg.log_level); /* checked by the loader */
+    (void)crr_log_set_level_name(cfg.send.log_level); /* checked by the loader */
     (void)crr_log_set_format_name(cfg.log_format);
     if (strcmp(cfg.final_line, "wait") != 0 && strcmp(cfg.final_line, "accept") != 0) {
         fprintf(stderr, "crrmon-collector: --collector.final_line is wait or accept, not '%s'\n",
@@ -297,21 +218,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "crrmon-collector: --source-id: %s\n", sd.reason);
         goto done;
     }
-    if (cfg.max_frame < cfg.max_line + 1024) {
-        fprintf(stderr,
-                "crrmon-collector: sender.max_frame (%llu) must exceed "
-                "collector.max_line (%llu) by at least 1k so any line fits a frame\n",
-                (unsigned long long)cfg.max_frame, (unsigned long long)cfg.max_line);
+    char why[256];
+    if (crr_keys_send_check(&cfg.send, why, sizeof why) != 0) {
+        fprintf(stderr, "crrmon-collector: %s\n", why);
         code = CRR_EXIT_CONFIG;
         goto done;
     }
     if (check_only) {
-        crr_cfg_dump(stdout, s_table, &cfg);
+        crr_cfg_dump(stdout, table, &cfg);
         code = 0;
         goto done;
     }
-    if (crr_curve_client_load("crrmon-collector", cfg.client_cert, cfg.server_key, cfg.insecure,
-                              &cfg.curve, &d)) {
+    if (crr_curve_client_load("crrmon-collector", cfg.send.client_cert, cfg.send.server_key,
+                              cfg.send.insecure, &cfg.curve, &d)) {
         char buf[1024];
         fprintf(stderr, "crrmon-collector: %s\n", crr_diag_format(&d, buf, sizeof buf));
         code = CRR_EXIT_CONFIG;
@@ -328,14 +247,36 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    s_reload_t reload = {&cfg, argc, argv};
+    s_reload_t reload = {table, &cfg, argc, argv};
     cfg.reload_flag = &s_hup;
     cfg.on_reload = s_reload;
     cfg.reload_ctx = &reload;
     code = crr_collector_run(&cfg, rest, nrest, &s_stop);
 done:
     crr_datadir_unlock(&lock);
-    crr_cfg_free(s_table, &cfg);
+    crr_cfg_free(table, &cfg);
     free(rest);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    crr_log_set_component("collector");
+    crr_cfg_entry_t *table = crr_keys_collector_table();
+    if (!table)
+        return CRR_COLLECTOR_EXIT_GAVE_UP;
+    int code = -1;
+    for (int i = 1; i < argc && code < 0; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            s_usage(stdout, table);
+            code = 0;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("crrmon-collector %s\n", CRR_VERSION);
+            code = 0;
+        }
+    }
+    if (code < 0)
+        code = s_main(table, argc, argv);
+    free(table);
     return code;
 }

@@ -23,6 +23,31 @@ static const crr_cfg_entry_t *s_find(const crr_cfg_entry_t *t, const char *secti
     return NULL;
 }
 
+const crr_cfg_entry_t *crr_cfg_find(const crr_cfg_entry_t *table, const char *section,
+                                    const char *key)
+{
+    return s_find(table, section, key);
+}
+
+crr_cfg_entry_t *crr_cfg_join(const crr_cfg_entry_t *a, const crr_cfg_entry_t *b, size_t b_offset)
+{
+    size_t na = 0, nb = 0;
+    while (a[na].key)
+        na++;
+    while (b[nb].key)
+        nb++;
+    crr_cfg_entry_t *t = malloc((na + nb + 1) * sizeof *t);
+    if (!t)
+        return NULL;
+    memcpy(t, a, na * sizeof *t);
+    for (size_t i = 0; i < nb; i++) {
+        t[na + i] = b[i];
+        t[na + i].offset += b_offset;
+    }
+    t[na + nb] = (crr_cfg_entry_t)CRR_CFG_END;
+    return t;
+}
+
 /* A number and the unit after it; a number without a unit is CRR_EINVAL
  * unless it is zero (0 = off), anything else that is not a number CRR_EPARSE. */
 static int s_number_unit(const char *s, double *v, const char **unit)

@@ -81,6 +81,17 @@ int crr_cfg_exit_code(int rc);
 int crr_cfg_set(const crr_cfg_entry_t *table, void *base, const char *section, const char *key,
                 const char *value, crr_diag_t *d);
 
+/* The entry for section.key in table, or NULL. */
+const crr_cfg_entry_t *crr_cfg_find(const crr_cfg_entry_t *table, const char *section,
+                                    const char *key);
+
+/* One table made of two: a's entries, then b's with b_offset added to each
+ * offset (b describes a struct that a's struct holds at b_offset), then the
+ * end. So a program extends a table another module owns without copying its
+ * entries. Returns the joined table (free() it; the strings stay the
+ * tables'), or NULL when out of memory. */
+crr_cfg_entry_t *crr_cfg_join(const crr_cfg_entry_t *a, const crr_cfg_entry_t *b, size_t b_offset);
+
 /* Frees the strings crr_cfg_load allocated in base (safe to call twice). */
 void crr_cfg_free(const crr_cfg_entry_t *table, void *base);
 

@@ -7,7 +7,8 @@
  *   cc client_send.c $(pkg-config --cflags --libs crrmon-client) -o client_send
  *   ./client_send SPOOL_DIR ENDPOINT SOURCE_ID [KEY=VALUE...] < events.jsonl
  *
- * KEY=VALUE pairs are collector config keys, e.g.
+ * KEY=VALUE pairs are collector config keys (those of validating, spooling
+ * and sending: see crr_client_set in crrmon/client.h), e.g.
  *   security.client_cert=/etc/crrmon/keys/b1_secret
  *   security.server_key=/etc/crrmon/keys/aggregator
  *   security.insecure=true     (plain TCP, for a test aggregator only)

@@ -9,8 +9,11 @@
  * rejections are stored as spool rejects. An aggregator that lost this
  * epoch's state makes the spool start a fresh epoch (as the collector
  * does); one that holds other events under it halts the client.
- * Configuration: a table of the collector's keys that apply to a library
- * (same sections, names, defaults and ranges as collector/main.c's).
+ * Configuration: the collector's send keys (collector/keys.h: validation,
+ * spool, sender, security), the very table crrmon-collector loads, so a key
+ * added there is the library's too, with the collector's default and range,
+ * and nothing here changes. The collector's own keys (files, folders, its
+ * run) are refused by name.
  * Does not: read files, keep events in memory, start threads. */
 #include "crrmon/client.h"
 
@@ -21,6 +24,7 @@
 #include "datadir.h"
 #include "edge.h"
 #include "json.h"
+#include "keys.h"
 #include "log.h"
 #include "sender.h"
 #include "spool.h"
@@ -33,54 +37,9 @@
 #include <string.h>
 #include <zmq.h>
 
-/* The collector keys that apply to the library (filled by s_table). */
-typedef struct {
-    char *log_level;
-    int64_t future_slack_ms;
-    int64_t max_age_ms;
-    uint64_t max_line;
-    uint64_t spool_max;
-    int64_t window_frames;
-    int64_t batch_events;
-    uint64_t max_frame;
-    int64_t resend_ms;
-    char *client_cert;
-    char *server_key;
-    int insecure;
-} s_cfg_t;
-
-#define C(field) offsetof(s_cfg_t, field)
-static const crr_cfg_entry_t s_table[] = {
-    {"collector", "log_level", CRR_CFG_STR, "warn", 0, 0, C(log_level), NULL,
-     "error, warn, info or debug (the library's messages, on stderr)"},
-    {"collector", "future_slack", CRR_CFG_DURATION, "300s", 0, 86400000, C(future_slack_ms), NULL,
-     "edge validation: reject events dated later than now + this"},
-    {"collector", "max_age", CRR_CFG_DURATION, "0", 0, 0, C(max_age_ms), NULL,
-     "edge validation: reject events older than this (0 = leave it to the aggregator)"},
-    {"collector", "max_line", CRR_CFG_SIZE, "64k", 256, 16777216, C(max_line), NULL,
-     "longest accepted JSON event"},
-    {"spool", "max_size", CRR_CFG_SIZE, "256M", 4096, 1099511627776.0, C(spool_max), NULL,
-     "spool limit (bytes of event data)"},
-    {"sender", "window", CRR_CFG_INT, "256", 1, 4096, C(window_frames), NULL,
-     "frames (batches) in flight without an Ack"},
-    {"sender", "batch_events", CRR_CFG_INT, "2000", 1, 20000, C(batch_events), NULL,
-     "events per frame at most"},
-    {"sender", "max_frame", CRR_CFG_SIZE, "1M", 4096, 268435456, C(max_frame), NULL,
-     "frame size limit"},
-    {"sender", "resend_timeout", CRR_CFG_DURATION, "5s", 10, 3600000, C(resend_ms), NULL,
-     "resend unacknowledged frames after this long without Ack progress"},
-    {"security", "client_cert", CRR_CFG_STR, "", 0, 0, C(client_cert), NULL,
-     "this client's SECRET certificate"},
-    {"security", "server_key", CRR_CFG_STR, "", 0, 0, C(server_key), NULL,
-     "the aggregator's PUBLIC certificate"},
-    {"security", "insecure", CRR_CFG_BOOL, "false", 0, 0, C(insecure), NULL,
-     "without client_cert and server_key, send plain TCP"},
-    CRR_CFG_END,
-};
-
 struct crr_client {
     char *dir, *endpoint, *source_id; /* as given */
-    s_cfg_t cfg;                      /* the keys above */
+    crr_send_cfg_t cfg;               /* the collector's send keys (keys.h) */
     int lock;                         /* flock fd on dir/lock */
     int started;                      /* spool open and sender running */
     crr_curve_client_t curve;         /* resolved [security] keys */
@@ -121,7 +80,7 @@ crr_client_t *crr_client_new(const char *spool_dir, const char *endpoint, const 
     c->lock = -1;
     char *argv[] = {"libcrrmon-client", NULL}, *rest[2];
     int nrest = 0;
-    if (crr_cfg_load(s_table, &c->cfg, 1, argv, rest, &nrest, &d) != 0) {
+    if (crr_cfg_load(crr_keys_send(), &c->cfg, 1, argv, rest, &nrest, &d) != 0) {
         s_err(err, errlen, "configuration: ", d.reason);
         crr_client_destroy(&c);
         return NULL;
@@ -156,7 +115,19 @@ int crr_client_set(crr_client_t *c, const char *key, const char *value)
     snprintf(section, sizeof section, "%.*s", (int)(dot - key), key);
     crr_diag_t d;
     crr_diag_clear(&d);
-    if (crr_cfg_set(s_table, &c->cfg, section, dot + 1, value, &d) != 0) {
+    const crr_cfg_entry_t *send = crr_keys_send();
+    if (!crr_cfg_find(send, section, dot + 1)) {
+        if (crr_cfg_find(crr_keys_collector_own(), section, dot + 1))
+            CRR_WARN("crr_client_set %s: a crrmon-collector key that does not apply to "
+                     "libcrrmon-client (the library reads no files and has no data folder, "
+                     "drop folder or run of its own; it takes the validation, spool, sender and "
+                     "security keys)",
+                     key);
+        else
+            CRR_WARN("crr_client_set %s: unknown key (no crrmon-collector key has this name)", key);
+        return CRR_CLIENT_ECONFIG;
+    }
+    if (crr_cfg_set(send, &c->cfg, section, dot + 1, value, &d) != 0) {
         CRR_WARN("crr_client_set %s: %s", key, d.reason);
         return CRR_CLIENT_ECONFIG;
     }
@@ -239,8 +210,9 @@ static int s_start(crr_client_t *c)
         return 0;
     crr_diag_t d;
     crr_diag_clear(&d);
-    if (c->cfg.max_frame < c->cfg.max_line + 1024) {
-        CRR_ERROR("sender.max_frame must exceed collector.max_line by at least 1k");
+    char why[256];
+    if (crr_keys_send_check(&c->cfg, why, sizeof why) != 0) {
+        CRR_ERROR("libcrrmon-client: %s", why);
         return CRR_CLIENT_ECONFIG;
     }
     if (crr_curve_client_load("libcrrmon-client", c->cfg.client_cert, c->cfg.server_key,
@@ -426,7 +398,7 @@ void crr_client_destroy(crr_client_t **cp)
     if (c->zctx)
         zmq_ctx_term(c->zctx);
     crr_datadir_unlock(&c->lock);
-    crr_cfg_free(s_table, &c->cfg);
+    crr_cfg_free(crr_keys_send(), &c->cfg);
     explicit_bzero(&c->curve, sizeof c->curve); /* the secret key */
     free(c->dir);
     free(c->endpoint);

@@ -56,13 +56,17 @@ crr_client_t *crr_client_new(const char *spool_dir, const char *endpoint, const 
  * the first send or flush, e.g. "sender.window" = "64",
  * "security.client_cert" = "/etc/crrmon/keys/b1_secret",
  * "security.server_key" = "/etc/crrmon/keys/aggregator.pub",
- * "security.insecure" = "true". Keys: spool.max_size, sender.window,
- * sender.batch_events, sender.max_frame, sender.resend_timeout,
- * security.client_cert, security.server_key, security.insecure,
- * collector.future_slack, collector.max_age, collector.max_line,
- * collector.log_level. Without keys or insecure, the first send fails with
- * CRR_CLIENT_ECONFIG (CURVE is the default, as in the collector). Returns
- * 0, CRR_CLIENT_ECONFIG or CRR_CLIENT_ESTARTED. */
+ * "security.insecure" = "true". The keys are crrmon-collector's own for
+ * validating, spooling and sending (same defaults, ranges and meaning):
+ * collector.log_level (default info; the process's level), future_slack,
+ * max_age and max_line, spool.max_size, sender.window, batch_events,
+ * max_frame and resend_timeout, security.client_cert, server_key and
+ * insecure. The collector's other keys (input files, the drop folder, its
+ * data folder...) do not apply and are refused, as are unknown names and
+ * bad values (the reason, naming the key, is logged). Without keys or
+ * insecure, the first send fails with CRR_CLIENT_ECONFIG (CURVE is the
+ * default, as in the collector). Returns 0, CRR_CLIENT_ECONFIG or
+ * CRR_CLIENT_ESTARTED. */
 int crr_client_set(crr_client_t *c, const char *key, const char *value);
 
 /* Validates line[0..len) (one proto3 JSON Event, as a JSON Lines line) and

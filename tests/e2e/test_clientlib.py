@@ -13,7 +13,14 @@
     client on the folder delivers them;
   - secure mode through crr_client_set (security.client_cert/server_key)
     against a CURVE aggregator;
-  - the typed call (crr_client_send_event) with the caller's own Event code.
+  - the typed call (crr_client_send_event) with the caller's own Event code;
+  - crr_client_set takes the collector's send keys (the validation, spool,
+    sender and security keys: one table, collector/keys.c, serves both) and
+    refuses every other key of crrmon-collector's --help by name;
+  - the static archive defines only crr_client_* globally (nm -g), leaves
+    no internal crr_* name undefined, and a program with its own functions
+    named like the library's internals (crr_log_write, crr_strerror...) links
+    it statically without a clash.
 """
 import json
 import os
@@ -22,6 +29,17 @@ import subprocess
 
 import crrtest
 from test_collector import ENV, Aggregator
+from test_config_keys import options
+
+# The public API: what the shared library exports and the static archive
+# defines globally, exactly.
+API = sorted(["crr_client_new", "crr_client_set", "crr_client_send_json", "crr_client_send_event",
+              "crr_client_flush", "crr_client_destroy", "crr_client_strerror"])
+# The collector keys the library takes (collector/keys.c's send keys).
+SEND_KEYS = sorted(["collector.log_level", "collector.future_slack", "collector.max_age", "collector.max_line",
+                    "spool.max_size", "sender.window", "sender.batch_events", "sender.max_frame",
+                    "sender.resend_timeout", "security.client_cert", "security.server_key",
+                    "security.insecure"])
 
 _PREFIX = None
 
@@ -67,9 +85,9 @@ def sanitize_flags():
     return []
 
 
-def build_example(static=False):
+def build_example(static=False, src=None):
     out = os.path.join(crrtest.tmpdir(), "client_send")
-    src = os.path.join(os.environ["CRR_SOURCE_DIR"], "examples", "client_send.c")
+    src = src or os.path.join(os.environ["CRR_SOURCE_DIR"], "examples", "client_send.c")
     if static:
         # the archive by name, then its dependencies as shared libraries: the
         # packages the .pc requires privately, and its private -l flags
@@ -116,9 +134,91 @@ def test_installed_files_and_exports():
                        capture_output=True, text=True, check=True)
     names = sorted(line.split()[-1].split("@")[0] for line in r.stdout.splitlines() if line.strip())
     names = [n for n in names if n != "CRRMON_CLIENT_0"]  # the version node
-    assert names == sorted(["crr_client_new", "crr_client_set", "crr_client_send_json",
-                            "crr_client_send_event", "crr_client_flush", "crr_client_destroy",
-                            "crr_client_strerror"]), names
+    assert names == API, names
+
+
+def test_static_archive_defines_only_the_api():
+    a = os.path.join(libdir(), "libcrrmon-client.a")
+    r = subprocess.run(["nm", "-g", "--defined-only", a], capture_output=True, text=True, check=True)
+    names = sorted(line.split()[-1] for line in r.stdout.splitlines() if len(line.split()) == 3)
+    assert names == API, names
+    # every internal name is resolved inside the archive: what stays undefined
+    # is the dependencies' (zmq, protobuf-c, lmdb, libc...), never crr_*
+    r = subprocess.run(["nm", "-u", a], capture_output=True, text=True, check=True)
+    internal = sorted({line.split()[-1] for line in r.stdout.splitlines()
+                       if line.split() and line.split()[-1].startswith("crr_")})
+    assert internal == [], internal
+
+
+# A borough program that happens to use names the library uses inside.
+_OWN_NAMES = r"""
+#include <crrmon/client.h>
+
+#include <stdio.h>
+#include <string.h>
+
+int crr_log_level = 42;
+const char *crr_strerror(int e) { return e ? "mine" : "mine too"; }
+void crr_log_write(int level, const char *fmt, ...) { (void)fmt; crr_log_level = level; }
+int crr_spool_open(void) { return 7; }
+
+int main(int argc, char **argv)
+{
+    char err[256];
+    crr_client_t *c = crr_client_new(argv[1], "tcp://127.0.0.1:9", "own-names", err, sizeof err);
+    if (!c || argc < 2) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    int rc = crr_client_set(c, "collector.log_level", "debug");
+    crr_client_destroy(&c);
+    printf("%d %s %d %d %s\n", rc, crr_strerror(1), crr_spool_open(), crr_log_level,
+           crr_client_strerror(CRR_CLIENT_EFULL));
+    return 0;
+}
+"""
+
+
+def test_static_link_beside_own_internal_names():
+    src = os.path.join(crrtest.tmpdir(), "own_names.c")
+    with open(src, "w") as f:
+        f.write(_OWN_NAMES)
+    exe = build_example(static=True, src=src)
+    r = subprocess.run([exe, os.path.join(crrtest.tmpdir(), "spool")], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    # the program's names stay its own; the library's log level is the library's
+    assert r.stdout == "0 mine 7 42 spool full: flush, then send again\n", r.stdout
+
+
+def test_set_takes_the_send_keys_and_names_the_rest():
+    """Every key crrmon-collector --help lists, set to its collector default:
+    the send keys are taken, every other one is refused naming the key."""
+    exe = build_example()
+    accepted = []
+    for _flag, _typ, default, _lo, _hi, section, key in options("crrmon-collector"):
+        name = f"{section}.{key}"
+        value = "" if default == "none" else default
+        spool = os.path.join(crrtest.tmpdir(), "spool")
+        env = dict(os.environ, LD_LIBRARY_PATH=libdir())
+        r = subprocess.run([exe, spool, "tcp://127.0.0.1:9", "walk", f"{name}={value}", "security.insecure=true"],
+                           input="", capture_output=True, text=True, env=env, timeout=60)
+        if r.returncode == 0:
+            assert r.stdout.strip() == "sent 0 rejected 0", (name, r.stdout)
+            accepted.append(name)
+        else:
+            assert r.returncode == 1, (name, r.returncode, r.stderr)
+            want = f"{name}: a crrmon-collector key that does not apply to libcrrmon-client"
+            assert want in r.stderr, (name, r.stderr)
+    assert sorted(accepted) == SEND_KEYS, accepted
+    # a key neither has is unknown, by name
+    r = run_example(exe, os.path.join(crrtest.tmpdir(), "spool"), "tcp://127.0.0.1:9", "walk", "",
+                    "sender.windwo=4", code=1)
+    assert "sender.windwo: unknown key" in r.stderr, r.stderr
+    # a value out of the collector's range is refused as the collector refuses it
+    r = run_example(exe, os.path.join(crrtest.tmpdir(), "spool"), "tcp://127.0.0.1:9", "walk", "",
+                    "sender.window=5000", code=1)
+    assert "sender.window" in r.stderr and "4096" in r.stderr, r.stderr
 
 
 def test_example_against_installed_library_exactly_once():

@@ -1,6 +1,7 @@
 /* test_cfg: the config-map loader — defaults, INI with unknown keys and bad
  * values named by file:line, named flags in both spellings,
- * --section.key=value, positional arguments, durations and sizes, --help. */
+ * --section.key=value, positional arguments, durations and sizes, --help,
+ * and a table joined from a program's keys and another module's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -303,14 +304,63 @@ static void test_bare_bool_before_file(void **state)
     crr_cfg_free(s_table, &c);
 }
 
+/* A module's keys (part_t) inside a program's struct (whole_t). */
+typedef struct {
+    int64_t window;
+    char *cert;
+} part_t;
+typedef struct {
+    char *dir;
+    part_t part;
+} whole_t;
+
+static void test_join_shifts_the_second_table(void **state)
+{
+    (void)state;
+    static const crr_cfg_entry_t own[] = {
+        {"app", "dir", CRR_CFG_STR, "/d", 0, 0, offsetof(whole_t, dir), NULL, "a folder"},
+        CRR_CFG_END,
+    };
+    static const crr_cfg_entry_t part[] = {
+        {"sender", "window", CRR_CFG_INT, "256", 1, 4096, offsetof(part_t, window), NULL, "w"},
+        {"security", "cert", CRR_CFG_STR, "", 0, 0, offsetof(part_t, cert), NULL, "c"},
+        CRR_CFG_END,
+    };
+    crr_cfg_entry_t *t = crr_cfg_join(own, part, offsetof(whole_t, part));
+    assert_non_null(t);
+    assert_null(t[3].key);
+    assert_ptr_equal(crr_cfg_find(t, "sender", "window"), &t[1]);
+    assert_null(crr_cfg_find(part, "app", "dir"));
+    whole_t w = {0};
+    crr_diag_t d;
+    char *argv[] = {"prog", "--sender.window=8", "--security.cert=/k", NULL}, *rest[3];
+    int nrest;
+    assert_int_equal(crr_cfg_load(t, &w, 3, argv, rest, &nrest, &d), 0);
+    assert_string_equal(w.dir, "/d");
+    assert_true(w.part.window == 8);
+    assert_string_equal(w.part.cert, "/k");
+    /* the module's own table fills its own struct the same way */
+    part_t p = {0};
+    assert_int_equal(crr_cfg_load(part, &p, 3, argv, rest, &nrest, &d), 0);
+    assert_true(p.window == 8);
+    assert_string_equal(p.cert, "/k");
+    crr_cfg_free(part, &p);
+    crr_cfg_free(t, &w);
+    free(t);
+}
+
 int main(void)
 {
     snprintf(s_ini, sizeof s_ini, "/tmp/crr-cfg-%d.ini", (int)getpid());
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults_and_flags),      cmocka_unit_test(test_ini_and_precedence),
-        cmocka_unit_test(test_errors_name_file_line),   cmocka_unit_test(test_parsers_and_help),
-        cmocka_unit_test(test_dotted_section_and_dump), cmocka_unit_test(test_units_required),
+        cmocka_unit_test(test_defaults_and_flags),
+        cmocka_unit_test(test_ini_and_precedence),
+        cmocka_unit_test(test_errors_name_file_line),
+        cmocka_unit_test(test_parsers_and_help),
+        cmocka_unit_test(test_dotted_section_and_dump),
+        cmocka_unit_test(test_units_required),
         cmocka_unit_test(test_bare_bool_before_file),
+        cmocka_unit_test(test_join_shifts_the_second_table),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(s_ini);
