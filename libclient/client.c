@@ -85,6 +85,13 @@ crr_client_t *crr_client_new(const char *spool_dir, const char *endpoint, const 
         crr_client_destroy(&c);
         return NULL;
     }
+    /* the one default that differs: a library stays quiet on its program's
+     * stderr unless asked (warn; the collector daemon's default is info) */
+    if (crr_cfg_set(crr_keys_send(), &c->cfg, "collector", "log_level", "warn", &d) != 0) {
+        s_err(err, errlen, "configuration: ", d.reason);
+        crr_client_destroy(&c);
+        return NULL;
+    }
     (void)crr_log_set_level_name(c->cfg.log_level);
     long holder = 0;
     int rc = crr_datadir_lock(spool_dir, &c->lock, &holder);
