@@ -21,14 +21,17 @@ typedef struct {
     uint64_t good, bad; /* records accepted, records (or inputs) with problems */
 } s_check_t;
 
-/* One line of input `name` through the edge; counts and reports. */
+/* One line of input `name` through the edge; counts and reports. quotes:
+ * for the start of an over-long line of a CSV input, the quotes the reader
+ * counted over all of it (else -1): the record it is in is one reject. */
 static int s_check_line(s_check_t *k, crr_csvin_t *csv, const char *name, char *line, size_t len,
-                        uint64_t lineno, const crr_validate_opts_t *vo)
+                        uint64_t lineno, int64_t quotes, const crr_validate_opts_t *vo)
 {
     crr_problems_t p;
     Crrmon__V1__Event *e = NULL;
-    int rc = csv ? crr_csvin_line(csv, line, len, lineno, vo, &e, &p)
-                 : crr_edge_line_all(line, len, name, lineno, vo, &e, &p);
+    int rc = csv && quotes >= 0 ? crr_csvin_toolong(csv, line, len, lineno, (uint64_t)quotes, &p)
+             : csv              ? crr_csvin_line(csv, line, len, lineno, vo, &e, &p)
+                                : crr_edge_line_all(line, len, name, lineno, vo, &e, &p);
     if (rc == 0) {
         crr_codec_free(&e->base);
         k->good++;
@@ -66,6 +69,8 @@ static int s_check_input(s_check_t *k, const crr_collector_cfg_t *cfg, const cha
         return 0;
     }
     crr_reader_take_last(rd, 1);
+    if (csv)
+        crr_reader_count(rd, '"'); /* as the run loop: an over-long line's record */
     for (;;) {
         char *line;
         size_t len;
@@ -79,7 +84,7 @@ static int s_check_input(s_check_t *k, const crr_collector_cfg_t *cfg, const cha
             k->bad++;
             break;
         }
-        if (r == CRR_READER_TOOLONG) {
+        if (r == CRR_READER_TOOLONG && !csv) {
             d.line = (long)crr_reader_line(rd);
             crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "",
                          "line longer than %llu bytes (collector.max_line)",
@@ -88,7 +93,8 @@ static int s_check_input(s_check_t *k, const crr_collector_cfg_t *cfg, const cha
             k->bad++;
             continue;
         }
-        if ((r = s_check_line(k, csv, name, line, len, crr_reader_line(rd), &vo)) != 0) {
+        int64_t quotes = r == CRR_READER_TOOLONG ? (int64_t)crr_reader_counted(rd) : -1;
+        if ((r = s_check_line(k, csv, name, line, len, crr_reader_line(rd), quotes, &vo)) != 0) {
             if (r < 0)
                 rc = r;
             break; /* the file is refused as a whole, or out of memory */

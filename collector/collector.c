@@ -209,15 +209,21 @@ static size_t s_csv_raw(const s_coll_t *c, char *buf)
     return n;
 }
 
-/* One physical line of a CSV input (common/csvin.h). A record's problems
- * are stored with its whole text (s_csv_raw), at the line it starts on. */
-static int s_csv_line(s_coll_t *c, char *line, size_t len, const crr_validate_opts_t *vo)
+/* One physical line of a CSV input (common/csvin.h); toolong: the reader's
+ * over-long line (its start; the reader counted its quotes), which makes
+ * the whole record it is part of one reject, at the record's end. A
+ * record's problems are stored with its whole text (s_csv_raw), at the line
+ * it starts on. */
+static int s_csv_line(s_coll_t *c, char *line, size_t len, int toolong,
+                      const crr_validate_opts_t *vo)
 {
     uint64_t back_off = c->safe_off, back_line = c->safe_line;
     char raw[S_CSV_RAW];
     crr_problems_t p;
     Crrmon__V1__Event *e = NULL;
-    int rc = crr_csvin_line(c->csv, line, len, crr_reader_line(c->rd), vo, &e, &p);
+    uint64_t lineno = crr_reader_line(c->rd);
+    int rc = toolong ? crr_csvin_toolong(c->csv, line, len, lineno, crr_reader_counted(c->rd), &p)
+                     : crr_csvin_line(c->csv, line, len, lineno, vo, &e, &p);
     if (!crr_csvin_pending(c->csv)) {
         c->safe_off = crr_reader_offset(c->rd);
         c->safe_line = crr_reader_line(c->rd);
@@ -245,7 +251,7 @@ static int s_csv_line(s_coll_t *c, char *line, size_t len, const crr_validate_op
 static int s_line(s_coll_t *c, char *line, size_t len, const crr_validate_opts_t *vo)
 {
     if (c->csv)
-        return s_csv_line(c, line, len, vo);
+        return s_csv_line(c, line, len, 0, vo);
     crr_problems_t p;
     Crrmon__V1__Event *e = NULL;
     int rc = crr_edge_line_all(line, len, c->rd_name, crr_reader_line(c->rd), vo, &e, &p);
@@ -399,6 +405,8 @@ static int s_open_next(s_coll_t *c)
         if (crr_csvin_is_csv_name(name) &&
             (rc = crr_csvin_new(name, (size_t)c->cfg->send.max_line, &c->csv)))
             return rc;
+        if (c->csv)
+            crr_reader_count(c->rd, '"'); /* an over-long line's quotes: its record's end */
         c->rd_key[0] = '\0';
         if (crr_reader_is_stdin(c->rd)) {
             CRR_INFO("reading stdin (not resumable after a restart)");
@@ -579,7 +587,9 @@ static int s_read_group(s_coll_t *c, int may_read)
             break;
         }
         c->rd_lines++;
-        if (r == CRR_READER_TOOLONG) {
+        if (r == CRR_READER_TOOLONG && c->csv) {
+            rc = s_csv_line(c, line, len, 1, &vo); /* the record it is in is the reject */
+        } else if (r == CRR_READER_TOOLONG) {
             crr_diag_t d;
             crr_diag_clear(&d);
             crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "",

@@ -6,8 +6,12 @@
  * treats it as whitespace). A last line without '\n' may still be being
  * written: it is left unread at EOF (the offset stays before it) unless the
  * input is known to be finished (stdin, or crr_reader_take_last). Lines
- * longer than max_line are reported once as CRR_READER_TOOLONG with their
- * start and then skipped to their newline, counting as one line.
+ * longer than max_line are read to their newline (or the end of a finished
+ * input) without being kept, then reported once as CRR_READER_TOOLONG with
+ * their start, counting as one line; the offset is then after the whole line,
+ * never inside it. While one is read, its first bytes stay at buf[start] and
+ * the rest is dropped as it comes, counting one chosen byte (crr_reader_count:
+ * a CSV input's quotes, so it can tell where a quoted cell closes).
  * Invariants: buf[start..end) is unread data; `off` is the file offset of
  * buf[start]; `line` counts lines returned so far (including skipped ones).
  * A name ending in ".gz" is read through zlib (gzread): offsets and the
@@ -38,7 +42,11 @@ struct crr_reader {
     uint64_t off;       /* file offset of buf[start] */
     uint64_t line;      /* lines returned */
     int eof;            /* the fd hit EOF */
-    int skipping;       /* inside an over-long line: drop bytes until '\n' */
+    int skipping;       /* inside an over-long line: its start kept, the rest dropped */
+    size_t keep;        /* bytes of its start kept at buf[start] */
+    uint64_t skipped;   /* bytes of it dropped so far */
+    int count_byte;     /* the byte counted over an over-long line, or -1 */
+    uint64_t counted;   /* how many of it the over-long line held */
     int take_last;      /* at EOF, return a last line without '\n' (stdin: yes) */
     size_t prev_start;  /* state before the last returned line (unread) */
     uint64_t prev_off;  /* ... */
@@ -80,6 +88,7 @@ int crr_reader_open(const char *path, size_t max_line, crr_reader_t **out)
     if (!r)
         return -ENOMEM;
     r->cap = max_line + 1;
+    r->count_byte = -1;
     if (!(r->buf = malloc(r->cap + 1))) {
         free(r);
         return -ENOMEM;
@@ -139,6 +148,7 @@ int crr_reader_seek(crr_reader_t *r, uint64_t offset, uint64_t line)
     r->line = line;
     r->eof = 0;
     r->skipping = 0;
+    r->skipped = 0;
     return 0;
 }
 
@@ -174,6 +184,56 @@ long crr_reader_fill(crr_reader_t *r)
     return (long)n;
 }
 
+/* How many count_byte s[0..n) holds. */
+static uint64_t s_count(const crr_reader_t *r, const char *s, size_t n)
+{
+    uint64_t k = 0;
+    if (r->count_byte < 0)
+        return 0;
+    for (const char *q = s; (q = memchr(q, r->count_byte, (size_t)(s + n - q))) != NULL; q++)
+        k++;
+    return k;
+}
+
+/* A full buffer without a newline: keeps the line's start at buf[0] and
+ * starts dropping the rest (counting count_byte over all of it). */
+static void s_skip_start(crr_reader_t *r)
+{
+    size_t avail = r->end - r->start;
+    r->counted = s_count(r, r->buf + r->start, avail);
+    r->keep = r->cap > CRR_READER_TOOLONG_KEEP + 32 ? CRR_READER_TOOLONG_KEEP : r->cap / 2;
+    memmove(r->buf, r->buf + r->start, r->keep);
+    r->skipped = avail - r->keep;
+    r->start = 0;
+    r->end = r->keep;
+    r->skipping = 1;
+}
+
+/* Inside an over-long line: drops what came after its kept start, up to and
+ * including its newline. Returns CRR_READER_TOOLONG (the line is done: its
+ * start in *line) or 0 (more of it to read). */
+static int s_skip_more(crr_reader_t *r, char **line, size_t *len)
+{
+    char *from = r->buf + r->start + r->keep;
+    size_t avail = r->end - r->start - r->keep;
+    char *nl = memchr(from, '\n', avail);
+    size_t n = nl ? (size_t)(nl - from) : avail;
+    r->counted += s_count(r, from, n);
+    r->skipped += n;
+    if (!nl && !(r->eof && r->take_last)) {
+        r->end = r->start + r->keep; /* dropped; room for more */
+        return 0;
+    }
+    *line = r->buf + r->start;
+    *len = r->keep;
+    r->off += r->keep + r->skipped + (nl ? 1 : 0);
+    r->start += r->keep + n + (nl ? 1 : 0);
+    r->line++;
+    r->skipping = 0;
+    r->skipped = 0;
+    return CRR_READER_TOOLONG;
+}
+
 int crr_reader_next(crr_reader_t *r, int may_read, char **line, size_t *len)
 {
     for (;;) {
@@ -181,16 +241,8 @@ int crr_reader_next(crr_reader_t *r, int may_read, char **line, size_t *len)
         size_t avail = r->end - r->start;
         char *nl = memchr(base, '\n', avail);
         if (r->skipping) {
-            /* the rest of an over-long line: drop it, it was reported */
-            if (nl) {
-                size_t n = (size_t)(nl - base) + 1;
-                r->start += n;
-                r->off += n;
-                r->skipping = 0;
-                continue;
-            }
-            r->off += avail;
-            r->start = r->end;
+            if (s_skip_more(r, line, len))
+                return CRR_READER_TOOLONG;
         } else if (nl) {
             r->prev_start = r->start;
             r->prev_off = r->off;
@@ -202,14 +254,8 @@ int crr_reader_next(crr_reader_t *r, int may_read, char **line, size_t *len)
             r->line++;
             return 1;
         } else if (avail == r->cap) {
-            /* no newline in a full buffer: over-long line */
-            *line = base;
-            *len = avail;
-            r->off += avail;
-            r->start = r->end;
-            r->line++;
-            r->skipping = 1;
-            return CRR_READER_TOOLONG;
+            s_skip_start(r); /* no newline in a full buffer: over-long line */
+            continue;
         } else if (r->eof) {
             if (avail == 0 || !r->take_last)
                 return CRR_READER_EOF; /* an unterminated last line stays unread */
@@ -234,6 +280,16 @@ int crr_reader_next(crr_reader_t *r, int may_read, char **line, size_t *len)
     }
 }
 
+void crr_reader_count(crr_reader_t *r, int byte)
+{
+    r->count_byte = byte;
+}
+
+uint64_t crr_reader_counted(const crr_reader_t *r)
+{
+    return r->counted;
+}
+
 void crr_reader_take_last(crr_reader_t *r, int yes)
 {
     r->take_last = r->gz ? 1 : yes;
@@ -241,13 +297,15 @@ void crr_reader_take_last(crr_reader_t *r, int yes)
 
 size_t crr_reader_unterminated(const crr_reader_t *r)
 {
-    return r->eof && !r->skipping ? r->end - r->start : 0;
+    return r->eof ? r->end - r->start + (r->skipping ? r->skipped : 0) : 0;
 }
 
 int crr_reader_ready(const crr_reader_t *r)
 {
     size_t avail = r->end - r->start;
-    return r->eof || avail == r->cap || memchr(r->buf + r->start, '\n', avail) != NULL;
+    size_t from = r->skipping ? r->keep : 0; /* an over-long line: its end */
+    return r->eof || (!r->skipping && avail == r->cap) ||
+           memchr(r->buf + r->start + from, '\n', avail - from) != NULL;
 }
 
 void crr_reader_unread(crr_reader_t *r)

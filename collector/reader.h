@@ -16,6 +16,10 @@ typedef struct crr_reader crr_reader_t;
 #define CRR_READER_EOF (-1)  /* end of input (an unterminated last line may stay unread) */
 #define CRR_READER_TOOLONG 2 /* a line longer than max_line: *line holds its start */
 
+/* Bytes of an over-long line's start that CRR_READER_TOOLONG gives (half of
+ * max_line when it is under this and 32). */
+#define CRR_READER_TOOLONG_KEEP 200
+
 /* Opens path ("-" = stdin) for reading lines of at most max_line bytes.
  * A path ending in ".gz" is decompressed (zlib): offsets, lines, seeks and
  * checkpoints are then in uncompressed bytes, its last line is always taken
@@ -33,9 +37,18 @@ long crr_reader_fill(crr_reader_t *r);
 /* Next line without its newline in *line and *len (valid until the next call; the
  * byte after it may be overwritten with NUL by the caller). may_read: read
  * from the fd when the buffer holds no full line (files: 1; stdin: 0 and use
- * crr_reader_fill). Returns 1 (line), CRR_READER_TOOLONG, CRR_READER_AGAIN,
+ * crr_reader_fill). An over-long line is answered once it has been read to
+ * its end (its newline, or the end of a finished input): CRR_READER_TOOLONG
+ * with its first CRR_READER_TOOLONG_KEEP bytes, the offset after all of it.
+ * Returns 1 (line), CRR_READER_TOOLONG, CRR_READER_AGAIN,
  * CRR_READER_EOF, or -errno. */
 int crr_reader_next(crr_reader_t *r, int may_read, char **line, size_t *len);
+/* Counts `byte` over every over-long line (all of it, not only its start):
+ * crr_reader_counted then says how many it held. -1 (the default) = none. */
+void crr_reader_count(crr_reader_t *r, int byte);
+/* How many of the counted byte the over-long line just returned
+ * (CRR_READER_TOOLONG) held. */
+uint64_t crr_reader_counted(const crr_reader_t *r);
 /* Whether a last line without '\n' is returned at EOF (yes: the input is
  * known to be finished) or left unread, as it may still be being written.
  * Default: yes for stdin, no for files. */

@@ -29,6 +29,8 @@
 #define S_MAX_BODIES 32 /* fields of Event (bodies among them) */
 #define S_MALFORMED CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED
 
+enum { S_LONG_NO, S_LONG_RECORD, S_LONG_LINE }; /* why an open record is too long */
+
 enum { S_COL_TYPE, S_COL_BOROUGH, S_COL_OCCURRED, S_COL_RECORD, S_COL_BODY };
 
 typedef struct {
@@ -45,6 +47,9 @@ struct crr_csvin {
     int pending;       /* a record is open */
     int inq;           /* its text so far ends inside a quoted cell */
     uint64_t rec_line; /* its first line */
+    uint64_t last;     /* the last line fed to it */
+    int toolong;       /* S_LONG_*: it is rejected at its end; its text stopped growing */
+    uint64_t long_at;  /* the line where it became too long */
     int have_header, bad;
     crr_problems_t badp; /* why the file was refused */
     s_col_t cols[S_MAX_COLS];
@@ -176,6 +181,7 @@ void crr_csvin_reset_record(crr_csvin_t *c)
 {
     c->pending = 0;
     c->rlen = 0;
+    c->toolong = S_LONG_NO;
 }
 
 void crr_csvin_set_fast(crr_csvin_t *c, int on)
@@ -622,6 +628,64 @@ static int s_flips(const char *s, size_t n)
     return odd;
 }
 
+/* Opens a record at line lineno, unless one is open. */
+static void s_open(crr_csvin_t *c, uint64_t lineno)
+{
+    if (c->pending)
+        return;
+    c->pending = 1;
+    c->rec_line = lineno;
+    c->rlen = 0;
+    c->inq = 0;
+    c->toolong = S_LONG_NO;
+}
+
+/* Adds line lineno to the open record's text. A record that is too long
+ * already, or becomes so with this line (why: S_LONG_LINE for the start of
+ * an over-long line, kept as far as it fits; else S_LONG_RECORD when the
+ * line would pass max_record), stops growing: it is rejected at its end.
+ * 0 or -ENOMEM. */
+static int s_take(crr_csvin_t *c, const char *line, size_t len, uint64_t lineno, int why)
+{
+    size_t sep = lineno != c->rec_line;
+    c->last = lineno;
+    if (c->toolong)
+        return 0;
+    if (why == S_LONG_LINE || c->rlen + sep + len > c->max_record) {
+        c->toolong = why;
+        c->long_at = lineno;
+        if (why != S_LONG_LINE || c->rlen + sep >= c->max_record)
+            return 0;
+        if (c->rlen + sep + len > c->max_record)
+            len = c->max_record - c->rlen - sep;
+    }
+    if ((sep && s_append(c, "\n", 1)) || s_append(c, line, len))
+        return -ENOMEM;
+    return 0;
+}
+
+/* The end of a record that became too long (its quotes balance again, or
+ * the input ended): one problem, at its first line. Returns CRR_EREJECT, or
+ * CRR_CSVIN_BADFILE when it was the header. */
+static int s_long_end(crr_csvin_t *c, crr_problems_t *p)
+{
+    unsigned long long first = c->rec_line, last = c->last, at = c->long_at;
+    if (c->toolong == S_LONG_LINE && first == last)
+        crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, "", "",
+                         "line longer than %zu bytes (collector.max_line)", c->max_record);
+    else if (c->toolong == S_LONG_LINE)
+        crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, "", "",
+                         "line %llu of the record on lines %llu-%llu is longer than %zu bytes "
+                         "(collector.max_line): the whole record is rejected",
+                         at, first, last, c->max_record);
+    else
+        crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, "", "",
+                         "record on lines %llu-%llu longer than %zu bytes%s", first, last,
+                         c->max_record, c->inq ? " (a quote never closed?)" : "");
+    c->toolong = S_LONG_NO;
+    return c->have_header ? CRR_EREJECT : s_bad(c, p);
+}
+
 int crr_csvin_line(crr_csvin_t *c, const char *line, size_t len, uint64_t lineno,
                    const crr_validate_opts_t *vo, Crrmon__V1__Event **out, crr_problems_t *p)
 {
@@ -633,28 +697,17 @@ int crr_csvin_line(crr_csvin_t *c, const char *line, size_t len, uint64_t lineno
     }
     if (lineno == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0)
         line += 3, len -= 3;
-    if (!c->pending) {
-        if (crr_edge_is_blank(line, len, 2))
-            return CRR_EDGE_BLANK;
-        c->pending = 1;
-        c->rec_line = lineno;
-        c->rlen = 0;
-        c->inq = 0;
-    } else if (s_append(c, "\n", 1)) {
-        return -ENOMEM;
-    }
-    if (c->rlen + len > c->max_record) {
-        c->pending = 0;
-        return crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, "", "",
-                                "record longer than %zu bytes (a quote never closed?)",
-                                c->max_record);
-    }
-    if (s_append(c, line, len))
+    if (!c->pending && crr_edge_is_blank(line, len, 2))
+        return CRR_EDGE_BLANK;
+    s_open(c, lineno);
+    if (s_take(c, line, len, lineno, S_LONG_RECORD))
         return -ENOMEM;
     c->inq ^= s_flips(line, len); /* kept, not recounted: a long record stays linear */
     if (c->inq)
         return CRR_CSVIN_MORE;
     c->pending = 0;
+    if (c->toolong)
+        return s_long_end(c, p);
     size_t n = c->rlen;
     if (n && c->rec[n - 1] == '\r')
         n--;
@@ -678,6 +731,24 @@ int crr_csvin_line(crr_csvin_t *c, const char *line, size_t len, uint64_t lineno
     return rc;
 }
 
+int crr_csvin_toolong(crr_csvin_t *c, const char *start, size_t len, uint64_t lineno,
+                      uint64_t quotes, crr_problems_t *p)
+{
+    crr_problems_clear(p);
+    if (c->bad) {
+        *p = c->badp;
+        return CRR_CSVIN_BADFILE;
+    }
+    s_open(c, lineno);
+    if (s_take(c, start, len, lineno, S_LONG_LINE))
+        return -ENOMEM;
+    c->inq ^= (int)(quotes & 1);
+    if (c->inq)
+        return CRR_CSVIN_MORE;
+    c->pending = 0;
+    return s_long_end(c, p);
+}
+
 int crr_csvin_finish(crr_csvin_t *c, crr_problems_t *p)
 {
     crr_problems_clear(p);
@@ -688,6 +759,8 @@ int crr_csvin_finish(crr_csvin_t *c, crr_problems_t *p)
     if (!c->pending)
         return 0;
     c->pending = 0;
+    if (c->toolong)
+        return s_long_end(c, p);
     return crr_problems_add(p, c->file, c->rec_line, S_MALFORMED, "", "",
                             "a quoted cell opened in the record starting on line %llu is never "
                             "closed",

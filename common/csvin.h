@@ -74,7 +74,11 @@
 #define CRR_CSVIN_EOF 6     /* crr_csvin_file_next: no more records */
 
 /* Longest record (all its physical lines) in bytes; a longer one is a
- * MALFORMED problem (the collector passes collector.max_line instead). */
+ * MALFORMED problem (the collector passes collector.max_line instead). A
+ * record that passes it, or holds an over-long line (crr_csvin_toolong), is
+ * still followed to its end (where its quotes balance) and rejected once
+ * there, at its first line: the records after it read as if it were not
+ * there. Its text stops growing at the limit. */
 #define CRR_CSVIN_MAX_RECORD (1024 * 1024)
 
 typedef struct crr_csvin crr_csvin_t;
@@ -103,6 +107,20 @@ void crr_csvin_free(crr_csvin_t **cp);
 int crr_csvin_line(crr_csvin_t *c, const char *line, size_t len, uint64_t lineno,
                    const crr_validate_opts_t *vo, Crrmon__V1__Event **out, crr_problems_t *p);
 
+/* Feeds physical line `lineno` that was too long to be read whole (the
+ * collector's reader: longer than collector.max_line): start[0..len) is its
+ * start, `quotes` how many '"' the WHOLE line holds, so the record's end is
+ * still found. The record the line starts or belongs to is rejected, once,
+ * at its end: returns CRR_CSVIN_MORE (it goes on: feed the next lines as
+ * usual; the call that ends it answers CRR_EREJECT), CRR_EREJECT (this line
+ * ends it; p has the one problem, at the record's first line: MALFORMED,
+ * "line longer than N bytes (collector.max_line)" for a one-line record, as
+ * a JSON line's, else naming the line and the record's lines),
+ * CRR_CSVIN_BADFILE (it was the header, or the file was refused before) or
+ * -ENOMEM. */
+int crr_csvin_toolong(crr_csvin_t *c, const char *start, size_t len, uint64_t lineno,
+                      uint64_t quotes, crr_problems_t *p);
+
 /* At the end of the input: a record left open (an unterminated quote) is
  * CRR_EREJECT with p; an input with no header at all is 0 (an empty file is
  * no error: nothing in it). Returns 0, CRR_EREJECT or CRR_CSVIN_BADFILE. */
@@ -113,7 +131,8 @@ int crr_csvin_finish(crr_csvin_t *c, crr_problems_t *p);
  * fed, joined by '\n', the '\r' of its last line left out. Fed lines that
  * keep their '\r' (the collector's reader does) make it the record's bytes
  * in the file from its first byte up to its last line end; a record cut for
- * length holds the lines fed before the cut. *len gets its length (no NUL
+ * length holds the lines fed before the cut (and as much of an over-long
+ * line's start as fits). *len gets its length (no NUL
  * after it). Valid until the next call on c; "" (0) before any record. */
 const char *crr_csvin_record_text(const crr_csvin_t *c, size_t *len);
 

@@ -3,7 +3,9 @@
  * numbers, the type from a column or the file name, enums by short name,
  * booleans, the whole file refused for an unknown column, every problem of a
  * record listed, empty and header-only files, the text of a rejected record
- * spanning lines (crr_csvin_record_text); and crr_edge_line_all listing
+ * spanning lines (crr_csvin_record_text), a record that holds an over-long
+ * line or is over-long itself rejected once, whole, at its first line, with
+ * the records after it read in step; and crr_edge_line_all listing
  * every rule a JSON line breaks. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,12 +44,24 @@ static void s_text(const crr_csvin_t *c, char *out)
     snprintf(out, 256, "%.*s", (int)n, t);
 }
 
-/* Feeds text line by line (split on '\n') as file `name`, then finishes. */
-static void s_feed(const char *name, const char *text, s_got_t *g)
+/* How many '"' s[0..n) holds. */
+static uint64_t s_quotes(const char *s, size_t n)
+{
+    uint64_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += s[i] == '"';
+    return k;
+}
+
+/* Feeds text line by line (split on '\n') as file `name`, then finishes.
+ * max: the reader's longest line and the longest record (0: the default);
+ * a longer line is fed as the collector's reader gives it: its first 200
+ * bytes and its quote count (crr_csvin_toolong). */
+static void s_feed_max(const char *name, const char *text, size_t max, s_got_t *g)
 {
     memset(g, 0, sizeof *g);
     crr_csvin_t *c = NULL;
-    assert_int_equal(crr_csvin_new(name, 0, &c), 0);
+    assert_int_equal(crr_csvin_new(name, max, &c), 0);
     uint64_t lineno = 0;
     const char *s = text;
     crr_problems_t p;
@@ -55,7 +69,8 @@ static void s_feed(const char *name, const char *text, s_got_t *g)
         const char *nl = strchr(s, '\n');
         size_t len = nl ? (size_t)(nl - s) : strlen(s);
         Crrmon__V1__Event *e = NULL;
-        int rc = crr_csvin_line(c, s, len, ++lineno, &s_vo, &e, &p);
+        int rc = max && len > max ? crr_csvin_toolong(c, s, 200, ++lineno, s_quotes(s, len), &p)
+                                  : crr_csvin_line(c, s, len, ++lineno, &s_vo, &e, &p);
         if (rc == 0) {
             g->ev_line[g->nev] = p.d[0].line;
             g->ev[g->nev++] = e;
@@ -76,6 +91,11 @@ static void s_feed(const char *name, const char *text, s_got_t *g)
         g->rej[g->nrej++] = p;
     }
     crr_csvin_free(&c);
+}
+
+static void s_feed(const char *name, const char *text, s_got_t *g)
+{
+    s_feed_max(name, text, 0, g);
 }
 
 static void s_free(s_got_t *g)
@@ -290,6 +310,102 @@ static void test_rejected_record_text_is_whole(void **state)
     crr_csvin_free(&c);
 }
 
+/* The good records of test_long_*: lines 2, 6 and 7-8 of the text. */
+static void s_good_around(const s_got_t *g)
+{
+    assert_int_equal(g->nev, 3);
+    assert_int_equal(g->ev_line[0], 2);
+    assert_int_equal(g->ev_line[1], 6);
+    assert_int_equal(g->ev_line[2], 7);
+    assert_string_equal(g->ev[0]->record_id, "r1");
+    assert_string_equal(g->ev[1]->record_id, "r4");
+    assert_string_equal(g->ev[2]->record_id, "m\nn");
+}
+
+static void test_long_line_rejects_its_whole_record(void **state)
+{
+    (void)state;
+    char x[301], text[1024];
+    memset(x, 'x', 300);
+    x[300] = '\0';
+    /* line 4, over 256 bytes, is inside the quoted cell of the record on
+     * lines 3-5; without it, lines 3 and 5 would make a record of their own */
+    snprintf(text, sizeof text,
+             "borough,occurred_at,record_id,category\n"
+             "E09000001,2026-02-01T00:00:00Z,r1,OTHER\n"
+             "E09000002,2026-02-01T00:00:00Z,\"a\n%s\n\",OTHER\n"
+             "E09000004,2026-02-01T00:00:00Z,r4,OTHER\n"
+             "E09000005,2026-02-01T00:00:00Z,\"m\nn\",OTHER\n",
+             x);
+    s_got_t g;
+    s_feed_max("complaint.csv", text, 256, &g);
+    s_good_around(&g);
+    assert_int_equal(g.nrej, 1);
+    assert_int_equal(g.rej[0].n, 1);
+    assert_int_equal(g.rej[0].d[0].line, 3);
+    assert_int_equal(g.rej[0].d[0].code, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED);
+    assert_string_equal(g.rej[0].d[0].field, "");
+    assert_string_equal(g.rej[0].d[0].reason,
+                        "line 4 of the record on lines 3-5 is longer than 256 bytes "
+                        "(collector.max_line): the whole record is rejected");
+    s_free(&g);
+    /* the over-long line closes the quote itself (its quotes are counted
+     * over all of it, not only its start); a one-line over-long record is
+     * said as a JSON line's */
+    x[250] = '"';
+    snprintf(text, sizeof text,
+             "borough,occurred_at,record_id,category\n"
+             "E09000001,2026-02-01T00:00:00Z,r1,OTHER\n"
+             "E09000002,2026-02-01T00:00:00Z,\"a\nb\n%s\n"
+             "E09000004,2026-02-01T00:00:00Z,r4,OTHER\n"
+             "E09000005,2026-02-01T00:00:00Z,\"m\nn\",OTHER\n%s\n",
+             x, x);
+    s_feed_max("complaint.csv", text, 256, &g);
+    s_good_around(&g);
+    assert_int_equal(g.nrej, 2);
+    assert_int_equal(g.rej[0].d[0].line, 3);
+    assert_string_equal(g.rej[0].d[0].reason, "line 5 of the record on lines 3-5 is longer than "
+                                              "256 bytes (collector.max_line): the whole record "
+                                              "is rejected");
+    /* its text: the lines before, and the over-long line's start as fed */
+    char want[256];
+    snprintf(want, sizeof want, "E09000002,2026-02-01T00:00:00Z,\"a\nb\n%.200s", x);
+    assert_string_equal(g.rej_text[0], want);
+    assert_int_equal(g.rej[1].d[0].line, 9);
+    assert_string_equal(g.rej[1].d[0].reason, "line longer than 256 bytes (collector.max_line)");
+    s_free(&g);
+    /* an over-long header refuses the file */
+    x[250] = 'x';
+    snprintf(text, sizeof text, "borough,occurred_at,%s\nE09000001,2026-02-01T00:00:00Z,r1\n", x);
+    s_feed_max("complaint.csv", text, 256, &g);
+    assert_int_equal(g.badfile, 1);
+    assert_int_equal(g.nev + g.nrej, 0);
+    assert_int_equal(g.bad.d[0].line, 1);
+}
+
+static void test_long_record_rejected_whole(void **state)
+{
+    (void)state;
+    /* each line is short, the record on lines 3-5 is over 120 bytes: it is
+     * read to its end and rejected once */
+    s_got_t g;
+    s_feed_max("complaint.csv",
+               "borough,occurred_at,record_id,category\n"
+               "E09000001,2026-02-01T00:00:00Z,r1,OTHER\n"
+               "E09000002,2026-02-01T00:00:00Z,\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
+               "E09000003,2026-02-01T00:00:00Z,r3,OTHER\n"
+               "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\",OTHER\n"
+               "E09000004,2026-02-01T00:00:00Z,r4,OTHER\n"
+               "E09000005,2026-02-01T00:00:00Z,\"m\nn\",OTHER\n",
+               120, &g);
+    s_good_around(&g);
+    assert_int_equal(g.nrej, 1);
+    assert_int_equal(g.rej[0].n, 1);
+    assert_int_equal(g.rej[0].d[0].line, 3);
+    assert_string_equal(g.rej[0].d[0].reason, "record on lines 3-5 longer than 120 bytes");
+    s_free(&g);
+}
+
 static void test_file_iterator(void **state)
 {
     (void)state;
@@ -358,6 +474,8 @@ int main(void)
         cmocka_unit_test(test_nul_byte_is_a_problem),
         cmocka_unit_test(test_empty_header_only_and_open_quote),
         cmocka_unit_test(test_rejected_record_text_is_whole),
+        cmocka_unit_test(test_long_line_rejects_its_whole_record),
+        cmocka_unit_test(test_long_record_rejected_whole),
         cmocka_unit_test(test_file_iterator),
         cmocka_unit_test(test_edge_line_all),
     };
