@@ -14,6 +14,11 @@
   - kill -9 in the middle of a CSV whose records span lines (quoted newlines),
     restart: every record applied exactly once (no record_id, so a record read
     twice would count twice);
+  - a quoted record whose middle physical line is longer than
+    collector.max_line is rejected whole, once, at its first line; the
+    records after it arrive as if it were not there (same `crrmon query`
+    rows as the file without it), and the run's report, the drop folder's
+    rejected/NAME.errors.csv and --check say the same row;
   - --check: exit 0 and an empty report for good files, 2 and one row per
     problem for bad ones (JSON Lines too), and no aggregator needed;
   - `crrmon generate --format csv` and the default JSON Lines of the same seed
@@ -364,6 +369,68 @@ def test_check_dry_run_exit_codes_and_report():
         ("x.jsonl", "1", "attendance.staff_group", "missing_field"),
         ("x.jsonl", "2", "", "malformed"),
     ], got
+
+
+LONG_REASON = ("line 4 of the record on lines 3-5 is longer than 256 bytes (collector.max_line): "
+               "the whole record is rejected")
+
+
+def long_line_csv(path, with_bad=True):
+    """A good record, a quoted record whose middle line is over 256 bytes (lines
+    3-5: without that line, lines 3 and 5 would make a good record), then two
+    good records, one of two lines."""
+    bad = 'E09000002,2026-02-01T11:00:00Z,"long-1\n' + "y" * 400 + '\n",OTHER\n'
+    with open(path, "w", newline="") as f:
+        f.write("borough,occurred_at,record_id,category\n"
+                "E09000001,2026-02-01T10:00:00Z,ok-1,OTHER\n" + (bad if with_bad else "") +
+                "E09000003,2026-02-01T12:00:00Z,ok-2,OTHER\n"
+                'E09000004,2026-02-01T13:00:00Z,"ok-3\nsecond",OTHER\n')
+    return path
+
+
+def report_rows(path):
+    return [(os.path.basename(r["file"]), r["line"], r["field"], r["value"], r["reason"], r["code"])
+            for r in read_report(path)]
+
+
+def test_long_line_inside_a_record_rejects_it_whole():
+    from test_dropfolder import listing, wait_done, watcher
+    work = crrtest.tmpdir()
+    path = long_line_csv(os.path.join(work, "complaint.csv"))
+    good = long_line_csv(os.path.join(work, "complaint-good.csv"), with_bad=False)
+    want = [("complaint.csv", "3", "", "", LONG_REASON, "malformed")]
+    a, b = Aggregator().start(), Aggregator().start()
+    report = os.path.join(work, "errors.csv")
+    run(a, os.path.join(work, "ca"), "long", "--collector.max_line=256b", "--errors", report, path,
+        code=2)
+    run(b, os.path.join(work, "cb"), "good", "--collector.max_line=256b", good)
+    ta = a.totals("long")
+    assert ta["applied"] == 3 and ta["rejected"] == 0, ta
+    assert query_rows(a) == query_rows(b)
+    assert report_rows(report) == want, read_report(report)
+    r = crrmon("rejects", "--data-dir", os.path.join(work, "ca"), "--json")
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(x["file"], x["line"], x["code"]) for x in recs] == [(path, 3, "malformed")], recs
+    # the dry run says the same
+    out = os.path.join(work, "check.csv")
+    check("--collector.max_line=256b", "--errors", out, path, code=2)
+    assert report_rows(out) == want, read_report(out)
+    a.term()
+    b.term()
+    # and the drop folder's report (a fresh aggregator: the record ids are seen in a)
+    a = Aggregator().start()
+    folder = os.path.join(work, "drop")
+    os.mkdir(folder)
+    c = watcher(os.path.join(work, "cd"), a, "drop", folder, "--collector.max_line=256b",
+                "--collector.settle_time=1h")
+    long_line_csv(os.path.join(folder, ".complaint.csv.tmp"))
+    os.rename(os.path.join(folder, ".complaint.csv.tmp"), os.path.join(folder, "complaint.csv"))
+    wait_done(folder, ["complaint.csv"], c)
+    crrtest.wait_until(lambda: a.totals("drop")["applied"] == 3, what="3 applied")
+    assert listing(folder) == ([], ["complaint.csv"], ["complaint.csv.errors.csv"]), listing(folder)
+    assert report_rows(os.path.join(folder, "rejected", "complaint.csv.errors.csv")) == want
+    assert c.term() == 0, c.stderr()
+    a.term()
 
 
 def test_docs_format_examples_ingest():
