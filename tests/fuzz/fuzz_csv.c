@@ -1,7 +1,9 @@
 /* fuzz_csv: bytes as a CSV input, fed the way the collector feeds it
  * (common/csvin.h): split into physical lines, each given to crr_csvin_line,
  * then crr_csvin_finish; as a file with a `type` column (the input's own
- * header) and as `stop_search.csv` (type from the name). Also the JSON Lines
+ * header) and as `stop_search.csv` (type from the name); a line longer than
+ * S_MAX_LINE is given as the collector's reader gives an over-long one (its
+ * first 200 bytes and its quote count, crr_csvin_toolong). Also the JSON Lines
  * edge's every-problem path (crr_edge_line_all) on each line.
  * Differential: each input goes through two readers, one with the fast path
  * (common/csvfast.h, the default) and one sending every record the jansson
@@ -15,6 +17,28 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define S_MAX_LINE 1024 /* the collector.max_line of this target */
+
+/* How many '"' s[0..n) holds. */
+static uint64_t s_quotes(const uint8_t *s, size_t n)
+{
+    uint64_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += s[i] == '"';
+    return k;
+}
+
+/* One physical line to c, as the collector feeds it. */
+static int s_line(crr_csvin_t *c, const uint8_t *s, size_t len, uint64_t lineno,
+                  const crr_validate_opts_t *vo, Crrmon__V1__Event **e, crr_problems_t *p)
+{
+    if (len > S_MAX_LINE) {
+        *e = NULL;
+        return crr_csvin_toolong(c, (const char *)s, 200, lineno, s_quotes(s, len), p);
+    }
+    return crr_csvin_line(c, (const char *)s, len, lineno, vo, e, p);
+}
 
 /* The two readers' answers to one line must be the same. */
 static void s_same(int ra, int rb, const crr_problems_t *pa, const crr_problems_t *pb,
@@ -58,8 +82,8 @@ static void s_feed(const uint8_t *data, size_t size, const char *name)
         const uint8_t *nl = memchr(data + at, '\n', size - at);
         size_t len = nl ? (size_t)(nl - (data + at)) : size - at;
         Crrmon__V1__Event *e = NULL, *f = NULL;
-        int rc = crr_csvin_line(c, (const char *)data + at, len, ++lineno, &vo, &e, &p);
-        int rs = crr_csvin_line(slow, (const char *)data + at, len, lineno, &vo, &f, &q);
+        int rc = s_line(c, data + at, len, ++lineno, &vo, &e, &p);
+        int rs = s_line(slow, data + at, len, lineno, &vo, &f, &q);
         if (rc != -ENOMEM && rs != -ENOMEM)
             s_same(rc, rs, &p, &q, e, f);
         Crrmon__V1__Event *j = NULL;

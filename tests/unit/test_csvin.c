@@ -389,15 +389,16 @@ static void test_long_record_rejected_whole(void **state)
     /* each line is short, the record on lines 3-5 is over 120 bytes: it is
      * read to its end and rejected once */
     s_got_t g;
-    s_feed_max("complaint.csv",
-               "borough,occurred_at,record_id,category\n"
-               "E09000001,2026-02-01T00:00:00Z,r1,OTHER\n"
-               "E09000002,2026-02-01T00:00:00Z,\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
-               "E09000003,2026-02-01T00:00:00Z,r3,OTHER\n"
-               "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\",OTHER\n"
-               "E09000004,2026-02-01T00:00:00Z,r4,OTHER\n"
-               "E09000005,2026-02-01T00:00:00Z,\"m\nn\",OTHER\n",
-               120, &g);
+    s_feed_max(
+        "complaint.csv",
+        "borough,occurred_at,record_id,category\n"
+        "E09000001,2026-02-01T00:00:00Z,r1,OTHER\n"
+        "E09000002,2026-02-01T00:00:00Z,\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
+        "E09000003,2026-02-01T00:00:00Z,r3,OTHER\n"
+        "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\",OTHER\n"
+        "E09000004,2026-02-01T00:00:00Z,r4,OTHER\n"
+        "E09000005,2026-02-01T00:00:00Z,\"m\nn\",OTHER\n",
+        120, &g);
     s_good_around(&g);
     assert_int_equal(g.nrej, 1);
     assert_int_equal(g.rej[0].n, 1);
