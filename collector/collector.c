@@ -245,6 +245,21 @@ static int s_csv_line(s_coll_t *c, char *line, size_t len, int toolong,
     }
 }
 
+/* An over-long line (the reader's CRR_READER_TOOLONG: its start, counted as
+ * one line): a JSON line is a reject of its own with its first 200 bytes; in
+ * a CSV input the record it is part of is the one reject (s_csv_line). */
+static int s_toolong(s_coll_t *c, char *line, size_t len, const crr_validate_opts_t *vo)
+{
+    if (c->csv)
+        return s_csv_line(c, line, len, 1, vo);
+    crr_diag_t d;
+    crr_diag_clear(&d);
+    crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "",
+                 "line longer than %llu bytes (collector.max_line)",
+                 (unsigned long long)c->cfg->send.max_line);
+    return s_reject_line(c, &d, line, len < 200 ? len : 200);
+}
+
 /* Turns one line into an event at the edge (common/edge.h, or csvin.h for a
  * CSV input) and spools it. Returns 0 (spooled, blank or rejected),
  * CRR_ESPOOLFULL (line put back), or a spool/LMDB error. */
@@ -587,19 +602,7 @@ static int s_read_group(s_coll_t *c, int may_read)
             break;
         }
         c->rd_lines++;
-        if (r == CRR_READER_TOOLONG && c->csv) {
-            rc = s_csv_line(c, line, len, 1, &vo); /* the record it is in is the reject */
-        } else if (r == CRR_READER_TOOLONG) {
-            crr_diag_t d;
-            crr_diag_clear(&d);
-            crr_diag_set(&d, CRRMON__V1__REJECT_CODE__REJECT_CODE_MALFORMED, "",
-                         "line longer than %llu bytes (collector.max_line)",
-                         (unsigned long long)c->cfg->send.max_line);
-            size_t keep = len < 200 ? len : 200;
-            rc = s_reject_line(c, &d, line, keep);
-        } else {
-            rc = s_line(c, line, len, &vo);
-        }
+        rc = r == CRR_READER_TOOLONG ? s_toolong(c, line, len, &vo) : s_line(c, line, len, &vo);
         if (rc == CRR_ESPOOLFULL) {
             c->rd_lines--;
             c->full = 1;
