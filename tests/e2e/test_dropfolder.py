@@ -25,7 +25,15 @@
     the mark when the file has left the folder, and reads the file exactly
     once when it is still there;
   - a file written in place and kept open waits however long its writer
-    pauses, and is read whole once closed.
+    pauses, and is read whole once closed;
+  - a crash in the middle of a file (crash point collector_after_spool, the
+    aggregator down), the file then removed by someone else (a copy on
+    another inode put in done/): the restart keeps the checkpoint while its
+    events are unacknowledged, they arrive once the aggregator is up, and
+    the leftover goes only at the start after that;
+  - a leftover whose file is in done/ (done/NAME.1, on its inode) is deleted
+    at the restart although another file's events are still unacknowledged,
+    and those arrive once the aggregator is back.
 """
 import csv
 import gzip
@@ -391,6 +399,97 @@ def test_crash_after_mark_before_checkpoint():
                        what="mark and checkpoint deleted after the move")
     assert listing(folder) == ([], ["kept.jsonl"], []), listing(folder)
     assert c4.term() == 0, c4.stderr()
+
+
+def test_leftover_kept_while_unacknowledged_file_removed():
+    agg = Aggregator()  # not started: nothing is acknowledged
+    work = crrtest.tmpdir()
+    folder = os.path.join(work, "drop")
+    os.mkdir(folder)
+    cdir = os.path.join(work, "coll")
+    key = os.path.join(os.path.realpath(folder), "mid.jsonl")
+    # groups of 10 lines; the crash (no cleanup, as kill -9) after the 3rd group's commit:
+    # 30 events and the checkpoint after line 30 are spooled, none acknowledged
+    c = watcher(cdir, agg, "drl", folder, "--collector.settle_time=1h", "--collector.group_lines=10",
+                env={"CRR_CRASHPOINT": "collector_after_spool:3"})
+    drop(folder, "mid.jsonl", lines(100))
+    assert c.wait(60) == CRASH_EXIT, c.stderr()[-2000:]
+    assert checkpoint_keys(cdir) == [key] and mark_keys(cdir) == ["mark:drop:" + key]
+    # someone else takes the file away; a copy in done/ (written while the file still holds its
+    # inode, so another one) is not our move
+    copy = os.path.join(folder, "done", "mid.jsonl")
+    with open(copy, "w") as f:
+        f.write(lines(100))
+    assert os.stat(copy).st_ino != os.stat(os.path.join(folder, "mid.jsonl")).st_ino
+    os.remove(os.path.join(folder, "mid.jsonl"))
+    # restart, aggregator still down: gone, not ours in done/, events unacknowledged: kept
+    c2 = watcher(cdir, agg, "drl", folder, "--collector.settle_time=1h")
+    crrtest.wait_until(lambda: "checkpoint of " + key + " kept" in c2.stderr() or not c2.alive(),
+                       what="leftover checkpoint kept")
+    assert c2.alive() and "deleted the leftover" not in c2.stderr(), c2.stderr()[-2000:]
+    assert checkpoint_keys(cdir) == [key] and mark_keys(cdir) == ["mark:drop:" + key]
+    # the aggregator comes up: the 30 spooled events arrive, once
+    agg.start()
+    crrtest.wait_until(lambda: agg.totals("drl")["appliedSeq"] == 30, what="30 applied")
+    t = agg.totals("drl")
+    assert t["applied"] == 30 and t["appliedSeq"] == 30, t
+    assert checkpoint_keys(cdir) == [key], c2.stderr()[-2000:]  # swept only at a start
+    assert c2.term() == 0, c2.stderr()
+    assert "0 event(s) left in the spool" in c2.stderr(), c2.stderr()[-2000:]
+    # the next start: everything acknowledged, the leftover goes
+    c3 = watcher(cdir, agg, "drl", folder, "--collector.settle_time=1h")
+    crrtest.wait_until(lambda: "deleted the leftover checkpoint of " + key in c3.stderr() or not c3.alive(),
+                       what="leftover checkpoint deleted")
+    assert "kept" not in c3.stderr(), c3.stderr()[-2000:]
+    assert checkpoint_keys(cdir) == [] and mark_keys(cdir) == [], c3.stderr()[-2000:]
+    assert c3.term() == 0, c3.stderr()
+    t = agg.totals("drl")
+    assert t["applied"] == 30 and t["appliedSeq"] == 30, t
+    assert listing(folder) == ([], ["mid.jsonl"], []), listing(folder)
+
+
+def test_leftover_in_done_deleted_while_other_events_unacknowledged():
+    agg, work, folder, cdir = setup("drd")
+    real = os.path.realpath(folder)
+    key = os.path.join(real, "one.jsonl")
+    c = watcher(cdir, agg, "drd", folder, "--collector.settle_time=1h")
+    drop(folder, "one.jsonl", lines(10))
+    wait_done(folder, ["one.jsonl"], c)
+    assert c.term() == 0, c.stderr()
+    # a second one.jsonl: moved to done/one.jsonl.1, the crash before its checkpoint's deletion
+    c1 = watcher(cdir, agg, "drd", folder, "--collector.settle_time=1h",
+                 env={"CRR_CRASHPOINT": "drop_after_move"})
+    drop(folder, "one.jsonl", lines(40, 10))
+    assert c1.wait(60) == CRASH_EXIT, c1.stderr()[-2000:]
+    assert listing(folder) == ([], ["one.jsonl", "one.jsonl.1"], []), listing(folder)
+    assert checkpoint_keys(cdir) == [key] and mark_keys(cdir) == ["mark:drop:" + key]
+    assert agg.totals("drd")["appliedSeq"] == 50
+    # the aggregator goes down; another file (a named input outside DIR) is spooled, not acknowledged
+    agg.term()
+    other = os.path.join(work, "other.jsonl")
+    with open(other, "w") as f:
+        f.write(lines(25, 50))
+    n = crrtest.Proc([crrtest.binary("crrmon-collector"), "--data-dir", cdir, "--aggregator", agg.ingest,
+                      "--source-id", "drd", "--collector.drain_timeout=100ms", other], env=ENV, name="named-drd")
+    crrtest.wait_until(lambda: "end of input" in n.stderr() or not n.alive(), what="other file spooled")
+    assert n.term() == 0, n.stderr()
+    assert "25 event(s) left in the spool" in n.stderr(), n.stderr()[-2000:]
+    other_key = os.path.realpath(other)
+    assert checkpoint_keys(cdir) == sorted([key, other_key])
+    # restart, aggregator still down: the leftover's file is in done/ (one.jsonl.1, its inode):
+    # moved by us after its Acks, so deleted although the other file's events wait
+    c2 = watcher(cdir, agg, "drd", folder, "--collector.settle_time=1h")
+    crrtest.wait_until(lambda: "deleted the leftover checkpoint of " + key in c2.stderr() or not c2.alive(),
+                       what="leftover checkpoint deleted")
+    assert "kept" not in c2.stderr(), c2.stderr()[-2000:]
+    assert checkpoint_keys(cdir) == [other_key] and mark_keys(cdir) == [], c2.stderr()[-2000:]
+    # the aggregator comes back: the other file's 25 events arrive, once
+    agg.restart()
+    crrtest.wait_until(lambda: agg.totals("drd")["appliedSeq"] == 75, what="75 applied")
+    t = agg.totals("drd")
+    assert t["applied"] == 75 and t["appliedSeq"] == 75, t
+    assert c2.term() == 0, c2.stderr()
+    assert listing(folder) == ([], ["one.jsonl", "one.jsonl.1"], []), listing(folder)
 
 
 if __name__ == "__main__":
