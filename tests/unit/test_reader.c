@@ -1,6 +1,8 @@
 /* test_reader: collector/reader over real files and pipes: lines with exact
  * offsets and numbers, an unterminated last line left unread (files) or
- * taken (stdin-like finished input), over-long lines, unread, seek, a
+ * taken (stdin-like finished input), over-long lines (also as an
+ * unterminated last line: left unread while the input may grow, answered
+ * once when it is finished), unread, seek, a
  * directory refused at open, and the identity (device, inode, fingerprint
  * over a given length, position kept); .gz files: decompressed lines and
  * offsets, a seek to an uncompressed offset, the last line taken, and
@@ -192,6 +194,161 @@ static void test_too_long_and_unread(void **state)
     crr_reader_close(&r);
 }
 
+/* "a\n" then an over-long last line of 600 bytes without '\n' ('x', with '"'
+ * at 0, 300 and 599: the last one in its final bytes). */
+static void s_long_last(char *text, size_t cap)
+{
+    assert_true(cap > 603);
+    memset(text, 'x', 602);
+    text[0] = 'a';
+    text[1] = '\n';
+    text[2] = text[302] = text[601] = '"';
+    text[602] = '\0';
+}
+
+static void test_too_long_last_line_unterminated_file(void **state)
+{
+    (void)state;
+    char text[700];
+    s_long_last(text, sizeof text);
+    const char *p = s_file("long", text, "w");
+    crr_reader_t *r = NULL;
+    assert_int_equal(crr_reader_open(p, 256, &r), 0);
+    crr_reader_count(r, '"');
+    assert_string_equal(s_next(r, 1), "a");
+    /* may still be being written: nothing taken, however often asked */
+    for (int i = 0; i < 2; i++) {
+        s_next(r, CRR_READER_EOF);
+        assert_int_equal(crr_reader_line(r), 1);
+        assert_int_equal(crr_reader_offset(r), 2);
+        assert_int_equal(crr_reader_unterminated(r), 600);
+        assert_true(crr_reader_ready(r));
+    }
+    /* the input is finished: answered once as too long, the offset after all of it */
+    crr_reader_take_last(r, 1);
+    const char *start = s_next(r, CRR_READER_TOOLONG);
+    assert_int_equal(strlen(start), CRR_READER_TOOLONG_KEEP);
+    assert_memory_equal(start, text + 2, CRR_READER_TOOLONG_KEEP);
+    assert_int_equal(crr_reader_counted(r), 3);
+    assert_int_equal(crr_reader_line(r), 2);
+    assert_int_equal(crr_reader_offset(r), 602);
+    s_next(r, CRR_READER_EOF);
+    s_next(r, CRR_READER_EOF);
+    assert_int_equal(crr_reader_line(r), 2);
+    assert_int_equal(crr_reader_offset(r), 602);
+    assert_int_equal(crr_reader_unterminated(r), 0);
+    crr_reader_close(&r);
+    /* left unread, then completed by its writer: resumed before it, answered once */
+    assert_int_equal(crr_reader_open(p, 256, &r), 0);
+    assert_string_equal(s_next(r, 1), "a");
+    s_next(r, CRR_READER_EOF);
+    crr_reader_close(&r);
+    s_file("long", "x\nnext\n", "a");
+    assert_int_equal(crr_reader_open(p, 256, &r), 0);
+    assert_int_equal(crr_reader_seek(r, 2, 1), 0);
+    s_next(r, CRR_READER_TOOLONG);
+    assert_int_equal(crr_reader_line(r), 2);
+    assert_int_equal(crr_reader_offset(r), 604);
+    assert_string_equal(s_next(r, 1), "next");
+    assert_int_equal(crr_reader_line(r), 3);
+    s_next(r, CRR_READER_EOF);
+    crr_reader_close(&r);
+}
+
+static void test_too_long_last_line_boundaries(void **state)
+{
+    (void)state;
+    /* a finished input's last line of max_line bytes is a line; one byte more is too long */
+    for (size_t n = 14; n <= 18; n++) {
+        char text[32] = "a\n";
+        memset(text + 2, 'y', n);
+        text[2 + n] = '\0';
+        const char *p = s_file("edge", text, "w");
+        crr_reader_t *r = NULL;
+        assert_int_equal(crr_reader_open(p, 16, &r), 0);
+        crr_reader_take_last(r, 1);
+        assert_string_equal(s_next(r, 1), "a");
+        const char *got = s_next(r, n <= 16 ? 1 : CRR_READER_TOOLONG);
+        assert_int_equal(strlen(got), n <= 16 ? n : 8); /* too long: half of max_line kept */
+        assert_int_equal(crr_reader_line(r), 2);
+        assert_int_equal(crr_reader_offset(r), 2 + n);
+        s_next(r, CRR_READER_EOF);
+        assert_int_equal(crr_reader_line(r), 2);
+        assert_int_equal(crr_reader_unterminated(r), 0);
+        crr_reader_close(&r);
+    }
+}
+
+static void test_too_long_last_line_pipe(void **state)
+{
+    (void)state;
+    char text[700];
+    s_long_last(text, sizeof text);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    int saved = dup(0);
+    assert_int_equal(dup2(fds[0], 0), 0);
+    close(fds[0]);
+    assert_int_equal(write(fds[1], text, 602), 602);
+    crr_reader_t *r = NULL;
+    assert_int_equal(crr_reader_open("-", 256, &r), 0);
+    crr_reader_count(r, '"');
+    char *line;
+    size_t len;
+    long got = 0;
+    int lines = 0;
+    /* still open: every byte read, the line not taken (the writer may add more) */
+    while (got < 602) {
+        long n = crr_reader_fill(r);
+        assert_true(n > 0);
+        got += n;
+        int rc;
+        while ((rc = crr_reader_next(r, 0, &line, &len)) == 1)
+            lines++;
+        assert_int_equal(rc, CRR_READER_AGAIN);
+    }
+    assert_int_equal(lines, 1);
+    assert_int_equal(crr_reader_line(r), 1);
+    assert_int_equal(crr_reader_offset(r), 2);
+    assert_int_equal(crr_reader_unterminated(r), 0);
+    assert_false(crr_reader_ready(r));
+    /* closed: answered once as too long, the offset after all of it */
+    close(fds[1]);
+    assert_int_equal(crr_reader_fill(r), 0);
+    assert_true(crr_reader_ready(r));
+    assert_int_equal(crr_reader_next(r, 0, &line, &len), CRR_READER_TOOLONG);
+    assert_int_equal(len, CRR_READER_TOOLONG_KEEP);
+    assert_memory_equal(line, text + 2, CRR_READER_TOOLONG_KEEP);
+    assert_int_equal(crr_reader_counted(r), 3);
+    assert_int_equal(crr_reader_line(r), 2);
+    assert_int_equal(crr_reader_offset(r), 602);
+    assert_int_equal(crr_reader_next(r, 0, &line, &len), CRR_READER_EOF);
+    assert_int_equal(crr_reader_next(r, 0, &line, &len), CRR_READER_EOF);
+    assert_int_equal(crr_reader_line(r), 2);
+    assert_int_equal(crr_reader_unterminated(r), 0);
+    crr_reader_close(&r);
+    dup2(saved, 0);
+    close(saved);
+}
+
+static void test_too_long_last_line_gz(void **state)
+{
+    (void)state;
+    char text[700];
+    s_long_last(text, sizeof text);
+    crr_reader_t *r = NULL;
+    assert_int_equal(crr_reader_open(s_gz("long.jsonl.gz", text), 256, &r), 0);
+    crr_reader_count(r, '"');
+    assert_string_equal(s_next(r, 1), "a");
+    s_next(r, CRR_READER_TOOLONG); /* a compressed file is complete */
+    assert_int_equal(crr_reader_counted(r), 3);
+    assert_int_equal(crr_reader_line(r), 2);
+    assert_int_equal(crr_reader_offset(r), 602);
+    s_next(r, CRR_READER_EOF);
+    assert_int_equal(crr_reader_line(r), 2);
+    crr_reader_close(&r);
+}
+
 static void test_directory_refused(void **state)
 {
     (void)state;
@@ -273,6 +430,10 @@ int main(void)
         cmocka_unit_test(test_lines_and_unterminated_last),
         cmocka_unit_test(test_resume_after_completion),
         cmocka_unit_test(test_too_long_and_unread),
+        cmocka_unit_test(test_too_long_last_line_unterminated_file),
+        cmocka_unit_test(test_too_long_last_line_boundaries),
+        cmocka_unit_test(test_too_long_last_line_pipe),
+        cmocka_unit_test(test_too_long_last_line_gz),
         cmocka_unit_test(test_directory_refused),
         cmocka_unit_test(test_identity),
         cmocka_unit_test(test_pipe_is_stdin_like),
