@@ -433,9 +433,10 @@ struct MHD_Connection;
 /* Creates the replay ring (cfg.http_stream_replay messages). 0 or -ENOMEM. */
 int crr_stream_init(crr_aggregator_t *a);
 
-/* Appends FeedMessage seq's JSON (one line, taken over: freed by the ring)
- * and wakes every SSE connection. Feed worker thread. */
-void crr_stream_push(crr_aggregator_t *a, uint64_t seq, char *json);
+/* Appends FeedMessage seq, packed (data, len bytes: copied; its JSON is
+ * rendered when a connection first needs it), and wakes every SSE
+ * connection. Feed worker thread. */
+void crr_stream_push(crr_aggregator_t *a, uint64_t seq, const uint8_t *data, size_t len);
 
 /* GET /api/v1/stream (http.c's s_handler, after the role check): 1 when url is
  * the stream's, with the queued response's MHD result in *ret; 0 otherwise.

@@ -384,7 +384,8 @@ static enum MHD_Result s_indicators(crr_aggregator_t *a, struct MHD_Connection *
     int ok = 1;
     fputs("{\"asOf\":", b.f);
     s_put_time(b.f, as_of);
-    fprintf(b.f, ",\"seq\":\"%" PRIu64 "\",\"values\":[", seq);
+    fprintf(b.f, ",\"seq\":\"%" PRIu64 "\",\"runId\":\"%" PRIu64 "\",\"values\":[", seq,
+            a->feed_run);
     for (size_t i = 0; i < n && ok; i++) {
         char *row = crr_json_dumps(&rows[i]->base, 0);
         ok = row != NULL;

@@ -11,8 +11,9 @@
  * for the touched boroughs and LONDON, makes one IndicatorUpdate per headline
  * row whose figures differ from the state it holds (then holds the new row),
  * a BoroughFreshness per touched borough whose freshness changed, and a
- * RejectCounts when the counters moved. Each message gets the next seq, its
- * JSON goes to the SSE ring (stream.c) and its packed form to the out queue,
+ * RejectCounts when the counters moved. Each message gets the next seq and is
+ * packed once: a copy goes to the SSE ring (stream.c, which makes its JSON
+ * only when a stream client reads it) and the packed form to the out queue,
  * which the main thread sends on the PUB (feed.c) in the same order.
  *
  * It owns the Clone state ROUTER: a request (any frames; the last is the
@@ -28,7 +29,6 @@
 #include "clock.h"
 #include "codec.h"
 #include "indicators.h"
-#include "json.h"
 #include "log.h"
 
 #include "crrmon/v1/feed.pb-c.h"
@@ -147,9 +147,10 @@ static void s_reject_counts(crr_aggregator_t *a, uint64_t by[CRR_REJECT_CODES])
 
 /* ---------------------------------------------------------------- making messages */
 
-/* Gives m the next seq and the time, pushes its JSON to the SSE ring and its
- * packed form (under topic) to the out queue. Returns 1 when the queue was
- * empty before (the main thread needs a wake-up). */
+/* Gives m the next seq and the time, packs it once and pushes the packed form
+ * to the SSE ring (which renders JSON only for a client) and (under topic) to
+ * the out queue. Returns 1 when the queue was empty before (the main thread
+ * needs a wake-up). */
 static int s_emit(crr_feedwork_t *w, Crrmon__V1__FeedMessage *m, const char *scope,
                   const char *kind)
 {
@@ -162,10 +163,8 @@ static int s_emit(crr_feedwork_t *w, Crrmon__V1__FeedMessage *m, const char *sco
     size_t len = 0;
     if (crr_codec_pack(&m->base, &data, &len))
         return 0;
-    char *json = crr_json_dumps(&m->base, 0);
     atomic_store(&w->seq, m->seq);
-    if (json)
-        crr_stream_push(w->a, m->seq, json);
+    crr_stream_push(w->a, m->seq, data, len); /* copied: its JSON is made when a client reads it */
     int was_empty = 0;
     pthread_mutex_lock(&w->mu);
     if (w->nout == w->capout && w->capout < S_OUT_MAX) {

@@ -1,7 +1,11 @@
 /* stream: GET /api/v1/stream, the live feed as Server-Sent Events.
  *
- * The feed worker (feedwork.c) pushes each FeedMessage's JSON here with its
- * seq (crr_stream_push); a ring keeps the last [http] stream_replay of them. Each
+ * The feed worker (feedwork.c) pushes each FeedMessage's packed bytes here
+ * with its seq (crr_stream_push: a copy of what it packed for the PUB); a ring
+ * keeps the last [http] stream_replay of them. An entry's JSON is rendered
+ * (crr_codec_unpack, crr_json_dumps) the first time a connection needs it
+ * and kept in the entry for the others, so a feed nobody watches costs no
+ * JSON; the ring's mutex guards the entries, renders included. Each
  * SSE connection is a libmicrohttpd callback response whose reader runs on
  * the connection's own thread (MHD_USE_THREAD_PER_CONNECTION) and blocks on
  * the ring's condition variable; it writes
@@ -16,7 +20,10 @@
  * and then the messages from now on (the client reads /api/v1/indicators and
  * /api/v1/boroughs again): one of this run further behind than the ring (or
  * ahead of it), one of another run (the aggregator restarted), a bare number
- * (an aggregator from before run ids) or one that does not parse. At most
+ * (an aggregator from before run ids) or one that does not parse. An entry
+ * that cannot be rendered (out of memory: its copy at the push, the unpack or
+ * the dump) is not sent: the connection gets `event: reload` in its place
+ * and carries on after it (the next connection tries the entry again). At most
  * S_MAX_CLIENTS streams at once (503 past them), so ordinary requests keep
  * their share of the connection limit. A
  * reader waits at most S_WAIT_MS at a time and ends its stream when the
@@ -24,7 +31,11 @@
  *
  * It owns the ring and the connections' state; it reads nothing of the store. */
 #include "aggregator.h"
+#include "codec.h"
+#include "json.h"
 #include "reply.h"
+
+#include "crrmon/v1/feed.pb-c.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -40,12 +51,20 @@
 #define S_KEEPALIVE_MS 2000            /* a comment after this long without a message */
 #define S_BLOCK 32768                  /* bytes MHD asks for at a time */
 
+/* One message of the ring. */
+typedef struct {
+    uint8_t *pb;  /* the packed FeedMessage (pblen bytes; room for pbcap) */
+    size_t pblen; /* 0: none (never pushed, or the copy failed) */
+    size_t pbcap; /* kept across pushes: the slot's buffer is reused */
+    char *json;   /* its JSON, rendered on first need, or NULL */
+} s_entry_t;
+
 struct crr_stream {
     pthread_mutex_t mu; /* guards everything below */
     pthread_cond_t cv;  /* broadcast on each push */
     uint64_t last;      /* seq of the last message pushed, 0 = none */
-    uint64_t ring;      /* entries in json ([http] stream_replay) */
-    char **json;        /* message seq at seq % ring */
+    uint64_t ring;      /* entries in ent ([http] stream_replay) */
+    s_entry_t *ent;     /* message seq at seq % ring */
     int clients;        /* open streams */
 };
 
@@ -64,8 +83,8 @@ int crr_stream_init(crr_aggregator_t *a)
     crr_stream_t *s = calloc(1, sizeof *s);
     uint64_t ring = a->cfg.http_stream_replay > 0 ? (uint64_t)a->cfg.http_stream_replay : 16384;
     if (s)
-        s->json = calloc(ring, sizeof *s->json);
-    if (!s || !s->json) {
+        s->ent = calloc(ring, sizeof *s->ent);
+    if (!s || !s->ent) {
         free(s);
         return -ENOMEM;
     }
@@ -80,17 +99,27 @@ int crr_stream_init(crr_aggregator_t *a)
     return 0;
 }
 
-void crr_stream_push(crr_aggregator_t *a, uint64_t seq, char *json)
+void crr_stream_push(crr_aggregator_t *a, uint64_t seq, const uint8_t *data, size_t len)
 {
     crr_stream_t *s = a->stream;
-    if (!s) {
-        free(json);
+    if (!s)
         return;
-    }
     pthread_mutex_lock(&s->mu);
-    char **slot = &s->json[seq % s->ring];
-    free(*slot);
-    *slot = json;
+    s_entry_t *e = &s->ent[seq % s->ring];
+    free(e->json);
+    e->json = NULL;
+    e->pblen = 0;
+    if (len > e->pbcap) {
+        uint8_t *pb = realloc(e->pb, len);
+        if (pb) {
+            e->pb = pb;
+            e->pbcap = len;
+        }
+    }
+    if (len <= e->pbcap && len) {
+        memcpy(e->pb, data, len);
+        e->pblen = len;
+    }
     s->last = seq;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
@@ -101,13 +130,30 @@ void crr_stream_free(crr_aggregator_t *a)
     crr_stream_t *s = a->stream;
     if (!s)
         return;
-    for (size_t i = 0; i < s->ring; i++)
-        free(s->json[i]);
-    free(s->json);
+    for (size_t i = 0; i < s->ring; i++) {
+        free(s->ent[i].pb);
+        free(s->ent[i].json);
+    }
+    free(s->ent);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
     a->stream = NULL;
+}
+
+/* The JSON of entry e (s->mu held): rendered from its packed bytes on the
+ * first call and kept. NULL when it has none or cannot be rendered now (out
+ * of memory: tried again at the next call). */
+static const char *s_json(s_entry_t *e)
+{
+    if (e->json || !e->pblen)
+        return e->json;
+    ProtobufCMessage *m = NULL;
+    if (crr_codec_unpack(&crrmon__v1__feed_message__descriptor, e->pb, e->pblen, e->pblen, &m))
+        return NULL;
+    e->json = crr_json_dumps(m, 0);
+    crr_codec_free(m);
+    return e->json;
 }
 
 /* The oldest seq the ring holds (s->mu held). */
@@ -153,10 +199,11 @@ static size_t s_fill(crr_stream_t *s, s_conn_t *k, char *buf, size_t max)
         k->reload = 0;
     }
     while (k->next <= s->last && !k->pend) {
-        const char *json = s->json[k->next % s->ring];
-        if (!json) { /* a message that had no JSON (out of memory): skipped */
+        const char *json = s_json(&s->ent[k->next % s->ring]);
+        if (!json) { /* cannot be rendered (out of memory): a reload in its place */
+            k->reload = 1;
             k->next++;
-            continue;
+            break;
         }
         int hl =
             snprintf(head, sizeof head,

@@ -7,7 +7,8 @@ client; and the Prometheus and Grafana files of deploy/ against a live
   - /api/v1/indicators as of a date equals the rows of a snapshot taken as of
     that date (POST /api/v1/snapshots?as_of=, read back by GET
     /api/v1/snapshots/ID), and with borough, indicator and window filters the
-    matching subset; now, it equals a snapshot taken now;
+    matching subset; now, it equals a snapshot taken now; its runId is the
+    feed's run id (the Clone state's), the same in every response;
   - /api/v1/boroughs: the 33 boroughs in code order, each one's exact events
     today, last event and rejects (events the aggregator rejected as in its
     future, sent by a client whose clock runs a day ahead);
@@ -53,6 +54,23 @@ BOROUGHS_CSV = os.path.join(DATA, "london_boroughs.csv")
 POPULATION_CSV = os.path.join(DATA, "population_ethnicity_census2021.csv")
 DEPLOY = os.path.join(crrtest.SRC, "deploy")
 
+
+def feed_run_id(agg):
+    """The run id of the aggregator's Clone state (FeedState), as proto3 JSON gives it."""
+    import zmq
+    ctx = zmq.Context()
+    d = ctx.socket(zmq.DEALER)
+    d.linger = 0
+    try:
+        d.connect(agg.ep["feed_state"])
+        d.send(b"state")
+        assert d.poll(30000), "no answer from the state endpoint"
+        st = crrtest.pb()["feed"].FeedState()
+        st.ParseFromString(d.recv())
+        return crrtest.pb()["jf"].MessageToDict(st)["runId"]
+    finally:
+        d.close()
+        ctx.term()
 
 def crrmon(*args, env=None, check=0, input=None):
     return crrtest.run([crrtest.binary("crrmon"), *args], env=env or ENV, check=check, input=input)
@@ -136,6 +154,10 @@ def test_read_api():
     # seq: the live feed's last message (it numbered the updates of the events sent above)
     crrtest.wait_until(lambda: int(ok(agg, "/api/v1/indicators?borough=LONDON")["seq"]) > 0,
                        what="the feed's seq in /api/v1/indicators")
+    # runId: the feed's run id (decimal string, as the FeedState and every message carry it)
+    run_ids = {ok(agg, path)["runId"] for path in ("/api/v1/indicators?borough=LONDON",
+                                                   "/api/v1/indicators?as_of=2026-03-10")}
+    assert run_ids == {feed_run_id(agg)} and int(run_ids.pop()) > 0, run_ids
     assert live["values"] == stored["values"]
     some = ok(agg, f"/api/v1/indicators?as_of=2026-03-10&borough={LAMBETH}&indicator=stop_search.count&window=30")
     assert some["values"] == [v for v in stored["values"] if v["borough"] == LAMBETH and
