@@ -490,29 +490,25 @@ int crr_spool_checkpoint_get(crr_spool_t *s, const char *key, crr_spool_ckpt_t *
     return rc;
 }
 
-int crr_spool_checkpoint_foreach(crr_spool_t *s, const char *prefix,
-                                 int (*fn)(void *ud, const char *key, const crr_spool_ckpt_t *cp),
-                                 void *ud)
+/* Calls fn(ud, key, value) for each entry of dbi whose key begins with
+ * prefix[0..pl), in key order, in a read transaction (or the open write
+ * one); stops at fn's first non-zero answer and returns it. Returns 0 or an
+ * LMDB code. */
+static int s_prefix_walk(crr_spool_t *s, MDB_dbi dbi, const char *prefix, size_t pl,
+                         int (*fn)(void *ud, const MDB_val *k, const MDB_val *v), void *ud)
 {
     MDB_txn *txn;
     MDB_cursor *cur = NULL;
     int own, rc;
     if ((rc = s_read_txn(s, &txn, &own)))
         return rc;
-    size_t pl = strlen(prefix);
     MDB_val k = {pl, (void *)prefix}, d;
-    rc = mdb_cursor_open(txn, s->checkpoints, &cur);
+    rc = mdb_cursor_open(txn, dbi, &cur);
     if (rc == 0)
         rc = mdb_cursor_get(cur, &k, &d, pl ? MDB_SET_RANGE : MDB_FIRST);
     while (rc == 0 && k.mv_size >= pl && memcmp(k.mv_data, prefix, pl) == 0) {
-        char key[PATH_MAX];
-        crr_spool_ckpt_t cp;
-        if (k.mv_size < sizeof key) {
-            memcpy(key, k.mv_data, k.mv_size);
-            key[k.mv_size] = '\0';
-            if ((rc = s_ckpt_decode(&d, &cp)) || (rc = fn(ud, key, &cp)))
-                break;
-        }
+        if ((rc = fn(ud, &k, &d)) != 0)
+            break;
         rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
     }
     if (rc == MDB_NOTFOUND)
@@ -522,6 +518,32 @@ int crr_spool_checkpoint_foreach(crr_spool_t *s, const char *prefix,
     if (own)
         mdb_txn_abort(txn);
     return rc;
+}
+
+typedef struct {
+    int (*fn)(void *ud, const char *key, const crr_spool_ckpt_t *cp);
+    void *ud;
+} s_ckpt_walk_t;
+
+static int s_ckpt_entry(void *ud, const MDB_val *k, const MDB_val *d)
+{
+    s_ckpt_walk_t *w = ud;
+    char key[PATH_MAX];
+    crr_spool_ckpt_t cp;
+    if (k->mv_size >= sizeof key)
+        return 0;
+    memcpy(key, k->mv_data, k->mv_size);
+    key[k->mv_size] = '\0';
+    int rc = s_ckpt_decode(d, &cp);
+    return rc ? rc : w->fn(w->ud, key, &cp);
+}
+
+int crr_spool_checkpoint_foreach(crr_spool_t *s, const char *prefix,
+                                 int (*fn)(void *ud, const char *key, const crr_spool_ckpt_t *cp),
+                                 void *ud)
+{
+    s_ckpt_walk_t w = {fn, ud};
+    return s_prefix_walk(s, s->checkpoints, prefix, strlen(prefix), s_ckpt_entry, &w);
 }
 
 int crr_spool_release(crr_spool_t *s, uint64_t durable_seq, uint64_t *deleted)
@@ -755,6 +777,23 @@ int crr_spool_mark_del(crr_spool_t *s, const char *name)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+typedef struct {
+    int (*fn)(void *ud, const char *name, uint64_t value);
+    void *ud;
+} s_mark_walk_t;
+
+static int s_mark_entry(void *ud, const MDB_val *k, const MDB_val *d)
+{
+    s_mark_walk_t *w = ud;
+    char name[4200];
+    size_t nl = k->mv_size - 5; /* after "mark:" */
+    if (d->mv_size != 8 || nl >= sizeof name)
+        return 0;
+    memcpy(name, (const char *)k->mv_data + 5, nl);
+    name[nl] = '\0';
+    return w->fn(w->ud, name, crr_be64_get(d->mv_data));
+}
+
 int crr_spool_mark_foreach(crr_spool_t *s, const char *prefix,
                            int (*fn)(void *ud, const char *name, uint64_t value), void *ud)
 {
@@ -762,34 +801,8 @@ int crr_spool_mark_foreach(crr_spool_t *s, const char *prefix,
     int n = snprintf(buf, sizeof buf, "mark:%s", prefix ? prefix : "");
     if (n < 0 || (size_t)n >= sizeof buf)
         return CRR_EINVAL;
-    MDB_txn *txn;
-    MDB_cursor *cur = NULL;
-    int own, rc;
-    if ((rc = s_read_txn(s, &txn, &own)))
-        return rc;
-    size_t pl = (size_t)n;
-    MDB_val k = {pl, buf}, d;
-    rc = mdb_cursor_open(txn, s->meta, &cur);
-    if (rc == 0)
-        rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
-    while (rc == 0 && k.mv_size >= pl && memcmp(k.mv_data, buf, pl) == 0) {
-        char name[4200];
-        size_t nl = k.mv_size - 5; /* after "mark:" */
-        if (d.mv_size == 8 && nl < sizeof name) {
-            memcpy(name, (const char *)k.mv_data + 5, nl);
-            name[nl] = '\0';
-            if ((rc = fn(ud, name, crr_be64_get(d.mv_data))))
-                break;
-        }
-        rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
-    }
-    if (rc == MDB_NOTFOUND)
-        rc = 0; /* past the last key */
-    if (cur)
-        mdb_cursor_close(cur);
-    if (own)
-        mdb_txn_abort(txn);
-    return rc;
+    s_mark_walk_t w = {fn, ud};
+    return s_prefix_walk(s, s->meta, buf, (size_t)n, s_mark_entry, &w);
 }
 
 /* Moves event q to key q - shift with its packed seq rewritten, inside the
